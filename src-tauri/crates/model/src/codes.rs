@@ -1,0 +1,112 @@
+//! IEEE 11073-10101 (MDC) codes and UCUM units Vigil uses, with the LOINC code
+//! for each measurement from the FHIR vital-signs profile.
+//!
+//! The partition+term code is written as the decimal "context free" code
+//! (partition × 65536 + term), which is how the PHD IG and the GATT CLI
+//! contract carry it.
+
+use serde::{Deserialize, Serialize};
+
+/// An IEEE 11073-10101 context-free code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Mdc(pub u32);
+
+impl Mdc {
+    pub const ECG_HEART_RATE: Mdc = Mdc(147842);
+    pub const PULS_OXIM_PULS_RATE: Mdc = Mdc(149530);
+    pub const PULS_RATE_NON_INV: Mdc = Mdc(149546);
+    pub const PULS_OXIM_SAT_O2: Mdc = Mdc(150456);
+    pub const PULS_OXIM_PERF_REL: Mdc = Mdc(150488);
+    pub const TEMP_BODY: Mdc = Mdc(150364);
+    pub const PRESS_BLD_NONINV: Mdc = Mdc(150020);
+    pub const PRESS_BLD_NONINV_SYS: Mdc = Mdc(150021);
+    pub const PRESS_BLD_NONINV_DIA: Mdc = Mdc(150022);
+    pub const PRESS_BLD_NONINV_MEAN: Mdc = Mdc(150023);
+    /// MDC_PRESS_CUFF: the current cuff pressure while a NIBP measurement is
+    /// in progress (BLE Intermediate Cuff Pressure); not a blood pressure.
+    pub const PRESS_CUFF: Mdc = Mdc(150300);
+    pub const RESP_RATE: Mdc = Mdc(151562);
+    pub const MASS_BODY_ACTUAL: Mdc = Mdc(188736);
+    pub const LEN_BODY_ACTUAL: Mdc = Mdc(188740);
+    pub const RATIO_MASS_BODY_LEN_SQ: Mdc = Mdc(188752);
+    /// MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD (11073-10417).
+    pub const CONC_GLU_CAPILLARY_WHOLEBLOOD: Mdc = Mdc(160184);
+    /// MDC_CONC_GLU_CAPILLARY_PLASMA.
+    pub const CONC_GLU_CAPILLARY_PLASMA: Mdc = Mdc(160188);
+    /// MDC_CONC_GLU_VENOUS_WHOLEBLOOD.
+    pub const CONC_GLU_VENOUS_WHOLEBLOOD: Mdc = Mdc(160192);
+    /// MDC_CONC_GLU_VENOUS_PLASMA.
+    pub const CONC_GLU_VENOUS_PLASMA: Mdc = Mdc(160196);
+    /// MDC_CONC_GLU_ARTERIAL_WHOLEBLOOD.
+    pub const CONC_GLU_ARTERIAL_WHOLEBLOOD: Mdc = Mdc(160200);
+    /// MDC_CONC_GLU_ARTERIAL_PLASMA.
+    pub const CONC_GLU_ARTERIAL_PLASMA: Mdc = Mdc(160204);
+    /// MDC_CONC_GLU_CONTROL (control solution; not a patient value).
+    pub const CONC_GLU_CONTROL: Mdc = Mdc(160208);
+    /// MDC_CONC_GLU_ISF (interstitial fluid).
+    pub const CONC_GLU_ISF: Mdc = Mdc(160212);
+    /// MDC_CONC_GLU_UNDETERMINED_WHOLEBLOOD.
+    pub const CONC_GLU_UNDETERMINED_WHOLEBLOOD: Mdc = Mdc(160368);
+    /// MDC_CONC_GLU_UNDETERMINED_PLASMA.
+    pub const CONC_GLU_UNDETERMINED_PLASMA: Mdc = Mdc(160372);
+    /// MDC_ECG_TIME_PD_RR_GL: heart beat (R-R) interval.
+    pub const ECG_TIME_PD_RR_GL: Mdc = Mdc(147240);
+
+    /// Short label for screens and CSV.
+    pub fn label(self) -> &'static str {
+        match self {
+            Mdc::ECG_HEART_RATE => "HR",
+            Mdc::PULS_OXIM_PULS_RATE => "PR (SpO2)",
+            Mdc::PULS_RATE_NON_INV => "PR (NIBP)",
+            Mdc::PULS_OXIM_SAT_O2 => "SpO2",
+            Mdc::PULS_OXIM_PERF_REL => "PI",
+            Mdc::TEMP_BODY => "Temp",
+            Mdc::PRESS_BLD_NONINV_SYS => "NIBP sys",
+            Mdc::PRESS_BLD_NONINV_DIA => "NIBP dia",
+            Mdc::PRESS_BLD_NONINV_MEAN => "NIBP mean",
+            Mdc::PRESS_CUFF => "Cuff",
+            Mdc::RESP_RATE => "RR",
+            Mdc::MASS_BODY_ACTUAL => "Weight",
+            _ => "other",
+        }
+    }
+
+    /// LOINC code of the FHIR vital-signs profile for this measurement, where one applies.
+    pub fn loinc(self) -> Option<&'static str> {
+        Some(match self {
+            Mdc::ECG_HEART_RATE | Mdc::PULS_RATE_NON_INV => "8867-4",
+            Mdc::PULS_OXIM_PULS_RATE => "8889-8",
+            Mdc::PULS_OXIM_SAT_O2 => "59408-5",
+            Mdc::TEMP_BODY => "8310-5",
+            Mdc::PRESS_BLD_NONINV => "85354-9",
+            Mdc::PRESS_BLD_NONINV_SYS => "8480-6",
+            Mdc::PRESS_BLD_NONINV_DIA => "8462-4",
+            Mdc::PRESS_BLD_NONINV_MEAN => "8478-0",
+            Mdc::RESP_RATE => "9279-1",
+            Mdc::MASS_BODY_ACTUAL => "29463-7",
+            _ => return None,
+        })
+    }
+}
+
+/// UCUM unit codes (case-sensitive, as UCUM defines them).
+pub mod ucum {
+    pub const PER_MIN: &str = "/min";
+    pub const PERCENT: &str = "%";
+    pub const CEL: &str = "Cel";
+    pub const DEG_F: &str = "[degF]";
+    pub const MM_HG: &str = "mm[Hg]";
+    pub const KPA: &str = "kPa";
+    pub const KG: &str = "kg";
+    pub const LB: &str = "[lb_av]";
+    pub const M: &str = "m";
+    pub const IN: &str = "[in_i]";
+    pub const KG_PER_M2: &str = "kg/m2";
+    pub const KG_PER_L: &str = "kg/L";
+    pub const MOL_PER_L: &str = "mol/L";
+    pub const MG_PER_DL: &str = "mg/dL";
+    pub const MMOL_PER_L: &str = "mmol/L";
+    pub const S: &str = "s";
+    pub const KJ: &str = "kJ";
+}

@@ -1,0 +1,129 @@
+//! The vocabulary every Vigil crate speaks.
+//!
+//! A [`Reading`] is the one normalised record on the data path: after the GATT
+//! decoder, nothing downstream (store, alarms, screen, feed, FHIR) ever sees
+//! device bytes again. Codes are IEEE 11073-10101 MDC nomenclature codes,
+//! units are UCUM codes (<https://ucum.org>), times are UTC.
+
+pub mod clock;
+pub mod codes;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use clock::{Clock, ScaledClock, SystemClock};
+pub use codes::Mdc;
+
+/// A value as a device reported it: a number, or one of the IEEE 11073-20601
+/// special values that must never be treated as a number (never trended,
+/// never alarmed on, sent to FHIR as `dataAbsentReason`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "kind", content = "value")]
+pub enum Value {
+    Number(f64),
+    Special(Special),
+}
+
+impl Value {
+    pub fn number(self) -> Option<f64> {
+        match self {
+            Value::Number(v) => Some(v),
+            Value::Special(_) => None,
+        }
+    }
+}
+
+/// IEEE 11073-20601 §F.7 reserved values of SFLOAT/FLOAT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Special {
+    #[serde(rename = "nan")]
+    NaN,
+    #[serde(rename = "nres")]
+    NRes,
+    #[serde(rename = "+inf")]
+    PosInfinity,
+    #[serde(rename = "-inf")]
+    NegInfinity,
+    #[serde(rename = "reserved")]
+    Reserved,
+}
+
+impl Special {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Special::NaN => "nan",
+            Special::NRes => "nres",
+            Special::PosInfinity => "+inf",
+            Special::NegInfinity => "-inf",
+            Special::Reserved => "reserved",
+        }
+    }
+}
+
+/// Where a reading came from. Simulated data is labelled at the source and the
+/// label travels with every reading into the store and onto the screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Real,
+    Simulated,
+}
+
+/// A bed is a place on the ward ("bed-3"); not patient data.
+pub type BedId = String;
+/// A device id is stable per physical sensor (Bluetooth address or a simulator id).
+pub type DeviceId = String;
+
+/// Opaque id of one admission (one patient stay in one bed). Readings refer to
+/// it; who the patient is lives in the separately sealed patient vault.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(transparent)]
+pub struct AdmissionId(pub String);
+
+/// The one normalised record on Vigil's data path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reading {
+    pub bed: BedId,
+    /// The admission the reading belongs to; `None` when the bed is empty.
+    pub admission: Option<AdmissionId>,
+    pub device: DeviceId,
+    /// IEEE 11073-10101 code, e.g. 147842 for heart rate.
+    pub code: Mdc,
+    pub value: Value,
+    /// UCUM code, e.g. "/min", "%", "Cel", "mm[Hg]".
+    pub unit: String,
+    /// The device's own timestamp when it sent one (device-local, unsynchronised).
+    pub device_time: Option<NaiveDateTime>,
+    /// When the gateway received it, UTC.
+    pub received: DateTime<Utc>,
+    pub source: Source,
+}
+
+/// Link state of a device as the nurse sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkState {
+    Connecting,
+    Connected,
+    Receiving,
+    Stale,
+    Disconnected,
+    AdapterOff,
+}
+
+/// What a nurse needs to know about one device at one bed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceStatus {
+    pub bed: BedId,
+    pub device: DeviceId,
+    /// What it is ("Heart rate strap", "Pulse oximeter", ...).
+    pub kind: String,
+    pub state: LinkState,
+    pub battery: Option<u8>,
+    /// Set when the sensor reports a technical condition (e.g. no skin contact).
+    pub technical: Option<String>,
+    pub source: Source,
+    /// Device clock minus gateway clock in seconds, when the device sent a time.
+    pub clock_offset_s: Option<i64>,
+    pub last_data: Option<DateTime<Utc>>,
+}
