@@ -1,0 +1,129 @@
+//! What the screen sees: serialisable views of the ward, field for field the
+//! shapes in `ui/src/contract.ts`. Times are epoch milliseconds UTC so the UI
+//! never parses dates on the hot path.
+
+use serde::Serialize;
+use vigil_model::{LinkState, Reading, Source, Special, Value};
+use vigil_store::{Admission, PatientCategory};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AppInfo {
+    pub version: &'static str,
+    /// "simulated" | "real"
+    pub mode: &'static str,
+    pub scenario: Option<String>,
+    pub key_source: String,
+    pub data_dir: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AdmissionView {
+    pub id: String,
+    pub display_name: String,
+    pub mrn: String,
+    pub date_of_birth: String,
+    pub category: PatientCategory,
+    pub admitted_at: String,
+}
+
+impl From<&Admission> for AdmissionView {
+    fn from(a: &Admission) -> Self {
+        AdmissionView {
+            id: a.id.0.clone(),
+            display_name: a.patient.display_name.clone(),
+            mrn: a.patient.mrn.clone(),
+            date_of_birth: a.patient.date_of_birth.to_string(),
+            category: a.patient.category,
+            admitted_at: a.admitted_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BedView {
+    pub bed: String,
+    pub label: String,
+    pub admission: Option<AdmissionView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeviceView {
+    pub bed: String,
+    pub device: String,
+    pub kind: vigil_devices::DeviceKind,
+    pub label: &'static str,
+    pub state: LinkState,
+    pub battery: Option<u8>,
+    pub technical: Option<String>,
+    pub source: Source,
+    pub clock_offset_s: Option<i64>,
+    pub last_data_ms: Option<i64>,
+    pub expected_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReadingView {
+    pub bed: String,
+    pub device: String,
+    pub mdc: u32,
+    pub value: Option<f64>,
+    pub special: Option<Special>,
+    pub unit: String,
+    pub received_ms: i64,
+    pub device_time: Option<String>,
+    pub stale_after_ms: u64,
+    pub source: Source,
+}
+
+impl ReadingView {
+    pub fn new(r: &Reading, stale_after_ms: u64) -> Self {
+        let (value, special) = match r.value {
+            Value::Number(v) => (Some(v), None),
+            Value::Special(s) => (None, Some(s)),
+        };
+        ReadingView {
+            bed: r.bed.clone(),
+            device: r.device.clone(),
+            mdc: r.code.0,
+            value,
+            special,
+            unit: r.unit.clone(),
+            received_ms: r.received.timestamp_millis(),
+            device_time: r.device_time.map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string()),
+            stale_after_ms,
+            source: r.source,
+        }
+    }
+}
+
+/// Full state of the ward.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WardSnapshot {
+    pub now_ms: i64,
+    pub beds: Vec<BedView>,
+    pub devices: Vec<DeviceView>,
+    pub latest: Vec<ReadingView>,
+}
+
+/// A batch of live changes for the screen.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct WardUpdate {
+    pub now_ms: i64,
+    pub readings: Vec<ReadingView>,
+    pub devices: Vec<DeviceView>,
+    pub beds: Option<Vec<BedView>>,
+}
+
+impl WardUpdate {
+    pub fn is_empty(&self) -> bool {
+        self.readings.is_empty() && self.devices.is_empty() && self.beds.is_none()
+    }
+}
+
+/// One change on the live fan-out.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LiveEvent {
+    Reading(ReadingView),
+    Device(DeviceView),
+    Beds(Vec<BedView>),
+}

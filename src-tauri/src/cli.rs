@@ -1,0 +1,176 @@
+//! Command-line interface: `vigil` (desktop app), `vigil gateway`,
+//! `vigil decode`, `vigil key new`.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use vigil_core::config::{self, ConfigError};
+use vigil_core::SimSettings;
+use vigil_devices::sim::Scenario;
+use vigil_model::{Clock, ScaledClock, SystemClock};
+use vigil_store::KeySource;
+
+fn scenario_help() -> String {
+    let mut s = String::from("Simulated scenario to run:\n");
+    for sc in Scenario::ALL {
+        s.push_str(&format!("  {:<15} {}\n", sc.name(), sc.describe()));
+    }
+    s
+}
+
+#[derive(Parser, Debug)]
+#[command(name = "vigil", version, about = "Vigil: real-time bedside patient monitoring", long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Where the encrypted store lives (default: the user data directory).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Site key file (64 hex characters, mode 0600) instead of VIGIL_PASSPHRASE.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the monitoring pipeline with no window (a bedside gateway box).
+    Gateway(GatewayArgs),
+    /// Decode one GATT characteristic value and print it as JSON.
+    Decode {
+        /// Characteristic UUID: 16-bit hex ("2A37") or the full 128-bit form.
+        uuid: String,
+        /// Payload bytes as hex, with or without spaces ("16 3C 00 04").
+        #[arg(required = true, num_args = 1..)]
+        hex: Vec<String>,
+    },
+    /// Manage site key files.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Create a new random site key file (mode 0600); never overwrites.
+    New { file: PathBuf },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GatewayArgs {
+    #[arg(long, value_name = "SCENARIO", default_value = "ward", long_help = scenario_help())]
+    pub simulate: Scenario,
+    /// Run simulated time this many times faster than real time.
+    #[arg(long, default_value_t = 1.0, value_parser = parse_speed)]
+    pub speed: f64,
+    /// Number of simulated beds.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub beds: u16,
+    /// Seed for the simulated scenario (same seed, same data).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Seconds between status lines on stderr.
+    #[arg(long, default_value_t = 10)]
+    pub status_every: u64,
+}
+
+fn parse_speed(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 100_000.0 => Ok(v),
+        _ => Err("speed must be a number above 0 and at most 100000".into()),
+    }
+}
+
+/// What is needed to start the core, shared by the app and the gateway.
+#[derive(Debug, Clone)]
+pub struct StartOptions {
+    pub data_dir: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub sim: SimSettings,
+    pub speed: f64,
+}
+
+impl StartOptions {
+    pub fn core_config(&self, key: KeySource) -> Result<vigil_core::Config, ConfigError> {
+        let data_dir = match &self.data_dir {
+            Some(d) => d.clone(),
+            None => config::default_data_dir()?,
+        };
+        let clock: Arc<dyn Clock> = if self.speed == 1.0 {
+            Arc::new(SystemClock)
+        } else {
+            Arc::new(ScaledClock::new(chrono::Utc::now(), self.speed))
+        };
+        Ok(vigil_core::Config { data_dir, key, clock, sim: self.sim.clone() })
+    }
+}
+
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VIGIL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        None => {
+            init_logging("info,tao=warn,wry=warn");
+            let start = StartOptions {
+                data_dir: cli.global.data_dir,
+                key_file: cli.global.key_file,
+                sim: SimSettings::default(),
+                speed: 1.0,
+            };
+            match crate::run_app(start) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&format!("{e:#}")),
+            }
+        }
+        Some(Command::Gateway(args)) => {
+            init_logging("info");
+            crate::gateway::run(cli.global, args)
+        }
+        Some(Command::Decode { uuid, hex }) => decode(&uuid, &hex.join("")),
+        Some(Command::Key { command: KeyCommand::New { file } }) => key_new(&file),
+    }
+}
+
+pub fn fail(msg: &str) -> ExitCode {
+    eprintln!("vigil: {msg}");
+    ExitCode::FAILURE
+}
+
+fn decode(uuid: &str, hex: &str) -> ExitCode {
+    let result = vigil_gatt::Characteristic::from_uuid_str(uuid)
+        .and_then(|ch| Ok((ch, vigil_gatt::parse_hex(hex)?)))
+        .and_then(|(ch, bytes)| vigil_gatt::decode(ch, &bytes));
+    match result {
+        Ok(decoded) => {
+            println!("{}", serde_json::to_string(&decoded).expect("decoded values serialise"));
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+fn key_new(file: &Path) -> ExitCode {
+    match vigil_store::create_key_file(file) {
+        Ok(()) => {
+            eprintln!("vigil: created key file {} (mode 0600). Keep it off the data disk and back it up: without it the store cannot be read.", file.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e.to_string()),
+    }
+}

@@ -1,0 +1,92 @@
+//! Tauri commands: each a few lines that call `vigil-core` and turn its
+//! errors into `{code, message}` for the screen.
+
+use crate::cli::StartOptions;
+use crate::AppState;
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+use tauri::ipc::Channel;
+use tauri::State;
+use vigil_core::view::{AdmissionView, AppInfo, WardSnapshot, WardUpdate};
+use vigil_core::{AdmitRequest, CoreError, Vigil};
+use vigil_store::KeySource;
+
+/// An error as the UI receives it. Messages carry no patient data.
+#[derive(Debug, Serialize)]
+pub struct CmdError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl From<CoreError> for CmdError {
+    fn from(e: CoreError) -> Self {
+        CmdError { code: e.code(), message: e.to_string() }
+    }
+}
+
+fn locked() -> CmdError {
+    CmdError { code: "locked", message: "Vigil is locked: enter the store passphrase".into() }
+}
+
+async fn core(state: &AppState) -> Result<Arc<Vigil>, CmdError> {
+    state.vigil.read().await.clone().ok_or_else(locked)
+}
+
+pub async fn start_core(start: &StartOptions, key: KeySource) -> Result<Arc<Vigil>, CmdError> {
+    let vigil = Vigil::start(start.core_config(key)?).await?;
+    tracing::info!(key = %vigil.info().key_source, mode = vigil.info().mode, "store unlocked");
+    Ok(Arc::new(vigil))
+}
+
+#[tauri::command]
+pub async fn app_info(state: State<'_, AppState>) -> Result<AppInfo, CmdError> {
+    Ok(core(&state).await?.info().clone())
+}
+
+/// Unlocks the store with a passphrase typed at the workstation.
+#[tauri::command]
+pub async fn unlock(state: State<'_, AppState>, passphrase: String) -> Result<AppInfo, CmdError> {
+    let mut slot = state.vigil.write().await;
+    if let Some(v) = slot.as_ref() {
+        return Ok(v.info().clone());
+    }
+    if passphrase.chars().count() < 8 {
+        return Err(CmdError { code: "weak_passphrase", message: "the passphrase must have at least 8 characters".into() });
+    }
+    let vigil = start_core(&state.start, KeySource::passphrase(passphrase, "entered at the workstation")).await?;
+    let info = vigil.info().clone();
+    *slot = Some(vigil);
+    Ok(info)
+}
+
+#[tauri::command]
+pub async fn ward_snapshot(state: State<'_, AppState>) -> Result<WardSnapshot, CmdError> {
+    Ok(core(&state).await?.snapshot())
+}
+
+/// Streams batched live updates (every 250 ms) until the window goes away.
+#[tauri::command]
+pub async fn ward_subscribe(state: State<'_, AppState>, channel: Channel<WardUpdate>) -> Result<(), CmdError> {
+    let vigil = core(&state).await?;
+    tauri::async_runtime::spawn(async move {
+        vigil.stream_updates(Duration::from_millis(250), |u| channel.send(u).is_ok()).await;
+    });
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn admit(state: State<'_, AppState>, request: AdmitRequest) -> Result<AdmissionView, CmdError> {
+    Ok(core(&state).await?.admit(request).await?)
+}
+
+#[tauri::command]
+pub async fn discharge(state: State<'_, AppState>, bed: String) -> Result<(), CmdError> {
+    Ok(core(&state).await?.discharge(&bed).await?)
+}
+
+impl From<vigil_core::config::ConfigError> for CmdError {
+    fn from(e: vigil_core::config::ConfigError) -> Self {
+        CmdError { code: "config", message: e.to_string() }
+    }
+}

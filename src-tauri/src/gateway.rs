@@ -1,0 +1,91 @@
+//! `vigil gateway`: the pipeline with no window, for a bedside box.
+//!
+//! Status lines on stderr carry counts only, never patient data. SIGINT or
+//! SIGTERM stops the sources, commits every reading received and exits 0.
+
+use crate::cli::{fail, GatewayArgs, Global, StartOptions};
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use vigil_core::{SimSettings, Vigil};
+
+pub fn run(global: Global, args: GatewayArgs) -> ExitCode {
+    let key = match vigil_core::config::resolve_key(global.key_file.as_deref()) {
+        Ok(k) => k,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let start = StartOptions {
+        data_dir: global.data_dir,
+        key_file: global.key_file,
+        sim: SimSettings { scenario: args.simulate, beds: args.beds as usize, seed: args.seed },
+        speed: args.speed,
+    };
+    let cfg = match start.core_config(key) {
+        Ok(c) => c,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+    rt.block_on(async move {
+        let vigil = match Vigil::start(cfg).await {
+            Ok(v) => v,
+            Err(e) => return fail(&e.to_string()),
+        };
+        let info = vigil.info();
+        eprintln!(
+            "vigil gateway: store {} unlocked with {}; devices: SIMULATED (scenario '{}', {} beds, speed {}x)",
+            vigil.store().path().display(),
+            info.key_source,
+            args.simulate.name(),
+            args.beds,
+            args.speed
+        );
+        let mut status = tokio::time::interval(Duration::from_secs(args.status_every.max(1)));
+        status.tick().await;
+        let stop = shutdown_signal();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                sig = &mut stop => {
+                    eprintln!("vigil gateway: {sig} received, committing readings and stopping");
+                    break;
+                }
+                _ = status.tick() => status_line(&vigil),
+            }
+        }
+        vigil.shutdown().await;
+        status_line(&vigil);
+        eprintln!("vigil gateway: stopped cleanly");
+        ExitCode::SUCCESS
+    })
+}
+
+fn status_line(v: &Vigil) {
+    let s = v.stats();
+    let (devices, receiving) = v.device_counts();
+    eprintln!(
+        "vigil gateway: devices {receiving}/{devices} receiving, payloads {}, readings {}, stored {}, decode errors {}, store {}",
+        s.get(&s.payloads),
+        s.get(&s.readings),
+        s.get(&s.stored),
+        s.get(&s.decode_errors),
+        if s.store_ok.load(Ordering::Relaxed) { "ok" } else { "FAILING" },
+    );
+}
+
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
+}

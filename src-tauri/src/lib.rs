@@ -1,0 +1,58 @@
+//! The Vigil binary: a thin shell over `vigil-core`.
+//!
+//! With no subcommand it opens the desktop app (Tauri); `vigil gateway` runs
+//! the same pipeline headless; `vigil decode` checks one GATT payload. All
+//! logic lives in the core crates; this crate only parses arguments, wires
+//! Tauri commands and Channels, and turns errors into messages.
+
+pub mod cli;
+mod commands;
+pub mod gateway;
+
+use std::sync::Arc;
+use tauri::Manager;
+use vigil_core::Vigil;
+
+/// The app's shared state: the running core, once unlocked.
+pub struct AppState {
+    pub vigil: tokio::sync::RwLock<Option<Arc<Vigil>>>,
+    pub start: cli::StartOptions,
+}
+
+/// Runs the desktop app.
+pub fn run_app(start: cli::StartOptions) -> anyhow::Result<()> {
+    let state = AppState { vigil: tokio::sync::RwLock::new(None), start };
+    let app = tauri::Builder::default()
+        .manage(state)
+        .setup(|app| {
+            let state = app.state::<AppState>();
+            // Unlock straight away when a key is configured (key file or
+            // VIGIL_PASSPHRASE); otherwise the screen asks for the passphrase.
+            if let Ok(key) = vigil_core::config::resolve_key(state.start.key_file.as_deref()) {
+                let vigil = tauri::async_runtime::block_on(commands::start_core(&state.start, key))
+                    .map_err(|e| e.message)?;
+                *tauri::async_runtime::block_on(state.vigil.write()) = Some(vigil);
+            }
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::unlock,
+            commands::ward_snapshot,
+            commands::ward_subscribe,
+            commands::admit,
+            commands::discharge,
+        ])
+        .build(tauri::generate_context!())?;
+    app.run(|handle, event| {
+        if let tauri::RunEvent::Exit = event {
+            // Commit every reading received before the process ends.
+            let state = handle.state::<AppState>();
+            let vigil = tauri::async_runtime::block_on(async { state.vigil.read().await.clone() });
+            if let Some(v) = vigil {
+                tauri::async_runtime::block_on(v.shutdown());
+            }
+        }
+    });
+    Ok(())
+}

@@ -1,0 +1,43 @@
+import { describe, expect, it } from "vitest";
+import { MDC, displayUnit } from "./codes";
+import { formatAge, formatBattery, formatNumber, formatOffset, isLowBattery } from "./format";
+
+describe("format", () => {
+  it("formats numbers per code, never -0", () => {
+    expect(formatNumber(97.4, MDC.SPO2)).toBe("97");
+    expect(formatNumber(36.95, MDC.TEMP)).toBe("37.0");
+    expect(formatNumber(-0.01, MDC.TEMP)).toBe("0.0");
+    expect(formatNumber(Number.NaN, MDC.HR)).toBe("---");
+    expect(formatNumber(Number.POSITIVE_INFINITY, MDC.HR)).toBe("---");
+  });
+
+  it("formats ages", () => {
+    expect(formatAge(-5)).toBe("0 s");
+    expect(formatAge(999)).toBe("0 s");
+    expect(formatAge(42_000)).toBe("42 s");
+    expect(formatAge(59_999)).toBe("59 s");
+    expect(formatAge(60_000)).toBe("1 min");
+    expect(formatAge(4 * 60_000 + 30_000)).toBe("4 min");
+    expect(formatAge(2 * 3_600_000 + 5 * 60_000)).toBe("2 h 05 min");
+    expect(formatAge(72 * 3_600_000)).toBe("3 d");
+  });
+
+  it("maps UCUM units", () => {
+    expect(displayUnit("Cel")).toBe("°C");
+    expect(displayUnit("[degF]")).toBe("°F");
+    expect(displayUnit("mm[Hg]")).toBe("mmHg");
+    expect(displayUnit("/min")).toBe("/min");
+    expect(displayUnit("weird")).toBe("weird");
+  });
+
+  it("battery and offset", () => {
+    expect(formatBattery(null)).toBe("");
+    expect(formatBattery(19)).toBe("19%");
+    expect(isLowBattery(19)).toBe(true);
+    expect(isLowBattery(20)).toBe(false);
+    expect(isLowBattery(null)).toBe(false);
+    expect(formatOffset(null)).toBe("\u2014");
+    expect(formatOffset(3)).toBe("+3 s");
+    expect(formatOffset(-120)).toBe("\u22122 min");
+  });
+});

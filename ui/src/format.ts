@@ -1,0 +1,99 @@
+// Pure text formatting for the screen. No DOM, no clocks: callers pass times in.
+
+import type { ReadingView } from "./contract";
+import { decimalsFor } from "./codes";
+
+/** The placeholder for "no number to show". The only non-numeric text a value element ever holds. */
+export const NO_VALUE = "---";
+
+export function formatNumber(value: number, mdc: number): string {
+  if (!Number.isFinite(value)) return NO_VALUE;
+  const d = decimalsFor(mdc);
+  const s = value.toFixed(d);
+  // Never show "-0" / "-0.0".
+  return Object.is(Number(s), -0) ? (0).toFixed(d) : s;
+}
+
+/** Text for an IEEE 11073 special value. */
+export function specialText(special: NonNullable<ReadingView["special"]>): string {
+  switch (special) {
+    case "nan":
+      return "NaN (invalid)";
+    case "nres":
+      return "not at resolution";
+    case "+inf":
+      return "+INF (above range)";
+    case "-inf":
+      return "\u2212INF (below range)";
+    case "reserved":
+      return "reserved value";
+    default:
+      return String(special);
+  }
+}
+
+/** Age as "0 s", "42 s", "4 min", "2 h 05 min", "3 d". Negative ages count as 0. */
+export function formatAge(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h} h ${String(m % 60).padStart(2, "0")} min`;
+  return `${Math.floor(h / 24)} d`;
+}
+
+function pad2(n: number): string {
+  return String(n).padStart(2, "0");
+}
+
+/** Local wall-clock time "HH:MM" of an epoch-ms instant. */
+export function formatHm(epochMs: number): string {
+  const d = new Date(epochMs);
+  return `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+}
+
+/** Local wall-clock time "HH:MM:SS". */
+export function formatHms(epochMs: number): string {
+  const d = new Date(epochMs);
+  return `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
+}
+
+/** Device clock offset "+3 s" / "-120 s" / "—". */
+export function formatOffset(s: number | null): string {
+  if (s === null) return "\u2014";
+  if (s === 0) return "0 s";
+  return `${s > 0 ? "+" : "\u2212"}${formatAge(Math.abs(s) * 1000)}`;
+}
+
+export function formatBattery(b: number | null): string {
+  return b === null ? "" : `${Math.round(b)}%`;
+}
+
+export const LOW_BATTERY_PERCENT = 20;
+
+export function isLowBattery(b: number | null): boolean {
+  return b !== null && b < LOW_BATTERY_PERCENT;
+}
+
+export function linkStateText(state: string): string {
+  switch (state) {
+    case "adapter_off":
+      return "adapter off";
+    default:
+      return state;
+  }
+}
+
+export function categoryText(c: string): string {
+  switch (c) {
+    case "adult":
+      return "Adult";
+    case "paediatric":
+      return "Paediatric";
+    case "neonatal":
+      return "Neonatal";
+    default:
+      return c;
+  }
+}
