@@ -108,7 +108,12 @@ impl StartOptions {
         } else {
             Arc::new(ScaledClock::new(chrono::Utc::now(), self.speed))
         };
-        Ok(vigil_core::Config { data_dir, key, clock, sim: self.sim.clone() })
+        Ok(vigil_core::Config {
+            data_dir,
+            key,
+            clock,
+            sim: self.sim.clone(),
+        })
     }
 }
 
@@ -143,7 +148,9 @@ pub fn main() -> ExitCode {
             crate::gateway::run(cli.global, args)
         }
         Some(Command::Decode { uuid, hex }) => decode(&uuid, &hex.join("")),
-        Some(Command::Key { command: KeyCommand::New { file } }) => key_new(&file),
+        Some(Command::Key {
+            command: KeyCommand::New { file },
+        }) => key_new(&file),
     }
 }
 
@@ -158,7 +165,10 @@ fn decode(uuid: &str, hex: &str) -> ExitCode {
         .and_then(|(ch, bytes)| vigil_gatt::decode(ch, &bytes));
     match result {
         Ok(decoded) => {
-            println!("{}", serde_json::to_string(&decoded).expect("decoded values serialise"));
+            println!(
+                "{}",
+                serde_json::to_string(&decoded).expect("decoded values serialise")
+            );
             ExitCode::SUCCESS
         }
         Err(e) => fail(&e.to_string()),

@@ -21,12 +21,18 @@ pub struct CmdError {
 
 impl From<CoreError> for CmdError {
     fn from(e: CoreError) -> Self {
-        CmdError { code: e.code(), message: e.to_string() }
+        CmdError {
+            code: e.code(),
+            message: e.to_string(),
+        }
     }
 }
 
 fn locked() -> CmdError {
-    CmdError { code: "locked", message: "Vigil is locked: enter the store passphrase".into() }
+    CmdError {
+        code: "locked",
+        message: "Vigil is locked: enter the store passphrase".into(),
+    }
 }
 
 async fn core(state: &AppState) -> Result<Arc<Vigil>, CmdError> {
@@ -52,9 +58,16 @@ pub async fn unlock(state: State<'_, AppState>, passphrase: String) -> Result<Ap
         return Ok(v.info().clone());
     }
     if passphrase.chars().count() < 8 {
-        return Err(CmdError { code: "weak_passphrase", message: "the passphrase must have at least 8 characters".into() });
+        return Err(CmdError {
+            code: "weak_passphrase",
+            message: "the passphrase must have at least 8 characters".into(),
+        });
     }
-    let vigil = start_core(&state.start, KeySource::passphrase(passphrase, "entered at the workstation")).await?;
+    let vigil = start_core(
+        &state.start,
+        KeySource::passphrase(passphrase, "entered at the workstation"),
+    )
+    .await?;
     let info = vigil.info().clone();
     *slot = Some(vigil);
     Ok(info)
@@ -67,10 +80,15 @@ pub async fn ward_snapshot(state: State<'_, AppState>) -> Result<WardSnapshot, C
 
 /// Streams batched live updates (every 250 ms) until the window goes away.
 #[tauri::command]
-pub async fn ward_subscribe(state: State<'_, AppState>, channel: Channel<WardUpdate>) -> Result<(), CmdError> {
+pub async fn ward_subscribe(
+    state: State<'_, AppState>,
+    channel: Channel<WardUpdate>,
+) -> Result<(), CmdError> {
     let vigil = core(&state).await?;
     tauri::async_runtime::spawn(async move {
-        vigil.stream_updates(Duration::from_millis(250), |u| channel.send(u).is_ok()).await;
+        vigil
+            .stream_updates(Duration::from_millis(250), |u| channel.send(u).is_ok())
+            .await;
     });
     Ok(())
 }
@@ -87,6 +105,9 @@ pub async fn discharge(state: State<'_, AppState>, bed: String) -> Result<(), Cm
 
 impl From<vigil_core::config::ConfigError> for CmdError {
     fn from(e: vigil_core::config::ConfigError) -> Self {
-        CmdError { code: "config", message: e.to_string() }
+        CmdError {
+            code: "config",
+            message: e.to_string(),
+        }
     }
 }

@@ -17,7 +17,11 @@ pub fn run(global: Global, args: GatewayArgs) -> ExitCode {
     let start = StartOptions {
         data_dir: global.data_dir,
         key_file: global.key_file,
-        sim: SimSettings { scenario: args.simulate, beds: args.beds as usize, seed: args.seed },
+        sim: SimSettings {
+            scenario: args.simulate,
+            beds: args.beds as usize,
+            seed: args.seed,
+        },
         speed: args.speed,
     };
     let cfg = match start.core_config(key) {

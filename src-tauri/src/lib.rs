@@ -21,7 +21,10 @@ pub struct AppState {
 
 /// Runs the desktop app.
 pub fn run_app(start: cli::StartOptions) -> anyhow::Result<()> {
-    let state = AppState { vigil: tokio::sync::RwLock::new(None), start };
+    let state = AppState {
+        vigil: tokio::sync::RwLock::new(None),
+        start,
+    };
     let app = tauri::Builder::default()
         .manage(state)
         .setup(|app| {

@@ -20,7 +20,9 @@ pub enum ConfigError {
 /// The user data directory, e.g. `~/.local/share/vigil` on Linux,
 /// `%APPDATA%\vigil` on Windows, `~/Library/Application Support/vigil` on macOS.
 pub fn default_data_dir() -> Result<PathBuf, ConfigError> {
-    dirs::data_dir().map(|d| d.join("vigil")).ok_or(ConfigError::NoDataDir)
+    dirs::data_dir()
+        .map(|d| d.join("vigil"))
+        .ok_or(ConfigError::NoDataDir)
 }
 
 /// The store file inside a data directory.

@@ -46,7 +46,11 @@ pub struct SimSettings {
 
 impl Default for SimSettings {
     fn default() -> Self {
-        SimSettings { scenario: Scenario::Ward, beds: 4, seed: 1 }
+        SimSettings {
+            scenario: Scenario::Ward,
+            beds: 4,
+            seed: 1,
+        }
     }
 }
 
@@ -134,9 +138,22 @@ impl Vigil {
             cfg.clock.clone(),
             stats.clone(),
         )));
-        tasks.push(tokio::spawn(pipeline::write(store_rx, store.clone(), stats.clone())));
+        tasks.push(tokio::spawn(pipeline::write(
+            store_rx,
+            store.clone(),
+            stats.clone(),
+        )));
 
-        Ok(Vigil { store, ward, live, clock: cfg.clock, stats, cancel, tasks: Mutex::new(tasks), info })
+        Ok(Vigil {
+            store,
+            ward,
+            live,
+            clock: cfg.clock,
+            stats,
+            cancel,
+            tasks: Mutex::new(tasks),
+            info,
+        })
     }
 
     pub fn info(&self) -> &AppInfo {

@@ -83,15 +83,29 @@ fn handle(ev: DeviceEvent, ward: &Mutex<Ward>, stats: &Stats) -> (Vec<Reading>, 
         }
         DeviceEvent::Link { device, state, .. } => {
             tracing::debug!(device = %device, state = ?state, "link");
-            (vec![], ward.link(&device, state).map(LiveEvent::Device).into_iter().collect())
+            (
+                vec![],
+                ward.link(&device, state)
+                    .map(LiveEvent::Device)
+                    .into_iter()
+                    .collect(),
+            )
         }
-        DeviceEvent::Payload { device, characteristic, bytes, received } => {
+        DeviceEvent::Payload {
+            device,
+            characteristic,
+            bytes,
+            received,
+        } => {
             stats.payloads.fetch_add(1, Ordering::Relaxed);
             match vigil_gatt::decode(characteristic, &bytes) {
                 Ok(decoded) => {
                     let applied = ward.apply(&device, &decoded, received);
-                    stats.readings.fetch_add(applied.readings.len() as u64, Ordering::Relaxed);
-                    let mut live: Vec<LiveEvent> = applied.views.into_iter().map(LiveEvent::Reading).collect();
+                    stats
+                        .readings
+                        .fetch_add(applied.readings.len() as u64, Ordering::Relaxed);
+                    let mut live: Vec<LiveEvent> =
+                        applied.views.into_iter().map(LiveEvent::Reading).collect();
                     live.extend(applied.device.map(LiveEvent::Device));
                     (applied.readings, live)
                 }
@@ -146,7 +160,10 @@ pub async fn write(mut rx: mpsc::Receiver<Vec<Reading>>, store: Store, stats: Ar
                 if !open {
                     failures_since_close += 1;
                     if failures_since_close > 20 {
-                        tracing::error!(lost = pending.len(), "shutting down with readings the store would not take");
+                        tracing::error!(
+                            lost = pending.len(),
+                            "shutting down with readings the store would not take"
+                        );
                         return;
                     }
                 }

@@ -128,9 +128,15 @@ impl Ward {
     /// Turns one decoded payload into readings for the device's bed.
     pub fn apply(&mut self, device: &str, decoded: &Decoded, received: DateTime<Utc>) -> Applied {
         let mut out = Applied::default();
-        let Some(d) = self.devices.get_mut(device) else { return out };
+        let Some(d) = self.devices.get_mut(device) else {
+            return out;
+        };
         let before = d.view();
-        let admission = self.beds.get(&d.desc.bed).and_then(|a| a.as_ref()).map(|a| a.id.clone());
+        let admission = self
+            .beds
+            .get(&d.desc.bed)
+            .and_then(|a| a.as_ref())
+            .map(|a| a.id.clone());
 
         if let Some(b) = decoded.battery_percent {
             d.battery = Some(b);
@@ -202,7 +208,11 @@ impl Ward {
     }
 
     pub fn device_counts(&self) -> (usize, usize) {
-        let receiving = self.devices.values().filter(|d| d.state == LinkState::Receiving).count();
+        let receiving = self
+            .devices
+            .values()
+            .filter(|d| d.state == LinkState::Receiving)
+            .count();
         (self.devices.len(), receiving)
     }
 
@@ -218,7 +228,8 @@ impl Ward {
                 .get(&r.device)
                 .map(|d| d.stale_after_ms())
                 .unwrap_or(stale_after(default_interval).as_millis() as u64);
-            self.latest.insert((r.bed.clone(), r.code), ReadingView::new(&r, stale));
+            self.latest
+                .insert((r.bed.clone(), r.code), ReadingView::new(&r, stale));
         }
     }
 }

@@ -59,9 +59,18 @@ pub enum DeviceEvent {
     /// A device is now assigned to a bed (sent before its first payload).
     Attached(DeviceDescriptor),
     /// Link state changed.
-    Link { device: DeviceId, state: LinkState, at: DateTime<Utc> },
+    Link {
+        device: DeviceId,
+        state: LinkState,
+        at: DateTime<Utc>,
+    },
     /// A GATT notification / indication / read value arrived.
-    Payload { device: DeviceId, characteristic: Characteristic, bytes: Vec<u8>, received: DateTime<Utc> },
+    Payload {
+        device: DeviceId,
+        characteristic: Characteristic,
+        bytes: Vec<u8>,
+        received: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -28,17 +28,9 @@ const STATUS: &[(u32, &str)] = &[
     (5, "improper measurement position"),
 ];
 
-pub(crate) fn decode(
-    r: &mut Reader,
-    out: &mut Decoded,
-    intermediate: bool,
-) -> Result<(), DecodeError> {
+pub(crate) fn decode(r: &mut Reader, out: &mut Decoded, intermediate: bool) -> Result<(), DecodeError> {
     let flags = r.u8("flags")?;
-    let unit = if flags & 0x01 != 0 {
-        ucum::KPA
-    } else {
-        ucum::MM_HG
-    };
+    let unit = if flags & 0x01 != 0 { ucum::KPA } else { ucum::MM_HG };
     if intermediate {
         let cuff = r.sfloat("current cuff pressure (SFLOAT)")?;
         r.sfloat("diastolic, unused (SFLOAT)")?;
@@ -75,12 +67,8 @@ pub(crate) fn decode(
         // Pulse Rate Range Detection Flags, bits 3–4: 0 within range,
         // 1 exceeds upper limit, 2 less than lower limit, 3 RFU (ignored).
         match (bits >> 3) & 0x03 {
-            1 => out
-                .status
-                .push("pulse rate exceeds upper limit".to_string()),
-            2 => out
-                .status
-                .push("pulse rate less than lower limit".to_string()),
+            1 => out.status.push("pulse rate exceeds upper limit".to_string()),
+            2 => out.status.push("pulse rate less than lower limit".to_string()),
             _ => {}
         }
     }

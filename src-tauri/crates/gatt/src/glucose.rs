@@ -35,10 +35,7 @@ const SENSOR_STATUS: &[(u32, &str)] = &[
     (6, "sensor result lower than the device can process"),
     (7, "sensor temperature too high for valid test"),
     (8, "sensor temperature too low for valid test"),
-    (
-        9,
-        "sensor read interrupted because strip was pulled too soon",
-    ),
+    (9, "sensor read interrupted because strip was pulled too soon"),
     (10, "general device fault"),
     (11, "time fault: time may be inaccurate"),
 ];
@@ -80,8 +77,7 @@ pub(crate) fn decode(r: &mut Reader, out: &mut Decoded) -> Result<(), DecodeErro
     if flags & 0x01 != 0 {
         let offset = r.i16("time offset (sint16)")?;
         out.time_offset_min = Some(offset);
-        out.device_time =
-            base.and_then(|b| b.checked_add_signed(TimeDelta::minutes(i64::from(offset))));
+        out.device_time = base.and_then(|b| b.checked_add_signed(TimeDelta::minutes(i64::from(offset))));
     }
     if flags & 0x02 != 0 {
         let conc = r.sfloat("glucose concentration (SFLOAT)")?;
@@ -97,8 +93,7 @@ pub(crate) fn decode(r: &mut Reader, out: &mut Decoded) -> Result<(), DecodeErro
         } else {
             (conc.shifted(5), ucum::MG_PER_DL) // kg/L × 10^5
         };
-        out.measurements
-            .push(Measurement::from_number(code, value, unit));
+        out.measurements.push(Measurement::from_number(code, value, unit));
         out.site = sample_location(location);
         if glucose_type == 10 {
             out.status

@@ -143,9 +143,7 @@ impl Characteristic {
 
     /// The characteristic with this 16-bit assigned number, if Vigil knows it.
     pub fn from_uuid16(uuid: u16) -> Option<Characteristic> {
-        Characteristic::ALL
-            .into_iter()
-            .find(|c| c.uuid16() == Some(uuid))
+        Characteristic::ALL.into_iter().find(|c| c.uuid16() == Some(uuid))
     }
 
     /// The name the Bluetooth SIG gives it (or Vigil's, for the vendor one).
@@ -250,9 +248,7 @@ pub enum DecodeError {
         field: &'static str,
     },
     /// Bytes left over after the last field the flags announce.
-    #[error(
-        "{characteristic}: {extra} unexpected byte(s) after the last field, from byte {offset}"
-    )]
+    #[error("{characteristic}: {extra} unexpected byte(s) after the last field, from byte {offset}")]
     TrailingBytes {
         characteristic: String,
         offset: usize,

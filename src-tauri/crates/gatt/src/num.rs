@@ -274,18 +274,9 @@ mod tests {
 
     #[test]
     fn sign_extension() {
-        assert_eq!(
-            Number::from_sfloat(0xF3A5),
-            Number::Finite(Float::new(933, -1))
-        );
-        assert_eq!(
-            Number::from_sfloat(0x0FFF),
-            Number::Finite(Float::new(-1, 0))
-        );
-        assert_eq!(
-            Number::from_sfloat(0x8000),
-            Number::Finite(Float::new(0, -8))
-        );
+        assert_eq!(Number::from_sfloat(0xF3A5), Number::Finite(Float::new(933, -1)));
+        assert_eq!(Number::from_sfloat(0x0FFF), Number::Finite(Float::new(-1, 0)));
+        assert_eq!(Number::from_sfloat(0x8000), Number::Finite(Float::new(0, -8)));
         assert_eq!(
             Number::from_float(0xFF00_016E),
             Number::Finite(Float::new(366, -1))

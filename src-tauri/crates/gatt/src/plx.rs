@@ -63,12 +63,7 @@ fn pair(
     ))
 }
 
-fn statuses(
-    r: &mut Reader,
-    out: &mut Decoded,
-    measurement: bool,
-    device: bool,
-) -> Result<(), DecodeError> {
+fn statuses(r: &mut Reader, out: &mut Decoded, measurement: bool, device: bool) -> Result<(), DecodeError> {
     if measurement {
         let bits = r.u16("measurement status (16 bit)")?;
         push_bits(&mut out.status, u32::from(bits), MEASUREMENT_STATUS);
@@ -92,11 +87,7 @@ fn pai(r: &mut Reader, out: &mut Decoded) -> Result<(), DecodeError> {
 
 pub(crate) fn decode_continuous(r: &mut Reader, out: &mut Decoded) -> Result<(), DecodeError> {
     let flags = r.u8("flags")?;
-    let (spo2, pr) = pair(
-        r,
-        "SpO2PR-Normal SpO2 (SFLOAT)",
-        "SpO2PR-Normal PR (SFLOAT)",
-    )?;
+    let (spo2, pr) = pair(r, "SpO2PR-Normal SpO2 (SFLOAT)", "SpO2PR-Normal PR (SFLOAT)")?;
     out.measurements.push(spo2);
     out.measurements.push(pr);
     if flags & 0x01 != 0 {

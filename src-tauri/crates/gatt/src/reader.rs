@@ -81,10 +81,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A 7-octet Date Time; `None` when the device says the date is unknown.
-    pub(crate) fn date_time(
-        &mut self,
-        field: &'static str,
-    ) -> Result<Option<NaiveDateTime>, DecodeError> {
+    pub(crate) fn date_time(&mut self, field: &'static str) -> Result<Option<NaiveDateTime>, DecodeError> {
         let start = self.pos;
         let raw = self.array::<7>(field)?;
         datetime::parse(raw).map_err(|(at, reason)| self.invalid(start + at, reason))

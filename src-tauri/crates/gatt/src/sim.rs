@@ -19,11 +19,8 @@ pub(crate) fn decode(r: &mut Reader, out: &mut Decoded) -> Result<(), DecodeErro
         return Err(r.invalid(0, format!("flags 0x{flags:02x} must be 0")));
     }
     let rate = r.sfloat("respiration rate (SFLOAT)")?;
-    out.measurements.push(Measurement::from_number(
-        Mdc::RESP_RATE,
-        rate,
-        ucum::PER_MIN,
-    ));
+    out.measurements
+        .push(Measurement::from_number(Mdc::RESP_RATE, rate, ucum::PER_MIN));
     out.simulated = true;
     Ok(())
 }

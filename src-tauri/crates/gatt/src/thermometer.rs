@@ -31,11 +31,7 @@ pub(crate) fn temperature_type(t: u8) -> Option<&'static str> {
 
 pub(crate) fn decode(r: &mut Reader, out: &mut Decoded) -> Result<(), DecodeError> {
     let flags = r.u8("flags")?;
-    let unit = if flags & 0x01 != 0 {
-        ucum::DEG_F
-    } else {
-        ucum::CEL
-    };
+    let unit = if flags & 0x01 != 0 { ucum::DEG_F } else { ucum::CEL };
     let value = r.float("temperature (FLOAT)")?;
     out.measurements
         .push(Measurement::from_number(Mdc::TEMP_BODY, value, unit));

@@ -35,7 +35,11 @@ pub struct ScaledClock {
 impl ScaledClock {
     pub fn new(origin: DateTime<Utc>, speed: f64) -> Self {
         assert!(speed > 0.0 && speed.is_finite(), "speed must be positive");
-        Self { origin, started: Instant::now(), speed }
+        Self {
+            origin,
+            started: Instant::now(),
+            speed,
+        }
     }
 }
 

@@ -147,14 +147,25 @@ pub fn decode(data: &[u8], expected: usize) -> Result<Vec<Sample>, CodecError> {
         }
         let device_time = if tag & HAS_DEVICE_TIME != 0 {
             let us = t.wrapping_add(unzigzag(c.varint()?));
-            Some(DateTime::from_timestamp_micros(us).ok_or(CodecError::BadTag(at))?.naive_utc())
+            Some(
+                DateTime::from_timestamp_micros(us)
+                    .ok_or(CodecError::BadTag(at))?
+                    .naive_utc(),
+            )
         } else {
             None
         };
-        out.push(Sample { t, value, device_time });
+        out.push(Sample {
+            t,
+            value,
+            device_time,
+        });
     }
     if out.len() != expected {
-        return Err(CodecError::Count { expected, found: out.len() });
+        return Err(CodecError::Count {
+            expected,
+            found: out.len(),
+        });
     }
     Ok(out)
 }

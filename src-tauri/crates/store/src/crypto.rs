@@ -53,7 +53,10 @@ pub struct OpenError;
 impl SealingKey {
     pub fn new(bytes: &KeyBytes) -> Self {
         let unbound = UnboundKey::new(&AES_256_GCM, &bytes.0).expect("32-byte key");
-        SealingKey { key: LessSafeKey::new(unbound), rng: SystemRandom::new() }
+        SealingKey {
+            key: LessSafeKey::new(unbound),
+            rng: SystemRandom::new(),
+        }
     }
 
     /// Encrypts `plain` bound to `aad`; returns (nonce, ciphertext‖tag).

@@ -22,14 +22,21 @@ impl Default for KdfParams {
     /// OWASP's minimum recommendation for Argon2id (19 MiB, 2 passes, 1 lane):
     /// unlocking stays well under a second on a 2-core bedside box.
     fn default() -> Self {
-        KdfParams { m_cost_kib: 19 * 1024, t_cost: 2, p_cost: 1 }
+        KdfParams {
+            m_cost_kib: 19 * 1024,
+            t_cost: 2,
+            p_cost: 1,
+        }
     }
 }
 
 /// Where the KEK comes from. `describe()` says which, for the operator.
 pub enum KeySource {
     /// A passphrase (from `VIGIL_PASSPHRASE` or typed by the operator); `origin` says which.
-    Passphrase { secret: Zeroizing<String>, origin: &'static str },
+    Passphrase {
+        secret: Zeroizing<String>,
+        origin: &'static str,
+    },
     /// A site key file with 32 random bytes as 64 hex characters.
     KeyFile(PathBuf),
     /// Raw key material from an OS keychain.
@@ -44,7 +51,10 @@ impl std::fmt::Debug for KeySource {
 
 impl KeySource {
     pub fn passphrase(secret: impl Into<String>, origin: &'static str) -> Self {
-        KeySource::Passphrase { secret: Zeroizing::new(secret.into()), origin }
+        KeySource::Passphrase {
+            secret: Zeroizing::new(secret.into()),
+            origin,
+        }
     }
 
     /// A one-line, secret-free description: "passphrase (VIGIL_PASSPHRASE)".
@@ -89,7 +99,10 @@ impl KeySource {
 
 /// Reads a site key file, refusing one that others can read.
 pub fn read_key_file(path: &Path) -> Result<KeyBytes, StoreError> {
-    let err = |reason: String| StoreError::KeyFile { path: path.to_path_buf(), reason };
+    let err = |reason: String| StoreError::KeyFile {
+        path: path.to_path_buf(),
+        reason,
+    };
     let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
     #[cfg(unix)]
     {
@@ -112,7 +125,10 @@ pub fn read_key_file(path: &Path) -> Result<KeyBytes, StoreError> {
 /// Creates a new site key file (mode 0600) with 32 random bytes; never overwrites.
 pub fn create_key_file(path: &Path) -> Result<(), StoreError> {
     use std::io::Write;
-    let err = |reason: String| StoreError::KeyFile { path: path.to_path_buf(), reason };
+    let err = |reason: String| StoreError::KeyFile {
+        path: path.to_path_buf(),
+        reason,
+    };
     let key = KeyBytes::random(&ring::rand::SystemRandom::new());
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
@@ -123,6 +139,8 @@ pub fn create_key_file(path: &Path) -> Result<(), StoreError> {
     }
     let mut f = opts.open(path).map_err(|e| err(e.to_string()))?;
     let text = Zeroizing::new(hex::encode(key.0));
-    f.write_all(text.as_bytes()).and_then(|_| f.write_all(b"\n")).map_err(|e| err(e.to_string()))?;
+    f.write_all(text.as_bytes())
+        .and_then(|_| f.write_all(b"\n"))
+        .map_err(|e| err(e.to_string()))?;
     f.sync_all().map_err(|e| err(e.to_string()))
 }

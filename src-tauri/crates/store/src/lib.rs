@@ -31,7 +31,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error while {context}: {source}")]
-    Db { context: &'static str, source: sqlx::Error },
+    Db {
+        context: &'static str,
+        source: sqlx::Error,
+    },
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("the key does not open this database (wrong passphrase, key file or keychain entry); nothing was changed")]
@@ -79,7 +82,9 @@ pub struct Patient {
 impl std::fmt::Debug for Patient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Debug output ends up in logs and panics: keep PHI out of it.
-        f.debug_struct("Patient").field("category", &self.category).finish_non_exhaustive()
+        f.debug_struct("Patient")
+            .field("category", &self.category)
+            .finish_non_exhaustive()
     }
 }
 
@@ -163,7 +168,11 @@ impl SeriesKey {
             unit: self.unit.clone(),
             device_time: s.device_time,
             received: micros_to_utc(s.t),
-            source: if self.source == "simulated" { Source::Simulated } else { Source::Real },
+            source: if self.source == "simulated" {
+                Source::Simulated
+            } else {
+                Source::Real
+            },
         }
     }
 }
@@ -186,10 +195,9 @@ impl Store {
     /// written: a wrong key returns [`StoreError::WrongKey`] and changes nothing.
     pub async fn open(path: &Path, key: &KeySource) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Key(format!(
-                "cannot create data directory {}: {e}",
-                dir.display()
-            )))?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Key(format!("cannot create data directory {}: {e}", dir.display()))
+            })?;
         }
         let opts = SqliteConnectOptions::new()
             .filename(path)
@@ -251,8 +259,9 @@ impl Store {
             samples.sort_by_key(|s| s.t);
             let series_id = series_id(&mut tx, &key).await?;
             let (t0, t1, n) = (samples[0].t, samples[samples.len() - 1].t, samples.len() as u32);
-            let (nonce, sealed) =
-                self.readings.seal(&key.chunk_aad(series_id, t0, t1, n), &codec::encode(&samples));
+            let (nonce, sealed) = self
+                .readings
+                .seal(&key.chunk_aad(series_id, t0, t1, n), &codec::encode(&samples));
             sqlx::query("INSERT INTO chunks (series_id, t0, t1, n, nonce, sealed) VALUES (?, ?, ?, ?, ?, ?)")
                 .bind(series_id)
                 .bind(t0)
@@ -308,7 +317,12 @@ impl Store {
         let mut out = Vec::new();
         for row in rows {
             let (key, samples) = self.open_chunk(&row)?;
-            out.extend(samples.into_iter().filter(|s| s.t >= from && s.t <= to).map(|s| key.reading(s)));
+            out.extend(
+                samples
+                    .into_iter()
+                    .filter(|s| s.t >= from && s.t <= to)
+                    .map(|s| key.reading(s)),
+            );
         }
         out.sort_by(|a, b| a.received.cmp(&b.received).then(a.code.cmp(&b.code)));
         Ok(out)
@@ -373,7 +387,12 @@ impl Store {
         let chunk: i64 = row.get("id");
         let series: i64 = row.get("series_id");
         let tampered = StoreError::Tampered { chunk, series };
-        let source = match row.try_get::<Option<String>, _>("source").ok().flatten().as_deref() {
+        let source = match row
+            .try_get::<Option<String>, _>("source")
+            .ok()
+            .flatten()
+            .as_deref()
+        {
             Some("real") => "real",
             Some("simulated") => "simulated",
             _ => return Err(tampered),
@@ -394,12 +413,18 @@ impl Store {
             .readings
             .open(&key.chunk_aad(series, t0, t1, n32), &nonce, &sealed)
             .map_err(|_| StoreError::Tampered { chunk, series })?;
-        let samples = codec::decode(&plain, n32 as usize).map_err(|source| StoreError::Corrupt { chunk, source })?;
+        let samples =
+            codec::decode(&plain, n32 as usize).map_err(|source| StoreError::Corrupt { chunk, source })?;
         Ok((key, samples))
     }
 
     /// Admits a patient to a bed. Fails if the bed already has one.
-    pub async fn admit(&self, bed: &str, patient: Patient, at: DateTime<Utc>) -> Result<Admission, StoreError> {
+    pub async fn admit(
+        &self,
+        bed: &str,
+        patient: Patient,
+        at: DateTime<Utc>,
+    ) -> Result<Admission, StoreError> {
         validate_patient(&patient)?;
         let id = AdmissionId(uuid::Uuid::new_v4().to_string());
         let plain = serde_json::to_vec(&patient).expect("patient serialises");
@@ -424,7 +449,13 @@ impl Store {
             .await
             .map_err(db("writing an admission"))?;
         tx.commit().await.map_err(db("committing an admission"))?;
-        Ok(Admission { id, bed: bed.to_string(), patient, admitted_at: at, discharged_at: None })
+        Ok(Admission {
+            id,
+            bed: bed.to_string(),
+            patient,
+            admitted_at: at,
+            discharged_at: None,
+        })
     }
 
     /// Discharges the patient in `bed`.
@@ -437,7 +468,8 @@ impl Store {
         .fetch_optional(&self.pool)
         .await
         .map_err(db("discharging"))?;
-        id.map(AdmissionId).ok_or_else(|| StoreError::BedEmpty(bed.to_string()))
+        id.map(AdmissionId)
+            .ok_or_else(|| StoreError::BedEmpty(bed.to_string()))
     }
 
     /// Current admissions (not discharged), with the patient unsealed.
@@ -463,11 +495,13 @@ impl Store {
 
     /// One admission by id, patient unsealed.
     pub async fn admission(&self, id: &str) -> Result<Admission, StoreError> {
-        let row = sqlx::query("SELECT id, bed, admitted_at, discharged_at, nonce, sealed FROM admissions WHERE id = ?")
-            .bind(id)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db("reading an admission"))?;
+        let row = sqlx::query(
+            "SELECT id, bed, admitted_at, discharged_at, nonce, sealed FROM admissions WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db("reading an admission"))?;
         let bed: String = row.get("bed");
         let nonce: Vec<u8> = row.get("nonce");
         let sealed: Vec<u8> = row.get("sealed");
@@ -504,7 +538,9 @@ fn validate_patient(p: &Patient) -> Result<(), StoreError> {
         return Err(StoreError::InvalidPatient("MRN is empty".into()));
     }
     if p.date_of_birth > Utc::now().date_naive() {
-        return Err(StoreError::InvalidPatient("date of birth is in the future".into()));
+        return Err(StoreError::InvalidPatient(
+            "date of birth is in the future".into(),
+        ));
     }
     Ok(())
 }
@@ -601,7 +637,11 @@ async fn unwrap_keys(pool: &SqlitePool, key: &KeySource) -> Result<(KeyBytes, Ke
             .map_err(db("reading keys"))?
             .ok_or(StoreError::WrongKey)?;
         let plain = kek
-            .open(&[AAD_DEK, purpose.as_bytes()].concat(), &row.get::<Vec<u8>, _>("nonce"), &row.get::<Vec<u8>, _>("wrapped"))
+            .open(
+                &[AAD_DEK, purpose.as_bytes()].concat(),
+                &row.get::<Vec<u8>, _>("nonce"),
+                &row.get::<Vec<u8>, _>("wrapped"),
+            )
             .map_err(|_| StoreError::WrongKey)?;
         out.push(KeyBytes::from_slice(&plain).ok_or(StoreError::WrongKey)?);
     }

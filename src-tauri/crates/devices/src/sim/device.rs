@@ -294,8 +294,7 @@ impl SimDevice {
             Slot::Oximeter => {
                 let spo2 = (v.spo2 + self.noise(1.0)).round().min(100.0);
                 let pr = (v.hr + 1.5 * (t / 47.0).sin() + self.noise(2.0)).round();
-                let special =
-                    self.patient.scenario == Scenario::SpecialValues && self.rng.gen_bool(0.03);
+                let special = self.patient.scenario == Scenario::SpecialValues && self.rng.gen_bool(0.03);
                 let (spo2, pr) = if special {
                     // A finger moving on the probe: no valid saturation, PR unresolvable.
                     (Value::Special(Special::NaN), Value::Special(Special::NRes))
@@ -317,8 +316,7 @@ impl SimDevice {
                 )
             }
             Slot::Thermometer => {
-                let special =
-                    self.patient.scenario == Scenario::SpecialValues && self.rng.gen_bool(0.2);
+                let special = self.patient.scenario == Scenario::SpecialValues && self.rng.gen_bool(0.2);
                 let temp = if special {
                     Value::Special(Special::NaN)
                 } else {

@@ -280,9 +280,7 @@ mod tests {
             assert_eq!(s.name().parse::<Scenario>().unwrap(), *s);
             assert!(!s.describe().is_empty());
         }
-        assert!(
-            matches!(Scenario::from_name("nope"), Err(SourceError::UnknownScenario(n)) if n == "nope")
-        );
+        assert!(matches!(Scenario::from_name("nope"), Err(SourceError::UnknownScenario(n)) if n == "nope"));
     }
 
     #[test]

@@ -95,22 +95,13 @@ fn value(d: &Decoded, code: Mdc) -> Option<Value> {
         .map(|m| m.value())
 }
 
-fn mean_in(
-    samples: &[(String, f64, Decoded)],
-    device: &str,
-    code: Mdc,
-    from_s: f64,
-    to_s: f64,
-) -> f64 {
+fn mean_in(samples: &[(String, f64, Decoded)], device: &str, code: Mdc, from_s: f64, to_s: f64) -> f64 {
     let xs: Vec<f64> = samples
         .iter()
         .filter(|(dev, t, _)| dev == device && (from_s..to_s).contains(t))
         .filter_map(|(_, _, d)| value(d, code).and_then(Value::number))
         .collect();
-    assert!(
-        !xs.is_empty(),
-        "no {code:?} from {device} in {from_s}..{to_s}"
-    );
+    assert!(!xs.is_empty(), "no {code:?} from {device} in {from_s}..{to_s}");
     xs.iter().sum::<f64>() / xs.len() as f64
 }
 
@@ -177,9 +168,7 @@ async fn devices_attach_then_connect_then_receive() {
         .collect();
     assert_eq!(attached.len(), 10);
     assert!(
-        events[..10]
-            .iter()
-            .all(|e| matches!(e, DeviceEvent::Attached(_))),
+        events[..10].iter().all(|e| matches!(e, DeviceEvent::Attached(_))),
         "all attach first"
     );
     let hr = attached
@@ -198,9 +187,7 @@ async fn devices_attach_then_connect_then_receive() {
             .iter()
             .filter(|e| match e {
                 DeviceEvent::Attached(a) => a.device == d.device,
-                DeviceEvent::Link { device, .. } | DeviceEvent::Payload { device, .. } => {
-                    *device == d.device
-                }
+                DeviceEvent::Link { device, .. } | DeviceEvent::Payload { device, .. } => *device == d.device,
             })
             .collect();
         assert!(matches!(mine[0], DeviceEvent::Attached(_)));
@@ -255,10 +242,7 @@ async fn devices_attach_then_connect_then_receive() {
         (DeviceKind::Thermometer, 60),
         (DeviceKind::BloodPressureCuff, 300),
     ] {
-        assert!(
-            kinds.contains(&(kind, Duration::from_secs(secs))),
-            "{kind:?}"
-        );
+        assert!(kinds.contains(&(kind, Duration::from_secs(secs))), "{kind:?}");
     }
 }
 
@@ -294,9 +278,7 @@ async fn send_rates_rr_intervals_and_device_clocks() {
     {
         (first, last) = (first.min(*t), *t);
         assert_eq!(d.sensor_contact, Some(SensorContact::Detected));
-        bpm_sum += value(d, Mdc::ECG_HEART_RATE)
-            .and_then(Value::number)
-            .unwrap();
+        bpm_sum += value(d, Mdc::ECG_HEART_RATE).and_then(Value::number).unwrap();
         beats += d.rr_intervals_s.len();
         rr_sum += d.rr_intervals_s.iter().sum::<f64>();
     }
@@ -315,20 +297,14 @@ async fn send_rates_rr_intervals_and_device_clocks() {
         let offsets: Vec<i64> = samples
             .iter()
             .filter(|(d, _, x)| d == dev && x.device_time.is_some())
-            .map(|(_, t, x)| {
-                (x.device_time.unwrap() - origin().naive_utc()).num_seconds() - *t as i64
-            })
+            .map(|(_, t, x)| (x.device_time.unwrap() - origin().naive_utc()).num_seconds() - *t as i64)
             .collect();
         assert!(!offsets.is_empty());
         assert!(
             offsets.iter().all(|o| *o == offsets[0]),
             "{dev}: steady offset {offsets:?}"
         );
-        assert!(
-            (5..=300).contains(&offsets[0].abs()),
-            "{dev}: {}",
-            offsets[0]
-        );
+        assert!((5..=300).contains(&offsets[0].abs()), "{dev}: {}", offsets[0]);
     }
 }
 
@@ -343,10 +319,7 @@ async fn deterioration_trends_down() {
         );
         let early_hr = mean_in(&samples, &hr, Mdc::ECG_HEART_RATE, 0.0, 120.0);
         let late_hr = mean_in(&samples, &hr, Mdc::ECG_HEART_RATE, 1080.0, 1200.0);
-        assert!(
-            late_hr > early_hr + 30.0,
-            "{bed}: HR {early_hr} → {late_hr}"
-        );
+        assert!(late_hr > early_hr + 30.0, "{bed}: HR {early_hr} → {late_hr}");
         let early_spo2 = mean_in(&samples, &ox, Mdc::PULS_OXIM_SAT_O2, 0.0, 120.0);
         let late_spo2 = mean_in(&samples, &ox, Mdc::PULS_OXIM_SAT_O2, 1080.0, 1200.0);
         assert!(
@@ -456,10 +429,7 @@ async fn cancel_stops_promptly_even_when_the_pipeline_is_full() {
         tokio::time::sleep(Duration::from_millis(200)).await;
         cancel.cancel();
         let done = tokio::time::timeout(Duration::from_millis(500), task).await;
-        assert!(
-            matches!(done, Ok(Ok(Ok(())))),
-            "capacity {capacity}: {done:?}"
-        );
+        assert!(matches!(done, Ok(Ok(Ok(())))), "capacity {capacity}: {done:?}");
     }
 }
 
@@ -476,10 +446,7 @@ async fn closed_pipeline_is_an_error() {
         Box::new(ward).run(tx, CancellationToken::new()),
     )
     .await;
-    assert!(
-        matches!(done, Ok(Err(SourceError::PipelineClosed))),
-        "{done:?}"
-    );
+    assert!(matches!(done, Ok(Err(SourceError::PipelineClosed))), "{done:?}");
 }
 
 /// 16 beds at 1000× must keep pace with the clock: 3 real seconds are 50

@@ -98,10 +98,7 @@ fn every_characteristic_round_trips_through_its_ids() {
             c
         );
         if let Some(u) = c.uuid16() {
-            assert_eq!(
-                Characteristic::from_uuid_str(&format!("0x{u:04X}")).unwrap(),
-                c
-            );
+            assert_eq!(Characteristic::from_uuid_str(&format!("0x{u:04X}")).unwrap(), c);
         }
         assert!(!c.name().is_empty());
     }

@@ -26,11 +26,7 @@ fn heart_rate() {
     assert_eq!(d.measurements[0].value(), n(300.0));
     assert_eq!(d.sensor_contact, Some(SensorContact::Detected));
     assert_eq!(d.rr_intervals_s, vec![1.0, 0.5]);
-    let d = decode(
-        C::HeartRateMeasurement,
-        &encode::heart_rate(0, Some(false), &[]),
-    )
-    .unwrap();
+    let d = decode(C::HeartRateMeasurement, &encode::heart_rate(0, Some(false), &[])).unwrap();
     assert_eq!(d.sensor_contact, Some(SensorContact::NotDetected));
     assert_eq!(encode::heart_rate(72, None, &[]), vec![0x00, 0x48]);
     assert_eq!(
@@ -124,11 +120,7 @@ fn blood_pressure() {
 
 #[test]
 fn weight() {
-    let d = decode(
-        C::WeightMeasurement,
-        &encode::weight_kg(n(70.12), Some(t())),
-    )
-    .unwrap();
+    let d = decode(C::WeightMeasurement, &encode::weight_kg(n(70.12), Some(t()))).unwrap();
     assert_eq!(d.measurements[0].value(), n(70.12)); // 14024 × 0.005
     assert_eq!(d.device_time, Some(t()));
     let d = decode(C::WeightMeasurement, &encode::weight_kg(n(70.123), None)).unwrap();
@@ -171,11 +163,7 @@ fn battery_resp_rate_system_id() {
     let d = decode(C::SimRespRate, &encode::resp_rate(n(16.0))).unwrap();
     assert_eq!(d.measurements[0].value(), n(16.0));
     assert_eq!(encode::resp_rate(n(16.0)), vec![0x00, 0x10, 0x00]);
-    let d = decode(
-        C::SimRespRate,
-        &encode::resp_rate(Value::Special(Special::NaN)),
-    )
-    .unwrap();
+    let d = decode(C::SimRespRate, &encode::resp_rate(Value::Special(Special::NaN))).unwrap();
     assert_eq!(d.measurements[0].value(), Value::Special(Special::NaN));
     let d = decode(C::SystemId, &encode::system_id(0x123456, 0xFFFE9ABCDE)).unwrap();
     assert!(

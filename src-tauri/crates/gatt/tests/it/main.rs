@@ -17,10 +17,7 @@ pub fn ch(s: &str) -> Characteristic {
 }
 
 pub fn try_dec(c: &str, hex: &str) -> Result<Decoded, DecodeError> {
-    decode(
-        ch(c),
-        &parse_hex(hex).unwrap_or_else(|e| panic!("{hex}: {e}")),
-    )
+    decode(ch(c), &parse_hex(hex).unwrap_or_else(|e| panic!("{hex}: {e}")))
 }
 
 pub fn dec(c: &str, hex: &str) -> Decoded {
@@ -36,10 +33,7 @@ pub fn err(c: &str, hex: &str) -> DecodeError {
 
 /// (mdc, value, unit) of every primary measurement.
 pub fn vals(d: &Decoded) -> Vec<(u32, Option<f64>, &'static str)> {
-    d.measurements
-        .iter()
-        .map(|m| (m.mdc, m.value, m.unit))
-        .collect()
+    d.measurements.iter().map(|m| (m.mdc, m.value, m.unit)).collect()
 }
 
 #[track_caller]
@@ -59,9 +53,7 @@ pub fn assert_truncated(e: DecodeError, offset: usize, needed: usize, available:
 pub fn assert_trailing(e: DecodeError, offset: usize, extra: usize) {
     match e {
         DecodeError::TrailingBytes {
-            offset: o,
-            extra: x,
-            ..
+            offset: o, extra: x, ..
         } => assert_eq!((o, x), (offset, extra), "{e}"),
         other => panic!("expected TrailingBytes, got {other:?}"),
     }

@@ -68,14 +68,8 @@ fn float_signs_and_exponents() {
     assert_eq!(Number::from_float(0xFFFF_FFFF), finite(-1, -1));
     assert_eq!(Number::from_float(0x8080_0000), finite(-8_388_608, -128));
     assert_eq!(Number::from_float(0x7F00_0001), finite(1, 127));
-    assert_eq!(
-        Number::from_float(0xFE00_0E4A).value(),
-        Value::Number(36.58)
-    );
-    assert_eq!(
-        Number::from_float(0xFFFF_FE93).value(),
-        Value::Number(-36.5)
-    );
+    assert_eq!(Number::from_float(0xFE00_0E4A).value(), Value::Number(36.58));
+    assert_eq!(Number::from_float(0xFFFF_FE93).value(), Value::Number(-36.5));
     assert_eq!(Number::from_float(0x0000_0000).value(), Value::Number(0.0));
 }
 
@@ -104,10 +98,7 @@ fn encoders_handle_out_of_range() {
         encode::sfloat(-1e30, 0),
         encode::sfloat_special(Special::NegInfinity)
     );
-    assert_eq!(
-        encode::sfloat(f64::NAN, 0),
-        encode::sfloat_special(Special::NaN)
-    );
+    assert_eq!(encode::sfloat(f64::NAN, 0), encode::sfloat_special(Special::NaN));
     assert_eq!(
         encode::sfloat(f64::INFINITY, -1),
         encode::sfloat_special(Special::PosInfinity)
@@ -129,14 +120,12 @@ fn encoders_handle_out_of_range() {
 
 #[test]
 fn value_encoders_choose_the_precision() {
-    let dec16 =
-        |v: f64| Number::from_sfloat(u16::from_le_bytes(encode::sfloat_value(Value::Number(v))));
+    let dec16 = |v: f64| Number::from_sfloat(u16::from_le_bytes(encode::sfloat_value(Value::Number(v))));
     assert_eq!(dec16(97.0), finite(97, 0));
     assert_eq!(dec16(36.6), finite(366, -1));
     assert_eq!(dec16(93.333), finite(933, -1));
     assert_eq!(dec16(-0.25), finite(-25, -2));
-    let dec32 =
-        |v: f64| Number::from_float(u32::from_le_bytes(encode::float32_value(Value::Number(v))));
+    let dec32 = |v: f64| Number::from_float(u32::from_le_bytes(encode::float32_value(Value::Number(v))));
     assert_eq!(dec32(36.6), finite(366, -1));
     assert_eq!(dec32(37.25), finite(3725, -2));
     assert_eq!(

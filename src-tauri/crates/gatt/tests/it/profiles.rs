@@ -218,18 +218,12 @@ mod plx {
         let d = dec("2A5F", "00 FF 07 FE 07");
         assert_eq!(d.measurements[0].value, None);
         assert_eq!(d.measurements[0].special, Some(vigil_model::Special::NaN));
-        assert_eq!(
-            d.measurements[1].special,
-            Some(vigil_model::Special::PosInfinity)
-        );
+        assert_eq!(d.measurements[1].special, Some(vigil_model::Special::PosInfinity));
     }
 
     #[test]
     fn spot_check_all_fields() {
-        let d = dec(
-            "2A5E",
-            &format!("1F 61 00 48 00 {TIME} 00 40 02 00 00 19 F0"),
-        );
+        let d = dec("2A5E", &format!("1F 61 00 48 00 {TIME} 00 40 02 00 00 19 F0"));
         assert_eq!(
             vals(&d),
             vec![
@@ -407,10 +401,7 @@ mod blood_pressure {
 
     #[test]
     fn all_optional_fields() {
-        let d = dec(
-            "2A35",
-            &format!("1E 78 00 50 00 A5 F3 {TIME} 48 00 03 2A 00"),
-        );
+        let d = dec("2A35", &format!("1E 78 00 50 00 A5 F3 {TIME} 48 00 03 2A 00"));
         assert_eq!(
             vals(&d),
             vec![
@@ -473,10 +464,7 @@ mod blood_pressure {
             assert_eq!(d.measurements.len(), 3 + usize::from(flags & 4 != 0));
             assert_eq!(d.device_time.is_some(), flags & 2 != 0);
             assert_eq!(d.user_id, (flags & 8 != 0).then_some(255));
-            assert_eq!(
-                d.status == vec!["irregular pulse detected"],
-                flags & 0x10 != 0
-            );
+            assert_eq!(d.status == vec!["irregular pulse detected"], flags & 0x10 != 0);
             // Intermediate cuff pressure shares the format.
             let i = dec("2A36", &p);
             assert_eq!(i.measurements[0].mdc, 150300);
@@ -716,10 +704,7 @@ mod glucose {
             };
             assert_eq!(time_of(&d).as_deref(), Some(expect_time));
             let has = |s: &str| d.status.iter().any(|x| x == s);
-            assert_eq!(
-                has("device battery low at time of measurement"),
-                flags & 8 != 0
-            );
+            assert_eq!(has("device battery low at time of measurement"), flags & 8 != 0);
             assert_eq!(has("context information follows"), flags & 0x10 != 0);
         }
     }

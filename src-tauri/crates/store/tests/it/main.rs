@@ -38,12 +38,17 @@ fn patient() -> Patient {
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 async fn sql(path: &Path, stmt: &str) {
     use sqlx::Connection;
-    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
     sqlx::query(stmt).execute(&mut c).await.unwrap();
     c.close().await.unwrap();
 }
@@ -51,15 +56,27 @@ async fn sql(path: &Path, stmt: &str) {
 /// Every row of every table, for before/after comparisons.
 async fn dump(path: &Path) -> Vec<String> {
     use sqlx::{Connection, Row};
-    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
-    let tables: Vec<String> = sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")
-        .fetch_all(&mut c).await.unwrap();
+    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
     let mut out = Vec::new();
     for t in tables {
-        for row in sqlx::query(&format!("SELECT quote(*) FROM (SELECT * FROM \"{t}\")")).fetch_all(&mut c).await.unwrap_or_default() {
+        for row in sqlx::query(&format!("SELECT quote(*) FROM (SELECT * FROM \"{t}\")"))
+            .fetch_all(&mut c)
+            .await
+            .unwrap_or_default()
+        {
             out.push(format!("{t}:{:?}", row.try_get::<String, _>(0).ok()));
         }
-        let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM \"{t}\"")).fetch_one(&mut c).await.unwrap();
+        let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM \"{t}\""))
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
         out.push(format!("{t}:{n}"));
     }
     c.close().await.unwrap();
@@ -74,14 +91,29 @@ fn round_trip_query_and_latest() {
         let store = Store::open(&path, &key()).await.unwrap();
         let mut batch = Vec::new();
         for s in 0..120 {
-            batch.push(reading("bed-1", Mdc::ECG_HEART_RATE, Value::Number(60.0 + s as f64 % 7.0), t(s)));
+            batch.push(reading(
+                "bed-1",
+                Mdc::ECG_HEART_RATE,
+                Value::Number(60.0 + s as f64 % 7.0),
+                t(s),
+            ));
             batch.push(reading("bed-2", Mdc::PULS_OXIM_SAT_O2, Value::Number(97.0), t(s)));
         }
-        batch.push(reading("bed-1", Mdc::ECG_HEART_RATE, Value::Special(Special::NaN), t(200)));
+        batch.push(reading(
+            "bed-1",
+            Mdc::ECG_HEART_RATE,
+            Value::Special(Special::NaN),
+            t(200),
+        ));
         for b in batch.chunks(10) {
             store.append(b).await.unwrap();
         }
-        let q = SeriesQuery { bed: "bed-1".into(), code: Mdc::ECG_HEART_RATE, from: t(10), to: t(19) };
+        let q = SeriesQuery {
+            bed: "bed-1".into(),
+            code: Mdc::ECG_HEART_RATE,
+            from: t(10),
+            to: t(19),
+        };
         let got = store.query_series(&q).await.unwrap();
         assert_eq!(got.len(), 10);
         assert_eq!(got[0].received, t(10));
@@ -111,10 +143,16 @@ fn wrong_key_is_refused_and_changes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("vigil.db");
         let store = Store::open(&path, &key()).await.unwrap();
-        store.append(&[reading("bed-1", Mdc::ECG_HEART_RATE, Value::Number(70.0), t(0))]).await.unwrap();
+        store
+            .append(&[reading("bed-1", Mdc::ECG_HEART_RATE, Value::Number(70.0), t(0))])
+            .await
+            .unwrap();
         store.close().await;
         let before = dump(&path).await;
-        let err = Store::open(&path, &KeySource::passphrase("wrong", "test")).await.err().unwrap();
+        let err = Store::open(&path, &KeySource::passphrase("wrong", "test"))
+            .await
+            .err()
+            .unwrap();
         assert!(matches!(err, StoreError::WrongKey), "{err}");
         assert!(err.to_string().contains("wrong passphrase"));
         assert!(before == dump(&path).await, "a failed open changed the database");
@@ -135,7 +173,11 @@ fn key_file_must_be_private() {
         let kf = dir.path().join("site.key");
         vigil_store::create_key_file(&kf).unwrap();
         let path = dir.path().join("vigil.db");
-        Store::open(&path, &KeySource::KeyFile(kf.clone())).await.unwrap().close().await;
+        Store::open(&path, &KeySource::KeyFile(kf.clone()))
+            .await
+            .unwrap()
+            .close()
+            .await;
         std::fs::set_permissions(&kf, std::fs::Permissions::from_mode(0o644)).unwrap();
         let err = Store::open(&path, &KeySource::KeyFile(kf)).await.err().unwrap();
         assert!(err.to_string().contains("chmod 600"), "{err}");
@@ -168,7 +210,11 @@ fn tampering_is_detected() {
 
         // Put them back, then flip one byte of a ciphertext.
         sql(&path, "UPDATE chunks SET series_id = 3 - series_id").await;
-        sql(&path, "UPDATE chunks SET sealed = zeroblob(length(sealed)) WHERE id = 1").await;
+        sql(
+            &path,
+            "UPDATE chunks SET sealed = zeroblob(length(sealed)) WHERE id = 1",
+        )
+        .await;
         let store = Store::open(&path, &key()).await.unwrap();
         let (_, failures) = store.verify().await.unwrap();
         assert_eq!(failures.len(), 1);
@@ -201,11 +247,21 @@ fn no_plaintext_phi_or_values_in_the_file() {
             bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
         }
         let hay = String::from_utf8_lossy(&bytes);
-        for needle in ["Zebedee", "Quinterro", "MRN-99887766", "99887766", "1950-03-14", "123.456789"] {
+        for needle in [
+            "Zebedee",
+            "Quinterro",
+            "MRN-99887766",
+            "99887766",
+            "1950-03-14",
+            "123.456789",
+        ] {
             assert!(!hay.contains(needle), "found {needle:?} in the clear");
         }
         let value_bits = 123.456789f64.to_le_bytes();
-        assert!(!bytes.windows(8).any(|w| w == value_bits), "found the raw f64 in the clear");
+        assert!(
+            !bytes.windows(8).any(|w| w == value_bits),
+            "found the raw f64 in the clear"
+        );
     });
 }
 
@@ -215,12 +271,21 @@ fn admission_rules() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("v.db"), &key()).await.unwrap();
         let a = store.admit("bed-1", patient(), t(0)).await.unwrap();
-        assert!(matches!(store.admit("bed-1", patient(), t(1)).await, Err(StoreError::BedOccupied(_))));
+        assert!(matches!(
+            store.admit("bed-1", patient(), t(1)).await,
+            Err(StoreError::BedOccupied(_))
+        ));
         let mut bad = patient();
         bad.mrn = " ".into();
-        assert!(matches!(store.admit("bed-2", bad, t(1)).await, Err(StoreError::InvalidPatient(_))));
+        assert!(matches!(
+            store.admit("bed-2", bad, t(1)).await,
+            Err(StoreError::InvalidPatient(_))
+        ));
         assert_eq!(store.discharge("bed-1", t(5)).await.unwrap(), a.id);
-        assert!(matches!(store.discharge("bed-1", t(6)).await, Err(StoreError::BedEmpty(_))));
+        assert!(matches!(
+            store.discharge("bed-1", t(6)).await,
+            Err(StoreError::BedEmpty(_))
+        ));
         assert!(store.current_admissions().await.unwrap().is_empty());
         // Debug output of a patient never shows identity.
         assert!(!format!("{:?}", patient()).contains("Zebedee"));

@@ -1,0 +1,218 @@
+//! The whole core data path on a real SQLite file: simulated GATT bytes →
+//! decode → readings → encrypted store + live fan-out, at many times real speed.
+
+use chrono::Utc;
+use std::sync::Arc;
+use std::time::Duration;
+use vigil_core::view::WardUpdate;
+use vigil_core::{AdmitRequest, Config, SimSettings, Vigil};
+use vigil_devices::sim::Scenario;
+use vigil_model::{LinkState, Mdc, ScaledClock, Source};
+use vigil_store::{KeySource, SeriesQuery};
+
+fn config(dir: &std::path::Path, scenario: Scenario, speed: f64) -> Config {
+    Config {
+        data_dir: dir.to_path_buf(),
+        key: KeySource::passphrase("core-test-passphrase", "test"),
+        clock: Arc::new(ScaledClock::new(Utc::now(), speed)),
+        sim: SimSettings {
+            scenario,
+            beds: 4,
+            seed: 7,
+        },
+    }
+}
+
+async fn run_for(v: &Vigil, real: Duration) -> Vec<WardUpdate> {
+    let mut updates = Vec::new();
+    let _ = tokio::time::timeout(
+        real,
+        v.stream_updates(Duration::from_millis(100), |u| {
+            updates.push(u);
+            true
+        }),
+    )
+    .await;
+    updates
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulated_bytes_end_up_decrypted_and_queryable() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = Vigil::start(config(dir.path(), Scenario::Stable, 60.0))
+        .await
+        .unwrap();
+    let updates = run_for(&v, Duration::from_secs(3)).await;
+    let stats_readings = v.stats().get(&v.stats().readings);
+    v.shutdown().await;
+    assert_eq!(
+        stats_readings,
+        v.stats().get(&v.stats().stored),
+        "every reading is stored at shutdown"
+    );
+    assert_eq!(v.stats().get(&v.stats().decode_errors), 0);
+
+    // The screen got batched live readings and heartbeats.
+    assert!(updates.len() >= 20, "only {} updates", updates.len());
+    let live: usize = updates.iter().map(|u| u.readings.len()).sum();
+    assert!(live > 100, "only {live} live readings");
+    assert!(updates.iter().all(|u| u.now_ms > 0));
+
+    // Reopen the store with the key: plausible, labelled, per-bed series.
+    let store = vigil_store::Store::open(
+        &dir.path().join("vigil.db"),
+        &KeySource::passphrase("core-test-passphrase", "test"),
+    )
+    .await
+    .unwrap();
+    let q = SeriesQuery {
+        bed: "bed-1".into(),
+        code: Mdc::ECG_HEART_RATE,
+        from: Utc::now() - chrono::Duration::hours(1),
+        to: Utc::now() + chrono::Duration::hours(10),
+    };
+    let hr = store.query_series(&q).await.unwrap();
+    assert!(hr.len() > 60, "bed-1 HR samples: {}", hr.len());
+    for r in &hr {
+        assert_eq!(r.source, Source::Simulated);
+        assert_eq!(r.unit, "/min");
+        let v = r.value.number().unwrap();
+        assert!((40.0..=120.0).contains(&v), "stable HR {v}");
+    }
+    assert!(hr.windows(2).all(|w| w[0].received <= w[1].received));
+    let latest = store.latest().await.unwrap();
+    for code in [
+        Mdc::ECG_HEART_RATE,
+        Mdc::PULS_OXIM_SAT_O2,
+        Mdc::RESP_RATE,
+        Mdc::TEMP_BODY,
+        Mdc::PRESS_BLD_NONINV_SYS,
+    ] {
+        assert!(
+            latest.iter().any(|r| r.bed == "bed-4" && r.code == code),
+            "no latest {code:?} for bed-4"
+        );
+    }
+    // The thermometer's clock offset is recorded with its readings.
+    assert!(latest
+        .iter()
+        .any(|r| r.code == Mdc::TEMP_BODY && r.device_time.is_some()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readings_belong_to_the_admission_they_were_taken_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = Vigil::start(config(dir.path(), Scenario::Stable, 30.0))
+        .await
+        .unwrap();
+    let adm = v
+        .admit(AdmitRequest {
+            bed: "bed-2".into(),
+            display_name: "Ada Example".into(),
+            mrn: "X-1".into(),
+            date_of_birth: "1970-05-01".into(),
+            category: "adult".into(),
+        })
+        .await
+        .unwrap();
+    run_for(&v, Duration::from_secs(2)).await;
+    v.discharge("bed-2").await.unwrap();
+    run_for(&v, Duration::from_secs(1)).await;
+    let snap = v.snapshot();
+    assert!(snap.beds.iter().all(|b| b.admission.is_none()));
+    v.shutdown().await;
+
+    let store = vigil_store::Store::open(
+        &dir.path().join("vigil.db"),
+        &KeySource::passphrase("core-test-passphrase", "test"),
+    )
+    .await
+    .unwrap();
+    let rs = store
+        .query_range(
+            Some("bed-2"),
+            Utc::now() - chrono::Duration::hours(1),
+            Utc::now() + chrono::Duration::hours(10),
+        )
+        .await
+        .unwrap();
+    let with = rs
+        .iter()
+        .filter(|r| r.admission.as_ref().map(|a| a.0.as_str()) == Some(adm.id.as_str()))
+        .count();
+    let without = rs.iter().filter(|r| r.admission.is_none()).count();
+    assert!(with > 20, "admitted readings: {with}");
+    assert!(without > 0, "readings after discharge belong to no admission");
+    assert!(rs
+        .iter()
+        .all(|r| r.admission.is_none() || r.admission.as_ref().unwrap().0 == adm.id));
+
+    // Errors are typed and readable.
+    let err = v_err_unknown_bed(dir.path()).await;
+    assert!(err.contains("unknown bed"), "{err}");
+}
+
+async fn v_err_unknown_bed(dir: &std::path::Path) -> String {
+    let v = Vigil::start(config(dir, Scenario::Stable, 1.0)).await.unwrap();
+    let e = v
+        .admit(AdmitRequest {
+            bed: "bed-99".into(),
+            display_name: "N".into(),
+            mrn: "M".into(),
+            date_of_birth: "1970-01-01".into(),
+            category: "adult".into(),
+        })
+        .await
+        .unwrap_err();
+    v.shutdown().await;
+    e.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sensor_off_is_a_technical_condition_not_a_heart_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    // Sensor-off: the strap loses contact for 30 s every ~3 min.
+    let v = Vigil::start(config(dir.path(), Scenario::SensorOff, 100.0))
+        .await
+        .unwrap();
+    let updates = run_for(&v, Duration::from_secs(6)).await;
+    v.shutdown().await;
+    let technical: Vec<_> = updates
+        .iter()
+        .flat_map(|u| &u.devices)
+        .filter(|d| d.device.ends_with("-hr") && d.technical.as_deref() == Some("sensor contact lost"))
+        .collect();
+    assert!(!technical.is_empty(), "no technical condition raised");
+    // No HR of 0 (what the strap sends without contact) ever reached the screen.
+    for u in &updates {
+        for r in &u.readings {
+            if r.mdc == Mdc::ECG_HEART_RATE.0 {
+                assert!(r.value.unwrap() > 20.0, "an untrusted HR reached the screen");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_out_of_range_goes_disconnected_then_receiving_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = Vigil::start(config(dir.path(), Scenario::OutOfRange, 200.0))
+        .await
+        .unwrap();
+    let updates = run_for(&v, Duration::from_secs(5)).await;
+    v.shutdown().await;
+    let states: Vec<LinkState> = updates
+        .iter()
+        .flat_map(|u| &u.devices)
+        .filter(|d| d.device == "sim-bed-1-spo2")
+        .map(|d| d.state)
+        .collect();
+    let gone = states
+        .iter()
+        .position(|s| *s == LinkState::Disconnected)
+        .expect("never disconnected");
+    assert!(
+        states[gone..].contains(&LinkState::Receiving),
+        "never came back: {states:?}"
+    );
+}
