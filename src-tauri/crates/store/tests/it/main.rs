@@ -332,3 +332,205 @@ proptest! {
         prop_assert_eq!(a, b);
     }
 }
+
+mod schema2 {
+    use super::*;
+
+    #[test]
+    fn a_schema_1_database_opens_and_keeps_working() {
+        rt().block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("vigil.db");
+            std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v1.db"), &path).unwrap();
+            let key = KeySource::passphrase("fixture-passphrase", "fixture");
+            let store = Store::open(&path, &key).await.unwrap();
+            let t0 = Utc.with_ymd_and_hms(2026, 11, 1, 8, 0, 0).unwrap();
+            let old = store.query_range(None, t0, t0 + Duration::hours(1)).await.unwrap();
+            assert_eq!(old.len(), 600);
+            assert_eq!(old.iter().filter(|r| r.value == Value::Special(Special::NaN)).count(), 10);
+            let adm = store.current_admissions().await.unwrap();
+            assert_eq!(adm[0].patient.mrn, "FIX-0001");
+            // New writes next to old chunks, then compaction merges both kinds.
+            let mut r = reading("bed-1", Mdc::ECG_HEART_RATE, Value::Number(99.0), t0 + Duration::seconds(700));
+            r.admission = Some(adm[0].id.clone());
+            r.device = "sim-bed-1-hr".into();
+            store.append(&[r]).await.unwrap();
+            let rep = store.compact(t0 + Duration::hours(2)).await.unwrap();
+            assert!(rep.chunks_read >= 11, "{rep:?}");
+            let all = store.query_range(None, t0, t0 + Duration::hours(1)).await.unwrap();
+            assert_eq!(all.len(), 601);
+            let (_, failures) = store.verify().await.unwrap();
+            assert!(failures.is_empty(), "{failures:?}");
+        });
+    }
+
+    fn second_batches(store: &Store, secs: i64) -> impl std::future::Future<Output = Vec<Reading>> + '_ {
+        async move {
+            let mut all = Vec::new();
+            for s in 0..secs {
+                let v = if s % 97 == 0 { Value::Special(Special::NRes) } else { Value::Number(60.0 + (s % 40) as f64) };
+                let r = reading("bed-1", Mdc::ECG_HEART_RATE, v, t(s));
+                store.append(std::slice::from_ref(&r)).await.unwrap();
+                all.push(r);
+            }
+            all
+        }
+    }
+
+    #[test]
+    fn compaction_keeps_every_reading_and_summaries_answer_trends() {
+        rt().block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(&dir.path().join("v.db"), &key()).await.unwrap();
+            let written = second_batches(&store, 1800).await; // 30 min of 1 Hz, 1 chunk per second
+            let before = store.query_range(None, t(0), t(2000)).await.unwrap();
+            let trend_before = store.trend("bed-1", Mdc::ECG_HEART_RATE, t(0), t(1800), 3).await.unwrap();
+
+            let rep = store.compact(t(4000)).await.unwrap();
+            assert_eq!(rep.chunks_read, 1800);
+            assert!(rep.chunks_written <= 4, "{rep:?}");
+            let after = store.query_range(None, t(0), t(2000)).await.unwrap();
+            assert_eq!(before, after);
+            assert_eq!(after.len(), written.len());
+            // Idempotent: nothing left to do.
+            assert_eq!(store.compact(t(4000)).await.unwrap().chunks_written, 0);
+
+            let trend = store.trend("bed-1", Mdc::ECG_HEART_RATE, t(0), t(1800), 3).await.unwrap();
+            assert_eq!(trend.len(), 3);
+            for (a, b) in trend.iter().zip(&trend_before) {
+                assert_eq!(a.count, b.count);
+                assert_eq!(a.min, b.min);
+                assert_eq!(a.max, b.max);
+                assert!((a.mean.unwrap() - b.mean.unwrap()).abs() < 1e-9);
+            }
+            // Brute force over the raw values.
+            let nums: Vec<f64> = written.iter().take(600).filter_map(|r| r.value.number()).collect();
+            assert_eq!(trend[0].count as usize, nums.len());
+            assert_eq!(trend[0].max, nums.iter().cloned().fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v)))));
+            let (_, failures) = store.verify().await.unwrap();
+            assert!(failures.is_empty(), "{failures:?}");
+        });
+    }
+
+    #[test]
+    fn retention_deletes_old_readings_only() {
+        rt().block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(&dir.path().join("v.db"), &key()).await.unwrap();
+            second_batches(&store, 1200).await;
+            let deleted = store.purge_before(t(600)).await.unwrap();
+            assert_eq!(deleted, 600);
+            let left = store.query_range(None, t(0), t(2000)).await.unwrap();
+            assert_eq!(left.len(), 600);
+            assert_eq!(left[0].received, t(600));
+        });
+    }
+
+    #[test]
+    fn a_copied_or_replayed_chunk_is_detected() {
+        rt().block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("v.db");
+            let store = Store::open(&path, &key()).await.unwrap();
+            second_batches(&store, 3).await;
+            store.close().await;
+            // A verbatim copy under a new id fails to open (the id is in the AAD).
+            sql(&path, "INSERT INTO chunks (id, series_id, t0, t1, n, nonce, sealed, aad_version) SELECT 100, series_id, t0, t1, n, nonce, sealed, aad_version FROM chunks WHERE id = 1").await;
+            let store = Store::open(&path, &key()).await.unwrap();
+            let (_, failures) = store.verify().await.unwrap();
+            assert!(failures.iter().any(|e| matches!(e, StoreError::Tampered { chunk: 100, .. })), "{failures:?}");
+            store.close().await;
+            sql(&path, "DELETE FROM chunks WHERE id = 100").await;
+
+            // Replay: keep an old chunk, compact, then put the old chunk back.
+            sql(&path, "CREATE TABLE saved AS SELECT * FROM chunks WHERE id = 2").await;
+            let store = Store::open(&path, &key()).await.unwrap();
+            store.compact(t(4000)).await.unwrap();
+            store.close().await;
+            sql(&path, "INSERT INTO chunks SELECT * FROM saved").await;
+            let store = Store::open(&path, &key()).await.unwrap();
+            let (_, failures) = store.verify().await.unwrap();
+            assert!(failures.iter().any(|e| matches!(e, StoreError::Overlap { .. })), "{failures:?}");
+        });
+    }
+
+    #[test]
+    fn a_truncated_file_is_an_error_not_silence() {
+        rt().block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("v.db");
+            let store = Store::open(&path, &key()).await.unwrap();
+            second_batches(&store, 300).await;
+            store.close().await;
+            let len = std::fs::metadata(&path).unwrap().len();
+            let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            f.set_len(len / 2).unwrap();
+            drop(f);
+            let result = async {
+                let store = Store::open(&path, &key()).await?;
+                store.verify().await?;
+                store.query_range(None, t(0), t(1000)).await
+            }
+            .await;
+            let err = result.expect_err("a truncated database must not read as fine");
+            assert!(err.to_string().contains("database"), "{err}");
+        });
+    }
+
+    #[test]
+    fn outbox_is_insertion_ordered_and_durable() {
+        rt().block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("v.db");
+            let store = Store::open(&path, &key()).await.unwrap();
+            store.append(&[reading("bed-1", Mdc::ECG_HEART_RATE, Value::Number(70.0), t(5))]).await.unwrap();
+            assert_eq!(store.outbox_status().await.unwrap().pending_readings, 0, "off by default");
+            store.set_outbox_enabled(true);
+            // Later measurement first, earlier one second: order is insertion order.
+            store.append(&[reading("bed-1", Mdc::ECG_HEART_RATE, Value::Number(71.0), t(50))]).await.unwrap();
+            store.append(&[reading("bed-2", Mdc::PULS_OXIM_SAT_O2, Value::Number(95.0), t(10))]).await.unwrap();
+            store.close().await;
+            let store = Store::open(&path, &key()).await.unwrap();
+            let st = store.outbox_status().await.unwrap();
+            assert_eq!(st.pending_readings, 2);
+            let q = store.outbox_peek(10).await.unwrap();
+            assert_eq!(q.len(), 2);
+            assert!(q[0].seq < q[1].seq);
+            assert_eq!(q[0].readings[0].received, t(50));
+            assert_eq!(q[1].readings[0].bed, "bed-2");
+            store.dead_letter(&q[1].readings[0], "OperationOutcome: invalid").await.unwrap();
+            store.outbox_ack(&[q[0].seq, q[1].seq]).await.unwrap();
+            let st = store.outbox_status().await.unwrap();
+            assert_eq!((st.pending_readings, st.dead_letters), (0, 1));
+            let dl = store.dead_letters().await.unwrap();
+            assert_eq!(dl[0].reason, "OperationOutcome: invalid");
+            assert_eq!(dl[0].reading.value, Value::Number(95.0));
+        });
+    }
+
+    #[test]
+    fn alarm_log_and_device_registry_round_trip_sealed() {
+        rt().block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("v.db");
+            let store = Store::open(&path, &key()).await.unwrap();
+            let ev = serde_json::json!({"kind": "spo2_low", "value": 83.25, "limit": 90});
+            store.log_alarms(&[("bed-3".into(), t(1), ev.clone())]).await.unwrap();
+            let log = store.alarm_log(Some("bed-3"), t(0), t(10)).await.unwrap();
+            assert_eq!(log[0].event, ev);
+            store.assign_device("AA:BB:CC:DD:EE:01", "bed-3", "pulse_oximeter").await.unwrap();
+            store.set_device_info("AA:BB:CC:DD:EE:01", &serde_json::json!({"model": "X1"})).await.unwrap();
+            store.assign_device("AA:BB:CC:DD:EE:01", "bed-4", "pulse_oximeter").await.unwrap();
+            let d = store.devices().await.unwrap();
+            assert_eq!((d.len(), d[0].bed.as_str()), (1, "bed-4"));
+            assert_eq!(d[0].info.as_ref().unwrap()["model"], "X1");
+            store.close().await;
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(!String::from_utf8_lossy(&bytes).contains("83.25"));
+            sql(&path, "UPDATE alarm_log SET bed = 'bed-1'").await;
+            let store = Store::open(&path, &key()).await.unwrap();
+            let (_, failures) = store.verify().await.unwrap();
+            assert!(failures.iter().any(|e| matches!(e, StoreError::TamperedRecord { table: "alarm_log", .. })));
+        });
+    }
+}

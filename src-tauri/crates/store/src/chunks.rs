@@ -1,0 +1,621 @@
+//! Readings as sealed time-series chunks.
+//!
+//! A series is admission × bed × device × code × unit × source. Each append
+//! seals one chunk per series; a background compaction merges short chunks
+//! into window-aligned long ones with a sealed summary. The AAD binds every
+//! chunk to its series, time range, count and (from schema 2) its own id, so
+//! a chunk that is edited, moved, swapped or copied fails to open and is
+//! reported, never skipped.
+
+use crate::codec;
+use crate::{db, micros_to_utc, source_str, SeriesQuery, Store, StoreError, AAD_CHUNK, AAD_SUMMARY};
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use std::collections::BTreeMap;
+use vigil_model::{AdmissionId, Mdc, Reading, Source};
+
+/// Identifies a series row; also bound into each chunk's AAD.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct SeriesKey {
+    admission: String,
+    bed: String,
+    device: String,
+    code: u32,
+    unit: String,
+    source: &'static str,
+}
+
+impl SeriesKey {
+    pub(crate) fn of(r: &Reading) -> Self {
+        SeriesKey {
+            admission: r.admission.as_ref().map(|a| a.0.clone()).unwrap_or_default(),
+            bed: r.bed.clone(),
+            device: r.device.clone(),
+            code: r.code.0,
+            unit: r.unit.clone(),
+            source: source_str(r.source),
+        }
+    }
+
+    /// AAD of a chunk. Schema-1 chunks (`chunk_id` None) predate id binding.
+    pub(crate) fn chunk_aad(
+        &self,
+        chunk_id: Option<i64>,
+        series_id: i64,
+        t0: i64,
+        t1: i64,
+        n: u32,
+    ) -> Vec<u8> {
+        let mut aad = Vec::with_capacity(104);
+        aad.extend_from_slice(AAD_CHUNK);
+        if let Some(id) = chunk_id {
+            aad.extend_from_slice(b"/id");
+            aad.extend_from_slice(&id.to_le_bytes());
+        }
+        aad.extend_from_slice(&series_id.to_le_bytes());
+        for s in [&self.admission, &self.bed, &self.device, &self.unit] {
+            aad.extend_from_slice(&(s.len() as u32).to_le_bytes());
+            aad.extend_from_slice(s.as_bytes());
+        }
+        aad.extend_from_slice(self.source.as_bytes());
+        aad.extend_from_slice(&self.code.to_le_bytes());
+        aad.extend_from_slice(&t0.to_le_bytes());
+        aad.extend_from_slice(&t1.to_le_bytes());
+        aad.extend_from_slice(&n.to_le_bytes());
+        aad
+    }
+
+    pub(crate) fn reading(&self, s: codec::Sample) -> Reading {
+        Reading {
+            bed: self.bed.clone(),
+            admission: (!self.admission.is_empty()).then(|| AdmissionId(self.admission.clone())),
+            device: self.device.clone(),
+            code: Mdc(self.code),
+            value: s.value,
+            unit: self.unit.clone(),
+            device_time: s.device_time,
+            received: micros_to_utc(s.t),
+            source: if self.source == "simulated" {
+                Source::Simulated
+            } else {
+                Source::Real
+            },
+        }
+    }
+}
+
+/// Compacted chunks cover one aligned window of this length (µs), so trend
+/// buckets that are multiples of it are answered from summaries alone.
+pub const WINDOW_US: i64 = 10 * 60 * 1_000_000;
+
+/// Per-chunk numeric summary (special values are not numbers: not counted).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Summary {
+    pub count: u64,
+    pub min: f64,
+    pub max: f64,
+    pub sum: f64,
+}
+
+impl Summary {
+    fn of(samples: &[codec::Sample]) -> Summary {
+        let mut s = Summary {
+            count: 0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            sum: 0.0,
+        };
+        for v in samples.iter().filter_map(|x| x.value.number()) {
+            s.add(v);
+        }
+        s
+    }
+    fn add(&mut self, v: f64) {
+        self.count += 1;
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+        self.sum += v;
+    }
+    fn merge(&mut self, o: &Summary) {
+        self.count += o.count;
+        self.min = self.min.min(o.min);
+        self.max = self.max.max(o.max);
+        self.sum += o.sum;
+    }
+    fn encode(&self) -> [u8; 32] {
+        let mut b = [0u8; 32];
+        b[..8].copy_from_slice(&self.count.to_le_bytes());
+        b[8..16].copy_from_slice(&self.min.to_le_bytes());
+        b[16..24].copy_from_slice(&self.max.to_le_bytes());
+        b[24..].copy_from_slice(&self.sum.to_le_bytes());
+        b
+    }
+    fn decode(b: &[u8]) -> Option<Summary> {
+        let f = |r: std::ops::Range<usize>| b.get(r).and_then(|s| s.try_into().ok());
+        Some(Summary {
+            count: u64::from_le_bytes(f(0..8)?),
+            min: f64::from_le_bytes(f(8..16)?),
+            max: f64::from_le_bytes(f(16..24)?),
+            sum: f64::from_le_bytes(f(24..32)?),
+        })
+    }
+}
+
+fn summary_aad(chunk_id: i64) -> Vec<u8> {
+    [AAD_SUMMARY, &chunk_id.to_le_bytes()].concat()
+}
+
+/// One bucket of a downsampled (trend) series. `count` is the number of
+/// numeric samples; an empty bucket has none and no min/max/mean.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TrendBucket {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub count: u64,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub mean: Option<f64>,
+}
+
+/// What a compaction pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CompactionReport {
+    pub chunks_read: u64,
+    pub chunks_written: u64,
+}
+
+const CHUNK_COLUMNS: &str = "c.id, c.series_id, c.t0, c.t1, c.n, c.nonce, c.sealed, c.aad_version,
+     c.summary_nonce, c.summary, s.admission, s.bed, s.device, s.code, s.unit, s.source";
+
+impl Store {
+    /// Appends readings durably: one transaction, one sealed chunk per series
+    /// (and, when FHIR upload is on, one outbox entry per series). When this
+    /// returns Ok, every reading is on disk.
+    pub async fn append(&self, batch: &[Reading]) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut groups: BTreeMap<SeriesKey, Vec<codec::Sample>> = BTreeMap::new();
+        for r in batch {
+            groups.entry(SeriesKey::of(r)).or_default().push(codec::Sample {
+                t: r.received.timestamp_micros(),
+                value: r.value,
+                device_time: r.device_time,
+            });
+        }
+        let outbox = self.outbox_enabled();
+        let mut tx = self.pool.begin().await.map_err(db("starting a write"))?;
+        let mut next_id = chunk_id_high_water(&mut tx).await?;
+        for (key, mut samples) in groups {
+            samples.sort_by_key(|s| s.t);
+            let series_id = series_id(&mut tx, &key).await?;
+            next_id += 1;
+            insert_chunk(&mut tx, self, &key, series_id, next_id, &samples, false).await?;
+            if outbox {
+                self.enqueue(&mut tx, &key, series_id, &samples).await?;
+            }
+        }
+        set_chunk_id_high_water(&mut tx, next_id).await?;
+        tx.commit().await.map_err(db("committing a batch"))?;
+        Ok(())
+    }
+
+    /// Every reading of one bed's measurement (all devices) in `[from, to]`, oldest first.
+    pub async fn query_series(&self, q: &SeriesQuery) -> Result<Vec<Reading>, StoreError> {
+        self.query(Some(&q.bed), Some(q.code), q.from, q.to).await
+    }
+
+    /// Every reading in `[from, to]`, optionally for one bed, ordered by time.
+    pub async fn query_range(
+        &self,
+        bed: Option<&str>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Reading>, StoreError> {
+        self.query(bed, None, from, to).await
+    }
+
+    async fn chunk_rows(
+        &self,
+        bed: Option<&str>,
+        code: Option<Mdc>,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<sqlx::sqlite::SqliteRow>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {CHUNK_COLUMNS} FROM chunks c JOIN series s ON s.id = c.series_id
+             WHERE c.t1 >= ?1 AND c.t0 <= ?2
+               AND (?3 IS NULL OR s.bed = ?3) AND (?4 IS NULL OR s.code = ?4)
+             ORDER BY c.t0"
+        ))
+        .bind(from)
+        .bind(to)
+        .bind(bed)
+        .bind(code.map(|c| c.0))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("querying readings"))
+    }
+
+    async fn query(
+        &self,
+        bed: Option<&str>,
+        code: Option<Mdc>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Reading>, StoreError> {
+        let (from, to) = (from.timestamp_micros(), to.timestamp_micros());
+        let mut out = Vec::new();
+        for row in self.chunk_rows(bed, code, from, to).await? {
+            let (key, samples) = self.open_chunk(&row)?;
+            out.extend(
+                samples
+                    .into_iter()
+                    .filter(|s| s.t >= from && s.t <= to)
+                    .map(|s| key.reading(s)),
+            );
+        }
+        out.sort_by(|a, b| a.received.cmp(&b.received).then(a.code.cmp(&b.code)));
+        Ok(out)
+    }
+
+    /// A downsampled series for trend screens: `buckets` equal buckets over
+    /// `[from, to)` with min/max/mean of the numeric values. Chunks whose
+    /// sealed summary falls inside one bucket are answered from the summary
+    /// without decrypting their samples.
+    pub async fn trend(
+        &self,
+        bed: &str,
+        code: Mdc,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        buckets: usize,
+    ) -> Result<Vec<TrendBucket>, StoreError> {
+        let (f, t) = (from.timestamp_micros(), to.timestamp_micros());
+        let buckets = buckets.max(1);
+        let width = ((t - f) / buckets as i64).max(1);
+        let empty = Summary {
+            count: 0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            sum: 0.0,
+        };
+        let mut acc = vec![empty; buckets];
+        let bucket_of = |us: i64| -> Option<usize> {
+            (us >= f && us < t).then(|| (((us - f) / width) as usize).min(buckets - 1))
+        };
+        for row in self.chunk_rows(Some(bed), Some(code), f, t).await? {
+            let (t0, t1): (i64, i64) = (row.get("t0"), row.get("t1"));
+            if let (Some(b0), Some(b1)) = (bucket_of(t0), bucket_of(t1)) {
+                if b0 == b1 {
+                    if let Some(sum) = self.open_summary(&row)? {
+                        acc[b0].merge(&sum);
+                        continue;
+                    }
+                }
+            }
+            let (_, samples) = self.open_chunk(&row)?;
+            for s in samples {
+                if let (Some(b), Some(v)) = (bucket_of(s.t), s.value.number()) {
+                    acc[b].add(v);
+                }
+            }
+        }
+        Ok(acc
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let start = f + i as i64 * width;
+                let end = if i + 1 == buckets { t } else { start + width };
+                let has = s.count > 0;
+                TrendBucket {
+                    start: micros_to_utc(start),
+                    end: micros_to_utc(end),
+                    count: s.count,
+                    min: has.then_some(s.min),
+                    max: has.then_some(s.max),
+                    mean: has.then(|| s.sum / s.count as f64),
+                }
+            })
+            .collect())
+    }
+
+    /// The newest reading per bed and code (across devices and admissions).
+    pub async fn latest(&self) -> Result<Vec<Reading>, StoreError> {
+        // SQLite returns the bare columns of the row holding max(t1).
+        let rows = sqlx::query(&format!(
+            "SELECT {CHUNK_COLUMNS}, max(c.t1) FROM chunks c JOIN series s ON s.id = c.series_id
+             GROUP BY c.series_id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("querying latest readings"))?;
+        let mut best: BTreeMap<(String, u32), Reading> = BTreeMap::new();
+        for row in rows {
+            let (key, samples) = self.open_chunk(&row)?;
+            if let Some(last) = samples.into_iter().max_by_key(|s| s.t) {
+                let r = key.reading(last);
+                let slot = (r.bed.clone(), r.code.0);
+                if best.get(&slot).is_none_or(|b| b.received < r.received) {
+                    best.insert(slot, r);
+                }
+            }
+        }
+        Ok(best.into_values().collect())
+    }
+
+    /// Opens every chunk and sealed record; returns how many chunks were
+    /// checked and every failure: chunks that fail authentication or
+    /// decoding, and chunks of one series that overlap in time (a replayed
+    /// copy of old data, or the clock stepped back).
+    pub async fn verify(&self) -> Result<(u64, Vec<StoreError>), StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CHUNK_COLUMNS} FROM chunks c LEFT JOIN series s ON s.id = c.series_id
+             ORDER BY c.series_id, c.t0, c.id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading chunks"))?;
+        let mut failures = Vec::new();
+        let mut prev: Option<(i64, i64, i64)> = None; // (series, id, t1)
+        for row in &rows {
+            if let Err(e) = self.open_chunk(row).and_then(|_| self.open_summary(row)) {
+                failures.push(e);
+            }
+            let (series, id, t0, t1): (i64, i64, i64, i64) =
+                (row.get("series_id"), row.get("id"), row.get("t0"), row.get("t1"));
+            if let Some((ps, pid, pt1)) = prev {
+                if ps == series && t0 <= pt1 {
+                    failures.push(StoreError::Overlap {
+                        series,
+                        chunks: (pid, id),
+                    });
+                }
+            }
+            prev = Some((series, id, t1));
+        }
+        failures.extend(self.verify_sealed_records().await?);
+        Ok((rows.len() as u64, failures))
+    }
+
+    pub(crate) fn open_chunk(
+        &self,
+        row: &sqlx::sqlite::SqliteRow,
+    ) -> Result<(SeriesKey, Vec<codec::Sample>), StoreError> {
+        let chunk: i64 = row.get("id");
+        let series: i64 = row.get("series_id");
+        let tampered = || StoreError::Tampered { chunk, series };
+        let key = series_key(row).ok_or_else(tampered)?;
+        let (t0, t1, n): (i64, i64, i64) = (row.get("t0"), row.get("t1"), row.get("n"));
+        let n32 = u32::try_from(n).map_err(|_| tampered())?;
+        let bound_id = match row.get::<i64, _>("aad_version") {
+            1 => None,
+            2 => Some(chunk),
+            _ => return Err(tampered()),
+        };
+        let nonce: Vec<u8> = row.get("nonce");
+        let sealed: Vec<u8> = row.get("sealed");
+        let plain = self
+            .readings
+            .open(&key.chunk_aad(bound_id, series, t0, t1, n32), &nonce, &sealed)
+            .map_err(|_| tampered())?;
+        let samples =
+            codec::decode(&plain, n32 as usize).map_err(|source| StoreError::Corrupt { chunk, source })?;
+        Ok((key, samples))
+    }
+
+    fn open_summary(&self, row: &sqlx::sqlite::SqliteRow) -> Result<Option<Summary>, StoreError> {
+        let chunk: i64 = row.get("id");
+        let series: i64 = row.get("series_id");
+        let (Some(nonce), Some(sealed)) = (
+            row.get::<Option<Vec<u8>>, _>("summary_nonce"),
+            row.get::<Option<Vec<u8>>, _>("summary"),
+        ) else {
+            return Ok(None);
+        };
+        let plain = self
+            .readings
+            .open(&summary_aad(chunk), &nonce, &sealed)
+            .map_err(|_| StoreError::Tampered { chunk, series })?;
+        Summary::decode(&plain)
+            .map(Some)
+            .ok_or(StoreError::Tampered { chunk, series })
+    }
+
+    /// Merges the short chunks of every closed window (ending before
+    /// `closed_before`) into one summarised chunk per series and window:
+    /// write the new chunk, then delete the old ones, in one transaction, so
+    /// a crash leaves either the old chunks or the new one, never neither.
+    pub async fn compact(&self, closed_before: DateTime<Utc>) -> Result<CompactionReport, StoreError> {
+        let cutoff = closed_before.timestamp_micros().div_euclid(WINDOW_US) * WINDOW_US;
+        // Candidate (series, window) groups: more than one chunk, or one without a summary.
+        let groups: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT series_id, t0 / ?1 AS w FROM chunks
+             WHERE t1 < ?2 AND t0 / ?1 = t1 / ?1 AND t0 >= 0
+             GROUP BY series_id, w
+             HAVING count(*) > 1 OR max(summary IS NULL) = 1
+             LIMIT 500",
+        )
+        .bind(WINDOW_US)
+        .bind(cutoff)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("finding chunks to compact"))?;
+        let mut report = CompactionReport::default();
+        for (series, window) in groups {
+            let mut tx = self.pool.begin().await.map_err(db("starting a compaction"))?;
+            let rows = sqlx::query(&format!(
+                "SELECT {CHUNK_COLUMNS} FROM chunks c JOIN series s ON s.id = c.series_id
+                 WHERE c.series_id = ?1 AND c.t0 / ?2 = ?3 AND c.t1 / ?2 = ?3 ORDER BY c.t0"
+            ))
+            .bind(series)
+            .bind(WINDOW_US)
+            .bind(window)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db("reading chunks to compact"))?;
+            let mut key = None;
+            let mut samples = Vec::new();
+            let mut ids = Vec::new();
+            for row in &rows {
+                let (k, s) = self.open_chunk(row)?;
+                key = Some(k);
+                samples.extend(s);
+                ids.push(row.get::<i64, _>("id"));
+            }
+            let Some(key) = key else { continue };
+            samples.sort_by_key(|s| s.t);
+            let id = chunk_id_high_water(&mut tx).await? + 1;
+            insert_chunk(&mut tx, self, &key, series, id, &samples, true).await?;
+            set_chunk_id_high_water(&mut tx, id).await?;
+            for old in &ids {
+                sqlx::query("DELETE FROM chunks WHERE id = ?")
+                    .bind(old)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("deleting compacted chunks"))?;
+            }
+            tx.commit().await.map_err(db("committing a compaction"))?;
+            report.chunks_read += ids.len() as u64;
+            report.chunks_written += 1;
+        }
+        Ok(report)
+    }
+
+    /// Deletes readings received before `before`, a few hundred chunks per
+    /// transaction so ingest is never blocked for long, then returns the freed
+    /// pages to the file system. Returns the number of chunks deleted.
+    pub async fn purge_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let cutoff = before.timestamp_micros();
+        let mut total = 0;
+        loop {
+            let n =
+                sqlx::query("DELETE FROM chunks WHERE id IN (SELECT id FROM chunks WHERE t1 < ? LIMIT 500)")
+                    .bind(cutoff)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db("deleting old readings"))?
+                    .rows_affected();
+            total += n;
+            if n == 0 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        if total > 0 {
+            sqlx::query("PRAGMA incremental_vacuum")
+                .execute(&self.pool)
+                .await
+                .map_err(db("reclaiming space"))?;
+        }
+        Ok(total)
+    }
+}
+
+pub(crate) fn series_key(row: &sqlx::sqlite::SqliteRow) -> Option<SeriesKey> {
+    let source = match row
+        .try_get::<Option<String>, _>("source")
+        .ok()
+        .flatten()
+        .as_deref()
+    {
+        Some("real") => "real",
+        Some("simulated") => "simulated",
+        _ => return None,
+    };
+    Some(SeriesKey {
+        admission: row.try_get("admission").ok()?,
+        bed: row.try_get("bed").ok()?,
+        device: row.try_get("device").ok()?,
+        code: row.try_get::<i64, _>("code").ok()? as u32,
+        unit: row.try_get("unit").ok()?,
+        source,
+    })
+}
+
+async fn chunk_id_high_water(tx: &mut sqlx::SqliteConnection) -> Result<i64, StoreError> {
+    sqlx::query_scalar("SELECT max(coalesce((SELECT value FROM meta WHERE key = 'chunk_id_hw'), 0), coalesce((SELECT max(id) FROM chunks), 0))")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db("reading the chunk id high-water mark"))
+}
+
+async fn set_chunk_id_high_water(tx: &mut sqlx::SqliteConnection, id: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO meta (key, value) VALUES ('chunk_id_hw', ?1) ON CONFLICT(key) DO UPDATE SET value = ?1",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await
+    .map_err(db("writing the chunk id high-water mark"))?;
+    Ok(())
+}
+
+async fn insert_chunk(
+    tx: &mut sqlx::SqliteConnection,
+    store: &Store,
+    key: &SeriesKey,
+    series_id: i64,
+    id: i64,
+    samples: &[codec::Sample],
+    with_summary: bool,
+) -> Result<(), StoreError> {
+    let (t0, t1, n) = (samples[0].t, samples[samples.len() - 1].t, samples.len() as u32);
+    let (nonce, sealed) = store.readings.seal(
+        &key.chunk_aad(Some(id), series_id, t0, t1, n),
+        &codec::encode(samples),
+    );
+    let summary = with_summary.then(|| {
+        store
+            .readings
+            .seal(&summary_aad(id), &Summary::of(samples).encode())
+    });
+    let (snonce, ssealed) = summary.unzip();
+    sqlx::query(
+        "INSERT INTO chunks (id, series_id, t0, t1, n, nonce, sealed, aad_version, summary_nonce, summary)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 2, ?, ?)",
+    )
+    .bind(id)
+    .bind(series_id)
+    .bind(t0)
+    .bind(t1)
+    .bind(n)
+    .bind(nonce)
+    .bind(sealed)
+    .bind(snonce)
+    .bind(ssealed)
+    .execute(&mut *tx)
+    .await
+    .map_err(db("writing a chunk"))?;
+    Ok(())
+}
+
+pub(crate) async fn series_id(tx: &mut sqlx::SqliteConnection, k: &SeriesKey) -> Result<i64, StoreError> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM series WHERE admission = ? AND bed = ? AND device = ? AND code = ? AND unit = ? AND source = ?",
+    )
+    .bind(&k.admission)
+    .bind(&k.bed)
+    .bind(&k.device)
+    .bind(k.code)
+    .bind(&k.unit)
+    .bind(k.source)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db("looking up a series"))?;
+    if let Some(id) = found {
+        return Ok(id);
+    }
+    sqlx::query_scalar(
+        "INSERT INTO series (admission, bed, device, code, unit, source) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(&k.admission)
+    .bind(&k.bed)
+    .bind(&k.device)
+    .bind(k.code)
+    .bind(&k.unit)
+    .bind(k.source)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db("creating a series"))
+}

@@ -1,0 +1,134 @@
+//! The patient vault: who is in which bed, sealed under its own key.
+//!
+//! Readings refer to an opaque admission id; name, MRN, date of birth and
+//! category are sealed with the PHI key (AAD = id and bed), so the readings
+//! key alone cannot tell who a patient is, and a sealed record moved to
+//! another admission or bed fails to open.
+
+use crate::{db, micros_to_utc, Admission, Patient, Store, StoreError, AAD_PATIENT};
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use vigil_model::AdmissionId;
+
+impl Store {
+    /// Admits a patient to a bed. Fails if the bed already has one.
+    pub async fn admit(
+        &self,
+        bed: &str,
+        patient: Patient,
+        at: DateTime<Utc>,
+    ) -> Result<Admission, StoreError> {
+        validate_patient(&patient)?;
+        let id = AdmissionId(uuid::Uuid::new_v4().to_string());
+        let plain = serde_json::to_vec(&patient).expect("patient serialises");
+        let (nonce, sealed) = self.phi.seal(&patient_aad(&id.0, bed), &plain);
+        let mut tx = self.pool.begin().await.map_err(db("starting an admission"))?;
+        let occupied: bool =
+            sqlx::query_scalar("SELECT count(*) > 0 FROM admissions WHERE bed = ? AND discharged_at IS NULL")
+                .bind(bed)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db("checking the bed"))?;
+        if occupied {
+            return Err(StoreError::BedOccupied(bed.to_string()));
+        }
+        sqlx::query("INSERT INTO admissions (id, bed, admitted_at, nonce, sealed) VALUES (?, ?, ?, ?, ?)")
+            .bind(&id.0)
+            .bind(bed)
+            .bind(at.timestamp_micros())
+            .bind(nonce)
+            .bind(sealed)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("writing an admission"))?;
+        tx.commit().await.map_err(db("committing an admission"))?;
+        Ok(Admission {
+            id,
+            bed: bed.to_string(),
+            patient,
+            admitted_at: at,
+            discharged_at: None,
+        })
+    }
+
+    /// Discharges the patient in `bed`.
+    pub async fn discharge(&self, bed: &str, at: DateTime<Utc>) -> Result<AdmissionId, StoreError> {
+        let id: Option<String> = sqlx::query_scalar(
+            "UPDATE admissions SET discharged_at = ? WHERE bed = ? AND discharged_at IS NULL RETURNING id",
+        )
+        .bind(at.timestamp_micros())
+        .bind(bed)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db("discharging"))?;
+        id.map(AdmissionId)
+            .ok_or_else(|| StoreError::BedEmpty(bed.to_string()))
+    }
+
+    /// Current admissions (not discharged), with the patient unsealed.
+    pub async fn current_admissions(&self) -> Result<Vec<Admission>, StoreError> {
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM admissions WHERE discharged_at IS NULL ORDER BY bed")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db("listing admissions"))?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(self.admission(&id).await?);
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn admission_ids(&self) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar("SELECT id FROM admissions")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("listing admissions"))
+    }
+
+    /// One admission by id, patient unsealed.
+    pub async fn admission(&self, id: &str) -> Result<Admission, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, bed, admitted_at, discharged_at, nonce, sealed FROM admissions WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db("reading an admission"))?;
+        let bed: String = row.get("bed");
+        let nonce: Vec<u8> = row.get("nonce");
+        let sealed: Vec<u8> = row.get("sealed");
+        let plain = self
+            .phi
+            .open(&patient_aad(id, &bed), &nonce, &sealed)
+            .map_err(|_| StoreError::TamperedAdmission(id.to_string()))?;
+        let patient: Patient =
+            serde_json::from_slice(&plain).map_err(|_| StoreError::TamperedAdmission(id.to_string()))?;
+        Ok(Admission {
+            id: AdmissionId(id.to_string()),
+            bed,
+            patient,
+            admitted_at: micros_to_utc(row.get("admitted_at")),
+            discharged_at: row.get::<Option<i64>, _>("discharged_at").map(micros_to_utc),
+        })
+    }
+}
+
+fn patient_aad(id: &str, bed: &str) -> Vec<u8> {
+    [AAD_PATIENT, id.as_bytes(), b"/", bed.as_bytes()].concat()
+}
+
+fn validate_patient(p: &Patient) -> Result<(), StoreError> {
+    if p.display_name.trim().is_empty() {
+        return Err(StoreError::InvalidPatient("display name is empty".into()));
+    }
+    if p.mrn.trim().is_empty() {
+        return Err(StoreError::InvalidPatient("MRN is empty".into()));
+    }
+    if p.date_of_birth > Utc::now().date_naive() {
+        return Err(StoreError::InvalidPatient(
+            "date of birth is in the future".into(),
+        ));
+    }
+    Ok(())
+}
