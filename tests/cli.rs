@@ -223,3 +223,164 @@ fn gateway_with_the_wrong_passphrase_is_refused() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("wrong passphrase"), "{err}");
 }
+
+fn tamper(db: &Path, stmt: &str) {
+    use sqlx::Connection;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        sqlx::query(stmt).execute(&mut c).await.unwrap();
+        c.close().await.unwrap();
+    });
+}
+
+#[test]
+fn export_csv_and_store_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    run_gateway_and_stop(dir.path(), &[], SIGTERM);
+    let now = chrono::Utc::now();
+    let from = (now - chrono::Duration::hours(1)).to_rfc3339();
+    let to = (now + chrono::Duration::hours(2)).to_rfc3339();
+    let run = |args: &[&str]| {
+        vigil()
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("VIGIL_PASSPHRASE", "gateway-test-passphrase")
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "export", "--bed", "bed-2", "--from", &from, "--to", &to, "--format", "csv",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let csv = String::from_utf8(out.stdout).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "time_utc,bed,device,mdc,value,unit,special,device_time,source"
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert!(rows.len() > 50, "{} rows", rows.len());
+    assert!(rows
+        .iter()
+        .all(|r| r.contains(",bed-2,") && r.ends_with(",simulated")));
+    assert!(rows
+        .iter()
+        .any(|r| r.contains(",147842,") && r.contains(",/min,")));
+    // All beds without --bed.
+    let all = run(&["export", "--from", &from, "--to", &to]);
+    let all = String::from_utf8(all.stdout).unwrap();
+    assert!(all.lines().count() > rows.len() + 1);
+    assert!(all.contains(",bed-1,") && all.contains(",bed-4,"));
+    // A bad time is a readable error.
+    let bad = run(&["export", "--from", "yesterday", "--to", &to]);
+    assert!(!bad.status.success());
+
+    let ok = run(&["store", "verify"]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stdout));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("OK"));
+    tamper(
+        &dir.path().join("vigil.db"),
+        "UPDATE chunks SET sealed = randomblob(length(sealed)) WHERE id = (SELECT min(id) FROM chunks)",
+    );
+    let failed = run(&["store", "verify"]);
+    assert!(!failed.status.success());
+    let report = String::from_utf8_lossy(&failed.stdout);
+    assert!(
+        report.contains("FAILED") && report.contains("failed authentication"),
+        "{report}"
+    );
+}
+
+#[test]
+fn key_rotation_rewraps_the_store_key() {
+    let dir = tempfile::tempdir().unwrap();
+    run_gateway_and_stop(dir.path(), &[], SIGTERM);
+    let key = dir.path().join("new.key");
+    assert!(vigil()
+        .args(["key", "new"])
+        .arg(&key)
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let out = vigil()
+        .args(["key", "rotate", "--new-key-file"])
+        .arg(&key)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("VIGIL_PASSPHRASE", "gateway-test-passphrase")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let verify = |args: &[&str], pass: Option<&str>| {
+        let mut c = vigil();
+        c.args(["store", "verify", "--data-dir"])
+            .arg(dir.path())
+            .args(args);
+        if let Some(p) = pass {
+            c.env("VIGIL_PASSPHRASE", p);
+        }
+        c.output().unwrap().status.success()
+    };
+    assert!(
+        verify(&["--key-file", key.to_str().unwrap()], None),
+        "the new key opens the store"
+    );
+    assert!(
+        !verify(&[], Some("gateway-test-passphrase")),
+        "the old passphrase no longer does"
+    );
+}
+
+#[test]
+fn after_kill_9_at_most_the_last_second_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = vigil()
+        .args(["gateway", "--simulate", "stable", "--data-dir"])
+        .arg(dir.path())
+        .env("VIGIL_PASSPHRASE", "gateway-test-passphrase")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(4200));
+    let killed_at = chrono::Utc::now();
+    child.kill().unwrap(); // SIGKILL: no clean shutdown
+    child.wait().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let key = vigil_store::KeySource::passphrase("gateway-test-passphrase", "test");
+        let store = vigil_store::Store::open(&dir.path().join("vigil.db"), &key)
+            .await
+            .unwrap();
+        let (_, failures) = store.verify().await.unwrap();
+        assert!(failures.is_empty(), "{failures:?}");
+        let all = store
+            .query_range(
+                None,
+                killed_at - chrono::Duration::minutes(5),
+                killed_at + chrono::Duration::minutes(1),
+            )
+            .await
+            .unwrap();
+        let newest = all
+            .iter()
+            .map(|r| r.received)
+            .max()
+            .expect("readings were stored");
+        let missing = killed_at - newest;
+        assert!(
+            missing <= chrono::Duration::seconds(1),
+            "newest stored reading is {missing} before the kill"
+        );
+    });
+}

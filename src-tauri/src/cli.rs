@@ -36,6 +36,9 @@ pub struct Global {
     /// Site key file (64 hex characters, mode 0600) instead of VIGIL_PASSPHRASE.
     #[arg(long, global = true, value_name = "FILE")]
     pub key_file: Option<PathBuf>,
+    /// Keep readings this many days, then delete them.
+    #[arg(long, global = true, value_name = "DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub retention_days: u32,
 }
 
 #[derive(Subcommand, Debug)]
@@ -50,17 +53,62 @@ pub enum Command {
         #[arg(required = true, num_args = 1..)]
         hex: Vec<String>,
     },
-    /// Manage site key files.
+    /// Manage keys: create a site key file, rotate the store's key.
     Key {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// Export readings as CSV (decrypted with the local key).
+    Export(ExportArgs),
+    /// Inspect the encrypted store.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ExportArgs {
+    /// Only this bed (default: all beds).
+    #[arg(long)]
+    pub bed: Option<String>,
+    /// Start, RFC 3339 (e.g. 2026-11-25T08:00:00Z).
+    #[arg(long, value_parser = parse_time)]
+    pub from: chrono::DateTime<chrono::Utc>,
+    /// End, RFC 3339.
+    #[arg(long, value_parser = parse_time)]
+    pub to: chrono::DateTime<chrono::Utc>,
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: ExportFormat,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+pub enum ExportFormat {
+    Csv,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StoreCommand {
+    /// Open every chunk and sealed record; exit non-zero if any fails authentication.
+    Verify,
+}
+
+fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("expected an RFC 3339 time like 2026-11-25T08:00:00Z: {e}"))
 }
 
 #[derive(Subcommand, Debug)]
 pub enum KeyCommand {
     /// Create a new random site key file (mode 0600); never overwrites.
     New { file: PathBuf },
+    /// Re-wrap the store's data keys under a new key (the data is not re-encrypted).
+    /// The new key comes from --new-key-file, or VIGIL_NEW_PASSPHRASE.
+    Rotate {
+        #[arg(long, value_name = "FILE")]
+        new_key_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -95,6 +143,7 @@ pub struct StartOptions {
     pub key_file: Option<PathBuf>,
     pub sim: SimSettings,
     pub speed: f64,
+    pub retention_days: u32,
 }
 
 impl StartOptions {
@@ -113,6 +162,7 @@ impl StartOptions {
             key,
             clock,
             sim: self.sim.clone(),
+            retention: vigil_core::maintenance::Retention(chrono::Duration::days(self.retention_days.into())),
         })
     }
 }
@@ -137,6 +187,7 @@ pub fn main() -> ExitCode {
                 key_file: cli.global.key_file,
                 sim: SimSettings::default(),
                 speed: 1.0,
+                retention_days: cli.global.retention_days,
             };
             match crate::run_app(start) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -151,6 +202,22 @@ pub fn main() -> ExitCode {
         Some(Command::Key {
             command: KeyCommand::New { file },
         }) => key_new(&file),
+        Some(Command::Key {
+            command: KeyCommand::Rotate { new_key_file },
+        }) => {
+            init_logging("warn");
+            crate::admin::key_rotate(&cli.global, new_key_file.as_deref())
+        }
+        Some(Command::Export(args)) => {
+            init_logging("warn");
+            crate::admin::export(&cli.global, &args)
+        }
+        Some(Command::Store {
+            command: StoreCommand::Verify,
+        }) => {
+            init_logging("warn");
+            crate::admin::verify(&cli.global)
+        }
     }
 }
 

@@ -23,6 +23,7 @@ pub fn run(global: Global, args: GatewayArgs) -> ExitCode {
             seed: args.seed,
         },
         speed: args.speed,
+        retention_days: global.retention_days,
     };
     let cfg = match start.core_config(key) {
         Ok(c) => c,

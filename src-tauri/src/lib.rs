@@ -5,6 +5,7 @@
 //! logic lives in the core crates; this crate only parses arguments, wires
 //! Tauri commands and Channels, and turns errors into messages.
 
+pub mod admin;
 pub mod cli;
 mod commands;
 pub mod gateway;

@@ -7,6 +7,7 @@
 //! the writer commits everything received, then the store closes.
 
 pub mod config;
+pub mod maintenance;
 pub mod pipeline;
 pub mod view;
 pub mod ward;
@@ -34,6 +35,7 @@ pub struct Config {
     pub key: KeySource,
     pub clock: Arc<dyn Clock>,
     pub sim: SimSettings,
+    pub retention: maintenance::Retention,
 }
 
 /// The simulated ward, used when no Bluetooth adapter is present.

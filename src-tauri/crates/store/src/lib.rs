@@ -201,6 +201,51 @@ impl Store {
     }
 }
 
+/// Re-wraps the data keys of the store at `path` under `new` (checked with
+/// `old` first). The readings are not re-encrypted: the DEKs stay; only the
+/// key that protects them changes. One transaction: a crash leaves the old
+/// wrapping or the new one.
+pub async fn rotate_key(path: &Path, old: &KeySource, new: &KeySource) -> Result<(), StoreError> {
+    if !path.exists() {
+        return Err(StoreError::Key(format!("no store at {}", path.display())));
+    }
+    let store = Store::open(path, old).await?;
+    let (readings, phi) = unwrap_keys(&store.pool, old).await?;
+    let rng = ring::rand::SystemRandom::new();
+    let params = KdfParams::default();
+    let mut salt = [0u8; 16];
+    ring::rand::SecureRandom::fill(&rng, &mut salt).expect("OS random generator failed");
+    let kek = SealingKey::new(&new.derive(&salt, params)?);
+    let mut tx = store.pool.begin().await.map_err(db("rotating keys"))?;
+    sqlx::query("DELETE FROM kdf")
+        .execute(&mut *tx)
+        .await
+        .map_err(db("rotating keys"))?;
+    if new.needs_salt() {
+        sqlx::query("INSERT INTO kdf (id, salt, m_cost_kib, t_cost, p_cost) VALUES (1, ?, ?, ?, ?)")
+            .bind(&salt[..])
+            .bind(params.m_cost_kib)
+            .bind(params.t_cost)
+            .bind(params.p_cost)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("rotating keys"))?;
+    }
+    for (purpose, dek) in PURPOSES.iter().zip([&readings, &phi]) {
+        let (nonce, wrapped) = kek.seal(&[AAD_DEK, purpose.as_bytes()].concat(), &dek.0);
+        sqlx::query("UPDATE keys SET nonce = ?, wrapped = ? WHERE purpose = ?")
+            .bind(nonce)
+            .bind(wrapped)
+            .bind(purpose)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("rotating keys"))?;
+    }
+    tx.commit().await.map_err(db("committing the new key"))?;
+    store.close().await;
+    Ok(())
+}
+
 const PURPOSES: [&str; 2] = ["readings", "phi"];
 
 async fn create_keys(pool: &SqlitePool, key: &KeySource) -> Result<(KeyBytes, KeyBytes), StoreError> {

@@ -20,6 +20,7 @@ fn config(dir: &std::path::Path, scenario: Scenario, speed: f64) -> Config {
             beds: 4,
             seed: 7,
         },
+        retention: Default::default(),
     }
 }
 

@@ -341,23 +341,43 @@ mod schema2 {
         rt().block_on(async {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("vigil.db");
-            std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v1.db"), &path).unwrap();
+            std::fs::copy(
+                concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v1.db"),
+                &path,
+            )
+            .unwrap();
             let key = KeySource::passphrase("fixture-passphrase", "fixture");
             let store = Store::open(&path, &key).await.unwrap();
             let t0 = Utc.with_ymd_and_hms(2026, 11, 1, 8, 0, 0).unwrap();
-            let old = store.query_range(None, t0, t0 + Duration::hours(1)).await.unwrap();
+            let old = store
+                .query_range(None, t0, t0 + Duration::hours(1))
+                .await
+                .unwrap();
             assert_eq!(old.len(), 600);
-            assert_eq!(old.iter().filter(|r| r.value == Value::Special(Special::NaN)).count(), 10);
+            assert_eq!(
+                old.iter()
+                    .filter(|r| r.value == Value::Special(Special::NaN))
+                    .count(),
+                10
+            );
             let adm = store.current_admissions().await.unwrap();
             assert_eq!(adm[0].patient.mrn, "FIX-0001");
             // New writes next to old chunks, then compaction merges both kinds.
-            let mut r = reading("bed-1", Mdc::ECG_HEART_RATE, Value::Number(99.0), t0 + Duration::seconds(700));
+            let mut r = reading(
+                "bed-1",
+                Mdc::ECG_HEART_RATE,
+                Value::Number(99.0),
+                t0 + Duration::seconds(700),
+            );
             r.admission = Some(adm[0].id.clone());
             r.device = "sim-bed-1-hr".into();
             store.append(&[r]).await.unwrap();
             let rep = store.compact(t0 + Duration::hours(2)).await.unwrap();
             assert!(rep.chunks_read >= 11, "{rep:?}");
-            let all = store.query_range(None, t0, t0 + Duration::hours(1)).await.unwrap();
+            let all = store
+                .query_range(None, t0, t0 + Duration::hours(1))
+                .await
+                .unwrap();
             assert_eq!(all.len(), 601);
             let (_, failures) = store.verify().await.unwrap();
             assert!(failures.is_empty(), "{failures:?}");
@@ -368,7 +388,11 @@ mod schema2 {
         async move {
             let mut all = Vec::new();
             for s in 0..secs {
-                let v = if s % 97 == 0 { Value::Special(Special::NRes) } else { Value::Number(60.0 + (s % 40) as f64) };
+                let v = if s % 97 == 0 {
+                    Value::Special(Special::NRes)
+                } else {
+                    Value::Number(60.0 + (s % 40) as f64)
+                };
                 let r = reading("bed-1", Mdc::ECG_HEART_RATE, v, t(s));
                 store.append(std::slice::from_ref(&r)).await.unwrap();
                 all.push(r);
@@ -384,7 +408,10 @@ mod schema2 {
             let store = Store::open(&dir.path().join("v.db"), &key()).await.unwrap();
             let written = second_batches(&store, 1800).await; // 30 min of 1 Hz, 1 chunk per second
             let before = store.query_range(None, t(0), t(2000)).await.unwrap();
-            let trend_before = store.trend("bed-1", Mdc::ECG_HEART_RATE, t(0), t(1800), 3).await.unwrap();
+            let trend_before = store
+                .trend("bed-1", Mdc::ECG_HEART_RATE, t(0), t(1800), 3)
+                .await
+                .unwrap();
 
             let rep = store.compact(t(4000)).await.unwrap();
             assert_eq!(rep.chunks_read, 1800);
@@ -395,7 +422,10 @@ mod schema2 {
             // Idempotent: nothing left to do.
             assert_eq!(store.compact(t(4000)).await.unwrap().chunks_written, 0);
 
-            let trend = store.trend("bed-1", Mdc::ECG_HEART_RATE, t(0), t(1800), 3).await.unwrap();
+            let trend = store
+                .trend("bed-1", Mdc::ECG_HEART_RATE, t(0), t(1800), 3)
+                .await
+                .unwrap();
             assert_eq!(trend.len(), 3);
             for (a, b) in trend.iter().zip(&trend_before) {
                 assert_eq!(a.count, b.count);
@@ -404,9 +434,18 @@ mod schema2 {
                 assert!((a.mean.unwrap() - b.mean.unwrap()).abs() < 1e-9);
             }
             // Brute force over the raw values.
-            let nums: Vec<f64> = written.iter().take(600).filter_map(|r| r.value.number()).collect();
+            let nums: Vec<f64> = written
+                .iter()
+                .take(600)
+                .filter_map(|r| r.value.number())
+                .collect();
             assert_eq!(trend[0].count as usize, nums.len());
-            assert_eq!(trend[0].max, nums.iter().cloned().fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v)))));
+            assert_eq!(
+                trend[0].max,
+                nums.iter()
+                    .cloned()
+                    .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
+            );
             let (_, failures) = store.verify().await.unwrap();
             assert!(failures.is_empty(), "{failures:?}");
         });
@@ -483,12 +522,30 @@ mod schema2 {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("v.db");
             let store = Store::open(&path, &key()).await.unwrap();
-            store.append(&[reading("bed-1", Mdc::ECG_HEART_RATE, Value::Number(70.0), t(5))]).await.unwrap();
-            assert_eq!(store.outbox_status().await.unwrap().pending_readings, 0, "off by default");
+            store
+                .append(&[reading("bed-1", Mdc::ECG_HEART_RATE, Value::Number(70.0), t(5))])
+                .await
+                .unwrap();
+            assert_eq!(
+                store.outbox_status().await.unwrap().pending_readings,
+                0,
+                "off by default"
+            );
             store.set_outbox_enabled(true);
             // Later measurement first, earlier one second: order is insertion order.
-            store.append(&[reading("bed-1", Mdc::ECG_HEART_RATE, Value::Number(71.0), t(50))]).await.unwrap();
-            store.append(&[reading("bed-2", Mdc::PULS_OXIM_SAT_O2, Value::Number(95.0), t(10))]).await.unwrap();
+            store
+                .append(&[reading("bed-1", Mdc::ECG_HEART_RATE, Value::Number(71.0), t(50))])
+                .await
+                .unwrap();
+            store
+                .append(&[reading(
+                    "bed-2",
+                    Mdc::PULS_OXIM_SAT_O2,
+                    Value::Number(95.0),
+                    t(10),
+                )])
+                .await
+                .unwrap();
             store.close().await;
             let store = Store::open(&path, &key()).await.unwrap();
             let st = store.outbox_status().await.unwrap();
@@ -498,7 +555,10 @@ mod schema2 {
             assert!(q[0].seq < q[1].seq);
             assert_eq!(q[0].readings[0].received, t(50));
             assert_eq!(q[1].readings[0].bed, "bed-2");
-            store.dead_letter(&q[1].readings[0], "OperationOutcome: invalid").await.unwrap();
+            store
+                .dead_letter(&q[1].readings[0], "OperationOutcome: invalid")
+                .await
+                .unwrap();
             store.outbox_ack(&[q[0].seq, q[1].seq]).await.unwrap();
             let st = store.outbox_status().await.unwrap();
             assert_eq!((st.pending_readings, st.dead_letters), (0, 1));
@@ -515,12 +575,24 @@ mod schema2 {
             let path = dir.path().join("v.db");
             let store = Store::open(&path, &key()).await.unwrap();
             let ev = serde_json::json!({"kind": "spo2_low", "value": 83.25, "limit": 90});
-            store.log_alarms(&[("bed-3".into(), t(1), ev.clone())]).await.unwrap();
+            store
+                .log_alarms(&[("bed-3".into(), t(1), ev.clone())])
+                .await
+                .unwrap();
             let log = store.alarm_log(Some("bed-3"), t(0), t(10)).await.unwrap();
             assert_eq!(log[0].event, ev);
-            store.assign_device("AA:BB:CC:DD:EE:01", "bed-3", "pulse_oximeter").await.unwrap();
-            store.set_device_info("AA:BB:CC:DD:EE:01", &serde_json::json!({"model": "X1"})).await.unwrap();
-            store.assign_device("AA:BB:CC:DD:EE:01", "bed-4", "pulse_oximeter").await.unwrap();
+            store
+                .assign_device("AA:BB:CC:DD:EE:01", "bed-3", "pulse_oximeter")
+                .await
+                .unwrap();
+            store
+                .set_device_info("AA:BB:CC:DD:EE:01", &serde_json::json!({"model": "X1"}))
+                .await
+                .unwrap();
+            store
+                .assign_device("AA:BB:CC:DD:EE:01", "bed-4", "pulse_oximeter")
+                .await
+                .unwrap();
             let d = store.devices().await.unwrap();
             assert_eq!((d.len(), d[0].bed.as_str()), (1, "bed-4"));
             assert_eq!(d[0].info.as_ref().unwrap()["model"], "X1");
@@ -530,7 +602,128 @@ mod schema2 {
             sql(&path, "UPDATE alarm_log SET bed = 'bed-1'").await;
             let store = Store::open(&path, &key()).await.unwrap();
             let (_, failures) = store.verify().await.unwrap();
-            assert!(failures.iter().any(|e| matches!(e, StoreError::TamperedRecord { table: "alarm_log", .. })));
+            assert!(failures.iter().any(|e| matches!(
+                e,
+                StoreError::TamperedRecord {
+                    table: "alarm_log",
+                    ..
+                }
+            )));
+        });
+    }
+}
+
+/// SIGKILL a writing process at random moments; nothing it reported as
+/// committed may be lost, and the file must open and verify cleanly.
+mod crash {
+    use super::*;
+    use std::io::{BufRead, Write};
+    use std::process::{Command, Stdio};
+
+    const SERIES: usize = 8;
+
+    /// The child: appends forever (and compacts now and then), printing each
+    /// committed step. Does nothing unless started by `kill_9_loses_nothing_committed`.
+    #[test]
+    fn child() {
+        let Ok(path) = std::env::var("VIGIL_CRASH_CHILD_DB") else {
+            return;
+        };
+        rt().block_on(async {
+            let store = Store::open(Path::new(&path), &key()).await.unwrap();
+            let start: i64 = std::env::var("VIGIL_CRASH_CHILD_FROM").unwrap().parse().unwrap();
+            let mut out = std::io::stdout();
+            for step in start.. {
+                let batch: Vec<Reading> = (0..SERIES)
+                    .map(|s| {
+                        reading(
+                            &format!("bed-{s}"),
+                            Mdc::ECG_HEART_RATE,
+                            Value::Number(step as f64),
+                            t(step),
+                        )
+                    })
+                    .collect();
+                store.append(&batch).await.unwrap();
+                writeln!(out, "committed {step}").unwrap();
+                out.flush().unwrap();
+                if step % 50 == 0 {
+                    store.compact(t(step)).await.unwrap();
+                    writeln!(out, "compacted {step}").unwrap();
+                }
+            }
+        });
+    }
+
+    #[test]
+    fn kill_9_loses_nothing_committed() {
+        if std::env::var("VIGIL_CRASH_CHILD_DB").is_ok() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("crash.db");
+        let mut committed: i64 = -1;
+        let mut rng = 0x2545F4914F6CDD1Du64;
+        for _round in 0..20 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let mut child = Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "crash::child", "--nocapture", "--test-threads", "1"])
+                .env("VIGIL_CRASH_CHILD_DB", &path)
+                .env("VIGIL_CRASH_CHILD_FROM", (committed + 1).to_string())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let stdout = child.stdout.take().unwrap();
+            let reader = std::thread::spawn(move || {
+                let mut last = None;
+                for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                    if let Some(n) = line.strip_prefix("committed ") {
+                        last = Some(n.parse::<i64>().unwrap());
+                    }
+                }
+                last
+            });
+            std::thread::sleep(std::time::Duration::from_millis(150 + rng % 400));
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            if let Some(last) = reader.join().unwrap() {
+                committed = committed.max(last);
+            }
+        }
+        assert!(committed > 100, "the writer barely ran: {committed}");
+        rt().block_on(async {
+            let store = Store::open(&path, &key()).await.unwrap();
+            let (_, failures) = store.verify().await.unwrap();
+            assert!(failures.is_empty(), "{failures:?}");
+            let all = store
+                .query_range(None, t(-1), t(committed + 10_000))
+                .await
+                .unwrap();
+            for s in 0..SERIES {
+                let bed = format!("bed-{s}");
+                let mut steps: Vec<i64> = all
+                    .iter()
+                    .filter(|r| r.bed == bed)
+                    .map(|r| r.value.number().unwrap() as i64)
+                    .collect();
+                steps.sort();
+                steps.dedup();
+                let expected: Vec<i64> = (0..=committed).collect();
+                assert!(
+                    steps.len() as i64 >= committed + 1,
+                    "{bed}: {} of {} committed steps",
+                    steps.len(),
+                    committed + 1
+                );
+                assert_eq!(
+                    &steps[..expected.len()],
+                    &expected[..],
+                    "{bed}: a committed reading was lost"
+                );
+            }
         });
     }
 }
