@@ -11,11 +11,11 @@ use crate::codec;
 use crate::{db, micros_to_utc, source_str, SeriesQuery, Store, StoreError, AAD_CHUNK, AAD_SUMMARY};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use vigil_model::{AdmissionId, Mdc, Reading, Source};
 
 /// Identifies a series row; also bound into each chunk's AAD.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct SeriesKey {
     admission: String,
     bed: String,
@@ -25,18 +25,41 @@ pub(crate) struct SeriesKey {
     source: &'static str,
 }
 
-impl SeriesKey {
-    pub(crate) fn of(r: &Reading) -> Self {
-        SeriesKey {
-            admission: r.admission.as_ref().map(|a| a.0.clone()).unwrap_or_default(),
-            bed: r.bed.clone(),
-            device: r.device.clone(),
+/// A series key borrowed from a reading, for grouping a batch cheaply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct SeriesRef<'a> {
+    admission: &'a str,
+    bed: &'a str,
+    device: &'a str,
+    code: u32,
+    unit: &'a str,
+    source: &'static str,
+}
+
+impl<'a> SeriesRef<'a> {
+    fn of(r: &'a Reading) -> Self {
+        SeriesRef {
+            admission: r.admission.as_ref().map(|a| a.0.as_str()).unwrap_or(""),
+            bed: &r.bed,
+            device: &r.device,
             code: r.code.0,
-            unit: r.unit.clone(),
+            unit: &r.unit,
             source: source_str(r.source),
         }
     }
+    fn owned(&self) -> SeriesKey {
+        SeriesKey {
+            admission: self.admission.to_string(),
+            bed: self.bed.to_string(),
+            device: self.device.to_string(),
+            code: self.code,
+            unit: self.unit.to_string(),
+            source: self.source,
+        }
+    }
+}
 
+impl SeriesKey {
     /// AAD of a chunk. Schema-1 chunks (`chunk_id` None) predate id binding.
     pub(crate) fn chunk_aad(
         &self,
@@ -175,20 +198,31 @@ impl Store {
         if batch.is_empty() {
             return Ok(());
         }
-        let mut groups: BTreeMap<SeriesKey, Vec<codec::Sample>> = BTreeMap::new();
+        // Group by a borrowed key first: no allocation per reading.
+        let mut groups: HashMap<SeriesRef<'_>, Vec<codec::Sample>> = HashMap::new();
         for r in batch {
-            groups.entry(SeriesKey::of(r)).or_default().push(codec::Sample {
+            groups.entry(SeriesRef::of(r)).or_default().push(codec::Sample {
                 t: r.received.timestamp_micros(),
                 value: r.value,
                 device_time: r.device_time,
             });
         }
         let outbox = self.outbox_enabled();
+        let mut created = Vec::new();
         let mut tx = self.pool.begin().await.map_err(db("starting a write"))?;
         let mut next_id = chunk_id_high_water(&mut tx).await?;
         for (key, mut samples) in groups {
+            let key = key.owned();
             samples.sort_by_key(|s| s.t);
-            let series_id = series_id(&mut tx, &key).await?;
+            let cached = self.series_cache.lock().unwrap().get(&key).copied();
+            let series_id = match cached {
+                Some(id) => id,
+                None => {
+                    let id = series_id(&mut tx, &key).await?;
+                    created.push((key.clone(), id));
+                    id
+                }
+            };
             next_id += 1;
             insert_chunk(&mut tx, self, &key, series_id, next_id, &samples, false).await?;
             if outbox {
@@ -197,6 +231,8 @@ impl Store {
         }
         set_chunk_id_high_water(&mut tx, next_id).await?;
         tx.commit().await.map_err(db("committing a batch"))?;
+        // Only ids of committed series rows may be remembered.
+        self.series_cache.lock().unwrap().extend(created);
         Ok(())
     }
 

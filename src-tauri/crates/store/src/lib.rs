@@ -122,6 +122,8 @@ pub struct Store {
     phi: std::sync::Arc<SealingKey>,
     path: PathBuf,
     outbox: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Series rows never change once written: remember their ids.
+    series_cache: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<chunks::SeriesKey, i64>>>,
 }
 
 const AAD_DEK: &[u8] = b"vigil/dek/v1/";
@@ -188,6 +190,7 @@ impl Store {
             phi: std::sync::Arc::new(SealingKey::new(&phi)),
             path: path.to_path_buf(),
             outbox: Default::default(),
+            series_cache: Default::default(),
         })
     }
 
