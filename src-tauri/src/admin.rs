@@ -151,3 +151,123 @@ pub fn key_rotate(global: &Global, new_key_file: Option<&Path>) -> ExitCode {
         Err(e) => fail(&e.to_string()),
     }
 }
+
+/// The alarm log as CSV: one row per alarm condition (start, end, bed,
+/// kind, priority, parameter, value, limit), plus who acknowledged it.
+pub fn alarms_export(
+    global: &Global,
+    bed: Option<&str>,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+) -> ExitCode {
+    use vigil_alarms::{AlarmEvent, AlarmEventKind, AlarmKind};
+    let (rt, store) = match open(global) {
+        Ok(x) => x,
+        Err(e) => return fail(&e),
+    };
+    let log = rt.block_on(store.alarm_log(bed, from, to));
+    rt.block_on(store.close());
+    let log = match log {
+        Ok(l) => l,
+        Err(e) => return fail(&e.to_string()),
+    };
+    #[derive(Default)]
+    struct Row {
+        start: String,
+        end: String,
+        bed: String,
+        kind: String,
+        priority: String,
+        parameter: String,
+        value: String,
+        limit: String,
+        acknowledged_by: String,
+        message: String,
+    }
+    let mut rows: std::collections::BTreeMap<u64, Row> = Default::default();
+    let mut skipped = 0;
+    let time = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    for rec in log {
+        let Ok(ev) = serde_json::from_value::<AlarmEvent>(rec.event) else {
+            skipped += 1;
+            continue;
+        };
+        let Some(id) = ev.id else { continue }; // bed-level (audio pause) records
+        let row = rows.entry(id).or_default();
+        match &ev.event {
+            AlarmEventKind::Started { value, limit } => {
+                row.start = time(ev.at);
+                row.bed = ev.bed.clone();
+                row.priority = ev
+                    .priority
+                    .map(|p| format!("{p:?}").to_lowercase())
+                    .unwrap_or_default();
+                row.value = value.map(|v| v.to_string()).unwrap_or_default();
+                row.limit = limit.map(|v| v.to_string()).unwrap_or_default();
+                row.message = ev.message.clone();
+                match &ev.kind {
+                    Some(AlarmKind::Physiological { parameter, .. }) => {
+                        row.kind = "physiological".into();
+                        row.parameter = parameter.label().to_string();
+                    }
+                    Some(AlarmKind::Technical { kind, .. }) => {
+                        row.kind = "technical".into();
+                        row.parameter = format!("{kind:?}");
+                    }
+                    Some(AlarmKind::News2) => {
+                        row.kind = "news2".into();
+                        row.parameter = "NEWS2".into();
+                    }
+                    None => {}
+                }
+            }
+            AlarmEventKind::Escalated { .. } => {
+                row.priority = ev
+                    .priority
+                    .map(|p| format!("{p:?}").to_lowercase())
+                    .unwrap_or_default();
+            }
+            AlarmEventKind::Ended { .. } => row.end = time(ev.at),
+            AlarmEventKind::Acknowledged { user } => row.acknowledged_by = user.clone(),
+            _ => {}
+        }
+    }
+    let mut w = csv::Writer::from_writer(std::io::stdout().lock());
+    let result = w
+        .write_record([
+            "start_utc",
+            "end_utc",
+            "bed",
+            "kind",
+            "priority",
+            "parameter",
+            "value",
+            "limit",
+            "acknowledged_by",
+            "message",
+        ])
+        .and_then(|_| {
+            for r in rows.values().filter(|r| !r.start.is_empty()) {
+                w.write_record([
+                    &r.start,
+                    &r.end,
+                    &r.bed,
+                    &r.kind,
+                    &r.priority,
+                    &r.parameter,
+                    &r.value,
+                    &r.limit,
+                    &r.acknowledged_by,
+                    &r.message,
+                ])?;
+            }
+            w.flush().map_err(csv::Error::from)
+        });
+    if skipped > 0 {
+        eprintln!("vigil alarms export: {skipped} records from an unknown format were skipped");
+    }
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&format!("writing CSV: {e}")),
+    }
+}

@@ -60,6 +60,11 @@ pub enum Command {
     },
     /// Export readings as CSV (decrypted with the local key).
     Export(ExportArgs),
+    /// The alarm log.
+    Alarms {
+        #[command(subcommand)]
+        command: AlarmsCommand,
+    },
     /// Inspect the encrypted store.
     Store {
         #[command(subcommand)]
@@ -85,6 +90,23 @@ pub struct ExportArgs {
 #[derive(clap::ValueEnum, Debug, Clone, Copy)]
 pub enum ExportFormat {
     Csv,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AlarmsCommand {
+    /// Export the alarm log as CSV: one row per alarm condition.
+    Export {
+        #[arg(long)]
+        bed: Option<String>,
+        /// Start, RFC 3339 (default: 30 days ago).
+        #[arg(long, value_parser = parse_time)]
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        /// End, RFC 3339 (default: now).
+        #[arg(long, value_parser = parse_time)]
+        to: Option<chrono::DateTime<chrono::Utc>>,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: ExportFormat,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -158,12 +180,25 @@ impl StartOptions {
             Arc::new(ScaledClock::new(chrono::Utc::now(), self.speed))
         };
         Ok(vigil_core::Config {
-            data_dir,
+            data_dir: data_dir.clone(),
             key,
             clock,
             sim: self.sim.clone(),
             retention: vigil_core::maintenance::Retention(chrono::Duration::days(self.retention_days.into())),
+            alarm_preset: load_alarm_preset(&data_dir)?,
         })
+    }
+}
+
+/// The site's alarm preset: `<data dir>/alarm-preset.json` when an installer
+/// put one there (merged over the standard preset), else the standard one.
+fn load_alarm_preset(data_dir: &Path) -> Result<vigil_alarms::SitePreset, ConfigError> {
+    let path = data_dir.join("alarm-preset.json");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => vigil_alarms::SitePreset::from_json(&text)
+            .map_err(|e| ConfigError::Site(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(vigil_alarms::SitePreset::standard()),
+        Err(e) => Err(ConfigError::Site(format!("{}: {e}", path.display()))),
     }
 }
 
@@ -207,6 +242,20 @@ pub fn main() -> ExitCode {
         }) => {
             init_logging("warn");
             crate::admin::key_rotate(&cli.global, new_key_file.as_deref())
+        }
+        Some(Command::Alarms {
+            command:
+                AlarmsCommand::Export {
+                    bed,
+                    from,
+                    to,
+                    format: _,
+                },
+        }) => {
+            init_logging("warn");
+            let to = to.unwrap_or_else(chrono::Utc::now);
+            let from = from.unwrap_or(to - chrono::Duration::days(30));
+            crate::admin::alarms_export(&cli.global, bed.as_deref(), from, to)
         }
         Some(Command::Export(args)) => {
             init_logging("warn");

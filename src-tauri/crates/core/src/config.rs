@@ -15,6 +15,8 @@ pub enum ConfigError {
     NoKey,
     #[error("cannot find a user data directory; pass --data-dir <dir>")]
     NoDataDir,
+    #[error("site configuration: {0}")]
+    Site(String),
 }
 
 /// The user data directory, e.g. `~/.local/share/vigil` on Linux,

@@ -6,6 +6,7 @@
 //! goes through one cancellation token: sources stop, the pipeline drains,
 //! the writer commits everything received, then the store closes.
 
+pub mod alarming;
 pub mod config;
 pub mod maintenance;
 pub mod pipeline;
@@ -36,6 +37,16 @@ pub struct Config {
     pub clock: Arc<dyn Clock>,
     pub sim: SimSettings,
     pub retention: maintenance::Retention,
+    /// Alarm limits and priorities per patient category (site configuration).
+    pub alarm_preset: vigil_alarms::SitePreset,
+}
+
+fn alarm_category(c: PatientCategory) -> vigil_alarms::PatientCategory {
+    match c {
+        PatientCategory::Adult => vigil_alarms::PatientCategory::Adult,
+        PatientCategory::Paediatric => vigil_alarms::PatientCategory::Paediatric,
+        PatientCategory::Neonatal => vigil_alarms::PatientCategory::Neonatal,
+    }
 }
 
 /// The simulated ward, used when no Bluetooth adapter is present.
@@ -66,6 +77,8 @@ pub enum CoreError {
     BadDate(String),
     #[error("unknown patient category '{0}': expected adult, paediatric or neonatal")]
     BadCategory(String),
+    #[error(transparent)]
+    Alarm(#[from] vigil_alarms::AlarmError),
 }
 
 impl CoreError {
@@ -79,6 +92,7 @@ impl CoreError {
             CoreError::Store(_) => "store",
             CoreError::UnknownBed(_) => "unknown_bed",
             CoreError::BadDate(_) | CoreError::BadCategory(_) => "invalid_patient",
+            CoreError::Alarm(_) => "alarm",
         }
     }
 }
@@ -86,10 +100,7 @@ impl CoreError {
 /// A running Vigil.
 pub struct Vigil {
     store: Store,
-    ward: Arc<Mutex<Ward>>,
-    live: broadcast::Sender<LiveEvent>,
-    clock: Arc<dyn Clock>,
-    stats: Arc<Stats>,
+    ctx: pipeline::Context,
     cancel: CancellationToken,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     info: AppInfo,
@@ -107,7 +118,12 @@ impl Vigil {
             seed: cfg.sim.seed,
             clock: cfg.clock.clone(),
         });
-        let mut ward = Ward::new(source.beds(), store.current_admissions().await?);
+        let admissions = store.current_admissions().await?;
+        let mut alarming = alarming::Alarming::new(cfg.alarm_preset.clone(), cfg.clock.now());
+        for a in &admissions {
+            alarming.set_patient(&a.bed, alarm_category(a.patient.category));
+        }
+        let mut ward = Ward::new(source.beds(), admissions);
         ward.seed_latest(store.latest().await?, Duration::from_secs(1));
         let ward = Arc::new(Mutex::new(ward));
 
@@ -116,6 +132,15 @@ impl Vigil {
         let (live, _) = broadcast::channel(LIVE_CAPACITY);
         let (ev_tx, ev_rx) = mpsc::channel(1024);
         let (store_tx, store_rx) = mpsc::channel(256);
+        let (log_tx, log_rx) = mpsc::channel(1024);
+        let ctx = pipeline::Context {
+            ward: ward.clone(),
+            alarming: Arc::new(Mutex::new(alarming)),
+            live: live.clone(),
+            alarm_log: log_tx,
+            clock: cfg.clock.clone(),
+            stats: stats.clone(),
+        };
 
         let info = AppInfo {
             version: env!("CARGO_PKG_VERSION"),
@@ -132,13 +157,11 @@ impl Vigil {
                 tracing::error!(error = %e, "device source stopped");
             }
         }));
-        tasks.push(tokio::spawn(pipeline::run(
-            ev_rx,
-            ward.clone(),
-            store_tx,
-            live.clone(),
-            cfg.clock.clone(),
-            stats.clone(),
+        tasks.push(tokio::spawn(pipeline::run(ev_rx, store_tx, ctx.clone())));
+        tasks.push(tokio::spawn(pipeline::log_alarms(
+            log_rx,
+            store.clone(),
+            cancel.clone(),
         )));
         tasks.push(tokio::spawn(pipeline::write(
             store_rx,
@@ -148,10 +171,7 @@ impl Vigil {
 
         Ok(Vigil {
             store,
-            ward,
-            live,
-            clock: cfg.clock,
-            stats,
+            ctx,
             cancel,
             tasks: Mutex::new(tasks),
             info,
@@ -163,7 +183,7 @@ impl Vigil {
     }
 
     pub fn stats(&self) -> &Stats {
-        &self.stats
+        &self.ctx.stats
     }
 
     pub fn store(&self) -> &Store {
@@ -171,7 +191,7 @@ impl Vigil {
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
-        &self.clock
+        &self.ctx.clock
     }
 
     pub fn cancel_token(&self) -> CancellationToken {
@@ -179,21 +199,35 @@ impl Vigil {
     }
 
     pub fn snapshot(&self) -> WardSnapshot {
-        self.ward.lock().unwrap().snapshot(self.clock.now())
+        let now = self.ctx.clock.now();
+        let mut snap = self.ctx.ward.lock().unwrap().snapshot(now);
+        let a = self.ctx.alarming.lock().unwrap();
+        snap.alarms = snap.beds.iter().map(|b| a.state(&b.bed, now)).collect();
+        snap.news2 = snap
+            .beds
+            .iter()
+            .filter_map(|b| {
+                a.news2_latest(&b.bed).map(|s| view::News2View {
+                    bed: b.bed.clone(),
+                    score: s.clone(),
+                })
+            })
+            .collect();
+        snap
     }
 
     /// (devices, receiving) for status lines.
     pub fn device_counts(&self) -> (usize, usize) {
-        self.ward.lock().unwrap().device_counts()
+        self.ctx.ward.lock().unwrap().device_counts()
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
-        self.live.subscribe()
+        self.ctx.live.subscribe()
     }
 
     /// Admits a patient; readings from now on belong to the new admission.
     pub async fn admit(&self, req: AdmitRequest) -> Result<AdmissionView, CoreError> {
-        if !self.ward.lock().unwrap().has_bed(&req.bed) {
+        if !self.ctx.ward.lock().unwrap().has_bed(&req.bed) {
             return Err(CoreError::UnknownBed(req.bed));
         }
         let dob = NaiveDate::parse_from_str(req.date_of_birth.trim(), "%Y-%m-%d")
@@ -210,27 +244,110 @@ impl Vigil {
             date_of_birth: dob,
             category,
         };
-        let adm = self.store.admit(&req.bed, patient, self.clock.now()).await?;
+        let adm = self.store.admit(&req.bed, patient, self.ctx.clock.now()).await?;
         let view = AdmissionView::from(&adm);
+        self.ctx
+            .alarming
+            .lock()
+            .unwrap()
+            .set_patient(&req.bed, alarm_category(adm.patient.category));
         self.update_beds(|w| w.set_admission(&req.bed, Some(adm)));
         tracing::info!(bed = %req.bed, "patient admitted");
         Ok(view)
     }
 
     pub async fn discharge(&self, bed: &str) -> Result<(), CoreError> {
-        self.store.discharge(bed, self.clock.now()).await?;
+        self.store.discharge(bed, self.ctx.clock.now()).await?;
         self.update_beds(|w| w.set_admission(bed, None));
+        // Patient-specific limits revert; the bed's alarms and NEWS2 start afresh.
+        let out = self
+            .ctx
+            .alarming
+            .lock()
+            .unwrap()
+            .discharge(bed, self.ctx.clock.now());
+        self.ctx.publish(out).await;
         tracing::info!(bed = %bed, "patient discharged");
         Ok(())
     }
 
+    fn known_bed(&self, bed: &str) -> Result<(), CoreError> {
+        if self.ctx.ward.lock().unwrap().has_bed(bed) {
+            Ok(())
+        } else {
+            Err(CoreError::UnknownBed(bed.to_string()))
+        }
+    }
+
+    /// Pauses alarm audio at a bed (IEC 60601-1-8 audio paused, time-limited).
+    pub async fn pause_audio(&self, bed: &str, user: &str) -> Result<(), CoreError> {
+        self.known_bed(bed)?;
+        let out = self
+            .ctx
+            .alarming
+            .lock()
+            .unwrap()
+            .pause_audio(bed, user, self.ctx.clock.now());
+        self.ctx.publish(out).await;
+        Ok(())
+    }
+
+    /// Acknowledges one alarm (or all of a bed's with `None`).
+    pub async fn acknowledge(&self, bed: &str, alarm: Option<u64>, user: &str) -> Result<(), CoreError> {
+        self.known_bed(bed)?;
+        let out = self
+            .ctx
+            .alarming
+            .lock()
+            .unwrap()
+            .acknowledge(bed, alarm, user, self.ctx.clock.now())?;
+        self.ctx.publish(out).await;
+        Ok(())
+    }
+
+    /// A nurse enters a NEWS2 parameter (consciousness, air/oxygen, scale …).
+    pub async fn enter_news2(
+        &self,
+        bed: &str,
+        entry: alarming::News2Entry,
+        user: &str,
+    ) -> Result<(), CoreError> {
+        self.known_bed(bed)?;
+        let out = self
+            .ctx
+            .alarming
+            .lock()
+            .unwrap()
+            .enter(bed, entry, user, self.ctx.clock.now());
+        self.ctx.publish(out).await;
+        Ok(())
+    }
+
+    /// The bed's NEWS2 scores, oldest first (for the trend).
+    pub fn news2_history(&self, bed: &str) -> Vec<vigil_alarms::News2> {
+        self.ctx.alarming.lock().unwrap().news2_history(bed)
+    }
+
+    /// The encrypted alarm log of a bed (or all beds) for the last `hours`.
+    pub async fn alarm_log(
+        &self,
+        bed: Option<&str>,
+        hours: i64,
+    ) -> Result<Vec<vigil_store::AlarmRecord>, CoreError> {
+        let now = self.ctx.clock.now();
+        Ok(self
+            .store
+            .alarm_log(bed, now - chrono::Duration::hours(hours), now)
+            .await?)
+    }
+
     fn update_beds(&self, f: impl FnOnce(&mut Ward)) {
         let beds = {
-            let mut w = self.ward.lock().unwrap();
+            let mut w = self.ctx.ward.lock().unwrap();
             f(&mut w);
             w.beds()
         };
-        let _ = self.live.send(LiveEvent::Beds(beds));
+        let _ = self.ctx.live.send(LiveEvent::Beds(beds));
     }
 
     /// Streams batched [`WardUpdate`]s every `every` until `sink` returns false
@@ -247,16 +364,31 @@ impl Vigil {
                     Ok(LiveEvent::Reading(r)) => batch.readings.push(r),
                     Ok(LiveEvent::Device(d)) => batch.devices.push(d),
                     Ok(LiveEvent::Beds(b)) => batch.beds = Some(b),
+                    Ok(LiveEvent::Alarms(a)) => {
+                        batch.alarms.retain(|x| x.bed != a.bed);
+                        batch.alarms.push(a);
+                    }
+                    Ok(LiveEvent::News2(n)) => {
+                        batch.news2.retain(|x| x.bed != n.bed);
+                        batch.news2.push(n);
+                    }
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         let snap = self.snapshot();
-                        batch = WardUpdate { now_ms: 0, readings: snap.latest, devices: snap.devices, beds: Some(snap.beds) };
+                        batch = WardUpdate {
+                            now_ms: 0,
+                            readings: snap.latest,
+                            devices: snap.devices,
+                            beds: Some(snap.beds),
+                            alarms: snap.alarms,
+                            news2: snap.news2,
+                        };
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
                 _ = tick.tick() => {
                     // Always send, even empty: the screen uses the heartbeat
                     // to know the core is alive and to age its values.
-                    batch.now_ms = self.clock.now().timestamp_millis();
+                    batch.now_ms = self.ctx.clock.now().timestamp_millis();
                     if !sink(std::mem::take(&mut batch)) {
                         return;
                     }

@@ -10,12 +10,15 @@
 //! then resyncs from a snapshot), while the path to the store is bounded and
 //! awaited so that no reading is dropped.
 
-use crate::view::LiveEvent;
+use crate::alarming::{Alarming, Outcome};
+use crate::view::{LiveEvent, News2View};
 use crate::ward::Ward;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+use vigil_alarms::AlarmEvent;
 use vigil_devices::DeviceEvent;
 use vigil_model::{Clock, Reading};
 use vigil_store::Store;
@@ -37,39 +40,121 @@ impl Stats {
     }
 }
 
+/// What the pipeline and the operator commands share.
+#[derive(Clone)]
+pub struct Context {
+    pub ward: Arc<Mutex<Ward>>,
+    pub alarming: Arc<Mutex<Alarming>>,
+    pub live: broadcast::Sender<LiveEvent>,
+    pub alarm_log: mpsc::Sender<Vec<AlarmEvent>>,
+    pub clock: Arc<dyn Clock>,
+    pub stats: Arc<Stats>,
+}
+
+impl Context {
+    /// Sends an alarm step's results to the screen and the alarm log.
+    /// The log is awaited (bounded): alarm records are never dropped.
+    pub async fn publish(&self, out: Outcome) {
+        let now = self.clock.now();
+        let states: Vec<_> = {
+            let a = self.alarming.lock().unwrap();
+            out.beds.iter().map(|b| a.state(b, now)).collect()
+        };
+        for st in states {
+            let _ = self.live.send(LiveEvent::Alarms(st));
+        }
+        for (bed, score) in out.news2 {
+            let _ = self.live.send(LiveEvent::News2(News2View { bed, score }));
+        }
+        if !out.events.is_empty() && self.alarm_log.send(out.events).await.is_err() {
+            tracing::error!("alarm log writer stopped");
+        }
+    }
+
+    fn beds(&self) -> Vec<String> {
+        self.ward
+            .lock()
+            .unwrap()
+            .beds()
+            .into_iter()
+            .map(|b| b.bed)
+            .collect()
+    }
+}
+
 /// Runs until every source has hung up (they stop on the shared cancellation
 /// token), then returns, which closes the writer's channel.
 pub async fn run(
     mut events: mpsc::Receiver<DeviceEvent>,
-    ward: Arc<Mutex<Ward>>,
     to_store: mpsc::Sender<Vec<Reading>>,
-    live: broadcast::Sender<LiveEvent>,
-    clock: Arc<dyn Clock>,
-    stats: Arc<Stats>,
+    ctx: Context,
 ) {
-    let mut watchdog = tokio::time::interval(clock.real_duration(Duration::from_secs(1)));
+    let mut watchdog = tokio::time::interval(ctx.clock.real_duration(Duration::from_secs(1)));
     watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             ev = events.recv() => {
                 let Some(ev) = ev else { break };
-                let (readings, live_events) = handle(ev, &ward, &stats);
+                let (readings, live_events) = handle(ev, &ctx.ward, &ctx.stats);
+                let now = ctx.clock.now();
+                let mut out = ctx.alarming.lock().unwrap().on_readings(&readings, now);
                 for e in live_events {
+                    if let LiveEvent::Device(d) = &e {
+                        out.merge(ctx.alarming.lock().unwrap().on_device(d, now));
+                    }
                     // No subscribers is fine: the screen may not be open.
-                    let _ = live.send(e);
+                    let _ = ctx.live.send(e);
                 }
+                ctx.publish(out).await;
                 if !readings.is_empty() && to_store.send(readings).await.is_err() {
                     tracing::error!("store writer stopped; readings can no longer be stored");
                     break;
                 }
             }
             _ = watchdog.tick() => {
-                let changed = ward.lock().unwrap().watchdog(clock.now());
+                let now = ctx.clock.now();
+                let changed = ctx.ward.lock().unwrap().watchdog(now);
+                let beds = ctx.beds();
+                let mut out = {
+                    let mut a = ctx.alarming.lock().unwrap();
+                    let mut out = a.tick(&beds, now);
+                    out.merge(a.store_health(ctx.stats.store_ok.load(Ordering::Relaxed), &beds, now));
+                    out
+                };
                 for d in changed {
                     tracing::warn!(device = %d.device, bed = %d.bed, "no data within the expected interval: stale");
-                    let _ = live.send(LiveEvent::Device(d));
+                    out.merge(ctx.alarming.lock().unwrap().on_device(&d, now));
+                    let _ = ctx.live.send(LiveEvent::Device(d));
                 }
+                ctx.publish(out).await;
             }
+        }
+    }
+}
+
+/// Writes alarm events to the encrypted alarm log, in order. On shutdown
+/// (after the pipeline has stopped) it writes what is queued, then returns.
+pub async fn log_alarms(mut rx: mpsc::Receiver<Vec<AlarmEvent>>, store: Store, cancel: CancellationToken) {
+    loop {
+        let events = tokio::select! {
+            e = rx.recv() => match e { Some(e) => e, None => return },
+            _ = cancel.cancelled() => match rx.try_recv() { Ok(e) => e, Err(_) => return },
+        };
+        let records: Vec<_> = events
+            .iter()
+            .map(|e| {
+                (
+                    e.bed.clone(),
+                    e.at,
+                    serde_json::to_value(e).expect("alarm events serialise"),
+                )
+            })
+            .collect();
+        let mut delay = Duration::from_millis(100);
+        while let Err(e) = store.log_alarms(&records).await {
+            tracing::error!(error = %e, "alarm log write failed; retrying");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
         }
     }
 }

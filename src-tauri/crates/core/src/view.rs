@@ -96,6 +96,13 @@ impl ReadingView {
     }
 }
 
+/// A bed's NEWS2 score (the engine's `News2`, with the bed).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct News2View {
+    pub bed: String,
+    pub score: vigil_alarms::News2,
+}
+
 /// Full state of the ward.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WardSnapshot {
@@ -103,6 +110,8 @@ pub struct WardSnapshot {
     pub beds: Vec<BedView>,
     pub devices: Vec<DeviceView>,
     pub latest: Vec<ReadingView>,
+    pub alarms: Vec<vigil_alarms::BedAlarmState>,
+    pub news2: Vec<News2View>,
 }
 
 /// A batch of live changes for the screen.
@@ -112,12 +121,9 @@ pub struct WardUpdate {
     pub readings: Vec<ReadingView>,
     pub devices: Vec<DeviceView>,
     pub beds: Option<Vec<BedView>>,
-}
-
-impl WardUpdate {
-    pub fn is_empty(&self) -> bool {
-        self.readings.is_empty() && self.devices.is_empty() && self.beds.is_none()
-    }
+    /// Full alarm state of every bed whose alarms changed.
+    pub alarms: Vec<vigil_alarms::BedAlarmState>,
+    pub news2: Vec<News2View>,
 }
 
 /// One change on the live fan-out.
@@ -126,4 +132,6 @@ pub enum LiveEvent {
     Reading(ReadingView),
     Device(DeviceView),
     Beds(Vec<BedView>),
+    Alarms(vigil_alarms::BedAlarmState),
+    News2(News2View),
 }

@@ -204,6 +204,9 @@ impl Ward {
             beds: self.beds(),
             devices: self.devices.values().map(Device::view).collect(),
             latest: self.latest.values().cloned().collect(),
+            // Filled in by the caller, which owns the alarm engine.
+            alarms: Vec::new(),
+            news2: Vec::new(),
         }
     }
 

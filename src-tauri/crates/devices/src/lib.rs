@@ -5,6 +5,7 @@
 //! GATT payloads, never decoded values: decoding happens once, in the
 //! pipeline, so simulated and real bytes go through the same decoder.
 
+pub mod ble;
 pub mod sim;
 
 use chrono::{DateTime, Utc};

@@ -21,6 +21,7 @@ fn config(dir: &std::path::Path, scenario: Scenario, speed: f64) -> Config {
             seed: 7,
         },
         retention: Default::default(),
+        alarm_preset: Default::default(),
     }
 }
 

@@ -1,0 +1,1100 @@
+//! The IEC 60601-1-8 alarm state machine, one per bed.
+//!
+//! Inputs are readings, technical conditions, NEWS2 scores, clock ticks and
+//! operator actions, each with the caller's `now`; outputs are
+//! [`AlarmEvent`]s (for the screen, the central station and the encrypted
+//! alarm log, IEC 60601-1-8 §6.12) and a [`BedAlarmState`] snapshot.
+//!
+//! # Behaviour
+//!
+//! **Conditions.** A physiological condition exists while the latest numeric
+//! value of a parameter is strictly beyond a limit (`v < low`, `v > high`; at
+//! the limit is in range). Low and high are separate conditions. Only
+//! `Value::Number` counts: a special value (NaN, NRes, ±INF) is never
+//! compared with a limit; it cancels a *pending* condition of that parameter
+//! (persistence can no longer be shown) but does not end an alarm already
+//! sounding (the condition is not shown to have ended). Values in another
+//! unit are converted (°F, kPa) or, if unknown, ignored.
+//!
+//! **Condition delay** (§6.4.1). The value must stay beyond the limit for the
+//! limit's `delay` (measured with the engine's `now`) before the alarm starts;
+//! a value back in range resets it. Starts happen on the reading or tick at
+//! which the delay has elapsed. Delay 0 starts on the reading itself.
+//!
+//! **Priority and escalation.** A condition starts at the limit's priority,
+//! or [`Priority::High`] if the value is beyond the critical limit. While it
+//! lasts, crossing the critical limit escalates it to high
+//! ([`AlarmEventKind::Escalated`]); priority never falls during a condition.
+//!
+//! **Ending and latching** (§6.10). When the condition ends, a non-latching
+//! alarm ends ([`AlarmEventKind::Ended`]). A high-priority alarm that has not
+//! been acknowledged *latches* ([`AlarmEventKind::Latched`]): it stays shown
+//! (visual latching; its sound stops with the condition) until acknowledged,
+//! then ends. `Ended` means "no longer shown" and happens at most once per
+//! alarm id; ids are unique per condition and never reused.
+//!
+//! **Acknowledge** (§6.8, "acknowledged"). Acknowledging an alarm whose
+//! condition still exists silences its audio for the rest of that condition;
+//! it stays shown and ends normally when the condition ends (no latch, since
+//! someone has already responded). Escalation of an acknowledged alarm clears
+//! the acknowledgement (a more severe condition must be heard). Acknowledging
+//! a latched alarm ends it. Acknowledging an already-acknowledged alarm does
+//! nothing.
+//!
+//! **Audio paused** (§6.8). Per bed, time-limited (the preset's
+//! `audio_pause`, default 2 min): alarms stay shown but are silent until the
+//! pause expires, is cancelled, or is broken through. Expiry is checked on
+//! every call and by [`AlarmEngine::tick`]; a pause is never extended except
+//! by a new explicit operator pause. A new condition, or an escalation, of
+//! priority *higher than the highest condition present when the pause
+//! began* breaks through and ends the pause; with nothing present any new
+//! alarm breaks through. (Latched alarms, whose condition has ended and which
+//! do not sound, do not count as "present".)
+//!
+//! **Technical alarms** (sensor off, no data, disconnected, low battery,
+//! store or delivery failure) start immediately when reported active (the
+//! reporter's watchdog is the delay) with the preset's priority, and end when
+//! reported inactive. Each report of sensor off / no data / disconnected also
+//! invalidates the device's measurements: pending conditions from it are cancelled and its
+//! active physiological alarms end (reason `measurement_invalid`; a
+//! high-priority one latches): the technical alarm replaces them.
+//!
+//! **Limits.** Each bed has a category (beds never set are `adult`) whose
+//! preset limits apply unless a patient-specific override is set.
+//! [`AlarmEngine::discharge`] removes overrides, ends every alarm, cancels
+//! any pause and forgets NEWS2 history; the category stays. After a limit or
+//! category change, the parameter is re-evaluated with its latest value at
+//! the next [`AlarmEngine::tick`] or reading.
+//!
+//! **PHI.** [`AlarmEvent::message`], [`ActiveAlarm::message`] and the value
+//! fields carry measured values: they are for the screen and the encrypted
+//! alarm log, never for `tracing` logs or errors.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use vigil_model::{BedId, DeviceId, Reading};
+
+use crate::limits::{
+    Limit, LimitError, LimitSet, Parameter, PatientCategory, Priority, Signal, SitePreset, TechnicalKind,
+};
+use crate::news2::{News2, News2Tracker};
+
+/// Which side of the limits a physiological condition is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Low,
+    High,
+}
+
+impl Direction {
+    fn beyond(self, v: f64, limit: f64) -> bool {
+        match self {
+            Direction::Low => v < limit,
+            Direction::High => v > limit,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Direction::Low => "low",
+            Direction::High => "high",
+        }
+    }
+
+    fn symbol(self) -> &'static str {
+        match self {
+            Direction::Low => "<",
+            Direction::High => ">",
+        }
+    }
+}
+
+/// What an alarm is about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum AlarmKind {
+    Physiological {
+        parameter: Parameter,
+        direction: Direction,
+    },
+    Technical {
+        device: DeviceId,
+        kind: TechnicalKind,
+    },
+    /// The NEWS2 risk band rose to one with an alarm priority.
+    News2,
+}
+
+impl AlarmKind {
+    /// A short title without values ("SpO2 low", "strap-1 sensor off", "NEWS2").
+    pub fn title(&self) -> String {
+        match self {
+            AlarmKind::Physiological { parameter, direction } => {
+                format!("{} {}", parameter.label(), direction.as_str())
+            }
+            AlarmKind::Technical { device, kind } => format!("{device} {}", kind.describe()),
+            AlarmKind::News2 => "NEWS2".into(),
+        }
+    }
+}
+
+/// Why an alarm stopped being shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// The condition ended (non-latching or already acknowledged).
+    ConditionEnded,
+    /// A latched alarm was acknowledged.
+    Acknowledged,
+    /// The device's measurement became invalid (sensor off, no data, disconnected).
+    MeasurementInvalid,
+    Discharged,
+}
+
+/// Why a bed's audio pause ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum ResumeReason {
+    Expired,
+    /// A condition of higher priority than the paused ones started or escalated.
+    Breakthrough {
+        alarm: u64,
+        priority: Priority,
+    },
+    Operator {
+        user: String,
+    },
+    Discharged,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum AlarmEventKind {
+    /// Alarm signal generation began. `limit` is the limit crossed (the
+    /// critical limit if it started beyond it).
+    Started {
+        value: Option<f64>,
+        limit: Option<f64>,
+    },
+    /// Priority rose (to `priority` of the event) from `from`.
+    Escalated {
+        from: Priority,
+        value: Option<f64>,
+        limit: Option<f64>,
+    },
+    /// The condition ended but the alarm stays shown until acknowledged.
+    Latched,
+    /// The alarm is no longer shown. At most once per id.
+    Ended {
+        reason: EndReason,
+    },
+    Acknowledged {
+        user: String,
+    },
+    /// Bed-level (no id/kind/priority).
+    AudioPaused {
+        user: String,
+        until: DateTime<Utc>,
+    },
+    /// Bed-level (no id/kind/priority).
+    AudioResumed {
+        reason: ResumeReason,
+    },
+}
+
+/// One alarm event. `id`, `kind` and `priority` are `None` only for the
+/// bed-level audio events. `message` may contain measured values (PHI).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlarmEvent {
+    pub id: Option<u64>,
+    pub bed: BedId,
+    pub kind: Option<AlarmKind>,
+    pub priority: Option<Priority>,
+    pub event: AlarmEventKind,
+    pub at: DateTime<Utc>,
+    pub message: String,
+}
+
+/// Which alarms an acknowledgement applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AckTarget {
+    All,
+    Alarm(u64),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AlarmError {
+    #[error("bed {bed}: no alarm {id} is shown")]
+    UnknownAlarm { bed: BedId, id: u64 },
+}
+
+/// One alarm as shown on screen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActiveAlarm {
+    pub id: u64,
+    pub kind: AlarmKind,
+    pub priority: Priority,
+    pub since: DateTime<Utc>,
+    /// Latest value beyond the limit (NEWS2: the total), PHI.
+    pub value: Option<f64>,
+    pub limit: Option<f64>,
+    /// The condition has ended; shown until acknowledged.
+    pub latched: bool,
+    pub acknowledged: bool,
+    /// Sounding now: condition present, not acknowledged, audio not paused.
+    pub audible: bool,
+    pub message: String,
+    pub signal: Signal,
+}
+
+/// A bed's audio inactivation state (always visible, IEC 60601-1-8 §6.8).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum AudioState {
+    Normal,
+    /// `remaining_s` is rounded up: 0 only once expired.
+    Paused {
+        until: DateTime<Utc>,
+        remaining_s: i64,
+        by: String,
+    },
+}
+
+/// A parameter's limits as shown beside its numeric.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParameterLimit {
+    pub parameter: Parameter,
+    pub label: String,
+    pub unit: String,
+    pub limit: Limit,
+    /// Set for this patient (reverts at discharge) rather than the category preset.
+    pub patient_specific: bool,
+}
+
+/// Everything the screen needs about one bed's alarms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BedAlarmState {
+    pub bed: BedId,
+    pub category: PatientCategory,
+    /// Highest priority first, then oldest first.
+    pub active: Vec<ActiveAlarm>,
+    pub audio: AudioState,
+    /// Highest priority shown (including latched).
+    pub highest: Option<Priority>,
+    /// Highest priority of the audible alarms: what the speaker plays.
+    pub sounding: Option<Priority>,
+    pub limits: Vec<ParameterLimit>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    Phys(Parameter, Direction),
+    Tech(DeviceId, TechnicalKind),
+    News2,
+}
+
+#[derive(Debug, Clone)]
+struct Alarm {
+    id: u64,
+    key: Key,
+    kind: AlarmKind,
+    priority: Priority,
+    since: DateTime<Utc>,
+    value: Option<f64>,
+    limit: Option<f64>,
+    condition_active: bool,
+    acknowledged: bool,
+    message: String,
+    /// Source device of a physiological alarm.
+    device: Option<DeviceId>,
+}
+
+#[derive(Debug, Clone)]
+struct Last {
+    value: f64,
+    device: DeviceId,
+}
+
+#[derive(Debug, Clone)]
+struct Pause {
+    until: DateTime<Utc>,
+    by: String,
+    /// Highest priority of the conditions present when the pause began.
+    ceiling: Option<Priority>,
+}
+
+#[derive(Debug, Clone)]
+struct Bed {
+    id: BedId,
+    category: PatientCategory,
+    overrides: BTreeMap<Parameter, Limit>,
+    last: BTreeMap<Parameter, Last>,
+    /// Start of the current excursion of each not-yet-alarmed condition.
+    pending: BTreeMap<(Parameter, Direction), DateTime<Utc>>,
+    /// Parameters whose limits changed since their last evaluation.
+    dirty: BTreeSet<Parameter>,
+    /// Shown alarms in start order.
+    alarms: Vec<Alarm>,
+    pause: Option<Pause>,
+}
+
+/// Collects events for one bed during one call.
+struct Out<'a> {
+    bed: &'a str,
+    now: DateTime<Utc>,
+    events: &'a mut Vec<AlarmEvent>,
+}
+
+impl Out<'_> {
+    fn alarm(&mut self, a: &Alarm, event: AlarmEventKind, message: String) {
+        self.events.push(AlarmEvent {
+            id: Some(a.id),
+            bed: self.bed.to_owned(),
+            kind: Some(a.kind.clone()),
+            priority: Some(a.priority),
+            event,
+            at: self.now,
+            message,
+        });
+    }
+
+    fn bed_level(&mut self, event: AlarmEventKind, message: String) {
+        self.events.push(AlarmEvent {
+            id: None,
+            bed: self.bed.to_owned(),
+            kind: None,
+            priority: None,
+            event,
+            at: self.now,
+            message,
+        });
+    }
+}
+
+fn phys_message(p: Parameter, d: Direction, v: f64, limit: f64, critical: bool) -> String {
+    let u = p.display_unit();
+    format!(
+        "{} {} {} {u} {} {} {u}{}",
+        p.label(),
+        d.as_str(),
+        p.format_value(v),
+        d.symbol(),
+        p.format_value(limit),
+        if critical { " (critical)" } else { "" }
+    )
+}
+
+fn news2_message(s: &News2) -> String {
+    let mut m = format!("NEWS2 {} ({} risk): {}", s.total, s.risk.as_str(), s.response);
+    if !s.complete {
+        let n = s.missing_parameters.len() + s.stale_parameters.len();
+        m.push_str(&format!(" [incomplete: {n} parameter(s) missing or stale]"));
+    }
+    m
+}
+
+impl Bed {
+    fn new(id: &str) -> Bed {
+        Bed {
+            id: id.to_owned(),
+            category: PatientCategory::default(),
+            overrides: BTreeMap::new(),
+            last: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            dirty: BTreeSet::new(),
+            alarms: Vec::new(),
+            pause: None,
+        }
+    }
+
+    fn limit(&self, preset: &SitePreset, p: Parameter) -> Option<Limit> {
+        self.overrides
+            .get(&p)
+            .or_else(|| preset.limits_for(self.category).get(p))
+            .copied()
+    }
+
+    fn active_index(&self, key: &Key) -> Option<usize> {
+        self.alarms
+            .iter()
+            .position(|a| a.condition_active && &a.key == key)
+    }
+
+    fn index_of(&self, id: u64) -> Option<usize> {
+        self.alarms.iter().position(|a| a.id == id)
+    }
+
+    fn expire(&mut self, out: &mut Out) {
+        if self.pause.as_ref().is_some_and(|p| p.until <= out.now) {
+            self.pause = None;
+            out.bed_level(
+                AlarmEventKind::AudioResumed {
+                    reason: ResumeReason::Expired,
+                },
+                format!("Audio resumed at {}: pause expired", self.id),
+            );
+        }
+    }
+
+    fn breakthrough(&mut self, id: u64, priority: Priority, out: &mut Out) {
+        if self.pause.as_ref().is_some_and(|p| Some(priority) > p.ceiling) {
+            self.pause = None;
+            out.bed_level(
+                AlarmEventKind::AudioResumed {
+                    reason: ResumeReason::Breakthrough { alarm: id, priority },
+                },
+                format!("Audio resumed at {}: new {priority}-priority alarm", self.id),
+            );
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn start(
+        &mut self,
+        next_id: &mut u64,
+        key: Key,
+        kind: AlarmKind,
+        priority: Priority,
+        value: Option<f64>,
+        limit: Option<f64>,
+        message: String,
+        device: Option<DeviceId>,
+        out: &mut Out,
+    ) {
+        let id = *next_id;
+        *next_id += 1;
+        let a = Alarm {
+            id,
+            key,
+            kind,
+            priority,
+            since: out.now,
+            value,
+            limit,
+            condition_active: true,
+            acknowledged: false,
+            message: message.clone(),
+            device,
+        };
+        out.alarm(&a, AlarmEventKind::Started { value, limit }, message);
+        self.alarms.push(a);
+        self.breakthrough(id, priority, out);
+    }
+
+    fn escalate(
+        &mut self,
+        i: usize,
+        to: Priority,
+        value: Option<f64>,
+        limit: Option<f64>,
+        message: String,
+        out: &mut Out,
+    ) {
+        let a = &mut self.alarms[i];
+        let from = a.priority;
+        a.priority = to;
+        a.value = value;
+        a.limit = limit;
+        a.acknowledged = false;
+        a.message = message.clone();
+        let id = a.id;
+        out.alarm(
+            &self.alarms[i],
+            AlarmEventKind::Escalated { from, value, limit },
+            message,
+        );
+        self.breakthrough(id, to, out);
+    }
+
+    fn end_condition(&mut self, i: usize, reason: EndReason, out: &mut Out) {
+        let a = &mut self.alarms[i];
+        a.condition_active = false;
+        let title = a.kind.title();
+        if a.priority == Priority::High && !a.acknowledged {
+            let msg = format!("{title}: condition ended, latched until acknowledged");
+            out.alarm(&self.alarms[i], AlarmEventKind::Latched, msg);
+        } else {
+            let a = self.alarms.remove(i);
+            out.alarm(&a, AlarmEventKind::Ended { reason }, format!("{title} ended"));
+        }
+    }
+
+    /// Re-evaluates one parameter's low and high conditions with its latest value.
+    fn evaluate(&mut self, preset: &SitePreset, next_id: &mut u64, p: Parameter, out: &mut Out) {
+        self.dirty.remove(&p);
+        let Some(last) = self.last.get(&p).cloned() else {
+            self.pending.retain(|(q, _), _| *q != p);
+            return;
+        };
+        let v = last.value;
+        let limit = self.limit(preset, p).unwrap_or_else(Limit::off);
+        for d in [Direction::Low, Direction::High] {
+            let (bound, crit, prio) = match d {
+                Direction::Low => (limit.effective_low(), limit.critical_low, limit.priority_low),
+                Direction::High => (limit.effective_high(), limit.critical_high, limit.priority_high),
+            };
+            let beyond = bound.is_some_and(|b| d.beyond(v, b));
+            let critical = crit.filter(|c| d.beyond(v, *c));
+            let key = Key::Phys(p, d);
+            if let Some(i) = self.active_index(&key) {
+                self.pending.remove(&(p, d));
+                if !beyond {
+                    self.end_condition(i, EndReason::ConditionEnded, out);
+                } else if let (Some(c), true) = (critical, self.alarms[i].priority < Priority::High) {
+                    let msg = phys_message(p, d, v, c, true);
+                    self.escalate(i, Priority::High, Some(v), Some(c), msg, out);
+                } else {
+                    // Still beyond: show the value and the limit it is beyond now.
+                    let a = &mut self.alarms[i];
+                    let shown = critical.or(bound);
+                    a.value = Some(v);
+                    a.limit = shown;
+                    a.device = Some(last.device.clone());
+                    if let Some(l) = shown {
+                        a.message = phys_message(p, d, v, l, critical.is_some());
+                    }
+                }
+            } else if let (true, Some(b)) = (beyond, bound) {
+                let since = *self.pending.entry((p, d)).or_insert(out.now);
+                if out.now - since >= limit.delay {
+                    self.pending.remove(&(p, d));
+                    let (priority, shown) = match critical {
+                        Some(c) => (Priority::High, c),
+                        None => (prio, b),
+                    };
+                    let msg = phys_message(p, d, v, shown, critical.is_some());
+                    let kind = AlarmKind::Physiological {
+                        parameter: p,
+                        direction: d,
+                    };
+                    self.start(
+                        next_id,
+                        key,
+                        kind,
+                        priority,
+                        Some(v),
+                        Some(shown),
+                        msg,
+                        Some(last.device.clone()),
+                        out,
+                    );
+                }
+            } else {
+                self.pending.remove(&(p, d));
+            }
+        }
+    }
+
+    fn invalidate_device(&mut self, device: &str, out: &mut Out) {
+        let params: Vec<Parameter> = self
+            .last
+            .iter()
+            .filter(|(_, l)| l.device == device)
+            .map(|(p, _)| *p)
+            .collect();
+        for p in params {
+            self.last.remove(&p);
+            self.pending.retain(|(q, _), _| *q != p);
+        }
+        while let Some(i) = self.alarms.iter().position(|a| {
+            a.condition_active && matches!(a.key, Key::Phys(..)) && a.device.as_deref() == Some(device)
+        }) {
+            self.end_condition(i, EndReason::MeasurementInvalid, out);
+        }
+    }
+
+    fn highest_present(&self) -> Option<Priority> {
+        self.alarms
+            .iter()
+            .filter(|a| a.condition_active)
+            .map(|a| a.priority)
+            .max()
+    }
+}
+
+/// The alarm engine for a ward. See the module docs for the rules.
+#[derive(Debug, Clone)]
+pub struct AlarmEngine {
+    preset: SitePreset,
+    beds: BTreeMap<BedId, Bed>,
+    next_id: u64,
+    news2: News2Tracker,
+}
+
+impl AlarmEngine {
+    pub fn new(preset: SitePreset) -> AlarmEngine {
+        AlarmEngine {
+            preset,
+            beds: BTreeMap::new(),
+            next_id: 1,
+            news2: News2Tracker::default(),
+        }
+    }
+
+    /// Continue alarm ids after `last` (e.g. the last id in the alarm log), so
+    /// ids stay unique across restarts.
+    pub fn continue_ids_after(&mut self, last: u64) {
+        self.next_id = self.next_id.max(last.saturating_add(1));
+    }
+
+    pub fn preset(&self) -> &SitePreset {
+        &self.preset
+    }
+
+    pub fn news2_history(&self) -> &News2Tracker {
+        &self.news2
+    }
+
+    fn bed_mut(&mut self, bed: &str) -> &mut Bed {
+        self.beds.entry(bed.to_owned()).or_insert_with(|| Bed::new(bed))
+    }
+
+    /// Sets the bed's patient category (its preset limits apply from the next evaluation).
+    pub fn set_patient(&mut self, bed: &str, category: PatientCategory) {
+        let b = self.bed_mut(bed);
+        b.category = category;
+        b.dirty.extend(Parameter::ALL);
+    }
+
+    pub fn category(&self, bed: &str) -> PatientCategory {
+        self.beds.get(bed).map(|b| b.category).unwrap_or_default()
+    }
+
+    /// Patient-specific limit override (reverts at discharge).
+    pub fn set_limit(&mut self, bed: &str, param: Parameter, limit: Limit) -> Result<(), LimitError> {
+        limit.validate(param)?;
+        let b = self.bed_mut(bed);
+        b.overrides.insert(param, limit);
+        b.dirty.insert(param);
+        Ok(())
+    }
+
+    /// Removes one patient-specific override (back to the category preset).
+    pub fn clear_limit(&mut self, bed: &str, param: Parameter) {
+        let b = self.bed_mut(bed);
+        if b.overrides.remove(&param).is_some() {
+            b.dirty.insert(param);
+        }
+    }
+
+    /// The limit in force for one parameter.
+    pub fn limit(&self, bed: &str, param: Parameter) -> Option<Limit> {
+        match self.beds.get(bed) {
+            Some(b) => b.limit(&self.preset, param),
+            None => self
+                .preset
+                .limits_for(PatientCategory::default())
+                .get(param)
+                .copied(),
+        }
+    }
+
+    /// All limits in force at a bed (preset overlaid with overrides).
+    pub fn limits(&self, bed: &str) -> LimitSet {
+        let Some(b) = self.beds.get(bed) else {
+            return self.preset.limits_for(PatientCategory::default()).clone();
+        };
+        let mut s = self.preset.limits_for(b.category).clone();
+        s.0.extend(b.overrides.iter().map(|(p, l)| (*p, *l)));
+        s
+    }
+
+    /// Discharge: every alarm ends, any pause is cancelled, overrides and
+    /// NEWS2 history are forgotten, the category stays.
+    pub fn discharge(&mut self, bed: &str, now: DateTime<Utc>) -> Vec<AlarmEvent> {
+        let mut events = Vec::new();
+        self.news2.clear(bed);
+        let Some(b) = self.beds.get_mut(bed) else {
+            return events;
+        };
+        let mut out = Out {
+            bed,
+            now,
+            events: &mut events,
+        };
+        for a in std::mem::take(&mut b.alarms) {
+            let msg = format!("{} ended: patient discharged", a.kind.title());
+            out.alarm(
+                &a,
+                AlarmEventKind::Ended {
+                    reason: EndReason::Discharged,
+                },
+                msg,
+            );
+        }
+        if b.pause.take().is_some() {
+            out.bed_level(
+                AlarmEventKind::AudioResumed {
+                    reason: ResumeReason::Discharged,
+                },
+                format!("Audio resumed at {bed}: discharged"),
+            );
+        }
+        b.overrides.clear();
+        b.last.clear();
+        b.pending.clear();
+        b.dirty.clear();
+        events
+    }
+
+    /// A reading from the pipeline. Only numbers of alarmable parameters count.
+    pub fn on_reading(&mut self, r: &Reading, now: DateTime<Utc>) -> Vec<AlarmEvent> {
+        let mut events = Vec::new();
+        let Some(p) = Parameter::from_mdc(r.code) else {
+            return events;
+        };
+        let Self {
+            preset,
+            beds,
+            next_id,
+            ..
+        } = self;
+        let b = beds.entry(r.bed.clone()).or_insert_with(|| Bed::new(&r.bed));
+        let mut out = Out {
+            bed: &r.bed,
+            now,
+            events: &mut events,
+        };
+        b.expire(&mut out);
+        match r.value.number().and_then(|v| p.normalise(v, &r.unit)) {
+            Some(value) => {
+                b.last.insert(
+                    p,
+                    Last {
+                        value,
+                        device: r.device.clone(),
+                    },
+                );
+                b.evaluate(preset, next_id, p, &mut out);
+            }
+            None if r.value.number().is_none() => {
+                // A special value: persistence can no longer be shown.
+                b.last.remove(&p);
+                b.pending.retain(|(q, _), _| *q != p);
+            }
+            None => {} // a number in a unit we cannot compare: ignored
+        }
+        events
+    }
+
+    /// A technical condition raised (`active`) or cleared by a device source,
+    /// the data-age watchdog, the store writer or the delivery path.
+    pub fn on_technical(
+        &mut self,
+        bed: &str,
+        device: &str,
+        kind: TechnicalKind,
+        active: bool,
+        now: DateTime<Utc>,
+    ) -> Vec<AlarmEvent> {
+        let mut events = Vec::new();
+        let Self {
+            preset,
+            beds,
+            next_id,
+            ..
+        } = self;
+        let b = beds.entry(bed.to_owned()).or_insert_with(|| Bed::new(bed));
+        let mut out = Out {
+            bed,
+            now,
+            events: &mut events,
+        };
+        b.expire(&mut out);
+        let key = Key::Tech(device.to_owned(), kind);
+        let existing = b.active_index(&key);
+        match (active, existing) {
+            (true, None) => {
+                let priority = preset.technical_priority(kind);
+                let msg = format!("{device} at {bed}: {}", kind.describe());
+                let k = AlarmKind::Technical {
+                    device: device.to_owned(),
+                    kind,
+                };
+                b.start(next_id, key, k, priority, None, None, msg, None, &mut out);
+            }
+            (false, Some(i)) => b.end_condition(i, EndReason::ConditionEnded, &mut out),
+            _ => {}
+        }
+        // Every report of the condition (not only the first) invalidates what
+        // the device measured before it.
+        if active && kind.invalidates_measurements() {
+            b.invalidate_device(device, &mut out);
+        }
+        events
+    }
+
+    /// A new NEWS2 score for a bed: recorded in the history; a rise into a band
+    /// with an alarm priority ([`crate::News2Priorities`]) starts a NEWS2 alarm,
+    /// a further rise escalates it. It ends when a **complete** score falls into
+    /// a band without an alarm (an incomplete score is a lower bound and
+    /// cannot show that the patient improved); priority never falls meanwhile.
+    pub fn on_news2(&mut self, bed: &str, score: News2, now: DateTime<Utc>) -> Vec<AlarmEvent> {
+        let mut events = Vec::new();
+        let change = self.news2.record(bed, score.clone());
+        let Self {
+            preset,
+            beds,
+            next_id,
+            ..
+        } = self;
+        let b = beds.entry(bed.to_owned()).or_insert_with(|| Bed::new(bed));
+        let mut out = Out {
+            bed,
+            now,
+            events: &mut events,
+        };
+        b.expire(&mut out);
+        let priority = preset.news2.for_risk(score.risk);
+        let total = Some(f64::from(score.total));
+        let msg = news2_message(&score);
+        match (b.active_index(&Key::News2), priority) {
+            (Some(i), Some(p)) if p > b.alarms[i].priority => b.escalate(i, p, total, None, msg, &mut out),
+            (Some(i), None) if score.complete => b.end_condition(i, EndReason::ConditionEnded, &mut out),
+            (Some(i), _) => {
+                b.alarms[i].value = total;
+                b.alarms[i].message = msg;
+            }
+            (None, Some(p)) if change.rose() => b.start(
+                next_id,
+                Key::News2,
+                AlarmKind::News2,
+                p,
+                total,
+                None,
+                msg,
+                None,
+                &mut out,
+            ),
+            (None, _) => {}
+        }
+        events
+    }
+
+    /// Advances time: audio pauses expire, condition delays elapse, changed
+    /// limits are applied to the latest values.
+    pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<AlarmEvent> {
+        let mut events = Vec::new();
+        let Self {
+            preset,
+            beds,
+            next_id,
+            ..
+        } = self;
+        for (id, b) in beds.iter_mut() {
+            let mut out = Out {
+                bed: id,
+                now,
+                events: &mut events,
+            };
+            b.expire(&mut out);
+            let mut params: BTreeSet<Parameter> = b.pending.keys().map(|(p, _)| *p).collect();
+            params.extend(b.dirty.iter().copied());
+            for p in params {
+                b.evaluate(preset, next_id, p, &mut out);
+            }
+        }
+        events
+    }
+
+    /// Audio paused for the preset's duration (IEC 60601-1-8 §6.8). Allowed
+    /// with no alarm present; pausing again restarts the pause from `now`.
+    pub fn pause_audio(&mut self, bed: &str, user: &str, now: DateTime<Utc>) -> Vec<AlarmEvent> {
+        let mut events = Vec::new();
+        let duration = self.preset.audio_pause;
+        let b = self.bed_mut(bed);
+        let mut out = Out {
+            bed,
+            now,
+            events: &mut events,
+        };
+        b.expire(&mut out);
+        let until = now + duration;
+        b.pause = Some(Pause {
+            until,
+            by: user.to_owned(),
+            ceiling: b.highest_present(),
+        });
+        out.bed_level(
+            AlarmEventKind::AudioPaused {
+                user: user.to_owned(),
+                until,
+            },
+            format!("Audio paused at {bed} by {user} for {} s", duration.num_seconds()),
+        );
+        events
+    }
+
+    /// Ends an audio pause early.
+    pub fn resume_audio(&mut self, bed: &str, user: &str, now: DateTime<Utc>) -> Vec<AlarmEvent> {
+        let mut events = Vec::new();
+        let b = self.bed_mut(bed);
+        let mut out = Out {
+            bed,
+            now,
+            events: &mut events,
+        };
+        b.expire(&mut out);
+        if b.pause.take().is_some() {
+            out.bed_level(
+                AlarmEventKind::AudioResumed {
+                    reason: ResumeReason::Operator {
+                        user: user.to_owned(),
+                    },
+                },
+                format!("Audio resumed at {bed} by {user}"),
+            );
+        }
+        events
+    }
+
+    /// Acknowledges one alarm or all alarms at a bed (see module docs).
+    pub fn acknowledge(
+        &mut self,
+        bed: &str,
+        target: AckTarget,
+        user: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<AlarmEvent>, AlarmError> {
+        let mut events = Vec::new();
+        let b = self.bed_mut(bed);
+        let ids: Vec<u64> = match target {
+            AckTarget::All => b.alarms.iter().map(|a| a.id).collect(),
+            AckTarget::Alarm(id) => match b.index_of(id) {
+                Some(_) => vec![id],
+                None => {
+                    return Err(AlarmError::UnknownAlarm {
+                        bed: bed.to_owned(),
+                        id,
+                    })
+                }
+            },
+        };
+        let mut out = Out {
+            bed,
+            now,
+            events: &mut events,
+        };
+        b.expire(&mut out);
+        for id in ids {
+            let Some(i) = b.index_of(id) else { continue };
+            let a = &mut b.alarms[i];
+            let title = a.kind.title();
+            if !a.condition_active {
+                let a = b.alarms.remove(i);
+                out.alarm(
+                    &a,
+                    AlarmEventKind::Acknowledged {
+                        user: user.to_owned(),
+                    },
+                    format!("{title} acknowledged by {user}"),
+                );
+                out.alarm(
+                    &a,
+                    AlarmEventKind::Ended {
+                        reason: EndReason::Acknowledged,
+                    },
+                    format!("{title} ended"),
+                );
+            } else if !a.acknowledged {
+                a.acknowledged = true;
+                out.alarm(
+                    &b.alarms[i],
+                    AlarmEventKind::Acknowledged {
+                        user: user.to_owned(),
+                    },
+                    format!("{title} acknowledged by {user}"),
+                );
+            }
+        }
+        Ok(events)
+    }
+
+    /// Beds the engine knows.
+    pub fn beds(&self) -> impl Iterator<Item = &str> {
+        self.beds.keys().map(String::as_str)
+    }
+
+    /// A snapshot for the screen. Unknown beds give an empty adult state.
+    pub fn state(&self, bed: &str, now: DateTime<Utc>) -> BedAlarmState {
+        let fallback;
+        let b = match self.beds.get(bed) {
+            Some(b) => b,
+            None => {
+                fallback = Bed::new(bed);
+                &fallback
+            }
+        };
+        let pause = b.pause.as_ref().filter(|p| p.until > now);
+        let audio = match pause {
+            None => AudioState::Normal,
+            Some(p) => {
+                let ms = (p.until - now).num_milliseconds();
+                AudioState::Paused {
+                    until: p.until,
+                    remaining_s: (ms + 999) / 1000,
+                    by: p.by.clone(),
+                }
+            }
+        };
+        let mut active: Vec<ActiveAlarm> = b
+            .alarms
+            .iter()
+            .map(|a| ActiveAlarm {
+                id: a.id,
+                kind: a.kind.clone(),
+                priority: a.priority,
+                since: a.since,
+                value: a.value,
+                limit: a.limit,
+                latched: !a.condition_active,
+                acknowledged: a.acknowledged,
+                audible: a.condition_active && !a.acknowledged && pause.is_none(),
+                message: a.message.clone(),
+                signal: a.priority.signal(),
+            })
+            .collect();
+        active.sort_by(|x, y| {
+            y.priority
+                .cmp(&x.priority)
+                .then(x.since.cmp(&y.since))
+                .then(x.id.cmp(&y.id))
+        });
+        let limits = self
+            .limits(bed)
+            .0
+            .into_iter()
+            .map(|(p, l)| ParameterLimit {
+                parameter: p,
+                label: p.label().to_owned(),
+                unit: p.display_unit().to_owned(),
+                limit: l,
+                patient_specific: b.overrides.contains_key(&p),
+            })
+            .collect();
+        BedAlarmState {
+            bed: bed.to_owned(),
+            category: b.category,
+            highest: active.iter().map(|a| a.priority).max(),
+            sounding: active.iter().filter(|a| a.audible).map(|a| a.priority).max(),
+            active,
+            audio,
+            limits,
+        }
+    }
+
+    /// Snapshots of every known bed.
+    pub fn states(&self, now: DateTime<Utc>) -> Vec<BedAlarmState> {
+        self.beds.keys().map(|b| self.state(b, now)).collect()
+    }
+
+    /// The audio pause duration in force.
+    pub fn audio_pause_duration(&self) -> Duration {
+        self.preset.audio_pause
+    }
+}
