@@ -24,6 +24,12 @@ fn scenario_help() -> String {
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
+    /// Desktop app: run this simulated scenario (for demos and training).
+    #[arg(long, value_name = "SCENARIO")]
+    pub simulate: Option<Scenario>,
+    /// Desktop app: run simulated time this many times faster.
+    #[arg(long, default_value_t = 1.0, value_parser = parse_speed)]
+    pub speed: f64,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -135,8 +141,10 @@ pub enum KeyCommand {
 
 #[derive(Args, Debug, Clone)]
 pub struct GatewayArgs {
-    #[arg(long, value_name = "SCENARIO", default_value = "ward", long_help = scenario_help())]
-    pub simulate: Scenario,
+    /// Without it: Bluetooth LE devices when an adapter is present, else the
+    /// simulated `ward` scenario (labelled SIMULATED).
+    #[arg(long, value_name = "SCENARIO", long_help = scenario_help())]
+    pub simulate: Option<Scenario>,
     /// Run simulated time this many times faster than real time.
     #[arg(long, default_value_t = 1.0, value_parser = parse_speed)]
     pub speed: f64,
@@ -166,6 +174,7 @@ pub struct StartOptions {
     pub sim: SimSettings,
     pub speed: f64,
     pub retention_days: u32,
+    pub devices: vigil_core::DeviceMode,
 }
 
 impl StartOptions {
@@ -186,6 +195,7 @@ impl StartOptions {
             sim: self.sim.clone(),
             retention: vigil_core::maintenance::Retention(chrono::Duration::days(self.retention_days.into())),
             alarm_preset: load_alarm_preset(&data_dir)?,
+            devices: self.devices,
         })
     }
 }
@@ -217,12 +227,19 @@ pub fn main() -> ExitCode {
     match cli.command {
         None => {
             init_logging("info,tao=warn,wry=warn");
+            let mut sim = SimSettings::default();
+            let mut devices = vigil_core::DeviceMode::Auto;
+            if let Some(sc) = cli.simulate {
+                sim.scenario = sc;
+                devices = vigil_core::DeviceMode::Simulated;
+            }
             let start = StartOptions {
                 data_dir: cli.global.data_dir,
                 key_file: cli.global.key_file,
-                sim: SimSettings::default(),
-                speed: 1.0,
+                sim,
+                speed: cli.speed,
                 retention_days: cli.global.retention_days,
+                devices,
             };
             match crate::run_app(start) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -103,6 +103,80 @@ pub async fn discharge(state: State<'_, AppState>, bed: String) -> Result<(), Cm
     Ok(core(&state).await?.discharge(&bed).await?)
 }
 
+/// Pauses alarm audio at a bed for the site's pause time (2 min by default).
+#[tauri::command]
+pub async fn alarm_pause(state: State<'_, AppState>, bed: String, user: String) -> Result<(), CmdError> {
+    Ok(core(&state).await?.pause_audio(&bed, &user).await?)
+}
+
+/// Acknowledges one alarm, or every alarm at the bed when `alarm` is null.
+#[tauri::command]
+pub async fn alarm_acknowledge(
+    state: State<'_, AppState>,
+    bed: String,
+    alarm: Option<u64>,
+    user: String,
+) -> Result<(), CmdError> {
+    Ok(core(&state).await?.acknowledge(&bed, alarm, &user).await?)
+}
+
+/// The bed's alarm log for the last `hours` (decrypted records).
+#[tauri::command]
+pub async fn alarm_log(
+    state: State<'_, AppState>,
+    bed: String,
+    hours: i64,
+) -> Result<Vec<vigil_store::AlarmRecord>, CmdError> {
+    Ok(core(&state)
+        .await?
+        .alarm_log(Some(&bed), hours.clamp(1, 24 * 90))
+        .await?)
+}
+
+/// A nurse's NEWS2 entry, e.g. `{"parameter":"consciousness","value":"alert"}`.
+#[tauri::command]
+pub async fn news2_enter(
+    state: State<'_, AppState>,
+    bed: String,
+    entry: vigil_core::alarming::News2Entry,
+    user: String,
+) -> Result<(), CmdError> {
+    Ok(core(&state).await?.enter_news2(&bed, entry, &user).await?)
+}
+
+/// The bed's NEWS2 scores, oldest first.
+#[tauri::command]
+pub async fn news2_history(
+    state: State<'_, AppState>,
+    bed: String,
+) -> Result<Vec<vigil_alarms::News2>, CmdError> {
+    Ok(core(&state).await?.news2_history(&bed))
+}
+
+/// Nearby Bluetooth LE health devices, nearest first.
+#[tauri::command]
+pub async fn devices_scan(
+    state: State<'_, AppState>,
+    seconds: u64,
+) -> Result<Vec<vigil_core::ScanResult>, CmdError> {
+    Ok(core(&state).await?.scan(seconds).await?)
+}
+
+#[tauri::command]
+pub async fn device_assign(
+    state: State<'_, AppState>,
+    address: String,
+    bed: String,
+    kind: String,
+) -> Result<(), CmdError> {
+    Ok(core(&state).await?.assign_device(&address, &bed, &kind).await?)
+}
+
+#[tauri::command]
+pub async fn device_remove(state: State<'_, AppState>, address: String) -> Result<(), CmdError> {
+    Ok(core(&state).await?.remove_device(&address).await?)
+}
+
 impl From<vigil_core::config::ConfigError> for CmdError {
     fn from(e: vigil_core::config::ConfigError) -> Self {
         CmdError {

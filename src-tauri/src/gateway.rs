@@ -18,12 +18,17 @@ pub fn run(global: Global, args: GatewayArgs) -> ExitCode {
         data_dir: global.data_dir,
         key_file: global.key_file,
         sim: SimSettings {
-            scenario: args.simulate,
+            scenario: args.simulate.unwrap_or_default(),
             beds: args.beds as usize,
             seed: args.seed,
         },
         speed: args.speed,
         retention_days: global.retention_days,
+        devices: if args.simulate.is_some() {
+            vigil_core::DeviceMode::Simulated
+        } else {
+            vigil_core::DeviceMode::Auto
+        },
     };
     let cfg = match start.core_config(key) {
         Ok(c) => c,
@@ -36,13 +41,17 @@ pub fn run(global: Global, args: GatewayArgs) -> ExitCode {
             Err(e) => return fail(&e.to_string()),
         };
         let info = vigil.info();
+        let devices = match &info.scenario {
+            Some(sc) => format!(
+                "SIMULATED (scenario '{sc}', {} beds, speed {}x)",
+                args.beds, args.speed
+            ),
+            None => format!("Bluetooth LE ({} beds)", args.beds),
+        };
         eprintln!(
-            "vigil gateway: store {} unlocked with {}; devices: SIMULATED (scenario '{}', {} beds, speed {}x)",
+            "vigil gateway: store {} unlocked with {}; devices: {devices}",
             vigil.store().path().display(),
             info.key_source,
-            args.simulate.name(),
-            args.beds,
-            args.speed
         );
         let mut status = tokio::time::interval(Duration::from_secs(args.status_every.max(1)));
         status.tick().await;

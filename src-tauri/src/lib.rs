@@ -46,6 +46,14 @@ pub fn run_app(start: cli::StartOptions) -> anyhow::Result<()> {
             commands::ward_subscribe,
             commands::admit,
             commands::discharge,
+            commands::alarm_pause,
+            commands::alarm_acknowledge,
+            commands::alarm_log,
+            commands::news2_enter,
+            commands::news2_history,
+            commands::devices_scan,
+            commands::device_assign,
+            commands::device_remove,
         ])
         .build(tauri::generate_context!())?;
     app.run(|handle, event| {

@@ -7,6 +7,7 @@
 //! the writer commits everything received, then the store closes.
 
 pub mod alarming;
+pub mod bluetooth;
 pub mod config;
 pub mod maintenance;
 pub mod pipeline;
@@ -39,6 +40,27 @@ pub struct Config {
     pub retention: maintenance::Retention,
     /// Alarm limits and priorities per patient category (site configuration).
     pub alarm_preset: vigil_alarms::SitePreset,
+    pub devices: DeviceMode,
+}
+
+/// Where bedside devices come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceMode {
+    /// Always the simulated ward (`--simulate`).
+    Simulated,
+    /// Bluetooth LE when an adapter is present, else the simulated ward,
+    /// clearly labelled. Never both: simulated data never mixes into real beds.
+    Auto,
+}
+
+/// A nearby device found by a scan, for the "Add device" screen.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ScanResult {
+    pub address: String,
+    pub name: Option<String>,
+    pub rssi: i16,
+    pub kinds: Vec<vigil_devices::DeviceKind>,
+    pub assigned_bed: Option<String>,
 }
 
 fn alarm_category(c: PatientCategory) -> vigil_alarms::PatientCategory {
@@ -79,6 +101,12 @@ pub enum CoreError {
     BadCategory(String),
     #[error(transparent)]
     Alarm(#[from] vigil_alarms::AlarmError),
+    #[error("no Bluetooth adapter: this workstation runs simulated devices")]
+    NoAdapter,
+    #[error("Bluetooth: {0}")]
+    Bluetooth(String),
+    #[error("unknown device kind '{0}'")]
+    BadKind(String),
 }
 
 impl CoreError {
@@ -93,6 +121,9 @@ impl CoreError {
             CoreError::UnknownBed(_) => "unknown_bed",
             CoreError::BadDate(_) | CoreError::BadCategory(_) => "invalid_patient",
             CoreError::Alarm(_) => "alarm",
+            CoreError::NoAdapter => "no_adapter",
+            CoreError::Bluetooth(_) => "bluetooth",
+            CoreError::BadKind(_) => "bad_kind",
         }
     }
 }
@@ -100,6 +131,7 @@ impl CoreError {
 /// A running Vigil.
 pub struct Vigil {
     store: Store,
+    bluetooth: Mutex<Option<Arc<bluetooth::Bluetooth>>>,
     ctx: pipeline::Context,
     cancel: CancellationToken,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -112,18 +144,24 @@ const LIVE_CAPACITY: usize = 8192;
 impl Vigil {
     pub async fn start(cfg: Config) -> Result<Vigil, CoreError> {
         let store = Store::open(&config::store_path(&cfg.data_dir), &cfg.key).await?;
+        let use_ble = cfg.devices == DeviceMode::Auto && vigil_devices::ble::adapter_present().await;
         let source = SimulatedWard::new(SimConfig {
             scenario: cfg.sim.scenario,
             beds: cfg.sim.beds,
             seed: cfg.sim.seed,
             clock: cfg.clock.clone(),
         });
+        let beds = if use_ble {
+            (1..=cfg.sim.beds).map(|i| format!("bed-{i}")).collect()
+        } else {
+            source.beds()
+        };
         let admissions = store.current_admissions().await?;
         let mut alarming = alarming::Alarming::new(cfg.alarm_preset.clone(), cfg.clock.now());
         for a in &admissions {
             alarming.set_patient(&a.bed, alarm_category(a.patient.category));
         }
-        let mut ward = Ward::new(source.beds(), admissions);
+        let mut ward = Ward::new(beds, admissions);
         ward.seed_latest(store.latest().await?, Duration::from_secs(1));
         let ward = Arc::new(Mutex::new(ward));
 
@@ -144,19 +182,33 @@ impl Vigil {
 
         let info = AppInfo {
             version: env!("CARGO_PKG_VERSION"),
-            mode: "simulated",
-            scenario: Some(cfg.sim.scenario.name().to_string()),
+            mode: if use_ble { "real" } else { "simulated" },
+            scenario: (!use_ble).then(|| cfg.sim.scenario.name().to_string()),
             key_source: cfg.key.describe(),
             data_dir: cfg.data_dir.display().to_string(),
         };
 
         let mut tasks = Vec::new();
-        let src_cancel = cancel.clone();
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) = Box::new(source).run(ev_tx, src_cancel).await {
-                tracing::error!(error = %e, "device source stopped");
+        let bluetooth = if use_ble {
+            let bt = Arc::new(bluetooth::Bluetooth::new(
+                store.clone(),
+                cfg.clock.clone(),
+                ev_tx,
+                cancel.clone(),
+            ));
+            if let Err(e) = bt.restart().await {
+                tracing::error!(error = %e, "Bluetooth source could not start");
             }
-        }));
+            Some(bt)
+        } else {
+            let src_cancel = cancel.clone();
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = Box::new(source).run(ev_tx, src_cancel).await {
+                    tracing::error!(error = %e, "device source stopped");
+                }
+            }));
+            None
+        };
         tasks.push(tokio::spawn(pipeline::run(ev_rx, store_tx, ctx.clone())));
         tasks.push(tokio::spawn(pipeline::log_alarms(
             log_rx,
@@ -171,6 +223,7 @@ impl Vigil {
 
         Ok(Vigil {
             store,
+            bluetooth: Mutex::new(bluetooth),
             ctx,
             cancel,
             tasks: Mutex::new(tasks),
@@ -271,6 +324,58 @@ impl Vigil {
         Ok(())
     }
 
+    fn bt(&self) -> Result<Arc<bluetooth::Bluetooth>, CoreError> {
+        self.bluetooth.lock().unwrap().clone().ok_or(CoreError::NoAdapter)
+    }
+
+    /// Nearby devices advertising a supported health service, nearest first.
+    pub async fn scan(&self, seconds: u64) -> Result<Vec<ScanResult>, CoreError> {
+        self.bt()?;
+        let found = vigil_devices::ble::scan(Duration::from_secs(seconds.clamp(1, 30)))
+            .await
+            .map_err(|e| CoreError::Bluetooth(e.to_string()))?;
+        let assigned = self.store.devices().await?;
+        Ok(found
+            .into_iter()
+            .map(|d| ScanResult {
+                assigned_bed: assigned
+                    .iter()
+                    .find(|a| a.address.eq_ignore_ascii_case(&d.address))
+                    .map(|a| a.bed.clone()),
+                address: d.address,
+                name: d.name,
+                rssi: d.rssi,
+                kinds: d.kinds,
+            })
+            .collect())
+    }
+
+    /// Assigns (or moves) a device to a bed; remembered and reconnected.
+    pub async fn assign_device(&self, address: &str, bed: &str, kind: &str) -> Result<(), CoreError> {
+        let bt = self.bt()?;
+        self.known_bed(bed)?;
+        bluetooth::kind_of(kind).ok_or_else(|| CoreError::BadKind(kind.to_string()))?;
+        let address = vigil_devices::ble::normalize_address(address)
+            .map_err(|e| CoreError::Bluetooth(e.to_string()))?;
+        self.store.assign_device(&address, bed, kind).await?;
+        bt.restart().await.map_err(CoreError::Bluetooth)?;
+        tracing::info!(device = %address, bed = %bed, "device assigned");
+        Ok(())
+    }
+
+    /// Removes a device from its bed (its readings stay with their admission).
+    pub async fn remove_device(&self, address: &str) -> Result<(), CoreError> {
+        let bt = self.bt()?;
+        self.store.remove_device(address).await?;
+        self.ctx
+            .ward
+            .lock()
+            .unwrap()
+            .detach(&vigil_devices::ble::device_id(address));
+        bt.restart().await.map_err(CoreError::Bluetooth)?;
+        Ok(())
+    }
+
     fn known_bed(&self, bed: &str) -> Result<(), CoreError> {
         if self.ctx.ward.lock().unwrap().has_bed(bed) {
             Ok(())
@@ -367,6 +472,12 @@ impl Vigil {
                     Ok(LiveEvent::Alarms(a)) => {
                         batch.alarms.retain(|x| x.bed != a.bed);
                         batch.alarms.push(a);
+                        // Alarms are not batched: send at once, with whatever
+                        // readings led to them.
+                        batch.now_ms = self.ctx.clock.now().timestamp_millis();
+                        if !sink(std::mem::take(&mut batch)) {
+                            return;
+                        }
                     }
                     Ok(LiveEvent::News2(n)) => {
                         batch.news2.retain(|x| x.bed != n.bed);
@@ -402,6 +513,12 @@ impl Vigil {
     /// Safe to call more than once; later calls return at once.
     pub async fn shutdown(&self) {
         self.cancel.cancel();
+        // The Bluetooth source holds a sender into the pipeline: let it go so
+        // the pipeline can drain and end.
+        let bt = self.bluetooth.lock().unwrap().take();
+        if let Some(bt) = bt {
+            bt.stopped().await;
+        }
         let tasks = std::mem::take(&mut *self.tasks.lock().unwrap());
         for t in tasks {
             let _ = t.await;

@@ -115,6 +115,11 @@ impl Ward {
         view
     }
 
+    /// A device was removed from its bed.
+    pub fn detach(&mut self, device: &str) {
+        self.devices.remove(device);
+    }
+
     /// The link changed. Returns the new view if anything changed.
     pub fn link(&mut self, device: &str, state: LinkState) -> Option<DeviceView> {
         let d = self.devices.get_mut(device)?;

@@ -16,7 +16,7 @@ use vigil_gatt::Characteristic;
 use vigil_model::{BedId, DeviceId, LinkState, Source};
 
 /// What kind of bedside device this is, for the screen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeviceKind {
     HeartRateStrap,
