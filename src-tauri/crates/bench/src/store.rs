@@ -204,7 +204,7 @@ fn sqlcipher(dir: &Path) -> Figures {
     Figures { ingest_per_s: n as f64 / secs, bytes_per_reading, trend_ms: median(times) }
 }
 
-pub fn print(name: &str, f: &Figures) {
+fn print(name: &str, f: &Figures) {
     println!("{name:<34} {:>12.0} {:>14.2} {:>12.2}", f.ingest_per_s, f.bytes_per_reading, f.trend_ms);
 }
 
