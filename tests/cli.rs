@@ -384,3 +384,41 @@ fn after_kill_9_at_most_the_last_second_is_missing() {
         );
     });
 }
+
+/// The store key kept in a real OS keychain: GNOME Keyring's Secret Service
+/// in a private D-Bus session (what a Linux desktop has).
+#[test]
+fn the_key_can_live_in_the_os_keychain() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_vigil");
+    let script = format!(
+        "printf 'keyring-test-password' | gnome-keyring-daemon --unlock --components=secrets >/dev/null || exit 90
+         {bin} gateway --simulate stable --speed 20 --status-every 1 --data-dir '{d}' 2>gw.log &
+         pid=$!; sleep 3; kill -TERM $pid; wait $pid || exit 91
+         cat gw.log >&2
+         {bin} store verify --data-dir '{d}' || exit 92",
+        d = dir.path().display()
+    );
+    let out = Command::new("dbus-run-session")
+        .args(["--", "sh", "-c", &script])
+        .current_dir(dir.path())
+        .env_remove("VIGIL_PASSPHRASE")
+        .env("VIGIL_LOG", "warn")
+        // A keyring of its own: a fresh login keyring created with the password above.
+        .env("XDG_DATA_HOME", dir.path().join("xdg-data"))
+        .env("XDG_RUNTIME_DIR", dir.path())
+        .output()
+        .expect("dbus-run-session (Debian package dbus) is needed for this test");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}: {stderr}", out.status.code());
+    assert!(stderr.contains("unlocked with OS keychain"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("OK"));
+    // Without the keychain (and no other key) the same store stays closed.
+    let out = vigil()
+        .args(["store", "verify", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no key"));
+}

@@ -10,11 +10,8 @@ use vigil_core::config;
 use vigil_store::{KeySource, Store};
 
 fn open(global: &Global) -> Result<(tokio::runtime::Runtime, Store), String> {
-    let key = config::resolve_key(global.key_file.as_deref()).map_err(|e| e.to_string())?;
-    let dir = match &global.data_dir {
-        Some(d) => d.clone(),
-        None => config::default_data_dir().map_err(|e| e.to_string())?,
-    };
+    let dir = global.data_dir().map_err(|e| e.to_string())?;
+    let key = config::resolve_key(global.key_file.as_deref(), &dir).map_err(|e| e.to_string())?;
     let path = config::store_path(&dir);
     if !path.exists() {
         return Err(format!("no store at {}", path.display()));
@@ -116,7 +113,10 @@ pub fn verify(global: &Global) -> ExitCode {
 
 /// Re-wraps the data keys under a new key-encryption key.
 pub fn key_rotate(global: &Global, new_key_file: Option<&Path>) -> ExitCode {
-    let old = match config::resolve_key(global.key_file.as_deref()) {
+    let old = match global
+        .data_dir()
+        .and_then(|d| config::resolve_key(global.key_file.as_deref(), &d))
+    {
         Ok(k) => k,
         Err(e) => return fail(&e.to_string()),
     };

@@ -34,6 +34,16 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+impl Global {
+    /// `--data-dir`, or the user data directory.
+    pub fn data_dir(&self) -> Result<PathBuf, ConfigError> {
+        match &self.data_dir {
+            Some(d) => Ok(d.clone()),
+            None => config::default_data_dir(),
+        }
+    }
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct Global {
     /// Where the encrypted store lives (default: the user data directory).

@@ -10,7 +10,10 @@ use std::time::Duration;
 use vigil_core::{SimSettings, Vigil};
 
 pub fn run(global: Global, args: GatewayArgs) -> ExitCode {
-    let key = match vigil_core::config::resolve_key(global.key_file.as_deref()) {
+    let key = match global
+        .data_dir()
+        .and_then(|d| vigil_core::config::resolve_key(global.key_file.as_deref(), &d))
+    {
         Ok(k) => k,
         Err(e) => return fail(&e.to_string()),
     };

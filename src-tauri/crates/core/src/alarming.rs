@@ -133,7 +133,7 @@ impl Alarming {
     /// The store stopped (or resumed) accepting readings: a technical alarm at every bed.
     pub fn store_health(&mut self, ok: bool, beds: &[String], now: DateTime<Utc>) -> Outcome {
         let mut out = Outcome::default();
-        if ok == !self.store_failing {
+        if ok != self.store_failing {
             return out;
         }
         self.store_failing = !ok;

@@ -9,8 +9,9 @@ pub const PASSPHRASE_ENV: &str = "VIGIL_PASSPHRASE";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(
-        "no key for the encrypted store: set {PASSPHRASE_ENV} or pass --key-file <file> \
-         (create one with `vigil key new <file>`). Vigil never writes unencrypted data."
+        "no key for the encrypted store: set {PASSPHRASE_ENV}, pass --key-file <file> \
+         (create one with `vigil key new <file>`), or run where an OS keychain is unlocked. \
+         Vigil never writes unencrypted data."
     )]
     NoKey,
     #[error("cannot find a user data directory; pass --data-dir <dir>")]
@@ -32,15 +33,52 @@ pub fn store_path(data_dir: &Path) -> PathBuf {
     data_dir.join("vigil.db")
 }
 
-/// Picks the key source: an explicit key file wins, then `VIGIL_PASSPHRASE`.
-/// With neither, Vigil refuses to start.
-pub fn resolve_key(key_file: Option<&Path>) -> Result<KeySource, ConfigError> {
+/// Picks the key source: an explicit key file wins, then `VIGIL_PASSPHRASE`,
+/// then the OS keychain (Secret Service, macOS Keychain, Windows Credential
+/// Manager). With none of them, Vigil refuses to start (the app asks for a
+/// passphrase instead).
+pub fn resolve_key(key_file: Option<&Path>, data_dir: &Path) -> Result<KeySource, ConfigError> {
     if let Some(p) = key_file {
         return Ok(KeySource::KeyFile(p.to_path_buf()));
     }
     match std::env::var(PASSPHRASE_ENV) {
-        Ok(p) if !p.is_empty() => Ok(KeySource::passphrase(p, PASSPHRASE_ENV)),
-        _ => Err(ConfigError::NoKey),
+        Ok(p) if !p.is_empty() => return Ok(KeySource::passphrase(p, PASSPHRASE_ENV)),
+        _ => {}
+    }
+    keychain_key(data_dir).ok_or(ConfigError::NoKey)
+}
+
+/// The keychain entry holding this data directory's key-encryption key.
+fn keychain_entry(data_dir: &Path) -> Option<keyring::Entry> {
+    let dir = data_dir.canonicalize().unwrap_or_else(|_| data_dir.to_path_buf());
+    keyring::Entry::new("vigil", &format!("store-kek {}", dir.display())).ok()
+}
+
+/// The key-encryption key from the OS keychain. For a new store (no database
+/// yet) a random key is created there; an existing store is only opened with
+/// a keychain key that was made for it. `None` when there is no usable
+/// keychain (a headless box, CI) or no entry for an existing store.
+pub fn keychain_key(data_dir: &Path) -> Option<KeySource> {
+    let entry = keychain_entry(data_dir)?;
+    match entry.get_password() {
+        Ok(hex_key) => {
+            let bytes = zeroize::Zeroizing::new(hex::decode(hex_key.trim()).ok()?);
+            vigil_store::crypto::KeyBytes::from_slice(&bytes).map(KeySource::Keychain)
+        }
+        Err(keyring::Error::NoEntry) if !store_path(data_dir).exists() => {
+            let key = vigil_store::crypto::KeyBytes::generate();
+            match entry.set_password(&key.to_hex()) {
+                Ok(()) => Some(KeySource::Keychain(key)),
+                Err(e) => {
+                    tracing::debug!(error = %e, "OS keychain cannot store a key");
+                    None
+                }
+            }
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "no key in the OS keychain");
+            None
+        }
     }
 }
 

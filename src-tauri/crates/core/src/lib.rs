@@ -163,6 +163,7 @@ impl Vigil {
         }
         let mut ward = Ward::new(beds, admissions);
         ward.seed_latest(store.latest().await?, Duration::from_secs(1));
+        ward.seed_records(stored_records(&store, &ward, cfg.clock.now()).await?);
         let ward = Arc::new(Mutex::new(ward));
 
         let cancel = CancellationToken::new();
@@ -525,6 +526,36 @@ impl Vigil {
         }
         self.store.clone().close().await;
     }
+}
+
+/// Every stored-record reading (glucose) of the ward's beds and of the beds
+/// devices are assigned to, for [`Ward::seed_records`]. Only those series'
+/// chunks are opened: a few per meter and day.
+async fn stored_records(
+    store: &Store,
+    ward: &Ward,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<vigil_model::Reading>, CoreError> {
+    let mut beds: std::collections::BTreeSet<String> = ward.beds().into_iter().map(|b| b.bed).collect();
+    beds.extend(store.devices().await?.into_iter().map(|d| d.bed));
+    let mut out = Vec::new();
+    for bed in beds {
+        for code in ward::RECORD_CODES {
+            out.extend(
+                store
+                    .query_series(&vigil_store::SeriesQuery {
+                        bed: bed.clone(),
+                        code,
+                        from: chrono::DateTime::UNIX_EPOCH,
+                        // Far ahead of now: a scaled clock (`--speed`) stamps readings
+                        // later than the wall clock.
+                        to: now + chrono::Duration::days(365 * 100),
+                    })
+                    .await?,
+            );
+        }
+    }
+    Ok(out)
 }
 
 /// What the admit form sends.

@@ -30,6 +30,8 @@ pub struct Stats {
     pub readings: AtomicU64,
     pub stored: AtomicU64,
     pub decode_errors: AtomicU64,
+    /// Stored records (glucose) re-sent on a reconnect and dropped as already taken.
+    pub duplicate_records: AtomicU64,
     pub store_errors: AtomicU64,
     pub store_ok: AtomicBool,
 }
@@ -186,6 +188,10 @@ fn handle(ev: DeviceEvent, ward: &Mutex<Ward>, stats: &Stats) -> (Vec<Reading>, 
             match vigil_gatt::decode(characteristic, &bytes) {
                 Ok(decoded) => {
                     let applied = ward.apply(&device, &decoded, received);
+                    if applied.duplicate {
+                        stats.duplicate_records.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(device = %device, "stored record already taken; dropped");
+                    }
                     stats
                         .readings
                         .fetch_add(applied.readings.len() as u64, Ordering::Relaxed);

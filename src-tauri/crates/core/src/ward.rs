@@ -5,10 +5,21 @@
 //! This is where the invariant "a stale value is never shown as live" is
 //! decided for device state, and where decoded GATT values become
 //! [`Reading`]s bound to the bed's current admission.
+//!
+//! **Stored records are taken once.** A glucose meter answers every "report
+//! all stored records" (sent on each connect) with *all* its records, so each
+//! reconnect re-sends what was already received. A record carries a sequence
+//! number; the ward remembers, per device, the (sequence, device time) pairs
+//! it has taken and drops a record seen before (counted, never stored twice).
+//! The device time is part of the key because sequence numbers wrap and
+//! restart after a meter reset. At start the ward is seeded from the store
+//! ([`Ward::seed_records`]): the store keeps no sequence numbers, so a record
+//! stored before a restart is recognised by device, device time, code and
+//! value instead (the same sample, to the second).
 
 use crate::view::{AdmissionView, BedView, DeviceView, ReadingView, WardSnapshot};
-use chrono::{DateTime, Utc};
-use std::collections::BTreeMap;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use vigil_devices::DeviceDescriptor;
 use vigil_gatt::{Decoded, SensorContact};
@@ -59,6 +70,53 @@ pub struct Applied {
     pub readings: Vec<Reading>,
     pub views: Vec<ReadingView>,
     pub device: Option<DeviceView>,
+    /// A stored record already taken (re-sent on a reconnect): nothing applied.
+    pub duplicate: bool,
+}
+
+/// The measurement codes of stored records (glucose, GLS: one per sample type),
+/// what [`Ward::seed_records`] needs read back from the store.
+pub const RECORD_CODES: [Mdc; 10] = [
+    Mdc::CONC_GLU_CAPILLARY_WHOLEBLOOD,
+    Mdc::CONC_GLU_CAPILLARY_PLASMA,
+    Mdc::CONC_GLU_VENOUS_WHOLEBLOOD,
+    Mdc::CONC_GLU_VENOUS_PLASMA,
+    Mdc::CONC_GLU_ARTERIAL_WHOLEBLOOD,
+    Mdc::CONC_GLU_ARTERIAL_PLASMA,
+    Mdc::CONC_GLU_UNDETERMINED_WHOLEBLOOD,
+    Mdc::CONC_GLU_UNDETERMINED_PLASMA,
+    Mdc::CONC_GLU_ISF,
+    Mdc::CONC_GLU_CONTROL,
+];
+
+/// The stored records a device has delivered (see the module docs).
+#[derive(Default)]
+struct Records {
+    /// Taken in this run: (sequence number, device time).
+    seen: BTreeSet<(u16, Option<NaiveDateTime>)>,
+    /// Found in the store at start (it keeps no sequence numbers).
+    stored: BTreeSet<StoredKey>,
+}
+
+/// A stored record's reading: device time, code, value (`Debug` of `Value`
+/// is exact: f64 prints its shortest round-trip form).
+type StoredKey = (NaiveDateTime, Mdc, String);
+
+fn stored_key(t: NaiveDateTime, code: Mdc, value: &vigil_model::Value) -> StoredKey {
+    (t, code, format!("{value:?}"))
+}
+
+impl Records {
+    /// Remembers the record; false if it was taken before.
+    fn take(&mut self, decoded: &Decoded, sequence: u16) -> bool {
+        let in_store = decoded.device_time.is_some_and(|t| {
+            decoded
+                .measurements
+                .first()
+                .is_some_and(|m| self.stored.contains(&stored_key(t, m.code(), &m.value())))
+        });
+        !in_store && self.seen.insert((sequence, decoded.device_time))
+    }
 }
 
 #[derive(Default)]
@@ -66,6 +124,9 @@ pub struct Ward {
     beds: BTreeMap<BedId, Option<Admission>>,
     devices: BTreeMap<DeviceId, Device>,
     latest: BTreeMap<(BedId, Mdc), ReadingView>,
+    /// Per device (kept across detach/attach: a meter moved to another bed
+    /// still re-sends its old records).
+    records: BTreeMap<DeviceId, Records>,
 }
 
 impl Ward {
@@ -136,6 +197,14 @@ impl Ward {
         let Some(d) = self.devices.get_mut(device) else {
             return out;
         };
+        if let Some(seq) = decoded.sequence {
+            let records = self.records.entry(device.to_string()).or_default();
+            if !records.take(decoded, seq) {
+                // Old data re-sent: not a new value, not a sign of life.
+                out.duplicate = true;
+                return out;
+            }
+        }
         let before = d.view();
         let admission = self
             .beds
@@ -224,6 +293,18 @@ impl Ward {
         (self.devices.len(), receiving)
     }
 
+    /// Seeds the record de-duplication from stored record readings (any of
+    /// [`RECORD_CODES`]) so that a restart does not store a meter's records
+    /// again when it re-sends them.
+    pub fn seed_records(&mut self, readings: impl IntoIterator<Item = Reading>) {
+        for r in readings {
+            if let Some(t) = r.device_time {
+                let key = stored_key(t, r.code, &r.value);
+                self.records.entry(r.device).or_default().stored.insert(key);
+            }
+        }
+    }
+
     /// Seeds the latest values from the store at start-up (so a restart shows
     /// the last known values — as stale, since their age says so).
     pub fn seed_latest(&mut self, readings: Vec<Reading>, default_interval: Duration) {
@@ -247,5 +328,58 @@ pub fn bed_label(bed: &str) -> String {
     match bed.strip_prefix("bed-") {
         Some(n) => format!("Bed {n}"),
         None => bed.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_devices::DeviceKind;
+    use vigil_gatt::{encode, Characteristic};
+    use vigil_model::{Source, Value};
+
+    fn meter() -> Ward {
+        let mut w = Ward::new(["bed-1".to_string()], vec![]);
+        w.attach(DeviceDescriptor {
+            bed: "bed-1".into(),
+            device: "ble-meter".into(),
+            kind: DeviceKind::GlucoseMeter,
+            source: Source::Real,
+            expected_interval: Duration::from_secs(3600),
+        });
+        w
+    }
+
+    fn record(seq: u16, minute: u32, mg_dl: f64) -> Decoded {
+        let t = chrono::NaiveDate::from_ymd_opt(2026, 5, 1)
+            .unwrap()
+            .and_hms_opt(7, minute, 0)
+            .unwrap();
+        let bytes = encode::glucose_mg_dl(seq, t, Value::Number(mg_dl));
+        vigil_gatt::decode(Characteristic::GlucoseMeasurement, &bytes).unwrap()
+    }
+
+    #[test]
+    fn a_stored_record_is_taken_once() {
+        let mut w = meter();
+        let now = Utc::now();
+        let first = w.apply("ble-meter", &record(1, 30, 95.0), now);
+        assert_eq!((first.readings.len(), first.duplicate), (1, false));
+        // Re-sent on the next connect: dropped.
+        let again = w.apply("ble-meter", &record(1, 30, 95.0), now);
+        assert!(again.duplicate && again.readings.is_empty() && again.views.is_empty());
+        // Same number after a meter reset (another time): a new record.
+        assert_eq!(w.apply("ble-meter", &record(1, 45, 101.0), now).readings.len(), 1);
+    }
+
+    #[test]
+    fn records_in_the_store_are_not_taken_again_after_a_restart() {
+        let mut before = meter();
+        let stored = before.apply("ble-meter", &record(7, 30, 95.0), Utc::now()).readings;
+        let mut w = meter();
+        w.seed_records(stored);
+        assert!(w.apply("ble-meter", &record(7, 30, 95.0), Utc::now()).duplicate);
+        // Same time, other value: another sample, taken.
+        assert_eq!(w.apply("ble-meter", &record(8, 30, 96.0), Utc::now()).readings.len(), 1);
     }
 }

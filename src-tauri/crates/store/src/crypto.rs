@@ -24,6 +24,14 @@ impl KeyBytes {
         rng.fill(&mut k).expect("OS random generator failed");
         KeyBytes(k)
     }
+    /// 32 fresh random bytes from the OS generator.
+    pub fn generate() -> Self {
+        Self::random(&SystemRandom::new())
+    }
+    /// The key as hex, for storing in an OS keychain (never logged).
+    pub fn to_hex(&self) -> Zeroizing<String> {
+        Zeroizing::new(self.0.iter().map(|b| format!("{b:02x}")).collect())
+    }
     pub fn from_slice(b: &[u8]) -> Option<Self> {
         let mut k = [0u8; KEY_LEN];
         if b.len() != KEY_LEN {
