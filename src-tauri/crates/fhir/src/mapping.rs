@@ -1,0 +1,522 @@
+//! Vigil [`Reading`]s as FHIR R4 resources.
+//!
+//! Follows the HL7 Personal Health Device IG (PHD IG, STU 2,
+//! <http://hl7.org/fhir/uv/phd/>) and the R4 vital-signs profiles
+//! (<http://hl7.org/fhir/R4/observation-vitalsigns.html>):
+//!
+//! * one `Observation` per measurement (PHD IG "Numeric Observation Profile"): `status` final,
+//!   `category` vital-signs (when the code is a vital sign, i.e. has a LOINC code from the
+//!   vital-signs table) plus the PHD category, `code` with the MDC code (system
+//!   `urn:iso:std:iso:11073:10101`) and the LOINC code(s), `valueQuantity` with a UCUM code,
+//!   `effectiveDateTime` in UTC, `subject`, `device`, and the gateway extension
+//!   `http://hl7.org/fhir/StructureDefinition/observation-gatewayDevice` (PHD IG "Base
+//!   Observation Profile": "PHD Observation Gateway Device extension");
+//! * special values (IEEE 11073-20601 NaN, NRes, ±INF, reserved) have no `value[x]` but a
+//!   `dataAbsentReason` (PHD IG "FLOAT and SFLOAT" special-values table, R4 ValueSet
+//!   `data-absent-reason`): NaN → `not-a-number`, +INF → `positive-infinity`, −INF →
+//!   `negative-infinity`, NRes and reserved → `error`;
+//! * blood pressure is one panel Observation (LOINC 85354-9 / MDC 150020, R4 `bp` profile)
+//!   with components systolic 8480-6, diastolic 8462-4 and mean 8478-0 ([`group`] finds them);
+//! * `meta.profile` claims the R4 vital-signs profile that applies (`heartrate`, `oxygensat`,
+//!   `bodytemp`, `resprate`, `bodyweight`, `bp`, else none) so a validating server checks
+//!   the profile's slices and cardinalities;
+//! * simulated readings carry `meta.security` HTEST (PHD IG measurement status "test-data" /
+//!   "demo-data" mapping), so simulated data is never taken for real downstream either;
+//! * every Observation has a deterministic `identifier` ([`observation_identifier`]) used for
+//!   conditional create (PHD IG "PHD Observation Identifier"): re-sending is harmless.
+//!
+//! Time: `effectiveDateTime` is the gateway's receive time in UTC (the one clock Vigil trusts).
+//! The device's own time, when it sent one, is local and unsynchronised; it goes into the
+//! identifier (so a device re-sending a stored record maps to the same identifier) but not
+//! into `effective`. The PHD IG Coincident Time Stamp Observation is not sent yet.
+//!
+//! Devices: [`device`] builds the sensor's `Device` (PHD IG "PHD Device Profile": type MDC
+//! 65573, EUI-64 System ID and Bluetooth address identifiers typed SYSID / BTMAC,
+//! manufacturer, model, serial, versions typed MDC 531974/531975/531976) and
+//! [`gateway_device`] the Vigil gateway (PHG Device, type MDC 531981 `MDC_MOC_VMS_MDS_AHD`).
+//! Both also carry `urn:vigil:device|<device id>`, the key for their conditional create.
+//!
+//! Everything here is a pure function of its inputs: references to the Patient and the
+//! Devices are supplied by the caller at upload time (see [`ObservationContext`]).
+
+use chrono::{NaiveDateTime, SecondsFormat};
+use ring::digest;
+use serde_json::{json, Map, Value as Json};
+use vigil_model::{Mdc, Reading, Source, Special, Value};
+
+pub const MDC_SYSTEM: &str = "urn:iso:std:iso:11073:10101";
+pub const LOINC_SYSTEM: &str = "http://loinc.org";
+pub const UCUM_SYSTEM: &str = "http://unitsofmeasure.org";
+/// System of the deterministic Observation identifier.
+pub const OBSERVATION_ID_SYSTEM: &str = "urn:vigil:observation";
+/// System of Vigil's own device id (Bluetooth address or simulator id) on a Device.
+pub const DEVICE_ID_SYSTEM: &str = "urn:vigil:device";
+/// IEEE EUI-64 System ID (PHD IG "System Identifier").
+pub const EUI64_SYSTEM: &str = "urn:oid:1.2.840.10004.1.1.1.0.0.1.0.0.1.2680";
+/// Bluetooth EUI-48 transport address (PHD IG "System Identifier", transport table).
+pub const BLUETOOTH_SYSTEM: &str = "http://hl7.org/fhir/sid/eui-48/bluetooth";
+pub const GATEWAY_EXTENSION: &str = "http://hl7.org/fhir/StructureDefinition/observation-gatewayDevice";
+pub const DATA_ABSENT_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/data-absent-reason";
+const CATEGORY_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/observation-category";
+const PHD_CATEGORY_SYSTEM: &str = "http://hl7.org/fhir/uv/phd/CodeSystem/PhdObservationCategories";
+const CONTINUA_ID_SYSTEM: &str = "http://hl7.org/fhir/uv/phd/CodeSystem/ContinuaDeviceIdentifiers";
+const ACT_REASON_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/v3-ActReason";
+const VS_PROFILE: &str = "http://hl7.org/fhir/StructureDefinition/";
+
+/// LOINC 2708-6 "Oxygen saturation in Arterial blood": the code the R4 `oxygensat` profile
+/// requires next to 59408-5 (by pulse oximetry).
+const LOINC_SPO2_ARTERIAL: &str = "2708-6";
+/// LOINC 8867-4 "Heart rate": required by the R4 `heartrate` profile; more specific codes
+/// (8889-8, by pulse oximetry) go alongside it.
+const LOINC_HEART_RATE: &str = "8867-4";
+
+/// References supplied at upload time (the mapping itself knows no server ids).
+#[derive(Debug, Clone, Copy)]
+pub struct ObservationContext<'a> {
+    /// e.g. `Patient/123`: the patient the bed's admission is linked to.
+    pub subject: &'a str,
+    /// e.g. `Device/abc`: the sensor that measured.
+    pub device: &'a str,
+    /// e.g. `Device/def`: the Vigil gateway (PHD IG gateway extension).
+    pub gateway: &'a str,
+}
+
+/// The LOINC codings for a code: the vital-signs LOINC code and the extra ones the R4
+/// profiles require or allow next to it.
+pub fn loinc_codes(code: Mdc) -> Vec<&'static str> {
+    match code {
+        Mdc::PULS_OXIM_SAT_O2 => vec!["59408-5", LOINC_SPO2_ARTERIAL],
+        Mdc::PULS_OXIM_PULS_RATE => vec![LOINC_HEART_RATE, "8889-8"],
+        c => c.loinc().into_iter().collect(),
+    }
+}
+
+/// The R4 vital-signs profile an Observation with this code conforms to, if any.
+pub fn vital_signs_profile(code: Mdc) -> Option<&'static str> {
+    Some(match code.loinc()? {
+        "8867-4" | "8889-8" => "heartrate",
+        "59408-5" => "oxygensat",
+        "8310-5" => "bodytemp",
+        "9279-1" => "resprate",
+        "29463-7" => "bodyweight",
+        "85354-9" => "bp",
+        _ => return None,
+    })
+}
+
+/// `dataAbsentReason` code for an IEEE 11073-20601 special value (PHD IG special-values table).
+pub fn data_absent_reason(special: Special) -> &'static str {
+    match special {
+        Special::NaN => "not-a-number",
+        Special::PosInfinity => "positive-infinity",
+        Special::NegInfinity => "negative-infinity",
+        Special::NRes | Special::Reserved => "error",
+    }
+}
+
+fn data_absent_display(code: &str) -> &'static str {
+    match code {
+        "not-a-number" => "Not a Number (NaN)",
+        "positive-infinity" => "Positive Infinity (PINF)",
+        "negative-infinity" => "Negative Infinity (NINF)",
+        _ => "Error",
+    }
+}
+
+fn code_concept(code: Mdc) -> Json {
+    let mut coding = vec![json!({ "system": MDC_SYSTEM, "code": code.0.to_string() })];
+    coding.extend(
+        loinc_codes(code)
+            .into_iter()
+            .map(|l| json!({ "system": LOINC_SYSTEM, "code": l })),
+    );
+    let mut cc = json!({ "coding": coding });
+    if code.label() != "other" {
+        cc["text"] = json!(code.label());
+    }
+    cc
+}
+
+/// `valueQuantity` or `dataAbsentReason` for a value. A number that is not finite (never
+/// expected from the decoder) is treated like the matching special value: FHIR decimals
+/// cannot carry it.
+fn put_value(target: &mut Map<String, Json>, value: Value, unit: &str) {
+    let special = match value {
+        Value::Number(v) if v.is_finite() => {
+            target.insert(
+                "valueQuantity".into(),
+                json!({ "value": v, "unit": unit, "system": UCUM_SYSTEM, "code": unit }),
+            );
+            return;
+        }
+        Value::Number(v) if v.is_nan() => Special::NaN,
+        Value::Number(v) if v > 0.0 => Special::PosInfinity,
+        Value::Number(_) => Special::NegInfinity,
+        Value::Special(s) => s,
+    };
+    let code = data_absent_reason(special);
+    target.insert(
+        "dataAbsentReason".into(),
+        json!({ "coding": [{ "system": DATA_ABSENT_SYSTEM, "code": code, "display": data_absent_display(code) }] }),
+    );
+}
+
+fn base_observation(
+    code: Mdc,
+    source: Source,
+    identifier: String,
+    effective: &Reading,
+    ctx: &ObservationContext,
+) -> Map<String, Json> {
+    let mut meta = Map::new();
+    if let Some(p) = vital_signs_profile(code) {
+        meta.insert("profile".into(), json!([format!("{VS_PROFILE}{p}")]));
+    }
+    if source == Source::Simulated {
+        meta.insert(
+            "security".into(),
+            json!([{ "system": ACT_REASON_SYSTEM, "code": "HTEST", "display": "test health data" }]),
+        );
+    }
+    let mut category = Vec::new();
+    if code.loinc().is_some() {
+        category.push(json!({ "coding": [{ "system": CATEGORY_SYSTEM, "code": "vital-signs" }] }));
+    }
+    category.push(json!({ "coding": [{ "system": PHD_CATEGORY_SYSTEM, "code": "phd-observation" }] }));
+    let mut o = Map::new();
+    o.insert("resourceType".into(), json!("Observation"));
+    if !meta.is_empty() {
+        o.insert("meta".into(), Json::Object(meta));
+    }
+    o.insert(
+        "extension".into(),
+        json!([{ "url": GATEWAY_EXTENSION, "valueReference": { "reference": ctx.gateway } }]),
+    );
+    o.insert(
+        "identifier".into(),
+        json!([{ "system": OBSERVATION_ID_SYSTEM, "value": identifier }]),
+    );
+    o.insert("status".into(), json!("final"));
+    o.insert("category".into(), Json::Array(category));
+    o.insert("code".into(), code_concept(code));
+    o.insert("subject".into(), json!({ "reference": ctx.subject }));
+    o.insert(
+        "effectiveDateTime".into(),
+        json!(effective.received.to_rfc3339_opts(SecondsFormat::Millis, true)),
+    );
+    o.insert("device".into(), json!({ "reference": ctx.device }));
+    o
+}
+
+/// One Observation for one reading (not for blood-pressure components that belong to a
+/// panel: use [`group`] and [`blood_pressure_panel`]).
+pub fn observation(reading: &Reading, ctx: &ObservationContext) -> Json {
+    let id = observation_identifier(reading);
+    let mut o = base_observation(reading.code, reading.source, id, reading, ctx);
+    put_value(&mut o, reading.value, &reading.unit);
+    Json::Object(o)
+}
+
+/// The readings of one blood-pressure measurement.
+#[derive(Debug, Clone, Copy)]
+pub struct BpParts<'a> {
+    pub systolic: &'a Reading,
+    pub diastolic: &'a Reading,
+    pub mean: Option<&'a Reading>,
+}
+
+/// The blood-pressure panel (R4 `bp` profile; PHD IG compound numeric): one Observation
+/// with a component per pressure. A special value in a component gives that component a
+/// `dataAbsentReason` (vs-3).
+pub fn blood_pressure_panel(parts: &BpParts, ctx: &ObservationContext) -> Json {
+    let first = parts.systolic;
+    let mut o = base_observation(
+        Mdc::PRESS_BLD_NONINV,
+        first.source,
+        panel_identifier(parts),
+        first,
+        ctx,
+    );
+    let mut components = Vec::new();
+    for r in [Some(parts.systolic), Some(parts.diastolic), parts.mean]
+        .into_iter()
+        .flatten()
+    {
+        let mut c = Map::new();
+        c.insert("code".into(), code_concept(r.code));
+        put_value(&mut c, r.value, &r.unit);
+        components.push(Json::Object(c));
+    }
+    o.insert("component".into(), Json::Array(components));
+    Json::Object(o)
+}
+
+/// What to upload for a run of readings: each item is one Observation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Group {
+    /// Index of a reading uploaded on its own.
+    Single(usize),
+    /// Indices of the systolic, diastolic and (optional) mean readings of one measurement.
+    BloodPressure {
+        systolic: usize,
+        diastolic: usize,
+        mean: Option<usize>,
+    },
+}
+
+impl Group {
+    /// Indices of the readings this group covers.
+    pub fn indices(&self) -> Vec<usize> {
+        match *self {
+            Group::Single(i) => vec![i],
+            Group::BloodPressure {
+                systolic,
+                diastolic,
+                mean,
+            } => [Some(systolic), Some(diastolic), mean]
+                .into_iter()
+                .flatten()
+                .collect(),
+        }
+    }
+}
+
+fn time_key(r: &Reading) -> String {
+    match r.device_time {
+        Some(t) => format!("d:{}", naive(t)),
+        None => format!("r:{}", r.received.to_rfc3339_opts(SecondsFormat::Nanos, true)),
+    }
+}
+
+fn naive(t: NaiveDateTime) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.f").to_string()
+}
+
+/// Groups readings into Observations, keeping the input order (a group sits where its first
+/// reading was). Systolic, diastolic and mean readings from the same device with the same
+/// time (device time if sent, else receive time) and unit become one blood-pressure panel;
+/// a panel needs both systolic and diastolic, otherwise its readings go out one by one.
+pub fn group(readings: &[&Reading]) -> Vec<Group> {
+    let bp_slot = |c: Mdc| match c {
+        Mdc::PRESS_BLD_NONINV_SYS => Some(0),
+        Mdc::PRESS_BLD_NONINV_DIA => Some(1),
+        Mdc::PRESS_BLD_NONINV_MEAN => Some(2),
+        _ => None,
+    };
+    // (device, time, unit) and the [sys, dia, mean] reading indices of each panel.
+    type Panel<'r> = ((&'r str, String, &'r str), [Option<usize>; 3]);
+    let mut panels: Vec<Panel> = Vec::new();
+    let mut order: Vec<(usize, Option<usize>)> = Vec::new(); // (reading index, panel index)
+    for (i, r) in readings.iter().enumerate() {
+        let Some(slot) = bp_slot(r.code) else {
+            order.push((i, None));
+            continue;
+        };
+        let key = (r.device.as_str(), time_key(r), r.unit.as_str());
+        let found = panels.iter().position(|(k, s)| *k == key && s[slot].is_none());
+        match found {
+            Some(p) => panels[p].1[slot] = Some(i),
+            None => {
+                let mut s = [None; 3];
+                s[slot] = Some(i);
+                panels.push((key, s));
+                order.push((i, Some(panels.len() - 1)));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (i, panel) in order {
+        match panel {
+            None => out.push(Group::Single(i)),
+            Some(p) => match panels[p].1 {
+                [Some(systolic), Some(diastolic), mean] => out.push(Group::BloodPressure {
+                    systolic,
+                    diastolic,
+                    mean,
+                }),
+                slots => out.extend(slots.into_iter().flatten().map(Group::Single)),
+            },
+        }
+    }
+    out
+}
+
+fn value_key(v: Value) -> String {
+    match v {
+        Value::Number(n) => format!("{n}"),
+        Value::Special(s) => s.as_str().to_string(),
+    }
+}
+
+fn sha256_hex(s: &str) -> String {
+    hex::encode(digest::digest(&digest::SHA256, s.as_bytes()))
+}
+
+/// Deterministic Observation identifier value: hex SHA-256 of the device id, the MDC code,
+/// the device time (or, when the device sent none, the receive time), the value and the
+/// unit. The PHD IG ("PHD Observation Identifier") builds it from device, time stamp, type,
+/// value and unit for the same reason: the same measurement sent twice (a retry, a device
+/// re-sending stored records) gives the same identifier, and two different measurements
+/// within one device-clock second do not collide and silently merge.
+pub fn observation_identifier(r: &Reading) -> String {
+    sha256_hex(&format!(
+        "vigil-obs-v1|{}|{}|{}|{}|{}",
+        r.device,
+        r.code.0,
+        time_key(r),
+        value_key(r.value),
+        r.unit
+    ))
+}
+
+/// Deterministic identifier of a blood-pressure panel (same rule over its components).
+pub fn panel_identifier(p: &BpParts) -> String {
+    let mut s = format!(
+        "vigil-bp-v1|{}|{}|{}",
+        p.systolic.device,
+        Mdc::PRESS_BLD_NONINV.0,
+        time_key(p.systolic)
+    );
+    for r in [Some(p.systolic), Some(p.diastolic), p.mean]
+        .into_iter()
+        .flatten()
+    {
+        s.push_str(&format!("|{}={}{}", r.code.0, value_key(r.value), r.unit));
+    }
+    sha256_hex(&s)
+}
+
+/// What Vigil knows about a device (Device Information Service and transport).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeviceInfo {
+    /// Vigil's device id (Bluetooth address or simulator id).
+    pub id: String,
+    /// What it is ("Pulse oximeter"); becomes the user-friendly device name.
+    pub name: Option<String>,
+    /// EUI-64 System ID formatted as the PHD IG asks: `FE-ED-AB-EE-DE-AD-77-C3`.
+    pub system_id: Option<String>,
+    /// Bluetooth address (`00:E5:DE:AD:77:C3` or `00-E5-...`).
+    pub bluetooth_address: Option<String>,
+    pub manufacturer: Option<String>,
+    pub model: Option<String>,
+    pub serial: Option<String>,
+    pub hardware_revision: Option<String>,
+    pub firmware_revision: Option<String>,
+    pub software_revision: Option<String>,
+    pub simulated: bool,
+}
+
+impl DeviceInfo {
+    /// A device known only by its id.
+    pub fn from_id(id: &str) -> Self {
+        DeviceInfo {
+            id: id.to_string(),
+            ..Default::default()
+        }
+    }
+}
+
+/// A Bluetooth address in the PHD IG form (`00-E5-DE-AD-77-C3`), if it is one.
+pub fn format_bluetooth_address(a: &str) -> Option<String> {
+    let hexits: String = a.chars().filter(|c| !matches!(c, ':' | '-')).collect();
+    if hexits.len() != 12 || !hexits.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    let up = hexits.to_ascii_uppercase();
+    Some(
+        (0..6)
+            .map(|i| &up[2 * i..2 * i + 2])
+            .collect::<Vec<_>>()
+            .join("-"),
+    )
+}
+
+fn typed_identifier(system: &str, value: &str, type_code: &str) -> Json {
+    json!({
+        "type": { "coding": [{ "system": CONTINUA_ID_SYSTEM, "code": type_code }] },
+        "system": system,
+        "value": value
+    })
+}
+
+fn device_resource(info: &DeviceInfo, type_code: &str, type_text: &str) -> Json {
+    let mut identifiers = vec![json!({ "system": DEVICE_ID_SYSTEM, "value": info.id })];
+    if let Some(s) = &info.system_id {
+        identifiers.push(typed_identifier(EUI64_SYSTEM, s, "SYSID"));
+    }
+    let bt = info
+        .bluetooth_address
+        .as_deref()
+        .and_then(format_bluetooth_address);
+    if let Some(a) = bt {
+        identifiers.push(typed_identifier(BLUETOOTH_SYSTEM, &a, "BTMAC"));
+    }
+    let mut d = Map::new();
+    d.insert("resourceType".into(), json!("Device"));
+    if info.simulated {
+        d.insert(
+            "meta".into(),
+            json!({ "security": [{ "system": ACT_REASON_SYSTEM, "code": "HTEST" }] }),
+        );
+    }
+    d.insert("identifier".into(), Json::Array(identifiers));
+    d.insert("status".into(), json!("active"));
+    let nonempty = |s: &Option<String>| s.as_deref().filter(|s| !s.trim().is_empty()).map(str::to_string);
+    if let Some(m) = nonempty(&info.manufacturer) {
+        d.insert("manufacturer".into(), json!(m));
+    }
+    if let Some(s) = nonempty(&info.serial) {
+        d.insert("serialNumber".into(), json!(s));
+    }
+    if let Some(m) = nonempty(&info.model) {
+        d.insert("modelNumber".into(), json!(m));
+    }
+    if let Some(n) = nonempty(&info.name) {
+        d.insert(
+            "deviceName".into(),
+            json!([{ "name": n, "type": "user-friendly-name" }]),
+        );
+    }
+    d.insert(
+        "type".into(),
+        json!({ "coding": [{ "system": MDC_SYSTEM, "code": type_code }], "text": type_text }),
+    );
+    let versions: Vec<Json> = [
+        (&info.hardware_revision, "531974", "MDC_ID_PROD_SPEC_HW"),
+        (&info.software_revision, "531975", "MDC_ID_PROD_SPEC_SW"),
+        (&info.firmware_revision, "531976", "MDC_ID_PROD_SPEC_FW"),
+    ]
+    .into_iter()
+    .filter_map(|(v, code, text)| {
+        nonempty(v).map(|v| {
+            json!({ "type": { "coding": [{ "system": MDC_SYSTEM, "code": code }], "text": text }, "value": v })
+        })
+    })
+    .collect();
+    if !versions.is_empty() {
+        d.insert("version".into(), Json::Array(versions));
+    }
+    Json::Object(d)
+}
+
+/// The sensor's Device (PHD IG "PHD Device Profile", type MDC_MOC_VMS_MDS_SIMP 65573).
+pub fn device(info: &DeviceInfo) -> Json {
+    device_resource(info, "65573", "MDC_MOC_VMS_MDS_SIMP: Personal Health Device")
+}
+
+/// The Vigil gateway's Device (PHD IG "PHG Device Profile", type MDC_MOC_VMS_MDS_AHD 531981).
+pub fn gateway_device(info: &DeviceInfo) -> Json {
+    device_resource(info, "531981", "MDC_MOC_VMS_MDS_AHD: Vigil gateway")
+}
+
+/// The conditional-create search that finds a resource by its first identifier:
+/// `identifier=system|value` (R4 http.html "Conditional create").
+pub fn if_none_exist(resource: &Json) -> Option<String> {
+    let id = resource.get("identifier")?.get(0)?;
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    Some(format!(
+        "identifier={}|{}",
+        enc(id.get("system")?.as_str()?),
+        enc(id.get("value")?.as_str()?)
+    ))
+}

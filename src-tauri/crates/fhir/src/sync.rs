@@ -1,0 +1,480 @@
+//! The drain loop: outbox → batch Bundles of conditional creates → ack / dead-letter.
+//!
+//! * Order: items are taken in `seq` (insertion) order, `batch_size` at a time; each
+//!   window becomes one batch Bundle (blood-pressure readings of one measurement become one
+//!   panel Observation, see [`mapping::group`]). A window never splits a measurement: when a
+//!   full window ends inside one (same device and time), that measurement waits for the
+//!   next window.
+//! * Exactly once: every Observation carries its deterministic identifier and is sent as a
+//!   conditional create, so a retry of a Bundle whose response was lost (timeout, dropped
+//!   connection after the server committed) finds the resources instead of duplicating
+//!   them. An item is acked only after the server said 200/201 for it.
+//! * Failures: network errors, 5xx, 408 and 429 (whole Bundle or single entries) are retried
+//!   with exponential backoff and full jitter; a `Retry-After` (429/503) is honoured instead
+//!   (capped by `max_retry_after`). A 4xx for one entry dead-letters that entry with the
+//!   server's OperationOutcome and the rest go on. A whole-Bundle 400/413/422 is bisected
+//!   until the offending entries are found. 401/403/404 on the Bundle are configuration or
+//!   authorisation problems: retried with backoff, reported in [`SyncStatus::last_error`].
+//! * Patient link: an item whose admission is not linked to a Patient (`patient_ref` None)
+//!   is skipped, not acked: it stays in the outbox and is sent on a later pass, once the
+//!   bed is linked (the outbox resolves the link at peek time). Vital-signs Observations
+//!   require a subject, and guessing one would be worse than waiting. Such items are counted
+//!   in [`SyncStatus::waiting_for_patient`]; the store decides how long to keep readings of
+//!   an admission that is never linked.
+//! * Devices: the sensor Devices and the gateway Device are conditional-created once per
+//!   syncer (cached references) before the first Observation that needs them.
+//!
+//! Logs carry counts, seqs, statuses and issue codes only: never patient references'
+//! identities, values, tokens or OperationOutcome diagnostics.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use serde_json::Value as Json;
+use tokio::sync::{watch, Notify};
+use tokio_util::sync::CancellationToken;
+use vigil_model::{Clock, Reading};
+
+use crate::bundle::EntryResult;
+use crate::client::FhirClient;
+use crate::error::Error;
+use crate::mapping::{self, BpParts, DeviceInfo, Group, ObservationContext};
+use crate::outbox::{Outbox, OutboxError, OutboxItem};
+
+/// Exponential backoff with full jitter.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+    pub multiplier: f64,
+    /// 0 = no jitter; 1 = uniformly anywhere in [0, delay] ("full jitter").
+    pub jitter: f64,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(300),
+            multiplier: 2.0,
+            jitter: 0.5,
+        }
+    }
+}
+
+impl Backoff {
+    /// Delay before retry number `attempt` (0-based).
+    pub fn delay(&self, attempt: u32, rng: &mut impl Rng) -> Duration {
+        let base = self.initial.as_secs_f64() * self.multiplier.powi(attempt.min(64) as i32);
+        let capped = base.min(self.max.as_secs_f64());
+        let j = self.jitter.clamp(0.0, 1.0);
+        Duration::from_secs_f64(capped * (1.0 - j * rng.gen::<f64>()))
+    }
+}
+
+/// Tells the syncer about devices (from the Device Information Service); `from_id` for
+/// devices it knows nothing more about.
+pub type DeviceLookup = Arc<dyn Fn(&str) -> DeviceInfo + Send + Sync>;
+
+/// How the syncer works.
+#[derive(Clone)]
+pub struct SyncConfig {
+    /// Observations per batch Bundle.
+    pub batch_size: usize,
+    pub backoff: Backoff,
+    /// Longest `Retry-After` honoured as is (longer ones are capped to this).
+    pub max_retry_after: Duration,
+    /// Idle wait between passes when the outbox was drained (a [`Syncer::notifier`] wakes
+    /// it earlier).
+    pub poll_interval: Duration,
+    /// The Vigil gateway's own Device.
+    pub gateway: DeviceInfo,
+    pub devices: DeviceLookup,
+}
+
+impl SyncConfig {
+    pub fn new(gateway: DeviceInfo) -> Self {
+        SyncConfig {
+            batch_size: 200,
+            backoff: Backoff::default(),
+            max_retry_after: Duration::from_secs(600),
+            poll_interval: Duration::from_secs(5),
+            gateway,
+            devices: Arc::new(|id: &str| DeviceInfo::from_id(id)),
+        }
+    }
+}
+
+/// What the screen and status line show about the upload.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SyncStatus {
+    /// The last attempt reached the server and it took what it was sent.
+    pub healthy: bool,
+    /// Items in the outbox (including those waiting for a patient link).
+    pub pending: u64,
+    pub waiting_for_patient: u64,
+    /// Age of the oldest pending item (by receive time).
+    pub oldest_pending_age: Option<Duration>,
+    pub dead_letters: u64,
+    /// Items acked by this syncer.
+    pub uploaded: u64,
+    /// Log-safe description of the last failure (status, issue codes).
+    pub last_error: Option<String>,
+    pub last_success: Option<DateTime<Utc>>,
+    /// Failed attempts since the last success.
+    pub consecutive_failures: u32,
+}
+
+/// Result of one pass over the outbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PassReport {
+    pub acked: u64,
+    pub dead_lettered: u64,
+    /// Items skipped because their admission has no Patient link.
+    pub waiting: u64,
+    pub bundles: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Fhir(#[from] Error),
+    #[error(transparent)]
+    Outbox(#[from] OutboxError),
+}
+
+impl SyncError {
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            SyncError::Fhir(e) => e.retry_after(),
+            SyncError::Outbox(_) => None,
+        }
+    }
+}
+
+/// Drains an [`Outbox`] into a FHIR server.
+pub struct Syncer<C: Clock> {
+    client: Arc<FhirClient>,
+    cfg: SyncConfig,
+    clock: Arc<C>,
+    status: watch::Sender<SyncStatus>,
+    notify: Arc<Notify>,
+    device_refs: HashMap<String, String>,
+    gateway_ref: Option<String>,
+}
+
+type Prepared = (Json, Vec<i64>);
+
+impl<C: Clock> Syncer<C> {
+    pub fn new(client: Arc<FhirClient>, cfg: SyncConfig, clock: Arc<C>) -> Self {
+        Syncer {
+            client,
+            cfg,
+            clock,
+            status: watch::channel(SyncStatus::default()).0,
+            notify: Arc::new(Notify::new()),
+            device_refs: HashMap::new(),
+            gateway_ref: None,
+        }
+    }
+
+    /// Watch the status.
+    pub fn status(&self) -> watch::Receiver<SyncStatus> {
+        self.status.subscribe()
+    }
+
+    /// `notify_one()` on this after enqueueing to start a pass at once.
+    pub fn notifier(&self) -> Arc<Notify> {
+        self.notify.clone()
+    }
+
+    /// Runs until `cancel`: passes over the outbox, backing off after failures.
+    pub async fn run<O: Outbox>(&mut self, outbox: &O, cancel: CancellationToken) {
+        let mut failures: u32 = 0;
+        while !cancel.is_cancelled() {
+            let result = tokio::select! {
+                r = self.pass(outbox) => r,
+                _ = cancel.cancelled() => break,
+            };
+            let wait = match result {
+                Ok(_) => {
+                    failures = 0;
+                    self.cfg.poll_interval
+                }
+                Err(e) => {
+                    let wait = match e.retry_after() {
+                        Some(ra) => ra.min(self.cfg.max_retry_after),
+                        None => self.cfg.backoff.delay(failures, &mut rand::thread_rng()),
+                    };
+                    failures = failures.saturating_add(1);
+                    tracing::warn!(error = %e, failures, wait_ms = wait.as_millis() as u64, "fhir sync: retrying");
+                    self.status.send_modify(|s| {
+                        s.healthy = false;
+                        s.last_error = Some(e.to_string());
+                        s.consecutive_failures = failures;
+                    });
+                    wait
+                }
+            };
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.notify.notified(), if failures == 0 => {}
+            }
+        }
+    }
+
+    /// Runs passes until the outbox holds nothing uploadable (everything acked,
+    /// dead-lettered or waiting for a patient), retrying failures like [`Syncer::run`].
+    /// For tests and for a final flush at shutdown; gives up at `cancel`.
+    pub async fn drain<O: Outbox>(
+        &mut self,
+        outbox: &O,
+        cancel: CancellationToken,
+    ) -> Result<PassReport, SyncError> {
+        let mut failures = 0u32;
+        loop {
+            match self.pass(outbox).await {
+                Ok(r) => return Ok(r),
+                Err(e) => {
+                    let wait = e
+                        .retry_after()
+                        .map(|ra| ra.min(self.cfg.max_retry_after))
+                        .unwrap_or_else(|| self.cfg.backoff.delay(failures, &mut rand::thread_rng()));
+                    failures += 1;
+                    self.status.send_modify(|s| {
+                        s.healthy = false;
+                        s.last_error = Some(e.to_string());
+                        s.consecutive_failures = failures;
+                    });
+                    tokio::select! {
+                        _ = cancel.cancelled() => return Err(e),
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// One pass over the whole outbox. Stops at the first failure that needs a retry
+    /// (what was acked stays acked).
+    pub async fn pass<O: Outbox>(&mut self, outbox: &O) -> Result<PassReport, SyncError> {
+        let mut report = PassReport::default();
+        let mut cursor = i64::MIN;
+        let result = loop {
+            let items = match outbox.peek(cursor, self.cfg.batch_size.max(1)).await {
+                Ok(i) => i,
+                Err(e) => break Err(e.into()),
+            };
+            if items.is_empty() {
+                break Ok(());
+            }
+            let window = self.window(&items);
+            cursor = window.last().map(|i| i.seq).unwrap_or(cursor);
+            if let Err(e) = self.upload_window(outbox, window, &mut report).await {
+                break Err(e);
+            }
+        };
+        self.refresh_status(outbox, result.as_ref().err()).await;
+        result.map(|_| report)
+    }
+
+    /// The part of a peeked window to upload now: a full window that ends inside one
+    /// measurement (same device and time) leaves that measurement for the next window.
+    fn window<'a>(&self, items: &'a [OutboxItem]) -> &'a [OutboxItem] {
+        if items.len() < self.cfg.batch_size {
+            return items;
+        }
+        let key = |r: &Reading| (r.device.clone(), r.device_time, r.received);
+        let Some(last) = items.last() else { return items };
+        let tail = key(&last.reading);
+        match items.iter().position(|i| key(&i.reading) == tail) {
+            Some(0) | None => items,
+            Some(cut) => &items[..cut],
+        }
+    }
+
+    async fn device_ref(&mut self, device: &str) -> Result<String, Error> {
+        if let Some(r) = self.device_refs.get(device) {
+            return Ok(r.clone());
+        }
+        let info = (self.cfg.devices)(device);
+        let refs = self.client.ensure_devices(&[mapping::device(&info)]).await?;
+        let r = refs
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Protocol("no Device reference".into()))?;
+        self.device_refs.insert(device.to_string(), r.clone());
+        Ok(r)
+    }
+
+    async fn gateway_ref(&mut self) -> Result<String, Error> {
+        if let Some(r) = &self.gateway_ref {
+            return Ok(r.clone());
+        }
+        let refs = self
+            .client
+            .ensure_devices(&[mapping::gateway_device(&self.cfg.gateway)])
+            .await?;
+        let r = refs
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Protocol("no Device reference".into()))?;
+        self.gateway_ref = Some(r.clone());
+        Ok(r)
+    }
+
+    async fn upload_window<O: Outbox>(
+        &mut self,
+        outbox: &O,
+        window: &[OutboxItem],
+        report: &mut PassReport,
+    ) -> Result<(), SyncError> {
+        let ready: Vec<&OutboxItem> = window.iter().filter(|i| i.patient_ref.is_some()).collect();
+        report.waiting += (window.len() - ready.len()) as u64;
+        if ready.is_empty() {
+            return Ok(());
+        }
+        let gateway = self.gateway_ref().await?;
+        let mut prepared: Vec<Prepared> = Vec::new();
+        // Group per patient (a panel never spans two admissions).
+        let readings: Vec<&Reading> = ready.iter().map(|i| &i.reading).collect();
+        for g in mapping::group(&readings) {
+            let idx = g.indices();
+            let first = ready[idx[0]];
+            let subject = first.patient_ref.as_deref().unwrap_or_default();
+            if idx
+                .iter()
+                .any(|&i| ready[i].patient_ref.as_deref() != Some(subject))
+            {
+                for &i in &idx {
+                    let device = self.device_ref(&ready[i].reading.device).await?;
+                    let ctx = ObservationContext {
+                        subject: ready[i].patient_ref.as_deref().unwrap_or_default(),
+                        device: &device,
+                        gateway: &gateway,
+                    };
+                    prepared.push((mapping::observation(&ready[i].reading, &ctx), vec![ready[i].seq]));
+                }
+                continue;
+            }
+            let device = self.device_ref(&first.reading.device).await?;
+            let ctx = ObservationContext {
+                subject,
+                device: &device,
+                gateway: &gateway,
+            };
+            let resource = match g {
+                Group::Single(i) => mapping::observation(&ready[i].reading, &ctx),
+                Group::BloodPressure {
+                    systolic,
+                    diastolic,
+                    mean,
+                } => mapping::blood_pressure_panel(
+                    &BpParts {
+                        systolic: &ready[systolic].reading,
+                        diastolic: &ready[diastolic].reading,
+                        mean: mean.map(|m| &ready[m].reading),
+                    },
+                    &ctx,
+                ),
+            };
+            prepared.push((resource, idx.iter().map(|&i| ready[i].seq).collect()));
+        }
+        let resources: Vec<Json> = prepared.iter().map(|(r, _)| r.clone()).collect();
+        let results = self.send(&resources, report).await?;
+        let mut acks = Vec::new();
+        let mut retry: Option<Error> = None;
+        for ((_, seqs), result) in prepared.iter().zip(results) {
+            match result {
+                EntryResult::Stored { .. } => acks.extend_from_slice(seqs),
+                EntryResult::Rejected { status, outcome } => {
+                    let text = outcome.as_ref().map(|o| o.full_text()).unwrap_or_default();
+                    tracing::warn!(
+                        seqs = ?seqs,
+                        status,
+                        issues = %outcome.as_ref().map(|o| o.to_string()).unwrap_or_default(),
+                        "fhir sync: entry rejected, dead-lettered"
+                    );
+                    for &s in seqs {
+                        outbox.dead_letter(s, format!("HTTP {status}: {text}")).await?;
+                        report.dead_lettered += 1;
+                    }
+                }
+                EntryResult::Retry { status, outcome } => {
+                    retry.get_or_insert(Error::Http {
+                        status: status.unwrap_or(500),
+                        retry_after: None,
+                        outcome,
+                    });
+                }
+            }
+        }
+        if !acks.is_empty() {
+            outbox.ack(&acks).await?;
+            report.acked += acks.len() as u64;
+            self.status.send_modify(|s| s.uploaded += acks.len() as u64);
+        }
+        match retry {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+
+    /// POSTs one batch; a whole-Bundle 400/413/422 is bisected so that only the entries
+    /// the server refuses are rejected.
+    async fn send(&self, resources: &[Json], report: &mut PassReport) -> Result<Vec<EntryResult>, Error> {
+        let mut out = Vec::with_capacity(resources.len());
+        let mut stack: Vec<&[Json]> = vec![resources];
+        while let Some(chunk) = stack.pop() {
+            report.bundles += 1;
+            match self.client.batch(chunk).await {
+                Ok(r) => out.extend(r),
+                Err(Error::Http {
+                    status: status @ (400 | 413 | 422),
+                    outcome,
+                    ..
+                }) => {
+                    if chunk.len() == 1 {
+                        out.push(EntryResult::Rejected { status, outcome });
+                    } else {
+                        let (a, b) = chunk.split_at(chunk.len() / 2);
+                        // Depth first, first half first: results stay in order.
+                        stack.push(b);
+                        stack.push(a);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn refresh_status<O: Outbox>(&self, outbox: &O, error: Option<&SyncError>) {
+        let stats = outbox.stats().await.ok();
+        let now = self.clock.now();
+        self.status.send_modify(|s| {
+            if let Some(st) = &stats {
+                s.pending = st.pending;
+                s.waiting_for_patient = st.waiting_for_patient;
+                s.dead_letters = st.dead_letters;
+                s.oldest_pending_age = st.oldest_received.map(|t| (now - t).to_std().unwrap_or_default());
+            }
+            match error {
+                None => {
+                    s.healthy = true;
+                    s.last_error = None;
+                    s.last_success = Some(now);
+                    s.consecutive_failures = 0;
+                }
+                Some(e) => {
+                    s.healthy = false;
+                    s.last_error = Some(e.to_string());
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,9 @@
+//! vigil-fhir integration tests: mapping without a server, then upload, faults and auth
+//! against the real Medplum FHIR server on loopback (tests/fhir-server, spawned per test;
+//! run `npm ci` there first).
+
+mod auth;
+mod faults;
+mod mapping;
+mod support;
+mod upload;

