@@ -4,6 +4,9 @@
 //
 // It checks what a nurse sees: the SIMULATED banner, live HR at bed 1 that
 // changes, admit and discharge, and saves screenshots under test-output/e2e/.
+// A second session runs the `deterioration` scenario at 30x speed and checks the
+// alarms: priority and flashing, audio pause countdown, acknowledge, NEWS2, the
+// alarm log, NEWS2 entry and the add-device dialog.
 
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync, rmSync } from "node:fs";
@@ -17,6 +20,7 @@ const app = process.env.VIGIL_APP ?? join(process.env.CARGO_TARGET_DIR ?? join(r
 const out = join(root, "test-output/e2e");
 mkdirSync(out, { recursive: true });
 const dataDir = mkdtempSync(join(tmpdir(), "vigil-e2e-"));
+const alarmDataDir = mkdtempSync(join(tmpdir(), "vigil-e2e-alarms-"));
 
 // The app reads its store key from here (no OS keychain under Xvfb).
 process.env.VIGIL_PASSPHRASE = "e2e-test-passphrase";
@@ -48,6 +52,39 @@ async function text(testid) {
   }
 }
 
+async function startSession(args) {
+  const caps = new Capabilities();
+  caps.setBrowserName("wry");
+  caps.set("tauri:options", { application: app, args });
+  return new Builder().withCapabilities(caps).usingServer(`http://127.0.0.1:${driverPort}/`).build();
+}
+
+async function click(testid) {
+  await session.findElement(By.css(`[data-testid="${testid}"]`)).click();
+}
+
+async function isShown(testid) {
+  const els = await session.findElements(By.css(`[data-testid="${testid}"]`));
+  return els.length > 0 && (await els[0].isDisplayed().catch(() => false));
+}
+
+/** Attributes of the alarms shown at a bed: [{testid, priority, flashHz, acknowledged, latched}]. */
+async function alarmsAt(bed) {
+  return session.executeScript(
+    (b) =>
+      [...document.querySelectorAll(`[data-testid^="alarm-${b}-"]`)].map((el) => ({
+        testid: el.getAttribute("data-testid"),
+        priority: el.getAttribute("data-priority"),
+        flashHz: el.getAttribute("data-flash-hz"),
+        acknowledged: el.getAttribute("data-acknowledged"),
+        latched: el.getAttribute("data-latched"),
+        animation: getComputedStyle(el).animationName,
+        duration: getComputedStyle(el).animationDuration,
+      })),
+    bed,
+  );
+}
+
 async function shot(name) {
   const png = await session.takeScreenshot();
   const path = join(out, name);
@@ -63,10 +100,7 @@ async function step(name, fn) {
 
 try {
   await waitForDriver();
-  const caps = new Capabilities();
-  caps.setBrowserName("wry");
-  caps.set("tauri:options", { application: app, args: ["--data-dir", dataDir] });
-  session = await new Builder().withCapabilities(caps).usingServer(`http://127.0.0.1:${driverPort}/`).build();
+  session = await startSession(["--data-dir", dataDir]);
 
   await step("the simulated-devices banner is shown", async () => {
     const banner = await session.wait(until.elementLocated(By.css('[data-testid="sim-banner"]')), 20000);
@@ -115,6 +149,137 @@ try {
     await session.findElement(By.css('[data-testid="discharge-confirm"]')).click();
     await session.wait(async () => !(await text("patient-bed-2")).includes("Test Patient"), 10000);
   });
+
+  // ------------------------------------------------------------ alarms: a second session
+  await session.quit();
+  session = undefined;
+  session = await startSession(["--data-dir", alarmDataDir, "--simulate", "deterioration", "--speed", "30"]);
+
+  await step("[alarms] the deterioration scenario runs", async () => {
+    await session.wait(async () => /deterioration/i.test(await text("sim-banner")), 20000, "scenario not shown in the banner");
+    await session.wait(async () => /^\d+$/.test(await text("hr-bed-1")), 30000, "no HR at bed 1");
+  });
+
+  await step("[alarms] the nurse enters initials", async () => {
+    // localStorage survives between runs: the prompt may already be answered.
+    if (await isShown("user-initials")) await shot("initials.png");
+    else await click("user-change");
+    const input = await session.wait(until.elementLocated(By.css('[data-testid="user-initials"]')), 5000);
+    await session.wait(until.elementIsVisible(input), 5000);
+    await input.clear();
+    await input.sendKeys("qa");
+    await click("user-initials-ok");
+    await session.wait(async () => (await text("user-signed")) === "QA", 5000, "initials not shown");
+    assert.equal(await isShown("user-initials"), false, "the initials prompt stays open");
+  });
+
+  await step("[alarms] limits are shown beside the numerics", async () => {
+    await session.wait(async () => /\d+\u2013\d+/.test(await text("limits-bed-1-147842")), 20000, "no HR limits at bed 1");
+  });
+
+  let firstAlarm;
+  await step("[alarms] a medium or high alarm appears at bed 1, flashing at its rate", async () => {
+    await session.wait(
+      async () => {
+        const all = await alarmsAt("bed-1");
+        firstAlarm = all.find((a) => (a.priority === "high" || a.priority === "medium") && a.acknowledged === "false");
+        return !!firstAlarm;
+      },
+      120000,
+      "no medium/high alarm at bed 1",
+    );
+    const want = firstAlarm.priority === "high" ? "2" : "0.6";
+    assert.equal(firstAlarm.flashHz, want, `data-flash-hz for ${firstAlarm.priority}`);
+    assert.notEqual(firstAlarm.animation, "none", "the alarm does not flash");
+    const periodS = parseFloat(firstAlarm.duration);
+    assert.ok(Math.abs(1 / periodS - Number(want)) < 0.05, `flash period ${firstAlarm.duration} does not match ${want} Hz`);
+    const tile = await session.findElement(By.css('[data-testid="bed-tile-bed-1"]'));
+    assert.ok(["high", "medium"].includes(await tile.getAttribute("data-alarm")), "the tile does not show the alarm colour");
+    console.log(`   alarm ${firstAlarm.testid}: ${firstAlarm.priority}, ${firstAlarm.flashHz} Hz, ${firstAlarm.animation} ${firstAlarm.duration}; audio: ${await text("audio-state")}`);
+  });
+  await shot("alarm.png");
+
+  await step("[alarms] pause audio shows the countdown", async () => {
+    await click("pause-bed-1");
+    // At 30x speed the 2-minute pause lasts about 4 s of real time: look quickly.
+    await session.wait(async () => /AUDIO PAUSED \d+:\d\d/.test(await text("audio-paused-bed-1")), 5000, "no AUDIO PAUSED countdown");
+    console.log(`   ${await text("audio-paused-bed-1")}`);
+  });
+
+  await step("[alarms] acknowledge all changes the alarms' state", async () => {
+    const before = (await alarmsAt("bed-1")).filter((a) => a.acknowledged === "false" || a.latched === "true").map((a) => a.testid);
+    assert.ok(before.length > 0, "nothing to acknowledge");
+    await click("ack-all-bed-1");
+    await session.wait(
+      async () => {
+        const now = await alarmsAt("bed-1");
+        // Each alarm acknowledged: still shown as acknowledged, or gone (latched, then acknowledged = ended).
+        return before.every((id) => {
+          const a = now.find((x) => x.testid === id);
+          return !a || (a.acknowledged === "true" && a.latched === "false");
+        });
+      },
+      10000,
+      "alarms not acknowledged",
+    );
+  });
+  await shot("alarm-ack.png");
+
+  await step("[alarms] the NEWS2 badge shows a score", async () => {
+    await session.wait(async () => /^NEWS2 \d+ [A-Z-]+/.test(await text("news2-bed-1")), 30000, "no NEWS2 score");
+    console.log(`   ${await text("news2-bed-1")}`);
+  });
+
+  await step("[alarms] the single-bed view shows NEWS2, the alarm log and records NEWS2 entries", async () => {
+    await session.findElement(By.css('[data-testid="bed-tile-bed-1"] .bed-label')).click();
+    await session.wait(until.elementLocated(By.css('[data-testid="news2-panel-bed-1"]')), 5000);
+    await click("tab-alarm-log-bed-1");
+    await session.wait(
+      async () => (await session.findElements(By.css('[data-testid="alarm-log-bed-1"] tbody tr'))).length > 0,
+      10000,
+      "alarm log is empty",
+    );
+    const log = await text("alarm-log-bed-1");
+    assert.match(log, /Acknowledged/, "the acknowledgement is not in the log");
+    assert.match(log, /QA/, "who acknowledged is not in the log");
+
+    await click("news2-enter-bed-1");
+    await session.wait(until.elementLocated(By.css('[data-testid="news2-consciousness"]')), 5000);
+    await session.findElement(By.css('[data-testid="news2-consciousness"] option[value="alert"]')).click();
+    await session.findElement(By.css('[data-testid="news2-air-or-oxygen"] option[value="air"]')).click();
+    await click("news2-submit");
+    await session.wait(async () => !(await isShown("news2-dialog")), 10000, "NEWS2 entry dialog did not close (see news2-error)");
+    await session.wait(async () => (await text("news2-sub-bed-1-consciousness")) === "0", 15000, "consciousness not scored");
+  });
+  await shot("alarm-detail.png");
+
+  await step("[alarms] a numeric beyond its limit is marked (when one occurs within 60 s)", async () => {
+    const found = await session
+      .wait(async () => (await session.findElements(By.css('[data-testid="detail-bed-1"] .num.in-alarm'))).length > 0, 60000)
+      .catch(() => false);
+    if (found) {
+      const el = await session.findElement(By.css('[data-testid="detail-bed-1"] .num.in-alarm'));
+      const prio = await el.getAttribute("data-alarm");
+      assert.ok(["high", "medium", "low"].includes(prio), `numeric alarm priority ${prio}`);
+      console.log(`   numeric in alarm: ${prio}`);
+      await shot("alarm-numeric.png");
+    } else console.log("   (no limit breach within 60 s; skipped)");
+  });
+
+  await step("[alarms] add device: scanning says why it cannot in simulated mode", async () => {
+    await click("add-device-bed-1");
+    await click("scan");
+    await session.wait(
+      async () => (await text("add-device-error")) !== "" || (await session.findElements(By.css('[data-testid^="scan-result-"]'))).length > 0,
+      15000,
+      "scan gave no result",
+    );
+    const err = await text("add-device-error");
+    console.log(`   scan: ${err || "devices found"}`);
+    if (err) assert.match(err, /No Bluetooth adapter|not available|Could not scan/);
+    await new Promise((r) => setTimeout(r, 300)); // let the dialog repaint before the screenshot
+  });
+  await shot("add-device.png");
 } catch (e) {
   failed = true;
   console.error(`not ok - ${e?.stack ?? e}`);
@@ -123,5 +288,6 @@ try {
   if (session) await session.quit().catch(() => {});
   driver.kill();
   rmSync(dataDir, { recursive: true, force: true });
+  rmSync(alarmDataDir, { recursive: true, force: true });
 }
 process.exit(failed ? 1 : 0);

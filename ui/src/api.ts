@@ -1,7 +1,17 @@
 // The only module that touches @tauri-apps/api.
 
 import { Channel, invoke } from "@tauri-apps/api/core";
-import type { AdmissionView, AdmitRequest, AppInfo, WardSnapshot, WardUpdate } from "./contract";
+import type {
+  AdmissionView,
+  AdmitRequest,
+  AlarmRecord,
+  AppInfo,
+  News2,
+  News2Entry,
+  ScanResult,
+  WardSnapshot,
+  WardUpdate,
+} from "./contract";
 
 export function appInfo(): Promise<AppInfo> {
   return invoke<AppInfo>("app_info");
@@ -34,4 +44,41 @@ export function inTauri(): boolean {
 /** Unlocks the encrypted store with a passphrase typed at the workstation. */
 export function unlock(passphrase: string): Promise<AppInfo> {
   return invoke<AppInfo>("unlock", { passphrase });
+}
+
+// ------------------------------------------------------------------ alarms and NEWS2
+
+export function alarmPause(bed: string, user: string): Promise<void> {
+  return invoke<void>("alarm_pause", { bed, user });
+}
+
+/** `alarm` null = every alarm at the bed. */
+export function alarmAcknowledge(bed: string, alarm: number | null, user: string): Promise<void> {
+  return invoke<void>("alarm_acknowledge", { bed, alarm, user });
+}
+
+export function alarmLog(bed: string, hours: number): Promise<AlarmRecord[]> {
+  return invoke<AlarmRecord[]>("alarm_log", { bed, hours });
+}
+
+export function news2Enter(bed: string, entry: News2Entry, user: string): Promise<void> {
+  return invoke<void>("news2_enter", { bed, entry, user });
+}
+
+export function news2History(bed: string): Promise<News2[]> {
+  return invoke<News2[]>("news2_history", { bed });
+}
+
+// ------------------------------------------------------------------ Bluetooth devices
+
+export function devicesScan(seconds: number): Promise<ScanResult[]> {
+  return invoke<ScanResult[]>("devices_scan", { seconds });
+}
+
+export function deviceAssign(address: string, bed: string, kind: string): Promise<void> {
+  return invoke<void>("device_assign", { address, bed, kind });
+}
+
+export function deviceRemove(address: string): Promise<void> {
+  return invoke<void>("device_remove", { address });
 }

@@ -65,6 +65,8 @@ export interface WardSnapshot {
   beds: BedView[];
   devices: DeviceView[];
   latest: ReadingView[]; // latest reading per bed per mdc
+  alarms: BedAlarmState[]; // one per bed the alarm engine knows
+  news2: News2View[]; // latest NEWS2 per bed
 }
 
 /** Batched live update over a Tauri Channel, about every 250 ms. */
@@ -73,6 +75,8 @@ export interface WardUpdate {
   readings: ReadingView[];
   devices: DeviceView[]; // only devices whose status changed
   beds: BedView[] | null; // set when an admission/discharge happened
+  alarms: BedAlarmState[]; // full alarm state of each bed whose alarms changed
+  news2: News2View[]; // new NEWS2 scores
 }
 
 export interface AdmitRequest {
@@ -89,9 +93,183 @@ export interface CommandError {
   message: string;
 }
 
+// ------------------------------------------------------------------ alarms
+// Shapes from crates/alarms/src/{engine,limits}.rs (serde snake_case; tagged enums
+// use the tag named in the comment). Times are RFC 3339 UTC strings.
+
+/** IEC 60601-1-8 §6.1.2. */
+export type Priority = "low" | "medium" | "high";
+
+/** How the screen draws an alarm (IEC 60601-1-8 Table 3). */
+export interface AlarmSignal {
+  colour: "red" | "yellow" | "cyan";
+  /** Flashing frequency; null = steady. */
+  flash_hz: number | null;
+  /** Fraction of each period the indicator is on (1 when steady). */
+  duty: number;
+}
+
+export type AlarmParameter =
+  | "heart_rate"
+  | "pulse_rate"
+  | "spo2"
+  | "resp_rate"
+  | "nibp_systolic"
+  | "nibp_diastolic"
+  | "nibp_mean"
+  | "temperature";
+
+export type TechnicalKind = "sensor_off" | "no_data" | "disconnected" | "low_battery" | "store_failure" | "delivery_failure";
+
+/** `#[serde(tag = "type")]` */
+export type AlarmKind =
+  | { type: "physiological"; parameter: AlarmParameter; direction: "low" | "high" }
+  | { type: "technical"; device: string; kind: TechnicalKind }
+  | { type: "news2" };
+
+export interface ActiveAlarm {
+  id: number;
+  kind: AlarmKind;
+  priority: Priority;
+  since: string;
+  value: number | null; // PHI: screen only
+  limit: number | null;
+  /** The condition has ended; shown until acknowledged. */
+  latched: boolean;
+  acknowledged: boolean;
+  /** Sounding now: condition present, not acknowledged, audio not paused. */
+  audible: boolean;
+  message: string; // PHI: screen only, never console
+  signal: AlarmSignal;
+}
+
+/** `#[serde(tag = "state")]`; remaining_s is rounded up at the time the state was made. */
+export type AudioState = { state: "normal" } | { state: "paused"; until: string; remaining_s: number; by: string };
+
+export interface AlarmLimit {
+  low: number | null;
+  high: number | null;
+  critical_low: number | null;
+  critical_high: number | null;
+  priority_low: Priority;
+  priority_high: Priority;
+  delay_s: number;
+}
+
+export interface ParameterLimit {
+  parameter: AlarmParameter;
+  label: string;
+  unit: string;
+  limit: AlarmLimit;
+  patient_specific: boolean;
+}
+
+export interface BedAlarmState {
+  bed: string;
+  category: PatientCategory;
+  /** Highest priority first, then oldest first. */
+  active: ActiveAlarm[];
+  audio: AudioState;
+  highest: Priority | null;
+  /** Highest priority of the audible alarms: what the speaker plays. */
+  sounding: Priority | null;
+  limits: ParameterLimit[];
+}
+
+/** `#[serde(tag = "type")]` inside AlarmEvent.event. */
+export type AlarmEventKind =
+  | { type: "started"; value: number | null; limit: number | null }
+  | { type: "escalated"; from: Priority; value: number | null; limit: number | null }
+  | { type: "latched" }
+  | { type: "ended"; reason: "condition_ended" | "acknowledged" | "measurement_invalid" | "discharged" }
+  | { type: "acknowledged"; user: string }
+  | { type: "audio_paused"; user: string; until: string }
+  | {
+      type: "audio_resumed";
+      reason:
+        | { type: "expired" }
+        | { type: "breakthrough"; alarm: number; priority: Priority }
+        | { type: "operator"; user: string }
+        | { type: "discharged" };
+    };
+
+export interface AlarmEvent {
+  id: number | null; // null for bed-level audio events
+  bed: string;
+  kind: AlarmKind | null;
+  priority: Priority | null;
+  event: AlarmEventKind;
+  at: string;
+  message: string; // PHI
+}
+
+/** One row of `alarm_log`. */
+export interface AlarmRecord {
+  id: number;
+  bed: string;
+  at: string;
+  event: AlarmEvent;
+}
+
+// ------------------------------------------------------------------ NEWS2 (crates/alarms/src/news2.rs)
+
+export type News2Param = "respiration_rate" | "spo2" | "air_or_oxygen" | "systolic" | "pulse" | "consciousness" | "temperature";
+
+/** `#[serde(tag = "status")]` */
+export type SubScore = { status: "scored"; points: number } | { status: "missing" } | { status: "stale"; age_s: number; last_points: number };
+
+export type News2Risk = "low" | "low_medium" | "medium" | "high";
+
+export interface News2 {
+  at: string;
+  scale: "scale1" | "scale2";
+  /** All seven, chart order. */
+  parameters: { parameter: News2Param; score: SubScore }[];
+  /** Sum of the fresh sub-scores: a lower bound when incomplete. */
+  total: number;
+  any_single_3: boolean;
+  risk: News2Risk;
+  response: string;
+  complete: boolean;
+  missing_parameters: News2Param[];
+  stale_parameters: News2Param[];
+}
+
+export interface News2View {
+  bed: string;
+  score: News2;
+}
+
+export type Consciousness = "alert" | "new_confusion" | "voice" | "pain" | "unresponsive";
+
+/** `#[serde(tag = "parameter", content = "value")]` */
+export type News2Entry =
+  | { parameter: "consciousness"; value: Consciousness }
+  | { parameter: "air_or_oxygen"; value: "air" | "oxygen" }
+  | { parameter: "spo2_scale"; value: "scale1" | "scale2" }
+  | { parameter: "respiration_rate" | "temperature" | "systolic"; value: number };
+
+// ------------------------------------------------------------------ devices (scan/assign)
+
+export interface ScanResult {
+  address: string;
+  name: string | null;
+  rssi: number | null; // dBm
+  kinds: string[]; // device kinds it can act as
+  assigned_bed: string | null;
+}
+
 // Commands (invoke):
 //   app_info() -> AppInfo
 //   ward_snapshot() -> WardSnapshot
 //   ward_subscribe({ channel: Channel<WardUpdate> }) -> void
 //   admit({ request: AdmitRequest }) -> AdmissionView
 //   discharge({ bed: string }) -> void
+//   alarm_pause({ bed, user }) -> void
+//   alarm_acknowledge({ bed, alarm: number | null, user }) -> void     (null = every alarm at the bed)
+//   alarm_log({ bed, hours }) -> AlarmRecord[]                         (oldest first)
+//   news2_enter({ bed, entry: News2Entry, user }) -> void
+//   news2_history({ bed }) -> News2[]                                  (oldest first)
+//   devices_scan({ seconds }) -> ScanResult[]                          (nearest first; "no_adapter" in simulated mode)
+//   device_assign({ address, bed, kind }) -> void
+//   device_remove({ address }) -> void

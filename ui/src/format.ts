@@ -97,3 +97,33 @@ export function categoryText(c: string): string {
       return c;
   }
 }
+
+/** Signal strength bars 0–4 from RSSI (dBm); null = unknown = 0 bars. */
+export function rssiBars(rssi: number | null): number {
+  if (rssi === null || !Number.isFinite(rssi)) return 0;
+  if (rssi >= -60) return 4;
+  if (rssi >= -70) return 3;
+  if (rssi >= -80) return 2;
+  if (rssi >= -90) return 1;
+  return 0;
+}
+
+/** "▮▮▮▯ −67 dBm" (bars as text so they survive without colour). */
+export function rssiText(rssi: number | null): string {
+  const n = rssiBars(rssi);
+  const bars = "\u25AE".repeat(n) + "\u25AF".repeat(4 - n);
+  return rssi === null || !Number.isFinite(rssi) ? `${bars} \u2014 dBm` : `${bars} ${rssi < 0 ? "\u2212" : ""}${Math.abs(Math.round(rssi))} dBm`;
+}
+
+const KIND_TEXT: Record<string, string> = {
+  heart_rate_strap: "heart rate",
+  pulse_oximeter: "SpO2 + pulse",
+  thermometer: "temperature",
+  blood_pressure_cuff: "blood pressure",
+  respiration_sensor: "respiration",
+};
+
+/** What a device kind measures, for the scan list. */
+export function kindText(kind: string): string {
+  return KIND_TEXT[kind] ?? kind.replace(/_/g, " ");
+}

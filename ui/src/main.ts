@@ -6,11 +6,14 @@ import * as api from "./api";
 import type { WardSnapshot, WardUpdate } from "./contract";
 import { Dialogs } from "./dialogs";
 import { AppView } from "./render";
-import { applyBufferedUpdate, applySnapshot, applyUpdate, createState, setAdmission } from "./state";
-import { commandErrorText, toCommandError } from "./validate";
+import { AlarmAudio } from "./audio";
+import { audioStateText, wardSounding } from "./alarms";
+import { applyBufferedUpdate, applySnapshot, applyUpdate, createState, frameContext, setAdmission } from "./state";
+import { commandErrorText, normaliseInitials, toCommandError } from "./validate";
 import { showUnlock } from "./unlock";
 
 const state = createState(performance.now());
+const audio = new AlarmAudio();
 
 // ---------------------------------------------------------------- render scheduling
 
@@ -19,7 +22,14 @@ let pendingSince = 0;
 
 function frame(): void {
   framePending = false;
-  view.render(state, performance.now());
+  const now = performance.now();
+  view.render(state, now);
+  // Alarm sound: the highest audible priority over all beds (pure choice in alarms.ts).
+  const ctx = frameContext(state, now);
+  const playing = wardSounding(state.alarms.values(), ctx.coreNow, ctx.noData && ctx.hasData);
+  audio.set(playing);
+  const running = audio.running;
+  view.setAudio({ running, playing, stateText: audioStateText(running, playing) });
 }
 
 function scheduleRender(): void {
@@ -36,11 +46,53 @@ setInterval(() => {
   else scheduleRender();
 }, 250);
 
+// ---------------------------------------------------------------- who is acting
+
+const USER_KEY = "vigil.user";
+
+function loadUser(): string | null {
+  try {
+    return normaliseInitials(localStorage.getItem(USER_KEY) ?? "");
+  } catch {
+    return null;
+  }
+}
+
+let user: string | null = loadUser();
+/** An action waiting for initials to be entered; it lapses after PENDING_MS. */
+let pendingAction: { fn: (user: string) => void; at: number } | null = null;
+const PENDING_MS = 60_000;
+
+function withUser(fn: (user: string) => void): void {
+  if (user) {
+    fn(user);
+    return;
+  }
+  // Never run an acknowledgement long after the click that asked for it.
+  pendingAction = { fn, at: performance.now() };
+  view.askUser("Enter your initials first; the action then goes ahead.");
+}
+
+function actionError(what: string, e: unknown): void {
+  logError(what, e);
+  view.showActionError(`Could not ${what}: ${commandErrorText(toCommandError(e))}`);
+}
+
+function bedView(bed: string) {
+  return state.beds.find((x) => x.bed === bed);
+}
+
 // ---------------------------------------------------------------- views
 
 const dialogs = new Dialogs({
   admit: api.admit,
   discharge: api.discharge,
+  user: () => user,
+  news2Enter: api.news2Enter,
+  devicesScan: api.devicesScan,
+  deviceAssign: api.deviceAssign,
+  deviceRemove: api.deviceRemove,
+  bedLabel: (bed) => bedView(bed)?.label ?? bed,
   onAdmitted(bed, admission) {
     setAdmission(state, bed, admission);
     scheduleRender();
@@ -68,13 +120,84 @@ const view = new AppView({
     const b = state.beds.find((x) => x.bed === bed);
     if (b) dialogs.openDischarge(b);
   },
+  pause(bed) {
+    audio.unlock();
+    withUser((u) => api.alarmPause(bed, u).catch((e) => actionError("pause the alarm audio", e)));
+  },
+  acknowledge(bed, alarm) {
+    audio.unlock();
+    withUser((u) => api.alarmAcknowledge(bed, alarm, u).catch((e) => actionError("acknowledge", e)));
+  },
+  pauseAll() {
+    audio.unlock();
+    const beds = [...state.alarms.values()].filter((a) => a.active.length > 0).map((a) => a.bed);
+    if (beds.length === 0) {
+      view.showActionError("No alarms to pause.");
+      return;
+    }
+    withUser((u) => {
+      for (const bed of beds) api.alarmPause(bed, u).catch((e) => actionError(`pause the alarm audio at ${bedView(bed)?.label ?? bed}`, e));
+    });
+  },
+  enterNews2(bed) {
+    withUser(() => {
+      const b = bedView(bed);
+      if (b) dialogs.openNews2(b);
+    });
+  },
+  addDevice(bed) {
+    const b = bedView(bed);
+    if (b) dialogs.openAddDevice(b);
+  },
+  removeDevice(bed, device) {
+    const b = bedView(bed);
+    const d = state.devices.get(bed)?.get(device);
+    if (b && d) dialogs.openRemoveDevice(b, d);
+  },
+  loadAlarmLog(bed) {
+    return api.alarmLog(bed, 24);
+  },
+  loadNews2History(bed) {
+    return api.news2History(bed);
+  },
+  setInitials(text) {
+    const v = normaliseInitials(text);
+    if (!v) return "Enter 2\u20134 letters, e.g. AB.";
+    user = v;
+    try {
+      localStorage.setItem(USER_KEY, v);
+    } catch {
+      // not persisted: asked again next start
+    }
+    view.setUser(v);
+    const next = pendingAction;
+    pendingAction = null;
+    if (next && performance.now() - next.at < PENDING_MS) next.fn(v);
+    return null;
+  },
+  changeInitials() {
+    view.askUser(null);
+  },
+  enableAudio() {
+    audio.unlock();
+    scheduleRender();
+  },
 });
+
+view.setUser(user);
+
+// Sound needs a user gesture: any click or key press resumes the AudioContext.
+for (const ev of ["pointerdown", "click", "keydown", "touchstart"]) {
+  document.addEventListener(ev, () => audio.unlock(), { capture: true, passive: true });
+}
+audio.unlock();
 
 document.getElementById("app")!.append(view.root);
 
 document.addEventListener("keydown", (e) => {
   if (e.key !== "Escape") return;
   if (dialogs.isOpen) dialogs.close();
+  else if (user && document.activeElement?.closest("[data-testid=user-prompt]")) view.setUser(user);
   else if (view.openBed) {
     view.showOverview();
     scheduleRender();

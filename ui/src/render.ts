@@ -2,8 +2,37 @@
 // elements it updates; update() writes only text/classes that changed.
 // All decisions about what a value means live in state.ts; this file only shows them.
 
-import type { AppInfo, BedView, DeviceView } from "./contract";
+import type { ActiveAlarm, AlarmRecord, AppInfo, BedAlarmState, BedView, DeviceView, News2, Priority } from "./contract";
 import { MDC, defaultUnit } from "./codes";
+import {
+  type NumericBoxKind,
+  alarmLogRows,
+  alarmStatusText,
+  alarmTitle,
+  flashHzText,
+  flashPeriodS,
+  isTechnical,
+  limitTextForMdc,
+  shortAlarmText,
+  numericAlarms,
+  pauseModel,
+  priorityShape,
+  priorityText,
+  sortAlarms,
+} from "./alarms";
+import {
+  NEWS2_PARAMS,
+  NEWS2_PARAM_LABEL,
+  appendHistory,
+  badgeText,
+  hasScore,
+  incompleteText,
+  responseText,
+  riskClass,
+  subScoreOf,
+  subScoreText,
+  trendGeometry,
+} from "./news2";
 import { h, setAttr, setClass, setHidden, setText } from "./dom";
 import {
   NO_VALUE,
@@ -21,7 +50,9 @@ import {
   type NibpModel,
   type NumericModel,
   type WardState,
+  bedAlarms,
   bedDevices,
+  bedNews2,
   frameContext,
   heartRateModel,
   nibpModel,
@@ -34,6 +65,53 @@ export interface Actions {
   back(): void;
   admit(bed: string): void;
   discharge(bed: string): void;
+  /** Pause alarm audio at a bed (time-limited, engine preset). */
+  pause(bed: string): void;
+  /** Acknowledge one alarm, or all at the bed (null). */
+  acknowledge(bed: string, alarm: number | null): void;
+  pauseAll(): void;
+  enterNews2(bed: string): void;
+  addDevice(bed: string): void;
+  removeDevice(bed: string, device: string): void;
+  loadAlarmLog(bed: string): Promise<AlarmRecord[]>;
+  loadNews2History(bed: string): Promise<News2[]>;
+  /** Returns an error text, or null when accepted. */
+  setInitials(text: string): string | null;
+  changeInitials(): void;
+  enableAudio(): void;
+}
+
+/** Per-frame alarm/sound facts computed by the caller (main.ts owns the audio). */
+export interface AudioFacts {
+  running: boolean;
+  playing: Priority | null;
+  stateText: string;
+}
+
+/** Clicks on controls inside a tile must not open the bed. */
+function button(cls: string, testid: string, text: string, onClick: () => void, title?: string): HTMLButtonElement {
+  const b = h("button", { class: `btn ${cls}`, testid, text, attrs: { type: "button", ...(title ? { title } : {}) } });
+  b.addEventListener("click", (e) => {
+    e.stopPropagation();
+    onClick();
+  });
+  b.addEventListener("keydown", (e) => e.stopPropagation());
+  return b;
+}
+
+function setFlash(el: HTMLElement, period: number | null): void {
+  if (period === null) {
+    if (el.style.getPropertyValue("--flash-period")) {
+      el.style.removeProperty("--flash-period");
+      el.style.removeProperty("animation-duration");
+    }
+    return;
+  }
+  const v = `${Number(period.toFixed(4))}s`;
+  if (el.style.getPropertyValue("--flash-period") !== v) {
+    el.style.setProperty("--flash-period", v);
+    el.style.setProperty("animation-duration", v);
+  }
 }
 
 type Kind = "hr" | "spo2" | "rr" | "temp";
@@ -53,6 +131,7 @@ class NumericBox {
   private readonly value: HTMLDivElement;
   private readonly stale: HTMLSpanElement;
   private readonly note: HTMLSpanElement;
+  private readonly limits: HTMLSpanElement;
 
   constructor(
     kind: Kind,
@@ -64,6 +143,8 @@ class NumericBox {
     this.unit = h("span", { class: "num-unit", text: initialUnit });
     this.sim = h("span", { class: "sim-tag", text: "SIM" });
     this.sim.hidden = true;
+    this.limits = h("span", { class: "num-limits", attrs: { title: "Alarm limits" } });
+    this.limits.hidden = true;
     this.value = h("div", { class: "num-value", testid: `${kind}-${bed}`, text: NO_VALUE });
     this.stale = h("span", { class: "stale-badge" });
     this.stale.hidden = true;
@@ -71,10 +152,19 @@ class NumericBox {
     this.root = h(
       "div",
       { class: `num num-${kind} is-absent` },
-      h("div", { class: "num-head" }, this.label, this.unit, this.sim),
+      h("div", { class: "num-head" }, this.label, this.unit, this.sim, this.limits),
       this.value,
       h("div", { class: "num-foot" }, this.stale, this.note),
     );
+  }
+
+  /** The alarm limits beside the numeric, and its limit breach (flashing in the alarm colour). */
+  updateAlarm(mdc: number, alarms: BedAlarmState | undefined, alarm: ActiveAlarm | undefined): void {
+    const t = limitTextForMdc(alarms, mdc);
+    setText(this.limits, t);
+    setHidden(this.limits, !t);
+    setAttr(this.limits, "data-testid", t ? `limits-${this.bed}-${mdc}` : null);
+    updateNumericAlarm(this.root, alarm);
   }
 
   update(m: NumericModel): void {
@@ -105,8 +195,11 @@ class NibpBox {
   private readonly when: HTMLSpanElement;
   private readonly stale: HTMLSpanElement;
   private readonly note: HTMLSpanElement;
+  private readonly limits: HTMLSpanElement;
 
   constructor(private readonly bed: string) {
+    this.limits = h("span", { class: "num-limits", attrs: { title: "Systolic alarm limits" } });
+    this.limits.hidden = true;
     this.unit = h("span", { class: "num-unit", text: defaultUnit(MDC.NIBP_SYS) });
     this.sim = h("span", { class: "sim-tag", text: "SIM" });
     this.sim.hidden = true;
@@ -119,10 +212,18 @@ class NibpBox {
     this.root = h(
       "div",
       { class: "num num-nibp is-absent" },
-      h("div", { class: "num-head" }, h("span", { class: "num-label", text: "NIBP" }), this.unit, this.sim, this.when),
+      h("div", { class: "num-head" }, h("span", { class: "num-label", text: "NIBP" }), this.unit, this.sim, this.limits, this.when),
       h("div", { class: "num-row" }, this.value, this.mean),
       h("div", { class: "num-foot" }, this.stale, this.note),
     );
+  }
+
+  updateAlarm(alarms: BedAlarmState | undefined, alarm: ActiveAlarm | undefined): void {
+    const t = limitTextForMdc(alarms, MDC.NIBP_SYS);
+    setText(this.limits, t ? `sys ${t}` : "");
+    setHidden(this.limits, !t);
+    setAttr(this.limits, "data-testid", t ? `limits-${this.bed}-${MDC.NIBP_SYS}` : null);
+    updateNumericAlarm(this.root, alarm);
   }
 
   update(m: NibpModel): void {
@@ -144,6 +245,13 @@ class NibpBox {
   }
 }
 
+/** A numeric beyond its limit: frame and flash in the alarm's colour at its rate. */
+function updateNumericAlarm(root: HTMLElement, alarm: ActiveAlarm | undefined): void {
+  setAttr(root, "data-alarm", alarm ? alarm.priority : null);
+  setClass(root, "in-alarm", !!alarm);
+  setFlash(root, alarm ? flashPeriodS(alarm) : null);
+}
+
 /** The five numerics of one bed, in either the tile or the detail view. */
 class NumericPanel {
   readonly root: HTMLDivElement;
@@ -163,11 +271,19 @@ class NumericPanel {
   }
 
   update(state: WardState, ctx: FrameContext): void {
-    this.hr.update(heartRateModel(state, this.bed, ctx));
+    const hr = heartRateModel(state, this.bed, ctx);
+    this.hr.update(hr);
     this.spo2.update(numericModel(state, this.bed, MDC.SPO2, ctx));
     this.rr.update(numericModel(state, this.bed, MDC.RR, ctx));
     this.nibp.update(nibpModel(state, this.bed, ctx));
     this.temp.update(temperatureModel(state, this.bed, ctx));
+    const a = bedAlarms(state, this.bed);
+    const inAlarm: Map<NumericBoxKind, ActiveAlarm> = numericAlarms(a);
+    this.hr.updateAlarm(hr.mdc, a, inAlarm.get("hr"));
+    this.spo2.updateAlarm(MDC.SPO2, a, inAlarm.get("spo2"));
+    this.rr.updateAlarm(MDC.RR, a, inAlarm.get("rr"));
+    this.nibp.updateAlarm(a, inAlarm.get("nibp"));
+    this.temp.updateAlarm(MDC.TEMP, a, inAlarm.get("temp"));
   }
 }
 
@@ -281,6 +397,335 @@ class PatientHeader {
   }
 }
 
+// ------------------------------------------------------------------ alarms
+
+interface AlarmItem {
+  root: HTMLDivElement;
+  prio: HTMLSpanElement;
+  inop: HTMLSpanElement;
+  message: HTMLSpanElement;
+  status: HTMLSpanElement;
+  ack: HTMLButtonElement;
+}
+
+/**
+ * A bed's alarm bar: active alarms highest first, each with priority as text + shape +
+ * colour (flashing at the signal's rate), technical alarms as INOP, latched and
+ * acknowledged marked; "Acknowledge all", "Pause audio" and the always-visible audio
+ * state ("audio on" / "AUDIO PAUSED 1:43").
+ */
+class AlarmBar {
+  readonly root: HTMLDivElement;
+  private readonly list: HTMLDivElement;
+  private readonly none: HTMLSpanElement;
+  private readonly more: HTMLSpanElement;
+  private readonly ackAll: HTMLButtonElement;
+  private readonly pause: HTMLButtonElement;
+  private readonly audio: HTMLSpanElement;
+  private readonly items = new Map<number, AlarmItem>();
+
+  /** `maxShown`: how many alarms fit (tile); the rest are counted in "+N more". */
+  constructor(
+    private readonly bed: string,
+    private readonly actions: Actions,
+    private readonly maxShown: number,
+    private readonly compact: boolean,
+  ) {
+    this.none = h("span", { class: "alarm-none", text: "No active alarms" });
+    this.more = h("span", { class: "alarm-more" });
+    this.more.hidden = true;
+    this.list = h("div", { class: "alarm-list" }, this.none);
+    this.ackAll = button("btn-ack-all", `ack-all-${bed}`, "Acknowledge all", () => actions.acknowledge(bed, null));
+    this.pause = button("btn-pause", `pause-${bed}`, "Pause audio", () => actions.pause(bed), "Pause alarm audio at this bed (time-limited)");
+    this.audio = h("span", { class: "audio-status", testid: `audio-on-${bed}`, text: "audio on", attrs: { role: "status" } });
+    this.root = h(
+      "div",
+      { class: "alarm-bar", testid: `alarm-bar-${bed}` },
+      this.list,
+      h("div", { class: "alarm-controls" }, this.audio, this.pause, this.ackAll),
+    );
+  }
+
+  private item(a: ActiveAlarm): AlarmItem {
+    let it = this.items.get(a.id);
+    if (it) return it;
+    it = {
+      root: h("div", { class: "alarm", testid: `alarm-${this.bed}-${a.id}`, attrs: { role: "alert" } }),
+      prio: h("span", { class: "alarm-prio" }),
+      inop: h("span", { class: "alarm-inop", text: "INOP" }),
+      message: h("span", { class: "alarm-msg" }),
+      status: h("span", { class: "alarm-status" }),
+      ack: button("btn-ack", `ack-${this.bed}-${a.id}`, "Ack", () => this.actions.acknowledge(this.bed, a.id), "Acknowledge this alarm"),
+    };
+    it.root.append(it.prio, it.inop, it.message, it.status, it.ack);
+    this.items.set(a.id, it);
+    return it;
+  }
+
+  update(s: BedAlarmState | undefined, coreNow: number | null): void {
+    const alarms = sortAlarms(s?.active ?? []);
+    const shown = alarms.slice(0, this.maxShown);
+    const seen = new Set<number>();
+    let prev: Element | null = null;
+    for (const a of shown) {
+      seen.add(a.id);
+      const it = this.item(a);
+      const period = a.acknowledged ? null : flashPeriodS(a);
+      it.root.className = `alarm prio-${a.priority}${isTechnical(a) ? " is-technical" : ""}${a.latched ? " is-latched" : ""}${
+        a.acknowledged ? " is-acked" : ""
+      }${period !== null ? " is-flashing" : ""}`;
+      setAttr(it.root, "data-priority", a.priority);
+      setAttr(it.root, "data-flash-hz", flashHzText(a.signal.flash_hz));
+      setAttr(it.root, "data-latched", String(a.latched));
+      setAttr(it.root, "data-acknowledged", String(a.acknowledged));
+      setAttr(it.root, "data-kind", a.kind.type);
+      setFlash(it.root, period);
+      setText(it.prio, `${priorityShape(a.priority)} ${priorityText(a.priority)}`);
+      setHidden(it.inop, !isTechnical(a));
+      setText(it.message, this.compact ? shortAlarmText(a) : a.message || alarmTitle(a.kind));
+      setAttr(it.message, "title", a.message || alarmTitle(a.kind));
+      const st = alarmStatusText(a, this.compact);
+      setText(it.status, st);
+      setHidden(it.status, !st);
+      // An acknowledged alarm whose condition persists needs no second acknowledgement.
+      setHidden(it.ack, a.acknowledged && !a.latched);
+      // Keep DOM order = display order, moving only what is out of place.
+      const want: Element | null = prev ? prev.nextElementSibling : this.list.firstElementChild;
+      if (want !== it.root) this.list.insertBefore(it.root, want);
+      prev = it.root;
+    }
+    for (const [id, it] of this.items) {
+      if (!seen.has(id)) {
+        it.root.remove();
+        this.items.delete(id);
+      }
+    }
+    setHidden(this.none, alarms.length > 0);
+    const hiddenCount = alarms.length - shown.length;
+    setText(this.more, hiddenCount > 0 ? `+${hiddenCount} more` : "");
+    setHidden(this.more, hiddenCount <= 0);
+    if (hiddenCount > 0) this.list.append(this.more);
+    setHidden(this.ackAll, !alarms.some((a) => !a.acknowledged || a.latched));
+
+    const p = pauseModel(s, coreNow);
+    setText(this.audio, p.paused ? `${p.text}${p.by && !this.compact ? ` (${p.by})` : ""}` : "\u266A audio on");
+    setAttr(this.audio, "title", p.paused && p.by ? `Audio paused by ${p.by}` : null);
+    setAttr(this.audio, "data-testid", p.paused ? `audio-paused-${this.bed}` : `audio-on-${this.bed}`);
+    setClass(this.audio, "is-paused", p.paused);
+    setClass(this.root, "has-alarms", alarms.length > 0);
+  }
+}
+
+/** Highest alarm priority at a bed and whether it still needs a response (flashes). */
+function bedSignal(s: BedAlarmState | undefined): { priority: Priority | null; period: number | null } {
+  const alarms = sortAlarms(s?.active ?? []);
+  if (alarms.length === 0) return { priority: null, period: null };
+  const top = alarms[0];
+  const unanswered = alarms.find((a) => a.priority === top.priority && (!a.acknowledged || a.latched));
+  return { priority: top.priority, period: unanswered ? flashPeriodS(unanswered) : null };
+}
+
+// ------------------------------------------------------------------ NEWS2
+
+/** "NEWS2 5 MEDIUM" in the risk colour, plus "2 missing" when the total is a lower bound. */
+class News2Badge {
+  readonly root: HTMLSpanElement;
+  private readonly main: HTMLSpanElement;
+  private readonly incomplete: HTMLSpanElement;
+
+  constructor(bed: string, cls = "") {
+    this.main = h("span", { class: "news2-main", text: "NEWS2 --" });
+    this.incomplete = h("span", { class: "news2-incomplete" });
+    this.incomplete.hidden = true;
+    this.root = h("span", { class: `news2-badge ${cls}`, testid: `news2-${bed}`, attrs: { title: "NEWS2 early warning score" } }, this.main, this.incomplete);
+  }
+
+  update(s: News2 | undefined): void {
+    setText(this.main, badgeText(s));
+    const inc = incompleteText(s);
+    setText(this.incomplete, inc ? `\u26A0 ${inc}` : "");
+    setHidden(this.incomplete, !inc);
+    setAttr(this.root, "data-risk", hasScore(s) ? riskClass(s.risk) : null);
+    setAttr(this.root, "data-total", hasScore(s) ? String(s.total) : null);
+  }
+}
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number>): SVGElementTagNameMap[K] {
+  const el = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  return el;
+}
+
+/** The single-bed NEWS2 panel: sub-scores, total, risk, response, trend, entry button. */
+class News2Panel {
+  readonly root: HTMLDivElement;
+  private readonly badge: News2Badge;
+  private readonly response: HTMLDivElement;
+  private readonly when: HTMLSpanElement;
+  private readonly cells = new Map<string, HTMLTableCellElement>();
+  private readonly chart: SVGSVGElement;
+  private readonly chartNote: HTMLDivElement;
+  private history: News2[] = [];
+  private drawnKey = "";
+  private shown: News2 | undefined;
+
+  constructor(bed: string, actions: Actions) {
+    this.badge = new News2Badge(bed, "news2-big");
+    this.response = h("div", { class: "news2-response", testid: `news2-response-${bed}` });
+    this.when = h("span", { class: "news2-when" });
+    const tbody = h("tbody");
+    for (const p of NEWS2_PARAMS) {
+      const cell = h("td", { class: "news2-sub", testid: `news2-sub-${bed}-${p}` });
+      this.cells.set(p, cell);
+      tbody.append(h("tr", {}, h("th", { text: NEWS2_PARAM_LABEL[p] }), cell));
+    }
+    this.chart = svg("svg", { class: "news2-chart", viewBox: "0 0 300 70", preserveAspectRatio: "none", "data-testid": `news2-trend-${bed}` });
+    this.chartNote = h("div", { class: "news2-chart-note" });
+    const enter = button("btn-primary btn-news2-enter", `news2-enter-${bed}`, "Enter obs\u2026", () => actions.enterNews2(bed), "Enter NEWS2 observations (ACVPU, air/oxygen, manual values)");
+    this.root = h(
+      "div",
+      { class: "news2-panel", testid: `news2-panel-${bed}` },
+      h("div", { class: "news2-top" }, this.badge.root, h("span", { class: "spacer" }), enter),
+      h("div", { class: "news2-response-row" }, this.response, this.when),
+      h("table", { class: "news2-table" }, tbody),
+      h("div", { class: "news2-trend" }, h("div", { class: "news2-trend-title" }, "NEWS2 trend ", this.chartNote), this.chart),
+    );
+    actions
+      .loadNews2History(bed)
+      .then((hist) => {
+        // Keep scores that arrived live while loading.
+        let merged = hist.slice();
+        for (const s of this.history) if (!merged.some((x) => x.at === s.at)) merged = appendHistory(merged, s);
+        this.history = merged;
+        this.drawnKey = "";
+      })
+      .catch(() => {
+        setText(this.chartNote, "Trend unavailable (history could not be loaded)");
+      });
+  }
+
+  update(s: News2 | undefined): void {
+    if (s && s !== this.shown) this.history = appendHistory(this.history, s);
+    this.shown = s;
+    this.badge.update(s);
+    setText(this.response, responseText(s));
+    setText(this.when, s ? `scored ${formatHm(Date.parse(s.at))}` : "");
+    for (const p of NEWS2_PARAMS) {
+      const cell = this.cells.get(p)!;
+      const sub = s ? subScoreOf(s, p) : null;
+      setText(cell, sub ? subScoreText(sub) : "\u2014");
+      setAttr(cell, "data-status", sub ? sub.status : null);
+      setAttr(cell, "data-points", sub && sub.status === "scored" ? String(sub.points) : null);
+    }
+    this.drawChart();
+  }
+
+  private drawChart(): void {
+    const last = this.history[this.history.length - 1];
+    const key = `${this.history.length}|${last?.at ?? ""}`;
+    if (key === this.drawnKey) return;
+    this.drawnKey = key;
+    const W = 300;
+    const H = 70;
+    const g = trendGeometry(this.history, W, H);
+    const nodes: SVGElement[] = [
+      svg("rect", { x: 0, y: 0, width: W, height: g.y7, class: "band-high" }),
+      svg("rect", { x: 0, y: g.y7, width: W, height: g.y5 - g.y7, class: "band-medium" }),
+      svg("rect", { x: 0, y: g.y5, width: W, height: H - g.y5, class: "band-low" }),
+      svg("line", { x1: 0, x2: W, y1: g.y5, y2: g.y5, class: "band-line" }),
+      svg("line", { x1: 0, x2: W, y1: g.y7, y2: g.y7, class: "band-line" }),
+    ];
+    if (g.points.length > 0) {
+      nodes.push(svg("polyline", { points: g.points.map((p) => `${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(" "), class: "trend-line" }));
+      const lastPt = g.points[g.points.length - 1];
+      nodes.push(svg("circle", { cx: lastPt.x, cy: lastPt.y, r: 3.5, class: "trend-last" }));
+    }
+    this.chart.replaceChildren(...nodes);
+    setText(
+      this.chartNote,
+      g.fromMs === null ? "(no scores yet)" : `${formatHm(g.fromMs)}\u2013${formatHm(g.toMs!)} \u00b7 ${g.points.length} scores \u00b7 lines at 5, 7`,
+    );
+  }
+}
+
+// ------------------------------------------------------------------ alarm log
+
+class AlarmLogView {
+  readonly root: HTMLDivElement;
+  private readonly tbody = h("tbody");
+  private readonly status: HTMLDivElement;
+  private loading = false;
+  private loadedAt = 0;
+  private loadedFor: unknown = undefined;
+
+  constructor(private readonly bed: string, private readonly actions: Actions) {
+    this.status = h("div", { class: "log-status", testid: `alarm-log-status-${bed}` });
+    const refresh = button("", `alarm-log-refresh-${bed}`, "Refresh", () => this.load());
+    this.root = h(
+      "div",
+      { class: "alarm-log" },
+      h("div", { class: "log-head" }, h("span", { class: "log-title", text: "Alarm log \u2014 last 24 h" }), this.status, refresh),
+      h(
+        "table",
+        { class: "device-table log-table", testid: `alarm-log-${bed}` },
+        h("thead", {}, h("tr", {}, ...["Time", "Priority", "Event", "Message", "By"].map((t) => h("th", { text: t })))),
+        this.tbody,
+      ),
+    );
+  }
+
+  /** Reload while shown when the bed's alarm state changed (at most every 2 s). */
+  maybeLoad(alarms: BedAlarmState | undefined, perfNow: number): void {
+    if (this.loading) return;
+    if (alarms !== this.loadedFor && perfNow - this.loadedAt > 2000) {
+      this.loadedFor = alarms;
+      this.load();
+    }
+  }
+
+  load(): void {
+    if (this.loading) return;
+    this.loading = true;
+    this.loadedAt = performance.now();
+    setText(this.status, "loading\u2026");
+    this.actions
+      .loadAlarmLog(this.bed)
+      .then((recs) => {
+        const rows = alarmLogRows(recs);
+        this.tbody.replaceChildren(
+          ...rows.map((r) =>
+            h(
+              "tr",
+              { attrs: r.priority ? { "data-priority": r.priority } : {} },
+              h("td", { class: "mono", text: Number.isFinite(r.atMs) ? `${formatHms(r.atMs)}` : "" }),
+              h("td", { class: `log-prio${r.priority ? ` prio-text-${r.priority}` : ""}`, text: r.priority ? `${priorityShape(r.priority)} ${priorityText(r.priority)}` : "\u2014" }),
+              h("td", { text: r.event }),
+              h("td", { class: "log-msg", text: r.message }),
+              h("td", { text: r.by }),
+            ),
+          ),
+        );
+        setText(this.status, rows.length === 0 ? "no alarm events in the last 24 h" : `${rows.length} events`);
+      })
+      .catch((e: unknown) => {
+        setText(this.status, `Could not load the alarm log: ${errText(e)}`);
+      })
+      .finally(() => {
+        this.loading = false;
+      });
+  }
+}
+
+function errText(e: unknown): string {
+  if (e && typeof e === "object" && "message" in e) {
+    const o = e as { code?: unknown; message: unknown };
+    return o.code ? `${String(o.message)} (${String(o.code)})` : String(o.message);
+  }
+  return typeof e === "string" ? e : "unknown error";
+}
+
 // ------------------------------------------------------------------ overview
 
 class BedTile {
@@ -288,12 +733,16 @@ class BedTile {
   private readonly patient: PatientHeader;
   private readonly panel: NumericPanel;
   private readonly chips: DeviceChips;
+  private readonly alarmBar: AlarmBar;
+  private readonly news2: News2Badge;
 
   constructor(readonly bed: BedView, actions: Actions) {
     const id = bed.bed;
     this.patient = new PatientHeader(id, actions);
     this.panel = new NumericPanel(id, "tile-nums");
     this.chips = new DeviceChips(id);
+    this.alarmBar = new AlarmBar(id, actions, 2, true);
+    this.news2 = new News2Badge(id);
     this.root = h(
       "div",
       { class: "tile", testid: `bed-tile-${id}`, attrs: { role: "button", tabindex: "0", "aria-label": `${bed.label}, open` } },
@@ -303,8 +752,11 @@ class BedTile {
         h("span", { class: "bed-label", text: bed.label }),
         this.patient.nameBox,
         this.patient.category,
+        h("span", { class: "spacer" }),
+        this.news2.root,
         this.patient.admit,
       ),
+      this.alarmBar.root,
       this.panel.root,
       this.chips.root,
     );
@@ -324,7 +776,19 @@ class BedTile {
     }
     this.panel.update(state, ctx);
     this.chips.update(bedDevices(state, b.bed), ctx);
+    const alarms = bedAlarms(state, b.bed);
+    this.alarmBar.update(alarms, ctx.coreNow);
+    this.news2.update(bedNews2(state, b.bed));
+    updateBedSignal(this.root, alarms);
   }
+}
+
+/** The tile/detail frame in the highest priority's colour, flashing while unanswered. */
+function updateBedSignal(root: HTMLElement, alarms: BedAlarmState | undefined): void {
+  const sig = bedSignal(alarms);
+  setAttr(root, "data-alarm", sig.priority);
+  setClass(root, "is-flashing", sig.period !== null);
+  setFlash(root, sig.period);
 }
 
 class Overview {
@@ -363,7 +827,7 @@ class Overview {
       const r = Math.ceil(n / c);
       const tileW = (w - gap * (c - 1)) / c;
       const tileH = (hgt - gap * (r - 1)) / r;
-      const f = Math.min(tileW / 50, tileH / 22);
+      const f = Math.min(tileW / 50, tileH / 25);
       if (f > fs) {
         fs = f;
         cols = c;
@@ -400,6 +864,8 @@ interface DeviceRow {
   source: HTMLTableCellElement;
 }
 
+type DetailTab = "devices" | "log";
+
 class DetailView {
   readonly root: HTMLDivElement;
   private readonly patient: PatientHeader;
@@ -409,10 +875,17 @@ class DetailView {
   private readonly admitted: HTMLSpanElement;
   private readonly info: HTMLDivElement;
   private readonly panel: NumericPanel;
+  private readonly alarmBar: AlarmBar;
+  private readonly news2: News2Panel;
+  private readonly log: AlarmLogView;
+  private readonly devicesBox: HTMLDivElement;
+  private readonly tabDevices: HTMLButtonElement;
+  private readonly tabLog: HTMLButtonElement;
+  private tab: DetailTab = "devices";
   private readonly tbody = h("tbody");
   private readonly rows = new Map<string, DeviceRow>();
 
-  constructor(readonly bed: BedView, actions: Actions) {
+  constructor(readonly bed: BedView, private readonly actions: Actions) {
     const id = bed.bed;
     this.patient = new PatientHeader(id, actions);
     this.discharge = h("button", { class: "btn btn-discharge", testid: `discharge-${id}`, text: "Discharge", attrs: { type: "button" } });
@@ -433,6 +906,9 @@ class DetailView {
       this.admitted,
     );
     this.panel = new NumericPanel(id, "detail-nums");
+    this.alarmBar = new AlarmBar(id, actions, 8, false);
+    this.news2 = new News2Panel(id, actions);
+    this.log = new AlarmLogView(id, actions);
     const table = h(
       "table",
       { class: "device-table", testid: `devices-${id}` },
@@ -442,11 +918,16 @@ class DetailView {
         h(
           "tr",
           {},
-          ...["Device", "ID", "State", "Battery", "Clock offset", "Last data", "Condition", "Source"].map((t) => h("th", { text: t })),
+          ...["Device", "ID", "State", "Battery", "Clock offset", "Last data", "Condition", "Source", ""].map((t) => h("th", { text: t })),
         ),
       ),
       this.tbody,
     );
+    this.tabDevices = button("tab is-active", `tab-devices-${id}`, "Devices", () => this.showTab("devices"));
+    this.tabLog = button("tab", `tab-alarm-log-${id}`, "Alarm log (24 h)", () => this.showTab("log"));
+    const addDevice = button("btn-add-device", `add-device-${id}`, "+ Add device\u2026", () => actions.addDevice(id));
+    this.devicesBox = h("div", { class: "detail-devices" }, table);
+    this.log.root.hidden = true;
     this.root = h(
       "div",
       { class: "detail", testid: `detail-${id}` },
@@ -462,9 +943,25 @@ class DetailView {
         this.patient.admit,
         this.discharge,
       ),
-      this.panel.root,
-      h("div", { class: "detail-devices" }, table),
+      this.alarmBar.root,
+      h("div", { class: "detail-body" }, this.panel.root, this.news2.root),
+      h(
+        "div",
+        { class: "detail-bottom" },
+        h("div", { class: "tabs" }, this.tabDevices, this.tabLog, h("span", { class: "spacer" }), addDevice),
+        this.devicesBox,
+        this.log.root,
+      ),
     );
+  }
+
+  private showTab(t: DetailTab): void {
+    this.tab = t;
+    setClass(this.tabDevices, "is-active", t === "devices");
+    setClass(this.tabLog, "is-active", t === "log");
+    setHidden(this.devicesBox, t !== "devices");
+    setHidden(this.log.root, t !== "log");
+    if (t === "log") this.log.load();
   }
 
   private row(d: DeviceView): DeviceRow {
@@ -483,6 +980,8 @@ class DetailView {
       source: h("td"),
     };
     r.stateCell.append(r.state);
+    const bed = this.bed.bed;
+    const device = d.device;
     r.root.append(
       r.label,
       h("td", { class: "mono", text: d.device }),
@@ -492,13 +991,14 @@ class DetailView {
       r.lastData,
       h("td", { class: "chip" }, r.technical),
       r.source,
+      h("td", {}, button("btn-small", `remove-device-${id}`, "Remove", () => this.actions.removeDevice(bed, device), "Remove this device from the bed")),
     );
     this.rows.set(d.device, r);
     this.tbody.append(r.root);
     return r;
   }
 
-  update(state: WardState, ctx: FrameContext, b: BedView, bedsChanged: boolean): void {
+  update(state: WardState, ctx: FrameContext, b: BedView, bedsChanged: boolean, perfNow: number): void {
     if (bedsChanged) {
       this.patient.update(b);
       const a = b.admission;
@@ -509,6 +1009,11 @@ class DetailView {
       setText(this.admitted, a ? formatHm(Date.parse(a.admitted_at)) + " " + a.admitted_at.slice(0, 10) : "");
     }
     this.panel.update(state, ctx);
+    const alarms = bedAlarms(state, b.bed);
+    this.alarmBar.update(alarms, ctx.coreNow);
+    updateBedSignal(this.root, alarms);
+    this.news2.update(bedNews2(state, b.bed));
+    if (this.tab === "log") this.log.maybeLoad(alarms, perfNow);
     const devices = bedDevices(state, b.bed);
     const seen = new Set<string>();
     for (const d of devices) {
@@ -545,7 +1050,17 @@ export class AppView {
   private readonly noData: HTMLDivElement;
   private readonly noDataDetail: HTMLSpanElement;
   private readonly error: HTMLDivElement;
+  private readonly toast: HTMLDivElement;
+  private toastTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly main: HTMLElement;
+  private readonly signed: HTMLSpanElement;
+  private readonly signedName: HTMLSpanElement;
+  private readonly userPrompt: HTMLFormElement;
+  private readonly userInput: HTMLInputElement;
+  private readonly userError: HTMLSpanElement;
+  private readonly audioBanner: HTMLButtonElement;
+  private readonly audioState: HTMLSpanElement;
+  private readonly pauseAll: HTMLButtonElement;
   private readonly overview: Overview;
   private detail: DetailView | null = null;
   private renderedBedsVersion = -1;
@@ -567,6 +1082,53 @@ export class AppView {
     this.noData.hidden = true;
     this.error = h("div", { class: "error-banner", testid: "error-banner", attrs: { role: "alert" } });
     this.error.hidden = true;
+    this.toast = h("div", { class: "error-banner action-error", testid: "action-error", attrs: { role: "alert" } });
+    this.toast.hidden = true;
+
+    // Who is acting: initials, sent as `user` with acknowledge/pause/NEWS2 entries.
+    this.signedName = h("span", { class: "signed-name", testid: "user-signed" });
+    const change = h("a", { class: "signed-change", testid: "user-change", text: "change", attrs: { href: "#", role: "button" } });
+    change.addEventListener("click", (e) => {
+      e.preventDefault();
+      actions.changeInitials();
+    });
+    this.signed = h("span", { class: "signed" }, "Signed: ", this.signedName, " ", change);
+    this.signed.hidden = true;
+    this.userInput = h("input", {
+      testid: "user-initials",
+      attrs: { type: "text", maxlength: "4", autocomplete: "off", spellcheck: "false", "aria-label": "Your initials", placeholder: "AB" },
+    });
+    this.userError = h("span", { class: "field-error", testid: "user-initials-error" });
+    this.userError.hidden = true;
+    this.userPrompt = h(
+      "form",
+      { class: "user-prompt", testid: "user-prompt" },
+      h("label", { text: "Your initials (recorded with acknowledgements, pauses and entries):", attrs: { for: "user-initials" } }),
+      this.userInput,
+      h("button", { class: "btn btn-primary", testid: "user-initials-ok", text: "OK", attrs: { type: "submit" } }),
+      this.userError,
+    );
+    this.userInput.id = "user-initials";
+    this.userPrompt.hidden = true;
+    this.userPrompt.addEventListener("submit", (e) => {
+      e.preventDefault();
+      const err = actions.setInitials(this.userInput.value);
+      setText(this.userError, err ?? "");
+      setHidden(this.userError, !err);
+    });
+
+    // Sound needs a user gesture in a webview: say so until the AudioContext runs.
+    this.audioBanner = h("button", {
+      class: "audio-banner",
+      testid: "audio-enable",
+      text: "\u26A0 ALARM SOUND OFF \u2014 click here to enable alarm sound",
+      attrs: { type: "button" },
+    });
+    this.audioBanner.addEventListener("click", () => actions.enableAudio());
+    this.audioBanner.hidden = true;
+    this.audioState = h("span", { class: "audio-state", testid: "audio-state", text: "blocked", attrs: { title: "Alarm sound" } });
+    this.pauseAll = h("button", { class: "btn btn-pause", testid: "pause-all", text: "Pause all", attrs: { type: "button", title: "Pause alarm audio at every bed with alarms" } });
+    this.pauseAll.addEventListener("click", () => actions.pauseAll());
     this.overview = new Overview(actions);
     this.main = h("main", { class: "main" }, this.overview.root);
     this.root = h(
@@ -576,14 +1138,18 @@ export class AppView {
         "header",
         { class: "header" },
         h("span", { class: "brand", text: "Vigil" }),
-        this.version,
+        h("span", { class: "header-meta" }, this.version, this.keySource),
         this.simBanner,
         h("span", { class: "spacer" }),
-        this.keySource,
+        h("span", { class: "header-user" }, this.signed, this.audioState),
+        this.pauseAll,
         this.clock,
       ),
+      this.userPrompt,
+      this.audioBanner,
       this.noData,
       this.error,
+      this.toast,
       this.main,
     );
     window.addEventListener("resize", () => this.overview.layout());
@@ -598,9 +1164,46 @@ export class AppView {
     }
     setText(this.version, `v${info.version}`);
     setText(this.keySource, `key: ${info.key_source}`);
+    setAttr(this.keySource, "title", `key: ${info.key_source}`);
     const sim = info.mode === "simulated";
     setText(this.simText, sim ? `SIMULATED DEVICES${info.scenario ? ` \u00b7 scenario: ${info.scenario}` : ""}` : "");
     setHidden(this.simBanner, !sim);
+  }
+
+  /** A failed operator action, shown for a while. */
+  showActionError(text: string): void {
+    setText(this.toast, text);
+    setHidden(this.toast, false);
+    if (this.toastTimer) clearTimeout(this.toastTimer);
+    this.toastTimer = setTimeout(() => setHidden(this.toast, true), 10000);
+  }
+
+  /** The signed-in initials (null = ask). `focus` puts the cursor in the prompt. */
+  setUser(initials: string | null, focus = false): void {
+    setText(this.signedName, initials ?? "");
+    setHidden(this.signed, initials === null);
+    setHidden(this.userPrompt, initials !== null);
+    if (initials === null) {
+      this.userInput.value = "";
+      setHidden(this.userError, true);
+      if (focus) this.userInput.focus();
+    }
+  }
+
+  /** Ask for initials again (current value kept until a new one is accepted). */
+  askUser(hint: string | null): void {
+    setHidden(this.userPrompt, false);
+    setText(this.userError, hint ?? "");
+    setHidden(this.userError, !hint);
+    this.userInput.focus();
+  }
+
+  /** Audio state for the header: the banner while blocked, and the test element. */
+  setAudio(f: AudioFacts): void {
+    setHidden(this.audioBanner, f.running);
+    setText(this.audioState, f.stateText);
+    setAttr(this.audioState, "data-playing", f.playing);
+    setClass(this.audioState, "is-blocked", !f.running);
   }
 
   setError(text: string | null): void {
@@ -651,7 +1254,7 @@ export class AppView {
         this.overview.update(state, ctx, true);
         return;
       }
-      this.detail.update(state, ctx, b, bedsChanged);
+      this.detail.update(state, ctx, b, bedsChanged, perfNow);
     } else {
       this.overview.update(state, ctx, bedsChanged);
     }

@@ -61,11 +61,11 @@ const BEDS: BedView[] = [
 ];
 
 function snapshot(p: Partial<WardSnapshot> = {}): WardSnapshot {
-  return { now_ms: T0, beds: BEDS, devices: [device()], latest: [reading({ mdc: MDC.HR })], ...p };
+  return { now_ms: T0, beds: BEDS, devices: [device()], latest: [reading({ mdc: MDC.HR })], alarms: [], news2: [], ...p };
 }
 
 function update(p: Partial<WardUpdate> = {}): WardUpdate {
-  return { now_ms: T0 + 250, readings: [], devices: [], beds: null, ...p };
+  return { now_ms: T0 + 250, readings: [], devices: [], beds: null, alarms: [], news2: [], ...p };
 }
 
 function loaded(snap: WardSnapshot = snapshot()) {

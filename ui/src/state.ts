@@ -5,7 +5,9 @@
 
 import type {
   AdmissionView,
+  BedAlarmState,
   BedView,
+  News2,
   DeviceView,
   ReadingView,
   WardSnapshot,
@@ -31,6 +33,14 @@ export interface WardState {
   startedPerf: number;
   /** Bumped whenever the bed list or an admission changes (render rebuilds headers). */
   bedsVersion: number;
+  /** bed -> the alarm engine's full state for that bed. */
+  alarms: Map<string, BedAlarmState>;
+  /** bed -> latest NEWS2 score. */
+  news2: Map<string, News2>;
+  /** Bumped whenever any bed's alarm state changes. */
+  alarmsVersion: number;
+  /** Bumped whenever a NEWS2 score arrives. */
+  news2Version: number;
 }
 
 export function createState(perfNow: number): WardState {
@@ -42,6 +52,10 @@ export function createState(perfNow: number): WardState {
     lastDataPerf: null,
     startedPerf: perfNow,
     bedsVersion: 0,
+    alarms: new Map(),
+    news2: new Map(),
+    alarmsVersion: 0,
+    news2Version: 0,
   };
 }
 
@@ -76,6 +90,19 @@ function setBeds(state: WardState, beds: BedView[]): void {
   state.bedsVersion++;
 }
 
+function putAlarms(state: WardState, a: BedAlarmState): void {
+  state.alarms.set(a.bed, a);
+  state.alarmsVersion++;
+}
+
+function putNews2(state: WardState, bed: string, score: News2): void {
+  const prev = state.news2.get(bed);
+  // Newest wins (RFC 3339 UTC strings of one format compare as times).
+  if (prev && Date.parse(prev.at) > Date.parse(score.at)) return;
+  state.news2.set(bed, score);
+  state.news2Version++;
+}
+
 function markData(state: WardState, nowMs: number, perfNow: number): void {
   state.coreNowMs = nowMs;
   state.lastDataPerf = perfNow;
@@ -88,6 +115,12 @@ export function applySnapshot(state: WardState, snap: WardSnapshot, perfNow: num
   state.latest = new Map();
   for (const d of snap.devices) putDevice(state, d);
   for (const r of snap.latest) putReading(state, r);
+  state.alarms = new Map();
+  state.news2 = new Map();
+  for (const a of snap.alarms ?? []) putAlarms(state, a);
+  for (const n of snap.news2 ?? []) putNews2(state, n.bed, n.score);
+  state.alarmsVersion++;
+  state.news2Version++;
   markData(state, snap.now_ms, perfNow);
 }
 
@@ -96,6 +129,8 @@ export function applyUpdate(state: WardState, upd: WardUpdate, perfNow: number):
   for (const r of upd.readings) putReading(state, r);
   for (const d of upd.devices) putDevice(state, d);
   if (upd.beds) setBeds(state, upd.beds);
+  for (const a of upd.alarms ?? []) putAlarms(state, a);
+  for (const n of upd.news2 ?? []) putNews2(state, n.bed, n.score);
   markData(state, upd.now_ms, perfNow);
 }
 
@@ -110,6 +145,8 @@ export function applyBufferedUpdate(state: WardState, upd: WardUpdate, snapshotN
     return;
   }
   for (const r of upd.readings) putReading(state, r);
+  // NEWS2 scores carry their own time: newest wins, so they are safe too.
+  for (const n of upd.news2 ?? []) putNews2(state, n.bed, n.score);
   // Arrival of data still counts for the watchdog, but never moves the core clock back.
   state.lastDataPerf = perfNow;
 }
@@ -178,6 +215,14 @@ export function isReadingStale(r: ReadingView, ctx: FrameContext): boolean {
 }
 
 // ---------------------------------------------------------------- lookups
+
+export function bedAlarms(state: WardState, bed: string): BedAlarmState | undefined {
+  return state.alarms.get(bed);
+}
+
+export function bedNews2(state: WardState, bed: string): News2 | undefined {
+  return state.news2.get(bed);
+}
 
 export function latestReading(state: WardState, bed: string, mdc: number): ReadingView | undefined {
   return state.latest.get(bed)?.get(mdc);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { toCommandError, validateAdmit } from "./validate";
+import { normaliseInitials, toCommandError, validateAdmit, validateNews2 } from "./validate";
 
 const TODAY = "2025-06-15";
 const good = { display_name: "  Jane   Doe ", mrn: " MRN-001 ", date_of_birth: "1980-02-29", category: "adult" };
@@ -40,5 +40,37 @@ describe("command errors", () => {
     expect(toCommandError("boom")).toEqual({ code: "error", message: "boom" });
     expect(toCommandError(new Error("x"))).toEqual({ code: "error", message: "x" });
     expect(toCommandError(undefined)).toEqual({ code: "error", message: "Unknown error" });
+  });
+});
+
+describe("initials", () => {
+  it("accepts 2-4 letters, upper-cased", () => {
+    expect(normaliseInitials(" ab ")).toBe("AB");
+    expect(normaliseInitials("xyzw")).toBe("XYZW");
+    expect(normaliseInitials("a")).toBeNull();
+    expect(normaliseInitials("abcde")).toBeNull();
+    expect(normaliseInitials("a1")).toBeNull();
+    expect(normaliseInitials("")).toBeNull();
+  });
+});
+
+describe("NEWS2 entry", () => {
+  const empty = { consciousness: "", air_or_oxygen: "", spo2_scale: "", respiration_rate: "", temperature: "", systolic: "" };
+  it("sends only filled fields, as tagged entries", () => {
+    const v = validateNews2({ ...empty, consciousness: "voice", air_or_oxygen: "oxygen", temperature: "38,2" });
+    expect(v).toEqual({
+      ok: true,
+      entries: [
+        { parameter: "consciousness", value: "voice" },
+        { parameter: "air_or_oxygen", value: "oxygen" },
+        { parameter: "temperature", value: 38.2 },
+      ],
+    });
+  });
+  it("rejects implausible numbers and an empty form", () => {
+    expect(validateNews2({ ...empty, temperature: "370" }).ok).toBe(false);
+    expect(validateNews2({ ...empty, systolic: "-5" }).ok).toBe(false);
+    expect(validateNews2({ ...empty, respiration_rate: "abc" }).ok).toBe(false);
+    expect(validateNews2(empty).ok).toBe(false);
   });
 });

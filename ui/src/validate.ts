@@ -1,6 +1,6 @@
 // Pure validation of the admit form.
 
-import type { AdmitRequest, CommandError, PatientCategory } from "./contract";
+import type { AdmitRequest, CommandError, News2Entry, PatientCategory } from "./contract";
 
 export interface AdmitForm {
   display_name: string;
@@ -73,4 +73,66 @@ export function toCommandError(e: unknown): CommandError {
 
 export function commandErrorText(e: CommandError): string {
   return `${e.message} (${e.code})`;
+}
+
+// ------------------------------------------------------------------ the nurse's initials
+
+/** Trimmed, upper-case initials (2–4 letters), or null when not acceptable. */
+export function normaliseInitials(s: string): string | null {
+  const t = s.trim().toUpperCase();
+  return /^\p{L}{2,4}$/u.test(t) ? t : null;
+}
+
+// ------------------------------------------------------------------ NEWS2 nurse entry
+
+export interface News2Form {
+  consciousness: string; // "" = not entered
+  air_or_oxygen: string;
+  spo2_scale: string;
+  respiration_rate: string;
+  temperature: string;
+  systolic: string;
+}
+
+export type News2Field = keyof News2Form;
+
+export type News2Validation = { ok: true; entries: News2Entry[] } | { ok: false; errors: Partial<Record<News2Field, string>> };
+
+const CONSCIOUSNESS = ["alert", "new_confusion", "voice", "pain", "unresponsive"] as const;
+
+/** Plausible manual entries (catches typos such as 370 for 37.0). */
+const NUMERIC_RANGES: Record<"respiration_rate" | "temperature" | "systolic", [number, number, string]> = {
+  respiration_rate: [0, 80, "Respiration rate must be 0\u201380 /min."],
+  temperature: [25, 45, "Temperature must be 25.0\u201345.0 \u00b0C."],
+  systolic: [30, 300, "Systolic must be 30\u2013300 mmHg."],
+};
+
+/** Empty fields are not sent; at least one field must be filled. */
+export function validateNews2(form: News2Form): News2Validation {
+  const errors: Partial<Record<News2Field, string>> = {};
+  const entries: News2Entry[] = [];
+  if (form.consciousness) {
+    if ((CONSCIOUSNESS as readonly string[]).includes(form.consciousness))
+      entries.push({ parameter: "consciousness", value: form.consciousness as (typeof CONSCIOUSNESS)[number] });
+    else errors.consciousness = "Choose A, C, V, P or U.";
+  }
+  if (form.air_or_oxygen) {
+    if (form.air_or_oxygen === "air" || form.air_or_oxygen === "oxygen") entries.push({ parameter: "air_or_oxygen", value: form.air_or_oxygen });
+    else errors.air_or_oxygen = "Choose air or oxygen.";
+  }
+  if (form.spo2_scale) {
+    if (form.spo2_scale === "scale1" || form.spo2_scale === "scale2") entries.push({ parameter: "spo2_scale", value: form.spo2_scale });
+    else errors.spo2_scale = "Choose scale 1 or 2.";
+  }
+  for (const k of ["respiration_rate", "temperature", "systolic"] as const) {
+    const raw = form[k].trim().replace(",", ".");
+    if (!raw) continue;
+    const v = Number(raw);
+    const [lo, hi, msg] = NUMERIC_RANGES[k];
+    if (!/^\d+(\.\d+)?$/.test(raw) || !Number.isFinite(v) || v < lo || v > hi) errors[k] = msg;
+    else entries.push({ parameter: k, value: v });
+  }
+  if (Object.keys(errors).length) return { ok: false, errors };
+  if (entries.length === 0) return { ok: false, errors: { consciousness: "Enter at least one observation." } };
+  return { ok: true, entries };
 }

@@ -1,0 +1,373 @@
+// Pure alarm presentation logic (IEC 60601-1-8): ordering, priority text and
+// shape, the audio-paused countdown, which numeric an alarm belongs to, limit
+// text, and which audio pattern plays. No DOM, no clocks: callers pass "now".
+
+import type {
+  ActiveAlarm,
+  AlarmKind,
+  AlarmLimit,
+  AlarmParameter,
+  AlarmRecord,
+  BedAlarmState,
+  ParameterLimit,
+  Priority,
+  TechnicalKind,
+} from "./contract";
+import { MDC } from "./codes";
+
+export const PRIORITY_RANK: Record<Priority, number> = { low: 1, medium: 2, high: 3 };
+
+export function higher(a: Priority | null, b: Priority | null): Priority | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return PRIORITY_RANK[a] >= PRIORITY_RANK[b] ? a : b;
+}
+
+/**
+ * Display order: highest priority first; within a priority, alarms still needing a
+ * response (not acknowledged) before acknowledged ones; then oldest first, then id.
+ */
+export function sortAlarms(alarms: readonly ActiveAlarm[]): ActiveAlarm[] {
+  return alarms.slice().sort((a, b) => {
+    const p = PRIORITY_RANK[b.priority] - PRIORITY_RANK[a.priority];
+    if (p !== 0) return p;
+    const ack = Number(a.acknowledged) - Number(b.acknowledged);
+    if (ack !== 0) return ack;
+    const t = Date.parse(a.since) - Date.parse(b.since);
+    if (t !== 0 && Number.isFinite(t)) return t;
+    return a.id - b.id;
+  });
+}
+
+/** Priority in text: the count of "!" is the shape cue that survives greyscale. */
+export function priorityText(p: Priority): string {
+  switch (p) {
+    case "high":
+      return "!!! HIGH";
+    case "medium":
+      return "!! MED";
+    case "low":
+      return "! LOW";
+  }
+}
+
+/** A shape per priority (triangle / diamond / circle), never colour alone. */
+export function priorityShape(p: Priority): string {
+  switch (p) {
+    case "high":
+      return "\u25B2"; // ▲
+    case "medium":
+      return "\u25C6"; // ◆
+    case "low":
+      return "\u25CF"; // ●
+  }
+}
+
+const TECHNICAL_TEXT: Record<TechnicalKind, string> = {
+  sensor_off: "sensor off",
+  no_data: "no data",
+  disconnected: "disconnected",
+  low_battery: "low battery",
+  store_failure: "storage failure",
+  delivery_failure: "delivery failure",
+};
+
+export function isTechnical(a: ActiveAlarm): boolean {
+  return a.kind.type === "technical";
+}
+
+/** A short title without values, for when the message is empty. */
+export function alarmTitle(kind: AlarmKind): string {
+  switch (kind.type) {
+    case "physiological":
+      return `${PARAMETER_LABEL[kind.parameter]} ${kind.direction}`;
+    case "technical":
+      return `${kind.device} ${TECHNICAL_TEXT[kind.kind] ?? kind.kind}`;
+    case "news2":
+      return "NEWS2";
+  }
+}
+
+/**
+ * Short text for a tile: NEWS2 alarms as "NEWS2 5" (the full response text is in the
+ * single-bed view), the others as their message (short already: "SpO2 low 85 % < 90 %").
+ */
+export function shortAlarmText(a: ActiveAlarm): string {
+  if (a.kind.type === "news2") return a.value !== null ? `NEWS2 ${a.value}` : "NEWS2";
+  return a.message || alarmTitle(a.kind);
+}
+
+/** Status of one alarm in words: "LATCHED — acknowledge", "✓ ACKNOWLEDGED" ("✓ ACK" compact), or "". */
+export function alarmStatusText(a: ActiveAlarm, compact = false): string {
+  if (a.latched) return "LATCHED \u2014 acknowledge";
+  if (a.acknowledged) return compact ? "\u2713 ACK" : "\u2713 ACKNOWLEDGED";
+  return "";
+}
+
+/** Flash period in seconds, or null when steady. */
+export function flashPeriodS(a: { signal: { flash_hz: number | null } }): number | null {
+  const hz = a.signal.flash_hz;
+  return hz !== null && Number.isFinite(hz) && hz > 0 ? 1 / hz : null;
+}
+
+/** "2" for 2.0 Hz, "0.6" for 0.6 Hz, "" when steady (the data-flash-hz attribute). */
+export function flashHzText(hz: number | null): string {
+  if (hz === null || !Number.isFinite(hz) || hz <= 0) return "";
+  return String(Number(hz.toFixed(2)));
+}
+
+// ------------------------------------------------------------------ audio pause
+
+export interface PauseModel {
+  paused: boolean;
+  /** ms left (core time), 0 when not paused. */
+  remainingMs: number;
+  /** "AUDIO PAUSED 1:43" or "audio on". */
+  text: string;
+  by: string | null;
+}
+
+/** "1:43" from ms, rounding up to whole seconds (0:00 only once expired). */
+export function formatCountdown(ms: number): string {
+  const s = Math.max(0, Math.ceil(ms / 1000));
+  const m = Math.floor(s / 60);
+  return `${m}:${String(s % 60).padStart(2, "0")}`;
+}
+
+/**
+ * Audio-paused state at core time `coreNow`. The pause is counted down locally from
+ * `until` (the engine re-sends state only when something changes); once `until` has
+ * passed it is over even before the engine's update arrives. Unknown core time: trust
+ * the engine's state as sent.
+ */
+export function pauseModel(s: BedAlarmState | undefined, coreNow: number | null): PauseModel {
+  if (!s || s.audio.state !== "paused") return { paused: false, remainingMs: 0, text: "audio on", by: null };
+  const until = Date.parse(s.audio.until);
+  const remainingMs = coreNow === null || !Number.isFinite(until) ? s.audio.remaining_s * 1000 : until - coreNow;
+  if (remainingMs <= 0) return { paused: false, remainingMs: 0, text: "audio on", by: null };
+  return { paused: true, remainingMs, text: `AUDIO PAUSED ${formatCountdown(remainingMs)}`, by: s.audio.by };
+}
+
+// ------------------------------------------------------------------ what sounds
+
+/**
+ * The priority this bed's speaker plays now: nothing while audio is paused; otherwise
+ * the highest alarm whose condition is present and not acknowledged (the engine's
+ * `audible`, recomputed so a pause that just expired sounds at once), or the engine's
+ * `sounding` if that is higher.
+ */
+export function bedSounding(s: BedAlarmState | undefined, coreNow: number | null): Priority | null {
+  if (!s) return null;
+  if (pauseModel(s, coreNow).paused) return null;
+  let p: Priority | null = s.sounding;
+  for (const a of s.active) {
+    if (a.audible || (!a.latched && !a.acknowledged)) p = higher(p, a.priority);
+  }
+  return p;
+}
+
+/**
+ * The pattern the workstation plays: the highest over all beds. `coreLost` (no data
+ * from the monitor core after having had some) plays medium: the alarm engine itself
+ * can no longer be heard from, and silence must never mean "all is well".
+ */
+export function wardSounding(states: Iterable<BedAlarmState>, coreNow: number | null, coreLost: boolean): Priority | null {
+  let p: Priority | null = coreLost ? "medium" : null;
+  for (const s of states) p = higher(p, bedSounding(s, coreNow));
+  return p;
+}
+
+export interface AudioPattern {
+  priority: Priority;
+  frequencyHz: number;
+  /** Pulse start offsets (ms from the burst start) and one pulse length. */
+  pulsesMs: number[];
+  pulseMs: number;
+  /** A burst starts every periodMs. */
+  periodMs: number;
+}
+
+/**
+ * IEC 60601-1-8-like patterns. High: the 10-pulse burst (3 + 2, pause, 3 + 2) at
+ * ~880 Hz, repeating; medium: 3 pulses at ~660 Hz every 8 s; low: 2 pulses at
+ * ~440 Hz every 15 s.
+ */
+export function audioPattern(p: Priority): AudioPattern {
+  switch (p) {
+    case "high": {
+      const step = 200; // pulse every 200 ms inside a group
+      const half = [0, step, 2 * step, 2 * step + 400, 3 * step + 400];
+      return {
+        priority: "high",
+        frequencyHz: 880,
+        pulsesMs: [...half, ...half.map((t) => t + 1600)],
+        pulseMs: 130,
+        periodMs: 5000,
+      };
+    }
+    case "medium":
+      return { priority: "medium", frequencyHz: 660, pulsesMs: [0, 250, 500], pulseMs: 180, periodMs: 8000 };
+    case "low":
+      return { priority: "low", frequencyHz: 440, pulsesMs: [0, 300], pulseMs: 200, periodMs: 15000 };
+  }
+}
+
+/** The `audio-state` test element text. */
+export function audioStateText(running: boolean, playing: Priority | null): string {
+  if (!running) return "blocked";
+  return playing ? `playing ${playing}` : "silent";
+}
+
+// ------------------------------------------------------------------ limits and numerics
+
+export const PARAMETER_LABEL: Record<AlarmParameter, string> = {
+  heart_rate: "HR",
+  pulse_rate: "Pulse",
+  spo2: "SpO2",
+  resp_rate: "RR",
+  nibp_systolic: "NIBP sys",
+  nibp_diastolic: "NIBP dia",
+  nibp_mean: "NIBP mean",
+  temperature: "Temp",
+};
+
+export const PARAMETER_MDC: Record<AlarmParameter, number> = {
+  heart_rate: MDC.HR,
+  pulse_rate: MDC.PR_OXIMETER,
+  spo2: MDC.SPO2,
+  resp_rate: MDC.RR,
+  nibp_systolic: MDC.NIBP_SYS,
+  nibp_diastolic: MDC.NIBP_DIA,
+  nibp_mean: MDC.NIBP_MEAN,
+  temperature: MDC.TEMP,
+};
+
+/** The numeric box a parameter is shown in. */
+export type NumericBoxKind = "hr" | "spo2" | "rr" | "nibp" | "temp";
+
+export function boxOfParameter(p: AlarmParameter): NumericBoxKind {
+  switch (p) {
+    case "heart_rate":
+    case "pulse_rate":
+      return "hr";
+    case "spo2":
+      return "spo2";
+    case "resp_rate":
+      return "rr";
+    case "nibp_systolic":
+    case "nibp_diastolic":
+    case "nibp_mean":
+      return "nibp";
+    case "temperature":
+      return "temp";
+  }
+}
+
+/**
+ * The highest priority of physiological alarms whose condition is present (not
+ * latched) for each numeric box: the numeric shows its limit breach.
+ */
+export function numericAlarms(s: BedAlarmState | undefined): Map<NumericBoxKind, ActiveAlarm> {
+  const out = new Map<NumericBoxKind, ActiveAlarm>();
+  if (!s) return out;
+  for (const a of s.active) {
+    if (a.kind.type !== "physiological" || a.latched) continue;
+    const box = boxOfParameter(a.kind.parameter);
+    const cur = out.get(box);
+    if (!cur || PRIORITY_RANK[a.priority] > PRIORITY_RANK[cur.priority]) out.set(box, a);
+  }
+  return out;
+}
+
+function fmtLimit(v: number, decimals: number): string {
+  return v.toFixed(decimals);
+}
+
+/** "50\u2013120", "\u226590", "\u2264120", or "OFF". Temperature to 0.1. */
+export function limitText(l: AlarmLimit | undefined, decimals = 0): string {
+  if (!l) return "";
+  const lo = l.low ?? l.critical_low;
+  const hi = l.high ?? l.critical_high;
+  if (lo !== null && hi !== null) return `${fmtLimit(lo, decimals)}\u2013${fmtLimit(hi, decimals)}`;
+  if (lo !== null) return `\u2265${fmtLimit(lo, decimals)}`;
+  if (hi !== null) return `\u2264${fmtLimit(hi, decimals)}`;
+  return "OFF";
+}
+
+/** The limits of the parameter shown with code `mdc`, or undefined. */
+export function limitFor(s: BedAlarmState | undefined, mdc: number): ParameterLimit | undefined {
+  if (!s) return undefined;
+  return s.limits.find((l) => PARAMETER_MDC[l.parameter] === mdc);
+}
+
+/** Limit text for a numeric showing `mdc`; "" when the engine has no limits for it. */
+export function limitTextForMdc(s: BedAlarmState | undefined, mdc: number): string {
+  const l = limitFor(s, mdc);
+  if (!l) return "";
+  const t = limitText(l.limit, mdc === MDC.TEMP ? 1 : 0);
+  return l.patient_specific ? `${t} (patient)` : t;
+}
+
+// ------------------------------------------------------------------ alarm log
+
+export interface LogRow {
+  key: string;
+  atMs: number;
+  priority: Priority | null;
+  /** "Started", "Acknowledged", "Audio paused", ... */
+  event: string;
+  message: string;
+  /** Who acknowledged / paused / resumed, or "". */
+  by: string;
+}
+
+const END_REASON: Record<string, string> = {
+  condition_ended: "condition ended",
+  acknowledged: "acknowledged",
+  measurement_invalid: "measurement invalid",
+  discharged: "discharged",
+};
+
+function eventText(e: AlarmRecord["event"]["event"]): { text: string; by: string } {
+  switch (e.type) {
+    case "started":
+      return { text: "Started", by: "" };
+    case "escalated":
+      return { text: `Escalated from ${e.from}`, by: "" };
+    case "latched":
+      return { text: "Latched", by: "" };
+    case "ended":
+      return { text: `Ended (${END_REASON[e.reason] ?? e.reason})`, by: "" };
+    case "acknowledged":
+      return { text: "Acknowledged", by: e.user };
+    case "audio_paused":
+      return { text: "Audio paused", by: e.user };
+    case "audio_resumed": {
+      const r = e.reason;
+      if (r.type === "operator") return { text: "Audio resumed", by: r.user };
+      if (r.type === "breakthrough") return { text: `Audio resumed (${r.priority} alarm broke through)`, by: "" };
+      return { text: `Audio resumed (${r.type})`, by: "" };
+    }
+    default:
+      return { text: String((e as { type?: unknown }).type ?? "event"), by: "" };
+  }
+}
+
+/** Alarm log records (oldest first from the core) as table rows, newest first. */
+export function alarmLogRows(records: readonly AlarmRecord[]): LogRow[] {
+  return records
+    .map((r) => {
+      const ev = r.event;
+      const { text, by } = ev && ev.event ? eventText(ev.event) : { text: "event", by: "" };
+      const atMs = Date.parse(ev?.at ?? r.at);
+      return {
+        key: String(r.id),
+        atMs: Number.isFinite(atMs) ? atMs : Date.parse(r.at),
+        priority: ev?.priority ?? null,
+        event: text,
+        message: ev?.message || (ev?.kind ? alarmTitle(ev.kind) : ""),
+        by,
+      };
+    })
+    .sort((a, b) => b.atMs - a.atMs || Number(b.key) - Number(a.key));
+}
