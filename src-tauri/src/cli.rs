@@ -198,27 +198,20 @@ impl StartOptions {
         } else {
             Arc::new(ScaledClock::new(chrono::Utc::now(), self.speed))
         };
+        let site = vigil_core::site::SiteConfig::load(&data_dir)?;
+        if let Some(src) = &site.source {
+            tracing::info!(path = %src.display(), "site configuration");
+        }
         Ok(vigil_core::Config {
             data_dir: data_dir.clone(),
             key,
             clock,
             sim: self.sim.clone(),
             retention: vigil_core::maintenance::Retention(chrono::Duration::days(self.retention_days.into())),
-            alarm_preset: load_alarm_preset(&data_dir)?,
+            alarm_preset: site.alarm_preset()?,
             devices: self.devices,
+            fhir: site.fhir.clone(),
         })
-    }
-}
-
-/// The site's alarm preset: `<data dir>/alarm-preset.json` when an installer
-/// put one there (merged over the standard preset), else the standard one.
-fn load_alarm_preset(data_dir: &Path) -> Result<vigil_alarms::SitePreset, ConfigError> {
-    let path = data_dir.join("alarm-preset.json");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => vigil_alarms::SitePreset::from_json(&text)
-            .map_err(|e| ConfigError::Site(format!("{}: {e}", path.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(vigil_alarms::SitePreset::standard()),
-        Err(e) => Err(ConfigError::Site(format!("{}: {e}", path.display()))),
     }
 }
 

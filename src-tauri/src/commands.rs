@@ -177,6 +177,37 @@ pub async fn device_remove(state: State<'_, AppState>, address: String) -> Resul
     Ok(core(&state).await?.remove_device(&address).await?)
 }
 
+/// FHIR upload health (null when no server is configured).
+#[tauri::command]
+pub async fn sync_status(state: State<'_, AppState>) -> Result<Option<vigil_core::SyncView>, CmdError> {
+    Ok(core(&state).await?.sync_status().await)
+}
+
+/// Patients on the FHIR server with this MRN.
+#[tauri::command]
+pub async fn fhir_find_patient(
+    state: State<'_, AppState>,
+    mrn: String,
+) -> Result<Vec<vigil_core::PatientMatch>, CmdError> {
+    Ok(core(&state).await?.find_patient(&mrn).await?)
+}
+
+/// Links the bed's admission to a FHIR Patient ("Patient/<id>").
+#[tauri::command]
+pub async fn fhir_link_patient(
+    state: State<'_, AppState>,
+    bed: String,
+    patient: String,
+) -> Result<(), CmdError> {
+    Ok(core(&state).await?.link_patient(&bed, &patient).await?)
+}
+
+/// Readings the FHIR server refused, with its reasons.
+#[tauri::command]
+pub async fn dead_letters(state: State<'_, AppState>) -> Result<Vec<vigil_store::DeadLetter>, CmdError> {
+    Ok(core(&state).await?.dead_letters().await?)
+}
+
 impl From<vigil_core::config::ConfigError> for CmdError {
     fn from(e: vigil_core::config::ConfigError) -> Self {
         CmdError {

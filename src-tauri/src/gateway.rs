@@ -66,21 +66,31 @@ pub fn run(global: Global, args: GatewayArgs) -> ExitCode {
                     eprintln!("vigil gateway: {sig} received, committing readings and stopping");
                     break;
                 }
-                _ = status.tick() => status_line(&vigil),
+                _ = status.tick() => status_line(&vigil).await,
             }
         }
         vigil.shutdown().await;
-        status_line(&vigil);
+        status_line(&vigil).await;
         eprintln!("vigil gateway: stopped cleanly");
         ExitCode::SUCCESS
     })
 }
 
-fn status_line(v: &Vigil) {
+async fn status_line(v: &Vigil) {
     let s = v.stats();
     let (devices, receiving) = v.device_counts();
+    let fhir = match v.sync_status().await {
+        Some(st) => format!(
+            ", fhir {} (pending {}, uploaded {}, dead letters {})",
+            if st.healthy { "ok" } else { "NOT SYNCING" },
+            st.pending,
+            st.uploaded,
+            st.dead_letters
+        ),
+        None => String::new(),
+    };
     eprintln!(
-        "vigil gateway: devices {receiving}/{devices} receiving, payloads {}, readings {}, stored {}, decode errors {}, store {}",
+        "vigil gateway: devices {receiving}/{devices} receiving, payloads {}, readings {}, stored {}, decode errors {}, store {}{fhir}",
         s.get(&s.payloads),
         s.get(&s.readings),
         s.get(&s.stored),

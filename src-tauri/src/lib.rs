@@ -60,6 +60,10 @@ pub fn run_app(start: cli::StartOptions) -> anyhow::Result<()> {
             commands::devices_scan,
             commands::device_assign,
             commands::device_remove,
+            commands::sync_status,
+            commands::fhir_find_patient,
+            commands::fhir_link_patient,
+            commands::dead_letters,
         ])
         .build(tauri::generate_context!())?;
     app.run(|handle, event| {

@@ -38,6 +38,7 @@ pub async fn run() {
         retention: Default::default(),
         alarm_preset: preset,
         devices: DeviceMode::Simulated,
+        fhir: None,
     };
     let vigil = Vigil::start(cfg).await.expect("core starts");
     let mut reading_ms = Vec::new();

@@ -11,6 +11,8 @@ pub mod bluetooth;
 pub mod config;
 pub mod maintenance;
 pub mod pipeline;
+pub mod site;
+pub mod sync;
 pub mod view;
 pub mod ward;
 
@@ -41,6 +43,31 @@ pub struct Config {
     /// Alarm limits and priorities per patient category (site configuration).
     pub alarm_preset: vigil_alarms::SitePreset,
     pub devices: DeviceMode,
+    /// The hospital's FHIR server, when the site configures one.
+    pub fhir: Option<site::FhirSite>,
+}
+
+/// What the screen shows about FHIR upload.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SyncView {
+    pub server: String,
+    pub healthy: bool,
+    pub pending: u64,
+    pub waiting_for_patient: u64,
+    pub oldest_pending_age_s: Option<u64>,
+    pub dead_letters: u64,
+    pub uploaded: u64,
+    pub last_error: Option<String>,
+}
+
+/// A FHIR Patient found by MRN, for the nurse to confirm at admission.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PatientMatch {
+    pub reference: String,
+    pub mrn: Option<String>,
+    pub name: String,
+    pub birth_date: Option<String>,
+    pub gender: Option<String>,
 }
 
 /// Where bedside devices come from.
@@ -107,6 +134,10 @@ pub enum CoreError {
     Bluetooth(String),
     #[error("unknown device kind '{0}'")]
     BadKind(String),
+    #[error("FHIR: {0}")]
+    Fhir(String),
+    #[error("no FHIR server is configured for this site")]
+    NoFhir,
 }
 
 impl CoreError {
@@ -124,6 +155,8 @@ impl CoreError {
             CoreError::NoAdapter => "no_adapter",
             CoreError::Bluetooth(_) => "bluetooth",
             CoreError::BadKind(_) => "bad_kind",
+            CoreError::Fhir(_) => "fhir",
+            CoreError::NoFhir => "no_fhir",
         }
     }
 }
@@ -131,6 +164,7 @@ impl CoreError {
 /// A running Vigil.
 pub struct Vigil {
     store: Store,
+    sync: Option<(sync::Sync, String)>,
     bluetooth: Mutex<Option<Arc<bluetooth::Bluetooth>>>,
     ctx: pipeline::Context,
     cancel: CancellationToken,
@@ -222,8 +256,18 @@ impl Vigil {
             stats.clone(),
         )));
 
+        let sync = match &cfg.fhir {
+            Some(site) => {
+                let (s, task) = sync::start(store.clone(), site, cfg.clock.clone(), cancel.clone())
+                    .map_err(CoreError::Fhir)?;
+                tasks.push(task);
+                Some((s, site.base_url.clone()))
+            }
+            None => None,
+        };
         Ok(Vigil {
             store,
+            sync,
             bluetooth: Mutex::new(bluetooth),
             ctx,
             cancel,
@@ -375,6 +419,80 @@ impl Vigil {
             .detach(&vigil_devices::ble::device_id(address));
         bt.restart().await.map_err(CoreError::Bluetooth)?;
         Ok(())
+    }
+
+    /// FHIR upload health, when a server is configured. Queue figures come
+    /// from the store (always current); health from the syncer's last pass.
+    pub async fn sync_status(&self) -> Option<SyncView> {
+        let (s, server) = self.sync.as_ref()?;
+        let st = s.status.borrow().clone();
+        let q = self.store.outbox_status().await.ok();
+        let now = self.ctx.clock.now();
+        Some(SyncView {
+            server: server.clone(),
+            healthy: st.healthy,
+            pending: q.as_ref().map_or(st.pending, |q| q.pending_readings),
+            waiting_for_patient: st.waiting_for_patient,
+            oldest_pending_age_s: match &q {
+                Some(q) => q.oldest_queued.map(|t| (now - t).num_seconds().max(0) as u64),
+                None => st.oldest_pending_age.map(|d| d.as_secs()),
+            },
+            dead_letters: q.as_ref().map_or(st.dead_letters, |q| q.dead_letters),
+            uploaded: st.uploaded,
+            last_error: st.last_error,
+        })
+    }
+
+    /// Patients on the FHIR server with this MRN (search by identifier).
+    pub async fn find_patient(&self, mrn: &str) -> Result<Vec<PatientMatch>, CoreError> {
+        let (s, _) = self.sync.as_ref().ok_or(CoreError::NoFhir)?;
+        let found = s
+            .client
+            .search_patient_by_mrn(&s.mrn_system, mrn.trim())
+            .await
+            .map_err(|e| CoreError::Fhir(e.to_string()))?;
+        Ok(found
+            .into_iter()
+            .map(|p| PatientMatch {
+                name: p
+                    .given
+                    .iter()
+                    .cloned()
+                    .chain(p.family.clone())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                reference: p.reference,
+                mrn: p.mrn,
+                birth_date: p.birth_date,
+                gender: p.gender,
+            })
+            .collect())
+    }
+
+    /// Links the bed's current admission to a FHIR Patient; its readings,
+    /// including those taken before the link, upload from now on.
+    pub async fn link_patient(&self, bed: &str, patient_ref: &str) -> Result<(), CoreError> {
+        let (s, _) = self.sync.as_ref().ok_or(CoreError::NoFhir)?;
+        if !patient_ref.starts_with("Patient/") || patient_ref.len() <= "Patient/".len() {
+            return Err(CoreError::Fhir("expected a reference like Patient/<id>".into()));
+        }
+        let admission = self
+            .store
+            .current_admissions()
+            .await?
+            .into_iter()
+            .find(|a| a.bed == bed)
+            .ok_or_else(|| CoreError::Store(StoreError::BedEmpty(bed.to_string())))?;
+        self.store.link_patient(&admission.id, patient_ref).await?;
+        s.outbox.forget_links();
+        s.notify.notify_one();
+        tracing::info!(bed = %bed, "admission linked to a FHIR Patient");
+        Ok(())
+    }
+
+    /// Readings the FHIR server refused, with its reasons.
+    pub async fn dead_letters(&self) -> Result<Vec<vigil_store::DeadLetter>, CoreError> {
+        Ok(self.store.dead_letters().await?)
     }
 
     fn known_bed(&self, bed: &str) -> Result<(), CoreError> {

@@ -16,13 +16,12 @@ CREATE TABLE meta (
 INSERT INTO meta (key, value) SELECT 'chunk_id_hw', coalesce(max(id), 0) FROM chunks;
 
 -- Readings waiting for upload to the FHIR server, in insertion order (seq),
--- never measurement order. Each row is a sealed copy of one appended group.
+-- never measurement order. Each row is a sealed copy of the admitted readings
+-- of one append (one transaction), so the parts of one measurement (a blood
+-- pressure's systolic, diastolic and mean) always travel together.
 CREATE TABLE outbox (
     seq         INTEGER PRIMARY KEY AUTOINCREMENT,
-    series_id   INTEGER NOT NULL REFERENCES series(id),
     created     INTEGER NOT NULL,      -- µs UTC, when queued
-    t0          INTEGER NOT NULL,
-    t1          INTEGER NOT NULL,
     n           INTEGER NOT NULL,
     nonce       BLOB NOT NULL,
     sealed      BLOB NOT NULL

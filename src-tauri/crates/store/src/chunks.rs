@@ -209,7 +209,11 @@ impl Store {
         }
         let outbox = self.outbox_enabled();
         let mut created = Vec::new();
-        let mut tx = self.pool.begin().await.map_err(db("starting a write"))?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db("starting a write"))?;
         let mut next_id = chunk_id_high_water(&mut tx).await?;
         for (key, mut samples) in groups {
             let key = key.owned();
@@ -225,9 +229,9 @@ impl Store {
             };
             next_id += 1;
             insert_chunk(&mut tx, self, &key, series_id, next_id, &samples, false).await?;
-            if outbox {
-                self.enqueue(&mut tx, &key, series_id, &samples).await?;
-            }
+        }
+        if outbox {
+            self.enqueue(&mut tx, batch).await?;
         }
         set_chunk_id_high_water(&mut tx, next_id).await?;
         tx.commit().await.map_err(db("committing a batch"))?;
@@ -479,7 +483,11 @@ impl Store {
         .map_err(db("finding chunks to compact"))?;
         let mut report = CompactionReport::default();
         for (series, window) in groups {
-            let mut tx = self.pool.begin().await.map_err(db("starting a compaction"))?;
+            let mut tx = self
+                .pool
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map_err(db("starting a compaction"))?;
             let rows = sqlx::query(&format!(
                 "SELECT {CHUNK_COLUMNS} FROM chunks c JOIN series s ON s.id = c.series_id
                  WHERE c.series_id = ?1 AND c.t0 / ?2 = ?3 AND c.t1 / ?2 = ?3 ORDER BY c.t0"

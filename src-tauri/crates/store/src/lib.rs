@@ -219,7 +219,11 @@ pub async fn rotate_key(path: &Path, old: &KeySource, new: &KeySource) -> Result
     let mut salt = [0u8; 16];
     ring::rand::SecureRandom::fill(&rng, &mut salt).expect("OS random generator failed");
     let kek = SealingKey::new(&new.derive(&salt, params)?);
-    let mut tx = store.pool.begin().await.map_err(db("rotating keys"))?;
+    let mut tx = store
+        .pool
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(db("rotating keys"))?;
     sqlx::query("DELETE FROM kdf")
         .execute(&mut *tx)
         .await
@@ -258,7 +262,10 @@ async fn create_keys(pool: &SqlitePool, key: &KeySource) -> Result<(KeyBytes, Ke
     ring::rand::SecureRandom::fill(&rng, &mut salt).expect("OS random generator failed");
     let kek = SealingKey::new(&key.derive(&salt, params)?);
     let deks = (KeyBytes::random(&rng), KeyBytes::random(&rng));
-    let mut tx = pool.begin().await.map_err(db("creating keys"))?;
+    let mut tx = pool
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(db("creating keys"))?;
     if key.needs_salt() {
         sqlx::query("INSERT INTO kdf (id, salt, m_cost_kib, t_cost, p_cost) VALUES (1, ?, ?, ?, ?)")
             .bind(&salt[..])

@@ -5,15 +5,14 @@
 //! replies that echo values) is sealed under the readings key; only ids,
 //! beds, times and counts are in the clear.
 
-use crate::chunks::SeriesKey;
-use crate::{codec, db, micros_to_utc, Store, StoreError};
+use crate::{db, micros_to_utc, Store, StoreError};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use std::sync::atomic::Ordering;
 use vigil_model::Reading;
 
-const AAD_OUTBOX: &[u8] = b"vigil/outbox/v1";
+const AAD_OUTBOX: &[u8] = b"vigil/outbox/v2";
 const AAD_DEAD: &[u8] = b"vigil/dead-letter/v1";
 const AAD_ALARM: &[u8] = b"vigil/alarm-log/v1";
 const AAD_DEVICE: &[u8] = b"vigil/device/v1";
@@ -60,8 +59,8 @@ pub struct DeviceAssignment {
     pub info: Option<serde_json::Value>,
 }
 
-fn outbox_aad(key: &SeriesKey, series_id: i64, t0: i64, t1: i64, n: u32) -> Vec<u8> {
-    [AAD_OUTBOX, &key.chunk_aad(None, series_id, t0, t1, n)].concat()
+fn outbox_aad(created: i64, n: i64) -> Vec<u8> {
+    [AAD_OUTBOX, &created.to_le_bytes()[..], &n.to_le_bytes()[..]].concat()
 }
 
 fn id_aad(prefix: &[u8], id: i64) -> Vec<u8> {
@@ -78,72 +77,83 @@ impl Store {
         self.outbox.load(Ordering::Relaxed)
     }
 
+    /// Queues the admitted readings of one append (same transaction as the
+    /// chunks). Only readings that belong to an admission can be attributed
+    /// to a patient on the FHIR server; an empty bed's readings stay local.
+    /// Sorted by device and time so a measurement's parts are adjacent.
     pub(crate) async fn enqueue(
         &self,
         tx: &mut sqlx::SqliteConnection,
-        key: &SeriesKey,
-        series_id: i64,
-        samples: &[codec::Sample],
+        batch: &[Reading],
     ) -> Result<(), StoreError> {
-        let (t0, t1, n) = (samples[0].t, samples[samples.len() - 1].t, samples.len() as u32);
-        let (nonce, sealed) = self
-            .readings
-            .seal(&outbox_aad(key, series_id, t0, t1, n), &codec::encode(samples));
-        sqlx::query(
-            "INSERT INTO outbox (series_id, created, t0, t1, n, nonce, sealed) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(series_id)
-        .bind(Utc::now().timestamp_micros())
-        .bind(t0)
-        .bind(t1)
-        .bind(n)
-        .bind(nonce)
-        .bind(sealed)
-        .execute(&mut *tx)
-        .await
-        .map_err(db("queueing readings for upload"))?;
+        let mut admitted: Vec<&Reading> = batch.iter().filter(|r| r.admission.is_some()).collect();
+        if admitted.is_empty() {
+            return Ok(());
+        }
+        admitted.sort_by(|a, b| (&a.device, a.received, a.code).cmp(&(&b.device, b.received, b.code)));
+        let created = Utc::now().timestamp_micros();
+        let n = admitted.len() as i64;
+        let body =
+            lz4_flex::compress_prepend_size(&serde_json::to_vec(&admitted).expect("readings serialise"));
+        let (nonce, sealed) = self.readings.seal(&outbox_aad(created, n), &body);
+        sqlx::query("INSERT INTO outbox (created, n, nonce, sealed) VALUES (?, ?, ?, ?)")
+            .bind(created)
+            .bind(n)
+            .bind(nonce)
+            .bind(sealed)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("queueing readings for upload"))?;
         Ok(())
     }
 
     /// The oldest `limit` outbox rows, in insertion order.
     pub async fn outbox_peek(&self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.outbox_peek_after(0, limit).await
+    }
+
+    /// Up to `limit` outbox rows with `seq > after`, in insertion order.
+    pub async fn outbox_peek_after(&self, after: i64, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
         let rows = sqlx::query(
-            "SELECT o.seq, o.series_id, o.t0, o.t1, o.n, o.nonce, o.sealed,
-                    s.admission, s.bed, s.device, s.code, s.unit, s.source
-             FROM outbox o JOIN series s ON s.id = o.series_id ORDER BY o.seq LIMIT ?",
+            "SELECT seq, created, n, nonce, sealed FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
         )
+        .bind(after)
         .bind(limit)
         .fetch_all(&self.pool)
         .await
         .map_err(db("reading the outbox"))?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let seq: i64 = row.get("seq");
-            let series: i64 = row.get("series_id");
-            let tampered = StoreError::Tampered { chunk: -seq, series };
-            let key = crate::chunks::series_key(&row).ok_or(StoreError::Tampered { chunk: -seq, series })?;
-            let (t0, t1, n): (i64, i64, i64) = (row.get("t0"), row.get("t1"), row.get("n"));
-            let plain = self
-                .readings
-                .open(
-                    &outbox_aad(&key, series, t0, t1, n as u32),
-                    &row.get::<Vec<u8>, _>("nonce"),
-                    &row.get::<Vec<u8>, _>("sealed"),
-                )
-                .map_err(|_| tampered)?;
-            let samples = codec::decode(&plain, n as usize)
-                .map_err(|source| StoreError::Corrupt { chunk: -seq, source })?;
-            out.push(OutboxEntry {
-                seq,
-                readings: samples.into_iter().map(|s| key.reading(s)).collect(),
-            });
-        }
-        Ok(out)
+        rows.iter()
+            .map(|row| {
+                let seq: i64 = row.get("seq");
+                let bad = || StoreError::TamperedRecord {
+                    table: "outbox",
+                    id: seq,
+                };
+                let plain = self
+                    .readings
+                    .open(
+                        &outbox_aad(row.get("created"), row.get("n")),
+                        &row.get::<Vec<u8>, _>("nonce"),
+                        &row.get::<Vec<u8>, _>("sealed"),
+                    )
+                    .map_err(|_| bad())?;
+                let json = lz4_flex::decompress_size_prepended(&plain).map_err(|_| bad())?;
+                let readings: Vec<Reading> = serde_json::from_slice(&json).map_err(|_| bad())?;
+                if readings.len() as i64 != row.get::<i64, _>("n") {
+                    return Err(bad());
+                }
+                Ok(OutboxEntry { seq, readings })
+            })
+            .collect()
     }
 
     /// Removes uploaded rows from the outbox.
     pub async fn outbox_ack(&self, seqs: &[i64]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db("acknowledging uploads"))?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db("acknowledging uploads"))?;
         for seq in seqs {
             sqlx::query("DELETE FROM outbox WHERE seq = ?")
                 .bind(seq)
@@ -156,7 +166,11 @@ impl Store {
 
     /// Keeps a refused reading with the server's reason.
     pub async fn dead_letter(&self, reading: &Reading, reason: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db("writing a dead letter"))?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db("writing a dead letter"))?;
         let id: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) + 1 FROM dead_letters")
             .fetch_one(&mut *tx)
             .await
@@ -232,7 +246,11 @@ impl Store {
         if events.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await.map_err(db("writing the alarm log"))?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db("writing the alarm log"))?;
         let mut id: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM alarm_log")
             .fetch_one(&mut *tx)
             .await

@@ -22,7 +22,11 @@ impl Store {
         let id = AdmissionId(uuid::Uuid::new_v4().to_string());
         let plain = serde_json::to_vec(&patient).expect("patient serialises");
         let (nonce, sealed) = self.phi.seal(&patient_aad(&id.0, bed), &plain);
-        let mut tx = self.pool.begin().await.map_err(db("starting an admission"))?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db("starting an admission"))?;
         let occupied: bool =
             sqlx::query_scalar("SELECT count(*) > 0 FROM admissions WHERE bed = ? AND discharged_at IS NULL")
                 .bind(bed)
@@ -131,4 +135,55 @@ fn validate_patient(p: &Patient) -> Result<(), StoreError> {
         ));
     }
     Ok(())
+}
+
+const AAD_LINK: &[u8] = b"vigil/fhir-link/v1/";
+
+impl Store {
+    /// Links an admission to its FHIR Patient (e.g. "Patient/123"), sealed
+    /// under the PHI key. Readings of the admission upload once it exists.
+    pub async fn link_patient(&self, admission: &AdmissionId, patient_ref: &str) -> Result<(), StoreError> {
+        let (nonce, sealed) = self.phi.seal(
+            &[AAD_LINK, admission.0.as_bytes()].concat(),
+            patient_ref.as_bytes(),
+        );
+        sqlx::query(
+            "INSERT INTO fhir_links (admission, nonce, sealed) VALUES (?1, ?2, ?3)
+             ON CONFLICT(admission) DO UPDATE SET nonce = ?2, sealed = ?3",
+        )
+        .bind(&admission.0)
+        .bind(nonce)
+        .bind(sealed)
+        .execute(&self.pool)
+        .await
+        .map_err(db("linking a patient"))?;
+        Ok(())
+    }
+
+    /// The FHIR Patient an admission is linked to, if any.
+    pub async fn patient_link(&self, admission: &AdmissionId) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT nonce, sealed FROM fhir_links WHERE admission = ?")
+            .bind(&admission.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("reading a patient link"))?;
+        let Some(row) = row else { return Ok(None) };
+        let plain = self
+            .phi
+            .open(
+                &[AAD_LINK, admission.0.as_bytes()].concat(),
+                &row.get::<Vec<u8>, _>("nonce"),
+                &row.get::<Vec<u8>, _>("sealed"),
+            )
+            .map_err(|_| StoreError::TamperedRecord {
+                table: "fhir_links",
+                id: 0,
+            })?;
+        String::from_utf8(plain.to_vec())
+            .map(Some)
+            .map_err(|_| StoreError::TamperedRecord {
+                table: "fhir_links",
+                id: 0,
+            })
+    }
 }

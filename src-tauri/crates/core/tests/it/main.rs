@@ -23,6 +23,7 @@ fn config(dir: &std::path::Path, scenario: Scenario, speed: f64) -> Config {
         retention: Default::default(),
         alarm_preset: Default::default(),
         devices: vigil_core::DeviceMode::Simulated,
+        fhir: None,
     }
 }
 

@@ -526,8 +526,14 @@ mod schema2 {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("v.db");
             let store = Store::open(&path, &key()).await.unwrap();
+            let adm = store.admit("bed-1", patient(), t(0)).await.unwrap().id;
+            let admitted = |bed: &str, code: Mdc, v: f64, at: DateTime<Utc>| {
+                let mut r = reading(bed, code, Value::Number(v), at);
+                r.admission = Some(adm.clone());
+                r
+            };
             store
-                .append(&[reading("bed-1", Mdc::ECG_HEART_RATE, Value::Number(70.0), t(5))])
+                .append(&[admitted("bed-1", Mdc::ECG_HEART_RATE, 70.0, t(5))])
                 .await
                 .unwrap();
             assert_eq!(
@@ -536,18 +542,18 @@ mod schema2 {
                 "off by default"
             );
             store.set_outbox_enabled(true);
+            // An empty bed's readings are not for upload.
+            store
+                .append(&[reading("bed-3", Mdc::ECG_HEART_RATE, Value::Number(70.0), t(6))])
+                .await
+                .unwrap();
             // Later measurement first, earlier one second: order is insertion order.
             store
-                .append(&[reading("bed-1", Mdc::ECG_HEART_RATE, Value::Number(71.0), t(50))])
+                .append(&[admitted("bed-1", Mdc::ECG_HEART_RATE, 71.0, t(50))])
                 .await
                 .unwrap();
             store
-                .append(&[reading(
-                    "bed-2",
-                    Mdc::PULS_OXIM_SAT_O2,
-                    Value::Number(95.0),
-                    t(10),
-                )])
+                .append(&[admitted("bed-2", Mdc::PULS_OXIM_SAT_O2, 95.0, t(10))])
                 .await
                 .unwrap();
             store.close().await;
@@ -569,6 +575,13 @@ mod schema2 {
             let dl = store.dead_letters().await.unwrap();
             assert_eq!(dl[0].reason, "OperationOutcome: invalid");
             assert_eq!(dl[0].reading.value, Value::Number(95.0));
+            // Patient links are sealed and per admission.
+            assert_eq!(store.patient_link(&adm).await.unwrap(), None);
+            store.link_patient(&adm, "Patient/123").await.unwrap();
+            assert_eq!(
+                store.patient_link(&adm).await.unwrap().as_deref(),
+                Some("Patient/123")
+            );
         });
     }
 

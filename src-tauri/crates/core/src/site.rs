@@ -1,0 +1,128 @@
+//! Site configuration: what an installer sets for a hospital, in one JSON
+//! file. Looked up at `$VIGIL_SITE_CONFIG`, then `<data dir>/site.json`, then
+//! the system-wide place an MSI/DMG/deb installer drops it
+//! (`/etc/vigil/site.json`, `%ProgramData%\Vigil\site.json`,
+//! `/Library/Application Support/Vigil/site.json`).
+//!
+//! ```json
+//! { "alarms": { "adult": { "spo2": { "low": 92 } } },
+//!   "fhir": { "base_url": "https://fhir.example.org/R4",
+//!             "mrn_system": "urn:oid:1.2.3.4",
+//!             "smart": { "token_url": "https://fhir.example.org/auth/token",
+//!                        "client_id": "vigil-ward-3", "key_file": "/etc/vigil/smart-key.pem",
+//!                        "alg": "ES384" },
+//!             "ca_bundle": "/etc/vigil/hospital-ca.pem",
+//!             "gateway_id": "ward-3-station-1" } }
+//! ```
+//! Secrets are never in this file: a static token comes from the environment
+//! variable it names (`bearer_token_env`), a SMART key from a 0600 key file.
+
+use crate::config::ConfigError;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteConfig {
+    /// Alarm preset overlay (see `vigil_alarms::SitePreset::from_json`).
+    #[serde(default)]
+    pub alarms: Option<serde_json::Value>,
+    #[serde(default)]
+    pub fhir: Option<FhirSite>,
+    /// Where this configuration was read from (for the operator).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FhirSite {
+    pub base_url: String,
+    /// Identifier system of the hospital's MRNs, for Patient search.
+    #[serde(default = "default_mrn_system")]
+    pub mrn_system: String,
+    /// Name of an environment variable holding a static bearer token.
+    #[serde(default)]
+    pub bearer_token_env: Option<String>,
+    #[serde(default)]
+    pub smart: Option<SmartSite>,
+    /// PEM bundle of the site CA to trust for the server certificate.
+    #[serde(default)]
+    pub ca_bundle: Option<PathBuf>,
+    /// Trust only the site CA, not the public web roots.
+    #[serde(default)]
+    pub site_ca_only: bool,
+    /// This gateway's identity (its FHIR Device).
+    #[serde(default = "default_gateway")]
+    pub gateway_id: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmartSite {
+    pub token_url: String,
+    pub client_id: String,
+    pub key_file: PathBuf,
+    #[serde(default = "default_alg")]
+    pub alg: String,
+    #[serde(default)]
+    pub kid: Option<String>,
+    #[serde(default = "default_scope")]
+    pub scope: String,
+}
+
+fn default_mrn_system() -> String {
+    "urn:vigil:mrn".into()
+}
+fn default_gateway() -> String {
+    "vigil-gateway".into()
+}
+fn default_alg() -> String {
+    "ES384".into()
+}
+fn default_scope() -> String {
+    "system/Observation.write system/Device.write system/Patient.read".into()
+}
+
+fn system_path() -> Option<PathBuf> {
+    if cfg!(windows) {
+        std::env::var_os("ProgramData").map(|p| PathBuf::from(p).join("Vigil").join("site.json"))
+    } else if cfg!(target_os = "macos") {
+        Some(PathBuf::from("/Library/Application Support/Vigil/site.json"))
+    } else {
+        Some(PathBuf::from("/etc/vigil/site.json"))
+    }
+}
+
+impl SiteConfig {
+    /// Reads the first site configuration found; none found is the default.
+    pub fn load(data_dir: &Path) -> Result<SiteConfig, ConfigError> {
+        let candidates = std::env::var_os("VIGIL_SITE_CONFIG")
+            .map(PathBuf::from)
+            .into_iter()
+            .chain([data_dir.join("site.json")])
+            .chain(system_path());
+        for path in candidates {
+            match std::fs::read_to_string(&path) {
+                Ok(text) => {
+                    let mut c: SiteConfig = serde_json::from_str(&text)
+                        .map_err(|e| ConfigError::Site(format!("{}: {e}", path.display())))?;
+                    c.source = Some(path);
+                    return Ok(c);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(ConfigError::Site(format!("{}: {e}", path.display()))),
+            }
+        }
+        Ok(SiteConfig::default())
+    }
+
+    /// The site's alarm preset (the standard one when none is configured).
+    pub fn alarm_preset(&self) -> Result<vigil_alarms::SitePreset, ConfigError> {
+        match &self.alarms {
+            None => Ok(vigil_alarms::SitePreset::standard()),
+            Some(v) => vigil_alarms::SitePreset::from_json(&v.to_string())
+                .map_err(|e| ConfigError::Site(format!("alarms: {e}"))),
+        }
+    }
+}

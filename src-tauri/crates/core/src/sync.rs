@@ -1,0 +1,254 @@
+//! FHIR upload from the store's durable outbox.
+//!
+//! The store queues every appended reading that belongs to an admission, in
+//! insertion order, in the same transaction as the reading itself. Here the
+//! `vigil-fhir` syncer drains that queue: items are the readings of each
+//! outbox row, numbered `row << 20 | index` so the order stays insertion
+//! order. A row is deleted once every one of its readings has been accepted
+//! or dead-lettered. After a crash, a partly uploaded row is sent again;
+//! conditional create on the deterministic identifier keeps the server at
+//! exactly one Observation per reading.
+
+use crate::site::FhirSite;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use vigil_fhir::{
+    Auth, ClientConfig, DeviceInfo, FhirClient, Outbox, OutboxError, OutboxItem, OutboxStats, Secret,
+    SigningKey, SmartBackend, SyncConfig, SyncStatus, Syncer,
+};
+use vigil_model::{AdmissionId, Clock, Reading};
+use vigil_store::Store;
+
+const ROW_SHIFT: u32 = 20;
+const ROW_PAGE: u32 = 64;
+
+fn item_seq(row: i64, idx: usize) -> i64 {
+    (row << ROW_SHIFT) | idx as i64
+}
+
+/// The store's outbox as the syncer sees it.
+pub struct StoreOutbox {
+    store: Store,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Per row: its size and the indexes already accepted or dead-lettered.
+    done: HashMap<i64, (usize, BTreeSet<usize>)>,
+    /// Readings handed out by the last peeks, for dead-lettering.
+    handed_out: HashMap<i64, Reading>,
+    links: HashMap<AdmissionId, String>,
+    waiting_for_patient: u64,
+}
+
+fn err(e: impl std::fmt::Display) -> OutboxError {
+    OutboxError(e.to_string())
+}
+
+impl StoreOutbox {
+    pub fn new(store: Store) -> Self {
+        StoreOutbox {
+            store,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    async fn link(&self, admission: &Option<AdmissionId>) -> Result<Option<String>, OutboxError> {
+        let Some(a) = admission else { return Ok(None) };
+        if let Some(l) = self.state.lock().unwrap().links.get(a) {
+            return Ok(Some(l.clone()));
+        }
+        let link = self.store.patient_link(a).await.map_err(err)?;
+        if let Some(l) = &link {
+            self.state.lock().unwrap().links.insert(a.clone(), l.clone());
+        }
+        Ok(link)
+    }
+
+    /// A bed was linked to a FHIR Patient: forget cached "no link" answers.
+    pub fn forget_links(&self) {
+        self.state.lock().unwrap().links.clear();
+    }
+
+    async fn finish(&self, seqs: impl IntoIterator<Item = i64>) -> Result<(), OutboxError> {
+        let complete: Vec<i64> = {
+            let mut st = self.state.lock().unwrap();
+            let mut complete = Vec::new();
+            for s in seqs {
+                let (row, idx) = (s >> ROW_SHIFT, (s & ((1 << ROW_SHIFT) - 1)) as usize);
+                st.handed_out.remove(&s);
+                if let Some((n, done)) = st.done.get_mut(&row) {
+                    done.insert(idx);
+                    if done.len() >= *n {
+                        complete.push(row);
+                    }
+                }
+            }
+            for r in &complete {
+                st.done.remove(r);
+            }
+            complete
+        };
+        if !complete.is_empty() {
+            self.store.outbox_ack(&complete).await.map_err(err)?;
+        }
+        Ok(())
+    }
+}
+
+impl Outbox for StoreOutbox {
+    async fn peek(&self, after: i64, n: usize) -> Result<Vec<OutboxItem>, OutboxError> {
+        let mut out = Vec::with_capacity(n);
+        let mut waiting = 0;
+        let mut row_after = (after >> ROW_SHIFT) - 1;
+        while out.len() < n {
+            let rows = self
+                .store
+                .outbox_peek_after(row_after, ROW_PAGE)
+                .await
+                .map_err(err)?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in rows {
+                row_after = row.seq;
+                let done: BTreeSet<usize> = {
+                    let mut st = self.state.lock().unwrap();
+                    st.done
+                        .entry(row.seq)
+                        .or_insert_with(|| (row.readings.len(), BTreeSet::new()))
+                        .1
+                        .clone()
+                };
+                for (idx, reading) in row.readings.into_iter().enumerate() {
+                    let seq = item_seq(row.seq, idx);
+                    if seq <= after || done.contains(&idx) {
+                        continue;
+                    }
+                    let patient_ref = self.link(&reading.admission).await?;
+                    if patient_ref.is_none() {
+                        waiting += 1;
+                    }
+                    if out.len() < n {
+                        self.state.lock().unwrap().handed_out.insert(seq, reading.clone());
+                        out.push(OutboxItem {
+                            seq,
+                            reading,
+                            patient_ref,
+                        });
+                    }
+                }
+            }
+        }
+        self.state.lock().unwrap().waiting_for_patient = waiting;
+        Ok(out)
+    }
+
+    async fn ack(&self, seqs: &[i64]) -> Result<(), OutboxError> {
+        self.finish(seqs.iter().copied()).await
+    }
+
+    async fn dead_letter(&self, seq: i64, reason: String) -> Result<(), OutboxError> {
+        let reading = self.state.lock().unwrap().handed_out.get(&seq).cloned();
+        if let Some(r) = reading {
+            self.store.dead_letter(&r, &reason).await.map_err(err)?;
+        }
+        self.finish([seq]).await
+    }
+
+    async fn stats(&self) -> Result<OutboxStats, OutboxError> {
+        let s = self.store.outbox_status().await.map_err(err)?;
+        Ok(OutboxStats {
+            pending: s.pending_readings,
+            waiting_for_patient: self.state.lock().unwrap().waiting_for_patient,
+            oldest_received: s.oldest_queued,
+            dead_letters: s.dead_letters,
+        })
+    }
+}
+
+/// The syncer wants a sized clock: this shares the runtime's.
+pub struct SharedClock(pub Arc<dyn Clock>);
+
+impl Clock for SharedClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.now()
+    }
+    fn real_duration(&self, d: std::time::Duration) -> std::time::Duration {
+        self.0.real_duration(d)
+    }
+}
+
+/// Builds the HTTP client from the site configuration.
+pub fn client(site: &FhirSite) -> Result<FhirClient, String> {
+    let mut cfg = ClientConfig::new(site.base_url.clone());
+    if let Some(var) = &site.bearer_token_env {
+        let token =
+            std::env::var(var).map_err(|_| format!("environment variable {var} (FHIR token) is not set"))?;
+        cfg.auth = Auth::Bearer(Secret::new(token));
+    }
+    if let Some(s) = &site.smart {
+        let pem = std::fs::read_to_string(&s.key_file)
+            .map_err(|e| format!("SMART key file {}: {e}", s.key_file.display()))?;
+        let key = match s.alg.as_str() {
+            "ES384" => SigningKey::es384_from_pem(&pem),
+            "RS384" => SigningKey::rs384_from_pem(&pem),
+            other => return Err(format!("SMART alg {other}: expected ES384 or RS384")),
+        }
+        .map_err(|e| format!("SMART key file {}: {e}", s.key_file.display()))?;
+        cfg.auth = Auth::Smart(Arc::new(SmartBackend {
+            token_url: s
+                .token_url
+                .parse()
+                .map_err(|_| "SMART token_url does not parse".to_string())?,
+            client_id: s.client_id.clone(),
+            kid: s.kid.clone(),
+            key,
+            scope: s.scope.clone(),
+        }));
+    }
+    if let Some(ca) = &site.ca_bundle {
+        cfg.ca_bundle_pem = Some(std::fs::read(ca).map_err(|e| format!("CA bundle {}: {e}", ca.display()))?);
+        cfg.builtin_roots = !site.site_ca_only;
+    }
+    FhirClient::new(cfg).map_err(|e| e.to_string())
+}
+
+/// A running FHIR sync.
+pub struct Sync {
+    pub client: Arc<FhirClient>,
+    pub outbox: Arc<StoreOutbox>,
+    pub status: watch::Receiver<SyncStatus>,
+    pub notify: Arc<tokio::sync::Notify>,
+    pub mrn_system: String,
+}
+
+/// Starts draining the store's outbox to the site's FHIR server.
+pub fn start(
+    store: Store,
+    site: &FhirSite,
+    clock: Arc<dyn Clock>,
+    cancel: CancellationToken,
+) -> Result<(Sync, tokio::task::JoinHandle<()>), String> {
+    let client = Arc::new(client(site)?);
+    store.set_outbox_enabled(true);
+    let outbox = Arc::new(StoreOutbox::new(store));
+    let mut gateway = DeviceInfo::from_id(&site.gateway_id);
+    gateway.name = Some("Vigil gateway".into());
+    let mut cfg = SyncConfig::new(gateway);
+    // New readings are queued every half second; look for them once a second.
+    cfg.poll_interval = std::time::Duration::from_secs(1);
+    let mut syncer = Syncer::new(client.clone(), cfg, Arc::new(SharedClock(clock)));
+    let sync = Sync {
+        client,
+        outbox: outbox.clone(),
+        status: syncer.status(),
+        notify: syncer.notifier(),
+        mrn_system: site.mrn_system.clone(),
+    };
+    let task = tokio::spawn(async move { syncer.run(outbox.as_ref(), cancel).await });
+    Ok((sync, task))
+}

@@ -1,0 +1,226 @@
+//! FHIR upload end to end: the real core (simulated devices → encrypted store
+//! → durable outbox → syncer) against a real FHIR server (Medplum, loopback),
+//! including a SIGKILL in the middle of an upload.
+
+#[allow(dead_code)]
+#[path = "../../../fhir/tests/it/support.rs"]
+mod support;
+
+use chrono::Utc;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use support::TestServer;
+use vigil_core::site::FhirSite;
+use vigil_core::{AdmitRequest, Config, DeviceMode, SimSettings, Vigil};
+use vigil_devices::sim::Scenario;
+use vigil_model::{Mdc, ScaledClock};
+use vigil_store::KeySource;
+
+const MRN_SYSTEM: &str = "urn:oid:1.2.36.146.595.217.0.1";
+const PASS: &str = "fhir-test-passphrase";
+
+fn config(dir: &Path, base: &str) -> Config {
+    Config {
+        data_dir: dir.to_path_buf(),
+        key: KeySource::passphrase(PASS, "test"),
+        clock: Arc::new(ScaledClock::new(Utc::now(), 20.0)),
+        sim: SimSettings {
+            scenario: Scenario::Stable,
+            beds: 2,
+            seed: 5,
+        },
+        retention: Default::default(),
+        alarm_preset: Default::default(),
+        devices: DeviceMode::Simulated,
+        fhir: Some(FhirSite {
+            base_url: base.to_string(),
+            mrn_system: MRN_SYSTEM.into(),
+            bearer_token_env: None,
+            smart: None,
+            ca_bundle: None,
+            site_ca_only: false,
+            gateway_id: "test-gateway".into(),
+        }),
+    }
+}
+
+fn admit(bed: &str, mrn: &str) -> AdmitRequest {
+    AdmitRequest {
+        bed: bed.into(),
+        display_name: "Test Person".into(),
+        mrn: mrn.into(),
+        date_of_birth: "1961-02-03".into(),
+        category: "adult".into(),
+    }
+}
+
+/// Observations the server should hold for what the store holds: one per
+/// reading of the admission, except that the three parts of a blood
+/// pressure measurement make one panel.
+async fn expected_observations(dir: &Path) -> u64 {
+    let store = vigil_store::Store::open(&dir.join("vigil.db"), &KeySource::passphrase(PASS, "test"))
+        .await
+        .unwrap();
+    let all = store
+        .query_range(
+            Some("bed-1"),
+            Utc::now() - chrono::Duration::days(1),
+            Utc::now() + chrono::Duration::days(30),
+        )
+        .await
+        .unwrap();
+    store.close().await;
+    let admitted: Vec<_> = all.into_iter().filter(|r| r.admission.is_some()).collect();
+    let bp = [
+        Mdc::PRESS_BLD_NONINV_SYS,
+        Mdc::PRESS_BLD_NONINV_DIA,
+        Mdc::PRESS_BLD_NONINV_MEAN,
+    ];
+    let panels: BTreeSet<_> = admitted
+        .iter()
+        .filter(|r| bp.contains(&r.code))
+        .map(|r| (r.device.clone(), r.received))
+        .collect();
+    (admitted.iter().filter(|r| !bp.contains(&r.code)).count() + panels.len()) as u64
+}
+
+async fn wait_drained(v: &Vigil) {
+    for _ in 0..600 {
+        if let Some(s) = v.sync_status().await {
+            if s.pending == 0 && s.healthy {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the outbox did not drain: {:?}", v.sync_status().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readings_upload_exactly_once_after_admission_by_mrn() {
+    let server = TestServer::start().await;
+    let patient = server.create_patient(MRN_SYSTEM, "MRN-77001", "Example").await;
+    let dir = tempfile::tempdir().unwrap();
+    let v = Vigil::start(config(dir.path(), &server.base())).await.unwrap();
+    v.admit(admit("bed-1", "MRN-77001")).await.unwrap();
+    // Readings taken before the bed is linked wait in the outbox…
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(server.observations().await, 0);
+    let st = v.sync_status().await.unwrap();
+    assert!(st.pending > 0, "{st:?}");
+
+    // …the nurse finds the patient by MRN and links the bed…
+    let found = v.find_patient("MRN-77001").await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].reference, patient);
+    assert!(v.find_patient("NO-SUCH-MRN").await.unwrap().is_empty());
+    v.link_patient("bed-1", &found[0].reference).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // …and after discharge nothing more is queued; the backlog drains.
+    v.discharge("bed-1").await.unwrap();
+    wait_drained(&v).await;
+    v.shutdown().await;
+
+    let expected = expected_observations(dir.path()).await;
+    if server.observations().await != expected {
+        let b = server
+            .client()
+            .search("Observation", &[("_count", "1000")])
+            .await
+            .unwrap();
+        let mut by: std::collections::BTreeMap<String, (usize, BTreeSet<String>)> = Default::default();
+        for e in b["entry"].as_array().unwrap() {
+            let r = &e["resource"];
+            let code = r["code"]["coding"][0]["code"].as_str().unwrap_or("").to_string();
+            let ent = by.entry(code).or_default();
+            ent.0 += 1;
+            ent.1
+                .insert(r["identifier"][0]["value"].as_str().unwrap_or("").to_string());
+        }
+        eprintln!(
+            "server by code (count, distinct identifiers): {:?}",
+            by.iter().map(|(k, v)| (k, v.0, v.1.len())).collect::<Vec<_>>()
+        );
+    }
+    assert!(expected > 50, "too few readings: {expected}");
+    assert_eq!(
+        server.observations().await,
+        expected,
+        "one Observation per stored reading"
+    );
+    server.stop().await;
+}
+
+/// The child half of the SIGKILL test: runs the core until killed, or with
+/// VIGIL_FHIR_FINAL set, discharges and drains the outbox, then exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn child() {
+    let (Ok(dir), Ok(base)) = (
+        std::env::var("VIGIL_FHIR_CHILD_DIR"),
+        std::env::var("VIGIL_FHIR_CHILD_BASE"),
+    ) else {
+        return;
+    };
+    let v = Vigil::start(config(Path::new(&dir), &base)).await.unwrap();
+    if std::env::var("VIGIL_FHIR_FINAL").is_ok() {
+        v.discharge("bed-1").await.unwrap();
+        wait_drained(&v).await;
+        v.shutdown().await;
+        return;
+    }
+    if v.snapshot().beds.iter().all(|b| b.admission.is_none()) {
+        v.admit(admit("bed-1", "MRN-77002")).await.unwrap();
+        let found = v.find_patient("MRN-77002").await.unwrap();
+        v.link_patient("bed-1", &found[0].reference).await.unwrap();
+    }
+    println!("running");
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_upload_then_restart_still_exactly_once() {
+    if std::env::var("VIGIL_FHIR_CHILD_DIR").is_ok() {
+        return;
+    }
+    let server = TestServer::start().await;
+    server.create_patient(MRN_SYSTEM, "MRN-77002", "Example").await;
+    // A slow server: every upload is in flight when the kill comes.
+    server.faults(serde_json::json!({"delayMs": 400})).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (dir_s, base) = (dir.path().to_path_buf(), server.base());
+    let run = move |fin: bool| {
+        let mut c = std::process::Command::new(std::env::current_exe().unwrap());
+        c.args(["--exact", "child", "--nocapture"])
+            .env("VIGIL_FHIR_CHILD_DIR", &dir_s)
+            .env("VIGIL_FHIR_CHILD_BASE", &base)
+            .stderr(std::process::Stdio::null());
+        if fin {
+            c.env("VIGIL_FHIR_FINAL", "1");
+        }
+        c
+    };
+    for kill_after in [5000u64, 4200] {
+        let mut child = run(false).stdout(std::process::Stdio::null()).spawn().unwrap();
+        tokio::time::sleep(Duration::from_millis(kill_after)).await;
+        child.kill().unwrap(); // SIGKILL, mid-upload
+        child.wait().unwrap();
+    }
+    let uploaded_before = server.observations().await;
+    assert!(uploaded_before > 0, "nothing was uploaded before the kills");
+    server.faults(serde_json::json!({"clear": true})).await;
+    let status = tokio::task::spawn_blocking(move || run(true).status().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "the final run failed: {status:?}");
+
+    let expected = expected_observations(dir.path()).await;
+    assert!(expected > uploaded_before, "the kills should have left a backlog");
+    assert_eq!(
+        server.observations().await,
+        expected,
+        "exactly one Observation per stored reading"
+    );
+    server.stop().await;
+}
