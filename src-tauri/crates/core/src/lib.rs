@@ -409,8 +409,10 @@ impl Vigil {
     }
 
     /// Removes a device from its bed (its readings stay with their admission).
+    /// Accepts the bare address or the device id the screen shows ("ble-<address>").
     pub async fn remove_device(&self, address: &str) -> Result<(), CoreError> {
         let bt = self.bt()?;
+        let address = address.strip_prefix("ble-").unwrap_or(address);
         self.store.remove_device(address).await?;
         self.ctx
             .ward
