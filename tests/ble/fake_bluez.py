@@ -27,7 +27,9 @@ Commands (``address`` is "AA:BB:CC:DD:EE:FF"; ``char`` a 16-bit UUID "2a37"):
   answer to an RACP "report all records"), ``known`` (true: exported at once, as
   a bonded device BlueZ remembers; default: only once discovery runs).
 * ``notify``: address, char, hex; waits (``timeout`` s, default 10) until the
-  client has enabled notifications on that characteristic, then sends.
+  client has enabled notifications on that characteristic, then sends. Replies
+  with ``sent_us``: the wall-clock time (µs since the epoch) just before the
+  signal was emitted, for latency measurements.
 * ``wait``: address, until = "connected" | "disconnected" | "notifying"
   (+ char), timeout.
 * ``drop_link``: the device goes out of range for a moment (link loss).
@@ -47,6 +49,7 @@ import json
 import logging
 import os
 import sys
+import time
 
 from dbus_fast import BusType, DBusError, Variant
 from dbus_fast.aio import MessageBus
@@ -526,24 +529,30 @@ class Device(ServiceInterface):
         # operator, operand. Answered with indications after the write.
         if not racp.notifying:
             raise DBusError("org.bluez.Error.Failed", "CCCD improperly configured")
-        asyncio.get_running_loop().create_task(self.racp_answer(racp, value))
+        # The answer covers the records stored when the request came in, as on
+        # a meter: a record added meanwhile (``add_record`` while the transfer
+        # is still running) belongs to the next request, not to this one.
+        # Iterating the live list instead let a test's next record slip into
+        # the first download when the machine was busy.
+        records = list(self.records)
+        asyncio.get_running_loop().create_task(self.racp_answer(racp, value, records))
 
-    async def racp_answer(self, racp: Characteristic, value: bytes) -> None:
+    async def racp_answer(self, racp: Characteristic, value: bytes, records: list[bytes]) -> None:
         await asyncio.sleep(0.01)
         op = value[0] if value else 0
         operator = value[1] if len(value) > 1 else 0
         if op == 0x01 and operator == 0x01:  # report stored records: all
             meas = self.chars.get("2a18")
-            for rec in self.records:
+            for rec in records:
                 if not self.connected:
                     return
                 if meas is not None and meas.notifying:
                     meas.send(rec)
                 await asyncio.sleep(0.005)
-            code = 0x01 if self.records else 0x06  # success / no records found
+            code = 0x01 if records else 0x06  # success / no records found
             answer = bytes([0x06, 0x00, 0x01, code])
         elif op == 0x04 and operator == 0x01:  # report number of stored records
-            n = len(self.records)
+            n = len(records)
             answer = bytes([0x05, 0x00, n & 0xFF, n >> 8])
         else:  # response code: op code not supported
             answer = bytes([0x06, 0x00, op, 0x02])
@@ -613,8 +622,10 @@ class Fake:
             uuid16 = cmd["char"].lower()
             if not await self.until(cmd, lambda: uuid16 in dev.chars and dev.chars[uuid16].notifying):
                 raise TimeoutError(f"{dev.address} {uuid16} is not notifying")
-            dev.chars[uuid16].send(bytes.fromhex(cmd["hex"].replace(" ", "")))
-            return {}
+            value = bytes.fromhex(cmd["hex"].replace(" ", ""))
+            sent_us = time.time_ns() // 1000
+            dev.chars[uuid16].send(value)
+            return {"sent_us": sent_us}
         if op == "wait":
             dev = self.device(cmd)
             until = cmd["until"]

@@ -2,6 +2,8 @@
 //! figures beside a baseline measured in the same run, on the same machine.
 
 mod alarms;
+mod ble;
+mod fhir;
 mod store;
 
 #[tokio::main]
@@ -14,6 +16,14 @@ async fn main() {
     }
     if all || which == "alarms" {
         alarms::run().await;
+        println!();
+    }
+    if all || which == "ble" {
+        ble::run().await;
+        println!();
+    }
+    if all || which == "fhir" {
+        fhir::run().await;
         println!();
     }
 }

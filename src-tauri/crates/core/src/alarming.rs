@@ -104,13 +104,20 @@ impl Alarming {
     pub fn on_device(&mut self, d: &DeviceView, now: DateTime<Utc>) -> Outcome {
         let mut out = Outcome::default();
         let key = device_key(d);
+        let link_lost = match d.state {
+            LinkState::Disconnected | LinkState::AdapterOff => true,
+            // Trying to reconnect is not being back: a lost link stays an
+            // alarm until it is up again (an out-of-range device spends most
+            // of its time "connecting"). A first connect raises nothing.
+            LinkState::Connecting => self
+                .technical
+                .contains(&(key.clone(), TechnicalKind::Disconnected)),
+            LinkState::Connected | LinkState::Receiving | LinkState::Stale => false,
+        };
         let conditions = [
             (TechnicalKind::SensorOff, d.technical.is_some()),
             (TechnicalKind::NoData, d.state == LinkState::Stale),
-            (
-                TechnicalKind::Disconnected,
-                matches!(d.state, LinkState::Disconnected | LinkState::AdapterOff),
-            ),
+            (TechnicalKind::Disconnected, link_lost),
             (
                 TechnicalKind::LowBattery,
                 d.battery.is_some_and(|b| b < LOW_BATTERY_PERCENT),

@@ -35,7 +35,8 @@
 //! records, so each reconnect re-sends records already received. They are all
 //! forwarded: the Glucose Measurement carries a sequence number
 //! (`vigil_gatt::Decoded::sequence`), and de-duplication by (device, sequence
-//! number) is done downstream, in the store, where it survives restarts.
+//! number) is done downstream, in the core's ward state (seeded from the
+//! store at start, so it survives restarts).
 //!
 //! **Platforms.** Only btleplug's platform-neutral API is used, so this builds
 //! for BlueZ (Linux), WinRT (Windows) and CoreBluetooth (macOS). Devices are

@@ -267,7 +267,7 @@ impl Link {
     /// Glucose: enable RACP indications and ask for every stored record
     /// (GLS 1.0 §3.3.2.8). The records then arrive as Glucose Measurement
     /// notifications; all are forwarded, duplicates included (see the module
-    /// docs: de-duplication by sequence number is the store's job).
+    /// docs: de-duplication by sequence number is the core's job).
     async fn request_stored_records(
         &self,
         p: &Peripheral,

@@ -334,7 +334,7 @@ scenario! {
     /// Glucose meter: after connecting, "report all stored records" on the
     /// RACP; every record arrives. After a reconnect the meter re-sends all
     /// of them plus the new one: all forwarded, with their sequence numbers
-    /// (de-duplication by sequence number is the store's job).
+    /// (de-duplication by sequence number is the core's job).
     async fn glucose_records_downloaded_on_every_connect() {
         const METER: &str = "AA:BB:CC:DD:EE:20";
         const METER_ID: &str = "ble-AA:BB:CC:DD:EE:20";
@@ -348,7 +348,10 @@ scenario! {
         run.payloads(METER_ID, Characteristic::GlucoseMeasurement, 3).await;
         assert_eq!(fake.state(METER).await["written"]["2a52"], json!(["0101"]));
 
-        // Measured while out of range, then back.
+        // A new measurement, then a link loss and reconnect. The fake answers
+        // each request with the records stored when it came in (as a meter
+        // does), so record 4 belongs to the second download only, however
+        // late the first one's transfer finishes on a busy machine.
         fake.cmd(json!({"cmd": "add_record", "address": METER, "hex": glucose(4, 88.0)})).await;
         fake.cmd(json!({"cmd": "drop_link", "address": METER})).await;
         run.link(METER_ID, LinkState::Disconnected).await;

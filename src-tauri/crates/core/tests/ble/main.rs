@@ -1,0 +1,658 @@
+//! The whole core over real Bluetooth LE code: `Vigil::start` in `Auto` mode
+//! finds the fake BlueZ's adapter, and everything a nurse does and sees goes
+//! through the real paths: `assign_device` / `scan` / `remove_device`, the
+//! btleplug source, decode, ward state, technical alarms, the `WardUpdate`
+//! stream the screen gets, `snapshot()`, and the encrypted store read back
+//! after shutdown.
+//!
+//! Every scenario runs in a process of its own with its own private D-Bus
+//! system bus and fake BlueZ: the devices crate's harness is shared (by
+//! `#[path]`), see `crates/devices/tests/ble/harness.rs`. Needs `dbus-daemon`
+//! and Python with dbus-fast (tests/ble/requirements.txt).
+//!
+//! The clock is the system clock: the BLE source's backoff and link checks
+//! run on real time, and the staleness rules are checked against it.
+
+#[path = "../../../devices/tests/ble/harness.rs"]
+// The source-level helpers (`Run`, payload matchers) are for the devices tests.
+#[allow(dead_code)]
+mod harness;
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{NaiveDate, Utc};
+use harness::FakeBluez;
+use serde_json::json;
+use vigil_alarms::{AlarmKind, BedAlarmState, TechnicalKind};
+use vigil_core::view::{WardSnapshot, WardUpdate};
+use vigil_core::{Config, CoreError, DeviceMode, SimSettings, Vigil};
+use vigil_gatt::encode;
+use vigil_model::{LinkState, Mdc, Reading, Source, SystemClock, Value};
+use vigil_store::{KeySource, Store};
+
+/// A scenario: an async test body run in its own process with its own bus.
+macro_rules! scenario {
+    ($(#[$meta:meta])* async fn $name:ident() $body:block) => {
+        $(#[$meta])*
+        #[test]
+        fn $name() {
+            harness::isolated(concat!(module_path!(), "::", stringify!($name)), || {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(async $body)
+            });
+        }
+    };
+}
+
+const STRAP: &str = "AA:BB:CC:DD:EE:01";
+const STRAP_ID: &str = "ble-AA:BB:CC:DD:EE:01";
+const METER: &str = "AA:BB:CC:DD:EE:20";
+const METER_ID: &str = "ble-AA:BB:CC:DD:EE:20";
+const PASSPHRASE: &str = "core-ble-test-passphrase";
+/// Longest wait for anything the screen should show.
+const LIMIT: Duration = Duration::from_secs(30);
+/// The BLE source's periodic link check in the app's configuration
+/// (`BleConfig::new`): the longest a missed disconnect event can go unseen.
+const LINK_CHECK: Duration = Duration::from_secs(5);
+
+fn key() -> KeySource {
+    KeySource::passphrase(PASSPHRASE, "test")
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn hr(bpm: u16) -> String {
+    hex(&encode::heart_rate(bpm, Some(true), &[]))
+}
+
+fn strap(address: &str, name: &str, rssi: i16) -> serde_json::Value {
+    json!({"address": address, "name": name, "rssi": rssi, "services": ["180d", "180f"], "battery": 87})
+}
+
+/// A stored glucose record taken at 07:`minute` on 1 May 2026.
+fn glucose(seq: u16, minute: u32, mg_dl: f64) -> String {
+    let t = NaiveDate::from_ymd_opt(2026, 5, 1)
+        .unwrap()
+        .and_hms_opt(7, minute, 0)
+        .unwrap();
+    hex(&encode::glucose_mg_dl(seq, t, Value::Number(mg_dl)))
+}
+
+/// A running Vigil and every `WardUpdate` the screen has been sent.
+struct App {
+    vigil: Arc<Vigil>,
+    updates: Arc<Mutex<Vec<WardUpdate>>>,
+    stream: tokio::task::JoinHandle<()>,
+}
+
+impl App {
+    async fn start(dir: &Path, devices: DeviceMode) -> App {
+        let vigil = Arc::new(
+            Vigil::start(Config {
+                data_dir: dir.to_path_buf(),
+                key: key(),
+                clock: Arc::new(SystemClock),
+                sim: SimSettings::default(),
+                retention: Default::default(),
+                alarm_preset: Default::default(),
+                devices,
+                fhir: None,
+            })
+            .await
+            .expect("Vigil starts"),
+        );
+        let updates = Arc::new(Mutex::new(Vec::new()));
+        let (v, u) = (vigil.clone(), updates.clone());
+        // The screen's subscription, as the Tauri command sets it up.
+        let stream = tokio::spawn(async move {
+            v.stream_updates(Duration::from_millis(100), move |up| {
+                u.lock().unwrap().push(up);
+                true
+            })
+            .await
+        });
+        let app = App {
+            vigil,
+            updates,
+            stream,
+        };
+        // The first heartbeat: the subscription is live, nothing is missed.
+        app.until("the first heartbeat", |u| !u.is_empty()).await;
+        app
+    }
+
+    fn updates(&self) -> Vec<WardUpdate> {
+        self.updates.lock().unwrap().clone()
+    }
+
+    /// Waits until the updates received so far satisfy `pred`.
+    async fn until(&self, what: &str, pred: impl Fn(&[WardUpdate]) -> bool) {
+        let deadline = Instant::now() + LIMIT;
+        while !pred(&self.updates.lock().unwrap()) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until the snapshot satisfies `pred`, and returns it.
+    async fn until_snapshot(&self, what: &str, pred: impl Fn(&WardSnapshot) -> bool) -> WardSnapshot {
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            let snap = self.vigil.snapshot();
+            if pred(&snap) {
+                return snap;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; snapshot devices {:#?}, alarms {:#?}",
+                snap.devices,
+                snap.alarms
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Shuts down (commits everything) and ends the screen's stream.
+    async fn stop(self) -> Vec<WardUpdate> {
+        self.vigil.shutdown().await;
+        tokio::time::timeout(Duration::from_secs(5), self.stream)
+            .await
+            .expect("the update stream ends on shutdown")
+            .unwrap();
+        let u = self.updates.lock().unwrap().clone();
+        u
+    }
+}
+
+/// The device's states as the screen saw them, repeats folded.
+fn device_states(updates: &[WardUpdate], device: &str) -> Vec<LinkState> {
+    let mut out: Vec<LinkState> = Vec::new();
+    for d in updates
+        .iter()
+        .flat_map(|u| &u.devices)
+        .filter(|d| d.device == device)
+    {
+        if out.last() != Some(&d.state) {
+            out.push(d.state);
+        }
+    }
+    out
+}
+
+/// Numeric values of `mdc` from `device` the screen was sent, in order.
+fn live_values(updates: &[WardUpdate], device: &str, mdc: Mdc) -> Vec<f64> {
+    updates
+        .iter()
+        .flat_map(|u| &u.readings)
+        .filter(|r| r.device == device && r.mdc == mdc.0)
+        .map(|r| r.value.expect("a number"))
+        .collect()
+}
+
+/// Active (not latched) technical alarms of `device` at a bed.
+fn technical(state: &BedAlarmState, device: &str) -> Vec<TechnicalKind> {
+    state
+        .active
+        .iter()
+        .filter(|a| !a.latched)
+        .filter_map(|a| match &a.kind {
+            AlarmKind::Technical { device: d, kind } if d.contains(device) => Some(*kind),
+            _ => None,
+        })
+        .collect()
+}
+
+fn bed_alarms<'a>(snap: &'a WardSnapshot, bed: &str) -> &'a BedAlarmState {
+    snap.alarms
+        .iter()
+        .find(|a| a.bed == bed)
+        .expect("every bed has an alarm state")
+}
+
+fn device_state(snap: &WardSnapshot, device: &str) -> Option<LinkState> {
+    snap.devices.iter().find(|d| d.device == device).map(|d| d.state)
+}
+
+/// Every reading of `bed` stored, read back with the key after shutdown.
+async fn stored(dir: &Path, bed: &str) -> Vec<Reading> {
+    let store = Store::open(&vigil_core::config::store_path(dir), &key())
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let all = store
+        .query_range(
+            Some(bed),
+            now - chrono::Duration::hours(1),
+            now + chrono::Duration::hours(1),
+        )
+        .await
+        .unwrap();
+    store.close().await;
+    all
+}
+
+fn numbers(readings: &[Reading], device: &str, mdc: Mdc) -> Vec<f64> {
+    readings
+        .iter()
+        .filter(|r| r.device == device && r.code == mdc)
+        .map(|r| r.value.number().expect("a number"))
+        .collect()
+}
+
+async fn assign_strap(app: &App, fake: &mut FakeBluez) {
+    fake.add(strap(STRAP, "Polar H10", -50)).await;
+    // Lower case on purpose: the address is normalised on the way in.
+    app.vigil
+        .assign_device(&STRAP.to_lowercase(), "bed-1", "heart_rate_strap")
+        .await
+        .expect("assigning the strap");
+}
+
+/// Sends heart rates and waits until the screen has all of `expect` (from the start).
+async fn stream_hr(app: &App, fake: &mut FakeBluez, send: &[u16], expect: &[f64]) {
+    for bpm in send {
+        fake.notify(STRAP, "2a37", &hr(*bpm)).await;
+    }
+    app.until("heart rates on the screen", |u| {
+        live_values(u, STRAP_ID, Mdc::ECG_HEART_RATE) == expect
+    })
+    .await;
+}
+
+scenario! {
+    /// First connect: the strap assigned to bed 1 goes connecting → connected
+    /// → receiving on the screen, its heart rates reach the screen and the
+    /// store (as real data), and the app says it runs real devices.
+    async fn first_connect_streams_to_screen_and_store() {
+        let mut fake = FakeBluez::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let app = App::start(dir.path(), DeviceMode::Auto).await;
+        assert_eq!(app.vigil.info().mode, "real");
+        assert_eq!(app.vigil.info().scenario, None);
+
+        assign_strap(&app, &mut fake).await;
+        stream_hr(&app, &mut fake, &[72, 73, 74], &[72.0, 73.0, 74.0]).await;
+        use LinkState::*;
+        assert_eq!(device_states(&app.updates(), STRAP_ID), [Connecting, Connected, Receiving]);
+
+        let snap = app.vigil.snapshot();
+        let dev = snap.devices.iter().find(|d| d.device == STRAP_ID).expect("strap on the screen");
+        assert_eq!((dev.bed.as_str(), dev.state, dev.source), ("bed-1", Receiving, Source::Real));
+        assert_eq!(dev.battery, Some(87));
+        let latest = snap
+            .latest
+            .iter()
+            .find(|r| r.bed == "bed-1" && r.mdc == Mdc::ECG_HEART_RATE.0)
+            .expect("bed 1 shows a heart rate");
+        assert_eq!((latest.value, latest.source), (Some(74.0), Source::Real));
+        assert!(technical(bed_alarms(&snap, "bed-1"), STRAP_ID).is_empty());
+        // The assignment is remembered.
+        let devices = app.vigil.store().devices().await.unwrap();
+        assert_eq!(devices.len(), 1);
+        assert_eq!((devices[0].address.as_str(), devices[0].bed.as_str()), (STRAP, "bed-1"));
+
+        let vigil = app.vigil.clone();
+        let updates = app.stop().await;
+        assert!(updates.iter().flat_map(|u| &u.readings).all(|r| r.source == Source::Real));
+        let stats = vigil.stats();
+        assert_eq!(stats.get(&stats.readings), 3);
+        assert_eq!(stats.get(&stats.stored), 3, "everything received is stored at shutdown");
+        let rows = stored(dir.path(), "bed-1").await;
+        assert_eq!(numbers(&rows, STRAP_ID, Mdc::ECG_HEART_RATE), [72.0, 73.0, 74.0]);
+        assert!(rows.iter().all(|r| r.source == Source::Real && r.bed == "bed-1"));
+        // Stopping released the device.
+        fake.wait(STRAP, "disconnected", None).await;
+    }
+}
+
+scenario! {
+    /// Link loss: a Disconnected technical alarm at the bed within the link
+    /// check period, held while the device is out of range and the source
+    /// keeps trying; cleared once the link is back; readings flow again and
+    /// every value sent is stored exactly once.
+    async fn link_loss_raises_and_clears_a_technical_alarm() {
+        let mut fake = FakeBluez::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let app = App::start(dir.path(), DeviceMode::Auto).await;
+        assign_strap(&app, &mut fake).await;
+        stream_hr(&app, &mut fake, &[70, 71, 72], &[70.0, 71.0, 72.0]).await;
+
+        // Out of range: the link drops and reconnect attempts fail.
+        let lost = Instant::now();
+        fake.cmd(json!({"cmd": "set_in_range", "address": STRAP, "in_range": false})).await;
+        app.until_snapshot("a Disconnected alarm", |s| {
+            technical(bed_alarms(s, "bed-1"), STRAP_ID).contains(&TechnicalKind::Disconnected)
+        })
+        .await;
+        let raised_after = lost.elapsed();
+        assert!(raised_after < LINK_CHECK + Duration::from_secs(1), "alarm after {raised_after:?}");
+        // Reconnect attempts (connecting, failing, connecting …) do not clear it.
+        let held = Instant::now();
+        let mut states_seen = Vec::new();
+        while held.elapsed() < Duration::from_millis(2500) {
+            let snap = app.vigil.snapshot();
+            let st = device_state(&snap, STRAP_ID).unwrap();
+            if states_seen.last() != Some(&st) {
+                states_seen.push(st);
+            }
+            assert_eq!(
+                technical(bed_alarms(&snap, "bed-1"), STRAP_ID),
+                [TechnicalKind::Disconnected],
+                "while {st:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(states_seen.contains(&LinkState::Connecting), "no reconnect attempt: {states_seen:?}");
+        // Nothing new reached the screen meanwhile (its last value ages out
+        // by the ordinary staleness rule).
+        assert_eq!(live_values(&app.updates(), STRAP_ID, Mdc::ECG_HEART_RATE), [70.0, 71.0, 72.0]);
+
+        // Back in range: reconnected, alarm cleared, data again.
+        fake.cmd(json!({"cmd": "set_in_range", "address": STRAP, "in_range": true})).await;
+        stream_hr(&app, &mut fake, &[73, 74], &[70.0, 71.0, 72.0, 73.0, 74.0]).await;
+        let snap = app
+            .until_snapshot("the alarm cleared", |s| technical(bed_alarms(s, "bed-1"), STRAP_ID).is_empty())
+            .await;
+        assert_eq!(device_state(&snap, STRAP_ID), Some(LinkState::Receiving));
+        let updates = app.stop().await;
+        // The screen was told: an update carried the alarm, a later one its end.
+        let alarm_updates: Vec<bool> = updates
+            .iter()
+            .flat_map(|u| &u.alarms)
+            .filter(|a| a.bed == "bed-1")
+            .map(|a| technical(a, STRAP_ID).contains(&TechnicalKind::Disconnected))
+            .collect();
+        let first_on = alarm_updates.iter().position(|on| *on).expect("the alarm reached the screen");
+        assert!(alarm_updates[first_on..].contains(&false), "its end reached the screen");
+        let states = device_states(&updates, STRAP_ID);
+        assert_eq!(states[..4], [LinkState::Connecting, LinkState::Connected, LinkState::Receiving, LinkState::Disconnected]);
+        assert_eq!(states[states.len() - 2..], [LinkState::Connected, LinkState::Receiving]);
+
+        let rows = stored(dir.path(), "bed-1").await;
+        assert_eq!(numbers(&rows, STRAP_ID, Mdc::ECG_HEART_RATE), [70.0, 71.0, 72.0, 73.0, 74.0]);
+    }
+}
+
+scenario! {
+    /// Adapter switched off: the device shows adapter off with a Disconnected
+    /// technical alarm; on power-on it reconnects by itself and the alarm clears.
+    async fn adapter_off_then_on_alarms_and_recovers() {
+        let mut fake = FakeBluez::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let app = App::start(dir.path(), DeviceMode::Auto).await;
+        assign_strap(&app, &mut fake).await;
+        stream_hr(&app, &mut fake, &[72], &[72.0]).await;
+
+        fake.cmd(json!({"cmd": "power", "on": false})).await;
+        let snap = app
+            .until_snapshot("adapter off with an alarm", |s| {
+                device_state(s, STRAP_ID) == Some(LinkState::AdapterOff)
+                    && technical(bed_alarms(s, "bed-1"), STRAP_ID) == [TechnicalKind::Disconnected]
+            })
+            .await;
+        assert!(technical(bed_alarms(&snap, "bed-1"), STRAP_ID).contains(&TechnicalKind::Disconnected));
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let snap = app.vigil.snapshot();
+        assert_eq!(device_state(&snap, STRAP_ID), Some(LinkState::AdapterOff), "no retries while off");
+        assert_eq!(technical(bed_alarms(&snap, "bed-1"), STRAP_ID), [TechnicalKind::Disconnected]);
+
+        fake.cmd(json!({"cmd": "power", "on": true})).await;
+        stream_hr(&app, &mut fake, &[73], &[72.0, 73.0]).await;
+        app.until_snapshot("the alarm cleared", |s| technical(bed_alarms(s, "bed-1"), STRAP_ID).is_empty())
+            .await;
+        let updates = app.stop().await;
+        use LinkState::*;
+        let states: Vec<LinkState> = device_states(&updates, STRAP_ID)
+            .into_iter()
+            .filter(|s| *s != Disconnected) // may precede AdapterOff
+            .collect();
+        assert_eq!(states, [Connecting, Connected, Receiving, AdapterOff, Connecting, Connected, Receiving]);
+        let rows = stored(dir.path(), "bed-1").await;
+        assert_eq!(numbers(&rows, STRAP_ID, Mdc::ECG_HEART_RATE), [72.0, 73.0]);
+    }
+}
+
+scenario! {
+    /// Connected but silent: never "receiving", no number on the screen, no
+    /// alarm pretending otherwise. Once it has sent one value and falls
+    /// silent, the watchdog marks it stale with a NoData technical alarm, and
+    /// the last value is old enough for the screen to grey it (STALE).
+    async fn connected_but_silent_is_never_shown_live() {
+        let mut fake = FakeBluez::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let app = App::start(dir.path(), DeviceMode::Auto).await;
+        assign_strap(&app, &mut fake).await;
+        fake.wait(STRAP, "notifying", Some("2a37")).await;
+        // Past the watchdog period and the link check: still nothing to show.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let snap = app.vigil.snapshot();
+        assert_eq!(device_state(&snap, STRAP_ID), Some(LinkState::Connected));
+        assert!(!snap.latest.iter().any(|r| r.bed == "bed-1"), "a value from nowhere: {:?}", snap.latest);
+        assert!(technical(bed_alarms(&snap, "bed-1"), STRAP_ID).is_empty());
+        let updates = app.updates();
+        assert_eq!(device_states(&updates, STRAP_ID), [LinkState::Connecting, LinkState::Connected]);
+        assert!(live_values(&updates, STRAP_ID, Mdc::ECG_HEART_RATE).is_empty());
+
+        // One value, then silence on a link that stays up.
+        stream_hr(&app, &mut fake, &[72], &[72.0]).await;
+        let sent = Instant::now();
+        let snap = app
+            .until_snapshot("a NoData alarm", |s| {
+                technical(bed_alarms(s, "bed-1"), STRAP_ID).contains(&TechnicalKind::NoData)
+            })
+            .await;
+        // Stale after the expected interval (1 s) plus its slack (5 s), seen
+        // by the 1 s watchdog.
+        let waited = sent.elapsed();
+        assert!(waited >= Duration::from_secs(5) && waited < Duration::from_secs(9), "stale after {waited:?}");
+        assert_eq!(device_state(&snap, STRAP_ID), Some(LinkState::Stale));
+        assert_eq!(fake.state(STRAP).await["connected"], json!(true), "the link itself is up");
+        let hr = snap
+            .latest
+            .iter()
+            .find(|r| r.bed == "bed-1" && r.mdc == Mdc::ECG_HEART_RATE.0)
+            .unwrap();
+        assert!(
+            snap.now_ms - hr.received_ms > hr.stale_after_ms as i64,
+            "the last value is not old enough to be shown stale: {hr:?} at {}",
+            snap.now_ms
+        );
+        let updates = app.stop().await;
+        assert_eq!(live_values(&updates, STRAP_ID, Mdc::ECG_HEART_RATE), [72.0]);
+        assert_eq!(*device_states(&updates, STRAP_ID).last().unwrap(), LinkState::Stale);
+    }
+}
+
+/// Log output captured in memory (this scenario's process only).
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+scenario! {
+    /// A malformed notification: counted as a decode error, logged without
+    /// the value or the bytes, not shown, not stored; the device stays in use
+    /// and its next good value is stored.
+    async fn malformed_notification_is_counted_and_device_stays_usable() {
+        let logs = Captured::default();
+        let sink = logs.clone();
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || sink.clone())
+            .init();
+        let mut fake = FakeBluez::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let app = App::start(dir.path(), DeviceMode::Auto).await;
+        assign_strap(&app, &mut fake).await;
+        // Flags say uint16 heart rate, but only one byte (0x48 = 72) follows.
+        fake.notify(STRAP, "2a37", "0148").await;
+        stream_hr(&app, &mut fake, &[65], &[65.0]).await;
+        let stats = app.vigil.stats();
+        assert_eq!(stats.get(&stats.decode_errors), 1);
+        assert_eq!(stats.get(&stats.readings), 1);
+        let updates = app.stop().await;
+        use LinkState::*;
+        assert_eq!(device_states(&updates, STRAP_ID), [Connecting, Connected, Receiving]);
+        let rows = stored(dir.path(), "bed-1").await;
+        assert_eq!(numbers(&rows, STRAP_ID, Mdc::ECG_HEART_RATE), [65.0]);
+
+        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.contains("malformed payload dropped"))
+            .unwrap_or_else(|| panic!("no decode error logged:\n{text}"));
+        assert!(line.contains(STRAP_ID) && line.contains("2a37"), "{line}");
+        // The message names the characteristic and the offset, never the value.
+        for leak in ["72", "0148", "0x48", "[1, 72]"] {
+            assert!(!line.contains(leak), "'{leak}' in: {line}");
+        }
+        // Nor does any other log line carry a heart rate sent.
+        for l in text.lines().filter(|l| l.contains("bpm") || l.contains("value=")) {
+            assert!(!l.contains("65") && !l.contains("72"), "a value in the log: {l}");
+        }
+    }
+}
+
+scenario! {
+    /// Glucose meter: every connect downloads all stored records again; each
+    /// record is stored once, also across a restart of Vigil.
+    async fn glucose_records_are_stored_once_across_reconnects_and_restarts() {
+        let mut fake = FakeBluez::start().await;
+        fake.add(json!({
+            "address": METER, "name": "Contour", "rssi": -55, "services": ["1808", "180f"],
+            "records": [glucose(1, 30, 95.0), glucose(2, 40, 110.0), glucose(3, 50, 142.0)],
+        }))
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let app = App::start(dir.path(), DeviceMode::Auto).await;
+        app.vigil.assign_device(METER, "bed-2", "glucose_meter").await.unwrap();
+        let stats = app.vigil.stats();
+        let glucose_live = |u: &[WardUpdate]| -> Vec<f64> {
+            u.iter().flat_map(|u| &u.readings).filter(|r| r.device == METER_ID).filter_map(|r| r.value).collect()
+        };
+        app.until("three records", |u| glucose_live(u).len() == 3).await;
+
+        // A new record, then a reconnect: all four come again.
+        fake.cmd(json!({"cmd": "add_record", "address": METER, "hex": glucose(4, 59, 88.0)})).await;
+        fake.cmd(json!({"cmd": "drop_link", "address": METER})).await;
+        app.until("the second download", |u| {
+            glucose_live(u).len() >= 4 && stats.get(&stats.duplicate_records) >= 3
+        })
+        .await;
+        assert_eq!(fake.state(METER).await["connects"], json!(2));
+        assert_eq!(glucose_live(&app.updates()), [95.0, 110.0, 142.0, 88.0], "the screen got each once");
+        app.stop().await;
+        let values = |rows: &[Reading]| -> Vec<f64> {
+            rows.iter().filter(|r| r.device == METER_ID).map(|r| r.value.number().unwrap()).collect()
+        };
+        let rows = stored(dir.path(), "bed-2").await;
+        assert_eq!(values(&rows), [95.0, 110.0, 142.0, 88.0]);
+        let times: Vec<_> = rows.iter().map(|r| r.device_time.unwrap().format("%H:%M").to_string()).collect();
+        assert_eq!(times, ["07:30", "07:40", "07:50", "07:59"]);
+
+        // Restart: the assignment is remembered, the meter sends all again
+        // plus one more; only the new one is stored.
+        fake.cmd(json!({"cmd": "add_record", "address": METER, "hex": glucose(5, 5, 101.0)})).await;
+        let app = App::start(dir.path(), DeviceMode::Auto).await;
+        let stats = app.vigil.stats();
+        let deadline = Instant::now() + LIMIT;
+        while stats.get(&stats.duplicate_records) < 4 || stats.get(&stats.readings) < 1 {
+            assert!(Instant::now() < deadline, "download after the restart incomplete");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(stats.get(&stats.readings), 1);
+        app.stop().await;
+        let rows = stored(dir.path(), "bed-2").await;
+        assert_eq!(values(&rows), [95.0, 110.0, 142.0, 88.0, 101.0]);
+    }
+}
+
+scenario! {
+    /// "Add device": the scan lists the fake's health devices nearest first
+    /// and names the bed of one already assigned; removing it frees it. A
+    /// simulated Vigil has no scan: `no_adapter`.
+    async fn scan_lists_devices_with_their_beds_and_simulated_has_none() {
+        let mut fake = FakeBluez::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let app = App::start(dir.path(), DeviceMode::Auto).await;
+        assign_strap(&app, &mut fake).await; // AA:..:01 at -50
+        fake.add(strap("AA:BB:CC:DD:EE:02", "Polar H10", -45)).await;
+        fake.add(json!({"address": "AA:BB:CC:DD:EE:03", "name": "Braun ThermoScan", "rssi": -60,
+                        "services": ["1809", "180f"]})).await;
+        fake.add(json!({"address": "AA:BB:CC:DD:EE:04", "name": "Headphones", "rssi": -30,
+                        "services": ["110b"]})).await;
+        // Let the source finish finding and connecting its device first.
+        stream_hr(&app, &mut fake, &[70], &[70.0]).await;
+
+        let found = app.vigil.scan(1).await.expect("scan");
+        let summary: Vec<(&str, i16, Option<&str>)> =
+            found.iter().map(|d| (d.address.as_str(), d.rssi, d.assigned_bed.as_deref())).collect();
+        assert_eq!(
+            summary,
+            [
+                ("AA:BB:CC:DD:EE:02", -45, None),
+                ("AA:BB:CC:DD:EE:01", -50, Some("bed-1")),
+                ("AA:BB:CC:DD:EE:03", -60, None),
+            ]
+        );
+        assert_eq!(found[0].kinds, [vigil_devices::DeviceKind::HeartRateStrap]);
+        assert_eq!(found[2].kinds, [vigil_devices::DeviceKind::Thermometer]);
+
+        // Unknown kind and bed are refused before anything is stored.
+        let err = app.vigil.assign_device("AA:BB:CC:DD:EE:02", "bed-1", "toaster").await.unwrap_err();
+        assert_eq!(err.code(), "bad_kind");
+        let err = app.vigil.assign_device("AA:BB:CC:DD:EE:02", "bed-99", "heart_rate_strap").await.unwrap_err();
+        assert_eq!(err.code(), "unknown_bed");
+
+        app.vigil.remove_device(STRAP).await.unwrap();
+        fake.wait(STRAP, "disconnected", None).await;
+        assert!(app.vigil.snapshot().devices.is_empty());
+        let found = app.vigil.scan(1).await.expect("scan");
+        assert!(found.iter().all(|d| d.assigned_bed.is_none()), "{found:?}");
+        app.stop().await;
+
+        let sim_dir = tempfile::tempdir().unwrap();
+        let sim = App::start(sim_dir.path(), DeviceMode::Simulated).await;
+        assert_eq!(sim.vigil.info().mode, "simulated");
+        let err = sim.vigil.scan(1).await.unwrap_err();
+        assert!(matches!(err, CoreError::NoAdapter), "{err}");
+        assert_eq!(err.code(), "no_adapter");
+        let err = sim.vigil.assign_device(STRAP, "bed-1", "heart_rate_strap").await.unwrap_err();
+        assert_eq!(err.code(), "no_adapter");
+        sim.stop().await;
+    }
+}
+
+scenario! {
+    /// No adapter: `Auto` falls back to the simulated ward, labelled as such
+    /// on every reading, and Bluetooth commands say why they cannot work.
+    async fn auto_without_adapter_runs_the_labelled_simulator() {
+        let _fake = FakeBluez::start_with(&["--no-adapter"]).await;
+        let dir = tempfile::tempdir().unwrap();
+        let app = App::start(dir.path(), DeviceMode::Auto).await;
+        assert_eq!(app.vigil.info().mode, "simulated");
+        app.until("simulated readings", |u| u.iter().any(|u| !u.readings.is_empty())).await;
+        assert_eq!(app.vigil.scan(1).await.unwrap_err().code(), "no_adapter");
+        let updates = app.stop().await;
+        assert!(updates.iter().flat_map(|u| &u.readings).all(|r| r.source == Source::Simulated));
+        assert!(updates.iter().flat_map(|u| &u.devices).all(|d| d.source == Source::Simulated));
+    }
+}
