@@ -59,6 +59,21 @@ pub struct DeviceView {
     pub clock_offset_s: Option<i64>,
     pub last_data_ms: Option<i64>,
     pub expected_interval_ms: u64,
+    /// Device Information Service (manufacturer, model, serial, firmware …), as read.
+    pub info: DeviceInfoView,
+}
+
+/// What the device said about itself (Device Information Service, DIS 1.1).
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct DeviceInfoView {
+    pub manufacturer: Option<String>,
+    pub model: Option<String>,
+    pub serial: Option<String>,
+    pub hardware: Option<String>,
+    pub firmware: Option<String>,
+    pub software: Option<String>,
+    /// IEEE EUI-64 from System ID.
+    pub system_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

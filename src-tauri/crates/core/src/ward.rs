@@ -17,7 +17,7 @@
 //! stored before a restart is recognised by device, device time, code and
 //! value instead (the same sample, to the second).
 
-use crate::view::{AdmissionView, BedView, DeviceView, ReadingView, WardSnapshot};
+use crate::view::{AdmissionView, BedView, DeviceInfoView, DeviceView, ReadingView, WardSnapshot};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -40,6 +40,7 @@ struct Device {
     technical: Option<String>,
     clock_offset_s: Option<i64>,
     last_data: Option<DateTime<Utc>>,
+    info: DeviceInfoView,
 }
 
 impl Device {
@@ -56,6 +57,7 @@ impl Device {
             clock_offset_s: self.clock_offset_s,
             last_data_ms: self.last_data.map(|t| t.timestamp_millis()),
             expected_interval_ms: self.desc.expected_interval.as_millis() as u64,
+            info: self.info.clone(),
         }
     }
 
@@ -170,6 +172,7 @@ impl Ward {
             technical: None,
             clock_offset_s: None,
             last_data: None,
+            info: DeviceInfoView::default(),
         };
         let view = dev.view();
         self.devices.insert(view.device.clone(), dev);
@@ -214,6 +217,20 @@ impl Ward {
 
         if let Some(b) = decoded.battery_percent {
             d.battery = Some(b);
+        }
+        if let Some(field) = &decoded.info {
+            use vigil_gatt::DeviceInfoField as F;
+            let i = &mut d.info;
+            match field {
+                F::ManufacturerName(v) => i.manufacturer = Some(v.clone()),
+                F::ModelNumber(v) => i.model = Some(v.clone()),
+                F::SerialNumber(v) => i.serial = Some(v.clone()),
+                F::HardwareRevision(v) => i.hardware = Some(v.clone()),
+                F::FirmwareRevision(v) => i.firmware = Some(v.clone()),
+                F::SoftwareRevision(v) => i.software = Some(v.clone()),
+                F::SystemId { eui64, .. } => i.system_id = Some(eui64.clone()),
+                F::PnpId { .. } => {}
+            }
         }
         if let Some(dt) = decoded.device_time {
             // Device clocks are local and unsynchronised: record how far off

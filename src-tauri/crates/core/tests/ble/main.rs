@@ -75,7 +75,8 @@ fn hr(bpm: u16) -> String {
 }
 
 fn strap(address: &str, name: &str, rssi: i16) -> serde_json::Value {
-    json!({"address": address, "name": name, "rssi": rssi, "services": ["180d", "180f"], "battery": 87})
+    json!({"address": address, "name": name, "rssi": rssi, "services": ["180d", "180f", "180a"], "battery": 87,
+           "dis": {"manufacturer": "Polar Electro Oy", "model": "H10", "serial": "C0680226", "firmware": "5.0.0"}})
 }
 
 /// A stored glucose record taken at 07:`minute` on 1 May 2026.
@@ -288,6 +289,10 @@ scenario! {
         let dev = snap.devices.iter().find(|d| d.device == STRAP_ID).expect("strap on the screen");
         assert_eq!((dev.bed.as_str(), dev.state, dev.source), ("bed-1", Receiving, Source::Real));
         assert_eq!(dev.battery, Some(87));
+        // Device Information, read on connect, is shown with the device.
+        assert_eq!(dev.info.manufacturer.as_deref(), Some("Polar Electro Oy"));
+        assert_eq!((dev.info.model.as_deref(), dev.info.serial.as_deref()), (Some("H10"), Some("C0680226")));
+        assert_eq!(dev.info.firmware.as_deref(), Some("5.0.0"));
         let latest = snap
             .latest
             .iter()
