@@ -124,6 +124,14 @@ try {
   });
   await shot("overview.png");
 
+  await step("no FHIR server is configured: no sync indicator", async () => {
+    // sync_status is polled at start-up; give the first answer time to arrive.
+    await new Promise((r) => setTimeout(r, 1500));
+    const els = await session.findElements(By.css('[data-testid="sync-status"], [data-testid="dead-letters-open"]'));
+    assert.equal(els.length, 0, "a FHIR sync indicator is shown without a FHIR server");
+    assert.match(await text("clock"), /^\d\d:\d\d:\d\d$/, "header clock");
+  });
+
   await step("a patient is admitted to bed 2", async () => {
     await session.findElement(By.css('[data-testid="admit-bed-2"]')).click();
     await session.wait(until.elementLocated(By.css('[data-testid="admit-name"]')), 5000);
@@ -158,6 +166,11 @@ try {
   await step("[alarms] the deterioration scenario runs", async () => {
     await session.wait(async () => /deterioration/i.test(await text("sim-banner")), 20000, "scenario not shown in the banner");
     await session.wait(async () => /^\d+$/.test(await text("hr-bed-1")), 30000, "no HR at bed 1");
+  });
+
+  await step("[alarms] at 30x the header shows the core's clock, labelled", async () => {
+    await session.wait(async () => /^core time$/i.test(await text("clock-label")), 20000, "no 'core time' label at --speed 30");
+    console.log(`   clock ${await text("clock")} (core time)`);
   });
 
   await step("[alarms] the nurse enters initials", async () => {

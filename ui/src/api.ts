@@ -6,9 +6,12 @@ import type {
   AdmitRequest,
   AlarmRecord,
   AppInfo,
+  DeadLetter,
   News2,
   News2Entry,
+  PatientMatch,
   ScanResult,
+  SyncView,
   WardSnapshot,
   WardUpdate,
 } from "./contract";
@@ -81,4 +84,24 @@ export function deviceAssign(address: string, bed: string, kind: string): Promis
 
 export function deviceRemove(address: string): Promise<void> {
   return invoke<void>("device_remove", { address });
+}
+
+// ------------------------------------------------------------------ FHIR upload
+
+/** null when no FHIR server is configured. */
+export function syncStatus(): Promise<SyncView | null> {
+  return invoke<SyncView | null>("sync_status");
+}
+
+export function fhirFindPatient(mrn: string): Promise<PatientMatch[]> {
+  return invoke<PatientMatch[]>("fhir_find_patient", { mrn });
+}
+
+/** Links the bed's current admission to a FHIR Patient ("Patient/<id>"). */
+export function fhirLinkPatient(bed: string, patient: string): Promise<void> {
+  return invoke<void>("fhir_link_patient", { bed, patient });
+}
+
+export function deadLetters(): Promise<DeadLetter[]> {
+  return invoke<DeadLetter[]>("dead_letters");
 }

@@ -21,6 +21,8 @@ export interface AdmissionView {
   date_of_birth: string; // YYYY-MM-DD
   category: PatientCategory;
   admitted_at: string; // RFC 3339 UTC
+  /** FHIR Patient reference ("Patient/<id>") when the core reports the link; absent in cores that do not. */
+  fhir_patient?: string | null;
 }
 
 export type LinkState = "connecting" | "connected" | "receiving" | "stale" | "disconnected" | "adapter_off";
@@ -259,6 +261,56 @@ export interface ScanResult {
   assigned_bed: string | null;
 }
 
+// ------------------------------------------------------------------ FHIR upload (crates/core/src/lib.rs)
+
+/** `sync_status()`; null when no FHIR server is configured. */
+export interface SyncView {
+  server: string;
+  /** The syncer's last attempt reached the server and it took what it was sent. */
+  healthy: boolean;
+  /** Readings in the outbox (including those waiting for a patient link). */
+  pending: number;
+  /** Readings of admissions not linked to a FHIR Patient: they wait, they are not uploaded. */
+  waiting_for_patient: number;
+  oldest_pending_age_s: number | null;
+  dead_letters: number;
+  /** Readings uploaded since Vigil started. */
+  uploaded: number;
+  /** Log-safe text of the last failure. */
+  last_error: string | null;
+}
+
+/** `fhir_find_patient({mrn})`: a FHIR Patient found by MRN, for the nurse to confirm. */
+export interface PatientMatch {
+  reference: string; // "Patient/<id>"
+  mrn: string | null;
+  name: string;
+  birth_date: string | null; // YYYY-MM-DD
+  gender: string | null;
+}
+
+/** A reading as stored (vigil_model::Reading). */
+export interface StoredReading {
+  bed: string;
+  admission: string | null;
+  device: string;
+  code: number; // MDC
+  /** `#[serde(tag = "kind", content = "value")]` */
+  value: { kind: "number"; value: number } | { kind: "special"; value: NonNullable<ReadingView["special"]> };
+  unit: string;
+  device_time: string | null;
+  received: string; // RFC 3339 UTC
+  source: "real" | "simulated";
+}
+
+/** `dead_letters()`: a reading the FHIR server refused, with its OperationOutcome text. */
+export interface DeadLetter {
+  id: number;
+  at: string; // RFC 3339 UTC
+  reading: StoredReading;
+  reason: string;
+}
+
 // Commands (invoke):
 //   app_info() -> AppInfo
 //   ward_snapshot() -> WardSnapshot
@@ -272,4 +324,8 @@ export interface ScanResult {
 //   news2_history({ bed }) -> News2[]                                  (oldest first)
 //   devices_scan({ seconds }) -> ScanResult[]                          (nearest first; "no_adapter" in simulated mode)
 //   device_assign({ address, bed, kind }) -> void
-//   device_remove({ address }) -> void
+//   device_remove({ address }) -> void                                  (bare address or DeviceView.device, "ble-<address>")
+//   sync_status() -> SyncView | null                                   (null: no FHIR server configured)
+//   fhir_find_patient({ mrn }) -> PatientMatch[]                       ("no_fhir" when none configured)
+//   fhir_link_patient({ bed, patient }) -> void                        (patient: "Patient/<id>")
+//   dead_letters() -> DeadLetter[]

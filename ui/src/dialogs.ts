@@ -1,6 +1,7 @@
 // Admit and discharge dialogs. Modal overlays created on open and removed on close.
 
-import type { AdmissionView, AdmitRequest, BedView, DeviceView, News2Entry, ScanResult } from "./contract";
+import type { AdmissionView, AdmitRequest, BedView, DeadLetter, DeviceView, News2Entry, PatientMatch, ScanResult } from "./contract";
+import { deadLetterRows, fhirErrorText, matchConflict, matchText } from "./sync";
 import { h, setHidden, setText } from "./dom";
 import { kindText, rssiBars, rssiText } from "./format";
 import {
@@ -26,6 +27,107 @@ export interface DialogDeps {
   deviceRemove(address: string): Promise<void>;
   /** Bed label for "assigned to Bed 2". */
   bedLabel(bed: string): string;
+  /** A FHIR server is configured (sync_status was non-null). */
+  fhirConfigured(): boolean;
+  fhirFindPatient(mrn: string): Promise<PatientMatch[]>;
+  fhirLinkPatient(bed: string, patient: string): Promise<void>;
+  /** The admission at `bed` is now linked to `patient`. */
+  onLinked(bed: string, admission: string, patient: string): void;
+  /** An error to show after a dialog closed (e.g. admitted, but the link failed). */
+  showError(text: string): void;
+  deadLetters(): Promise<DeadLetter[]>;
+}
+
+/**
+ * "Find on FHIR server": search by MRN, list the matches for the nurse to confirm.
+ * `onChoose` gets the chosen match (null when the choice is cleared).
+ */
+class FhirSearch {
+  readonly button: HTMLButtonElement;
+  readonly root: HTMLDivElement;
+  private readonly status: HTMLDivElement;
+  private readonly list: HTMLDivElement;
+  private readonly error: HTMLDivElement;
+  chosen: PatientMatch | null = null;
+  /** The MRN the shown matches were found by. */
+  searchedMrn: string | null = null;
+  private seq = 0;
+
+  constructor(
+    private readonly find: (mrn: string) => Promise<PatientMatch[]>,
+    private readonly mrn: () => string,
+    private readonly onChoose: (m: PatientMatch | null) => void,
+  ) {
+    this.button = h("button", { class: "btn btn-fhir-find", testid: "fhir-find", text: "Find on FHIR server", attrs: { type: "button" } });
+    this.status = h("div", { class: "field-note fhir-status", testid: "fhir-status", attrs: { role: "status" } });
+    this.list = h("div", { class: "scan-list fhir-matches", testid: "fhir-matches", attrs: { role: "radiogroup", "aria-label": "Patients found on the FHIR server" } });
+    this.error = h("div", { class: "command-error", testid: "fhir-error", attrs: { role: "alert" } });
+    this.error.hidden = true;
+    this.root = h("div", { class: "fhir-search" }, this.status, this.list, this.error);
+    this.button.addEventListener("click", () => void this.search());
+  }
+
+  /** Forget the matches (the MRN changed: they no longer belong to it). */
+  clear(): void {
+    this.seq++;
+    this.searchedMrn = null;
+    this.list.replaceChildren();
+    setText(this.status, "");
+    setHidden(this.error, true);
+    this.button.disabled = false;
+    if (this.chosen) {
+      this.chosen = null;
+      this.onChoose(null);
+    }
+  }
+
+  private async search(): Promise<void> {
+    const mrn = this.mrn().trim();
+    this.clear();
+    if (!mrn) {
+      setText(this.error, "Enter the MRN first, then search.");
+      setHidden(this.error, false);
+      return;
+    }
+    const seq = this.seq;
+    this.button.disabled = true;
+    setText(this.status, `Searching for MRN ${mrn}\u2026`);
+    try {
+      const found = await this.find(mrn);
+      if (seq !== this.seq) return;
+      this.searchedMrn = mrn;
+      setText(
+        this.status,
+        found.length === 0
+          ? `No patient with MRN ${mrn} on the FHIR server.`
+          : `${found.length} found for MRN ${mrn}: choose the patient to confirm.`,
+      );
+      found.forEach((m, i) => {
+        const radio = h("input", { attrs: { type: "radio", name: "fhir-choice", value: m.reference, "aria-label": matchText(m) } });
+        const row = h(
+          "label",
+          { class: "scan-result fhir-match", testid: `fhir-match-${i}` },
+          radio,
+          h("span", { class: "scan-name", text: m.name || "(no name)" }),
+          h("span", { class: "fhir-match-detail", text: matchText(m).split(" \u00b7 ").slice(1).join(" \u00b7 ") }),
+          h("span", { class: "scan-addr mono", text: m.reference }),
+        );
+        radio.addEventListener("change", () => {
+          this.chosen = m;
+          for (const el of this.list.querySelectorAll(".fhir-match")) el.classList.toggle("is-chosen", el === row);
+          this.onChoose(m);
+        });
+        this.list.append(row);
+      });
+    } catch (e) {
+      if (seq !== this.seq) return;
+      setText(this.status, "");
+      setText(this.error, `Could not search: ${fhirErrorText(toCommandError(e))}`);
+      setHidden(this.error, false);
+    } finally {
+      if (seq === this.seq) this.button.disabled = false;
+    }
+  }
 }
 
 /** Scan errors in words; "no_adapter" is the simulated workstation. */
@@ -104,6 +206,39 @@ export class Dialogs {
       h("option", { text: "Neonatal", attrs: { value: "neonatal" } }),
     );
     const category = field("admit-category", "Category", select);
+
+    // FHIR: find the patient by MRN and, once admitted, link the admission to them.
+    let fhir: FhirSearch | null = null;
+    const chosenNote = h("div", { class: "field-note fhir-chosen", testid: "fhir-chosen" });
+    chosenNote.hidden = true;
+    if (this.deps.fhirConfigured()) {
+      fhir = new FhirSearch(
+        (m) => this.deps.fhirFindPatient(m),
+        () => mrn.input.value,
+        (m) => {
+          if (m) {
+            if (!name.input.value.trim() && m.name) name.input.value = m.name;
+            if (!dob.input.value.trim() && m.birth_date) dob.input.value = m.birth_date;
+          }
+          showChosen();
+        },
+      );
+      const f = fhir;
+      const showChosen = () => {
+        const m = f.chosen;
+        const conflict = m ? matchConflict(m, { mrn: mrn.input.value, date_of_birth: dob.input.value }) : null;
+        setText(chosenNote, m ? (conflict ? `\u26A0 ${conflict}` : `Will link to ${m.reference} after admission.`) : "");
+        setHidden(chosenNote, !m);
+        chosenNote.classList.toggle("is-conflict", !!conflict);
+      };
+      dob.input.addEventListener("input", showChosen);
+      mrn.input.addEventListener("input", () => {
+        if (f.searchedMrn !== null && mrn.input.value.trim() !== f.searchedMrn) f.clear();
+      });
+      mrn.row.classList.add("field-with-action");
+      mrn.row.insertBefore(h("div", { class: "field-inline" }, mrn.input, fhir.button), mrn.err);
+      mrn.row.append(fhir.root, chosenNote);
+    }
     const fields: Record<AdmitField, { input: HTMLInputElement | HTMLSelectElement; err: HTMLSpanElement }> = {
       display_name: name,
       mrn,
@@ -150,6 +285,13 @@ export class Dialogs {
         firstBad?.focus();
         return;
       }
+      const match = fhir?.chosen ?? null;
+      const conflict = match ? matchConflict(match, v.request) : null;
+      if (conflict) {
+        setText(error, `${conflict} Correct it, or search again and choose the right patient.`);
+        setHidden(error, false);
+        return;
+      }
       modal.busy = true;
       submit.disabled = true;
       cancel.disabled = true;
@@ -160,6 +302,7 @@ export class Dialogs {
           modal.busy = false;
           this.deps.onAdmitted(bed.bed, admission);
           this.close();
+          if (match) this.linkAfterAdmit(bed, admission, match);
         })
         .catch((err: unknown) => {
           modal.busy = false;
@@ -171,6 +314,154 @@ export class Dialogs {
         });
     });
     name.input.focus();
+  }
+
+  /** The admission succeeded; link it (errors are shown, the admission stands). */
+  private linkAfterAdmit(bed: BedView, admission: AdmissionView, match: PatientMatch): void {
+    this.deps
+      .fhirLinkPatient(bed.bed, match.reference)
+      .then(() => this.deps.onLinked(bed.bed, admission.id, match.reference))
+      .catch((e: unknown) =>
+        this.deps.showError(
+          `Admitted to ${bed.label}, but could not link to FHIR patient ${match.reference}: ${fhirErrorText(toCommandError(e))}. Use \u201cLink to FHIR patient\u201d in the bed view.`,
+        ),
+      );
+  }
+
+  /** An admitted bed without a FHIR link: search by its MRN, confirm, link. */
+  openFhirLink(bed: BedView): void {
+    const a = bed.admission;
+    if (!a) return;
+    const mrnInput = h("input", { attrs: { id: "fhir-link-mrn", "data-testid": "fhir-link-mrn", type: "text", autocomplete: "off", spellcheck: "false", maxlength: "40" } });
+    mrnInput.value = a.mrn;
+    const error = h("div", { class: "command-error", testid: "fhir-link-error", attrs: { role: "alert" } });
+    error.hidden = true;
+    const confirm = h("button", { class: "btn btn-primary", testid: "fhir-link-confirm", text: "Link", attrs: { type: "button" } });
+    confirm.disabled = true;
+    const cancel = h("button", { class: "btn", testid: "fhir-link-cancel", text: "Cancel", attrs: { type: "button" } });
+    const chosenNote = h("div", { class: "field-note fhir-chosen", testid: "fhir-chosen" });
+    chosenNote.hidden = true;
+    const search = new FhirSearch(
+      (m) => this.deps.fhirFindPatient(m),
+      () => mrnInput.value,
+      (m) => {
+        setHidden(error, true);
+        const conflict = m ? matchConflict(m, { mrn: a.mrn, date_of_birth: a.date_of_birth }) : null;
+        setText(chosenNote, m ? (conflict ? `\u26A0 ${conflict}` : `${a.display_name} will be linked to ${m.reference}.`) : "");
+        setHidden(chosenNote, !m);
+        chosenNote.classList.toggle("is-conflict", !!conflict);
+        // A different MRN or date of birth is a different patient: never link it.
+        confirm.disabled = !m || !!conflict;
+      },
+    );
+    mrnInput.addEventListener("input", () => {
+      if (search.searchedMrn !== null && mrnInput.value.trim() !== search.searchedMrn) search.clear();
+    });
+    const panel = h(
+      "div",
+      { class: "fhir-link" },
+      h("h2", { text: `Link ${bed.label} to a FHIR patient` }),
+      h(
+        "p",
+        { class: "field-note" },
+        "Admitted: ",
+        h("strong", { text: a.display_name }),
+        ` \u00b7 born ${a.date_of_birth} \u00b7 MRN ${a.mrn}. Its readings upload once linked, including those taken so far.`,
+      ),
+      h(
+        "div",
+        { class: "field field-with-action" },
+        h("label", { text: "MRN", attrs: { for: "fhir-link-mrn" } }),
+        h("div", { class: "field-inline" }, mrnInput, search.button),
+        search.root,
+        chosenNote,
+      ),
+      error,
+      h("div", { class: "modal-actions" }, cancel, confirm),
+    );
+    const modal = this.open(panel, "fhir-link-dialog", `Link ${bed.label} to a FHIR patient`);
+    cancel.addEventListener("click", () => this.close());
+    confirm.addEventListener("click", () => {
+      const m = search.chosen;
+      if (modal.busy || !m) return;
+      modal.busy = true;
+      confirm.disabled = true;
+      cancel.disabled = true;
+      setHidden(error, true);
+      this.deps
+        .fhirLinkPatient(bed.bed, m.reference)
+        .then(() => {
+          modal.busy = false;
+          this.deps.onLinked(bed.bed, a.id, m.reference);
+          this.close();
+        })
+        .catch((e: unknown) => {
+          modal.busy = false;
+          confirm.disabled = false;
+          cancel.disabled = false;
+          setText(error, `Could not link: ${fhirErrorText(toCommandError(e))}`);
+          setHidden(error, false);
+        });
+    });
+    search.button.focus();
+  }
+
+  /** Readings the FHIR server refused, newest first, with its reasons. */
+  openDeadLetters(): void {
+    const status = h("div", { class: "field-note", testid: "dead-letters-status", attrs: { role: "status" }, text: "Loading\u2026" });
+    const tbody = h("tbody");
+    const table = h(
+      "table",
+      { class: "device-table dead-letters-table", testid: "dead-letters" },
+      h("thead", {}, h("tr", {}, ...["Refused at", "Bed", "Measurement", "Value", "Reason"].map((t) => h("th", { text: t })))),
+      tbody,
+    );
+    table.hidden = true;
+    const close = h("button", { class: "btn", testid: "dead-letters-close", text: "Close", attrs: { type: "button" } });
+    const panel = h(
+      "div",
+      { class: "dead-letters" },
+      h("h2", { text: "Readings the FHIR server refused" }),
+      h("p", { class: "field-note", text: "These readings are kept in Vigil but were not uploaded. The reason is the server's own." }),
+      status,
+      h("div", { class: "dead-letters-scroll" }, table),
+      h("div", { class: "modal-actions" }, close),
+    );
+    this.open(panel, "dead-letters-dialog", "Readings the FHIR server refused");
+    close.addEventListener("click", () => this.close());
+    close.focus();
+    const MAX_ROWS = 500;
+    this.deps
+      .deadLetters()
+      .then((letters) => {
+        const rows = deadLetterRows(letters, (b) => this.deps.bedLabel(b));
+        setText(
+          status,
+          rows.length === 0
+            ? "None: the server has accepted every reading it was sent."
+            : rows.length > MAX_ROWS
+              ? `${rows.length} refused; the newest ${MAX_ROWS} are shown.`
+              : `${rows.length} refused, newest first.`,
+        );
+        for (const r of rows.slice(0, MAX_ROWS)) {
+          tbody.append(
+            h(
+              "tr",
+              { testid: `dead-letter-${r.id}` },
+              h("td", { class: "mono", text: r.when }),
+              h("td", { text: r.bed }),
+              h("td", { text: r.measurement }),
+              h("td", { class: "mono", text: r.value }),
+              h("td", { class: "dead-reason", text: r.reason }),
+            ),
+          );
+        }
+        table.hidden = rows.length === 0;
+      })
+      .catch((e: unknown) => {
+        status.classList.add("command-error");
+        setText(status, `Could not load: ${fhirErrorText(toCommandError(e))}`);
+      });
   }
 
   openDischarge(bed: BedView): void {

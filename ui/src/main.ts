@@ -11,6 +11,7 @@ import { audioStateText, wardSounding } from "./alarms";
 import { applyBufferedUpdate, applySnapshot, applyUpdate, createState, frameContext, setAdmission } from "./state";
 import { commandErrorText, normaliseInitials, toCommandError } from "./validate";
 import { showUnlock } from "./unlock";
+import { syncModel, syncUnknownModel } from "./sync";
 
 const state = createState(performance.now());
 const audio = new AlarmAudio();
@@ -82,6 +83,18 @@ function bedView(bed: string) {
   return state.beds.find((x) => x.bed === bed);
 }
 
+// ---------------------------------------------------------------- FHIR
+
+/** A FHIR server is configured: known from the first non-null sync_status. */
+let fhirConfigured = false;
+/** admission id -> "Patient/<id>" linked in this session (the core's AdmissionView does not carry it). */
+const fhirLinks = new Map<string, string>();
+
+function publishFhir(): void {
+  view.setFhir({ configured: fhirConfigured, linked: fhirLinks });
+  scheduleRender();
+}
+
 // ---------------------------------------------------------------- views
 
 const dialogs = new Dialogs({
@@ -93,6 +106,17 @@ const dialogs = new Dialogs({
   deviceAssign: api.deviceAssign,
   deviceRemove: api.deviceRemove,
   bedLabel: (bed) => bedView(bed)?.label ?? bed,
+  fhirConfigured: () => fhirConfigured,
+  fhirFindPatient: api.fhirFindPatient,
+  fhirLinkPatient: api.fhirLinkPatient,
+  deadLetters: api.deadLetters,
+  onLinked(_bed, admission, patient) {
+    fhirLinks.set(admission, patient);
+    publishFhir();
+  },
+  showError(text) {
+    view.showActionError(text);
+  },
   onAdmitted(bed, admission) {
     setAdmission(state, bed, admission);
     scheduleRender();
@@ -181,6 +205,13 @@ const view = new AppView({
   enableAudio() {
     audio.unlock();
     scheduleRender();
+  },
+  openDeadLetters() {
+    dialogs.openDeadLetters();
+  },
+  linkFhir(bed) {
+    const b = bedView(bed);
+    if (b) dialogs.openFhirLink(b);
   },
 });
 
@@ -275,6 +306,41 @@ async function loadSnapshot(): Promise<void> {
   }
 }
 
+/** FHIR upload status every 5 s while a server is configured (the first null answer ends it). */
+const SYNC_POLL_MS = 5000;
+/** Consecutive failed polls before the indicator says the status is unknown. */
+const SYNC_FAILS_UNKNOWN = 2;
+
+async function pollSync(): Promise<void> {
+  let fails = 0;
+  for (;;) {
+    try {
+      const s = await api.syncStatus();
+      fails = 0;
+      if (s === null) {
+        // The site configures FHIR at start-up: null now means null for this run.
+        fhirConfigured = false;
+        view.setSync(null);
+        publishFhir();
+        return;
+      }
+      if (!fhirConfigured) {
+        fhirConfigured = true;
+        publishFhir();
+      }
+      view.setSync(syncModel(s));
+    } catch (e) {
+      fails++;
+      logError("sync_status", e);
+      // Before we know a server is configured there is nothing to show; after, never leave "synced" up.
+      if (fhirConfigured && fails >= SYNC_FAILS_UNKNOWN) view.setSync(syncUnknownModel(toCommandError(e)));
+      // An older core without the command: stop asking.
+      if (!fhirConfigured && /not found|unknown command/i.test(toCommandError(e).message)) return;
+    }
+    await delay(SYNC_POLL_MS);
+  }
+}
+
 async function start(): Promise<void> {
   if (!api.inTauri()) {
     view.setAppInfo(null);
@@ -289,6 +355,7 @@ async function start(): Promise<void> {
     if (toCommandError(e).code === "locked") view.setAppInfo(await showUnlock(api.unlock));
   }
   void loadAppInfo();
+  void pollSync();
   // Subscribe first so nothing between the snapshot and the subscription is lost.
   const sub = subscribe();
   await loadSnapshot();

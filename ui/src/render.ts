@@ -2,7 +2,8 @@
 // elements it updates; update() writes only text/classes that changed.
 // All decisions about what a value means live in state.ts; this file only shows them.
 
-import type { ActiveAlarm, AlarmRecord, AppInfo, BedAlarmState, BedView, DeviceView, News2, Priority } from "./contract";
+import type { ActiveAlarm, AdmissionView, AlarmRecord, AppInfo, BedAlarmState, BedView, DeviceView, News2, Priority } from "./contract";
+import { type SyncModel, clockModel } from "./sync";
 import { MDC, defaultUnit } from "./codes";
 import {
   type NumericBoxKind,
@@ -79,6 +80,22 @@ export interface Actions {
   setInitials(text: string): string | null;
   changeInitials(): void;
   enableAudio(): void;
+  /** Open the list of readings the FHIR server refused. */
+  openDeadLetters(): void;
+  /** Search the FHIR server by the admission's MRN and link the bed's admission. */
+  linkFhir(bed: string): void;
+}
+
+/** What the screen knows about FHIR: configured at all, and links made (or reported by the core). */
+export interface FhirFacts {
+  configured: boolean;
+  /** admission id -> "Patient/<id>" linked in this session. */
+  linked: ReadonlyMap<string, string>;
+}
+
+/** The FHIR Patient an admission is linked to, when known. */
+export function fhirLinkOf(a: AdmissionView, fhir: FhirFacts): string | null {
+  return a.fhir_patient ?? fhir.linked.get(a.id) ?? null;
 }
 
 /** Per-frame alarm/sound facts computed by the caller (main.ts owns the audio). */
@@ -884,6 +901,8 @@ class DetailView {
   private tab: DetailTab = "devices";
   private readonly tbody = h("tbody");
   private readonly rows = new Map<string, DeviceRow>();
+  private readonly fhirLink: HTMLButtonElement;
+  private readonly fhirLinked: HTMLSpanElement;
 
   constructor(readonly bed: BedView, private readonly actions: Actions) {
     const id = bed.bed;
@@ -895,6 +914,10 @@ class DetailView {
     this.mrn = h("span", { testid: `mrn-${id}` });
     this.dob = h("span", { testid: `dob-${id}` });
     this.admitted = h("span", { testid: `admitted-${id}` });
+    this.fhirLinked = h("span", { class: "fhir-linked", testid: `fhir-linked-${id}` });
+    this.fhirLinked.hidden = true;
+    this.fhirLink = button("btn-small btn-fhir-link", `fhir-link-${id}`, "Link to FHIR\u2026", () => actions.linkFhir(id), "Find this patient on the FHIR server by MRN and link the admission, so its readings upload");
+    this.fhirLink.hidden = true;
     this.info = h(
       "div",
       { class: "detail-info" },
@@ -904,6 +927,8 @@ class DetailView {
       this.dob,
       h("span", { class: "k", text: "Admitted" }),
       this.admitted,
+      this.fhirLinked,
+      this.fhirLink,
     );
     this.panel = new NumericPanel(id, "detail-nums");
     this.alarmBar = new AlarmBar(id, actions, 8, false);
@@ -998,7 +1023,14 @@ class DetailView {
     return r;
   }
 
-  update(state: WardState, ctx: FrameContext, b: BedView, bedsChanged: boolean, perfNow: number): void {
+  update(state: WardState, ctx: FrameContext, b: BedView, bedsChanged: boolean, perfNow: number, fhir: FhirFacts): void {
+    const a0 = b.admission;
+    const link = a0 ? fhirLinkOf(a0, fhir) : null;
+    setHidden(this.fhirLink, !(fhir.configured && a0 && !link));
+    setHidden(this.fhirLinked, !(fhir.configured && link));
+    setText(this.fhirLinked, link ? "FHIR \u2713 linked" : "");
+    setAttr(this.fhirLinked, "title", link ? `Linked to FHIR ${link}` : null);
+    setAttr(this.fhirLinked, "data-patient", link);
     if (bedsChanged) {
       this.patient.update(b);
       const a = b.admission;
@@ -1044,9 +1076,16 @@ export class AppView {
   readonly root: HTMLDivElement;
   private readonly simBanner: HTMLDivElement;
   private readonly simText: HTMLSpanElement;
+  private readonly simScenario: HTMLSpanElement;
   private readonly version: HTMLSpanElement;
   private readonly keySource: HTMLSpanElement;
   private readonly clock: HTMLSpanElement;
+  private readonly clockLabel: HTMLSpanElement;
+  private readonly sync: HTMLSpanElement;
+  private readonly syncStatus: HTMLSpanElement;
+  private readonly syncPending: HTMLSpanElement;
+  private readonly deadLettersOpen: HTMLAnchorElement;
+  private fhir: FhirFacts = { configured: false, linked: new Map() };
   private readonly noData: HTMLDivElement;
   private readonly noDataDetail: HTMLSpanElement;
   private readonly error: HTMLDivElement;
@@ -1062,16 +1101,35 @@ export class AppView {
   private readonly audioState: HTMLSpanElement;
   private readonly pauseAll: HTMLButtonElement;
   private readonly overview: Overview;
+  private readonly syncSlot = h("span", { class: "sync-slot" });
   private detail: DetailView | null = null;
   private renderedBedsVersion = -1;
 
   constructor(private readonly actions: Actions) {
-    this.simText = h("span", { class: "sim-text", text: "SIMULATED DEVICES" });
-    this.simBanner = h("div", { class: "sim-banner", testid: "sim-banner", attrs: { role: "status" } }, this.simText);
+    this.simText = h("span", { class: "sim-main", text: "SIMULATED DEVICES" });
+    // The scenario on a second line inside the same box keeps the header within 1280 px.
+    this.simScenario = h("span", { class: "sim-scenario" });
+    this.simScenario.hidden = true;
+    this.simBanner = h(
+      "div",
+      { class: "sim-banner", testid: "sim-banner", attrs: { role: "status" } },
+      h("span", { class: "sim-text" }, this.simText, this.simScenario),
+    );
     this.simBanner.hidden = true;
     this.version = h("span", { class: "version" });
     this.keySource = h("span", { class: "key-source", testid: "key-source" });
     this.clock = h("span", { class: "clock", testid: "clock" });
+    this.clockLabel = h("span", { class: "clock-label", testid: "clock-label", attrs: { title: "The monitor core's clock, which data times use, differs from this workstation's clock" } });
+    this.clockLabel.hidden = true;
+    this.syncStatus = h("span", { class: "sync-status", testid: "sync-status", attrs: { role: "status" } });
+    this.syncPending = h("span", { class: "sync-pending", testid: "sync-pending" });
+    this.deadLettersOpen = h("a", { class: "dead-letters-open", testid: "dead-letters-open", attrs: { href: "#", role: "button", title: "Readings the FHIR server refused" } });
+    this.deadLettersOpen.addEventListener("click", (e) => {
+      e.preventDefault();
+      actions.openDeadLetters();
+    });
+    // Absent from the page (not just hidden) until a FHIR server is known to be configured.
+    this.sync = h("span", { class: "sync" }, h("span", { class: "sync-line" }, this.syncStatus, this.deadLettersOpen), this.syncPending);
     this.noDataDetail = h("span", { class: "nodata-detail" });
     this.noData = h(
       "div",
@@ -1141,9 +1199,10 @@ export class AppView {
         h("span", { class: "header-meta" }, this.version, this.keySource),
         this.simBanner,
         h("span", { class: "spacer" }),
+        this.syncSlot,
         h("span", { class: "header-user" }, this.signed, this.audioState),
         this.pauseAll,
-        this.clock,
+        h("span", { class: "clock-box" }, this.clock, this.clockLabel),
       ),
       this.userPrompt,
       this.audioBanner,
@@ -1155,10 +1214,32 @@ export class AppView {
     window.addEventListener("resize", () => this.overview.layout());
   }
 
+  /** FHIR upload indicator; null = no FHIR server configured (nothing shown). */
+  setSync(m: SyncModel | null): void {
+    if (!m) {
+      this.syncSlot.replaceChildren();
+      return;
+    }
+    if (!this.sync.isConnected) this.syncSlot.replaceChildren(this.sync);
+    setText(this.syncStatus, m.text);
+    setAttr(this.syncStatus, "data-level", m.level);
+    setAttr(this.sync, "title", m.title);
+    setText(this.syncPending, m.pending);
+    setHidden(this.syncPending, !m.pending);
+    setText(this.deadLettersOpen, m.deadLetters);
+    setHidden(this.deadLettersOpen, m.level === "unknown");
+    setClass(this.deadLettersOpen, "has-dead", m.deadCount > 0);
+  }
+
+  setFhir(fhir: FhirFacts): void {
+    this.fhir = fhir;
+  }
+
   setAppInfo(info: AppInfo | null): void {
     if (!info) {
       // Unknown mode must not look like "real": say so, loudly.
       setText(this.simText, "MODE UNKNOWN \u2014 cannot confirm devices are real");
+      setHidden(this.simScenario, true);
       setHidden(this.simBanner, false);
       return;
     }
@@ -1166,7 +1247,9 @@ export class AppView {
     setText(this.keySource, `key: ${info.key_source}`);
     setAttr(this.keySource, "title", `key: ${info.key_source}`);
     const sim = info.mode === "simulated";
-    setText(this.simText, sim ? `SIMULATED DEVICES${info.scenario ? ` \u00b7 scenario: ${info.scenario}` : ""}` : "");
+    setText(this.simText, sim ? "SIMULATED DEVICES" : "");
+    setText(this.simScenario, sim && info.scenario ? `scenario: ${info.scenario}` : "");
+    setHidden(this.simScenario, !(sim && info.scenario));
     setHidden(this.simBanner, !sim);
   }
 
@@ -1234,7 +1317,11 @@ export class AppView {
 
   render(state: WardState, perfNow: number): void {
     const ctx = frameContext(state, perfNow);
-    setText(this.clock, formatHms(Date.now()));
+    // The core's clock: data times and ages use it, and it runs fast under --speed.
+    const clock = clockModel(ctx.coreNow, Date.now());
+    setText(this.clock, clock.text);
+    setText(this.clockLabel, clock.label);
+    setHidden(this.clockLabel, !clock.label);
     setHidden(this.noData, !ctx.noData);
     if (ctx.noData) {
       setText(
@@ -1254,7 +1341,7 @@ export class AppView {
         this.overview.update(state, ctx, true);
         return;
       }
-      this.detail.update(state, ctx, b, bedsChanged, perfNow);
+      this.detail.update(state, ctx, b, bedsChanged, perfNow, this.fhir);
     } else {
       this.overview.update(state, ctx, bedsChanged);
     }

@@ -195,7 +195,16 @@ impl Vigil {
         for a in &admissions {
             alarming.set_patient(&a.bed, alarm_category(a.patient.category));
         }
+        let mut links = Vec::new();
+        for a in &admissions {
+            if let Some(l) = store.patient_link(&a.id).await? {
+                links.push((a.id.0.clone(), l));
+            }
+        }
         let mut ward = Ward::new(beds, admissions);
+        for (adm, l) in links {
+            ward.set_link(&adm, &l);
+        }
         ward.seed_latest(store.latest().await?, Duration::from_secs(1));
         ward.seed_records(stored_records(&store, &ward, cfg.clock.now()).await?);
         let ward = Arc::new(Mutex::new(ward));
@@ -486,6 +495,7 @@ impl Vigil {
             .find(|a| a.bed == bed)
             .ok_or_else(|| CoreError::Store(StoreError::BedEmpty(bed.to_string())))?;
         self.store.link_patient(&admission.id, patient_ref).await?;
+        self.update_beds(|w| w.set_link(&admission.id.0, patient_ref));
         s.outbox.forget_links();
         s.notify.notify_one();
         tracing::info!(bed = %bed, "admission linked to a FHIR Patient");

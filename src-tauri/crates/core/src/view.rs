@@ -24,6 +24,8 @@ pub struct AdmissionView {
     pub date_of_birth: String,
     pub category: PatientCategory,
     pub admitted_at: String,
+    /// The FHIR Patient this admission is linked to ("Patient/<id>"), if any.
+    pub fhir_patient: Option<String>,
 }
 
 impl From<&Admission> for AdmissionView {
@@ -35,6 +37,7 @@ impl From<&Admission> for AdmissionView {
             date_of_birth: a.patient.date_of_birth.to_string(),
             category: a.patient.category,
             admitted_at: a.admitted_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            fhir_patient: None,
         }
     }
 }

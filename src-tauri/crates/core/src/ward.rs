@@ -123,6 +123,8 @@ impl Records {
 
 #[derive(Default)]
 pub struct Ward {
+    /// Admission id → linked FHIR Patient reference.
+    links: BTreeMap<String, String>,
     beds: BTreeMap<BedId, Option<Admission>>,
     devices: BTreeMap<DeviceId, Device>,
     latest: BTreeMap<(BedId, Mdc), ReadingView>,
@@ -147,6 +149,11 @@ impl Ward {
         self.beds.contains_key(bed)
     }
 
+    /// Records that an admission is linked to a FHIR Patient.
+    pub fn set_link(&mut self, admission: &str, patient_ref: &str) {
+        self.links.insert(admission.to_string(), patient_ref.to_string());
+    }
+
     pub fn set_admission(&mut self, bed: &str, admission: Option<Admission>) {
         self.beds.insert(bed.to_string(), admission);
     }
@@ -157,7 +164,10 @@ impl Ward {
             .map(|(bed, adm)| BedView {
                 bed: bed.clone(),
                 label: bed_label(bed),
-                admission: adm.as_ref().map(AdmissionView::from),
+                admission: adm.as_ref().map(|a| AdmissionView {
+                    fhir_patient: self.links.get(&a.id.0).cloned(),
+                    ..AdmissionView::from(a)
+                }),
             })
             .collect()
     }

@@ -117,6 +117,12 @@ async fn readings_upload_exactly_once_after_admission_by_mrn() {
     assert_eq!(found[0].reference, patient);
     assert!(v.find_patient("NO-SUCH-MRN").await.unwrap().is_empty());
     v.link_patient("bed-1", &found[0].reference).await.unwrap();
+    let snap = v.snapshot();
+    let bed = snap.beds.iter().find(|b| b.bed == "bed-1").unwrap();
+    assert_eq!(
+        bed.admission.as_ref().unwrap().fhir_patient.as_deref(),
+        Some(patient.as_str())
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     // …and after discharge nothing more is queued; the backlog drains.
     v.discharge("bed-1").await.unwrap();
