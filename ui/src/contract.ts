@@ -39,6 +39,18 @@ export interface DeviceView {
   clock_offset_s: number | null;
   last_data_ms: number | null; // epoch ms UTC
   expected_interval_ms: number;
+  /** Device Information Service, as the device reported it (null fields until read). */
+  info?: DeviceInfoView;
+}
+
+export interface DeviceInfoView {
+  manufacturer: string | null;
+  model: string | null;
+  serial: string | null;
+  hardware: string | null;
+  firmware: string | null;
+  software: string | null;
+  system_id: string | null;
 }
 
 export interface ReadingView {

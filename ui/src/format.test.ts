@@ -41,3 +41,16 @@ describe("format", () => {
     expect(formatOffset(-120)).toBe("\u22122 min");
   });
 });
+
+import { formatDeviceInfo } from "./format";
+describe("formatDeviceInfo", () => {
+  it("joins what the device reported", () => {
+    expect(
+      formatDeviceInfo({ manufacturer: "Polar Electro Oy", model: "H10", serial: "C0680226", firmware: "5.0.0" }),
+    ).toBe("Polar Electro Oy H10 \u00b7 SN C0680226 \u00b7 FW 5.0.0");
+  });
+  it("is empty before Device Information is read", () => {
+    expect(formatDeviceInfo({ manufacturer: null, model: null, serial: null, firmware: null })).toBe("");
+    expect(formatDeviceInfo(undefined)).toBe("");
+  });
+});

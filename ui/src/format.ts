@@ -127,3 +127,10 @@ const KIND_TEXT: Record<string, string> = {
 export function kindText(kind: string): string {
   return KIND_TEXT[kind] ?? kind.replace(/_/g, " ");
 }
+
+/** "Polar Electro Oy H10 · SN C0680226 · FW 5.0.0", or "" before Device Information is read. */
+export function formatDeviceInfo(i: { manufacturer: string | null; model: string | null; serial: string | null; firmware: string | null } | null | undefined): string {
+  if (!i) return "";
+  const name = [i.manufacturer, i.model].filter(Boolean).join(" ");
+  return [name, i.serial ? `SN ${i.serial}` : "", i.firmware ? `FW ${i.firmware}` : ""].filter(Boolean).join(" \u00b7 ");
+}

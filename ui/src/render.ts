@@ -40,6 +40,7 @@ import {
   categoryText,
   formatAge,
   formatBattery,
+  formatDeviceInfo,
   formatHm,
   formatHms,
   formatOffset,
@@ -871,7 +872,8 @@ class Overview {
 
 interface DeviceRow {
   root: HTMLTableRowElement;
-  label: HTMLTableCellElement;
+  label: HTMLSpanElement;
+  info: HTMLDivElement;
   state: HTMLSpanElement;
   stateCell: HTMLTableCellElement;
   battery: HTMLSpanElement;
@@ -995,7 +997,8 @@ class DetailView {
     const id = `${this.bed.bed}-${d.device}`;
     r = {
       root: h("tr", { testid: `device-row-${id}` }),
-      label: h("td"),
+      label: h("span"),
+      info: h("div", { class: "device-info", testid: `device-info-${id}` }),
       state: h("span", { class: "chip-state", testid: `device-row-state-${id}` }),
       stateCell: h("td", { class: "chip" }),
       battery: h("span", { class: "chip-battery" }),
@@ -1008,7 +1011,7 @@ class DetailView {
     const bed = this.bed.bed;
     const device = d.device;
     r.root.append(
-      r.label,
+      h("td", {}, r.label, r.info),
       h("td", { class: "mono", text: d.device }),
       r.stateCell,
       h("td", { class: "chip" }, r.battery),
@@ -1052,6 +1055,7 @@ class DetailView {
       seen.add(d.device);
       const r = this.row(d);
       setText(r.label, d.label);
+      setText(r.info, formatDeviceInfo(d.info));
       updateDeviceParts(r.stateCell, r.state, r.battery, r.technical, d, ctx);
       setText(r.offset, formatOffset(d.clock_offset_s));
       setText(
