@@ -208,6 +208,12 @@ pub async fn dead_letters(state: State<'_, AppState>) -> Result<Vec<vigil_store:
     Ok(core(&state).await?.dead_letters().await?)
 }
 
+/// Sets a Bluetooth device's clock (Current Time Service) to this workstation's local time.
+#[tauri::command]
+pub async fn device_set_clock(state: State<'_, AppState>, address: String) -> Result<(), CmdError> {
+    Ok(core(&state).await?.set_device_clock(&address).await?)
+}
+
 impl From<vigil_core::config::ConfigError> for CmdError {
     fn from(e: vigil_core::config::ConfigError) -> Self {
         CmdError {

@@ -60,6 +60,7 @@ pub fn run_app(start: cli::StartOptions) -> anyhow::Result<()> {
             commands::devices_scan,
             commands::device_assign,
             commands::device_remove,
+            commands::device_set_clock,
             commands::sync_status,
             commands::fhir_find_patient,
             commands::fhir_link_patient,

@@ -137,6 +137,23 @@ impl Alarming {
         out
     }
 
+    /// A device left its bed: its technical conditions end with it.
+    pub fn forget_device(&mut self, d: &DeviceView, now: DateTime<Utc>) -> Outcome {
+        let mut out = Outcome::default();
+        let key = device_key(d);
+        let raised: Vec<_> = self
+            .technical
+            .iter()
+            .filter(|(k, _)| *k == key)
+            .cloned()
+            .collect();
+        for slot in raised {
+            self.technical.remove(&slot);
+            out.add(self.engine.on_technical(&d.bed, &key, slot.1, false, now));
+        }
+        out
+    }
+
     /// The store stopped (or resumed) accepting readings: a technical alarm at every bed.
     pub fn store_health(&mut self, ok: bool, beds: &[String], now: DateTime<Utc>) -> Outcome {
         let mut out = Outcome::default();

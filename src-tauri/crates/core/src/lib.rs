@@ -423,13 +423,33 @@ impl Vigil {
         let bt = self.bt()?;
         let address = address.strip_prefix("ble-").unwrap_or(address);
         self.store.remove_device(address).await?;
-        self.ctx
+        let gone = self
+            .ctx
             .ward
             .lock()
             .unwrap()
             .detach(&vigil_devices::ble::device_id(address));
+        if let Some(d) = gone {
+            let out = self
+                .ctx
+                .alarming
+                .lock()
+                .unwrap()
+                .forget_device(&d, self.ctx.clock.now());
+            self.ctx.publish(out).await;
+        }
         bt.restart().await.map_err(CoreError::Bluetooth)?;
         Ok(())
+    }
+
+    /// Sets a device's clock through the Current Time Service, where it has one.
+    pub async fn set_device_clock(&self, address: &str) -> Result<(), CoreError> {
+        self.bt()?;
+        let address = address.strip_prefix("ble-").unwrap_or(address);
+        let local = chrono::Local::now().naive_local();
+        vigil_devices::ble::set_device_clock(address, local)
+            .await
+            .map_err(|e| CoreError::Bluetooth(e.to_string()))
     }
 
     /// FHIR upload health, when a server is configured. Queue figures come

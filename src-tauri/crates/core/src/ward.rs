@@ -189,9 +189,9 @@ impl Ward {
         view
     }
 
-    /// A device was removed from its bed.
-    pub fn detach(&mut self, device: &str) {
-        self.devices.remove(device);
+    /// A device was removed from its bed; returns its last view.
+    pub fn detach(&mut self, device: &str) -> Option<DeviceView> {
+        self.devices.remove(device).map(|d| d.view())
     }
 
     /// The link changed. Returns the new view if anything changed.

@@ -661,3 +661,25 @@ scenario! {
         assert!(updates.iter().flat_map(|u| &u.devices).all(|d| d.source == Source::Simulated));
     }
 }
+
+scenario! {
+    /// A device removed while it is out of range takes its technical alarm
+    /// with it: no alarm is left behind for a device that is no longer there.
+    async fn removing_a_lost_device_ends_its_technical_alarm() {
+        let mut fake = FakeBluez::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let app = App::start(dir.path(), DeviceMode::Auto).await;
+        assign_strap(&app, &mut fake).await;
+        stream_hr(&app, &mut fake, &[70], &[70.0]).await;
+        fake.cmd(json!({"cmd": "set_in_range", "address": STRAP, "in_range": false})).await;
+        app.until_snapshot("a Disconnected alarm", |s| {
+            technical(bed_alarms(s, "bed-1"), STRAP_ID).contains(&TechnicalKind::Disconnected)
+        })
+        .await;
+        app.vigil.remove_device(STRAP_ID).await.unwrap();
+        let snap = app.vigil.snapshot();
+        assert!(technical(bed_alarms(&snap, "bed-1"), STRAP_ID).is_empty(), "{:?}", bed_alarms(&snap, "bed-1"));
+        assert!(device_state(&snap, STRAP_ID).is_none());
+        app.stop().await;
+    }
+}
