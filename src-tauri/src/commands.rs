@@ -133,6 +133,22 @@ pub async fn alarm_log(
         .await?)
 }
 
+/// A patient-specific alarm limit (reverts at discharge).
+#[tauri::command]
+pub async fn alarm_set_limit(
+    state: State<'_, AppState>,
+    bed: String,
+    parameter: String,
+    low: Option<f64>,
+    high: Option<f64>,
+    user: String,
+) -> Result<(), CmdError> {
+    Ok(core(&state)
+        .await?
+        .set_limit(&bed, &parameter, low, high, &user)
+        .await?)
+}
+
 /// A nurse's NEWS2 entry, e.g. `{"parameter":"consciousness","value":"alert"}`.
 #[tauri::command]
 pub async fn news2_enter(

@@ -55,6 +55,7 @@ pub fn run_app(start: cli::StartOptions) -> anyhow::Result<()> {
             commands::alarm_pause,
             commands::alarm_acknowledge,
             commands::alarm_log,
+            commands::alarm_set_limit,
             commands::news2_enter,
             commands::news2_history,
             commands::devices_scan,

@@ -105,3 +105,8 @@ export function fhirLinkPatient(bed: string, patient: string): Promise<void> {
 export function deadLetters(): Promise<DeadLetter[]> {
   return invoke<DeadLetter[]>("dead_letters");
 }
+
+/** A patient-specific alarm limit at a bed (reverts at discharge). `null` turns that side off. */
+export function alarmSetLimit(bed: string, parameter: string, low: number | null, high: number | null, user: string): Promise<void> {
+  return invoke<void>("alarm_set_limit", { bed, parameter, low, high, user });
+}

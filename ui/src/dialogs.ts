@@ -1,6 +1,6 @@
 // Admit and discharge dialogs. Modal overlays created on open and removed on close.
 
-import type { AdmissionView, AdmitRequest, BedView, DeadLetter, DeviceView, News2Entry, PatientMatch, ScanResult } from "./contract";
+import type { AdmissionView, AdmitRequest, BedView, DeadLetter, DeviceView, News2Entry, ParameterLimit, PatientMatch, ScanResult } from "./contract";
 import { deadLetterRows, fhirErrorText, matchConflict, matchText } from "./sync";
 import { h, setHidden, setText } from "./dom";
 import { kindText, rssiBars, rssiText } from "./format";
@@ -36,6 +36,9 @@ export interface DialogDeps {
   /** An error to show after a dialog closed (e.g. admitted, but the link failed). */
   showError(text: string): void;
   deadLetters(): Promise<DeadLetter[]>;
+  /** The bed's current limits (from its alarm state). */
+  limitsOf(bed: string): ParameterLimit[];
+  setLimit(bed: string, parameter: string, low: number | null, high: number | null, user: string): Promise<void>;
 }
 
 /**
@@ -514,6 +517,80 @@ export class Dialogs {
   // ---------------------------------------------------------------- NEWS2 entry
 
   /** Nurse-entered NEWS2 observations: ACVPU, air/oxygen, SpO2 scale, RR, temperature, systolic. */
+  /** Patient-specific alarm limits: changes revert at discharge. */
+  openLimits(bed: BedView): void {
+    const user = this.deps.user();
+    if (!user) return;
+    const limits = this.deps.limitsOf(bed.bed);
+    const num = (id: string, v: number | null) =>
+      h("input", { attrs: { id, "data-testid": id, type: "text", inputmode: "decimal", autocomplete: "off", value: v === null ? "" : String(v), placeholder: "off" } });
+    const rows = limits.map((l) => ({
+      l,
+      low: num(`limit-${l.parameter}-low`, l.limit.low),
+      high: num(`limit-${l.parameter}-high`, l.limit.high),
+    }));
+    const error = h("div", { class: "command-error", testid: "limits-error", attrs: { role: "alert" } });
+    error.hidden = true;
+    const submit = h("button", { class: "btn btn-primary", testid: "limits-submit", text: "Save", attrs: { type: "submit" } });
+    const cancel = h("button", { class: "btn", testid: "limits-cancel", text: "Cancel", attrs: { type: "button" } });
+    const form = h(
+      "form",
+      { class: "news2-form", attrs: { novalidate: "" } },
+      h("h2", { text: `Alarm limits \u2014 ${bed.label}` }),
+      h("p", { class: "field-note", text: `Changed as ${user}. Patient-specific limits return to the ${bed.admission ? bed.admission.category : "adult"} defaults at discharge. Empty = that limit off.` }),
+      h(
+        "div",
+        { class: "field-grid" },
+        ...rows.map((r) =>
+          h(
+            "div",
+            { class: "field" },
+            h("label", { text: `${r.l.label} (${r.l.unit})${r.l.patient_specific ? " \u2014 patient-specific" : ""}` }),
+            h("span", {}, "low ", r.low, " high ", r.high),
+          ),
+        ),
+      ),
+      error,
+      h("div", { class: "modal-actions" }, cancel, submit),
+    );
+    const modal = this.open(form, "limits-dialog", `Alarm limits, ${bed.label}`);
+    cancel.addEventListener("click", () => this.close());
+    const parse = (s: string): number | null | "bad" => {
+      const t = s.trim();
+      if (t === "") return null;
+      const v = Number(t);
+      return Number.isFinite(v) ? v : "bad";
+    };
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      if (modal.busy) return;
+      setHidden(error, true);
+      const changes: { parameter: string; low: number | null; high: number | null }[] = [];
+      for (const r of rows) {
+        const low = parse(r.low.value);
+        const high = parse(r.high.value);
+        if (low === "bad" || high === "bad") {
+          setText(error, `${r.l.label}: limits must be numbers`);
+          setHidden(error, false);
+          return;
+        }
+        if (low !== r.l.limit.low || high !== r.l.limit.high) changes.push({ parameter: r.l.parameter, low, high });
+      }
+      modal.busy = true;
+      submit.disabled = true;
+      try {
+        for (const c of changes) await this.deps.setLimit(bed.bed, c.parameter, c.low, c.high, user);
+        modal.busy = false;
+        this.close();
+      } catch (err) {
+        modal.busy = false;
+        submit.disabled = false;
+        setText(error, commandErrorText(toCommandError(err)));
+        setHidden(error, false);
+      }
+    });
+  }
+
   openNews2(bed: BedView): void {
     const user = this.deps.user();
     if (!user) return;

@@ -8,7 +8,7 @@ import { Dialogs } from "./dialogs";
 import { AppView } from "./render";
 import { AlarmAudio } from "./audio";
 import { audioStateText, wardSounding } from "./alarms";
-import { applyBufferedUpdate, applySnapshot, applyUpdate, createState, frameContext, setAdmission } from "./state";
+import { applyBufferedUpdate, applySnapshot, applyUpdate, bedAlarms, createState, frameContext, setAdmission } from "./state";
 import { commandErrorText, normaliseInitials, toCommandError } from "./validate";
 import { showUnlock } from "./unlock";
 import { syncModel, syncUnknownModel } from "./sync";
@@ -105,6 +105,8 @@ const dialogs = new Dialogs({
   devicesScan: api.devicesScan,
   deviceAssign: api.deviceAssign,
   deviceRemove: api.deviceRemove,
+  limitsOf: (bed) => bedAlarms(state, bed)?.limits ?? [],
+  setLimit: api.alarmSetLimit,
   bedLabel: (bed) => bedView(bed)?.label ?? bed,
   fhirConfigured: () => fhirConfigured,
   fhirFindPatient: api.fhirFindPatient,
@@ -161,6 +163,12 @@ const view = new AppView({
     }
     withUser((u) => {
       for (const bed of beds) api.alarmPause(bed, u).catch((e) => actionError(`pause the alarm audio at ${bedView(bed)?.label ?? bed}`, e));
+    });
+  },
+  editLimits(bed) {
+    withUser(() => {
+      const b = bedView(bed);
+      if (b) dialogs.openLimits(b);
     });
   },
   enterNews2(bed) {

@@ -69,6 +69,7 @@ export interface Actions {
   discharge(bed: string): void;
   /** Pause alarm audio at a bed (time-limited, engine preset). */
   pause(bed: string): void;
+  editLimits(bed: string): void;
   /** Acknowledge one alarm, or all at the bed (null). */
   acknowledge(bed: string, alarm: number | null): void;
   pauseAll(): void;
@@ -460,7 +461,14 @@ class AlarmBar {
       "div",
       { class: "alarm-bar", testid: `alarm-bar-${bed}` },
       this.list,
-      h("div", { class: "alarm-controls" }, this.audio, this.pause, this.ackAll),
+      h(
+        "div",
+        { class: "alarm-controls" },
+        this.audio,
+        this.pause,
+        this.ackAll,
+        compact ? null : button("btn-limits", `limits-edit-${bed}`, "Limits\u2026", () => actions.editLimits(bed), "Change this patient's alarm limits"),
+      ),
     );
   }
 

@@ -207,6 +207,40 @@ impl Alarming {
         self.score(bed, now)
     }
 
+    /// A patient-specific low/high limit (reverts at discharge). Critical
+    /// limits, priorities and delays stay as the preset sets them, except that
+    /// a critical limit the new limit would cross is dropped.
+    pub fn set_limit(
+        &mut self,
+        bed: &str,
+        param: vigil_alarms::Parameter,
+        low: Option<f64>,
+        high: Option<f64>,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, vigil_alarms::LimitError> {
+        let mut limit = self
+            .engine
+            .limit(bed, param)
+            .unwrap_or_else(vigil_alarms::Limit::off);
+        limit.low = low;
+        limit.high = high;
+        if let (Some(c), Some(l)) = (limit.critical_low, low) {
+            if c >= l {
+                limit.critical_low = None;
+            }
+        }
+        if let (Some(c), Some(h)) = (limit.critical_high, high) {
+            if c <= h {
+                limit.critical_high = None;
+            }
+        }
+        self.engine.set_limit(bed, param, limit)?;
+        let mut out = Outcome::default();
+        out.add(self.engine.tick(now));
+        out.beds.insert(bed.to_string());
+        Ok(out)
+    }
+
     pub fn pause_audio(&mut self, bed: &str, user: &str, now: DateTime<Utc>) -> Outcome {
         let mut out = Outcome::default();
         out.add(self.engine.pause_audio(bed, user, now));

@@ -138,6 +138,10 @@ pub enum CoreError {
     Fhir(String),
     #[error("no FHIR server is configured for this site")]
     NoFhir,
+    #[error("unknown alarm parameter '{0}'")]
+    BadParameter(String),
+    #[error("invalid alarm limit: {0}")]
+    BadLimit(String),
 }
 
 impl CoreError {
@@ -157,6 +161,7 @@ impl CoreError {
             CoreError::BadKind(_) => "bad_kind",
             CoreError::Fhir(_) => "fhir",
             CoreError::NoFhir => "no_fhir",
+            CoreError::BadParameter(_) | CoreError::BadLimit(_) => "bad_limit",
         }
     }
 }
@@ -558,6 +563,32 @@ impl Vigil {
             .unwrap()
             .acknowledge(bed, alarm, user, self.ctx.clock.now())?;
         self.ctx.publish(out).await;
+        Ok(())
+    }
+
+    /// Sets a patient-specific alarm limit at a bed (reverts at discharge).
+    /// `parameter` is e.g. "heart_rate", "spo2", "resp_rate", "nibp_systolic", "temperature".
+    pub async fn set_limit(
+        &self,
+        bed: &str,
+        parameter: &str,
+        low: Option<f64>,
+        high: Option<f64>,
+        user: &str,
+    ) -> Result<(), CoreError> {
+        self.known_bed(bed)?;
+        let param: vigil_alarms::Parameter =
+            serde_json::from_value(serde_json::Value::String(parameter.to_string()))
+                .map_err(|_| CoreError::BadParameter(parameter.to_string()))?;
+        let out = self
+            .ctx
+            .alarming
+            .lock()
+            .unwrap()
+            .set_limit(bed, param, low, high, self.ctx.clock.now())
+            .map_err(|e| CoreError::BadLimit(e.to_string()))?;
+        self.ctx.publish(out).await;
+        tracing::info!(bed = %bed, parameter = %parameter, user = %user, "alarm limit changed for the patient");
         Ok(())
     }
 

@@ -220,3 +220,68 @@ async fn a_device_out_of_range_goes_disconnected_then_receiving_again() {
         "never came back: {states:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patient_limit_raises_alarms_and_reverts_at_discharge() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = Vigil::start(config(dir.path(), Scenario::Stable, 60.0))
+        .await
+        .unwrap();
+    v.admit(AdmitRequest {
+        bed: "bed-1".into(),
+        display_name: "Limit Test".into(),
+        mrn: "L-1".into(),
+        date_of_birth: "1980-01-01".into(),
+        category: "adult".into(),
+    })
+    .await
+    .unwrap();
+    // A stable HR of ~72 is above a patient-specific high limit of 50.
+    v.set_limit("bed-1", "heart_rate", Some(30.0), Some(50.0), "RN")
+        .await
+        .unwrap();
+    assert_eq!(
+        v.set_limit("bed-1", "heart_rate", Some(90.0), Some(50.0), "RN")
+            .await
+            .unwrap_err()
+            .code(),
+        "bad_limit"
+    );
+    assert_eq!(
+        v.set_limit("bed-1", "toast", None, None, "RN")
+            .await
+            .unwrap_err()
+            .code(),
+        "bad_limit"
+    );
+    let updates = run_for(&v, Duration::from_secs(3)).await;
+    let hr_high = updates.iter().flat_map(|u| &u.alarms).any(|st| {
+        st.bed == "bed-1"
+            && st.active.iter().any(|a| {
+                matches!(
+                    &a.kind,
+                    vigil_alarms::AlarmKind::Physiological {
+                        parameter: vigil_alarms::Parameter::HeartRate,
+                        ..
+                    }
+                )
+            })
+    });
+    assert!(hr_high, "no HR alarm at the patient's limit");
+    let limits = |v: &Vigil| {
+        let snap = v.snapshot();
+        let st = snap.alarms.iter().find(|a| a.bed == "bed-1").unwrap().clone();
+        st.limits
+            .into_iter()
+            .find(|l| l.parameter == vigil_alarms::Parameter::HeartRate)
+            .unwrap()
+    };
+    let l = limits(&v);
+    assert!(l.patient_specific);
+    assert_eq!(l.limit.high, Some(50.0));
+    v.discharge("bed-1").await.unwrap();
+    let l = limits(&v);
+    assert!(!l.patient_specific, "the patient's limit outlived the discharge");
+    assert_eq!(l.limit.high, Some(120.0));
+    v.shutdown().await;
+}
