@@ -266,19 +266,22 @@ try {
   });
   await shot("alarm-detail.png");
 
-  await step("[alarms] a patient-specific HR limit puts the HR numeric in alarm", async () => {
+  await step("[alarms] a patient-specific HR limit (40–60) puts the HR numeric in alarm", async () => {
     await click("limits-edit-bed-1");
     await session.wait(until.elementLocated(By.css('[data-testid="limit-heart_rate-high"]')), 5000);
+    const low = await session.findElement(By.css('[data-testid="limit-heart_rate-low"]'));
+    await low.clear();
+    await low.sendKeys("40");
     const high = await session.findElement(By.css('[data-testid="limit-heart_rate-high"]'));
     await high.clear();
-    await high.sendKeys("50");
+    await high.sendKeys("60");
     await click("limits-submit");
     await session.wait(async () => !(await isShown("limits-dialog")), 10000, "limits dialog did not close (see limits-error)");
-    await session.wait(async () => /50/.test(await text("limits-bed-1-147842")), 10000, "the new limit is not shown");
+    await session.wait(async () => /60/.test(await text("limits-bed-1-147842")), 10000, "the new limit is not shown");
     await session.wait(
       async () => (await session.findElements(By.css('[data-testid="detail-bed-1"] .num.in-alarm'))).length > 0,
       20000,
-      "no numeric in alarm after the HR high limit was set to 50",
+      "no numeric in alarm after the HR high limit was set to 60",
     );
     const el = await session.findElement(By.css('[data-testid="detail-bed-1"] .num.in-alarm'));
     const prio = await el.getAttribute("data-alarm");
