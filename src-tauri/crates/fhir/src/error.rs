@@ -164,6 +164,9 @@ impl Error {
 
     /// Classifies a reqwest error without its Display (which may include the URL).
     pub(crate) fn from_reqwest(e: &reqwest::Error) -> Error {
+        if let Some(kind) = tls_kind(e) {
+            return Error::Network { kind };
+        }
         let kind = if e.is_timeout() {
             "timeout"
         } else if e.is_connect() {
@@ -177,4 +180,38 @@ impl Error {
         };
         Error::Network { kind }
     }
+}
+
+/// A fixed label for a TLS failure somewhere in `e`'s source chain. rustls reaches us
+/// wrapped in `std::io::Error`s (hyper-rustls, then hyper-util), whose `source()` skips the
+/// wrapped error itself: those are unwrapped with `get_ref`.
+fn tls_kind(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    use rustls::CertificateError as C;
+    let mut next = Some(e);
+    while let Some(mut err) = next {
+        next = err.source();
+        while let Some(inner) = err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            err = inner;
+        }
+        let tls = err.downcast_ref::<rustls::Error>();
+        if let Some(t) = tls {
+            return Some(match t {
+                rustls::Error::InvalidCertificate(c) => match c {
+                    C::UnknownIssuer => "TLS: server certificate not trusted (unknown issuer)",
+                    C::NotValidForName | C::NotValidForNameContext { .. } => {
+                        "TLS: server certificate not valid for this host name"
+                    }
+                    C::Expired | C::ExpiredContext { .. } => "TLS: server certificate expired",
+                    C::NotValidYet | C::NotValidYetContext { .. } => "TLS: server certificate not yet valid",
+                    C::Revoked => "TLS: server certificate revoked",
+                    _ => "TLS: server certificate rejected",
+                },
+                rustls::Error::PeerIncompatible(_) | rustls::Error::AlertReceived(_) => {
+                    "TLS: handshake refused (no common protocol version or cipher suite?)"
+                }
+                _ => "TLS: handshake failed",
+            });
+        }
+    }
+    None
 }

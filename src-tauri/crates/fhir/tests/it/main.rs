@@ -6,4 +6,5 @@ mod auth;
 mod faults;
 mod mapping;
 mod support;
+mod tls;
 mod upload;

@@ -1,6 +1,6 @@
 //! Test support: the loopback Medplum FHIR server (tests/fhir-server), reading builders.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -65,6 +65,8 @@ pub fn free_port() -> u16 {
 
 pub struct TestServer {
     pub port: u16,
+    /// "http", or "https" when started with [`TestServer::start_tls`].
+    scheme: &'static str,
     child: Child,
     http: reqwest::Client,
     _slot: Slot,
@@ -77,11 +79,34 @@ impl TestServer {
 
     /// Starts on `port` (0 = any) and waits for "listening on <port>".
     pub async fn start_on(port: u16) -> TestServer {
+        Self::spawn(port, &[]).await
+    }
+
+    /// Serves https with `cert` (PEM, chain) and `key` (PEM) instead of http. The admin
+    /// endpoints are on the same TLS server; this helper's own admin client does not check
+    /// the certificate (only the FHIR client under test does).
+    pub async fn start_tls(cert: &Path, key: &Path) -> TestServer {
+        Self::spawn(0, &[("TLS_CERT", cert.as_os_str()), ("TLS_KEY", key.as_os_str())]).await
+    }
+
+    /// [`TestServer::start_tls`] capped at TLS version `max` (Node's name, e.g. "TLSv1.1").
+    pub async fn start_tls_max(cert: &Path, key: &Path, max: &str) -> TestServer {
+        let envs = [
+            ("TLS_CERT", cert.as_os_str()),
+            ("TLS_KEY", key.as_os_str()),
+            ("TLS_MAX_VERSION", std::ffi::OsStr::new(max)),
+        ];
+        Self::spawn(0, &envs).await
+    }
+
+    async fn spawn(port: u16, envs: &[(&str, &std::ffi::OsStr)]) -> TestServer {
         let node = node();
+        let tls = envs.iter().any(|(k, _)| *k == "TLS_CERT");
         let slot = Slot::take().await;
         let mut child = Command::new(node)
             .arg("server.mjs")
             .arg(port.to_string())
+            .envs(envs.iter().copied())
             .current_dir(server_dir())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -103,18 +128,23 @@ impl TestServer {
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         TestServer {
             port,
+            scheme: if tls { "https" } else { "http" },
             child,
-            http: reqwest::Client::builder().no_proxy().build().unwrap(),
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .danger_accept_invalid_certs(tls)
+                .build()
+                .unwrap(),
             _slot: slot,
         }
     }
 
     pub fn base(&self) -> String {
-        format!("http://127.0.0.1:{}/fhir/R4", self.port)
+        format!("{}://127.0.0.1:{}/fhir/R4", self.scheme, self.port)
     }
 
     fn admin(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}/$admin/{path}", self.port)
+        format!("{}://127.0.0.1:{}/$admin/{path}", self.scheme, self.port)
     }
 
     pub async fn faults(&self, f: Json) {
@@ -164,7 +194,7 @@ impl TestServer {
     }
 
     pub fn token_url(&self) -> String {
-        format!("http://127.0.0.1:{}/auth/token", self.port)
+        format!("{}://127.0.0.1:{}/auth/token", self.scheme, self.port)
     }
 
     pub fn client(&self) -> Arc<FhirClient> {
