@@ -523,6 +523,14 @@ impl Store {
             report.chunks_read += ids.len() as u64;
             report.chunks_written += 1;
         }
+        if report.chunks_written > 0 {
+            // Give the pages of the merged chunks back to the file system
+            // (auto_vacuum = incremental); otherwise the file keeps them free.
+            sqlx::query("PRAGMA incremental_vacuum")
+                .execute(&self.pool)
+                .await
+                .map_err(db("reclaiming space after compaction"))?;
+        }
         Ok(report)
     }
 
