@@ -1,10 +1,15 @@
 //! Compact encoding of one series' samples before sealing.
 //!
-//! Per sample: time delta (zig-zag varint, µs), a tag byte (value kind and
-//! whether a device time follows), the value as the XOR with the previous
-//! value's bits, byte-swapped so that the usual long run of equal low-order
-//! zero bytes becomes a short varint (the idea of Gorilla, Pelkonen et al.
-//! 2015, in byte form), and the device-time offset. Then LZ4.
+//! Format 2 (written now), per sample: the time as a delta of deltas
+//! (zig-zag varint, µs: a steady 1 Hz device costs one byte), a tag byte
+//! (value kind, decimal places, whether a device time follows), the value,
+//! and the device-time offset as a change from the previous one. Devices
+//! send decimal numbers (SFLOAT/FLOAT are mantissa × 10^exponent), so a value
+//! that is exactly `m / 10^k` (k ≤ 6) is stored as the change of its mantissa
+//! `m` — usually one byte; any other number falls back to the XOR of its bits
+//! with the previous value's, byte-swapped so the run of equal low-order zero
+//! bytes becomes a short varint (after Gorilla, Pelkonen et al. 2015).
+//! Then LZ4. Format 1 (plain time deltas, XOR only) is still read.
 
 use chrono::{DateTime, NaiveDateTime};
 use vigil_model::{Special, Value};
@@ -47,28 +52,58 @@ fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
+const FORMAT_V2: u8 = 2;
+/// Tag kind 6: a decimal number, its decimal places in bits 4–6.
+const KIND_DECIMAL: u8 = 6;
+
+/// `(m, k)` when `v` is exactly `m / 10^k` for some k ≤ 6.
+fn as_decimal(v: f64) -> Option<(i64, u8)> {
+    if !v.is_finite() {
+        return None;
+    }
+    for k in 0..=6u8 {
+        let scale = 10f64.powi(k as i32);
+        let m = (v * scale).round();
+        if m.abs() < 9.0e15 && m / scale == v && !(v == 0.0 && v.is_sign_negative()) {
+            return Some((m as i64, k));
+        }
+    }
+    None
+}
+
 pub fn encode(samples: &[Sample]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(2 + samples.len() * 6);
-    out.push(FORMAT_V1);
+    let mut out = Vec::with_capacity(2 + samples.len() * 3);
+    out.push(FORMAT_V2);
     let mut prev_t = samples.first().map(|s| s.t).unwrap_or(0);
     put_varint(&mut out, zigzag(prev_t));
-    let mut prev_bits = 0u64;
+    let (mut prev_dt, mut prev_bits, mut prev_m, mut prev_off) = (0i64, 0u64, 0i64, 0i64);
     for s in samples {
-        put_varint(&mut out, zigzag(s.t.wrapping_sub(prev_t)));
-        prev_t = s.t;
-        let dt = s.device_time.map(|d| d.and_utc().timestamp_micros());
-        let flag = if dt.is_some() { HAS_DEVICE_TIME } else { 0 };
+        let dt = s.t.wrapping_sub(prev_t);
+        put_varint(&mut out, zigzag(dt.wrapping_sub(prev_dt)));
+        (prev_t, prev_dt) = (s.t, dt);
+        let off = s
+            .device_time
+            .map(|d| d.and_utc().timestamp_micros().wrapping_sub(s.t));
+        let flag = if off.is_some() { HAS_DEVICE_TIME } else { 0 };
         match s.value {
-            Value::Number(v) => {
-                out.push(flag);
-                let bits = v.to_bits();
-                put_varint(&mut out, (bits ^ prev_bits).swap_bytes());
-                prev_bits = bits;
-            }
+            Value::Number(v) => match as_decimal(v) {
+                Some((m, k)) => {
+                    out.push(flag | KIND_DECIMAL | (k << 4));
+                    put_varint(&mut out, zigzag(m.wrapping_sub(prev_m)));
+                    prev_m = m;
+                }
+                None => {
+                    out.push(flag);
+                    let bits = v.to_bits();
+                    put_varint(&mut out, (bits ^ prev_bits).swap_bytes());
+                    prev_bits = bits;
+                }
+            },
             Value::Special(sp) => out.push(flag | special_tag(sp)),
         }
-        if let Some(dt) = dt {
-            put_varint(&mut out, zigzag(dt.wrapping_sub(s.t)));
+        if let Some(off) = off {
+            put_varint(&mut out, zigzag(off.wrapping_sub(prev_off)));
+            prev_off = off;
         }
     }
     lz4_flex::compress_prepend_size(&out)
@@ -120,17 +155,23 @@ pub fn decode(data: &[u8], expected: usize) -> Result<Vec<Sample>, CodecError> {
     );
     let mut c = Cursor { b: &raw, pos: 0 };
     let fmt = c.byte()?;
-    if fmt != FORMAT_V1 {
-        return Err(CodecError::Format(fmt));
-    }
+    let v2 = match fmt {
+        FORMAT_V1 => false,
+        FORMAT_V2 => true,
+        other => return Err(CodecError::Format(other)),
+    };
     let mut t = unzigzag(c.varint()?);
-    let mut prev_bits = 0u64;
+    let (mut prev_dt, mut prev_bits, mut prev_m, mut prev_off) = (0i64, 0u64, 0i64, 0i64);
     let mut out = Vec::with_capacity(expected);
     while c.pos < raw.len() {
-        t = t.wrapping_add(unzigzag(c.varint()?));
+        let d = unzigzag(c.varint()?);
+        let dt = if v2 { prev_dt.wrapping_add(d) } else { d };
+        prev_dt = dt;
+        t = t.wrapping_add(dt);
         let at = c.pos;
         let tag = c.byte()?;
-        let value = match tag & 0x07 {
+        let kind = tag & 0x07;
+        let value = match kind {
             0 => {
                 prev_bits ^= c.varint()?.swap_bytes();
                 Value::Number(f64::from_bits(prev_bits))
@@ -140,13 +181,29 @@ pub fn decode(data: &[u8], expected: usize) -> Result<Vec<Sample>, CodecError> {
             3 => Value::Special(Special::PosInfinity),
             4 => Value::Special(Special::NegInfinity),
             5 => Value::Special(Special::Reserved),
+            KIND_DECIMAL if v2 => {
+                let k = (tag >> 4) & 0x07;
+                if k > 6 {
+                    return Err(CodecError::BadTag(at));
+                }
+                prev_m = prev_m.wrapping_add(unzigzag(c.varint()?));
+                Value::Number(prev_m as f64 / 10f64.powi(k as i32))
+            }
             _ => return Err(CodecError::BadTag(at)),
         };
-        if tag & !0x0f != 0 {
+        let extra = if kind == KIND_DECIMAL { 0x80 } else { 0xf0 };
+        if tag & extra != 0 {
             return Err(CodecError::BadTag(at));
         }
         let device_time = if tag & HAS_DEVICE_TIME != 0 {
-            let us = t.wrapping_add(unzigzag(c.varint()?));
+            let raw_off = unzigzag(c.varint()?);
+            let off = if v2 {
+                prev_off.wrapping_add(raw_off)
+            } else {
+                raw_off
+            };
+            prev_off = off;
+            let us = t.wrapping_add(off);
             Some(
                 DateTime::from_timestamp_micros(us)
                     .ok_or(CodecError::BadTag(at))?
@@ -168,4 +225,61 @@ pub fn decode(data: &[u8], expected: usize) -> Result<Vec<Sample>, CodecError> {
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(values: &[f64]) -> Vec<u8> {
+        let samples: Vec<Sample> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Sample {
+                t: 1_700_000_000_000_000 + i as i64 * 1_000_000 + (i as i64 % 3) * 17,
+                value: Value::Number(*v),
+                device_time: (i % 2 == 0).then(|| {
+                    DateTime::from_timestamp_micros(1_700_000_000_000_000 + i as i64 * 999_000)
+                        .unwrap()
+                        .naive_utc()
+                }),
+            })
+            .collect();
+        let enc = encode(&samples);
+        let back = decode(&enc, samples.len()).unwrap();
+        for (a, b) in samples.iter().zip(&back) {
+            assert_eq!(a.t, b.t);
+            assert_eq!(a.device_time, b.device_time);
+            let (Value::Number(x), Value::Number(y)) = (a.value, b.value) else {
+                panic!()
+            };
+            assert_eq!(x.to_bits(), y.to_bits(), "{x} came back as {y}");
+        }
+        enc
+    }
+
+    #[test]
+    fn decimals_and_other_numbers_round_trip_bit_exactly() {
+        round_trip(&[
+            36.6,
+            36.7,
+            120.0,
+            -0.0,
+            0.0,
+            0.1 + 0.2,
+            1e-9,
+            98.123456,
+            1e300,
+            f64::MIN_POSITIVE,
+            -72.25,
+            5e15,
+        ]);
+    }
+
+    #[test]
+    fn a_steady_decimal_series_costs_about_a_byte_or_two() {
+        let values: Vec<f64> = (0..600).map(|i| 60.0 + ((i * 7) % 13) as f64 / 10.0).collect();
+        let enc = round_trip(&values);
+        assert!(enc.len() < 600 * 4, "{} bytes for 600 samples", enc.len());
+    }
 }
