@@ -34,7 +34,11 @@ pub async fn run() {
         data_dir: dir.path().to_path_buf(),
         key: KeySource::passphrase("benchmark-passphrase", "bench"),
         clock: Arc::new(SystemClock),
-        sim: SimSettings { scenario: Scenario::Stable, beds: BEDS, seed: 3 },
+        sim: SimSettings {
+            scenario: Scenario::Stable,
+            beds: BEDS,
+            seed: 3,
+        },
         retention: Default::default(),
         alarm_preset: preset,
         devices: DeviceMode::Simulated,
@@ -69,16 +73,31 @@ pub async fn run() {
     )
     .await;
     vigil.shutdown().await;
-    println!("Alarm latency: {BEDS} beds at 1 Hz for {} s, HR limits 70–74 with no condition delay.", RUN.as_secs());
+    println!(
+        "Alarm latency: {BEDS} beds at 1 Hz for {} s, HR limits 70–74 with no condition delay.",
+        RUN.as_secs()
+    );
     println!("{:<44} {:>8} {:>10} {:>10}", "", "count", "p50 ms", "p99 ms");
     let (rn, an) = (reading_ms.len(), alarm_ms.len());
     if rn == 0 || an == 0 {
         println!("not enough data: {rn} readings, {an} alarms");
         return;
     }
-    let (r50, r99) = (percentile(&mut reading_ms, 0.5), percentile(&mut reading_ms, 0.99));
+    let (r50, r99) = (
+        percentile(&mut reading_ms, 0.5),
+        percentile(&mut reading_ms, 0.99),
+    );
     let (a50, a99) = (percentile(&mut alarm_ms, 0.5), percentile(&mut alarm_ms, 0.99));
-    println!("{:<44} {rn:>8} {r50:>10.1} {r99:>10.1}", "reading -> screen channel (baseline, batched)");
-    println!("{:<44} {an:>8} {a50:>10.1} {a99:>10.1}", "limit-crossing reading -> alarm on channel");
-    println!("goal: alarm p99 well under 100 ms (+ condition delay, here 0): {}", if a99 < 100.0 { "met" } else { "NOT met" });
+    println!(
+        "{:<44} {rn:>8} {r50:>10.1} {r99:>10.1}",
+        "reading -> screen channel (baseline, batched)"
+    );
+    println!(
+        "{:<44} {an:>8} {a50:>10.1} {a99:>10.1}",
+        "limit-crossing reading -> alarm on channel"
+    );
+    println!(
+        "goal: alarm p99 well under 100 ms (+ condition delay, here 0): {}",
+        if a99 < 100.0 { "met" } else { "NOT met" }
+    );
 }

@@ -139,7 +139,7 @@ fn ward(seconds: u32, admission: &dyn Fn(usize) -> AdmissionId) -> Vec<Vec<Readi
                 let base_hr = 64.0 + (bed % 5) as f64 * 6.0;
                 let hr =
                     (base_hr + 6.0 * ((s as f64) / 97.0 + bed as f64).sin() + 2.0 * noise(bed, s, 1)).round();
-                let phase = |period: u32| (s + bed as u32 * period / BEDS as u32) % period == 0;
+                let phase = |period: u32| (s + bed as u32 * period / BEDS as u32).is_multiple_of(period);
                 batch.push(r("hr", Mdc::ECG_HEART_RATE, hr, "/min", false));
                 let spo2 = (97.0 + 1.5 * noise(bed, s, 2)).round().min(100.0);
                 batch.push(r("spo2", Mdc::PULS_OXIM_SAT_O2, spo2, "%", false));
@@ -563,7 +563,7 @@ async fn store_backed(server: &Server, seconds: u32, expected: u64) -> (Run, Pas
     .expect("open the store");
     store.set_outbox_enabled(true);
     let mut admissions = Vec::new();
-    for bed in 0..BEDS {
+    for (bed, patient_ref) in patient_refs.iter().enumerate().take(BEDS) {
         let patient = Patient {
             display_name: format!("Test Benchpatient{}", bed + 1),
             mrn: format!("MRN-{:05}", 40001 + bed),
@@ -578,7 +578,7 @@ async fn store_backed(server: &Server, seconds: u32, expected: u64) -> (Run, Pas
             )
             .await
             .expect("admit");
-        store.link_patient(&a.id, &patient_refs[bed]).await.expect("link");
+        store.link_patient(&a.id, patient_ref).await.expect("link");
         admissions.push(a.id);
     }
     let batches = ward(seconds, &|b| admissions[b].clone());

@@ -53,7 +53,10 @@ fn to_reading(k: usize, s: i64, v: f64) -> Reading {
 }
 
 fn dir_size(dir: &Path) -> u64 {
-    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum()
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -72,13 +75,21 @@ struct Figures {
 /// What the background upkeep does over time: compact every closed window
 /// (each call takes a bounded number of windows so it never hogs the writer).
 async fn compact_all(store: &Store) {
-    while store.compact(t0() + Duration::days(30)).await.unwrap().chunks_written > 0 {}
+    while store
+        .compact(t0() + Duration::days(30))
+        .await
+        .unwrap()
+        .chunks_written
+        > 0
+    {}
 }
 
 async fn vigil(dir: &Path) -> Figures {
     let key = KeySource::passphrase("benchmark-passphrase", "bench");
     let store = Store::open(&dir.join("ingest.db"), &key).await.unwrap();
-    let all: Vec<Reading> = readings(SERIES, (INGEST_READINGS / SERIES) as i64).map(|(k, s, v)| to_reading(k, s, v)).collect();
+    let all: Vec<Reading> = readings(SERIES, (INGEST_READINGS / SERIES) as i64)
+        .map(|(k, s, v)| to_reading(k, s, v))
+        .collect();
     let start = Instant::now();
     for b in all.chunks(BATCH) {
         store.append(b).await.unwrap();
@@ -102,17 +113,31 @@ async fn vigil(dir: &Path) -> Figures {
     let mut times = Vec::new();
     for _ in 0..QUERY_RUNS {
         let start = Instant::now();
-        let tr = week.trend("bed-1", Mdc(150000), t0(), t0() + Duration::seconds(WEEK_S), BUCKETS).await.unwrap();
+        let tr = week
+            .trend(
+                "bed-1",
+                Mdc(150000),
+                t0(),
+                t0() + Duration::seconds(WEEK_S),
+                BUCKETS,
+            )
+            .await
+            .unwrap();
         times.push(start.elapsed().as_secs_f64() * 1e3);
         assert_eq!(tr.iter().map(|b| b.count).sum::<u64>(), WEEK_S as u64);
     }
     week.close().await;
-    Figures { ingest_per_s, bytes_per_reading, trend_ms: median(times) }
+    Figures {
+        ingest_per_s,
+        bytes_per_reading,
+        trend_ms: median(times),
+    }
 }
 
 // ---------------------------------------------------------------- plain SQLite (sqlx)
 
-const ROW_SCHEMA: &str = "CREATE TABLE readings (series INTEGER NOT NULL, t INTEGER NOT NULL, value REAL NOT NULL);
+const ROW_SCHEMA: &str =
+    "CREATE TABLE readings (series INTEGER NOT NULL, t INTEGER NOT NULL, value REAL NOT NULL);
                           CREATE INDEX readings_series_t ON readings(series, t);";
 const ROW_TREND: &str = "SELECT (t - ?1) / ?2 AS b, min(value), max(value), avg(value), count(*)
                          FROM readings WHERE series = 0 AND t >= ?1 AND t < ?3 GROUP BY b";
@@ -127,7 +152,10 @@ async fn plain(dir: &Path) -> Figures {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
     };
-    async fn load(c: &mut sqlx::SqliteConnection, rows: impl Iterator<Item = (usize, i64, f64)>) -> (usize, f64) {
+    async fn load(
+        c: &mut sqlx::SqliteConnection,
+        rows: impl Iterator<Item = (usize, i64, f64)>,
+    ) -> (usize, f64) {
         c.execute(ROW_SCHEMA).await.unwrap();
         let rows: Vec<_> = rows.collect();
         let start = Instant::now();
@@ -146,23 +174,37 @@ async fn plain(dir: &Path) -> Figures {
         }
         (rows.len(), start.elapsed().as_secs_f64())
     }
-    let mut c = sqlx::SqliteConnection::connect_with(&open("ingest.db")).await.unwrap();
+    let mut c = sqlx::SqliteConnection::connect_with(&open("ingest.db"))
+        .await
+        .unwrap();
     let (n, secs) = load(&mut c, readings(SERIES, (INGEST_READINGS / SERIES) as i64)).await;
     c.close().await.unwrap();
     let bytes_per_reading = dir_size(dir) as f64 / n as f64;
 
-    let mut w = sqlx::SqliteConnection::connect_with(&open("week.db")).await.unwrap();
+    let mut w = sqlx::SqliteConnection::connect_with(&open("week.db"))
+        .await
+        .unwrap();
     load(&mut w, readings(1, WEEK_S)).await;
     let from = t0().timestamp() * 1_000_000;
     let width = WEEK_S * 1_000_000 / BUCKETS as i64;
     let mut times = Vec::new();
     for _ in 0..QUERY_RUNS {
         let start = Instant::now();
-        let rows = sqlx::query(ROW_TREND).bind(from).bind(width).bind(from + WEEK_S * 1_000_000).fetch_all(&mut w).await.unwrap();
+        let rows = sqlx::query(ROW_TREND)
+            .bind(from)
+            .bind(width)
+            .bind(from + WEEK_S * 1_000_000)
+            .fetch_all(&mut w)
+            .await
+            .unwrap();
         times.push(start.elapsed().as_secs_f64() * 1e3);
         assert_eq!(rows.len(), BUCKETS);
     }
-    Figures { ingest_per_s: n as f64 / secs, bytes_per_reading, trend_ms: median(times) }
+    Figures {
+        ingest_per_s: n as f64 / secs,
+        bytes_per_reading,
+        trend_ms: median(times),
+    }
 }
 
 // ---------------------------------------------------------------- SQLCipher (rusqlite)
@@ -182,9 +224,16 @@ fn sqlcipher(dir: &Path) -> Figures {
         for b in rows.chunks(BATCH) {
             let tx = c.transaction().unwrap();
             {
-                let mut st = tx.prepare_cached("INSERT INTO readings (series, t, value) VALUES (?, ?, ?)").unwrap();
+                let mut st = tx
+                    .prepare_cached("INSERT INTO readings (series, t, value) VALUES (?, ?, ?)")
+                    .unwrap();
                 for (k, s, v) in b {
-                    st.execute(rusqlite::params![*k as i64, t0().timestamp() * 1_000_000 + s * 1_000_000, v]).unwrap();
+                    st.execute(rusqlite::params![
+                        *k as i64,
+                        t0().timestamp() * 1_000_000 + s * 1_000_000,
+                        v
+                    ])
+                    .unwrap();
                 }
             }
             tx.commit().unwrap();
@@ -203,15 +252,27 @@ fn sqlcipher(dir: &Path) -> Figures {
     for _ in 0..QUERY_RUNS {
         let start = Instant::now();
         let mut st = w.prepare_cached(ROW_TREND).unwrap();
-        let n = st.query_map(rusqlite::params![from, width, from + WEEK_S * 1_000_000], |_| Ok(())).unwrap().count();
+        let n = st
+            .query_map(rusqlite::params![from, width, from + WEEK_S * 1_000_000], |_| {
+                Ok(())
+            })
+            .unwrap()
+            .count();
         times.push(start.elapsed().as_secs_f64() * 1e3);
         assert_eq!(n, BUCKETS);
     }
-    Figures { ingest_per_s: n as f64 / secs, bytes_per_reading, trend_ms: median(times) }
+    Figures {
+        ingest_per_s: n as f64 / secs,
+        bytes_per_reading,
+        trend_ms: median(times),
+    }
 }
 
 fn print(name: &str, f: &Figures) {
-    println!("{name:<34} {:>12.0} {:>14.2} {:>12.2}", f.ingest_per_s, f.bytes_per_reading, f.trend_ms);
+    println!(
+        "{name:<34} {:>12.0} {:>14.2} {:>12.2}",
+        f.ingest_per_s, f.bytes_per_reading, f.trend_ms
+    );
 }
 
 pub async fn run() {
@@ -219,17 +280,28 @@ pub async fn run() {
         "Store benchmark: {INGEST_READINGS} readings ({SERIES} series) in {BATCH}-reading transactions; \
          7-day 1 Hz series ({WEEK_S} readings), trend of {BUCKETS} buckets, median of {QUERY_RUNS}."
     );
-    let (a, b, c) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b, c) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
     let p = plain(a.path()).await;
     let s = sqlcipher(b.path());
     let v = vigil(c.path()).await;
-    println!("{:<34} {:>12} {:>14} {:>12}", "", "readings/s", "bytes/reading", "trend ms");
+    println!(
+        "{:<34} {:>12} {:>14} {:>12}",
+        "", "readings/s", "bytes/reading", "trend ms"
+    );
     print("plain SQLite, row per reading", &p);
     print("SQLCipher 4, row per reading", &s);
     print("Vigil (sealed chunks)", &v);
     println!();
     println!("Vigil vs plain SQLite (goal):   ingest {:.1}x (>= 10x)   size {:.3}x (<= 0.2x)   trend {:.3}x (<= 0.1x)",
         v.ingest_per_s / p.ingest_per_s, v.bytes_per_reading / p.bytes_per_reading, v.trend_ms / p.trend_ms);
-    println!("Vigil vs SQLCipher:             ingest {:.1}x            size {:.3}x            trend {:.3}x",
-        v.ingest_per_s / s.ingest_per_s, v.bytes_per_reading / s.bytes_per_reading, v.trend_ms / s.trend_ms);
+    println!(
+        "Vigil vs SQLCipher:             ingest {:.1}x            size {:.3}x            trend {:.3}x",
+        v.ingest_per_s / s.ingest_per_s,
+        v.bytes_per_reading / s.bytes_per_reading,
+        v.trend_ms / s.trend_ms
+    );
 }
