@@ -15,7 +15,7 @@ export function showUnlock(unlock: (passphrase: string) => Promise<AppInfo>): Pr
         <h1>Vigil is locked</h1>
         <p>Readings are stored encrypted. Enter the store passphrase for this workstation.
            On first use, the passphrase you choose here protects the new store: keep it safe.</p>
-        <label>Passphrase <input type="password" data-testid="unlock-passphrase" minlength="8" required /></label>
+        <label>Passphrase <input type="password" data-testid="unlock-passphrase" autocomplete="current-password" /></label>
         <p class="unlock-error" data-testid="unlock-error" role="alert"></p>
         <button type="submit" data-testid="unlock-submit">Unlock</button>
       </form>`;

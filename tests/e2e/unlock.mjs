@@ -1,0 +1,110 @@
+// End-to-end: a workstation with no key configured (no VIGIL_PASSPHRASE, no
+// key file, no OS keychain) shows the unlock screen — Vigil never runs
+// unencrypted. The first passphrase creates the store; on the next start a
+// wrong one is refused readably and the right one opens the same store.
+
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import assert from "node:assert/strict";
+import { Builder, By, Capabilities, until } from "selenium-webdriver";
+
+const root = resolve(import.meta.dirname, "../..");
+const app = process.env.VIGIL_APP ?? join(process.env.CARGO_TARGET_DIR ?? join(root, "target"), "debug/vigil");
+const out = join(root, "test-output/e2e");
+mkdirSync(out, { recursive: true });
+const dataDir = mkdtempSync(join(tmpdir(), "vigil-unlock-"));
+const xdg = mkdtempSync(join(tmpdir(), "vigil-unlock-xdg-"));
+
+// No key anywhere: no passphrase variable, no session bus (so no keychain).
+const env = { ...process.env, XDG_DATA_HOME: xdg };
+delete env.VIGIL_PASSPHRASE;
+delete env.DBUS_SESSION_BUS_ADDRESS;
+const port = 4452;
+const driver = spawn("tauri-driver", ["--port", String(port), "--native-port", String(port + 1)], {
+  env,
+  stdio: ["ignore", "inherit", "inherit"],
+});
+let failed = false;
+
+async function waitForDriver() {
+  for (let i = 0; i < 100; i++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/status`)).ok) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error("tauri-driver did not start");
+}
+
+async function session() {
+  const caps = new Capabilities();
+  caps.setBrowserName("wry");
+  caps.set("tauri:options", { application: app, args: ["--data-dir", dataDir] });
+  return new Builder().withCapabilities(caps).usingServer(`http://127.0.0.1:${port}/`).build();
+}
+
+async function unlock(s, passphrase) {
+  const input = await s.wait(until.elementLocated(By.css('[data-testid="unlock-passphrase"]')), 20000);
+  await input.clear();
+  await input.sendKeys(passphrase);
+  await s.findElement(By.css('[data-testid="unlock-submit"]')).click();
+}
+
+async function errorText(s) {
+  let t = "";
+  await s.wait(async () => {
+    t = await s.findElement(By.css('[data-testid="unlock-error"]')).getText();
+    return t.length > 0 && !/Unlocking/.test(t);
+  }, 20000);
+  return t;
+}
+
+async function liveHr(s) {
+  await s.wait(async () => /^\d+$/.test(await s.findElement(By.css('[data-testid="hr-bed-1"]')).getText().catch(() => "")), 30000);
+}
+
+async function step(name, fn) {
+  const t0 = Date.now();
+  await fn();
+  console.log(`ok - ${name} (${Date.now() - t0} ms)`);
+}
+
+let s;
+try {
+  await waitForDriver();
+  s = await session();
+  await step("[unlock] no key: the unlock screen, nothing else", async () => {
+    await s.wait(until.elementLocated(By.css('[data-testid="unlock-passphrase"]')), 20000);
+    writeFileSync(join(out, "unlock.png"), Buffer.from(await s.takeScreenshot(), "base64"));
+  });
+  await step("[unlock] a short passphrase is refused readably", async () => {
+    await unlock(s, "short");
+    assert.match(await errorText(s), /at least 8 characters/);
+  });
+  await step("[unlock] the first passphrase creates the store and the ward runs", async () => {
+    await unlock(s, "first-passphrase-123");
+    await liveHr(s);
+  });
+  await s.quit();
+  s = await session();
+  await step("[unlock] next start: a wrong passphrase is refused, the store untouched", async () => {
+    await unlock(s, "not-the-passphrase");
+    assert.match(await errorText(s), /wrong passphrase/);
+  });
+  await step("[unlock] the right passphrase opens the same store", async () => {
+    await unlock(s, "first-passphrase-123");
+    await liveHr(s);
+  });
+} catch (e) {
+  failed = true;
+  console.error(`not ok - ${e?.stack ?? e}`);
+  if (s) writeFileSync(join(out, "unlock-failure.png"), Buffer.from(await s.takeScreenshot(), "base64"));
+} finally {
+  if (s) await s.quit().catch(() => {});
+  driver.kill();
+  rmSync(dataDir, { recursive: true, force: true });
+  rmSync(xdg, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);
