@@ -113,10 +113,11 @@ pub fn verify(global: &Global) -> ExitCode {
 
 /// Re-wraps the data keys under a new key-encryption key.
 pub fn key_rotate(global: &Global, new_key_file: Option<&Path>) -> ExitCode {
-    let old = match global
-        .data_dir()
-        .and_then(|d| config::resolve_key(global.key_file.as_deref(), &d))
-    {
+    let dir = match global.data_dir() {
+        Ok(d) => d,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let old = match config::resolve_key(global.key_file.as_deref(), &dir) {
         Ok(k) => k,
         Err(e) => return fail(&e.to_string()),
     };
@@ -128,13 +129,6 @@ pub fn key_rotate(global: &Global, new_key_file: Option<&Path>) -> ExitCode {
                 "give the new key with --new-key-file <file> or VIGIL_NEW_PASSPHRASE (at least 8 characters)",
             ),
         };
-    let dir = match &global.data_dir {
-        Some(d) => d.clone(),
-        None => match config::default_data_dir() {
-            Ok(d) => d,
-            Err(e) => return fail(&e.to_string()),
-        },
-    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

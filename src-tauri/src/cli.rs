@@ -37,10 +37,7 @@ pub struct Cli {
 impl Global {
     /// `--data-dir`, or the user data directory.
     pub fn data_dir(&self) -> Result<PathBuf, ConfigError> {
-        match &self.data_dir {
-            Some(d) => Ok(d.clone()),
-            None => config::default_data_dir(),
-        }
+        config::data_dir(self.data_dir.as_deref())
     }
 }
 
@@ -188,11 +185,12 @@ pub struct StartOptions {
 }
 
 impl StartOptions {
+    pub fn data_dir(&self) -> Result<PathBuf, ConfigError> {
+        config::data_dir(self.data_dir.as_deref())
+    }
+
     pub fn core_config(&self, key: KeySource) -> Result<vigil_core::Config, ConfigError> {
-        let data_dir = match &self.data_dir {
-            Some(d) => d.clone(),
-            None => config::default_data_dir()?,
-        };
+        let data_dir = self.data_dir()?;
         let clock: Arc<dyn Clock> = if self.speed == 1.0 {
             Arc::new(SystemClock)
         } else {

@@ -32,10 +32,7 @@ pub fn run_app(start: cli::StartOptions) -> anyhow::Result<()> {
             let state = app.state::<AppState>();
             // Unlock straight away when a key is configured (key file or
             // VIGIL_PASSPHRASE); otherwise the screen asks for the passphrase.
-            let data_dir = match &state.start.data_dir {
-                Some(d) => Ok(d.clone()),
-                None => vigil_core::config::default_data_dir(),
-            };
+            let data_dir = state.start.data_dir();
             if let Ok(key) =
                 data_dir.and_then(|d| vigil_core::config::resolve_key(state.start.key_file.as_deref(), &d))
             {

@@ -28,6 +28,14 @@ pub fn default_data_dir() -> Result<PathBuf, ConfigError> {
         .ok_or(ConfigError::NoDataDir)
 }
 
+/// `--data-dir` when given, else the user data directory.
+pub fn data_dir(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
+    match explicit {
+        Some(d) => Ok(d.to_path_buf()),
+        None => default_data_dir(),
+    }
+}
+
 /// The store file inside a data directory.
 pub fn store_path(data_dir: &Path) -> PathBuf {
     data_dir.join("vigil.db")

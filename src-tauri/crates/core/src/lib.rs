@@ -426,7 +426,7 @@ impl Vigil {
     /// Accepts the bare address or the device id the screen shows ("ble-<address>").
     pub async fn remove_device(&self, address: &str) -> Result<(), CoreError> {
         let bt = self.bt()?;
-        let address = address.strip_prefix("ble-").unwrap_or(address);
+        let address = vigil_devices::ble::address_of(address);
         self.store.remove_device(address).await?;
         let gone = self
             .ctx
@@ -450,7 +450,7 @@ impl Vigil {
     /// Sets a device's clock through the Current Time Service, where it has one.
     pub async fn set_device_clock(&self, address: &str) -> Result<(), CoreError> {
         self.bt()?;
-        let address = address.strip_prefix("ble-").unwrap_or(address);
+        let address = vigil_devices::ble::address_of(address);
         let local = chrono::Local::now().naive_local();
         vigil_devices::ble::set_device_clock(address, local)
             .await

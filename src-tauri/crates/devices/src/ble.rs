@@ -169,12 +169,19 @@ pub enum BleError {
     Btle(#[from] btleplug::Error),
 }
 
+const ID_PREFIX: &str = "ble-";
+
 /// The stable device id of a Bluetooth LE device: "ble-" + its address.
 pub fn device_id(address: &str) -> DeviceId {
     format!(
-        "ble-{}",
+        "{ID_PREFIX}{}",
         normalize_address(address).unwrap_or_else(|_| address.to_string())
     )
+}
+
+/// The address in a [`device_id`] (or the argument itself when it is a bare address).
+pub fn address_of(id: &str) -> &str {
+    id.strip_prefix(ID_PREFIX).unwrap_or(id)
 }
 
 /// "aa:bb:cc:dd:ee:ff" / "aabbccddeeff" → "AA:BB:CC:DD:EE:FF"; anything
