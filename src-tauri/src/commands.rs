@@ -85,9 +85,12 @@ pub async fn ward_subscribe(
     channel: Channel<WardUpdate>,
 ) -> Result<(), CmdError> {
     let vigil = core(&state).await?;
+    // Subscribed before this command returns: the screen reads its snapshot
+    // after, so every later change reaches it.
+    let rx = vigil.subscribe();
     tauri::async_runtime::spawn(async move {
         vigil
-            .stream_updates(Duration::from_millis(250), |u| channel.send(u).is_ok())
+            .stream_updates(rx, Duration::from_millis(250), |u| channel.send(u).is_ok())
             .await;
     });
     Ok(())

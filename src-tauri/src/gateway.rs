@@ -95,7 +95,7 @@ async fn status_line(v: &Vigil) {
         s.get(&s.readings),
         s.get(&s.stored),
         s.get(&s.decode_errors),
-        if s.store_ok.load(Ordering::Relaxed) { "ok" } else { "FAILING" },
+        if s.store_failing.load(Ordering::Relaxed) { "FAILING" } else { "ok" },
     );
 }
 

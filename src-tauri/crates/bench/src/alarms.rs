@@ -51,7 +51,7 @@ pub async fn run() {
     let mut seen: BTreeSet<u64> = BTreeSet::new();
     let _ = tokio::time::timeout(
         RUN,
-        vigil.stream_updates(Duration::from_millis(250), |u| {
+        vigil.stream_updates(vigil.subscribe(), Duration::from_millis(250), |u| {
             let now = chrono::Utc::now().timestamp_micros() as f64 / 1e3;
             for r in &u.readings {
                 reading_ms.push(now - r.received_ms as f64);

@@ -141,8 +141,9 @@ async fn observe(vigil: Arc<Vigil>, during: impl std::future::Future<Output = ()
         }
     });
     let (o, v) = (obs.clone(), vigil.clone());
+    let rx = v.subscribe();
     let ui_task = tokio::spawn(async move {
-        v.stream_updates(UI_EVERY, move |u| {
+        v.stream_updates(rx, UI_EVERY, move |u| {
             let at_us = now_us();
             let mut o = o.lock().unwrap();
             o.ui.extend(u.readings.into_iter().map(|r| Seen {

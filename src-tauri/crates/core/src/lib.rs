@@ -640,8 +640,17 @@ impl Vigil {
     /// Streams batched [`WardUpdate`]s every `every` until `sink` returns false
     /// or Vigil shuts down. A subscriber that falls behind gets a full resync
     /// instead of blocking anyone.
-    pub async fn stream_updates(&self, every: Duration, mut sink: impl FnMut(WardUpdate) -> bool) {
-        let mut rx = self.subscribe();
+    ///
+    /// `rx` comes from [`Vigil::subscribe`], taken *before* the caller answers
+    /// or reads a snapshot: an event between the snapshot and the subscription
+    /// (an alarm ending, say) would otherwise be lost and the screen would
+    /// show a condition that no longer exists.
+    pub async fn stream_updates(
+        &self,
+        mut rx: broadcast::Receiver<LiveEvent>,
+        every: Duration,
+        mut sink: impl FnMut(WardUpdate) -> bool,
+    ) {
         let mut tick = tokio::time::interval(every);
         let mut batch = WardUpdate::default();
         loop {

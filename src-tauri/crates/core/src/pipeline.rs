@@ -33,7 +33,9 @@ pub struct Stats {
     /// Stored records (glucose) re-sent on a reconnect and dropped as already taken.
     pub duplicate_records: AtomicU64,
     pub store_errors: AtomicU64,
-    pub store_ok: AtomicBool,
+    /// Set while the store refuses writes. Healthy until a write fails, so a
+    /// watchdog tick that beats the writer's start raises no false alarm.
+    pub store_failing: AtomicBool,
 }
 
 impl Stats {
@@ -120,7 +122,7 @@ pub async fn run(
                 let mut out = {
                     let mut a = ctx.alarming.lock().unwrap();
                     let mut out = a.tick(&beds, now);
-                    out.merge(a.store_health(ctx.stats.store_ok.load(Ordering::Relaxed), &beds, now));
+                    out.merge(a.store_health(!ctx.stats.store_failing.load(Ordering::Relaxed), &beds, now));
                     out
                 };
                 for d in changed {
@@ -220,7 +222,6 @@ pub async fn write(mut rx: mpsc::Receiver<Vec<Reading>>, store: Store, stats: Ar
     let mut pending: Vec<Reading> = Vec::new();
     let mut tick = tokio::time::interval(FLUSH_EVERY);
     let mut retry_delay = Duration::from_millis(100);
-    stats.store_ok.store(true, Ordering::Relaxed);
     let mut open = true;
     let mut failures_since_close = 0;
     while open || !pending.is_empty() {
@@ -240,13 +241,13 @@ pub async fn write(mut rx: mpsc::Receiver<Vec<Reading>>, store: Store, stats: Ar
         match store.append(&pending).await {
             Ok(()) => {
                 stats.stored.fetch_add(pending.len() as u64, Ordering::Relaxed);
-                stats.store_ok.store(true, Ordering::Relaxed);
+                stats.store_failing.store(false, Ordering::Relaxed);
                 pending.clear();
                 retry_delay = Duration::from_millis(100);
             }
             Err(e) => {
                 stats.store_errors.fetch_add(1, Ordering::Relaxed);
-                stats.store_ok.store(false, Ordering::Relaxed);
+                stats.store_failing.store(true, Ordering::Relaxed);
                 tracing::error!(error = %e, pending = pending.len(), "store write failed; keeping readings and retrying");
                 if !open {
                     failures_since_close += 1;

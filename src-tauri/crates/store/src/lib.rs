@@ -202,7 +202,10 @@ impl Store {
     /// closes the pool: after a clean shutdown the file stands alone (a copy
     /// or backup of it is complete).
     pub async fn close(self) {
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await {
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await
+        {
             tracing::warn!(error = %e, "WAL checkpoint at close failed; the log is kept and replayed on open");
         }
         self.pool.close().await;

@@ -114,8 +114,9 @@ impl App {
         let updates = Arc::new(Mutex::new(Vec::new()));
         let (v, u) = (vigil.clone(), updates.clone());
         // The screen's subscription, as the Tauri command sets it up.
+        let rx = v.subscribe();
         let stream = tokio::spawn(async move {
-            v.stream_updates(Duration::from_millis(100), move |up| {
+            v.stream_updates(rx, Duration::from_millis(100), move |up| {
                 u.lock().unwrap().push(up);
                 true
             })

@@ -31,7 +31,7 @@ async fn run_for(v: &Vigil, real: Duration) -> Vec<WardUpdate> {
     let mut updates = Vec::new();
     let _ = tokio::time::timeout(
         real,
-        v.stream_updates(Duration::from_millis(100), |u| {
+        v.stream_updates(v.subscribe(), Duration::from_millis(100), |u| {
             updates.push(u);
             true
         }),
@@ -284,4 +284,47 @@ async fn a_patient_limit_raises_alarms_and_reverts_at_discharge() {
     assert!(!l.patient_specific, "the patient's limit outlived the discharge");
     assert_eq!(l.limit.high, Some(120.0));
     v.shutdown().await;
+}
+
+/// A healthy start raises no "store failure" alarm, however the start-up
+/// tasks happen to be scheduled (the watchdog used to read the writer's health
+/// before the writer had started), and the screen's subscription, taken
+/// before its snapshot, never leaves an ended alarm on screen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthy_start_raises_no_store_failure_alarm() {
+    use vigil_alarms::{AlarmKind, TechnicalKind};
+    let store_failure = |a: &vigil_alarms::ActiveAlarm| {
+        matches!(
+            &a.kind,
+            AlarmKind::Technical {
+                kind: TechnicalKind::StoreFailure,
+                ..
+            }
+        )
+    };
+    for round in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let v = Vigil::start(config(dir.path(), Scenario::Stable, 1.0))
+            .await
+            .unwrap();
+        let rx = v.subscribe();
+        let snap = v.snapshot();
+        let mut updates = Vec::new();
+        let _ = tokio::time::timeout(
+            Duration::from_millis(1500),
+            v.stream_updates(rx, Duration::from_millis(100), |u| {
+                updates.push(u);
+                true
+            }),
+        )
+        .await;
+        v.shutdown().await;
+        let raised = snap
+            .alarms
+            .iter()
+            .chain(updates.iter().flat_map(|u| &u.alarms))
+            .flat_map(|b| &b.active)
+            .any(store_failure);
+        assert!(!raised, "round {round}: a store-failure alarm on a healthy start");
+    }
 }
