@@ -243,8 +243,12 @@ describe("alarm log rows", () => {
       rec(1, T0, { type: "started", value: 85, limit: 90 }),
       rec(2, T0 + 1000, { type: "audio_paused", user: "AB", until: iso(T0 + 121_000) }, null),
       rec(3, T0 + 2000, { type: "acknowledged", user: "CD" }),
+      rec(4, T0 + 3000, { type: "limit_changed", parameter: "heart_rate", from: null, to: null, user: "EF" }, null),
+      rec(5, T0 + 4000, { type: "limit_changed", parameter: "heart_rate", from: null, to: null, user: null }, null),
     ]);
     expect(rows.map((r) => [r.event, r.by, r.priority])).toEqual([
+      ["Limit reverted (discharge)", "", null],
+      ["Limit changed", "EF", null],
       ["Acknowledged", "CD", "high"],
       ["Audio paused", "AB", null],
       ["Started", "", "high"],

@@ -348,6 +348,8 @@ function eventText(e: AlarmRecord["event"]["event"]): { text: string; by: string
       if (r.type === "breakthrough") return { text: `Audio resumed (${r.priority} alarm broke through)`, by: "" };
       return { text: `Audio resumed (${r.type})`, by: "" };
     }
+    case "limit_changed":
+      return e.user === null ? { text: "Limit reverted (discharge)", by: "" } : { text: "Limit changed", by: e.user };
     default:
       return { text: String((e as { type?: unknown }).type ?? "event"), by: "" };
   }

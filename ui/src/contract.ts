@@ -205,7 +205,9 @@ export type AlarmEventKind =
         | { type: "breakthrough"; alarm: number; priority: Priority }
         | { type: "operator"; user: string }
         | { type: "discharged" };
-    };
+    }
+  // A patient-specific limit set/cleared by `user`, or reverted at discharge (user null).
+  | { type: "limit_changed"; parameter: AlarmParameter; from: AlarmLimit | null; to: AlarmLimit | null; user: string | null };
 
 export interface AlarmEvent {
   id: number | null; // null for bed-level audio events

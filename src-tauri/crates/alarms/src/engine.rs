@@ -204,6 +204,17 @@ pub enum AlarmEventKind {
     AudioResumed {
         reason: ResumeReason,
     },
+    /// Bed-level: a patient-specific limit was set or cleared by `user`, or
+    /// (`user` None) reverted to the category preset at discharge. `from` and
+    /// `to` are the limits in force before and after (None = no limit).
+    /// Alarm settings are safety-relevant: who changed them, and when, is
+    /// logged with the alarms they govern.
+    LimitChanged {
+        parameter: Parameter,
+        from: Option<Limit>,
+        to: Option<Limit>,
+        user: Option<String>,
+    },
 }
 
 /// One alarm event. `id`, `kind` and `priority` are `None` only for the
@@ -361,6 +372,44 @@ impl Out<'_> {
             at: self.now,
             message,
         });
+    }
+
+    fn limit_changed(
+        &mut self,
+        parameter: Parameter,
+        from: Option<Limit>,
+        to: Option<Limit>,
+        user: Option<&str>,
+    ) {
+        let bounds = |l: Option<Limit>| match l {
+            Some(l) => format!(
+                "{}\u{2013}{}",
+                l.low
+                    .map(|v| parameter.format_value(v))
+                    .unwrap_or_else(|| "off".into()),
+                l.high
+                    .map(|v| parameter.format_value(v))
+                    .unwrap_or_else(|| "off".into()),
+            ),
+            None => "off".into(),
+        };
+        let (range, was) = (bounds(to), bounds(from));
+        let message = match user {
+            Some(u) => format!("{} limits {range} (were {was}) set by {u}", parameter.label()),
+            None => format!(
+                "{} limits back to {range} (were {was}): discharged",
+                parameter.label()
+            ),
+        };
+        self.bed_level(
+            AlarmEventKind::LimitChanged {
+                parameter,
+                from,
+                to,
+                user: user.map(str::to_owned),
+            },
+            message,
+        );
     }
 
     fn bed_level(&mut self, event: AlarmEventKind, message: String) {
@@ -666,20 +715,51 @@ impl AlarmEngine {
     }
 
     /// Patient-specific limit override (reverts at discharge).
-    pub fn set_limit(&mut self, bed: &str, param: Parameter, limit: Limit) -> Result<(), LimitError> {
+    pub fn set_limit(
+        &mut self,
+        bed: &str,
+        param: Parameter,
+        limit: Limit,
+        user: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<AlarmEvent>, LimitError> {
         limit.validate(param)?;
+        let from = self.limit(bed, param);
         let b = self.bed_mut(bed);
         b.overrides.insert(param, limit);
         b.dirty.insert(param);
-        Ok(())
+        let mut events = Vec::new();
+        Out {
+            bed,
+            now,
+            events: &mut events,
+        }
+        .limit_changed(param, from, Some(limit), Some(user));
+        Ok(events)
     }
 
     /// Removes one patient-specific override (back to the category preset).
-    pub fn clear_limit(&mut self, bed: &str, param: Parameter) {
+    pub fn clear_limit(
+        &mut self,
+        bed: &str,
+        param: Parameter,
+        user: &str,
+        now: DateTime<Utc>,
+    ) -> Vec<AlarmEvent> {
+        let mut events = Vec::new();
+        let from = self.limit(bed, param);
         let b = self.bed_mut(bed);
         if b.overrides.remove(&param).is_some() {
             b.dirty.insert(param);
+            let to = self.limit(bed, param);
+            Out {
+                bed,
+                now,
+                events: &mut events,
+            }
+            .limit_changed(param, from, to, Some(user));
         }
+        events
     }
 
     /// The limit in force for one parameter.
@@ -735,7 +815,10 @@ impl AlarmEngine {
                 format!("Audio resumed at {bed}: discharged"),
             );
         }
-        b.overrides.clear();
+        for (param, limit) in std::mem::take(&mut b.overrides) {
+            let to = b.limit(&self.preset, param);
+            out.limit_changed(param, Some(limit), to, None);
+        }
         b.last.clear();
         b.pending.clear();
         b.dirty.clear();

@@ -216,6 +216,7 @@ impl Alarming {
         param: vigil_alarms::Parameter,
         low: Option<f64>,
         high: Option<f64>,
+        user: &str,
         now: DateTime<Utc>,
     ) -> Result<Outcome, vigil_alarms::LimitError> {
         let mut limit = self
@@ -234,8 +235,8 @@ impl Alarming {
                 limit.critical_high = None;
             }
         }
-        self.engine.set_limit(bed, param, limit)?;
         let mut out = Outcome::default();
+        out.add(self.engine.set_limit(bed, param, limit, user, now)?);
         out.add(self.engine.tick(now));
         out.beds.insert(bed.to_string());
         Ok(out)

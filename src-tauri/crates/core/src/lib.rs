@@ -585,10 +585,11 @@ impl Vigil {
             .alarming
             .lock()
             .unwrap()
-            .set_limit(bed, param, low, high, self.ctx.clock.now())
+            .set_limit(bed, param, low, high, user, self.ctx.clock.now())
             .map_err(|e| CoreError::BadLimit(e.to_string()))?;
+        // Logged (encrypted) in the alarm log with who and when.
         self.ctx.publish(out).await;
-        tracing::info!(bed = %bed, parameter = %parameter, user = %user, "alarm limit changed for the patient");
+        tracing::info!(bed = %bed, parameter = %parameter, "alarm limit changed for the patient");
         Ok(())
     }
 

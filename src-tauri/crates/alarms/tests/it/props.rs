@@ -203,6 +203,8 @@ fn check(delays: [i64; 3], steps: Vec<(i64, Action)>) -> Result<(), TestCaseErro
                 AlarmEventKind::Latched => {
                     prop_assert_eq!(ev.priority, Some(Priority::High));
                 }
+                // The actions here never change limits.
+                AlarmEventKind::LimitChanged { .. } => prop_assert!(false, "limit changed: {:?}", ev),
             }
         }
 

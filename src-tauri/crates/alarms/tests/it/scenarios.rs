@@ -442,12 +442,33 @@ fn discharge_reverts_patient_specific_limits_and_clears_alarms() {
     let mut e = engine();
     e.set_patient("bed-3", PatientCategory::Adult);
     let copd = Limit::new(Some(86.0), None, Duration::seconds(10)).with_critical(Some(82.0), None);
-    e.set_limit("bed-3", Parameter::Spo2, copd).unwrap();
+    let ev = e.set_limit("bed-3", Parameter::Spo2, copd, "rn-7", t(0)).unwrap();
+    assert_eq!(ev.len(), 1, "one log record for the change");
+    assert_eq!(ev[0].id, None, "bed-level");
+    assert_eq!(
+        ev[0].event,
+        AlarmEventKind::LimitChanged {
+            parameter: Parameter::Spo2,
+            from: e
+                .preset()
+                .limits_for(PatientCategory::Adult)
+                .get(Parameter::Spo2)
+                .copied(),
+            to: Some(copd),
+            user: Some("rn-7".into()),
+        }
+    );
+    assert_eq!(
+        ev[0].message,
+        "SpO2 limits 86\u{2013}off (were 90\u{2013}off) set by rn-7"
+    );
     assert!(e
         .set_limit(
             "bed-3",
             Parameter::Spo2,
-            Limit::new(Some(95.0), Some(90.0), Duration::zero())
+            Limit::new(Some(95.0), Some(90.0), Duration::zero()),
+            "rn-7",
+            t(0),
         )
         .is_err());
     let st = e.state("bed-3", t(0));
@@ -469,6 +490,16 @@ fn discharge_reverts_patient_specific_limits_and_clears_alarms() {
         == AlarmEventKind::AudioResumed {
             reason: ResumeReason::Discharged
         }));
+    // The reverted limit is logged, with no user: the discharge did it.
+    let reverted: Vec<_> = ev
+        .iter()
+        .filter(|x| matches!(x.event, AlarmEventKind::LimitChanged { user: None, .. }))
+        .collect();
+    assert_eq!(reverted.len(), 1);
+    assert_eq!(
+        reverted[0].message,
+        "SpO2 limits back to 90\u{2013}off (were 86\u{2013}off): discharged"
+    );
     let st = e.state("bed-3", t(22));
     assert!(st.active.is_empty());
     assert_eq!(st.audio, AudioState::Normal);
@@ -495,6 +526,8 @@ fn category_and_limit_changes_apply_to_the_latest_value_at_the_next_tick() {
         "b",
         Parameter::HeartRate,
         Limit::new(Some(80.0), Some(200.0), Duration::seconds(10)),
+        "rn-1",
+        t(11),
     )
     .unwrap();
     let ev = e.tick(t(12));
@@ -504,7 +537,15 @@ fn category_and_limit_changes_apply_to_the_latest_value_at_the_next_tick() {
             reason: EndReason::ConditionEnded
         }
     ));
-    e.clear_limit("b", Parameter::HeartRate);
+    let ev = e.clear_limit("b", Parameter::HeartRate, "rn-1", t(13));
+    assert_eq!(
+        ev[0].message,
+        "HR limits 100\u{2013}200 (were 80\u{2013}200) set by rn-1"
+    );
+    assert!(
+        e.clear_limit("b", Parameter::HeartRate, "rn-1", t(14)).is_empty(),
+        "nothing to clear"
+    );
     assert_eq!(e.limit("b", Parameter::HeartRate).unwrap().low, Some(100.0));
     assert_eq!(e.category("b"), PatientCategory::Neonatal);
 }

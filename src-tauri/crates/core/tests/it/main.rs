@@ -283,6 +283,23 @@ async fn a_patient_limit_raises_alarms_and_reverts_at_discharge() {
     let l = limits(&v);
     assert!(!l.patient_specific, "the patient's limit outlived the discharge");
     assert_eq!(l.limit.high, Some(120.0));
+    // Who changed the limit, and its reversion at discharge, are in the
+    // (encrypted) alarm log; the refused changes are not.
+    let changes = |log: &[vigil_store::AlarmRecord]| -> Vec<Option<String>> {
+        log.iter()
+            .filter(|r| r.event["event"]["type"] == "limit_changed")
+            .map(|r| r.event["event"]["user"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let mut logged = Vec::new();
+    for _ in 0..50 {
+        logged = changes(&v.alarm_log(Some("bed-1"), 1).await.unwrap());
+        if logged.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(logged, vec![Some("RN".to_string()), None]);
     v.shutdown().await;
 }
 
