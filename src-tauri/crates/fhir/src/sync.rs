@@ -22,7 +22,19 @@
 //!   in [`SyncStatus::waiting_for_patient`]; the store decides how long to keep readings of
 //!   an admission that is never linked.
 //! * Devices: the sensor Devices and the gateway Device are conditional-created once per
-//!   syncer (cached references) before the first Observation that needs them.
+//!   syncer (cached references) before the first Observation that needs them. A sensor
+//!   Device the server refuses with a 4xx (other than 401/403/404/408/429, which are retried
+//!   as above) dead-letters that sensor's readings of the window with the reason
+//!   `Device rejected: HTTP <status>: <OperationOutcome text>`; the other sensors'
+//!   Observations of the window are sent as usual. The refusal is remembered for
+//!   [`SyncConfig::rejected_device_ttl`] (default 5 minutes, measured on the syncer's
+//!   [`Clock`]): until then that sensor's readings are dead-lettered without POSTing the
+//!   Device again; after it the Device is tried again (the site may have fixed its server
+//!   profile, or the sensor its Device Information). A refused gateway Device holds back
+//!   everything: the pass fails with [`SyncError::GatewayDeviceRejected`] and is retried
+//!   with backoff like a configuration error; [`SyncStatus::last_error`] names the gateway
+//!   Device and carries the status and OperationOutcome text (the gateway Device holds only
+//!   the gateway's own configuration, no patient data).
 //!
 //! Logs carry counts, seqs, statuses and issue codes only: never patient references'
 //! identities, values, tokens or OperationOutcome diagnostics.
@@ -40,7 +52,7 @@ use vigil_model::{Clock, Reading};
 
 use crate::bundle::EntryResult;
 use crate::client::FhirClient;
-use crate::error::Error;
+use crate::error::{Error, Outcome};
 use crate::mapping::{self, BpParts, DeviceInfo, Group, ObservationContext};
 use crate::outbox::{Outbox, OutboxError, OutboxItem};
 
@@ -93,6 +105,9 @@ pub struct SyncConfig {
     /// The Vigil gateway's own Device.
     pub gateway: DeviceInfo,
     pub devices: DeviceLookup,
+    /// How long a sensor Device the server refused (4xx) stays refused (on the syncer's
+    /// clock): its readings are dead-lettered without POSTing the Device again until then.
+    pub rejected_device_ttl: Duration,
 }
 
 impl SyncConfig {
@@ -104,6 +119,7 @@ impl SyncConfig {
             poll_interval: Duration::from_secs(5),
             gateway,
             devices: Arc::new(|id: &str| DeviceInfo::from_id(id)),
+            rejected_device_ttl: Duration::from_secs(300),
         }
     }
 }
@@ -121,7 +137,9 @@ pub struct SyncStatus {
     pub dead_letters: u64,
     /// Items acked by this syncer.
     pub uploaded: u64,
-    /// Log-safe description of the last failure (status, issue codes).
+    /// Log-safe description of the last failure (status, issue codes); for a refused
+    /// gateway Device also the server's OperationOutcome text (see
+    /// [`SyncError::GatewayDeviceRejected`]).
     pub last_error: Option<String>,
     pub last_success: Option<DateTime<Utc>>,
     /// Failed attempts since the last success.
@@ -144,15 +162,56 @@ pub enum SyncError {
     Fhir(#[from] Error),
     #[error(transparent)]
     Outbox(#[from] OutboxError),
+    /// The server refused the gateway's own Device with a 4xx: no Observation can be sent
+    /// without it. Retried with backoff like a configuration error. `Display` is log-safe
+    /// (status, issue codes); [`SyncStatus::last_error`] also gets the OperationOutcome text.
+    #[error("gateway Device rejected by the FHIR server: HTTP {status}{}", outcome.as_ref().map(|o| format!(" ({o})")).unwrap_or_default())]
+    GatewayDeviceRejected { status: u16, outcome: Option<Outcome> },
 }
 
 impl SyncError {
     fn retry_after(&self) -> Option<Duration> {
         match self {
             SyncError::Fhir(e) => e.retry_after(),
-            SyncError::Outbox(_) => None,
+            SyncError::Outbox(_) | SyncError::GatewayDeviceRejected { .. } => None,
         }
     }
+
+    /// What [`SyncStatus::last_error`] shows: the `Display`, except that a refused gateway
+    /// Device comes with the server's full OperationOutcome text (that Device holds only
+    /// the gateway's configuration, and the site needs the why to fix it). Not for logs.
+    fn status_text(&self) -> String {
+        match self {
+            SyncError::GatewayDeviceRejected { status, outcome } => format!(
+                "gateway Device rejected by the FHIR server: HTTP {status}: {}",
+                outcome
+                    .as_ref()
+                    .map(Outcome::full_text)
+                    .unwrap_or_else(|| "no OperationOutcome".into())
+            ),
+            e => e.to_string(),
+        }
+    }
+}
+
+/// A 4xx by which the server says it will never take a resource as it is. 401/403 are
+/// authorisation, 404 configuration (wrong base), 408/429 "later": those are retried.
+fn is_refusal(status: u16) -> bool {
+    (400..500).contains(&status) && !matches!(status, 401 | 403 | 404 | 408 | 429)
+}
+
+/// A sensor Device the server refused, remembered for [`SyncConfig::rejected_device_ttl`].
+struct RejectedDevice {
+    /// When (syncer clock).
+    at: DateTime<Utc>,
+    /// The dead-letter reason for its readings.
+    reason: String,
+}
+
+/// A sensor's Device: its reference, or the dead-letter reason when the server refused it.
+enum SensorDevice {
+    Ref(String),
+    Rejected(String),
 }
 
 /// Drains an [`Outbox`] into a FHIR server.
@@ -163,6 +222,8 @@ pub struct Syncer<C: Clock> {
     status: watch::Sender<SyncStatus>,
     notify: Arc<Notify>,
     device_refs: HashMap<String, String>,
+    /// Sensor Devices the server refused (by Vigil device id).
+    rejected_devices: HashMap<String, RejectedDevice>,
     gateway_ref: Option<String>,
 }
 
@@ -177,6 +238,7 @@ impl<C: Clock> Syncer<C> {
             status: watch::channel(SyncStatus::default()).0,
             notify: Arc::new(Notify::new()),
             device_refs: HashMap::new(),
+            rejected_devices: HashMap::new(),
             gateway_ref: None,
         }
     }
@@ -213,7 +275,7 @@ impl<C: Clock> Syncer<C> {
                     tracing::warn!(error = %e, failures, wait_ms = wait.as_millis() as u64, "fhir sync: retrying");
                     self.status.send_modify(|s| {
                         s.healthy = false;
-                        s.last_error = Some(e.to_string());
+                        s.last_error = Some(e.status_text());
                         s.consecutive_failures = failures;
                     });
                     wait
@@ -247,7 +309,7 @@ impl<C: Clock> Syncer<C> {
                     failures += 1;
                     self.status.send_modify(|s| {
                         s.healthy = false;
-                        s.last_error = Some(e.to_string());
+                        s.last_error = Some(e.status_text());
                         s.consecutive_failures = failures;
                     });
                     tokio::select! {
@@ -297,28 +359,68 @@ impl<C: Clock> Syncer<C> {
         }
     }
 
-    async fn device_ref(&mut self, device: &str) -> Result<String, Error> {
+    /// The sensor's Device reference (conditional create the first time), or the
+    /// dead-letter reason for its readings while a refusal is remembered.
+    async fn device_ref(&mut self, device: &str) -> Result<SensorDevice, Error> {
         if let Some(r) = self.device_refs.get(device) {
-            return Ok(r.clone());
+            return Ok(SensorDevice::Ref(r.clone()));
+        }
+        let now = self.clock.now();
+        if let Some(rej) = self.rejected_devices.get(device) {
+            // A clock that went backwards ends the wait too.
+            let age = (now - rej.at).to_std().ok();
+            if age.is_some_and(|a| a < self.cfg.rejected_device_ttl) {
+                return Ok(SensorDevice::Rejected(rej.reason.clone()));
+            }
+            self.rejected_devices.remove(device);
         }
         let info = (self.cfg.devices)(device);
-        let refs = self.client.ensure_devices(&[mapping::device(&info)]).await?;
-        let r = refs
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::Protocol("no Device reference".into()))?;
-        self.device_refs.insert(device.to_string(), r.clone());
-        Ok(r)
+        match self.client.ensure_devices(&[mapping::device(&info)]).await {
+            Ok(refs) => {
+                let r = refs
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| Error::Protocol("no Device reference".into()))?;
+                self.device_refs.insert(device.to_string(), r.clone());
+                Ok(SensorDevice::Ref(r))
+            }
+            Err(Error::Http { status, outcome, .. }) if is_refusal(status) => {
+                tracing::warn!(
+                    status,
+                    issues = %outcome.as_ref().map(|o| o.to_string()).unwrap_or_default(),
+                    retry_after_s = self.cfg.rejected_device_ttl.as_secs(),
+                    "fhir sync: sensor Device rejected, its readings are dead-lettered"
+                );
+                let text = outcome.as_ref().map(Outcome::full_text).unwrap_or_default();
+                let reason = format!("Device rejected: HTTP {status}: {text}");
+                self.rejected_devices.insert(
+                    device.to_string(),
+                    RejectedDevice {
+                        at: now,
+                        reason: reason.clone(),
+                    },
+                );
+                Ok(SensorDevice::Rejected(reason))
+            }
+            Err(e) => Err(e),
+        }
     }
 
-    async fn gateway_ref(&mut self) -> Result<String, Error> {
+    async fn gateway_ref(&mut self) -> Result<String, SyncError> {
         if let Some(r) = &self.gateway_ref {
             return Ok(r.clone());
         }
-        let refs = self
+        let refs = match self
             .client
             .ensure_devices(&[mapping::gateway_device(&self.cfg.gateway)])
-            .await?;
+            .await
+        {
+            Ok(refs) => refs,
+            Err(Error::Http { status, outcome, .. }) if is_refusal(status) => {
+                return Err(SyncError::GatewayDeviceRejected { status, outcome })
+            }
+            Err(e) => return Err(e.into()),
+        };
         let r = refs
             .into_iter()
             .next()
@@ -341,6 +443,8 @@ impl<C: Clock> Syncer<C> {
         let gateway = self.gateway_ref().await?;
         let mut prepared: Vec<Prepared> = Vec::new();
         // Group per patient (a panel never spans two admissions).
+        // Readings of sensors whose Device the server refused: (seq, reason).
+        let mut refused: Vec<(i64, String)> = Vec::new();
         let readings: Vec<&Reading> = ready.iter().map(|i| &i.reading).collect();
         for g in mapping::group(&readings) {
             let idx = g.indices();
@@ -351,7 +455,13 @@ impl<C: Clock> Syncer<C> {
                 .any(|&i| ready[i].patient_ref.as_deref() != Some(subject))
             {
                 for &i in &idx {
-                    let device = self.device_ref(&ready[i].reading.device).await?;
+                    let device = match self.device_ref(&ready[i].reading.device).await? {
+                        SensorDevice::Ref(r) => r,
+                        SensorDevice::Rejected(reason) => {
+                            refused.push((ready[i].seq, reason));
+                            continue;
+                        }
+                    };
                     let ctx = ObservationContext {
                         subject: ready[i].patient_ref.as_deref().unwrap_or_default(),
                         device: &device,
@@ -361,7 +471,13 @@ impl<C: Clock> Syncer<C> {
                 }
                 continue;
             }
-            let device = self.device_ref(&first.reading.device).await?;
+            let device = match self.device_ref(&first.reading.device).await? {
+                SensorDevice::Ref(r) => r,
+                SensorDevice::Rejected(reason) => {
+                    refused.extend(idx.iter().map(|&i| (ready[i].seq, reason.clone())));
+                    continue;
+                }
+            };
             let ctx = ObservationContext {
                 subject,
                 device: &device,
@@ -383,6 +499,19 @@ impl<C: Clock> Syncer<C> {
                 ),
             };
             prepared.push((resource, idx.iter().map(|&i| ready[i].seq).collect()));
+        }
+        if !refused.is_empty() {
+            tracing::warn!(
+                items = refused.len(),
+                "fhir sync: readings of a rejected sensor Device dead-lettered"
+            );
+            for (seq, reason) in refused {
+                outbox.dead_letter(seq, reason).await?;
+                report.dead_lettered += 1;
+            }
+        }
+        if prepared.is_empty() {
+            return Ok(());
         }
         let resources: Vec<Json> = prepared.iter().map(|(r, _)| r.clone()).collect();
         let results = self.send(&resources, report).await?;
@@ -472,7 +601,7 @@ impl<C: Clock> Syncer<C> {
                 }
                 Some(e) => {
                     s.healthy = false;
-                    s.last_error = Some(e.to_string());
+                    s.last_error = Some(e.status_text());
                 }
             }
         });

@@ -302,6 +302,25 @@ pub fn gateway() -> DeviceInfo {
     }
 }
 
+/// A clock that stands still until told to move (for the syncer's own time keeping).
+pub struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    pub fn new(at: DateTime<Utc>) -> Self {
+        ManualClock(Mutex::new(at))
+    }
+
+    pub fn advance(&self, d: Duration) {
+        *self.0.lock().unwrap() += chrono::Duration::from_std(d).unwrap();
+    }
+}
+
+impl vigil_model::Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
 /// Sync config with short waits for tests.
 pub fn fast_config() -> SyncConfig {
     let mut c = SyncConfig::new(gateway());
