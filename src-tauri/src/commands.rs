@@ -13,7 +13,8 @@ use vigil_core::{AdmitRequest, CoreError, Vigil};
 use vigil_store::KeySource;
 
 /// An error as the UI receives it. Messages carry no patient data.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
+#[ts(export, rename = "CommandError")]
 pub struct CmdError {
     pub code: &'static str,
     pub message: String,

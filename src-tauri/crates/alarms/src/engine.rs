@@ -74,6 +74,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 use vigil_model::{BedId, DeviceId, Reading};
 
 use crate::limits::{
@@ -82,8 +83,9 @@ use crate::limits::{
 use crate::news2::{News2, News2Tracker};
 
 /// Which side of the limits a physiological condition is on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
+#[ts(export)]
 pub enum Direction {
     Low,
     High,
@@ -113,8 +115,9 @@ impl Direction {
 }
 
 /// What an alarm is about.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case", tag = "type")]
+#[ts(export)]
 pub enum AlarmKind {
     Physiological {
         parameter: Parameter,
@@ -142,8 +145,9 @@ impl AlarmKind {
 }
 
 /// Why an alarm stopped being shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
+#[ts(export)]
 pub enum EndReason {
     /// The condition ended (non-latching or already acknowledged).
     ConditionEnded,
@@ -155,8 +159,9 @@ pub enum EndReason {
 }
 
 /// Why a bed's audio pause ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case", tag = "type")]
+#[ts(export)]
 pub enum ResumeReason {
     Expired,
     /// A condition of higher priority than the paused ones started or escalated.
@@ -171,8 +176,9 @@ pub enum ResumeReason {
 }
 
 /// What happened.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case", tag = "type")]
+#[ts(export)]
 pub enum AlarmEventKind {
     /// Alarm signal generation began. `limit` is the limit crossed (the
     /// critical limit if it started beyond it).
@@ -219,7 +225,8 @@ pub enum AlarmEventKind {
 
 /// One alarm event. `id`, `kind` and `priority` are `None` only for the
 /// bed-level audio events. `message` may contain measured values (PHI).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct AlarmEvent {
     pub id: Option<u64>,
     pub bed: BedId,
@@ -245,7 +252,8 @@ pub enum AlarmError {
 }
 
 /// One alarm as shown on screen.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct ActiveAlarm {
     pub id: u64,
     pub kind: AlarmKind,
@@ -264,8 +272,9 @@ pub struct ActiveAlarm {
 }
 
 /// A bed's audio inactivation state (always visible, IEC 60601-1-8 §6.8).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case", tag = "state")]
+#[ts(export)]
 pub enum AudioState {
     Normal,
     /// `remaining_s` is rounded up: 0 only once expired.
@@ -277,7 +286,8 @@ pub enum AudioState {
 }
 
 /// A parameter's limits as shown beside its numeric.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct ParameterLimit {
     pub parameter: Parameter,
     pub label: String,
@@ -288,7 +298,8 @@ pub struct ParameterLimit {
 }
 
 /// Everything the screen needs about one bed's alarms.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct BedAlarmState {
     pub bed: BedId,
     pub category: PatientCategory,

@@ -23,6 +23,7 @@ use std::fmt;
 
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 use vigil_model::codes::ucum;
 use vigil_model::Mdc;
 
@@ -30,8 +31,9 @@ use crate::news2::News2Priorities;
 
 /// Alarm condition priority, IEC 60601-1-8 §6.1.2: high = immediate response
 /// required, medium = prompt response, low = awareness. Ordered `Low < Medium < High`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
+#[ts(export)]
 pub enum Priority {
     Low,
     Medium,
@@ -39,8 +41,9 @@ pub enum Priority {
 }
 
 /// Colour of an alarm indicator (IEC 60601-1-8 §6.3.2.2, Table 3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
+#[ts(export)]
 pub enum Colour {
     Red,
     Yellow,
@@ -48,7 +51,8 @@ pub enum Colour {
 }
 
 /// How the screen draws an alarm of one priority.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export, rename = "AlarmSignal")]
 pub struct Signal {
     pub colour: Colour,
     /// Flashing frequency; `None` = steady (constant on).
@@ -101,8 +105,9 @@ impl fmt::Display for Priority {
 /// A physiological parameter with alarm limits. Heart rate from ECG and pulse
 /// rate from the oximeter are separate parameters with separate limits, as on
 /// bedside monitors (the oximeter's pulse can differ from the ECG rate).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
+#[ts(export, rename = "AlarmParameter")]
 pub enum Parameter {
     /// MDC_ECG_HEART_RATE 147842.
     HeartRate,
@@ -232,7 +237,8 @@ impl Parameter {
 /// value equal to a limit is in range. `critical_low`/`critical_high` are
 /// second, outer limits: a condition beyond them has priority
 /// [`Priority::High`] (escalation, see the engine). A `None` limit is off.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export, rename = "AlarmLimit")]
 pub struct Limit {
     #[serde(default)]
     pub low: Option<f64>,
@@ -249,6 +255,7 @@ pub struct Limit {
     /// Alarm condition delay (IEC 60601-1-8 §6.4.1): how long the value must
     /// stay beyond the limit before the alarm starts. JSON: `delay_s`.
     #[serde(rename = "delay_s", with = "crate::serde_secs", default = "Duration::zero")]
+    #[ts(type = "number")]
     pub delay: Duration,
 }
 
@@ -359,8 +366,9 @@ impl LimitSet {
 }
 
 /// Patient category for default limits (IEC 60601-1-8 §6.5 presets).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default, TS)]
 #[serde(rename_all = "lowercase")]
+#[ts(export, rename = "AlarmPatientCategory")]
 pub enum PatientCategory {
     #[default]
     Adult,
@@ -371,8 +379,9 @@ pub enum PatientCategory {
 /// A technical alarm condition (IEC 60601-1-8 §3: technical alarm condition;
 /// "INOP" on many monitors). Silence is never "all is well": losing a sensor,
 /// a data feed, storage or alarm delivery is itself an alarm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
+#[ts(export)]
 pub enum TechnicalKind {
     /// The sensor reports it is off the patient (no skin contact, probe off).
     SensorOff,

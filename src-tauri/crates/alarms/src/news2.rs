@@ -38,6 +38,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 use vigil_model::codes::ucum;
 use vigil_model::{BedId, Mdc, Reading};
 
@@ -72,8 +73,9 @@ impl<T> Observed<T> {
 }
 
 /// ACVPU: alert, new confusion, voice, pain, unresponsive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
+#[ts(export)]
 pub enum Consciousness {
     Alert,
     NewConfusion,
@@ -82,8 +84,9 @@ pub enum Consciousness {
     Unresponsive,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
+#[ts(export)]
 pub enum AirOrOxygen {
     Air,
     Oxygen,
@@ -91,8 +94,9 @@ pub enum AirOrOxygen {
 
 /// SpO2 scoring scale. Scale 2 (target 88–92 %, hypercapnic respiratory
 /// failure) only when a clinician has set it for the patient.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, TS)]
 #[serde(rename_all = "snake_case")]
+#[ts(export)]
 pub enum SpO2Scale {
     #[default]
     Scale1,
@@ -190,8 +194,9 @@ impl Default for ValidityWindows {
 }
 
 /// The seven NEWS2 parameters, in chart order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
+#[ts(export)]
 pub enum News2Param {
     RespirationRate,
     Spo2,
@@ -203,8 +208,9 @@ pub enum News2Param {
 }
 
 /// One parameter's contribution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case", tag = "status")]
+#[ts(export)]
 pub enum SubScore {
     Scored {
         points: u8,
@@ -227,15 +233,17 @@ impl SubScore {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct ParamScore {
     pub parameter: News2Param,
     pub score: SubScore,
 }
 
 /// Clinical risk (NEWS2 Chart 3). Ordered `Low < LowMedium < Medium < High`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
+#[ts(export, rename = "News2Risk")]
 pub enum Risk {
     Low,
     LowMedium,
@@ -277,7 +285,8 @@ pub fn response(total: u8, risk: Risk) -> &'static str {
 }
 
 /// A NEWS2 score at one time.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct News2 {
     pub at: DateTime<Utc>,
     pub scale: SpO2Scale,

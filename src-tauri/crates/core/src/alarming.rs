@@ -21,8 +21,9 @@ const LOW_BATTERY_PERCENT: u8 = 20;
 const NEWS2_EVERY: Duration = Duration::seconds(30);
 
 /// What a nurse may enter for NEWS2 (parameters devices do not measure).
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, ts_rs::TS)]
 #[serde(tag = "parameter", content = "value", rename_all = "snake_case")]
+#[ts(export)]
 pub enum News2Entry {
     Consciousness(vigil_alarms::Consciousness),
     AirOrOxygen(vigil_alarms::AirOrOxygen),

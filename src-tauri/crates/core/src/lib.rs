@@ -48,7 +48,8 @@ pub struct Config {
 }
 
 /// What the screen shows about FHIR upload.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
+#[ts(export)]
 pub struct SyncView {
     pub server: String,
     pub healthy: bool,
@@ -61,7 +62,8 @@ pub struct SyncView {
 }
 
 /// A FHIR Patient found by MRN, for the nurse to confirm at admission.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
+#[ts(export)]
 pub struct PatientMatch {
     pub reference: String,
     pub mrn: Option<String>,
@@ -81,7 +83,8 @@ pub enum DeviceMode {
 }
 
 /// A nearby device found by a scan, for the "Add device" screen.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
+#[ts(export)]
 pub struct ScanResult {
     pub address: String,
     pub name: Option<String>,
@@ -750,7 +753,8 @@ async fn stored_records(
 }
 
 /// What the admit form sends.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, ts_rs::TS)]
+#[ts(export)]
 pub struct AdmitRequest {
     pub bed: String,
     pub display_name: String,

@@ -1,12 +1,15 @@
-//! What the screen sees: serialisable views of the ward, field for field the
-//! shapes in `ui/src/contract.ts`. Times are epoch milliseconds UTC so the UI
-//! never parses dates on the hot path.
+//! What the screen sees: serialisable views of the ward. Their TypeScript
+//! types are generated from these (ts-rs, `#[ts(export)]`) into
+//! `ui/src/generated` by `cargo test`. Times are epoch milliseconds UTC so the
+//! UI never parses dates on the hot path.
 
 use serde::Serialize;
+use ts_rs::TS;
 use vigil_model::{LinkState, Reading, Source, Special, Value};
 use vigil_store::{Admission, PatientCategory};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
 pub struct AppInfo {
     pub version: &'static str,
     /// "simulated" | "real"
@@ -16,7 +19,8 @@ pub struct AppInfo {
     pub data_dir: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
 pub struct AdmissionView {
     pub id: String,
     pub display_name: String,
@@ -42,14 +46,16 @@ impl From<&Admission> for AdmissionView {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
 pub struct BedView {
     pub bed: String,
     pub label: String,
     pub admission: Option<AdmissionView>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
 pub struct DeviceView {
     pub bed: String,
     pub device: String,
@@ -67,7 +73,8 @@ pub struct DeviceView {
 }
 
 /// What the device said about itself (Device Information Service, DIS 1.1).
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, TS)]
+#[ts(export)]
 pub struct DeviceInfoView {
     pub manufacturer: Option<String>,
     pub model: Option<String>,
@@ -79,7 +86,8 @@ pub struct DeviceInfoView {
     pub system_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
 pub struct ReadingView {
     pub bed: String,
     pub device: String,
@@ -115,14 +123,16 @@ impl ReadingView {
 }
 
 /// A bed's NEWS2 score (the engine's `News2`, with the bed).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
 pub struct News2View {
     pub bed: String,
     pub score: vigil_alarms::News2,
 }
 
 /// Full state of the ward.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
 pub struct WardSnapshot {
     pub now_ms: i64,
     pub beds: Vec<BedView>,
@@ -133,7 +143,8 @@ pub struct WardSnapshot {
 }
 
 /// A batch of live changes for the screen.
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Default, TS)]
+#[ts(export)]
 pub struct WardUpdate {
     pub now_ms: i64,
     pub readings: Vec<ReadingView>,

@@ -16,8 +16,9 @@ use vigil_gatt::Characteristic;
 use vigil_model::{BedId, DeviceId, LinkState, Source};
 
 /// What kind of bedside device this is, for the screen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
+#[ts(export)]
 pub enum DeviceKind {
     HeartRateStrap,
     PulseOximeter,

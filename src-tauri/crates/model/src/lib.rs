@@ -10,6 +10,7 @@ pub mod codes;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 pub use clock::{Clock, ScaledClock, SystemClock};
 pub use codes::Mdc;
@@ -17,8 +18,9 @@ pub use codes::Mdc;
 /// A value as a device reported it: a number, or one of the IEEE 11073-20601
 /// special values that must never be treated as a number (never trended,
 /// never alarmed on, sent to FHIR as `dataAbsentReason`).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "lowercase", tag = "kind", content = "value")]
+#[ts(export, rename = "ReadingValue")]
 pub enum Value {
     Number(f64),
     Special(Special),
@@ -34,7 +36,8 @@ impl Value {
 }
 
 /// IEEE 11073-20601 §F.7 reserved values of SFLOAT/FLOAT.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub enum Special {
     #[serde(rename = "nan")]
     NaN,
@@ -62,8 +65,9 @@ impl Special {
 
 /// Where a reading came from. Simulated data is labelled at the source and the
 /// label travels with every reading into the store and onto the screen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "lowercase")]
+#[ts(export)]
 pub enum Source {
     Real,
     Simulated,
@@ -81,27 +85,36 @@ pub type DeviceId = String;
 pub struct AdmissionId(pub String);
 
 /// The one normalised record on Vigil's data path.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export, rename = "StoredReading")]
 pub struct Reading {
     pub bed: BedId,
     /// The admission the reading belongs to; `None` when the bed is empty.
+    #[ts(as = "Option<String>")]
     pub admission: Option<AdmissionId>,
     pub device: DeviceId,
     /// IEEE 11073-10101 code, e.g. 147842 for heart rate.
+    #[ts(as = "u32")]
     pub code: Mdc,
     pub value: Value,
     /// UCUM code, e.g. "/min", "%", "Cel", "mm[Hg]".
     pub unit: String,
     /// The device's own timestamp when it sent one (device-local, unsynchronised).
     pub device_time: Option<NaiveDateTime>,
-    /// When the gateway received it, UTC.
+    /// When the value was measured, on the gateway's clock (UTC): the receipt
+    /// time for live values; for stored records (e.g. glucose records
+    /// downloaded after connecting) the device time corrected by the device's
+    /// clock offset, never later than the receipt, or the receipt time while
+    /// that offset is unknown. The time axis of the store, trend, screen,
+    /// export and FHIR `effectiveDateTime`.
     pub received: DateTime<Utc>,
     pub source: Source,
 }
 
 /// Link state of a device as the nurse sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
+#[ts(export)]
 pub enum LinkState {
     Connecting,
     Connected,

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use std::path::{Path, PathBuf};
+use ts_rs::TS;
 use vigil_model::{AdmissionId, Mdc, Source};
 
 pub use chunks::{CompactionReport, TrendBucket, WINDOW_US};
@@ -70,8 +71,9 @@ pub(crate) fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreErro
 }
 
 /// Patient category, which sets alarm defaults.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "lowercase")]
+#[ts(export)]
 pub enum PatientCategory {
     Adult,
     Paediatric,

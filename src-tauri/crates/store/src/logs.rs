@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use std::sync::atomic::Ordering;
+use ts_rs::TS;
 use vigil_model::Reading;
 
 const AAD_OUTBOX: &[u8] = b"vigil/outbox/v2";
@@ -32,7 +33,8 @@ pub struct OutboxStatus {
 }
 
 /// A reading the server refused, with its reason (an OperationOutcome summary).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct DeadLetter {
     pub id: i64,
     pub at: DateTime<Utc>,
@@ -41,11 +43,15 @@ pub struct DeadLetter {
 }
 
 /// One alarm-log record; `event` is the alarm engine's event as JSON.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
 pub struct AlarmRecord {
     pub id: i64,
     pub bed: String,
     pub at: DateTime<Utc>,
+    /// The store does not know the alarm crate; the core logs only
+    /// `vigil_alarms::AlarmEvent`s, so that is the TypeScript type.
+    #[ts(type = "import(\"./AlarmEvent\").AlarmEvent")]
     pub event: serde_json::Value,
 }
 
