@@ -41,6 +41,16 @@ fn decode_prints_the_json_contract() {
     assert_eq!(v["measurements"][0]["value"], serde_json::Value::Null);
     assert_eq!(v["measurements"][0]["special"], "nan");
     assert_eq!(v["measurements"][1]["value"], 72.0);
+
+    // A device's clock (Current Time, CTS): a time, no measurement.
+    let out = vigil()
+        .args(["decode", "2A2B", "E8 07 03 0F 0A 1E 05 05 80 01"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["device_time"], "2024-03-15T10:30:05.500");
+    assert_eq!(v["measurements"], serde_json::json!([]));
 }
 
 #[test]

@@ -25,7 +25,10 @@ Commands (``address`` is "AA:BB:CC:DD:EE:FF"; ``char`` a 16-bit UUID "2a37"):
   optionally ``dis`` ({"manufacturer", "model", "serial", "hardware", "firmware",
   "software"}), ``battery`` (percent), ``records`` (hex glucose records sent in
   answer to an RACP "report all records"), ``known`` (true: exported at once, as
-  a bonded device BlueZ remembers; default: only once discovery runs).
+  a bonded device BlueZ remembers; default: only once discovery runs),
+  ``clock_offset_s`` (the device's clock, served by Current Time 0x2a2b of
+  service 1805, runs this many seconds ahead of the host's UTC clock; negative:
+  behind; default 0). A write to 0x2a2b sets that clock, as on a device.
 * ``notify``: address, char, hex; waits (``timeout`` s, default 10) until the
   client has enabled notifications on that characteristic, then sends. Replies
   with ``sent_us``: the wall-clock time (µs since the epoch) just before the
@@ -48,8 +51,10 @@ import asyncio
 import json
 import logging
 import os
+import struct
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 
 from dbus_fast import BusType, DBusError, Variant
 from dbus_fast.aio import MessageBus
@@ -267,6 +272,8 @@ class Characteristic(ServiceInterface):
         self.check_link()
         if "read" not in self.flags:
             raise DBusError("org.bluez.Error.NotPermitted", "Read not permitted")
+        if self.uuid16 == "2a2b":
+            self.value = self.device.current_time()
         # Like bluetoothd, a read refreshes the cached Value and signals it:
         # btleplug's notification stream sees reads too (the source must not
         # forward them twice).
@@ -283,6 +290,8 @@ class Characteristic(ServiceInterface):
         if self.uuid16 == "2a52":
             self.device.racp_request(self, value)
         else:
+            if self.uuid16 == "2a2b":
+                self.device.set_clock(value)
             self.value = value
 
     @method()
@@ -342,6 +351,7 @@ class Device(ServiceInterface):
         self.dis = {uuid: dis[key].encode() for key, uuid in DIS_FIELDS if key in dis}
         self.battery = spec.get("battery")
         self.records = [bytes.fromhex(h) for h in spec.get("records", [])]
+        self.clock_offset_s = float(spec.get("clock_offset_s", 0))
         self.exported = False
         self.in_range = True
         self.connected = False
@@ -505,7 +515,32 @@ class Device(ServiceInterface):
             return b"\x01"  # body sensor location: chest
         if uuid16 == "2a60":
             return b"\x00\x00"
+        if uuid16 == "2a2b":
+            return self.current_time()
         return b""
+
+    def clock(self) -> datetime:
+        """The device's own (naive, local) clock."""
+        return datetime.now(timezone.utc).replace(tzinfo=None) + timedelta(seconds=self.clock_offset_s)
+
+    def current_time(self) -> bytes:
+        # Current Time (CTS 1.1 §3.1): Date Time, Day of Week (1 = Monday),
+        # Fractions256, Adjust Reason (none).
+        t = self.clock()
+        fractions = t.microsecond * 256 // 1_000_000
+        return struct.pack("<HBBBBBBBB", t.year, t.month, t.day, t.hour, t.minute, t.second,
+                           t.isoweekday(), fractions, 0)
+
+    def set_clock(self, value: bytes) -> None:
+        try:
+            year, month, day, hour, minute, second = struct.unpack_from("<HBBBBB", value)
+            fractions = value[8] if len(value) > 8 else 0
+            t = datetime(year, month, day, hour, minute, second, fractions * 1_000_000 // 256)
+        except (struct.error, ValueError) as e:
+            # CTS 1.1 §3.1.2.1: an invalid value is ignored with this error.
+            raise DBusError("org.bluez.Error.Failed", f"Data field ignored: {e}")
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        self.clock_offset_s = (t - now).total_seconds()
 
     def link_down(self) -> None:
         """Link lost or closed: BlueZ reports ServicesResolved=false,

@@ -194,6 +194,10 @@ fn handle(ev: DeviceEvent, ward: &Mutex<Ward>, stats: &Stats) -> (Vec<Reading>, 
                         stats.duplicate_records.fetch_add(1, Ordering::Relaxed);
                         tracing::debug!(device = %device, "stored record already taken; dropped");
                     }
+                    if applied.placed_at_receipt {
+                        // Once per device; no values, no times.
+                        tracing::info!(device = %device, "stored records placed at receipt time: device clock offset unknown");
+                    }
                     stats
                         .readings
                         .fetch_add(applied.readings.len() as u64, Ordering::Relaxed);

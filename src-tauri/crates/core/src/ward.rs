@@ -16,9 +16,35 @@
 //! ([`Ward::seed_records`]): the store keeps no sequence numbers, so a record
 //! stored before a restart is recognised by device, device time, code and
 //! value instead (the same sample, to the second).
+//!
+//! **Time.** A [`Reading`]'s `received` is when the value was measured, on
+//! the gateway's clock. Device clocks are local and unsynchronised, so each
+//! device's clock offset (device time − gateway time, whole seconds) is
+//! learnt and shown:
+//!
+//! * a Current Time read (CTS 1.1 §3.1, 0x2A2B, read by the BLE source right
+//!   after connecting) sets it: that is the device's clock now, which is what
+//!   the offset means (the PHD IG's "coincident time stamp": a device time
+//!   paired with the gateway time at which it was current). A device whose
+//!   Current Time says "date unknown" has no offset;
+//! * a live measurement with a device time sets it only while no Current Time
+//!   has been read since the device was attached (a time stamp taken at
+//!   measurement and sent at once is a fair, if rougher, coincident pair);
+//! * a stored record never does: its device time is when it was measured,
+//!   hours or days before it arrives.
+//!
+//! A live value is placed at its receipt time. A stored record (it has a
+//! sequence number) with a device time is placed at device time − offset,
+//! read as UTC, and never later than its receipt; without a known offset it
+//! keeps the receipt time, its age is unknown, and the pipeline logs that
+//! once per device. A record's time decides whether it is fresh: it becomes
+//! the bed's latest value only if nothing newer is there, and it counts as a
+//! sign of life (last data, `Receiving`) only if its age is known and within
+//! the device's staleness window. A record of unknown age is shown with a
+//! zero staleness window: never as a live value.
 
 use crate::view::{AdmissionView, BedView, DeviceInfoView, DeviceView, ReadingView, WardSnapshot};
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use vigil_devices::DeviceDescriptor;
@@ -38,7 +64,14 @@ struct Device {
     state: LinkState,
     battery: Option<u8>,
     technical: Option<String>,
+    /// Device time − gateway time, seconds (see the module docs, "Time").
     clock_offset_s: Option<i64>,
+    /// A Current Time (0x2A2B) value was read since the device was attached:
+    /// only such reads set the offset from then on.
+    clock_read: bool,
+    /// "Stored records placed at receipt time" was reported.
+    unplaced_reported: bool,
+    /// When its newest value was measured (gateway clock).
     last_data: Option<DateTime<Utc>>,
     info: DeviceInfoView,
 }
@@ -74,6 +107,25 @@ pub struct Applied {
     pub device: Option<DeviceView>,
     /// A stored record already taken (re-sent on a reconnect): nothing applied.
     pub duplicate: bool,
+    /// Set once per device, on the first stored record placed at its receipt
+    /// time because the device's clock offset is unknown (for the log).
+    pub placed_at_receipt: bool,
+}
+
+/// Device time − gateway time in whole seconds, rounded to the nearest (a
+/// Current Time read carries fractions; truncating would bias the offset by
+/// the read's latency).
+fn clock_offset_s(device_time: NaiveDateTime, gateway: DateTime<Utc>) -> i64 {
+    let ms = (device_time - gateway.naive_utc()).num_milliseconds();
+    (ms + 500).div_euclid(1000)
+}
+
+/// A stored record's time on the gateway clock: its device time corrected by
+/// the device's clock offset, as UTC, no later than it arrived.
+fn place(device_time: NaiveDateTime, offset_s: i64, received: DateTime<Utc>) -> DateTime<Utc> {
+    TimeDelta::try_seconds(offset_s)
+        .and_then(|off| device_time.checked_sub_signed(off))
+        .map_or(received, |t| t.and_utc().min(received))
 }
 
 /// The measurement codes of stored records (glucose, GLS: one per sample type),
@@ -181,6 +233,8 @@ impl Ward {
             battery: None,
             technical: None,
             clock_offset_s: None,
+            clock_read: false,
+            unplaced_reported: false,
             last_data: None,
             info: DeviceInfoView::default(),
         };
@@ -242,21 +296,53 @@ impl Ward {
                 F::PnpId { .. } => {}
             }
         }
-        if let Some(dt) = decoded.device_time {
-            // Device clocks are local and unsynchronised: record how far off
-            // this one is (device minus gateway, seconds).
-            d.clock_offset_s = Some((dt - received.naive_utc()).num_seconds());
+        // Device clocks are local and unsynchronised: learn how far off this
+        // one is (see the module docs, "Time").
+        let stored = decoded.sequence.is_some();
+        if decoded.is_current_time() {
+            d.clock_read = true;
+            d.clock_offset_s = decoded.device_time.map(|dt| clock_offset_s(dt, received));
+        } else if let Some(dt) = decoded.device_time.filter(|_| !stored && !d.clock_read) {
+            d.clock_offset_s = Some(clock_offset_s(dt, received));
+        }
+        // When the values were measured, on the gateway clock; `None` for a
+        // stored record whose age is unknown (placed at receipt time).
+        let measured = match (stored, decoded.device_time, d.clock_offset_s) {
+            (false, _, _) => Some(received),
+            (true, Some(dt), Some(off)) => Some(place(dt, off, received)),
+            (true, _, _) => None,
+        };
+        let at = measured.unwrap_or(received);
+        if measured.is_none()
+            && decoded.device_time.is_some()
+            && !decoded.measurements.is_empty()
+            && !d.unplaced_reported
+        {
+            d.unplaced_reported = true;
+            out.placed_at_receipt = true;
         }
         // A heart-rate strap that reports "contact supported, not detected" is
         // a technical condition: its number is not a heart rate and must not
         // be stored, trended or shown as one.
         let untrusted = decoded.sensor_contact == Some(SensorContact::NotDetected);
-        d.technical = untrusted.then(|| "sensor contact lost".to_string());
-
-        if !decoded.measurements.is_empty() {
-            d.last_data = Some(received);
-            d.state = LinkState::Receiving;
+        // Only a measurement says anything about contact: a battery level or
+        // Device Information read in between must not clear the condition.
+        if untrusted || !decoded.measurements.is_empty() {
+            d.technical = untrusted.then(|| "sensor contact lost".to_string());
         }
+
+        if let (Some(t), false) = (measured, decoded.measurements.is_empty()) {
+            d.last_data = Some(d.last_data.map_or(t, |l| l.max(t)));
+            // A live value is fresh; a stored record only if measured within
+            // the staleness window (an old record must not make a stale
+            // device look live).
+            let age = (received - t).to_std().unwrap_or_default();
+            if age <= stale_after(d.desc.expected_interval) {
+                d.state = LinkState::Receiving;
+            }
+        }
+        // A value of unknown age is never shown as live.
+        let view_stale_after_ms = if measured.is_some() { d.stale_after_ms() } else { 0 };
         if !untrusted {
             for m in &decoded.measurements {
                 let r = Reading {
@@ -267,11 +353,20 @@ impl Ward {
                     value: m.value(),
                     unit: m.unit.to_string(),
                     device_time: decoded.device_time,
-                    received,
+                    received: at,
                     source: d.desc.source,
                 };
-                let view = ReadingView::new(&r, d.stale_after_ms());
-                self.latest.insert((r.bed.clone(), r.code), view.clone());
+                let view = ReadingView::new(&r, view_stale_after_ms);
+                // The newest value is the bed's latest: a record placed in the
+                // past does not replace a newer one.
+                let key = (r.bed.clone(), r.code);
+                if self
+                    .latest
+                    .get(&key)
+                    .is_none_or(|l| l.received_ms <= view.received_ms)
+                {
+                    self.latest.insert(key, view.clone());
+                }
                 out.views.push(view);
                 out.readings.push(r);
             }
@@ -378,12 +473,203 @@ mod tests {
     }
 
     fn record(seq: u16, minute: u32, mg_dl: f64) -> Decoded {
-        let t = chrono::NaiveDate::from_ymd_opt(2026, 5, 1)
-            .unwrap()
-            .and_hms_opt(7, minute, 0)
-            .unwrap();
+        record_at(seq, local(7, minute, 0), mg_dl)
+    }
+
+    /// A stored glucose record measured at device time `t`.
+    fn record_at(seq: u16, t: NaiveDateTime, mg_dl: f64) -> Decoded {
         let bytes = encode::glucose_mg_dl(seq, t, Value::Number(mg_dl));
         vigil_gatt::decode(Characteristic::GlucoseMeasurement, &bytes).unwrap()
+    }
+
+    /// 1 May 2026 as a device clock shows it.
+    fn local(h: u32, m: u32, s: u32) -> NaiveDateTime {
+        chrono::NaiveDate::from_ymd_opt(2026, 5, 1)
+            .unwrap()
+            .and_hms_opt(h, m, s)
+            .unwrap()
+    }
+
+    /// 1 May 2026 on the gateway clock.
+    fn utc(h: u32, m: u32, s: u32) -> DateTime<Utc> {
+        local(h, m, s).and_utc()
+    }
+
+    /// The device's Current Time (0x2A2B) read back: its clock shows `t`.
+    fn clock(t: NaiveDateTime) -> Decoded {
+        vigil_gatt::decode(Characteristic::CurrentTime, &encode::current_time(t, 0)).unwrap()
+    }
+
+    /// A live measurement with the device's time stamp (no sequence number).
+    fn live(t: NaiveDateTime) -> Decoded {
+        let bytes = encode::temperature(Value::Number(36.6), Some(t), None);
+        vigil_gatt::decode(Characteristic::TemperatureMeasurement, &bytes).unwrap()
+    }
+
+    fn device(w: &Ward, now: DateTime<Utc>) -> DeviceView {
+        w.snapshot(now).devices.remove(0)
+    }
+
+    fn latest_glucose(w: &Ward, now: DateTime<Utc>) -> ReadingView {
+        let code = Mdc::CONC_GLU_CAPILLARY_WHOLEBLOOD.0;
+        w.snapshot(now)
+            .latest
+            .into_iter()
+            .find(|r| r.mdc == code)
+            .unwrap()
+    }
+
+    #[test]
+    fn the_clock_offset_comes_from_current_time_then_live_times_never_records() {
+        let mut w = meter();
+        let now = utc(14, 0, 0);
+        // No Current Time yet: a live time stamp gives the offset.
+        w.apply("ble-meter", &live(local(14, 1, 0)), now);
+        assert_eq!(device(&w, now).clock_offset_s, Some(60));
+        // A stored record never does (measured hours ago).
+        w.apply("ble-meter", &record(1, 30, 95.0), now);
+        assert_eq!(device(&w, now).clock_offset_s, Some(60));
+        // Current Time is authoritative, to the nearest second (it carries
+        // fractions: 15:29:59.75 read at 14:00:00 is +5400 s, not +5399).
+        let read = local(15, 29, 59) + TimeDelta::milliseconds(750);
+        let applied = w.apply("ble-meter", &clock(read), now);
+        assert!(applied.readings.is_empty() && applied.views.is_empty());
+        assert_eq!(device(&w, now).clock_offset_s, Some(5400));
+        // From then on live time stamps and records leave it alone.
+        w.apply("ble-meter", &live(local(14, 2, 0)), utc(14, 1, 0));
+        w.apply("ble-meter", &record(2, 40, 110.0), utc(14, 1, 0));
+        assert_eq!(device(&w, now).clock_offset_s, Some(5400));
+        // A later read updates it; a clock that says "date unknown" clears it.
+        w.apply("ble-meter", &clock(local(14, 0, 10)), utc(14, 2, 0));
+        assert_eq!(device(&w, now).clock_offset_s, Some(-110));
+        let unset = vigil_gatt::decode(Characteristic::CurrentTime, &[0; 10]).unwrap();
+        w.apply("ble-meter", &unset, utc(14, 3, 0));
+        assert_eq!(device(&w, now).clock_offset_s, None);
+        w.apply("ble-meter", &live(local(14, 4, 0)), utc(14, 3, 0));
+        assert_eq!(
+            device(&w, now).clock_offset_s,
+            None,
+            "a clock was read: live stamps stay out"
+        );
+    }
+
+    #[test]
+    fn a_stored_record_is_placed_at_device_time_minus_the_offset() {
+        let mut w = meter();
+        let now = utc(14, 0, 0);
+        w.link("ble-meter", LinkState::Connected);
+        // The meter's clock is 1 h 30 min ahead of the gateway's.
+        w.apply("ble-meter", &clock(local(15, 30, 0)), now);
+        let a = w.apply("ble-meter", &record(1, 30, 95.0), now);
+        assert!(!a.placed_at_receipt);
+        let r = &a.readings[0];
+        // Measured 07:30 on the meter = 06:00 UTC; its own time kept as sent.
+        assert_eq!(r.received, utc(6, 0, 0));
+        assert_eq!(r.device_time, Some(local(7, 30, 0)));
+        assert_eq!(a.views[0].received_ms, utc(6, 0, 0).timestamp_millis());
+        // Its age is known: the usual staleness window, and it is old.
+        assert_eq!(a.views[0].stale_after_ms, 2 * 3600 * 1000);
+        // A time stamp ahead of the device clock (set back meanwhile) is no
+        // later than its receipt.
+        let a = w.apply("ble-meter", &record_at(2, local(15, 45, 0), 101.0), now);
+        assert_eq!(a.readings[0].received, now);
+    }
+
+    #[test]
+    fn without_an_offset_a_record_keeps_its_receipt_time_and_is_not_live() {
+        let mut w = meter();
+        let now = utc(14, 0, 0);
+        w.link("ble-meter", LinkState::Connected);
+        let a = w.apply("ble-meter", &record(1, 30, 95.0), now);
+        assert!(a.placed_at_receipt, "reported the first time");
+        assert_eq!(a.readings[0].received, now);
+        assert_eq!(a.views[0].stale_after_ms, 0, "age unknown: never shown as live");
+        let b = w.apply("ble-meter", &record(2, 40, 110.0), now);
+        assert!(!b.placed_at_receipt, "reported once per device");
+        let d = device(&w, now);
+        assert_eq!(
+            (d.state, d.last_data_ms, d.clock_offset_s),
+            (LinkState::Connected, None, None)
+        );
+    }
+
+    #[test]
+    fn a_record_placed_in_the_past_is_not_the_latest_over_a_newer_value() {
+        let mut w = meter();
+        let now = utc(14, 0, 0);
+        w.link("ble-meter", LinkState::Connected);
+        // The meter's clock is right (offset 0).
+        w.apply("ble-meter", &clock(local(14, 0, 0)), now);
+        w.apply("ble-meter", &record_at(2, local(13, 30, 0), 120.0), now);
+        assert_eq!(latest_glucose(&w, now).value, Some(120.0));
+        // Measured half an hour ago: within the window, a sign of life.
+        let d = device(&w, now);
+        assert_eq!(
+            (d.state, d.last_data_ms),
+            (LinkState::Receiving, Some(utc(13, 30, 0).timestamp_millis()))
+        );
+        // An older record arrives after it: stored and sent, not the latest,
+        // and the device's last data stays the newer time.
+        let older = w.apply("ble-meter", &record_at(1, local(9, 0, 0), 95.0), now);
+        assert_eq!(older.readings.len(), 1);
+        assert_eq!(latest_glucose(&w, now).value, Some(120.0));
+        assert_eq!(
+            device(&w, now).last_data_ms,
+            Some(utc(13, 30, 0).timestamp_millis())
+        );
+    }
+
+    #[test]
+    fn an_old_record_does_not_make_a_stale_device_look_live() {
+        let mut w = meter();
+        w.link("ble-meter", LinkState::Connected);
+        w.apply("ble-meter", &clock(local(10, 0, 0)), utc(10, 0, 0));
+        w.apply("ble-meter", &record_at(1, local(9, 50, 0), 95.0), utc(10, 0, 0));
+        assert_eq!(device(&w, utc(10, 0, 0)).state, LinkState::Receiving);
+        // Nothing new for longer than the window (2 h): stale.
+        assert_eq!(w.watchdog(utc(12, 0, 0)).len(), 1);
+        assert_eq!(device(&w, utc(12, 0, 0)).state, LinkState::Stale);
+        // A record measured before that arrives now: stored, still stale.
+        let a = w.apply("ble-meter", &record_at(2, local(9, 55, 0), 97.0), utc(12, 0, 0));
+        assert_eq!(a.readings[0].received, utc(9, 55, 0));
+        let d = device(&w, utc(12, 0, 0));
+        assert_eq!(
+            (d.state, d.last_data_ms),
+            (LinkState::Stale, Some(utc(9, 55, 0).timestamp_millis()))
+        );
+        assert!(w.watchdog(utc(12, 0, 1)).is_empty());
+        // A fresh one (5 min old) is a sign of life.
+        w.apply("ble-meter", &record_at(3, local(11, 55, 0), 99.0), utc(12, 0, 0));
+        assert_eq!(device(&w, utc(12, 0, 0)).state, LinkState::Receiving);
+    }
+
+    #[test]
+    fn a_battery_read_does_not_clear_sensor_contact_lost() {
+        let mut w = Ward::new(["bed-1".to_string()], vec![]);
+        w.attach(DeviceDescriptor {
+            bed: "bed-1".into(),
+            device: "strap".into(),
+            kind: DeviceKind::HeartRateStrap,
+            source: Source::Real,
+            expected_interval: Duration::from_secs(1),
+        });
+        let hr = |bpm, contact| {
+            let bytes = encode::heart_rate(bpm, Some(contact), &[]);
+            vigil_gatt::decode(Characteristic::HeartRateMeasurement, &bytes).unwrap()
+        };
+        let battery = vigil_gatt::decode(Characteristic::BatteryLevel, &encode::battery(55)).unwrap();
+        let technical = |w: &Ward| w.snapshot(utc(8, 0, 0)).devices[0].technical.clone();
+        // Contact supported, not detected (HRS 1.0 §3.1.1.1 flags bits 1-2).
+        w.apply("strap", &hr(0, false), utc(8, 0, 0));
+        assert_eq!(technical(&w).as_deref(), Some("sensor contact lost"));
+        w.apply("strap", &battery, utc(8, 0, 1));
+        assert_eq!(
+            technical(&w).as_deref(),
+            Some("sensor contact lost"),
+            "a battery level is not contact"
+        );
+        w.apply("strap", &hr(72, true), utc(8, 0, 2));
+        assert_eq!(technical(&w), None);
     }
 
     #[test]

@@ -11,17 +11,21 @@
 //! 3. Reads the Device Information Service and the Battery Level and sends
 //!    them as `Payload`s of their own characteristics: the pipeline decodes
 //!    them like any other value, so real and simulated devices are learnt the
-//!    same way.
+//!    same way. Where the device has the Current Time Service (0x1805) with a
+//!    readable Current Time (0x2A2B), its clock is read too, stamped with the
+//!    middle of the read: the core learns the device's clock offset from it
+//!    before any stored record arrives.
 //! 4. Subscribes to the measurement characteristics of the kind's profile
 //!    (HRS 0x2A37; PLXS 0x2A5F/0x2A5E; HTS 0x2A1C/0x2A1E; BLS 0x2A35/0x2A36;
 //!    WSS 0x2A9D; GLS 0x2A18) and to Battery Level notifications where
 //!    offered. A glucose meter is then asked for all its stored records through
 //!    the Record Access Control Point (0x2A52, "report stored records / all").
 //! 5. Forwards every notification as raw bytes (`Payload`), stamped with the
-//!    injected clock. `Receiving` is claimed only when the first measurement
-//!    that decodes to a value arrives: a device that connects but never sends
-//!    (or sends only garbage) stays `Connected`, and the core's data-age
-//!    watchdog does the rest. Malformed payloads are forwarded all the same
+//!    injected clock. `Receiving` is claimed only when the first live
+//!    measurement that decodes to a value arrives: a device that connects but
+//!    never sends (or sends only garbage) stays `Connected`, and the core's
+//!    data-age watchdog does the rest. A stored record (one with a sequence
+//!    number) claims nothing: it may be days old, and the core judges its age. Malformed payloads are forwarded all the same
 //!    (the pipeline logs the decode error without patient data) and the link
 //!    stays up.
 //! 6. On link loss (`CentralEvent::DeviceDisconnected`, a periodic

@@ -25,10 +25,14 @@
 //! * every Observation has a deterministic `identifier` ([`observation_identifier`]) used for
 //!   conditional create (PHD IG "PHD Observation Identifier"): re-sending is harmless.
 //!
-//! Time: `effectiveDateTime` is the gateway's receive time in UTC (the one clock Vigil trusts).
-//! The device's own time, when it sent one, is local and unsynchronised; it goes into the
-//! identifier (so a device re-sending a stored record maps to the same identifier) but not
-//! into `effective`. The PHD IG Coincident Time Stamp Observation is not sent yet.
+//! Time: `effectiveDateTime` is the reading's time on the gateway's clock in UTC (the one
+//! clock Vigil trusts), `Reading::received`: the receipt time for live values; for stored
+//! records (glucose records downloaded after connecting) the device time corrected by the
+//! device's clock offset, which the core learns from the device's Current Time (the PHD IG
+//! coincident-time-stamp idea), or the receipt time while the offset is unknown. The device's
+//! own time, when it sent one, is local and unsynchronised; it goes into the identifier (so a
+//! device re-sending a stored record maps to the same identifier) but not into `effective`.
+//! The PHD IG Coincident Time Stamp Observation itself is not sent yet.
 //!
 //! Devices: [`device`] builds the sensor's `Device` (PHD IG "PHD Device Profile": type MDC
 //! 65573, EUI-64 System ID and Bluetooth address identifiers typed SYSID / BTMAC,

@@ -225,6 +225,34 @@ pub fn glucose_mg_dl(sequence: u16, base_time: NaiveDateTime, mg_dl: Value) -> V
     out
 }
 
+/// Current Time 0x2A2B (CTS 1.1 §3.1): Date Time, Day of Week (1 = Monday ..
+/// 7 = Sunday), Fractions256, then `adjust_reason` (bit 0 manual time
+/// update, bit 1 external reference, bit 2 time zone, bit 3 DST). `t` is the
+/// device's local wall time. A year outside 1582..=9999 is sent as an unknown
+/// date (Date Time and Day of Week zero).
+pub fn current_time(t: NaiveDateTime, adjust_reason: u8) -> [u8; 10] {
+    let [y0, y1, month, day, hour, minute, second] = date_time(t);
+    let day_of_week = if y0 == 0 && y1 == 0 {
+        0
+    } else {
+        t.weekday().number_from_monday() as u8
+    };
+    // Nanoseconds past 1e9 are a leap second (clamped to :59 above).
+    let fractions256 = (u64::from(t.nanosecond().min(999_999_999)) * 256 / 1_000_000_000) as u8;
+    [
+        y0,
+        y1,
+        month,
+        day,
+        hour,
+        minute,
+        second,
+        day_of_week,
+        fractions256,
+        adjust_reason,
+    ]
+}
+
 /// Battery Level 0x2A19. Values above 100 are sent as they are (and rejected
 /// by the decoder), so tests can exercise that path.
 pub fn battery(pct: u8) -> Vec<u8> {

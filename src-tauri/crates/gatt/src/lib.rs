@@ -8,7 +8,7 @@
 //! offset; it never panics.
 //!
 //! Specifications: Bluetooth SIG GATT Specification Supplement (GSS) and the
-//! service specifications HRS, PLXS, HTS, BLS, WSS, GLS, DIS and BAS; IEEE
+//! service specifications HRS, PLXS, HTS, BLS, WSS, GLS, DIS, BAS and CTS; IEEE
 //! 11073-20601 Annex F for SFLOAT/FLOAT. Each profile module cites what it
 //! implements.
 
@@ -20,6 +20,7 @@ use vigil_model::{Mdc, Special, Value};
 
 mod battery;
 mod blood_pressure;
+mod current_time;
 mod datetime;
 mod device_info;
 pub mod encode;
@@ -87,13 +88,15 @@ pub enum Characteristic {
     SystemId,
     /// 0x2A50, Device Information Service.
     PnpId,
+    /// 0x2A2B, Current Time Service: the device's clock, not a measurement.
+    CurrentTime,
     /// [`SIM_RESP_RATE`]: Vigil simulator only.
     SimRespRate,
 }
 
 impl Characteristic {
     /// Every characteristic, for listings and tests.
-    pub const ALL: [Characteristic; 19] = [
+    pub const ALL: [Characteristic; 20] = [
         Characteristic::HeartRateMeasurement,
         Characteristic::PlxSpotCheckMeasurement,
         Characteristic::PlxContinuousMeasurement,
@@ -112,6 +115,7 @@ impl Characteristic {
         Characteristic::SoftwareRevision,
         Characteristic::SystemId,
         Characteristic::PnpId,
+        Characteristic::CurrentTime,
         Characteristic::SimRespRate,
     ];
 
@@ -137,6 +141,7 @@ impl Characteristic {
             SoftwareRevision => 0x2A28,
             SystemId => 0x2A23,
             PnpId => 0x2A50,
+            CurrentTime => 0x2A2B,
             SimRespRate => return None,
         })
     }
@@ -168,6 +173,7 @@ impl Characteristic {
             SoftwareRevision => "Software Revision String",
             SystemId => "System ID",
             PnpId => "PnP ID",
+            CurrentTime => "Current Time",
             SimRespRate => "Vigil simulated respiration rate",
         }
     }
@@ -403,7 +409,8 @@ pub struct Decoded {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub secondary: Vec<Measurement>,
     /// The device's own timestamp (local, unsynchronised) as it sent it; for
-    /// glucose: base time + time offset.
+    /// glucose: base time + time offset; for Current Time (0x2A2B): the
+    /// device's clock as read, to 1/256 s (see [`Decoded::is_current_time`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device_time: Option<NaiveDateTime>,
     /// Heart Rate Measurement only.
@@ -448,6 +455,13 @@ impl Decoded {
             ..Decoded::default()
         }
     }
+
+    /// A Current Time (0x2A2B) value: `device_time` is what the device's
+    /// clock showed when it was read (`None`: the clock is not set), not the
+    /// time of a measurement.
+    pub fn is_current_time(&self) -> bool {
+        self.characteristic == Characteristic::CurrentTime.short_id()
+    }
 }
 
 /// Decode one characteristic value. Never panics.
@@ -469,6 +483,7 @@ pub fn decode(ch: Characteristic, bytes: &[u8]) -> Result<Decoded, DecodeError> 
         | SoftwareRevision => device_info::decode_string(ch, &mut r, &mut out)?,
         SystemId => device_info::decode_system_id(&mut r, &mut out)?,
         PnpId => device_info::decode_pnp_id(&mut r, &mut out)?,
+        CurrentTime => current_time::decode(&mut r, &mut out)?,
         SimRespRate => sim::decode(&mut r, &mut out)?,
     }
     r.finish()?;

@@ -23,7 +23,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Timelike, Utc};
 use harness::FakeBluez;
 use serde_json::json;
 use vigil_alarms::{AlarmKind, BedAlarmState, TechnicalKind};
@@ -224,18 +224,20 @@ fn device_state(snap: &WardSnapshot, device: &str) -> Option<LinkState> {
     snap.devices.iter().find(|d| d.device == device).map(|d| d.state)
 }
 
-/// Every reading of `bed` stored, read back with the key after shutdown.
+/// Every reading of `bed` stored (within an hour of now), read back with the
+/// key after shutdown.
 async fn stored(dir: &Path, bed: &str) -> Vec<Reading> {
+    stored_within(dir, bed, chrono::Duration::hours(1)).await
+}
+
+/// Every reading of `bed` stored within `around` of now, oldest first.
+async fn stored_within(dir: &Path, bed: &str, around: chrono::Duration) -> Vec<Reading> {
     let store = Store::open(&vigil_core::config::store_path(dir), &key())
         .await
         .unwrap();
     let now = Utc::now();
     let all = store
-        .query_range(
-            Some(bed),
-            now - chrono::Duration::hours(1),
-            now + chrono::Duration::hours(1),
-        )
+        .query_range(Some(bed), now - around, now + around)
         .await
         .unwrap();
     store.close().await;
@@ -588,6 +590,72 @@ scenario! {
         app.stop().await;
         let rows = stored(dir.path(), "bed-2").await;
         assert_eq!(values(&rows), [95.0, 110.0, 142.0, 88.0, 101.0]);
+    }
+}
+
+scenario! {
+    /// A glucose meter whose clock runs 1 h 30 min ahead of the gateway's and
+    /// offers Current Time: its clock is read on connect (offset +5400 s) and
+    /// its stored records, time-stamped by that clock, are placed on the
+    /// gateway clock (device time − offset, UTC) in the store, on the screen
+    /// and as the bed's latest value. The records leave the offset alone.
+    async fn glucose_records_are_placed_on_the_gateway_clock_by_the_meter_offset() {
+        const AHEAD_S: i64 = 5400;
+        let mut fake = FakeBluez::start().await;
+        // Measured 3 h, 2 h and 1 h ago (gateway clock, whole seconds) ...
+        let now = Utc::now().with_nanosecond(0).unwrap();
+        let measured: Vec<DateTime<Utc>> = [3, 2, 1].iter().map(|h| now - chrono::Duration::hours(*h)).collect();
+        // ... and stamped by the meter's clock, 1 h 30 min ahead.
+        let on_meter = |t: DateTime<Utc>| t.naive_utc() + chrono::Duration::seconds(AHEAD_S);
+        let records: Vec<String> = measured
+            .iter()
+            .zip([95.0, 110.0, 142.0])
+            .enumerate()
+            .map(|(i, (t, mg))| hex(&encode::glucose_mg_dl(i as u16 + 1, on_meter(*t), Value::Number(mg))))
+            .collect();
+        fake.add(json!({
+            "address": METER, "name": "Contour", "rssi": -55, "services": ["1808", "180f", "1805"],
+            "records": records, "clock_offset_s": AHEAD_S,
+        }))
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let app = App::start(dir.path(), DeviceMode::Auto).await;
+        app.vigil.assign_device(METER, "bed-2", "glucose_meter").await.unwrap();
+        let screen = |u: &[WardUpdate]| -> Vec<(f64, i64)> {
+            u.iter()
+                .flat_map(|u| &u.readings)
+                .filter(|r| r.device == METER_ID)
+                .map(|r| (r.value.unwrap(), r.received_ms))
+                .collect()
+        };
+        app.until("three records", |u| screen(u).len() == 3).await;
+
+        let close = |ms: i64, t: DateTime<Utc>| (ms - t.timestamp_millis()).abs() <= 1000;
+        let sent = screen(&app.updates());
+        for ((value, ms), (t, want)) in sent.iter().zip(measured.iter().zip([95.0, 110.0, 142.0])) {
+            assert_eq!(*value, want);
+            assert!(close(*ms, *t), "shown at {ms}, measured at {t}");
+        }
+        let snap = app.vigil.snapshot();
+        let dev = snap.devices.iter().find(|d| d.device == METER_ID).unwrap();
+        let offset = dev.clock_offset_s.expect("the clock offset is known");
+        assert!((offset - AHEAD_S).abs() <= 1, "clock offset {offset} s");
+        // The newest record (an hour old) is the bed's value, and fresh for a
+        // meter (stale after 16 h).
+        let latest = snap.latest.iter().find(|r| r.bed == "bed-2").unwrap();
+        assert_eq!(latest.value, Some(142.0));
+        assert!(close(latest.received_ms, measured[2]));
+        assert_eq!(dev.state, LinkState::Receiving);
+        app.stop().await;
+
+        let rows = stored_within(dir.path(), "bed-2", chrono::Duration::days(1)).await;
+        let rows: Vec<&Reading> = rows.iter().filter(|r| r.device == METER_ID).collect();
+        assert_eq!(rows.len(), 3);
+        for (r, t) in rows.iter().zip(&measured) {
+            // Placed on the gateway clock; the meter's own time kept as sent.
+            assert!((r.received - *t).num_milliseconds().abs() <= 1000, "stored at {}, measured at {t}", r.received);
+            assert_eq!(r.device_time, Some(on_meter(*t)));
+        }
     }
 }
 

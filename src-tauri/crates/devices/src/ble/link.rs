@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use btleplug::api::{CentralEvent, CentralState, CharPropFlags, Characteristic, Peripheral as _, WriteType};
 use btleplug::platform::Peripheral;
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
@@ -189,6 +190,10 @@ impl Link {
             }
         }
 
+        // The device's clock, before any stored record is asked for: the core
+        // needs the clock offset to place records on the gateway's clock.
+        self.read_current_time(p, &chars).await?;
+
         // Open the notification stream only now: on BlueZ a read also shows
         // up on it (bluetoothd signals the refreshed value), and the reads
         // were already sent above. Only subscribed characteristics are
@@ -264,6 +269,35 @@ impl Link {
         }
     }
 
+    /// Reads Current Time (CTS 1.1 §3.1, 0x2A2B in service 0x1805) where the
+    /// device offers it readable, and forwards it like the DIS reads. It is
+    /// stamped with the middle of the read (the device answers somewhere in
+    /// between), so the core's clock offset is not biased by the read's
+    /// round trip. Optional: a failed read is logged, not fatal.
+    async fn read_current_time(&self, p: &Peripheral, chars: &[Characteristic]) -> Result<(), Fail> {
+        let Some(c) = chars.iter().find(|c| {
+            profile::short(&c.uuid) == Some(profile::CURRENT_TIME)
+                && profile::short(&c.service_uuid) == Some(profile::CURRENT_TIME_SERVICE)
+                && c.properties.contains(CharPropFlags::READ)
+        }) else {
+            return Ok(());
+        };
+        let clock = &self.shared.out.clock;
+        let before = clock.now();
+        match self.timed(self.shared.cfg.gatt_timeout, "read", p.read(c)).await {
+            Ok(bytes) => {
+                let after = clock.now();
+                let at = before + (after - before) / 2;
+                self.payload_at(&c.uuid, bytes, at).await?;
+            }
+            Err(Fail::Stop(s)) => return Err(s.into()),
+            Err(Fail::Ble(e)) => {
+                tracing::debug!(device = %self.id, error = %e, "current time read failed")
+            }
+        }
+        Ok(())
+    }
+
     /// Glucose: enable RACP indications and ask for every stored record
     /// (GLS 1.0 §3.3.2.8). The records then arrive as Glucose Measurement
     /// notifications; all are forwarded, duplicates included (see the module
@@ -319,16 +353,21 @@ impl Link {
         let is_measurement = short.is_some_and(|s| self.profile.measurements.contains(&s));
         if is_measurement && !*receiving {
             // "Receiving" is a promise that values are arriving: made on the
-            // first measurement that carries one, not on a malformed payload
-            // (the core's watchdog only ages data it has seen).
-            let has_values = vigil_gatt::Characteristic::from_uuid_str(&uuid.to_string())
+            // first live measurement that carries one, not on a malformed
+            // payload (the core's watchdog only ages data it has seen), nor
+            // on a stored record (a glucose record may be days old: the core
+            // decides from its age whether it is fresh). Either kind of value
+            // earns a quick reconnect.
+            let decoded = vigil_gatt::Characteristic::from_uuid_str(&uuid.to_string())
                 .ok()
                 .and_then(|ch| vigil_gatt::decode(ch, &bytes).ok())
-                .is_some_and(|d| !d.measurements.is_empty());
-            if has_values {
-                *receiving = true;
+                .filter(|d| !d.measurements.is_empty());
+            if let Some(d) = decoded {
                 backoff.reset();
-                self.set(LinkState::Receiving).await?;
+                if d.sequence.is_none() {
+                    *receiving = true;
+                    self.set(LinkState::Receiving).await?;
+                }
             }
         }
         self.payload(&uuid, bytes).await
@@ -336,11 +375,16 @@ impl Link {
 
     /// Forwards a value as a payload of its characteristic, undecoded.
     async fn payload(&self, uuid: &Uuid, bytes: Vec<u8>) -> Result<(), Stop> {
+        let received = self.shared.out.clock.now();
+        self.payload_at(uuid, bytes, received).await
+    }
+
+    /// [`Self::payload`] stamped with `received`.
+    async fn payload_at(&self, uuid: &Uuid, bytes: Vec<u8>, received: DateTime<Utc>) -> Result<(), Stop> {
         let Ok(characteristic) = vigil_gatt::Characteristic::from_uuid_str(&uuid.to_string()) else {
             tracing::debug!(device = %self.id, char = %uuid, "value of an unknown characteristic ignored");
             return Ok(());
         };
-        let received = self.shared.out.clock.now();
         self.shared
             .out
             .send(DeviceEvent::Payload {

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use btleplug::api::bleuuid::uuid_from_u16;
-use chrono::{Datelike, NaiveDateTime, Timelike};
+use chrono::NaiveDateTime;
 use uuid::Uuid;
 
 use crate::DeviceKind;
@@ -117,22 +117,10 @@ pub(crate) fn supported_service_uuids() -> Vec<Uuid> {
 /// Current Time characteristic value (CTS 1.1 §3.1, GSS "Current Time"):
 /// Exact Time 256 (Date Time, Day of Week 1 = Monday .. 7 = Sunday,
 /// Fractions256) followed by Adjust Reason, bit 0 "manual time update".
-/// Device clocks are local wall-clock time, so `local` is local time.
+/// Device clocks are local wall-clock time, so `local` is local time. The
+/// layout is the gatt crate's, which also decodes what is read back.
 pub(crate) fn current_time_bytes(local: NaiveDateTime) -> [u8; 10] {
-    let year = u16::try_from(local.year()).unwrap_or(0).to_le_bytes();
-    let fractions256 = (u64::from(local.nanosecond().min(999_999_999)) * 256 / 1_000_000_000) as u8;
-    [
-        year[0],
-        year[1],
-        local.month() as u8,
-        local.day() as u8,
-        local.hour() as u8,
-        local.minute() as u8,
-        local.second().min(59) as u8,
-        local.weekday().number_from_monday() as u8,
-        fractions256,
-        0x01,
-    ]
+    vigil_gatt::encode::current_time(local, 0x01)
 }
 
 #[cfg(test)]
@@ -158,6 +146,11 @@ mod tests {
             current_time_bytes(t),
             [0xEA, 0x07, 3, 14, 15, 9, 26, 6, 128, 0x01]
         );
+        // What the link reads back after connecting decodes to the same instant.
+        let read =
+            vigil_gatt::decode(vigil_gatt::Characteristic::CurrentTime, &current_time_bytes(t)).unwrap();
+        assert_eq!(read.device_time, Some(t));
+        assert!(read.is_current_time() && read.measurements.is_empty());
     }
 
     #[test]

@@ -18,7 +18,7 @@ use vigil_devices::{DeviceEvent, DeviceKind};
 use vigil_gatt::{encode, Characteristic, DeviceInfoField};
 use vigil_model::{LinkState, Value};
 
-use harness::{decoded, heart_rates, is_link, position, states, test_config, FakeBluez, Run};
+use harness::{decoded, heart_rates, is_link, payload_of, position, states, test_config, FakeBluez, Run};
 
 /// A scenario: an async test body run in its own process with its own bus.
 macro_rules! scenario {
@@ -331,17 +331,21 @@ scenario! {
 }
 
 scenario! {
-    /// Glucose meter: after connecting, "report all stored records" on the
-    /// RACP; every record arrives. After a reconnect the meter re-sends all
-    /// of them plus the new one: all forwarded, with their sequence numbers
-    /// (de-duplication by sequence number is the core's job).
+    /// Glucose meter: after connecting, its clock is read (Current Time) and
+    /// then "report all stored records" is sent on the RACP; every record
+    /// arrives. After a reconnect the meter re-sends all of them plus the new
+    /// one: all forwarded, with their sequence numbers (de-duplication by
+    /// sequence number is the core's job). Records are old data: they never
+    /// make the link claim `Receiving` (the core judges their age).
     async fn glucose_records_downloaded_on_every_connect() {
         const METER: &str = "AA:BB:CC:DD:EE:20";
         const METER_ID: &str = "ble-AA:BB:CC:DD:EE:20";
         let mut fake = FakeBluez::start().await;
         fake.add(json!({
-            "address": METER, "name": "Contour", "rssi": -55, "services": ["1808", "180f"],
+            "address": METER, "name": "Contour", "rssi": -55, "services": ["1808", "180f", "1805"],
             "records": [glucose(1, 95.0), glucose(2, 110.0), glucose(3, 142.0)],
+            // The meter's clock runs 1 h 30 min ahead of UTC.
+            "clock_offset_s": 5400,
         }))
         .await;
         let mut run = Run::start(test_config(vec![Assignment::new(METER, "bed-2", DeviceKind::GlucoseMeter)]));
@@ -372,8 +376,24 @@ scenario! {
         use LinkState::*;
         assert_eq!(
             states(&log, METER_ID),
-            [Connecting, Connected, Receiving, Disconnected, Connecting, Connected, Receiving]
+            [Connecting, Connected, Disconnected, Connecting, Connected]
         );
+
+        // The clock was read on each connect, before that connect's records,
+        // and stamped with the gateway time it was current at.
+        let is_clock = |e: &DeviceEvent| payload_of(e, METER_ID, Characteristic::CurrentTime).is_some();
+        let is_record = |e: &DeviceEvent| payload_of(e, METER_ID, Characteristic::GlucoseMeasurement).is_some();
+        let second = log.iter().rposition(|e| is_link(e, METER_ID, Connecting)).unwrap();
+        let (first_half, second_half) = log.split_at(second);
+        for half in [first_half, second_half] {
+            let clock = half.iter().position(is_clock).expect("Current Time read on connect");
+            let record = half.iter().position(is_record).expect("records downloaded");
+            assert!(clock < record, "the clock is read before the records are asked for");
+            let DeviceEvent::Payload { bytes, received, .. } = &half[clock] else { unreachable!() };
+            let read = vigil_gatt::decode(Characteristic::CurrentTime, bytes).unwrap();
+            let offset = read.device_time.unwrap() - received.naive_utc();
+            assert!((offset.num_milliseconds() - 5_400_000).abs() < 500, "offset {offset}");
+        }
     }
 }
 

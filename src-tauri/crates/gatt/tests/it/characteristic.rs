@@ -81,6 +81,7 @@ fn ids_and_names() {
         (0x2A28, "2a28"),
         (0x2A23, "2a23"),
         (0x2A50, "2a50"),
+        (0x2A2B, "2a2b"),
     ];
     for (uuid, id) in expected {
         let c = Characteristic::from_uuid16(uuid).unwrap();

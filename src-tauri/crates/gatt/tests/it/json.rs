@@ -50,6 +50,11 @@ fn optional_fields_appear_only_when_set() {
         s,
         r#"{"characteristic":"2a1c","measurements":[{"mdc":150364,"value":36.6,"unit":"Cel","exponent":-1}],"device_time":"2024-03-15T10:30:05","site":"mouth"}"#
     );
+    let s = json("2A2B", "E8 07 03 0F 0A 1E 05 05 80 01");
+    assert_eq!(
+        s,
+        r#"{"characteristic":"2a2b","measurements":[],"device_time":"2024-03-15T10:30:05.500","status":["manual time update"]}"#
+    );
     let s = json("2A19", "57");
     assert_eq!(
         s,

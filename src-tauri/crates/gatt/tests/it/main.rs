@@ -2,6 +2,7 @@
 //! machine); one module per area.
 
 mod characteristic;
+mod current_time;
 mod device;
 mod encode;
 mod examples;
