@@ -27,6 +27,13 @@ const driver = spawn("tauri-driver", ["--port", String(port), "--native-port", S
   stdio: ["ignore", "inherit", "inherit"],
 });
 let failed = false;
+// A hung driver or webview fails the run instead of hanging CI.
+const LIMIT_MS = 180000;
+setTimeout(() => {
+  console.error(`not ok - did not finish within ${LIMIT_MS / 1000} s`);
+  driver.kill("SIGKILL");
+  process.exit(1);
+}, LIMIT_MS).unref();
 
 async function waitForDriver() {
   for (let i = 0; i < 100; i++) {
@@ -100,7 +107,8 @@ try {
 } catch (e) {
   failed = true;
   console.error(`not ok - ${e?.stack ?? e}`);
-  if (s) writeFileSync(join(out, "unlock-failure.png"), Buffer.from(await s.takeScreenshot(), "base64"));
+  // A dead session must not hide the real error behind a second one.
+  if (s) await s.takeScreenshot().then((png) => writeFileSync(join(out, "unlock-failure.png"), Buffer.from(png, "base64"))).catch(() => {});
 } finally {
   if (s) await s.quit().catch(() => {});
   driver.kill();

@@ -364,10 +364,11 @@ async function start(): Promise<void> {
   }
   void loadAppInfo();
   void pollSync();
-  // Subscribe first so nothing between the snapshot and the subscription is lost.
-  const sub = subscribe();
+  // Subscribed (the core holds our receiver) before the snapshot is taken, so
+  // nothing between the two is lost; updates that arrive first are buffered.
+  // Both are async commands: issued together, their order is not guaranteed.
+  await subscribe();
   await loadSnapshot();
-  await sub;
   view.setError(null);
 }
 
