@@ -220,6 +220,27 @@ fn gateway_with_a_key_file_says_so_and_sigint_works() {
 }
 
 #[test]
+fn beds_come_from_the_site_configuration_unless_given() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("site.json"), r#"{ "beds": 6 }"#).unwrap();
+    let stderr = run_gateway_and_stop(dir.path(), &[], SIGTERM);
+    assert!(stderr.contains("6 beds"), "{stderr}");
+    let stderr = run_gateway_and_stop(dir.path(), &["--beds", "3"], SIGTERM);
+    assert!(stderr.contains("3 beds"), "{stderr}");
+
+    std::fs::write(dir.path().join("site.json"), r#"{ "beds": 0 }"#).unwrap();
+    let out = vigil()
+        .args(["gateway", "--simulate", "ward", "--data-dir"])
+        .arg(dir.path())
+        .env("VIGIL_PASSPHRASE", "gateway-test-passphrase")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("beds must be 1 to 64"), "{err}");
+}
+
+#[test]
 fn gateway_with_the_wrong_passphrase_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     run_gateway_and_stop(dir.path(), &[], SIGTERM);

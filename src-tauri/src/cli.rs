@@ -52,6 +52,10 @@ pub struct Global {
     /// Keep readings this many days, then delete them.
     #[arg(long, global = true, value_name = "DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub retention_days: u32,
+    /// Beds at this workstation or gateway (default: `beds` in the site
+    /// configuration, else 4). Simulated mode puts a set of devices on each.
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=vigil_core::site::MAX_BEDS as i64))]
+    pub beds: Option<u16>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -155,9 +159,6 @@ pub struct GatewayArgs {
     /// Run simulated time this many times faster than real time.
     #[arg(long, default_value_t = 1.0, value_parser = parse_speed)]
     pub speed: f64,
-    /// Number of simulated beds.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub beds: u16,
     /// Seed for the simulated scenario (same seed, same data).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -173,12 +174,17 @@ fn parse_speed(s: &str) -> Result<f64, String> {
     }
 }
 
+/// Beds when neither `--beds` nor the site configuration says.
+pub const DEFAULT_BEDS: u16 = 4;
+
 /// What is needed to start the core, shared by the app and the gateway.
 #[derive(Debug, Clone)]
 pub struct StartOptions {
     pub data_dir: Option<PathBuf>,
     pub key_file: Option<PathBuf>,
     pub sim: SimSettings,
+    /// `--beds`, else the site configuration's `beds`, else [`DEFAULT_BEDS`].
+    pub beds: Option<u16>,
     pub speed: f64,
     pub retention_days: u32,
     pub devices: vigil_core::DeviceMode,
@@ -200,11 +206,15 @@ impl StartOptions {
         if let Some(src) = &site.source {
             tracing::info!(path = %src.display(), "site configuration");
         }
+        let sim = SimSettings {
+            beds: self.beds.or(site.beds).unwrap_or(DEFAULT_BEDS).into(),
+            ..self.sim.clone()
+        };
         Ok(vigil_core::Config {
             data_dir: data_dir.clone(),
             key,
             clock,
-            sim: self.sim.clone(),
+            sim,
             retention: vigil_core::maintenance::Retention(chrono::Duration::days(self.retention_days.into())),
             alarm_preset: site.alarm_preset()?,
             devices: self.devices,
@@ -238,6 +248,7 @@ pub fn main() -> ExitCode {
                 data_dir: cli.global.data_dir,
                 key_file: cli.global.key_file,
                 sim,
+                beds: cli.global.beds,
                 speed: cli.speed,
                 retention_days: cli.global.retention_days,
                 devices,

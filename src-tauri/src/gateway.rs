@@ -22,9 +22,10 @@ pub fn run(global: Global, args: GatewayArgs) -> ExitCode {
         key_file: global.key_file,
         sim: SimSettings {
             scenario: args.simulate.unwrap_or_default(),
-            beds: args.beds as usize,
             seed: args.seed,
+            ..SimSettings::default()
         },
+        beds: global.beds,
         speed: args.speed,
         retention_days: global.retention_days,
         devices: if args.simulate.is_some() {
@@ -37,6 +38,7 @@ pub fn run(global: Global, args: GatewayArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(&e.to_string()),
     };
+    let beds = cfg.sim.beds;
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     rt.block_on(async move {
         let vigil = match Vigil::start(cfg).await {
@@ -45,11 +47,8 @@ pub fn run(global: Global, args: GatewayArgs) -> ExitCode {
         };
         let info = vigil.info();
         let devices = match &info.scenario {
-            Some(sc) => format!(
-                "SIMULATED (scenario '{sc}', {} beds, speed {}x)",
-                args.beds, args.speed
-            ),
-            None => format!("Bluetooth LE ({} beds)", args.beds),
+            Some(sc) => format!("SIMULATED (scenario '{sc}', {beds} beds, speed {}x)", args.speed),
+            None => format!("Bluetooth LE ({beds} beds)"),
         };
         eprintln!(
             "vigil gateway: store {} unlocked with {}; devices: {devices}",

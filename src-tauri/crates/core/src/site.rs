@@ -5,7 +5,8 @@
 //! `/Library/Application Support/Vigil/site.json`).
 //!
 //! ```json
-//! { "alarms": { "adult": { "spo2": { "low": 92 } } },
+//! { "beds": 16,
+//!   "alarms": { "adult": { "spo2": { "low": 92 } } },
 //!   "fhir": { "base_url": "https://fhir.example.org/R4",
 //!             "mrn_system": "urn:oid:1.2.3.4",
 //!             "smart": { "token_url": "https://fhir.example.org/auth/token",
@@ -24,6 +25,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SiteConfig {
+    /// Beds at this workstation (1 to [`MAX_BEDS`]; `--beds` overrides it).
+    #[serde(default)]
+    pub beds: Option<u16>,
     /// Alarm preset overlay (see `vigil_alarms::SitePreset::from_json`).
     #[serde(default)]
     pub alarms: Option<serde_json::Value>,
@@ -33,6 +37,9 @@ pub struct SiteConfig {
     #[serde(skip)]
     pub source: Option<PathBuf>,
 }
+
+/// The most beds one workstation or gateway serves.
+pub const MAX_BEDS: u16 = 64;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -107,6 +114,12 @@ impl SiteConfig {
                 Ok(text) => {
                     let mut c: SiteConfig = serde_json::from_str(&text)
                         .map_err(|e| ConfigError::Site(format!("{}: {e}", path.display())))?;
+                    if c.beds.is_some_and(|n| !(1..=MAX_BEDS).contains(&n)) {
+                        return Err(ConfigError::Site(format!(
+                            "{}: beds must be 1 to {MAX_BEDS}",
+                            path.display()
+                        )));
+                    }
                     c.source = Some(path);
                     return Ok(c);
                 }
