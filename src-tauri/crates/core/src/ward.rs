@@ -210,9 +210,11 @@ impl Ward {
         self.beds.insert(bed.to_string(), admission);
     }
 
+    /// The beds in the order a nurse counts them (bed-2 before bed-10).
     pub fn beds(&self) -> Vec<BedView> {
-        self.beds
-            .iter()
+        let mut beds: Vec<_> = self.beds.iter().collect();
+        beds.sort_by(|(a, _), (b, _)| bed_order(a).cmp(&bed_order(b)));
+        beds.into_iter()
             .map(|(bed, adm)| BedView {
                 bed: bed.clone(),
                 label: bed_label(bed),
@@ -445,6 +447,13 @@ impl Ward {
     }
 }
 
+/// Sort key of a bed id: its text, then its trailing number as a number.
+fn bed_order(bed: &str) -> (&str, u64, &str) {
+    let digits = bed.len() - bed.bytes().rev().take_while(u8::is_ascii_digit).count();
+    let (stem, n) = bed.split_at(digits);
+    (stem, n.parse().unwrap_or(u64::MAX), bed)
+}
+
 /// "bed-3" → "Bed 3".
 pub fn bed_label(bed: &str) -> String {
     match bed.strip_prefix("bed-") {
@@ -641,6 +650,14 @@ mod tests {
         // A fresh one (5 min old) is a sign of life.
         w.apply("ble-meter", &record_at(3, local(11, 55, 0), 99.0), utc(12, 0, 0));
         assert_eq!(device(&w, utc(12, 0, 0)).state, LinkState::Receiving);
+    }
+
+    #[test]
+    fn beds_come_in_the_order_a_nurse_counts_them() {
+        let ids = ["bed-10", "bed-2", "bed-1", "icu-3", "bed-16"].map(String::from);
+        let w = Ward::new(ids, vec![]);
+        let order: Vec<_> = w.beds().into_iter().map(|b| b.bed).collect();
+        assert_eq!(order, ["bed-1", "bed-2", "bed-10", "bed-16", "icu-3"]);
     }
 
     #[test]
