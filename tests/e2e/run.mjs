@@ -6,7 +6,8 @@
 // changes, admit and discharge, and saves screenshots under test-output/e2e/.
 // A second session runs the `deterioration` scenario at 30x speed and checks the
 // alarms: priority and flashing, audio pause countdown, acknowledge, NEWS2, the
-// alarm log, NEWS2 entry and the add-device dialog.
+// alarm log, NEWS2 entry and the add-device dialog. A third runs 16 stable beds
+// and checks that the screen keeps up with 1 Hz numerics at every bed.
 
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync, rmSync } from "node:fs";
@@ -21,19 +22,25 @@ const out = join(root, "test-output/e2e");
 mkdirSync(out, { recursive: true });
 const dataDir = mkdtempSync(join(tmpdir(), "vigil-e2e-"));
 const alarmDataDir = mkdtempSync(join(tmpdir(), "vigil-e2e-alarms-"));
+const wardDataDir = mkdtempSync(join(tmpdir(), "vigil-e2e-16-"));
 
 // The app reads its store key from here (no OS keychain under Xvfb).
 process.env.VIGIL_PASSPHRASE = "e2e-test-passphrase";
 
 const driverPort = 4444;
-const driver = spawn("tauri-driver", ["--port", String(driverPort)], { stdio: ["ignore", "inherit", "inherit"] });
+// Its own process group, so the watchdog can stop it with everything it started.
+const driver = spawn("tauri-driver", ["--port", String(driverPort)], { stdio: ["ignore", "inherit", "inherit"], detached: true });
 let session;
 let failed = false;
 // A hung driver or webview fails the run instead of hanging CI.
 const LIMIT_MS = 300000;
 setTimeout(() => {
   console.error(`not ok - did not finish within ${LIMIT_MS / 1000} s`);
-  driver.kill("SIGKILL");
+  // The whole group: tauri-driver, WebKitWebDriver and the app (an orphaned
+  // WebKitWebDriver would hold CI's output pipe open).
+  try {
+    process.kill(-driver.pid, "SIGKILL");
+  } catch {}
   process.exit(1);
 }, LIMIT_MS).unref();
 
@@ -276,7 +283,8 @@ try {
     // The log is written in the background: refresh until the acknowledgement is in.
     await session.wait(
       async () => {
-        await click("alarm-log-refresh-bed-1");
+        // The tab may still be coming up: a click that cannot land yet is retried.
+        await click("alarm-log-refresh-bed-1").catch(() => {});
         await session.sleep(300);
         return /Acknowledged[\s\S]*QA/.test(await text("alarm-log-bed-1"));
       },
@@ -318,7 +326,8 @@ try {
     await click("tab-alarm-log-bed-1");
     await session.wait(
       async () => {
-        await click("alarm-log-refresh-bed-1");
+        // The tab may still be coming up: a click that cannot land yet is retried.
+        await click("alarm-log-refresh-bed-1").catch(() => {});
         await session.sleep(300);
         return /Limit changed[\s\S]*HR limits 40–60 \(were [^)]*\) set by QA/.test(await text("alarm-log-bed-1"));
       },
@@ -342,6 +351,50 @@ try {
     await new Promise((r) => setTimeout(r, 300)); // let the dialog repaint before the screenshot
   });
   await shot("add-device.png");
+
+  // ------------------------------------------------------------ 16 beds at 1 Hz: a third session
+  await session.quit();
+  session = undefined;
+  session = await startSession(["--data-dir", wardDataDir, "--simulate", "stable", "--beds", "16"]);
+  const BEDS = Array.from({ length: 16 }, (_, i) => `bed-${i + 1}`);
+
+  await step("[16 beds] every bed shows a live heart rate", async () => {
+    // One script for all 16 beds (WebKitWebDriver takes one command at a time).
+    await session.wait(
+      async () =>
+        (await session.executeScript((beds) => beds.map((b) => document.querySelector(`[data-testid="hr-${b}"]`)?.textContent?.trim() ?? ""), BEDS)).every((t) =>
+          /^\d+$/.test(t),
+        ),
+      60000,
+      "not every one of 16 beds shows a HR",
+    );
+  });
+  await shot("ward-16.png");
+
+  await step("[16 beds] the screen keeps up at 1 Hz for 20 s: values change at every bed, none goes stale", async () => {
+    const before = await session.executeScript(() => window.vigilScreenTiming());
+    const seen = new Map(BEDS.map((b) => [b, new Set()]));
+    const t0 = Date.now();
+    while (Date.now() - t0 < 20000) {
+      // One round trip for all 16 beds, so the test itself does not slow the page.
+      const look = await session.executeScript((beds) => beds.map((b) => ({
+        hr: document.querySelector(`[data-testid="hr-${b}"]`)?.textContent?.trim() ?? "",
+        stale: document.querySelectorAll(`[data-testid^="stale-${b}-"]:not([hidden])`).length,
+      })), BEDS);
+      look.forEach((l, i) => {
+        assert.equal(l.stale, 0, `${BEDS[i]}: a value went stale while its device was sending`);
+        if (/^\d+$/.test(l.hr)) seen.get(BEDS[i]).add(l.hr);
+      });
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    for (const [bed, values] of seen) assert.ok(values.size >= 2, `${bed}: the HR did not change in 20 s`);
+    const after = await session.executeScript(() => window.vigilScreenTiming());
+    // The core sends a batch every 250 ms: about 80 in 20 s. Far fewer means
+    // the page fell behind (or the core did).
+    const updates = after.updates - before.updates;
+    assert.ok(updates >= 60, `only ${updates} updates in 20 s (expected ~80)`);
+    console.log(`   ${updates} updates in 20 s; update → on screen p50 ${after.to_screen_ms.p50?.toFixed(1)} ms, p99 ${after.to_screen_ms.p99?.toFixed(1)} ms; frame p50 ${after.frame_ms.p50?.toFixed(1)} ms, p99 ${after.frame_ms.p99?.toFixed(1)} ms`);
+  });
 } catch (e) {
   failed = true;
   console.error(`not ok - ${e?.stack ?? e}`);
@@ -351,5 +404,6 @@ try {
   driver.kill();
   rmSync(dataDir, { recursive: true, force: true });
   rmSync(alarmDataDir, { recursive: true, force: true });
+  rmSync(wardDataDir, { recursive: true, force: true });
 }
 process.exit(failed ? 1 : 0);

@@ -25,13 +25,18 @@ const port = 4452;
 const driver = spawn("tauri-driver", ["--port", String(port), "--native-port", String(port + 1)], {
   env,
   stdio: ["ignore", "inherit", "inherit"],
+  detached: true, // its own process group: the watchdog stops everything it started
 });
 let failed = false;
 // A hung driver or webview fails the run instead of hanging CI.
 const LIMIT_MS = 180000;
 setTimeout(() => {
   console.error(`not ok - did not finish within ${LIMIT_MS / 1000} s`);
-  driver.kill("SIGKILL");
+  // The whole group: tauri-driver, WebKitWebDriver and the app (an orphaned
+  // WebKitWebDriver would hold CI's output pipe open).
+  try {
+    process.kill(-driver.pid, "SIGKILL");
+  } catch {}
   process.exit(1);
 }, LIMIT_MS).unref();
 

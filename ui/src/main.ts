@@ -21,10 +21,36 @@ const audio = new AlarmAudio();
 let framePending = false;
 let pendingSince = 0;
 
+// Screen timing, for support and the 16-bed e2e check (times only, no patient
+// data): how long an update waits until it is on screen, and how long a frame
+// takes. A screen that falls behind shows here first.
+const TIMING_SAMPLES = 512;
+const timing = { updates: 0, unpaintedSince: 0, toScreenMs: [] as number[], frameMs: [] as number[] };
+function sample(list: number[], v: number): void {
+  list.push(v);
+  if (list.length > TIMING_SAMPLES) list.shift();
+}
+function percentile(list: readonly number[], p: number): number | null {
+  if (list.length === 0) return null;
+  const sorted = [...list].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+(window as unknown as { vigilScreenTiming: () => unknown }).vigilScreenTiming = () => ({
+  updates: timing.updates,
+  to_screen_ms: { p50: percentile(timing.toScreenMs, 50), p99: percentile(timing.toScreenMs, 99), max: percentile(timing.toScreenMs, 100) },
+  frame_ms: { p50: percentile(timing.frameMs, 50), p99: percentile(timing.frameMs, 99), max: percentile(timing.frameMs, 100) },
+});
+
 function frame(): void {
   framePending = false;
   const now = performance.now();
   view.render(state, now);
+  const done = performance.now();
+  sample(timing.frameMs, done - now);
+  if (timing.unpaintedSince) {
+    sample(timing.toScreenMs, done - timing.unpaintedSince);
+    timing.unpaintedSince = 0;
+  }
   // Alarm sound: the highest audible priority over all beds (pure choice in alarms.ts).
   const ctx = frameContext(state, now);
   const playing = wardSounding(state.alarms.values(), ctx.coreNow, ctx.noData && ctx.hasData);
@@ -256,7 +282,10 @@ function onUpdate(u: WardUpdate): void {
     if (buffered.length > MAX_BUFFERED) buffered.shift();
     return;
   }
-  applyUpdate(state, u, performance.now());
+  const now = performance.now();
+  applyUpdate(state, u, now);
+  timing.updates += 1;
+  if (!timing.unpaintedSince) timing.unpaintedSince = now;
   scheduleRender();
 }
 
