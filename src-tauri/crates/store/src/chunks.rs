@@ -386,8 +386,14 @@ impl Store {
 
     /// Opens every chunk and sealed record; returns how many chunks were
     /// checked and every failure: chunks that fail authentication or
-    /// decoding, and chunks of one series that overlap in time (a replayed
-    /// copy of old data, or the clock stepped back).
+    /// decoding, and chunks of one series that hold a reading at the same
+    /// time (a replayed copy of old data: a deleted chunk put back beside the
+    /// compacted chunk that replaced it).
+    ///
+    /// Chunks of one series may overlap in time without sharing a reading:
+    /// stored records downloaded late (placed at their measurement time), or
+    /// a gateway clock that stepped back. That is not tampering, so only
+    /// overlapping chunks are decoded against each other.
     pub async fn verify(&self) -> Result<(u64, Vec<StoreError>), StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {CHUNK_COLUMNS} FROM chunks c LEFT JOIN series s ON s.id = c.series_id
@@ -397,22 +403,39 @@ impl Store {
         .await
         .map_err(db("reading chunks"))?;
         let mut failures = Vec::new();
-        let mut prev: Option<(i64, i64, i64)> = None; // (series, id, t1)
+        // Sweep per series in t0 order: the earlier chunks still open at this
+        // chunk's t0, with their sample times (sorted).
+        let mut series_now = None;
+        let mut open: Vec<(i64, i64, Vec<i64>)> = Vec::new(); // (id, t1, times)
         for row in &rows {
-            if let Err(e) = self.open_chunk(row).and_then(|_| self.open_summary(row)) {
-                failures.push(e);
-            }
             let (series, id, t0, t1): (i64, i64, i64, i64) =
                 (row.get("series_id"), row.get("id"), row.get("t0"), row.get("t1"));
-            if let Some((ps, pid, pt1)) = prev {
-                if ps == series && t0 <= pt1 {
+            if series_now != Some(series) {
+                series_now = Some(series);
+                open.clear();
+            }
+            let samples = match self
+                .open_chunk(row)
+                .and_then(|(_, s)| self.open_summary(row).map(|_| s))
+            {
+                Ok(samples) => samples,
+                Err(e) => {
+                    failures.push(e);
+                    continue;
+                }
+            };
+            let mut times: Vec<i64> = samples.iter().map(|s| s.t).collect();
+            times.sort_unstable();
+            open.retain(|(_, end, _)| *end >= t0);
+            for (other, _, other_times) in &open {
+                if shares_a_time(other_times, &times) {
                     failures.push(StoreError::Overlap {
                         series,
-                        chunks: (pid, id),
+                        chunks: (*other, id),
                     });
                 }
             }
-            prev = Some((series, id, t1));
+            open.push((id, t1, times));
         }
         failures.extend(self.verify_sealed_records().await?);
         Ok((rows.len() as u64, failures))
@@ -670,4 +693,17 @@ pub(crate) async fn series_id(tx: &mut sqlx::SqliteConnection, k: &SeriesKey) ->
     .fetch_one(&mut *tx)
     .await
     .map_err(db("creating a series"))
+}
+
+/// Whether two sorted lists of sample times have one in common.
+fn shares_a_time(a: &[i64], b: &[i64]) -> bool {
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => return true,
+        }
+    }
+    false
 }

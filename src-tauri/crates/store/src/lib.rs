@@ -52,7 +52,7 @@ pub enum StoreError {
     Tampered { chunk: i64, series: i64 },
     #[error("{table} record {id} failed authentication: it was altered or moved")]
     TamperedRecord { table: &'static str, id: i64 },
-    #[error("chunks {} and {} of series {series} overlap in time: a replayed copy of old data, or the clock stepped back", chunks.0, chunks.1)]
+    #[error("chunks {} and {} of series {series} hold readings at the same time: a replayed copy of old data", chunks.0, chunks.1)]
     Overlap { series: i64, chunks: (i64, i64) },
     #[error("admission {0} failed authentication: its sealed record was altered or moved")]
     TamperedAdmission(String),

@@ -494,6 +494,30 @@ mod schema2 {
     }
 
     #[test]
+    fn late_records_placed_in_the_past_are_not_a_replay() {
+        rt().block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(&dir.path().join("v.db"), &key()).await.unwrap();
+            let glucose = |at| {
+                reading(
+                    "bed-1",
+                    Mdc::CONC_GLU_CAPILLARY_WHOLEBLOOD,
+                    Value::Number(5.4),
+                    at,
+                )
+            };
+            // Records at 0 s and 100 s, then a download of ones measured in
+            // between (their chunk overlaps the first in time, shares no reading).
+            store.append(&[glucose(t(0)), glucose(t(100))]).await.unwrap();
+            store.append(&[glucose(t(30)), glucose(t(60))]).await.unwrap();
+            let (checked, failures) = store.verify().await.unwrap();
+            assert_eq!(checked, 2);
+            assert!(failures.is_empty(), "{failures:?}");
+            assert_eq!(store.query_range(None, t(0), t(200)).await.unwrap().len(), 4);
+        });
+    }
+
+    #[test]
     fn a_truncated_file_is_an_error_not_silence() {
         rt().block_on(async {
             let dir = tempfile::tempdir().unwrap();
