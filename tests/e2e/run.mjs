@@ -14,6 +14,7 @@ import { mkdirSync, mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import assert from "node:assert/strict";
+import { failAfter } from "./watchdog.mjs";
 import { Builder, By, Capabilities, until } from "selenium-webdriver";
 
 const root = resolve(import.meta.dirname, "../..");
@@ -32,17 +33,7 @@ const driverPort = 4444;
 const driver = spawn("tauri-driver", ["--port", String(driverPort)], { stdio: ["ignore", "inherit", "inherit"], detached: true });
 let session;
 let failed = false;
-// A hung driver or webview fails the run instead of hanging CI.
-const LIMIT_MS = 300000;
-setTimeout(() => {
-  console.error(`not ok - did not finish within ${LIMIT_MS / 1000} s`);
-  // The whole group: tauri-driver, WebKitWebDriver and the app (an orphaned
-  // WebKitWebDriver would hold CI's output pipe open).
-  try {
-    process.kill(-driver.pid, "SIGKILL");
-  } catch {}
-  process.exit(1);
-}, LIMIT_MS).unref();
+failAfter(300000, driver);
 
 async function waitForDriver() {
   for (let i = 0; i < 100; i++) {
