@@ -868,6 +868,8 @@ class Overview {
       this.root.style.setProperty("--rows", String(rows));
     }
     this.root.style.setProperty("--fs", `${fs.toFixed(2)}px`);
+    // Below this the device chips would crowd out the numerics (style.css).
+    this.root.classList.toggle("is-dense", fs < 11);
   }
 
   update(state: WardState, ctx: FrameContext, bedsChanged: boolean): void {
