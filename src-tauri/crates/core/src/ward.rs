@@ -26,7 +26,12 @@
 //!   after connecting) sets it: that is the device's clock now, which is what
 //!   the offset means (the PHD IG's "coincident time stamp": a device time
 //!   paired with the gateway time at which it was current). A device whose
-//!   Current Time says "date unknown" has no offset;
+//!   Current Time says "date unknown" has no offset. A read with a known time
+//!   also becomes a device-clock [`Reading`] ([`Mdc::ATTR_TIME_ABS`]: value
+//!   the offset in seconds, `device_time` the device's clock, `received` the
+//!   gateway time of the read) that is stored and uploaded (as the PHD IG
+//!   Coincident Time Stamp Observation) ahead of the records downloaded after
+//!   it, but is never a value on the screen (no view, never the latest);
 //! * a live measurement with a device time sets it only while no Current Time
 //!   has been read since the device was attached (a time stamp taken at
 //!   measurement and sent at once is a fair, if rougher, coincident pair);
@@ -304,6 +309,22 @@ impl Ward {
         if decoded.is_current_time() {
             d.clock_read = true;
             d.clock_offset_s = decoded.device_time.map(|dt| clock_offset_s(dt, received));
+            // The device-clock reading itself (PHD IG Coincident Time Stamp): stored and
+            // uploaded, in order before what the device sends after it; never a value on
+            // the screen, so no view and no latest value.
+            if let (Some(dt), Some(off)) = (decoded.device_time, d.clock_offset_s) {
+                out.readings.push(Reading {
+                    bed: d.desc.bed.clone(),
+                    admission: admission.clone(),
+                    device: d.desc.device.clone(),
+                    code: Mdc::ATTR_TIME_ABS,
+                    value: vigil_model::Value::Number(off as f64),
+                    unit: vigil_model::codes::ucum::S.to_string(),
+                    device_time: Some(dt),
+                    received,
+                    source: d.desc.source,
+                });
+            }
         } else if let Some(dt) = decoded.device_time.filter(|_| !stored && !d.clock_read) {
             d.clock_offset_s = Some(clock_offset_s(dt, received));
         }
@@ -433,7 +454,8 @@ impl Ward {
     /// the last known values — as stale, since their age says so).
     pub fn seed_latest(&mut self, readings: Vec<Reading>, default_interval: Duration) {
         for r in readings {
-            if !self.beds.contains_key(&r.bed) {
+            // A device-clock reading is not a value to show.
+            if !self.beds.contains_key(&r.bed) || r.code == Mdc::ATTR_TIME_ABS {
                 continue;
             }
             let stale = self
@@ -542,7 +564,8 @@ mod tests {
         // fractions: 15:29:59.75 read at 14:00:00 is +5400 s, not +5399).
         let read = local(15, 29, 59) + TimeDelta::milliseconds(750);
         let applied = w.apply("ble-meter", &clock(read), now);
-        assert!(applied.readings.is_empty() && applied.views.is_empty());
+        assert_eq!(applied.readings.len(), 1, "the device-clock reading");
+        assert!(applied.views.is_empty());
         assert_eq!(device(&w, now).clock_offset_s, Some(5400));
         // From then on live time stamps and records leave it alone.
         w.apply("ble-meter", &live(local(14, 2, 0)), utc(14, 1, 0));
@@ -552,7 +575,8 @@ mod tests {
         w.apply("ble-meter", &clock(local(14, 0, 10)), utc(14, 2, 0));
         assert_eq!(device(&w, now).clock_offset_s, Some(-110));
         let unset = vigil_gatt::decode(Characteristic::CurrentTime, &[0; 10]).unwrap();
-        w.apply("ble-meter", &unset, utc(14, 3, 0));
+        let a = w.apply("ble-meter", &unset, utc(14, 3, 0));
+        assert!(a.readings.is_empty(), "no device time: no device-clock reading");
         assert_eq!(device(&w, now).clock_offset_s, None);
         w.apply("ble-meter", &live(local(14, 4, 0)), utc(14, 3, 0));
         assert_eq!(
@@ -560,6 +584,42 @@ mod tests {
             None,
             "a clock was read: live stamps stay out"
         );
+    }
+
+    #[test]
+    fn a_clock_read_is_a_device_clock_reading_stored_but_never_shown() {
+        let mut w = meter();
+        let now = utc(14, 0, 0);
+        let read = local(15, 30, 0) + TimeDelta::milliseconds(250);
+        let a = w.apply("ble-meter", &clock(read), now);
+        assert!(a.views.is_empty(), "not a value on the screen");
+        assert_eq!(
+            a.readings,
+            vec![Reading {
+                bed: "bed-1".into(),
+                admission: None,
+                device: "ble-meter".into(),
+                code: Mdc::ATTR_TIME_ABS,
+                value: Value::Number(5400.0),
+                unit: "s".into(),
+                device_time: Some(read),
+                received: now,
+                source: Source::Real,
+            }]
+        );
+        // Nothing shown, not a sign of life.
+        let snap = w.snapshot(now);
+        assert!(snap.latest.is_empty());
+        assert_eq!(snap.devices[0].last_data_ms, None);
+        // Nor after a restart, seeded from the store.
+        let mut w2 = meter();
+        w2.seed_latest(a.readings.clone(), Duration::from_secs(1));
+        assert!(w2.snapshot(now).latest.is_empty());
+        // The records downloaded after it come after it, placed with its offset.
+        let r = w.apply("ble-meter", &record(1, 30, 95.0), now);
+        let rec = &r.readings[0];
+        let offset = (rec.device_time.unwrap() - rec.received.naive_utc()).num_seconds();
+        assert_eq!(offset, 5400);
     }
 
     #[test]

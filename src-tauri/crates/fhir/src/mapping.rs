@@ -32,7 +32,16 @@
 //! coincident-time-stamp idea), or the receipt time while the offset is unknown. The device's
 //! own time, when it sent one, is local and unsynchronised; it goes into the identifier (so a
 //! device re-sending a stored record maps to the same identifier) but not into `effective`.
-//! The PHD IG Coincident Time Stamp Observation itself is not sent yet.
+//! Each read of a device's clock (a [`Mdc::ATTR_TIME_ABS`] reading from the core) becomes a
+//! PHD IG Coincident Time Stamp Observation ([`coincident_time_stamp`]): code MDC 67975
+//! `MDC_ATTR_TIME_ABS`, `effectiveDateTime` the gateway time of the read (UTC),
+//! `valueDateTime` the device's clock as read, `subject` the sensor's Device and `device` the
+//! gateway's Device (no gateway extension, no patient). The device's clock has no time zone;
+//! as the IG asks, the gateway adds its own: the UTC offset of the gateway's local time zone
+//! (`chrono::Local`) at the instant of the read, so this one field depends on the host's time
+//! zone setting. A measurement Observation whose time was placed on the gateway's timeline
+//! with that clock reading (see the syncer) references it with the PHD IG
+//! `CoincidentTimeStampReference` extension ([`add_coincident_time_stamp_reference`]).
 //!
 //! Devices: [`device`] builds the sensor's `Device` (PHD IG "PHD Device Profile": type MDC
 //! 65573, EUI-64 System ID and Bluetooth address identifiers typed SYSID / BTMAC,
@@ -40,10 +49,11 @@
 //! [`gateway_device`] the Vigil gateway (PHG Device, type MDC 531981 `MDC_MOC_VMS_MDS_AHD`).
 //! Both also carry `urn:vigil:device|<device id>`, the key for their conditional create.
 //!
-//! Everything here is a pure function of its inputs: references to the Patient and the
+//! Everything here is a pure function of its inputs (and, for a Coincident Time Stamp's
+//! `valueDateTime`, of the host's time zone): references to the Patient and the
 //! Devices are supplied by the caller at upload time (see [`ObservationContext`]).
 
-use chrono::{NaiveDateTime, SecondsFormat};
+use chrono::{NaiveDateTime, Offset, SecondsFormat, TimeZone};
 use ring::digest;
 use serde_json::{json, Map, Value as Json};
 use vigil_model::{Mdc, Reading, Source, Special, Value};
@@ -60,6 +70,13 @@ pub const EUI64_SYSTEM: &str = "urn:oid:1.2.840.10004.1.1.1.0.0.1.0.0.1.2680";
 /// Bluetooth EUI-48 transport address (PHD IG "System Identifier", transport table).
 pub const BLUETOOTH_SYSTEM: &str = "http://hl7.org/fhir/sid/eui-48/bluetooth";
 pub const GATEWAY_EXTENSION: &str = "http://hl7.org/fhir/StructureDefinition/observation-gatewayDevice";
+/// PHD IG extension by which a measurement references the Coincident Time Stamp Observation
+/// of the device timeline its time stamp belongs to.
+pub const COINCIDENT_TIME_STAMP_EXTENSION: &str =
+    "http://hl7.org/fhir/uv/phd/StructureDefinition/CoincidentTimeStampReference";
+/// PHD IG profile of the Coincident Time Stamp Observation.
+pub const COINCIDENT_TIME_STAMP_PROFILE: &str =
+    "http://hl7.org/fhir/uv/phd/StructureDefinition/PhdCoincidentTimeStampObservation";
 pub const DATA_ABSENT_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/data-absent-reason";
 const CATEGORY_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/observation-category";
 const PHD_CATEGORY_SYSTEM: &str = "http://hl7.org/fhir/uv/phd/CodeSystem/PhdObservationCategories";
@@ -219,6 +236,78 @@ pub fn observation(reading: &Reading, ctx: &ObservationContext) -> Json {
     let mut o = base_observation(reading.code, reading.source, id, reading, ctx);
     put_value(&mut o, reading.value, &reading.unit);
     Json::Object(o)
+}
+
+/// The PHD IG Coincident Time Stamp Observation for a device-clock reading (code
+/// [`Mdc::ATTR_TIME_ABS`], value the offset device − gateway in seconds, `device_time` the
+/// device's clock, `received` the gateway time of the read; see the module docs, "Time").
+/// `ctx.device` (the sensor) becomes the `subject` and `ctx.gateway` the `device`;
+/// `ctx.subject` (the patient) is not used: the IG's subject is the sensor. The identifier is
+/// [`observation_identifier`] (device, code, device time, value, unit), so a re-sent clock
+/// reading finds its Observation.
+pub fn coincident_time_stamp(reading: &Reading, ctx: &ObservationContext) -> Json {
+    let mut meta = Map::new();
+    meta.insert("profile".into(), json!([COINCIDENT_TIME_STAMP_PROFILE]));
+    if reading.source == Source::Simulated {
+        meta.insert(
+            "security".into(),
+            json!([{ "system": ACT_REASON_SYSTEM, "code": "HTEST", "display": "test health data" }]),
+        );
+    }
+    // The device's clock as read; reconstructed from the offset if the reading lacks it.
+    let device_time = reading.device_time.or_else(|| {
+        let off = reading.value.number().filter(|v| v.is_finite())?;
+        let off = chrono::TimeDelta::try_milliseconds((off * 1000.0).round() as i64)?;
+        reading.received.naive_utc().checked_add_signed(off)
+    });
+    let mut o = Map::new();
+    o.insert("resourceType".into(), json!("Observation"));
+    o.insert("meta".into(), Json::Object(meta));
+    o.insert(
+        "identifier".into(),
+        json!([{ "system": OBSERVATION_ID_SYSTEM, "value": observation_identifier(reading) }]),
+    );
+    o.insert("status".into(), json!("final"));
+    o.insert(
+        "code".into(),
+        json!({ "coding": [{ "system": MDC_SYSTEM, "code": Mdc::ATTR_TIME_ABS.0.to_string() }], "text": "Absolute time" }),
+    );
+    o.insert("subject".into(), json!({ "reference": ctx.device }));
+    o.insert(
+        "effectiveDateTime".into(),
+        json!(reading.received.to_rfc3339_opts(SecondsFormat::Millis, true)),
+    );
+    // The gateway's own UTC offset at the instant of the read (PHD IG: the PHG adds its
+    // offset when the PHD's clock has none).
+    let zone = chrono::Local
+        .offset_from_utc_datetime(&reading.received.naive_utc())
+        .fix();
+    match device_time.and_then(|t| zone.from_local_datetime(&t).single()) {
+        Some(v) => {
+            o.insert(
+                "valueDateTime".into(),
+                json!(v.to_rfc3339_opts(SecondsFormat::Millis, false)),
+            );
+        }
+        None => {
+            o.insert(
+                "dataAbsentReason".into(),
+                json!({ "coding": [{ "system": DATA_ABSENT_SYSTEM, "code": "error", "display": "Error" }] }),
+            );
+        }
+    }
+    o.insert("device".into(), json!({ "reference": ctx.gateway }));
+    Json::Object(o)
+}
+
+/// Adds the PHD IG `CoincidentTimeStampReference` extension (`Observation/<id>` of the
+/// Coincident Time Stamp Observation) to a measurement Observation.
+pub fn add_coincident_time_stamp_reference(observation: &mut Json, reference: &str) {
+    let ext = json!({ "url": COINCIDENT_TIME_STAMP_EXTENSION, "valueReference": { "reference": reference } });
+    match observation.get_mut("extension").and_then(Json::as_array_mut) {
+        Some(list) => list.push(ext),
+        None => observation["extension"] = json!([ext]),
+    }
 }
 
 /// The readings of one blood-pressure measurement.

@@ -36,6 +36,20 @@
 //!   Device and carries the status and OperationOutcome text (the gateway Device holds only
 //!   the gateway's own configuration, no patient data).
 //!
+//! * Time: a device-clock reading ([`Mdc::ATTR_TIME_ABS`], the core's record of a read of a
+//!   device's clock) becomes a PHD IG Coincident Time Stamp Observation
+//!   ([`mapping::coincident_time_stamp`]), conditional-created before the window's
+//!   measurements and acked once stored (dead-lettered on a 4xx like any entry; a retryable
+//!   failure holds back the window's measurements). The syncer keeps per device the latest
+//!   stored one (offset and `Observation/<id>`); a measurement after it in outbox order whose
+//!   device time − gateway time is within 2 s of that offset (its gateway time was placed
+//!   with that offset, or it is a live time stamp consistent with it) carries the PHD IG
+//!   `CoincidentTimeStampReference` extension pointing at it. A measurement without a
+//!   device time, or with one off that timeline (a record placed at receipt time, a clock
+//!   set meanwhile), has no reference. The cache lives in memory: after a syncer restart it
+//!   is empty until the device's next clock reading, so measurements uploaded until then
+//!   go without the reference.
+//!
 //! Logs carry counts, seqs, statuses and issue codes only: never patient references'
 //! identities, values, tokens or OperationOutcome diagnostics.
 
@@ -48,7 +62,7 @@ use rand::Rng;
 use serde_json::Value as Json;
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
-use vigil_model::{Clock, Reading};
+use vigil_model::{Clock, Mdc, Reading};
 
 use crate::bundle::EntryResult;
 use crate::client::FhirClient;
@@ -214,6 +228,28 @@ enum SensorDevice {
     Rejected(String),
 }
 
+/// A device's latest stored clock reading: its offset and Coincident Time Stamp Observation.
+#[derive(Debug, Clone)]
+struct DeviceClock {
+    /// Device time − gateway time, seconds.
+    offset_s: f64,
+    /// `Observation/<id>`.
+    reference: String,
+}
+
+/// How far (seconds) a measurement's device time − gateway time may be from a clock
+/// reading's offset and still be on that clock reading's timeline.
+const TIMELINE_TOLERANCE_S: f64 = 2.0;
+
+/// The measurement's time on the gateway clock was derived from its device time with this
+/// offset (or it is a live time stamp consistent with it): see the module docs, "Time".
+fn on_timeline(r: &Reading, offset_s: f64) -> bool {
+    r.device_time.is_some_and(|dt| {
+        let d = (dt - r.received.naive_utc()).num_milliseconds() as f64 / 1000.0;
+        (d - offset_s).abs() <= TIMELINE_TOLERANCE_S
+    })
+}
+
 /// Drains an [`Outbox`] into a FHIR server.
 pub struct Syncer<C: Clock> {
     client: Arc<FhirClient>,
@@ -225,6 +261,9 @@ pub struct Syncer<C: Clock> {
     /// Sensor Devices the server refused (by Vigil device id).
     rejected_devices: HashMap<String, RejectedDevice>,
     gateway_ref: Option<String>,
+    /// Per Vigil device id, its latest uploaded clock reading (empty after a restart until
+    /// the device's next one).
+    device_clocks: HashMap<String, DeviceClock>,
 }
 
 type Prepared = (Json, Vec<i64>);
@@ -240,6 +279,7 @@ impl<C: Clock> Syncer<C> {
             device_refs: HashMap::new(),
             rejected_devices: HashMap::new(),
             gateway_ref: None,
+            device_clocks: HashMap::new(),
         }
     }
 
@@ -441,6 +481,42 @@ impl<C: Clock> Syncer<C> {
             return Ok(());
         }
         let gateway = self.gateway_ref().await?;
+        // Device-clock readings first: their Observations must exist before the
+        // measurements that reference them.
+        let (clocks, ready): (Vec<&OutboxItem>, Vec<&OutboxItem>) = ready
+            .into_iter()
+            .partition(|i| i.reading.code == Mdc::ATTR_TIME_ABS);
+        let mut stored_clocks: HashMap<i64, DeviceClock> = HashMap::new();
+        if !clocks.is_empty() {
+            stored_clocks = self.upload_clocks(outbox, &clocks, &gateway, report).await?;
+        }
+        // Which clock reading each measurement's time belongs to, in outbox order: the
+        // device's latest clock reading before it (this window's, else the cached one).
+        let mut coincident: HashMap<i64, String> = HashMap::new();
+        let mut order: Vec<&OutboxItem> = clocks.iter().chain(ready.iter()).copied().collect();
+        order.sort_by_key(|i| i.seq);
+        for i in order {
+            let device = &i.reading.device;
+            if i.reading.code == Mdc::ATTR_TIME_ABS {
+                match stored_clocks.remove(&i.seq) {
+                    Some(c) => self.device_clocks.insert(device.clone(), c),
+                    None => self.device_clocks.remove(device),
+                };
+            } else if let Some(c) = self.device_clocks.get(device) {
+                if on_timeline(&i.reading, c.offset_s) {
+                    coincident.insert(i.seq, c.reference.clone());
+                }
+            }
+        }
+        let with_clock = |mut o: Json, seq: i64| {
+            if let Some(r) = coincident.get(&seq) {
+                mapping::add_coincident_time_stamp_reference(&mut o, r);
+            }
+            o
+        };
+        if ready.is_empty() {
+            return Ok(());
+        }
         let mut prepared: Vec<Prepared> = Vec::new();
         // Group per patient (a panel never spans two admissions).
         // Readings of sensors whose Device the server refused: (seq, reason).
@@ -467,7 +543,8 @@ impl<C: Clock> Syncer<C> {
                         device: &device,
                         gateway: &gateway,
                     };
-                    prepared.push((mapping::observation(&ready[i].reading, &ctx), vec![ready[i].seq]));
+                    let o = mapping::observation(&ready[i].reading, &ctx);
+                    prepared.push((with_clock(o, ready[i].seq), vec![ready[i].seq]));
                 }
                 continue;
             }
@@ -498,6 +575,7 @@ impl<C: Clock> Syncer<C> {
                     &ctx,
                 ),
             };
+            let resource = with_clock(resource, first.seq);
             prepared.push((resource, idx.iter().map(|&i| ready[i].seq).collect()));
         }
         if !refused.is_empty() {
@@ -550,6 +628,88 @@ impl<C: Clock> Syncer<C> {
         match retry {
             Some(e) => Err(e.into()),
             None => Ok(()),
+        }
+    }
+
+    /// Conditional-creates the Coincident Time Stamp Observations of a window's
+    /// device-clock readings; acks those stored and dead-letters those refused (4xx, or a
+    /// refused sensor Device) like measurements. Returns the stored ones by seq. A retryable
+    /// failure of any of them fails the window (after acking what was stored), so no
+    /// measurement goes out before the clock reading it comes after.
+    async fn upload_clocks<O: Outbox>(
+        &mut self,
+        outbox: &O,
+        clocks: &[&OutboxItem],
+        gateway: &str,
+        report: &mut PassReport,
+    ) -> Result<HashMap<i64, DeviceClock>, SyncError> {
+        let mut prepared: Vec<(Json, &OutboxItem)> = Vec::new();
+        for &item in clocks {
+            match self.device_ref(&item.reading.device).await? {
+                SensorDevice::Ref(device) => {
+                    let ctx = ObservationContext {
+                        subject: item.patient_ref.as_deref().unwrap_or_default(),
+                        device: &device,
+                        gateway,
+                    };
+                    prepared.push((mapping::coincident_time_stamp(&item.reading, &ctx), item));
+                }
+                SensorDevice::Rejected(reason) => {
+                    outbox.dead_letter(item.seq, reason).await?;
+                    report.dead_lettered += 1;
+                }
+            }
+        }
+        let mut stored = HashMap::new();
+        if prepared.is_empty() {
+            return Ok(stored);
+        }
+        let resources: Vec<Json> = prepared.iter().map(|(r, _)| r.clone()).collect();
+        let results = self.send(&resources, report).await?;
+        let mut acks = Vec::new();
+        let mut retry: Option<Error> = None;
+        for ((_, item), result) in prepared.iter().zip(results) {
+            match result {
+                EntryResult::Stored { location, .. } => {
+                    acks.push(item.seq);
+                    let reference = location
+                        .as_deref()
+                        .and_then(|l| crate::bundle::reference_from_location(l, "Observation"));
+                    let offset = item.reading.value.number().filter(|v| v.is_finite());
+                    if let (Some(reference), Some(offset_s)) = (reference, offset) {
+                        stored.insert(item.seq, DeviceClock { offset_s, reference });
+                    }
+                }
+                EntryResult::Rejected { status, outcome } => {
+                    let text = outcome.as_ref().map(|o| o.full_text()).unwrap_or_default();
+                    tracing::warn!(
+                        seq = item.seq,
+                        status,
+                        issues = %outcome.as_ref().map(|o| o.to_string()).unwrap_or_default(),
+                        "fhir sync: device-clock entry rejected, dead-lettered"
+                    );
+                    outbox
+                        .dead_letter(item.seq, format!("HTTP {status}: {text}"))
+                        .await?;
+                    report.dead_lettered += 1;
+                }
+                EntryResult::Retry { status, outcome } => {
+                    retry.get_or_insert(Error::Http {
+                        status: status.unwrap_or(500),
+                        retry_after: None,
+                        outcome,
+                    });
+                }
+            }
+        }
+        if !acks.is_empty() {
+            outbox.ack(&acks).await?;
+            report.acked += acks.len() as u64;
+            self.status.send_modify(|s| s.uploaded += acks.len() as u64);
+        }
+        match retry {
+            Some(e) => Err(e.into()),
+            None => Ok(stored),
         }
     }
 

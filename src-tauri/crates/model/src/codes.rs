@@ -52,6 +52,14 @@ impl Mdc {
     pub const CONC_GLU_UNDETERMINED_PLASMA: Mdc = Mdc(160372);
     /// MDC_ECG_TIME_PD_RR_GL: heart beat (R-R) interval.
     pub const ECG_TIME_PD_RR_GL: Mdc = Mdc(147240);
+    /// MDC_ATTR_TIME_ABS (IEEE 11073-10101, partition 1 "object oriented", term 2439):
+    /// "absolute time", a wall clock without time zone or DST offset, the kind of clock a
+    /// BLE device's Current Time (0x2A2B) is. Vigil uses it for a device-clock reading (the
+    /// HL7 PHD IG's Coincident Time Stamp): its value is the device's clock offset, device
+    /// time − gateway time in seconds (UCUM `s`), its `device_time` the device's clock and
+    /// its `received` the gateway time at which that clock was read. Not a measurement: it
+    /// has no label, no LOINC code, no alarm parameter and is never shown as a value.
+    pub const ATTR_TIME_ABS: Mdc = Mdc(67975);
 
     /// Short label for screens and CSV.
     pub fn label(self) -> &'static str {

@@ -651,7 +651,18 @@ scenario! {
         app.stop().await;
 
         let rows = stored_within(dir.path(), "bed-2", chrono::Duration::days(1)).await;
-        let rows: Vec<&Reading> = rows.iter().filter(|r| r.device == METER_ID).collect();
+        let (clocks, rows): (Vec<&Reading>, Vec<&Reading>) = rows
+            .iter()
+            .filter(|r| r.device == METER_ID)
+            .partition(|r| r.code == vigil_model::Mdc::ATTR_TIME_ABS);
+        // The read of the meter's clock is stored too (the PHD IG coincident time
+        // stamp): its offset, the meter's clock and the gateway time of the read.
+        assert_eq!(clocks.len(), 1, "{clocks:?}");
+        let c = clocks[0];
+        let off = c.value.number().unwrap();
+        assert!((off - AHEAD_S as f64).abs() <= 1.0, "clock reading {off} s");
+        let dt = c.device_time.expect("the meter's clock");
+        assert!(((dt - c.received.naive_utc()).num_milliseconds() - AHEAD_S * 1000).abs() <= 1000);
         assert_eq!(rows.len(), 3);
         for (r, t) in rows.iter().zip(&measured) {
             // Placed on the gateway clock; the meter's own time kept as sent.

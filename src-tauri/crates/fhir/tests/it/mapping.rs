@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, Offset, TimeZone};
 use rand::SeedableRng;
 use serde_json::{json, Value as Json};
 use vigil_fhir::bundle::{self, EntryResult};
@@ -73,6 +73,65 @@ fn heart_rate_observation_follows_phd_ig_and_vital_signs() {
     assert_eq!(o["identifier"][0]["value"], mapping::observation_identifier(&r));
     assert!(o.get("dataAbsentReason").is_none());
     assert!(o.get("meta").unwrap().get("security").is_none());
+}
+
+#[test]
+fn a_device_clock_reading_is_a_phd_coincident_time_stamp() {
+    let device_time = NaiveDate::from_ymd_opt(2025, 3, 4)
+        .unwrap()
+        .and_hms_milli_opt(11, 30, 0, 250)
+        .unwrap();
+    let r = with_device_time(
+        reading("meter-1", Mdc::ATTR_TIME_ABS, Value::Number(5400.0), "s", t0()),
+        device_time,
+    );
+    let o = mapping::coincident_time_stamp(&r, &CTX);
+    assert_eq!(o["resourceType"], "Observation");
+    assert_eq!(o["meta"]["profile"][0], mapping::COINCIDENT_TIME_STAMP_PROFILE);
+    assert_eq!(o["status"], "final");
+    assert_eq!(
+        codings(&o),
+        vec![("urn:iso:std:iso:11073:10101".to_string(), "67975".to_string())]
+    );
+    // The IG's subject is the sensor, its device the gateway; no patient, no gateway
+    // extension, no vital-signs category.
+    assert_eq!(o["subject"]["reference"], "Device/d1");
+    assert_eq!(o["device"]["reference"], "Device/g1");
+    for absent in [
+        "extension",
+        "category",
+        "valueQuantity",
+        "derivedFrom",
+        "hasMember",
+    ] {
+        assert!(o.get(absent).is_none(), "{absent}: {o}");
+    }
+    assert_eq!(o["effectiveDateTime"], "2025-03-04T10:00:00.000Z");
+    // The device's clock as read, with the gateway's own UTC offset at that instant.
+    let v = chrono::DateTime::parse_from_rfc3339(o["valueDateTime"].as_str().unwrap()).unwrap();
+    assert_eq!(v.naive_local(), device_time);
+    let zone = chrono::Local.offset_from_utc_datetime(&t0().naive_utc()).fix();
+    assert_eq!(*v.offset(), zone);
+    // Deterministic identifier, distinct from a measurement's at the same time.
+    assert_eq!(o["identifier"][0]["system"], "urn:vigil:observation");
+    assert_eq!(o["identifier"][0]["value"], mapping::observation_identifier(&r));
+    let mut m = r.clone();
+    m.code = Mdc::CONC_GLU_CAPILLARY_PLASMA;
+    assert_ne!(
+        mapping::observation_identifier(&m),
+        mapping::observation_identifier(&r)
+    );
+    // A measurement on its timeline references it, next to the gateway extension.
+    let mut obs = mapping::observation(&m, &CTX);
+    mapping::add_coincident_time_stamp_reference(&mut obs, "Observation/cts-1");
+    assert_eq!(obs["extension"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        obs["extension"][1],
+        json!({
+            "url": "http://hl7.org/fhir/uv/phd/StructureDefinition/CoincidentTimeStampReference",
+            "valueReference": { "reference": "Observation/cts-1" }
+        })
+    );
 }
 
 #[test]

@@ -276,6 +276,30 @@ async fn every_resource_vigil_sends_passes_medplum_validation() {
         software_revision: Some("3".into()),
         simulated: true,
     }));
+    // A device-clock reading and a measurement on its timeline.
+    let clock = with_device_time(
+        reading("d", Mdc::ATTR_TIME_ABS, Value::Number(5400.0), "s", t0()),
+        (t0() + chrono::Duration::seconds(5400)).naive_utc(),
+    );
+    resources.push(mapping::coincident_time_stamp(&clock, &ctx));
+    let mut sim_clock = clock.clone();
+    sim_clock.source = vigil_model::Source::Simulated;
+    resources.push(mapping::coincident_time_stamp(&sim_clock, &ctx));
+    let mut glucose = mapping::observation(
+        &with_device_time(
+            reading(
+                "d",
+                Mdc::CONC_GLU_CAPILLARY_PLASMA,
+                Value::Number(5.4),
+                "mmol/L",
+                t0(),
+            ),
+            (t0() + chrono::Duration::seconds(5400)).naive_utc(),
+        ),
+        &ctx,
+    );
+    mapping::add_coincident_time_stamp_reference(&mut glucose, "Observation/cts");
+    resources.push(glucose);
     resources.push(mapping::device(&DeviceInfo::from_id("sim-hr-1")));
     resources.push(mapping::gateway_device(&gateway()));
     for r in &resources {
@@ -461,5 +485,199 @@ async fn run_loop_uploads_as_readings_arrive_and_stops_on_cancel() {
         .expect("run returns on cancel")
         .unwrap();
     assert_eq!(server.observations().await, 60);
+    server.stop().await;
+}
+
+/// A device-clock reading: the meter's clock read at `at` (gateway) showed `at + offset_s`.
+fn clock_reading(device: &str, at: chrono::DateTime<chrono::Utc>, offset_s: i64) -> vigil_model::Reading {
+    with_device_time(
+        reading(
+            device,
+            Mdc::ATTR_TIME_ABS,
+            Value::Number(offset_s as f64),
+            "s",
+            at,
+        ),
+        (at + chrono::Duration::seconds(offset_s)).naive_utc(),
+    )
+}
+
+/// A stored glucose record measured at device time `dt`, placed on the gateway clock at `at`.
+fn record(
+    device: &str,
+    dt: chrono::NaiveDateTime,
+    at: chrono::DateTime<chrono::Utc>,
+    v: f64,
+) -> vigil_model::Reading {
+    with_device_time(
+        reading(
+            device,
+            Mdc::CONC_GLU_CAPILLARY_PLASMA,
+            Value::Number(v),
+            "mmol/L",
+            at,
+        ),
+        dt,
+    )
+}
+
+fn extension_refs(o: &Json) -> Vec<String> {
+    o["extension"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["url"] == mapping::COINCIDENT_TIME_STAMP_EXTENSION)
+        .map(|e| e["valueReference"]["reference"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn by_identifier(server: &TestServer, r: &vigil_model::Reading) -> Json {
+    let id = mapping::observation_identifier(r);
+    let b = server
+        .client()
+        .search(
+            "Observation",
+            &[("identifier", &format!("urn:vigil:observation|{id}"))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(b["entry"].as_array().map(Vec::len), Some(1), "{b}");
+    b["entry"][0]["resource"].clone()
+}
+
+/// The PHD IG Coincident Time Stamp: a read of the meter's clock becomes one Observation
+/// (device timeline → gateway timeline), and the records placed with its offset reference it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_reading_is_one_coincident_time_stamp_the_records_placed_with_it_reference() {
+    let server = TestServer::start().await;
+    const AHEAD_S: i64 = 5400;
+    let read_at = t0() + chrono::Duration::hours(3);
+    let clock = clock_reading("meter-1", read_at, AHEAD_S);
+    let mut readings = vec![clock.clone()];
+    // Stored records measured 2 h and 1 h before the read, on the meter's clock; placed
+    // on the gateway clock with the offset.
+    for (h, v) in [(2, 5.4), (1, 6.1)] {
+        let at = read_at - chrono::Duration::hours(h);
+        readings.push(record(
+            "meter-1",
+            (at + chrono::Duration::seconds(AHEAD_S)).naive_utc(),
+            at,
+            v,
+        ));
+    }
+    // A record not placed with it (kept at its receipt time: the offset was unknown).
+    let off_timeline = record(
+        "meter-1",
+        (t0() - chrono::Duration::hours(5)).naive_utc(),
+        read_at,
+        7.0,
+    );
+    readings.push(off_timeline.clone());
+    // A value without a device time.
+    let untimed = reading(
+        "meter-1",
+        Mdc::CONC_GLU_CAPILLARY_PLASMA,
+        Value::Number(8.0),
+        "mmol/L",
+        read_at,
+    );
+    readings.push(untimed.clone());
+    // Another device's value consistent with the offset: not this clock's timeline.
+    let other = record(
+        "meter-2",
+        (read_at + chrono::Duration::seconds(AHEAD_S)).naive_utc(),
+        read_at,
+        9.0,
+    );
+    readings.push(other.clone());
+
+    let (outbox, _) = linked_outbox(&server, &readings).await;
+    let report = drain(&mut syncer(&server), &outbox).await;
+    assert_eq!(report.acked, readings.len() as u64);
+    assert_eq!(outbox.pending_len(), 0);
+    assert_eq!(server.observations().await, readings.len() as u64);
+
+    let client = server.client();
+    let code = format!("urn:iso:std:iso:11073:10101|{}", Mdc::ATTR_TIME_ABS.0);
+    assert_eq!(client.count("Observation", &[("code", &code)]).await.unwrap(), 1);
+    let cts = by_identifier(&server, &clock).await;
+    let cts_ref = format!("Observation/{}", cts["id"].as_str().unwrap());
+    assert_eq!(cts["status"], "final");
+    assert_eq!(cts["effectiveDateTime"], "2025-03-04T13:00:00.000Z");
+    // The meter's clock as read, with the gateway's UTC offset (the tests run in UTC).
+    let value = chrono::DateTime::parse_from_rfc3339(cts["valueDateTime"].as_str().unwrap()).unwrap();
+    assert_eq!(value.naive_local(), clock.device_time.unwrap());
+    let sensor = cts["subject"]["reference"].as_str().unwrap();
+    let device = client.read(sensor).await.unwrap();
+    assert_eq!(device["identifier"][0]["value"], "meter-1");
+    let gw = client
+        .read(cts["device"]["reference"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(gw["identifier"][0]["value"], gateway().id);
+    assert!(cts.get("extension").is_none(), "no gateway extension on it");
+    let (status, oo) = server.validate(&cts).await;
+    assert_eq!(status, 200, "{oo}");
+
+    for r in &readings[1..3] {
+        let o = by_identifier(&server, r).await;
+        assert_eq!(extension_refs(&o), vec![cts_ref.clone()], "{o}");
+        assert_eq!(o["subject"]["reference"].as_str().unwrap()[..8], *"Patient/");
+        let (status, oo) = server.validate(&o).await;
+        assert_eq!(status, 200, "{oo}");
+    }
+    for r in [&off_timeline, &untimed, &other] {
+        let o = by_identifier(&server, r).await;
+        assert!(extension_refs(&o).is_empty(), "{o}");
+    }
+
+    // The same readings again (a fresh syncer, as after a restart): nothing new.
+    let again = MemoryOutbox::new();
+    again.link(AdmissionId(ADMISSION.into()), "Patient/whatever");
+    for r in &readings {
+        again.push(r.clone());
+    }
+    let report = drain(&mut syncer(&server), &again).await;
+    assert_eq!(report.acked, readings.len() as u64);
+    assert_eq!(server.observations().await, readings.len() as u64);
+    assert_eq!(client.count("Observation", &[("code", &code)]).await.unwrap(), 1);
+    server.stop().await;
+}
+
+/// After a syncer restart the device's clock is unknown until its next clock reading:
+/// measurements go without the reference, then get the new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_clock_reading_since_the_restart_measurements_have_no_reference() {
+    let server = TestServer::start().await;
+    let at = t0();
+    let before = record(
+        "meter-1",
+        (at + chrono::Duration::seconds(60)).naive_utc(),
+        at,
+        5.0,
+    );
+    let (outbox, _) = linked_outbox(&server, std::slice::from_ref(&before)).await;
+    let mut s = syncer(&server);
+    drain(&mut s, &outbox).await;
+    assert!(extension_refs(&by_identifier(&server, &before).await).is_empty());
+    // The meter's clock is read: later values on its timeline reference it, even in a
+    // later pass (the syncer remembers it).
+    let later = at + chrono::Duration::minutes(10);
+    let clock = clock_reading("meter-1", later, 60);
+    outbox.push(clock.clone());
+    drain(&mut s, &outbox).await;
+    let live = record(
+        "meter-1",
+        (later + chrono::Duration::seconds(61)).naive_utc(),
+        later + chrono::Duration::seconds(1),
+        5.5,
+    );
+    outbox.push(live.clone());
+    drain(&mut s, &outbox).await;
+    let cts = by_identifier(&server, &clock).await;
+    assert_eq!(
+        extension_refs(&by_identifier(&server, &live).await),
+        vec![format!("Observation/{}", cts["id"].as_str().unwrap())]
+    );
     server.stop().await;
 }
