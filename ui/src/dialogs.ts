@@ -1,6 +1,6 @@
 // Admit and discharge dialogs. Modal overlays created on open and removed on close.
 
-import type { AdmissionView, AdmitRequest, BedView, DeadLetter, DeviceView, News2Entry, ParameterLimit, PatientMatch, ScanResult } from "./contract";
+import type { AdmissionView, AdmitRequest, BedView, DeadLetter, DeviceKind, DeviceView, News2Entry, ParameterLimit, PatientMatch, ScanResult } from "./contract";
 import { deadLetterRows, fhirErrorText, matchConflict, matchText } from "./sync";
 import { h, setHidden, setText } from "./dom";
 import { kindText, rssiBars, rssiText } from "./format";
@@ -142,7 +142,9 @@ export function scanErrorText(e: unknown): string {
   return `Could not scan: ${commandErrorText(err)}`;
 }
 
-const KIND_OPTIONS = ["heart_rate_strap", "pulse_oximeter", "respiration_sensor", "blood_pressure_cuff", "thermometer"];
+// What a scanned device can be assigned as when it advertises no health
+// service: the kinds with a Bluetooth LE profile (the core refuses others).
+const KIND_OPTIONS: DeviceKind[] = ["heart_rate_strap", "pulse_oximeter", "blood_pressure_cuff", "thermometer", "weight_scale", "glucose_meter"];
 
 interface Modal {
   overlay: HTMLDivElement;

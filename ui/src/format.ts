@@ -120,6 +120,8 @@ const KIND_TEXT: Record<string, string> = {
   pulse_oximeter: "SpO2 + pulse",
   thermometer: "temperature",
   blood_pressure_cuff: "blood pressure",
+  weight_scale: "weight",
+  glucose_meter: "glucose",
   respiration_sensor: "respiration",
 };
 

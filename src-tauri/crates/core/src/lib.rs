@@ -416,11 +416,13 @@ impl Vigil {
     pub async fn assign_device(&self, address: &str, bed: &str, kind: &str) -> Result<(), CoreError> {
         let bt = self.bt()?;
         self.known_bed(bed)?;
-        bluetooth::kind_of(kind).ok_or_else(|| CoreError::BadKind(kind.to_string()))?;
+        let device_kind = bluetooth::kind_of(kind).ok_or_else(|| CoreError::BadKind(kind.to_string()))?;
         let address = vigil_devices::ble::normalize_address(address)
             .map_err(|e| CoreError::Bluetooth(e.to_string()))?;
         self.store.assign_device(&address, bed, kind).await?;
-        bt.restart().await.map_err(CoreError::Bluetooth)?;
+        // Only this device's link (re)starts: the rest of the ward stays connected.
+        let assignment = vigil_devices::ble::Assignment::new(&address, bed, device_kind);
+        bt.attach(assignment).await.map_err(CoreError::Bluetooth)?;
         tracing::info!(device = %address, bed = %bed, "device assigned");
         Ok(())
     }
@@ -431,6 +433,9 @@ impl Vigil {
         let bt = self.bt()?;
         let address = vigil_devices::ble::address_of(address);
         self.store.remove_device(address).await?;
+        // Stop its link first (the others stay up): once this returns the
+        // source sends nothing more about it, and then the ward forgets it.
+        let detached = bt.detach(address).await.map_err(CoreError::Bluetooth);
         let gone = self
             .ctx
             .ward
@@ -446,8 +451,7 @@ impl Vigil {
                 .forget_device(&d, self.ctx.clock.now());
             self.ctx.publish(out).await;
         }
-        bt.restart().await.map_err(CoreError::Bluetooth)?;
-        Ok(())
+        detached
     }
 
     /// Sets a device's clock through the Current Time Service, where it has one.

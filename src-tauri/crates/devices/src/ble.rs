@@ -2,10 +2,14 @@
 //!
 //! [`BleSource`] is the [`DeviceSource`] for real devices (`Source::Real`). It
 //! is given the ward's [`Assignment`]s (device address → bed, kind) and, for
-//! each, keeps a link up for as long as it runs:
+//! each, keeps a link up for as long as it runs. Devices are added, moved and
+//! removed while it runs through its [`BleControl`] ([`BleSource::control`]):
+//! each link has its own cancellation, so changing one device never touches
+//! the links of the others.
 //!
-//! 1. `Attached` for every assigned device at start (before any data), with
-//!    the kind's [`expected_interval`].
+//! 1. `Attached` for every assigned device at start (before any data), and
+//!    for a device attached later when it is attached, with the kind's
+//!    [`expected_interval`].
 //! 2. `Connecting`; finds the device (scanning only while a device is not yet
 //!    known to the platform), connects, discovers services: `Connected`.
 //! 3. Reads the Device Information Service and the Battery Level and sends
@@ -34,6 +38,14 @@
 //!    backoff (0.5 s doubling to 30 s by default), immediately once the adapter
 //!    is powered on again. The per-peripheral notification stream does *not*
 //!    end on disconnect with btleplug, which is why central events are watched.
+//! 7. [`BleControl::detach`] stops that device's link only: it disconnects
+//!    the device (releasing any scan it was waiting on) and sends nothing
+//!    more about it; there is no "detached" event, the owner forgets the
+//!    device itself. [`BleControl::attach`] of an address already attached
+//!    elsewhere is a move: the old link is stopped (and the device
+//!    disconnected) before the new one starts with a fresh `Attached`.
+//!    Commands sent while the adapter is still being opened are applied to
+//!    the assignment list and take effect when it opens.
 //!
 //! **Glucose records and duplicates.** Every RACP download sends *all* stored
 //! records, so each reconnect re-sends records already received. They are all
@@ -66,11 +78,17 @@ use std::time::Duration;
 use btleplug::api::{Central as _, CentralState, Peripheral as _, WriteType};
 use chrono::NaiveDateTime;
 use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use vigil_model::{BedId, Clock, DeviceId, Source, SystemClock};
 
 pub use profile::{expected_interval, kind_for_service, SUPPORTED_SERVICES};
+
+/// Whether Vigil can run a device of this kind over Bluetooth LE (it has a
+/// GATT profile: a respiration sensor, say, has none).
+pub fn supports(kind: DeviceKind) -> bool {
+    profile::profile(kind).is_some()
+}
 
 use crate::{DeviceDescriptor, DeviceEvent, DeviceKind, DeviceSource, SourceError};
 
@@ -167,6 +185,8 @@ pub enum BleError {
     BadAddress(String),
     #[error("device {0} is assigned twice")]
     DuplicateAssignment(String),
+    #[error("the Bluetooth source is not running")]
+    Stopped,
     #[error("timed out: {0}")]
     Timeout(&'static str),
     #[error("bluetooth: {0}")]
@@ -204,6 +224,66 @@ pub fn normalize_address(address: &str) -> Result<String, BleError> {
 /// Bluetooth LE devices assigned to beds; a [`DeviceSource`] with `Source::Real`.
 pub struct BleSource {
     cfg: BleConfig,
+    control: mpsc::UnboundedSender<Command>,
+    commands: mpsc::UnboundedReceiver<Command>,
+}
+
+/// What a [`BleControl`] asks of the running source; each is acknowledged
+/// once applied.
+pub(crate) enum Command {
+    Attach(Assignment, oneshot::Sender<()>),
+    Detach(String, oneshot::Sender<()>),
+}
+
+/// Changes a [`BleSource`]'s assignments while it runs, one device at a time
+/// (the other devices' links are left alone). Cheap to clone. Commands sent
+/// before the source runs (or while it is still opening the adapter) are
+/// applied when it gets to them; once the source has stopped they fail with
+/// [`BleError::Stopped`].
+#[derive(Clone)]
+pub struct BleControl {
+    tx: mpsc::UnboundedSender<Command>,
+}
+
+impl std::fmt::Debug for BleControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BleControl").finish_non_exhaustive()
+    }
+}
+
+impl BleControl {
+    /// Assigns a device: `Attached`, then its link starts. An address already
+    /// attached to another bed (or as another kind) is moved: its link is
+    /// stopped and started again with the new assignment. Attaching it again
+    /// unchanged does nothing. Returns once the source has applied it.
+    pub async fn attach(&self, mut a: Assignment) -> Result<(), BleError> {
+        if profile::profile(a.kind).is_none() {
+            return Err(BleError::UnsupportedKind(a.kind));
+        }
+        a.address = normalize_address(&a.address)?;
+        let (done, applied) = oneshot::channel();
+        self.tx
+            .send(Command::Attach(a, done))
+            .map_err(|_| BleError::Stopped)?;
+        applied.await.map_err(|_| BleError::Stopped)
+    }
+
+    /// Removes a device: its link stops and the device is disconnected. Sends
+    /// no event (the owner forgets the device). Returns once the link has
+    /// stopped; an address that is not attached is fine.
+    pub async fn detach(&self, address: &str) -> Result<(), BleError> {
+        let address = normalize_address(address_of(address))?;
+        let (done, applied) = oneshot::channel();
+        self.tx
+            .send(Command::Detach(address, done))
+            .map_err(|_| BleError::Stopped)?;
+        applied.await.map_err(|_| BleError::Stopped)
+    }
+
+    /// Whether the source has stopped (or was dropped without running).
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
 }
 
 impl BleSource {
@@ -220,7 +300,19 @@ impl BleSource {
                 return Err(BleError::DuplicateAssignment(a.address.clone()));
             }
         }
-        Ok(BleSource { cfg })
+        let (control, commands) = mpsc::unbounded_channel();
+        Ok(BleSource {
+            cfg,
+            control,
+            commands,
+        })
+    }
+
+    /// The handle that attaches and detaches devices while the source runs.
+    pub fn control(&self) -> BleControl {
+        BleControl {
+            tx: self.control.clone(),
+        }
     }
 
     /// What the pipeline is told about each device, in assignment order.
@@ -249,7 +341,8 @@ impl DeviceSource for BleSource {
         tx: mpsc::Sender<DeviceEvent>,
         cancel: CancellationToken,
     ) -> Pin<Box<dyn Future<Output = Result<(), SourceError>> + Send>> {
-        Box::pin(central::run(self.cfg, tx, cancel))
+        let BleSource { cfg, commands, .. } = *self;
+        Box::pin(central::run(cfg, commands, tx, cancel))
     }
 }
 

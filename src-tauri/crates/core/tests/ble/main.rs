@@ -765,3 +765,52 @@ scenario! {
         app.stop().await;
     }
 }
+
+scenario! {
+    /// Assigning a second device, moving it to another bed and removing it
+    /// again only ever touches that device: the strap at bed 1 stays
+    /// Receiving on its first connection throughout and its values keep
+    /// coming; the removed device is disconnected and gone from the screen.
+    async fn assigning_moving_and_removing_a_device_leaves_the_others_connected() {
+        const OTHER: &str = "AA:BB:CC:DD:EE:02";
+        const OTHER_ID: &str = "ble-AA:BB:CC:DD:EE:02";
+        let mut fake = FakeBluez::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let app = App::start(dir.path(), DeviceMode::Auto).await;
+        assign_strap(&app, &mut fake).await;
+        stream_hr(&app, &mut fake, &[70], &[70.0]).await;
+
+        fake.add(strap(OTHER, "Polar H10", -52)).await;
+        app.vigil.assign_device(OTHER, "bed-2", "heart_rate_strap").await.unwrap();
+        fake.notify(OTHER, "2a37", &hr(80)).await;
+        app.until("bed 2's heart rate", |u| live_values(u, OTHER_ID, Mdc::ECG_HEART_RATE) == [80.0])
+            .await;
+        stream_hr(&app, &mut fake, &[71], &[70.0, 71.0]).await;
+
+        // A move: only the moved device reconnects.
+        app.vigil.assign_device(OTHER, "bed-3", "heart_rate_strap").await.unwrap();
+        fake.notify(OTHER, "2a37", &hr(81)).await;
+        app.until_snapshot("the strap at bed 3", |s| {
+            s.devices.iter().any(|d| d.device == OTHER_ID && d.bed == "bed-3" && d.state == LinkState::Receiving)
+        })
+        .await;
+        assert_eq!(fake.state(OTHER).await["connects"], json!(2));
+
+        app.vigil.remove_device(OTHER_ID).await.unwrap();
+        assert_eq!(fake.state(OTHER).await["connected"], json!(false), "removing disconnects it");
+        assert!(device_state(&app.vigil.snapshot(), OTHER_ID).is_none());
+        stream_hr(&app, &mut fake, &[72], &[70.0, 71.0, 72.0]).await;
+
+        use LinkState::*;
+        assert_eq!(device_states(&app.updates(), STRAP_ID), [Connecting, Connected, Receiving]);
+        assert_eq!(device_state(&app.vigil.snapshot(), STRAP_ID), Some(Receiving));
+        assert_eq!(fake.state(STRAP).await["connects"], json!(1), "the strap at bed 1 was never reconnected");
+        let devices = app.vigil.store().devices().await.unwrap();
+        assert_eq!(devices.len(), 1);
+        assert_eq!(devices[0].address, STRAP);
+        let vigil = app.vigil.clone();
+        app.stop().await;
+        // Nothing of the removed device came back after the remove.
+        assert!(device_state(&vigil.snapshot(), OTHER_ID).is_none());
+    }
+}

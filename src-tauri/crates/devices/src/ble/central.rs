@@ -1,7 +1,15 @@
 //! The adapter side: opening it, watching its events, scanning on demand,
 //! and running one link task per assigned device.
+//!
+//! Every link task has a cancellation token of its own, a child of the
+//! source's: [`run_links`] keeps them by address, so a [`super::BleControl`]
+//! command attaches or detaches one device without touching the others,
+//! while cancelling the source still stops them all. Commands that arrive
+//! while the adapter is being opened change the assignment list the links
+//! are then started from.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use vigil_model::{Clock, LinkState};
 
 use super::link::Link;
-use super::{descriptor, profile, BleConfig, BleError};
+use super::{descriptor, profile, Assignment, BleConfig, BleError, Command};
 use crate::{DeviceEvent, SourceError};
 
 /// The first adapter the platform offers, on a connection of its own (the
@@ -231,9 +239,11 @@ pub(crate) struct Shared {
 }
 
 /// The source: announce every device, open the adapter (retrying while there
-/// is none), then run one link per device until cancelled.
+/// is none), then run one link per device until cancelled, attaching and
+/// detaching devices as `commands` ask.
 pub(crate) async fn run(
     cfg: BleConfig,
+    mut commands: mpsc::UnboundedReceiver<Command>,
     tx: mpsc::Sender<DeviceEvent>,
     cancel: CancellationToken,
 ) -> Result<(), SourceError> {
@@ -244,7 +254,7 @@ pub(crate) async fn run(
         cancel: inner.clone(),
         clock: cfg.clock.clone(),
     };
-    let result = run_links(cfg, &out).await;
+    let result = run_links(cfg, &mut commands, &out).await;
     inner.cancel();
     match result {
         Ok(()) | Err(Stop::Cancelled) => Ok(()),
@@ -252,8 +262,92 @@ pub(crate) async fn run(
     }
 }
 
-async fn run_links(cfg: BleConfig, out: &Out) -> Result<(), Stop> {
-    for a in &cfg.assignments {
+/// The same device (addresses compare case-insensitively).
+fn same_address(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+/// The key a link is kept under.
+fn key(address: &str) -> String {
+    address.to_ascii_uppercase()
+}
+
+/// Attaching `b` where `a` is attached changes nothing.
+fn unchanged(a: &Assignment, b: &Assignment) -> bool {
+    a.bed == b.bed && a.kind == b.kind && a.expected_interval == b.expected_interval
+}
+
+/// Tells the pipeline about a device: `Attached`, and the state every device
+/// is in while the adapter cannot be opened, if it was already reported.
+async fn announce(a: &Assignment, initial: Option<LinkState>, out: &Out) -> Result<(), Stop> {
+    out.send(DeviceEvent::Attached(descriptor(a))).await?;
+    if let Some(state) = initial {
+        let at = out.clock.now();
+        let device = descriptor(a).device;
+        out.send(DeviceEvent::Link { device, state, at }).await?;
+    }
+    Ok(())
+}
+
+/// Before the adapter is open: a command changes the assignment list the
+/// links will be started from.
+async fn apply_before_open(
+    cmd: Command,
+    assignments: &mut Vec<Assignment>,
+    initial: Option<LinkState>,
+    out: &Out,
+) -> Result<(), Stop> {
+    match cmd {
+        Command::Attach(a, done) => {
+            let at = assignments
+                .iter()
+                .position(|x| same_address(&x.address, &a.address));
+            if let Some(i) = at {
+                if unchanged(&assignments[i], &a) {
+                    let _ = done.send(());
+                    return Ok(());
+                }
+                assignments.remove(i);
+            }
+            announce(&a, initial, out).await?;
+            assignments.push(a);
+            let _ = done.send(());
+        }
+        Command::Detach(address, done) => {
+            assignments.retain(|x| !same_address(&x.address, &address));
+            let _ = done.send(());
+        }
+    }
+    Ok(())
+}
+
+/// Awaits `fut` while the adapter is not open yet, applying commands to
+/// `assignments` meanwhile (none is lost or held up by a slow open).
+async fn meanwhile<T>(
+    fut: impl Future<Output = T>,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    assignments: &mut Vec<Assignment>,
+    initial: Option<LinkState>,
+    out: &Out,
+) -> Result<T, Stop> {
+    tokio::pin!(fut);
+    loop {
+        tokio::select! {
+            biased;
+            _ = out.cancel.cancelled() => return Err(Stop::Cancelled),
+            Some(cmd) = commands.recv() => apply_before_open(cmd, assignments, initial, out).await?,
+            v = &mut fut => return Ok(v),
+        }
+    }
+}
+
+async fn run_links(
+    cfg: BleConfig,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    out: &Out,
+) -> Result<(), Stop> {
+    let mut assignments = cfg.assignments.clone();
+    for a in &assignments {
         out.send(DeviceEvent::Attached(descriptor(a))).await?;
     }
     let mut initial = None;
@@ -264,14 +358,15 @@ async fn run_links(cfg: BleConfig, out: &Out) -> Result<(), Stop> {
             let events = adapter.events().await?;
             Ok::<_, BleError>((adapter, events))
         };
-        match tokio::time::timeout(Duration::from_secs(10), opened).await {
+        let opened = tokio::time::timeout(Duration::from_secs(10), opened);
+        match meanwhile(opened, commands, &mut assignments, initial, out).await? {
             Ok(Ok(opened)) => break opened,
             Ok(Err(e)) => tracing::warn!(error = %e, "Bluetooth adapter unavailable; retrying"),
             Err(_) => tracing::warn!("opening the Bluetooth adapter timed out; retrying"),
         }
         if initial.is_none() {
             initial = Some(LinkState::AdapterOff);
-            for a in &cfg.assignments {
+            for a in &assignments {
                 let at = out.clock.now();
                 let device = descriptor(a).device;
                 out.send(DeviceEvent::Link {
@@ -282,11 +377,12 @@ async fn run_links(cfg: BleConfig, out: &Out) -> Result<(), Stop> {
                 .await?;
             }
         }
-        out.sleep(cfg.backoff_max).await?;
+        let wait = tokio::time::sleep(cfg.backoff_max);
+        meanwhile(wait, commands, &mut assignments, initial, out).await?;
     };
     let powered = matches!(adapter.adapter_state().await, Ok(CentralState::PoweredOn));
     tracing::info!(
-        devices = cfg.assignments.len(),
+        devices = assignments.len(),
         powered,
         "Bluetooth LE source started"
     );
@@ -298,28 +394,151 @@ async fn run_links(cfg: BleConfig, out: &Out) -> Result<(), Stop> {
         events: events_tx,
         powered: powered_rx,
         out: out.clone(),
-        cfg: cfg.clone(),
+        cfg,
     });
 
-    let mut tasks = JoinSet::new();
-    tasks.spawn(dispatch(shared.clone(), events, powered_tx));
-    for a in &cfg.assignments {
-        tasks.spawn(Link::new(shared.clone(), a.clone(), initial).run());
+    let mut links = Links {
+        shared: shared.clone(),
+        tasks: JoinSet::new(),
+        running: HashMap::new(),
+        next: 0,
+        result: Ok(()),
+    };
+    let dispatching = dispatch(shared.clone(), events, powered_tx);
+    links.tasks.spawn(async move { (None, dispatching.await) });
+    for a in assignments {
+        links.spawn(a, initial);
     }
-    let mut result = Ok(());
-    while let Some(done) = tasks.join_next().await {
-        match done {
-            Ok(Err(Stop::PipelineClosed)) => {
-                result = Err(Stop::PipelineClosed);
-                out.cancel.cancel();
+    // The dispatcher runs until the source is cancelled, so the set is empty
+    // only once everything has stopped.
+    loop {
+        tokio::select! {
+            done = links.tasks.join_next() => match done {
+                Some(done) => {
+                    links.finished(done);
+                }
+                None => break,
+            },
+            Some(cmd) = commands.recv(), if !out.cancel.is_cancelled() => {
+                if let Err(stop) = links.command(cmd).await {
+                    links.failed(stop);
+                }
             }
-            Ok(_) => {}
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(_) => {}
         }
     }
     shared.scanner.stop().await;
-    result
+    links.result
+}
+
+/// The running link tasks, by address.
+struct Links {
+    shared: Arc<Shared>,
+    /// Link tasks (with their serial number) and the dispatcher (`None`).
+    tasks: JoinSet<(Option<u64>, Result<(), Stop>)>,
+    running: HashMap<String, Running>,
+    next: u64,
+    result: Result<(), Stop>,
+}
+
+struct Running {
+    assignment: Assignment,
+    serial: u64,
+    cancel: CancellationToken,
+}
+
+impl Links {
+    /// Starts a link with a cancellation token of its own (a child of the
+    /// source's). `initial`: the state already reported for it.
+    fn spawn(&mut self, a: Assignment, initial: Option<LinkState>) {
+        let cancel = self.shared.out.cancel.child_token();
+        let out = Out {
+            cancel: cancel.clone(),
+            ..self.shared.out.clone()
+        };
+        let serial = self.next;
+        self.next += 1;
+        let link = Link::new(self.shared.clone(), out, a.clone(), initial);
+        self.tasks.spawn(async move { (Some(serial), link.run().await) });
+        self.running.insert(
+            key(&a.address),
+            Running {
+                assignment: a,
+                serial,
+                cancel,
+            },
+        );
+    }
+
+    /// A task ended; returns its serial number (`None`: the dispatcher).
+    fn finished(
+        &mut self,
+        done: Result<(Option<u64>, Result<(), Stop>), tokio::task::JoinError>,
+    ) -> Option<u64> {
+        match done {
+            Ok((serial, result)) => {
+                if let Err(stop) = result {
+                    self.failed(stop);
+                }
+                if let Some(serial) = serial {
+                    self.running.retain(|_, r| r.serial != serial);
+                }
+                serial
+            }
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => None,
+        }
+    }
+
+    /// The pipeline is gone: stop everything.
+    fn failed(&mut self, stop: Stop) {
+        if stop == Stop::PipelineClosed {
+            self.result = Err(Stop::PipelineClosed);
+            self.shared.out.cancel.cancel();
+        }
+    }
+
+    /// Stops the link of `address`, if there is one, and waits until it has
+    /// (it disconnects the device on the way out), so that a link started
+    /// next for the same device cannot be disturbed by it.
+    async fn stop(&mut self, address: &str) {
+        let Some(r) = self.running.remove(&key(address)) else {
+            return;
+        };
+        r.cancel.cancel();
+        while let Some(done) = self.tasks.join_next().await {
+            if self.finished(done) == Some(r.serial) {
+                break;
+            }
+        }
+        tracing::info!(device = %descriptor(&r.assignment).device, "link stopped");
+    }
+
+    async fn command(&mut self, cmd: Command) -> Result<(), Stop> {
+        match cmd {
+            Command::Attach(a, done) => {
+                let same = self
+                    .running
+                    .get(&key(&a.address))
+                    .is_some_and(|r| unchanged(&r.assignment, &a));
+                if !same {
+                    // A move: the old link goes first.
+                    self.stop(&a.address).await;
+                    self.shared
+                        .out
+                        .send(DeviceEvent::Attached(descriptor(&a)))
+                        .await?;
+                    tracing::info!(device = %descriptor(&a).device, bed = %a.bed, "device attached");
+                    self.spawn(a, None);
+                }
+                let _ = done.send(());
+            }
+            Command::Detach(address, done) => {
+                self.stop(&address).await;
+                let _ = done.send(());
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Fans the adapter's events out to the links and tracks the power state.

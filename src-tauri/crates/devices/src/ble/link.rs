@@ -15,7 +15,7 @@ use uuid::Uuid;
 use vigil_model::{DeviceId, LinkState};
 
 use super::backoff::Backoff;
-use super::central::{lookup, Shared, Stop, POLL};
+use super::central::{lookup, Out, Shared, Stop, POLL};
 use super::profile::{self, Profile};
 use super::{device_id, Assignment, BleError};
 use crate::DeviceEvent;
@@ -46,6 +46,9 @@ impl From<btleplug::Error> for Fail {
 
 pub(crate) struct Link {
     shared: Arc<Shared>,
+    /// This link's own way out: its `cancel` is a child of the source's, so
+    /// the link can be stopped alone (a device detached) or with the rest.
+    out: Out,
     address: String,
     id: DeviceId,
     profile: Profile,
@@ -56,10 +59,11 @@ pub(crate) struct Link {
 }
 
 impl Link {
-    pub fn new(shared: Arc<Shared>, a: Assignment, initial: Option<LinkState>) -> Self {
+    pub fn new(shared: Arc<Shared>, out: Out, a: Assignment, initial: Option<LinkState>) -> Self {
         let profile = profile::profile(a.kind).expect("BleSource::new checked every kind has a profile");
         Link {
             shared,
+            out,
             id: device_id(&a.address),
             address: a.address,
             profile,
@@ -103,11 +107,11 @@ impl Link {
             let delay = backoff.next_delay();
             tracing::debug!(device = %self.id, delay_ms = delay.as_millis() as u64, "reconnecting after delay");
             tokio::select! {
-                _ = self.shared.out.sleep(delay) => {}
+                _ = self.out.sleep(delay) => {}
                 // Any power change cuts the wait short; the loop head sorts it out.
                 _ = power_change(&mut powered) => {}
             }
-            if self.shared.out.cancel.is_cancelled() {
+            if self.out.cancel.is_cancelled() {
                 return Err(Stop::Cancelled);
             }
         }
@@ -153,7 +157,7 @@ impl Link {
                 if tokio::time::Instant::now() >= deadline {
                     return Err(Fail::Ble(BleError::NotFound(self.address.clone())));
                 }
-                self.shared.out.sleep(POLL).await?;
+                self.out.sleep(POLL).await?;
             }
         }
         .await;
@@ -233,7 +237,7 @@ impl Link {
         check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         check.tick().await;
         let mut receiving = false;
-        let cancel = self.shared.out.cancel.clone();
+        let cancel = self.out.cancel.clone();
         loop {
             // Biased: a notification queued before the disconnect event was
             // sent before the link went down, so it is still forwarded.
@@ -282,7 +286,7 @@ impl Link {
         }) else {
             return Ok(());
         };
-        let clock = &self.shared.out.clock;
+        let clock = &self.out.clock;
         let before = clock.now();
         match self.timed(self.shared.cfg.gatt_timeout, "read", p.read(c)).await {
             Ok(bytes) => {
@@ -375,7 +379,7 @@ impl Link {
 
     /// Forwards a value as a payload of its characteristic, undecoded.
     async fn payload(&self, uuid: &Uuid, bytes: Vec<u8>) -> Result<(), Stop> {
-        let received = self.shared.out.clock.now();
+        let received = self.out.clock.now();
         self.payload_at(uuid, bytes, received).await
     }
 
@@ -385,8 +389,7 @@ impl Link {
             tracing::debug!(device = %self.id, char = %uuid, "value of an unknown characteristic ignored");
             return Ok(());
         };
-        self.shared
-            .out
+        self.out
             .send(DeviceEvent::Payload {
                 device: self.id.clone(),
                 characteristic,
@@ -401,10 +404,9 @@ impl Link {
             return Ok(());
         }
         self.state = Some(state);
-        let at = self.shared.out.clock.now();
+        let at = self.out.clock.now();
         tracing::debug!(device = %self.id, ?state, "link state");
-        self.shared
-            .out
+        self.out
             .send(DeviceEvent::Link {
                 device: self.id.clone(),
                 state,
@@ -415,7 +417,7 @@ impl Link {
 
     async fn cancellable<T>(&self, fut: impl Future<Output = T>) -> Result<T, Stop> {
         tokio::select! {
-            _ = self.shared.out.cancel.cancelled() => Err(Stop::Cancelled),
+            _ = self.out.cancel.cancelled() => Err(Stop::Cancelled),
             v = fut => Ok(v),
         }
     }

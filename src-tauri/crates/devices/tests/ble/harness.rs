@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use vigil_devices::ble::{Assignment, BleConfig, BleSource};
+use vigil_devices::ble::{Assignment, BleConfig, BleControl, BleSource};
 use vigil_devices::{DeviceEvent, DeviceSource, SourceError};
 use vigil_gatt::{Characteristic, Decoded};
 use vigil_model::{LinkState, SystemClock};
@@ -269,6 +269,8 @@ impl Drop for FakeBluez {
 pub struct Run {
     rx: mpsc::Receiver<DeviceEvent>,
     pub log: Vec<DeviceEvent>,
+    /// Attaches and detaches devices while it runs.
+    pub control: BleControl,
     cancel: CancellationToken,
     task: Option<tokio::task::JoinHandle<Result<(), SourceError>>>,
 }
@@ -284,12 +286,14 @@ pub fn test_config(assignments: Vec<Assignment>) -> BleConfig {
 impl Run {
     pub fn start(cfg: BleConfig) -> Run {
         let source = Box::new(BleSource::new(cfg).expect("valid assignments"));
+        let control = source.control();
         let (tx, rx) = mpsc::channel(64);
         let cancel = CancellationToken::new();
         let task = tokio::spawn(source.run(tx, cancel.clone()));
         Run {
             rx,
             log: Vec::new(),
+            control,
             cancel,
             task: Some(task),
         }
@@ -364,6 +368,24 @@ impl Run {
         }
         std::mem::take(&mut self.log)
     }
+}
+
+/// Which device an event is about.
+pub fn device_of(e: &DeviceEvent) -> &str {
+    match e {
+        DeviceEvent::Attached(d) => &d.device,
+        DeviceEvent::Link { device, .. } | DeviceEvent::Payload { device, .. } => device,
+    }
+}
+
+/// The (device, bed) of every `Attached` event, in order.
+pub fn attached(log: &[DeviceEvent]) -> Vec<(String, String)> {
+    log.iter()
+        .filter_map(|e| match e {
+            DeviceEvent::Attached(d) => Some((d.device.clone(), d.bed.clone())),
+            _ => None,
+        })
+        .collect()
 }
 
 pub fn states(log: &[DeviceEvent], device: &str) -> Vec<LinkState> {

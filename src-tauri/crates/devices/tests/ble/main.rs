@@ -18,7 +18,10 @@ use vigil_devices::{DeviceEvent, DeviceKind};
 use vigil_gatt::{encode, Characteristic, DeviceInfoField};
 use vigil_model::{LinkState, Value};
 
-use harness::{decoded, heart_rates, is_link, payload_of, position, states, test_config, FakeBluez, Run};
+use harness::{
+    attached, decoded, device_of, heart_rates, is_link, payload_of, position, states, test_config, FakeBluez,
+    Run,
+};
 
 /// A scenario: an async test body run in its own process with its own bus.
 macro_rules! scenario {
@@ -502,5 +505,178 @@ scenario! {
         fake.add(strap(STRAP, "Polar H10", -50)).await;
         let err = ble::set_device_clock(STRAP, t).await.unwrap_err();
         assert!(matches!(err, ble::BleError::Missing { .. }), "{err}");
+    }
+}
+
+const OTHER: &str = "AA:BB:CC:DD:EE:02";
+const OTHER_ID: &str = "ble-AA:BB:CC:DD:EE:02";
+const HRM: Characteristic = Characteristic::HeartRateMeasurement;
+
+fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+    v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+}
+
+/// Two straps (bed 1, bed 2) both streaming one value each.
+async fn two_streaming(fake: &mut FakeBluez) -> Run {
+    add_strap(fake).await;
+    fake.add(strap(OTHER, "Polar H10", -52)).await;
+    let mut run = Run::start(test_config(vec![
+        strap_at("bed-1", STRAP),
+        strap_at("bed-2", OTHER),
+    ]));
+    fake.notify(STRAP, "2a37", &hr(72)).await;
+    fake.notify(OTHER, "2a37", &hr(80)).await;
+    run.payloads(STRAP_ID, HRM, 1).await;
+    run.payloads(OTHER_ID, HRM, 1).await;
+    run
+}
+
+/// Waits until the adapter is (not) discovering.
+async fn scanning(fake: &mut FakeBluez, want: bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
+    while fake.state(STRAP).await["discovering"] != json!(want) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "discovering never became {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+scenario! {
+    /// A device assigned while another streams: the new one is attached and
+    /// connects, the first one's link is never touched (no Connecting or
+    /// Disconnected after the attach, one connection), both devices' values
+    /// arrive. Attaching it again unchanged does nothing.
+    async fn attaching_a_device_leaves_the_others_streaming() {
+        let mut fake = FakeBluez::start().await;
+        add_strap(&mut fake).await;
+        fake.add(strap(OTHER, "Polar H10", -52)).await;
+        let mut run = Run::start(test_config(vec![strap_at("bed-1", STRAP)]));
+        fake.notify(STRAP, "2a37", &hr(72)).await;
+        run.payloads(STRAP_ID, HRM, 1).await;
+        run.control.attach(strap_at("bed-2", &OTHER.to_lowercase())).await.unwrap();
+        fake.notify(OTHER, "2a37", &hr(80)).await;
+        fake.notify(STRAP, "2a37", &hr(73)).await;
+        run.payloads(OTHER_ID, HRM, 1).await;
+        run.payloads(STRAP_ID, HRM, 2).await;
+        run.control.attach(strap_at("bed-2", OTHER)).await.unwrap();
+        fake.notify(OTHER, "2a37", &hr(81)).await;
+        run.payloads(OTHER_ID, HRM, 2).await;
+        let log = run.stop().await;
+
+        use LinkState::*;
+        assert_eq!(states(&log, STRAP_ID), [Connecting, Connected, Receiving]);
+        assert_eq!(states(&log, OTHER_ID), [Connecting, Connected, Receiving]);
+        assert_eq!(attached(&log), pairs(&[(STRAP_ID, "bed-1"), (OTHER_ID, "bed-2")]));
+        assert_eq!(heart_rates(&log, STRAP_ID), [72.0, 73.0]);
+        assert_eq!(heart_rates(&log, OTHER_ID), [80.0, 81.0]);
+        assert_eq!(fake.state(STRAP).await["connects"], json!(1));
+        assert_eq!(fake.state(OTHER).await["connects"], json!(1));
+    }
+}
+
+scenario! {
+    /// Detaching a device stops its link only: it is disconnected by the time
+    /// `detach` returns and nothing more is heard of it, while the other
+    /// device keeps streaming on its first connection. A device detached
+    /// while it is still being looked for stops the scan it asked for.
+    async fn detaching_a_device_stops_only_its_link() {
+        const GHOST: &str = "AA:BB:CC:DD:EE:09";
+        const GHOST_ID: &str = "ble-AA:BB:CC:DD:EE:09";
+        let mut fake = FakeBluez::start().await;
+        let mut run = two_streaming(&mut fake).await;
+        // By device id, as the screen names it.
+        run.control.detach(OTHER_ID).await.unwrap();
+        assert_eq!(fake.state(OTHER).await["connected"], json!(false));
+        // Whatever was sent before `detach` returned.
+        run.settle(Duration::from_millis(100)).await;
+        let detached_at = run.log.len();
+
+        // A device nobody has seen: its link scans for it; detached, the scan stops.
+        assert_eq!(fake.state(STRAP).await["discovering"], json!(false));
+        run.control.attach(strap_at("bed-3", GHOST)).await.unwrap();
+        scanning(&mut fake, true).await;
+        run.control.detach(GHOST).await.unwrap();
+        scanning(&mut fake, false).await;
+        run.settle(Duration::from_millis(100)).await;
+        let ghost_gone_at = run.log.len();
+
+        fake.notify(STRAP, "2a37", &hr(73)).await;
+        run.payloads(STRAP_ID, HRM, 2).await;
+        // Longer than the link check period.
+        run.settle(Duration::from_millis(1500)).await;
+        assert_eq!(fake.state(STRAP).await["discovering"], json!(false), "no scan after the detach");
+        let log = run.stop().await;
+
+        assert!(
+            log[detached_at..].iter().all(|e| device_of(e) != OTHER_ID),
+            "events after the detach: {:#?}",
+            &log[detached_at..]
+        );
+        assert!(log[ghost_gone_at..].iter().all(|e| device_of(e) != GHOST_ID));
+        use LinkState::*;
+        assert_eq!(states(&log, STRAP_ID), [Connecting, Connected, Receiving]);
+        assert_eq!(states(&log, OTHER_ID), [Connecting, Connected, Receiving]);
+        assert_eq!(heart_rates(&log, STRAP_ID), [72.0, 73.0]);
+        assert_eq!(heart_rates(&log, OTHER_ID), [80.0]);
+        assert_eq!(fake.state(STRAP).await["connects"], json!(1));
+        assert_eq!(fake.state(OTHER).await["connected"], json!(false));
+    }
+}
+
+scenario! {
+    /// Moving a device to another bed (attaching its address again with
+    /// another bed): a fresh `Attached`, its link alone reconnects, the other
+    /// device is untouched.
+    async fn moving_a_device_restarts_only_its_link() {
+        let mut fake = FakeBluez::start().await;
+        let mut run = two_streaming(&mut fake).await;
+        run.control.attach(strap_at("bed-3", OTHER)).await.unwrap();
+        fake.notify(OTHER, "2a37", &hr(81)).await;
+        fake.notify(STRAP, "2a37", &hr(73)).await;
+        run.payloads(OTHER_ID, HRM, 2).await;
+        run.payloads(STRAP_ID, HRM, 2).await;
+        let log = run.stop().await;
+
+        assert_eq!(
+            attached(&log),
+            pairs(&[(STRAP_ID, "bed-1"), (OTHER_ID, "bed-2"), (OTHER_ID, "bed-3")])
+        );
+        use LinkState::*;
+        assert_eq!(states(&log, STRAP_ID), [Connecting, Connected, Receiving]);
+        assert_eq!(
+            states(&log, OTHER_ID),
+            [Connecting, Connected, Receiving, Connecting, Connected, Receiving]
+        );
+        // Its values after the move come after the new Attached.
+        let moved = position(&log, |e| matches!(e, DeviceEvent::Attached(d) if d.bed == "bed-3")).unwrap();
+        let second = log
+            .iter()
+            .rposition(|e| payload_of(e, OTHER_ID, HRM).is_some())
+            .unwrap();
+        assert!(moved < second);
+        assert_eq!(heart_rates(&log, OTHER_ID), [80.0, 81.0]);
+        assert_eq!(fake.state(STRAP).await["connects"], json!(1));
+        assert_eq!(fake.state(OTHER).await["connects"], json!(2));
+    }
+}
+
+scenario! {
+    /// Commands sent while there is no adapter yet are not lost: an attached
+    /// device is announced (and reported adapter-off like the others), a
+    /// detached one is dropped from the list the links will start from.
+    async fn commands_before_the_adapter_opens_are_kept() {
+        let _fake = FakeBluez::start_with(&["--no-adapter"]).await;
+        let mut run = Run::start(test_config(vec![strap_at("bed-1", STRAP)]));
+        run.link(STRAP_ID, LinkState::AdapterOff).await;
+        run.control.attach(strap_at("bed-2", OTHER)).await.unwrap();
+        run.link(OTHER_ID, LinkState::AdapterOff).await;
+        run.control.detach(STRAP).await.unwrap();
+        run.control.attach(strap_at("bed-2", OTHER)).await.unwrap();
+        let log = run.stop().await;
+        assert_eq!(attached(&log), pairs(&[(STRAP_ID, "bed-1"), (OTHER_ID, "bed-2")]));
+        assert_eq!(states(&log, OTHER_ID), [LinkState::AdapterOff]);
+        assert_eq!(states(&log, STRAP_ID), [LinkState::AdapterOff]);
     }
 }
