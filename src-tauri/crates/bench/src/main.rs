@@ -9,6 +9,10 @@ mod store;
 #[tokio::main]
 async fn main() {
     let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+    if !["all", "store", "alarms", "ble", "fhir"].contains(&which.as_str()) {
+        eprintln!("usage: ./dev bench [store|alarms|ble|fhir]   (unknown benchmark {which:?})");
+        std::process::exit(2);
+    }
     let all = which == "all";
     if all || which == "store" {
         store::run().await;
