@@ -593,11 +593,30 @@ impl<C: Clock> Syncer<C> {
         }
         let resources: Vec<Json> = prepared.iter().map(|(r, _)| r.clone()).collect();
         let results = self.send(&resources, report).await?;
+        let seqs: Vec<&[i64]> = prepared.iter().map(|(_, seqs)| seqs.as_slice()).collect();
+        self.settle(outbox, &seqs, results, report, |_, _| {}).await
+    }
+
+    /// Applies the server's answer for each sent entry (`seqs[i]` are the outbox items of
+    /// entry `i`): acks the stored ones (`on_stored` sees each with its location),
+    /// dead-letters the refused ones with the server's OperationOutcome, and returns the
+    /// first retryable failure, after acking what was stored.
+    async fn settle<O: Outbox>(
+        &self,
+        outbox: &O,
+        seqs: &[&[i64]],
+        results: Vec<EntryResult>,
+        report: &mut PassReport,
+        mut on_stored: impl FnMut(usize, Option<&str>),
+    ) -> Result<(), SyncError> {
         let mut acks = Vec::new();
         let mut retry: Option<Error> = None;
-        for ((_, seqs), result) in prepared.iter().zip(results) {
+        for (i, (seqs, result)) in seqs.iter().zip(results).enumerate() {
             match result {
-                EntryResult::Stored { .. } => acks.extend_from_slice(seqs),
+                EntryResult::Stored { location, .. } => {
+                    acks.extend_from_slice(seqs);
+                    on_stored(i, location.as_deref());
+                }
                 EntryResult::Rejected { status, outcome } => {
                     let text = outcome.as_ref().map(|o| o.full_text()).unwrap_or_default();
                     tracing::warn!(
@@ -606,7 +625,7 @@ impl<C: Clock> Syncer<C> {
                         issues = %outcome.as_ref().map(|o| o.to_string()).unwrap_or_default(),
                         "fhir sync: entry rejected, dead-lettered"
                     );
-                    for &s in seqs {
+                    for &s in *seqs {
                         outbox.dead_letter(s, format!("HTTP {status}: {text}")).await?;
                         report.dead_lettered += 1;
                     }
@@ -666,51 +685,18 @@ impl<C: Clock> Syncer<C> {
         }
         let resources: Vec<Json> = prepared.iter().map(|(r, _)| r.clone()).collect();
         let results = self.send(&resources, report).await?;
-        let mut acks = Vec::new();
-        let mut retry: Option<Error> = None;
-        for ((_, item), result) in prepared.iter().zip(results) {
-            match result {
-                EntryResult::Stored { location, .. } => {
-                    acks.push(item.seq);
-                    let reference = location
-                        .as_deref()
-                        .and_then(|l| crate::bundle::reference_from_location(l, "Observation"));
-                    let offset = item.reading.value.number().filter(|v| v.is_finite());
-                    if let (Some(reference), Some(offset_s)) = (reference, offset) {
-                        stored.insert(item.seq, DeviceClock { offset_s, reference });
-                    }
-                }
-                EntryResult::Rejected { status, outcome } => {
-                    let text = outcome.as_ref().map(|o| o.full_text()).unwrap_or_default();
-                    tracing::warn!(
-                        seq = item.seq,
-                        status,
-                        issues = %outcome.as_ref().map(|o| o.to_string()).unwrap_or_default(),
-                        "fhir sync: device-clock entry rejected, dead-lettered"
-                    );
-                    outbox
-                        .dead_letter(item.seq, format!("HTTP {status}: {text}"))
-                        .await?;
-                    report.dead_lettered += 1;
-                }
-                EntryResult::Retry { status, outcome } => {
-                    retry.get_or_insert(Error::Http {
-                        status: status.unwrap_or(500),
-                        retry_after: None,
-                        outcome,
-                    });
-                }
+        let seqs: Vec<[i64; 1]> = prepared.iter().map(|(_, item)| [item.seq]).collect();
+        let seqs: Vec<&[i64]> = seqs.iter().map(|s| s.as_slice()).collect();
+        self.settle(outbox, &seqs, results, report, |i, location| {
+            let item = prepared[i].1;
+            let reference = location.and_then(|l| crate::bundle::reference_from_location(l, "Observation"));
+            let offset = item.reading.value.number().filter(|v| v.is_finite());
+            if let (Some(reference), Some(offset_s)) = (reference, offset) {
+                stored.insert(item.seq, DeviceClock { offset_s, reference });
             }
-        }
-        if !acks.is_empty() {
-            outbox.ack(&acks).await?;
-            report.acked += acks.len() as u64;
-            self.status.send_modify(|s| s.uploaded += acks.len() as u64);
-        }
-        match retry {
-            Some(e) => Err(e.into()),
-            None => Ok(stored),
-        }
+        })
+        .await?;
+        Ok(stored)
     }
 
     /// POSTs one batch; a whole-Bundle 400/413/422 is bisected so that only the entries
