@@ -3,9 +3,10 @@ import type { AlarmLimit } from "./AlarmLimit";
 import type { AlarmParameter } from "./AlarmParameter";
 import type { EndReason } from "./EndReason";
 import type { Priority } from "./Priority";
+import type { RearmReason } from "./RearmReason";
 import type { ResumeReason } from "./ResumeReason";
 
 /**
  * What happened.
  */
-export type AlarmEventKind = { "type": "started", value: number | null, limit: number | null, } | { "type": "escalated", from: Priority, value: number | null, limit: number | null, } | { "type": "latched" } | { "type": "ended", reason: EndReason, } | { "type": "acknowledged", user: string, } | { "type": "audio_paused", user: string, until: string, } | { "type": "audio_resumed", reason: ResumeReason, } | { "type": "limit_changed", parameter: AlarmParameter, from: AlarmLimit | null, to: AlarmLimit | null, user: string | null, };
+export type AlarmEventKind = { "type": "started", value: number | null, limit: number | null, } | { "type": "escalated", from: Priority, value: number | null, limit: number | null, } | { "type": "latched" } | { "type": "ended", reason: EndReason, } | { "type": "acknowledged", user: string, } | { "type": "rearmed", reason: RearmReason, } | { "type": "audio_paused", user: string, until: string, } | { "type": "audio_resumed", reason: ResumeReason, } | { "type": "limit_changed", parameter: AlarmParameter, from: AlarmLimit | null, to: AlarmLimit | null, user: string | null, };

@@ -6,4 +6,8 @@ import type { TechnicalKind } from "./TechnicalKind";
 /**
  * What an alarm is about.
  */
-export type AlarmKind = { "type": "physiological", parameter: AlarmParameter, direction: Direction, } | { "type": "technical", device: string, kind: TechnicalKind, } | { "type": "news2" };
+export type AlarmKind = { "type": "physiological", parameter: AlarmParameter, direction: Direction, } | { "type": "technical", device: string, kind: TechnicalKind, 
+/**
+ * The parameter concerned ([`TechnicalKind::NoValidMeasurement`]).
+ */
+parameter: AlarmParameter | null, } | { "type": "news2" };

@@ -11,15 +11,27 @@
 //! value of a parameter is strictly beyond a limit (`v < low`, `v > high`; at
 //! the limit is in range). Low and high are separate conditions. Only
 //! `Value::Number` counts: a special value (NaN, NRes, ±INF) is never
-//! compared with a limit; it cancels a *pending* condition of that parameter
-//! (persistence can no longer be shown) but does not end an alarm already
-//! sounding (the condition is not shown to have ended). Values in another
-//! unit are converted (°F, kPa) or, if unknown, ignored.
+//! compared with a limit. It is **unknown, not in range**: it neither starts,
+//! cancels nor ends a condition (oximeters send invalid samples exactly when
+//! perfusion is poor, so a NaN must never silence a desaturation). A
+//! parameter that has sent only special values for the preset's
+//! `no_valid_value` time is a technical alarm ([`TechnicalKind::NoValidMeasurement`],
+//! "SpO2 — no valid measurement"); while it stands, alarms of that parameter
+//! show no current value (the old number is not current). Values in another
+//! unit are converted (°F, kPa) or, if unknown, ignored. A reading measured
+//! before the parameter's newest one (a late packet) changes nothing.
+//!
+//! **Current values.** A valid value is current for its staleness window
+//! (passed with the reading: the device's expected interval plus slack). A
+//! value past its window neither begins nor ends a condition (e.g. after a
+//! limit change), but a condition it already began still completes its delay:
+//! only a valid in-range value, or the device's loss (sensor off, no data,
+//! disconnected — a technical alarm then replaces it), cancels it.
 //!
 //! **Condition delay** (§6.4.1). The value must stay beyond the limit for the
 //! limit's `delay` (measured with the engine's `now`) before the alarm starts;
-//! a value back in range resets it. Starts happen on the reading or tick at
-//! which the delay has elapsed. Delay 0 starts on the reading itself.
+//! a valid value back in range resets it. Starts happen on the reading or
+//! tick at which the delay has elapsed. Delay 0 starts on the reading itself.
 //!
 //! **Priority and escalation.** A condition starts at the limit's priority,
 //! or [`Priority::High`] if the value is beyond the critical limit. While it
@@ -33,23 +45,27 @@
 //! then ends. `Ended` means "no longer shown" and happens at most once per
 //! alarm id; ids are unique per condition and never reused.
 //!
-//! **Acknowledge** (§6.8, "acknowledged"). Acknowledging an alarm whose
-//! condition still exists silences its audio for the rest of that condition;
-//! it stays shown and ends normally when the condition ends (no latch, since
-//! someone has already responded). Escalation of an acknowledged alarm clears
-//! the acknowledgement (a more severe condition must be heard). Acknowledging
-//! a latched alarm ends it. Acknowledging an already-acknowledged alarm does
-//! nothing.
+//! **Acknowledge** (§6.8, "acknowledged"). An acknowledgement names the
+//! alarms the nurse saw ([`AckTarget::Ids`]): an alarm that started after the
+//! screen was drawn is never acknowledged by it. Acknowledging an alarm whose
+//! condition still exists silences its audio; it stays shown and ends
+//! normally when the condition ends (no latch, someone has responded). The
+//! acknowledgement is **bounded**: it expires after the preset's
+//! `ack_reminder` while the condition persists, and it is withdrawn at once
+//! when the condition worsens — escalation, a physiological value a further
+//! [`Parameter::rearm_step`] beyond the value acknowledged, or any rise of the
+//! NEWS2 total ([`AlarmEventKind::Rearmed`]). Acknowledging a latched alarm
+//! ends it. Acknowledging an already-acknowledged alarm does nothing.
 //!
 //! **Audio paused** (§6.8). Per bed, time-limited (the preset's
 //! `audio_pause`, default 2 min): alarms stay shown but are silent until the
 //! pause expires, is cancelled, or is broken through. Expiry is checked on
 //! every call and by [`AlarmEngine::tick`]; a pause is never extended except
-//! by a new explicit operator pause. A new condition, or an escalation, of
-//! priority *higher than the highest condition present when the pause
-//! began* breaks through and ends the pause; with nothing present any new
-//! alarm breaks through. (Latched alarms, whose condition has ended and which
-//! do not sound, do not count as "present".)
+//! by a new explicit operator pause. A new condition, or an escalation,
+//! breaks through and ends the pause when it is of high priority, or of a
+//! priority higher than every alarm that was *audible* when the pause began
+//! (acknowledged and latched alarms, which did not sound, do not count: an
+//! acknowledged high "store failing" must not hold back a new desaturation).
 //!
 //! **Technical alarms** (sensor off, no data, disconnected, low battery,
 //! store or delivery failure) start immediately when reported active (the
@@ -57,12 +73,16 @@
 //! reported inactive. Each report of sensor off / no data / disconnected also
 //! invalidates the device's measurements: pending conditions from it are cancelled and its
 //! active physiological alarms end (reason `measurement_invalid`; a
-//! high-priority one latches): the technical alarm replaces them.
+//! high-priority one latches): the technical alarm replaces them. While such
+//! a condition stands, readings from that device are not alarmed on. The
+//! caller identifies a device by the same id its readings carry.
 //!
 //! **Limits.** Each bed has a category (beds never set are `adult`) whose
 //! preset limits apply unless a patient-specific override is set.
-//! [`AlarmEngine::discharge`] removes overrides, ends every alarm, cancels
-//! any pause and forgets NEWS2 history; the category stays. After a limit or
+//! [`AlarmEngine::discharge`] removes overrides, ends every physiological and
+//! NEWS2 alarm, cancels any pause and forgets NEWS2 history; the category
+//! stays. Technical alarms whose condition still exists stay: a device that
+//! is still disconnected is still disconnected for the next patient. After a limit or
 //! category change, the parameter is re-evaluated with its latest value at
 //! the next [`AlarmEngine::tick`] or reading.
 //!
@@ -126,6 +146,8 @@ pub enum AlarmKind {
     Technical {
         device: DeviceId,
         kind: TechnicalKind,
+        /// The parameter concerned ([`TechnicalKind::NoValidMeasurement`]).
+        parameter: Option<Parameter>,
     },
     /// The NEWS2 risk band rose to one with an alarm priority.
     News2,
@@ -138,7 +160,12 @@ impl AlarmKind {
             AlarmKind::Physiological { parameter, direction } => {
                 format!("{} {}", parameter.label(), direction.as_str())
             }
-            AlarmKind::Technical { device, kind } => format!("{device} {}", kind.describe()),
+            AlarmKind::Technical {
+                parameter: Some(p),
+                kind,
+                ..
+            } => format!("{} \u{2014} {}", p.label(), kind.describe()),
+            AlarmKind::Technical { device, kind, .. } => format!("{device} {}", kind.describe()),
             AlarmKind::News2 => "NEWS2".into(),
         }
     }
@@ -175,6 +202,17 @@ pub enum ResumeReason {
     Discharged,
 }
 
+/// Why an acknowledged alarm sounds again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case", tag = "type")]
+#[ts(export)]
+pub enum RearmReason {
+    /// The condition has persisted for the preset's `ack_reminder` since it was acknowledged.
+    Reminder,
+    /// The condition worsened since it was acknowledged (value, or NEWS2 total).
+    Worsened { from: Option<f64>, to: Option<f64> },
+}
+
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case", tag = "type")]
@@ -200,6 +238,11 @@ pub enum AlarmEventKind {
     },
     Acknowledged {
         user: String,
+    },
+    /// An acknowledgement was withdrawn while the condition persists: the
+    /// alarm is audible again.
+    Rearmed {
+        reason: RearmReason,
     },
     /// Bed-level (no id/kind/priority).
     AudioPaused {
@@ -237,11 +280,15 @@ pub struct AlarmEvent {
     pub message: String,
 }
 
-/// Which alarms an acknowledgement applies to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Which alarms an acknowledgement applies to. There is no "all": the
+/// operator acknowledges what the screen showed, so the caller names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AckTarget {
-    All,
+    /// These alarms, those of them still shown; the others are skipped (they
+    /// ended meanwhile). "Acknowledge all" sends the ids it displayed.
+    Ids(Vec<u64>),
+    /// One alarm, which must be shown ([`AlarmError::UnknownAlarm`] if not).
     Alarm(u64),
 }
 
@@ -317,6 +364,8 @@ pub struct BedAlarmState {
 enum Key {
     Phys(Parameter, Direction),
     Tech(DeviceId, TechnicalKind),
+    /// [`TechnicalKind::NoValidMeasurement`] of one parameter.
+    Invalid(Parameter),
     News2,
 }
 
@@ -331,22 +380,41 @@ struct Alarm {
     limit: Option<f64>,
     condition_active: bool,
     acknowledged: bool,
+    /// When, and at which value (physiological: the value; NEWS2: the total),
+    /// it was acknowledged: the reminder and re-arm start from there.
+    acked: Option<(DateTime<Utc>, Option<f64>)>,
     message: String,
     /// Source device of a physiological alarm.
     device: Option<DeviceId>,
 }
 
+/// What the engine knows of one parameter's latest readings.
 #[derive(Debug, Clone)]
 struct Last {
-    value: f64,
+    /// The device that sent the newest reading.
     device: DeviceId,
+    /// The newest valid value (limit unit) and when it was measured.
+    valid: Option<(f64, DateTime<Utc>)>,
+    /// Since when (engine time) only special values have come; `None` once a valid value came.
+    invalid_since: Option<DateTime<Utc>>,
+    /// When the newest reading of any kind was measured: older ones are late.
+    newest: DateTime<Utc>,
+    /// How long a value stays current.
+    stale_after: Duration,
+}
+
+impl Last {
+    /// The valid value, and whether it is still current at `now`.
+    fn value(&self, now: DateTime<Utc>) -> Option<(f64, bool)> {
+        self.valid.map(|(v, at)| (v, now - at <= self.stale_after))
+    }
 }
 
 #[derive(Debug, Clone)]
 struct Pause {
     until: DateTime<Utc>,
     by: String,
-    /// Highest priority of the conditions present when the pause began.
+    /// Highest priority of the alarms audible when the pause began.
     ceiling: Option<Priority>,
 }
 
@@ -501,8 +569,14 @@ impl Bed {
         }
     }
 
+    /// A new or escalated condition ends an audio pause when it is high, or
+    /// higher than everything that was audible when the pause began.
     fn breakthrough(&mut self, id: u64, priority: Priority, out: &mut Out) {
-        if self.pause.as_ref().is_some_and(|p| Some(priority) > p.ceiling) {
+        if self
+            .pause
+            .as_ref()
+            .is_some_and(|p| priority == Priority::High || Some(priority) > p.ceiling)
+        {
             self.pause = None;
             out.bed_level(
                 AlarmEventKind::AudioResumed {
@@ -538,6 +612,7 @@ impl Bed {
             limit,
             condition_active: true,
             acknowledged: false,
+            acked: None,
             message: message.clone(),
             device,
         };
@@ -561,6 +636,7 @@ impl Bed {
         a.value = value;
         a.limit = limit;
         a.acknowledged = false;
+        a.acked = None;
         a.message = message.clone();
         let id = a.id;
         out.alarm(
@@ -584,6 +660,27 @@ impl Bed {
         }
     }
 
+    /// Withdraws the acknowledgement of alarm `i` (still present): it sounds again.
+    fn rearm(&mut self, i: usize, reason: RearmReason, out: &mut Out) {
+        let a = &mut self.alarms[i];
+        a.acknowledged = false;
+        a.acked = None;
+        let msg = match &reason {
+            RearmReason::Reminder => format!("{}: still present after acknowledgement", a.kind.title()),
+            RearmReason::Worsened { .. } => format!("{}: worse since acknowledged", a.kind.title()),
+        };
+        out.alarm(&self.alarms[i], AlarmEventKind::Rearmed { reason }, msg);
+    }
+
+    /// A standing sensor-off / no-data / disconnected condition of `device`:
+    /// its readings are not to be alarmed on.
+    fn device_invalid(&self, device: &str) -> bool {
+        self.alarms.iter().any(|a| {
+            a.condition_active
+                && matches!(&a.key, Key::Tech(d, k) if d == device && k.invalidates_measurements())
+        })
+    }
+
     /// Re-evaluates one parameter's low and high conditions with its latest value.
     fn evaluate(&mut self, preset: &SitePreset, next_id: &mut u64, p: Parameter, out: &mut Out) {
         self.dirty.remove(&p);
@@ -591,7 +688,11 @@ impl Bed {
             self.pending.retain(|(q, _), _| *q != p);
             return;
         };
-        let v = last.value;
+        // Only special values so far: nothing is known, nothing changes.
+        let Some((v, current)) = last.value(out.now) else {
+            return;
+        };
+        let invalid = self.active_index(&Key::Invalid(p)).is_some();
         let limit = self.limit(preset, p).unwrap_or_else(Limit::off);
         for d in [Direction::Low, Direction::High] {
             let (bound, crit, prio) = match d {
@@ -603,7 +704,9 @@ impl Bed {
             let key = Key::Phys(p, d);
             if let Some(i) = self.active_index(&key) {
                 self.pending.remove(&(p, d));
-                if !beyond {
+                if !current {
+                    // A value past its window neither ends nor escalates.
+                } else if !beyond {
                     self.end_condition(i, EndReason::ConditionEnded, out);
                 } else if let (Some(c), true) = (critical, self.alarms[i].priority < Priority::High) {
                     let msg = phys_message(p, d, v, c, true);
@@ -612,14 +715,34 @@ impl Bed {
                     // Still beyond: show the value and the limit it is beyond now.
                     let a = &mut self.alarms[i];
                     let shown = critical.or(bound);
-                    a.value = Some(v);
+                    a.value = (!invalid).then_some(v);
                     a.limit = shown;
                     a.device = Some(last.device.clone());
                     if let Some(l) = shown {
                         a.message = phys_message(p, d, v, l, critical.is_some());
                     }
+                    // Worse by a further step than when acknowledged: sound again.
+                    let worse = |from: f64| match d {
+                        Direction::Low => v <= from - p.rearm_step(),
+                        Direction::High => v >= from + p.rearm_step(),
+                    };
+                    if let Some((_, Some(from))) = a.acked.filter(|_| a.acknowledged) {
+                        if worse(from) {
+                            let reason = RearmReason::Worsened {
+                                from: Some(from),
+                                to: Some(v),
+                            };
+                            self.rearm(i, reason, out);
+                        }
+                    }
                 }
             } else if let (true, Some(b)) = (beyond, bound) {
+                // A value past its window does not begin a condition, but one
+                // it began still completes (only a valid in-range value, or the
+                // device's loss, cancels it).
+                if !current && !self.pending.contains_key(&(p, d)) {
+                    continue;
+                }
                 let since = *self.pending.entry((p, d)).or_insert(out.now);
                 if out.now - since >= limit.delay {
                     self.pending.remove(&(p, d));
@@ -637,7 +760,7 @@ impl Bed {
                         key,
                         kind,
                         priority,
-                        Some(v),
+                        (!invalid).then_some(v),
                         Some(shown),
                         msg,
                         Some(last.device.clone()),
@@ -647,6 +770,52 @@ impl Bed {
             } else {
                 self.pending.remove(&(p, d));
             }
+        }
+    }
+
+    /// Raises "no valid measurement" for parameters that have sent only
+    /// special values for `after`; their alarms stop showing the old value.
+    fn check_invalid(&mut self, preset: &SitePreset, next_id: &mut u64, out: &mut Out) {
+        let after = preset.no_valid_value;
+        let due: Vec<(Parameter, DeviceId)> = self
+            .last
+            .iter()
+            .filter(|(_, l)| l.invalid_since.is_some_and(|t| out.now - t >= after))
+            .map(|(p, l)| (*p, l.device.clone()))
+            .filter(|(p, _)| self.active_index(&Key::Invalid(*p)).is_none())
+            .collect();
+        for (p, device) in due {
+            let kind = TechnicalKind::NoValidMeasurement;
+            let k = AlarmKind::Technical {
+                device: device.clone(),
+                kind,
+                parameter: Some(p),
+            };
+            let msg = format!(
+                "{} at {}: {}",
+                k.title(),
+                self.id,
+                "no valid value from the device"
+            );
+            let priority = preset.technical_priority(kind);
+            self.start(next_id, Key::Invalid(p), k, priority, None, None, msg, None, out);
+            for a in self.alarms.iter_mut() {
+                if a.condition_active && matches!(a.key, Key::Phys(q, _) if q == p) {
+                    a.value = None;
+                    a.message = format!("{}: no valid value", a.kind.title());
+                }
+            }
+        }
+    }
+
+    /// Acknowledgements that have run for the preset's reminder time expire.
+    fn remind(&mut self, preset: &SitePreset, out: &mut Out) {
+        while let Some(i) = self.alarms.iter().position(|a| {
+            a.condition_active
+                && a.acknowledged
+                && a.acked.is_some_and(|(at, _)| out.now - at >= preset.ack_reminder)
+        }) {
+            self.rearm(i, RearmReason::Reminder, out);
         }
     }
 
@@ -660,6 +829,10 @@ impl Bed {
         for p in params {
             self.last.remove(&p);
             self.pending.retain(|(q, _), _| *q != p);
+            // The device's own technical alarm replaces "no valid measurement".
+            if let Some(i) = self.active_index(&Key::Invalid(p)) {
+                self.end_condition(i, EndReason::MeasurementInvalid, out);
+            }
         }
         while let Some(i) = self.alarms.iter().position(|a| {
             a.condition_active && matches!(a.key, Key::Phys(..)) && a.device.as_deref() == Some(device)
@@ -668,10 +841,10 @@ impl Bed {
         }
     }
 
-    fn highest_present(&self) -> Option<Priority> {
+    fn highest_audible(&self) -> Option<Priority> {
         self.alarms
             .iter()
-            .filter(|a| a.condition_active)
+            .filter(|a| a.condition_active && !a.acknowledged)
             .map(|a| a.priority)
             .max()
     }
@@ -795,8 +968,10 @@ impl AlarmEngine {
         s
     }
 
-    /// Discharge: every alarm ends, any pause is cancelled, overrides and
-    /// NEWS2 history are forgotten, the category stays.
+    /// Discharge: physiological and NEWS2 alarms end (and latched ones of any
+    /// kind), any pause is cancelled, overrides and NEWS2 history are
+    /// forgotten, the category stays. Technical conditions that still exist
+    /// stay shown: they are about the bed's equipment, not the patient.
     pub fn discharge(&mut self, bed: &str, now: DateTime<Utc>) -> Vec<AlarmEvent> {
         let mut events = Vec::new();
         self.news2.clear(bed);
@@ -808,7 +983,11 @@ impl AlarmEngine {
             now,
             events: &mut events,
         };
-        for a in std::mem::take(&mut b.alarms) {
+        let (stay, end): (Vec<Alarm>, Vec<Alarm>) = std::mem::take(&mut b.alarms)
+            .into_iter()
+            .partition(|a| a.condition_active && matches!(a.key, Key::Tech(..)));
+        b.alarms = stay;
+        for a in end {
             let msg = format!("{} ended: patient discharged", a.kind.title());
             out.alarm(
                 &a,
@@ -836,8 +1015,22 @@ impl AlarmEngine {
         events
     }
 
-    /// A reading from the pipeline. Only numbers of alarmable parameters count.
+    /// A reading from the pipeline, current for its parameter's default
+    /// window ([`Parameter::default_stale_after`]).
     pub fn on_reading(&mut self, r: &Reading, now: DateTime<Utc>) -> Vec<AlarmEvent> {
+        let window = Parameter::from_mdc(r.code).map_or(Duration::zero(), Parameter::default_stale_after);
+        self.on_reading_within(r, window, now)
+    }
+
+    /// A reading whose value is current for `stale_after` after it was
+    /// measured (its device's expected interval plus slack). Only alarmable
+    /// parameters count; see the module docs for special values.
+    pub fn on_reading_within(
+        &mut self,
+        r: &Reading,
+        stale_after: Duration,
+        now: DateTime<Utc>,
+    ) -> Vec<AlarmEvent> {
         let mut events = Vec::new();
         let Some(p) = Parameter::from_mdc(r.code) else {
             return events;
@@ -855,23 +1048,43 @@ impl AlarmEngine {
             events: &mut events,
         };
         b.expire(&mut out);
-        match r.value.number().and_then(|v| p.normalise(v, &r.unit)) {
-            Some(value) => {
-                b.last.insert(
-                    p,
-                    Last {
-                        value,
-                        device: r.device.clone(),
-                    },
-                );
+        if b.device_invalid(&r.device) {
+            // Sensor off / no data / disconnected stands: its technical alarm
+            // speaks for the device until the condition clears.
+            return events;
+        }
+        if b.last.get(&p).is_some_and(|l| r.received < l.newest) {
+            // Late: measured before what is already known.
+            return events;
+        }
+        let value = r.value.number().map(|v| p.normalise(v, &r.unit));
+        if let Some(None) = value {
+            return events; // a number in a unit we cannot compare: ignored
+        }
+        let last = b.last.entry(p).or_insert_with(|| Last {
+            device: r.device.clone(),
+            valid: None,
+            invalid_since: None,
+            newest: r.received,
+            stale_after,
+        });
+        last.device = r.device.clone();
+        last.newest = r.received;
+        last.stale_after = stale_after;
+        match value.flatten() {
+            Some(v) => {
+                last.valid = Some((v, r.received));
+                last.invalid_since = None;
+                if let Some(i) = b.active_index(&Key::Invalid(p)) {
+                    b.end_condition(i, EndReason::ConditionEnded, &mut out);
+                }
                 b.evaluate(preset, next_id, p, &mut out);
             }
-            None if r.value.number().is_none() => {
-                // A special value: persistence can no longer be shown.
-                b.last.remove(&p);
-                b.pending.retain(|(q, _), _| *q != p);
+            None => {
+                // Special value: unknown, not in range. Pending conditions stay.
+                last.invalid_since.get_or_insert(now);
+                b.check_invalid(preset, next_id, &mut out);
             }
-            None => {} // a number in a unit we cannot compare: ignored
         }
         events
     }
@@ -909,6 +1122,7 @@ impl AlarmEngine {
                 let k = AlarmKind::Technical {
                     device: device.to_owned(),
                     kind,
+                    parameter: None,
                 };
                 b.start(next_id, key, k, priority, None, None, msg, None, &mut out);
             }
@@ -920,6 +1134,31 @@ impl AlarmEngine {
         if active && kind.invalidates_measurements() {
             b.invalidate_device(device, &mut out);
         }
+        events
+    }
+
+    /// A device left the bed (removed, or moved to another bed): its
+    /// technical conditions here end and what it measured here is no longer
+    /// current (its physiological alarms end as `measurement_invalid`).
+    pub fn forget_device(&mut self, bed: &str, device: &str, now: DateTime<Utc>) -> Vec<AlarmEvent> {
+        let mut events = Vec::new();
+        let Some(b) = self.beds.get_mut(bed) else {
+            return events;
+        };
+        let mut out = Out {
+            bed,
+            now,
+            events: &mut events,
+        };
+        b.expire(&mut out);
+        while let Some(i) = b
+            .alarms
+            .iter()
+            .position(|a| a.condition_active && matches!(&a.key, Key::Tech(d, _) if d == device))
+        {
+            b.end_condition(i, EndReason::ConditionEnded, &mut out);
+        }
+        b.invalidate_device(device, &mut out);
         events
     }
 
@@ -951,8 +1190,19 @@ impl AlarmEngine {
             (Some(i), Some(p)) if p > b.alarms[i].priority => b.escalate(i, p, total, None, msg, &mut out),
             (Some(i), None) if score.complete => b.end_condition(i, EndReason::ConditionEnded, &mut out),
             (Some(i), _) => {
-                b.alarms[i].value = total;
-                b.alarms[i].message = msg;
+                let a = &mut b.alarms[i];
+                a.value = total;
+                a.message = msg;
+                // Any rise of the total withdraws an acknowledgement.
+                if let Some((_, Some(from))) = a.acked.filter(|_| a.acknowledged) {
+                    if total.is_some_and(|t| t > from) {
+                        let reason = RearmReason::Worsened {
+                            from: Some(from),
+                            to: total,
+                        };
+                        b.rearm(i, reason, &mut out);
+                    }
+                }
             }
             (None, Some(p)) if change.rose() => b.start(
                 next_id,
@@ -989,9 +1239,16 @@ impl AlarmEngine {
             b.expire(&mut out);
             let mut params: BTreeSet<Parameter> = b.pending.keys().map(|(p, _)| *p).collect();
             params.extend(b.dirty.iter().copied());
+            // Active alarms too: their value may have gone past its window.
+            params.extend(b.alarms.iter().filter_map(|a| match a.key {
+                Key::Phys(p, _) if a.condition_active => Some(p),
+                _ => None,
+            }));
             for p in params {
                 b.evaluate(preset, next_id, p, &mut out);
             }
+            b.check_invalid(preset, next_id, &mut out);
+            b.remind(preset, &mut out);
         }
         events
     }
@@ -1012,7 +1269,7 @@ impl AlarmEngine {
         b.pause = Some(Pause {
             until,
             by: user.to_owned(),
-            ceiling: b.highest_present(),
+            ceiling: b.highest_audible(),
         });
         out.bed_level(
             AlarmEventKind::AudioPaused {
@@ -1058,7 +1315,7 @@ impl AlarmEngine {
         let mut events = Vec::new();
         let b = self.bed_mut(bed);
         let ids: Vec<u64> = match target {
-            AckTarget::All => b.alarms.iter().map(|a| a.id).collect(),
+            AckTarget::Ids(ids) => ids,
             AckTarget::Alarm(id) => match b.index_of(id) {
                 Some(_) => vec![id],
                 None => {
@@ -1097,6 +1354,7 @@ impl AlarmEngine {
                 );
             } else if !a.acknowledged {
                 a.acknowledged = true;
+                a.acked = Some((now, a.value));
                 out.alarm(
                     &b.alarms[i],
                     AlarmEventKind::Acknowledged {

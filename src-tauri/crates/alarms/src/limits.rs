@@ -220,6 +220,33 @@ impl Parameter {
         }
     }
 
+    /// How far a condition must worsen beyond the value at which it was
+    /// acknowledged before it sounds again (the acknowledgement covered what
+    /// the nurse saw, not a deterioration since). Roughly one clinically
+    /// meaningful step of each parameter.
+    pub fn rearm_step(self) -> f64 {
+        match self {
+            Parameter::HeartRate | Parameter::PulseRate => 10.0,
+            Parameter::Spo2 => 3.0,
+            Parameter::RespRate => 5.0,
+            Parameter::NibpSystolic => 15.0,
+            Parameter::NibpDiastolic | Parameter::NibpMean => 10.0,
+            Parameter::Temperature => 0.5,
+        }
+    }
+
+    /// How long a value is current when the caller does not know its
+    /// device's interval: continuous parameters a few seconds, spot
+    /// measurements (NIBP, temperature) 15 minutes.
+    pub fn default_stale_after(self) -> Duration {
+        match self {
+            Parameter::HeartRate | Parameter::PulseRate | Parameter::Spo2 | Parameter::RespRate => {
+                Duration::seconds(10)
+            }
+            _ => Duration::minutes(15),
+        }
+    }
+
     /// Formats a value in this parameter's usual resolution (temperature to
     /// 0.1 °C, the others to whole units unless fractional).
     pub fn format_value(self, v: f64) -> String {
@@ -395,16 +422,29 @@ pub enum TechnicalKind {
     /// An alarm or observation could not be delivered (central station, FHIR)
     /// — IEC 60601-1-8 §6.11.2: a failed delivery is a technical alarm at the source.
     DeliveryFailure,
+    /// A parameter has sent only special values (NaN, NRes, ±INF) for longer
+    /// than the preset's `no_valid_value` time: it can no longer be alarmed on.
+    NoValidMeasurement,
+    /// The workstation cannot sound alarms (audio locked, window hidden): the
+    /// nurse must know the monitor is mute (IEC 60601-1-8 §6.3.3: an alarm
+    /// signal that cannot be generated is a technical alarm condition).
+    AudioUnavailable,
+    /// The encrypted alarm log cannot be written: the record of alarms and
+    /// operator actions (IEC 60601-1-8 §6.12) is at risk.
+    AlarmLogFailure,
 }
 
 impl TechnicalKind {
-    pub const ALL: [TechnicalKind; 6] = [
+    pub const ALL: [TechnicalKind; 9] = [
         TechnicalKind::SensorOff,
         TechnicalKind::NoData,
         TechnicalKind::Disconnected,
         TechnicalKind::LowBattery,
         TechnicalKind::StoreFailure,
         TechnicalKind::DeliveryFailure,
+        TechnicalKind::NoValidMeasurement,
+        TechnicalKind::AudioUnavailable,
+        TechnicalKind::AlarmLogFailure,
     ];
 
     pub fn describe(self) -> &'static str {
@@ -415,6 +455,9 @@ impl TechnicalKind {
             TechnicalKind::LowBattery => "low battery",
             TechnicalKind::StoreFailure => "storage failure",
             TechnicalKind::DeliveryFailure => "alarm/data delivery failure",
+            TechnicalKind::NoValidMeasurement => "no valid measurement",
+            TechnicalKind::AudioUnavailable => "ALARM SOUND UNAVAILABLE",
+            TechnicalKind::AlarmLogFailure => "alarm log failure",
         }
     }
 
@@ -428,15 +471,17 @@ impl TechnicalKind {
 
     /// Default priority: loss of a measurement is medium (prompt response),
     /// low battery low, losing storage high (the record is at risk), delivery
-    /// failure medium.
+    /// failure medium. A mute monitor is high: every other alarm at the bed
+    /// may go unheard until someone acts.
     pub fn default_priority(self) -> Priority {
         match self {
-            TechnicalKind::SensorOff | TechnicalKind::NoData | TechnicalKind::Disconnected => {
-                Priority::Medium
-            }
+            TechnicalKind::SensorOff
+            | TechnicalKind::NoData
+            | TechnicalKind::Disconnected
+            | TechnicalKind::NoValidMeasurement => Priority::Medium,
             TechnicalKind::LowBattery => Priority::Low,
-            TechnicalKind::StoreFailure => Priority::High,
-            TechnicalKind::DeliveryFailure => Priority::Medium,
+            TechnicalKind::StoreFailure | TechnicalKind::AudioUnavailable => Priority::High,
+            TechnicalKind::DeliveryFailure | TechnicalKind::AlarmLogFailure => Priority::Medium,
         }
     }
 }
@@ -456,6 +501,30 @@ pub struct SitePreset {
     #[serde(rename = "audio_pause_s", with = "crate::serde_secs")]
     pub audio_pause: Duration,
     pub news2: News2Priorities,
+    /// How long a parameter may send only special values before it is a
+    /// [`TechnicalKind::NoValidMeasurement`] alarm. JSON: `no_valid_value_s`.
+    #[serde(
+        rename = "no_valid_value_s",
+        with = "crate::serde_secs",
+        default = "default_no_valid_value"
+    )]
+    pub no_valid_value: Duration,
+    /// An acknowledgement of a condition that persists expires after this
+    /// (the alarm sounds again as a reminder). JSON: `ack_reminder_s`.
+    #[serde(
+        rename = "ack_reminder_s",
+        with = "crate::serde_secs",
+        default = "default_ack_reminder"
+    )]
+    pub ack_reminder: Duration,
+}
+
+fn default_no_valid_value() -> Duration {
+    Duration::seconds(10)
+}
+
+fn default_ack_reminder() -> Duration {
+    Duration::minutes(10)
 }
 
 /// Partial site configuration: everything optional, merged over [`SitePreset::standard`].
@@ -473,6 +542,8 @@ struct PresetOverlay {
     technical: BTreeMap<TechnicalKind, Priority>,
     audio_pause_s: Option<f64>,
     news2: Option<News2Priorities>,
+    no_valid_value_s: Option<f64>,
+    ack_reminder_s: Option<f64>,
 }
 
 /// A site configuration that cannot be used.
@@ -484,6 +555,10 @@ pub enum PresetError {
     Limit(#[from] LimitError),
     #[error("site preset: audio pause must be 1 s to 15 min")]
     AudioPause,
+    #[error("site preset: no_valid_value_s must be 1 s to 5 min")]
+    NoValidValue,
+    #[error("site preset: ack_reminder_s must be 1 min to 60 min")]
+    AckReminder,
 }
 
 impl Default for SitePreset {
@@ -516,7 +591,10 @@ impl SitePreset {
             priority_high: low,
             delay: s(10),
         };
-        let temp = |l: f64, h: f64| Limit::new(Some(l), Some(h), s(0)).with_priorities(low, med);
+        // Temperature low is medium, not an awareness alarm: a falling
+        // temperature (hypothermia, sepsis in the old and the young) needs a
+        // prompt response, and NEWS2 scores ≤ 35.0 °C as 3 (a single-3 red flag).
+        let temp = |l: f64, h: f64| Limit::new(Some(l), Some(h), s(0)).with_priorities(med, med);
         let set = |v: Vec<(Parameter, Limit)>| LimitSet(v.into_iter().collect());
         use Parameter::*;
         let adult = set(vec![
@@ -562,6 +640,8 @@ impl SitePreset {
                 .collect(),
             audio_pause: Duration::minutes(2),
             news2: News2Priorities::default(),
+            no_valid_value: default_no_valid_value(),
+            ack_reminder: default_ack_reminder(),
         }
     }
 
@@ -591,6 +671,12 @@ impl SitePreset {
         if let Some(n) = o.news2 {
             p.news2 = n;
         }
+        if let Some(s) = o.no_valid_value_s {
+            p.no_valid_value = crate::serde_secs::from_secs(s).ok_or(PresetError::NoValidValue)?;
+        }
+        if let Some(s) = o.ack_reminder_s {
+            p.ack_reminder = crate::serde_secs::from_secs(s).ok_or(PresetError::AckReminder)?;
+        }
         p.validate()?;
         Ok(p)
     }
@@ -601,6 +687,12 @@ impl SitePreset {
         self.neonatal.validate()?;
         if self.audio_pause < Duration::seconds(1) || self.audio_pause > Duration::minutes(15) {
             return Err(PresetError::AudioPause);
+        }
+        if self.no_valid_value < Duration::seconds(1) || self.no_valid_value > Duration::minutes(5) {
+            return Err(PresetError::NoValidValue);
+        }
+        if self.ack_reminder < Duration::minutes(1) || self.ack_reminder > Duration::minutes(60) {
+            return Err(PresetError::AckReminder);
         }
         Ok(())
     }

@@ -14,11 +14,13 @@
 //! | high | ≥ 7 | emergency response |
 //!
 //! **Binning decisions.** The chart is written in whole numbers (temperature
-//! in tenths of a degree). A value is first rounded to the chart's resolution,
-//! half up (RR 20.5 → 21 → 2 points; 38.05 °C → 38.1 °C → 1 point), then
-//! binned; a tolerance of 1e-6 guards against binary representation (38.05
-//! is stored as 38.04999…). Rounding rather than truncating keeps every real
-//! value in exactly one band with the chart's own edges.
+//! in tenths of a degree) and leaves gaps between its bands (RR 8 | 9,
+//! 38.0 | 38.1 °C). A value in a gap is scored in the **more severe** of the
+//! two bands around it (RR 8.5 → 3 points, not 1; 38.05 °C → 1 point; SpO2
+//! 91.5 % → 3 points): an early-warning score must not round a patient into
+//! a milder band. A value on the chart's resolution scores in its own band;
+//! a tolerance of 1e-6 guards against binary representation (38.1 is stored
+//! as 38.100000000000001).
 //!
 //! **SpO2 scale 2** is used only when a clinician set it ([`News2Input::spo2_scale`]);
 //! otherwise scale 1. On scale 2 a saturation ≥ 93 % scores 0 on air and 1–3
@@ -313,31 +315,34 @@ impl News2 {
     }
 }
 
-/// Rounds half up to a whole number of `1/scale` units (see module docs).
-fn units(v: f64, scale: f64) -> i64 {
+/// The chart positions (whole `1/scale` units) on either side of `v`: the
+/// same twice when `v` is on the chart's resolution (see module docs).
+fn around(v: f64, scale: f64) -> [i64; 2] {
     // `as` saturates for out-of-range values; inputs are finite.
-    (v * scale + 0.5 + 1e-6).floor() as i64
+    let x = v * scale;
+    [(x + 1e-6).floor() as i64, (x - 1e-6).ceil() as i64]
 }
 
-fn whole(v: f64) -> i64 {
-    units(v, 1.0)
+/// Points of `v` on a chart of resolution `1/scale`: the more severe band
+/// when `v` falls between two (see module docs).
+fn points(v: f64, scale: f64, chart: impl Fn(i64) -> u8) -> u8 {
+    around(v, scale).into_iter().map(chart).max().unwrap_or(0)
 }
 
 pub fn score_respiration_rate(v: f64) -> u8 {
-    match whole(v) {
+    points(v, 1.0, |x| match x {
         ..=8 => 3,
         9..=11 => 1,
         12..=20 => 0,
         21..=24 => 2,
         25.. => 3,
-    }
+    })
 }
 
 /// SpO2 points. `air_or_oxygen` matters only on scale 2 at ≥ 93 %; `None`
 /// (unknown) is scored as oxygen there (see module docs).
 pub fn score_spo2(v: f64, scale: SpO2Scale, air_or_oxygen: Option<AirOrOxygen>) -> u8 {
-    let s = whole(v);
-    match scale {
+    points(v, 1.0, |s| match scale {
         SpO2Scale::Scale1 => match s {
             ..=91 => 3,
             92..=93 => 2,
@@ -354,7 +359,7 @@ pub fn score_spo2(v: f64, scale: SpO2Scale, air_or_oxygen: Option<AirOrOxygen>) 
             (95..=96, _) => 2,
             (97.., _) => 3,
         },
-    }
+    })
 }
 
 pub fn score_air_or_oxygen(v: AirOrOxygen) -> u8 {
@@ -365,24 +370,24 @@ pub fn score_air_or_oxygen(v: AirOrOxygen) -> u8 {
 }
 
 pub fn score_systolic(v: f64) -> u8 {
-    match whole(v) {
+    points(v, 1.0, |x| match x {
         ..=90 => 3,
         91..=100 => 2,
         101..=110 => 1,
         111..=219 => 0,
         220.. => 3,
-    }
+    })
 }
 
 pub fn score_pulse(v: f64) -> u8 {
-    match whole(v) {
+    points(v, 1.0, |x| match x {
         ..=40 => 3,
         41..=50 => 1,
         51..=90 => 0,
         91..=110 => 1,
         111..=130 => 2,
         131.. => 3,
-    }
+    })
 }
 
 pub fn score_consciousness(v: Consciousness) -> u8 {
@@ -392,15 +397,15 @@ pub fn score_consciousness(v: Consciousness) -> u8 {
     }
 }
 
-/// Temperature points after rounding to 0.1 °C half up.
+/// Temperature points on the chart's 0.1 °C resolution.
 pub fn score_temperature(v: f64) -> u8 {
-    match units(v, 10.0) {
+    points(v, 10.0, |x| match x {
         ..=350 => 3,
         351..=360 => 1,
         361..=380 => 0,
         381..=390 => 1,
         391.. => 2,
-    }
+    })
 }
 
 /// Scores `input` at `now`. See the module docs for missing/stale handling.
@@ -517,8 +522,10 @@ pub fn score(input: &News2Input, now: DateTime<Utc>, validity: &ValidityWindows)
 }
 
 /// Which alarm priority a NEWS2 risk band raises (site-configurable; `None`
-/// = no alarm for that band). Default: low-medium → low, medium → medium,
-/// high → high; the low band never alarms.
+/// = no alarm for that band). Default: low-medium → medium, medium →
+/// medium, high → high; the low band never alarms. Low-medium is a single
+/// parameter scoring 3, for which NEWS2 asks an *urgent* ward-based response:
+/// IEC 60601-1-8's "prompt response" (medium), not mere awareness (low).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct News2Priorities {
@@ -530,7 +537,7 @@ pub struct News2Priorities {
 impl Default for News2Priorities {
     fn default() -> News2Priorities {
         News2Priorities {
-            low_medium: Some(Priority::Low),
+            low_medium: Some(Priority::Medium),
             medium: Some(Priority::Medium),
             high: Some(Priority::High),
         }
@@ -619,12 +626,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rounding_is_half_up_at_chart_resolution() {
-        assert_eq!(units(38.05, 10.0), 381);
-        assert_eq!(units(38.04, 10.0), 380);
-        assert_eq!(units(20.5, 1.0), 21);
-        assert_eq!(units(20.49, 1.0), 20);
-        assert_eq!(units(0.0, 1.0), 0);
+    fn values_between_bands_score_in_the_more_severe_one() {
+        assert_eq!(around(38.1, 10.0), [381, 381]);
+        assert_eq!(around(38.05, 10.0), [380, 381]);
+        assert_eq!(around(20.0, 1.0), [20, 20]);
+        assert_eq!(around(0.0, 1.0), [0, 0]);
+        assert_eq!(score_respiration_rate(8.5), 3);
+        assert_eq!(score_respiration_rate(20.5), 2);
+        assert_eq!(score_temperature(38.05), 1);
+        assert_eq!(score_temperature(36.05), 1);
+        assert_eq!(score_spo2(91.5, SpO2Scale::Scale1, None), 3);
+        assert_eq!(score_pulse(50.5), 1);
+        assert_eq!(score_systolic(110.5), 1);
     }
 
     #[test]

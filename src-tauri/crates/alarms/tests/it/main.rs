@@ -3,6 +3,7 @@
 mod news2;
 mod presets;
 mod props;
+mod safety;
 mod scenarios;
 
 use chrono::{DateTime, Duration, Utc};

@@ -36,10 +36,12 @@ fn respiration_rate_edges() {
             (24.0, 2),
             (25.0, 3),
             (60.0, 3),
-            // rounded half up to whole breaths first
+            // Between two bands: the more severe one (issue 10: RR 8.5 scores 3, not 1).
             (8.49, 3),
-            (8.5, 1),
-            (20.49, 0),
+            (8.5, 3),
+            (8.99, 3),
+            (11.5, 1),
+            (20.01, 2),
             (20.5, 2),
             (24.5, 3),
         ],
@@ -63,7 +65,11 @@ fn spo2_scale_1_edges() {
             (100.0, 0),
         ],
     );
-    check("spo2 s1 rounding", f, &[(91.49, 3), (91.5, 2), (95.5, 0)]);
+    check(
+        "spo2 s1 between bands",
+        f,
+        &[(91.49, 3), (91.5, 3), (93.5, 2), (95.5, 1)],
+    );
     // Scale 1 does not depend on air/oxygen (oxygen scores separately).
     for v in [85.0, 92.0, 94.0, 97.0] {
         assert_eq!(
@@ -89,10 +95,15 @@ fn spo2_scale_2_edges_below_93_ignore_oxygen() {
                 (87.0, 1),
                 (88.0, 0),
                 (92.0, 0),
-                (92.49, 0),
+                (83.5, 3),
+                (87.5, 1),
             ],
         );
     }
+    // Between 92 (0) and 93 (0 on air, 1 on oxygen or unknown): the more severe.
+    assert_eq!(score_spo2(92.49, SpO2Scale::Scale2, Some(AirOrOxygen::Air)), 0);
+    assert_eq!(score_spo2(92.49, SpO2Scale::Scale2, Some(AirOrOxygen::Oxygen)), 1);
+    assert_eq!(score_spo2(92.49, SpO2Scale::Scale2, None), 1);
 }
 
 #[test]
@@ -167,7 +178,8 @@ fn systolic_edges() {
             (220.0, 3),
             (280.0, 3),
             (90.4, 3),
-            (90.5, 2),
+            (90.5, 3),
+            (110.5, 1),
             (219.5, 3),
         ],
     );
@@ -192,7 +204,8 @@ fn pulse_edges() {
             (131.0, 3),
             (220.0, 3),
             (90.5, 1),
-            (130.49, 2),
+            (50.5, 1),
+            (130.49, 3),
         ],
     );
 }
@@ -215,18 +228,18 @@ fn temperature_edges_at_one_decimal() {
             (41.0, 2),
         ],
     );
-    // More decimals: rounded half up to 0.1 °C first, as the chart is written.
+    // More decimals: between two of the chart's 0.1 °C bands, the more severe.
     check(
-        "temp rounding",
+        "temp between bands",
         score_temperature,
         &[
             (35.04, 3),
-            (35.05, 1),
+            (35.05, 3),
             (36.04, 1),
-            (36.05, 0),
-            (38.04, 0),
+            (36.05, 1),
+            (38.04, 1),
             (38.05, 1),
-            (39.04, 1),
+            (39.04, 2),
             (39.05, 2),
             (36.549, 0),
         ],

@@ -10,7 +10,7 @@ use vigil_alarms::{
     AckTarget, AlarmEngine, AlarmEventKind, AlarmKind, AudioState, Direction, Parameter, Priority,
     ResumeReason, SitePreset, TechnicalKind,
 };
-use vigil_model::Mdc;
+use vigil_model::{Mdc, Special, Value};
 
 use crate::{reading, t_ms};
 
@@ -22,6 +22,8 @@ enum Action {
     Tick,
     Pause,
     AckAll,
+    /// Acknowledge the alarms of a screen drawn some steps earlier.
+    AckSeenEarlier,
     AckOne(usize),
     SensorOff(bool),
     LowBattery(bool),
@@ -37,6 +39,7 @@ fn action() -> impl Strategy<Value = Action> {
         3 => Just(Action::Tick),
         1 => Just(Action::Pause),
         1 => Just(Action::AckAll),
+        1 => Just(Action::AckSeenEarlier),
         1 => (0usize..8).prop_map(Action::AckOne),
         1 => any::<bool>().prop_map(Action::SensorOff),
         1 => any::<bool>().prop_map(Action::LowBattery),
@@ -86,8 +89,13 @@ fn check(delays: [i64; 3], steps: Vec<(i64, Action)>) -> Result<(), TestCaseErro
     let mut high: BTreeSet<u64> = BTreeSet::new();
     let mut acked_since_high: BTreeSet<u64> = BTreeSet::new();
     let mut pause: Option<Pause> = None;
+    // Ids on a screen drawn a few steps ago.
+    let mut seen_earlier: BTreeSet<u64> = BTreeSet::new();
 
-    for (dt, act) in steps {
+    for (step, (dt, act)) in steps.into_iter().enumerate() {
+        if step % 5 == 0 {
+            seen_earlier = e.state(BED, now).active.iter().map(|a| a.id).collect();
+        }
         now += Duration::milliseconds(dt);
         let before = e.state(BED, now);
         let mut new_pause = None;
@@ -105,10 +113,11 @@ fn check(delays: [i64; 3], steps: Vec<(i64, Action)>) -> Result<(), TestCaseErro
             }
             Action::Tick => e.tick(now),
             Action::Pause => {
+                // Only what was sounding (or would sound but for a pause) counts.
                 let ceiling = before
                     .active
                     .iter()
-                    .filter(|a| !a.latched)
+                    .filter(|a| !a.latched && !a.acknowledged)
                     .map(|a| a.priority)
                     .max();
                 new_pause = Some(Pause {
@@ -117,7 +126,39 @@ fn check(delays: [i64; 3], steps: Vec<(i64, Action)>) -> Result<(), TestCaseErro
                 });
                 e.pause_audio(BED, "rn", now)
             }
-            Action::AckAll => e.acknowledge(BED, AckTarget::All, "rn", now).unwrap(),
+            Action::AckAll => {
+                // What the screen showed when the nurse clicked: only those.
+                let seen: BTreeSet<u64> = before.active.iter().map(|a| a.id).collect();
+                let ev = e
+                    .acknowledge(BED, AckTarget::Ids(seen.iter().copied().collect()), "rn", now)
+                    .unwrap();
+                for x in &ev {
+                    prop_assert!(
+                        x.id.is_none_or(|id| seen.contains(&id)),
+                        "acknowledged an unseen alarm"
+                    );
+                }
+                ev
+            }
+            Action::AckSeenEarlier => {
+                // A click on an old screen: never acknowledges alarms that started since.
+                let ev = e
+                    .acknowledge(
+                        BED,
+                        AckTarget::Ids(seen_earlier.iter().copied().collect()),
+                        "rn",
+                        now,
+                    )
+                    .unwrap();
+                for x in &ev {
+                    prop_assert!(
+                        x.id.is_none_or(|id| seen_earlier.contains(&id)),
+                        "acknowledged an alarm the nurse never saw: {:?}",
+                        x
+                    );
+                }
+                ev
+            }
             Action::AckOne(i) => match before.active.get(i) {
                 Some(a) => e.acknowledge(BED, AckTarget::Alarm(a.id), "rn", now).unwrap(),
                 None => vec![],
@@ -159,9 +200,9 @@ fn check(delays: [i64; 3], steps: Vec<(i64, Action)>) -> Result<(), TestCaseErro
                         high.insert(id);
                         acked_since_high.remove(&id);
                     }
-                    // A higher-priority new condition breaks through a pause.
+                    // A high, or a higher-priority, new condition breaks through a pause.
                     if let Some(p) = &pause {
-                        if Some(pr) > p.ceiling {
+                        if pr == Priority::High || Some(pr) > p.ceiling {
                             let next = events.get(i + 1).map(|n| &n.event);
                             let want = AlarmEventKind::AudioResumed {
                                 reason: ResumeReason::Breakthrough {
@@ -175,6 +216,12 @@ fn check(delays: [i64; 3], steps: Vec<(i64, Action)>) -> Result<(), TestCaseErro
                 }
                 AlarmEventKind::Acknowledged { .. } => {
                     acked_since_high.insert(ev.id.unwrap());
+                }
+                AlarmEventKind::Rearmed { .. } => {
+                    // Audible again: a high one must be acknowledged anew to end.
+                    let id = ev.id.unwrap();
+                    prop_assert!(started.contains(&id) && !ended.contains(&id));
+                    acked_since_high.remove(&id);
                 }
                 AlarmEventKind::Ended { .. } => {
                     let id = ev.id.unwrap();
@@ -256,8 +303,73 @@ fn check(delays: [i64; 3], steps: Vec<(i64, Action)>) -> Result<(), TestCaseErro
     Ok(())
 }
 
+/// Liveness (issue 10, item 1; ../shared/reference/alarms.md "What must
+/// always hold"): a value beyond a limit sustained for at least the
+/// condition delay always starts its alarm within the delay plus one tick,
+/// whatever special values are interleaved (any rate below 100 %: the first
+/// sample of the excursion is valid, the rest random).
+fn sustained_condition_always_alarms(
+    delay_s: i64,
+    value: f64,
+    special_mask: Vec<Option<Special>>,
+) -> Result<(), TestCaseError> {
+    let mut p = SitePreset::standard();
+    p.adult.0.get_mut(&Parameter::Spo2).unwrap().delay = Duration::seconds(delay_s);
+    let mut e = AlarmEngine::new(p);
+    // 1 Hz samples, a tick half-way between samples, as the pipeline does.
+    for (s, sp) in std::iter::once(None).chain(special_mask).enumerate() {
+        let s = s as i64;
+        let at = t_ms(s * 1000);
+        let mut r = reading(BED, Mdc::PULS_OXIM_SAT_O2, value, at);
+        if let Some(sp) = sp {
+            r.value = Value::Special(sp);
+        }
+        e.on_reading(&r, at);
+        e.tick(t_ms(s * 1000 + 500));
+        let alarming = e.state(BED, at).active.iter().any(|a| {
+            a.kind
+                == AlarmKind::Physiological {
+                    parameter: Parameter::Spo2,
+                    direction: Direction::Low,
+                }
+        });
+        if s > delay_s {
+            prop_assert!(
+                alarming,
+                "SpO2 {} % for {} s (delay {} s) and no alarm",
+                value,
+                s,
+                delay_s
+            );
+            // Once started it stays: specials never end it.
+        }
+    }
+    Ok(())
+}
+
+fn special_value() -> impl Strategy<Value = Special> {
+    proptest::sample::select(vec![
+        Special::NaN,
+        Special::NRes,
+        Special::PosInfinity,
+        Special::NegInfinity,
+        Special::Reserved,
+    ])
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_sustained_condition_always_alarms_whatever_specials_are_interleaved(
+        delay_s in 0i64..30,
+        value in proptest::sample::select(vec![70.0, 80.0, 86.0, 89.0]),
+        rate in 0.0f64..1.0,
+        mask in proptest::collection::vec((0.0f64..1.0, special_value()), 40..90),
+    ) {
+        let mask = mask.into_iter().map(|(x, sp)| (x < rate).then_some(sp)).collect();
+        sustained_condition_always_alarms(delay_s, value, mask)?;
+    }
 
     #[test]
     fn alarm_state_machine_keeps_its_promises(

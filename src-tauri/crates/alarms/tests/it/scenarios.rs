@@ -152,8 +152,11 @@ fn nibp_and_temperature_alarm_on_the_first_value() {
     assert!(ev.is_empty());
 }
 
+// Replaces "special values ... cancel pending conditions", which asserted that
+// one NaN silences a real desaturation (issue 10, item 1). A special value is
+// unknown, not in range: only a valid in-range value cancels a condition.
 #[test]
-fn special_values_are_never_alarmed_on_and_cancel_pending_conditions() {
+fn special_values_are_never_alarmed_on_and_never_cancel_a_pending_condition() {
     let mut e = engine();
     for s in [
         Special::NaN,
@@ -168,8 +171,88 @@ fn special_values_are_never_alarmed_on_and_cancel_pending_conditions() {
     }
     e.on_reading(&reading("b", Mdc::PULS_OXIM_SAT_O2, 80.0, t(0)), t(0));
     e.on_reading(&special("b", Mdc::PULS_OXIM_SAT_O2, Special::NaN, t(5)), t(5));
-    assert!(e.tick(t(30)).is_empty());
-    assert!(e.state("b", t(30)).active.is_empty());
+    let ev = e.tick(t(10));
+    let s = started(&ev);
+    assert_eq!(s.len(), 1, "the desaturation alarms after its delay: {ev:?}");
+    assert_eq!(s[0].kind, Some(phys(Parameter::Spo2, Direction::Low)));
+    assert_eq!(
+        s[0].priority,
+        Some(Priority::High),
+        "80 % is beyond the critical limit"
+    );
+}
+
+#[test]
+fn spo2_80_for_ten_minutes_with_every_tenth_sample_nan_alarms_after_its_delay() {
+    let mut e = engine();
+    let mut ev = Vec::new();
+    for s in 0..600 {
+        let r = if s % 10 == 9 {
+            special("bed-3", Mdc::PULS_OXIM_SAT_O2, Special::NaN, t(s))
+        } else {
+            reading("bed-3", Mdc::PULS_OXIM_SAT_O2, 80.0, t(s))
+        };
+        ev.extend(e.on_reading(&r, t(s)));
+        ev.extend(e.tick(t_ms(s * 1000 + 500)));
+    }
+    let s = started(&ev);
+    assert_eq!(s.len(), 1, "{ev:?}");
+    assert_eq!((s[0].at - t(0)).num_seconds(), 10);
+    let st = e.state("bed-3", t(600));
+    assert!(st.active[0].audible);
+}
+
+#[test]
+fn a_parameter_sending_only_special_values_is_a_technical_alarm_and_hides_the_old_number() {
+    let mut e = engine();
+    let mut ev = run(&mut e, 0, 12, |_| vec![(Mdc::PULS_OXIM_SAT_O2, 84.0)]);
+    assert_eq!(started(&ev).len(), 1);
+    let a = &e.state("bed-3", t(12)).active[0];
+    assert_eq!(a.value, Some(84.0));
+    for s in 13..=30 {
+        ev = e.on_reading(
+            &special("bed-3", Mdc::PULS_OXIM_SAT_O2, Special::NRes, t(s)),
+            t(s),
+        );
+        ev.extend(e.tick(t_ms(s * 1000 + 500)));
+        let st = e.state("bed-3", t(s));
+        let inop = st
+            .active
+            .iter()
+            .find(|a| matches!(a.kind, AlarmKind::Technical { .. }));
+        if s < 23 {
+            assert!(inop.is_none(), "not before the preset's 10 s at {s}");
+        } else {
+            let inop = inop.expect("no valid measurement after 10 s");
+            assert_eq!(
+                inop.kind,
+                AlarmKind::Technical {
+                    device: "oxi-1".into(),
+                    kind: TechnicalKind::NoValidMeasurement,
+                    parameter: Some(Parameter::Spo2),
+                }
+            );
+            assert!(
+                inop.message.starts_with("SpO2 \u{2014} no valid measurement"),
+                "{}",
+                inop.message
+            );
+            assert!(inop.audible);
+            let spo2 = st
+                .active
+                .iter()
+                .find(|a| a.kind == phys(Parameter::Spo2, Direction::Low))
+                .unwrap();
+            assert_eq!(spo2.value, None, "the old number is not the current value");
+            assert!(!spo2.message.contains("84"), "{}", spo2.message);
+        }
+    }
+    // A valid value ends the technical alarm and is shown again.
+    let ev = e.on_reading(&reading("bed-3", Mdc::PULS_OXIM_SAT_O2, 83.0, t(31)), t(31));
+    assert!(ev.iter().any(|x| matches!(x.event, AlarmEventKind::Ended { .. })));
+    let st = e.state("bed-3", t(31));
+    assert_eq!(st.active.len(), 1);
+    assert_eq!(st.active[0].value, Some(83.0));
 }
 
 #[test]
@@ -187,7 +270,8 @@ fn sensor_off_raises_a_technical_alarm_and_no_physiological_alarm() {
         s[0].kind,
         Some(AlarmKind::Technical {
             device: "oxi-1".into(),
-            kind: TechnicalKind::SensorOff
+            kind: TechnicalKind::SensorOff,
+            parameter: None,
         })
     );
     assert_eq!(s[0].priority, Some(Priority::Medium));
@@ -299,10 +383,12 @@ fn acknowledging_an_active_alarm_silences_it_until_the_condition_ends() {
     let mut e = engine();
     let ev = run(&mut e, 0, 10, |_| vec![(Mdc::PULS_OXIM_SAT_O2, 88.0)]);
     let id = started(&ev)[0].id.unwrap();
-    let ev = e.acknowledge("bed-3", AckTarget::All, "rn-7", t(11)).unwrap();
+    let ev = e
+        .acknowledge("bed-3", AckTarget::Ids(vec![id]), "rn-7", t(11))
+        .unwrap();
     assert_eq!(ev.len(), 1);
     assert!(
-        e.acknowledge("bed-3", AckTarget::All, "rn-7", t(12))
+        e.acknowledge("bed-3", AckTarget::Ids(vec![id]), "rn-7", t(12))
             .unwrap()
             .is_empty(),
         "idempotent"
@@ -530,7 +616,9 @@ fn category_and_limit_changes_apply_to_the_latest_value_at_the_next_tick() {
         t(11),
     )
     .unwrap();
-    let ev = e.tick(t(12));
+    // (A current value: one past its window would neither begin nor end a condition.)
+    let mut ev = e.on_reading(&reading("b", Mdc::ECG_HEART_RATE, 90.0, t(11)), t(11));
+    ev.extend(e.tick(t(12)));
     assert!(matches!(
         ev[0].event,
         AlarmEventKind::Ended {
