@@ -113,15 +113,23 @@ pub async fn alarm_pause(state: State<'_, AppState>, bed: String, user: String) 
     Ok(core(&state).await?.pause_audio(&bed, &user).await?)
 }
 
-/// Acknowledges one alarm, or every alarm at the bed when `alarm` is null.
+/// Acknowledges the alarms the screen displayed (their ids; one for a single
+/// alarm, all shown for "acknowledge all"). Returns how many were acknowledged.
 #[tauri::command]
 pub async fn alarm_acknowledge(
     state: State<'_, AppState>,
     bed: String,
-    alarm: Option<u64>,
+    alarms: Vec<u64>,
     user: String,
-) -> Result<(), CmdError> {
-    Ok(core(&state).await?.acknowledge(&bed, alarm, &user).await?)
+) -> Result<usize, CmdError> {
+    Ok(core(&state).await?.acknowledge(&bed, &alarms, &user).await?)
+}
+
+/// Whether the screen can sound alarms; when not, every bed shows "ALARM SOUND UNAVAILABLE".
+#[tauri::command]
+pub async fn alarm_audio_status(state: State<'_, AppState>, available: bool) -> Result<(), CmdError> {
+    core(&state).await?.report_audio(available).await;
+    Ok(())
 }
 
 /// The bed's alarm log for the last `hours` (decrypted records).

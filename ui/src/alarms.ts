@@ -70,6 +70,9 @@ const TECHNICAL_TEXT: Record<TechnicalKind, string> = {
   low_battery: "low battery",
   store_failure: "storage failure",
   delivery_failure: "delivery failure",
+  no_valid_measurement: "no valid measurement",
+  audio_unavailable: "ALARM SOUND UNAVAILABLE",
+  alarm_log_failure: "alarm log failure",
 };
 
 export function isTechnical(a: ActiveAlarm): boolean {

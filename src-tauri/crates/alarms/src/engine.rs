@@ -1099,6 +1099,20 @@ impl AlarmEngine {
         active: bool,
         now: DateTime<Utc>,
     ) -> Vec<AlarmEvent> {
+        self.on_technical_labelled(bed, device, device, kind, active, now)
+    }
+
+    /// [`AlarmEngine::on_technical`] with a name for the message ("Pulse
+    /// oximeter (sim-bed-1-oxi)"); `device` is the id its readings carry.
+    pub fn on_technical_labelled(
+        &mut self,
+        bed: &str,
+        device: &str,
+        label: &str,
+        kind: TechnicalKind,
+        active: bool,
+        now: DateTime<Utc>,
+    ) -> Vec<AlarmEvent> {
         let mut events = Vec::new();
         let Self {
             preset,
@@ -1118,7 +1132,7 @@ impl AlarmEngine {
         match (active, existing) {
             (true, None) => {
                 let priority = preset.technical_priority(kind);
-                let msg = format!("{device} at {bed}: {}", kind.describe());
+                let msg = format!("{label} at {bed}: {}", kind.describe());
                 let k = AlarmKind::Technical {
                     device: device.to_owned(),
                     kind,

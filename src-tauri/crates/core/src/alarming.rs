@@ -5,6 +5,11 @@
 //! conditions, feeds NEWS2 from readings and nurse entries, and hands the
 //! resulting events to the screen (per-bed alarm state) and the encrypted
 //! alarm log. Time is the pipeline's clock.
+//!
+//! Devices are named to the engine by the id their readings carry (what the
+//! ward and the store use), so a device's technical condition invalidates
+//! exactly that device's values; conditions are kept per (bed, device, kind)
+//! so a device moved to another bed leaves nothing behind.
 
 use crate::view::DeviceView;
 use chrono::{DateTime, Duration, Utc};
@@ -38,9 +43,10 @@ pub struct Alarming {
     news2: BTreeMap<String, News2Input>,
     validity: ValidityWindows,
     last_news2: Option<DateTime<Utc>>,
-    /// Technical conditions currently raised, per (device, kind).
-    technical: BTreeSet<(String, TechnicalKind)>,
-    store_failing: bool,
+    /// Device technical conditions currently raised, per (bed, device, kind).
+    technical: BTreeSet<(String, String, TechnicalKind)>,
+    /// Workstation-wide conditions raised at every bed (store, alarm log, sound).
+    workstation: BTreeSet<TechnicalKind>,
 }
 
 /// What an alarm step produced.
@@ -61,8 +67,14 @@ impl Outcome {
     }
 }
 
-fn device_key(d: &DeviceView) -> String {
-    format!("{} ({})", d.label, d.device)
+/// What names a workstation-wide condition in its message.
+fn workstation_source(kind: TechnicalKind) -> &'static str {
+    match kind {
+        TechnicalKind::StoreFailure => "encrypted store",
+        TechnicalKind::AlarmLogFailure => "alarm log",
+        TechnicalKind::AudioUnavailable => "workstation",
+        _ => "workstation",
+    }
 }
 
 impl Alarming {
@@ -76,7 +88,7 @@ impl Alarming {
             validity: ValidityWindows::default(),
             last_news2: None,
             technical: BTreeSet::new(),
-            store_failing: false,
+            workstation: BTreeSet::new(),
         }
     }
 
@@ -92,10 +104,16 @@ impl Alarming {
         out
     }
 
-    pub fn on_readings(&mut self, readings: &[Reading], now: DateTime<Utc>) -> Outcome {
+    /// Readings, each current for `window(reading)` (its device's staleness window).
+    pub fn on_readings(
+        &mut self,
+        readings: &[Reading],
+        window: impl Fn(&Reading) -> Duration,
+        now: DateTime<Utc>,
+    ) -> Outcome {
         let mut out = Outcome::default();
         for r in readings {
-            out.add(self.engine.on_reading(r, now));
+            out.add(self.engine.on_reading_within(r, window(r), now));
             self.news2.entry(r.bed.clone()).or_default().apply_reading(r);
         }
         out
@@ -104,16 +122,17 @@ impl Alarming {
     /// A device's state changed: raise or clear its technical conditions.
     pub fn on_device(&mut self, d: &DeviceView, now: DateTime<Utc>) -> Outcome {
         let mut out = Outcome::default();
-        let key = device_key(d);
+        let slot = |kind| (d.bed.clone(), d.device.clone(), kind);
         let link_lost = match d.state {
             LinkState::Disconnected | LinkState::AdapterOff => true,
-            // Trying to reconnect is not being back: a lost link stays an
-            // alarm until it is up again (an out-of-range device spends most
-            // of its time "connecting"). A first connect raises nothing.
-            LinkState::Connecting => self
-                .technical
-                .contains(&(key.clone(), TechnicalKind::Disconnected)),
-            LinkState::Connected | LinkState::Receiving | LinkState::Stale => false,
+            // Trying to reconnect, or a link without data, is not being back:
+            // a lost link stays an alarm until data flows again (an
+            // out-of-range device spends most of its time "connecting"). A
+            // first connect raises nothing.
+            LinkState::Connecting | LinkState::Connected | LinkState::Stale => {
+                self.technical.contains(&slot(TechnicalKind::Disconnected))
+            }
+            LinkState::Receiving => false,
         };
         let conditions = [
             (TechnicalKind::SensorOff, d.technical.is_some()),
@@ -125,50 +144,68 @@ impl Alarming {
             ),
         ];
         for (kind, active) in conditions {
-            let slot = (key.clone(), kind);
+            let slot = slot(kind);
             if active != self.technical.contains(&slot) {
                 if active {
                     self.technical.insert(slot);
                 } else {
                     self.technical.remove(&slot);
                 }
-                out.add(self.engine.on_technical(&d.bed, &key, kind, active, now));
+                out.add(self.engine.on_technical_labelled(
+                    &d.bed,
+                    &d.device,
+                    &format!("{} ({})", d.label, d.device),
+                    kind,
+                    active,
+                    now,
+                ));
             }
         }
         out
     }
 
-    /// A device left its bed: its technical conditions end with it.
+    /// A device left the bed of `d` (removed, or moved to another bed): its
+    /// technical conditions there end, and what it measured there no longer counts.
     pub fn forget_device(&mut self, d: &DeviceView, now: DateTime<Utc>) -> Outcome {
         let mut out = Outcome::default();
-        let key = device_key(d);
-        let raised: Vec<_> = self
-            .technical
-            .iter()
-            .filter(|(k, _)| *k == key)
-            .cloned()
-            .collect();
-        for slot in raised {
-            self.technical.remove(&slot);
-            out.add(self.engine.on_technical(&d.bed, &key, slot.1, false, now));
+        self.technical
+            .retain(|(bed, device, _)| !(*bed == d.bed && *device == d.device));
+        out.add(self.engine.forget_device(&d.bed, &d.device, now));
+        out.beds.insert(d.bed.clone());
+        out
+    }
+
+    /// A workstation-wide condition (the store refuses writes, the alarm log
+    /// cannot be written, alarms cannot be sounded) began (`ok == false`) or
+    /// ended: a technical alarm at every bed.
+    pub fn workstation_health(
+        &mut self,
+        kind: TechnicalKind,
+        ok: bool,
+        beds: &[String],
+        now: DateTime<Utc>,
+    ) -> Outcome {
+        let mut out = Outcome::default();
+        if ok != self.workstation.contains(&kind) {
+            return out;
+        }
+        if ok {
+            self.workstation.remove(&kind);
+        } else {
+            self.workstation.insert(kind);
+        }
+        for bed in beds {
+            out.add(
+                self.engine
+                    .on_technical(bed, workstation_source(kind), kind, !ok, now),
+            );
         }
         out
     }
 
     /// The store stopped (or resumed) accepting readings: a technical alarm at every bed.
     pub fn store_health(&mut self, ok: bool, beds: &[String], now: DateTime<Utc>) -> Outcome {
-        let mut out = Outcome::default();
-        if ok != self.store_failing {
-            return out;
-        }
-        self.store_failing = !ok;
-        for bed in beds {
-            out.add(
-                self.engine
-                    .on_technical(bed, "encrypted store", TechnicalKind::StoreFailure, !ok, now),
-            );
-        }
-        out
+        self.workstation_health(TechnicalKind::StoreFailure, ok, beds, now)
     }
 
     /// Condition delays, pause expiry, and NEWS2 every 30 s.
@@ -250,16 +287,20 @@ impl Alarming {
         out
     }
 
+    /// Acknowledges the alarms the operator saw (their ids); those that
+    /// ended meanwhile are skipped, and nothing newer is touched.
     pub fn acknowledge(
         &mut self,
         bed: &str,
-        alarm: Option<u64>,
+        alarms: &[u64],
         user: &str,
         now: DateTime<Utc>,
     ) -> Result<Outcome, vigil_alarms::AlarmError> {
-        let target = alarm.map(AckTarget::Alarm).unwrap_or(AckTarget::All);
         let mut out = Outcome::default();
-        out.add(self.engine.acknowledge(bed, target, user, now)?);
+        out.add(
+            self.engine
+                .acknowledge(bed, AckTarget::Ids(alarms.to_vec()), user, now)?,
+        );
         out.beds.insert(bed.to_string());
         Ok(out)
     }

@@ -265,6 +265,7 @@ impl Vigil {
         tasks.push(tokio::spawn(pipeline::log_alarms(
             log_rx,
             store.clone(),
+            stats.clone(),
             cancel.clone(),
         )));
         tasks.push(tokio::spawn(pipeline::write(
@@ -560,17 +561,48 @@ impl Vigil {
         Ok(())
     }
 
-    /// Acknowledges one alarm (or all of a bed's with `None`).
-    pub async fn acknowledge(&self, bed: &str, alarm: Option<u64>, user: &str) -> Result<(), CoreError> {
+    /// Acknowledges the alarms the operator saw at a bed, by id (the screen
+    /// sends the ids it displayed; "acknowledge all" is all of those). Ids
+    /// that ended meanwhile are skipped and an alarm that started after the
+    /// screen was drawn is never acknowledged. Returns how many were.
+    pub async fn acknowledge(&self, bed: &str, alarms: &[u64], user: &str) -> Result<usize, CoreError> {
         self.known_bed(bed)?;
         let out = self
             .ctx
             .alarming
             .lock()
             .unwrap()
-            .acknowledge(bed, alarm, user, self.ctx.clock.now())?;
+            .acknowledge(bed, alarms, user, self.ctx.clock.now())?;
+        let n = out
+            .events
+            .iter()
+            .filter(|e| matches!(e.event, vigil_alarms::AlarmEventKind::Acknowledged { .. }))
+            .count();
         self.ctx.publish(out).await;
-        Ok(())
+        Ok(n)
+    }
+
+    /// The screen reports whether it can sound alarms (audio unlocked, window
+    /// visible). When it cannot, every bed shows "ALARM SOUND UNAVAILABLE":
+    /// a mute monitor must never look like a quiet ward.
+    pub async fn report_audio(&self, available: bool) {
+        let now = self.ctx.clock.now();
+        let beds: Vec<String> = self
+            .ctx
+            .ward
+            .lock()
+            .unwrap()
+            .beds()
+            .into_iter()
+            .map(|b| b.bed)
+            .collect();
+        let out = self.ctx.alarming.lock().unwrap().workstation_health(
+            vigil_alarms::TechnicalKind::AudioUnavailable,
+            available,
+            &beds,
+            now,
+        );
+        self.ctx.publish(out).await;
     }
 
     /// Sets a patient-specific alarm limit at a bed (reverts at discharge).

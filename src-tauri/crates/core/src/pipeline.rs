@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
-use vigil_alarms::AlarmEvent;
+use vigil_alarms::{AlarmEvent, TechnicalKind};
 use vigil_devices::DeviceEvent;
 use vigil_model::{Clock, Reading};
 use vigil_store::Store;
@@ -36,6 +36,9 @@ pub struct Stats {
     /// Set while the store refuses writes. Healthy until a write fails, so a
     /// watchdog tick that beats the writer's start raises no false alarm.
     pub store_failing: AtomicBool,
+    /// Set while the encrypted alarm log refuses writes.
+    pub alarm_log_failing: AtomicBool,
+    pub alarm_log_errors: AtomicU64,
 }
 
 impl Stats {
@@ -99,82 +102,181 @@ pub async fn run(
         tokio::select! {
             ev = events.recv() => {
                 let Some(ev) = ev else { break };
-                let (readings, live_events) = handle(ev, &ctx.ward, &ctx.stats);
-                let now = ctx.clock.now();
-                let mut out = ctx.alarming.lock().unwrap().on_readings(&readings, now);
-                for e in live_events {
-                    if let LiveEvent::Device(d) = &e {
-                        out.merge(ctx.alarming.lock().unwrap().on_device(d, now));
+                if let Some(readings) = on_event(ev, &ctx).await {
+                    if to_store.send(readings).await.is_err() {
+                        tracing::error!("store writer stopped; readings can no longer be stored");
+                        break;
                     }
-                    // No subscribers is fine: the screen may not be open.
-                    let _ = ctx.live.send(e);
-                }
-                ctx.publish(out).await;
-                if !readings.is_empty() && to_store.send(readings).await.is_err() {
-                    tracing::error!("store writer stopped; readings can no longer be stored");
-                    break;
                 }
             }
-            _ = watchdog.tick() => {
-                let now = ctx.clock.now();
-                let changed = ctx.ward.lock().unwrap().watchdog(now);
-                let beds = ctx.beds();
-                let mut out = {
-                    let mut a = ctx.alarming.lock().unwrap();
-                    let mut out = a.tick(&beds, now);
-                    out.merge(a.store_health(!ctx.stats.store_failing.load(Ordering::Relaxed), &beds, now));
-                    out
-                };
-                for d in changed {
-                    tracing::warn!(device = %d.device, bed = %d.bed, "no data within the expected interval: stale");
-                    out.merge(ctx.alarming.lock().unwrap().on_device(&d, now));
-                    let _ = ctx.live.send(LiveEvent::Device(d));
-                }
-                ctx.publish(out).await;
-            }
+            _ = watchdog.tick() => on_watchdog(&ctx).await,
         }
     }
 }
 
-/// Writes alarm events to the encrypted alarm log, in order. On shutdown
-/// (after the pipeline has stopped) it writes what is queued, then returns.
-pub async fn log_alarms(mut rx: mpsc::Receiver<Vec<AlarmEvent>>, store: Store, cancel: CancellationToken) {
-    loop {
-        let events = tokio::select! {
-            e = rx.recv() => match e { Some(e) => e, None => return },
-            _ = cancel.cancelled() => match rx.try_recv() { Ok(e) => e, Err(_) => return },
+/// One device event through the data path at the clock's `now`: the ward,
+/// then the alarms (device states first: data that ends "no data" or "sensor
+/// off" counts once that condition has cleared, then the readings), the
+/// screen and the alarm log. Returns the readings for the store.
+pub async fn on_event(ev: DeviceEvent, ctx: &Context) -> Option<Vec<Reading>> {
+    let now = ctx.clock.now();
+    // A device moved to another bed leaves its alarms at the old one.
+    let moved = match &ev {
+        DeviceEvent::Attached(desc) => ctx
+            .ward
+            .lock()
+            .unwrap()
+            .attached_elsewhere(&desc.device, &desc.bed),
+        _ => None,
+    };
+    let mut out = match moved {
+        Some(old) => ctx.alarming.lock().unwrap().forget_device(&old, now),
+        None => Outcome::default(),
+    };
+    let (readings, live_events) = handle(ev, &ctx.ward, &ctx.stats, now);
+    for e in live_events {
+        if let LiveEvent::Device(d) = &e {
+            out.merge(ctx.alarming.lock().unwrap().on_device(d, now));
+        }
+        // No subscribers is fine: the screen may not be open.
+        let _ = ctx.live.send(e);
+    }
+    {
+        // Each value is current for its device's staleness window.
+        let ward = ctx.ward.lock().unwrap();
+        let window = |r: &Reading| {
+            ward.stale_window(&r.device)
+                .and_then(|w| chrono::Duration::from_std(w).ok())
+                .unwrap_or_default()
         };
-        let records: Vec<_> = events
-            .iter()
-            .map(|e| {
-                (
-                    e.bed.clone(),
-                    e.at,
-                    serde_json::to_value(e).expect("alarm events serialise"),
-                )
-            })
-            .collect();
-        let mut delay = Duration::from_millis(100);
-        while let Err(e) = store.log_alarms(&records).await {
-            tracing::error!(error = %e, "alarm log write failed; retrying");
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(5));
+        out.merge(ctx.alarming.lock().unwrap().on_readings(&readings, window, now));
+    }
+    ctx.publish(out).await;
+    (!readings.is_empty()).then_some(readings)
+}
+
+/// The once-a-second step at the clock's `now`: overdue devices become
+/// stale, condition delays, pause expiry and reminders, NEWS2, and the
+/// store's and alarm log's health.
+pub async fn on_watchdog(ctx: &Context) {
+    let now = ctx.clock.now();
+    let changed = ctx.ward.lock().unwrap().watchdog(now);
+    let beds = ctx.beds();
+    let mut out = {
+        let mut a = ctx.alarming.lock().unwrap();
+        let mut out = a.tick(&beds, now);
+        out.merge(a.store_health(!ctx.stats.store_failing.load(Ordering::Relaxed), &beds, now));
+        let log_ok = !ctx.stats.alarm_log_failing.load(Ordering::Relaxed);
+        out.merge(a.workstation_health(TechnicalKind::AlarmLogFailure, log_ok, &beds, now));
+        out
+    };
+    for d in changed {
+        tracing::warn!(device = %d.device, bed = %d.bed, "no data within the expected interval: stale");
+        out.merge(ctx.alarming.lock().unwrap().on_device(&d, now));
+        let _ = ctx.live.send(LiveEvent::Device(d));
+    }
+    ctx.publish(out).await;
+}
+
+/// Writes alarm events to the encrypted alarm log, in order. It keeps taking
+/// events while a write fails (so the pipeline never waits on a failing
+/// disk), keeps them and retries; a failing log is a technical alarm at every
+/// bed (`Stats::alarm_log_failing`, raised by the watchdog). On shutdown
+/// (after the pipeline has stopped) it writes what is queued, then returns.
+pub async fn log_alarms(
+    mut rx: mpsc::Receiver<Vec<AlarmEvent>>,
+    store: Store,
+    stats: Arc<Stats>,
+    cancel: CancellationToken,
+) {
+    type Record = (String, chrono::DateTime<chrono::Utc>, serde_json::Value);
+    fn records(events: Vec<AlarmEvent>) -> impl Iterator<Item = Record> {
+        events.into_iter().map(|e| {
+            let json = serde_json::to_value(&e).expect("alarm events serialise");
+            (e.bed, e.at, json)
+        })
+    }
+    let mut pending: Vec<Record> = Vec::new();
+    let mut open = true;
+    let mut delay = Duration::from_millis(100);
+    let mut failures_since_close = 0;
+    loop {
+        if pending.is_empty() {
+            if !open {
+                return;
+            }
+            tokio::select! {
+                e = rx.recv() => match e {
+                    Some(e) => pending.extend(records(e)),
+                    None => open = false,
+                },
+                _ = cancel.cancelled() => open = false,
+            }
+        }
+        while let Ok(e) = rx.try_recv() {
+            pending.extend(records(e));
+        }
+        if pending.is_empty() {
+            continue;
+        }
+        match store.log_alarms(&pending).await {
+            Ok(()) => {
+                pending.clear();
+                delay = Duration::from_millis(100);
+                stats.alarm_log_failing.store(false, Ordering::Relaxed);
+            }
+            Err(e) => {
+                stats.alarm_log_errors.fetch_add(1, Ordering::Relaxed);
+                stats.alarm_log_failing.store(true, Ordering::Relaxed);
+                tracing::error!(error = %e, pending = pending.len(), "alarm log write failed; keeping records and retrying");
+                if !open {
+                    failures_since_close += 1;
+                    if failures_since_close > 20 {
+                        tracing::error!(
+                            lost = pending.len(),
+                            "shutting down with alarm records the store would not take"
+                        );
+                        return;
+                    }
+                }
+                // Wait before retrying, still taking new events meanwhile.
+                let wait = tokio::time::sleep(delay);
+                tokio::pin!(wait);
+                loop {
+                    tokio::select! {
+                        _ = &mut wait => break,
+                        e = rx.recv(), if open => match e {
+                            Some(e) => pending.extend(records(e)),
+                            None => open = false,
+                        },
+                        _ = cancel.cancelled(), if open => open = false,
+                    }
+                }
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
         }
     }
 }
 
-fn handle(ev: DeviceEvent, ward: &Mutex<Ward>, stats: &Stats) -> (Vec<Reading>, Vec<LiveEvent>) {
+fn handle(
+    ev: DeviceEvent,
+    ward: &Mutex<Ward>,
+    stats: &Stats,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (Vec<Reading>, Vec<LiveEvent>) {
     let mut ward = ward.lock().unwrap();
     match ev {
         DeviceEvent::Attached(desc) => {
             tracing::debug!(device = %desc.device, bed = %desc.bed, kind = desc.kind.label(), source = ?desc.source, "device attached");
             (vec![], vec![LiveEvent::Device(ward.attach(desc))])
         }
-        DeviceEvent::Link { device, state, .. } => {
+        DeviceEvent::Link { device, state, at } => {
             tracing::debug!(device = %device, state = ?state, "link");
             (
                 vec![],
-                ward.link(&device, state)
+                // Aged from the later of the event's time and now: a link
+                // event stamped by a source's clock never predates the pipeline's.
+                ward.link(&device, state, at.max(now))
                     .map(LiveEvent::Device)
                     .into_iter()
                     .collect(),

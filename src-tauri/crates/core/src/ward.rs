@@ -78,6 +78,9 @@ struct Device {
     unplaced_reported: bool,
     /// When its newest value was measured (gateway clock).
     last_data: Option<DateTime<Utc>>,
+    /// When its link last came up (gateway clock): a device that connects and
+    /// then sends nothing is aged from here.
+    linked_at: Option<DateTime<Utc>>,
     info: DeviceInfoView,
 }
 
@@ -243,6 +246,7 @@ impl Ward {
             clock_read: false,
             unplaced_reported: false,
             last_data: None,
+            linked_at: None,
             info: DeviceInfoView::default(),
         };
         let view = dev.view();
@@ -250,16 +254,35 @@ impl Ward {
         view
     }
 
+    /// The bed and last view of a device attached elsewhere than `bed` (it
+    /// is being moved): its alarms at the old bed must go with it.
+    pub fn attached_elsewhere(&self, device: &str, bed: &str) -> Option<DeviceView> {
+        self.devices
+            .get(device)
+            .filter(|d| d.desc.bed != bed)
+            .map(|d| d.view())
+    }
+
+    /// How long a value from `device` is current (its staleness window).
+    pub fn stale_window(&self, device: &str) -> Option<Duration> {
+        self.devices
+            .get(device)
+            .map(|d| stale_after(d.desc.expected_interval))
+    }
+
     /// A device was removed from its bed; returns its last view.
     pub fn detach(&mut self, device: &str) -> Option<DeviceView> {
         self.devices.remove(device).map(|d| d.view())
     }
 
-    /// The link changed. Returns the new view if anything changed.
-    pub fn link(&mut self, device: &str, state: LinkState) -> Option<DeviceView> {
+    /// The link changed at `at`. Returns the new view if anything changed.
+    pub fn link(&mut self, device: &str, state: LinkState, at: DateTime<Utc>) -> Option<DeviceView> {
         let d = self.devices.get_mut(device)?;
         if d.state == state {
             return None;
+        }
+        if state == LinkState::Connected {
+            d.linked_at = Some(at);
         }
         d.state = state;
         Some(d.view())
@@ -402,14 +425,18 @@ impl Ward {
     }
 
     /// Marks devices whose data is overdue as stale. Returns what changed.
+    /// Every device with a link up is aged from the later of its last data
+    /// and its (re)connection: one that connects and never sends is "no
+    /// data", not "connected" forever.
     pub fn watchdog(&mut self, now: DateTime<Utc>) -> Vec<DeviceView> {
         let mut changed = Vec::new();
         for d in self.devices.values_mut() {
-            let overdue = match d.last_data {
+            let since = d.last_data.max(d.linked_at);
+            let overdue = match since {
                 Some(t) => (now - t).to_std().unwrap_or_default() > stale_after(d.desc.expected_interval),
                 None => false,
             };
-            if overdue && d.state == LinkState::Receiving {
+            if overdue && matches!(d.state, LinkState::Receiving | LinkState::Connected) {
                 d.state = LinkState::Stale;
                 changed.push(d.view());
             }
@@ -626,7 +653,7 @@ mod tests {
     fn a_stored_record_is_placed_at_device_time_minus_the_offset() {
         let mut w = meter();
         let now = utc(14, 0, 0);
-        w.link("ble-meter", LinkState::Connected);
+        w.link("ble-meter", LinkState::Connected, now);
         // The meter's clock is 1 h 30 min ahead of the gateway's.
         w.apply("ble-meter", &clock(local(15, 30, 0)), now);
         let a = w.apply("ble-meter", &record(1, 30, 95.0), now);
@@ -648,7 +675,7 @@ mod tests {
     fn without_an_offset_a_record_keeps_its_receipt_time_and_is_not_live() {
         let mut w = meter();
         let now = utc(14, 0, 0);
-        w.link("ble-meter", LinkState::Connected);
+        w.link("ble-meter", LinkState::Connected, now);
         let a = w.apply("ble-meter", &record(1, 30, 95.0), now);
         assert!(a.placed_at_receipt, "reported the first time");
         assert_eq!(a.readings[0].received, now);
@@ -666,7 +693,7 @@ mod tests {
     fn a_record_placed_in_the_past_is_not_the_latest_over_a_newer_value() {
         let mut w = meter();
         let now = utc(14, 0, 0);
-        w.link("ble-meter", LinkState::Connected);
+        w.link("ble-meter", LinkState::Connected, now);
         // The meter's clock is right (offset 0).
         w.apply("ble-meter", &clock(local(14, 0, 0)), now);
         w.apply("ble-meter", &record_at(2, local(13, 30, 0), 120.0), now);
@@ -691,7 +718,7 @@ mod tests {
     #[test]
     fn an_old_record_does_not_make_a_stale_device_look_live() {
         let mut w = meter();
-        w.link("ble-meter", LinkState::Connected);
+        w.link("ble-meter", LinkState::Connected, utc(9, 55, 0));
         w.apply("ble-meter", &clock(local(10, 0, 0)), utc(10, 0, 0));
         w.apply("ble-meter", &record_at(1, local(9, 50, 0), 95.0), utc(10, 0, 0));
         assert_eq!(device(&w, utc(10, 0, 0)).state, LinkState::Receiving);
@@ -710,6 +737,22 @@ mod tests {
         // A fresh one (5 min old) is a sign of life.
         w.apply("ble-meter", &record_at(3, local(11, 55, 0), 99.0), utc(12, 0, 0));
         assert_eq!(device(&w, utc(12, 0, 0)).state, LinkState::Receiving);
+    }
+
+    #[test]
+    fn a_device_that_connects_and_never_sends_goes_stale_from_its_connection() {
+        let mut w = meter();
+        // Connected at 10:00, then silent: stale once the window (2 h) has passed.
+        w.link("ble-meter", LinkState::Connected, utc(10, 0, 0));
+        assert!(w.watchdog(utc(11, 59, 0)).is_empty());
+        let changed = w.watchdog(utc(12, 0, 1));
+        assert_eq!(changed.len(), 1);
+        assert_eq!(changed[0].state, LinkState::Stale);
+        // A reconnect after old data is aged from the reconnect, not the data.
+        w.link("ble-meter", LinkState::Disconnected, utc(12, 5, 0));
+        w.link("ble-meter", LinkState::Connected, utc(13, 0, 0));
+        assert!(w.watchdog(utc(14, 59, 0)).is_empty());
+        assert_eq!(w.watchdog(utc(15, 0, 1)).len(), 1);
     }
 
     #[test]

@@ -207,7 +207,7 @@ fn technical(state: &BedAlarmState, device: &str) -> Vec<TechnicalKind> {
         .iter()
         .filter(|a| !a.latched)
         .filter_map(|a| match &a.kind {
-            AlarmKind::Technical { device: d, kind } if d.contains(device) => Some(*kind),
+            AlarmKind::Technical { device: d, kind, .. } if d.contains(device) => Some(*kind),
             _ => None,
         })
         .collect()

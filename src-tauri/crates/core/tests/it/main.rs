@@ -1,6 +1,7 @@
 //! The whole core data path on a real SQLite file: simulated GATT bytes →
 //! decode → readings → encrypted store + live fan-out, at many times real speed.
 
+mod alarming;
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;
