@@ -73,6 +73,7 @@ const TECHNICAL_TEXT: Record<TechnicalKind, string> = {
   no_valid_measurement: "no valid measurement",
   audio_unavailable: "ALARM SOUND UNAVAILABLE",
   alarm_log_failure: "alarm log failure",
+  settings_not_restored: "settings not restored",
 };
 
 export function isTechnical(a: ActiveAlarm): boolean {

@@ -344,6 +344,30 @@ pub struct ParameterLimit {
     pub patient_specific: bool,
 }
 
+/// An alarm whose condition ended but which stays shown until acknowledged
+/// (latched): part of what a restart must not forget.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatchedAlarm {
+    pub id: u64,
+    pub kind: AlarmKind,
+    pub priority: Priority,
+    pub since: DateTime<Utc>,
+    pub value: Option<f64>,
+    pub limit: Option<f64>,
+    pub message: String,
+}
+
+/// The clinical settings of one bed that outlive a restart: the patient
+/// category, patient-specific limits, latched alarms and the NEWS2 history.
+/// (Conditions that still exist come back from live data.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BedSettings {
+    pub category: PatientCategory,
+    pub overrides: BTreeMap<Parameter, Limit>,
+    pub latched: Vec<LatchedAlarm>,
+    pub news2_history: Vec<News2>,
+}
+
 /// Everything the screen needs about one bed's alarms.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[ts(export)]
@@ -1379,6 +1403,73 @@ impl AlarmEngine {
             }
         }
         Ok(events)
+    }
+
+    /// What of a bed's alarm state must survive a restart.
+    pub fn settings(&self, bed: &str) -> BedSettings {
+        let b = self.beds.get(bed);
+        BedSettings {
+            category: b.map(|b| b.category).unwrap_or_default(),
+            overrides: b.map(|b| b.overrides.clone()).unwrap_or_default(),
+            latched: b
+                .into_iter()
+                .flat_map(|b| &b.alarms)
+                .filter(|a| !a.condition_active)
+                .map(|a| LatchedAlarm {
+                    id: a.id,
+                    kind: a.kind.clone(),
+                    priority: a.priority,
+                    since: a.since,
+                    value: a.value,
+                    limit: a.limit,
+                    message: a.message.clone(),
+                })
+                .collect(),
+            news2_history: self.news2.history(bed).cloned().collect(),
+        }
+    }
+
+    /// Puts back what [`AlarmEngine::settings`] saved (at start, before any
+    /// reading): limits apply from the next evaluation, latched alarms are
+    /// shown again until acknowledged, the NEWS2 history continues. Alarm ids
+    /// continue after the highest one restored.
+    pub fn restore(&mut self, bed: &str, s: BedSettings) {
+        for score in s.news2_history {
+            self.news2.record(bed, score);
+        }
+        if let Some(max) = s.latched.iter().map(|l| l.id).max() {
+            self.continue_ids_after(max);
+        }
+        let b = self.bed_mut(bed);
+        b.category = s.category;
+        b.overrides = s.overrides;
+        b.dirty.extend(Parameter::ALL);
+        for l in s.latched {
+            if b.index_of(l.id).is_some() {
+                continue;
+            }
+            b.alarms.push(Alarm {
+                id: l.id,
+                key: match &l.kind {
+                    AlarmKind::Physiological { parameter, direction } => Key::Phys(*parameter, *direction),
+                    AlarmKind::Technical {
+                        parameter: Some(p), ..
+                    } => Key::Invalid(*p),
+                    AlarmKind::Technical { device, kind, .. } => Key::Tech(device.clone(), *kind),
+                    AlarmKind::News2 => Key::News2,
+                },
+                kind: l.kind,
+                priority: l.priority,
+                since: l.since,
+                value: l.value,
+                limit: l.limit,
+                condition_active: false,
+                acknowledged: false,
+                acked: None,
+                message: l.message,
+                device: None,
+            });
+        }
     }
 
     /// Beds the engine knows.

@@ -25,7 +25,8 @@ mod serde_secs;
 
 pub use engine::{
     AckTarget, ActiveAlarm, AlarmEngine, AlarmError, AlarmEvent, AlarmEventKind, AlarmKind, AudioState,
-    BedAlarmState, Direction, EndReason, ParameterLimit, RearmReason, ResumeReason,
+    BedAlarmState, BedSettings, Direction, EndReason, LatchedAlarm, ParameterLimit, RearmReason,
+    ResumeReason,
 };
 pub use limits::{
     Colour, Limit, LimitError, LimitSet, Parameter, PatientCategory, PresetError, Priority, Signal,

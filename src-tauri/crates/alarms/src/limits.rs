@@ -432,10 +432,15 @@ pub enum TechnicalKind {
     /// The encrypted alarm log cannot be written: the record of alarms and
     /// operator actions (IEC 60601-1-8 §6.12) is at risk.
     AlarmLogFailure,
+    /// At start, the bed's saved clinical settings (patient-specific limits,
+    /// NEWS2 entries, latched alarms) could not be restored: the bed runs on
+    /// the category preset until someone checks them. Raised and cleared at
+    /// once, so at high priority it stays shown (latched) until acknowledged.
+    SettingsNotRestored,
 }
 
 impl TechnicalKind {
-    pub const ALL: [TechnicalKind; 9] = [
+    pub const ALL: [TechnicalKind; 10] = [
         TechnicalKind::SensorOff,
         TechnicalKind::NoData,
         TechnicalKind::Disconnected,
@@ -445,6 +450,7 @@ impl TechnicalKind {
         TechnicalKind::NoValidMeasurement,
         TechnicalKind::AudioUnavailable,
         TechnicalKind::AlarmLogFailure,
+        TechnicalKind::SettingsNotRestored,
     ];
 
     pub fn describe(self) -> &'static str {
@@ -458,6 +464,9 @@ impl TechnicalKind {
             TechnicalKind::NoValidMeasurement => "no valid measurement",
             TechnicalKind::AudioUnavailable => "ALARM SOUND UNAVAILABLE",
             TechnicalKind::AlarmLogFailure => "alarm log failure",
+            TechnicalKind::SettingsNotRestored => {
+                "clinical settings not restored: check limits and NEWS2 entries"
+            }
         }
     }
 
@@ -480,7 +489,9 @@ impl TechnicalKind {
             | TechnicalKind::Disconnected
             | TechnicalKind::NoValidMeasurement => Priority::Medium,
             TechnicalKind::LowBattery => Priority::Low,
-            TechnicalKind::StoreFailure | TechnicalKind::AudioUnavailable => Priority::High,
+            TechnicalKind::StoreFailure
+            | TechnicalKind::AudioUnavailable
+            | TechnicalKind::SettingsNotRestored => Priority::High,
             TechnicalKind::DeliveryFailure | TechnicalKind::AlarmLogFailure => Priority::Medium,
         }
     }

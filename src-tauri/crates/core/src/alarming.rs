@@ -15,7 +15,7 @@ use crate::view::DeviceView;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{BTreeMap, BTreeSet};
 use vigil_alarms::{
-    AckTarget, AlarmEngine, AlarmEvent, BedAlarmState, News2, News2Input, Observed, SitePreset,
+    AckTarget, AlarmEngine, AlarmEvent, BedAlarmState, BedSettings, News2, News2Input, Observed, SitePreset,
     TechnicalKind, ValidityWindows,
 };
 use vigil_model::{LinkState, Reading};
@@ -38,6 +38,16 @@ pub enum News2Entry {
     Systolic(f64),
 }
 
+/// One bed's clinical settings as saved in the encrypted store (see
+/// [`crate::persist`]): the engine's part, who set each patient-specific
+/// limit and when, and the nurse's NEWS2 entries (each with who and when).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SavedBed {
+    pub alarms: BedSettings,
+    pub limits_set_by: BTreeMap<vigil_alarms::Parameter, (String, DateTime<Utc>)>,
+    pub news2_entries: News2Input,
+}
+
 pub struct Alarming {
     engine: AlarmEngine,
     news2: BTreeMap<String, News2Input>,
@@ -47,6 +57,10 @@ pub struct Alarming {
     technical: BTreeSet<(String, String, TechnicalKind)>,
     /// Workstation-wide conditions raised at every bed (store, alarm log, sound).
     workstation: BTreeSet<TechnicalKind>,
+    /// Who set each bed's patient-specific limits, and when.
+    limits_set_by: BTreeMap<String, BTreeMap<vigil_alarms::Parameter, (String, DateTime<Utc>)>>,
+    /// Beds whose saved settings are out of date.
+    dirty: BTreeSet<String>,
 }
 
 /// What an alarm step produced.
@@ -89,19 +103,92 @@ impl Alarming {
             last_news2: None,
             technical: BTreeSet::new(),
             workstation: BTreeSet::new(),
+            limits_set_by: BTreeMap::new(),
+            dirty: BTreeSet::new(),
         }
     }
 
     pub fn set_patient(&mut self, bed: &str, category: vigil_alarms::PatientCategory) {
         self.engine.set_patient(bed, category);
+        self.dirty.insert(bed.to_string());
     }
 
     pub fn discharge(&mut self, bed: &str, now: DateTime<Utc>) -> Outcome {
         let mut out = Outcome::default();
         out.add(self.engine.discharge(bed, now));
         self.news2.remove(bed);
+        self.limits_set_by.remove(bed);
         out.beds.insert(bed.to_string());
+        self.dirty.insert(bed.to_string());
         out
+    }
+
+    /// What must survive a restart at `bed` (see [`SavedBed`]).
+    pub fn saved(&self, bed: &str) -> SavedBed {
+        let entered = |i: &News2Input| News2Input {
+            respiration_rate: i.respiration_rate.clone().filter(|o| o.entered_by.is_some()),
+            spo2: None,
+            spo2_scale: i.spo2_scale.clone(),
+            air_or_oxygen: i.air_or_oxygen.clone(),
+            systolic: i.systolic.clone().filter(|o| o.entered_by.is_some()),
+            pulse: None,
+            consciousness: i.consciousness.clone(),
+            temperature: i.temperature.clone().filter(|o| o.entered_by.is_some()),
+        };
+        SavedBed {
+            alarms: self.engine.settings(bed),
+            limits_set_by: self.limits_set_by.get(bed).cloned().unwrap_or_default(),
+            news2_entries: self.news2.get(bed).map(entered).unwrap_or_default(),
+        }
+    }
+
+    /// Puts a bed's saved settings back (at start, before any reading).
+    pub fn restore(&mut self, bed: &str, saved: SavedBed) {
+        self.engine.restore(bed, saved.alarms);
+        self.limits_set_by.insert(bed.to_string(), saved.limits_set_by);
+        self.news2.insert(bed.to_string(), saved.news2_entries);
+    }
+
+    /// A bed's saved settings could not be restored: say so at the bed. The
+    /// condition is raised and cleared at once, so (high priority) it stays
+    /// shown, latched, until a nurse acknowledges it.
+    pub fn settings_not_restored(&mut self, bed: &str, now: DateTime<Utc>) -> Outcome {
+        let mut out = Outcome::default();
+        let kind = TechnicalKind::SettingsNotRestored;
+        out.add(self.engine.on_technical(bed, "saved settings", kind, true, now));
+        out.add(self.engine.on_technical(bed, "saved settings", kind, false, now));
+        self.dirty.insert(bed.to_string());
+        out
+    }
+
+    /// Beds whose settings changed since they were last taken, with what to save.
+    pub fn take_dirty(&mut self) -> Vec<(String, SavedBed)> {
+        std::mem::take(&mut self.dirty)
+            .into_iter()
+            .map(|bed| {
+                let s = self.saved(&bed);
+                (bed, s)
+            })
+            .collect()
+    }
+
+    /// Marks beds to be saved again (their save failed).
+    pub fn mark_dirty(&mut self, beds: impl IntoIterator<Item = String>) {
+        self.dirty.extend(beds);
+    }
+
+    /// Beds whose saved settings an outcome changed: latched, ended or
+    /// acknowledged alarms, limit changes.
+    fn touch(&mut self, out: &Outcome) {
+        use vigil_alarms::AlarmEventKind as E;
+        for e in &out.events {
+            if matches!(
+                e.event,
+                E::Latched | E::Ended { .. } | E::Acknowledged { .. } | E::LimitChanged { .. }
+            ) {
+                self.dirty.insert(e.bed.clone());
+            }
+        }
     }
 
     /// Readings, each current for `window(reading)` (its device's staleness window).
@@ -116,6 +203,7 @@ impl Alarming {
             out.add(self.engine.on_reading_within(r, window(r), now));
             self.news2.entry(r.bed.clone()).or_default().apply_reading(r);
         }
+        self.touch(&out);
         out
     }
 
@@ -161,6 +249,7 @@ impl Alarming {
                 ));
             }
         }
+        self.touch(&out);
         out
     }
 
@@ -172,6 +261,7 @@ impl Alarming {
             .retain(|(bed, device, _)| !(*bed == d.bed && *device == d.device));
         out.add(self.engine.forget_device(&d.bed, &d.device, now));
         out.beds.insert(d.bed.clone());
+        self.touch(&out);
         out
     }
 
@@ -200,6 +290,7 @@ impl Alarming {
                     .on_technical(bed, workstation_source(kind), kind, !ok, now),
             );
         }
+        self.touch(&out);
         out
     }
 
@@ -218,6 +309,7 @@ impl Alarming {
                 out.merge(self.score(bed, now));
             }
         }
+        self.touch(&out);
         out
     }
 
@@ -228,6 +320,8 @@ impl Alarming {
         out.news2.push((bed.to_string(), score.clone()));
         out.add(self.engine.on_news2(bed, score, now));
         out.beds.insert(bed.to_string());
+        // The NEWS2 history grew.
+        self.dirty.insert(bed.to_string());
         out
     }
 
@@ -277,6 +371,11 @@ impl Alarming {
         out.add(self.engine.set_limit(bed, param, limit, user, now)?);
         out.add(self.engine.tick(now));
         out.beds.insert(bed.to_string());
+        self.limits_set_by
+            .entry(bed.to_string())
+            .or_default()
+            .insert(param, (user.to_string(), now));
+        self.touch(&out);
         Ok(out)
     }
 
@@ -302,6 +401,7 @@ impl Alarming {
                 .acknowledge(bed, AckTarget::Ids(alarms.to_vec()), user, now)?,
         );
         out.beds.insert(bed.to_string());
+        self.touch(&out);
         Ok(out)
     }
 

@@ -10,6 +10,7 @@ pub mod alarming;
 pub mod bluetooth;
 pub mod config;
 pub mod maintenance;
+pub mod persist;
 pub mod pipeline;
 pub mod site;
 pub mod sync;
@@ -215,6 +216,8 @@ impl Vigil {
         }
         ward.seed_latest(store.latest().await?, Duration::from_secs(1));
         ward.seed_records(stored_records(&store, &ward, cfg.clock.now()).await?);
+        // Limits, NEWS2 entries and latched alarms as they were before the restart.
+        let not_restored = persist::restore(&mut alarming, &ward, &store, cfg.clock.now()).await?;
         let ward = Arc::new(Mutex::new(ward));
 
         let cancel = CancellationToken::new();
@@ -231,6 +234,8 @@ impl Vigil {
             clock: cfg.clock.clone(),
             stats: stats.clone(),
         };
+
+        ctx.publish(not_restored).await;
 
         let info = AppInfo {
             version: env!("CARGO_PKG_VERSION"),
@@ -273,6 +278,18 @@ impl Vigil {
             store.clone(),
             stats.clone(),
         )));
+        {
+            let (a, w, s, c, k) = (
+                ctx.alarming.clone(),
+                ctx.ward.clone(),
+                store.clone(),
+                cfg.clock.clone(),
+                cancel.clone(),
+            );
+            tasks.push(tokio::spawn(
+                async move { persist::run(&a, &w, &s, &*c, k).await },
+            ));
+        }
 
         let sync = match &cfg.fhir {
             Some(site) => {
@@ -368,6 +385,7 @@ impl Vigil {
             .unwrap()
             .set_patient(&req.bed, alarm_category(adm.patient.category));
         self.update_beds(|w| w.set_admission(&req.bed, Some(adm)));
+        self.save_settings().await;
         tracing::info!(bed = %req.bed, "patient admitted");
         Ok(view)
     }
@@ -383,6 +401,7 @@ impl Vigil {
             .unwrap()
             .discharge(bed, self.ctx.clock.now());
         self.ctx.publish(out).await;
+        self.save_settings().await;
         tracing::info!(bed = %bed, "patient discharged");
         Ok(())
     }
@@ -579,6 +598,7 @@ impl Vigil {
             .filter(|e| matches!(e.event, vigil_alarms::AlarmEventKind::Acknowledged { .. }))
             .count();
         self.ctx.publish(out).await;
+        self.save_settings().await;
         Ok(n)
     }
 
@@ -628,6 +648,7 @@ impl Vigil {
             .map_err(|e| CoreError::BadLimit(e.to_string()))?;
         // Logged (encrypted) in the alarm log with who and when.
         self.ctx.publish(out).await;
+        self.save_settings().await;
         tracing::info!(bed = %bed, parameter = %parameter, "alarm limit changed for the patient");
         Ok(())
     }
@@ -647,6 +668,7 @@ impl Vigil {
             .unwrap()
             .enter(bed, entry, user, self.ctx.clock.now());
         self.ctx.publish(out).await;
+        self.save_settings().await;
         Ok(())
     }
 
@@ -666,6 +688,19 @@ impl Vigil {
             .store
             .alarm_log(bed, now - chrono::Duration::hours(hours), now)
             .await?)
+    }
+
+    /// Saves the clinical settings that changed (before a command answers,
+    /// so what the nurse set survives even a `kill -9` right after). A failed
+    /// save is logged and retried by the background saver.
+    async fn save_settings(&self) {
+        let _ = persist::save(
+            &self.ctx.alarming,
+            &self.ctx.ward,
+            &self.store,
+            self.ctx.clock.now(),
+        )
+        .await;
     }
 
     fn update_beds(&self, f: impl FnOnce(&mut Ward)) {
@@ -754,6 +789,7 @@ impl Vigil {
         for t in tasks {
             let _ = t.await;
         }
+        self.save_settings().await;
         self.store.clone().close().await;
     }
 }

@@ -214,6 +214,11 @@ impl Ward {
         self.links.insert(admission.to_string(), patient_ref.to_string());
     }
 
+    /// The bed's current admission, if a patient is admitted.
+    pub fn admission_of(&self, bed: &str) -> Option<vigil_model::AdmissionId> {
+        self.beds.get(bed)?.as_ref().map(|a| a.id.clone())
+    }
+
     pub fn set_admission(&mut self, bed: &str, admission: Option<Admission>) {
         self.beds.insert(bed.to_string(), admission);
     }

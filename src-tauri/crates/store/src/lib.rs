@@ -13,6 +13,7 @@ mod codec;
 pub mod crypto;
 pub mod keys;
 mod logs;
+mod settings;
 mod vault;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -28,6 +29,7 @@ pub use chunks::{CompactionReport, TrendBucket, WINDOW_US};
 pub use codec::CodecError;
 pub use keys::{create_key_file, KdfParams, KeySource};
 pub use logs::{AlarmRecord, DeadLetter, DeviceAssignment, OutboxEntry, OutboxStatus};
+pub use settings::SavedSettings;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

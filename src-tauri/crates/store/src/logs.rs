@@ -422,6 +422,12 @@ impl Store {
         if let Err(e) = self.outbox_peek(u32::MAX).await {
             failures.push(e);
         }
+        failures.extend(
+            self.bed_settings()
+                .await?
+                .into_iter()
+                .filter_map(|s| s.settings.err()),
+        );
         Ok(failures)
     }
 }

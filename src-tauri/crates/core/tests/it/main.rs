@@ -2,6 +2,7 @@
 //! decode → readings → encrypted store + live fan-out, at many times real speed.
 
 mod alarming;
+mod restart;
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use vigil_devices::sim::Scenario;
 use vigil_model::{LinkState, Mdc, ScaledClock, Source};
 use vigil_store::{KeySource, SeriesQuery};
 
-fn config(dir: &std::path::Path, scenario: Scenario, speed: f64) -> Config {
+pub(crate) fn config(dir: &std::path::Path, scenario: Scenario, speed: f64) -> Config {
     Config {
         data_dir: dir.to_path_buf(),
         key: KeySource::passphrase("core-test-passphrase", "test"),
