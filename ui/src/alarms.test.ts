@@ -3,7 +3,6 @@ import type { ActiveAlarm, AlarmRecord, BedAlarmState, Priority } from "./contra
 import {
   alarmLogRows,
   alarmStatusText,
-  audioPattern,
   audioStateText,
   bedSounding,
   flashHzText,
@@ -161,20 +160,6 @@ describe("audio pattern choice", () => {
     expect(wardSounding([b1], T0, false)).toBe("low");
     expect(wardSounding([b1], T0, true)).toBe("medium");
     expect(wardSounding([], T0, false)).toBeNull();
-  });
-  it("has distinct IEC-like patterns: high 10 pulses ~880 Hz, medium 3 ~660 Hz, low 1-2 ~440 Hz", () => {
-    const hi = audioPattern("high");
-    const me = audioPattern("medium");
-    const lo = audioPattern("low");
-    expect(hi.pulsesMs).toHaveLength(10);
-    expect(me.pulsesMs).toHaveLength(3);
-    expect(lo.pulsesMs.length).toBeGreaterThanOrEqual(1);
-    expect(lo.pulsesMs.length).toBeLessThanOrEqual(2);
-    expect(hi.frequencyHz).toBeGreaterThan(me.frequencyHz);
-    expect(me.frequencyHz).toBeGreaterThan(lo.frequencyHz);
-    expect(hi.periodMs).toBeLessThan(me.periodMs);
-    expect(me.periodMs).toBeLessThan(lo.periodMs);
-    for (const p of [hi, me, lo]) expect(Math.max(...p.pulsesMs) + p.pulseMs).toBeLessThan(p.periodMs);
   });
   it("reports the audio state for tests", () => {
     expect(audioStateText(false, "high")).toBe("blocked");

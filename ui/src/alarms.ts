@@ -1,6 +1,7 @@
 // Pure alarm presentation logic (IEC 60601-1-8): ordering, priority text and
 // shape, the audio-paused countdown, which numeric an alarm belongs to, limit
-// text, and which audio pattern plays. No DOM, no clocks: callers pass "now".
+// text, and which priority sounds (what each priority sounds like is audio.ts).
+// No DOM, no clocks: callers pass "now".
 
 import type {
   ActiveAlarm,
@@ -175,41 +176,6 @@ export function wardSounding(states: Iterable<BedAlarmState>, coreNow: number | 
   let p: Priority | null = coreLost ? "medium" : null;
   for (const s of states) p = higher(p, bedSounding(s, coreNow));
   return p;
-}
-
-export interface AudioPattern {
-  priority: Priority;
-  frequencyHz: number;
-  /** Pulse start offsets (ms from the burst start) and one pulse length. */
-  pulsesMs: number[];
-  pulseMs: number;
-  /** A burst starts every periodMs. */
-  periodMs: number;
-}
-
-/**
- * IEC 60601-1-8-like patterns. High: the 10-pulse burst (3 + 2, pause, 3 + 2) at
- * ~880 Hz, repeating; medium: 3 pulses at ~660 Hz every 8 s; low: 2 pulses at
- * ~440 Hz every 15 s.
- */
-export function audioPattern(p: Priority): AudioPattern {
-  switch (p) {
-    case "high": {
-      const step = 200; // pulse every 200 ms inside a group
-      const half = [0, step, 2 * step, 2 * step + 400, 3 * step + 400];
-      return {
-        priority: "high",
-        frequencyHz: 880,
-        pulsesMs: [...half, ...half.map((t) => t + 1600)],
-        pulseMs: 130,
-        periodMs: 5000,
-      };
-    }
-    case "medium":
-      return { priority: "medium", frequencyHz: 660, pulsesMs: [0, 250, 500], pulseMs: 180, periodMs: 8000 };
-    case "low":
-      return { priority: "low", frequencyHz: 440, pulsesMs: [0, 300], pulseMs: 200, periodMs: 15000 };
-  }
 }
 
 /** The `audio-state` test element text. */
