@@ -153,12 +153,13 @@ describe("audio pattern choice", () => {
     expect(bedSounding(s, T0)).toBeNull();
     expect(bedSounding(s, T0 + 60_000)).toBe("high");
   });
-  it("takes the highest over all beds, and medium when the core is lost", () => {
+  it("takes the highest over all beds, and high when the core is lost (its banner flashes red)", () => {
     const b1 = bed({ bed: "bed-1", active: [alarm({ priority: "low" })], sounding: "low" });
     const b2 = bed({ bed: "bed-2", active: [alarm({ priority: "high" })], sounding: "high" });
     expect(wardSounding([b1, b2], T0, false)).toBe("high");
     expect(wardSounding([b1], T0, false)).toBe("low");
-    expect(wardSounding([b1], T0, true)).toBe("medium");
+    expect(wardSounding([b1], T0, true)).toBe("high");
+    expect(wardSounding([], T0, true)).toBe("high");
     expect(wardSounding([], T0, false)).toBeNull();
   });
   it("reports the audio state for tests", () => {

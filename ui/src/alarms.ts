@@ -169,11 +169,13 @@ export function bedSounding(s: BedAlarmState | undefined, coreNow: number | null
 
 /**
  * The pattern the workstation plays: the highest over all beds. `coreLost` (no data
- * from the monitor core after having had some) plays medium: the alarm engine itself
- * can no longer be heard from, and silence must never mean "all is well".
+ * from the monitor core after having had some) is a high-priority technical alarm:
+ * the alarm engine itself can no longer be heard from, and silence must never mean
+ * "all is well". It sounds high to match its red 2 Hz banner (IEC 60601-1-8 wants
+ * the auditory and visual signals of one condition to share its priority).
  */
 export function wardSounding(states: Iterable<BedAlarmState>, coreNow: number | null, coreLost: boolean): Priority | null {
-  let p: Priority | null = coreLost ? "medium" : null;
+  let p: Priority | null = coreLost ? "high" : null;
   for (const s of states) p = higher(p, bedSounding(s, coreNow));
   return p;
 }
