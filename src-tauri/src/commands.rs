@@ -113,15 +113,18 @@ pub async fn alarm_pause(state: State<'_, AppState>, bed: String, user: String) 
     Ok(core(&state).await?.pause_audio(&bed, &user).await?)
 }
 
-/// Acknowledges one alarm, or every alarm at the bed when `alarm` is null.
+/// Acknowledges exactly the alarms the screen showed when the nurse clicked:
+/// one (`[id]`) or those in view ("Acknowledge all"). Ids the bed no longer
+/// shows are skipped, and an alarm that started after the screen was drawn is
+/// never in the list, so it stays unacknowledged. Returns how many were acknowledged.
 #[tauri::command]
 pub async fn alarm_acknowledge(
     state: State<'_, AppState>,
     bed: String,
-    alarm: Option<u64>,
+    alarms: Vec<u64>,
     user: String,
-) -> Result<(), CmdError> {
-    Ok(core(&state).await?.acknowledge(&bed, alarm, &user).await?)
+) -> Result<usize, CmdError> {
+    Ok(core(&state).await?.acknowledge(&bed, &alarms, &user).await?)
 }
 
 /// The bed's alarm log for the last `hours` (decrypted records).

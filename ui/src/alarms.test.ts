@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { ActiveAlarm, AlarmRecord, BedAlarmState, Priority } from "./contract";
 import {
+  alarmBarModel,
   alarmLogRows,
   alarmStatusText,
   audioStateText,
@@ -8,6 +9,7 @@ import {
   flashHzText,
   flashPeriodS,
   formatCountdown,
+  idsToAcknowledge,
   limitText,
   limitTextForMdc,
   numericAlarms,
@@ -75,6 +77,59 @@ describe("alarm ordering", () => {
     const a = [alarm({ id: 1, priority: "low" }), alarm({ id: 2, priority: "high" })];
     sortAlarms(a);
     expect(a.map((x) => x.id)).toEqual([1, 2]);
+  });
+});
+
+describe("acknowledge covers only what was on screen", () => {
+  it("'Acknowledge all' covers the drawn alarms that need a response, as drawn", () => {
+    const m = alarmBarModel(
+      [
+        alarm({ id: 1, priority: "high" }),
+        alarm({ id: 2, priority: "medium", acknowledged: true }),
+        alarm({ id: 3, priority: "high", latched: true, acknowledged: false }),
+        alarm({ id: 4, priority: "low" }),
+      ],
+      8,
+    );
+    expect(m.shown.map((a) => a.id)).toEqual([1, 3, 2, 4]);
+    expect(m.ackAll).toEqual([
+      { id: 1, priority: "high" },
+      { id: 3, priority: "high" },
+      { id: 4, priority: "low" },
+    ]);
+    expect(m.hiddenCount).toBe(0);
+    expect(m.ackAllText).toBe("Acknowledge all");
+  });
+  it("never covers alarms folded into '+N more' (a tile), and says so", () => {
+    const m = alarmBarModel([alarm({ id: 1, priority: "low" }), alarm({ id: 2, priority: "high" }), alarm({ id: 3, priority: "medium" })], 2);
+    expect(m.shown.map((a) => a.id)).toEqual([2, 3]);
+    expect(m.ackAll.map((s) => s.id)).toEqual([2, 3]);
+    expect(m.hiddenCount).toBe(1);
+    expect(m.ackAllText).toBe("Acknowledge shown");
+    expect(alarmBarModel([], 2)).toMatchObject({ shown: [], ackAll: [], hiddenCount: 0 });
+  });
+  it("sends only ids that were on screen: an alarm that started since is not covered", () => {
+    const seen = [{ id: 1, priority: "medium" as Priority }];
+    const now = bed({ active: [alarm({ id: 1, priority: "medium" }), alarm({ id: 9, priority: "high", since: iso(T0 + 100) })] });
+    expect(idsToAcknowledge(seen, now)).toEqual({ ids: [1], escalated: [] });
+  });
+  it("holds back an alarm that escalated since it was drawn, and drops ids that have gone", () => {
+    const seen: { id: number; priority: Priority }[] = [
+      { id: 1, priority: "medium" },
+      { id: 2, priority: "low" },
+      { id: 3, priority: "high" },
+      { id: 2, priority: "low" },
+    ];
+    const now = bed({ active: [alarm({ id: 1, priority: "high" }), alarm({ id: 2, priority: "low" })] });
+    expect(idsToAcknowledge(seen, now)).toEqual({ ids: [2], escalated: [1] });
+    expect(idsToAcknowledge(seen, undefined)).toEqual({ ids: [], escalated: [] });
+    expect(idsToAcknowledge([], now)).toEqual({ ids: [], escalated: [] });
+  });
+  it("a queued acknowledgement (initials entered later) applies to the ids seen at the click, not the newer set", () => {
+    const seen = alarmBarModel([alarm({ id: 5, priority: "medium" })], 8).ackAll;
+    // 40 s later: 5 has ended, 6 and 7 are new.
+    const later = bed({ active: [alarm({ id: 6, priority: "high" }), alarm({ id: 7, priority: "medium" })] });
+    expect(idsToAcknowledge(seen, later).ids).toEqual([]);
   });
 });
 

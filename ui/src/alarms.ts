@@ -1,7 +1,7 @@
 // Pure alarm presentation logic (IEC 60601-1-8): ordering, priority text and
-// shape, the audio-paused countdown, which numeric an alarm belongs to, limit
-// text, and which priority sounds (what each priority sounds like is audio.ts).
-// No DOM, no clocks: callers pass "now".
+// shape, what "Acknowledge all" covers, the audio-paused countdown, which numeric
+// an alarm belongs to, limit text, and which priority sounds (what each priority
+// sounds like is audio.ts). No DOM, no clocks: callers pass "now".
 
 import type {
   ActiveAlarm,
@@ -103,6 +103,66 @@ export function alarmStatusText(a: ActiveAlarm, compact = false): string {
   if (a.latched) return "LATCHED \u2014 acknowledge";
   if (a.acknowledged) return compact ? "\u2713 ACK" : "\u2713 ACKNOWLEDGED";
   return "";
+}
+
+// ------------------------------------------------------------------ acknowledge what was seen
+
+/** An alarm as the screen drew it: its id and the priority it had then. */
+export interface SeenAlarm {
+  id: number;
+  priority: Priority;
+}
+
+/** Still needs a response: not acknowledged, or latched (its Ack button is shown). */
+export function needsAck(a: ActiveAlarm): boolean {
+  return !a.acknowledged || a.latched;
+}
+
+export interface AlarmBarModel {
+  /** Display order, at most `maxShown`. */
+  shown: ActiveAlarm[];
+  /** Alarms counted in "+N more" but not drawn. */
+  hiddenCount: number;
+  /** What "Acknowledge all" covers: the drawn alarms that need a response, as drawn. */
+  ackAll: SeenAlarm[];
+  /** "Acknowledge all", or "Acknowledge shown" when some alarms are not drawn (those are not covered). */
+  ackAllText: string;
+}
+
+/**
+ * A bed's alarm bar. "Acknowledge all" covers only alarms the nurse can see: the
+ * ones drawn, never those folded into "+N more" (open the bed to see them).
+ */
+export function alarmBarModel(active: readonly ActiveAlarm[], maxShown: number): AlarmBarModel {
+  const sorted = sortAlarms(active);
+  const shown = sorted.slice(0, Math.max(0, maxShown));
+  const hiddenCount = sorted.length - shown.length;
+  return {
+    shown,
+    hiddenCount,
+    ackAll: shown.filter(needsAck).map((a) => ({ id: a.id, priority: a.priority })),
+    ackAllText: hiddenCount > 0 ? "Acknowledge shown" : "Acknowledge all",
+  };
+}
+
+/**
+ * The ids to acknowledge for alarms the nurse saw, checked against the alarm state
+ * when the acknowledgement is sent (at once, or after the initials were entered).
+ * Only ids that were on screen are ever sent, so an alarm that started after the
+ * screen was drawn is never covered. An alarm that has escalated since it was drawn
+ * (same id, higher priority) is held back: the nurse did not see that condition.
+ * Ids no longer present are dropped (the core skips them anyway).
+ */
+export function idsToAcknowledge(seen: readonly SeenAlarm[], current: BedAlarmState | undefined): { ids: number[]; escalated: number[] } {
+  const ids: number[] = [];
+  const escalated: number[] = [];
+  for (const s of seen) {
+    const a = current?.active.find((x) => x.id === s.id);
+    if (!a) continue;
+    if (PRIORITY_RANK[a.priority] > PRIORITY_RANK[s.priority]) escalated.push(s.id);
+    else if (!ids.includes(s.id)) ids.push(s.id);
+  }
+  return { ids, escalated };
 }
 
 /** Flash period in seconds, or null when steady. */

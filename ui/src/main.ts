@@ -7,7 +7,7 @@ import type { WardSnapshot, WardUpdate } from "./contract";
 import { Dialogs } from "./dialogs";
 import { AppView } from "./render";
 import { AlarmAudio } from "./audio";
-import { audioStateText, wardSounding } from "./alarms";
+import { audioStateText, idsToAcknowledge, wardSounding } from "./alarms";
 import { applyBufferedUpdate, applySnapshot, applyUpdate, bedAlarms, createState, frameContext, setAdmission } from "./state";
 import { commandErrorText, normaliseInitials, toCommandError } from "./validate";
 import { showUnlock } from "./unlock";
@@ -176,9 +176,20 @@ const view = new AppView({
     audio.unlock();
     withUser((u) => api.alarmPause(bed, u).catch((e) => actionError("pause the alarm audio", e)));
   },
-  acknowledge(bed, alarm) {
+  acknowledge(bed, seen) {
     audio.unlock();
-    withUser((u) => api.alarmAcknowledge(bed, alarm, u).catch((e) => actionError("acknowledge", e)));
+    // `seen`: the alarms on screen at the click. Checked again when it runs (it may
+    // wait for initials): only those ids, and none that has escalated since.
+    withUser((u) => {
+      const { ids, escalated } = idsToAcknowledge(seen, bedAlarms(state, bed));
+      if (escalated.length > 0) {
+        view.showActionError(
+          `Not acknowledged: ${escalated.length === 1 ? "an alarm has" : `${escalated.length} alarms have`} become more severe since ${escalated.length === 1 ? "it was" : "they were"} shown. Look again.`,
+        );
+      }
+      if (ids.length === 0) return;
+      api.alarmAcknowledge(bed, ids, u).catch((e) => actionError("acknowledge", e));
+    });
   },
   pauseAll() {
     audio.unlock();

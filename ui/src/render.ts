@@ -7,6 +7,8 @@ import { type SyncModel, clockModel } from "./sync";
 import { MDC, defaultUnit } from "./codes";
 import {
   type NumericBoxKind,
+  type SeenAlarm,
+  alarmBarModel,
   alarmLogRows,
   alarmStatusText,
   alarmTitle,
@@ -70,8 +72,11 @@ export interface Actions {
   /** Pause alarm audio at a bed (time-limited, engine preset). */
   pause(bed: string): void;
   editLimits(bed: string): void;
-  /** Acknowledge one alarm, or all at the bed (null). */
-  acknowledge(bed: string, alarm: number | null): void;
+  /**
+   * Acknowledge alarms the screen showed when the button was clicked: one ([its id]),
+   * or every one drawn in the bar that needed a response ("Acknowledge all").
+   */
+  acknowledge(bed: string, seen: SeenAlarm[]): void;
   pauseAll(): void;
   enterNews2(bed: string): void;
   addDevice(bed: string): void;
@@ -425,6 +430,8 @@ interface AlarmItem {
   message: HTMLSpanElement;
   status: HTMLSpanElement;
   ack: HTMLButtonElement;
+  /** The alarm as last drawn: what its Ack button acknowledges. */
+  seen: SeenAlarm;
 }
 
 /**
@@ -442,6 +449,8 @@ class AlarmBar {
   private readonly pause: HTMLButtonElement;
   private readonly audio: HTMLSpanElement;
   private readonly items = new Map<number, AlarmItem>();
+  /** What "Acknowledge all" covers: the alarms needing a response as last drawn. */
+  private ackAllSeen: SeenAlarm[] = [];
 
   /** `maxShown`: how many alarms fit (tile); the rest are counted in "+N more". */
   constructor(
@@ -454,7 +463,9 @@ class AlarmBar {
     this.more = h("span", { class: "alarm-more" });
     this.more.hidden = true;
     this.list = h("div", { class: "alarm-list" }, this.none);
-    this.ackAll = button("btn-ack-all", `ack-all-${bed}`, "Acknowledge all", () => actions.acknowledge(bed, null));
+    // Sends the ids drawn at the last render, i.e. what was on screen at the click;
+    // an alarm that arrived since is not on screen yet and is not covered.
+    this.ackAll = button("btn-ack-all", `ack-all-${bed}`, "Acknowledge all", () => actions.acknowledge(bed, this.ackAllSeen.slice()));
     this.pause = button("btn-pause", `pause-${bed}`, "Pause audio", () => actions.pause(bed), "Pause alarm audio at this bed (time-limited)");
     this.audio = h("span", { class: "audio-status", testid: `audio-on-${bed}`, text: "audio on", attrs: { role: "status" } });
     this.root = h(
@@ -473,15 +484,16 @@ class AlarmBar {
   }
 
   private item(a: ActiveAlarm): AlarmItem {
-    let it = this.items.get(a.id);
-    if (it) return it;
-    it = {
+    const existing = this.items.get(a.id);
+    if (existing) return existing;
+    const it: AlarmItem = {
       root: h("div", { class: "alarm", testid: `alarm-${this.bed}-${a.id}`, attrs: { role: "alert" } }),
       prio: h("span", { class: "alarm-prio" }),
       inop: h("span", { class: "alarm-inop", text: "INOP" }),
       message: h("span", { class: "alarm-msg" }),
       status: h("span", { class: "alarm-status" }),
-      ack: button("btn-ack", `ack-${this.bed}-${a.id}`, "Ack", () => this.actions.acknowledge(this.bed, a.id), "Acknowledge this alarm"),
+      ack: button("btn-ack", `ack-${this.bed}-${a.id}`, "Ack", () => this.actions.acknowledge(this.bed, [{ ...it.seen }]), "Acknowledge this alarm"),
+      seen: { id: a.id, priority: a.priority },
     };
     it.root.append(it.prio, it.inop, it.message, it.status, it.ack);
     this.items.set(a.id, it);
@@ -489,13 +501,14 @@ class AlarmBar {
   }
 
   update(s: BedAlarmState | undefined, coreNow: number | null): void {
-    const alarms = sortAlarms(s?.active ?? []);
-    const shown = alarms.slice(0, this.maxShown);
+    const model = alarmBarModel(s?.active ?? [], this.maxShown);
+    const shown = model.shown;
     const seen = new Set<number>();
     let prev: Element | null = null;
     for (const a of shown) {
       seen.add(a.id);
       const it = this.item(a);
+      it.seen = { id: a.id, priority: a.priority };
       const period = a.acknowledged ? null : flashPeriodS(a);
       it.root.className = `alarm prio-${a.priority}${isTechnical(a) ? " is-technical" : ""}${a.latched ? " is-latched" : ""}${
         a.acknowledged ? " is-acked" : ""
@@ -526,19 +539,27 @@ class AlarmBar {
         this.items.delete(id);
       }
     }
-    setHidden(this.none, alarms.length > 0);
-    const hiddenCount = alarms.length - shown.length;
+    const total = shown.length + model.hiddenCount;
+    setHidden(this.none, total > 0);
+    const hiddenCount = model.hiddenCount;
     setText(this.more, hiddenCount > 0 ? `+${hiddenCount} more` : "");
     setHidden(this.more, hiddenCount <= 0);
     if (hiddenCount > 0) this.list.append(this.more);
-    setHidden(this.ackAll, !alarms.some((a) => !a.acknowledged || a.latched));
+    this.ackAllSeen = model.ackAll;
+    setHidden(this.ackAll, model.ackAll.length === 0);
+    setText(this.ackAll, model.ackAllText);
+    setAttr(
+      this.ackAll,
+      "title",
+      hiddenCount > 0 ? `Acknowledges the ${shown.length} alarms shown; open the bed to see the other ${hiddenCount}` : "Acknowledges the alarms shown",
+    );
 
     const p = pauseModel(s, coreNow);
     setText(this.audio, p.paused ? `${p.text}${p.by && !this.compact ? ` (${p.by})` : ""}` : "\u266A audio on");
     setAttr(this.audio, "title", p.paused && p.by ? `Audio paused by ${p.by}` : null);
     setAttr(this.audio, "data-testid", p.paused ? `audio-paused-${this.bed}` : `audio-on-${this.bed}`);
     setClass(this.audio, "is-paused", p.paused);
-    setClass(this.root, "has-alarms", alarms.length > 0);
+    setClass(this.root, "has-alarms", total > 0);
   }
 }
 
