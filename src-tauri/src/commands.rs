@@ -127,6 +127,15 @@ pub async fn alarm_acknowledge(
     Ok(core(&state).await?.acknowledge(&bed, &alarms, &user).await?)
 }
 
+/// Whether the screen can sound alarms (its AudioContext runs and the window
+/// is visible). While it cannot, the core shows the technical alarm "ALARM
+/// SOUND UNAVAILABLE" at every bed. The screen reports at start and on change.
+#[tauri::command]
+pub async fn alarm_audio_status(state: State<'_, AppState>, available: bool) -> Result<(), CmdError> {
+    core(&state).await?.report_audio(available);
+    Ok(())
+}
+
 /// The bed's alarm log for the last `hours` (decrypted records).
 #[tauri::command]
 pub async fn alarm_log(

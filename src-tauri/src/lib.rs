@@ -51,6 +51,7 @@ pub fn run_app(start: cli::StartOptions) -> anyhow::Result<()> {
             commands::discharge,
             commands::alarm_pause,
             commands::alarm_acknowledge,
+            commands::alarm_audio_status,
             commands::alarm_log,
             commands::alarm_set_limit,
             commands::news2_enter,

@@ -63,6 +63,11 @@ export function alarmAcknowledge(bed: string, alarms: number[], user: string): P
   return invoke<number>("alarm_acknowledge", { bed, alarms, user });
 }
 
+/** Whether this workstation can sound alarms; the core shows "ALARM SOUND UNAVAILABLE" at every bed while not. */
+export function alarmAudioStatus(available: boolean): Promise<void> {
+  return invoke<void>("alarm_audio_status", { available });
+}
+
 export function alarmLog(bed: string, hours: number): Promise<AlarmRecord[]> {
   return invoke<AlarmRecord[]>("alarm_log", { bed, hours });
 }

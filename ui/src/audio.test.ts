@@ -7,9 +7,17 @@
 // pulse and between the half-level points of its ramps, so the result does not
 // depend on how an analyser marks a pulse's edges.
 
-import { describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { Priority } from "./contract";
-import { HARMONICS, type Burst, burst, harmonicLevelsDb, waveCoefficients } from "./audio";
+import {
+  AudioStatusReporter,
+  HARMONICS,
+  type Burst,
+  burst,
+  harmonicLevelsDb,
+  soundAvailable,
+  waveCoefficients,
+} from "./audio";
 
 const PRIORITIES: Priority[] = ["high", "medium", "low"];
 
@@ -147,5 +155,79 @@ describe("IEC 60601-1-8 pulse table (Table 4)", () => {
     const tri = Array.from({ length: 8 }, (_, i) => ((i + 1) % 2 === 1 ? 1 / (i + 1) ** 2 : 1e-9));
     const ok = harmonicLevelsDb(tri).filter((l, i) => i >= 1 && (i + 1) * 660 <= 4000 && Math.abs(l) <= 15);
     expect(ok.length).toBeLessThan(4);
+  });
+});
+
+describe("alarm sound availability", () => {
+  it("needs a running AudioContext and a visible window", () => {
+    expect(soundAvailable(true, "visible")).toBe(true);
+    expect(soundAvailable(false, "visible")).toBe(false);
+    expect(soundAvailable(true, "hidden")).toBe(false);
+    expect(soundAvailable(false, "hidden")).toBe(false);
+  });
+
+  describe("reporting to the core", () => {
+    beforeEach(() => vi.useFakeTimers());
+    afterEach(() => vi.useRealTimers());
+
+    it("reports the first value and then changes only", async () => {
+      const sent: boolean[] = [];
+      const r = new AudioStatusReporter(async (v) => void sent.push(v));
+      r.report(false);
+      await vi.runAllTimersAsync();
+      r.report(false);
+      r.report(false);
+      await vi.runAllTimersAsync();
+      r.report(true);
+      await vi.runAllTimersAsync();
+      r.report(true);
+      await vi.runAllTimersAsync();
+      expect(sent).toEqual([false, true]);
+      expect(r.confirmed).toBe(true);
+    });
+
+    it("sends the latest value once a report in flight is answered", async () => {
+      const sent: boolean[] = [];
+      let answer: () => void = () => {};
+      const r = new AudioStatusReporter((v) => {
+        sent.push(v);
+        return new Promise<void>((res) => (answer = res));
+      });
+      r.report(false);
+      r.report(true);
+      r.report(false); // back to what is in flight: nothing more to send
+      answer();
+      await vi.runAllTimersAsync();
+      expect(sent).toEqual([false]);
+      r.report(true);
+      answer();
+      await vi.runAllTimersAsync();
+      expect(sent).toEqual([false, true]);
+    });
+
+    it("retries a failed report (core locked or busy) with the latest value", async () => {
+      const sent: boolean[] = [];
+      let fail = true;
+      const errors: unknown[] = [];
+      const r = new AudioStatusReporter(
+        async (v) => {
+          sent.push(v);
+          if (fail) throw { code: "locked", message: "locked" };
+        },
+        2000,
+        (e) => errors.push(e),
+      );
+      r.report(false);
+      await vi.advanceTimersByTimeAsync(10);
+      expect(errors).toHaveLength(1);
+      expect(r.confirmed).toBeNull();
+      fail = false;
+      r.report(true); // waits for the retry, then sends the latest
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(sent).toEqual([false]);
+      await vi.advanceTimersByTimeAsync(1500);
+      expect(sent).toEqual([false, true]);
+      expect(r.confirmed).toBe(true);
+    });
   });
 });

@@ -121,6 +121,7 @@ export class AlarmAudio {
   private nodes: { osc: OscillatorNode; end: number }[] = [];
   private master: GainNode | null = null;
   private wave: PeriodicWave | null = null;
+  private readonly listeners: (() => void)[] = [];
 
   /** Creates the context (may start suspended). Safe to call repeatedly. */
   private ensure(): Ctx | null {
@@ -138,11 +139,21 @@ export class AlarmAudio {
       this.master.connect(this.ctx.destination);
       const { real, imag } = waveCoefficients();
       this.wave = this.ctx.createPeriodicWave(real, imag);
+      this.ctx.addEventListener("statechange", () => this.changed());
     } catch {
       this.failed = true;
       this.ctx = null;
     }
     return this.ctx;
+  }
+
+  private changed(): void {
+    for (const f of this.listeners) f();
+  }
+
+  /** Called whenever the context's state changes (suspended, running, closed). */
+  onChange(f: () => void): void {
+    this.listeners.push(f);
   }
 
   /** Call from any user gesture (click, key): resumes a suspended context. Settles when the attempt has. */
@@ -212,5 +223,64 @@ export class AlarmAudio {
       }
     }
     this.nodes = [];
+  }
+}
+
+// ------------------------------------------------------------------ can the workstation sound?
+
+/**
+ * The webview can sound an alarm: its AudioContext runs and the window is visible
+ * (a hidden or minimised window may be throttled or muted, and nobody sees its banner).
+ */
+export function soundAvailable(contextRunning: boolean, visibility: DocumentVisibilityState | string): boolean {
+  return contextRunning && visibility === "visible";
+}
+
+/**
+ * Tells the core whether alarm sound is available, on change only; a report that
+ * failed (core busy, locked) is sent again after `retryMs` with the latest value.
+ * The core shows "ALARM SOUND UNAVAILABLE" at every bed while it is not.
+ */
+export class AudioStatusReporter {
+  private sent: boolean | null = null;
+  private latest: boolean | null = null;
+  private inFlight = false;
+  private retry: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(
+    private readonly send: (available: boolean) => Promise<unknown>,
+    private readonly retryMs = 2000,
+    private readonly onError: (e: unknown) => void = () => {},
+  ) {}
+
+  /** The value the core has confirmed, or null before any. */
+  get confirmed(): boolean | null {
+    return this.sent;
+  }
+
+  report(available: boolean): void {
+    this.latest = available;
+    this.flush();
+  }
+
+  private flush(): void {
+    if (this.inFlight || this.retry !== null || this.latest === null || this.latest === this.sent) return;
+    const v = this.latest;
+    this.inFlight = true;
+    this.send(v).then(
+      () => {
+        this.inFlight = false;
+        this.sent = v;
+        this.flush();
+      },
+      (e: unknown) => {
+        this.inFlight = false;
+        this.onError(e);
+        this.retry = setTimeout(() => {
+          this.retry = null;
+          this.flush();
+        }, this.retryMs);
+      },
+    );
   }
 }

@@ -6,7 +6,7 @@ import * as api from "./api";
 import type { WardSnapshot, WardUpdate } from "./contract";
 import { Dialogs } from "./dialogs";
 import { AppView } from "./render";
-import { AlarmAudio } from "./audio";
+import { AlarmAudio, AudioStatusReporter, soundAvailable } from "./audio";
 import { audioStateText, idsToAcknowledge, wardSounding } from "./alarms";
 import { applyBufferedUpdate, applySnapshot, applyUpdate, bedAlarms, createState, frameContext, setAdmission } from "./state";
 import { commandErrorText, normaliseInitials, toCommandError } from "./validate";
@@ -264,9 +264,19 @@ view.setUser(user);
 
 // Sound needs a user gesture: any click or key press resumes the AudioContext.
 for (const ev of ["pointerdown", "click", "keydown", "touchstart"]) {
-  document.addEventListener(ev, () => audio.unlock(), { capture: true, passive: true });
+  document.addEventListener(ev, () => void audio.unlock(), { capture: true, passive: true });
 }
-audio.unlock();
+const firstUnlock = audio.unlock();
+
+// The core raises "ALARM SOUND UNAVAILABLE" at every bed while this workstation
+// cannot sound: reported once the core is up (start), then on every change.
+const audioStatus = new AudioStatusReporter(api.alarmAudioStatus, 2000, (e) => logError("alarm_audio_status", e));
+function reportAudio(): void {
+  if (api.inTauri()) audioStatus.report(soundAvailable(audio.running, document.visibilityState));
+  scheduleRender();
+}
+audio.onChange(reportAudio);
+document.addEventListener("visibilitychange", reportAudio);
 
 document.getElementById("app")!.append(view.root);
 
@@ -404,6 +414,10 @@ async function start(): Promise<void> {
   }
   void loadAppInfo();
   void pollSync();
+  // After the first attempt to resume the AudioContext has settled (at most 1 s),
+  // so a context the webview lets run at once is not reported as unavailable.
+  await Promise.race([firstUnlock, delay(1000)]);
+  reportAudio();
   // Subscribed (the core holds our receiver) before the snapshot is taken, so
   // nothing between the two is lost; updates that arrive first are buffered.
   // Both are async commands: issued together, their order is not guaranteed.
