@@ -27,14 +27,16 @@ import {
   NEWS2_PARAMS,
   NEWS2_PARAM_LABEL,
   appendHistory,
+  badgeRisk,
   badgeText,
   hasScore,
   incompleteText,
+  isIncomplete,
   responseText,
-  riskClass,
   subScoreOf,
   subScoreText,
   trendGeometry,
+  trendMarks,
 } from "./news2";
 import { h, setAttr, setClass, setHidden, setText } from "./dom";
 import {
@@ -574,7 +576,10 @@ function bedSignal(s: BedAlarmState | undefined): { priority: Priority | null; p
 
 // ------------------------------------------------------------------ NEWS2
 
-/** "NEWS2 5 MEDIUM" in the risk colour, plus "2 missing" when the total is a lower bound. */
+/**
+ * "NEWS2 5 MEDIUM" in the risk colour; incomplete: "NEWS2 \u2265 3" with no risk
+ * word or colour (dashed, neutral) and "2 missing" beside it.
+ */
 class News2Badge {
   readonly root: HTMLSpanElement;
   private readonly main: HTMLSpanElement;
@@ -592,8 +597,10 @@ class News2Badge {
     const inc = incompleteText(s);
     setText(this.incomplete, inc ? `\u26A0 ${inc}` : "");
     setHidden(this.incomplete, !inc);
-    setAttr(this.root, "data-risk", hasScore(s) ? riskClass(s.risk) : null);
+    setAttr(this.root, "data-risk", badgeRisk(s));
     setAttr(this.root, "data-total", hasScore(s) ? String(s.total) : null);
+    setAttr(this.root, "data-complete", hasScore(s) ? String(s.complete) : null);
+    setAttr(this.root, "title", isIncomplete(s) ? "NEWS2 incomplete: the total is only a lower bound" : "NEWS2 early warning score");
   }
 }
 
@@ -658,6 +665,7 @@ class News2Panel {
     this.shown = s;
     this.badge.update(s);
     setText(this.response, responseText(s));
+    setClass(this.response, "is-incomplete", isIncomplete(s));
     setText(this.when, s ? `scored ${formatHm(Date.parse(s.at))}` : "");
     for (const p of NEWS2_PARAMS) {
       const cell = this.cells.get(p)!;
@@ -686,13 +694,27 @@ class News2Panel {
     ];
     if (g.points.length > 0) {
       nodes.push(svg("polyline", { points: g.points.map((p) => `${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(" "), class: "trend-line" }));
-      const lastPt = g.points[g.points.length - 1];
-      nodes.push(svg("circle", { cx: lastPt.x, cy: lastPt.y, r: 3.5, class: "trend-last" }));
+    }
+    // Every score marked: filled when complete, hollow when incomplete (a lower bound).
+    const marks = trendMarks(g);
+    for (const m of marks) {
+      nodes.push(
+        svg("circle", {
+          cx: m.cx.toFixed(1),
+          cy: m.cy.toFixed(1),
+          r: m.last ? 3.5 : 2.2,
+          class: `trend-point${m.hollow ? " is-incomplete" : ""}${m.last ? " trend-last" : ""}`,
+        }),
+      );
     }
     this.chart.replaceChildren(...nodes);
+    const hollow = marks.filter((m) => m.hollow).length;
+    setAttr(this.chart, "data-incomplete-points", String(hollow));
     setText(
       this.chartNote,
-      g.fromMs === null ? "(no scores yet)" : `${formatHm(g.fromMs)}\u2013${formatHm(g.toMs!)} \u00b7 ${g.points.length} scores \u00b7 lines at 5, 7`,
+      g.fromMs === null
+        ? "(no scores yet)"
+        : `${formatHm(g.fromMs)}\u2013${formatHm(g.toMs!)} \u00b7 ${g.points.length} scores${hollow ? ` (\u25CB ${hollow} incomplete, \u2265)` : ""} \u00b7 lines at 5, 7`,
     );
   }
 }
