@@ -41,10 +41,17 @@ function percentile(list: readonly number[], p: number): number | null {
   frame_ms: { p50: percentile(timing.frameMs, 50), p99: percentile(timing.frameMs, 99), max: percentile(timing.frameMs, 100) },
 });
 
+/** Debug builds (`tauri build --debug`, as the e2e tests use) and `vite` dev: see installTestHooks. */
+const TEST_HOOKS = import.meta.env.TAURI_ENV_DEBUG === "true" || import.meta.env.DEV === true;
+/** Test builds only: the screen keeps what it last drew. */
+let screenFrozen = false;
+/** Test builds only: acknowledgements sent (ids) and the core's answer (how many it acknowledged). */
+const ackLog: { bed: string; ids: number[]; acknowledged: number }[] = [];
+
 function frame(): void {
   framePending = false;
   const now = performance.now();
-  view.render(state, now);
+  if (!screenFrozen) view.render(state, now);
   const done = performance.now();
   sample(timing.frameMs, done - now);
   if (timing.unpaintedSince) {
@@ -188,7 +195,12 @@ const view = new AppView({
         );
       }
       if (ids.length === 0) return;
-      api.alarmAcknowledge(bed, ids, u).catch((e) => actionError("acknowledge", e));
+      api
+        .alarmAcknowledge(bed, ids, u)
+        .then((n) => {
+          if (TEST_HOOKS) ackLog.push({ bed, ids, acknowledged: n });
+        })
+        .catch((e) => actionError("acknowledge", e));
     });
   },
   pauseAll() {
@@ -426,5 +438,36 @@ async function start(): Promise<void> {
   view.setError(null);
 }
 
+// ---------------------------------------------------------------- test hooks
+
+/**
+ * Debug builds only (`tauri build --debug`, as the e2e tests use): lets a test
+ * hold the screen as drawn while data keeps arriving, to click on exactly what a
+ * nurse would see when an alarm arrives between two frames. Never in a release build.
+ */
+function installTestHooks(): void {
+  if (!TEST_HOOKS) return;
+  (window as unknown as { vigilTest: unknown }).vigilTest = {
+    /** Stop (true) or resume (false) drawing; the state behind the screen keeps updating. */
+    freezeScreen(on: boolean): void {
+      screenFrozen = on;
+      scheduleRender();
+    },
+    /** The alarm state the UI holds for a bed (not what is drawn). */
+    alarms(bed: string): { id: number; priority: string; acknowledged: boolean; latched: boolean }[] {
+      return (bedAlarms(state, bed)?.active ?? []).map((a) => ({ id: a.id, priority: a.priority, acknowledged: a.acknowledged, latched: a.latched }));
+    },
+    /** Acknowledgements answered by the core, oldest first: the ids sent and how many it acknowledged. */
+    acknowledgements(): { bed: string; ids: number[]; acknowledged: number }[] {
+      return ackLog.slice();
+    },
+    /** What the UI last told the core about alarm sound (null: nothing yet). */
+    audioReported(): boolean | null {
+      return audioStatus.confirmed;
+    },
+  };
+}
+
+installTestHooks();
 scheduleRender();
 void start();
