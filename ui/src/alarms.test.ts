@@ -16,6 +16,7 @@ import {
   pauseModel,
   priorityShape,
   priorityText,
+  shortAlarmText,
   sortAlarms,
   wardSounding,
 } from "./alarms";
@@ -130,6 +131,15 @@ describe("acknowledge covers only what was on screen", () => {
     // 40 s later: 5 has ended, 6 and 7 are new.
     const later = bed({ active: [alarm({ id: 6, priority: "high" }), alarm({ id: 7, priority: "medium" })] });
     expect(idsToAcknowledge(seen, later).ids).toEqual([]);
+  });
+});
+
+describe("tile text", () => {
+  it("a NEWS2 alarm reads as a lower bound while the bed's NEWS2 is incomplete", () => {
+    const n = alarm({ kind: { type: "news2" }, value: 5, message: "NEWS2 5 (medium risk)" });
+    expect(shortAlarmText(n)).toBe("NEWS2 5");
+    expect(shortAlarmText(n, true)).toBe("NEWS2 \u2265 5");
+    expect(shortAlarmText(alarm(), true)).toBe("SpO2 low 85 % < 90 %");
   });
 });
 

@@ -91,10 +91,11 @@ export function alarmTitle(kind: AlarmKind): string {
 
 /**
  * Short text for a tile: NEWS2 alarms as "NEWS2 5" (the full response text is in the
- * single-bed view), the others as their message (short already: "SpO2 low 85 % < 90 %").
+ * single-bed view), or "NEWS2 \u2265 5" while the bed's NEWS2 is incomplete (a lower
+ * bound); the others as their message (short already: "SpO2 low 85 % < 90 %").
  */
-export function shortAlarmText(a: ActiveAlarm): string {
-  if (a.kind.type === "news2") return a.value !== null ? `NEWS2 ${a.value}` : "NEWS2";
+export function shortAlarmText(a: ActiveAlarm, news2Incomplete = false): string {
+  if (a.kind.type === "news2") return a.value !== null ? `NEWS2 ${news2Incomplete ? "\u2265 " : ""}${a.value}` : "NEWS2";
   return a.message || alarmTitle(a.kind);
 }
 

@@ -502,7 +502,8 @@ class AlarmBar {
     return it;
   }
 
-  update(s: BedAlarmState | undefined, coreNow: number | null): void {
+  /** `news2Incomplete`: the bed's latest NEWS2 is a lower bound (its alarm reads "NEWS2 \u2265 N" on a tile). */
+  update(s: BedAlarmState | undefined, coreNow: number | null, news2Incomplete = false): void {
     const model = alarmBarModel(s?.active ?? [], this.maxShown);
     const shown = model.shown;
     const seen = new Set<number>();
@@ -523,7 +524,7 @@ class AlarmBar {
       setFlash(it.root, period);
       setText(it.prio, `${priorityShape(a.priority)} ${priorityText(a.priority)}`);
       setHidden(it.inop, !isTechnical(a));
-      setText(it.message, this.compact ? shortAlarmText(a) : a.message || alarmTitle(a.kind));
+      setText(it.message, this.compact ? shortAlarmText(a, news2Incomplete) : a.message || alarmTitle(a.kind));
       setAttr(it.message, "title", a.message || alarmTitle(a.kind));
       const st = alarmStatusText(a, this.compact);
       setText(it.status, st);
@@ -846,8 +847,9 @@ class BedTile {
     this.panel.update(state, ctx);
     this.chips.update(bedDevices(state, b.bed), ctx);
     const alarms = bedAlarms(state, b.bed);
-    this.alarmBar.update(alarms, ctx.coreNow);
-    this.news2.update(bedNews2(state, b.bed));
+    const news2 = bedNews2(state, b.bed);
+    this.alarmBar.update(alarms, ctx.coreNow, isIncomplete(news2));
+    this.news2.update(news2);
     updateBedSignal(this.root, alarms);
   }
 }
