@@ -113,10 +113,8 @@ pub async fn alarm_pause(state: State<'_, AppState>, bed: String, user: String) 
     Ok(core(&state).await?.pause_audio(&bed, &user).await?)
 }
 
-/// Acknowledges exactly the alarms the screen showed when the nurse clicked:
-/// one (`[id]`) or those in view ("Acknowledge all"). Ids the bed no longer
-/// shows are skipped, and an alarm that started after the screen was drawn is
-/// never in the list, so it stays unacknowledged. Returns how many were acknowledged.
+/// Acknowledges the alarms the screen displayed (their ids; one for a single
+/// alarm, all shown for "acknowledge all"). Returns how many were acknowledged.
 #[tauri::command]
 pub async fn alarm_acknowledge(
     state: State<'_, AppState>,
@@ -127,12 +125,10 @@ pub async fn alarm_acknowledge(
     Ok(core(&state).await?.acknowledge(&bed, &alarms, &user).await?)
 }
 
-/// Whether the screen can sound alarms (its AudioContext runs and the window
-/// is visible). While it cannot, the core shows the technical alarm "ALARM
-/// SOUND UNAVAILABLE" at every bed. The screen reports at start and on change.
+/// Whether the screen can sound alarms; when not, every bed shows "ALARM SOUND UNAVAILABLE".
 #[tauri::command]
 pub async fn alarm_audio_status(state: State<'_, AppState>, available: bool) -> Result<(), CmdError> {
-    core(&state).await?.report_audio(available);
+    core(&state).await?.report_audio(available).await;
     Ok(())
 }
 
