@@ -171,23 +171,6 @@ impl Alarming {
         out
     }
 
-    /// TEMP shim (ui-alarms branch, dropped at merge: main implements
-    /// `Vigil::report_audio`): the screen cannot sound alarms, a technical
-    /// alarm at every bed. Reuses DeliveryFailure so the bindings stay as they are.
-    pub fn temp_audio_health(&mut self, available: bool, beds: &[String], now: DateTime<Utc>) -> Outcome {
-        let mut out = Outcome::default();
-        for bed in beds {
-            out.add(self.engine.on_technical(
-                bed,
-                "ALARM SOUND UNAVAILABLE",
-                TechnicalKind::DeliveryFailure,
-                !available,
-                now,
-            ));
-        }
-        out
-    }
-
     /// Condition delays, pause expiry, and NEWS2 every 30 s.
     pub fn tick(&mut self, beds: &[String], now: DateTime<Utc>) -> Outcome {
         let mut out = Outcome::default();

@@ -560,36 +560,17 @@ impl Vigil {
         Ok(())
     }
 
-    /// TEMP shim (ui-alarms branch, dropped at merge: main implements the
-    /// contract): acknowledges exactly those ids still shown at the bed,
-    /// skipping the others; returns how many needed and got an acknowledgement.
-    pub async fn acknowledge(&self, bed: &str, alarms: &[u64], user: &str) -> Result<usize, CoreError> {
+    /// Acknowledges one alarm (or all of a bed's with `None`).
+    pub async fn acknowledge(&self, bed: &str, alarm: Option<u64>, user: &str) -> Result<(), CoreError> {
         self.known_bed(bed)?;
-        let now = self.ctx.clock.now();
-        let mut out = alarming::Outcome::default();
-        let mut n = 0;
-        {
-            let mut a = self.ctx.alarming.lock().unwrap();
-            let shown = a.state(bed, now).active;
-            for id in alarms {
-                let Some(al) = shown.iter().find(|x| x.id == *id) else { continue };
-                if !al.acknowledged || al.latched {
-                    n += 1;
-                }
-                out.merge(a.acknowledge(bed, Some(*id), user, now)?);
-            }
-        }
+        let out = self
+            .ctx
+            .alarming
+            .lock()
+            .unwrap()
+            .acknowledge(bed, alarm, user, self.ctx.clock.now())?;
         self.ctx.publish(out).await;
-        Ok(n)
-    }
-
-    /// TEMP shim (ui-alarms branch, dropped at merge: main implements the
-    /// contract): the screen can (not) sound alarms.
-    pub async fn report_audio(&self, available: bool) {
-        let now = self.ctx.clock.now();
-        let beds: Vec<String> = self.ctx.ward.lock().unwrap().beds().into_iter().map(|b| b.bed).collect();
-        let out = self.ctx.alarming.lock().unwrap().temp_audio_health(available, &beds, now);
-        self.ctx.publish(out).await;
+        Ok(())
     }
 
     /// Sets a patient-specific alarm limit at a bed (reverts at discharge).
