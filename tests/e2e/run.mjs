@@ -5,8 +5,9 @@
 // It checks what a nurse sees: the SIMULATED banner, live HR at bed 1 that
 // changes, admit and discharge, and saves screenshots under test-output/e2e/.
 // A second session runs the `deterioration` scenario at 30x speed and checks the
-// alarms: priority and flashing, audio pause countdown, acknowledge, NEWS2, the
-// alarm log, NEWS2 entry and the add-device dialog. A third runs 16 stable beds
+// alarms: priority and flashing, audio pause countdown, acknowledge, NEWS2 (an
+// incomplete score shown as "≥ N"), the alarm log, NEWS2 entry, that "Acknowledge
+// all" covers only the alarms on screen, and the add-device dialog. A third runs 16 stable beds
 // and checks that the screen keeps up with 1 Hz numerics at every bed.
 
 import { spawn } from "node:child_process";
@@ -262,14 +263,30 @@ try {
   });
   await shot("alarm-ack.png");
 
-  await step("[alarms] the NEWS2 badge shows a score", async () => {
-    await session.wait(async () => /^NEWS2 \d+ [A-Z-]+/.test(await text("news2-bed-1")), 30000, "no NEWS2 score");
-    console.log(`   ${await text("news2-bed-1")}`);
+  await step("[alarms] an incomplete NEWS2 shows \u2265 N, no risk word or colour", async () => {
+    // Consciousness and air/oxygen are entered by a nurse: none yet, so every score is incomplete.
+    const badge = await session.findElement(By.css('[data-testid="news2-bed-1"]'));
+    await session.wait(async () => (await badge.getAttribute("data-total")) !== null, 30000, "no NEWS2 score");
+    // Read in one script: a new score may arrive between two WebDriver calls.
+    const b = await session.executeScript(() => {
+      const el = document.querySelector('[data-testid="news2-bed-1"]');
+      return { complete: el?.getAttribute("data-complete"), risk: el?.getAttribute("data-risk"), t: el?.textContent?.trim() ?? "" };
+    });
+    assert.equal(b.complete, "false", "a NEWS2 without consciousness or air/oxygen is marked complete");
+    assert.match(b.t, /^NEWS2 \u2265 \d+/, `incomplete NEWS2 badge: ${b.t}`);
+    assert.doesNotMatch(b.t, /LOW|MEDIUM|HIGH/, `incomplete NEWS2 badge names a risk: ${b.t}`);
+    assert.equal(b.risk, "incomplete", "incomplete NEWS2 badge has a risk colour");
+    console.log(`   ${b.t}`);
   });
 
   await step("[alarms] the single-bed view shows NEWS2, the alarm log and records NEWS2 entries", async () => {
     await session.findElement(By.css('[data-testid="bed-tile-bed-1"] .bed-label')).click();
     await session.wait(until.elementLocated(By.css('[data-testid="news2-panel-bed-1"]')), 5000);
+    // Before any entry: what to obtain instead of a clinical response, hollow trend points.
+    await session.wait(async () => /^incomplete \u2014 obtain .*Consciousness/.test(await text("news2-response-bed-1")), 10000, "no 'incomplete — obtain …' response");
+    console.log(`   ${await text("news2-response-bed-1")}`);
+    const trend = await session.findElement(By.css('[data-testid="news2-trend-bed-1"]'));
+    await session.wait(async () => Number(await trend.getAttribute("data-incomplete-points")) >= 1, 10000, "no incomplete (hollow) point on the NEWS2 trend");
     await click("tab-alarm-log-bed-1");
     // The log is written in the background: refresh until the acknowledgement is in.
     await session.wait(
@@ -290,6 +307,14 @@ try {
     await click("news2-submit");
     await session.wait(async () => !(await isShown("news2-dialog")), 10000, "NEWS2 entry dialog did not close (see news2-error)");
     await session.wait(async () => (await text("news2-sub-bed-1-consciousness")) === "0", 15000, "consciousness not scored");
+    // Complete or not (a stale cuff reading keeps it incomplete), the badge says which.
+    // Read in one script: a new score may arrive between two WebDriver calls.
+    const { complete, t } = await session.executeScript(() => {
+      const el = document.querySelector('[data-testid="news2-bed-1"]');
+      return { complete: el?.getAttribute("data-complete"), t: el?.textContent?.trim() ?? "" };
+    });
+    assert.match(t, complete === "true" ? /^NEWS2 \d+ [A-Z-]+/ : /^NEWS2 \u2265 \d+/, `NEWS2 badge "${t}" with complete=${complete}`);
+    console.log(`   after entry: ${t}`);
   });
   await shot("alarm-detail.png");
 
@@ -327,6 +352,96 @@ try {
     );
   });
   await shot("alarm-numeric.png");
+
+  await step("[alarms] acknowledge all covers only the alarms on screen: one that starts after the screen was drawn stays unacknowledged", async () => {
+    // The race: an alarm reaches the screen's state between the last frame and the
+    // click. To make it deterministic the page holds its drawing (a hook of debug
+    // builds) while the core and the page's state go on; the click is a real click
+    // on the real button, so whatever the page sends is what it would send then.
+    const acksBefore = (await session.executeScript(() => window.vigilTest.acknowledgements())).length;
+    // Held while "Acknowledge all" is on screen (something needs a response).
+    await session.wait(
+      async () => {
+        await session.executeScript(() => window.vigilTest.freezeScreen(true));
+        if (await isShown("ack-all-bed-1")) return true;
+        await session.executeScript(() => window.vigilTest.freezeScreen(false));
+        await session.sleep(300);
+        return false;
+      },
+      20000,
+      "nothing to acknowledge at bed 1",
+    );
+    const drawn = (await alarmsAt("bed-1")).map((a) => ({ ...a, id: Number(a.testid.split("-").pop()) }));
+    const drawnIds = drawn.map((a) => a.id);
+    console.log(`   on screen: ${drawn.map((a) => `${a.id} ${a.priority}${a.acknowledged === "true" ? " ack" : ""}`).join(", ")}`);
+
+    // A new alarm: temperature limits the patient (~37 °C) is certainly outside.
+    await click("limits-edit-bed-1");
+    const low = await session.wait(until.elementLocated(By.css('[data-testid="limit-temperature-low"]')), 5000);
+    await low.clear();
+    await low.sendKeys("30");
+    const high = await session.findElement(By.css('[data-testid="limit-temperature-high"]'));
+    await high.clear();
+    await high.sendKeys("35");
+    await click("limits-submit");
+    await session.wait(async () => !(await isShown("limits-dialog")), 10000, "limits dialog did not close (see limits-error)");
+    let fresh;
+    await session.wait(
+      async () => {
+        const held = await session.executeScript((b) => window.vigilTest.alarms(b), "bed-1");
+        fresh = held.find((a) => !drawnIds.includes(a.id) && !a.acknowledged);
+        return !!fresh;
+      },
+      30000,
+      "no new alarm at bed 1 after its temperature limits were set to 30–35",
+    );
+    assert.equal(
+      (await session.findElements(By.css(`[data-testid="alarm-bed-1-${fresh.id}"]`))).length,
+      0,
+      "the new alarm is on screen although drawing was held",
+    );
+
+    await click("ack-all-bed-1");
+    let sent;
+    await session.wait(
+      async () => (sent = (await session.executeScript(() => window.vigilTest.acknowledgements()))[acksBefore]),
+      10000,
+      "the acknowledgement was not answered",
+    );
+    console.log(`   sent ${JSON.stringify(sent.ids)}, core acknowledged ${sent.acknowledged}; new alarm ${fresh.id} (${fresh.priority})`);
+    assert.ok(sent.ids.length > 0, "nothing was sent");
+    assert.ok(sent.ids.every((id) => drawnIds.includes(id)), `sent ids that were not on screen: ${sent.ids}`);
+    assert.ok(!sent.ids.includes(fresh.id), "the new alarm was sent");
+
+    // The core's answer reaches the page: the alarms sent are acknowledged, the new one is not.
+    const rank = { low: 1, medium: 2, high: 3 };
+    let held;
+    await session.wait(
+      async () => {
+        held = await session.executeScript((b) => window.vigilTest.alarms(b), "bed-1");
+        return sent.ids.every((id) => {
+          const a = held.find((x) => x.id === id);
+          const d = drawn.find((x) => x.id === id);
+          return !a || (a.acknowledged && !a.latched) || rank[a.priority] > rank[d.priority];
+        });
+      },
+      10000,
+      "the alarms on screen were not acknowledged",
+    );
+    const after = held.find((a) => a.id === fresh.id);
+    assert.ok(after, "the new alarm ended meanwhile");
+    assert.equal(after.acknowledged, false, "the alarm that started after the screen was drawn was acknowledged");
+
+    // Drawing again: the new alarm is there, unacknowledged, with its own Ack button.
+    await session.executeScript(() => window.vigilTest.freezeScreen(false));
+    await session.wait(
+      async () => (await alarmsAt("bed-1")).some((a) => a.testid === `alarm-bed-1-${fresh.id}` && a.acknowledged === "false"),
+      10000,
+      "the new alarm is not shown unacknowledged",
+    );
+    assert.ok(await isShown(`ack-bed-1-${fresh.id}`), "the new alarm has no Ack button");
+  });
+  await shot("alarm-ack-only-seen.png");
 
   await step("[alarms] add device: scanning says why it cannot in simulated mode", async () => {
     await click("add-device-bed-1");

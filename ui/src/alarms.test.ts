@@ -1,20 +1,22 @@
 import { describe, expect, it } from "vitest";
 import type { ActiveAlarm, AlarmRecord, BedAlarmState, Priority } from "./contract";
 import {
+  alarmBarModel,
   alarmLogRows,
   alarmStatusText,
-  audioPattern,
   audioStateText,
   bedSounding,
   flashHzText,
   flashPeriodS,
   formatCountdown,
+  idsToAcknowledge,
   limitText,
   limitTextForMdc,
   numericAlarms,
   pauseModel,
   priorityShape,
   priorityText,
+  shortAlarmText,
   sortAlarms,
   wardSounding,
 } from "./alarms";
@@ -76,6 +78,68 @@ describe("alarm ordering", () => {
     const a = [alarm({ id: 1, priority: "low" }), alarm({ id: 2, priority: "high" })];
     sortAlarms(a);
     expect(a.map((x) => x.id)).toEqual([1, 2]);
+  });
+});
+
+describe("acknowledge covers only what was on screen", () => {
+  it("'Acknowledge all' covers the drawn alarms that need a response, as drawn", () => {
+    const m = alarmBarModel(
+      [
+        alarm({ id: 1, priority: "high" }),
+        alarm({ id: 2, priority: "medium", acknowledged: true }),
+        alarm({ id: 3, priority: "high", latched: true, acknowledged: false }),
+        alarm({ id: 4, priority: "low" }),
+      ],
+      8,
+    );
+    expect(m.shown.map((a) => a.id)).toEqual([1, 3, 2, 4]);
+    expect(m.ackAll).toEqual([
+      { id: 1, priority: "high" },
+      { id: 3, priority: "high" },
+      { id: 4, priority: "low" },
+    ]);
+    expect(m.hiddenCount).toBe(0);
+    expect(m.ackAllText).toBe("Acknowledge all");
+  });
+  it("never covers alarms folded into '+N more' (a tile), and says so", () => {
+    const m = alarmBarModel([alarm({ id: 1, priority: "low" }), alarm({ id: 2, priority: "high" }), alarm({ id: 3, priority: "medium" })], 2);
+    expect(m.shown.map((a) => a.id)).toEqual([2, 3]);
+    expect(m.ackAll.map((s) => s.id)).toEqual([2, 3]);
+    expect(m.hiddenCount).toBe(1);
+    expect(m.ackAllText).toBe("Acknowledge shown");
+    expect(alarmBarModel([], 2)).toMatchObject({ shown: [], ackAll: [], hiddenCount: 0 });
+  });
+  it("sends only ids that were on screen: an alarm that started since is not covered", () => {
+    const seen = [{ id: 1, priority: "medium" as Priority }];
+    const now = bed({ active: [alarm({ id: 1, priority: "medium" }), alarm({ id: 9, priority: "high", since: iso(T0 + 100) })] });
+    expect(idsToAcknowledge(seen, now)).toEqual({ ids: [1], escalated: [] });
+  });
+  it("holds back an alarm that escalated since it was drawn, and drops ids that have gone", () => {
+    const seen: { id: number; priority: Priority }[] = [
+      { id: 1, priority: "medium" },
+      { id: 2, priority: "low" },
+      { id: 3, priority: "high" },
+      { id: 2, priority: "low" },
+    ];
+    const now = bed({ active: [alarm({ id: 1, priority: "high" }), alarm({ id: 2, priority: "low" })] });
+    expect(idsToAcknowledge(seen, now)).toEqual({ ids: [2], escalated: [1] });
+    expect(idsToAcknowledge(seen, undefined)).toEqual({ ids: [], escalated: [] });
+    expect(idsToAcknowledge([], now)).toEqual({ ids: [], escalated: [] });
+  });
+  it("a queued acknowledgement (initials entered later) applies to the ids seen at the click, not the newer set", () => {
+    const seen = alarmBarModel([alarm({ id: 5, priority: "medium" })], 8).ackAll;
+    // 40 s later: 5 has ended, 6 and 7 are new.
+    const later = bed({ active: [alarm({ id: 6, priority: "high" }), alarm({ id: 7, priority: "medium" })] });
+    expect(idsToAcknowledge(seen, later).ids).toEqual([]);
+  });
+});
+
+describe("tile text", () => {
+  it("a NEWS2 alarm reads as a lower bound while the bed's NEWS2 is incomplete", () => {
+    const n = alarm({ kind: { type: "news2" }, value: 5, message: "NEWS2 5 (medium risk)" });
+    expect(shortAlarmText(n)).toBe("NEWS2 5");
+    expect(shortAlarmText(n, true)).toBe("NEWS2 \u2265 5");
+    expect(shortAlarmText(alarm(), true)).toBe("SpO2 low 85 % < 90 %");
   });
 });
 
@@ -154,27 +218,14 @@ describe("audio pattern choice", () => {
     expect(bedSounding(s, T0)).toBeNull();
     expect(bedSounding(s, T0 + 60_000)).toBe("high");
   });
-  it("takes the highest over all beds, and medium when the core is lost", () => {
+  it("takes the highest over all beds, and high when the core is lost (its banner flashes red)", () => {
     const b1 = bed({ bed: "bed-1", active: [alarm({ priority: "low" })], sounding: "low" });
     const b2 = bed({ bed: "bed-2", active: [alarm({ priority: "high" })], sounding: "high" });
     expect(wardSounding([b1, b2], T0, false)).toBe("high");
     expect(wardSounding([b1], T0, false)).toBe("low");
-    expect(wardSounding([b1], T0, true)).toBe("medium");
+    expect(wardSounding([b1], T0, true)).toBe("high");
+    expect(wardSounding([], T0, true)).toBe("high");
     expect(wardSounding([], T0, false)).toBeNull();
-  });
-  it("has distinct IEC-like patterns: high 10 pulses ~880 Hz, medium 3 ~660 Hz, low 1-2 ~440 Hz", () => {
-    const hi = audioPattern("high");
-    const me = audioPattern("medium");
-    const lo = audioPattern("low");
-    expect(hi.pulsesMs).toHaveLength(10);
-    expect(me.pulsesMs).toHaveLength(3);
-    expect(lo.pulsesMs.length).toBeGreaterThanOrEqual(1);
-    expect(lo.pulsesMs.length).toBeLessThanOrEqual(2);
-    expect(hi.frequencyHz).toBeGreaterThan(me.frequencyHz);
-    expect(me.frequencyHz).toBeGreaterThan(lo.frequencyHz);
-    expect(hi.periodMs).toBeLessThan(me.periodMs);
-    expect(me.periodMs).toBeLessThan(lo.periodMs);
-    for (const p of [hi, me, lo]) expect(Math.max(...p.pulsesMs) + p.pulseMs).toBeLessThan(p.periodMs);
   });
   it("reports the audio state for tests", () => {
     expect(audioStateText(false, "high")).toBe("blocked");

@@ -1,6 +1,7 @@
 // Pure alarm presentation logic (IEC 60601-1-8): ordering, priority text and
-// shape, the audio-paused countdown, which numeric an alarm belongs to, limit
-// text, and which audio pattern plays. No DOM, no clocks: callers pass "now".
+// shape, what "Acknowledge all" covers, the audio-paused countdown, which numeric
+// an alarm belongs to, limit text, and which priority sounds (what each priority
+// sounds like is audio.ts). No DOM, no clocks: callers pass "now".
 
 import type {
   ActiveAlarm,
@@ -94,10 +95,11 @@ export function alarmTitle(kind: AlarmKind): string {
 
 /**
  * Short text for a tile: NEWS2 alarms as "NEWS2 5" (the full response text is in the
- * single-bed view), the others as their message (short already: "SpO2 low 85 % < 90 %").
+ * single-bed view), or "NEWS2 \u2265 5" while the bed's NEWS2 is incomplete (a lower
+ * bound); the others as their message (short already: "SpO2 low 85 % < 90 %").
  */
-export function shortAlarmText(a: ActiveAlarm): string {
-  if (a.kind.type === "news2") return a.value !== null ? `NEWS2 ${a.value}` : "NEWS2";
+export function shortAlarmText(a: ActiveAlarm, news2Incomplete = false): string {
+  if (a.kind.type === "news2") return a.value !== null ? `NEWS2 ${news2Incomplete ? "\u2265 " : ""}${a.value}` : "NEWS2";
   return a.message || alarmTitle(a.kind);
 }
 
@@ -106,6 +108,66 @@ export function alarmStatusText(a: ActiveAlarm, compact = false): string {
   if (a.latched) return "LATCHED \u2014 acknowledge";
   if (a.acknowledged) return compact ? "\u2713 ACK" : "\u2713 ACKNOWLEDGED";
   return "";
+}
+
+// ------------------------------------------------------------------ acknowledge what was seen
+
+/** An alarm as the screen drew it: its id and the priority it had then. */
+export interface SeenAlarm {
+  id: number;
+  priority: Priority;
+}
+
+/** Still needs a response: not acknowledged, or latched (its Ack button is shown). */
+export function needsAck(a: ActiveAlarm): boolean {
+  return !a.acknowledged || a.latched;
+}
+
+export interface AlarmBarModel {
+  /** Display order, at most `maxShown`. */
+  shown: ActiveAlarm[];
+  /** Alarms counted in "+N more" but not drawn. */
+  hiddenCount: number;
+  /** What "Acknowledge all" covers: the drawn alarms that need a response, as drawn. */
+  ackAll: SeenAlarm[];
+  /** "Acknowledge all", or "Acknowledge shown" when some alarms are not drawn (those are not covered). */
+  ackAllText: string;
+}
+
+/**
+ * A bed's alarm bar. "Acknowledge all" covers only alarms the nurse can see: the
+ * ones drawn, never those folded into "+N more" (open the bed to see them).
+ */
+export function alarmBarModel(active: readonly ActiveAlarm[], maxShown: number): AlarmBarModel {
+  const sorted = sortAlarms(active);
+  const shown = sorted.slice(0, Math.max(0, maxShown));
+  const hiddenCount = sorted.length - shown.length;
+  return {
+    shown,
+    hiddenCount,
+    ackAll: shown.filter(needsAck).map((a) => ({ id: a.id, priority: a.priority })),
+    ackAllText: hiddenCount > 0 ? "Acknowledge shown" : "Acknowledge all",
+  };
+}
+
+/**
+ * The ids to acknowledge for alarms the nurse saw, checked against the alarm state
+ * when the acknowledgement is sent (at once, or after the initials were entered).
+ * Only ids that were on screen are ever sent, so an alarm that started after the
+ * screen was drawn is never covered. An alarm that has escalated since it was drawn
+ * (same id, higher priority) is held back: the nurse did not see that condition.
+ * Ids no longer present are dropped (the core skips them anyway).
+ */
+export function idsToAcknowledge(seen: readonly SeenAlarm[], current: BedAlarmState | undefined): { ids: number[]; escalated: number[] } {
+  const ids: number[] = [];
+  const escalated: number[] = [];
+  for (const s of seen) {
+    const a = current?.active.find((x) => x.id === s.id);
+    if (!a) continue;
+    if (PRIORITY_RANK[a.priority] > PRIORITY_RANK[s.priority]) escalated.push(s.id);
+    else if (!ids.includes(s.id)) ids.push(s.id);
+  }
+  return { ids, escalated };
 }
 
 /** Flash period in seconds, or null when steady. */
@@ -172,48 +234,15 @@ export function bedSounding(s: BedAlarmState | undefined, coreNow: number | null
 
 /**
  * The pattern the workstation plays: the highest over all beds. `coreLost` (no data
- * from the monitor core after having had some) plays medium: the alarm engine itself
- * can no longer be heard from, and silence must never mean "all is well".
+ * from the monitor core after having had some) is a high-priority technical alarm:
+ * the alarm engine itself can no longer be heard from, and silence must never mean
+ * "all is well". It sounds high to match its red 2 Hz banner (IEC 60601-1-8 wants
+ * the auditory and visual signals of one condition to share its priority).
  */
 export function wardSounding(states: Iterable<BedAlarmState>, coreNow: number | null, coreLost: boolean): Priority | null {
-  let p: Priority | null = coreLost ? "medium" : null;
+  let p: Priority | null = coreLost ? "high" : null;
   for (const s of states) p = higher(p, bedSounding(s, coreNow));
   return p;
-}
-
-export interface AudioPattern {
-  priority: Priority;
-  frequencyHz: number;
-  /** Pulse start offsets (ms from the burst start) and one pulse length. */
-  pulsesMs: number[];
-  pulseMs: number;
-  /** A burst starts every periodMs. */
-  periodMs: number;
-}
-
-/**
- * IEC 60601-1-8-like patterns. High: the 10-pulse burst (3 + 2, pause, 3 + 2) at
- * ~880 Hz, repeating; medium: 3 pulses at ~660 Hz every 8 s; low: 2 pulses at
- * ~440 Hz every 15 s.
- */
-export function audioPattern(p: Priority): AudioPattern {
-  switch (p) {
-    case "high": {
-      const step = 200; // pulse every 200 ms inside a group
-      const half = [0, step, 2 * step, 2 * step + 400, 3 * step + 400];
-      return {
-        priority: "high",
-        frequencyHz: 880,
-        pulsesMs: [...half, ...half.map((t) => t + 1600)],
-        pulseMs: 130,
-        periodMs: 5000,
-      };
-    }
-    case "medium":
-      return { priority: "medium", frequencyHz: 660, pulsesMs: [0, 250, 500], pulseMs: 180, periodMs: 8000 };
-    case "low":
-      return { priority: "low", frequencyHz: 440, pulsesMs: [0, 300], pulseMs: 200, periodMs: 15000 };
-  }
 }
 
 /** The `audio-state` test element text. */

@@ -55,9 +55,17 @@ export function alarmPause(bed: string, user: string): Promise<void> {
   return invoke<void>("alarm_pause", { bed, user });
 }
 
-/** `alarm` null = every alarm at the bed. */
-export function alarmAcknowledge(bed: string, alarm: number | null, user: string): Promise<void> {
-  return invoke<void>("alarm_acknowledge", { bed, alarm, user });
+/**
+ * Acknowledges exactly these alarms (the ids the screen showed); ids the core no
+ * longer shows are skipped. Resolves to how many it acknowledged.
+ */
+export function alarmAcknowledge(bed: string, alarms: number[], user: string): Promise<number> {
+  return invoke<number>("alarm_acknowledge", { bed, alarms, user });
+}
+
+/** Whether this workstation can sound alarms; the core shows "ALARM SOUND UNAVAILABLE" at every bed while not. */
+export function alarmAudioStatus(available: boolean): Promise<void> {
+  return invoke<void>("alarm_audio_status", { available });
 }
 
 export function alarmLog(bed: string, hours: number): Promise<AlarmRecord[]> {

@@ -92,7 +92,8 @@ export type { ReadingValue } from "./generated/ReadingValue";
 //   admit({ request: AdmitRequest }) -> AdmissionView
 //   discharge({ bed: string }) -> void
 //   alarm_pause({ bed, user }) -> void
-//   alarm_acknowledge({ bed, alarm: number | null, user }) -> void     (null = every alarm at the bed)
+//   alarm_acknowledge({ bed, alarms: number[], user }) -> number       (acknowledges exactly those ids still shown; returns how many)
+//   alarm_audio_status({ available: boolean }) -> void                 (false: "ALARM SOUND UNAVAILABLE" at every bed)
 //   alarm_log({ bed, hours }) -> AlarmRecord[]                         (oldest first)
 //   alarm_set_limit({ bed, parameter: AlarmParameter, low: number | null, high: number | null, user }) -> void
 //   news2_enter({ bed, entry: News2Entry, user }) -> void

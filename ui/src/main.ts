@@ -6,8 +6,8 @@ import * as api from "./api";
 import type { WardSnapshot, WardUpdate } from "./contract";
 import { Dialogs } from "./dialogs";
 import { AppView } from "./render";
-import { AlarmAudio } from "./audio";
-import { audioStateText, wardSounding } from "./alarms";
+import { AlarmAudio, AudioStatusReporter, soundAvailable } from "./audio";
+import { audioStateText, idsToAcknowledge, wardSounding } from "./alarms";
 import { applyBufferedUpdate, applySnapshot, applyUpdate, bedAlarms, createState, frameContext, setAdmission } from "./state";
 import { commandErrorText, normaliseInitials, toCommandError } from "./validate";
 import { showUnlock } from "./unlock";
@@ -41,10 +41,17 @@ function percentile(list: readonly number[], p: number): number | null {
   frame_ms: { p50: percentile(timing.frameMs, 50), p99: percentile(timing.frameMs, 99), max: percentile(timing.frameMs, 100) },
 });
 
+/** Debug builds (`tauri build --debug`, as the e2e tests use) and `vite` dev: see installTestHooks. */
+const TEST_HOOKS = import.meta.env.TAURI_ENV_DEBUG === "true" || import.meta.env.DEV === true;
+/** Test builds only: the screen keeps what it last drew. */
+let screenFrozen = false;
+/** Test builds only: acknowledgements sent (ids) and the core's answer (how many it acknowledged). */
+const ackLog: { bed: string; ids: number[]; acknowledged: number }[] = [];
+
 function frame(): void {
   framePending = false;
   const now = performance.now();
-  view.render(state, now);
+  if (!screenFrozen) view.render(state, now);
   const done = performance.now();
   sample(timing.frameMs, done - now);
   if (timing.unpaintedSince) {
@@ -176,9 +183,25 @@ const view = new AppView({
     audio.unlock();
     withUser((u) => api.alarmPause(bed, u).catch((e) => actionError("pause the alarm audio", e)));
   },
-  acknowledge(bed, alarm) {
+  acknowledge(bed, seen) {
     audio.unlock();
-    withUser((u) => api.alarmAcknowledge(bed, alarm, u).catch((e) => actionError("acknowledge", e)));
+    // `seen`: the alarms on screen at the click. Checked again when it runs (it may
+    // wait for initials): only those ids, and none that has escalated since.
+    withUser((u) => {
+      const { ids, escalated } = idsToAcknowledge(seen, bedAlarms(state, bed));
+      if (escalated.length > 0) {
+        view.showActionError(
+          `Not acknowledged: ${escalated.length === 1 ? "an alarm has" : `${escalated.length} alarms have`} become more severe since ${escalated.length === 1 ? "it was" : "they were"} shown. Look again.`,
+        );
+      }
+      if (ids.length === 0) return;
+      api
+        .alarmAcknowledge(bed, ids, u)
+        .then((n) => {
+          if (TEST_HOOKS) ackLog.push({ bed, ids, acknowledged: n });
+        })
+        .catch((e) => actionError("acknowledge", e));
+    });
   },
   pauseAll() {
     audio.unlock();
@@ -253,9 +276,19 @@ view.setUser(user);
 
 // Sound needs a user gesture: any click or key press resumes the AudioContext.
 for (const ev of ["pointerdown", "click", "keydown", "touchstart"]) {
-  document.addEventListener(ev, () => audio.unlock(), { capture: true, passive: true });
+  document.addEventListener(ev, () => void audio.unlock(), { capture: true, passive: true });
 }
-audio.unlock();
+const firstUnlock = audio.unlock();
+
+// The core raises "ALARM SOUND UNAVAILABLE" at every bed while this workstation
+// cannot sound: reported once the core is up (start), then on every change.
+const audioStatus = new AudioStatusReporter(api.alarmAudioStatus, 2000, (e) => logError("alarm_audio_status", e));
+function reportAudio(): void {
+  if (api.inTauri()) audioStatus.report(soundAvailable(audio.running, document.visibilityState));
+  scheduleRender();
+}
+audio.onChange(reportAudio);
+document.addEventListener("visibilitychange", reportAudio);
 
 document.getElementById("app")!.append(view.root);
 
@@ -393,6 +426,10 @@ async function start(): Promise<void> {
   }
   void loadAppInfo();
   void pollSync();
+  // After the first attempt to resume the AudioContext has settled (at most 1 s),
+  // so a context the webview lets run at once is not reported as unavailable.
+  await Promise.race([firstUnlock, delay(1000)]);
+  reportAudio();
   // Subscribed (the core holds our receiver) before the snapshot is taken, so
   // nothing between the two is lost; updates that arrive first are buffered.
   // Both are async commands: issued together, their order is not guaranteed.
@@ -401,5 +438,36 @@ async function start(): Promise<void> {
   view.setError(null);
 }
 
+// ---------------------------------------------------------------- test hooks
+
+/**
+ * Debug builds only (`tauri build --debug`, as the e2e tests use): lets a test
+ * hold the screen as drawn while data keeps arriving, to click on exactly what a
+ * nurse would see when an alarm arrives between two frames. Never in a release build.
+ */
+function installTestHooks(): void {
+  if (!TEST_HOOKS) return;
+  (window as unknown as { vigilTest: unknown }).vigilTest = {
+    /** Stop (true) or resume (false) drawing; the state behind the screen keeps updating. */
+    freezeScreen(on: boolean): void {
+      screenFrozen = on;
+      scheduleRender();
+    },
+    /** The alarm state the UI holds for a bed (not what is drawn). */
+    alarms(bed: string): { id: number; priority: string; acknowledged: boolean; latched: boolean }[] {
+      return (bedAlarms(state, bed)?.active ?? []).map((a) => ({ id: a.id, priority: a.priority, acknowledged: a.acknowledged, latched: a.latched }));
+    },
+    /** Acknowledgements answered by the core, oldest first: the ids sent and how many it acknowledged. */
+    acknowledgements(): { bed: string; ids: number[]; acknowledged: number }[] {
+      return ackLog.slice();
+    },
+    /** What the UI last told the core about alarm sound (null: nothing yet). */
+    audioReported(): boolean | null {
+      return audioStatus.confirmed;
+    },
+  };
+}
+
+installTestHooks();
 scheduleRender();
 void start();

@@ -1,6 +1,18 @@
 import { describe, expect, it } from "vitest";
 import type { News2 } from "./contract";
-import { appendHistory, badgeText, incompleteText, responseText, riskText, subScoreText, trendGeometry } from "./news2";
+import {
+  appendHistory,
+  badgeRisk,
+  badgeText,
+  incompleteText,
+  isIncomplete,
+  responseText,
+  riskText,
+  subScoreText,
+  toObtainText,
+  trendGeometry,
+  trendMarks,
+} from "./news2";
 
 const T0 = Date.parse("2026-01-01T10:00:00Z");
 
@@ -44,6 +56,61 @@ describe("NEWS2 formatting", () => {
     expect(subScoreText({ status: "scored", points: 2 })).toBe("2");
     expect(subScoreText({ status: "missing" })).toBe("missing");
     expect(subScoreText({ status: "stale", age_s: 720, last_points: 1 })).toBe("stale (12 min) \u2014 was 1");
+  });
+});
+
+describe("an incomplete NEWS2 is a lower bound, never a final score", () => {
+  // The issue: 4 of 7 parameters missing read as "NEWS2 0 LOW \u2014 routine monitoring".
+  const partial = score({
+    total: 0,
+    risk: "low",
+    response: "Low: routine monitoring",
+    complete: false,
+    parameters: [
+      { parameter: "respiration_rate", score: { status: "scored", points: 0 } },
+      { parameter: "spo2", score: { status: "scored", points: 0 } },
+      { parameter: "pulse", score: { status: "scored", points: 0 } },
+    ],
+    missing_parameters: ["air_or_oxygen", "systolic", "consciousness", "temperature"],
+  });
+
+  it("shows \u2265 N with no risk word", () => {
+    expect(badgeText(partial)).toBe("NEWS2 \u2265 0");
+    expect(badgeText(score({ total: 4, risk: "low", complete: false, missing_parameters: ["consciousness"] }))).toBe("NEWS2 \u2265 4");
+    expect(badgeText(partial)).not.toMatch(/LOW|MEDIUM|HIGH/);
+    expect(isIncomplete(partial)).toBe(true);
+    expect(isIncomplete(score())).toBe(false);
+  });
+  it("has no risk colour: a neutral 'incomplete' badge", () => {
+    expect(badgeRisk(partial)).toBe("incomplete");
+    expect(badgeRisk(score({ complete: false, risk: "high", total: 8, missing_parameters: ["consciousness"] }))).toBe("incomplete");
+    expect(badgeRisk(score())).toBe("medium");
+    expect(badgeRisk(score({ risk: "low_medium" }))).toBe("low-medium");
+    expect(badgeRisk(undefined)).toBeNull();
+  });
+  it("replaces the response with what to obtain, by name, missing then stale", () => {
+    expect(responseText(partial)).toBe("incomplete \u2014 obtain Air or oxygen, Systolic BP, Consciousness (ACVPU), Temperature");
+    expect(responseText(partial)).not.toMatch(/routine/i);
+    const stale = score({ total: 2, risk: "low", complete: false, missing_parameters: ["consciousness"], stale_parameters: ["systolic"] });
+    expect(toObtainText(stale)).toBe("Consciousness (ACVPU), Systolic BP (stale)");
+    expect(toObtainText(score({ complete: false }))).toBe("the missing observations");
+  });
+  it("keeps the response a lower bound already calls for (\u2265 7 is at least an emergency)", () => {
+    const high = score({ total: 8, risk: "high", response: "High: emergency response", complete: false, missing_parameters: ["consciousness"] });
+    expect(responseText(high)).toBe("incomplete \u2014 obtain Consciousness (ACVPU). Already at least: High: emergency response");
+    expect(badgeText(high)).toBe("NEWS2 \u2265 8");
+  });
+  it("a complete score is shown as before", () => {
+    expect(badgeText(score())).toBe("NEWS2 5 MEDIUM");
+    expect(responseText(score())).toBe("Medium: key threshold for urgent response");
+  });
+  it("marks incomplete points hollow in the trend, the latest larger", () => {
+    const hist = [true, false, true, false].map((complete, i) => score({ complete, at: new Date(T0 + i * 60_000).toISOString() }));
+    const marks = trendMarks(trendGeometry(hist, 300, 100, 0));
+    expect(marks.map((m) => m.hollow)).toEqual([false, true, false, true]);
+    expect(marks.map((m) => m.last)).toEqual([false, false, false, true]);
+    expect(marks.map((m) => m.cx)).toEqual([0, 100, 200, 300]);
+    expect(trendMarks(trendGeometry([], 300, 100))).toEqual([]);
   });
 });
 

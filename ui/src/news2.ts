@@ -1,5 +1,10 @@
 // Pure NEWS2 presentation: badge text, risk wording, sub-score text and the trend
 // chart geometry. No DOM.
+//
+// An incomplete score (a parameter missing or stale) is a lower bound, never a
+// final score: "NEWS2 \u2265 3", no risk colour or risk word, and the response
+// says what to obtain. Read as final, "NEWS2 0 LOW \u2014 routine monitoring" with 4
+// of 7 parameters missing would reassure about a patient nobody has scored.
 
 import type { News2, News2Param, News2Risk, SubScore } from "./contract";
 import { formatAge } from "./format";
@@ -48,17 +53,48 @@ export function hasScore(s: News2 | undefined): s is News2 {
   return !!s && s.parameters.some((p) => p.score.status === "scored");
 }
 
-/** "NEWS2 5 MEDIUM", or "NEWS2 --" before any score or when nothing could be scored. */
+/** Some parameters were scored but not all: the total is only a lower bound. */
+export function isIncomplete(s: News2 | undefined): s is News2 {
+  return hasScore(s) && !s.complete;
+}
+
+/**
+ * "NEWS2 5 MEDIUM" when complete; "NEWS2 \u2265 3" (no risk word) when incomplete;
+ * "NEWS2 --" before any score or when nothing could be scored.
+ */
 export function badgeText(s: News2 | undefined): string {
   if (!hasScore(s)) return "NEWS2 --";
+  if (!s.complete) return `NEWS2 \u2265 ${s.total}`;
   return `NEWS2 ${s.total} ${riskText(s.risk)}`;
 }
 
-/** The recommended response, unless nothing could be scored. */
+/** The badge's data-risk (its colour): the risk class when complete, "incomplete" (neutral) when not, null with no score. */
+export function badgeRisk(s: News2 | undefined): string | null {
+  if (!hasScore(s)) return null;
+  return s.complete ? riskClass(s.risk) : "incomplete";
+}
+
+/** "Consciousness (ACVPU), Air or oxygen, Systolic BP (stale)": what to obtain for a complete score. */
+export function toObtainText(s: News2): string {
+  const names = [
+    ...s.missing_parameters.map((p) => NEWS2_PARAM_LABEL[p]),
+    ...s.stale_parameters.filter((p) => !s.missing_parameters.includes(p)).map((p) => `${NEWS2_PARAM_LABEL[p]} (stale)`),
+  ];
+  return names.length ? names.join(", ") : "the missing observations";
+}
+
+/**
+ * The recommended response when complete. Incomplete: "incomplete \u2014 obtain
+ * <parameters>", plus, only when the parameters scored so far already reach a
+ * band above "low", "Already at least: <that band's response>" (a lower bound of
+ * 7 must not hide the emergency response; a lower bound of 0 says nothing).
+ */
 export function responseText(s: News2 | undefined): string {
   if (!s) return "No NEWS2 score yet";
   if (!hasScore(s)) return "Not enough observations to score";
-  return s.response;
+  if (s.complete) return s.response;
+  const obtain = `incomplete \u2014 obtain ${toObtainText(s)}`;
+  return s.risk === "low" ? obtain : `${obtain}. Already at least: ${s.response}`;
 }
 
 /** "" when complete; otherwise "2 missing, 1 stale": the total is only a lower bound. */
@@ -131,6 +167,20 @@ export function trendGeometry(history: readonly News2[], width: number, height: 
     fromMs: t0,
     toMs: t1,
   };
+}
+
+export interface TrendMark {
+  cx: number;
+  cy: number;
+  /** Incomplete score (a lower bound): drawn hollow. */
+  hollow: boolean;
+  /** The latest score: drawn larger. */
+  last: boolean;
+}
+
+/** One marker per score: filled when complete, hollow when incomplete; the latest larger. */
+export function trendMarks(g: TrendGeometry): TrendMark[] {
+  return g.points.map((p, i) => ({ cx: p.x, cy: p.y, hollow: !p.complete, last: i === g.points.length - 1 }));
 }
 
 /** Appends a score to a history unless one at the same time is already there; keeps at most `max`. */

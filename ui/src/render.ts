@@ -7,6 +7,8 @@ import { type SyncModel, clockModel } from "./sync";
 import { MDC, defaultUnit } from "./codes";
 import {
   type NumericBoxKind,
+  type SeenAlarm,
+  alarmBarModel,
   alarmLogRows,
   alarmStatusText,
   alarmTitle,
@@ -25,14 +27,16 @@ import {
   NEWS2_PARAMS,
   NEWS2_PARAM_LABEL,
   appendHistory,
+  badgeRisk,
   badgeText,
   hasScore,
   incompleteText,
+  isIncomplete,
   responseText,
-  riskClass,
   subScoreOf,
   subScoreText,
   trendGeometry,
+  trendMarks,
 } from "./news2";
 import { h, setAttr, setClass, setHidden, setText } from "./dom";
 import {
@@ -70,8 +74,11 @@ export interface Actions {
   /** Pause alarm audio at a bed (time-limited, engine preset). */
   pause(bed: string): void;
   editLimits(bed: string): void;
-  /** Acknowledge one alarm, or all at the bed (null). */
-  acknowledge(bed: string, alarm: number | null): void;
+  /**
+   * Acknowledge alarms the screen showed when the button was clicked: one ([its id]),
+   * or every one drawn in the bar that needed a response ("Acknowledge all").
+   */
+  acknowledge(bed: string, seen: SeenAlarm[]): void;
   pauseAll(): void;
   enterNews2(bed: string): void;
   addDevice(bed: string): void;
@@ -425,6 +432,8 @@ interface AlarmItem {
   message: HTMLSpanElement;
   status: HTMLSpanElement;
   ack: HTMLButtonElement;
+  /** The alarm as last drawn: what its Ack button acknowledges. */
+  seen: SeenAlarm;
 }
 
 /**
@@ -442,6 +451,8 @@ class AlarmBar {
   private readonly pause: HTMLButtonElement;
   private readonly audio: HTMLSpanElement;
   private readonly items = new Map<number, AlarmItem>();
+  /** What "Acknowledge all" covers: the alarms needing a response as last drawn. */
+  private ackAllSeen: SeenAlarm[] = [];
 
   /** `maxShown`: how many alarms fit (tile); the rest are counted in "+N more". */
   constructor(
@@ -454,7 +465,9 @@ class AlarmBar {
     this.more = h("span", { class: "alarm-more" });
     this.more.hidden = true;
     this.list = h("div", { class: "alarm-list" }, this.none);
-    this.ackAll = button("btn-ack-all", `ack-all-${bed}`, "Acknowledge all", () => actions.acknowledge(bed, null));
+    // Sends the ids drawn at the last render, i.e. what was on screen at the click;
+    // an alarm that arrived since is not on screen yet and is not covered.
+    this.ackAll = button("btn-ack-all", `ack-all-${bed}`, "Acknowledge all", () => actions.acknowledge(bed, this.ackAllSeen.slice()));
     this.pause = button("btn-pause", `pause-${bed}`, "Pause audio", () => actions.pause(bed), "Pause alarm audio at this bed (time-limited)");
     this.audio = h("span", { class: "audio-status", testid: `audio-on-${bed}`, text: "audio on", attrs: { role: "status" } });
     this.root = h(
@@ -473,29 +486,32 @@ class AlarmBar {
   }
 
   private item(a: ActiveAlarm): AlarmItem {
-    let it = this.items.get(a.id);
-    if (it) return it;
-    it = {
+    const existing = this.items.get(a.id);
+    if (existing) return existing;
+    const it: AlarmItem = {
       root: h("div", { class: "alarm", testid: `alarm-${this.bed}-${a.id}`, attrs: { role: "alert" } }),
       prio: h("span", { class: "alarm-prio" }),
       inop: h("span", { class: "alarm-inop", text: "INOP" }),
       message: h("span", { class: "alarm-msg" }),
       status: h("span", { class: "alarm-status" }),
-      ack: button("btn-ack", `ack-${this.bed}-${a.id}`, "Ack", () => this.actions.acknowledge(this.bed, a.id), "Acknowledge this alarm"),
+      ack: button("btn-ack", `ack-${this.bed}-${a.id}`, "Ack", () => this.actions.acknowledge(this.bed, [{ ...it.seen }]), "Acknowledge this alarm"),
+      seen: { id: a.id, priority: a.priority },
     };
     it.root.append(it.prio, it.inop, it.message, it.status, it.ack);
     this.items.set(a.id, it);
     return it;
   }
 
-  update(s: BedAlarmState | undefined, coreNow: number | null): void {
-    const alarms = sortAlarms(s?.active ?? []);
-    const shown = alarms.slice(0, this.maxShown);
+  /** `news2Incomplete`: the bed's latest NEWS2 is a lower bound (its alarm reads "NEWS2 \u2265 N" on a tile). */
+  update(s: BedAlarmState | undefined, coreNow: number | null, news2Incomplete = false): void {
+    const model = alarmBarModel(s?.active ?? [], this.maxShown);
+    const shown = model.shown;
     const seen = new Set<number>();
     let prev: Element | null = null;
     for (const a of shown) {
       seen.add(a.id);
       const it = this.item(a);
+      it.seen = { id: a.id, priority: a.priority };
       const period = a.acknowledged ? null : flashPeriodS(a);
       it.root.className = `alarm prio-${a.priority}${isTechnical(a) ? " is-technical" : ""}${a.latched ? " is-latched" : ""}${
         a.acknowledged ? " is-acked" : ""
@@ -508,7 +524,7 @@ class AlarmBar {
       setFlash(it.root, period);
       setText(it.prio, `${priorityShape(a.priority)} ${priorityText(a.priority)}`);
       setHidden(it.inop, !isTechnical(a));
-      setText(it.message, this.compact ? shortAlarmText(a) : a.message || alarmTitle(a.kind));
+      setText(it.message, this.compact ? shortAlarmText(a, news2Incomplete) : a.message || alarmTitle(a.kind));
       setAttr(it.message, "title", a.message || alarmTitle(a.kind));
       const st = alarmStatusText(a, this.compact);
       setText(it.status, st);
@@ -526,19 +542,27 @@ class AlarmBar {
         this.items.delete(id);
       }
     }
-    setHidden(this.none, alarms.length > 0);
-    const hiddenCount = alarms.length - shown.length;
+    const total = shown.length + model.hiddenCount;
+    setHidden(this.none, total > 0);
+    const hiddenCount = model.hiddenCount;
     setText(this.more, hiddenCount > 0 ? `+${hiddenCount} more` : "");
     setHidden(this.more, hiddenCount <= 0);
     if (hiddenCount > 0) this.list.append(this.more);
-    setHidden(this.ackAll, !alarms.some((a) => !a.acknowledged || a.latched));
+    this.ackAllSeen = model.ackAll;
+    setHidden(this.ackAll, model.ackAll.length === 0);
+    setText(this.ackAll, model.ackAllText);
+    setAttr(
+      this.ackAll,
+      "title",
+      hiddenCount > 0 ? `Acknowledges the ${shown.length} alarms shown; open the bed to see the other ${hiddenCount}` : "Acknowledges the alarms shown",
+    );
 
     const p = pauseModel(s, coreNow);
     setText(this.audio, p.paused ? `${p.text}${p.by && !this.compact ? ` (${p.by})` : ""}` : "\u266A audio on");
     setAttr(this.audio, "title", p.paused && p.by ? `Audio paused by ${p.by}` : null);
     setAttr(this.audio, "data-testid", p.paused ? `audio-paused-${this.bed}` : `audio-on-${this.bed}`);
     setClass(this.audio, "is-paused", p.paused);
-    setClass(this.root, "has-alarms", alarms.length > 0);
+    setClass(this.root, "has-alarms", total > 0);
   }
 }
 
@@ -553,7 +577,10 @@ function bedSignal(s: BedAlarmState | undefined): { priority: Priority | null; p
 
 // ------------------------------------------------------------------ NEWS2
 
-/** "NEWS2 5 MEDIUM" in the risk colour, plus "2 missing" when the total is a lower bound. */
+/**
+ * "NEWS2 5 MEDIUM" in the risk colour; incomplete: "NEWS2 \u2265 3" with no risk
+ * word or colour (dashed, neutral) and "2 missing" beside it.
+ */
 class News2Badge {
   readonly root: HTMLSpanElement;
   private readonly main: HTMLSpanElement;
@@ -571,8 +598,10 @@ class News2Badge {
     const inc = incompleteText(s);
     setText(this.incomplete, inc ? `\u26A0 ${inc}` : "");
     setHidden(this.incomplete, !inc);
-    setAttr(this.root, "data-risk", hasScore(s) ? riskClass(s.risk) : null);
+    setAttr(this.root, "data-risk", badgeRisk(s));
     setAttr(this.root, "data-total", hasScore(s) ? String(s.total) : null);
+    setAttr(this.root, "data-complete", hasScore(s) ? String(s.complete) : null);
+    setAttr(this.root, "title", isIncomplete(s) ? "NEWS2 incomplete: the total is only a lower bound" : "NEWS2 early warning score");
   }
 }
 
@@ -637,6 +666,7 @@ class News2Panel {
     this.shown = s;
     this.badge.update(s);
     setText(this.response, responseText(s));
+    setClass(this.response, "is-incomplete", isIncomplete(s));
     setText(this.when, s ? `scored ${formatHm(Date.parse(s.at))}` : "");
     for (const p of NEWS2_PARAMS) {
       const cell = this.cells.get(p)!;
@@ -665,13 +695,27 @@ class News2Panel {
     ];
     if (g.points.length > 0) {
       nodes.push(svg("polyline", { points: g.points.map((p) => `${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(" "), class: "trend-line" }));
-      const lastPt = g.points[g.points.length - 1];
-      nodes.push(svg("circle", { cx: lastPt.x, cy: lastPt.y, r: 3.5, class: "trend-last" }));
+    }
+    // Every score marked: filled when complete, hollow when incomplete (a lower bound).
+    const marks = trendMarks(g);
+    for (const m of marks) {
+      nodes.push(
+        svg("circle", {
+          cx: m.cx.toFixed(1),
+          cy: m.cy.toFixed(1),
+          r: m.last ? 3.5 : 2.2,
+          class: `trend-point${m.hollow ? " is-incomplete" : ""}${m.last ? " trend-last" : ""}`,
+        }),
+      );
     }
     this.chart.replaceChildren(...nodes);
+    const hollow = marks.filter((m) => m.hollow).length;
+    setAttr(this.chart, "data-incomplete-points", String(hollow));
     setText(
       this.chartNote,
-      g.fromMs === null ? "(no scores yet)" : `${formatHm(g.fromMs)}\u2013${formatHm(g.toMs!)} \u00b7 ${g.points.length} scores \u00b7 lines at 5, 7`,
+      g.fromMs === null
+        ? "(no scores yet)"
+        : `${formatHm(g.fromMs)}\u2013${formatHm(g.toMs!)} \u00b7 ${g.points.length} scores${hollow ? ` (\u25CB ${hollow} incomplete, \u2265)` : ""} \u00b7 lines at 5, 7`,
     );
   }
 }
@@ -803,8 +847,9 @@ class BedTile {
     this.panel.update(state, ctx);
     this.chips.update(bedDevices(state, b.bed), ctx);
     const alarms = bedAlarms(state, b.bed);
-    this.alarmBar.update(alarms, ctx.coreNow);
-    this.news2.update(bedNews2(state, b.bed));
+    const news2 = bedNews2(state, b.bed);
+    this.alarmBar.update(alarms, ctx.coreNow, isIncomplete(news2));
+    this.news2.update(news2);
     updateBedSignal(this.root, alarms);
   }
 }
