@@ -271,7 +271,7 @@ describe("limits and numerics", () => {
         alarm({ id: 2, priority: "high", kind: { type: "physiological", parameter: "heart_rate", direction: "high" } }),
         alarm({ id: 3, priority: "high", latched: true }),
         alarm({ id: 4, priority: "medium", kind: { type: "physiological", parameter: "nibp_systolic", direction: "low" } }),
-        alarm({ id: 5, priority: "medium", kind: { type: "technical", device: "ox-1", kind: "sensor_off" } }),
+        alarm({ id: 5, priority: "medium", kind: { type: "technical", device: "ox-1", kind: "sensor_off", parameter: null } }),
       ],
     });
     const m = numericAlarms(s);

@@ -395,3 +395,35 @@ fn alarm_sound_unavailable_is_a_high_technical_alarm() {
     assert_eq!(ev[0].priority, Some(Priority::High));
     assert_eq!(ev[0].message, "workstation at bed-3: ALARM SOUND UNAVAILABLE");
 }
+
+/// Item 8 at the engine: what a restart must keep comes back whole.
+#[test]
+fn settings_saved_and_restored_keep_limits_latched_alarms_and_news2_history() {
+    let mut e = engine();
+    e.set_patient(BED, PatientCategory::Paediatric);
+    let copd = vigil_alarms::Limit::new(Some(86.0), None, Duration::seconds(10));
+    e.set_limit(BED, Parameter::Spo2, copd, "rn-7", t(0)).unwrap();
+    // A high NIBP alarm that latched (condition over, not acknowledged).
+    e.on_reading(&reading(BED, Mdc::PRESS_BLD_NONINV_SYS, 50.0, t(1)), t(1));
+    e.on_reading(&reading(BED, Mdc::PRESS_BLD_NONINV_SYS, 100.0, t(2)), t(2));
+    let w = ValidityWindows::default();
+    e.on_news2(BED, score(&News2Input::default(), t(3), &w), t(3));
+    let saved = e.settings(BED);
+    let json = serde_json::to_string(&saved).unwrap();
+
+    let mut after = engine();
+    after.restore(BED, serde_json::from_str(&json).unwrap());
+    assert_eq!(after.settings(BED), saved);
+    assert_eq!(after.category(BED), PatientCategory::Paediatric);
+    assert_eq!(after.limit(BED, Parameter::Spo2), Some(copd));
+    let st = after.state(BED, t(4));
+    assert_eq!(st.active.len(), 1);
+    assert!(st.active[0].latched && st.active[0].priority == Priority::High);
+    assert_eq!(after.news2_history().history(BED).count(), 1);
+    // Acknowledging the restored latched alarm ends it.
+    let id = st.active[0].id;
+    after
+        .acknowledge(BED, AckTarget::Alarm(id), "rn-8", t(5))
+        .unwrap();
+    assert!(after.state(BED, t(5)).active.is_empty());
+}
