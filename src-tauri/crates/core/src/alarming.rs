@@ -86,7 +86,7 @@ fn workstation_source(kind: TechnicalKind) -> &'static str {
     match kind {
         TechnicalKind::StoreFailure => "encrypted store",
         TechnicalKind::AlarmLogFailure => "alarm log",
-        TechnicalKind::AudioUnavailable => "workstation",
+        TechnicalKind::DeliveryFailure => "FHIR upload",
         _ => "workstation",
     }
 }

@@ -296,6 +296,13 @@ impl Vigil {
                 let (s, task) = sync::start(store.clone(), site, cfg.clock.clone(), cancel.clone())
                     .map_err(CoreError::Fhir)?;
                 tasks.push(task);
+                tasks.push(tokio::spawn(sync::watch_delivery(
+                    ctx.clone(),
+                    s.status.clone(),
+                    store.clone(),
+                    chrono::Duration::seconds(site.outage_alarm_s.min(7 * 24 * 3600) as i64),
+                    cancel.clone(),
+                )));
                 Some((s, site.base_url.clone()))
             }
             None => None,

@@ -78,7 +78,7 @@ impl Context {
         }
     }
 
-    fn beds(&self) -> Vec<String> {
+    pub(crate) fn beds(&self) -> Vec<String> {
         self.ward
             .lock()
             .unwrap()

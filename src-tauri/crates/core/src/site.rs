@@ -62,6 +62,11 @@ pub struct FhirSite {
     /// This gateway's identity (its FHIR Device).
     #[serde(default = "default_gateway")]
     pub gateway_id: String,
+    /// How long the server may be unreachable (no successful upload while
+    /// readings wait) before every bed shows a delivery-failure technical
+    /// alarm (IEC 60601-1-8 §6.11.2). Default 15 minutes.
+    #[serde(default = "default_outage_alarm_s")]
+    pub outage_alarm_s: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -80,6 +85,9 @@ pub struct SmartSite {
 
 fn default_mrn_system() -> String {
     "urn:vigil:mrn".into()
+}
+fn default_outage_alarm_s() -> u64 {
+    15 * 60
 }
 fn default_gateway() -> String {
     "vigil-gateway".into()

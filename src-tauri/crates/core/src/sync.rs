@@ -217,6 +217,58 @@ pub fn client(site: &FhirSite) -> Result<FhirClient, String> {
     FhirClient::new(cfg).map_err(|e| e.to_string())
 }
 
+/// Whether readings are reaching the FHIR server, for the delivery-failure
+/// technical alarm: not when the server refused readings (dead letters wait
+/// for someone to act), nor when uploads have failed for longer than the
+/// site's `outage_alarm_s` (counted from the last success, or from `started`
+/// if there has been none) while readings wait.
+pub fn delivering(
+    status: &SyncStatus,
+    dead_letters: u64,
+    started: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+    outage_limit: chrono::Duration,
+) -> bool {
+    if dead_letters > 0 {
+        return false;
+    }
+    let waiting = status.pending > status.waiting_for_patient;
+    let since = status.last_success.unwrap_or(started).max(started);
+    !(status.consecutive_failures > 0 && waiting && now - since > outage_limit)
+}
+
+/// Raises (and clears) the delivery-failure technical alarm at every bed
+/// from the syncer's status and the store's dead letters, every 5 s.
+pub async fn watch_delivery(
+    ctx: crate::pipeline::Context,
+    status: watch::Receiver<SyncStatus>,
+    store: Store,
+    outage_limit: chrono::Duration,
+    cancel: CancellationToken,
+) {
+    let started = ctx.clock.now();
+    let mut every = tokio::time::interval(ctx.clock.real_duration(std::time::Duration::from_secs(5)));
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = cancel.cancelled() => return,
+        }
+        let Ok(q) = store.outbox_status().await else {
+            continue;
+        };
+        let now = ctx.clock.now();
+        let ok = delivering(&status.borrow(), q.dead_letters, started, now, outage_limit);
+        let beds = ctx.beds();
+        let out = ctx.alarming.lock().unwrap().workstation_health(
+            vigil_alarms::TechnicalKind::DeliveryFailure,
+            ok,
+            &beds,
+            now,
+        );
+        ctx.publish(out).await;
+    }
+}
+
 /// A running FHIR sync.
 pub struct Sync {
     pub client: Arc<FhirClient>,
@@ -251,4 +303,38 @@ pub fn start(
     };
     let task = tokio::spawn(async move { syncer.run(outbox.as_ref(), cancel).await });
     Ok((sync, task))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, Duration, Utc};
+
+    fn at(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_780_000_000 + s, 0).unwrap()
+    }
+
+    #[test]
+    fn delivery_fails_on_dead_letters_or_an_outage_longer_than_the_site_limit() {
+        let limit = Duration::minutes(15);
+        let mut st = SyncStatus {
+            pending: 10,
+            last_success: Some(at(0)),
+            ..Default::default()
+        };
+        assert!(delivering(&st, 0, at(0), at(60), limit));
+        assert!(!delivering(&st, 1, at(0), at(60), limit), "a refused reading");
+        // Failing since the last success at 0: fine for 15 min, then an alarm.
+        st.consecutive_failures = 3;
+        assert!(delivering(&st, 0, at(0), at(15 * 60), limit));
+        assert!(!delivering(&st, 0, at(0), at(15 * 60 + 1), limit));
+        // Nothing waiting (or only readings waiting for a patient link): nothing undelivered.
+        st.waiting_for_patient = 10;
+        assert!(delivering(&st, 0, at(0), at(3600), limit));
+        // Never succeeded since start: counted from the start.
+        st.waiting_for_patient = 0;
+        st.last_success = None;
+        assert!(delivering(&st, 0, at(100), at(100 + 15 * 60), limit));
+        assert!(!delivering(&st, 0, at(100), at(101 + 15 * 60), limit));
+    }
 }
