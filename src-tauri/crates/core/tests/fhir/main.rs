@@ -42,6 +42,7 @@ fn config(dir: &Path, base: &str) -> Config {
             ca_bundle: None,
             site_ca_only: false,
             gateway_id: "test-gateway".into(),
+            outage_alarm_s: 900,
         }),
     }
 }
