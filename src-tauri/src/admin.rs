@@ -204,9 +204,13 @@ pub fn alarms_export(
                         row.kind = "physiological".into();
                         row.parameter = parameter.label().to_string();
                     }
-                    Some(AlarmKind::Technical { kind, .. }) => {
+                    Some(AlarmKind::Technical { kind, parameter, .. }) => {
                         row.kind = "technical".into();
-                        row.parameter = format!("{kind:?}");
+                        row.parameter = match parameter {
+                            // "SpO2 NoValidMeasurement": which parameter cannot be measured.
+                            Some(p) => format!("{} {kind:?}", p.label()),
+                            None => format!("{kind:?}"),
+                        };
                     }
                     Some(AlarmKind::News2) => {
                         row.kind = "news2".into();

@@ -115,8 +115,15 @@ async fn settings_that_cannot_be_restored_are_said_at_the_bed() {
     let v = Vigil::start(config(dir.path(), Scenario::Stable, 1.0))
         .await
         .unwrap();
-    // bed-2's saved settings are damaged (they no longer parse).
-    v.store()
+    v.shutdown().await;
+    // While Vigil is down, bed-2's saved settings are damaged (they no longer parse).
+    let store = vigil_store::Store::open(
+        &dir.path().join("vigil.db"),
+        &vigil_store::KeySource::passphrase("core-test-passphrase", "test"),
+    )
+    .await
+    .unwrap();
+    store
         .save_bed_settings(
             "bed-2",
             None,
@@ -125,7 +132,7 @@ async fn settings_that_cannot_be_restored_are_said_at_the_bed() {
         )
         .await
         .unwrap();
-    v.shutdown().await;
+    store.close().await;
     let v = Vigil::start(config(dir.path(), Scenario::Stable, 1.0))
         .await
         .unwrap();
