@@ -483,6 +483,8 @@ function installTestHooks(): void {
     /** Start the screen latency figures (window.vigilScreenTiming) afresh, e.g. after warm-up. */
     resetScreenTiming(): void {
       latency.reset();
+      timing.toScreenMs.length = 0;
+      timing.frameMs.length = 0;
     },
     /** What the UI last told the core about alarm sound (null: nothing yet). */
     audioReported(): boolean | null {
