@@ -8,7 +8,8 @@ import { Dialogs } from "./dialogs";
 import { AppView } from "./render";
 import { AlarmAudio, AudioStatusReporter, soundAvailable } from "./audio";
 import { audioStateText, idsToAcknowledge, wardSounding } from "./alarms";
-import { applyBufferedUpdate, applySnapshot, applyUpdate, bedAlarms, createState, frameContext, setAdmission } from "./state";
+import { applyBufferedUpdate, applySnapshot, applyUpdate, bedAlarms, createState, frameContext, latestReading, setAdmission } from "./state";
+import { SHOWN_CODES, ScreenLatency, percentile } from "./timing";
 import { commandErrorText, normaliseInitials, toCommandError } from "./validate";
 import { showUnlock } from "./unlock";
 import { syncModel, syncUnknownModel } from "./sync";
@@ -23,22 +24,25 @@ let pendingSince = 0;
 
 // Screen timing, for support and the 16-bed e2e check (times only, no patient
 // data): how long an update waits until it is on screen, and how long a frame
-// takes. A screen that falls behind shows here first.
+// takes. A screen that falls behind shows here first. `latency` (timing.ts):
+// reading measured -> numeric drawn, alarm started -> alarm drawn, on the wall
+// clock (valid at --speed 1), for `./dev bench alarms`.
 const TIMING_SAMPLES = 512;
 const timing = { updates: 0, unpaintedSince: 0, toScreenMs: [] as number[], frameMs: [] as number[] };
+const latency = new ScreenLatency();
 function sample(list: number[], v: number): void {
   list.push(v);
   if (list.length > TIMING_SAMPLES) list.shift();
 }
-function percentile(list: readonly number[], p: number): number | null {
-  if (list.length === 0) return null;
-  const sorted = [...list].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+/** A performance.now() value as wall-clock epoch ms, comparable with the core's times at --speed 1. */
+function wall(perf: number): number {
+  return performance.timeOrigin + perf;
 }
 (window as unknown as { vigilScreenTiming: () => unknown }).vigilScreenTiming = () => ({
   updates: timing.updates,
   to_screen_ms: { p50: percentile(timing.toScreenMs, 50), p99: percentile(timing.toScreenMs, 99), max: percentile(timing.toScreenMs, 100) },
   frame_ms: { p50: percentile(timing.frameMs, 50), p99: percentile(timing.frameMs, 99), max: percentile(timing.frameMs, 100) },
+  ...latency.stats(),
 });
 
 /** Debug builds (`tauri build --debug`, as the e2e tests use) and `vite` dev: see installTestHooks. */
@@ -53,6 +57,7 @@ function frame(): void {
   const now = performance.now();
   if (!screenFrozen) view.render(state, now);
   const done = performance.now();
+  if (!screenFrozen) latency.onFrame(wall(done));
   sample(timing.frameMs, done - now);
   if (timing.unpaintedSince) {
     sample(timing.toScreenMs, done - timing.unpaintedSince);
@@ -317,9 +322,19 @@ function onUpdate(u: WardUpdate): void {
   }
   const now = performance.now();
   applyUpdate(state, u, now);
+  latency.onUpdate(wall(now), u.now_ms, shownReadingTimes(u), u.alarms ?? []);
   timing.updates += 1;
   if (!timing.unpaintedSince) timing.unpaintedSince = now;
   scheduleRender();
+}
+
+/** received_ms of the update's readings that are now a shown numeric's value (times only). */
+function* shownReadingTimes(u: WardUpdate): Iterable<number> {
+  const bed = view.openBed;
+  for (const r of u.readings) {
+    if (!SHOWN_CODES.has(r.mdc) || (bed !== null && r.bed !== bed)) continue;
+    if (latestReading(state, r.bed, r.mdc) === r) yield r.received_ms;
+  }
 }
 
 function logError(what: string, e: unknown): void {
@@ -363,7 +378,11 @@ async function loadSnapshot(): Promise<void> {
       const snap = await api.wardSnapshot();
       const now = performance.now();
       applySnapshot(state, snap, now);
-      for (const u of buffered) applyBufferedUpdate(state, u, snap.now_ms, now);
+      latency.knowAlarms(snap.alarms ?? []);
+      for (const u of buffered) {
+        applyBufferedUpdate(state, u, snap.now_ms, now);
+        if (u.now_ms > snap.now_ms) latency.knowAlarms(u.alarms ?? []);
+      }
       buffered.length = 0;
       snapshot = snap;
       scheduleRender();
@@ -460,6 +479,12 @@ function installTestHooks(): void {
     /** Acknowledgements answered by the core, oldest first: the ids sent and how many it acknowledged. */
     acknowledgements(): { bed: string; ids: number[]; acknowledged: number }[] {
       return ackLog.slice();
+    },
+    /** Start the screen latency figures (window.vigilScreenTiming) afresh, e.g. after warm-up. */
+    resetScreenTiming(): void {
+      latency.reset();
+      timing.toScreenMs.length = 0;
+      timing.frameMs.length = 0;
     },
     /** What the UI last told the core about alarm sound (null: nothing yet). */
     audioReported(): boolean | null {
