@@ -726,15 +726,22 @@ mod crash {
                 .spawn()
                 .unwrap();
             let stdout = child.stdout.take().unwrap();
+            let (first_tx, first_rx) = std::sync::mpsc::channel();
             let reader = std::thread::spawn(move || {
                 let mut last = None;
                 for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
                     if let Some(n) = line.strip_prefix("committed ") {
+                        if last.is_none() {
+                            let _ = first_tx.send(());
+                        }
                         last = Some(n.parse::<i64>().unwrap());
                     }
                 }
                 last
             });
+            // Kill at a random point of the writing, not of the start-up (a
+            // loaded machine can take longer than the delay just to start).
+            let _ = first_rx.recv_timeout(std::time::Duration::from_secs(60));
             std::thread::sleep(std::time::Duration::from_millis(150 + rng % 400));
             child.kill().unwrap(); // SIGKILL
             child.wait().unwrap();
