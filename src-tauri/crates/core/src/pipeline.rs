@@ -16,9 +16,9 @@ use crate::ward::Ward;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use vigil_alarms::AlarmEvent;
+use vigil_alarms::{AlarmEvent, AlarmEventKind};
 use vigil_devices::DeviceEvent;
 use vigil_model::{Clock, Reading};
 use vigil_store::Store;
@@ -33,6 +33,8 @@ pub struct Stats {
     /// Stored records (glucose) re-sent on a reconnect and dropped as already taken.
     pub duplicate_records: AtomicU64,
     pub store_errors: AtomicU64,
+    /// Alarm conditions started (physiological, technical and NEWS2).
+    pub alarms_started: AtomicU64,
     /// Set while the store refuses writes. Healthy until a write fails, so a
     /// watchdog tick that beats the writer's start raises no false alarm.
     pub store_failing: AtomicBool,
@@ -70,6 +72,14 @@ impl Context {
         for (bed, score) in out.news2 {
             let _ = self.live.send(LiveEvent::News2(News2View { bed, score }));
         }
+        let started = out
+            .events
+            .iter()
+            .filter(|e| matches!(e.event, AlarmEventKind::Started { .. }))
+            .count();
+        self.stats
+            .alarms_started
+            .fetch_add(started as u64, Ordering::Relaxed);
         if !out.events.is_empty() && self.alarm_log.send(out.events).await.is_err() {
             tracing::error!("alarm log writer stopped");
         }
@@ -86,54 +96,133 @@ impl Context {
     }
 }
 
+/// What drives the pipeline's once-a-second step (device watchdog, alarm
+/// condition delays, audio-pause expiry, NEWS2 every 30 s).
+pub enum Ticks {
+    /// A real-time interval (scaled by the clock's speed): live devices and
+    /// the simulated ward.
+    RealTime,
+    /// Only when told (`vigil replay`): the replay driver moves a manual
+    /// clock through the script's times and asks for each tick itself, so
+    /// what the engine decides depends on script time only, never on how
+    /// fast the machine replays.
+    Driven(mpsc::Receiver<Control>),
+}
+
+/// A driven pipeline's instructions (see [`Ticks::Driven`]).
+///
+/// Device events and controls travel on two channels from one sender, the
+/// replay driver. Before acting on a control the pipeline takes every device
+/// event already queued, so a control is handled after all the events sent
+/// before it: the order the driver sent them in.
+#[derive(Debug)]
+pub enum Control {
+    /// Run the once-a-second step now, at the clock's current time.
+    Tick,
+    /// Answer once everything sent before has been handled (its readings
+    /// are on their way to the writer, its alarm events to the alarm log).
+    Barrier(oneshot::Sender<()>),
+}
+
 /// Runs until every source has hung up (they stop on the shared cancellation
 /// token), then returns, which closes the writer's channel.
 pub async fn run(
     mut events: mpsc::Receiver<DeviceEvent>,
+    ticks: Ticks,
     to_store: mpsc::Sender<Vec<Reading>>,
     ctx: Context,
 ) {
-    let mut watchdog = tokio::time::interval(ctx.clock.real_duration(Duration::from_secs(1)));
-    watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            ev = events.recv() => {
-                let Some(ev) = ev else { break };
-                let (readings, live_events) = handle(ev, &ctx.ward, &ctx.stats);
-                let now = ctx.clock.now();
-                let mut out = ctx.alarming.lock().unwrap().on_readings(&readings, now);
-                for e in live_events {
-                    if let LiveEvent::Device(d) = &e {
-                        out.merge(ctx.alarming.lock().unwrap().on_device(d, now));
+    match ticks {
+        Ticks::RealTime => {
+            let mut watchdog = tokio::time::interval(ctx.clock.real_duration(Duration::from_secs(1)));
+            watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    ev = events.recv() => {
+                        let Some(ev) = ev else { break };
+                        if !on_event(ev, &to_store, &ctx).await {
+                            break;
+                        }
                     }
-                    // No subscribers is fine: the screen may not be open.
-                    let _ = ctx.live.send(e);
-                }
-                ctx.publish(out).await;
-                if !readings.is_empty() && to_store.send(readings).await.is_err() {
-                    tracing::error!("store writer stopped; readings can no longer be stored");
-                    break;
+                    _ = watchdog.tick() => tick(&ctx).await,
                 }
             }
-            _ = watchdog.tick() => {
-                let now = ctx.clock.now();
-                let changed = ctx.ward.lock().unwrap().watchdog(now);
-                let beds = ctx.beds();
-                let mut out = {
-                    let mut a = ctx.alarming.lock().unwrap();
-                    let mut out = a.tick(&beds, now);
-                    out.merge(a.store_health(!ctx.stats.store_failing.load(Ordering::Relaxed), &beds, now));
-                    out
-                };
-                for d in changed {
-                    tracing::warn!(device = %d.device, bed = %d.bed, "no data within the expected interval: stale");
-                    out.merge(ctx.alarming.lock().unwrap().on_device(&d, now));
-                    let _ = ctx.live.send(LiveEvent::Device(d));
+        }
+        Ticks::Driven(mut control) => {
+            let mut control_open = true;
+            loop {
+                tokio::select! {
+                    biased;
+                    ev = events.recv() => {
+                        let Some(ev) = ev else { break };
+                        if !on_event(ev, &to_store, &ctx).await {
+                            break;
+                        }
+                    }
+                    c = control.recv(), if control_open => {
+                        let Some(c) = c else {
+                            control_open = false;
+                            continue;
+                        };
+                        // Events sent before this control may have arrived
+                        // after `events` was polled: take them first.
+                        while let Ok(ev) = events.try_recv() {
+                            if !on_event(ev, &to_store, &ctx).await {
+                                return;
+                            }
+                        }
+                        match c {
+                            Control::Tick => tick(&ctx).await,
+                            Control::Barrier(done) => {
+                                let _ = done.send(());
+                            }
+                        }
+                    }
                 }
-                ctx.publish(out).await;
             }
         }
     }
+}
+
+/// One device event: decode, update the ward, run the alarms, publish, and
+/// hand the readings to the writer. False once the writer has stopped.
+async fn on_event(ev: DeviceEvent, to_store: &mpsc::Sender<Vec<Reading>>, ctx: &Context) -> bool {
+    let (readings, live_events) = handle(ev, &ctx.ward, &ctx.stats);
+    let now = ctx.clock.now();
+    let mut out = ctx.alarming.lock().unwrap().on_readings(&readings, now);
+    for e in live_events {
+        if let LiveEvent::Device(d) = &e {
+            out.merge(ctx.alarming.lock().unwrap().on_device(d, now));
+        }
+        // No subscribers is fine: the screen may not be open.
+        let _ = ctx.live.send(e);
+    }
+    ctx.publish(out).await;
+    if !readings.is_empty() && to_store.send(readings).await.is_err() {
+        tracing::error!("store writer stopped; readings can no longer be stored");
+        return false;
+    }
+    true
+}
+
+/// The once-a-second step: stale devices, condition delays, audio-pause
+/// expiry, store health, NEWS2 when due.
+async fn tick(ctx: &Context) {
+    let now = ctx.clock.now();
+    let changed = ctx.ward.lock().unwrap().watchdog(now);
+    let beds = ctx.beds();
+    let mut out = {
+        let mut a = ctx.alarming.lock().unwrap();
+        let mut out = a.tick(&beds, now);
+        out.merge(a.store_health(!ctx.stats.store_failing.load(Ordering::Relaxed), &beds, now));
+        out
+    };
+    for d in changed {
+        tracing::warn!(device = %d.device, bed = %d.bed, "no data within the expected interval: stale");
+        out.merge(ctx.alarming.lock().unwrap().on_device(&d, now));
+        let _ = ctx.live.send(LiveEvent::Device(d));
+    }
+    ctx.publish(out).await;
 }
 
 /// Writes alarm events to the encrypted alarm log, in order. On shutdown
