@@ -453,3 +453,263 @@ fn the_key_can_live_in_the_os_keychain() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no key"));
 }
+
+// ---- vigil replay -------------------------------------------------------
+
+/// The replay's default start (`vigil replay --help`): script time 0.
+const REPLAY_START: &str = "2026-01-01T00:00:00Z";
+
+fn replay_script(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/replay")
+        .join(name)
+}
+
+/// Runs `vigil <args> --data-dir <dir>` with the test passphrase.
+fn run_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    vigil()
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env("VIGIL_PASSPHRASE", "replay-test-passphrase")
+        .output()
+        .unwrap()
+}
+
+fn replay(dir: &Path, script: &Path) -> std::process::Output {
+    run_in(dir, &["replay", script.to_str().unwrap()])
+}
+
+/// `vigil alarms export` rows as maps from column to value.
+fn alarm_rows(dir: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
+    let out = run_in(dir, &["alarms", "export", "--format", "csv"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut r = csv_reader(&out.stdout);
+    let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(
+        header.join(","),
+        "start_utc,end_utc,bed,kind,priority,parameter,value,limit,acknowledged_by,message"
+    );
+    r.records()
+        .map(|rec| {
+            header
+                .iter()
+                .cloned()
+                .zip(rec.unwrap().iter().map(String::from))
+                .collect()
+        })
+        .collect()
+}
+
+/// `vigil export` over the replay's first hour: (header, rows).
+fn reading_rows(dir: &Path) -> Vec<Vec<String>> {
+    let out = run_in(
+        dir,
+        &["export", "--from", REPLAY_START, "--to", "2026-01-01T01:00:00Z"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut r = csv_reader(&out.stdout);
+    assert_eq!(
+        r.headers().unwrap().iter().collect::<Vec<_>>().join(","),
+        "time_utc,bed,device,mdc,value,unit,special,device_time,source"
+    );
+    r.records()
+        .map(|rec| rec.unwrap().iter().map(String::from).collect())
+        .collect()
+}
+
+fn csv_reader(bytes: &[u8]) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new().from_reader(bytes)
+}
+
+/// Seconds from the replay's start to an RFC 3339 time in the export.
+fn script_s(t: &str) -> f64 {
+    let start = chrono::DateTime::parse_from_rfc3339(REPLAY_START).unwrap();
+    let t = chrono::DateTime::parse_from_rfc3339(t).unwrap();
+    (t - start).num_milliseconds() as f64 / 1000.0
+}
+
+#[test]
+fn replay_of_a_desaturation_raises_the_spo2_alarm_at_its_script_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = replay(dir.path(), &replay_script("desaturation.csv"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("32 lines") && stderr.contains("readings stored 60,"),
+        "{stderr}"
+    );
+
+    let rows = alarm_rows(dir.path());
+    let spo2: Vec<_> = rows.iter().filter(|r| r["parameter"] == "SpO2").collect();
+    assert_eq!(spo2.len(), 1, "{rows:#?}");
+    let a = spo2[0];
+    assert_eq!(
+        (a["bed"].as_str(), a["kind"].as_str()),
+        ("bed-1", "physiological")
+    );
+    assert_eq!(a["value"], "80");
+    // 80 % from 6 s, condition delay 10 s (adult preset): 16 s, within a tick.
+    let at = script_s(&a["start_utc"]);
+    assert!((16.0..=17.0).contains(&at), "SpO2 alarm at {at} s");
+    // The disconnect at 31 s is a technical alarm, at that moment.
+    let link = rows
+        .iter()
+        .find(|r| r["kind"] == "technical" && r["parameter"] == "Disconnected")
+        .unwrap_or_else(|| panic!("no disconnection alarm: {rows:#?}"));
+    assert_eq!(script_s(&link["start_utc"]), 31.0);
+
+    // Every notification's readings are stored at script time, labelled simulated.
+    let readings = reading_rows(dir.path());
+    assert_eq!(readings.len(), 60);
+    assert!(readings
+        .iter()
+        .all(|r| r[1] == "bed-1" && r[2] == "oxi-1" && r[8] == "simulated"));
+    let spo2: Vec<_> = readings.iter().filter(|r| r[3] == "150456").collect();
+    assert_eq!(spo2.len(), 30);
+    assert_eq!((script_s(&spo2[0][0]), spo2[0][4].as_str()), (1.0, "97"));
+    assert_eq!((script_s(&spo2[29][0]), spo2[29][4].as_str()), (30.0, "80"));
+
+    // Replayed again into the same directory: a second, separate alarm (ids
+    // never repeat in one log), the same script times.
+    assert!(replay(dir.path(), &replay_script("desaturation.csv"))
+        .status
+        .success());
+    let rows = alarm_rows(dir.path());
+    let starts: Vec<f64> = rows
+        .iter()
+        .filter(|r| r["parameter"] == "SpO2")
+        .map(|r| script_s(&r["start_utc"]))
+        .collect();
+    assert_eq!(starts, vec![at, at], "{rows:#?}");
+}
+
+#[test]
+fn replay_applies_admit_acknowledge_pause_and_discharge() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = replay(dir.path(), &replay_script("nurse-actions.csv"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows = alarm_rows(dir.path());
+    let spo2: Vec<_> = rows
+        .iter()
+        .filter(|r| r["parameter"] == "SpO2" && r["bed"] == "bed-2")
+        .collect();
+    // Neonatal limits (high SpO2 98 %) from the admission; only one alarm: after
+    // the discharge the adult preset has no high SpO2 limit.
+    assert_eq!(spo2.len(), 1, "{rows:#?}");
+    let a = spo2[0];
+    assert_eq!(a["priority"], "low");
+    assert_eq!(script_s(&a["start_utc"]), 11.0);
+    assert_eq!(a["acknowledged_by"], "replay");
+    assert_eq!(script_s(&a["end_utc"]), 20.0, "the discharge ends it");
+
+    // Admissions are checked against the store before anything is applied:
+    // discharging an empty bed refuses the whole script, earlier lines included.
+    let bad = dir.path().join("discharge-empty.csv");
+    std::fs::write(
+        &bad,
+        "t_ms,bed,device,kind,event,characteristic,payload\n\
+         0,bed-3,oxi-3,oximeter,connect,,\n\
+         1000,bed-3,oxi-3,oximeter,notify,2A5F,00 61 00 48 00\n\
+         2000,bed-3,,,discharge,,\n",
+    )
+    .unwrap();
+    let before = reading_rows(dir.path()).len();
+    let out = replay(dir.path(), &bad);
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("line 4") && err.contains("bed-3 has no patient"),
+        "{err}"
+    );
+    assert_eq!(reading_rows(dir.path()).len(), before, "half-applied");
+}
+
+#[test]
+fn replay_refuses_a_malformed_script_with_its_line_and_stores_nothing() {
+    let good = "t_ms,bed,device,kind,event,characteristic,payload\n\
+                # comment\n\
+                0,bed-1,oxi-1,oximeter,connect,,\n\
+                1000,bed-1,oxi-1,oximeter,notify,2A5F,00 61 00 48 00\n";
+    for (bad, want) in [
+        ("2000,bed-1,oxi-1,oximeter,notify,2A5F,00 6X 00 48 00", "not hex"),
+        (
+            "2000,bed-1,oxi-1,oximeter,notfy,2A5F,00 61 00 48 00",
+            "unknown event 'notfy'",
+        ),
+        (
+            "500,bed-1,oxi-1,oximeter,notify,2A5F,00 61 00 48 00",
+            "must not decrease",
+        ),
+        (
+            "2000,bed-1,oxi-1,oximeter,notify,2A5F",
+            "expected 7 fields, found 6",
+        ),
+        ("2000,bed-7,,,pause,,", "bed-1 to bed-4"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("script.csv");
+        std::fs::write(&script, format!("{good}{bad}\n3000,bed-1,,,pause,,\n")).unwrap();
+        let out = replay(dir.path(), &script);
+        assert!(!out.status.success(), "{bad}");
+        assert!(out.stdout.is_empty());
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.trim_end().lines().count(), 1, "{bad}: {err}");
+        assert!(
+            err.contains("script.csv line 5: ") && err.contains(want),
+            "{bad}: {err}"
+        );
+        assert!(!err.contains("6X"), "the payload is quoted: {err}");
+        assert!(
+            !dir.path().join("vigil.db").exists(),
+            "{bad}: the store was opened"
+        );
+    }
+    // The beds are the workstation's: --beds 6 makes bed-6 one.
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("script.csv");
+    std::fs::write(&script, format!("{good}2000,bed-6,,,pause,,\n")).unwrap();
+    let out = run_in(dir.path(), &["replay", script.to_str().unwrap(), "--beds", "6"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn replay_speed_1_runs_in_real_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("short.csv");
+    std::fs::write(
+        &script,
+        "t_ms,bed,device,kind,event,characteristic,payload\n\
+         0,bed-1,hr-1,hr-strap,connect,,\n\
+         1000,bed-1,hr-1,hr-strap,notify,2A37,00 48\n\
+         2000,bed-1,hr-1,hr-strap,notify,2A37,00 48\n",
+    )
+    .unwrap();
+    let started = Instant::now();
+    let out = run_in(
+        dir.path(),
+        &[
+            "replay",
+            script.to_str().unwrap(),
+            "--speed",
+            "1",
+            "--start",
+            "2026-01-01T00:00:00Z",
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(reading_rows(dir.path()).len(), 2);
+
+    let help = vigil().args(["replay", "--help"]).output().unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    assert!(
+        help.contains(REPLAY_START) && help.contains("SIMULATED"),
+        "{help}"
+    );
+}

@@ -1,5 +1,5 @@
 //! Command-line interface: `vigil` (desktop app), `vigil gateway`,
-//! `vigil decode`, `vigil key new`.
+//! `vigil replay`, `vigil decode`, `vigil key new`, and the store commands.
 
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -62,6 +62,10 @@ pub struct Global {
 pub enum Command {
     /// Run the monitoring pipeline with no window (a bedside gateway box).
     Gateway(GatewayArgs),
+    /// Replay a script of device events through the real pipeline (decoders,
+    /// alarms, encrypted store), on the script's clock, then exit.
+    #[command(long_about = REPLAY_HELP)]
+    Replay(ReplayArgs),
     /// Decode one GATT characteristic value and print it as JSON.
     Decode {
         /// Characteristic UUID: 16-bit hex ("2A37") or the full 128-bit form.
@@ -87,6 +91,48 @@ pub enum Command {
         #[command(subcommand)]
         command: StoreCommand,
     },
+}
+
+const REPLAY_HELP: &str = "\
+Replay a script of device events through the same decoders, ward, alarm engine
+and encrypted store as live devices, on a clock driven by the script's times,
+then exit. Afterwards `vigil alarms export` and `vigil export` show what
+happened. Replayed data is labelled SIMULATED (never taken for a patient's)
+and is never uploaded to a FHIR server. Use a data directory of its own.
+
+The script is CSV with this header; `#` lines are comments; times (ms after
+the start) must not decrease:
+
+  t_ms,bed,device,kind,event,characteristic,payload
+  0,bed-1,oxi-1,oximeter,connect,,
+  1000,bed-1,oxi-1,oximeter,notify,2A5F,00 61 00 48 00
+  9000,bed-1,oxi-1,oximeter,disconnect,,
+
+kind: hr-strap, oximeter, thermometer, bp-cuff, scale, glucose-meter.
+event: connect, disconnect, notify (characteristic: 16-bit UUID; payload: hex
+bytes, as `vigil decode` takes them), and for a bed (device and kind empty):
+admit (payload adult, paediatric or neonatal), discharge, acknowledge (the
+alarms the bed displays at that moment, user `replay`) and pause (alarm audio).
+Beds are those of this workstation (--beds); a bed with no admission uses the
+adult limits. The whole script is checked first: a malformed line is an error
+naming its line number, and nothing of the script is applied.
+
+The clock starts at 2026-01-01T00:00:00Z (or --start), so an alarm's time
+minus the start is its script time. Every whole second of script time runs
+the once-a-second step (stale devices, alarm delays, NEWS2 every 30 s).";
+
+/// `vigil replay`.
+#[derive(Args, Debug, Clone)]
+pub struct ReplayArgs {
+    /// The script (CSV, see above).
+    pub script: PathBuf,
+    /// Replay this many times faster than real time (1: real time).
+    /// Default: as fast as possible.
+    #[arg(long, value_parser = parse_speed)]
+    pub speed: Option<f64>,
+    /// Script time 0, RFC 3339 (default 2026-01-01T00:00:00Z).
+    #[arg(long, value_parser = parse_time)]
+    pub start: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -115,10 +161,10 @@ pub enum AlarmsCommand {
     Export {
         #[arg(long)]
         bed: Option<String>,
-        /// Start, RFC 3339 (default: 30 days ago).
+        /// Start, RFC 3339 (default: the start of the log).
         #[arg(long, value_parser = parse_time)]
         from: Option<chrono::DateTime<chrono::Utc>>,
-        /// End, RFC 3339 (default: now).
+        /// End, RFC 3339 (default: the end of the log).
         #[arg(long, value_parser = parse_time)]
         to: Option<chrono::DateTime<chrono::Utc>>,
         #[arg(long, value_enum, default_value = "csv")]
@@ -177,6 +223,12 @@ fn parse_speed(s: &str) -> Result<f64, String> {
 /// Beds when neither `--beds` nor the site configuration says.
 pub const DEFAULT_BEDS: u16 = 4;
 
+/// How many beds this workstation has: `--beds`, else the site
+/// configuration's `beds`, else [`DEFAULT_BEDS`].
+pub fn bed_count(beds: Option<u16>, site: &vigil_core::site::SiteConfig) -> usize {
+    beds.or(site.beds).unwrap_or(DEFAULT_BEDS).into()
+}
+
 /// What is needed to start the core, shared by the app and the gateway.
 #[derive(Debug, Clone)]
 pub struct StartOptions {
@@ -207,7 +259,7 @@ impl StartOptions {
             tracing::info!(path = %src.display(), "site configuration");
         }
         let sim = SimSettings {
-            beds: self.beds.or(site.beds).unwrap_or(DEFAULT_BEDS).into(),
+            beds: bed_count(self.beds, &site),
             ..self.sim.clone()
         };
         Ok(vigil_core::Config {
@@ -262,6 +314,10 @@ pub fn main() -> ExitCode {
             init_logging("info");
             crate::gateway::run(cli.global, args)
         }
+        Some(Command::Replay(args)) => {
+            init_logging("warn");
+            crate::replay::run(cli.global, args)
+        }
         Some(Command::Decode { uuid, hex }) => decode(&uuid, &hex.join("")),
         Some(Command::Key {
             command: KeyCommand::New { file },
@@ -282,8 +338,10 @@ pub fn main() -> ExitCode {
                 },
         }) => {
             init_logging("warn");
-            let to = to.unwrap_or_else(chrono::Utc::now);
-            let from = from.unwrap_or(to - chrono::Duration::days(30));
+            // The whole log by default: a replay's alarms lie at its script's
+            // instants (2026-01-01 unless --start), a scaled clock's ahead of now.
+            let to = to.unwrap_or_else(|| chrono::Utc::now() + chrono::Duration::days(365 * 100));
+            let from = from.unwrap_or(chrono::DateTime::UNIX_EPOCH);
             crate::admin::alarms_export(&cli.global, bed.as_deref(), from, to)
         }
         Some(Command::Export(args)) => {

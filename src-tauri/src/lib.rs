@@ -9,6 +9,7 @@ pub mod admin;
 pub mod cli;
 mod commands;
 pub mod gateway;
+pub mod replay;
 
 use std::sync::Arc;
 use tauri::Manager;

@@ -12,6 +12,7 @@ pub mod config;
 pub mod maintenance;
 pub mod persist;
 pub mod pipeline;
+pub mod replay;
 pub mod site;
 pub mod sync;
 pub mod view;
@@ -81,6 +82,9 @@ pub enum DeviceMode {
     /// Bluetooth LE when an adapter is present, else the simulated ward,
     /// clearly labelled. Never both: simulated data never mixes into real beds.
     Auto,
+    /// No device source: the caller feeds events and drives the pipeline's
+    /// ticks itself through [`Vigil::take_replay_feed`] (`vigil replay`).
+    Replay,
 }
 
 /// A nearby device found by a scan, for the "Add device" screen.
@@ -175,6 +179,8 @@ pub struct Vigil {
     store: Store,
     sync: Option<(sync::Sync, String)>,
     bluetooth: Mutex<Option<Arc<bluetooth::Bluetooth>>>,
+    /// [`DeviceMode::Replay`]: the pipeline's input, until the driver takes it.
+    feed: Mutex<Option<replay::Feed>>,
     ctx: pipeline::Context,
     cancel: CancellationToken,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -188,19 +194,26 @@ impl Vigil {
     pub async fn start(cfg: Config) -> Result<Vigil, CoreError> {
         let store = Store::open(&config::store_path(&cfg.data_dir), &cfg.key).await?;
         let use_ble = cfg.devices == DeviceMode::Auto && vigil_devices::ble::adapter_present().await;
-        let source = SimulatedWard::new(SimConfig {
-            scenario: cfg.sim.scenario,
-            beds: cfg.sim.beds,
-            seed: cfg.sim.seed,
-            clock: cfg.clock.clone(),
+        let replay = cfg.devices == DeviceMode::Replay;
+        let source = (!use_ble && !replay).then(|| {
+            SimulatedWard::new(SimConfig {
+                scenario: cfg.sim.scenario,
+                beds: cfg.sim.beds,
+                seed: cfg.sim.seed,
+                clock: cfg.clock.clone(),
+            })
         });
-        let beds = if use_ble {
-            (1..=cfg.sim.beds).map(|i| format!("bed-{i}")).collect()
-        } else {
-            source.beds()
+        let beds = match &source {
+            Some(sim) => sim.beds(),
+            None => (1..=cfg.sim.beds).map(|i| format!("bed-{i}")).collect(),
         };
         let admissions = store.current_admissions().await?;
-        let mut alarming = alarming::Alarming::new(cfg.alarm_preset.clone(), cfg.clock.now());
+        // Alarm ids continue after a time in µs so they never repeat in one
+        // data directory's log. A replay's clock starts at a fixed instant in
+        // the past, so a second replay into the same directory would reuse
+        // the first one's ids: take the wall clock when it is later.
+        let ids_after = cfg.clock.now().max(vigil_model::SystemClock.now());
+        let mut alarming = alarming::Alarming::new(cfg.alarm_preset.clone(), ids_after);
         for a in &admissions {
             alarming.set_patient(&a.bed, alarm_category(a.patient.category));
         }
@@ -224,6 +237,15 @@ impl Vigil {
         let stats = Arc::new(Stats::default());
         let (live, _) = broadcast::channel(LIVE_CAPACITY);
         let (ev_tx, ev_rx) = mpsc::channel(1024);
+        let (ticks, feed) = if replay {
+            let (control_tx, control_rx) = mpsc::channel(16);
+            (
+                pipeline::Ticks::Driven(control_rx),
+                Some(replay::Feed::new(ev_tx.clone(), control_tx)),
+            )
+        } else {
+            (pipeline::Ticks::RealTime, None)
+        };
         let (store_tx, store_rx) = mpsc::channel(256);
         let (log_tx, log_rx) = mpsc::channel(1024);
         let ctx = pipeline::Context {
@@ -239,8 +261,13 @@ impl Vigil {
 
         let info = AppInfo {
             version: env!("CARGO_PKG_VERSION"),
+            // Replayed data is labelled simulated: never taken for a patient's.
             mode: if use_ble { "real" } else { "simulated" },
-            scenario: (!use_ble).then(|| cfg.sim.scenario.name().to_string()),
+            scenario: match &source {
+                Some(_) => Some(cfg.sim.scenario.name().to_string()),
+                None if replay => Some("replay".to_string()),
+                None => None,
+            },
             key_source: cfg.key.describe(),
             data_dir: cfg.data_dir.display().to_string(),
         };
@@ -258,15 +285,18 @@ impl Vigil {
             }
             Some(bt)
         } else {
-            let src_cancel = cancel.clone();
-            tasks.push(tokio::spawn(async move {
-                if let Err(e) = Box::new(source).run(ev_tx, src_cancel).await {
-                    tracing::error!(error = %e, "device source stopped");
-                }
-            }));
+            if let Some(source) = source {
+                let src_cancel = cancel.clone();
+                tasks.push(tokio::spawn(async move {
+                    if let Err(e) = Box::new(source).run(ev_tx, src_cancel).await {
+                        tracing::error!(error = %e, "device source stopped");
+                    }
+                }));
+            }
+            // Replay: the feed holds the only sender from here on.
             None
         };
-        tasks.push(tokio::spawn(pipeline::run(ev_rx, store_tx, ctx.clone())));
+        tasks.push(tokio::spawn(pipeline::run(ev_rx, ticks, store_tx, ctx.clone())));
         tasks.push(tokio::spawn(pipeline::log_alarms(
             log_rx,
             store.clone(),
@@ -311,11 +341,18 @@ impl Vigil {
             store,
             sync,
             bluetooth: Mutex::new(bluetooth),
+            feed: Mutex::new(feed),
             ctx,
             cancel,
             tasks: Mutex::new(tasks),
             info,
         })
+    }
+
+    /// [`DeviceMode::Replay`]: the pipeline's input (device events, ticks,
+    /// barriers), once. Dropping it ends the pipeline, as a stopped source does.
+    pub fn take_replay_feed(&self) -> Option<replay::Feed> {
+        self.feed.lock().unwrap().take()
     }
 
     pub fn info(&self) -> &AppInfo {
@@ -792,6 +829,8 @@ impl Vigil {
         if let Some(bt) = bt {
             bt.stopped().await;
         }
+        // Likewise a replay feed nobody took.
+        drop(self.take_replay_feed());
         let tasks = std::mem::take(&mut *self.tasks.lock().unwrap());
         for t in tasks {
             let _ = t.await;

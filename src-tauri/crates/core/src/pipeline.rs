@@ -16,9 +16,9 @@ use crate::ward::Ward;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use vigil_alarms::{AlarmEvent, TechnicalKind};
+use vigil_alarms::{AlarmEvent, AlarmEventKind, TechnicalKind};
 use vigil_devices::DeviceEvent;
 use vigil_model::{Clock, Reading};
 use vigil_store::Store;
@@ -33,6 +33,8 @@ pub struct Stats {
     /// Stored records (glucose) re-sent on a reconnect and dropped as already taken.
     pub duplicate_records: AtomicU64,
     pub store_errors: AtomicU64,
+    /// Alarm conditions started (physiological, technical and NEWS2).
+    pub alarms_started: AtomicU64,
     /// Set while the store refuses writes. Healthy until a write fails, so a
     /// watchdog tick that beats the writer's start raises no false alarm.
     pub store_failing: AtomicBool,
@@ -73,6 +75,14 @@ impl Context {
         for (bed, score) in out.news2 {
             let _ = self.live.send(LiveEvent::News2(News2View { bed, score }));
         }
+        let started = out
+            .events
+            .iter()
+            .filter(|e| matches!(e.event, AlarmEventKind::Started { .. }))
+            .count();
+        self.stats
+            .alarms_started
+            .fetch_add(started as u64, Ordering::Relaxed);
         if !out.events.is_empty() && self.alarm_log.send(out.events).await.is_err() {
             tracing::error!("alarm log writer stopped");
         }
@@ -89,29 +99,105 @@ impl Context {
     }
 }
 
+/// What drives the pipeline's once-a-second step (device watchdog, alarm
+/// condition delays, audio-pause expiry, NEWS2 every 30 s).
+pub enum Ticks {
+    /// A real-time interval (scaled by the clock's speed): live devices and
+    /// the simulated ward.
+    RealTime,
+    /// Only when told (`vigil replay`): the replay driver moves a manual
+    /// clock through the script's times and asks for each tick itself, so
+    /// what the engine decides depends on script time only, never on how
+    /// fast the machine replays.
+    Driven(mpsc::Receiver<Control>),
+}
+
+/// A driven pipeline's instructions (see [`Ticks::Driven`]).
+///
+/// Device events and controls travel on two channels from one sender, the
+/// replay driver. Before acting on a control the pipeline takes every device
+/// event already queued, so a control is handled after all the events sent
+/// before it: the order the driver sent them in.
+#[derive(Debug)]
+pub enum Control {
+    /// Run the once-a-second step now, at the clock's current time.
+    Tick,
+    /// Answer once everything sent before has been handled (its readings
+    /// are on their way to the writer, its alarm events to the alarm log).
+    Barrier(oneshot::Sender<()>),
+}
+
 /// Runs until every source has hung up (they stop on the shared cancellation
 /// token), then returns, which closes the writer's channel.
 pub async fn run(
     mut events: mpsc::Receiver<DeviceEvent>,
+    ticks: Ticks,
     to_store: mpsc::Sender<Vec<Reading>>,
     ctx: Context,
 ) {
-    let mut watchdog = tokio::time::interval(ctx.clock.real_duration(Duration::from_secs(1)));
-    watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            ev = events.recv() => {
-                let Some(ev) = ev else { break };
-                if let Some(readings) = on_event(ev, &ctx).await {
-                    if to_store.send(readings).await.is_err() {
-                        tracing::error!("store writer stopped; readings can no longer be stored");
-                        break;
+    match ticks {
+        Ticks::RealTime => {
+            let mut watchdog = tokio::time::interval(ctx.clock.real_duration(Duration::from_secs(1)));
+            watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    ev = events.recv() => {
+                        let Some(ev) = ev else { break };
+                        if !step(ev, &to_store, &ctx).await {
+                            break;
+                        }
+                    }
+                    _ = watchdog.tick() => on_watchdog(&ctx).await,
+                }
+            }
+        }
+        Ticks::Driven(mut control) => {
+            let mut control_open = true;
+            loop {
+                tokio::select! {
+                    biased;
+                    ev = events.recv() => {
+                        let Some(ev) = ev else { break };
+                        if !step(ev, &to_store, &ctx).await {
+                            break;
+                        }
+                    }
+                    c = control.recv(), if control_open => {
+                        let Some(c) = c else {
+                            control_open = false;
+                            continue;
+                        };
+                        // Events sent before this control may have arrived
+                        // after `events` was polled: take them first.
+                        while let Ok(ev) = events.try_recv() {
+                            if !step(ev, &to_store, &ctx).await {
+                                return;
+                            }
+                        }
+                        match c {
+                            Control::Tick => on_watchdog(&ctx).await,
+                            Control::Barrier(done) => {
+                                let _ = done.send(());
+                            }
+                        }
                     }
                 }
             }
-            _ = watchdog.tick() => on_watchdog(&ctx).await,
         }
     }
+}
+
+/// One device event through [`on_event`], its readings handed to the
+/// writer. False once the writer has stopped.
+async fn step(ev: DeviceEvent, to_store: &mpsc::Sender<Vec<Reading>>, ctx: &Context) -> bool {
+    let Some(readings) = on_event(ev, ctx).await else {
+        return true;
+    };
+    if to_store.send(readings).await.is_err() {
+        tracing::error!("store writer stopped; readings can no longer be stored");
+        return false;
+    }
+    true
 }
 
 /// One device event through the data path at the clock's `now`: the ward,

@@ -52,3 +52,33 @@ impl Clock for ScaledClock {
         d.div_f64(self.speed)
     }
 }
+
+/// A clock that moves only when told to (`vigil replay`: the script's times
+/// drive it). Time never goes backwards: setting an earlier time is ignored.
+#[derive(Debug)]
+pub struct ManualClock {
+    now: std::sync::Mutex<DateTime<Utc>>,
+}
+
+impl ManualClock {
+    pub fn new(start: DateTime<Utc>) -> Self {
+        Self {
+            now: std::sync::Mutex::new(start),
+        }
+    }
+
+    /// Moves the clock to `t` (if later than now).
+    pub fn set(&self, t: DateTime<Utc>) {
+        let mut now = self.now.lock().unwrap();
+        *now = (*now).max(t);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.now.lock().unwrap()
+    }
+    // `real_duration` keeps the default: whoever drives a manual clock also
+    // drives everything that waits on it (the replay's ticks), so nothing
+    // should sleep on its time.
+}
