@@ -713,3 +713,215 @@ fn replay_speed_1_runs_in_real_time() {
         "{help}"
     );
 }
+
+// ---- issue 10: alarm safety, driven from the outside by replay scripts ----
+
+/// `vigil alarms export --events` rows as maps from column to value.
+fn alarm_events(dir: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
+    let out = run_in(dir, &["alarms", "export", "--events"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut r = csv_reader(&out.stdout);
+    let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(
+        header.join(","),
+        "at_utc,bed,id,event,kind,priority,parameter,user,message"
+    );
+    r.records()
+        .map(|rec| {
+            header
+                .iter()
+                .cloned()
+                .zip(rec.unwrap().iter().map(String::from))
+                .collect()
+        })
+        .collect()
+}
+
+/// Replays `script` into a new data directory; the alarm rows afterwards.
+fn replayed(script: &str) -> (tempfile::TempDir, Vec<std::collections::BTreeMap<String, String>>) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = replay(dir.path(), &replay_script(script));
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = alarm_rows(dir.path());
+    (dir, rows)
+}
+
+fn rows_for<'a>(
+    rows: &'a [std::collections::BTreeMap<String, String>],
+    bed: &str,
+    parameter: &str,
+) -> Vec<&'a std::collections::BTreeMap<String, String>> {
+    rows.iter()
+        .filter(|r| r["bed"] == bed && r["parameter"] == parameter)
+        .collect()
+}
+
+#[test]
+fn replay_item_1_invalid_samples_never_restart_the_delay() {
+    let (_dir, rows) = replayed("nan-interleaved.csv");
+    let spo2 = rows_for(&rows, "bed-1", "SpO2");
+    assert_eq!(spo2.len(), 1, "{rows:#?}");
+    assert!(
+        (11.0..=12.0).contains(&script_s(&spo2[0]["start_utc"])),
+        "{:?}",
+        spo2[0]
+    );
+    assert_eq!(spo2[0]["end_utc"], "", "a NaN ended the desaturation alarm");
+    let inop = rows_for(&rows, "bed-1", "SpO2 NoValidMeasurement");
+    assert_eq!(inop.len(), 1, "{rows:#?}");
+    assert!(
+        (90.0..=91.0).contains(&script_s(&inop[0]["start_utc"])),
+        "{:?}",
+        inop[0]
+    );
+    assert_eq!(script_s(&inop[0]["end_utc"]), 101.0);
+}
+
+#[test]
+fn replay_item_2_sensor_off_replaces_the_heart_rate_alarm() {
+    let (_dir, rows) = replayed("sensor-off.csv");
+    let hr = rows_for(&rows, "bed-1", "HR");
+    assert_eq!(hr.len(), 1, "{rows:#?}");
+    assert!((11.0..=12.0).contains(&script_s(&hr[0]["start_utc"])));
+    assert_eq!(
+        script_s(&hr[0]["end_utc"]),
+        21.0,
+        "the HR alarm outlived sensor off"
+    );
+    let off = rows_for(&rows, "bed-1", "SensorOff");
+    assert_eq!(off.len(), 1, "{rows:#?}");
+    assert_eq!(script_s(&off[0]["start_utc"]), 21.0);
+    assert_eq!(off[0]["end_utc"], "");
+}
+
+#[test]
+fn replay_item_3_connected_but_silent_alarms_and_a_lost_link_lasts_until_data() {
+    let (_dir, rows) = replayed("connect-no-data.csv");
+    let no_data = rows_for(&rows, "bed-1", "NoData");
+    assert!(
+        !no_data.is_empty(),
+        "connected and silent raised nothing: {rows:#?}"
+    );
+    assert!(
+        (6.0..=8.0).contains(&script_s(&no_data[0]["start_utc"])),
+        "{:?}",
+        no_data[0]
+    );
+    assert_eq!(script_s(&no_data[0]["end_utc"]), 10.0);
+    let link = rows_for(&rows, "bed-1", "Disconnected");
+    assert_eq!(link.len(), 1, "{rows:#?}");
+    assert_eq!(script_s(&link[0]["start_utc"]), 12.0);
+    assert_eq!(
+        script_s(&link[0]["end_utc"]),
+        30.0,
+        "a link without data counted as back"
+    );
+}
+
+#[test]
+fn replay_item_4_a_moved_device_leaves_nothing_at_its_old_bed() {
+    let (_dir, rows) = replayed("move-bed.csv");
+    // (NEWS2 at bed-1 rightly still counts the pulse the strap measured on
+    // that bed's patient before it moved: it is a score of observations.)
+    let old: Vec<_> = rows
+        .iter()
+        .filter(|r| r["bed"] == "bed-1" && r["kind"] != "news2")
+        .collect();
+    assert!(!old.is_empty());
+    assert!(
+        old.iter().all(|r| !r["end_utc"].is_empty()),
+        "stranded at bed-1: {old:#?}"
+    );
+    let hr = rows_for(&rows, "bed-2", "HR");
+    assert_eq!(hr.len(), 1, "{rows:#?}");
+    assert!(
+        (28.0..=29.0).contains(&script_s(&hr[0]["start_utc"])),
+        "{:?}",
+        hr[0]
+    );
+}
+
+#[test]
+fn replay_item_5_discharge_keeps_a_standing_technical_alarm() {
+    let (_dir, rows) = replayed("discharge-keeps-technical.csv");
+    let spo2 = rows_for(&rows, "bed-1", "SpO2");
+    assert_eq!(spo2.len(), 1, "{rows:#?}");
+    assert_eq!(script_s(&spo2[0]["end_utc"]), 16.0);
+    let link = rows_for(&rows, "bed-1", "Disconnected");
+    assert_eq!(link.len(), 1, "{rows:#?}");
+    assert_eq!(
+        link[0]["end_utc"], "",
+        "the discharge silenced a disconnected oximeter"
+    );
+}
+
+#[test]
+fn replay_item_6_an_acknowledgement_expires_and_re_arms_on_worsening() {
+    let (dir, rows) = replayed("ack-reminder.csv");
+    let spo2 = rows_for(&rows, "bed-1", "SpO2");
+    assert_eq!(spo2.len(), 1, "{rows:#?}");
+    let id_events: Vec<(String, f64)> = alarm_events(dir.path())
+        .into_iter()
+        .filter(|e| e["parameter"] == "SpO2" && e["bed"] == "bed-1")
+        .map(|e| (e["event"].clone(), script_s(&e["at_utc"])))
+        .collect();
+    let at = |what: &str| -> Vec<f64> {
+        id_events
+            .iter()
+            .filter(|(e, _)| e == what)
+            .map(|(_, t)| *t)
+            .collect()
+    };
+    assert_eq!(at("acknowledged"), vec![15.0, 620.0], "{id_events:?}");
+    let rearmed = at("rearmed");
+    assert_eq!(rearmed.len(), 2, "{id_events:?}");
+    assert!(
+        (615.0..=616.0).contains(&rearmed[0]),
+        "reminder at {}",
+        rearmed[0]
+    );
+    assert_eq!(rearmed[1], 630.0, "worsening re-arms at once");
+}
+
+#[test]
+fn replay_item_7_acknowledge_covers_only_what_was_displayed() {
+    let (_dir, rows) = replayed("ack-displayed.csv");
+    let spo2 = rows_for(&rows, "bed-1", "SpO2");
+    assert_eq!(spo2[0]["acknowledged_by"], "replay", "{rows:#?}");
+    let nibp = rows_for(&rows, "bed-1", "NIBP sys");
+    assert_eq!(nibp.len(), 1, "{rows:#?}");
+    assert_eq!(nibp[0]["priority"], "high");
+    assert_eq!(script_s(&nibp[0]["start_utc"]), 12.0);
+    assert_eq!(
+        nibp[0]["acknowledged_by"], "",
+        "an alarm the nurse never saw was acknowledged"
+    );
+}
+
+#[test]
+fn replay_item_9_a_new_alarm_breaks_through_a_pause_held_by_an_acknowledged_one() {
+    let (dir, _) = replayed("pause-breakthrough.csv");
+    let events = alarm_events(dir.path());
+    let paused = events
+        .iter()
+        .find(|e| e["event"] == "audio_paused")
+        .unwrap_or_else(|| panic!("{events:#?}"));
+    assert_eq!(script_s(&paused["at_utc"]), 13.0);
+    let resumed = events
+        .iter()
+        .find(|e| e["event"] == "audio_resumed")
+        .unwrap_or_else(|| panic!("the pause was never broken through: {events:#?}"));
+    let t = script_s(&resumed["at_utc"]);
+    assert!(
+        t <= 24.0,
+        "resumed at {t} s, not by the SpO2 alarm's start: {resumed:?}"
+    );
+    assert!(
+        resumed["message"].contains("new medium-priority alarm"),
+        "{resumed:?}"
+    );
+}

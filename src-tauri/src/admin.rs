@@ -153,6 +153,7 @@ pub fn alarms_export(
     bed: Option<&str>,
     from: chrono::DateTime<chrono::Utc>,
     to: chrono::DateTime<chrono::Utc>,
+    events: bool,
 ) -> ExitCode {
     use vigil_alarms::{AlarmEvent, AlarmEventKind, AlarmKind};
     let (rt, store) = match open(global) {
@@ -165,6 +166,9 @@ pub fn alarms_export(
         Ok(l) => l,
         Err(e) => return fail(&e.to_string()),
     };
+    if events {
+        return alarm_events_export(log);
+    }
     #[derive(Default)]
     struct Row {
         start: String,
@@ -261,6 +265,75 @@ pub fn alarms_export(
             }
             w.flush().map_err(csv::Error::from)
         });
+    if skipped > 0 {
+        eprintln!("vigil alarms export: {skipped} records from an unknown format were skipped");
+    }
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&format!("writing CSV: {e}")),
+    }
+}
+
+/// The alarm log as CSV, one row per logged event (`vigil alarms export --events`).
+fn alarm_events_export(log: Vec<vigil_store::AlarmRecord>) -> ExitCode {
+    use vigil_alarms::{AlarmEvent, AlarmEventKind as E, AlarmKind};
+    let mut w = csv::Writer::from_writer(std::io::stdout().lock());
+    let header = [
+        "at_utc",
+        "bed",
+        "id",
+        "event",
+        "kind",
+        "priority",
+        "parameter",
+        "user",
+        "message",
+    ];
+    let mut skipped = 0;
+    let result = w.write_record(header).and_then(|_| {
+        for rec in log {
+            let Ok(ev) = serde_json::from_value::<AlarmEvent>(rec.event) else {
+                skipped += 1;
+                continue;
+            };
+            // The event's type as the log stores it ("started", "rearmed", …).
+            let event = serde_json::to_value(&ev.event)
+                .ok()
+                .and_then(|v| v["type"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let (kind, parameter) = match &ev.kind {
+                Some(AlarmKind::Physiological { parameter, .. }) => {
+                    ("physiological", parameter.label().to_string())
+                }
+                Some(AlarmKind::Technical { kind, parameter, .. }) => (
+                    "technical",
+                    match parameter {
+                        Some(p) => format!("{} {kind:?}", p.label()),
+                        None => format!("{kind:?}"),
+                    },
+                ),
+                Some(AlarmKind::News2) => ("news2", "NEWS2".to_string()),
+                None => ("", String::new()),
+            };
+            let user = match &ev.event {
+                E::Acknowledged { user } | E::AudioPaused { user, .. } => user.clone(),
+                E::LimitChanged { user, .. } => user.clone().unwrap_or_default(),
+                _ => String::new(),
+            };
+            w.write_record([
+                ev.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                ev.bed.clone(),
+                ev.id.map(|i| i.to_string()).unwrap_or_default(),
+                event,
+                kind.to_string(),
+                ev.priority.map(|p| p.as_str().to_string()).unwrap_or_default(),
+                parameter,
+                user,
+                ev.message.clone(),
+            ])?;
+        }
+        w.flush().map_err(csv::Error::from)
+    });
     if skipped > 0 {
         eprintln!("vigil alarms export: {skipped} records from an unknown format were skipped");
     }

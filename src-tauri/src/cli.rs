@@ -169,6 +169,11 @@ pub enum AlarmsCommand {
         to: Option<chrono::DateTime<chrono::Utc>>,
         #[arg(long, value_enum, default_value = "csv")]
         format: ExportFormat,
+        /// One row per logged event instead (started, escalated, latched,
+        /// acknowledged, re-armed, ended, audio paused/resumed, limit changed):
+        /// at_utc,bed,id,event,kind,priority,parameter,user,message.
+        #[arg(long)]
+        events: bool,
     },
 }
 
@@ -335,6 +340,7 @@ pub fn main() -> ExitCode {
                     from,
                     to,
                     format: _,
+                    events,
                 },
         }) => {
             init_logging("warn");
@@ -342,7 +348,7 @@ pub fn main() -> ExitCode {
             // instants (2026-01-01 unless --start), a scaled clock's ahead of now.
             let to = to.unwrap_or_else(|| chrono::Utc::now() + chrono::Duration::days(365 * 100));
             let from = from.unwrap_or(chrono::DateTime::UNIX_EPOCH);
-            crate::admin::alarms_export(&cli.global, bed.as_deref(), from, to)
+            crate::admin::alarms_export(&cli.global, bed.as_deref(), from, to, events)
         }
         Some(Command::Export(args)) => {
             init_logging("warn");
