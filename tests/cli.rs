@@ -480,25 +480,30 @@ fn replay(dir: &Path, script: &Path) -> std::process::Output {
     run_in(dir, &["replay", script.to_str().unwrap()])
 }
 
-/// `vigil alarms export` rows as maps from column to value.
-fn alarm_rows(dir: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
-    let out = run_in(dir, &["alarms", "export", "--format", "csv"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let mut r = csv_reader(&out.stdout);
-    let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
-    assert_eq!(
-        header.join(","),
-        "start_utc,end_utc,bed,kind,priority,parameter,value,limit,acknowledged_by,message"
-    );
+/// CSV with `header` as maps from column to value.
+fn csv_maps(csv: &[u8], header: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+    let mut r = csv_reader(csv);
+    let columns: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(columns.join(","), header);
     r.records()
         .map(|rec| {
-            header
+            columns
                 .iter()
                 .cloned()
                 .zip(rec.unwrap().iter().map(String::from))
                 .collect()
         })
         .collect()
+}
+
+/// `vigil alarms export` rows as maps from column to value.
+fn alarm_rows(dir: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
+    let out = run_in(dir, &["alarms", "export", "--format", "csv"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    csv_maps(
+        &out.stdout,
+        "start_utc,end_utc,bed,kind,priority,parameter,value,limit,acknowledged_by,message",
+    )
 }
 
 /// `vigil export` over the replay's first hour: (header, rows).
@@ -720,21 +725,10 @@ fn replay_speed_1_runs_in_real_time() {
 fn alarm_events(dir: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
     let out = run_in(dir, &["alarms", "export", "--events"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let mut r = csv_reader(&out.stdout);
-    let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
-    assert_eq!(
-        header.join(","),
-        "at_utc,bed,id,event,kind,priority,parameter,user,message"
-    );
-    r.records()
-        .map(|rec| {
-            header
-                .iter()
-                .cloned()
-                .zip(rec.unwrap().iter().map(String::from))
-                .collect()
-        })
-        .collect()
+    csv_maps(
+        &out.stdout,
+        "at_utc,bed,id,event,kind,priority,parameter,user,message",
+    )
 }
 
 /// Replays `script` into a new data directory; the alarm rows afterwards.

@@ -210,11 +210,7 @@ pub fn alarms_export(
                     }
                     Some(AlarmKind::Technical { kind, parameter, .. }) => {
                         row.kind = "technical".into();
-                        row.parameter = match parameter {
-                            // "SpO2 NoValidMeasurement": which parameter cannot be measured.
-                            Some(p) => format!("{} {kind:?}", p.label()),
-                            None => format!("{kind:?}"),
-                        };
+                        row.parameter = technical_parameter(*kind, *parameter);
                     }
                     Some(AlarmKind::News2) => {
                         row.kind = "news2".into();
@@ -305,13 +301,9 @@ fn alarm_events_export(log: Vec<vigil_store::AlarmRecord>) -> ExitCode {
                 Some(AlarmKind::Physiological { parameter, .. }) => {
                     ("physiological", parameter.label().to_string())
                 }
-                Some(AlarmKind::Technical { kind, parameter, .. }) => (
-                    "technical",
-                    match parameter {
-                        Some(p) => format!("{} {kind:?}", p.label()),
-                        None => format!("{kind:?}"),
-                    },
-                ),
+                Some(AlarmKind::Technical { kind, parameter, .. }) => {
+                    ("technical", technical_parameter(*kind, *parameter))
+                }
                 Some(AlarmKind::News2) => ("news2", "NEWS2".to_string()),
                 None => ("", String::new()),
             };
@@ -340,5 +332,17 @@ fn alarm_events_export(log: Vec<vigil_store::AlarmRecord>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("writing CSV: {e}")),
+    }
+}
+
+/// The export's `parameter` of a technical alarm: its kind ("Disconnected"),
+/// with the parameter it concerns ("SpO2 NoValidMeasurement").
+fn technical_parameter(
+    kind: vigil_alarms::TechnicalKind,
+    parameter: Option<vigil_alarms::Parameter>,
+) -> String {
+    match parameter {
+        Some(p) => format!("{} {kind:?}", p.label()),
+        None => format!("{kind:?}"),
     }
 }

@@ -344,19 +344,6 @@ pub struct ParameterLimit {
     pub patient_specific: bool,
 }
 
-/// An alarm whose condition ended but which stays shown until acknowledged
-/// (latched): part of what a restart must not forget.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LatchedAlarm {
-    pub id: u64,
-    pub kind: AlarmKind,
-    pub priority: Priority,
-    pub since: DateTime<Utc>,
-    pub value: Option<f64>,
-    pub limit: Option<f64>,
-    pub message: String,
-}
-
 /// The clinical settings of one bed that outlive a restart: the patient
 /// category, patient-specific limits, latched alarms and the NEWS2 history.
 /// (Conditions that still exist come back from live data.)
@@ -364,7 +351,8 @@ pub struct LatchedAlarm {
 pub struct BedSettings {
     pub category: PatientCategory,
     pub overrides: BTreeMap<Parameter, Limit>,
-    pub latched: Vec<LatchedAlarm>,
+    /// Alarms whose condition ended but which stay shown until acknowledged.
+    pub latched: Vec<ActiveAlarm>,
     pub news2_history: Vec<News2>,
 }
 
@@ -1411,19 +1399,12 @@ impl AlarmEngine {
         BedSettings {
             category: b.map(|b| b.category).unwrap_or_default(),
             overrides: b.map(|b| b.overrides.clone()).unwrap_or_default(),
-            latched: b
+            // (`now` only matters to the audio pause, not saved.)
+            latched: self
+                .state(bed, DateTime::<Utc>::MIN_UTC)
+                .active
                 .into_iter()
-                .flat_map(|b| &b.alarms)
-                .filter(|a| !a.condition_active)
-                .map(|a| LatchedAlarm {
-                    id: a.id,
-                    kind: a.kind.clone(),
-                    priority: a.priority,
-                    since: a.since,
-                    value: a.value,
-                    limit: a.limit,
-                    message: a.message.clone(),
-                })
+                .filter(|a| a.latched)
                 .collect(),
             news2_history: self.news2.history(bed).cloned().collect(),
         }

@@ -25,8 +25,7 @@ mod serde_secs;
 
 pub use engine::{
     AckTarget, ActiveAlarm, AlarmEngine, AlarmError, AlarmEvent, AlarmEventKind, AlarmKind, AudioState,
-    BedAlarmState, BedSettings, Direction, EndReason, LatchedAlarm, ParameterLimit, RearmReason,
-    ResumeReason,
+    BedAlarmState, BedSettings, Direction, EndReason, ParameterLimit, RearmReason, ResumeReason,
 };
 pub use limits::{
     Colour, Limit, LimitError, LimitSet, Parameter, PatientCategory, PresetError, Priority, Signal,

@@ -7,7 +7,32 @@ mod safety;
 mod scenarios;
 
 use chrono::{DateTime, Duration, Utc};
+use vigil_alarms::{AlarmEngine, AlarmEvent, AlarmKind, Direction, Parameter, SitePreset};
 use vigil_model::{AdmissionId, Mdc, Reading, Source, Special, Value};
+
+pub fn engine() -> AlarmEngine {
+    AlarmEngine::new(SitePreset::standard())
+}
+
+pub fn phys(p: Parameter, d: Direction) -> AlarmKind {
+    AlarmKind::Physiological {
+        parameter: p,
+        direction: d,
+    }
+}
+
+/// Feeds `f(second)` readings at bed-3 once a second from `from` to `to`
+/// (inclusive), with a tick half-way through each second.
+pub fn run(e: &mut AlarmEngine, from: i64, to: i64, f: impl Fn(i64) -> Vec<(Mdc, f64)>) -> Vec<AlarmEvent> {
+    let mut out = Vec::new();
+    for s in from..=to {
+        for (code, v) in f(s) {
+            out.extend(e.on_reading(&reading("bed-3", code, v, t(s)), t(s)));
+        }
+        out.extend(e.tick(t_ms(s * 1000 + 500)));
+    }
+    out
+}
 
 /// Test time origin + `ms` milliseconds.
 pub fn t_ms(ms: i64) -> DateTime<Utc> {

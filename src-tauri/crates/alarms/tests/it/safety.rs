@@ -5,38 +5,15 @@
 use chrono::Duration;
 use vigil_alarms::news2::score;
 use vigil_alarms::{
-    AckTarget, AirOrOxygen, AlarmEngine, AlarmEvent, AlarmEventKind, AlarmKind, Consciousness, Direction,
-    EndReason, News2Input, Observed, Parameter, PatientCategory, Priority, RearmReason, ResumeReason,
-    SitePreset, TechnicalKind, ValidityWindows,
+    AckTarget, AirOrOxygen, AlarmEngine, AlarmEventKind, AlarmKind, Consciousness, Direction, EndReason,
+    News2Input, Observed, Parameter, PatientCategory, Priority, RearmReason, ResumeReason, SitePreset,
+    TechnicalKind, ValidityWindows,
 };
 use vigil_model::Mdc;
 
-use crate::{reading, t, t_ms};
+use crate::{engine, phys, reading, run, t, t_ms};
 
 const BED: &str = "bed-3";
-
-fn engine() -> AlarmEngine {
-    AlarmEngine::new(SitePreset::standard())
-}
-
-fn phys(p: Parameter, d: Direction) -> AlarmKind {
-    AlarmKind::Physiological {
-        parameter: p,
-        direction: d,
-    }
-}
-
-/// Feeds `f(second)` once a second from `from` to `to` with a tick half-way.
-fn run(e: &mut AlarmEngine, from: i64, to: i64, f: impl Fn(i64) -> Vec<(Mdc, f64)>) -> Vec<AlarmEvent> {
-    let mut out = Vec::new();
-    for s in from..=to {
-        for (code, v) in f(s) {
-            out.extend(e.on_reading(&reading(BED, code, v, t(s)), t(s)));
-        }
-        out.extend(e.tick(t_ms(s * 1000 + 500)));
-    }
-    out
-}
 
 fn audible(e: &AlarmEngine, kind: &AlarmKind, at: chrono::DateTime<chrono::Utc>) -> bool {
     e.state(BED, at)

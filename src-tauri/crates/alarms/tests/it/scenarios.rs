@@ -10,35 +10,12 @@ use vigil_alarms::{
 };
 use vigil_model::{Mdc, Special};
 
-use crate::{reading, special, t, t_ms};
-
-fn engine() -> AlarmEngine {
-    AlarmEngine::new(SitePreset::standard())
-}
-
-fn phys(p: Parameter, d: Direction) -> AlarmKind {
-    AlarmKind::Physiological {
-        parameter: p,
-        direction: d,
-    }
-}
+use crate::{engine, phys, reading, run, special, t, t_ms};
 
 fn started(ev: &[AlarmEvent]) -> Vec<&AlarmEvent> {
     ev.iter()
         .filter(|e| matches!(e.event, AlarmEventKind::Started { .. }))
         .collect()
-}
-
-/// Feeds `f(second)` readings once a second from `from` to `to` (inclusive) with a tick each second.
-fn run(e: &mut AlarmEngine, from: i64, to: i64, f: impl Fn(i64) -> Vec<(Mdc, f64)>) -> Vec<AlarmEvent> {
-    let mut out = Vec::new();
-    for s in from..=to {
-        for (code, v) in f(s) {
-            out.extend(e.on_reading(&reading("bed-3", code, v, t(s)), t(s)));
-        }
-        out.extend(e.tick(t_ms(s * 1000 + 500)));
-    }
-    out
 }
 
 #[test]
