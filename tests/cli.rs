@@ -919,3 +919,16 @@ fn replay_item_9_a_new_alarm_breaks_through_a_pause_held_by_an_acknowledged_one(
         "{resumed:?}"
     );
 }
+
+#[test]
+fn replay_item_11_hypothermia_and_a_news2_single_3_alarm_at_medium() {
+    let (_dir, rows) = replayed("hypothermia.csv");
+    let temp = rows_for(&rows, "bed-1", "Temp");
+    assert_eq!(temp.len(), 1, "{rows:#?}");
+    assert_eq!(script_s(&temp[0]["start_utc"]), 1.0);
+    assert_eq!(temp[0]["priority"], "medium");
+    let news2 = rows_for(&rows, "bed-1", "NEWS2");
+    assert_eq!(news2.len(), 1, "{rows:#?}");
+    assert_eq!(news2[0]["priority"], "medium");
+    assert!(news2[0]["message"].contains("low-medium"), "{:?}", news2[0]);
+}
