@@ -192,7 +192,10 @@ const LIVE_CAPACITY: usize = 8192;
 
 impl Vigil {
     pub async fn start(cfg: Config) -> Result<Vigil, CoreError> {
-        let store = Store::open(&config::store_path(&cfg.data_dir), &cfg.key).await?;
+        // A damaged store is moved aside and replaced: monitoring must not
+        // depend on the record (a wrong key is still refused).
+        let (store, moved_aside) =
+            Store::open_or_recover(&config::store_path(&cfg.data_dir), &cfg.key).await?;
         let use_ble = cfg.devices == DeviceMode::Auto && vigil_devices::ble::adapter_present().await;
         let replay = cfg.devices == DeviceMode::Replay;
         let source = (!use_ble && !replay).then(|| {
@@ -223,14 +226,17 @@ impl Vigil {
                 links.push((a.id.0.clone(), l));
             }
         }
-        let mut ward = Ward::new(beds, admissions);
+        let mut ward = Ward::new(beds.clone(), admissions);
         for (adm, l) in links {
             ward.set_link(&adm, &l);
         }
         ward.seed_latest(store.latest().await?, Duration::from_secs(1));
         ward.seed_records(stored_records(&store, &ward, cfg.clock.now()).await?);
         // Limits, NEWS2 entries and latched alarms as they were before the restart.
-        let not_restored = persist::restore(&mut alarming, &ward, &store, cfg.clock.now()).await?;
+        let mut not_restored = persist::restore(&mut alarming, &ward, &store, cfg.clock.now()).await?;
+        if moved_aside.is_some() {
+            not_restored.merge(alarming.recording_unavailable(&beds, cfg.clock.now()));
+        }
         let ward = Arc::new(Mutex::new(ward));
 
         let cancel = CancellationToken::new();
@@ -270,6 +276,7 @@ impl Vigil {
             },
             key_source: cfg.key.describe(),
             data_dir: cfg.data_dir.display().to_string(),
+            store_recovered_from: moved_aside.map(|m| m.path.display().to_string()),
         };
 
         let mut tasks = Vec::new();
