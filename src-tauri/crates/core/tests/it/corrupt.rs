@@ -97,3 +97,32 @@ fn a_wrong_passphrase_is_refused_and_nothing_is_moved() {
     assert!(corrupt_files(dir.path()).is_empty());
     assert!(dir.path().join("vigil.db").exists());
 }
+
+#[test]
+fn a_store_that_opens_but_cannot_be_read_back_is_moved_aside_too() {
+    let dir = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let v = Vigil::start(config(dir.path(), Scenario::Stable, 10.0))
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        v.shutdown().await;
+        // A damaged record inside a sound page: quick_check passes, the
+        // newest chunk of a series no longer authenticates.
+        let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join("vigil.db"));
+        let db = sqlx::SqlitePool::connect_with(opts).await.unwrap();
+        sqlx::query(
+            "UPDATE chunks SET sealed = randomblob(length(sealed)) WHERE id = (SELECT max(id) FROM chunks)",
+        )
+        .execute(&db)
+        .await
+        .unwrap();
+        db.close().await;
+        let v = Vigil::start(config(dir.path(), Scenario::Stable, 1.0))
+            .await
+            .expect("monitoring starts");
+        assert!(v.info().store_recovered_from.is_some());
+        assert_eq!(corrupt_files(dir.path()).len(), 1);
+        v.shutdown().await;
+    });
+}
