@@ -932,3 +932,127 @@ fn replay_item_11_hypothermia_and_a_news2_single_3_alarm_at_medium() {
     assert_eq!(news2[0]["priority"], "medium");
     assert!(news2[0]["message"].contains("low-medium"), "{:?}", news2[0]);
 }
+
+/// Overwrites 4 KiB in the middle of `db` with random bytes.
+fn random_4k_in_the_middle(db: &Path) {
+    use std::io::{Seek, SeekFrom, Write};
+    let len = std::fs::metadata(db).unwrap().len();
+    assert!(len > 64 * 1024, "store too small to damage in the middle: {len}");
+    let mut x = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    let noise: Vec<u8> = (0..4096)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let mut f = std::fs::OpenOptions::new().write(true).open(db).unwrap();
+    f.seek(SeekFrom::Start(len / 2 - 1000)).unwrap();
+    f.write_all(&noise).unwrap();
+    f.sync_all().unwrap();
+}
+
+fn corrupt_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            n.starts_with("vigil.db.corrupt-") && !n.ends_with("-wal") && !n.ends_with("-shm")
+        })
+        .collect()
+}
+
+#[test]
+fn a_corrupt_store_at_start_does_not_stop_monitoring_and_salvage_recovers_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        vigil()
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("VIGIL_PASSPHRASE", "gateway-test-passphrase")
+            .output()
+            .unwrap()
+    };
+    let from = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let to = (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339();
+    let rows = |out: std::process::Output| {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().lines().count() - 1
+    };
+    run_gateway_and_stop(dir.path(), &[], SIGTERM);
+    run_gateway_and_stop(dir.path(), &[], SIGTERM);
+    let before = rows(run(&["export", "--from", &from, "--to", &to]));
+    let db = dir.path().join("vigil.db");
+    random_4k_in_the_middle(&db);
+
+    // The gateway monitors, says recording restarted, and stops cleanly.
+    let stderr = run_gateway_and_stop(dir.path(), &[], SIGTERM);
+    assert!(stderr.contains("RECORDING UNAVAILABLE"), "{stderr}");
+    let (readings, stored) = counts(&stderr);
+    assert!(readings > 100, "not monitoring: {stderr}");
+    assert_eq!(readings, stored);
+    let aside = corrupt_files(dir.path());
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert!(stderr.contains(&aside[0].display().to_string()), "{stderr}");
+    let ok = run(&["store", "verify"]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stdout));
+    let fresh = rows(run(&["export", "--from", &from, "--to", &to]));
+    assert_eq!(fresh as u64, stored, "the new store holds only the new run");
+
+    // Salvage copies back what still opens, and says what did not.
+    let out = run(&["store", "salvage", aside[0].to_str().unwrap()]);
+    let report = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(report.contains("recovered: "), "{report}");
+    let after = rows(run(&["export", "--from", &from, "--to", &to]));
+    let salvaged = after - fresh;
+    assert!(salvaged > before / 2, "salvaged {salvaged} of {before}: {report}");
+    assert!(salvaged <= before, "salvaged {salvaged} of {before}: {report}");
+    if salvaged < before {
+        assert!(report.contains("NOT RECOVERED"), "{report}");
+    }
+    let ok = run(&["store", "verify"]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stdout));
+    // Salvaging again duplicates nothing.
+    run(&["store", "salvage", aside[0].to_str().unwrap()]);
+    assert_eq!(rows(run(&["export", "--from", &from, "--to", &to])), after);
+    // Not a database at all: a clear error, non-zero.
+    let junk = dir.path().join("junk.db");
+    std::fs::write(&junk, vec![0x42u8; 8192]).unwrap();
+    let out = run(&["store", "salvage", junk.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nothing could be recovered"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_wrong_passphrase_on_a_corrupt_store_is_refused_and_nothing_is_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    run_gateway_and_stop(dir.path(), &[], SIGTERM);
+    run_gateway_and_stop(dir.path(), &[], SIGTERM);
+    random_4k_in_the_middle(&dir.path().join("vigil.db"));
+    let out = vigil()
+        .args(["gateway", "--data-dir"])
+        .arg(dir.path())
+        .env("VIGIL_PASSPHRASE", "not-the-passphrase")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("wrong passphrase"), "{err}");
+    assert!(corrupt_files(dir.path()).is_empty());
+}

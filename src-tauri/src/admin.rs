@@ -111,6 +111,103 @@ pub fn verify(global: &Global) -> ExitCode {
     }
 }
 
+/// Copies what still opens from a damaged store into the current one and
+/// says what could not be recovered (series and time ranges, no values).
+pub fn salvage(global: &Global, file: &Path) -> ExitCode {
+    let dir = match global.data_dir() {
+        Ok(d) => d,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let key = match config::resolve_key(global.key_file.as_deref(), &dir) {
+        Ok(k) => k,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let path = config::store_path(&dir);
+    if !file.exists() {
+        return fail(&format!("no file {}", file.display()));
+    }
+    if let (Ok(a), Ok(b)) = (file.canonicalize(), path.canonicalize()) {
+        if a == b {
+            return fail("that is the current store: salvage copies from a damaged store moved aside");
+        }
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let store = match rt.block_on(Store::open(&path, &key)) {
+        Ok(s) => s,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let result = rt.block_on(store.salvage_from(file, &key));
+    rt.block_on(store.close());
+    let r = match result {
+        Ok(r) => r,
+        Err(e) => {
+            return fail(&format!(
+                "nothing could be recovered from {}: {e}",
+                file.display()
+            ))
+        }
+    };
+    let fmt = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    println!(
+        "vigil store salvage: from {} into {}",
+        file.display(),
+        path.display()
+    );
+    println!(
+        "recovered: {} chunks ({} readings), {} alarm-log records, {} admissions",
+        r.chunks_recovered, r.readings_recovered, r.alarm_records_recovered, r.admissions_recovered
+    );
+    println!(
+        "already present: {} chunks, {} alarm-log records, {} admissions",
+        r.chunks_already_present, r.alarm_records_already_present, r.admissions_already_present
+    );
+    for s in &r.lost_series {
+        println!(
+            "NOT RECOVERED: bed {} code {} ({}) from {} to {}: {} chunks failed authentication",
+            s.bed,
+            s.code.0,
+            s.code.label(),
+            fmt(s.from),
+            fmt(s.to),
+            s.chunks
+        );
+    }
+    for l in &r.lost_rows {
+        let when = l
+            .between
+            .map(|(a, b)| format!(", written between {} and {}", fmt(a), fmt(b)))
+            .unwrap_or_default();
+        println!(
+            "NOT RECOVERED: {} rows {}..={} on damaged pages (series unknown){when}",
+            l.table, l.first_id, l.last_id
+        );
+    }
+    if r.alarm_records_lost > 0 {
+        println!("NOT RECOVERED: {} alarm-log records", r.alarm_records_lost);
+    }
+    if r.admissions_lost > 0 {
+        println!("NOT RECOVERED: {} admissions", r.admissions_lost);
+    }
+    for id in &r.admissions_conflicting {
+        println!("NOT COPIED: admission {id} is current but its bed now has another patient");
+    }
+    if r.lost_series.is_empty()
+        && r.lost_rows.is_empty()
+        && r.alarm_records_lost == 0
+        && r.admissions_lost == 0
+    {
+        println!("everything that was read authenticated");
+    }
+    if r.read_anything() {
+        ExitCode::SUCCESS
+    } else {
+        fail("nothing could be recovered")
+    }
+}
+
 /// Re-wraps the data keys under a new key-encryption key.
 pub fn key_rotate(global: &Global, new_key_file: Option<&Path>) -> ExitCode {
     let dir = match global.data_dir() {

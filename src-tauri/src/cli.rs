@@ -181,6 +181,14 @@ pub enum AlarmsCommand {
 pub enum StoreCommand {
     /// Open every chunk and sealed record; exit non-zero if any fails authentication.
     Verify,
+    /// Copy every chunk, alarm-log record and admission that still opens and
+    /// authenticates from a damaged store (e.g. vigil.db.corrupt-<time>, moved
+    /// aside at start) into the current store, under the same key; report what
+    /// could not be recovered. Exits non-zero only if nothing could be read.
+    Salvage {
+        /// The damaged database file.
+        file: PathBuf,
+    },
 }
 
 fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
@@ -359,6 +367,12 @@ pub fn main() -> ExitCode {
         }) => {
             init_logging("warn");
             crate::admin::verify(&cli.global)
+        }
+        Some(Command::Store {
+            command: StoreCommand::Salvage { file },
+        }) => {
+            init_logging("warn");
+            crate::admin::salvage(&cli.global, &file)
         }
     }
 }

@@ -55,6 +55,13 @@ pub fn run(global: Global, args: GatewayArgs) -> ExitCode {
             vigil.store().path().display(),
             info.key_source,
         );
+        if let Some(aside) = &info.store_recovered_from {
+            eprintln!(
+                "vigil gateway: RECORDING UNAVAILABLE: the store was damaged and moved aside to {aside}; \
+                 a new store was started and monitoring continues. Copy back what still opens with \
+                 `vigil store salvage {aside}`"
+            );
+        }
         let mut status = tokio::time::interval(Duration::from_secs(args.status_every.max(1)));
         status.tick().await;
         let stop = shutdown_signal();

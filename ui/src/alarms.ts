@@ -75,6 +75,7 @@ const TECHNICAL_TEXT: Record<TechnicalKind, string> = {
   audio_unavailable: "ALARM SOUND UNAVAILABLE",
   alarm_log_failure: "alarm log failure",
   settings_not_restored: "settings not restored",
+  recording_unavailable: "recording unavailable (store moved aside)",
 };
 
 export function isTechnical(a: ActiveAlarm): boolean {

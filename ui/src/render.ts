@@ -1146,6 +1146,8 @@ export class AppView {
   private readonly deadLettersOpen: HTMLAnchorElement;
   private fhir: FhirFacts = { configured: false, linked: new Map() };
   private readonly noData: HTMLDivElement;
+  /** The store was damaged at start and moved aside: recording restarted. */
+  private readonly storeRecovered: HTMLDivElement;
   private readonly noDataDetail: HTMLSpanElement;
   private readonly error: HTMLDivElement;
   private readonly toast: HTMLDivElement;
@@ -1197,6 +1199,8 @@ export class AppView {
       this.noDataDetail,
     );
     this.noData.hidden = true;
+    this.storeRecovered = h("div", { class: "error-banner", testid: "store-recovered-banner", attrs: { role: "alert" } });
+    this.storeRecovered.hidden = true;
     this.error = h("div", { class: "error-banner", testid: "error-banner", attrs: { role: "alert" } });
     this.error.hidden = true;
     this.toast = h("div", { class: "error-banner action-error", testid: "action-error", attrs: { role: "alert" } });
@@ -1266,6 +1270,7 @@ export class AppView {
       this.userPrompt,
       this.audioBanner,
       this.noData,
+      this.storeRecovered,
       this.error,
       this.toast,
       this.main,
@@ -1295,6 +1300,7 @@ export class AppView {
   }
 
   setAppInfo(info: AppInfo | null): void {
+    if (!info) setHidden(this.storeRecovered, true);
     if (!info) {
       // Unknown mode must not look like "real": say so, loudly.
       setText(this.simText, "MODE UNKNOWN \u2014 cannot confirm devices are real");
@@ -1303,6 +1309,8 @@ export class AppView {
       return;
     }
     setText(this.version, `v${info.version}`);
+    setText(this.storeRecovered, storeRecoveredText(info));
+    setHidden(this.storeRecovered, !info.store_recovered_from);
     setText(this.keySource, `key: ${info.key_source}`);
     setAttr(this.keySource, "title", `key: ${info.key_source}`);
     const sim = info.mode === "simulated";
@@ -1405,4 +1413,10 @@ export class AppView {
       this.overview.update(state, ctx, bedsChanged);
     }
   }
+}
+
+/** The banner while recording runs in a store started after the old one was found damaged. */
+export function storeRecoveredText(info: AppInfo): string {
+  if (!info.store_recovered_from) return "";
+  return `RECORDING RESTARTED \u2014 the store was damaged and moved aside to ${info.store_recovered_from}; earlier data is not shown until it is salvaged (vigil store salvage)`;
 }

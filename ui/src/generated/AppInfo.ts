@@ -4,4 +4,10 @@ export type AppInfo = { version: string,
 /**
  * "simulated" | "real"
  */
-mode: string, scenario: string | null, key_source: string, data_dir: string, };
+mode: string, scenario: string | null, key_source: string, data_dir: string, 
+/**
+ * Set when the store was damaged at start: where it was moved aside
+ * (a new store records from then on; `vigil store salvage` copies back
+ * what still opens).
+ */
+store_recovered_from: string | null, };

@@ -437,10 +437,15 @@ pub enum TechnicalKind {
     /// the category preset until someone checks them. Raised and cleared at
     /// once, so at high priority it stays shown (latched) until acknowledged.
     SettingsNotRestored,
+    /// At start the encrypted store was damaged: it was moved aside and a
+    /// new one started, so what was recorded before is not in the record
+    /// until someone salvages it (`vigil store salvage`). Monitoring goes on.
+    /// Raised and cleared at once: latched until acknowledged.
+    RecordingUnavailable,
 }
 
 impl TechnicalKind {
-    pub const ALL: [TechnicalKind; 10] = [
+    pub const ALL: [TechnicalKind; 11] = [
         TechnicalKind::SensorOff,
         TechnicalKind::NoData,
         TechnicalKind::Disconnected,
@@ -451,6 +456,7 @@ impl TechnicalKind {
         TechnicalKind::AudioUnavailable,
         TechnicalKind::AlarmLogFailure,
         TechnicalKind::SettingsNotRestored,
+        TechnicalKind::RecordingUnavailable,
     ];
 
     pub fn describe(self) -> &'static str {
@@ -466,6 +472,9 @@ impl TechnicalKind {
             TechnicalKind::AlarmLogFailure => "alarm log failure",
             TechnicalKind::SettingsNotRestored => {
                 "clinical settings not restored: check limits and NEWS2 entries"
+            }
+            TechnicalKind::RecordingUnavailable => {
+                "recording unavailable: the store was damaged and moved aside; a new one was started"
             }
         }
     }
@@ -491,7 +500,8 @@ impl TechnicalKind {
             TechnicalKind::LowBattery => Priority::Low,
             TechnicalKind::StoreFailure
             | TechnicalKind::AudioUnavailable
-            | TechnicalKind::SettingsNotRestored => Priority::High,
+            | TechnicalKind::SettingsNotRestored
+            | TechnicalKind::RecordingUnavailable => Priority::High,
             TechnicalKind::DeliveryFailure | TechnicalKind::AlarmLogFailure => Priority::Medium,
         }
     }

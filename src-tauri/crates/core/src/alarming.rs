@@ -161,6 +161,20 @@ impl Alarming {
         out
     }
 
+    /// At start the store was damaged, moved aside and replaced: say so at
+    /// every bed. Raised and cleared at once (like
+    /// [`Self::settings_not_restored`]), so it stays shown, latched, until a
+    /// nurse acknowledges it; monitoring goes on.
+    pub fn recording_unavailable(&mut self, beds: &[String], now: DateTime<Utc>) -> Outcome {
+        let mut out = Outcome::default();
+        let kind = TechnicalKind::RecordingUnavailable;
+        for bed in beds {
+            out.add(self.engine.on_technical(bed, "store", kind, true, now));
+            out.add(self.engine.on_technical(bed, "store", kind, false, now));
+        }
+        out
+    }
+
     /// Beds whose settings changed since they were last taken, with what to save.
     pub fn take_dirty(&mut self) -> Vec<(String, SavedBed)> {
         std::mem::take(&mut self.dirty)

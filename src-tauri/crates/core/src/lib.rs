@@ -192,7 +192,10 @@ const LIVE_CAPACITY: usize = 8192;
 
 impl Vigil {
     pub async fn start(cfg: Config) -> Result<Vigil, CoreError> {
-        let store = Store::open(&config::store_path(&cfg.data_dir), &cfg.key).await?;
+        // A damaged store is moved aside and replaced: monitoring must not
+        // depend on the record (a wrong key is still refused).
+        let (store, moved_aside) =
+            Store::open_or_recover(&config::store_path(&cfg.data_dir), &cfg.key).await?;
         let use_ble = cfg.devices == DeviceMode::Auto && vigil_devices::ble::adapter_present().await;
         let replay = cfg.devices == DeviceMode::Replay;
         let source = (!use_ble && !replay).then(|| {
@@ -207,30 +210,32 @@ impl Vigil {
             Some(sim) => sim.beds(),
             None => (1..=cfg.sim.beds).map(|i| format!("bed-{i}")).collect(),
         };
-        let admissions = store.current_admissions().await?;
-        // Alarm ids continue after a time in µs so they never repeat in one
-        // data directory's log. A replay's clock starts at a fixed instant in
-        // the past, so a second replay into the same directory would reuse
-        // the first one's ids: take the wall clock when it is later.
-        let ids_after = cfg.clock.now().max(vigil_model::SystemClock.now());
-        let mut alarming = alarming::Alarming::new(cfg.alarm_preset.clone(), ids_after);
-        for a in &admissions {
-            alarming.set_patient(&a.bed, alarm_category(a.patient.category));
-        }
-        let mut links = Vec::new();
-        for a in &admissions {
-            if let Some(l) = store.patient_link(&a.id).await? {
-                links.push((a.id.0.clone(), l));
+        // What the store holds at start. A store that opened but cannot be
+        // read back (a damaged record or page quick_check did not see) is
+        // moved aside like one that did not open: monitoring goes on.
+        let (store, moved_aside, (mut alarming, ward, mut not_restored)) = match load(&store, &cfg, &beds)
+            .await
+        {
+            Ok(loaded) => (store, moved_aside, loaded),
+            Err(CoreError::Store(e)) if moved_aside.is_none() && unreadable(&e) => {
+                let path = config::store_path(&cfg.data_dir);
+                let reason = e.to_string();
+                store.close().await;
+                let aside = vigil_store::move_aside(&path, chrono::Utc::now())?;
+                tracing::error!(moved_to = %aside.display(), %reason, "the store cannot be read back: moved aside, starting a new one");
+                let store = Store::open(&path, &cfg.key).await?;
+                let loaded = load(&store, &cfg, &beds).await?;
+                (
+                    store,
+                    Some(vigil_store::MovedAside { path: aside, reason }),
+                    loaded,
+                )
             }
+            Err(e) => return Err(e),
+        };
+        if moved_aside.is_some() {
+            not_restored.merge(alarming.recording_unavailable(&beds, cfg.clock.now()));
         }
-        let mut ward = Ward::new(beds, admissions);
-        for (adm, l) in links {
-            ward.set_link(&adm, &l);
-        }
-        ward.seed_latest(store.latest().await?, Duration::from_secs(1));
-        ward.seed_records(stored_records(&store, &ward, cfg.clock.now()).await?);
-        // Limits, NEWS2 entries and latched alarms as they were before the restart.
-        let not_restored = persist::restore(&mut alarming, &ward, &store, cfg.clock.now()).await?;
         let ward = Arc::new(Mutex::new(ward));
 
         let cancel = CancellationToken::new();
@@ -270,6 +275,7 @@ impl Vigil {
             },
             key_source: cfg.key.describe(),
             data_dir: cfg.data_dir.display().to_string(),
+            store_recovered_from: moved_aside.map(|m| m.path.display().to_string()),
         };
 
         let mut tasks = Vec::new();
@@ -843,6 +849,53 @@ impl Vigil {
 /// Every stored-record reading (glucose) of the ward's beds and of the beds
 /// devices are assigned to, for [`Ward::seed_records`]. Only those series'
 /// chunks are opened: a few per meter and day.
+/// Whether a store error at start means the record cannot be read back
+/// (damaged file, or a sealed record that no longer authenticates).
+fn unreadable(e: &StoreError) -> bool {
+    e.is_damaged()
+        || matches!(
+            e,
+            StoreError::Tampered { .. }
+                | StoreError::Corrupt { .. }
+                | StoreError::TamperedRecord { .. }
+                | StoreError::TamperedAdmission(_)
+        )
+}
+
+/// Reads what the store holds at start: admissions, links, latest values,
+/// records and saved settings.
+async fn load(
+    store: &Store,
+    cfg: &Config,
+    beds: &[String],
+) -> Result<(alarming::Alarming, Ward, alarming::Outcome), CoreError> {
+    let admissions = store.current_admissions().await?;
+    // Alarm ids continue after a time in µs so they never repeat in one
+    // data directory's log. A replay's clock starts at a fixed instant in
+    // the past, so a second replay into the same directory would reuse
+    // the first one's ids: take the wall clock when it is later.
+    let ids_after = cfg.clock.now().max(vigil_model::SystemClock.now());
+    let mut alarming = alarming::Alarming::new(cfg.alarm_preset.clone(), ids_after);
+    for a in &admissions {
+        alarming.set_patient(&a.bed, alarm_category(a.patient.category));
+    }
+    let mut links = Vec::new();
+    for a in &admissions {
+        if let Some(l) = store.patient_link(&a.id).await? {
+            links.push((a.id.0.clone(), l));
+        }
+    }
+    let mut ward = Ward::new(beds.to_vec(), admissions);
+    for (adm, l) in links {
+        ward.set_link(&adm, &l);
+    }
+    ward.seed_latest(store.latest().await?, Duration::from_secs(1));
+    ward.seed_records(stored_records(store, &ward, cfg.clock.now()).await?);
+    // Limits, NEWS2 entries and latched alarms as they were before the restart.
+    let not_restored = persist::restore(&mut alarming, &ward, store, cfg.clock.now()).await?;
+    Ok((alarming, ward, not_restored))
+}
+
 async fn stored_records(
     store: &Store,
     ward: &Ward,

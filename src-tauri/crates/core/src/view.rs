@@ -17,6 +17,10 @@ pub struct AppInfo {
     pub scenario: Option<String>,
     pub key_source: String,
     pub data_dir: String,
+    /// Set when the store was damaged at start: where it was moved aside
+    /// (a new store records from then on; `vigil store salvage` copies back
+    /// what still opens).
+    pub store_recovered_from: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]

@@ -17,12 +17,12 @@ use vigil_model::{AdmissionId, Mdc, Reading, Source};
 /// Identifies a series row; also bound into each chunk's AAD.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct SeriesKey {
-    admission: String,
-    bed: String,
-    device: String,
-    code: u32,
-    unit: String,
-    source: &'static str,
+    pub(crate) admission: String,
+    pub(crate) bed: String,
+    pub(crate) device: String,
+    pub(crate) code: u32,
+    pub(crate) unit: String,
+    pub(crate) source: &'static str,
 }
 
 /// A series key borrowed from a reading, for grouping a batch cheaply.
@@ -608,14 +608,17 @@ pub(crate) fn series_key(row: &sqlx::sqlite::SqliteRow) -> Option<SeriesKey> {
     })
 }
 
-async fn chunk_id_high_water(tx: &mut sqlx::SqliteConnection) -> Result<i64, StoreError> {
+pub(crate) async fn chunk_id_high_water(tx: &mut sqlx::SqliteConnection) -> Result<i64, StoreError> {
     sqlx::query_scalar("SELECT max(coalesce((SELECT value FROM meta WHERE key = 'chunk_id_hw'), 0), coalesce((SELECT max(id) FROM chunks), 0))")
         .fetch_one(&mut *tx)
         .await
         .map_err(db("reading the chunk id high-water mark"))
 }
 
-async fn set_chunk_id_high_water(tx: &mut sqlx::SqliteConnection, id: i64) -> Result<(), StoreError> {
+pub(crate) async fn set_chunk_id_high_water(
+    tx: &mut sqlx::SqliteConnection,
+    id: i64,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO meta (key, value) VALUES ('chunk_id_hw', ?1) ON CONFLICT(key) DO UPDATE SET value = ?1",
     )
@@ -626,7 +629,7 @@ async fn set_chunk_id_high_water(tx: &mut sqlx::SqliteConnection, id: i64) -> Re
     Ok(())
 }
 
-async fn insert_chunk(
+pub(crate) async fn insert_chunk(
     tx: &mut sqlx::SqliteConnection,
     store: &Store,
     key: &SeriesKey,

@@ -13,6 +13,7 @@ mod codec;
 pub mod crypto;
 pub mod keys;
 mod logs;
+mod salvage;
 mod settings;
 mod vault;
 
@@ -29,6 +30,7 @@ pub use chunks::{CompactionReport, TrendBucket, WINDOW_US};
 pub use codec::CodecError;
 pub use keys::{create_key_file, KdfParams, KeySource};
 pub use logs::{AlarmRecord, DeadLetter, DeviceAssignment, OutboxEntry, OutboxStatus};
+pub use salvage::{LostRows, LostSeries, SalvageReport};
 pub use settings::SavedSettings;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -66,6 +68,54 @@ pub enum StoreError {
     BedEmpty(String),
     #[error("invalid patient details: {0}")]
     InvalidPatient(String),
+    /// The database file itself is damaged (SQLite reports it malformed or
+    /// not a database, or its integrity check fails). Not a wrong key.
+    #[error("the database {path} is damaged: {reason}")]
+    Damaged { path: PathBuf, reason: String },
+}
+
+impl StoreError {
+    /// Whether this error says the database file is damaged (as opposed to a
+    /// wrong key, a busy database or a permission or disk error).
+    pub fn is_damaged(&self) -> bool {
+        match self {
+            StoreError::Damaged { .. } => true,
+            StoreError::Db { source, .. } => sqlite_damaged(source),
+            StoreError::Migrate(sqlx::migrate::MigrateError::Execute(e)) => sqlite_damaged(e),
+            _ => false,
+        }
+    }
+}
+
+/// SQLITE_CORRUPT (11, and its extended codes) or SQLITE_NOTADB (26).
+fn sqlite_damaged(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => d
+            .code()
+            .and_then(|c| c.parse::<i32>().ok())
+            .is_some_and(|c| matches!(c & 0xff, 11 | 26)),
+        _ => false,
+    }
+}
+
+fn damaged(path: &Path, e: StoreError) -> StoreError {
+    if e.is_damaged() && !matches!(e, StoreError::Damaged { .. }) {
+        StoreError::Damaged {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }
+    } else {
+        e
+    }
+}
+
+/// A damaged store moved aside at start (see [`Store::open_or_recover`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MovedAside {
+    /// Where the damaged file is now (never deleted).
+    pub path: PathBuf,
+    /// Why it was moved: what SQLite or the integrity check said.
+    pub reason: String,
 }
 
 pub(crate) fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
@@ -151,7 +201,54 @@ impl Store {
     ///
     /// An existing database is checked against the key before anything is
     /// written: a wrong key returns [`StoreError::WrongKey`] and changes nothing.
+    ///
+    /// A damaged file (SQLite says malformed or not a database, or `PRAGMA
+    /// quick_check` fails) returns [`StoreError::Damaged`] and is not
+    /// written to. The key is checked first when the key table can be read,
+    /// so a wrong key on a damaged file is still [`StoreError::WrongKey`].
     pub async fn open(path: &Path, key: &KeySource) -> Result<Store, StoreError> {
+        let existed = path.exists();
+        let (pool, readings, phi) = Self::open_pool(path, key, existed)
+            .await
+            .map_err(|e| damaged(path, e))?;
+        Ok(Store {
+            pool,
+            readings: std::sync::Arc::new(SealingKey::new(&readings)),
+            phi: std::sync::Arc::new(SealingKey::new(&phi)),
+            path: path.to_path_buf(),
+            outbox: Default::default(),
+            series_cache: Default::default(),
+        })
+    }
+
+    /// Opens the store at `path`; if the file is damaged, moves it aside as
+    /// `<name>.corrupt-<UTC time>` (with its `-wal`/`-shm` files, never
+    /// deleted) and starts a fresh store at `path` under the same key
+    /// source. The fresh store has new data keys wrapped by the same
+    /// key-encryption key, so `vigil store salvage` can later copy what
+    /// still opens from the damaged file. A wrong key, a permission or
+    /// disk error is returned as before: nothing is moved.
+    pub async fn open_or_recover(
+        path: &Path,
+        key: &KeySource,
+    ) -> Result<(Store, Option<MovedAside>), StoreError> {
+        match Store::open(path, key).await {
+            Ok(s) => Ok((s, None)),
+            Err(StoreError::Damaged { reason, .. }) => {
+                let aside = move_aside(path, Utc::now())?;
+                tracing::error!(moved_to = %aside.display(), %reason, "the store is damaged: moved aside, starting a new one");
+                let store = Store::open(path, key).await?;
+                Ok((store, Some(MovedAside { path: aside, reason })))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn open_pool(
+        path: &Path,
+        key: &KeySource,
+        existed: bool,
+    ) -> Result<(SqlitePool, KeyBytes, KeyBytes), StoreError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| {
                 StoreError::Key(format!("cannot create data directory {}: {e}", dir.display()))
@@ -173,29 +270,36 @@ impl Store {
             .await
             .map_err(db("opening the database"))?;
 
-        let has_keys: bool = sqlx::query_scalar(
-            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'keys'",
-        )
-        .fetch_one(&pool)
-        .await
-        .map_err(db("reading the schema"))?;
-
-        let (readings, phi) = if has_keys {
-            let keys = unwrap_keys(&pool, key).await?;
-            MIGRATOR.run(&pool).await?;
-            keys
-        } else {
-            MIGRATOR.run(&pool).await?;
-            create_keys(&pool, key).await?
-        };
-        Ok(Store {
-            pool,
-            readings: std::sync::Arc::new(SealingKey::new(&readings)),
-            phi: std::sync::Arc::new(SealingKey::new(&phi)),
-            path: path.to_path_buf(),
-            outbox: Default::default(),
-            series_cache: Default::default(),
-        })
+        let result = async {
+            let has_keys: bool = sqlx::query_scalar(
+                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'keys'",
+            )
+            .fetch_one(&pool)
+            .await
+            .map_err(db("reading the schema"))?;
+            if has_keys {
+                // The key first: a wrong key is refused even on a damaged file.
+                let keys = unwrap_keys(&pool, key).await?;
+                quick_check(&pool, path).await?;
+                MIGRATOR.run(&pool).await?;
+                Ok(keys)
+            } else {
+                if existed {
+                    quick_check(&pool, path).await?;
+                }
+                MIGRATOR.run(&pool).await?;
+                create_keys(&pool, key).await
+            }
+        }
+        .await;
+        match result {
+            Ok((readings, phi)) => Ok((pool, readings, phi)),
+            Err(e) => {
+                // Release the file before anyone moves it.
+                pool.close().await;
+                Err(e)
+            }
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -265,6 +369,42 @@ pub async fn rotate_key(path: &Path, old: &KeySource, new: &KeySource) -> Result
     Ok(())
 }
 
+/// `PRAGMA quick_check`: b-tree structure, page and record formats.
+async fn quick_check(pool: &SqlitePool, path: &Path) -> Result<(), StoreError> {
+    let rows: Vec<String> = sqlx::query_scalar("PRAGMA quick_check(5)")
+        .fetch_all(pool)
+        .await
+        .map_err(db("checking the database"))?;
+    if rows.len() == 1 && rows[0] == "ok" {
+        return Ok(());
+    }
+    Err(StoreError::Damaged {
+        path: path.to_path_buf(),
+        reason: format!("integrity check failed: {}", rows.join("; ")),
+    })
+}
+
+/// Renames `path` (and its `-wal`/`-shm` files, which SQLite finds by name)
+/// to `<name>.corrupt-<UTC time>`; returns the new path.
+pub fn move_aside(path: &Path, now: DateTime<Utc>) -> Result<PathBuf, StoreError> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let aside = path.with_file_name(format!("{name}.corrupt-{}", now.format("%Y%m%dT%H%M%S%.3fZ")));
+    let io = |e: std::io::Error, p: &Path| {
+        StoreError::Key(format!(
+            "cannot move the damaged store {} aside: {e}",
+            p.display()
+        ))
+    };
+    for suffix in ["-wal", "-shm"] {
+        let from = PathBuf::from(format!("{}{suffix}", path.display()));
+        if from.exists() {
+            std::fs::rename(&from, format!("{}{suffix}", aside.display())).map_err(|e| io(e, &from))?;
+        }
+    }
+    std::fs::rename(path, &aside).map_err(|e| io(e, path))?;
+    Ok(aside)
+}
+
 const PURPOSES: [&str; 2] = ["readings", "phi"];
 
 async fn create_keys(pool: &SqlitePool, key: &KeySource) -> Result<(KeyBytes, KeyBytes), StoreError> {
@@ -302,7 +442,10 @@ async fn create_keys(pool: &SqlitePool, key: &KeySource) -> Result<(KeyBytes, Ke
     Ok(deks)
 }
 
-async fn unwrap_keys(pool: &SqlitePool, key: &KeySource) -> Result<(KeyBytes, KeyBytes), StoreError> {
+pub(crate) async fn unwrap_keys(
+    pool: &SqlitePool,
+    key: &KeySource,
+) -> Result<(KeyBytes, KeyBytes), StoreError> {
     let kdf = sqlx::query("SELECT salt, m_cost_kib, t_cost, p_cost FROM kdf WHERE id = 1")
         .fetch_optional(pool)
         .await

@@ -15,7 +15,7 @@ use vigil_model::Reading;
 
 const AAD_OUTBOX: &[u8] = b"vigil/outbox/v2";
 const AAD_DEAD: &[u8] = b"vigil/dead-letter/v1";
-const AAD_ALARM: &[u8] = b"vigil/alarm-log/v1";
+pub(crate) const AAD_ALARM: &[u8] = b"vigil/alarm-log/v1";
 const AAD_DEVICE: &[u8] = b"vigil/device/v1";
 
 /// One outbox row: readings of one series appended together, in insertion order.
@@ -69,7 +69,7 @@ fn outbox_aad(created: i64, n: i64) -> Vec<u8> {
     [AAD_OUTBOX, &created.to_le_bytes()[..], &n.to_le_bytes()[..]].concat()
 }
 
-fn id_aad(prefix: &[u8], id: i64) -> Vec<u8> {
+pub(crate) fn id_aad(prefix: &[u8], id: i64) -> Vec<u8> {
     [prefix, &id.to_le_bytes()].concat()
 }
 

@@ -118,7 +118,7 @@ impl Store {
     }
 }
 
-fn patient_aad(id: &str, bed: &str) -> Vec<u8> {
+pub(crate) fn patient_aad(id: &str, bed: &str) -> Vec<u8> {
     [AAD_PATIENT, id.as_bytes(), b"/", bed.as_bytes()].concat()
 }
 

@@ -783,3 +783,4 @@ mod crash {
         });
     }
 }
+mod salvage;

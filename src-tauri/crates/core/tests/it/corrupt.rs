@@ -1,0 +1,128 @@
+//! Issue 12, item 5: a damaged store does not stop monitoring; a wrong key
+//! is still refused and moves nothing.
+
+use crate::config;
+use vigil_alarms::{AlarmKind, TechnicalKind};
+use vigil_core::{CoreError, Vigil};
+use vigil_devices::sim::Scenario;
+use vigil_store::{KeySource, StoreError};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn corrupt_files(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with("vigil.db.corrupt-"))
+        .collect()
+}
+
+#[test]
+fn a_damaged_store_is_moved_aside_and_every_bed_is_told() {
+    let dir = tempfile::tempdir().unwrap();
+    // Not a database at all: SQLite says "file is not a database".
+    std::fs::write(dir.path().join("vigil.db"), vec![0xA5u8; 32 * 1024]).unwrap();
+    runtime().block_on(async {
+        let v = Vigil::start(config(dir.path(), Scenario::Stable, 1.0))
+            .await
+            .expect("monitoring starts");
+        let moved = v
+            .info()
+            .store_recovered_from
+            .clone()
+            .expect("banner: moved aside");
+        assert!(moved.contains("vigil.db.corrupt-"), "{moved}");
+        assert_eq!(corrupt_files(dir.path()).len(), 1);
+        assert_eq!(
+            std::fs::read(&moved).unwrap(),
+            vec![0xA5u8; 32 * 1024],
+            "kept as it was"
+        );
+        let alarms = v.snapshot().alarms;
+        assert_eq!(alarms.len(), 4);
+        for bed in &alarms {
+            let a = bed
+                .active
+                .iter()
+                .find(|a| {
+                    matches!(
+                        a.kind,
+                        AlarmKind::Technical {
+                            kind: TechnicalKind::RecordingUnavailable,
+                            ..
+                        }
+                    )
+                })
+                .unwrap_or_else(|| panic!("no recording-unavailable alarm at {}", bed.bed));
+            assert!(a.latched, "shown until acknowledged");
+        }
+        v.shutdown().await;
+    });
+    // The new store opens and verifies under the same key.
+    runtime().block_on(async {
+        let store = vigil_store::Store::open(
+            &dir.path().join("vigil.db"),
+            &config(dir.path(), Scenario::Stable, 1.0).key,
+        )
+        .await
+        .unwrap();
+        let (_, failures) = store.verify().await.unwrap();
+        assert!(failures.is_empty(), "{failures:?}");
+        store.close().await;
+    });
+}
+
+#[test]
+fn a_wrong_passphrase_is_refused_and_nothing_is_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let v = Vigil::start(config(dir.path(), Scenario::Stable, 1.0))
+            .await
+            .unwrap();
+        v.shutdown().await;
+        let mut cfg = config(dir.path(), Scenario::Stable, 1.0);
+        cfg.key = KeySource::passphrase("someone typed this", "test");
+        match Vigil::start(cfg).await {
+            Err(CoreError::Store(StoreError::WrongKey)) => {}
+            Err(e) => panic!("expected a wrong key, got {e}"),
+            Ok(_) => panic!("a wrong key opened the store"),
+        }
+    });
+    assert!(corrupt_files(dir.path()).is_empty());
+    assert!(dir.path().join("vigil.db").exists());
+}
+
+#[test]
+fn a_store_that_opens_but_cannot_be_read_back_is_moved_aside_too() {
+    let dir = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let v = Vigil::start(config(dir.path(), Scenario::Stable, 10.0))
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        v.shutdown().await;
+        // A damaged record inside a sound page: quick_check passes, the
+        // newest chunk of a series no longer authenticates.
+        let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join("vigil.db"));
+        let db = sqlx::SqlitePool::connect_with(opts).await.unwrap();
+        sqlx::query(
+            "UPDATE chunks SET sealed = randomblob(length(sealed)) WHERE id = (SELECT max(id) FROM chunks)",
+        )
+        .execute(&db)
+        .await
+        .unwrap();
+        db.close().await;
+        let v = Vigil::start(config(dir.path(), Scenario::Stable, 1.0))
+            .await
+            .expect("monitoring starts");
+        assert!(v.info().store_recovered_from.is_some());
+        assert_eq!(corrupt_files(dir.path()).len(), 1);
+        v.shutdown().await;
+    });
+}
