@@ -783,3 +783,68 @@ mod crash {
         });
     }
 }
+
+/// Disk full (SQLITE_FULL) rolls the whole transaction back inside SQLite;
+/// a trigger's RAISE(ROLLBACK) does the same, RAISE(ABORT) fails only the
+/// statement. After either, once the fault is gone, the next writes succeed:
+/// no connection is left inside a transaction ("begin_with at non-zero
+/// transaction depth"). Covers chunks, the outbox and the alarm log.
+#[test]
+fn a_failed_write_is_rolled_back_and_the_next_write_succeeds() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.db");
+        let store = Store::open(&path, &key()).await.unwrap();
+        store.set_outbox_enabled(true);
+        // Admitted readings: only those are queued for upload.
+        let admitted = |at| Reading {
+            admission: Some(AdmissionId("adm-1".into())),
+            ..reading("bed-1", Mdc::ECG_HEART_RATE, Value::Number(60.0), at)
+        };
+        let mut s = 0;
+        let mut written = 0usize;
+        for table in ["chunks", "outbox", "alarm_log"] {
+            for raise in ["ROLLBACK", "ABORT"] {
+                sql(
+                    &path,
+                    &format!(
+                        "CREATE TRIGGER inject_fault BEFORE INSERT ON {table} \
+                         BEGIN SELECT RAISE({raise}, 'injected fault'); END"
+                    ),
+                )
+                .await;
+                // More failures than the pool has connections.
+                for _ in 0..6 {
+                    s += 1;
+                    let batch = [admitted(t(s))];
+                    let alarm = [("bed-1".to_string(), t(s), serde_json::json!({"n": s}))];
+                    let r = if table == "alarm_log" {
+                        store.log_alarms(&alarm).await
+                    } else {
+                        store.append(&batch).await
+                    };
+                    assert!(r.is_err(), "{table} {raise}: the fault did not fail the write");
+                }
+                sql(&path, "DROP TRIGGER inject_fault").await;
+                for _ in 0..6 {
+                    s += 1;
+                    let batch = [admitted(t(s))];
+                    store
+                        .append(&batch)
+                        .await
+                        .unwrap_or_else(|e| panic!("{table} {raise}: write after the fault: {e}"));
+                    written += 1;
+                    let alarm = [("bed-1".to_string(), t(s), serde_json::json!({"n": s}))];
+                    store
+                        .log_alarms(&alarm)
+                        .await
+                        .unwrap_or_else(|e| panic!("{table} {raise}: alarm log after the fault: {e}"));
+                }
+            }
+        }
+        // Exactly the successful writes are stored: nothing from a failed one.
+        let stored = store.query_range(None, t(0), t(s + 1)).await.unwrap();
+        assert_eq!(stored.len(), written);
+        store.close().await;
+    });
+}
