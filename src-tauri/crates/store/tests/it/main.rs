@@ -848,3 +848,85 @@ fn a_failed_write_is_rolled_back_and_the_next_write_succeeds() {
         store.close().await;
     });
 }
+
+/// A really full filesystem (a small tmpfs; needs root to mount, skipped
+/// with a printed reason otherwise): writes fail with SQLite's "database or
+/// disk is full" while it is full and succeed again once space returns.
+#[test]
+fn a_full_disk_fails_writes_and_recording_resumes_when_space_returns() {
+    struct Mount(std::path::PathBuf);
+    impl Drop for Mount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"])
+        .arg(dir.path())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        println!("skipped: cannot mount a small tmpfs here (not root, or no permission)");
+        return;
+    }
+    let _mount = Mount(dir.path().to_path_buf());
+    rt().block_on(async {
+        let path = dir.path().join("v.db");
+        let store = Store::open(&path, &key()).await.unwrap();
+        // Fill the filesystem.
+        {
+            use std::io::Write;
+            let mut f = std::fs::File::create(dir.path().join("filler")).unwrap();
+            let block = vec![0x5au8; 4096];
+            while f.write_all(&block).is_ok() {}
+            let _ = f.sync_all();
+        }
+        let batch = |s: i64| -> Vec<Reading> {
+            (0..200)
+                .map(|i| {
+                    reading(
+                        "bed-1",
+                        Mdc::ECG_HEART_RATE,
+                        Value::Number(60.0 + i as f64),
+                        t(s) + Duration::milliseconds(i),
+                    )
+                })
+                .collect()
+        };
+        let mut s = 0;
+        let mut written = 0usize;
+        let mut failed = None;
+        for _ in 0..50 {
+            s += 1;
+            match store.append(&batch(s)).await {
+                Ok(()) => written += 200,
+                Err(e) => {
+                    failed = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        let failed = failed.expect("writes never failed on a full filesystem");
+        assert!(failed.contains("full"), "{failed}");
+        // Still full: still failing, more times than the pool has connections.
+        for _ in 0..6 {
+            s += 1;
+            assert!(store.append(&batch(s)).await.is_err());
+        }
+        // Space returns: writing resumes.
+        std::fs::remove_file(dir.path().join("filler")).unwrap();
+        for _ in 0..6 {
+            s += 1;
+            store
+                .append(&batch(s))
+                .await
+                .unwrap_or_else(|e| panic!("write after space returned: {e}"));
+            written += 200;
+        }
+        let stored = store.query_range(None, t(0), t(s + 1)).await.unwrap();
+        assert_eq!(stored.len(), written);
+        store.close().await;
+    });
+}
