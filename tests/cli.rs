@@ -1056,3 +1056,85 @@ fn a_wrong_passphrase_on_a_corrupt_store_is_refused_and_nothing_is_moved() {
     assert!(err.contains("wrong passphrase"), "{err}");
     assert!(corrupt_files(dir.path()).is_empty());
 }
+
+/// The store fails (a disk-full-like fault injected from a second
+/// connection: every insert into the chunk table rolls its transaction back)
+/// while the gateway runs; SIGTERM still ends it within the stated bound
+/// (10 s) and the exit message says how many readings were not recorded.
+#[test]
+fn gateway_shutdown_with_a_failing_store_is_bounded_and_counts_the_unrecorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = vigil()
+        .args([
+            "gateway",
+            "--simulate",
+            "ward",
+            "--speed",
+            "30",
+            "--status-every",
+            "1",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env("VIGIL_PASSPHRASE", "gateway-test-passphrase")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let url = format!("sqlite://{}", dir.path().join("vigil.db").display());
+        let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query(
+            "CREATE TRIGGER inject_fault BEFORE INSERT ON chunks \
+             BEGIN SELECT RAISE(ROLLBACK, 'database or disk is full'); END",
+        )
+        .execute(&mut c)
+        .await
+        .unwrap();
+        c.close().await.unwrap();
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    unsafe { libc_kill(child.id() as i32, SIGTERM) };
+    let started = Instant::now();
+    let out = loop {
+        if child.try_wait().unwrap().is_some() {
+            break child.wait_with_output().unwrap();
+        }
+        if started.elapsed() > Duration::from_secs(12) {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "gateway still running 12 s after SIGTERM: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("RECORDING INTERRUPTED"),
+        "no status line says so: {stderr}"
+    );
+    let last = stderr.lines().last().unwrap();
+    assert!(last.contains("readings not recorded"), "{stderr}");
+    let n: u64 = last
+        .split("store failing: ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {last}"));
+    // The status line printed after the stop (the exit message also says "readings ").
+    let (readings, stored) = counts(&stderr[..stderr.rfind(last).unwrap()]);
+    assert!(n > 0, "{last}");
+    assert_eq!(
+        readings,
+        stored + n,
+        "every reading is stored or counted: {stderr}"
+    );
+}

@@ -2,12 +2,19 @@
 //!
 //! Status lines on stderr carry counts only, never patient data. SIGINT or
 //! SIGTERM stops the sources, commits every reading received and exits 0.
+//! If the store refuses writes, shutdown still ends within about 10 s: the
+//! exit message says how many readings (and alarm-log records) were not
+//! recorded and the exit status is 3.
 
 use crate::cli::{fail, GatewayArgs, Global, StartOptions};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use vigil_core::{SimSettings, Vigil};
+
+/// SIGTERM/SIGINT with a failing store still ends within this (the writer
+/// gives up after `pipeline::SHUTDOWN_GRACE`).
+const SHUTDOWN_BOUND: Duration = Duration::from_secs(9);
 
 pub fn run(global: Global, args: GatewayArgs) -> ExitCode {
     let key = match global
@@ -75,10 +82,34 @@ pub fn run(global: Global, args: GatewayArgs) -> ExitCode {
                 _ = status.tick() => status_line(&vigil).await,
             }
         }
-        vigil.shutdown().await;
+        // Bounded: with a failing store the writer gives up after its grace
+        // period; anything else stuck is cut off here.
+        let bounded = tokio::time::timeout(SHUTDOWN_BOUND, vigil.shutdown()).await.is_ok();
+        let s = vigil.stats();
+        if !bounded {
+            // What the writer still held will not be recorded.
+            let held = s.backlog.swap(0, Ordering::Relaxed);
+            s.unrecorded.fetch_add(held, Ordering::Relaxed);
+            eprintln!(
+                "vigil gateway: shutdown did not finish within {} s; stopping anyway",
+                SHUTDOWN_BOUND.as_secs()
+            );
+        }
         status_line(&vigil).await;
-        eprintln!("vigil gateway: stopped cleanly");
-        ExitCode::SUCCESS
+        let lost_alarms = s.get(&s.alarm_records_lost);
+        match s.unrecorded_summary() {
+            None if bounded && lost_alarms == 0 => {
+                eprintln!("vigil gateway: stopped cleanly");
+                ExitCode::SUCCESS
+            }
+            summary => {
+                eprintln!(
+                    "vigil gateway: stopped with the store failing: {}; {lost_alarms} alarm-log records not recorded",
+                    summary.unwrap_or_else(|| "0 readings not recorded".into())
+                );
+                ExitCode::from(3)
+            }
+        }
     })
 }
 
@@ -101,7 +132,15 @@ async fn status_line(v: &Vigil) {
         s.get(&s.readings),
         s.get(&s.stored),
         s.get(&s.decode_errors),
-        if s.store_failing.load(Ordering::Relaxed) { "FAILING" } else { "ok" },
+        if s.store_failing.load(Ordering::Relaxed) {
+            format!(
+                "RECORDING INTERRUPTED (held {}, not recorded {})",
+                s.get(&s.backlog),
+                s.get(&s.unrecorded)
+            )
+        } else {
+            "ok".to_string()
+        },
     );
 }
 

@@ -69,7 +69,7 @@ const TECHNICAL_TEXT: Record<TechnicalKind, string> = {
   no_data: "no data",
   disconnected: "disconnected",
   low_battery: "low battery",
-  store_failure: "storage failure",
+  store_failure: "recording interrupted",
   delivery_failure: "delivery failure",
   no_valid_measurement: "no valid measurement",
   audio_unavailable: "ALARM SOUND UNAVAILABLE",

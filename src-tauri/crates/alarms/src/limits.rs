@@ -417,7 +417,9 @@ pub enum TechnicalKind {
     /// The device link is lost.
     Disconnected,
     LowBattery,
-    /// Readings cannot be written to the encrypted store.
+    /// Recording interrupted: readings cannot be written to the encrypted
+    /// store (raised at the first failed write, cleared once the readings
+    /// held meanwhile have been written).
     StoreFailure,
     /// An alarm or observation could not be delivered (central station, FHIR)
     /// — IEC 60601-1-8 §6.11.2: a failed delivery is a technical alarm at the source.
@@ -465,7 +467,7 @@ impl TechnicalKind {
             TechnicalKind::NoData => "no data",
             TechnicalKind::Disconnected => "disconnected",
             TechnicalKind::LowBattery => "low battery",
-            TechnicalKind::StoreFailure => "storage failure",
+            TechnicalKind::StoreFailure => "recording interrupted",
             TechnicalKind::DeliveryFailure => "alarm/data delivery failure",
             TechnicalKind::NoValidMeasurement => "no valid measurement",
             TechnicalKind::AudioUnavailable => "ALARM SOUND UNAVAILABLE",

@@ -313,6 +313,7 @@ impl Vigil {
             store_rx,
             store.clone(),
             stats.clone(),
+            pipeline::BACKLOG_CAPACITY,
         )));
         {
             let (a, w, s, c, k) = (

@@ -1,14 +1,17 @@
 //! The one data path: device events → decode → readings → store + live fan-out.
 //!
 //! ```text
-//! sources ──DeviceEvent──▶ [pipeline task] ──Vec<Reading>──▶ [writer task] ──▶ store
-//!          (bounded mpsc)        │           (bounded mpsc)
+//! sources ──DeviceEvent──▶ [pipeline task] ──Vec<Reading>──▶ [writer task + backlog] ──▶ store
+//!          (bounded mpsc)        │           (try_send)
 //!                                └──LiveEvent──▶ broadcast (lossy for slow screens)
 //! ```
 //! Back-pressure flows toward the devices, never from the screen: the live
 //! fan-out is a broadcast channel that drops for a lagging subscriber (which
-//! then resyncs from a snapshot), while the path to the store is bounded and
-//! awaited so that no reading is dropped.
+//! then resyncs from a snapshot), and never from the store: the writer takes
+//! readings all the time into its own bounded backlog, so a failing or slow
+//! disk never reaches the sources, the ward, the alarms or the screen.
+//! Readings the backlog cannot hold are counted (`Stats::unrecorded`, with
+//! their span), never silently dropped.
 
 use crate::alarming::{Alarming, Outcome};
 use crate::view::{LiveEvent, News2View};
@@ -35,12 +38,23 @@ pub struct Stats {
     pub store_errors: AtomicU64,
     /// Alarm conditions started (physiological, technical and NEWS2).
     pub alarms_started: AtomicU64,
-    /// Set while the store refuses writes. Healthy until a write fails, so a
-    /// watchdog tick that beats the writer's start raises no false alarm.
+    /// "Recording interrupted": set from the first failed write until the
+    /// readings held meanwhile have been written. Healthy until a write
+    /// fails, so a watchdog tick that beats the writer's start raises no
+    /// false alarm.
     pub store_failing: AtomicBool,
     /// Set while the encrypted alarm log refuses writes.
     pub alarm_log_failing: AtomicBool,
     pub alarm_log_errors: AtomicU64,
+    /// Readings received but never recorded: the store path's backlog
+    /// overflowed, or shutdown came while the store refused them.
+    pub unrecorded: AtomicU64,
+    /// Received-time span of the unrecorded readings.
+    pub unrecorded_span: Mutex<Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>>,
+    /// Alarm-log records the store would not take before shutdown's bound.
+    pub alarm_records_lost: AtomicU64,
+    /// Readings waiting for the store (the writer's backlog).
+    pub backlog: AtomicU64,
 }
 
 impl Stats {
@@ -193,11 +207,21 @@ async fn step(ev: DeviceEvent, to_store: &mpsc::Sender<Vec<Reading>>, ctx: &Cont
     let Some(readings) = on_event(ev, ctx).await else {
         return true;
     };
-    if to_store.send(readings).await.is_err() {
-        tracing::error!("store writer stopped; readings can no longer be stored");
-        return false;
+    // Never waits: the writer drains its channel all the time; if it ever
+    // falls behind that far, the readings are counted, not waited for.
+    match to_store.try_send(readings) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(readings)) => {
+            tracing::error!(n = readings.len(), "store path full: readings not recorded");
+            ctx.stats.lose(&readings);
+            true
+        }
+        Err(mpsc::error::TrySendError::Closed(readings)) => {
+            tracing::error!("store writer stopped; readings can no longer be stored");
+            ctx.stats.lose(&readings);
+            false
+        }
     }
-    true
 }
 
 /// One device event through the data path at the clock's `now`: the ward,
@@ -268,7 +292,9 @@ pub async fn on_watchdog(ctx: &Context) {
 /// events while a write fails (so the pipeline never waits on a failing
 /// disk), keeps them and retries; a failing log is a technical alarm at every
 /// bed (`Stats::alarm_log_failing`, raised by the watchdog). On shutdown
-/// (after the pipeline has stopped) it writes what is queued, then returns.
+/// (after the pipeline has stopped) it writes what is queued, then returns;
+/// if the store still refuses after [`SHUTDOWN_GRACE`], it counts what it
+/// held in `Stats::alarm_records_lost` and returns.
 pub async fn log_alarms(
     mut rx: mpsc::Receiver<Vec<AlarmEvent>>,
     store: Store,
@@ -285,7 +311,7 @@ pub async fn log_alarms(
     let mut pending: Vec<Record> = Vec::new();
     let mut open = true;
     let mut delay = Duration::from_millis(100);
-    let mut failures_since_close = 0;
+    let mut closed_at: Option<tokio::time::Instant> = None;
     loop {
         if pending.is_empty() {
             if !open {
@@ -316,8 +342,11 @@ pub async fn log_alarms(
                 stats.alarm_log_failing.store(true, Ordering::Relaxed);
                 tracing::error!(error = %e, pending = pending.len(), "alarm log write failed; keeping records and retrying");
                 if !open {
-                    failures_since_close += 1;
-                    if failures_since_close > 20 {
+                    let since = *closed_at.get_or_insert_with(tokio::time::Instant::now);
+                    if since.elapsed() >= SHUTDOWN_GRACE {
+                        stats
+                            .alarm_records_lost
+                            .fetch_add(pending.len() as u64, Ordering::Relaxed);
                         tracing::error!(
                             lost = pending.len(),
                             "shutting down with alarm records the store would not take"
@@ -338,7 +367,7 @@ pub async fn log_alarms(
                         _ = cancel.cancelled(), if open => open = false,
                     }
                 }
-                delay = (delay * 2).min(Duration::from_secs(5));
+                delay = (delay * 2).min(Duration::from_secs(2));
             }
         }
     }
@@ -405,54 +434,173 @@ fn handle(
     }
 }
 
-/// Writes readings to the store in batches: at least once a second (so a
-/// crash loses at most the last second) or when a batch is large. A failed
-/// write keeps the batch and retries; nothing is dropped.
-pub async fn write(mut rx: mpsc::Receiver<Vec<Reading>>, store: Store, stats: Arc<Stats>) {
+/// Readings the store path holds in memory while the store refuses writes
+/// (about 200 bytes each): hours of a ward's readings. Beyond it, arriving
+/// readings are counted as unrecorded (with their time span), never waited for.
+pub const BACKLOG_CAPACITY: usize = 500_000;
+
+/// How long the writer keeps trying after the pipeline has stopped (shutdown)
+/// before it gives up on what the store will not take and says how much.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(6);
+
+impl Stats {
+    /// Readings that could not be held for the store (the backlog was full,
+    /// or shutdown came while the store still refused them).
+    pub fn lose(&self, readings: &[Reading]) {
+        if readings.is_empty() {
+            return;
+        }
+        self.unrecorded
+            .fetch_add(readings.len() as u64, Ordering::Relaxed);
+        let (lo, hi) = readings
+            .iter()
+            .fold((readings[0].received, readings[0].received), |(lo, hi), r| {
+                (lo.min(r.received), hi.max(r.received))
+            });
+        let mut span = self.unrecorded_span.lock().unwrap();
+        *span = Some(match *span {
+            Some((a, b)) => (a.min(lo), b.max(hi)),
+            None => (lo, hi),
+        });
+    }
+
+    /// "N readings not recorded (from … to …)", or None when every reading
+    /// received was recorded.
+    pub fn unrecorded_summary(&self) -> Option<String> {
+        let n = self.get(&self.unrecorded);
+        (n > 0).then(|| match *self.unrecorded_span.lock().unwrap() {
+            Some((a, b)) => format!(
+                "{n} readings not recorded (received {} to {})",
+                a.format("%Y-%m-%d %H:%M:%S UTC"),
+                b.format("%Y-%m-%d %H:%M:%S UTC")
+            ),
+            None => format!("{n} readings not recorded"),
+        })
+    }
+}
+
+/// Writes readings to the store in order, in batches: at least twice a
+/// second (so a crash loses at most the last second) or when a batch is
+/// large. It takes readings from its channel all the time, also while a write
+/// is under way or failing, so the live path never waits for the disk: they
+/// wait in a bounded backlog (`capacity` readings; beyond it arriving
+/// readings are counted in `Stats::unrecorded` with their span). A failed
+/// write is rolled back whole and retried with the same readings, so each
+/// lands exactly once. `Stats::store_failing` ("recording interrupted") is
+/// set from the first failure until the backlog has been written. After the
+/// channel closes (shutdown) it tries for [`SHUTDOWN_GRACE`], then counts
+/// what the store would not take as unrecorded and returns.
+pub async fn write(mut rx: mpsc::Receiver<Vec<Reading>>, store: Store, stats: Arc<Stats>, capacity: usize) {
+    use std::collections::VecDeque;
     const FLUSH_EVERY: Duration = Duration::from_millis(500);
     const MAX_BATCH: usize = 10_000;
-    let mut pending: Vec<Reading> = Vec::new();
-    let mut tick = tokio::time::interval(FLUSH_EVERY);
+    let mut backlog: VecDeque<Reading> = VecDeque::new();
     let mut retry_delay = Duration::from_millis(100);
     let mut open = true;
-    let mut failures_since_close = 0;
-    while open || !pending.is_empty() {
-        tokio::select! {
-            batch = rx.recv(), if open && pending.len() < MAX_BATCH * 10 => match batch {
-                Some(b) => {
-                    pending.extend(b);
-                    if pending.len() < MAX_BATCH { continue; }
-                }
-                None => open = false,
-            },
-            _ = tick.tick() => {}
+    let mut closed_at: Option<tokio::time::Instant> = None;
+    let mut overflowing = false;
+    let take = |batch: Option<Vec<Reading>>,
+                backlog: &mut VecDeque<Reading>,
+                open: &mut bool,
+                overflowing: &mut bool| {
+        let Some(b) = batch else {
+            *open = false;
+            return;
+        };
+        let room = capacity.saturating_sub(backlog.len());
+        if b.len() <= room {
+            backlog.extend(b);
+            *overflowing = false;
+        } else {
+            let mut b = b;
+            let lost = b.split_off(room);
+            backlog.extend(b);
+            if !*overflowing {
+                tracing::error!(
+                    capacity,
+                    "store backlog full: readings from now on are not recorded until the store catches up"
+                );
+            }
+            *overflowing = true;
+            stats.lose(&lost);
         }
-        if pending.is_empty() {
+        stats.backlog.store(backlog.len() as u64, Ordering::Relaxed);
+    };
+    let mut tick = tokio::time::interval(FLUSH_EVERY);
+    while open || !backlog.is_empty() {
+        if open && backlog.len() < MAX_BATCH {
+            tokio::select! {
+                b = rx.recv() => {
+                    take(b, &mut backlog, &mut open, &mut overflowing);
+                    if open && backlog.len() < MAX_BATCH { continue; }
+                }
+                _ = tick.tick() => {}
+            }
+        }
+        if !open && closed_at.is_none() {
+            closed_at = Some(tokio::time::Instant::now());
+        }
+        if backlog.is_empty() {
             continue;
         }
-        match store.append(&pending).await {
+        let n = backlog.len().min(MAX_BATCH);
+        let batch: Vec<Reading> = backlog.drain(..n).collect();
+        // Keep taking readings while the write is under way.
+        let result = {
+            let write = store.append(&batch);
+            tokio::pin!(write);
+            loop {
+                tokio::select! {
+                    r = &mut write => break r,
+                    b = rx.recv(), if open => take(b, &mut backlog, &mut open, &mut overflowing),
+                }
+            }
+        };
+        match result {
             Ok(()) => {
-                stats.stored.fetch_add(pending.len() as u64, Ordering::Relaxed);
-                stats.store_failing.store(false, Ordering::Relaxed);
-                pending.clear();
+                stats.stored.fetch_add(n as u64, Ordering::Relaxed);
+                stats.backlog.store(backlog.len() as u64, Ordering::Relaxed);
                 retry_delay = Duration::from_millis(100);
+                if backlog.is_empty() && stats.store_failing.swap(false, Ordering::Relaxed) {
+                    tracing::warn!(
+                        "recording resumed: the readings held during the store failure are written"
+                    );
+                }
             }
             Err(e) => {
+                // Back at the front, in order: retried as they were.
+                for r in batch.into_iter().rev() {
+                    backlog.push_front(r);
+                }
+                stats.backlog.store(backlog.len() as u64, Ordering::Relaxed);
                 stats.store_errors.fetch_add(1, Ordering::Relaxed);
                 stats.store_failing.store(true, Ordering::Relaxed);
-                tracing::error!(error = %e, pending = pending.len(), "store write failed; keeping readings and retrying");
-                if !open {
-                    failures_since_close += 1;
-                    if failures_since_close > 20 {
+                tracing::error!(error = %e, backlog = backlog.len(), "recording interrupted: store write failed; holding readings and retrying");
+                if let Some(t) = closed_at {
+                    if t.elapsed() >= SHUTDOWN_GRACE {
+                        let lost: Vec<Reading> = backlog.drain(..).collect();
+                        stats.lose(&lost);
+                        stats.backlog.store(0, Ordering::Relaxed);
                         tracing::error!(
-                            lost = pending.len(),
+                            lost = lost.len(),
                             "shutting down with readings the store would not take"
                         );
                         return;
                     }
                 }
-                tokio::time::sleep(retry_delay).await;
-                retry_delay = (retry_delay * 2).min(Duration::from_secs(5));
+                // Wait before retrying, still taking readings meanwhile.
+                let wait = tokio::time::sleep(retry_delay);
+                tokio::pin!(wait);
+                loop {
+                    tokio::select! {
+                        _ = &mut wait => break,
+                        b = rx.recv(), if open => take(b, &mut backlog, &mut open, &mut overflowing),
+                    }
+                }
+                if !open && closed_at.is_none() {
+                    closed_at = Some(tokio::time::Instant::now());
+                }
+                retry_delay = (retry_delay * 2).min(Duration::from_secs(2));
             }
         }
     }

@@ -266,6 +266,31 @@ impl Store {
             .busy_timeout(std::time::Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            // A failed write must never wedge the store. sqlx rolls back a
+            // dropped transaction in the background; when SQLite has already
+            // rolled it back itself (disk full, I/O error, RAISE(ROLLBACK))
+            // that ROLLBACK fails and the connection stays "inside a
+            // transaction" for good: every later write then fails with
+            // "begin_with at non-zero transaction depth". So a returning
+            // connection is flushed (the ping runs after the queued rollback)
+            // and, if still in a transaction, closed: the pool opens a fresh one.
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    use sqlx::Connection;
+                    if conn.is_in_transaction() {
+                        conn.ping().await?;
+                        if conn.is_in_transaction() {
+                            let rollback = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                            tracing::warn!(
+                                rolled_back = rollback.is_ok(),
+                                "a failed write left its connection in a transaction; replacing the connection"
+                            );
+                            return Ok(false);
+                        }
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(opts)
             .await
             .map_err(db("opening the database"))?;

@@ -83,3 +83,124 @@ async fn a_failing_alarm_log_alarms_at_every_bed_and_loses_nothing() {
     assert!(v.stats().get(&v.stats().alarm_log_errors) > 0);
     v.shutdown().await;
 }
+
+fn technical_at(v: &Vigil, kind: TechnicalKind) -> Vec<String> {
+    v.snapshot()
+        .alarms
+        .into_iter()
+        .filter(|b| {
+            b.active
+                .iter()
+                .any(|a| matches!(a.kind, AlarmKind::Technical { kind: k, .. } if k == kind) && !a.latched)
+        })
+        .map(|b| b.bed)
+        .collect()
+}
+
+/// Live readings reaching the broadcast within `real` time.
+async fn live_readings(v: &Vigil, real: Duration) -> usize {
+    let mut rx = v.subscribe();
+    let mut n = 0;
+    let _ = tokio::time::timeout(real, async {
+        loop {
+            match rx.recv().await {
+                Ok(vigil_core::view::LiveEvent::Reading(_)) => n += 1,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => break,
+            }
+        }
+    })
+    .await;
+    n
+}
+
+/// The issue's disk-full scenario: the chunk table refuses writes with a
+/// whole-transaction rollback (what SQLITE_FULL does; the connection used
+/// to stay wedged in a transaction). Live monitoring goes on at its normal
+/// rate, devices do not go stale, alarms still start, "recording
+/// interrupted" is raised at every bed and cleared only once the held
+/// readings have landed, and then every reading received is stored exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_store_never_blinds_the_ward_and_recording_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = Vigil::start(config(dir.path(), Scenario::Stable, 5.0))
+        .await
+        .unwrap();
+    let before = live_readings(&v, Duration::from_secs(2)).await;
+    let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join("vigil.db"));
+    let db = sqlx::SqlitePool::connect_with(opts).await.unwrap();
+    sqlx::query("CREATE TRIGGER inject_fault BEFORE INSERT ON chunks BEGIN SELECT RAISE(ROLLBACK, 'database or disk is full'); END")
+        .execute(&db)
+        .await
+        .unwrap();
+    assert!(
+        wait_until(|| technical_at(&v, TechnicalKind::StoreFailure).len() == 4).await,
+        "no 'recording interrupted' at every bed: {:?}",
+        technical_at(&v, TechnicalKind::StoreFailure)
+    );
+    assert_eq!(TechnicalKind::StoreFailure.describe(), "recording interrupted");
+    // Live readings keep their rate while the store fails, well past the
+    // old channel's capacity.
+    let during = live_readings(&v, Duration::from_secs(4)).await;
+    assert!(
+        during >= before,
+        "live readings slowed during the fault: {before} in 2 s before, {during} in 4 s during"
+    );
+    assert!(
+        technical_at(&v, TechnicalKind::NoData).is_empty(),
+        "devices went stale while the store failed: {:?}",
+        technical_at(&v, TechnicalKind::NoData)
+    );
+    // Alarms still start: a high limit below the stable heart rate.
+    let started = v.stats().get(&v.stats().alarms_started);
+    v.set_limit("bed-1", "heart_rate", Some(30.0), Some(50.0), "RN-F")
+        .await
+        .unwrap();
+    assert!(
+        wait_until(|| v.stats().get(&v.stats().alarms_started) > started).await,
+        "no alarm started while the store failed"
+    );
+    assert!(
+        v.stats().get(&v.stats().backlog) > 0,
+        "nothing held for the store"
+    );
+    assert!(v.stats().get(&v.stats().store_errors) > 1);
+    // Space returns: the alarm clears once the backlog has landed.
+    sqlx::query("DROP TRIGGER inject_fault")
+        .execute(&db)
+        .await
+        .unwrap();
+    assert!(
+        wait_until(|| technical_at(&v, TechnicalKind::StoreFailure).is_empty()).await,
+        "still 'recording interrupted' after the store healed"
+    );
+    db.close().await;
+    v.shutdown().await;
+    let s = v.stats();
+    assert_eq!(s.get(&s.unrecorded), 0, "{:?}", s.unrecorded_summary());
+    assert_eq!(
+        s.get(&s.readings),
+        s.get(&s.stored),
+        "every reading received is stored"
+    );
+    // Exactly once: what the file holds is what was received.
+    let store = vigil_store::Store::open(
+        &dir.path().join("vigil.db"),
+        &vigil_store::KeySource::passphrase("core-test-passphrase", "test"),
+    )
+    .await
+    .unwrap();
+    let all = store
+        .query_range(
+            None,
+            chrono::DateTime::UNIX_EPOCH,
+            chrono::Utc::now() + chrono::Duration::days(365),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        all.len() as u64,
+        s.get(&s.readings),
+        "stored readings vs received"
+    );
+}

@@ -784,3 +784,150 @@ mod crash {
     }
 }
 mod salvage;
+
+/// Disk full (SQLITE_FULL) rolls the whole transaction back inside SQLite;
+/// a trigger's RAISE(ROLLBACK) does the same, RAISE(ABORT) fails only the
+/// statement. After either, once the fault is gone, the next writes succeed:
+/// no connection is left inside a transaction ("begin_with at non-zero
+/// transaction depth"). Covers chunks, the outbox and the alarm log.
+#[test]
+fn a_failed_write_is_rolled_back_and_the_next_write_succeeds() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.db");
+        let store = Store::open(&path, &key()).await.unwrap();
+        store.set_outbox_enabled(true);
+        // Admitted readings: only those are queued for upload.
+        let admitted = |at| Reading {
+            admission: Some(AdmissionId("adm-1".into())),
+            ..reading("bed-1", Mdc::ECG_HEART_RATE, Value::Number(60.0), at)
+        };
+        let mut s = 0;
+        let mut written = 0usize;
+        for table in ["chunks", "outbox", "alarm_log"] {
+            for raise in ["ROLLBACK", "ABORT"] {
+                sql(
+                    &path,
+                    &format!(
+                        "CREATE TRIGGER inject_fault BEFORE INSERT ON {table} \
+                         BEGIN SELECT RAISE({raise}, 'injected fault'); END"
+                    ),
+                )
+                .await;
+                // More failures than the pool has connections.
+                for _ in 0..6 {
+                    s += 1;
+                    let batch = [admitted(t(s))];
+                    let alarm = [("bed-1".to_string(), t(s), serde_json::json!({"n": s}))];
+                    let r = if table == "alarm_log" {
+                        store.log_alarms(&alarm).await
+                    } else {
+                        store.append(&batch).await
+                    };
+                    assert!(r.is_err(), "{table} {raise}: the fault did not fail the write");
+                }
+                sql(&path, "DROP TRIGGER inject_fault").await;
+                for _ in 0..6 {
+                    s += 1;
+                    let batch = [admitted(t(s))];
+                    store
+                        .append(&batch)
+                        .await
+                        .unwrap_or_else(|e| panic!("{table} {raise}: write after the fault: {e}"));
+                    written += 1;
+                    let alarm = [("bed-1".to_string(), t(s), serde_json::json!({"n": s}))];
+                    store
+                        .log_alarms(&alarm)
+                        .await
+                        .unwrap_or_else(|e| panic!("{table} {raise}: alarm log after the fault: {e}"));
+                }
+            }
+        }
+        // Exactly the successful writes are stored: nothing from a failed one.
+        let stored = store.query_range(None, t(0), t(s + 1)).await.unwrap();
+        assert_eq!(stored.len(), written);
+        store.close().await;
+    });
+}
+
+/// A really full filesystem (a small tmpfs; needs root to mount, skipped
+/// with a printed reason otherwise): writes fail with SQLite's "database or
+/// disk is full" while it is full and succeed again once space returns.
+#[test]
+fn a_full_disk_fails_writes_and_recording_resumes_when_space_returns() {
+    struct Mount(std::path::PathBuf);
+    impl Drop for Mount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"])
+        .arg(dir.path())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        println!("skipped: cannot mount a small tmpfs here (not root, or no permission)");
+        return;
+    }
+    let _mount = Mount(dir.path().to_path_buf());
+    rt().block_on(async {
+        let path = dir.path().join("v.db");
+        let store = Store::open(&path, &key()).await.unwrap();
+        // Fill the filesystem.
+        {
+            use std::io::Write;
+            let mut f = std::fs::File::create(dir.path().join("filler")).unwrap();
+            let block = vec![0x5au8; 4096];
+            while f.write_all(&block).is_ok() {}
+            let _ = f.sync_all();
+        }
+        let batch = |s: i64| -> Vec<Reading> {
+            (0..200)
+                .map(|i| {
+                    reading(
+                        "bed-1",
+                        Mdc::ECG_HEART_RATE,
+                        Value::Number(60.0 + i as f64),
+                        t(s) + Duration::milliseconds(i),
+                    )
+                })
+                .collect()
+        };
+        let mut s = 0;
+        let mut written = 0usize;
+        let mut failed = None;
+        for _ in 0..50 {
+            s += 1;
+            match store.append(&batch(s)).await {
+                Ok(()) => written += 200,
+                Err(e) => {
+                    failed = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        let failed = failed.expect("writes never failed on a full filesystem");
+        assert!(failed.contains("full"), "{failed}");
+        // Still full: still failing, more times than the pool has connections.
+        for _ in 0..6 {
+            s += 1;
+            assert!(store.append(&batch(s)).await.is_err());
+        }
+        // Space returns: writing resumes.
+        std::fs::remove_file(dir.path().join("filler")).unwrap();
+        for _ in 0..6 {
+            s += 1;
+            store
+                .append(&batch(s))
+                .await
+                .unwrap_or_else(|e| panic!("write after space returned: {e}"));
+            written += 200;
+        }
+        let stored = store.query_range(None, t(0), t(s + 1)).await.unwrap();
+        assert_eq!(stored.len(), written);
+        store.close().await;
+    });
+}
