@@ -281,6 +281,7 @@ impl StartOptions {
             clock,
             sim,
             retention: vigil_core::maintenance::Retention(chrono::Duration::days(self.retention_days.into())),
+            low_disk_bytes: site.storage.low_disk_mb.saturating_mul(1024 * 1024),
             alarm_preset: site.alarm_preset()?,
             devices: self.devices,
             fhir: site.fhir.clone(),

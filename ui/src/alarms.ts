@@ -76,6 +76,7 @@ const TECHNICAL_TEXT: Record<TechnicalKind, string> = {
   alarm_log_failure: "alarm log failure",
   settings_not_restored: "settings not restored",
   recording_unavailable: "recording unavailable (store moved aside)",
+  low_disk: "low disk space",
 };
 
 export function isTechnical(a: ActiveAlarm): boolean {

@@ -444,10 +444,13 @@ pub enum TechnicalKind {
     /// until someone salvages it (`vigil store salvage`). Monitoring goes on.
     /// Raised and cleared at once: latched until acknowledged.
     RecordingUnavailable,
+    /// Free space where the store lives is below the site's threshold: a
+    /// warning before the disk is full and recording stops.
+    LowDisk,
 }
 
 impl TechnicalKind {
-    pub const ALL: [TechnicalKind; 11] = [
+    pub const ALL: [TechnicalKind; 12] = [
         TechnicalKind::SensorOff,
         TechnicalKind::NoData,
         TechnicalKind::Disconnected,
@@ -459,6 +462,7 @@ impl TechnicalKind {
         TechnicalKind::AlarmLogFailure,
         TechnicalKind::SettingsNotRestored,
         TechnicalKind::RecordingUnavailable,
+        TechnicalKind::LowDisk,
     ];
 
     pub fn describe(self) -> &'static str {
@@ -478,6 +482,7 @@ impl TechnicalKind {
             TechnicalKind::RecordingUnavailable => {
                 "recording unavailable: the store was damaged and moved aside; a new one was started"
             }
+            TechnicalKind::LowDisk => "low disk space: recording stops when the disk is full",
         }
     }
 
@@ -504,7 +509,9 @@ impl TechnicalKind {
             | TechnicalKind::AudioUnavailable
             | TechnicalKind::SettingsNotRestored
             | TechnicalKind::RecordingUnavailable => Priority::High,
-            TechnicalKind::DeliveryFailure | TechnicalKind::AlarmLogFailure => Priority::Medium,
+            TechnicalKind::DeliveryFailure | TechnicalKind::AlarmLogFailure | TechnicalKind::LowDisk => {
+                Priority::Medium
+            }
         }
     }
 }

@@ -87,6 +87,7 @@ fn workstation_source(kind: TechnicalKind) -> &'static str {
         TechnicalKind::StoreFailure => "encrypted store",
         TechnicalKind::AlarmLogFailure => "alarm log",
         TechnicalKind::DeliveryFailure => "FHIR upload",
+        TechnicalKind::LowDisk => "data disk",
         _ => "workstation",
     }
 }

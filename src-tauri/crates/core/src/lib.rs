@@ -42,6 +42,8 @@ pub struct Config {
     pub clock: Arc<dyn Clock>,
     pub sim: SimSettings,
     pub retention: maintenance::Retention,
+    /// Free space below which every bed warns of a filling disk (site `storage.low_disk_mb`).
+    pub low_disk_bytes: u64,
     /// Alarm limits and priorities per patient category (site configuration).
     pub alarm_preset: vigil_alarms::SitePreset,
     pub devices: DeviceMode,
@@ -314,6 +316,17 @@ impl Vigil {
             store.clone(),
             stats.clone(),
             pipeline::BACKLOG_CAPACITY,
+        )));
+        // Store upkeep: compaction, retention and the free-space warning.
+        tasks.push(tokio::spawn(maintenance::run(
+            store.clone(),
+            ctx.clone(),
+            maintenance::Upkeep {
+                retention: cfg.retention,
+                data_dir: cfg.data_dir.clone(),
+                low_disk_bytes: cfg.low_disk_bytes,
+            },
+            cancel.clone(),
         )));
         {
             let (a, w, s, c, k) = (

@@ -33,9 +33,34 @@ pub struct SiteConfig {
     pub alarms: Option<serde_json::Value>,
     #[serde(default)]
     pub fhir: Option<FhirSite>,
+    #[serde(default)]
+    pub storage: StorageSite,
     /// Where this configuration was read from (for the operator).
     #[serde(skip)]
     pub source: Option<PathBuf>,
+}
+
+/// Where the store lives: when to warn that the disk is filling.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSite {
+    /// Free space (MB) below which every bed shows "low disk space", before
+    /// the disk is full and recording stops. Default 200 MB (16 beds at 1 Hz
+    /// store well under 50 MB a day).
+    #[serde(default = "default_low_disk_mb")]
+    pub low_disk_mb: u64,
+}
+
+impl Default for StorageSite {
+    fn default() -> Self {
+        StorageSite {
+            low_disk_mb: default_low_disk_mb(),
+        }
+    }
+}
+
+fn default_low_disk_mb() -> u64 {
+    200
 }
 
 /// The most beds one workstation or gateway serves.

@@ -104,6 +104,7 @@ impl App {
                 clock: Arc::new(SystemClock),
                 sim: SimSettings::default(),
                 retention: Default::default(),
+                low_disk_bytes: 0,
                 alarm_preset: Default::default(),
                 devices,
                 fhir: None,

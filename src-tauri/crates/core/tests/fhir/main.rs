@@ -32,6 +32,7 @@ fn config(dir: &Path, base: &str) -> Config {
             seed: 5,
         },
         retention: Default::default(),
+        low_disk_bytes: 0,
         alarm_preset: Default::default(),
         devices: DeviceMode::Simulated,
         fhir: Some(FhirSite {

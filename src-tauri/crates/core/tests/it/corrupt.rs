@@ -19,7 +19,8 @@ fn corrupt_files(dir: &std::path::Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-        .filter(|n| n.starts_with("vigil.db.corrupt-"))
+        // The moved-aside database itself; its -wal/-shm go with it when present.
+        .filter(|n| n.starts_with("vigil.db.corrupt-") && !n.ends_with("-wal") && !n.ends_with("-shm"))
         .collect()
 }
 

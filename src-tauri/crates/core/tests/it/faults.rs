@@ -204,3 +204,51 @@ async fn a_failing_store_never_blinds_the_ward_and_recording_catches_up() {
         "stored readings vs received"
     );
 }
+
+/// Issue 11, item 3: a disk filling up is said at every bed before it is
+/// full. The real free space of the test's file system is read (statvfs);
+/// a threshold above it must warn, one below it must not.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn low_disk_space_warns_at_every_bed_before_the_disk_is_full() {
+    let low_disk = |v: &Vigil| -> Vec<String> {
+        v.snapshot()
+            .alarms
+            .into_iter()
+            .filter(|b| {
+                b.active.iter().any(|a| {
+                    matches!(
+                        a.kind,
+                        AlarmKind::Technical {
+                            kind: TechnicalKind::LowDisk,
+                            ..
+                        }
+                    )
+                })
+            })
+            .map(|b| b.bed)
+            .collect()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let free =
+        vigil_core::maintenance::available_bytes(dir.path()).expect("statvfs reads the test's file system");
+    let mut cfg = config(dir.path(), Scenario::Stable, 1.0);
+    cfg.low_disk_bytes = free.saturating_mul(2);
+    let v = Vigil::start(cfg).await.unwrap();
+    assert!(
+        wait_until(|| low_disk(&v).len() == 4).await,
+        "no low-disk warning: {:?}",
+        low_disk(&v)
+    );
+    v.shutdown().await;
+    let mut cfg = config(dir.path(), Scenario::Stable, 1.0);
+    cfg.low_disk_bytes = 1;
+    let v = Vigil::start(cfg).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        low_disk(&v).is_empty(),
+        "warned with free space: {:?}",
+        low_disk(&v)
+    );
+    v.shutdown().await;
+}

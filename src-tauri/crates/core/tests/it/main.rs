@@ -25,6 +25,7 @@ pub(crate) fn config(dir: &std::path::Path, scenario: Scenario, speed: f64) -> C
             seed: 7,
         },
         retention: Default::default(),
+        low_disk_bytes: 0,
         alarm_preset: Default::default(),
         devices: vigil_core::DeviceMode::Simulated,
         fhir: None,
