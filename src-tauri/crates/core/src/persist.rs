@@ -17,6 +17,13 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use vigil_store::{Store, StoreError};
 
+/// One save at a time. Without it an operator command's save could find
+/// its bed already taken by the background saver's save still in flight,
+/// and answer before that save has committed (a crash right then lost the
+/// nurse's limit). Waiting here means: once `save` returns, every change
+/// marked before it was called is committed or marked again.
+static SAVING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Writes the settings of every bed marked since the last save. Beds whose
 /// write fails stay marked (the next save retries them).
 pub async fn save(
@@ -25,6 +32,7 @@ pub async fn save(
     store: &Store,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    let _one_at_a_time = SAVING.lock().await;
     let dirty = alarming.lock().unwrap().take_dirty();
     let mut result = Ok(());
     let mut failed = Vec::new();

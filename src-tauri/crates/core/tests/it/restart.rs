@@ -71,6 +71,11 @@ fn limits_news2_entries_and_history_survive_a_crash() {
         let v = Vigil::start(config(dir.path(), Scenario::Stable, 1.0))
             .await
             .unwrap();
+        assert_eq!(
+            v.info().store_recovered_from,
+            None,
+            "a crash is not damage: the store must not be moved aside"
+        );
         let l = hr_limit(&v);
         assert!(
             l.patient_specific,
