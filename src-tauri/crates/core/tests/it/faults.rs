@@ -10,22 +10,7 @@ use vigil_core::Vigil;
 use vigil_devices::sim::Scenario;
 
 fn log_failure_at(v: &Vigil) -> Vec<String> {
-    v.snapshot()
-        .alarms
-        .into_iter()
-        .filter(|b| {
-            b.active.iter().any(|a| {
-                matches!(
-                    a.kind,
-                    AlarmKind::Technical {
-                        kind: TechnicalKind::AlarmLogFailure,
-                        ..
-                    }
-                ) && !a.latched
-            })
-        })
-        .map(|b| b.bed)
-        .collect()
+    technical_at(v, TechnicalKind::AlarmLogFailure)
 }
 
 async fn wait_until(mut f: impl FnMut() -> bool) -> bool {
@@ -84,6 +69,7 @@ async fn a_failing_alarm_log_alarms_at_every_bed_and_loses_nothing() {
     v.shutdown().await;
 }
 
+/// Beds showing a technical alarm of `kind` whose condition stands (not latched).
 fn technical_at(v: &Vigil, kind: TechnicalKind) -> Vec<String> {
     v.snapshot()
         .alarms
@@ -211,24 +197,7 @@ async fn a_failing_store_never_blinds_the_ward_and_recording_catches_up() {
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn low_disk_space_warns_at_every_bed_before_the_disk_is_full() {
-    let low_disk = |v: &Vigil| -> Vec<String> {
-        v.snapshot()
-            .alarms
-            .into_iter()
-            .filter(|b| {
-                b.active.iter().any(|a| {
-                    matches!(
-                        a.kind,
-                        AlarmKind::Technical {
-                            kind: TechnicalKind::LowDisk,
-                            ..
-                        }
-                    )
-                })
-            })
-            .map(|b| b.bed)
-            .collect()
-    };
+    let low_disk = |v: &Vigil| technical_at(v, TechnicalKind::LowDisk);
     let dir = tempfile::tempdir().unwrap();
     let free =
         vigil_core::maintenance::available_bytes(dir.path()).expect("statvfs reads the test's file system");
