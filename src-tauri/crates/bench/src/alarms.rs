@@ -40,6 +40,7 @@ pub async fn run() {
             seed: 3,
         },
         retention: Default::default(),
+        low_disk_bytes: 0,
         alarm_preset: preset,
         devices: DeviceMode::Simulated,
         fhir: None,

@@ -245,6 +245,7 @@ fn config(dir: &std::path::Path, devices: DeviceMode) -> Config {
             seed: 5,
         },
         retention: Default::default(),
+        low_disk_bytes: 0,
         alarm_preset: Default::default(),
         devices,
         fhir: None,

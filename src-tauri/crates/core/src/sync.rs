@@ -132,7 +132,13 @@ impl Outbox for StoreOutbox {
                     if patient_ref.is_none() {
                         waiting += 1;
                     }
-                    if out.len() < n {
+                    // Past `n`, still take the rest of a blood-pressure panel
+                    // (a row keeps its parts adjacent): cut in two, its mean
+                    // would go out as an Observation of its own.
+                    let same_panel = out
+                        .last()
+                        .is_some_and(|l: &OutboxItem| same_bp_panel(&l.reading, &reading));
+                    if out.len() < n || same_panel {
                         self.state.lock().unwrap().handed_out.insert(seq, reading.clone());
                         out.push(OutboxItem {
                             seq,
@@ -168,6 +174,23 @@ impl Outbox for StoreOutbox {
             dead_letters: s.dead_letters,
         })
     }
+}
+
+/// Parts of one blood-pressure measurement (one FHIR panel): systolic,
+/// diastolic or mean from the same device at the same time.
+fn same_bp_panel(a: &Reading, b: &Reading) -> bool {
+    use vigil_model::Mdc;
+    let bp = |c: Mdc| {
+        matches!(
+            c,
+            Mdc::PRESS_BLD_NONINV_SYS | Mdc::PRESS_BLD_NONINV_DIA | Mdc::PRESS_BLD_NONINV_MEAN
+        )
+    };
+    bp(a.code)
+        && bp(b.code)
+        && a.device == b.device
+        && a.received == b.received
+        && a.device_time == b.device_time
 }
 
 /// The syncer wants a sized clock: this shares the runtime's.
@@ -312,6 +335,27 @@ mod tests {
 
     fn at(s: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_780_000_000 + s, 0).unwrap()
+    }
+
+    #[test]
+    fn the_parts_of_one_blood_pressure_measurement_are_one_panel() {
+        use vigil_model::{Mdc, Source, Value};
+        let r = |code, device: &str, s| Reading {
+            bed: "bed-1".into(),
+            admission: None,
+            device: device.into(),
+            code,
+            value: Value::Number(1.0),
+            unit: "mm[Hg]".into(),
+            device_time: None,
+            received: at(s),
+            source: Source::Simulated,
+        };
+        let sys = r(Mdc::PRESS_BLD_NONINV_SYS, "cuff", 0);
+        assert!(same_bp_panel(&sys, &r(Mdc::PRESS_BLD_NONINV_MEAN, "cuff", 0)));
+        assert!(!same_bp_panel(&sys, &r(Mdc::PRESS_BLD_NONINV_MEAN, "cuff", 1)));
+        assert!(!same_bp_panel(&sys, &r(Mdc::PRESS_BLD_NONINV_MEAN, "cuff-2", 0)));
+        assert!(!same_bp_panel(&sys, &r(Mdc::ECG_HEART_RATE, "cuff", 0)));
     }
 
     #[test]
