@@ -358,13 +358,7 @@ pub fn alarms_export(
             }
             w.flush().map_err(csv::Error::from)
         });
-    if skipped > 0 {
-        eprintln!("vigil alarms export: {skipped} records from an unknown format were skipped");
-    }
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&format!("writing CSV: {e}")),
-    }
+    export_done(result, skipped)
 }
 
 /// The alarm log as CSV, one row per logged event (`vigil alarms export --events`).
@@ -423,13 +417,7 @@ fn alarm_events_export(log: Vec<vigil_store::AlarmRecord>) -> ExitCode {
         }
         w.flush().map_err(csv::Error::from)
     });
-    if skipped > 0 {
-        eprintln!("vigil alarms export: {skipped} records from an unknown format were skipped");
-    }
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&format!("writing CSV: {e}")),
-    }
+    export_done(result, skipped)
 }
 
 /// The export's `parameter` of a technical alarm: its kind ("Disconnected"),
@@ -441,5 +429,17 @@ fn technical_parameter(
     match parameter {
         Some(p) => format!("{} {kind:?}", p.label()),
         None => format!("{kind:?}"),
+    }
+}
+
+/// How an alarm export ends: records of an unknown format are reported,
+/// a CSV write error fails the command.
+fn export_done(result: Result<(), csv::Error>, skipped: usize) -> ExitCode {
+    if skipped > 0 {
+        eprintln!("vigil alarms export: {skipped} records from an unknown format were skipped");
+    }
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&format!("writing CSV: {e}")),
     }
 }
