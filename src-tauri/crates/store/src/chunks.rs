@@ -195,6 +195,16 @@ impl Store {
     /// (and, when FHIR upload is on, one outbox entry per series). When this
     /// returns Ok, every reading is on disk.
     pub async fn append(&self, batch: &[Reading]) -> Result<(), StoreError> {
+        self.append_marked(batch, None).await
+    }
+
+    /// [`Store::append`], also setting `meta[key] = value` in the same
+    /// transaction (a spill frame's "applied" mark).
+    pub(crate) async fn append_marked(
+        &self,
+        batch: &[Reading],
+        mark: Option<(&str, i64)>,
+    ) -> Result<(), StoreError> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -234,6 +244,14 @@ impl Store {
             self.enqueue(&mut tx, batch).await?;
         }
         set_chunk_id_high_water(&mut tx, next_id).await?;
+        if let Some((key, value)) = mark {
+            sqlx::query("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2")
+                .bind(key)
+                .bind(value)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("marking a spill frame applied"))?;
+        }
         tx.commit().await.map_err(db("committing a batch"))?;
         // Only ids of committed series rows may be remembered.
         self.series_cache.lock().unwrap().extend(created);

@@ -15,6 +15,7 @@ pub mod keys;
 mod logs;
 mod salvage;
 mod settings;
+pub mod spill;
 mod vault;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -32,6 +33,7 @@ pub use keys::{create_key_file, KdfParams, KeySource};
 pub use logs::{AlarmRecord, DeadLetter, DeviceAssignment, OutboxEntry, OutboxStatus};
 pub use salvage::{LostRows, LostSeries, SalvageReport};
 pub use settings::SavedSettings;
+pub use spill::{SpillContents, SpillWriter};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -72,6 +74,8 @@ pub enum StoreError {
     /// not a database, or its integrity check fails). Not a wrong key.
     #[error("the database {path} is damaged: {reason}")]
     Damaged { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Spill(String),
 }
 
 impl StoreError {

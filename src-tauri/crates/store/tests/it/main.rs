@@ -931,3 +931,4 @@ fn a_full_disk_fails_writes_and_recording_resumes_when_space_returns() {
         store.close().await;
     });
 }
+mod spill;
