@@ -1062,7 +1062,7 @@ fn a_wrong_passphrase_on_a_corrupt_store_is_refused_and_nothing_is_moved() {
 /// while the gateway runs; SIGTERM still ends it within the stated bound
 /// (10 s) and the exit message says how many readings were not recorded.
 #[test]
-fn gateway_shutdown_with_a_failing_store_is_bounded_and_counts_the_unrecorded() {
+fn gateway_shutdown_with_a_failing_store_is_bounded_and_the_next_start_records_what_it_held() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = vigil()
         .args([
@@ -1122,19 +1122,43 @@ fn gateway_shutdown_with_a_failing_store_is_bounded_and_counts_the_unrecorded() 
         "no status line says so: {stderr}"
     );
     let last = stderr.lines().last().unwrap();
-    assert!(last.contains("readings not recorded"), "{stderr}");
-    let n: u64 = last
-        .split("store failing: ")
-        .nth(1)
-        .and_then(|r| r.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no count in {last}"));
+    let count_before = |what: &str| -> u64 {
+        let at = last.find(what).unwrap_or_else(|| panic!("no '{what}' in {last}"));
+        last[..at]
+            .trim_end()
+            .rsplit(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no count before '{what}' in {last}"))
+    };
+    let unrecorded = count_before(" readings not recorded");
+    let spilled = count_before(" readings kept in spill files");
     // The status line printed after the stop (the exit message also says "readings ").
     let (readings, stored) = counts(&stderr[..stderr.rfind(last).unwrap()]);
-    assert!(n > 0, "{last}");
+    assert!(spilled > 0, "nothing kept for the next start: {last}");
+    assert_eq!(unrecorded, 0, "the disk had room for a spill file: {last}");
     assert_eq!(
         readings,
-        stored + n,
-        "every reading is stored or counted: {stderr}"
+        stored + spilled + unrecorded,
+        "every reading is stored, spilled or counted: {stderr}"
     );
+    // The store heals (the fault is removed); the next start records what
+    // was kept, exactly once.
+    rt.block_on(async {
+        use sqlx::Connection;
+        let url = format!("sqlite://{}", dir.path().join("vigil.db").display());
+        let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("DROP TRIGGER inject_fault").execute(&mut c).await.unwrap();
+        c.close().await.unwrap();
+    });
+    let again = run_gateway_and_stop(dir.path(), &[], SIGTERM);
+    assert!(again.contains("stopped cleanly"), "{again}");
+    let (readings2, stored2) = counts(&again);
+    assert_eq!(stored2, readings2 + spilled, "the kept readings were not recorded once: {again}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".spill-"))
+        .collect();
+    assert!(left.is_empty(), "spill files left after they were recorded: {left:?}");
 }

@@ -2,9 +2,10 @@
 //!
 //! Status lines on stderr carry counts only, never patient data. SIGINT or
 //! SIGTERM stops the sources, commits every reading received and exits 0.
-//! If the store refuses writes, shutdown still ends within about 10 s: the
-//! exit message says how many readings (and alarm-log records) were not
-//! recorded and the exit status is 3.
+//! If the store refuses writes, shutdown still ends within about 10 s: what
+//! the writer held goes to spill files beside the store (recorded at the next
+//! start), the exit message says how many readings were kept that way and how
+//! many (and alarm-log records) were not recorded at all, and the exit status is 3.
 
 use crate::cli::{fail, GatewayArgs, Global, StartOptions};
 use std::process::ExitCode;
@@ -13,7 +14,7 @@ use std::time::Duration;
 use vigil_core::{SimSettings, Vigil};
 
 /// SIGTERM/SIGINT with a failing store still ends within this (the writer
-/// gives up after `pipeline::SHUTDOWN_GRACE`).
+/// spills what it holds after `pipeline::SHUTDOWN_GRACE`).
 const SHUTDOWN_BOUND: Duration = Duration::from_secs(9);
 
 pub fn run(global: Global, args: GatewayArgs) -> ExitCode {
@@ -97,14 +98,15 @@ pub fn run(global: Global, args: GatewayArgs) -> ExitCode {
         }
         status_line(&vigil).await;
         let lost_alarms = s.get(&s.alarm_records_lost);
+        let spilled = s.get(&s.spilled);
         match s.unrecorded_summary() {
-            None if bounded && lost_alarms == 0 => {
+            None if bounded && lost_alarms == 0 && spilled == 0 => {
                 eprintln!("vigil gateway: stopped cleanly");
                 ExitCode::SUCCESS
             }
             summary => {
                 eprintln!(
-                    "vigil gateway: stopped with the store failing: {}; {lost_alarms} alarm-log records not recorded",
+                    "vigil gateway: stopped with the store failing: {}; {spilled} readings kept in spill files beside the store (recorded at the next start); {lost_alarms} alarm-log records not recorded",
                     summary.unwrap_or_else(|| "0 readings not recorded".into())
                 );
                 ExitCode::from(3)
@@ -134,8 +136,9 @@ async fn status_line(v: &Vigil) {
         s.get(&s.decode_errors),
         if s.store_failing.load(Ordering::Relaxed) {
             format!(
-                "RECORDING INTERRUPTED (held {}, not recorded {})",
+                "RECORDING INTERRUPTED (held {} in memory, {} in spill files, not recorded {})",
                 s.get(&s.backlog),
+                s.get(&s.spilled),
                 s.get(&s.unrecorded)
             )
         } else {

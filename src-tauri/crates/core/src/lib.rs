@@ -17,6 +17,7 @@ pub mod site;
 pub mod sync;
 pub mod view;
 pub mod ward;
+pub mod writer;
 
 use chrono::NaiveDate;
 use pipeline::Stats;
@@ -311,11 +312,11 @@ impl Vigil {
             stats.clone(),
             cancel.clone(),
         )));
-        tasks.push(tokio::spawn(pipeline::write(
+        tasks.push(tokio::spawn(writer::write(
             store_rx,
             store.clone(),
             stats.clone(),
-            pipeline::BACKLOG_CAPACITY,
+            writer::Limits::default(),
         )));
         // Store upkeep: compaction, retention and the free-space warning.
         tasks.push(tokio::spawn(maintenance::run(

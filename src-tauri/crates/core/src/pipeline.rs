@@ -51,10 +51,13 @@ pub struct Stats {
     pub unrecorded: AtomicU64,
     /// Received-time span of the unrecorded readings.
     pub unrecorded_span: Mutex<Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>>,
-    /// Alarm-log records the store would not take before shutdown's bound.
+    /// Alarm-log records not recorded: beyond the log backlog's bound, or
+    /// still refused by the store at shutdown's bound.
     pub alarm_records_lost: AtomicU64,
-    /// Readings waiting for the store (the writer's backlog).
+    /// Readings waiting for the store in memory (the writer's backlog).
     pub backlog: AtomicU64,
+    /// Readings waiting for the store in spill files beside it.
+    pub spilled: AtomicU64,
 }
 
 impl Stats {
@@ -309,6 +312,24 @@ pub async fn log_alarms(
         })
     }
     let mut pending: Vec<Record> = Vec::new();
+    let mut overflowing = false;
+    // Bounded like the readings' memory: beyond it records are counted, not held.
+    let mut add = |pending: &mut Vec<Record>, e: Vec<AlarmEvent>| {
+        let room = ALARM_LOG_CAPACITY.saturating_sub(pending.len());
+        let n = e.len();
+        pending.extend(records(e).take(room));
+        if n > room {
+            stats
+                .alarm_records_lost
+                .fetch_add((n - room) as u64, Ordering::Relaxed);
+            if !overflowing {
+                tracing::error!(capacity = ALARM_LOG_CAPACITY, "alarm log backlog full: records from now on are not recorded until the log catches up");
+            }
+            overflowing = true;
+        } else {
+            overflowing = false;
+        }
+    };
     let mut open = true;
     let mut delay = Duration::from_millis(100);
     let mut closed_at: Option<tokio::time::Instant> = None;
@@ -319,14 +340,14 @@ pub async fn log_alarms(
             }
             tokio::select! {
                 e = rx.recv() => match e {
-                    Some(e) => pending.extend(records(e)),
+                    Some(e) => add(&mut pending, e),
                     None => open = false,
                 },
                 _ = cancel.cancelled() => open = false,
             }
         }
         while let Ok(e) = rx.try_recv() {
-            pending.extend(records(e));
+            add(&mut pending, e);
         }
         if pending.is_empty() {
             continue;
@@ -361,7 +382,7 @@ pub async fn log_alarms(
                     tokio::select! {
                         _ = &mut wait => break,
                         e = rx.recv(), if open => match e {
-                            Some(e) => pending.extend(records(e)),
+                            Some(e) => add(&mut pending, e),
                             None => open = false,
                         },
                         _ = cancel.cancelled(), if open => open = false,
@@ -434,18 +455,18 @@ fn handle(
     }
 }
 
-/// Readings the store path holds in memory while the store refuses writes
-/// (about 200 bytes each): hours of a ward's readings. Beyond it, arriving
-/// readings are counted as unrecorded (with their time span), never waited for.
-pub const BACKLOG_CAPACITY: usize = 500_000;
+/// Alarm-log records held while the log refuses writes (hours of a busy
+/// ward's alarm events); beyond it they are counted in
+/// `Stats::alarm_records_lost`, never waited for.
+pub const ALARM_LOG_CAPACITY: usize = 100_000;
 
 /// How long the writer keeps trying after the pipeline has stopped (shutdown)
 /// before it gives up on what the store will not take and says how much.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(6);
 
 impl Stats {
-    /// Readings that could not be held for the store (the backlog was full,
-    /// or shutdown came while the store still refused them).
+    /// Readings that could not be held for the store (memory was full and
+    /// the disk refused a spill file, or shutdown came while both refused).
     pub fn lose(&self, readings: &[Reading]) {
         if readings.is_empty() {
             return;
@@ -476,132 +497,5 @@ impl Stats {
             ),
             None => format!("{n} readings not recorded"),
         })
-    }
-}
-
-/// Writes readings to the store in order, in batches: at least twice a
-/// second (so a crash loses at most the last second) or when a batch is
-/// large. It takes readings from its channel all the time, also while a write
-/// is under way or failing, so the live path never waits for the disk: they
-/// wait in a bounded backlog (`capacity` readings; beyond it arriving
-/// readings are counted in `Stats::unrecorded` with their span). A failed
-/// write is rolled back whole and retried with the same readings, so each
-/// lands exactly once. `Stats::store_failing` ("recording interrupted") is
-/// set from the first failure until the backlog has been written. After the
-/// channel closes (shutdown) it tries for [`SHUTDOWN_GRACE`], then counts
-/// what the store would not take as unrecorded and returns.
-pub async fn write(mut rx: mpsc::Receiver<Vec<Reading>>, store: Store, stats: Arc<Stats>, capacity: usize) {
-    use std::collections::VecDeque;
-    const FLUSH_EVERY: Duration = Duration::from_millis(500);
-    const MAX_BATCH: usize = 10_000;
-    let mut backlog: VecDeque<Reading> = VecDeque::new();
-    let mut retry_delay = Duration::from_millis(100);
-    let mut open = true;
-    let mut closed_at: Option<tokio::time::Instant> = None;
-    let mut overflowing = false;
-    let take = |batch: Option<Vec<Reading>>,
-                backlog: &mut VecDeque<Reading>,
-                open: &mut bool,
-                overflowing: &mut bool| {
-        let Some(b) = batch else {
-            *open = false;
-            return;
-        };
-        let room = capacity.saturating_sub(backlog.len());
-        if b.len() <= room {
-            backlog.extend(b);
-            *overflowing = false;
-        } else {
-            let mut b = b;
-            let lost = b.split_off(room);
-            backlog.extend(b);
-            if !*overflowing {
-                tracing::error!(
-                    capacity,
-                    "store backlog full: readings from now on are not recorded until the store catches up"
-                );
-            }
-            *overflowing = true;
-            stats.lose(&lost);
-        }
-        stats.backlog.store(backlog.len() as u64, Ordering::Relaxed);
-    };
-    let mut tick = tokio::time::interval(FLUSH_EVERY);
-    while open || !backlog.is_empty() {
-        if open && backlog.len() < MAX_BATCH {
-            tokio::select! {
-                b = rx.recv() => {
-                    take(b, &mut backlog, &mut open, &mut overflowing);
-                    if open && backlog.len() < MAX_BATCH { continue; }
-                }
-                _ = tick.tick() => {}
-            }
-        }
-        if !open && closed_at.is_none() {
-            closed_at = Some(tokio::time::Instant::now());
-        }
-        if backlog.is_empty() {
-            continue;
-        }
-        let n = backlog.len().min(MAX_BATCH);
-        let batch: Vec<Reading> = backlog.drain(..n).collect();
-        // Keep taking readings while the write is under way.
-        let result = {
-            let write = store.append(&batch);
-            tokio::pin!(write);
-            loop {
-                tokio::select! {
-                    r = &mut write => break r,
-                    b = rx.recv(), if open => take(b, &mut backlog, &mut open, &mut overflowing),
-                }
-            }
-        };
-        match result {
-            Ok(()) => {
-                stats.stored.fetch_add(n as u64, Ordering::Relaxed);
-                stats.backlog.store(backlog.len() as u64, Ordering::Relaxed);
-                retry_delay = Duration::from_millis(100);
-                if backlog.is_empty() && stats.store_failing.swap(false, Ordering::Relaxed) {
-                    tracing::warn!(
-                        "recording resumed: the readings held during the store failure are written"
-                    );
-                }
-            }
-            Err(e) => {
-                // Back at the front, in order: retried as they were.
-                for r in batch.into_iter().rev() {
-                    backlog.push_front(r);
-                }
-                stats.backlog.store(backlog.len() as u64, Ordering::Relaxed);
-                stats.store_errors.fetch_add(1, Ordering::Relaxed);
-                stats.store_failing.store(true, Ordering::Relaxed);
-                tracing::error!(error = %e, backlog = backlog.len(), "recording interrupted: store write failed; holding readings and retrying");
-                if let Some(t) = closed_at {
-                    if t.elapsed() >= SHUTDOWN_GRACE {
-                        let lost: Vec<Reading> = backlog.drain(..).collect();
-                        stats.lose(&lost);
-                        stats.backlog.store(0, Ordering::Relaxed);
-                        tracing::error!(
-                            lost = lost.len(),
-                            "shutting down with readings the store would not take"
-                        );
-                        return;
-                    }
-                }
-                // Wait before retrying, still taking readings meanwhile.
-                let wait = tokio::time::sleep(retry_delay);
-                tokio::pin!(wait);
-                loop {
-                    tokio::select! {
-                        _ = &mut wait => break,
-                        b = rx.recv(), if open => take(b, &mut backlog, &mut open, &mut overflowing),
-                    }
-                }
-                if !open && closed_at.is_none() {
-                    closed_at = Some(tokio::time::Instant::now());
-                }
-                retry_delay = (retry_delay * 2).min(Duration::from_secs(2));
-            }
-        }
     }
 }

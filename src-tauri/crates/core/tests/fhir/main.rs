@@ -232,3 +232,52 @@ async fn sigkill_mid_upload_then_restart_still_exactly_once() {
     );
     server.stop().await;
 }
+
+/// Issue 11, item 2 ("same for the outbox"): while the store refuses writes
+/// (new readings and their outbox rows roll back together) and refuses to
+/// remove uploaded rows from the outbox, the upload neither loses nor
+/// doubles anything; once the store heals, every reading held meanwhile is
+/// recorded, queued and uploaded, exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_failure_mid_upload_loses_and_doubles_nothing() {
+    let server = TestServer::start().await;
+    server.create_patient(MRN_SYSTEM, "MRN-77003", "Example").await;
+    let dir = tempfile::tempdir().unwrap();
+    let v = Vigil::start(config(dir.path(), &server.base())).await.unwrap();
+    v.admit(admit("bed-1", "MRN-77003")).await.unwrap();
+    let found = v.find_patient("MRN-77003").await.unwrap();
+    v.link_patient("bed-1", &found[0].reference).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = server.observations().await;
+    assert!(before > 0, "nothing uploaded before the fault");
+
+    let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join("vigil.db"));
+    let db = sqlx::SqlitePool::connect_with(opts).await.unwrap();
+    for stmt in [
+        "CREATE TRIGGER fault_chunks BEFORE INSERT ON chunks BEGIN SELECT RAISE(ROLLBACK, 'database or disk is full'); END",
+        "CREATE TRIGGER fault_outbox BEFORE DELETE ON outbox BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END",
+    ] {
+        sqlx::query(stmt).execute(&db).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(v.stats().store_failing.load(std::sync::atomic::Ordering::Relaxed));
+    let st = v.sync_status().await.unwrap();
+    assert!(st.pending > 0, "uploaded rows vanished while the outbox refused deletes: {st:?}");
+    for stmt in ["DROP TRIGGER fault_chunks", "DROP TRIGGER fault_outbox"] {
+        sqlx::query(stmt).execute(&db).await.unwrap();
+    }
+    db.close().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    v.discharge("bed-1").await.unwrap();
+    wait_drained(&v).await;
+    v.shutdown().await;
+    let s = v.stats();
+    assert_eq!(s.get(&s.readings), s.get(&s.stored), "a reading held during the fault was not recorded");
+    let expected = expected_observations(dir.path()).await;
+    assert_eq!(
+        server.observations().await,
+        expected,
+        "exactly one Observation per stored reading after the store fault"
+    );
+    server.stop().await;
+}

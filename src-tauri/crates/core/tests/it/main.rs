@@ -5,6 +5,7 @@ mod alarming;
 mod corrupt;
 mod faults;
 mod restart;
+mod spill;
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;
