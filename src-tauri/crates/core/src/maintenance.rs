@@ -29,22 +29,67 @@ pub struct Upkeep {
     pub retention: Retention,
     /// Where the store lives, for the free-space check.
     pub data_dir: PathBuf,
-    /// Free space below which every bed shows "low disk space" (0: never).
+    /// Free space below which every bed shows "low disk space" (0: never);
+    /// it also shows when the disk would be full within a day at its
+    /// current fill rate.
     pub low_disk_bytes: u64,
 }
 
 /// Free space an unprivileged writer can use on the file system holding
-/// `dir`, in bytes; `None` where it cannot be read (and on non-Unix systems,
-/// where the check is not made yet).
-#[cfg(unix)]
+/// `dir`, in bytes (statvfs `f_bavail × f_frsize` on Unix, the caller's
+/// quota from `GetDiskFreeSpaceExW` on Windows); `None` where it cannot be read.
 pub fn available_bytes(dir: &Path) -> Option<u64> {
-    let s = rustix::fs::statvfs(dir).ok()?;
-    Some(s.f_bavail.saturating_mul(s.f_frsize))
+    fs4::available_space(dir).ok()
 }
 
-#[cfg(not(unix))]
-pub fn available_bytes(_dir: &Path) -> Option<u64> {
-    None
+/// How far ahead the disk's fill rate is watched: warn when it would be full
+/// within this time at the rate of the last [`RATE_WINDOW`].
+pub const RATE_HORIZON: Duration = Duration::from_secs(24 * 3600);
+/// The window the fill rate is measured over.
+pub const RATE_WINDOW: Duration = Duration::from_secs(600);
+
+/// Free-space samples and the "low disk" verdict: below the site's fixed
+/// threshold, or full within [`RATE_HORIZON`] at the current fill rate (the
+/// drop in free space over the last [`RATE_WINDOW`], whoever writes).
+#[derive(Debug, Default)]
+pub struct DiskWatch {
+    threshold: u64,
+    samples: std::collections::VecDeque<(std::time::Instant, u64)>,
+}
+
+impl DiskWatch {
+    pub fn new(threshold: u64) -> Self {
+        DiskWatch {
+            threshold,
+            samples: Default::default(),
+        }
+    }
+
+    /// Takes a sample; true when the disk is low. A rate needs at least a
+    /// minute of samples, so a single burst at start does not count.
+    pub fn observe(&mut self, at: std::time::Instant, free: u64) -> bool {
+        while self
+            .samples
+            .front()
+            .is_some_and(|(t, _)| at.duration_since(*t) > RATE_WINDOW)
+        {
+            self.samples.pop_front();
+        }
+        self.samples.push_back((at, free));
+        if self.threshold == 0 {
+            return false;
+        }
+        if free < self.threshold {
+            return true;
+        }
+        let (t0, f0) = self.samples[0];
+        let span = at.duration_since(t0);
+        if span < Duration::from_secs(60) || f0 <= free {
+            return false;
+        }
+        let per_s = (f0 - free) as f64 / span.as_secs_f64();
+        (free as f64) < per_s * RATE_HORIZON.as_secs_f64()
+    }
 }
 
 /// Compacts closed windows every minute, applies retention every hour and
@@ -55,13 +100,15 @@ pub async fn run(store: Store, ctx: Context, upkeep: Upkeep, cancel: Cancellatio
     let mut compact = tokio::time::interval(Duration::from_secs(60));
     let mut purge = tokio::time::interval(Duration::from_secs(3600));
     let mut disk = tokio::time::interval(Duration::from_secs(10));
+    let mut watch = DiskWatch::new(upkeep.low_disk_bytes);
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = disk.tick() => {
                 // Unknown free space is not reported as low: the write path's
                 // own failure alarm ("recording interrupted") still stands guard.
-                let low = available_bytes(&upkeep.data_dir).is_some_and(|a| a < upkeep.low_disk_bytes);
+                let low = available_bytes(&upkeep.data_dir)
+                    .is_some_and(|a| watch.observe(std::time::Instant::now(), a));
                 let beds = ctx.beds();
                 let out = ctx.alarming.lock().unwrap().workstation_health(TechnicalKind::LowDisk, !low, &beds, clock.now());
                 ctx.publish(out).await;
@@ -80,5 +127,46 @@ pub async fn run(store: Store, ctx: Context, upkeep: Upkeep, cancel: Cancellatio
                 Err(e) => tracing::error!(error = %e, "retention failed"),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    const MB: u64 = 1 << 20;
+
+    #[test]
+    fn a_disk_that_would_fill_within_a_day_is_low_before_the_threshold() {
+        let t0 = Instant::now();
+        let mut w = DiskWatch::new(200 * MB);
+        // 10 GB free, falling 1 MB every 10 s (100 KB/s: ~8.4 GB a day).
+        let mut low = Vec::new();
+        for i in 0..60u64 {
+            low.push(w.observe(t0 + Duration::from_secs(10 * i), 10_000 * MB - i * MB));
+        }
+        assert!(!low.iter().any(|&l| l), "8.4 GB a day leaves 10 GB for more than a day");
+        // 5 GB free at the same rate: full in ~14 hours.
+        let mut w = DiskWatch::new(200 * MB);
+        let mut low = Vec::new();
+        for i in 0..60u64 {
+            low.push(w.observe(t0 + Duration::from_secs(10 * i), 5_000 * MB - i * MB));
+        }
+        assert!(!low[..5].iter().any(|&l| l), "a rate from under a minute of samples");
+        assert!(*low.last().unwrap(), "full within a day but no warning");
+    }
+
+    #[test]
+    fn the_fixed_threshold_holds_and_a_steady_or_growing_disk_is_not_low() {
+        let t0 = Instant::now();
+        let mut w = DiskWatch::new(200 * MB);
+        assert!(w.observe(t0, 199 * MB));
+        for i in 1..100u64 {
+            assert!(!w.observe(t0 + Duration::from_secs(10 * i), 300 * MB + i * MB));
+        }
+        // 0 switches the warning off.
+        let mut w = DiskWatch::new(0);
+        assert!(!w.observe(t0, 1));
     }
 }
