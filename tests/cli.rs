@@ -294,13 +294,13 @@ fn export_csv_and_store_verify() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "time_utc,bed,device,mdc,value,unit,special,device_time,source"
+        "time_utc,bed,device,mdc,value,unit,special,device_time,source,quality,status"
     );
     let rows: Vec<&str> = lines.collect();
     assert!(rows.len() > 50, "{} rows", rows.len());
     assert!(rows
         .iter()
-        .all(|r| r.contains(",bed-2,") && r.ends_with(",simulated")));
+        .all(|r| r.contains(",bed-2,") && r.contains(",simulated,")));
     assert!(rows
         .iter()
         .any(|r| r.contains(",147842,") && r.contains(",/min,")));
@@ -516,7 +516,7 @@ fn reading_rows(dir: &Path) -> Vec<Vec<String>> {
     let mut r = csv_reader(&out.stdout);
     assert_eq!(
         r.headers().unwrap().iter().collect::<Vec<_>>().join(","),
-        "time_utc,bed,device,mdc,value,unit,special,device_time,source"
+        "time_utc,bed,device,mdc,value,unit,special,device_time,source,quality,status"
     );
     r.records()
         .map(|rec| rec.unwrap().iter().map(String::from).collect())

@@ -48,6 +48,8 @@ pub fn export(global: &Global, args: &ExportArgs) -> ExitCode {
         "special",
         "device_time",
         "source",
+        "quality",
+        "status",
     ];
     let result = w.write_record(header).and_then(|_| {
         for r in &readings {
@@ -70,6 +72,14 @@ pub fn export(global: &Global, args: &ExportArgs) -> ExitCode {
                     vigil_model::Source::Real => "real".into(),
                     vigil_model::Source::Simulated => "simulated".into(),
                 },
+                // The device's verdict and status bits, e.g. "questionable",
+                // "cuff too loose; body movement detected".
+                match r.status.quality {
+                    vigil_model::Quality::Valid => "valid".into(),
+                    vigil_model::Quality::Questionable => "questionable".into(),
+                    vigil_model::Quality::Invalid => "invalid".into(),
+                },
+                r.status.flags.join("; "),
             ])?;
         }
         w.flush().map_err(csv::Error::from)

@@ -34,6 +34,8 @@ function reading(p: Partial<ReadingView> & { mdc: number }): ReadingView {
     device_time: null,
     stale_after_ms: 5000,
     source: "simulated",
+    quality: "valid",
+    flags: [],
     ...p,
   };
 }
@@ -313,6 +315,16 @@ describe("what a numeric shows", () => {
   it("a special wins even if a number came along with it", () => {
     const s = loaded(snapshot({ latest: [reading({ mdc: MDC.HR, value: 2047, special: "nres" })] }));
     expect(numericModel(s, "bed-1", MDC.HR, ctx(s))).toMatchObject({ status: "special", text: "---" });
+  });
+
+  it("a value the device marked invalid is never digits, and says why", () => {
+    const s = loaded(snapshot({ latest: [reading({ mdc: MDC.SPO2, value: null, quality: "invalid", flags: ["sensor disconnected"] })] }));
+    expect(numericModel(s, "bed-1", MDC.SPO2, ctx(s))).toMatchObject({ status: "special", text: "---", note: "sensor disconnected" });
+  });
+
+  it("a questionable value is shown with the device's doubt beside it", () => {
+    const s = loaded(snapshot({ latest: [reading({ mdc: MDC.SPO2, value: 91, quality: "questionable", flags: ["low perfusion detected"] })] }));
+    expect(numericModel(s, "bed-1", MDC.SPO2, ctx(s))).toMatchObject({ status: "value", text: "91", note: "? low perfusion detected" });
   });
 
   it("a null value without a special is shown as no value", () => {

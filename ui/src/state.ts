@@ -256,7 +256,9 @@ export function bedDevices(state: WardState, bed: string): DeviceView[] {
 /**
  * - absent:    no reading ever arrived                          -> "---"
  * - value:     a number                                         -> the number
- * - special:   value null or an IEEE special (nan, nres, ...)   -> "---" + special text
+ * - special:   value null, an IEEE special (nan, nres, ...) or a value the
+ *              device marked invalid                             -> "---" + special text or the device's reason
+ * (a value the device marked questionable is a "value" with "? <flags>" as its note)
  * - technical: the feeding device reports a technical condition -> "---" + technical text
  */
 export type NumericStatus = "absent" | "value" | "special" | "technical";
@@ -311,10 +313,17 @@ export function numericModel(state: WardState, bed: string, mdc: number, ctx: Fr
   if (r.special !== null) {
     return { ...base, status: "special", text: NO_VALUE, note: specialText(r.special) };
   }
+  // The device said this is no measurement of the patient (sensor off the
+  // finger, strip error, …): never digits, say why.
+  if (r.quality === "invalid") {
+    return { ...base, status: "special", text: NO_VALUE, note: r.flags[0] ?? "invalid measurement" };
+  }
   if (r.value === null || !Number.isFinite(r.value)) {
     return { ...base, status: "special", text: NO_VALUE, note: "no value" };
   }
-  return { ...base, status: "value", text: formatNumber(r.value, mdc), note: "" };
+  // Doubtful (cuff too loose, low perfusion, …): the number, with the doubt beside it.
+  const note = r.quality === "questionable" ? `? ${r.flags.join(", ") || "questionable measurement"}` : "";
+  return { ...base, status: "value", text: formatNumber(r.value, mdc), note };
 }
 
 function isLiveValue(m: NumericModel): boolean {

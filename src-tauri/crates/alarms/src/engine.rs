@@ -10,8 +10,9 @@
 //! **Conditions.** A physiological condition exists while the latest numeric
 //! value of a parameter is strictly beyond a limit (`v < low`, `v > high`; at
 //! the limit is in range). Low and high are separate conditions. Only
-//! `Value::Number` counts: a special value (NaN, NRes, ±INF) is never
-//! compared with a limit. It is **unknown, not in range**: it neither starts,
+//! `Value::Number` counts: a special value (NaN, NRes, ±INF), and a number the
+//! device itself marked invalid (`Quality::Invalid`: sensor disconnected,
+//! strip error, …), is never compared with a limit. It is **unknown, not in range**: it neither starts,
 //! cancels nor ends a condition (oximeters send invalid samples exactly when
 //! perfusion is poor, so a NaN must never silence a desaturation). A
 //! parameter that has sent only special values for the preset's
@@ -1069,7 +1070,12 @@ impl AlarmEngine {
             // Late: measured before what is already known.
             return events;
         }
-        let value = r.value.number().map(|v| p.normalise(v, &r.unit));
+        // A number the device marked invalid is no measurement: unknown, like a special.
+        let value = r
+            .value
+            .number()
+            .filter(|_| r.status.quality != vigil_model::Quality::Invalid)
+            .map(|v| p.normalise(v, &r.unit));
         if let Some(None) = value {
             return events; // a number in a unit we cannot compare: ignored
         }

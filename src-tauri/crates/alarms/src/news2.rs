@@ -126,11 +126,11 @@ pub struct News2Input {
 
 impl News2Input {
     /// Takes a device reading into the input if it is a NEWS2 parameter, a
-    /// number (specials never count), in a known unit, and not older than the
+    /// number (specials and values the device marked invalid never count), in a known unit, and not older than the
     /// value already held. Pulse comes from ECG heart rate, oximeter pulse
     /// rate or the NIBP pulse, whichever is latest. Returns whether it was used.
     pub fn apply_reading(&mut self, r: &Reading) -> bool {
-        let Some(v) = r.value.number().filter(|v| v.is_finite()) else {
+        let Some(v) = r.value.number().filter(|v| v.is_finite() && r.usable()) else {
             return false;
         };
         let (slot, v) = match r.code {

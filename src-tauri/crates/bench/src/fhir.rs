@@ -135,6 +135,7 @@ fn ward(seconds: u32, admission: &dyn Fn(usize) -> AdmissionId) -> Vec<Vec<Readi
                     device_time: device_local.then_some(local),
                     received: at,
                     source: Source::Simulated,
+                    status: Default::default(),
                 };
                 let base_hr = 64.0 + (bed % 5) as f64 * 6.0;
                 let hr =

@@ -350,6 +350,7 @@ mod tests {
             device_time: None,
             received: at(s),
             source: Source::Simulated,
+            status: Default::default(),
         };
         let sys = r(Mdc::PRESS_BLD_NONINV_SYS, "cuff", 0);
         assert!(same_bp_panel(&sys, &r(Mdc::PRESS_BLD_NONINV_MEAN, "cuff", 0)));

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 use ts_rs::TS;
-use vigil_model::{LinkState, Reading, Source, Special, Value};
+use vigil_model::{LinkState, Quality, Reading, Source, Special, Value};
 use vigil_store::{Admission, PatientCategory};
 
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
@@ -103,11 +103,18 @@ pub struct ReadingView {
     pub device_time: Option<String>,
     pub stale_after_ms: u64,
     pub source: Source,
+    /// The device's verdict on the value: a value it marked invalid carries no
+    /// number here (never digits on the screen); a questionable one is shown
+    /// with its flags.
+    pub quality: Quality,
+    /// Status bits the device set, by their names in the specification.
+    pub flags: Vec<String>,
 }
 
 impl ReadingView {
     pub fn new(r: &Reading, stale_after_ms: u64) -> Self {
         let (value, special) = match r.value {
+            Value::Number(_) if r.status.quality == Quality::Invalid => (None, None),
             Value::Number(v) => (Some(v), None),
             Value::Special(s) => (None, Some(s)),
         };
@@ -122,6 +129,8 @@ impl ReadingView {
             device_time: r.device_time.map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string()),
             stale_after_ms,
             source: r.source,
+            quality: r.status.quality,
+            flags: r.status.flags.clone(),
         }
     }
 }

@@ -351,6 +351,7 @@ impl Ward {
                     device_time: Some(dt),
                     received,
                     source: d.desc.source,
+                    status: Default::default(),
                 });
             }
         } else if let Some(dt) = decoded.device_time.filter(|_| !stored && !d.clock_read) {
@@ -406,6 +407,10 @@ impl Ward {
                     device_time: decoded.device_time,
                     received: at,
                     source: d.desc.source,
+                    status: vigil_model::Status {
+                        quality: decoded.quality,
+                        flags: decoded.status.clone(),
+                    },
                 };
                 let view = ReadingView::new(&r, view_stale_after_ms);
                 // The newest value is the bed's latest: a record placed in the
@@ -582,6 +587,44 @@ mod tests {
             .unwrap()
     }
 
+    /// Issue 12, item 3: the oximeter's status bits travel with its values:
+    /// stored on the reading, and a value it marks invalid never reaches the
+    /// screen as digits.
+    #[test]
+    fn the_devices_status_travels_with_its_readings_and_invalid_is_never_digits() {
+        let mut w = Ward::new(["bed-1".to_string()], vec![]);
+        w.attach(DeviceDescriptor {
+            bed: "bed-1".into(),
+            device: "ble-oxi".into(),
+            kind: DeviceKind::PulseOximeter,
+            source: Source::Real,
+            expected_interval: Duration::from_secs(1),
+        });
+        let now = utc(14, 0, 0);
+        let plx = |hex: &str| {
+            let bytes: Vec<u8> = hex.split(' ').map(|b| u8::from_str_radix(b, 16).unwrap()).collect();
+            vigil_gatt::decode(Characteristic::PlxContinuousMeasurement, &bytes).unwrap()
+        };
+        // 97 % / 72 /min with "measurement unavailable" and "sensor disconnected".
+        let a = w.apply("ble-oxi", &plx("0C 61 00 48 00 00 20 00 80 00"), now);
+        assert_eq!(a.readings.len(), 2);
+        for r in &a.readings {
+            assert_eq!(r.status.quality, vigil_model::Quality::Invalid);
+            assert_eq!(r.status.flags, vec!["measurement unavailable", "sensor disconnected"]);
+            assert!(!r.usable());
+        }
+        assert!(a.views.iter().all(|v| v.value.is_none()), "an invalid value reached the screen as digits");
+        // Low perfusion only: the number, flagged questionable.
+        let a = w.apply("ble-oxi", &plx("08 5B 00 48 00 20 00 00"), now);
+        let spo2 = a.views.iter().find(|v| v.mdc == Mdc::PULS_OXIM_SAT_O2.0).unwrap();
+        assert_eq!(spo2.value, Some(91.0));
+        assert_eq!(spo2.quality, vigil_model::Quality::Questionable);
+        assert_eq!(spo2.flags, vec!["low perfusion detected"]);
+        // No status bits: nothing extra on the reading.
+        let a = w.apply("ble-oxi", &plx("00 61 00 48 00"), now);
+        assert!(a.readings.iter().all(|r| r.status.is_empty()));
+    }
+
     #[test]
     fn the_clock_offset_comes_from_current_time_then_live_times_never_records() {
         let mut w = meter();
@@ -637,6 +680,7 @@ mod tests {
                 device_time: Some(read),
                 received: now,
                 source: Source::Real,
+                status: Default::default(),
             }]
         );
         // Nothing shown, not a sign of life.

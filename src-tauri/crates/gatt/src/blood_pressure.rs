@@ -15,17 +15,19 @@
 //! the device put in the unused fields is ignored.
 
 use vigil_model::codes::ucum;
-use vigil_model::Mdc;
+use vigil_model::{Mdc, Quality};
 
 use crate::reader::Reader;
-use crate::{push_bits, DecodeError, Decoded, Measurement};
+use crate::{push_bits, DecodeError, Decoded, Measurement, StatusBit};
 
 /// Measurement Status bits (bits 3–4 are the pulse-rate range, below).
-const STATUS: &[(u32, &str)] = &[
-    (0, "body movement detected"),
-    (1, "cuff too loose"),
-    (2, "irregular pulse detected"),
-    (5, "improper measurement position"),
+/// BLS Measurement Status: each bit casts doubt on the reading, none says it
+/// is not a measurement at all.
+const STATUS: &[StatusBit] = &[
+    (0, "body movement detected", Quality::Questionable),
+    (1, "cuff too loose", Quality::Questionable),
+    (2, "irregular pulse detected", Quality::Questionable),
+    (5, "improper measurement position", Quality::Questionable),
 ];
 
 pub(crate) fn decode(r: &mut Reader, out: &mut Decoded, intermediate: bool) -> Result<(), DecodeError> {
@@ -63,12 +65,12 @@ pub(crate) fn decode(r: &mut Reader, out: &mut Decoded, intermediate: bool) -> R
     }
     if flags & 0x10 != 0 {
         let bits = r.u16("measurement status (16 bit)")?;
-        push_bits(&mut out.status, u32::from(bits), STATUS);
+        push_bits(out, u32::from(bits), STATUS);
         // Pulse Rate Range Detection Flags, bits 3–4: 0 within range,
         // 1 exceeds upper limit, 2 less than lower limit, 3 RFU (ignored).
         match (bits >> 3) & 0x03 {
-            1 => out.status.push("pulse rate exceeds upper limit".to_string()),
-            2 => out.status.push("pulse rate less than lower limit".to_string()),
+            1 => out.flag("pulse rate exceeds upper limit", Quality::Questionable),
+            2 => out.flag("pulse rate less than lower limit", Quality::Questionable),
             _ => {}
         }
     }

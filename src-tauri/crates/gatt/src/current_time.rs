@@ -23,14 +23,16 @@
 use chrono::TimeDelta;
 
 use crate::reader::Reader;
-use crate::{push_bits, DecodeError, Decoded};
+use crate::{push_bits, DecodeError, Decoded, StatusBit};
+use vigil_model::Quality;
 
 /// Adjust Reason bits (4–7 RFU).
-const ADJUST_REASON: &[(u32, &str)] = &[
-    (0, "manual time update"),
-    (1, "external reference time update"),
-    (2, "change of time zone"),
-    (3, "change of DST"),
+/// Why the clock was adjusted: says nothing about a measured value.
+const ADJUST_REASON: &[StatusBit] = &[
+    (0, "manual time update", Quality::Valid),
+    (1, "external reference time update", Quality::Valid),
+    (2, "change of time zone", Quality::Valid),
+    (3, "change of DST", Quality::Valid),
 ];
 
 pub(crate) fn decode(r: &mut Reader, out: &mut Decoded) -> Result<(), DecodeError> {
@@ -48,6 +50,6 @@ pub(crate) fn decode(r: &mut Reader, out: &mut Decoded) -> Result<(), DecodeErro
     // 1/256 s = 3 906 250 ns exactly.
     out.device_time =
         time.and_then(|t| t.checked_add_signed(TimeDelta::nanoseconds(i64::from(fractions) * 3_906_250)));
-    push_bits(&mut out.status, u32::from(reason), ADJUST_REASON);
+    push_bits(out, u32::from(reason), ADJUST_REASON);
     Ok(())
 }

@@ -19,25 +19,29 @@
 
 use chrono::TimeDelta;
 use vigil_model::codes::ucum;
-use vigil_model::Mdc;
+use vigil_model::{Mdc, Quality};
 
 use crate::reader::Reader;
-use crate::{push_bits, DecodeError, Decoded, Measurement};
+use crate::{push_bits, DecodeError, Decoded, Measurement, StatusBit};
 
 /// Sensor Status Annunciation bits (12–15 RFU).
-const SENSOR_STATUS: &[(u32, &str)] = &[
-    (0, "device battery low at time of measurement"),
-    (1, "sensor malfunction or faulting at time of measurement"),
-    (2, "sample size insufficient"),
-    (3, "strip insertion error"),
-    (4, "strip type incorrect for device"),
-    (5, "sensor result higher than the device can process"),
-    (6, "sensor result lower than the device can process"),
-    (7, "sensor temperature too high for valid test"),
-    (8, "sensor temperature too low for valid test"),
-    (9, "sensor read interrupted because strip was pulled too soon"),
-    (10, "general device fault"),
-    (11, "time fault: time may be inaccurate"),
+/// GLS Sensor Status Annunciation. A failed test (malfunction, sample, strip,
+/// temperature "for valid test", interrupted read, device fault) is no
+/// measurement; a result beyond the meter's range is a bound, not the value;
+/// a low battery or a time fault says nothing about the concentration.
+const SENSOR_STATUS: &[StatusBit] = &[
+    (0, "device battery low at time of measurement", Quality::Valid),
+    (1, "sensor malfunction or faulting at time of measurement", Quality::Invalid),
+    (2, "sample size insufficient", Quality::Invalid),
+    (3, "strip insertion error", Quality::Invalid),
+    (4, "strip type incorrect for device", Quality::Invalid),
+    (5, "sensor result higher than the device can process", Quality::Questionable),
+    (6, "sensor result lower than the device can process", Quality::Questionable),
+    (7, "sensor temperature too high for valid test", Quality::Invalid),
+    (8, "sensor temperature too low for valid test", Quality::Invalid),
+    (9, "sensor read interrupted because strip was pulled too soon", Quality::Invalid),
+    (10, "general device fault", Quality::Invalid),
+    (11, "time fault: time may be inaccurate", Quality::Valid),
 ];
 
 /// Glucose Type nibble → MDC code (IEEE 11073-10417 nomenclature). 0 and
@@ -96,16 +100,16 @@ pub(crate) fn decode(r: &mut Reader, out: &mut Decoded) -> Result<(), DecodeErro
         out.measurements.push(Measurement::from_number(code, value, unit));
         out.site = sample_location(location);
         if glucose_type == 10 {
-            out.status
-                .push("control solution (not a patient sample)".to_string());
+            out.flag("control solution (not a patient sample)", Quality::Valid);
+            out.control_solution = true;
         }
     }
     if flags & 0x08 != 0 {
         let bits = r.u16("sensor status annunciation (16 bit)")?;
-        push_bits(&mut out.status, u32::from(bits), SENSOR_STATUS);
+        push_bits(out, u32::from(bits), SENSOR_STATUS);
     }
     if flags & 0x10 != 0 {
-        out.status.push("context information follows".to_string());
+        out.flag("context information follows", Quality::Valid);
     }
     Ok(())
 }

@@ -36,7 +36,9 @@ pub(crate) fn decode(r: &mut Reader, out: &mut Decoded) -> Result<(), DecodeErro
         _ => SensorContact::NotSupported,
     };
     if contact == SensorContact::NotDetected {
-        out.status.push("sensor contact not detected".to_string());
+        // The strap's own verdict is the technical "sensor off" condition
+        // (see `sensor_contact`); the value itself is not marked.
+        out.flag("sensor contact not detected", vigil_model::Quality::Valid);
     }
     out.sensor_contact = Some(contact);
     if flags & 0x08 != 0 {

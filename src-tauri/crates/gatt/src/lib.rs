@@ -16,7 +16,7 @@ use std::fmt;
 
 use chrono::NaiveDateTime;
 use serde::Serialize;
-use vigil_model::{Mdc, Special, Value};
+use vigil_model::{Mdc, Quality, Special, Value};
 
 mod battery;
 mod blood_pressure;
@@ -425,6 +425,14 @@ pub struct Decoded {
     /// Human-readable status bits that were set, e.g. "cuff too loose".
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub status: Vec<String>,
+    /// What the status bits say about the measurements of this payload
+    /// (the worst of them); omitted when valid.
+    #[serde(skip_serializing_if = "is_valid")]
+    pub quality: Quality,
+    /// A glucose result measured on control solution, not on the patient
+    /// (GLS Type 0xA): never a patient value.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub control_solution: bool,
     /// Glucose record sequence number (makes re-reads idempotent).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sequence: Option<u16>,
@@ -525,10 +533,27 @@ pub fn parse_hex(s: &str) -> Result<Vec<u8>, DecodeError> {
 }
 
 /// Push the names of the set bits of `bits` (bit index, name).
-pub(crate) fn push_bits(out: &mut Vec<String>, bits: u32, names: &[(u32, &str)]) {
-    for &(bit, name) in names {
+/// A status bit: its position, its name in the specification, and what it
+/// says about the value sent with it.
+fn is_valid(q: &Quality) -> bool {
+    *q == Quality::Valid
+}
+
+pub(crate) type StatusBit = (u32, &'static str, Quality);
+
+/// Adds the names of the set bits to `out.status`; the worst quality wins.
+pub(crate) fn push_bits(out: &mut Decoded, bits: u32, table: &[StatusBit]) {
+    for &(bit, name, q) in table {
         if bits & (1 << bit) != 0 {
-            out.push(name.to_string());
+            out.flag(name, q);
         }
+    }
+}
+
+impl Decoded {
+    /// Records a status the device set, and lowers the payload's quality to `q` if worse.
+    pub(crate) fn flag(&mut self, name: &str, q: Quality) {
+        self.status.push(name.to_string());
+        self.quality = self.quality.max(q);
     }
 }

@@ -10,44 +10,49 @@
 //! both (ignored on receipt).
 
 use vigil_model::codes::ucum;
-use vigil_model::Mdc;
+use vigil_model::{Mdc, Quality};
 
 use crate::reader::Reader;
-use crate::{push_bits, DecodeError, Decoded, Measurement};
+use crate::{push_bits, DecodeError, Decoded, Measurement, StatusBit};
 
 /// Measurement Status (bits 0–4 RFU).
-const MEASUREMENT_STATUS: &[(u32, &str)] = &[
-    (5, "measurement ongoing"),
-    (6, "early estimated data"),
-    (7, "validated data"),
-    (8, "fully qualified data"),
-    (9, "data from measurement storage"),
-    (10, "data for demonstration"),
-    (11, "data for testing"),
-    (12, "calibration ongoing"),
-    (13, "measurement unavailable"),
-    (14, "questionable measurement detected"),
-    (15, "invalid measurement detected"),
+/// PLXS Measurement Status. Demonstration and test data are not the
+/// patient's; "unavailable" and "invalid" are no measurement; an estimate,
+/// an ongoing measurement or calibration is doubtful.
+const MEASUREMENT_STATUS: &[StatusBit] = &[
+    (5, "measurement ongoing", Quality::Questionable),
+    (6, "early estimated data", Quality::Questionable),
+    (7, "validated data", Quality::Valid),
+    (8, "fully qualified data", Quality::Valid),
+    (9, "data from measurement storage", Quality::Valid),
+    (10, "data for demonstration", Quality::Invalid),
+    (11, "data for testing", Quality::Invalid),
+    (12, "calibration ongoing", Quality::Questionable),
+    (13, "measurement unavailable", Quality::Invalid),
+    (14, "questionable measurement detected", Quality::Questionable),
+    (15, "invalid measurement detected", Quality::Invalid),
 ];
 
 /// Device and Sensor Status (bits 16–23 RFU).
-const DEVICE_SENSOR_STATUS: &[(u32, &str)] = &[
-    (0, "extended display update ongoing"),
-    (1, "equipment malfunction detected"),
-    (2, "signal processing irregularity detected"),
-    (3, "inadequate signal detected"),
-    (4, "poor signal detected"),
-    (5, "low perfusion detected"),
-    (6, "erratic signal detected"),
-    (7, "nonpulsatile signal detected"),
-    (8, "questionable pulse detected"),
-    (9, "signal analysis ongoing"),
-    (10, "sensor interference detected"),
-    (11, "sensor unconnected to user"),
-    (12, "unknown sensor connected"),
-    (13, "sensor displaced"),
-    (14, "sensor malfunctioning"),
-    (15, "sensor disconnected"),
+/// A sensor off the patient or a broken one measures nothing; signal
+/// problems make the value doubtful.
+const DEVICE_SENSOR_STATUS: &[StatusBit] = &[
+    (0, "extended display update ongoing", Quality::Valid),
+    (1, "equipment malfunction detected", Quality::Invalid),
+    (2, "signal processing irregularity detected", Quality::Questionable),
+    (3, "inadequate signal detected", Quality::Questionable),
+    (4, "poor signal detected", Quality::Questionable),
+    (5, "low perfusion detected", Quality::Questionable),
+    (6, "erratic signal detected", Quality::Questionable),
+    (7, "nonpulsatile signal detected", Quality::Questionable),
+    (8, "questionable pulse detected", Quality::Questionable),
+    (9, "signal analysis ongoing", Quality::Questionable),
+    (10, "sensor interference detected", Quality::Questionable),
+    (11, "sensor unconnected to user", Quality::Invalid),
+    (12, "unknown sensor connected", Quality::Questionable),
+    (13, "sensor displaced", Quality::Invalid),
+    (14, "sensor malfunctioning", Quality::Invalid),
+    (15, "sensor disconnected", Quality::Invalid),
 ];
 
 fn pair(
@@ -66,11 +71,11 @@ fn pair(
 fn statuses(r: &mut Reader, out: &mut Decoded, measurement: bool, device: bool) -> Result<(), DecodeError> {
     if measurement {
         let bits = r.u16("measurement status (16 bit)")?;
-        push_bits(&mut out.status, u32::from(bits), MEASUREMENT_STATUS);
+        push_bits(out, u32::from(bits), MEASUREMENT_STATUS);
     }
     if device {
         let bits = r.u24("device and sensor status (24 bit)")?;
-        push_bits(&mut out.status, bits, DEVICE_SENSOR_STATUS);
+        push_bits(out, bits, DEVICE_SENSOR_STATUS);
     }
     Ok(())
 }
@@ -122,7 +127,7 @@ pub(crate) fn decode_spot_check(r: &mut Reader, out: &mut Decoded) -> Result<(),
     if flags & 0x10 != 0 {
         // The timestamp (if any) is kept as sent; this tells the pipeline not
         // to derive a clock offset from it.
-        out.status.push("device clock not set".to_string());
+        out.flag("device clock not set", Quality::Valid);
     }
     Ok(())
 }

@@ -44,7 +44,7 @@ pub(crate) fn decode(r: &mut Reader, out: &mut Decoded) -> Result<(), DecodeErro
         // still valid, so this is tolerated and reported in `status`.
         match temperature_type(t) {
             Some(site) => out.site = Some(site),
-            None => out.status.push(format!("reserved temperature type {t}")),
+            None => out.flag(&format!("reserved temperature type {t}"), vigil_model::Quality::Valid),
         }
     }
     Ok(())

@@ -10,7 +10,7 @@
 //! 0.005 kg steps do not pick up binary rounding noise.
 
 use vigil_model::codes::ucum;
-use vigil_model::{Mdc, Special};
+use vigil_model::{Mdc, Quality, Special};
 
 use crate::num::Number;
 use crate::reader::Reader;
@@ -30,7 +30,7 @@ pub(crate) fn decode(r: &mut Reader, out: &mut Decoded) -> Result<(), DecodeErro
             Number::Special(Special::NaN),
             unit,
         ));
-        out.status.push("measurement unsuccessful".to_string());
+        out.flag("measurement unsuccessful", Quality::Invalid);
     } else if imperial {
         out.measurements.push(Measurement::fixed(
             Mdc::MASS_BODY_ACTUAL,

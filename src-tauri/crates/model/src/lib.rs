@@ -63,6 +63,43 @@ impl Special {
     }
 }
 
+/// How far the device itself trusts a measured value, from the status bits it
+/// sent with it (BLS Measurement Status, GLS Sensor Status Annunciation, PLXS
+/// Measurement / Device and Sensor Status, WSS "measurement unsuccessful").
+/// Ordered: the worst bit of a payload decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize, TS)]
+#[serde(rename_all = "lowercase")]
+#[ts(export)]
+pub enum Quality {
+    /// No status bit casts doubt on the value.
+    #[default]
+    Valid,
+    /// The device flagged the value as doubtful (body movement, cuff too
+    /// loose, low perfusion, …): shown and stored with the flag, uploaded
+    /// with an interpretation; alarms still use it.
+    Questionable,
+    /// The device says the value is not a measurement of the patient (sensor
+    /// malfunction, strip error, sensor disconnected, …): never shown as
+    /// digits, never alarmed on, uploaded without a value (`dataAbsentReason`).
+    Invalid,
+}
+
+/// The device's status for one reading: its verdict and the status bits that
+/// were set, by their names in the Bluetooth specification.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, TS)]
+#[ts(export, rename = "ReadingStatus")]
+pub struct Status {
+    pub quality: Quality,
+    /// e.g. "cuff too loose"; empty when the device set no status bit.
+    pub flags: Vec<String>,
+}
+
+impl Status {
+    pub fn is_empty(&self) -> bool {
+        self.quality == Quality::Valid && self.flags.is_empty()
+    }
+}
+
 /// Where a reading came from. Simulated data is labelled at the source and the
 /// label travels with every reading into the store and onto the screen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
@@ -109,6 +146,18 @@ pub struct Reading {
     /// export and FHIR `effectiveDateTime`.
     pub received: DateTime<Utc>,
     pub source: Source,
+    /// The device's status bits sent with the value (none for most readings).
+    #[serde(default, skip_serializing_if = "Status::is_empty")]
+    #[ts(as = "Option<Status>", optional)]
+    pub status: Status,
+}
+
+impl Reading {
+    /// Whether the value may be used as a measurement of the patient: a
+    /// number the device did not mark invalid.
+    pub fn usable(&self) -> bool {
+        matches!(self.value, Value::Number(_)) && self.status.quality != Quality::Invalid
+    }
 }
 
 /// Link state of a device as the nurse sees it.

@@ -42,6 +42,7 @@ async fn main() {
                 device_time: None,
                 received: t,
                 source: Source::Simulated,
+                status: Default::default(),
             });
         }
         store.append(&rs).await.unwrap();

@@ -103,6 +103,7 @@ impl SeriesKey {
             } else {
                 Source::Real
             },
+            status: s.status,
         }
     }
 }
@@ -111,7 +112,8 @@ impl SeriesKey {
 /// buckets that are multiples of it are answered from summaries alone.
 pub const WINDOW_US: i64 = 10 * 60 * 1_000_000;
 
-/// Per-chunk numeric summary (special values are not numbers: not counted).
+/// Per-chunk numeric summary (special values are not numbers, and values the
+/// device marked invalid are no measurement: neither is counted).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Summary {
     pub count: u64,
@@ -128,7 +130,7 @@ impl Summary {
             max: f64::NEG_INFINITY,
             sum: 0.0,
         };
-        for v in samples.iter().filter_map(|x| x.value.number()) {
+        for v in samples.iter().filter_map(|x| x.trend_value()) {
             s.add(v);
         }
         s
@@ -215,6 +217,7 @@ impl Store {
                 t: r.received.timestamp_micros(),
                 value: r.value,
                 device_time: r.device_time,
+                status: r.status.clone(),
             });
         }
         let outbox = self.outbox_enabled();
@@ -354,7 +357,7 @@ impl Store {
             }
             let (_, samples) = self.open_chunk(&row)?;
             for s in samples {
-                if let (Some(b), Some(v)) = (bucket_of(s.t), s.value.number()) {
+                if let (Some(b), Some(v)) = (bucket_of(s.t), s.trend_value()) {
                     acc[b].add(v);
                 }
             }

@@ -9,10 +9,13 @@
 //! `m` — usually one byte; any other number falls back to the XOR of its bits
 //! with the previous value's, byte-swapped so the run of equal low-order zero
 //! bytes becomes a short varint (after Gorilla, Pelkonen et al. 2015).
-//! Then LZ4. Format 1 (plain time deltas, XOR only) is still read.
+//! Format 3 adds, when tag bit 7 is set, the device's status after the
+//! device time: a quality byte, then the number of status flags and each as
+//! a length-prefixed UTF-8 name (most samples have none and pay nothing).
+//! Then LZ4. Formats 1 (plain time deltas, XOR only) and 2 are still read.
 
 use chrono::{DateTime, NaiveDateTime};
-use vigil_model::{Special, Value};
+use vigil_model::{Quality, Special, Status, Value};
 
 /// One stored sample of a series.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,6 +24,17 @@ pub struct Sample {
     pub t: i64,
     pub value: Value,
     pub device_time: Option<NaiveDateTime>,
+    pub status: Status,
+}
+
+impl Sample {
+    /// The number a trend counts: none for a special value or a value the
+    /// device marked invalid.
+    pub fn trend_value(&self) -> Option<f64> {
+        self.value
+            .number()
+            .filter(|_| self.status.quality != Quality::Invalid)
+    }
 }
 
 const FORMAT_V1: u8 = 1;
@@ -53,6 +67,16 @@ fn unzigzag(v: u64) -> i64 {
 }
 
 const FORMAT_V2: u8 = 2;
+const FORMAT_V3: u8 = 3;
+const HAS_STATUS: u8 = 0x80;
+
+fn quality_byte(q: Quality) -> u8 {
+    match q {
+        Quality::Valid => 0,
+        Quality::Questionable => 1,
+        Quality::Invalid => 2,
+    }
+}
 /// Tag kind 6: a decimal number, its decimal places in bits 4–6.
 const KIND_DECIMAL: u8 = 6;
 
@@ -73,7 +97,7 @@ fn as_decimal(v: f64) -> Option<(i64, u8)> {
 
 pub fn encode(samples: &[Sample]) -> Vec<u8> {
     let mut out = Vec::with_capacity(2 + samples.len() * 3);
-    out.push(FORMAT_V2);
+    out.push(FORMAT_V3);
     let mut prev_t = samples.first().map(|s| s.t).unwrap_or(0);
     put_varint(&mut out, zigzag(prev_t));
     let (mut prev_dt, mut prev_bits, mut prev_m, mut prev_off) = (0i64, 0u64, 0i64, 0i64);
@@ -84,7 +108,8 @@ pub fn encode(samples: &[Sample]) -> Vec<u8> {
         let off = s
             .device_time
             .map(|d| d.and_utc().timestamp_micros().wrapping_sub(s.t));
-        let flag = if off.is_some() { HAS_DEVICE_TIME } else { 0 };
+        let flag = if off.is_some() { HAS_DEVICE_TIME } else { 0 }
+            | if s.status.is_empty() { 0 } else { HAS_STATUS };
         match s.value {
             Value::Number(v) => match as_decimal(v) {
                 Some((m, k)) => {
@@ -104,6 +129,14 @@ pub fn encode(samples: &[Sample]) -> Vec<u8> {
         if let Some(off) = off {
             put_varint(&mut out, zigzag(off.wrapping_sub(prev_off)));
             prev_off = off;
+        }
+        if !s.status.is_empty() {
+            out.push(quality_byte(s.status.quality));
+            put_varint(&mut out, s.status.flags.len() as u64);
+            for f in &s.status.flags {
+                put_varint(&mut out, f.len() as u64);
+                out.extend_from_slice(f.as_bytes());
+            }
         }
     }
     lz4_flex::compress_prepend_size(&out)
@@ -155,9 +188,10 @@ pub fn decode(data: &[u8], expected: usize) -> Result<Vec<Sample>, CodecError> {
     );
     let mut c = Cursor { b: &raw, pos: 0 };
     let fmt = c.byte()?;
-    let v2 = match fmt {
-        FORMAT_V1 => false,
-        FORMAT_V2 => true,
+    let (v2, v3) = match fmt {
+        FORMAT_V1 => (false, false),
+        FORMAT_V2 => (true, false),
+        FORMAT_V3 => (true, true),
         other => return Err(CodecError::Format(other)),
     };
     let mut t = unzigzag(c.varint()?);
@@ -192,6 +226,7 @@ pub fn decode(data: &[u8], expected: usize) -> Result<Vec<Sample>, CodecError> {
             _ => return Err(CodecError::BadTag(at)),
         };
         let extra = if kind == KIND_DECIMAL { 0x80 } else { 0xf0 };
+        let extra = if v3 { extra & !HAS_STATUS } else { extra };
         if tag & extra != 0 {
             return Err(CodecError::BadTag(at));
         }
@@ -212,10 +247,31 @@ pub fn decode(data: &[u8], expected: usize) -> Result<Vec<Sample>, CodecError> {
         } else {
             None
         };
+        let status = if tag & HAS_STATUS != 0 && v3 {
+            let quality = match c.byte()? {
+                0 => Quality::Valid,
+                1 => Quality::Questionable,
+                2 => Quality::Invalid,
+                _ => return Err(CodecError::BadTag(at)),
+            };
+            let n = c.varint()? as usize;
+            let mut flags = Vec::with_capacity(n.min(16));
+            for _ in 0..n {
+                let len = c.varint()? as usize;
+                let end = c.pos.checked_add(len).filter(|e| *e <= raw.len()).ok_or(CodecError::Truncated(c.pos))?;
+                let name = std::str::from_utf8(&raw[c.pos..end]).map_err(|_| CodecError::BadTag(at))?;
+                flags.push(name.to_string());
+                c.pos = end;
+            }
+            Status { quality, flags }
+        } else {
+            Status::default()
+        };
         out.push(Sample {
             t,
             value,
             device_time,
+            status,
         });
     }
     if out.len() != expected {
@@ -243,6 +299,7 @@ mod tests {
                         .unwrap()
                         .naive_utc()
                 }),
+                status: Status::default(),
             })
             .collect();
         let enc = encode(&samples);
@@ -281,5 +338,38 @@ mod tests {
         let values: Vec<f64> = (0..600).map(|i| 60.0 + ((i * 7) % 13) as f64 / 10.0).collect();
         let enc = round_trip(&values);
         assert!(enc.len() < 600 * 4, "{} bytes for 600 samples", enc.len());
+    }
+
+    #[test]
+    fn device_status_round_trips_and_costs_nothing_when_absent() {
+        let plain: Vec<Sample> = (0..100)
+            .map(|i| Sample {
+                t: 1_700_000_000_000_000 + i * 1_000_000,
+                value: Value::Number(120.0 + (i % 5) as f64),
+                device_time: None,
+                status: Status::default(),
+            })
+            .collect();
+        let mut flagged = plain.clone();
+        flagged[3].status = Status {
+            quality: Quality::Questionable,
+            flags: vec!["cuff too loose".into(), "body movement detected".into()],
+        };
+        flagged[7].status = Status {
+            quality: Quality::Invalid,
+            flags: vec!["sensor disconnected".into()],
+        };
+        flagged[8].value = Value::Special(Special::NaN);
+        flagged[8].status = Status {
+            quality: Quality::Invalid,
+            flags: vec![],
+        };
+        assert_eq!(decode(&encode(&flagged), 100).unwrap(), flagged);
+        assert_eq!(decode(&encode(&plain), 100).unwrap(), plain);
+        // A format 2 chunk (no status) is still read, every sample valid.
+        let mut v2 = lz4_flex::decompress_size_prepended(&encode(&plain)).unwrap();
+        v2[0] = FORMAT_V2;
+        let back = decode(&lz4_flex::compress_prepend_size(&v2), 100).unwrap();
+        assert!(back.iter().all(|s| s.status.is_empty()));
     }
 }

@@ -61,6 +61,7 @@ pub fn reading_value(
         device_time: None,
         received: at,
         source: Source::Simulated,
+        status: Default::default(),
     }
 }
 

@@ -711,3 +711,55 @@ fn ids_continue_after_a_restart() {
     let ev = e.on_technical("b", "d", TechnicalKind::NoData, true, t(0));
     assert_eq!(ev[0].id, Some(42));
 }
+
+/// Issue 12, item 3: a number the oximeter itself marks invalid ("sensor
+/// displaced", "invalid measurement detected") is no measurement: it neither
+/// starts an alarm nor cancels a pending desaturation, and a run of them is
+/// "no valid measurement" like a run of special values.
+#[test]
+fn values_the_device_marks_invalid_are_unknown_never_alarmed_on_nor_cancelling() {
+    let invalid = |v: f64, s: i64| {
+        let mut r = reading("bed-3", Mdc::PULS_OXIM_SAT_O2, v, t(s));
+        r.status = vigil_model::Status {
+            quality: vigil_model::Quality::Invalid,
+            flags: vec!["sensor displaced".into()],
+        };
+        r
+    };
+    // An "invalid" 50 % for 8 s starts nothing.
+    let mut e = engine();
+    let mut ev = Vec::new();
+    for s in 0..8 {
+        ev.extend(e.on_reading(&invalid(50.0, s), t(s)));
+        ev.extend(e.tick(t_ms(s * 1000 + 500)));
+    }
+    assert!(started(&ev).is_empty(), "alarmed on an invalid value: {ev:?}");
+    // A real 80 % with an invalid in-range 98 % every third second still alarms after its delay.
+    let mut e = engine();
+    let mut ev = Vec::new();
+    for s in 0..60 {
+        let r = if s % 3 == 2 {
+            invalid(98.0, s)
+        } else {
+            reading("bed-3", Mdc::PULS_OXIM_SAT_O2, 80.0, t(s))
+        };
+        ev.extend(e.on_reading(&r, t(s)));
+        ev.extend(e.tick(t_ms(s * 1000 + 500)));
+    }
+    let s = started(&ev);
+    assert_eq!(s.len(), 1, "{ev:?}");
+    assert_eq!((s[0].at - t(0)).num_seconds(), 10, "the invalid in-range values delayed the alarm");
+    // Only invalid values for longer than the preset's time: technical alarm.
+    let mut e = engine();
+    let mut ev = Vec::new();
+    for s in 0..15 {
+        ev.extend(e.on_reading(&invalid(97.0, s), t(s)));
+        ev.extend(e.tick(t_ms(s * 1000 + 500)));
+    }
+    assert!(
+        started(&ev)
+            .iter()
+            .any(|a| matches!(a.kind, Some(AlarmKind::Technical { kind: TechnicalKind::NoValidMeasurement, .. }))),
+        "{ev:?}"
+    );
+}

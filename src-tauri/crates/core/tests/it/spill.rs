@@ -32,6 +32,7 @@ fn readings(from: i64, n: i64) -> Vec<Reading> {
             device_time: None,
             received: t0 + chrono::Duration::milliseconds(250 * i),
             source: Source::Simulated,
+            status: Default::default(),
         })
         .collect()
 }

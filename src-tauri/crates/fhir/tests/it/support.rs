@@ -240,6 +240,7 @@ pub fn reading(device: &str, code: Mdc, value: Value, unit: &str, received: Date
         device_time: None,
         received,
         source: Source::Real,
+        status: Default::default(),
     }
 }
 

@@ -73,7 +73,7 @@ fn optional_fields_appear_only_when_set() {
     let s = json("2A9D", "00 FF FF");
     assert_eq!(
         s,
-        r#"{"characteristic":"2a9d","measurements":[{"mdc":188736,"value":null,"special":"nan","unit":"kg"}],"status":["measurement unsuccessful"]}"#
+        r#"{"characteristic":"2a9d","measurements":[{"mdc":188736,"value":null,"special":"nan","unit":"kg"}],"status":["measurement unsuccessful"],"quality":"invalid"}"#
     );
 }
 

@@ -169,6 +169,13 @@ mod plx {
                 "sensor disconnected"
             ]
         );
+        // PLXS: "measurement unavailable" and "sensor disconnected" mean the
+        // 97 % is no measurement of the patient.
+        assert_eq!(d.quality, vigil_model::Quality::Invalid);
+        // Low perfusion alone (Device and Sensor Status bit 5): questionable.
+        let d = dec("2A5F", "08 61 00 48 00 20 00 00");
+        assert_eq!(d.status, vec!["low perfusion detected"]);
+        assert_eq!(d.quality, vigil_model::Quality::Questionable);
     }
 
     #[test]
@@ -436,9 +443,13 @@ mod blood_pressure {
                 "pulse rate less than lower limit"
             ]
         );
+        // BLS Measurement Status bits only cast doubt: a cuff reading taken
+        // with movement or a loose cuff is questionable, not no measurement.
+        assert_eq!(d.quality, vigil_model::Quality::Questionable);
         // pulse-rate range 3 is RFU: ignored; RFU bits 6–15 ignored
         let d = dec("2A35", "10 78 00 50 00 A5 F3 18 FF");
         assert!(d.status.is_empty(), "{:?}", d.status);
+        assert_eq!(d.quality, vigil_model::Quality::Valid);
     }
 
     #[test]
@@ -664,6 +675,15 @@ mod glucose {
                 "context information follows"
             ]
         );
+        // GLS Sensor Status Annunciation bit 1 (sensor malfunction at the time
+        // of measurement): the concentration is no measurement.
+        assert_eq!(d.quality, vigil_model::Quality::Invalid);
+        // Battery low (bit 0) alone says nothing about the value.
+        let d = dec("2A18", &format!("08 01 00 {TIME} 01 00"));
+        assert_eq!(d.quality, vigil_model::Quality::Valid);
+        // A result above what the meter can process (bit 5) is a bound, not the value.
+        let d = dec("2A18", &format!("08 01 00 {TIME} 20 00"));
+        assert_eq!(d.quality, vigil_model::Quality::Questionable);
     }
 
     #[test]

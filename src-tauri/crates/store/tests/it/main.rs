@@ -25,6 +25,7 @@ fn reading(bed: &str, code: Mdc, v: Value, at: DateTime<Utc>) -> Reading {
         device_time: None,
         received: at,
         source: Source::Simulated,
+        status: Default::default(),
     }
 }
 
