@@ -102,13 +102,18 @@ pub struct ObservationContext<'a> {
     pub gateway: &'a str,
 }
 
-/// The LOINC codings for a code: the vital-signs LOINC code and the extra ones the R4
-/// profiles require or allow next to it.
-pub fn loinc_codes(code: Mdc) -> Vec<&'static str> {
+/// The LOINC codings for a code in a unit: the vital-signs LOINC code and the extra ones the
+/// R4 profiles require or allow next to it; for glucose the term of its sample type and unit
+/// ([`vigil_model::codes::glucose_loinc`]).
+pub fn loinc_codes(code: Mdc, unit: &str) -> Vec<&'static str> {
     match code {
         Mdc::PULS_OXIM_SAT_O2 => vec!["59408-5", LOINC_SPO2_ARTERIAL],
         Mdc::PULS_OXIM_PULS_RATE => vec![LOINC_HEART_RATE, "8889-8"],
-        c => c.loinc().into_iter().collect(),
+        c => c
+            .loinc()
+            .or_else(|| vigil_model::codes::glucose_loinc(c, unit))
+            .into_iter()
+            .collect(),
     }
 }
 
@@ -144,10 +149,10 @@ fn data_absent_display(code: &str) -> &'static str {
     }
 }
 
-fn code_concept(code: Mdc) -> Json {
+fn code_concept(code: Mdc, unit: &str) -> Json {
     let mut coding = vec![json!({ "system": MDC_SYSTEM, "code": code.0.to_string() })];
     coding.extend(
-        loinc_codes(code)
+        loinc_codes(code, unit)
             .into_iter()
             .map(|l| json!({ "system": LOINC_SYSTEM, "code": l })),
     );
@@ -219,7 +224,7 @@ fn base_observation(
     );
     o.insert("status".into(), json!("final"));
     o.insert("category".into(), Json::Array(category));
-    o.insert("code".into(), code_concept(code));
+    o.insert("code".into(), code_concept(code, &effective.unit));
     o.insert("subject".into(), json!({ "reference": ctx.subject }));
     o.insert(
         "effectiveDateTime".into(),
@@ -336,7 +341,7 @@ pub fn blood_pressure_panel(parts: &BpParts, ctx: &ObservationContext) -> Json {
         .flatten()
     {
         let mut c = Map::new();
-        c.insert("code".into(), code_concept(r.code));
+        c.insert("code".into(), code_concept(r.code, &r.unit));
         put_value(&mut c, r.value, &r.unit);
         components.push(Json::Object(c));
     }

@@ -645,3 +645,27 @@ fn client_assertion_is_a_signed_es384_jwt() {
     );
     assert!(!format!("{smart:?}").contains("BEGIN"));
 }
+
+/// Glucose carries its MDC code (IEEE 11073-10417; the PHD IG STU 2 examples use 160184 and
+/// 160368) and the LOINC term of its sample type and unit (see
+/// `vigil_model::codes::glucose_loinc`); glucose is not a vital sign (no vital-signs
+/// category or profile).
+#[test]
+fn glucose_observation_carries_mdc_and_the_loinc_term_of_its_sample_and_unit() {
+    for (code, unit, mdc, loinc) in [
+        (Mdc::CONC_GLU_CAPILLARY_WHOLEBLOOD, "mg/dL", "160184", Some("41653-7")),
+        (Mdc::CONC_GLU_CAPILLARY_WHOLEBLOOD, "mmol/L", "160184", Some("14743-9")),
+        (Mdc::CONC_GLU_UNDETERMINED_WHOLEBLOOD, "mg/dL", "160364", Some("2339-0")),
+        (Mdc::CONC_GLU_UNDETERMINED_WHOLEBLOOD, "mmol/L", "160364", Some("15074-8")),
+        (Mdc::CONC_GLU_UNDETERMINED_PLASMA, "mg/dL", "160368", Some("2345-7")),
+        (Mdc::CONC_GLU_VENOUS_PLASMA, "mmol/L", "160196", Some("14749-6")),
+        (Mdc::CONC_GLU_CONTROL, "mg/dL", "160208", None),
+    ] {
+        let o = mapping::observation(&reading("meter", code, Value::Number(5.0), unit, t0()), &CTX);
+        let mut want = vec![("urn:iso:std:iso:11073:10101".to_string(), mdc.to_string())];
+        want.extend(loinc.map(|l| ("http://loinc.org".to_string(), l.to_string())));
+        assert_eq!(codings(&o), want, "{code:?} {unit}");
+        let cats = o["category"].to_string();
+        assert!(!cats.contains("vital-signs"), "{cats}");
+    }
+}
