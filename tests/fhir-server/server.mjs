@@ -68,14 +68,56 @@ let auth = null; // { key, clientId, ttl, tokens: Map<token, expiry> }
 
 // Medplum 4.5 cannot evaluate the R4 `bp` profile's component slices (discriminator
 // code.coding.code through a nested coding slice): even the spec's own shape fails with
-// "Incorrect number of values provided for slice 'SystolicBP'". For it, validate against its
-// base profile (vitalsigns: category, subject, effective, vs-2/vs-3) instead.
+// "Incorrect number of values provided for slice 'SystolicBP'". For it, Medplum validates the
+// base profile (vitalsigns: category, subject, effective, vs-2/vs-3) and `ruleChecks` below
+// checks the slices themselves.
 const unsupportedProfiles = new Set(['http://hl7.org/fhir/StructureDefinition/bp']);
+
+const LOINC = 'http://loinc.org';
+const UCUM = 'http://unitsofmeasure.org';
+const hasCoding = (cc, system, code) => (cc?.coding ?? []).some((c) => c.system === system && c.code === code);
+
+// R4 `bp` profile (http://hl7.org/fhir/R4/bp.html): code LOINC 85354-9; exactly one
+// SystolicBP component (LOINC 8480-6) and one DiastolicBP component (LOINC 8462-4), each
+// with a valueQuantity in mm[Hg] (UCUM, fixed by the profile) or a dataAbsentReason.
+function checkBp(r) {
+  const issues = [];
+  if (!hasCoding(r.code, LOINC, '85354-9')) issues.push('bp: code must carry LOINC 85354-9');
+  for (const [slice, code] of [['SystolicBP', '8480-6'], ['DiastolicBP', '8462-4']]) {
+    const cs = (r.component ?? []).filter((c) => hasCoding(c.code, LOINC, code));
+    if (cs.length !== 1) {
+      issues.push(`bp: ${cs.length} components for slice ${slice} (LOINC ${code}), expected 1`);
+      continue;
+    }
+    const q = cs[0].valueQuantity;
+    if (q) {
+      if (q.system !== UCUM || q.code !== 'mm[Hg]' || typeof q.value !== 'number') {
+        issues.push(`bp: ${slice} valueQuantity must be a number in UCUM mm[Hg]`);
+      }
+    } else if (!cs[0].dataAbsentReason) {
+      issues.push(`bp: ${slice} has neither valueQuantity nor dataAbsentReason`);
+    }
+  }
+  return issues;
+}
+
+// Rules of claimed profiles that Medplum cannot check (or has no definition of), as code:
+// profile URL → (resource) => list of problems.
+const ruleChecks = new Map([
+  ['http://hl7.org/fhir/StructureDefinition/bp', checkBp],
+]);
 
 // Throws OperationOutcomeError with the issues.
 function validate(resource) {
   validateResource(resource);
   for (let url of resource.meta?.profile ?? []) {
+    const problems = ruleChecks.get(url)?.(resource) ?? [];
+    if (problems.length) {
+      throw new OperationOutcomeError({
+        resourceType: 'OperationOutcome',
+        issue: problems.map((p) => ({ severity: 'error', code: 'invariant', details: { text: p } })),
+      });
+    }
     if (unsupportedProfiles.has(url)) url = profiles.get(url).baseDefinition;
     if (profiles.has(url)) validateResource(resource, { profile: profiles.get(url) });
   }

@@ -17,6 +17,8 @@
 //!   `negative-infinity`, NRes and reserved → `error`;
 //! * blood pressure is one panel Observation (LOINC 85354-9 / MDC 150020, R4 `bp` profile)
 //!   with components systolic 8480-6, diastolic 8462-4 and mean 8478-0 ([`group`] finds them);
+//!   a panel in kPa keeps the device's unit and claims neither `bp` (which fixes mm[Hg]) nor
+//!   the vital-signs category;
 //! * `meta.profile` claims the R4 vital-signs profile that applies (`heartrate`, `oxygensat`,
 //!   `bodytemp`, `resprate`, `bodyweight`, `bp`, else none) so a validating server checks
 //!   the profile's slices and cardinalities;
@@ -117,8 +119,30 @@ pub fn loinc_codes(code: Mdc, unit: &str) -> Vec<&'static str> {
     }
 }
 
-/// The R4 vital-signs profile an Observation with this code conforms to, if any.
-pub fn vital_signs_profile(code: Mdc) -> Option<&'static str> {
+/// A blood pressure in another unit than mm[Hg] (a cuff set to kPa): the R4 `bp` profile
+/// fixes its components' unit to mm[Hg] (observation-vitalsigns.html, "bp"), so such a panel
+/// neither claims it nor presents itself as a vital sign. It keeps the unit the device
+/// measured in (PHD IG: the value as the PHD reported it; converting would also round it).
+fn pressure_not_in_mm_hg(code: Mdc, unit: &str) -> bool {
+    matches!(
+        code,
+        Mdc::PRESS_BLD_NONINV
+            | Mdc::PRESS_BLD_NONINV_SYS
+            | Mdc::PRESS_BLD_NONINV_DIA
+            | Mdc::PRESS_BLD_NONINV_MEAN
+    ) && unit != vigil_model::codes::ucum::MM_HG
+}
+
+/// Whether an Observation with this code and unit is a vital sign (R4 vital-signs table).
+pub fn is_vital_sign(code: Mdc, unit: &str) -> bool {
+    code.loinc().is_some() && !pressure_not_in_mm_hg(code, unit)
+}
+
+/// The R4 vital-signs profile an Observation with this code, in this unit, conforms to.
+pub fn vital_signs_profile(code: Mdc, unit: &str) -> Option<&'static str> {
+    if !is_vital_sign(code, unit) {
+        return None;
+    }
     Some(match code.loinc()? {
         "8867-4" | "8889-8" => "heartrate",
         "59408-5" => "oxygensat",
@@ -195,7 +219,7 @@ fn base_observation(
     ctx: &ObservationContext,
 ) -> Map<String, Json> {
     let mut meta = Map::new();
-    if let Some(p) = vital_signs_profile(code) {
+    if let Some(p) = vital_signs_profile(code, &effective.unit) {
         meta.insert("profile".into(), json!([format!("{VS_PROFILE}{p}")]));
     }
     if source == Source::Simulated {
@@ -205,7 +229,7 @@ fn base_observation(
         );
     }
     let mut category = Vec::new();
-    if code.loinc().is_some() {
+    if is_vital_sign(code, &effective.unit) {
         category.push(json!({ "coding": [{ "system": CATEGORY_SYSTEM, "code": "vital-signs" }] }));
     }
     category.push(json!({ "coding": [{ "system": PHD_CATEGORY_SYSTEM, "code": "phd-observation" }] }));
