@@ -62,6 +62,33 @@ impl Mdc {
     /// has no label, no LOINC code, no alarm parameter and is never shown as a value.
     pub const ATTR_TIME_ABS: Mdc = Mdc(67975);
 
+    // Device specializations (IEEE 11073-10101 partition 8, MDC_DEV_SPEC_PROFILE_*), the
+    // codes of the PHD IG STU 2 ValueSet DeviceTypes11073MDC (Device.specialization).
+    /// MDC_DEV_SPEC_PROFILE_PULS_OXIM: pulse oximeter.
+    pub const DEV_SPEC_PROFILE_PULS_OXIM: Mdc = Mdc(528388);
+    /// MDC_DEV_SPEC_PROFILE_BP: non-invasive blood pressure monitor.
+    pub const DEV_SPEC_PROFILE_BP: Mdc = Mdc(528391);
+    /// MDC_DEV_SPEC_PROFILE_TEMP: thermometer.
+    pub const DEV_SPEC_PROFILE_TEMP: Mdc = Mdc(528392);
+    /// MDC_DEV_SPEC_PROFILE_RESP_RATE: respiration rate monitor.
+    pub const DEV_SPEC_PROFILE_RESP_RATE: Mdc = Mdc(528397);
+    /// MDC_DEV_SPEC_PROFILE_SCALE: weight scale.
+    pub const DEV_SPEC_PROFILE_SCALE: Mdc = Mdc(528399);
+    /// MDC_DEV_SPEC_PROFILE_GLUCOSE: glucose meter.
+    pub const DEV_SPEC_PROFILE_GLUCOSE: Mdc = Mdc(528401);
+    /// MDC_DEV_SUB_SPEC_PROFILE_HR: ECG device reporting just heart rate (a chest strap).
+    pub const DEV_SUB_SPEC_PROFILE_HR: Mdc = Mdc(528525);
+    // Time synchronisation methods (PHD IG STU 2 ValueSet MDCTimeSyncMethods), the value of
+    // a Device's MDC_TIME_SYNC_PROTOCOL (68220) property.
+    /// MDC_TIME_SYNC_PROTOCOL: the Device property that names the method.
+    pub const TIME_SYNC_PROTOCOL: Mdc = Mdc(68220);
+    /// MDC_TIME_SYNC_NONE: the clock is not synchronised (Vigil never sets a sensor's clock;
+    /// it learns the clock's offset instead, the Coincident Time Stamp).
+    pub const TIME_SYNC_NONE: Mdc = Mdc(532224);
+    /// MDC_TIME_SYNC_OTHER: another method (the gateway's clock is the host OS's, kept by
+    /// whatever the site runs).
+    pub const TIME_SYNC_OTHER: Mdc = Mdc(532236);
+
     /// Short label for screens and CSV.
     pub fn label(self) -> &'static str {
         match self {

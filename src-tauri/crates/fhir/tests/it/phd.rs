@@ -74,3 +74,73 @@ async fn a_kpa_blood_pressure_panel_does_not_claim_the_bp_profile() {
     assert!(oo.to_string().contains("DiastolicBP"), "{oo}");
     server.stop().await;
 }
+
+/// Every kind of resource Vigil uploads claims its PHD IG STU 2 (2.0.0) profile (canonical
+/// URLs from the IG source, github.com/HL7/phd input/fsh) and passes the profile's rules as
+/// the server checks them; resources in the STU 1 (1.1.0) shape are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_claim_phd_stu2_profiles_and_pass_their_rules() {
+    use vigil_model::{Mdc, Special, Value};
+    let server = TestServer::start().await;
+    let phd = "http://hl7.org/fhir/uv/phd/StructureDefinition/";
+    let hr = mapping::observation(&reading("d", Mdc::ECG_HEART_RATE, Value::Number(72.0), "/min", t0()), &CTX);
+    let nan = mapping::observation(
+        &reading("d", Mdc::PULS_OXIM_SAT_O2, Value::Special(Special::NaN), "%", t0()),
+        &CTX,
+    );
+    let rs = bp("cuff", t0(), 120.0, 80.0, 93.0);
+    let panel = mapping::blood_pressure_panel(
+        &BpParts {
+            systolic: &rs[0],
+            diastolic: &rs[1],
+            mean: Some(&rs[2]),
+        },
+        &CTX,
+    );
+    let clock = reading("d", Mdc::ATTR_TIME_ABS, Value::Number(60.0), "s", t0());
+    let cts = mapping::coincident_time_stamp(&clock, &CTX);
+    let device = mapping::device(&vigil_fhir::DeviceInfo {
+        id: "00:E5:DE:AD:77:C3".into(),
+        system_id: Some("FE-ED-AB-EE-DE-AD-77-C3".into()),
+        bluetooth_address: Some("00:E5:DE:AD:77:C3".into()),
+        manufacturer: Some("Acme".into()),
+        model: Some("OX-1".into()),
+        firmware_revision: Some("2.1".into()),
+        specializations: vec![Mdc::DEV_SPEC_PROFILE_PULS_OXIM],
+        time_sync: Some(Mdc::TIME_SYNC_NONE),
+        ..Default::default()
+    });
+    let gw = mapping::gateway_device(&gateway());
+    for (r, profile) in [
+        (&hr, "PhdNumericObservation"),
+        (&nan, "PhdNumericObservation"),
+        (&panel, "PhdCompoundNumericObservation"),
+        (&cts, "PhdCoincidentTimeStampObservation"),
+        (&device, "PhdDevice"),
+        (&gw, "PhgDevice"),
+    ] {
+        assert!(profiles(r).contains(&format!("{phd}{profile}")), "{profile}: {r}");
+        let (status, oo) = server.validate(r).await;
+        assert_eq!(status, 200, "{r}\n{oo}");
+    }
+    assert_eq!(device["identifier"][1]["type"]["coding"][0]["system"],
+        "http://terminology.hl7.org/CodeSystem/ContinuaDeviceIdentifiers");
+
+    // STU 1 shapes are refused: the 1.1.0 category code, the 1.1.0 identifier-type system,
+    // a PhdDevice without its specialization, a second gateway extension.
+    let mut old_cat = hr.clone();
+    old_cat["category"][1]["coding"][0]["code"] = json!("phd-observation");
+    let mut old_id = device.clone();
+    old_id["identifier"][1]["type"]["coding"][0]["system"] =
+        json!("http://hl7.org/fhir/uv/phd/CodeSystem/ContinuaDeviceIdentifiers");
+    let mut no_spec = device.clone();
+    no_spec.as_object_mut().unwrap().remove("specialization");
+    let mut two_gw = hr.clone();
+    let ext = two_gw["extension"][0].clone();
+    two_gw["extension"].as_array_mut().unwrap().push(ext);
+    for bad in [old_cat, old_id, no_spec, two_gw] {
+        let (status, oo) = server.validate(&bad).await;
+        assert_eq!(status, 400, "{bad}\n{oo}");
+    }
+    server.stop().await;
+}

@@ -298,6 +298,8 @@ pub fn gateway() -> DeviceInfo {
         name: Some("Vigil gateway".into()),
         manufacturer: Some("Vigil".into()),
         software_revision: Some(env!("CARGO_PKG_VERSION").into()),
+        specializations: vec![Mdc::DEV_SPEC_PROFILE_PULS_OXIM, Mdc::DEV_SPEC_PROFILE_BP],
+        time_sync: Some(Mdc::TIME_SYNC_OTHER),
         ..Default::default()
     }
 }
