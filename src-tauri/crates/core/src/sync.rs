@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use vigil_fhir::{
-    Auth, ClientConfig, DeviceInfo, FhirClient, Outbox, OutboxError, OutboxItem, OutboxStats, Secret,
-    SigningKey, SmartBackend, SyncConfig, SyncStatus, Syncer,
+    Auth, ClientConfig, FhirClient, Outbox, OutboxError, OutboxItem, OutboxStats, Secret, SigningKey,
+    SmartBackend, SyncConfig, SyncStatus, Syncer,
 };
 use vigil_model::{AdmissionId, Clock, Reading};
 use vigil_store::Store;
@@ -32,6 +32,8 @@ fn item_seq(row: i64, idx: usize) -> i64 {
 pub struct StoreOutbox {
     store: Store,
     state: Mutex<State>,
+    /// Site `fhir.allow_simulated`: otherwise simulated readings are dropped, never sent.
+    allow_simulated: bool,
 }
 
 #[derive(Default)]
@@ -53,7 +55,14 @@ impl StoreOutbox {
         StoreOutbox {
             store,
             state: Mutex::new(State::default()),
+            allow_simulated: false,
         }
+    }
+
+    /// Whether simulated readings are uploaded (site `fhir.allow_simulated`).
+    pub fn allow_simulated(mut self, allow: bool) -> Self {
+        self.allow_simulated = allow;
+        self
     }
 
     async fn link(&self, admission: &Option<AdmissionId>) -> Result<Option<String>, OutboxError> {
@@ -103,6 +112,8 @@ impl Outbox for StoreOutbox {
     async fn peek(&self, after: i64, n: usize) -> Result<Vec<OutboxItem>, OutboxError> {
         let mut out = Vec::with_capacity(n);
         let mut waiting = 0;
+        // Simulated readings a production server must not get: done without sending.
+        let mut dropped = Vec::new();
         let mut row_after = (after >> ROW_SHIFT) - 1;
         while out.len() < n {
             let rows = self
@@ -128,6 +139,10 @@ impl Outbox for StoreOutbox {
                     if seq <= after || done.contains(&idx) {
                         continue;
                     }
+                    if reading.source == vigil_model::Source::Simulated && !self.allow_simulated {
+                        dropped.push(seq);
+                        continue;
+                    }
                     let patient_ref = self.link(&reading.admission).await?;
                     if patient_ref.is_none() {
                         waiting += 1;
@@ -150,6 +165,9 @@ impl Outbox for StoreOutbox {
             }
         }
         self.state.lock().unwrap().waiting_for_patient = waiting;
+        if !dropped.is_empty() {
+            self.finish(dropped).await?;
+        }
         Ok(out)
     }
 
@@ -305,15 +323,16 @@ pub struct Sync {
 pub fn start(
     store: Store,
     site: &FhirSite,
+    ward: Arc<Mutex<crate::ward::Ward>>,
     clock: Arc<dyn Clock>,
     cancel: CancellationToken,
 ) -> Result<(Sync, tokio::task::JoinHandle<()>), String> {
+    let gateway = crate::fhir_devices::gateway_info(site)?;
     let client = Arc::new(client(site)?);
     store.set_outbox_enabled(true);
-    let outbox = Arc::new(StoreOutbox::new(store));
-    let mut gateway = DeviceInfo::from_id(&site.gateway_id);
-    gateway.name = Some("Vigil gateway".into());
+    let outbox = Arc::new(StoreOutbox::new(store).allow_simulated(site.allow_simulated));
     let mut cfg = SyncConfig::new(gateway);
+    cfg.devices = crate::fhir_devices::lookup(ward);
     // New readings are queued every half second; look for them once a second.
     cfg.poll_interval = std::time::Duration::from_secs(1);
     let mut syncer = Syncer::new(client.clone(), cfg, Arc::new(SharedClock(clock)));

@@ -285,7 +285,14 @@ fn base_observation(
 /// panel: use [`group`] and [`blood_pressure_panel`]).
 pub fn observation(reading: &Reading, ctx: &ObservationContext) -> Json {
     let id = observation_identifier(reading);
-    let mut o = base_observation(reading.code, reading.source, id, reading, ctx, PHD_NUMERIC_PROFILE);
+    let mut o = base_observation(
+        reading.code,
+        reading.source,
+        id,
+        reading,
+        ctx,
+        PHD_NUMERIC_PROFILE,
+    );
     put_value(&mut o, reading.value, &reading.unit);
     Json::Object(o)
 }
@@ -620,9 +627,13 @@ fn device_resource(info: &DeviceInfo, type_code: &str, type_text: &str, profile:
     // manufacturer 1.., modelNumber 1.., specialization 1.., version 1..; PhgDevice:
     // specialization 1.., version 1..): a claim the server finds false would refuse the
     // Device, and with it the sensor's readings.
-    let has_version = [&info.hardware_revision, &info.software_revision, &info.firmware_revision]
-        .into_iter()
-        .any(|v| nonempty(v).is_some());
+    let has_version = [
+        &info.hardware_revision,
+        &info.software_revision,
+        &info.firmware_revision,
+    ]
+    .into_iter()
+    .any(|v| nonempty(v).is_some());
     let conforms = !info.specializations.is_empty()
         && has_version
         && (profile == DeviceProfile::Phg
@@ -714,7 +725,12 @@ pub fn device(info: &DeviceInfo) -> Json {
 
 /// The Vigil gateway's Device (PHD IG "PHG Device Profile", type MDC_MOC_VMS_MDS_AHD 531981).
 pub fn gateway_device(info: &DeviceInfo) -> Json {
-    device_resource(info, "531981", "MDC_MOC_VMS_MDS_AHD: Vigil gateway", DeviceProfile::Phg)
+    device_resource(
+        info,
+        "531981",
+        "MDC_MOC_VMS_MDS_AHD: Vigil gateway",
+        DeviceProfile::Phg,
+    )
 }
 
 /// The conditional-create search that finds a resource by its first identifier:

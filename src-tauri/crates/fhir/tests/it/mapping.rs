@@ -662,11 +662,36 @@ fn client_assertion_is_a_signed_es384_jwt() {
 #[test]
 fn glucose_observation_carries_mdc_and_the_loinc_term_of_its_sample_and_unit() {
     for (code, unit, mdc, loinc) in [
-        (Mdc::CONC_GLU_CAPILLARY_WHOLEBLOOD, "mg/dL", "160184", Some("41653-7")),
-        (Mdc::CONC_GLU_CAPILLARY_WHOLEBLOOD, "mmol/L", "160184", Some("14743-9")),
-        (Mdc::CONC_GLU_UNDETERMINED_WHOLEBLOOD, "mg/dL", "160364", Some("2339-0")),
-        (Mdc::CONC_GLU_UNDETERMINED_WHOLEBLOOD, "mmol/L", "160364", Some("15074-8")),
-        (Mdc::CONC_GLU_UNDETERMINED_PLASMA, "mg/dL", "160368", Some("2345-7")),
+        (
+            Mdc::CONC_GLU_CAPILLARY_WHOLEBLOOD,
+            "mg/dL",
+            "160184",
+            Some("41653-7"),
+        ),
+        (
+            Mdc::CONC_GLU_CAPILLARY_WHOLEBLOOD,
+            "mmol/L",
+            "160184",
+            Some("14743-9"),
+        ),
+        (
+            Mdc::CONC_GLU_UNDETERMINED_WHOLEBLOOD,
+            "mg/dL",
+            "160364",
+            Some("2339-0"),
+        ),
+        (
+            Mdc::CONC_GLU_UNDETERMINED_WHOLEBLOOD,
+            "mmol/L",
+            "160364",
+            Some("15074-8"),
+        ),
+        (
+            Mdc::CONC_GLU_UNDETERMINED_PLASMA,
+            "mg/dL",
+            "160368",
+            Some("2345-7"),
+        ),
         (Mdc::CONC_GLU_VENOUS_PLASMA, "mmol/L", "160196", Some("14749-6")),
         (Mdc::CONC_GLU_CONTROL, "mg/dL", "160208", None),
     ] {

@@ -83,9 +83,18 @@ async fn uploads_claim_phd_stu2_profiles_and_pass_their_rules() {
     use vigil_model::{Mdc, Special, Value};
     let server = TestServer::start().await;
     let phd = "http://hl7.org/fhir/uv/phd/StructureDefinition/";
-    let hr = mapping::observation(&reading("d", Mdc::ECG_HEART_RATE, Value::Number(72.0), "/min", t0()), &CTX);
+    let hr = mapping::observation(
+        &reading("d", Mdc::ECG_HEART_RATE, Value::Number(72.0), "/min", t0()),
+        &CTX,
+    );
     let nan = mapping::observation(
-        &reading("d", Mdc::PULS_OXIM_SAT_O2, Value::Special(Special::NaN), "%", t0()),
+        &reading(
+            "d",
+            Mdc::PULS_OXIM_SAT_O2,
+            Value::Special(Special::NaN),
+            "%",
+            t0(),
+        ),
         &CTX,
     );
     let rs = bp("cuff", t0(), 120.0, 80.0, 93.0);
@@ -123,8 +132,10 @@ async fn uploads_claim_phd_stu2_profiles_and_pass_their_rules() {
         let (status, oo) = server.validate(r).await;
         assert_eq!(status, 200, "{r}\n{oo}");
     }
-    assert_eq!(device["identifier"][1]["type"]["coding"][0]["system"],
-        "http://terminology.hl7.org/CodeSystem/ContinuaDeviceIdentifiers");
+    assert_eq!(
+        device["identifier"][1]["type"]["coding"][0]["system"],
+        "http://terminology.hl7.org/CodeSystem/ContinuaDeviceIdentifiers"
+    );
 
     // STU 1 shapes are refused: the 1.1.0 category code, the 1.1.0 identifier-type system,
     // a PhdDevice without its specialization, a second gateway extension.
@@ -141,6 +152,83 @@ async fn uploads_claim_phd_stu2_profiles_and_pass_their_rules() {
     for bad in [old_cat, old_id, no_spec, two_gw] {
         let (status, oo) = server.validate(&bad).await;
         assert_eq!(status, 400, "{bad}\n{oo}");
+    }
+    server.stop().await;
+}
+
+/// The Device Information arrives after a sensor's first readings: the Device is stored by
+/// conditional update, so the richer content replaces the first one (one Device, now a
+/// PhdDevice) instead of conditional create keeping the empty one for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_is_updated_when_its_information_grows() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use vigil_fhir::{DeviceInfo, Syncer};
+    use vigil_model::{Mdc, SystemClock, Value};
+
+    let server = TestServer::start().await;
+    let addr = "00:E5:DE:AD:77:C3";
+    let first: Vec<_> = (0..3)
+        .map(|i| {
+            reading(
+                addr,
+                Mdc::PULS_OXIM_SAT_O2,
+                Value::Number(97.0),
+                "%",
+                t0() + chrono::Duration::seconds(i),
+            )
+        })
+        .collect();
+    let (outbox, _) = crate::upload::linked_outbox(&server, &first).await;
+    let informed = Arc::new(AtomicBool::new(false));
+    let mut cfg = fast_config();
+    let flag = informed.clone();
+    cfg.devices = Arc::new(move |id: &str| {
+        let mut i = DeviceInfo::from_id(id);
+        i.bluetooth_address = Some(id.into());
+        i.specializations = vec![Mdc::DEV_SPEC_PROFILE_PULS_OXIM];
+        i.time_sync = Some(Mdc::TIME_SYNC_NONE);
+        if flag.load(Ordering::SeqCst) {
+            i.system_id = Some("FE-ED-AB-EE-DE-AD-77-C3".into());
+            i.manufacturer = Some("Acme".into());
+            i.model = Some("OX-1".into());
+            i.serial = Some("SN-1".into());
+            i.firmware_revision = Some("2.1".into());
+        }
+        i
+    });
+    let mut s = Syncer::new(server.client(), cfg, Arc::new(SystemClock));
+    crate::upload::drain(&mut s, &outbox).await;
+    informed.store(true, Ordering::SeqCst);
+    outbox.push(reading(
+        addr,
+        Mdc::PULS_OXIM_SAT_O2,
+        Value::Number(96.0),
+        "%",
+        t0() + chrono::Duration::seconds(10),
+    ));
+    crate::upload::drain(&mut s, &outbox).await;
+
+    let client = server.client();
+    let found = client
+        .search("Device", &[("identifier", &format!("urn:vigil:device|{addr}"))])
+        .await
+        .unwrap();
+    let entries = found["entry"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{found}");
+    let d = &entries[0]["resource"];
+    assert_eq!(d["manufacturer"], "Acme", "{d}");
+    assert_eq!(d["modelNumber"], "OX-1");
+    assert_eq!(d["serialNumber"], "SN-1");
+    assert_eq!(
+        profiles(d),
+        ["http://hl7.org/fhir/uv/phd/StructureDefinition/PhdDevice"]
+    );
+    // Both Observations reference that one Device.
+    let obs = client.search("Observation", &[("_count", "50")]).await.unwrap();
+    let id = format!("Device/{}", d["id"].as_str().unwrap());
+    for e in obs["entry"].as_array().unwrap() {
+        assert_eq!(e["resource"]["device"]["reference"], id.as_str());
     }
     server.stop().await;
 }
