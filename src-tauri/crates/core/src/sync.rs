@@ -139,7 +139,7 @@ impl Outbox for StoreOutbox {
                     if seq <= after || done.contains(&idx) {
                         continue;
                     }
-                    if reading.source == vigil_model::Source::Simulated && !self.allow_simulated {
+                    if !uploadable(&reading, self.allow_simulated) {
                         dropped.push(seq);
                         continue;
                     }
@@ -192,6 +192,13 @@ impl Outbox for StoreOutbox {
             dead_letters: s.dead_letters,
         })
     }
+}
+
+/// Whether a queued reading goes to the FHIR server: not an intermediate cuff pressure
+/// (MDC_PRESS_CUFF, BLE 0x2A36: the cuff inflating, not a measurement of the patient, never a
+/// final Observation), and not a simulated reading unless the site allows them.
+fn uploadable(r: &Reading, allow_simulated: bool) -> bool {
+    r.code != vigil_model::Mdc::PRESS_CUFF && (allow_simulated || r.source != vigil_model::Source::Simulated)
 }
 
 /// Parts of one blood-pressure measurement (one FHIR panel): systolic,
@@ -375,6 +382,63 @@ mod tests {
         assert!(!same_bp_panel(&sys, &r(Mdc::PRESS_BLD_NONINV_MEAN, "cuff", 1)));
         assert!(!same_bp_panel(&sys, &r(Mdc::PRESS_BLD_NONINV_MEAN, "cuff-2", 0)));
         assert!(!same_bp_panel(&sys, &r(Mdc::ECG_HEART_RATE, "cuff", 0)));
+    }
+
+    /// Intermediate cuff pressures and (unless allowed) simulated readings leave the outbox
+    /// without being handed to the syncer; the rest is handed out and the rows complete.
+    #[tokio::test]
+    async fn cuff_pressures_and_simulated_readings_are_never_handed_out() {
+        use vigil_fhir::Outbox;
+        use vigil_model::{Mdc, Source, Value};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            &dir.path().join("v.db"),
+            &vigil_store::KeySource::passphrase("outbox filter test", "test"),
+        )
+        .await
+        .unwrap();
+        let patient = vigil_store::Patient {
+            display_name: "Test".into(),
+            mrn: "MRN-1".into(),
+            date_of_birth: chrono::NaiveDate::from_ymd_opt(1950, 1, 2).unwrap(),
+            category: vigil_store::PatientCategory::Adult,
+        };
+        let adm = store.admit("bed-1", patient, at(0)).await.unwrap().id;
+        store.set_outbox_enabled(true);
+        let r = |code, source, s| Reading {
+            bed: "bed-1".into(),
+            admission: Some(adm.clone()),
+            device: "cuff".into(),
+            code,
+            value: Value::Number(100.0),
+            unit: "mm[Hg]".into(),
+            device_time: None,
+            received: at(s),
+            source,
+        };
+        store
+            .append(&[
+                r(Mdc::PRESS_CUFF, Source::Real, 1),
+                r(Mdc::PULS_RATE_NON_INV, Source::Real, 2),
+                r(Mdc::PULS_RATE_NON_INV, Source::Simulated, 3),
+            ])
+            .await
+            .unwrap();
+        for (allow, want) in [(false, 1), (true, 2)] {
+            let outbox = StoreOutbox::new(store.clone()).allow_simulated(allow);
+            let items = outbox.peek(i64::MIN, 10).await.unwrap();
+            let codes: Vec<_> = items.iter().map(|i| (i.reading.code, i.reading.source)).collect();
+            assert_eq!(items.len(), want, "{codes:?}");
+            assert!(items.iter().all(|i| i.reading.code != Mdc::PRESS_CUFF));
+            if !allow {
+                assert_eq!(items[0].reading.source, Source::Real);
+                continue; // nothing acked: the next outbox sees the same rows
+            }
+            let seqs: Vec<i64> = items.iter().map(|i| i.seq).collect();
+            outbox.ack(&seqs).await.unwrap();
+            assert_eq!(store.outbox_status().await.unwrap().pending_readings, 0);
+        }
+        store.close().await;
     }
 
     #[test]

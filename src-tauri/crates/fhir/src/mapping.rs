@@ -169,6 +169,10 @@ pub fn vital_signs_profile(code: Mdc, unit: &str) -> Option<&'static str> {
         "8310-5" => "bodytemp",
         "9279-1" => "resprate",
         "29463-7" => "bodyweight",
+        // `bodyheight` binds its unit to UCUM body lengths (cm, [in_i]); a height in m is
+        // sent in cm (see [`observation`]).
+        "8302-2" if matches!(unit, "cm" | "[in_i]") => "bodyheight",
+        "39156-5" if unit == "kg/m2" => "bmi",
         "85354-9" => "bp",
         _ => return None,
     })
@@ -285,6 +289,8 @@ fn base_observation(
 /// panel: use [`group`] and [`blood_pressure_panel`]).
 pub fn observation(reading: &Reading, ctx: &ObservationContext) -> Json {
     let id = observation_identifier(reading);
+    let scaled = height_in_cm(reading);
+    let reading = scaled.as_ref().unwrap_or(reading);
     let mut o = base_observation(
         reading.code,
         reading.source,
@@ -295,6 +301,21 @@ pub fn observation(reading: &Reading, ctx: &ObservationContext) -> Json {
     );
     put_value(&mut o, reading.value, &reading.unit);
     Json::Object(o)
+}
+
+/// A body height in m as the same length in cm (the R4 `bodyheight` profile's units are cm
+/// and [in_i]): a change of scale only, rounded to 0.1 µm so binary floating point adds no
+/// digits (1.755 × 100 is 175.49999999999997). The identifier stays the reading's own.
+fn height_in_cm(r: &Reading) -> Option<Reading> {
+    if r.code != Mdc::LEN_BODY_ACTUAL || r.unit != vigil_model::codes::ucum::M {
+        return None;
+    }
+    let mut cm = r.clone();
+    cm.unit = "cm".into();
+    if let Value::Number(m) = r.value {
+        cm.value = Value::Number((m * 100.0 * 1e5).round() / 1e5);
+    }
+    Some(cm)
 }
 
 /// The PHD IG Coincident Time Stamp Observation for a device-clock reading (code

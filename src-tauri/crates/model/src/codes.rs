@@ -104,6 +104,8 @@ impl Mdc {
             Mdc::PRESS_CUFF => "Cuff",
             Mdc::RESP_RATE => "RR",
             Mdc::MASS_BODY_ACTUAL => "Weight",
+            Mdc::LEN_BODY_ACTUAL => "Height",
+            Mdc::RATIO_MASS_BODY_LEN_SQ => "BMI",
             _ => "other",
         }
     }
@@ -121,6 +123,10 @@ impl Mdc {
             Mdc::PRESS_BLD_NONINV_MEAN => "8478-0",
             Mdc::RESP_RATE => "9279-1",
             Mdc::MASS_BODY_ACTUAL => "29463-7",
+            // R4 vital-signs table (observation-vitalsigns.html): 8302-2 Body height
+            // (`bodyheight`), 39156-5 Body mass index (`bmi`).
+            Mdc::LEN_BODY_ACTUAL => "8302-2",
+            Mdc::RATIO_MASS_BODY_LEN_SQ => "39156-5",
             _ => return None,
         })
     }

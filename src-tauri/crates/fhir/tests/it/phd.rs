@@ -232,3 +232,49 @@ async fn a_device_is_updated_when_its_information_grows() {
     }
     server.stop().await;
 }
+
+/// Height and BMI are vital signs (R4 vital-signs table: 8302-2 Body height, profile
+/// `bodyheight`, units cm or [in_i]; 39156-5 Body mass index, profile `bmi`, kg/m2): a height
+/// in m goes out in cm.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn height_and_bmi_carry_loinc_and_their_vital_signs_profiles() {
+    use vigil_model::{Mdc, Value};
+    let server = TestServer::start().await;
+    let h = mapping::observation(
+        &reading("scale", Mdc::LEN_BODY_ACTUAL, Value::Number(1.755), "m", t0()),
+        &CTX,
+    );
+    assert!(h["code"]["coding"].to_string().contains("\"8302-2\""), "{h}");
+    assert!(
+        profiles(&h).contains(&"http://hl7.org/fhir/StructureDefinition/bodyheight".to_string()),
+        "{h}"
+    );
+    assert_eq!(h["valueQuantity"]["value"], 175.5);
+    assert_eq!(h["valueQuantity"]["code"], "cm");
+    let inches = mapping::observation(
+        &reading("scale", Mdc::LEN_BODY_ACTUAL, Value::Number(69.0), "[in_i]", t0()),
+        &CTX,
+    );
+    assert_eq!(inches["valueQuantity"]["code"], "[in_i]");
+    let bmi = mapping::observation(
+        &reading(
+            "scale",
+            Mdc::RATIO_MASS_BODY_LEN_SQ,
+            Value::Number(23.4),
+            "kg/m2",
+            t0(),
+        ),
+        &CTX,
+    );
+    assert!(bmi["code"]["coding"].to_string().contains("\"39156-5\""), "{bmi}");
+    assert!(
+        profiles(&bmi).contains(&"http://hl7.org/fhir/StructureDefinition/bmi".to_string()),
+        "{bmi}"
+    );
+    for o in [&h, &inches, &bmi] {
+        assert!(o["category"].to_string().contains("vital-signs"), "{o}");
+        let (status, oo) = server.validate(o).await;
+        assert_eq!(status, 200, "{o}\n{oo}");
+    }
+    server.stop().await;
+}
