@@ -14,7 +14,7 @@
 //   GET  /$admin/stats   request counts by status, bundles, dropped connections, resources stored
 //   POST /$admin/validate  a resource: 200 if Medplum's validator (and any known meta.profile)
 //                        accepts it, else 400 with the OperationOutcome; nothing is stored
-//   POST /$admin/auth    {"jwk": {...public key...}, "clientId": "...", "tokenTtlSecs": 300}: from then
+//   POST /$admin/auth    {"jwk": {...public key...}, "kid": "...", "clientId": "...", "tokenTtlSecs": 300}: from then
 //                        on FHIR requests need a bearer token from POST /auth/token (SMART Backend
 //                        Services client-credentials with a JWT assertion signed RS384 or ES384)
 //
@@ -319,7 +319,8 @@ async function admin(req, res, path) {
   if (path === '/$admin/auth' && req.method === 'POST') {
     const body = JSON.parse(await readBody(req));
     auth = { key: crypto.createPublicKey({ key: body.jwk, format: 'jwk' }), clientId: body.clientId,
-      ttl: body.tokenTtlSecs ?? 300, tokens: new Map(), issued: 0 };
+      kid: body.kid ?? body.jwk.kid, ttl: body.tokenTtlSecs ?? 300, tokens: new Map(), issued: 0,
+      jtis: new Set() };
     return send(res, 200, {});
   }
   return send(res, 404, outcome('not-found', 'unknown admin endpoint'));
@@ -342,9 +343,16 @@ async function token(req, res) {
   const ok = crypto.verify(alg, Buffer.from(`${h}.${p}`), { key: auth.key, dsaEncoding: 'ieee-p1363' }, b64url(s));
   const now = Date.now() / 1000;
   if (!ok) return fail('signature');
+  // SMART Backend Services: the header names the key (kid) the client registered.
+  if (!header.kid || header.kid !== auth.kid) return fail('kid');
   if (claims.iss !== auth.clientId || claims.sub !== auth.clientId) return fail('iss/sub');
   if (!claims.jti || !(claims.exp > now) || claims.exp > now + 300) return fail('exp/jti');
-  if (!String(claims.aud).endsWith('/auth/token')) return fail('aud');
+  // aud is exactly this token endpoint's URL.
+  const tokenUrl = `${tls ? 'https' : 'http'}://127.0.0.1:${server.address().port}/auth/token`;
+  if (claims.aud !== tokenUrl) return fail('aud');
+  // A jti is good once (replay protection, RFC 7523 §3 item 7).
+  if (auth.jtis.has(claims.jti)) return fail('jti reused');
+  auth.jtis.add(claims.jti);
   const t = crypto.randomBytes(24).toString('hex');
   auth.tokens.set(t, Date.now() + auth.ttl * 1000);
   auth.issued++;

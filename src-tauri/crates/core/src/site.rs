@@ -11,7 +11,7 @@
 //!             "mrn_system": "urn:oid:1.2.3.4",
 //!             "smart": { "token_url": "https://fhir.example.org/auth/token",
 //!                        "client_id": "vigil-ward-3", "key_file": "/etc/vigil/smart-key.pem",
-//!                        "alg": "ES384" },
+//!                        "alg": "ES384", "kid": "ward-3-2026" },
 //!             "ca_bundle": "/etc/vigil/hospital-ca.pem",
 //!             "gateway_id": "ward-3-station-1", "allow_simulated": false } }
 //! ```
@@ -107,8 +107,9 @@ pub struct SmartSite {
     pub key_file: PathBuf,
     #[serde(default = "default_alg")]
     pub alg: String,
-    #[serde(default)]
-    pub kid: Option<String>,
+    /// Key id of the client's public key in the server's JWKS: required (SMART Backend
+    /// Services puts it in every assertion's header).
+    pub kid: String,
     #[serde(default = "default_scope")]
     pub scope: String,
 }

@@ -239,14 +239,7 @@ pub fn client(site: &FhirSite) -> Result<FhirClient, String> {
         cfg.auth = Auth::Bearer(Secret::new(token));
     }
     if let Some(s) = &site.smart {
-        let pem = std::fs::read_to_string(&s.key_file)
-            .map_err(|e| format!("SMART key file {}: {e}", s.key_file.display()))?;
-        let key = match s.alg.as_str() {
-            "ES384" => SigningKey::es384_from_pem(&pem),
-            "RS384" => SigningKey::rs384_from_pem(&pem),
-            other => return Err(format!("SMART alg {other}: expected ES384 or RS384")),
-        }
-        .map_err(|e| format!("SMART key file {}: {e}", s.key_file.display()))?;
+        let key = SigningKey::from_pem_file(&s.key_file, &s.alg).map_err(|e| e.to_string())?;
         cfg.auth = Auth::Smart(Arc::new(SmartBackend {
             token_url: s
                 .token_url

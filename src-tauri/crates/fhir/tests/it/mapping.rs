@@ -627,7 +627,7 @@ fn client_assertion_is_a_signed_es384_jwt() {
     let smart = vigil_fhir::SmartBackend {
         token_url: "https://auth.example.org/token".parse().unwrap(),
         client_id: "vigil-gw-1".into(),
-        kid: Some("k1".into()),
+        kid: "k1".into(),
         key: vigil_fhir::SigningKey::es384_from_pkcs8(pkcs8.as_ref()).unwrap(),
         scope: "system/Observation.write".into(),
     };

@@ -182,7 +182,8 @@ impl TestServer {
     }
 
     pub async fn configure_auth(&self, jwk: Json, client_id: &str, ttl_secs: u64) {
-        let body = json!({ "jwk": jwk, "clientId": client_id, "tokenTtlSecs": ttl_secs });
+        // The key id the test clients put in their assertions (auth.rs `smart_client`).
+        let body = json!({ "jwk": jwk, "kid": "k1", "clientId": client_id, "tokenTtlSecs": ttl_secs });
         let r = self
             .http
             .post(self.admin("auth"))
