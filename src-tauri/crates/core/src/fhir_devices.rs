@@ -132,6 +132,81 @@ pub fn lookup(ward: Arc<Mutex<Ward>>) -> DeviceLookup {
 mod tests {
     use super::*;
 
+    /// A Bluetooth sensor's Device from the ward's Device Information: SYSID and BTMAC
+    /// identifiers, DIS strings, MDC specialization and time sync, the PhdDevice claim.
+    #[test]
+    fn a_ble_sensor_device_is_a_phd_device() {
+        let info = DeviceInfoView {
+            manufacturer: Some("Acme".into()),
+            model: Some("BP-7".into()),
+            serial: Some("SN-9".into()),
+            hardware: Some("B".into()),
+            firmware: Some("2.1".into()),
+            software: Some("3.0".into()),
+            system_id: Some("FE-ED-AB-EE-DE-AD-77-C3".into()),
+        };
+        let real = sensor_info(
+            "00:e5:de:ad:77:c3",
+            DeviceKind::BloodPressureCuff,
+            Source::Real,
+            &info,
+        );
+        let d = vigil_fhir::mapping::device(&real);
+        let ids: Vec<(String, String)> = d["identifier"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (
+                    i["type"]["coding"][0]["code"].as_str().unwrap_or("").to_string(),
+                    i["value"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                ("".to_string(), "00:e5:de:ad:77:c3".to_string()),
+                ("SYSID".into(), "FE-ED-AB-EE-DE-AD-77-C3".into()),
+                ("BTMAC".into(), "00-E5-DE-AD-77-C3".into()),
+            ]
+        );
+        assert_eq!(d["meta"]["profile"][0], vigil_fhir::mapping::PHD_DEVICE_PROFILE);
+        assert!(d["meta"].get("security").is_none(), "{d}");
+        assert_eq!(d["manufacturer"], "Acme");
+        assert_eq!(d["modelNumber"], "BP-7");
+        assert_eq!(d["serialNumber"], "SN-9");
+        assert_eq!(d["version"].as_array().unwrap().len(), 3);
+        assert_eq!(
+            d["specialization"][0]["systemType"]["coding"][0]["code"],
+            "528391"
+        );
+        assert_eq!(d["property"][0]["valueCode"][0]["coding"][0]["code"], "532224");
+        // A simulated one: test data, and no Bluetooth address.
+        let sim = sensor_info(
+            "sim-bed-1-bp",
+            DeviceKind::BloodPressureCuff,
+            Source::Simulated,
+            &info,
+        );
+        let d = vigil_fhir::mapping::device(&sim);
+        assert_eq!(d["meta"]["security"][0]["code"], "HTEST");
+        assert_eq!(d["identifier"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn the_default_gateway_id_is_refused() {
+        let site: FhirSite = serde_json::from_str(r#"{ "base_url": "http://127.0.0.1:1/fhir" }"#).unwrap();
+        assert!(gateway_info(&site).unwrap_err().contains("gateway_id"));
+        let site: FhirSite =
+            serde_json::from_str(r#"{ "base_url": "http://127.0.0.1:1/fhir", "gateway_id": "ward-3-ws-1" }"#)
+                .unwrap();
+        let g = vigil_fhir::mapping::gateway_device(&gateway_info(&site).unwrap());
+        assert_eq!(g["meta"]["profile"][0], vigil_fhir::mapping::PHG_DEVICE_PROFILE);
+        assert_eq!(g["identifier"][0]["value"], "ward-3-ws-1");
+        assert!(!site.allow_simulated, "off by default");
+    }
+
     #[test]
     fn a_field_once_learnt_is_kept() {
         let mut k = Known::default();
