@@ -21,8 +21,10 @@
 //!   require a subject, and guessing one would be worse than waiting. Such items are counted
 //!   in [`SyncStatus::waiting_for_patient`]; the store decides how long to keep readings of
 //!   an admission that is never linked.
-//! * Devices: the sensor Devices and the gateway Device are conditional-created once per
-//!   syncer (cached references) before the first Observation that needs them. A sensor
+//! * Devices: the sensor Devices and the gateway Device are stored by conditional update
+//!   (`PUT Device?identifier=…`) before the first Observation that needs them, the gateway's
+//!   once per syncer, a sensor's again whenever its content (from [`SyncConfig::devices`])
+//!   changed, so Device Information learnt later reaches the server. A sensor
 //!   Device the server refuses with a 4xx (other than 401/403/404/408/429, which are retried
 //!   as above) dead-letters that sensor's readings of the window with the reason
 //!   `Device rejected: HTTP <status>: <OperationOutcome text>`; the other sensors'
