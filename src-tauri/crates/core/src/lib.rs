@@ -9,6 +9,7 @@
 pub mod alarming;
 pub mod bluetooth;
 pub mod config;
+pub mod fhir_devices;
 pub mod maintenance;
 pub mod persist;
 pub mod pipeline;
@@ -344,8 +345,14 @@ impl Vigil {
 
         let sync = match &cfg.fhir {
             Some(site) => {
-                let (s, task) = sync::start(store.clone(), site, cfg.clock.clone(), cancel.clone())
-                    .map_err(CoreError::Fhir)?;
+                let (s, task) = sync::start(
+                    store.clone(),
+                    site,
+                    ctx.ward.clone(),
+                    cfg.clock.clone(),
+                    cancel.clone(),
+                )
+                .map_err(CoreError::Fhir)?;
                 tasks.push(task);
                 tasks.push(tokio::spawn(sync::watch_delivery(
                     ctx.clone(),

@@ -11,9 +11,9 @@
 //!             "mrn_system": "urn:oid:1.2.3.4",
 //!             "smart": { "token_url": "https://fhir.example.org/auth/token",
 //!                        "client_id": "vigil-ward-3", "key_file": "/etc/vigil/smart-key.pem",
-//!                        "alg": "ES384" },
+//!                        "alg": "ES384", "kid": "ward-3-2026" },
 //!             "ca_bundle": "/etc/vigil/hospital-ca.pem",
-//!             "gateway_id": "ward-3-station-1" } }
+//!             "gateway_id": "ward-3-station-1", "allow_simulated": false } }
 //! ```
 //! Secrets are never in this file: a static token comes from the environment
 //! variable it names (`bearer_token_env`), a SMART key from a 0600 key file.
@@ -84,9 +84,14 @@ pub struct FhirSite {
     /// Trust only the site CA, not the public web roots.
     #[serde(default)]
     pub site_ca_only: bool,
-    /// This gateway's identity (its FHIR Device).
+    /// This gateway's identity (its FHIR PhgDevice): must be set, unique per workstation;
+    /// sync refuses to start with the default (see `fhir_devices::gateway_info`).
     #[serde(default = "default_gateway")]
     pub gateway_id: String,
+    /// Upload readings of simulated devices (labelled HTEST test data) to this server. Off by
+    /// default: a production server never receives simulated readings.
+    #[serde(default)]
+    pub allow_simulated: bool,
     /// How long the server may be unreachable (no successful upload while
     /// readings wait) before every bed shows a delivery-failure technical
     /// alarm (IEC 60601-1-8 §6.11.2). Default 15 minutes.
@@ -102,8 +107,9 @@ pub struct SmartSite {
     pub key_file: PathBuf,
     #[serde(default = "default_alg")]
     pub alg: String,
-    #[serde(default)]
-    pub kid: Option<String>,
+    /// Key id of the client's public key in the server's JWKS: required (SMART Backend
+    /// Services puts it in every assertion's header).
+    pub kid: String,
     #[serde(default = "default_scope")]
     pub scope: String,
 }
@@ -114,8 +120,11 @@ fn default_mrn_system() -> String {
 fn default_outage_alarm_s() -> u64 {
     15 * 60
 }
+/// The `gateway_id` when site.json names none: not an identity, sync refuses it.
+pub const DEFAULT_GATEWAY_ID: &str = "vigil-gateway";
+
 fn default_gateway() -> String {
-    "vigil-gateway".into()
+    DEFAULT_GATEWAY_ID.into()
 }
 fn default_alg() -> String {
     "ES384".into()

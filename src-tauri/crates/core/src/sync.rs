@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use vigil_fhir::{
-    Auth, ClientConfig, DeviceInfo, FhirClient, Outbox, OutboxError, OutboxItem, OutboxStats, Secret,
-    SigningKey, SmartBackend, SyncConfig, SyncStatus, Syncer,
+    Auth, ClientConfig, FhirClient, Outbox, OutboxError, OutboxItem, OutboxStats, Secret, SigningKey,
+    SmartBackend, SyncConfig, SyncStatus, Syncer,
 };
 use vigil_model::{AdmissionId, Clock, Reading};
 use vigil_store::Store;
@@ -32,6 +32,8 @@ fn item_seq(row: i64, idx: usize) -> i64 {
 pub struct StoreOutbox {
     store: Store,
     state: Mutex<State>,
+    /// Site `fhir.allow_simulated`: otherwise simulated readings are dropped, never sent.
+    allow_simulated: bool,
 }
 
 #[derive(Default)]
@@ -53,7 +55,14 @@ impl StoreOutbox {
         StoreOutbox {
             store,
             state: Mutex::new(State::default()),
+            allow_simulated: false,
         }
+    }
+
+    /// Whether simulated readings are uploaded (site `fhir.allow_simulated`).
+    pub fn allow_simulated(mut self, allow: bool) -> Self {
+        self.allow_simulated = allow;
+        self
     }
 
     async fn link(&self, admission: &Option<AdmissionId>) -> Result<Option<String>, OutboxError> {
@@ -103,6 +112,8 @@ impl Outbox for StoreOutbox {
     async fn peek(&self, after: i64, n: usize) -> Result<Vec<OutboxItem>, OutboxError> {
         let mut out = Vec::with_capacity(n);
         let mut waiting = 0;
+        // Simulated readings a production server must not get: done without sending.
+        let mut dropped = Vec::new();
         let mut row_after = (after >> ROW_SHIFT) - 1;
         while out.len() < n {
             let rows = self
@@ -128,6 +139,10 @@ impl Outbox for StoreOutbox {
                     if seq <= after || done.contains(&idx) {
                         continue;
                     }
+                    if !uploadable(&reading, self.allow_simulated) {
+                        dropped.push(seq);
+                        continue;
+                    }
                     let patient_ref = self.link(&reading.admission).await?;
                     if patient_ref.is_none() {
                         waiting += 1;
@@ -150,6 +165,9 @@ impl Outbox for StoreOutbox {
             }
         }
         self.state.lock().unwrap().waiting_for_patient = waiting;
+        if !dropped.is_empty() {
+            self.finish(dropped).await?;
+        }
         Ok(out)
     }
 
@@ -174,6 +192,13 @@ impl Outbox for StoreOutbox {
             dead_letters: s.dead_letters,
         })
     }
+}
+
+/// Whether a queued reading goes to the FHIR server: not an intermediate cuff pressure
+/// (MDC_PRESS_CUFF, BLE 0x2A36: the cuff inflating, not a measurement of the patient, never a
+/// final Observation), and not a simulated reading unless the site allows them.
+fn uploadable(r: &Reading, allow_simulated: bool) -> bool {
+    r.code != vigil_model::Mdc::PRESS_CUFF && (allow_simulated || r.source != vigil_model::Source::Simulated)
 }
 
 /// Parts of one blood-pressure measurement (one FHIR panel): systolic,
@@ -214,14 +239,7 @@ pub fn client(site: &FhirSite) -> Result<FhirClient, String> {
         cfg.auth = Auth::Bearer(Secret::new(token));
     }
     if let Some(s) = &site.smart {
-        let pem = std::fs::read_to_string(&s.key_file)
-            .map_err(|e| format!("SMART key file {}: {e}", s.key_file.display()))?;
-        let key = match s.alg.as_str() {
-            "ES384" => SigningKey::es384_from_pem(&pem),
-            "RS384" => SigningKey::rs384_from_pem(&pem),
-            other => return Err(format!("SMART alg {other}: expected ES384 or RS384")),
-        }
-        .map_err(|e| format!("SMART key file {}: {e}", s.key_file.display()))?;
+        let key = SigningKey::from_pem_file(&s.key_file, &s.alg).map_err(|e| e.to_string())?;
         cfg.auth = Auth::Smart(Arc::new(SmartBackend {
             token_url: s
                 .token_url
@@ -305,15 +323,16 @@ pub struct Sync {
 pub fn start(
     store: Store,
     site: &FhirSite,
+    ward: Arc<Mutex<crate::ward::Ward>>,
     clock: Arc<dyn Clock>,
     cancel: CancellationToken,
 ) -> Result<(Sync, tokio::task::JoinHandle<()>), String> {
+    let gateway = crate::fhir_devices::gateway_info(site)?;
     let client = Arc::new(client(site)?);
     store.set_outbox_enabled(true);
-    let outbox = Arc::new(StoreOutbox::new(store));
-    let mut gateway = DeviceInfo::from_id(&site.gateway_id);
-    gateway.name = Some("Vigil gateway".into());
+    let outbox = Arc::new(StoreOutbox::new(store).allow_simulated(site.allow_simulated));
     let mut cfg = SyncConfig::new(gateway);
+    cfg.devices = crate::fhir_devices::lookup(ward);
     // New readings are queued every half second; look for them once a second.
     cfg.poll_interval = std::time::Duration::from_secs(1);
     let mut syncer = Syncer::new(client.clone(), cfg, Arc::new(SharedClock(clock)));
@@ -357,6 +376,63 @@ mod tests {
         assert!(!same_bp_panel(&sys, &r(Mdc::PRESS_BLD_NONINV_MEAN, "cuff", 1)));
         assert!(!same_bp_panel(&sys, &r(Mdc::PRESS_BLD_NONINV_MEAN, "cuff-2", 0)));
         assert!(!same_bp_panel(&sys, &r(Mdc::ECG_HEART_RATE, "cuff", 0)));
+    }
+
+    /// Intermediate cuff pressures and (unless allowed) simulated readings leave the outbox
+    /// without being handed to the syncer; the rest is handed out and the rows complete.
+    #[tokio::test]
+    async fn cuff_pressures_and_simulated_readings_are_never_handed_out() {
+        use vigil_fhir::Outbox;
+        use vigil_model::{Mdc, Source, Value};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            &dir.path().join("v.db"),
+            &vigil_store::KeySource::passphrase("outbox filter test", "test"),
+        )
+        .await
+        .unwrap();
+        let patient = vigil_store::Patient {
+            display_name: "Test".into(),
+            mrn: "MRN-1".into(),
+            date_of_birth: chrono::NaiveDate::from_ymd_opt(1950, 1, 2).unwrap(),
+            category: vigil_store::PatientCategory::Adult,
+        };
+        let adm = store.admit("bed-1", patient, at(0)).await.unwrap().id;
+        store.set_outbox_enabled(true);
+        let r = |code, source, s| Reading {
+            bed: "bed-1".into(),
+            admission: Some(adm.clone()),
+            device: "cuff".into(),
+            code,
+            value: Value::Number(100.0),
+            unit: "mm[Hg]".into(),
+            device_time: None,
+            received: at(s),
+            source,
+        };
+        store
+            .append(&[
+                r(Mdc::PRESS_CUFF, Source::Real, 1),
+                r(Mdc::PULS_RATE_NON_INV, Source::Real, 2),
+                r(Mdc::PULS_RATE_NON_INV, Source::Simulated, 3),
+            ])
+            .await
+            .unwrap();
+        for (allow, want) in [(false, 1), (true, 2)] {
+            let outbox = StoreOutbox::new(store.clone()).allow_simulated(allow);
+            let items = outbox.peek(i64::MIN, 10).await.unwrap();
+            let codes: Vec<_> = items.iter().map(|i| (i.reading.code, i.reading.source)).collect();
+            assert_eq!(items.len(), want, "{codes:?}");
+            assert!(items.iter().all(|i| i.reading.code != Mdc::PRESS_CUFF));
+            if !allow {
+                assert_eq!(items[0].reading.source, Source::Real);
+                continue; // nothing acked: the next outbox sees the same rows
+            }
+            let seqs: Vec<i64> = items.iter().map(|i| i.seq).collect();
+            outbox.ack(&seqs).await.unwrap();
+            assert_eq!(store.outbox_status().await.unwrap().pending_readings, 0);
+        }
+        store.close().await;
     }
 
     #[test]

@@ -454,6 +454,17 @@ impl Ward {
         changed
     }
 
+    /// What the ward knows about an attached device for its FHIR Device: kind, source and
+    /// the Device Information it sent.
+    pub fn device_identity(
+        &self,
+        device: &str,
+    ) -> Option<(vigil_devices::DeviceKind, vigil_model::Source, DeviceInfoView)> {
+        self.devices
+            .get(device)
+            .map(|d| (d.desc.kind, d.desc.source, d.info.clone()))
+    }
+
     pub fn snapshot(&self, now: DateTime<Utc>) -> WardSnapshot {
         WardSnapshot {
             now_ms: now.timestamp_millis(),

@@ -3,7 +3,8 @@
 //! client-credentials where the client authenticates with a JWT it signs itself
 //! (RFC 7523; `client_assertion_type = urn:ietf:params:oauth:client-assertion-type:jwt-bearer`).
 //!
-//! The assertion: header `{alg: RS384|ES384, typ: JWT, kid}`, claims `iss` = `sub` = client
+//! The assertion: header `{alg: RS384|ES384, typ: JWT, kid}` (`kid` always: SMART requires
+//! it, the server finds the client's key in its JWKS by it), claims `iss` = `sub` = client
 //! id, `aud` = token URL, `exp` ≤ 5 minutes ahead, unique `jti`. The access token is cached
 //! and fetched again [`REFRESH_MARGIN`] (at most half its lifetime) before it expires, or at
 //! once after a 401.
@@ -72,7 +73,48 @@ pub fn pem_block(pem: &str, label: &str) -> Option<Vec<u8>> {
     STANDARD.decode(b64).ok()
 }
 
+/// Reads a SMART private key file (PKCS#8 PEM), refusing it the way the store refuses its
+/// key file (`vigil_store::keys::read_key_file`): not a regular file, or readable or
+/// writable by group or others (unix mode & 0o077), is an error naming the fix. The text is
+/// zeroed when dropped. Errors carry the path and the reason only, never key material.
+pub fn read_private_key_file(path: &std::path::Path) -> Result<zeroize::Zeroizing<String>, Error> {
+    let err = |reason: String| Error::Config(format!("SMART key file {}: {reason}", path.display()));
+    let meta = std::fs::metadata(path).map_err(|e| err(e.kind().to_string()))?;
+    if !meta.is_file() {
+        return Err(err("not a regular file".into()));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(err(format!(
+                "permissions {mode:o} let others read it; run `chmod 600` on it"
+            )));
+        }
+    }
+    std::fs::read_to_string(path)
+        .map(zeroize::Zeroizing::new)
+        .map_err(|e| err(e.kind().to_string()))
+}
+
 impl SigningKey {
+    /// The key in a SMART private key file ([`read_private_key_file`]) for `alg` (ES384 or
+    /// RS384).
+    pub fn from_pem_file(path: &std::path::Path, alg: &str) -> Result<Self, Error> {
+        let pem = read_private_key_file(path)?;
+        let key = match alg {
+            "ES384" => Self::es384_from_pem(&pem),
+            "RS384" => Self::rs384_from_pem(&pem),
+            other => {
+                return Err(Error::Config(format!(
+                    "SMART alg {other}: expected ES384 or RS384"
+                )))
+            }
+        };
+        key.map_err(|e| Error::Config(format!("SMART key file {}: {e}", path.display())))
+    }
+
     /// An RSA key (PKCS#8, `-----BEGIN PRIVATE KEY-----`) for RS384.
     pub fn rs384_from_pem(pem: &str) -> Result<Self, Error> {
         let der =
@@ -129,8 +171,9 @@ impl SigningKey {
 pub struct SmartBackend {
     pub token_url: url::Url,
     pub client_id: String,
-    /// Key id registered with the server (JWKS `kid`).
-    pub kid: Option<String>,
+    /// Key id registered with the server (JWKS `kid`); SMART Backend Services requires it
+    /// in every assertion's header.
+    pub kid: String,
     pub key: SigningKey,
     /// e.g. `system/Observation.write system/Device.write system/Patient.read`.
     pub scope: String,
@@ -149,10 +192,10 @@ pub enum Auth {
 impl SmartBackend {
     /// The signed client assertion (compact JWS).
     pub fn assertion(&self, now_unix: i64) -> Result<String, Error> {
-        let mut header = json!({ "alg": self.key.alg(), "typ": "JWT" });
-        if let Some(kid) = &self.kid {
-            header["kid"] = json!(kid);
+        if self.kid.trim().is_empty() {
+            return Err(Error::Config("SMART kid is empty".into()));
         }
+        let header = json!({ "alg": self.key.alg(), "typ": "JWT", "kid": self.kid });
         let mut jti = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut jti);
         let claims = json!({

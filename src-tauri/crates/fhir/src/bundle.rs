@@ -3,7 +3,9 @@
 //!
 //! Each entry is `POST <type>` with `request.ifNoneExist: identifier=system|value`, so the
 //! server creates the resource the first time (201) and finds it on any repeat (200): a
-//! retry after a lost response cannot create a duplicate. `batch` rather than `transaction`:
+//! retry after a lost response cannot create a duplicate. Devices instead are
+//! `PUT Device?identifier=system|value` (conditional update): created the first time,
+//! updated with what Vigil has learnt since. `batch` rather than `transaction`:
 //! entries succeed or fail one by one, so one invalid resource does not hold back the rest
 //! (and Medplum's transaction handling of conditional entries is limited).
 
@@ -21,7 +23,13 @@ pub fn batch(resources: &[Json]) -> Json {
             let ty = r.get("resourceType").and_then(Json::as_str).unwrap_or("Basic");
             let mut request = json!({ "method": "POST", "url": ty });
             if let Some(q) = if_none_exist(r) {
-                request["ifNoneExist"] = json!(q);
+                if ty == "Device" {
+                    // Conditional update (R4 http.html "Conditional update"): creates the
+                    // Device the first time, updates it when its content grew.
+                    request = json!({ "method": "PUT", "url": format!("{ty}?{q}") });
+                } else {
+                    request["ifNoneExist"] = json!(q);
+                }
             }
             json!({ "resource": r, "request": request })
         })

@@ -3,7 +3,8 @@
 //! * [`mapping`]: [`vigil_model::Reading`] → `Observation` per the HL7 Personal Health Device
 //!   IG and the R4 vital-signs profiles (blood-pressure panels, `dataAbsentReason` for
 //!   special values, deterministic identifiers), sensor and gateway `Device`s.
-//! * [`bundle`]: batch Bundles of conditional creates (`ifNoneExist`) and their responses.
+//! * [`bundle`]: batch Bundles of conditional creates (`ifNoneExist`; Devices by conditional
+//!   update) and their responses.
 //! * [`client`]: [`FhirClient`]: rustls (TLS ≥ 1.2, site CA bundle), bearer or SMART Backend
 //!   Services ([`auth`]), batch upload, Patient search by MRN.
 //! * [`sync`]: [`Syncer`] drains an [`Outbox`] in insertion order with backoff, `Retry-After`,

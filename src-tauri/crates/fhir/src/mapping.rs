@@ -1,8 +1,14 @@
 //! Vigil [`Reading`]s as FHIR R4 resources.
 //!
-//! Follows the HL7 Personal Health Device IG (PHD IG, STU 2,
-//! <http://hl7.org/fhir/uv/phd/>) and the R4 vital-signs profiles
+//! Follows the HL7 Personal Health Device IG STU 2 (PHD IG 2.0.0, package hl7.fhir.uv.phd,
+//! <http://hl7.org/fhir/uv/phd/STU2/>; one version throughout: its category code, identifier
+//! type system and profiles) and the R4 vital-signs profiles
 //! (<http://hl7.org/fhir/R4/observation-vitalsigns.html>):
+//!
+//! * `meta.profile` claims the PHD profile of every resource: `PhdNumericObservation`,
+//!   `PhdCompoundNumericObservation` (blood-pressure panel), `PhdCoincidentTimeStampObservation`,
+//!   `PhdDevice` and `PhgDevice` (a Device only when it has what the profile requires:
+//!   manufacturer and model for a PHD, specialization and a version for both);
 //!
 //! * one `Observation` per measurement (PHD IG "Numeric Observation Profile"): `status` final,
 //!   `category` vital-signs (when the code is a vital sign, i.e. has a LOINC code from the
@@ -17,13 +23,18 @@
 //!   `negative-infinity`, NRes and reserved → `error`;
 //! * blood pressure is one panel Observation (LOINC 85354-9 / MDC 150020, R4 `bp` profile)
 //!   with components systolic 8480-6, diastolic 8462-4 and mean 8478-0 ([`group`] finds them);
+//!   a panel in kPa keeps the device's unit and claims neither `bp` (which fixes mm[Hg]) nor
+//!   the vital-signs category;
 //! * `meta.profile` claims the R4 vital-signs profile that applies (`heartrate`, `oxygensat`,
-//!   `bodytemp`, `resprate`, `bodyweight`, `bp`, else none) so a validating server checks
-//!   the profile's slices and cardinalities;
+//!   `bodytemp`, `resprate`, `bodyweight`, `bp`, else none) next to the PHD one, so a
+//!   validating server checks the profile's slices and cardinalities;
 //! * simulated readings carry `meta.security` HTEST (PHD IG measurement status "test-data" /
 //!   "demo-data" mapping), so simulated data is never taken for real downstream either;
 //! * every Observation has a deterministic `identifier` ([`observation_identifier`]) used for
-//!   conditional create (PHD IG "PHD Observation Identifier"): re-sending is harmless.
+//!   conditional create: re-sending is harmless. Its system stays `urn:vigil:observation`
+//!   (the IG's `conditionalCreate` slice is optional, 0..1, and open slicing allows ours);
+//!   changing it would let a reading already sent under the old key be created twice;
+//! * category: `vital-signs` for a vital sign plus the PHD IG STU 2 category `phd`.
 //!
 //! Time: `effectiveDateTime` is the reading's time on the gateway's clock in UTC (the one
 //! clock Vigil trusts), `Reading::received`: the receipt time for live values; for stored
@@ -43,10 +54,12 @@
 //! with that clock reading (see the syncer) references it with the PHD IG
 //! `CoincidentTimeStampReference` extension ([`add_coincident_time_stamp_reference`]).
 //!
-//! Devices: [`device`] builds the sensor's `Device` (PHD IG "PHD Device Profile": type MDC
-//! 65573, EUI-64 System ID and Bluetooth address identifiers typed SYSID / BTMAC,
-//! manufacturer, model, serial, versions typed MDC 531974/531975/531976) and
-//! [`gateway_device`] the Vigil gateway (PHG Device, type MDC 531981 `MDC_MOC_VMS_MDS_AHD`).
+//! Devices: [`device`] builds the sensor's `Device` (PhdDevice: type MDC 65573, EUI-64 System
+//! ID and Bluetooth address identifiers typed SYSID / BTMAC from
+//! `http://terminology.hl7.org/CodeSystem/ContinuaDeviceIdentifiers`, manufacturer, model,
+//! serial, versions typed MDC 531974/531975/531976, specialization MDC_DEV_SPEC_PROFILE_*,
+//! the MDC_TIME_SYNC_PROTOCOL property) and [`gateway_device`] the Vigil gateway (PhgDevice,
+//! type MDC 531981 `MDC_MOC_VMS_MDS_AHD`).
 //! Both also carry `urn:vigil:device|<device id>`, the key for their conditional create.
 //!
 //! Everything here is a pure function of its inputs (and, for a Coincident Time Stamp's
@@ -80,7 +93,16 @@ pub const COINCIDENT_TIME_STAMP_PROFILE: &str =
 pub const DATA_ABSENT_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/data-absent-reason";
 const CATEGORY_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/observation-category";
 const PHD_CATEGORY_SYSTEM: &str = "http://hl7.org/fhir/uv/phd/CodeSystem/PhdObservationCategories";
-const CONTINUA_ID_SYSTEM: &str = "http://hl7.org/fhir/uv/phd/CodeSystem/ContinuaDeviceIdentifiers";
+/// PHD IG STU 2 PhdBaseObservation: the category slice PHD-Observation is fixed to `phd`.
+const PHD_CATEGORY_CODE: &str = "phd";
+/// PHD IG STU 2 (PhdDevice, PhgDevice identifier slices): the identifier type system.
+const CONTINUA_ID_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/ContinuaDeviceIdentifiers";
+/// Canonical URLs of the PHD IG STU 2 (hl7.fhir.uv.phd 2.0.0) profiles Vigil claims.
+pub const PHD_NUMERIC_PROFILE: &str = "http://hl7.org/fhir/uv/phd/StructureDefinition/PhdNumericObservation";
+pub const PHD_COMPOUND_NUMERIC_PROFILE: &str =
+    "http://hl7.org/fhir/uv/phd/StructureDefinition/PhdCompoundNumericObservation";
+pub const PHD_DEVICE_PROFILE: &str = "http://hl7.org/fhir/uv/phd/StructureDefinition/PhdDevice";
+pub const PHG_DEVICE_PROFILE: &str = "http://hl7.org/fhir/uv/phd/StructureDefinition/PhgDevice";
 const ACT_REASON_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/v3-ActReason";
 const VS_PROFILE: &str = "http://hl7.org/fhir/StructureDefinition/";
 
@@ -102,24 +124,55 @@ pub struct ObservationContext<'a> {
     pub gateway: &'a str,
 }
 
-/// The LOINC codings for a code: the vital-signs LOINC code and the extra ones the R4
-/// profiles require or allow next to it.
-pub fn loinc_codes(code: Mdc) -> Vec<&'static str> {
+/// The LOINC codings for a code in a unit: the vital-signs LOINC code and the extra ones the
+/// R4 profiles require or allow next to it; for glucose the term of its sample type and unit
+/// ([`vigil_model::codes::glucose_loinc`]).
+pub fn loinc_codes(code: Mdc, unit: &str) -> Vec<&'static str> {
     match code {
         Mdc::PULS_OXIM_SAT_O2 => vec!["59408-5", LOINC_SPO2_ARTERIAL],
         Mdc::PULS_OXIM_PULS_RATE => vec![LOINC_HEART_RATE, "8889-8"],
-        c => c.loinc().into_iter().collect(),
+        c => c
+            .loinc()
+            .or_else(|| vigil_model::codes::glucose_loinc(c, unit))
+            .into_iter()
+            .collect(),
     }
 }
 
-/// The R4 vital-signs profile an Observation with this code conforms to, if any.
-pub fn vital_signs_profile(code: Mdc) -> Option<&'static str> {
+/// A blood pressure in another unit than mm[Hg] (a cuff set to kPa): the R4 `bp` profile
+/// fixes its components' unit to mm[Hg] (observation-vitalsigns.html, "bp"), so such a panel
+/// neither claims it nor presents itself as a vital sign. It keeps the unit the device
+/// measured in (PHD IG: the value as the PHD reported it; converting would also round it).
+fn pressure_not_in_mm_hg(code: Mdc, unit: &str) -> bool {
+    matches!(
+        code,
+        Mdc::PRESS_BLD_NONINV
+            | Mdc::PRESS_BLD_NONINV_SYS
+            | Mdc::PRESS_BLD_NONINV_DIA
+            | Mdc::PRESS_BLD_NONINV_MEAN
+    ) && unit != vigil_model::codes::ucum::MM_HG
+}
+
+/// Whether an Observation with this code and unit is a vital sign (R4 vital-signs table).
+pub fn is_vital_sign(code: Mdc, unit: &str) -> bool {
+    code.loinc().is_some() && !pressure_not_in_mm_hg(code, unit)
+}
+
+/// The R4 vital-signs profile an Observation with this code, in this unit, conforms to.
+pub fn vital_signs_profile(code: Mdc, unit: &str) -> Option<&'static str> {
+    if !is_vital_sign(code, unit) {
+        return None;
+    }
     Some(match code.loinc()? {
         "8867-4" | "8889-8" => "heartrate",
         "59408-5" => "oxygensat",
         "8310-5" => "bodytemp",
         "9279-1" => "resprate",
         "29463-7" => "bodyweight",
+        // `bodyheight` binds its unit to UCUM body lengths (cm, [in_i]); a height in m is
+        // sent in cm (see [`observation`]).
+        "8302-2" if matches!(unit, "cm" | "[in_i]") => "bodyheight",
+        "39156-5" if unit == "kg/m2" => "bmi",
         "85354-9" => "bp",
         _ => return None,
     })
@@ -144,10 +197,10 @@ fn data_absent_display(code: &str) -> &'static str {
     }
 }
 
-fn code_concept(code: Mdc) -> Json {
+fn code_concept(code: Mdc, unit: &str) -> Json {
     let mut coding = vec![json!({ "system": MDC_SYSTEM, "code": code.0.to_string() })];
     coding.extend(
-        loinc_codes(code)
+        loinc_codes(code, unit)
             .into_iter()
             .map(|l| json!({ "system": LOINC_SYSTEM, "code": l })),
     );
@@ -188,11 +241,14 @@ fn base_observation(
     identifier: String,
     effective: &Reading,
     ctx: &ObservationContext,
+    phd_profile: &str,
 ) -> Map<String, Json> {
     let mut meta = Map::new();
-    if let Some(p) = vital_signs_profile(code) {
-        meta.insert("profile".into(), json!([format!("{VS_PROFILE}{p}")]));
+    let mut profiles = vec![json!(phd_profile)];
+    if let Some(p) = vital_signs_profile(code, &effective.unit) {
+        profiles.push(json!(format!("{VS_PROFILE}{p}")));
     }
+    meta.insert("profile".into(), Json::Array(profiles));
     if source == Source::Simulated {
         meta.insert(
             "security".into(),
@@ -200,10 +256,10 @@ fn base_observation(
         );
     }
     let mut category = Vec::new();
-    if code.loinc().is_some() {
+    if is_vital_sign(code, &effective.unit) {
         category.push(json!({ "coding": [{ "system": CATEGORY_SYSTEM, "code": "vital-signs" }] }));
     }
-    category.push(json!({ "coding": [{ "system": PHD_CATEGORY_SYSTEM, "code": "phd-observation" }] }));
+    category.push(json!({ "coding": [{ "system": PHD_CATEGORY_SYSTEM, "code": PHD_CATEGORY_CODE }] }));
     let mut o = Map::new();
     o.insert("resourceType".into(), json!("Observation"));
     if !meta.is_empty() {
@@ -219,7 +275,7 @@ fn base_observation(
     );
     o.insert("status".into(), json!("final"));
     o.insert("category".into(), Json::Array(category));
-    o.insert("code".into(), code_concept(code));
+    o.insert("code".into(), code_concept(code, &effective.unit));
     o.insert("subject".into(), json!({ "reference": ctx.subject }));
     o.insert(
         "effectiveDateTime".into(),
@@ -233,9 +289,33 @@ fn base_observation(
 /// panel: use [`group`] and [`blood_pressure_panel`]).
 pub fn observation(reading: &Reading, ctx: &ObservationContext) -> Json {
     let id = observation_identifier(reading);
-    let mut o = base_observation(reading.code, reading.source, id, reading, ctx);
+    let scaled = height_in_cm(reading);
+    let reading = scaled.as_ref().unwrap_or(reading);
+    let mut o = base_observation(
+        reading.code,
+        reading.source,
+        id,
+        reading,
+        ctx,
+        PHD_NUMERIC_PROFILE,
+    );
     put_value(&mut o, reading.value, &reading.unit);
     Json::Object(o)
+}
+
+/// A body height in m as the same length in cm (the R4 `bodyheight` profile's units are cm
+/// and [in_i]): a change of scale only, rounded to 0.1 µm so binary floating point adds no
+/// digits (1.755 × 100 is 175.49999999999997). The identifier stays the reading's own.
+fn height_in_cm(r: &Reading) -> Option<Reading> {
+    if r.code != Mdc::LEN_BODY_ACTUAL || r.unit != vigil_model::codes::ucum::M {
+        return None;
+    }
+    let mut cm = r.clone();
+    cm.unit = "cm".into();
+    if let Value::Number(m) = r.value {
+        cm.value = Value::Number((m * 100.0 * 1e5).round() / 1e5);
+    }
+    Some(cm)
 }
 
 /// The PHD IG Coincident Time Stamp Observation for a device-clock reading (code
@@ -289,10 +369,12 @@ pub fn coincident_time_stamp(reading: &Reading, ctx: &ObservationContext) -> Jso
                 json!(v.to_rfc3339_opts(SecondsFormat::Millis, false)),
             );
         }
+        // PHD IG STU 2 PhdCoincidentTimeStampObservation: a time fault is the TimeFault
+        // slice, data-absent-reason `unknown`.
         None => {
             o.insert(
                 "dataAbsentReason".into(),
-                json!({ "coding": [{ "system": DATA_ABSENT_SYSTEM, "code": "error", "display": "Error" }] }),
+                json!({ "coding": [{ "system": DATA_ABSENT_SYSTEM, "code": "unknown", "display": "Unknown" }] }),
             );
         }
     }
@@ -329,6 +411,7 @@ pub fn blood_pressure_panel(parts: &BpParts, ctx: &ObservationContext) -> Json {
         panel_identifier(parts),
         first,
         ctx,
+        PHD_COMPOUND_NUMERIC_PROFILE,
     );
     let mut components = Vec::new();
     for r in [Some(parts.systolic), Some(parts.diastolic), parts.mean]
@@ -336,7 +419,7 @@ pub fn blood_pressure_panel(parts: &BpParts, ctx: &ObservationContext) -> Json {
         .flatten()
     {
         let mut c = Map::new();
-        c.insert("code".into(), code_concept(r.code));
+        c.insert("code".into(), code_concept(r.code, &r.unit));
         put_value(&mut c, r.value, &r.unit);
         components.push(Json::Object(c));
     }
@@ -496,6 +579,12 @@ pub struct DeviceInfo {
     pub hardware_revision: Option<String>,
     pub firmware_revision: Option<String>,
     pub software_revision: Option<String>,
+    /// MDC specialization codes (PHD IG ValueSet DeviceTypes11073MDC), e.g.
+    /// [`Mdc::DEV_SPEC_PROFILE_PULS_OXIM`]; a gateway lists those it serves.
+    pub specializations: Vec<Mdc>,
+    /// How its clock is synchronised (PHD IG ValueSet MDCTimeSyncMethods), e.g.
+    /// [`Mdc::TIME_SYNC_NONE`].
+    pub time_sync: Option<Mdc>,
     pub simulated: bool,
 }
 
@@ -532,7 +621,14 @@ fn typed_identifier(system: &str, value: &str, type_code: &str) -> Json {
     })
 }
 
-fn device_resource(info: &DeviceInfo, type_code: &str, type_text: &str) -> Json {
+/// Which PHD IG profile a Device claims.
+#[derive(Clone, Copy, PartialEq)]
+enum DeviceProfile {
+    Phd,
+    Phg,
+}
+
+fn device_resource(info: &DeviceInfo, type_code: &str, type_text: &str, profile: DeviceProfile) -> Json {
     let mut identifiers = vec![json!({ "system": DEVICE_ID_SYSTEM, "value": info.id })];
     if let Some(s) = &info.system_id {
         identifiers.push(typed_identifier(EUI64_SYSTEM, s, "SYSID"));
@@ -544,17 +640,43 @@ fn device_resource(info: &DeviceInfo, type_code: &str, type_text: &str) -> Json 
     if let Some(a) = bt {
         identifiers.push(typed_identifier(BLUETOOTH_SYSTEM, &a, "BTMAC"));
     }
+    let nonempty = |s: &Option<String>| s.as_deref().filter(|s| !s.trim().is_empty()).map(str::to_string);
     let mut d = Map::new();
     d.insert("resourceType".into(), json!("Device"));
+    let mut meta = Map::new();
+    // The profile is claimed only when the Device has what it requires (PhdDevice:
+    // manufacturer 1.., modelNumber 1.., specialization 1.., version 1..; PhgDevice:
+    // specialization 1.., version 1..): a claim the server finds false would refuse the
+    // Device, and with it the sensor's readings.
+    let has_version = [
+        &info.hardware_revision,
+        &info.software_revision,
+        &info.firmware_revision,
+    ]
+    .into_iter()
+    .any(|v| nonempty(v).is_some());
+    let conforms = !info.specializations.is_empty()
+        && has_version
+        && (profile == DeviceProfile::Phg
+            || (nonempty(&info.manufacturer).is_some() && nonempty(&info.model).is_some()));
+    if conforms {
+        let url = match profile {
+            DeviceProfile::Phd => PHD_DEVICE_PROFILE,
+            DeviceProfile::Phg => PHG_DEVICE_PROFILE,
+        };
+        meta.insert("profile".into(), json!([url]));
+    }
     if info.simulated {
-        d.insert(
-            "meta".into(),
-            json!({ "security": [{ "system": ACT_REASON_SYSTEM, "code": "HTEST" }] }),
+        meta.insert(
+            "security".into(),
+            json!([{ "system": ACT_REASON_SYSTEM, "code": "HTEST", "display": "test health data" }]),
         );
+    }
+    if !meta.is_empty() {
+        d.insert("meta".into(), Json::Object(meta));
     }
     d.insert("identifier".into(), Json::Array(identifiers));
     d.insert("status".into(), json!("active"));
-    let nonempty = |s: &Option<String>| s.as_deref().filter(|s| !s.trim().is_empty()).map(str::to_string);
     if let Some(m) = nonempty(&info.manufacturer) {
         d.insert("manufacturer".into(), json!(m));
     }
@@ -586,20 +708,50 @@ fn device_resource(info: &DeviceInfo, type_code: &str, type_text: &str) -> Json 
         })
     })
     .collect();
+    if !info.specializations.is_empty() {
+        // Specialization version "1": the PHD IG's own Bluetooth LE example Device
+        // (phd-74E8FFFEFF051C00.001C05FFE874) reports version 1 for a transcoded BLE profile.
+        let specs: Vec<Json> = info
+            .specializations
+            .iter()
+            .map(|c| json!({ "systemType": { "coding": [{ "system": MDC_SYSTEM, "code": c.0.to_string() }] }, "version": "1" }))
+            .collect();
+        d.insert("specialization".into(), Json::Array(specs));
+    }
     if !versions.is_empty() {
         d.insert("version".into(), Json::Array(versions));
+    }
+    if let Some(sync) = info.time_sync {
+        // PhdDevice / PhgDevice property slice timeSyncProperty: type MDC_TIME_SYNC_PROTOCOL.
+        d.insert(
+            "property".into(),
+            json!([{
+                "type": { "coding": [{ "system": MDC_SYSTEM, "code": Mdc::TIME_SYNC_PROTOCOL.0.to_string() }] },
+                "valueCode": [{ "coding": [{ "system": MDC_SYSTEM, "code": sync.0.to_string() }] }]
+            }]),
+        );
     }
     Json::Object(d)
 }
 
 /// The sensor's Device (PHD IG "PHD Device Profile", type MDC_MOC_VMS_MDS_SIMP 65573).
 pub fn device(info: &DeviceInfo) -> Json {
-    device_resource(info, "65573", "MDC_MOC_VMS_MDS_SIMP: Personal Health Device")
+    device_resource(
+        info,
+        "65573",
+        "MDC_MOC_VMS_MDS_SIMP: Personal Health Device",
+        DeviceProfile::Phd,
+    )
 }
 
 /// The Vigil gateway's Device (PHD IG "PHG Device Profile", type MDC_MOC_VMS_MDS_AHD 531981).
 pub fn gateway_device(info: &DeviceInfo) -> Json {
-    device_resource(info, "531981", "MDC_MOC_VMS_MDS_AHD: Vigil gateway")
+    device_resource(
+        info,
+        "531981",
+        "MDC_MOC_VMS_MDS_AHD: Vigil gateway",
+        DeviceProfile::Phg,
+    )
 }
 
 /// The conditional-create search that finds a resource by its first identifier:

@@ -21,8 +21,10 @@
 //!   require a subject, and guessing one would be worse than waiting. Such items are counted
 //!   in [`SyncStatus::waiting_for_patient`]; the store decides how long to keep readings of
 //!   an admission that is never linked.
-//! * Devices: the sensor Devices and the gateway Device are conditional-created once per
-//!   syncer (cached references) before the first Observation that needs them. A sensor
+//! * Devices: the sensor Devices and the gateway Device are stored by conditional update
+//!   (`PUT Device?identifier=…`) before the first Observation that needs them, the gateway's
+//!   once per syncer, a sensor's again whenever its content (from [`SyncConfig::devices`])
+//!   changed, so Device Information learnt later reaches the server. A sensor
 //!   Device the server refuses with a 4xx (other than 401/403/404/408/429, which are retried
 //!   as above) dead-letters that sensor's readings of the window with the reason
 //!   `Device rejected: HTTP <status>: <OperationOutcome text>`; the other sensors'
@@ -257,7 +259,9 @@ pub struct Syncer<C: Clock> {
     clock: Arc<C>,
     status: watch::Sender<SyncStatus>,
     notify: Arc<Notify>,
-    device_refs: HashMap<String, String>,
+    /// Per sensor: its Device reference and the Device content last stored (a richer one
+    /// is sent again, see [`Syncer::device_ref`]).
+    device_refs: HashMap<String, (String, Json)>,
     /// Sensor Devices the server refused (by Vigil device id).
     rejected_devices: HashMap<String, RejectedDevice>,
     gateway_ref: Option<String>,
@@ -399,11 +403,17 @@ impl<C: Clock> Syncer<C> {
         }
     }
 
-    /// The sensor's Device reference (conditional create the first time), or the
-    /// dead-letter reason for its readings while a refusal is remembered.
+    /// The sensor's Device reference, or the dead-letter reason for its readings while a
+    /// refusal is remembered. The Device is stored by conditional update (see
+    /// [`crate::bundle::batch`]) the first time and again whenever its content changed (the
+    /// Device Information arrives after the first readings; conditional create would keep
+    /// the first, emptier Device for ever).
     async fn device_ref(&mut self, device: &str) -> Result<SensorDevice, Error> {
-        if let Some(r) = self.device_refs.get(device) {
-            return Ok(SensorDevice::Ref(r.clone()));
+        let resource = mapping::device(&(self.cfg.devices)(device));
+        if let Some((r, sent)) = self.device_refs.get(device) {
+            if *sent == resource {
+                return Ok(SensorDevice::Ref(r.clone()));
+            }
         }
         let now = self.clock.now();
         if let Some(rej) = self.rejected_devices.get(device) {
@@ -414,14 +424,13 @@ impl<C: Clock> Syncer<C> {
             }
             self.rejected_devices.remove(device);
         }
-        let info = (self.cfg.devices)(device);
-        match self.client.ensure_devices(&[mapping::device(&info)]).await {
+        match self.client.ensure_devices(std::slice::from_ref(&resource)).await {
             Ok(refs) => {
                 let r = refs
                     .into_iter()
                     .next()
                     .ok_or_else(|| Error::Protocol("no Device reference".into()))?;
-                self.device_refs.insert(device.to_string(), r.clone());
+                self.device_refs.insert(device.to_string(), (r.clone(), resource));
                 Ok(SensorDevice::Ref(r))
             }
             Err(Error::Http { status, outcome, .. }) if is_refusal(status) => {

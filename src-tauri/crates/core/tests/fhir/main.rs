@@ -22,6 +22,10 @@ const MRN_SYSTEM: &str = "urn:oid:1.2.36.146.595.217.0.1";
 const PASS: &str = "fhir-test-passphrase";
 
 fn config(dir: &Path, base: &str) -> Config {
+    config_with(dir, base, true)
+}
+
+fn config_with(dir: &Path, base: &str, allow_simulated: bool) -> Config {
     Config {
         data_dir: dir.to_path_buf(),
         key: KeySource::passphrase(PASS, "test"),
@@ -43,6 +47,7 @@ fn config(dir: &Path, base: &str) -> Config {
             ca_bundle: None,
             site_ca_only: false,
             gateway_id: "test-gateway".into(),
+            allow_simulated,
             outage_alarm_s: 900,
         }),
     }
@@ -158,7 +163,76 @@ async fn readings_upload_exactly_once_after_admission_by_mrn() {
         expected,
         "one Observation per stored reading"
     );
+
+    // The Devices carry what the core knows (PHD IG STU 2 PhdDevice / PhgDevice content):
+    // each simulated sensor labelled test data, with its MDC specialization and the
+    // time-synchronisation property; the gateway as a PhgDevice under its site identity.
+    let devices = server
+        .client()
+        .search("Device", &[("_count", "100")])
+        .await
+        .unwrap();
+    let mut sensors = 0;
+    for e in devices["entry"].as_array().unwrap() {
+        let d = &e["resource"];
+        let mdc = |v: &serde_json::Value| v["coding"][0]["code"].as_str().unwrap_or("").to_string();
+        if mdc(&d["type"]) == "531981" {
+            assert_eq!(d["identifier"][0]["value"], "test-gateway", "{d}");
+            assert_eq!(
+                d["meta"]["profile"][0], "http://hl7.org/fhir/uv/phd/StructureDefinition/PhgDevice",
+                "{d}"
+            );
+            continue;
+        }
+        sensors += 1;
+        assert_eq!(d["meta"]["security"][0]["code"], "HTEST", "{d}");
+        assert!(
+            mdc(&d["specialization"][0]["systemType"]).starts_with("5283")
+                || mdc(&d["specialization"][0]["systemType"]).starts_with("5285"),
+            "{d}"
+        );
+        assert_eq!(mdc(&d["property"][0]["type"]), "68220", "{d}");
+        assert_eq!(mdc(&d["property"][0]["valueCode"][0]), "532224", "{d}");
+    }
+    assert!(sensors > 0);
     server.stop().await;
+}
+
+/// Without `fhir.allow_simulated` a server never receives a simulated reading: the outbox
+/// drains and nothing is uploaded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulated_readings_are_not_sent_unless_the_site_allows_them() {
+    let server = TestServer::start().await;
+    server.create_patient(MRN_SYSTEM, "MRN-77003", "Example").await;
+    let dir = tempfile::tempdir().unwrap();
+    let v = Vigil::start(config_with(dir.path(), &server.base(), false))
+        .await
+        .unwrap();
+    v.admit(admit("bed-1", "MRN-77003")).await.unwrap();
+    let found = v.find_patient("MRN-77003").await.unwrap();
+    v.link_patient("bed-1", &found[0].reference).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    v.discharge("bed-1").await.unwrap();
+    wait_drained(&v).await;
+    v.shutdown().await;
+    assert!(
+        expected_observations(dir.path()).await > 0,
+        "readings were stored"
+    );
+    assert_eq!(server.observations().await, 0);
+    let stats = server.stats().await;
+    assert_eq!(stats["resources"]["Device"], 0, "{stats}");
+    server.stop().await;
+}
+
+/// Every workstation left at the default `gateway_id` would share one gateway Device.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_refuses_the_default_gateway_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), "http://127.0.0.1:9/fhir/R4");
+    cfg.fhir.as_mut().unwrap().gateway_id = vigil_core::site::DEFAULT_GATEWAY_ID.into();
+    let e = Vigil::start(cfg).await.err().expect("refused");
+    assert!(e.to_string().contains("gateway_id"), "{e}");
 }
 
 /// The child half of the SIGKILL test: runs the core until killed, or with

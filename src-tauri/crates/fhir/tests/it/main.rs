@@ -5,6 +5,7 @@
 mod auth;
 mod faults;
 mod mapping;
+mod phd;
 mod support;
 mod tls;
 mod upload;

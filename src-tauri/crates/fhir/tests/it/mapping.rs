@@ -41,7 +41,10 @@ fn heart_rate_observation_follows_phd_ig_and_vital_signs() {
     assert_eq!(o["status"], "final");
     assert_eq!(
         o["meta"]["profile"],
-        json!(["http://hl7.org/fhir/StructureDefinition/heartrate"])
+        json!([
+            "http://hl7.org/fhir/uv/phd/StructureDefinition/PhdNumericObservation",
+            "http://hl7.org/fhir/StructureDefinition/heartrate"
+        ])
     );
     let cats: Vec<&str> = o["category"]
         .as_array()
@@ -49,7 +52,8 @@ fn heart_rate_observation_follows_phd_ig_and_vital_signs() {
         .iter()
         .map(|c| c["coding"][0]["code"].as_str().unwrap())
         .collect();
-    assert_eq!(cats, ["vital-signs", "phd-observation"]);
+    // PHD IG STU 2 PhdBaseObservation: the PHD category code is `phd`.
+    assert_eq!(cats, ["vital-signs", "phd"]);
     assert_eq!(
         o["category"][0]["coding"][0]["system"],
         "http://terminology.hl7.org/CodeSystem/observation-category"
@@ -144,7 +148,7 @@ fn spo2_and_oximeter_pulse_carry_the_codes_the_profiles_require() {
     assert!(c.contains(&("http://loinc.org".into(), "59408-5".into())));
     assert!(c.contains(&("http://loinc.org".into(), "2708-6".into())));
     assert_eq!(
-        spo2["meta"]["profile"][0],
+        spo2["meta"]["profile"][1],
         "http://hl7.org/fhir/StructureDefinition/oxygensat"
     );
     let pr = mapping::observation(
@@ -155,14 +159,14 @@ fn spo2_and_oximeter_pulse_carry_the_codes_the_profiles_require() {
     assert!(c.contains(&("http://loinc.org".into(), "8867-4".into())));
     assert!(c.contains(&("http://loinc.org".into(), "8889-8".into())));
     assert!(c.contains(&("urn:iso:std:iso:11073:10101".into(), "149530".into())));
-    // No LOINC vital sign: no vital-signs category, no profile claimed.
+    // No LOINC vital sign: no vital-signs category, only the PHD profile claimed.
     let pi = mapping::observation(
         &reading("o", Mdc::PULS_OXIM_PERF_REL, Value::Number(3.1), "%", t0()),
         &CTX,
     );
-    assert!(pi.get("meta").is_none());
+    assert_eq!(pi["meta"]["profile"], json!([mapping::PHD_NUMERIC_PROFILE]));
     assert_eq!(pi["category"].as_array().unwrap().len(), 1);
-    assert_eq!(pi["category"][0]["coding"][0]["code"], "phd-observation");
+    assert_eq!(pi["category"][0]["coding"][0]["code"], "phd");
 }
 
 #[test]
@@ -331,8 +335,11 @@ fn blood_pressure_panel_has_three_components() {
     };
     let o = mapping::blood_pressure_panel(&parts, &CTX);
     assert_eq!(
-        o["meta"]["profile"][0],
-        "http://hl7.org/fhir/StructureDefinition/bp"
+        o["meta"]["profile"],
+        json!([
+            "http://hl7.org/fhir/uv/phd/StructureDefinition/PhdCompoundNumericObservation",
+            "http://hl7.org/fhir/StructureDefinition/bp"
+        ])
     );
     let c = codings(&o);
     assert!(c.contains(&("http://loinc.org".into(), "85354-9".into())));
@@ -401,6 +408,8 @@ fn devices_carry_phd_identifiers_and_versions() {
         hardware_revision: Some("1.0".into()),
         firmware_revision: Some("2.1".into()),
         software_revision: None,
+        specializations: vec![Mdc::DEV_SPEC_PROFILE_PULS_OXIM],
+        time_sync: Some(Mdc::TIME_SYNC_NONE),
         simulated: false,
     };
     let d = mapping::device(&info);
@@ -618,7 +627,7 @@ fn client_assertion_is_a_signed_es384_jwt() {
     let smart = vigil_fhir::SmartBackend {
         token_url: "https://auth.example.org/token".parse().unwrap(),
         client_id: "vigil-gw-1".into(),
-        kid: Some("k1".into()),
+        kid: "k1".into(),
         key: vigil_fhir::SigningKey::es384_from_pkcs8(pkcs8.as_ref()).unwrap(),
         scope: "system/Observation.write".into(),
     };
@@ -644,4 +653,53 @@ fn client_assertion_is_a_signed_es384_jwt() {
         "fresh jti each time"
     );
     assert!(!format!("{smart:?}").contains("BEGIN"));
+}
+
+/// Glucose carries its MDC code (IEEE 11073-10417; the PHD IG STU 2 examples use 160184 and
+/// 160368) and the LOINC term of its sample type and unit (see
+/// `vigil_model::codes::glucose_loinc`); glucose is not a vital sign (no vital-signs
+/// category or profile).
+#[test]
+fn glucose_observation_carries_mdc_and_the_loinc_term_of_its_sample_and_unit() {
+    for (code, unit, mdc, loinc) in [
+        (
+            Mdc::CONC_GLU_CAPILLARY_WHOLEBLOOD,
+            "mg/dL",
+            "160184",
+            Some("41653-7"),
+        ),
+        (
+            Mdc::CONC_GLU_CAPILLARY_WHOLEBLOOD,
+            "mmol/L",
+            "160184",
+            Some("14743-9"),
+        ),
+        (
+            Mdc::CONC_GLU_UNDETERMINED_WHOLEBLOOD,
+            "mg/dL",
+            "160364",
+            Some("2339-0"),
+        ),
+        (
+            Mdc::CONC_GLU_UNDETERMINED_WHOLEBLOOD,
+            "mmol/L",
+            "160364",
+            Some("15074-8"),
+        ),
+        (
+            Mdc::CONC_GLU_UNDETERMINED_PLASMA,
+            "mg/dL",
+            "160368",
+            Some("2345-7"),
+        ),
+        (Mdc::CONC_GLU_VENOUS_PLASMA, "mmol/L", "160196", Some("14749-6")),
+        (Mdc::CONC_GLU_CONTROL, "mg/dL", "160208", None),
+    ] {
+        let o = mapping::observation(&reading("meter", code, Value::Number(5.0), unit, t0()), &CTX);
+        let mut want = vec![("urn:iso:std:iso:11073:10101".to_string(), mdc.to_string())];
+        want.extend(loinc.map(|l| ("http://loinc.org".to_string(), l.to_string())));
+        assert_eq!(codings(&o), want, "{code:?} {unit}");
+        let cats = o["category"].to_string();
+        assert!(!cats.contains("vital-signs"), "{cats}");
+    }
 }

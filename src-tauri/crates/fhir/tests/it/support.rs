@@ -182,7 +182,8 @@ impl TestServer {
     }
 
     pub async fn configure_auth(&self, jwk: Json, client_id: &str, ttl_secs: u64) {
-        let body = json!({ "jwk": jwk, "clientId": client_id, "tokenTtlSecs": ttl_secs });
+        // The key id the test clients put in their assertions (auth.rs `smart_client`).
+        let body = json!({ "jwk": jwk, "kid": "k1", "clientId": client_id, "tokenTtlSecs": ttl_secs });
         let r = self
             .http
             .post(self.admin("auth"))
@@ -299,6 +300,8 @@ pub fn gateway() -> DeviceInfo {
         name: Some("Vigil gateway".into()),
         manufacturer: Some("Vigil".into()),
         software_revision: Some(env!("CARGO_PKG_VERSION").into()),
+        specializations: vec![Mdc::DEV_SPEC_PROFILE_PULS_OXIM, Mdc::DEV_SPEC_PROFILE_BP],
+        time_sync: Some(Mdc::TIME_SYNC_OTHER),
         ..Default::default()
     }
 }

@@ -274,6 +274,8 @@ async fn every_resource_vigil_sends_passes_medplum_validation() {
         hardware_revision: Some("1".into()),
         firmware_revision: Some("2".into()),
         software_revision: Some("3".into()),
+        specializations: vec![Mdc::DEV_SPEC_PROFILE_PULS_OXIM],
+        time_sync: Some(Mdc::TIME_SYNC_NONE),
         simulated: true,
     }));
     // A device-clock reading and a measurement on its timeline.
