@@ -3,8 +3,10 @@
 //! run `npm ci` there first).
 
 mod auth;
+mod delivery;
 mod faults;
 mod mapping;
+mod mock;
 mod support;
 mod tls;
 mod upload;
