@@ -10,8 +10,9 @@
 //!   connection after the server committed) finds the resources instead of duplicating
 //!   them. An item is acked only after the server said 200/201 for it.
 //! * Failures: network errors, 5xx, 408 and 429 (whole Bundle or single entries) are retried
-//!   with exponential backoff and full jitter; a `Retry-After` (429/503) is honoured instead
-//!   (capped by `max_retry_after`). A 4xx for one entry dead-letters that entry with the
+//!   with exponential backoff and full jitter; a `Retry-After` (429/503) longer than the
+//!   backoff is honoured (capped by `max_retry_after`), a shorter one (`0`, a date in the
+//!   past) is not: the wait is max(`Retry-After`, backoff), at least `min_retry_wait`. A 4xx for one entry dead-letters that entry with the
 //!   server's OperationOutcome and the rest go on. A whole-Bundle 400/413/422 is bisected
 //!   until the offending entries are found. 401/403/404 on the Bundle are configuration or
 //!   authorisation problems: retried with backoff, reported in [`SyncStatus::last_error`].
@@ -113,6 +114,9 @@ pub struct SyncConfig {
     pub backoff: Backoff,
     /// Longest `Retry-After` honoured as is (longer ones are capped to this).
     pub max_retry_after: Duration,
+    /// Shortest wait after a failed pass, whatever the backoff's jitter or the server's
+    /// `Retry-After` say.
+    pub min_retry_wait: Duration,
     /// Idle wait between passes when the outbox was drained (a [`Syncer::notifier`] wakes
     /// it earlier).
     pub poll_interval: Duration,
@@ -130,6 +134,7 @@ impl SyncConfig {
             batch_size: 200,
             backoff: Backoff::default(),
             max_retry_after: Duration::from_secs(600),
+            min_retry_wait: Duration::from_secs(1),
             poll_interval: Duration::from_secs(5),
             gateway,
             devices: Arc::new(|id: &str| DeviceInfo::from_id(id)),
@@ -307,10 +312,7 @@ impl<C: Clock> Syncer<C> {
                     self.cfg.poll_interval
                 }
                 Err(e) => {
-                    let wait = match e.retry_after() {
-                        Some(ra) => ra.min(self.cfg.max_retry_after),
-                        None => self.cfg.backoff.delay(failures, &mut rand::thread_rng()),
-                    };
+                    let wait = self.retry_wait(&e, failures);
                     failures = failures.saturating_add(1);
                     tracing::warn!(error = %e, failures, wait_ms = wait.as_millis() as u64, "fhir sync: retrying");
                     self.status.send_modify(|s| {
@@ -342,10 +344,7 @@ impl<C: Clock> Syncer<C> {
             match self.pass(outbox).await {
                 Ok(r) => return Ok(r),
                 Err(e) => {
-                    let wait = e
-                        .retry_after()
-                        .map(|ra| ra.min(self.cfg.max_retry_after))
-                        .unwrap_or_else(|| self.cfg.backoff.delay(failures, &mut rand::thread_rng()));
+                    let wait = self.retry_wait(&e, failures);
                     failures += 1;
                     self.status.send_modify(|s| {
                         s.healthy = false;
@@ -359,6 +358,19 @@ impl<C: Clock> Syncer<C> {
                 }
             }
         }
+    }
+
+    /// How long to wait after a failed pass (`failures` before this one): the longer of
+    /// the backoff and the server's `Retry-After` (capped), never below
+    /// [`SyncConfig::min_retry_wait`]. The backoff still counts when the server asks for
+    /// less: a `Retry-After: 0` or a date in the past must not make a hot loop.
+    fn retry_wait(&self, e: &SyncError, failures: u32) -> Duration {
+        let backoff = self.cfg.backoff.delay(failures, &mut rand::thread_rng());
+        let server = e
+            .retry_after()
+            .map(|ra| ra.min(self.cfg.max_retry_after))
+            .unwrap_or_default();
+        backoff.max(server).max(self.cfg.min_retry_wait)
     }
 
     /// One pass over the whole outbox. Stops at the first failure that needs a retry

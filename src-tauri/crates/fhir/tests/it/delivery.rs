@@ -88,3 +88,36 @@ async fn a_redirect_is_never_followed_and_the_status_says_why() {
     assert!(elsewhere.requests().is_empty(), "the token request was followed");
     assert!(server.requests().iter().any(|r| r.path == "/auth/token"));
 }
+
+/// Runs the syncer's loop for `d`.
+async fn run_for(s: &mut Syncer<SystemClock>, outbox: &MemoryOutbox, d: Duration) {
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let c = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(d).await;
+        c.cancel();
+    });
+    s.run(outbox, cancel).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_of_zero_or_in_the_past_never_makes_a_hot_loop() {
+    for retry_after in ["0", "Wed, 21 Oct 2015 07:28:00 GMT"] {
+        let server = Mock::start().await;
+        let ra = retry_after.to_string();
+        server.on_request(move |_| {
+            Some(Resp::new(429, crate::mock::outcome("throttled", "slow down")).header("retry-after", &ra))
+        });
+        let outbox = linked(&mixed_readings(5));
+        let mut s = syncer(&server);
+        run_for(&mut s, &outbox, Duration::from_secs(1)).await;
+        // Backoff 50 ms doubling (jitter ≤ 50 %), floor 50 ms: a handful; a hot loop made
+        // hundreds.
+        let n = server.requests().len();
+        assert!(
+            (2..=12).contains(&n),
+            "Retry-After {retry_after}: {n} requests in 1 s"
+        );
+        assert!(!s.status().borrow().healthy);
+    }
+}
