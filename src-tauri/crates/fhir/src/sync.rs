@@ -379,7 +379,8 @@ impl<C: Clock> Syncer<C> {
         let mut report = PassReport::default();
         let mut cursor = i64::MIN;
         let result = loop {
-            let items = match outbox.peek(cursor, self.cfg.batch_size.max(1)).await {
+            // One more than a window: whether the window's last measurement goes on.
+            let items = match outbox.peek(cursor, self.cfg.batch_size.max(1) + 1).await {
                 Ok(i) => i,
                 Err(e) => break Err(e.into()),
             };
@@ -396,18 +397,29 @@ impl<C: Clock> Syncer<C> {
         result.map(|_| report)
     }
 
-    /// The part of a peeked window to upload now: a full window that ends inside one
-    /// measurement (same device and time) leaves that measurement for the next window.
+    /// The part of the peeked items (a window and at least one more) to upload now: the
+    /// first `batch_size`, except that a window must not end inside a measurement (same
+    /// device and time) that the next item continues: then that measurement waits for the
+    /// next window, or, when it alone fills the window, goes whole (as far as peeked).
     fn window<'a>(&self, items: &'a [OutboxItem]) -> &'a [OutboxItem] {
-        if items.len() < self.cfg.batch_size {
+        let n = self.cfg.batch_size.max(1);
+        if items.len() <= n {
             return items;
         }
         let key = |r: &Reading| (r.device.clone(), r.device_time, r.received);
-        let Some(last) = items.last() else { return items };
-        let tail = key(&last.reading);
-        match items.iter().position(|i| key(&i.reading) == tail) {
-            Some(0) | None => items,
-            Some(cut) => &items[..cut],
+        let tail = key(&items[n - 1].reading);
+        if key(&items[n].reading) != tail {
+            return &items[..n];
+        }
+        match items[..n].iter().position(|i| key(&i.reading) == tail) {
+            Some(cut) if cut > 0 => &items[..cut],
+            _ => {
+                let end = items
+                    .iter()
+                    .position(|i| key(&i.reading) != tail)
+                    .unwrap_or(items.len());
+                &items[..end]
+            }
         }
     }
 

@@ -121,3 +121,27 @@ async fn a_retry_after_of_zero_or_in_the_past_never_makes_a_hot_loop() {
         assert!(!s.status().borrow().healthy);
     }
 }
+
+/// Observation entries per batch request, in order.
+fn observation_bundles(server: &Mock) -> Vec<usize> {
+    server
+        .requests()
+        .iter()
+        .filter_map(|r| r.body.as_ref())
+        .filter(|b| b["entry"][0]["resource"]["resourceType"] == "Observation")
+        .map(|b| b["entry"].as_array().unwrap().len())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_window_sends_as_many_readings_as_configured() {
+    let server = Mock::start().await;
+    let outbox = linked(&mixed_readings(30));
+    let mut cfg = fast_config();
+    cfg.batch_size = 10;
+    let mut s = Syncer::new(client(&server.base()), cfg, Arc::new(SystemClock));
+    let report = s.pass(&outbox).await.unwrap();
+    assert_eq!(report.acked, 30);
+    assert_eq!(observation_bundles(&server), [10, 10, 10]);
+    assert_eq!(server.observations(), 30);
+}
