@@ -5,18 +5,21 @@
 //! `vigil-fhir` syncer drains that queue: items are the readings of each
 //! outbox row, numbered `row << 20 | index` so the order stays insertion
 //! order. A row is deleted once every one of its readings has been accepted
-//! or dead-lettered. After a crash, a partly uploaded row is sent again;
-//! conditional create on the deterministic identifier keeps the server at
-//! exactly one Observation per reading.
+//! or set aside (dead-lettered or parked). After a crash, a partly uploaded
+//! row is sent again; conditional create on the deterministic identifier
+//! keeps the server at exactly one Observation per reading. A reading set
+//! aside is marked in the store in the same transaction as its dead letter,
+//! so it is never sent again nor dead-lettered twice; its failed attempts are
+//! counted there too.
 
 use crate::site::FhirSite;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use vigil_fhir::{
     Auth, ClientConfig, DeviceInfo, FhirClient, Outbox, OutboxError, OutboxItem, OutboxStats, Secret,
-    SigningKey, SmartBackend, SyncConfig, SyncStatus, Syncer,
+    SetAside, SetAsideKind, SigningKey, SmartBackend, SyncConfig, SyncStatus, Syncer,
 };
 use vigil_model::{AdmissionId, Clock, Reading};
 use vigil_store::Store;
@@ -36,12 +39,22 @@ pub struct StoreOutbox {
 
 #[derive(Default)]
 struct State {
-    /// Per row: its size and the indexes already accepted or dead-lettered.
+    /// Per row: its size and the indexes already accepted or set aside.
     done: HashMap<i64, (usize, BTreeSet<usize>)>,
     /// Readings handed out by the last peeks, for dead-lettering.
     handed_out: HashMap<i64, Reading>,
     links: HashMap<AdmissionId, String>,
-    waiting_for_patient: u64,
+    /// Items last seen without a patient link. Kept across peeks: a pass ends with
+    /// an empty peek, which must not reset the count.
+    waiting: HashSet<i64>,
+    /// Those seen so far in the scan under way (from the outbox's start): replaces
+    /// `waiting` when the scan reaches the end, so items whose rows went meanwhile
+    /// are forgotten.
+    scan_waiting: HashSet<i64>,
+}
+
+fn split(seq: i64) -> (i64, usize) {
+    (seq >> ROW_SHIFT, (seq & ((1 << ROW_SHIFT) - 1)) as usize)
 }
 
 fn err(e: impl std::fmt::Display) -> OutboxError {
@@ -78,8 +91,10 @@ impl StoreOutbox {
             let mut st = self.state.lock().unwrap();
             let mut complete = Vec::new();
             for s in seqs {
-                let (row, idx) = (s >> ROW_SHIFT, (s & ((1 << ROW_SHIFT) - 1)) as usize);
+                let (row, idx) = split(s);
                 st.handed_out.remove(&s);
+                st.waiting.remove(&s);
+                st.scan_waiting.remove(&s);
                 if let Some((n, done)) = st.done.get_mut(&row) {
                     done.insert(idx);
                     if done.len() >= *n {
@@ -102,7 +117,9 @@ impl StoreOutbox {
 impl Outbox for StoreOutbox {
     async fn peek(&self, after: i64, n: usize) -> Result<Vec<OutboxItem>, OutboxError> {
         let mut out = Vec::with_capacity(n);
-        let mut waiting = 0;
+        if after == i64::MIN {
+            self.state.lock().unwrap().scan_waiting.clear();
+        }
         let mut row_after = (after >> ROW_SHIFT) - 1;
         while out.len() < n {
             let rows = self
@@ -111,17 +128,27 @@ impl Outbox for StoreOutbox {
                 .await
                 .map_err(err)?;
             if rows.is_empty() {
+                let mut st = self.state.lock().unwrap();
+                st.waiting = st.scan_waiting.clone();
                 break;
             }
             for row in rows {
                 row_after = row.seq;
                 let done: BTreeSet<usize> = {
                     let mut st = self.state.lock().unwrap();
-                    st.done
+                    let (_, done) = st
+                        .done
                         .entry(row.seq)
-                        .or_insert_with(|| (row.readings.len(), BTreeSet::new()))
-                        .1
-                        .clone()
+                        .or_insert_with(|| (row.readings.len(), BTreeSet::new()));
+                    // Set aside before a restart: done, for the row's completion.
+                    done.extend(
+                        row.settled
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, s)| **s)
+                            .map(|(i, _)| i),
+                    );
+                    done.clone()
                 };
                 for (idx, reading) in row.readings.into_iter().enumerate() {
                     let seq = item_seq(row.seq, idx);
@@ -129,8 +156,14 @@ impl Outbox for StoreOutbox {
                         continue;
                     }
                     let patient_ref = self.link(&reading.admission).await?;
-                    if patient_ref.is_none() {
-                        waiting += 1;
+                    {
+                        let mut st = self.state.lock().unwrap();
+                        if patient_ref.is_none() {
+                            st.waiting.insert(seq);
+                            st.scan_waiting.insert(seq);
+                        } else {
+                            st.waiting.remove(&seq);
+                        }
                     }
                     // Past `n`, still take the rest of a blood-pressure panel
                     // (a row keeps its parts adjacent): cut in two, its mean
@@ -144,12 +177,12 @@ impl Outbox for StoreOutbox {
                             seq,
                             reading,
                             patient_ref,
+                            attempts: row.attempts.get(idx).copied().unwrap_or(0),
                         });
                     }
                 }
             }
         }
-        self.state.lock().unwrap().waiting_for_patient = waiting;
         Ok(out)
     }
 
@@ -157,21 +190,66 @@ impl Outbox for StoreOutbox {
         self.finish(seqs.iter().copied()).await
     }
 
-    async fn dead_letter(&self, seq: i64, reason: String) -> Result<(), OutboxError> {
-        let reading = self.state.lock().unwrap().handed_out.get(&seq).cloned();
-        if let Some(r) = reading {
-            self.store.dead_letter(&r, &reason).await.map_err(err)?;
+    async fn dead_letter(&self, seq: i64, why: SetAside) -> Result<(), OutboxError> {
+        let (row, idx) = split(seq);
+        let (reading, row_done) = {
+            let st = self.state.lock().unwrap();
+            let row_done = st
+                .done
+                .get(&row)
+                .is_some_and(|(n, done)| done.len() + usize::from(!done.contains(&idx)) >= *n);
+            (st.handed_out.get(&seq).cloned(), row_done)
+        };
+        let Some(reading) = reading else { return Ok(()) };
+        let kind = match why.kind {
+            SetAsideKind::Refused => vigil_store::DeadLetterKind::Refused,
+            SetAsideKind::Parked => vigil_store::DeadLetterKind::Parked,
+        };
+        // The dead letter and the outbox update (the reading settled, or its row
+        // deleted) in one transaction.
+        self.store
+            .set_aside(&vigil_store::SetAside {
+                row,
+                index: idx as u32,
+                reading: &reading,
+                kind,
+                summary: &why.summary,
+                detail: &why.detail,
+                row_done,
+            })
+            .await
+            .map_err(err)?;
+        if row_done {
+            let mut st = self.state.lock().unwrap();
+            st.done.remove(&row);
+            st.handed_out.remove(&seq);
+            st.waiting.remove(&seq);
+            Ok(())
+        } else {
+            self.finish([seq]).await
         }
-        self.finish([seq]).await
+    }
+
+    async fn record_failure(&self, seqs: &[i64]) -> Result<(), OutboxError> {
+        let items: Vec<(i64, u32)> = seqs
+            .iter()
+            .map(|&s| {
+                let (row, idx) = split(s);
+                (row, idx as u32)
+            })
+            .collect();
+        self.store.outbox_failed(&items).await.map_err(err)
     }
 
     async fn stats(&self) -> Result<OutboxStats, OutboxError> {
         let s = self.store.outbox_status().await.map_err(err)?;
         Ok(OutboxStats {
             pending: s.pending_readings,
-            waiting_for_patient: self.state.lock().unwrap().waiting_for_patient,
+            waiting_for_patient: self.state.lock().unwrap().waiting.len() as u64,
             oldest_received: s.oldest_queued,
             dead_letters: s.dead_letters,
+            parked: s.parked,
+            last_set_aside: s.last_set_aside,
         })
     }
 }

@@ -27,5 +27,5 @@ pub use auth::{Auth, Secret, SigningKey, SmartBackend};
 pub use client::{ClientConfig, FhirClient, PatientSummary};
 pub use error::{Error, Outcome};
 pub use mapping::{DeviceInfo, ObservationContext};
-pub use outbox::{MemoryOutbox, Outbox, OutboxError, OutboxItem, OutboxStats};
+pub use outbox::{MemoryOutbox, Outbox, OutboxError, OutboxItem, OutboxStats, SetAside, SetAsideKind};
 pub use sync::{Backoff, PassReport, SyncConfig, SyncError, SyncStatus, Syncer};

@@ -31,7 +31,7 @@ pub struct OutboxEntry {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OutboxStatus {
-    /// Readings of pending rows (those of a row already dead-lettered included).
+    /// Readings waiting for upload.
     pub pending_readings: u64,
     pub oldest_queued: Option<DateTime<Utc>>,
     /// Readings the server refused.
@@ -438,11 +438,13 @@ impl Store {
     }
 
     pub async fn outbox_status(&self) -> Result<OutboxStatus, StoreError> {
-        let (pending, oldest): (i64, Option<i64>) =
-            sqlx::query_as("SELECT coalesce(sum(n), 0), min(created) FROM outbox")
-                .fetch_one(&self.pool)
-                .await
-                .map_err(db("reading the outbox"))?;
+        let (pending, oldest): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT coalesce(sum(n), 0) - (SELECT count(*) FROM outbox_items WHERE settled != 0),
+                        min(created) FROM outbox",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db("reading the outbox"))?;
         let (dead, parked): (i64, i64) = sqlx::query_as(
             "SELECT coalesce(sum(kind != 'parked'), 0), coalesce(sum(kind = 'parked'), 0) FROM dead_letters",
         )

@@ -6,6 +6,11 @@
 #[path = "../../../fhir/tests/it/support.rs"]
 mod support;
 
+#[path = "../../../fhir/tests/it/mock.rs"]
+mod mock;
+
+mod delivery;
+
 use chrono::Utc;
 use std::collections::BTreeSet;
 use std::path::Path;
