@@ -318,21 +318,32 @@ pub fn client(site: &FhirSite) -> Result<FhirClient, String> {
     FhirClient::new(cfg).map_err(|e| e.to_string())
 }
 
+/// Site limits of the delivery-failure technical alarm.
+#[derive(Debug, Clone, Copy)]
+pub struct DeliveryLimits {
+    /// Longest outage (no successful upload while readings wait).
+    pub outage: chrono::Duration,
+    /// Readings set aside (dead letters + parked) from which to alarm; 0 = never.
+    pub set_aside: u64,
+}
+
 /// Whether readings are reaching the FHIR server, for the delivery-failure
-/// technical alarm: not when the server refused readings (dead letters wait
-/// for someone to act), nor when uploads have failed for longer than the
-/// site's `outage_alarm_s` (counted from the last success, or from `started`
-/// if there has been none) while readings wait.
+/// technical alarm: not when `set_aside` readings (refused by the server, or
+/// parked) reach the site's `dead_letter_alarm` (they wait for someone to act),
+/// nor when uploads have failed for longer than the site's `outage_alarm_s`
+/// (counted from the last success, or from `started` if there has been none)
+/// while readings wait.
 pub fn delivering(
     status: &SyncStatus,
-    dead_letters: u64,
+    set_aside: u64,
     started: chrono::DateTime<chrono::Utc>,
     now: chrono::DateTime<chrono::Utc>,
-    outage_limit: chrono::Duration,
+    limits: DeliveryLimits,
 ) -> bool {
-    if dead_letters > 0 {
+    if limits.set_aside > 0 && set_aside >= limits.set_aside {
         return false;
     }
+    let outage_limit = limits.outage;
     let waiting = status.pending > status.waiting_for_patient;
     let since = status.last_success.unwrap_or(started).max(started);
     !(status.consecutive_failures > 0 && waiting && now - since > outage_limit)
@@ -344,7 +355,7 @@ pub async fn watch_delivery(
     ctx: crate::pipeline::Context,
     status: watch::Receiver<SyncStatus>,
     store: Store,
-    outage_limit: chrono::Duration,
+    limits: DeliveryLimits,
     cancel: CancellationToken,
 ) {
     let started = ctx.clock.now();
@@ -358,7 +369,7 @@ pub async fn watch_delivery(
             continue;
         };
         let now = ctx.clock.now();
-        let ok = delivering(&status.borrow(), q.dead_letters, started, now, outage_limit);
+        let ok = delivering(&status.borrow(), q.dead_letters + q.parked, started, now, limits);
         let beds = ctx.beds();
         let out = ctx.alarming.lock().unwrap().workstation_health(
             vigil_alarms::TechnicalKind::DeliveryFailure,
@@ -438,7 +449,10 @@ mod tests {
 
     #[test]
     fn delivery_fails_on_dead_letters_or_an_outage_longer_than_the_site_limit() {
-        let limit = Duration::minutes(15);
+        let limit = DeliveryLimits {
+            outage: Duration::minutes(15),
+            set_aside: 1,
+        };
         let mut st = SyncStatus {
             pending: 10,
             last_success: Some(at(0)),
@@ -446,6 +460,23 @@ mod tests {
         };
         assert!(delivering(&st, 0, at(0), at(60), limit));
         assert!(!delivering(&st, 1, at(0), at(60), limit), "a refused reading");
+        let three = DeliveryLimits {
+            set_aside: 3,
+            ..limit
+        };
+        assert!(
+            delivering(&st, 2, at(0), at(60), three),
+            "below the site's threshold"
+        );
+        assert!(!delivering(&st, 3, at(0), at(60), three));
+        let never = DeliveryLimits {
+            set_aside: 0,
+            ..limit
+        };
+        assert!(
+            delivering(&st, 50, at(0), at(60), never),
+            "0: no alarm for set-aside readings"
+        );
         // Failing since the last success at 0: fine for 15 min, then an alarm.
         st.consecutive_failures = 3;
         assert!(delivering(&st, 0, at(0), at(15 * 60), limit));

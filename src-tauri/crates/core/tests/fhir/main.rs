@@ -49,6 +49,7 @@ fn config(dir: &Path, base: &str) -> Config {
             site_ca_only: false,
             gateway_id: "test-gateway".into(),
             outage_alarm_s: 900,
+            dead_letter_alarm: 1,
         }),
     }
 }
