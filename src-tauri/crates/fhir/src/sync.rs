@@ -221,15 +221,25 @@ pub enum SyncError {
         status: u16,
         outcome: Option<Outcome>,
     },
+    /// Entries answered with a 4xx that is not about their content (401, 403, 404, 409
+    /// …): authorisation or configuration. Nothing is dead-lettered; retried with backoff.
+    /// Log-safe.
+    #[error("the FHIR server did not accept {entries} entries: HTTP {status}{} (authorisation or configuration; retried later)", outcome.as_ref().map(|o| format!(" ({o})")).unwrap_or_default())]
+    NotAccepted {
+        entries: usize,
+        status: u16,
+        outcome: Option<Outcome>,
+    },
 }
 
 impl SyncError {
     fn retry_after(&self) -> Option<Duration> {
         match self {
             SyncError::Fhir(e) => e.retry_after(),
-            SyncError::Outbox(_) | SyncError::GatewayDeviceRejected { .. } | SyncError::AllRefused { .. } => {
-                None
-            }
+            SyncError::Outbox(_)
+            | SyncError::GatewayDeviceRejected { .. }
+            | SyncError::AllRefused { .. }
+            | SyncError::NotAccepted { .. } => None,
         }
     }
 
@@ -759,6 +769,8 @@ impl<C: Clock> Syncer<C> {
         let mut acks = Vec::new();
         let mut failed = Vec::new();
         let mut retry: Option<Error> = None;
+        // Entries answered with a 4xx about authorisation or configuration.
+        let mut not_accepted = 0;
         // The server works (took something): a 5xx for one entry is that entry's.
         let server_works = report.acked > 0 || results.iter().any(EntryResult::is_stored);
         for (i, (entry, result)) in entries.iter().zip(results).enumerate() {
@@ -816,6 +828,9 @@ impl<C: Clock> Syncer<C> {
                         }
                         failed.extend_from_slice(seqs);
                     }
+                    if (400..500).contains(&status) && !matches!(status, 408 | 429) {
+                        not_accepted += 1;
+                    }
                     retry.get_or_insert(Error::Http {
                         status,
                         retry_after: None,
@@ -833,6 +848,13 @@ impl<C: Clock> Syncer<C> {
             outbox.record_failure(&failed).await?;
         }
         match retry {
+            Some(Error::Http { status, outcome, .. }) if not_accepted > 0 && (400..500).contains(&status) => {
+                Err(SyncError::NotAccepted {
+                    entries: not_accepted,
+                    status,
+                    outcome,
+                })
+            }
             Some(e) => Err(e.into()),
             None => Ok(()),
         }

@@ -160,7 +160,7 @@ async fn an_entry_level_authorisation_or_configuration_refusal_is_retried_not_de
         let mut s = syncer(&server);
         let e = s.pass(&outbox).await.unwrap_err();
         assert!(
-            matches!(e, SyncError::Fhir(Error::Http { status: st, .. }) if st == status),
+            matches!(e, SyncError::NotAccepted { entries: 30, status: st, .. } if st == status),
             "{e}"
         );
         assert!(outbox.dead_letters().is_empty(), "HTTP {status}: dead-lettered");
@@ -169,7 +169,10 @@ async fn an_entry_level_authorisation_or_configuration_refusal_is_retried_not_de
         assert!(!st.healthy);
         assert_eq!(st.dead_letters, 0);
         let why = st.last_error.unwrap();
-        assert!(why.contains(&format!("HTTP {status}")), "{why}");
+        assert!(
+            why.contains(&format!("HTTP {status}")) && why.contains("authorisation or configuration"),
+            "{why}"
+        );
         // Fixed on the server: everything goes.
         server.clear_faults();
         assert_eq!(s.pass(&outbox).await.unwrap().acked, 30);
