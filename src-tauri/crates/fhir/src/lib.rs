@@ -7,7 +7,8 @@
 //! * [`client`]: [`FhirClient`]: rustls (TLS ≥ 1.2, site CA bundle), bearer or SMART Backend
 //!   Services ([`auth`]), batch upload, Patient search by MRN.
 //! * [`sync`]: [`Syncer`] drains an [`Outbox`] in insertion order with backoff, `Retry-After`,
-//!   dead letters and a [`SyncStatus`]; [`outbox::MemoryOutbox`] for tests.
+//!   dead letters (content refusals only), parking of an entry that keeps failing, and a
+//!   [`SyncStatus`]; [`outbox::MemoryOutbox`] for tests. Redirects are never followed.
 //!
 //! Exactly once = deterministic identifier + conditional create + ack only after 200/201:
 //! whatever is lost (request, response, process), a retry cannot duplicate.
