@@ -329,6 +329,77 @@ fn export_csv_and_store_verify() {
     );
 }
 
+/// `vigil fhir requeue` puts dead letters back in the outbox once; `--id`
+/// of none is an error; one of `--all` / `--id` is required.
+#[test]
+fn fhir_requeue_puts_dead_letters_back_in_the_outbox_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let pass = "requeue-test-passphrase";
+    let key = vigil_store::KeySource::passphrase(pass, "VIGIL_PASSPHRASE");
+    let db = dir.path().join("vigil.db");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let status = |rt: &tokio::runtime::Runtime| {
+        rt.block_on(async {
+            let store = vigil_store::Store::open(&db, &key).await.unwrap();
+            let st = store.outbox_status().await.unwrap();
+            store.close().await;
+            (st.pending_readings, st.dead_letters)
+        })
+    };
+    rt.block_on(async {
+        let store = vigil_store::Store::open(&db, &key).await.unwrap();
+        for v in [70.0, 71.0, 72.0] {
+            let r = vigil_model::Reading {
+                bed: "bed-1".into(),
+                admission: Some(vigil_model::AdmissionId("adm-1".into())),
+                device: "hr-1".into(),
+                code: vigil_model::Mdc::ECG_HEART_RATE,
+                value: vigil_model::Value::Number(v),
+                unit: "/min".into(),
+                device_time: None,
+                received: chrono::Utc::now(),
+                source: vigil_model::Source::Real,
+                status: Default::default(),
+            };
+            store.dead_letter(&r, "HTTP 422: refused").await.unwrap();
+        }
+        store.close().await;
+    });
+    let run = |args: &[&str]| {
+        vigil()
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("VIGIL_PASSPHRASE", pass)
+            .output()
+            .unwrap()
+    };
+    let list = run(&["fhir", "dead-letters"]);
+    assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
+    let list = String::from_utf8(list.stdout).unwrap();
+    assert_eq!(list.lines().count(), 4, "{list}");
+    assert!(list.lines().nth(1).unwrap().starts_with("1\t") && list.contains("\trefused\tbed-1\t147842"));
+    assert!(!list.contains("70"), "no values: {list}");
+
+    assert!(
+        !run(&["fhir", "requeue"]).status.success(),
+        "--all or --id required"
+    );
+    let one = run(&["fhir", "requeue", "--id", "2"]);
+    assert!(one.status.success(), "{}", String::from_utf8_lossy(&one.stderr));
+    assert!(String::from_utf8_lossy(&one.stdout).contains("1 readings"));
+    assert_eq!(status(&rt), (1, 2));
+    let again = run(&["fhir", "requeue", "--id", "2"]);
+    assert!(!again.status.success(), "already re-queued");
+    assert_eq!(status(&rt), (1, 2));
+    let all = run(&["fhir", "requeue", "--all"]);
+    assert!(String::from_utf8_lossy(&all.stdout).contains("2 readings"));
+    assert_eq!(status(&rt), (3, 0));
+}
+
 #[test]
 fn key_rotation_rewraps_the_store_key() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,9 +1,9 @@
 //! Operator commands on the store: `vigil export`, `vigil store verify`,
-//! `vigil key rotate`. They open the store with the same key rules as the
+//! `vigil key rotate`, `vigil fhir dead-letters` / `requeue`. They open the store with the same key rules as the
 //! app and the gateway, and print no patient data except what was asked
 //! to be exported (to stdout only).
 
-use crate::cli::{fail, ExportArgs, Global};
+use crate::cli::{fail, ExportArgs, Global, RequeueArgs};
 use std::path::Path;
 use std::process::ExitCode;
 use vigil_core::config;
@@ -91,6 +91,59 @@ pub fn export(global: &Global, args: &ExportArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => fail(&format!("writing CSV: {e}")),
+    }
+}
+
+/// `vigil fhir dead-letters`: one line per dead letter or parked reading,
+/// without values (the server's full reason may echo them: shown in the app
+/// only).
+pub fn fhir_dead_letters(global: &Global) -> ExitCode {
+    let (rt, store) = match open(global) {
+        Ok(x) => x,
+        Err(e) => return fail(&e),
+    };
+    let result = rt.block_on(store.dead_letters());
+    rt.block_on(store.close());
+    match result {
+        Ok(letters) => {
+            println!("id\tat_utc\tkind\tbed\tmdc");
+            for d in &letters {
+                let kind = match d.kind {
+                    vigil_store::DeadLetterKind::Refused => "refused",
+                    vigil_store::DeadLetterKind::Parked => "parked",
+                };
+                println!(
+                    "{}\t{}\t{kind}\t{}\t{}",
+                    d.id,
+                    d.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    d.reading.bed,
+                    d.reading.code.0
+                );
+            }
+            eprintln!("vigil fhir dead-letters: {}", letters.len());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+/// `vigil fhir requeue`: dead letters back into the outbox (one
+/// transaction). Asking for ids of which none exists is an error.
+pub fn fhir_requeue(global: &Global, args: &RequeueArgs) -> ExitCode {
+    let (rt, store) = match open(global) {
+        Ok(x) => x,
+        Err(e) => return fail(&e),
+    };
+    let ids = (!args.all).then_some(args.ids.as_slice());
+    let result = rt.block_on(store.requeue_dead_letters(ids));
+    rt.block_on(store.close());
+    match result {
+        Ok(0) if !args.all => fail("no dead letter with the given id(s)"),
+        Ok(n) => {
+            println!("vigil fhir requeue: {n} readings queued for upload again");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e.to_string()),
     }
 }
 

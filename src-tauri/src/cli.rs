@@ -91,6 +91,34 @@ pub enum Command {
         #[command(subcommand)]
         command: StoreCommand,
     },
+    /// FHIR upload: readings the server refused or that were parked.
+    Fhir {
+        #[command(subcommand)]
+        command: FhirCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FhirCommand {
+    /// List dead letters (readings the FHIR server refused) and parked readings
+    /// (set aside after failing again and again): id, time, kind, bed, MDC
+    /// code. No values.
+    DeadLetters,
+    /// Put dead letters and parked readings back in the upload queue (once the
+    /// cause is fixed on the server). Each reaches the server once. A running
+    /// app or gateway picks them up at its next pass.
+    Requeue(RequeueArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+#[group(required = true, multiple = false)]
+pub struct RequeueArgs {
+    /// Every dead letter and parked reading.
+    #[arg(long)]
+    pub all: bool,
+    /// Only these (ids from `vigil fhir dead-letters`).
+    #[arg(long = "id", value_name = "N", num_args = 1..)]
+    pub ids: Vec<i64>,
 }
 
 const REPLAY_HELP: &str = "\
@@ -374,6 +402,18 @@ pub fn main() -> ExitCode {
         }) => {
             init_logging("warn");
             crate::admin::salvage(&cli.global, &file)
+        }
+        Some(Command::Fhir {
+            command: FhirCommand::DeadLetters,
+        }) => {
+            init_logging("warn");
+            crate::admin::fhir_dead_letters(&cli.global)
+        }
+        Some(Command::Fhir {
+            command: FhirCommand::Requeue(args),
+        }) => {
+            init_logging("warn");
+            crate::admin::fhir_requeue(&cli.global, &args)
         }
     }
 }

@@ -236,6 +236,14 @@ pub async fn dead_letters(state: State<'_, AppState>) -> Result<Vec<vigil_store:
     Ok(core(&state).await?.dead_letters().await?)
 }
 
+/// Puts dead letters and parked readings (all when `ids` is null) back in the
+/// upload queue; how many. There are no user roles yet: anyone at the
+/// workstation can do this (it only re-sends what Vigil already holds).
+#[tauri::command]
+pub async fn fhir_requeue(state: State<'_, AppState>, ids: Option<Vec<i64>>) -> Result<u64, CmdError> {
+    Ok(core(&state).await?.requeue_dead_letters(ids.as_deref()).await?)
+}
+
 /// Sets a Bluetooth device's clock (Current Time Service) to this workstation's local time.
 #[tauri::command]
 pub async fn device_set_clock(state: State<'_, AppState>, address: String) -> Result<(), CmdError> {

@@ -120,11 +120,12 @@ async fn status_line(v: &Vigil) {
     let (devices, receiving) = v.device_counts();
     let fhir = match v.sync_status().await {
         Some(st) => format!(
-            ", fhir {} (pending {}, uploaded {}, dead letters {})",
+            ", fhir {} (pending {}, uploaded {}, dead letters {}, parked {})",
             if st.healthy { "ok" } else { "NOT SYNCING" },
             st.pending,
             st.uploaded,
-            st.dead_letters
+            st.dead_letters,
+            st.parked
         ),
         None => String::new(),
     };

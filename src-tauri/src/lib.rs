@@ -65,6 +65,7 @@ pub fn run_app(start: cli::StartOptions) -> anyhow::Result<()> {
             commands::fhir_find_patient,
             commands::fhir_link_patient,
             commands::dead_letters,
+            commands::fhir_requeue,
         ])
         .build(tauri::generate_context!())?;
     app.run(|handle, event| {

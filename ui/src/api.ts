@@ -114,6 +114,11 @@ export function deadLetters(): Promise<DeadLetter[]> {
   return invoke<DeadLetter[]>("dead_letters");
 }
 
+/** Puts dead letters and parked readings (all when `ids` is null) back in the upload queue; how many. */
+export function fhirRequeue(ids: number[] | null): Promise<number> {
+  return invoke<number>("fhir_requeue", { ids });
+}
+
 /** A patient-specific alarm limit at a bed (reverts at discharge). `null` turns that side off. */
 export function alarmSetLimit(bed: string, parameter: string, low: number | null, high: number | null, user: string): Promise<void> {
   return invoke<void>("alarm_set_limit", { bed, parameter, low, high, user });

@@ -78,8 +78,9 @@ export type { ScanResult } from "./generated/ScanResult";
 export type { SyncView } from "./generated/SyncView";
 /** `fhir_find_patient({mrn})`: a FHIR Patient found by MRN, for the nurse to confirm. */
 export type { PatientMatch } from "./generated/PatientMatch";
-/** `dead_letters()`: a reading the FHIR server refused, with its OperationOutcome text. */
+/** `dead_letters()`: a reading the FHIR server refused (or that was parked), with the reason. */
 export type { DeadLetter } from "./generated/DeadLetter";
+export type { DeadLetterKind } from "./generated/DeadLetterKind";
 /** A reading as stored (vigil_model::Reading). */
 export type { StoredReading } from "./generated/StoredReading";
 export type { ReadingValue } from "./generated/ReadingValue";
@@ -106,3 +107,4 @@ export type { ReadingValue } from "./generated/ReadingValue";
 //   fhir_find_patient({ mrn }) -> PatientMatch[]                       ("no_fhir" when none configured)
 //   fhir_link_patient({ bed, patient }) -> void                        (patient: "Patient/<id>")
 //   dead_letters() -> DeadLetter[]
+//   fhir_requeue({ ids: number[] | null }) -> number                   (null: all; back in the upload queue, each sent once)

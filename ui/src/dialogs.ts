@@ -1,7 +1,7 @@
 // Admit and discharge dialogs. Modal overlays created on open and removed on close.
 
 import type { AdmissionView, AdmitRequest, BedView, DeadLetter, DeviceKind, DeviceView, News2Entry, ParameterLimit, PatientMatch, ScanResult } from "./contract";
-import { deadLetterRows, fhirErrorText, matchConflict, matchText } from "./sync";
+import { deadLetterRows, fhirErrorText, matchConflict, matchText, requeueText } from "./sync";
 import { h, setHidden, setText } from "./dom";
 import { kindText, rssiBars, rssiText } from "./format";
 import {
@@ -36,6 +36,8 @@ export interface DialogDeps {
   /** An error to show after a dialog closed (e.g. admitted, but the link failed). */
   showError(text: string): void;
   deadLetters(): Promise<DeadLetter[]>;
+  /** Dead letters back in the upload queue (all when null); how many. No roles yet: anyone may. */
+  fhirRequeue(ids: number[] | null): Promise<number>;
   /** The bed's current limits (from its alarm state). */
   limitsOf(bed: string): ParameterLimit[];
   setLimit(bed: string, parameter: string, low: number | null, high: number | null, user: string): Promise<void>;
@@ -418,35 +420,70 @@ export class Dialogs {
     const table = h(
       "table",
       { class: "device-table dead-letters-table", testid: "dead-letters" },
-      h("thead", {}, h("tr", {}, ...["Refused at", "Bed", "Measurement", "Value", "Reason"].map((t) => h("th", { text: t })))),
+      h("thead", {}, h("tr", {}, ...["Set aside at", "Bed", "Measurement", "Value", "Kind", "Reason"].map((t) => h("th", { text: t })))),
       tbody,
     );
     table.hidden = true;
     const close = h("button", { class: "btn", testid: "dead-letters-close", text: "Close", attrs: { type: "button" } });
+    // Once the cause is fixed on the server (a profile, a rule, a bug), the readings can go.
+    const requeue = h("button", {
+      class: "btn",
+      testid: "dead-letters-requeue",
+      text: "Send all again",
+      attrs: { type: "button", title: "Put every refused and parked reading back in the upload queue" },
+    });
+    requeue.hidden = true;
+    const done = h("div", { class: "field-note", testid: "dead-letters-requeued", attrs: { role: "status" } });
+    done.hidden = true;
     const panel = h(
       "div",
       { class: "dead-letters" },
       h("h2", { text: "Readings the FHIR server refused" }),
-      h("p", { class: "field-note", text: "These readings are kept in Vigil but were not uploaded. The reason is the server's own." }),
+      h("p", {
+        class: "field-note",
+        text: "These readings are kept in Vigil but were not uploaded: refused by the server (the reason is its own), or parked after failing again and again.",
+      }),
       status,
+      done,
       h("div", { class: "dead-letters-scroll" }, table),
-      h("div", { class: "modal-actions" }, close),
+      h("div", { class: "modal-actions" }, requeue, close),
     );
     this.open(panel, "dead-letters-dialog", "Readings the FHIR server refused");
     close.addEventListener("click", () => this.close());
+    requeue.addEventListener("click", () => {
+      requeue.disabled = true;
+      this.deps
+        .fhirRequeue(null)
+        .then((n) => {
+          setText(done, requeueText(n));
+          done.classList.remove("command-error");
+          setHidden(done, false);
+          tbody.replaceChildren();
+          table.hidden = true;
+          requeue.hidden = true;
+          setText(status, "None left: the readings are queued for upload again.");
+        })
+        .catch((e: unknown) => {
+          requeue.disabled = false;
+          done.classList.add("command-error");
+          setText(done, `Could not send again: ${fhirErrorText(toCommandError(e))}`);
+          setHidden(done, false);
+        });
+    });
     close.focus();
     const MAX_ROWS = 500;
     this.deps
       .deadLetters()
       .then((letters) => {
+        requeue.hidden = letters.length === 0;
         const rows = deadLetterRows(letters, (b) => this.deps.bedLabel(b));
         setText(
           status,
           rows.length === 0
             ? "None: the server has accepted every reading it was sent."
             : rows.length > MAX_ROWS
-              ? `${rows.length} refused; the newest ${MAX_ROWS} are shown.`
-              : `${rows.length} refused, newest first.`,
+              ? `${rows.length} not uploaded; the newest ${MAX_ROWS} are shown.`
+              : `${rows.length} not uploaded, newest first.`,
         );
         for (const r of rows.slice(0, MAX_ROWS)) {
           tbody.append(
@@ -457,6 +494,7 @@ export class Dialogs {
               h("td", { text: r.bed }),
               h("td", { text: r.measurement }),
               h("td", { class: "mono", text: r.value }),
+              h("td", { text: r.kind }),
               h("td", { class: "dead-reason", text: r.reason }),
             ),
           );

@@ -150,6 +150,7 @@ const dialogs = new Dialogs({
   fhirFindPatient: api.fhirFindPatient,
   fhirLinkPatient: api.fhirLinkPatient,
   deadLetters: api.deadLetters,
+  fhirRequeue: api.fhirRequeue,
   onLinked(_bed, admission, patient) {
     fhirLinks.set(admission, patient);
     publishFhir();

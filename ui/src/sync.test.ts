@@ -8,6 +8,7 @@ import {
   matchConflict,
   matchText,
   pendingText,
+  requeueText,
   syncModel,
   syncUnknownModel,
 } from "./sync";
@@ -20,6 +21,8 @@ const base: SyncView = {
   waiting_for_patient: 0,
   oldest_pending_age_s: null,
   dead_letters: 0,
+  parked: 0,
+  last_set_aside: null,
   uploaded: 1200,
   last_error: null,
 };
@@ -43,6 +46,15 @@ describe("sync status text", () => {
     expect(m.deadLetters).toBe("2 refused");
     expect(m.deadCount).toBe(2);
     expect(m.title).toContain("Last error: HTTP 503");
+  });
+
+  it("counts parked readings with the refused ones and says why the last was set aside", () => {
+    const m = syncModel({ ...base, dead_letters: 2, parked: 1, last_set_aside: "HTTP 500 (error exception) after 5 attempts" });
+    expect(m.deadLetters).toBe("2 refused, 1 parked");
+    expect(m.deadCount).toBe(3);
+    expect(m.title).toContain("Last refused or parked: HTTP 500 (error exception) after 5 attempts");
+    // Nothing set aside any more (re-queued): no stale reason.
+    expect(syncModel({ ...base, last_set_aside: "HTTP 422" }).title).not.toContain("HTTP 422");
   });
 
   it("does not claim failure before the first attempt finished", () => {
@@ -94,20 +106,27 @@ describe("dead letters", () => {
 
   it("lists newest first with bed label, measurement, value and the server's reason", () => {
     const letters: DeadLetter[] = [
-      { id: 1, at: "2024-05-01T10:00:00Z", reading: reading(147842, { kind: "number", value: 72 }, "/min"), reason: "Observation.value: bad" },
-      { id: 2, at: "2024-05-01T10:05:00Z", reading: reading(150364, { kind: "number", value: 36.94 }, "Cel", "bed-2"), reason: "invalid code" },
-      { id: 3, at: "2024-05-01T10:05:00Z", reading: reading(150456, { kind: "special", value: "nan" }, "%"), reason: "r" },
+      { id: 1, at: "2024-05-01T10:00:00Z", reading: reading(147842, { kind: "number", value: 72 }, "/min"), reason: "Observation.value: bad", kind: "refused" },
+      { id: 2, at: "2024-05-01T10:05:00Z", reading: reading(150364, { kind: "number", value: 36.94 }, "Cel", "bed-2"), reason: "invalid code", kind: "refused" },
+      { id: 3, at: "2024-05-01T10:05:00Z", reading: reading(150456, { kind: "special", value: "nan" }, "%"), reason: "r", kind: "parked" },
     ];
     const rows = deadLetterRows(letters, (b) => (b === "bed-1" ? "Bed 1" : "Bed 2"));
     expect(rows.map((r) => r.id)).toEqual([3, 2, 1]);
     expect(rows[1]).toMatchObject({ bed: "Bed 2", measurement: "Temp", value: "36.9 \u00b0C", reason: "invalid code" });
     expect(rows[2]).toMatchObject({ bed: "Bed 1", measurement: "HR", value: "72 /min" });
     expect(rows[0].value).toBe("NaN (invalid)");
+    expect(rows.map((r) => r.kind)).toEqual(["parked", "refused", "refused"]);
     expect(rows[2].when).toContain(formatHms(Date.parse("2024-05-01T10:00:00Z")));
   });
 
+  it("says what a re-queue did", () => {
+    expect(requeueText(0)).toBe("Nothing to send again.");
+    expect(requeueText(1)).toBe("1 reading queued for upload again; each is sent once.");
+    expect(requeueText(3)).toMatch(/^3 readings queued/);
+  });
+
   it("keeps an unparseable time as sent", () => {
-    const rows = deadLetterRows([{ id: 1, at: "garbage", reading: reading(147842, { kind: "number", value: 1 }, ""), reason: "" }], (b) => b);
+    const rows = deadLetterRows([{ id: 1, at: "garbage", reading: reading(147842, { kind: "number", value: 1 }, ""), reason: "", kind: "refused" }], (b) => b);
     expect(rows[0].when).toBe("garbage");
     expect(rows[0].value).toBe("1");
   });

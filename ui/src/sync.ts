@@ -15,8 +15,9 @@ export interface SyncModel {
   text: string;
   /** "312 waiting, oldest 4 min" (+ readings held for a patient link). */
   pending: string;
-  /** "2 refused" */
+  /** "2 refused", "2 refused, 1 parked" */
   deadLetters: string;
+  /** Refused + parked: readings set aside that need someone to act. */
   deadCount: number;
   /** Hover text: server, last error, uploaded count. */
   title: string;
@@ -33,15 +34,17 @@ export function syncModel(s: SyncView): SyncModel {
   const text = level === "ok" ? "FHIR \u2713 synced" : level === "down" ? "FHIR \u26A0 NOT SYNCING" : "FHIR \u2026 connecting";
   let pending = pendingText(s.pending, s.oldest_pending_age_s);
   if (s.waiting_for_patient > 0) pending += ` (${s.waiting_for_patient} need a patient link)`;
+  const deadLetters = s.parked > 0 ? `${s.dead_letters} refused, ${s.parked} parked` : `${s.dead_letters} refused`;
   const title = [
-    `${text}: ${pending}, ${s.dead_letters} refused`,
+    `${text}: ${pending}, ${deadLetters}`,
     `FHIR server: ${s.server}`,
     `${s.uploaded} uploaded since start`,
     s.last_error ? `Last error: ${s.last_error}` : null,
+    s.last_set_aside && s.dead_letters + s.parked > 0 ? `Last refused or parked: ${s.last_set_aside}` : null,
   ]
     .filter(Boolean)
     .join("\n");
-  return { level, text, pending, deadLetters: `${s.dead_letters} refused`, deadCount: s.dead_letters, title };
+  return { level, text, pending, deadLetters, deadCount: s.dead_letters + s.parked, title };
 }
 
 /** The indicator when sync_status keeps failing: never leave an old "synced" up. */
@@ -65,7 +68,15 @@ export interface DeadLetterRow {
   bed: string;
   measurement: string;
   value: string;
+  /** "refused" by the server, or "parked" after failing again and again. */
+  kind: string;
   reason: string;
+}
+
+/** After a re-queue: what happened, in words. */
+export function requeueText(n: number): string {
+  if (n === 0) return "Nothing to send again.";
+  return `${n} reading${n === 1 ? "" : "s"} queued for upload again; each is sent once.`;
 }
 
 function localDate(ms: number): string {
@@ -89,6 +100,7 @@ export function deadLetterRows(letters: DeadLetter[], bedLabel: (bed: string) =>
         bed: bedLabel(r.bed),
         measurement: mdcLabel(r.code),
         value,
+        kind: d.kind === "parked" ? "parked" : "refused",
         reason: d.reason,
       };
     });

@@ -3,4 +3,16 @@
 /**
  * What the screen shows about FHIR upload.
  */
-export type SyncView = { server: string, healthy: boolean, pending: number, waiting_for_patient: number, oldest_pending_age_s: number | null, dead_letters: number, uploaded: number, last_error: string | null, };
+export type SyncView = { server: string, healthy: boolean, pending: number, waiting_for_patient: number, oldest_pending_age_s: number | null, 
+/**
+ * Readings the server refused.
+ */
+dead_letters: number, 
+/**
+ * Readings parked after failing again and again (re-queueable like dead letters).
+ */
+parked: number, 
+/**
+ * Why the latest reading was refused or parked: status and issue codes only.
+ */
+last_set_aside: string | null, uploaded: number, last_error: string | null, };

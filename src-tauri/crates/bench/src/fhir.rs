@@ -405,11 +405,16 @@ fn plan_bundles(
     let mut start = 0;
     while start < readings.len() {
         let mut window = &readings[start..(start + batch).min(readings.len())];
-        if window.len() == batch {
-            let tail = key(window.last().unwrap());
-            if let Some(cut) = window.iter().position(|r| key(r) == tail).filter(|&c| c > 0) {
-                window = &window[..cut];
-            }
+        // Cut only when the next reading continues the window's last measurement.
+        let tail = key(window.last().unwrap());
+        if window.len() == batch && readings.get(start + batch).is_some_and(|r| key(r) == tail) {
+            window = match window.iter().position(|r| key(r) == tail) {
+                Some(cut) if cut > 0 => &window[..cut],
+                _ => {
+                    let rest = &readings[start..];
+                    &rest[..rest.iter().position(|r| key(r) != tail).unwrap_or(rest.len())]
+                }
+            };
         }
         start += window.len();
         let refs: Vec<&Reading> = window.iter().collect();

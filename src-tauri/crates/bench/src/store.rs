@@ -49,6 +49,7 @@ fn to_reading(k: usize, s: i64, v: f64) -> Reading {
         device_time: None,
         received: t0() + Duration::seconds(s),
         source: Source::Simulated,
+        status: Default::default(),
     }
 }
 

@@ -62,7 +62,12 @@ pub struct SyncView {
     pub pending: u64,
     pub waiting_for_patient: u64,
     pub oldest_pending_age_s: Option<u64>,
+    /// Readings the server refused.
     pub dead_letters: u64,
+    /// Readings parked after failing again and again (re-queueable like dead letters).
+    pub parked: u64,
+    /// Why the latest reading was refused or parked: status and issue codes only.
+    pub last_set_aside: Option<String>,
     pub uploaded: u64,
     pub last_error: Option<String>,
 }
@@ -358,7 +363,10 @@ impl Vigil {
                     ctx.clone(),
                     s.status.clone(),
                     store.clone(),
-                    chrono::Duration::seconds(site.outage_alarm_s.min(7 * 24 * 3600) as i64),
+                    sync::DeliveryLimits {
+                        outage: chrono::Duration::seconds(site.outage_alarm_s.min(7 * 24 * 3600) as i64),
+                        set_aside: site.dead_letter_alarm,
+                    },
                     cancel.clone(),
                 )));
                 Some((s, site.base_url.clone()))
@@ -573,6 +581,8 @@ impl Vigil {
                 None => st.oldest_pending_age.map(|d| d.as_secs()),
             },
             dead_letters: q.as_ref().map_or(st.dead_letters, |q| q.dead_letters),
+            parked: q.as_ref().map_or(st.parked, |q| q.parked),
+            last_set_aside: q.map_or(st.last_set_aside, |q| q.last_set_aside),
             uploaded: st.uploaded,
             last_error: st.last_error,
         })
@@ -626,9 +636,20 @@ impl Vigil {
         Ok(())
     }
 
-    /// Readings the FHIR server refused, with its reasons.
+    /// Readings the FHIR server refused (or that were parked), with the reasons.
     pub async fn dead_letters(&self) -> Result<Vec<vigil_store::DeadLetter>, CoreError> {
         Ok(self.store.dead_letters().await?)
+    }
+
+    /// Puts dead letters and parked readings (all, or those with these ids)
+    /// back in the outbox and starts a pass; how many. Each then reaches the
+    /// server once (conditional create on its identifier).
+    pub async fn requeue_dead_letters(&self, ids: Option<&[i64]>) -> Result<u64, CoreError> {
+        let (s, _) = self.sync.as_ref().ok_or(CoreError::NoFhir)?;
+        let n = self.store.requeue_dead_letters(ids).await?;
+        s.notify.notify_one();
+        tracing::info!(readings = n, "dead letters re-queued for FHIR upload");
+        Ok(n)
     }
 
     fn known_bed(&self, bed: &str) -> Result<(), CoreError> {

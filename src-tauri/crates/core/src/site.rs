@@ -13,7 +13,8 @@
 //!                        "client_id": "vigil-ward-3", "key_file": "/etc/vigil/smart-key.pem",
 //!                        "alg": "ES384", "kid": "ward-3-2026" },
 //!             "ca_bundle": "/etc/vigil/hospital-ca.pem",
-//!             "gateway_id": "ward-3-station-1", "allow_simulated": false } }
+//!             "gateway_id": "ward-3-station-1", "allow_simulated": false,
+//!             "outage_alarm_s": 900, "dead_letter_alarm": 1 } }
 //! ```
 //! Secrets are never in this file: a static token comes from the environment
 //! variable it names (`bearer_token_env`), a SMART key from a 0600 key file.
@@ -97,6 +98,12 @@ pub struct FhirSite {
     /// alarm (IEC 60601-1-8 §6.11.2). Default 15 minutes.
     #[serde(default = "default_outage_alarm_s")]
     pub outage_alarm_s: u64,
+    /// Readings set aside (refused by the server, or parked after failing again
+    /// and again) from which every bed shows the delivery-failure technical
+    /// alarm, until they are re-queued (`vigil fhir requeue`). Default 1: any;
+    /// 0 = never.
+    #[serde(default = "default_dead_letter_alarm")]
+    pub dead_letter_alarm: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -123,6 +130,9 @@ fn default_outage_alarm_s() -> u64 {
 /// The `gateway_id` when site.json names none: not an identity, sync refuses it.
 pub const DEFAULT_GATEWAY_ID: &str = "vigil-gateway";
 
+fn default_dead_letter_alarm() -> u64 {
+    1
+}
 fn default_gateway() -> String {
     DEFAULT_GATEWAY_ID.into()
 }

@@ -5,18 +5,21 @@
 //! `vigil-fhir` syncer drains that queue: items are the readings of each
 //! outbox row, numbered `row << 20 | index` so the order stays insertion
 //! order. A row is deleted once every one of its readings has been accepted
-//! or dead-lettered. After a crash, a partly uploaded row is sent again;
-//! conditional create on the deterministic identifier keeps the server at
-//! exactly one Observation per reading.
+//! or set aside (dead-lettered or parked). After a crash, a partly uploaded
+//! row is sent again; conditional create on the deterministic identifier
+//! keeps the server at exactly one Observation per reading. A reading set
+//! aside is marked in the store in the same transaction as its dead letter,
+//! so it is never sent again nor dead-lettered twice; its failed attempts are
+//! counted there too.
 
 use crate::site::FhirSite;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use vigil_fhir::{
-    Auth, ClientConfig, FhirClient, Outbox, OutboxError, OutboxItem, OutboxStats, Secret, SigningKey,
-    SmartBackend, SyncConfig, SyncStatus, Syncer,
+    Auth, ClientConfig, FhirClient, Outbox, OutboxError, OutboxItem, OutboxStats, Secret, SetAside,
+    SetAsideKind, SigningKey, SmartBackend, SyncConfig, SyncStatus, Syncer,
 };
 use vigil_model::{AdmissionId, Clock, Reading};
 use vigil_store::Store;
@@ -38,12 +41,22 @@ pub struct StoreOutbox {
 
 #[derive(Default)]
 struct State {
-    /// Per row: its size and the indexes already accepted or dead-lettered.
+    /// Per row: its size and the indexes already accepted or set aside.
     done: HashMap<i64, (usize, BTreeSet<usize>)>,
     /// Readings handed out by the last peeks, for dead-lettering.
     handed_out: HashMap<i64, Reading>,
     links: HashMap<AdmissionId, String>,
-    waiting_for_patient: u64,
+    /// Items last seen without a patient link. Kept across peeks: a pass ends with
+    /// an empty peek, which must not reset the count.
+    waiting: HashSet<i64>,
+    /// Those seen so far in the scan under way (from the outbox's start): replaces
+    /// `waiting` when the scan reaches the end, so items whose rows went meanwhile
+    /// are forgotten.
+    scan_waiting: HashSet<i64>,
+}
+
+fn split(seq: i64) -> (i64, usize) {
+    (seq >> ROW_SHIFT, (seq & ((1 << ROW_SHIFT) - 1)) as usize)
 }
 
 fn err(e: impl std::fmt::Display) -> OutboxError {
@@ -87,8 +100,10 @@ impl StoreOutbox {
             let mut st = self.state.lock().unwrap();
             let mut complete = Vec::new();
             for s in seqs {
-                let (row, idx) = (s >> ROW_SHIFT, (s & ((1 << ROW_SHIFT) - 1)) as usize);
+                let (row, idx) = split(s);
                 st.handed_out.remove(&s);
+                st.waiting.remove(&s);
+                st.scan_waiting.remove(&s);
                 if let Some((n, done)) = st.done.get_mut(&row) {
                     done.insert(idx);
                     if done.len() >= *n {
@@ -111,9 +126,11 @@ impl StoreOutbox {
 impl Outbox for StoreOutbox {
     async fn peek(&self, after: i64, n: usize) -> Result<Vec<OutboxItem>, OutboxError> {
         let mut out = Vec::with_capacity(n);
-        let mut waiting = 0;
         // Simulated readings a production server must not get: done without sending.
         let mut dropped = Vec::new();
+        if after == i64::MIN {
+            self.state.lock().unwrap().scan_waiting.clear();
+        }
         let mut row_after = (after >> ROW_SHIFT) - 1;
         while out.len() < n {
             let rows = self
@@ -122,17 +139,27 @@ impl Outbox for StoreOutbox {
                 .await
                 .map_err(err)?;
             if rows.is_empty() {
+                let mut st = self.state.lock().unwrap();
+                st.waiting = st.scan_waiting.clone();
                 break;
             }
             for row in rows {
                 row_after = row.seq;
                 let done: BTreeSet<usize> = {
                     let mut st = self.state.lock().unwrap();
-                    st.done
+                    let (_, done) = st
+                        .done
                         .entry(row.seq)
-                        .or_insert_with(|| (row.readings.len(), BTreeSet::new()))
-                        .1
-                        .clone()
+                        .or_insert_with(|| (row.readings.len(), BTreeSet::new()));
+                    // Set aside before a restart: done, for the row's completion.
+                    done.extend(
+                        row.settled
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, s)| **s)
+                            .map(|(i, _)| i),
+                    );
+                    done.clone()
                 };
                 for (idx, reading) in row.readings.into_iter().enumerate() {
                     let seq = item_seq(row.seq, idx);
@@ -144,8 +171,14 @@ impl Outbox for StoreOutbox {
                         continue;
                     }
                     let patient_ref = self.link(&reading.admission).await?;
-                    if patient_ref.is_none() {
-                        waiting += 1;
+                    {
+                        let mut st = self.state.lock().unwrap();
+                        if patient_ref.is_none() {
+                            st.waiting.insert(seq);
+                            st.scan_waiting.insert(seq);
+                        } else {
+                            st.waiting.remove(&seq);
+                        }
                     }
                     // Past `n`, still take the rest of a blood-pressure panel
                     // (a row keeps its parts adjacent): cut in two, its mean
@@ -159,12 +192,12 @@ impl Outbox for StoreOutbox {
                             seq,
                             reading,
                             patient_ref,
+                            attempts: row.attempts.get(idx).copied().unwrap_or(0),
                         });
                     }
                 }
             }
         }
-        self.state.lock().unwrap().waiting_for_patient = waiting;
         if !dropped.is_empty() {
             self.finish(dropped).await?;
         }
@@ -175,21 +208,66 @@ impl Outbox for StoreOutbox {
         self.finish(seqs.iter().copied()).await
     }
 
-    async fn dead_letter(&self, seq: i64, reason: String) -> Result<(), OutboxError> {
-        let reading = self.state.lock().unwrap().handed_out.get(&seq).cloned();
-        if let Some(r) = reading {
-            self.store.dead_letter(&r, &reason).await.map_err(err)?;
+    async fn dead_letter(&self, seq: i64, why: SetAside) -> Result<(), OutboxError> {
+        let (row, idx) = split(seq);
+        let (reading, row_done) = {
+            let st = self.state.lock().unwrap();
+            let row_done = st
+                .done
+                .get(&row)
+                .is_some_and(|(n, done)| done.len() + usize::from(!done.contains(&idx)) >= *n);
+            (st.handed_out.get(&seq).cloned(), row_done)
+        };
+        let Some(reading) = reading else { return Ok(()) };
+        let kind = match why.kind {
+            SetAsideKind::Refused => vigil_store::DeadLetterKind::Refused,
+            SetAsideKind::Parked => vigil_store::DeadLetterKind::Parked,
+        };
+        // The dead letter and the outbox update (the reading settled, or its row
+        // deleted) in one transaction.
+        self.store
+            .set_aside(&vigil_store::SetAside {
+                row,
+                index: idx as u32,
+                reading: &reading,
+                kind,
+                summary: &why.summary,
+                detail: &why.detail,
+                row_done,
+            })
+            .await
+            .map_err(err)?;
+        if row_done {
+            let mut st = self.state.lock().unwrap();
+            st.done.remove(&row);
+            st.handed_out.remove(&seq);
+            st.waiting.remove(&seq);
+            Ok(())
+        } else {
+            self.finish([seq]).await
         }
-        self.finish([seq]).await
+    }
+
+    async fn record_failure(&self, seqs: &[i64]) -> Result<(), OutboxError> {
+        let items: Vec<(i64, u32)> = seqs
+            .iter()
+            .map(|&s| {
+                let (row, idx) = split(s);
+                (row, idx as u32)
+            })
+            .collect();
+        self.store.outbox_failed(&items).await.map_err(err)
     }
 
     async fn stats(&self) -> Result<OutboxStats, OutboxError> {
         let s = self.store.outbox_status().await.map_err(err)?;
         Ok(OutboxStats {
             pending: s.pending_readings,
-            waiting_for_patient: self.state.lock().unwrap().waiting_for_patient,
+            waiting_for_patient: self.state.lock().unwrap().waiting.len() as u64,
             oldest_received: s.oldest_queued,
             dead_letters: s.dead_letters,
+            parked: s.parked,
+            last_set_aside: s.last_set_aside,
         })
     }
 }
@@ -258,21 +336,32 @@ pub fn client(site: &FhirSite) -> Result<FhirClient, String> {
     FhirClient::new(cfg).map_err(|e| e.to_string())
 }
 
+/// Site limits of the delivery-failure technical alarm.
+#[derive(Debug, Clone, Copy)]
+pub struct DeliveryLimits {
+    /// Longest outage (no successful upload while readings wait).
+    pub outage: chrono::Duration,
+    /// Readings set aside (dead letters + parked) from which to alarm; 0 = never.
+    pub set_aside: u64,
+}
+
 /// Whether readings are reaching the FHIR server, for the delivery-failure
-/// technical alarm: not when the server refused readings (dead letters wait
-/// for someone to act), nor when uploads have failed for longer than the
-/// site's `outage_alarm_s` (counted from the last success, or from `started`
-/// if there has been none) while readings wait.
+/// technical alarm: not when `set_aside` readings (refused by the server, or
+/// parked) reach the site's `dead_letter_alarm` (they wait for someone to act),
+/// nor when uploads have failed for longer than the site's `outage_alarm_s`
+/// (counted from the last success, or from `started` if there has been none)
+/// while readings wait.
 pub fn delivering(
     status: &SyncStatus,
-    dead_letters: u64,
+    set_aside: u64,
     started: chrono::DateTime<chrono::Utc>,
     now: chrono::DateTime<chrono::Utc>,
-    outage_limit: chrono::Duration,
+    limits: DeliveryLimits,
 ) -> bool {
-    if dead_letters > 0 {
+    if limits.set_aside > 0 && set_aside >= limits.set_aside {
         return false;
     }
+    let outage_limit = limits.outage;
     let waiting = status.pending > status.waiting_for_patient;
     let since = status.last_success.unwrap_or(started).max(started);
     !(status.consecutive_failures > 0 && waiting && now - since > outage_limit)
@@ -284,7 +373,7 @@ pub async fn watch_delivery(
     ctx: crate::pipeline::Context,
     status: watch::Receiver<SyncStatus>,
     store: Store,
-    outage_limit: chrono::Duration,
+    limits: DeliveryLimits,
     cancel: CancellationToken,
 ) {
     let started = ctx.clock.now();
@@ -298,7 +387,7 @@ pub async fn watch_delivery(
             continue;
         };
         let now = ctx.clock.now();
-        let ok = delivering(&status.borrow(), q.dead_letters, started, now, outage_limit);
+        let ok = delivering(&status.borrow(), q.dead_letters + q.parked, started, now, limits);
         let beds = ctx.beds();
         let out = ctx.alarming.lock().unwrap().workstation_health(
             vigil_alarms::TechnicalKind::DeliveryFailure,
@@ -409,6 +498,7 @@ mod tests {
             device_time: None,
             received: at(s),
             source,
+            status: Default::default(),
         };
         store
             .append(&[
@@ -437,7 +527,10 @@ mod tests {
 
     #[test]
     fn delivery_fails_on_dead_letters_or_an_outage_longer_than_the_site_limit() {
-        let limit = Duration::minutes(15);
+        let limit = DeliveryLimits {
+            outage: Duration::minutes(15),
+            set_aside: 1,
+        };
         let mut st = SyncStatus {
             pending: 10,
             last_success: Some(at(0)),
@@ -445,6 +538,23 @@ mod tests {
         };
         assert!(delivering(&st, 0, at(0), at(60), limit));
         assert!(!delivering(&st, 1, at(0), at(60), limit), "a refused reading");
+        let three = DeliveryLimits {
+            set_aside: 3,
+            ..limit
+        };
+        assert!(
+            delivering(&st, 2, at(0), at(60), three),
+            "below the site's threshold"
+        );
+        assert!(!delivering(&st, 3, at(0), at(60), three));
+        let never = DeliveryLimits {
+            set_aside: 0,
+            ..limit
+        };
+        assert!(
+            delivering(&st, 50, at(0), at(60), never),
+            "0: no alarm for set-aside readings"
+        );
         // Failing since the last success at 0: fine for 15 min, then an alarm.
         st.consecutive_failures = 3;
         assert!(delivering(&st, 0, at(0), at(15 * 60), limit));

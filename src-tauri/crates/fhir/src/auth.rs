@@ -285,6 +285,12 @@ impl TokenSource {
             .await
             .map_err(|e| Error::from_reqwest(&e))?;
         let status = resp.status().as_u16();
+        if resp.status().is_redirection() {
+            return Err(Error::Redirect {
+                what: "token endpoint",
+                status,
+            });
+        }
         let body: Json = resp.json().await.unwrap_or(Json::Null);
         if status != 200 {
             // OAuth error code only (RFC 6749 §5.2); error_description may echo input.

@@ -42,9 +42,10 @@ pub fn batch(resources: &[Json]) -> Json {
 pub enum EntryResult {
     /// 201 created or 200 found (conditional create matched): on the server.
     Stored { created: bool, location: Option<String> },
-    /// 4xx: the server will never take this resource as it is. Dead-letter it.
+    /// 400/413/422: the server will never take this resource as it is. Dead-letter it.
     Rejected { status: u16, outcome: Option<Outcome> },
-    /// 429/5xx or no status: try again later.
+    /// Any other 4xx (authorisation, configuration, conflict: 401/403/404/409 …), 408,
+    /// 429, 5xx or no status: try again later.
     Retry {
         status: Option<u16>,
         outcome: Option<Outcome>,
@@ -74,13 +75,17 @@ fn classify(status: Option<u16>, location: Option<String>, outcome: Option<Outco
             created: false,
             location,
         },
-        Some(s @ (408 | 429)) => EntryResult::Retry {
-            status: Some(s),
-            outcome,
-        },
-        Some(s @ 400..=499) => EntryResult::Rejected { status: s, outcome },
+        Some(s) if is_refusal(s) => EntryResult::Rejected { status: s, outcome },
         s => EntryResult::Retry { status: s, outcome },
     }
+}
+
+/// A status by which the server says it will never take a resource as it is (its
+/// content is wrong): 400, 413, 422. Every other 4xx is about authorisation (401, 403),
+/// configuration (404 wrong base, 405, 415 …), a conflict (409) or "later" (408, 429):
+/// fixing the site or waiting cures those, so they are retried, never dead-lettered.
+pub fn is_refusal(status: u16) -> bool {
+    matches!(status, 400 | 413 | 422)
 }
 
 /// Parses a batch-response into one result per request entry (same order, R4 bundle.html:

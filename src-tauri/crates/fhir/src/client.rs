@@ -5,6 +5,8 @@
 //!   to a loopback address (tests, a local relay).
 //! * Authorisation per [`Auth`]: none, static bearer, or SMART Backend Services; after a
 //!   401 the token is fetched again once.
+//! * Redirects are never followed, for FHIR requests and the token request alike: a 3xx
+//!   is [`Error::Redirect`].
 //! * Errors carry status codes and OperationOutcome issue codes, never URLs with queries
 //!   (a patient search has the MRN in it), tokens or bodies (see [`crate::error`]).
 
@@ -160,6 +162,10 @@ impl FhirClient {
             .tls_built_in_root_certs(cfg.builtin_roots)
             .timeout(cfg.timeout)
             .connect_timeout(cfg.connect_timeout)
+            // Never follow a redirect (reqwest follows up to 10 by default, https → http
+            // included): a 3xx is an error (see `Error::Redirect`). Also covers the token
+            // request, which uses this client.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("vigil-fhir/", env!("CARGO_PKG_VERSION")));
         if let Some(pem) = &cfg.ca_bundle_pem {
             let certs = reqwest::Certificate::from_pem_bundle(pem)
@@ -231,6 +237,12 @@ impl FhirClient {
                 .get("retry-after")
                 .and_then(|v| v.to_str().ok())
                 .and_then(parse_retry_after);
+            if status.is_redirection() {
+                return Err(Error::Redirect {
+                    what: "FHIR server",
+                    status: status.as_u16(),
+                });
+            }
             let bytes = resp.bytes().await.map_err(|e| Error::from_reqwest(&e))?;
             let json: Option<Json> = serde_json::from_slice(&bytes).ok();
             if !status.is_success() {

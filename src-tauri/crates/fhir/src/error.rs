@@ -142,6 +142,12 @@ pub enum Error {
     /// The server answered something that is not the FHIR we asked for.
     #[error("unexpected response: {0}")]
     Protocol(String),
+    /// A 3xx. Redirects are never followed: one could lead a bearer token or patient data
+    /// to another host or over plain http. The target is not shown (it may carry a query).
+    #[error(
+        "{what} answered HTTP {status} (a redirect); redirects are not followed: configure the final URL"
+    )]
+    Redirect { what: &'static str, status: u16 },
 }
 
 impl Error {
@@ -151,7 +157,7 @@ impl Error {
             Error::Network { .. } => true,
             Error::Http { status, .. } => matches!(status, 408 | 429) || *status >= 500,
             Error::Auth(_) => true,
-            Error::Config(_) | Error::Protocol(_) => false,
+            Error::Config(_) | Error::Protocol(_) | Error::Redirect { .. } => false,
         }
     }
 

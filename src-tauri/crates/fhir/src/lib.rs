@@ -8,7 +8,8 @@
 //! * [`client`]: [`FhirClient`]: rustls (TLS ≥ 1.2, site CA bundle), bearer or SMART Backend
 //!   Services ([`auth`]), batch upload, Patient search by MRN.
 //! * [`sync`]: [`Syncer`] drains an [`Outbox`] in insertion order with backoff, `Retry-After`,
-//!   dead letters and a [`SyncStatus`]; [`outbox::MemoryOutbox`] for tests.
+//!   dead letters (content refusals only), parking of an entry that keeps failing, and a
+//!   [`SyncStatus`]; [`outbox::MemoryOutbox`] for tests. Redirects are never followed.
 //!
 //! Exactly once = deterministic identifier + conditional create + ack only after 200/201:
 //! whatever is lost (request, response, process), a retry cannot duplicate.
@@ -28,5 +29,5 @@ pub use auth::{Auth, Secret, SigningKey, SmartBackend};
 pub use client::{ClientConfig, FhirClient, PatientSummary};
 pub use error::{Error, Outcome};
 pub use mapping::{DeviceInfo, ObservationContext};
-pub use outbox::{MemoryOutbox, Outbox, OutboxError, OutboxItem, OutboxStats};
+pub use outbox::{MemoryOutbox, Outbox, OutboxError, OutboxItem, OutboxStats, SetAside, SetAsideKind};
 pub use sync::{Backoff, PassReport, SyncConfig, SyncError, SyncStatus, Syncer};

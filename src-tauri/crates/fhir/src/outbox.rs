@@ -9,7 +9,11 @@
 //!   admission → the linked `Patient/<id>`), so readings taken before the nurse linked the
 //!   bed to a patient are uploaded once the link exists.
 //! * `ack` and `dead_letter` remove items from what `peek` returns. Acking an item twice, or
-//!   an unknown seq, is harmless (uploads are idempotent anyway).
+//!   an unknown seq, is harmless (uploads are idempotent anyway); so is dead-lettering one
+//!   twice (one dead letter).
+//! * `record_failure` counts a failed upload attempt per item, durably (a restart must not
+//!   reset it): `peek` returns the count in [`OutboxItem::attempts`]. The syncer parks an item
+//!   that keeps failing while others go through ([`SetAsideKind::Parked`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -25,6 +29,30 @@ pub struct OutboxItem {
     pub reading: Reading,
     /// `Patient/<id>` when the reading's admission is linked to a FHIR Patient.
     pub patient_ref: Option<String>,
+    /// Failed upload attempts so far (see [`Outbox::record_failure`]).
+    pub attempts: u32,
+}
+
+/// Why an item leaves the outbox without reaching the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetAsideKind {
+    /// The server refused it (a 4xx about its content): a dead letter.
+    Refused,
+    /// It failed again and again (5xx) while the server took others: set aside so that
+    /// the queue moves on.
+    Parked,
+}
+
+/// An item set aside, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetAside {
+    pub kind: SetAsideKind,
+    /// Log-safe: HTTP status and OperationOutcome issue codes, never values. For the
+    /// sync status and logs.
+    pub summary: String,
+    /// The full reason (the server's OperationOutcome text, which may echo values): for
+    /// the dead-letter list shown to authorised users only.
+    pub detail: String,
 }
 
 /// Counts for [`crate::sync::SyncStatus`].
@@ -36,7 +64,12 @@ pub struct OutboxStats {
     pub waiting_for_patient: u64,
     /// Receive time of the oldest pending item.
     pub oldest_received: Option<DateTime<Utc>>,
+    /// Items the server refused.
     pub dead_letters: u64,
+    /// Items parked after failing again and again.
+    pub parked: u64,
+    /// [`SetAside::summary`] of the latest item dead-lettered or parked.
+    pub last_set_aside: Option<String>,
 }
 
 /// The store could not do what was asked (the syncer backs off and tries again).
@@ -52,23 +85,31 @@ pub trait Outbox: Send + Sync {
         -> impl Future<Output = Result<Vec<OutboxItem>, OutboxError>> + Send;
     /// These items are on the server.
     fn ack(&self, seqs: &[i64]) -> impl Future<Output = Result<(), OutboxError>> + Send;
-    /// The server will never take this item; keep it, with the reason, for authorised users.
-    fn dead_letter(&self, seq: i64, reason: String) -> impl Future<Output = Result<(), OutboxError>> + Send;
+    /// The server will never take this item (or it was parked); keep it, with the reason,
+    /// for authorised users, out of what `peek` returns, until re-queued.
+    fn dead_letter(&self, seq: i64, why: SetAside) -> impl Future<Output = Result<(), OutboxError>> + Send;
+    /// One more failed upload attempt for each of these items.
+    fn record_failure(&self, seqs: &[i64]) -> impl Future<Output = Result<(), OutboxError>> + Send;
     fn stats(&self) -> impl Future<Output = Result<OutboxStats, OutboxError>> + Send;
 }
 
-/// A dead-lettered reading and why (the server's OperationOutcome text).
+/// A dead-lettered (or parked) reading and why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeadLetter {
     pub seq: i64,
     pub reading: Reading,
+    /// [`SetAside::detail`].
     pub reason: String,
+    pub kind: SetAsideKind,
+    /// [`SetAside::summary`].
+    pub summary: String,
 }
 
 #[derive(Default)]
 struct Inner {
     next: i64,
     pending: BTreeMap<i64, Reading>,
+    attempts: HashMap<i64, u32>,
     links: HashMap<AdmissionId, String>,
     dead: Vec<DeadLetter>,
     acked: u64,
@@ -115,6 +156,23 @@ impl MemoryOutbox {
     pub fn pending_len(&self) -> usize {
         self.lock().pending.len()
     }
+
+    /// Puts dead letters (all, or those with these seqs) back at the end of the queue,
+    /// under new seqs; how many.
+    pub fn requeue(&self, seqs: Option<&[i64]>) -> usize {
+        let mut g = self.lock();
+        let dead = std::mem::take(&mut g.dead);
+        let (back, keep): (Vec<_>, Vec<_>) = dead
+            .into_iter()
+            .partition(|d| seqs.map_or(true, |s| s.contains(&d.seq)));
+        g.dead = keep;
+        for d in &back {
+            g.next += 1;
+            let seq = g.next;
+            g.pending.insert(seq, d.reading.clone());
+        }
+        back.len()
+    }
 }
 
 impl Inner {
@@ -133,6 +191,7 @@ impl Outbox for MemoryOutbox {
                 seq,
                 reading: r.clone(),
                 patient_ref: g.patient(r),
+                attempts: g.attempts.get(&seq).copied().unwrap_or(0),
             })
             .collect())
     }
@@ -141,16 +200,34 @@ impl Outbox for MemoryOutbox {
         let mut g = self.lock();
         for s in seqs {
             if g.pending.remove(s).is_some() {
+                g.attempts.remove(s);
                 g.acked += 1;
             }
         }
         Ok(())
     }
 
-    async fn dead_letter(&self, seq: i64, reason: String) -> Result<(), OutboxError> {
+    async fn dead_letter(&self, seq: i64, why: SetAside) -> Result<(), OutboxError> {
         let mut g = self.lock();
         if let Some(reading) = g.pending.remove(&seq) {
-            g.dead.push(DeadLetter { seq, reading, reason });
+            g.attempts.remove(&seq);
+            g.dead.push(DeadLetter {
+                seq,
+                reading,
+                reason: why.detail,
+                kind: why.kind,
+                summary: why.summary,
+            });
+        }
+        Ok(())
+    }
+
+    async fn record_failure(&self, seqs: &[i64]) -> Result<(), OutboxError> {
+        let mut g = self.lock();
+        for &s in seqs {
+            if g.pending.contains_key(&s) {
+                *g.attempts.entry(s).or_default() += 1;
+            }
         }
         Ok(())
     }
@@ -161,7 +238,9 @@ impl Outbox for MemoryOutbox {
             pending: g.pending.len() as u64,
             waiting_for_patient: g.pending.values().filter(|r| g.patient(r).is_none()).count() as u64,
             oldest_received: g.pending.values().map(|r| r.received).min(),
-            dead_letters: g.dead.len() as u64,
+            dead_letters: g.dead.iter().filter(|d| d.kind == SetAsideKind::Refused).count() as u64,
+            parked: g.dead.iter().filter(|d| d.kind == SetAsideKind::Parked).count() as u64,
+            last_set_aside: g.dead.last().map(|d| d.summary.clone()),
         })
     }
 }

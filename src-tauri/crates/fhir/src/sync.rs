@@ -10,11 +10,29 @@
 //!   connection after the server committed) finds the resources instead of duplicating
 //!   them. An item is acked only after the server said 200/201 for it.
 //! * Failures: network errors, 5xx, 408 and 429 (whole Bundle or single entries) are retried
-//!   with exponential backoff and full jitter; a `Retry-After` (429/503) is honoured instead
-//!   (capped by `max_retry_after`). A 4xx for one entry dead-letters that entry with the
-//!   server's OperationOutcome and the rest go on. A whole-Bundle 400/413/422 is bisected
-//!   until the offending entries are found. 401/403/404 on the Bundle are configuration or
-//!   authorisation problems: retried with backoff, reported in [`SyncStatus::last_error`].
+//!   with exponential backoff and full jitter; a `Retry-After` (429/503) longer than the
+//!   backoff is honoured (capped by `max_retry_after`), a shorter one (`0`, a date in the
+//!   past) is not: the wait is max(`Retry-After`, backoff), at least `min_retry_wait`.
+//! * Refusals: only a 400/413/422 for one entry ([`bundle::is_refusal`]) dead-letters that
+//!   entry (with the server's OperationOutcome) and the rest go on; a whole-Bundle
+//!   400/413/422 is bisected until the offending entries are found. Every other 4xx, for the
+//!   Bundle or for an entry (401/403 authorisation, 404 wrong base, 409 …), is a
+//!   configuration or authorisation problem: nothing is dead-lettered, the pass fails, is
+//!   retried with backoff and [`SyncStatus::last_error`] says why. So is a window of two or
+//!   more entries that the server refuses all in the same way (same status, same issue
+//!   codes; also when found by bisecting): that is the server's configuration (a profile,
+//!   a rule), not N bad readings ([`SyncError::AllRefused`]).
+//! * Poison entries: a 5xx (other than 503, and without `Retry-After`: those say
+//!   "overloaded", not "this entry") counts a failed attempt for the entry's items, durably
+//!   in the outbox (for a whole-Bundle 5xx, for all items of the Bundle). An entry whose
+//!   items reach [`SyncConfig::max_attempts`] is parked ([`SetAsideKind::Parked`]: kept
+//!   beside the dead letters, counted in [`SyncStatus::parked`], re-queueable), so the
+//!   queue moves on; a whole-Bundle 5xx is bisected (once an item is one failure from the
+//!   limit) to find the entry. Only when the server took something else in the same pass:
+//!   an outage never parks anything.
+//! * Status: dead letters and parked items are counted in [`SyncStatus`] with the log-safe
+//!   summary of the latest ([`SyncStatus::last_set_aside`]: status and issue codes, no
+//!   values); the core raises the delivery-failure technical alarm from those counts.
 //! * Patient link: an item whose admission is not linked to a Patient (`patient_ref` None)
 //!   is skipped, not acked: it stays in the outbox and is sent on a later pass, once the
 //!   bed is linked (the outbox resolves the link at peek time). Vital-signs Observations
@@ -66,11 +84,11 @@ use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 use vigil_model::{Clock, Mdc, Reading};
 
-use crate::bundle::EntryResult;
+use crate::bundle::{self, EntryResult};
 use crate::client::FhirClient;
 use crate::error::{Error, Outcome};
 use crate::mapping::{self, BpParts, DeviceInfo, Group, ObservationContext};
-use crate::outbox::{Outbox, OutboxError, OutboxItem};
+use crate::outbox::{Outbox, OutboxError, OutboxItem, SetAside, SetAsideKind};
 
 /// Exponential backoff with full jitter.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -115,6 +133,11 @@ pub struct SyncConfig {
     pub backoff: Backoff,
     /// Longest `Retry-After` honoured as is (longer ones are capped to this).
     pub max_retry_after: Duration,
+    /// Shortest wait after a failed pass, whatever the backoff's jitter or the server's
+    /// `Retry-After` say.
+    pub min_retry_wait: Duration,
+    /// Failed attempts (5xx) after which an entry is parked so that the queue moves on.
+    pub max_attempts: u32,
     /// Idle wait between passes when the outbox was drained (a [`Syncer::notifier`] wakes
     /// it earlier).
     pub poll_interval: Duration,
@@ -132,6 +155,8 @@ impl SyncConfig {
             batch_size: 200,
             backoff: Backoff::default(),
             max_retry_after: Duration::from_secs(600),
+            min_retry_wait: Duration::from_secs(1),
+            max_attempts: 5,
             poll_interval: Duration::from_secs(5),
             gateway,
             devices: Arc::new(|id: &str| DeviceInfo::from_id(id)),
@@ -150,7 +175,12 @@ pub struct SyncStatus {
     pub waiting_for_patient: u64,
     /// Age of the oldest pending item (by receive time).
     pub oldest_pending_age: Option<Duration>,
+    /// Items the server refused (dead letters).
     pub dead_letters: u64,
+    /// Items parked after [`SyncConfig::max_attempts`] failures.
+    pub parked: u64,
+    /// Log-safe summary (status, issue codes) of the latest item dead-lettered or parked.
+    pub last_set_aside: Option<String>,
     /// Items acked by this syncer.
     pub uploaded: u64,
     /// Log-safe description of the last failure (status, issue codes); for a refused
@@ -167,6 +197,7 @@ pub struct SyncStatus {
 pub struct PassReport {
     pub acked: u64,
     pub dead_lettered: u64,
+    pub parked: u64,
     /// Items skipped because their admission has no Patient link.
     pub waiting: u64,
     pub bundles: u64,
@@ -183,13 +214,34 @@ pub enum SyncError {
     /// (status, issue codes); [`SyncStatus::last_error`] also gets the OperationOutcome text.
     #[error("gateway Device rejected by the FHIR server: HTTP {status}{}", outcome.as_ref().map(|o| format!(" ({o})")).unwrap_or_default())]
     GatewayDeviceRejected { status: u16, outcome: Option<Outcome> },
+    /// Every entry of a window was refused in the same way: a configuration problem (a
+    /// profile or rule on the server), not that many bad readings. Nothing is
+    /// dead-lettered; retried with backoff. Log-safe.
+    #[error("the FHIR server refused all {entries} entries the same way: HTTP {status}{} (a server configuration problem? retried later)", outcome.as_ref().map(|o| format!(" ({o})")).unwrap_or_default())]
+    AllRefused {
+        entries: usize,
+        status: u16,
+        outcome: Option<Outcome>,
+    },
+    /// Entries answered with a 4xx that is not about their content (401, 403, 404, 409
+    /// …): authorisation or configuration. Nothing is dead-lettered; retried with backoff.
+    /// Log-safe.
+    #[error("the FHIR server did not accept {entries} entries: HTTP {status}{} (authorisation or configuration; retried later)", outcome.as_ref().map(|o| format!(" ({o})")).unwrap_or_default())]
+    NotAccepted {
+        entries: usize,
+        status: u16,
+        outcome: Option<Outcome>,
+    },
 }
 
 impl SyncError {
     fn retry_after(&self) -> Option<Duration> {
         match self {
             SyncError::Fhir(e) => e.retry_after(),
-            SyncError::Outbox(_) | SyncError::GatewayDeviceRejected { .. } => None,
+            SyncError::Outbox(_)
+            | SyncError::GatewayDeviceRejected { .. }
+            | SyncError::AllRefused { .. }
+            | SyncError::NotAccepted { .. } => None,
         }
     }
 
@@ -210,10 +262,26 @@ impl SyncError {
     }
 }
 
-/// A 4xx by which the server says it will never take a resource as it is. 401/403 are
-/// authorisation, 404 configuration (wrong base), 408/429 "later": those are retried.
-fn is_refusal(status: u16) -> bool {
-    (400..500).contains(&status) && !matches!(status, 401 | 403 | 404 | 408 | 429)
+/// A 5xx that may be the entry's fault (counts towards parking it): not 503 and not with
+/// a `Retry-After`, which say the server is overloaded or down for maintenance.
+fn counts_against_entry(status: u16, retry_after: Option<Duration>) -> bool {
+    status >= 500 && status != 503 && retry_after.is_none()
+}
+
+/// Log-safe summary of a refusal: status and issue codes.
+fn summary(status: u16, outcome: Option<&Outcome>) -> String {
+    match outcome {
+        Some(o) => format!("HTTP {status} ({o})"),
+        None => format!("HTTP {status}"),
+    }
+}
+
+/// The full reason (may echo values): for the dead-letter list only.
+fn detail(status: u16, outcome: Option<&Outcome>) -> String {
+    format!(
+        "HTTP {status}: {}",
+        outcome.map(Outcome::full_text).unwrap_or_default()
+    )
 }
 
 /// A sensor Device the server refused, remembered for [`SyncConfig::rejected_device_ttl`].
@@ -221,13 +289,13 @@ struct RejectedDevice {
     /// When (syncer clock).
     at: DateTime<Utc>,
     /// The dead-letter reason for its readings.
-    reason: String,
+    why: SetAside,
 }
 
 /// A sensor's Device: its reference, or the dead-letter reason when the server refused it.
 enum SensorDevice {
     Ref(String),
-    Rejected(String),
+    Rejected(SetAside),
 }
 
 /// A device's latest stored clock reading: its offset and Coincident Time Stamp Observation.
@@ -272,6 +340,47 @@ pub struct Syncer<C: Clock> {
 
 type Prepared = (Json, Vec<i64>);
 
+/// One batch entry as the outbox sees it: its items and the most failed attempts of any.
+struct Entry<'a> {
+    seqs: &'a [i64],
+    attempts: u32,
+}
+
+impl<'a> Entry<'a> {
+    fn new(seqs: &'a [i64], attempts: &HashMap<i64, u32>) -> Self {
+        Entry {
+            seqs,
+            attempts: seqs
+                .iter()
+                .filter_map(|s| attempts.get(s))
+                .copied()
+                .max()
+                .unwrap_or(0),
+        }
+    }
+}
+
+/// Two or more results, every one a refusal with the same status and issue codes.
+fn uniform_refusal(results: &[EntryResult]) -> Option<SyncError> {
+    let key = |r: &EntryResult| match r {
+        EntryResult::Rejected { status, outcome } => Some((*status, outcome.as_ref().map(|o| o.to_string()))),
+        _ => None,
+    };
+    let first = key(results.first()?)?;
+    if results.len() < 2 || !results.iter().all(|r| key(r).as_ref() == Some(&first)) {
+        return None;
+    }
+    let outcome = match &results[0] {
+        EntryResult::Rejected { outcome, .. } => outcome.clone(),
+        _ => None,
+    };
+    Some(SyncError::AllRefused {
+        entries: results.len(),
+        status: first.0,
+        outcome,
+    })
+}
+
 impl<C: Clock> Syncer<C> {
     pub fn new(client: Arc<FhirClient>, cfg: SyncConfig, clock: Arc<C>) -> Self {
         Syncer {
@@ -311,10 +420,7 @@ impl<C: Clock> Syncer<C> {
                     self.cfg.poll_interval
                 }
                 Err(e) => {
-                    let wait = match e.retry_after() {
-                        Some(ra) => ra.min(self.cfg.max_retry_after),
-                        None => self.cfg.backoff.delay(failures, &mut rand::thread_rng()),
-                    };
+                    let wait = self.retry_wait(&e, failures);
                     failures = failures.saturating_add(1);
                     tracing::warn!(error = %e, failures, wait_ms = wait.as_millis() as u64, "fhir sync: retrying");
                     self.status.send_modify(|s| {
@@ -346,10 +452,7 @@ impl<C: Clock> Syncer<C> {
             match self.pass(outbox).await {
                 Ok(r) => return Ok(r),
                 Err(e) => {
-                    let wait = e
-                        .retry_after()
-                        .map(|ra| ra.min(self.cfg.max_retry_after))
-                        .unwrap_or_else(|| self.cfg.backoff.delay(failures, &mut rand::thread_rng()));
+                    let wait = self.retry_wait(&e, failures);
                     failures += 1;
                     self.status.send_modify(|s| {
                         s.healthy = false;
@@ -365,13 +468,27 @@ impl<C: Clock> Syncer<C> {
         }
     }
 
+    /// How long to wait after a failed pass (`failures` before this one): the longer of
+    /// the backoff and the server's `Retry-After` (capped), never below
+    /// [`SyncConfig::min_retry_wait`]. The backoff still counts when the server asks for
+    /// less: a `Retry-After: 0` or a date in the past must not make a hot loop.
+    fn retry_wait(&self, e: &SyncError, failures: u32) -> Duration {
+        let backoff = self.cfg.backoff.delay(failures, &mut rand::thread_rng());
+        let server = e
+            .retry_after()
+            .map(|ra| ra.min(self.cfg.max_retry_after))
+            .unwrap_or_default();
+        backoff.max(server).max(self.cfg.min_retry_wait)
+    }
+
     /// One pass over the whole outbox. Stops at the first failure that needs a retry
     /// (what was acked stays acked).
     pub async fn pass<O: Outbox>(&mut self, outbox: &O) -> Result<PassReport, SyncError> {
         let mut report = PassReport::default();
         let mut cursor = i64::MIN;
         let result = loop {
-            let items = match outbox.peek(cursor, self.cfg.batch_size.max(1)).await {
+            // One more than a window: whether the window's last measurement goes on.
+            let items = match outbox.peek(cursor, self.cfg.batch_size.max(1) + 1).await {
                 Ok(i) => i,
                 Err(e) => break Err(e.into()),
             };
@@ -388,18 +505,29 @@ impl<C: Clock> Syncer<C> {
         result.map(|_| report)
     }
 
-    /// The part of a peeked window to upload now: a full window that ends inside one
-    /// measurement (same device and time) leaves that measurement for the next window.
+    /// The part of the peeked items (a window and at least one more) to upload now: the
+    /// first `batch_size`, except that a window must not end inside a measurement (same
+    /// device and time) that the next item continues: then that measurement waits for the
+    /// next window, or, when it alone fills the window, goes whole (as far as peeked).
     fn window<'a>(&self, items: &'a [OutboxItem]) -> &'a [OutboxItem] {
-        if items.len() < self.cfg.batch_size {
+        let n = self.cfg.batch_size.max(1);
+        if items.len() <= n {
             return items;
         }
         let key = |r: &Reading| (r.device.clone(), r.device_time, r.received);
-        let Some(last) = items.last() else { return items };
-        let tail = key(&last.reading);
-        match items.iter().position(|i| key(&i.reading) == tail) {
-            Some(0) | None => items,
-            Some(cut) => &items[..cut],
+        let tail = key(&items[n - 1].reading);
+        if key(&items[n].reading) != tail {
+            return &items[..n];
+        }
+        match items[..n].iter().position(|i| key(&i.reading) == tail) {
+            Some(cut) if cut > 0 => &items[..cut],
+            _ => {
+                let end = items
+                    .iter()
+                    .position(|i| key(&i.reading) != tail)
+                    .unwrap_or(items.len());
+                &items[..end]
+            }
         }
     }
 
@@ -420,7 +548,7 @@ impl<C: Clock> Syncer<C> {
             // A clock that went backwards ends the wait too.
             let age = (now - rej.at).to_std().ok();
             if age.is_some_and(|a| a < self.cfg.rejected_device_ttl) {
-                return Ok(SensorDevice::Rejected(rej.reason.clone()));
+                return Ok(SensorDevice::Rejected(rej.why.clone()));
             }
             self.rejected_devices.remove(device);
         }
@@ -433,23 +561,26 @@ impl<C: Clock> Syncer<C> {
                 self.device_refs.insert(device.to_string(), (r.clone(), resource));
                 Ok(SensorDevice::Ref(r))
             }
-            Err(Error::Http { status, outcome, .. }) if is_refusal(status) => {
+            Err(Error::Http { status, outcome, .. }) if bundle::is_refusal(status) => {
                 tracing::warn!(
                     status,
                     issues = %outcome.as_ref().map(|o| o.to_string()).unwrap_or_default(),
                     retry_after_s = self.cfg.rejected_device_ttl.as_secs(),
                     "fhir sync: sensor Device rejected, its readings are dead-lettered"
                 );
-                let text = outcome.as_ref().map(Outcome::full_text).unwrap_or_default();
-                let reason = format!("Device rejected: HTTP {status}: {text}");
+                let why = SetAside {
+                    kind: SetAsideKind::Refused,
+                    summary: format!("Device rejected: {}", summary(status, outcome.as_ref())),
+                    detail: format!("Device rejected: {}", detail(status, outcome.as_ref())),
+                };
                 self.rejected_devices.insert(
                     device.to_string(),
                     RejectedDevice {
                         at: now,
-                        reason: reason.clone(),
+                        why: why.clone(),
                     },
                 );
-                Ok(SensorDevice::Rejected(reason))
+                Ok(SensorDevice::Rejected(why))
             }
             Err(e) => Err(e),
         }
@@ -465,7 +596,7 @@ impl<C: Clock> Syncer<C> {
             .await
         {
             Ok(refs) => refs,
-            Err(Error::Http { status, outcome, .. }) if is_refusal(status) => {
+            Err(Error::Http { status, outcome, .. }) if bundle::is_refusal(status) => {
                 return Err(SyncError::GatewayDeviceRejected { status, outcome })
             }
             Err(e) => return Err(e.into()),
@@ -529,7 +660,7 @@ impl<C: Clock> Syncer<C> {
         let mut prepared: Vec<Prepared> = Vec::new();
         // Group per patient (a panel never spans two admissions).
         // Readings of sensors whose Device the server refused: (seq, reason).
-        let mut refused: Vec<(i64, String)> = Vec::new();
+        let mut refused: Vec<(i64, SetAside)> = Vec::new();
         let readings: Vec<&Reading> = ready.iter().map(|i| &i.reading).collect();
         for g in mapping::group(&readings) {
             let idx = g.indices();
@@ -542,8 +673,8 @@ impl<C: Clock> Syncer<C> {
                 for &i in &idx {
                     let device = match self.device_ref(&ready[i].reading.device).await? {
                         SensorDevice::Ref(r) => r,
-                        SensorDevice::Rejected(reason) => {
-                            refused.push((ready[i].seq, reason));
+                        SensorDevice::Rejected(why) => {
+                            refused.push((ready[i].seq, why));
                             continue;
                         }
                     };
@@ -559,8 +690,8 @@ impl<C: Clock> Syncer<C> {
             }
             let device = match self.device_ref(&first.reading.device).await? {
                 SensorDevice::Ref(r) => r,
-                SensorDevice::Rejected(reason) => {
-                    refused.extend(idx.iter().map(|&i| (ready[i].seq, reason.clone())));
+                SensorDevice::Rejected(why) => {
+                    refused.extend(idx.iter().map(|&i| (ready[i].seq, why.clone())));
                     continue;
                 }
             };
@@ -592,56 +723,125 @@ impl<C: Clock> Syncer<C> {
                 items = refused.len(),
                 "fhir sync: readings of a rejected sensor Device dead-lettered"
             );
-            for (seq, reason) in refused {
-                outbox.dead_letter(seq, reason).await?;
+            for (seq, why) in refused {
+                outbox.dead_letter(seq, why).await?;
                 report.dead_lettered += 1;
             }
         }
         if prepared.is_empty() {
             return Ok(());
         }
+        let attempts: HashMap<i64, u32> = window.iter().map(|i| (i.seq, i.attempts)).collect();
         let resources: Vec<Json> = prepared.iter().map(|(r, _)| r.clone()).collect();
-        let results = self.send(&resources, report).await?;
-        let seqs: Vec<&[i64]> = prepared.iter().map(|(_, seqs)| seqs.as_slice()).collect();
-        self.settle(outbox, &seqs, results, report, |_, _| {}).await
+        let entries: Vec<Entry> = prepared
+            .iter()
+            .map(|(_, seqs)| Entry::new(seqs, &attempts))
+            .collect();
+        self.send_and_settle(outbox, &resources, &entries, report, |_, _| {})
+            .await
     }
 
-    /// Applies the server's answer for each sent entry (`seqs[i]` are the outbox items of
-    /// entry `i`): acks the stored ones (`on_stored` sees each with its location),
-    /// dead-letters the refused ones with the server's OperationOutcome, and returns the
-    /// first retryable failure, after acking what was stored.
+    /// [`Syncer::send`], then [`Syncer::settle`] what was answered (also when the send
+    /// stopped part way: what was stored is acked), then the send's error if any.
+    async fn send_and_settle<O: Outbox>(
+        &self,
+        outbox: &O,
+        resources: &[Json],
+        entries: &[Entry<'_>],
+        report: &mut PassReport,
+        on_stored: impl FnMut(usize, Option<&str>),
+    ) -> Result<(), SyncError> {
+        let (results, error) = self.send(outbox, resources, entries, report).await;
+        let n = results.len();
+        let settled = self
+            .settle(outbox, &entries[..n], results, report, on_stored)
+            .await;
+        match error {
+            Some(e) => Err(e),
+            None => settled,
+        }
+    }
+
+    /// Applies the server's answer for each sent entry: acks the stored ones (`on_stored`
+    /// sees each with its location), dead-letters the refused ones with the server's
+    /// OperationOutcome, counts a failed attempt for those that failed with a 5xx and parks
+    /// those at [`SyncConfig::max_attempts`] (only when the server took something else in
+    /// this pass), and returns the first retryable failure, after acking what was stored.
     async fn settle<O: Outbox>(
         &self,
         outbox: &O,
-        seqs: &[&[i64]],
+        entries: &[Entry<'_>],
         results: Vec<EntryResult>,
         report: &mut PassReport,
         mut on_stored: impl FnMut(usize, Option<&str>),
     ) -> Result<(), SyncError> {
         let mut acks = Vec::new();
+        let mut failed = Vec::new();
         let mut retry: Option<Error> = None;
-        for (i, (seqs, result)) in seqs.iter().zip(results).enumerate() {
+        // Entries answered with a 4xx about authorisation or configuration.
+        let mut not_accepted = 0;
+        // The server works (took something): a 5xx for one entry is that entry's.
+        let server_works = report.acked > 0 || results.iter().any(EntryResult::is_stored);
+        for (i, (entry, result)) in entries.iter().zip(results).enumerate() {
+            let seqs = entry.seqs;
             match result {
                 EntryResult::Stored { location, .. } => {
                     acks.extend_from_slice(seqs);
                     on_stored(i, location.as_deref());
                 }
                 EntryResult::Rejected { status, outcome } => {
-                    let text = outcome.as_ref().map(|o| o.full_text()).unwrap_or_default();
                     tracing::warn!(
                         seqs = ?seqs,
                         status,
                         issues = %outcome.as_ref().map(|o| o.to_string()).unwrap_or_default(),
                         "fhir sync: entry rejected, dead-lettered"
                     );
-                    for &s in *seqs {
-                        outbox.dead_letter(s, format!("HTTP {status}: {text}")).await?;
+                    let why = SetAside {
+                        kind: SetAsideKind::Refused,
+                        summary: summary(status, outcome.as_ref()),
+                        detail: detail(status, outcome.as_ref()),
+                    };
+                    for &s in seqs {
+                        outbox.dead_letter(s, why.clone()).await?;
                         report.dead_lettered += 1;
                     }
                 }
                 EntryResult::Retry { status, outcome } => {
+                    let status = status.unwrap_or(500);
+                    if counts_against_entry(status, None) {
+                        let attempts = entry.attempts + 1;
+                        if attempts >= self.cfg.max_attempts && server_works {
+                            tracing::warn!(
+                                seqs = ?seqs,
+                                status,
+                                attempts,
+                                issues = %outcome.as_ref().map(|o| o.to_string()).unwrap_or_default(),
+                                "fhir sync: entry keeps failing, parked"
+                            );
+                            let why = SetAside {
+                                kind: SetAsideKind::Parked,
+                                summary: format!(
+                                    "{} after {attempts} attempts",
+                                    summary(status, outcome.as_ref())
+                                ),
+                                detail: format!(
+                                    "parked after {attempts} attempts: {}",
+                                    detail(status, outcome.as_ref())
+                                ),
+                            };
+                            for &s in seqs {
+                                outbox.dead_letter(s, why.clone()).await?;
+                                report.parked += 1;
+                            }
+                            continue;
+                        }
+                        failed.extend_from_slice(seqs);
+                    }
+                    if (400..500).contains(&status) && !matches!(status, 408 | 429) {
+                        not_accepted += 1;
+                    }
                     retry.get_or_insert(Error::Http {
-                        status: status.unwrap_or(500),
+                        status,
                         retry_after: None,
                         outcome,
                     });
@@ -653,7 +853,17 @@ impl<C: Clock> Syncer<C> {
             report.acked += acks.len() as u64;
             self.status.send_modify(|s| s.uploaded += acks.len() as u64);
         }
+        if !failed.is_empty() {
+            outbox.record_failure(&failed).await?;
+        }
         match retry {
+            Some(Error::Http { status, outcome, .. }) if not_accepted > 0 && (400..500).contains(&status) => {
+                Err(SyncError::NotAccepted {
+                    entries: not_accepted,
+                    status,
+                    outcome,
+                })
+            }
             Some(e) => Err(e.into()),
             None => Ok(()),
         }
@@ -682,8 +892,8 @@ impl<C: Clock> Syncer<C> {
                     };
                     prepared.push((mapping::coincident_time_stamp(&item.reading, &ctx), item));
                 }
-                SensorDevice::Rejected(reason) => {
-                    outbox.dead_letter(item.seq, reason).await?;
+                SensorDevice::Rejected(why) => {
+                    outbox.dead_letter(item.seq, why).await?;
                     report.dead_lettered += 1;
                 }
             }
@@ -693,10 +903,16 @@ impl<C: Clock> Syncer<C> {
             return Ok(stored);
         }
         let resources: Vec<Json> = prepared.iter().map(|(r, _)| r.clone()).collect();
-        let results = self.send(&resources, report).await?;
         let seqs: Vec<[i64; 1]> = prepared.iter().map(|(_, item)| [item.seq]).collect();
-        let seqs: Vec<&[i64]> = seqs.iter().map(|s| s.as_slice()).collect();
-        self.settle(outbox, &seqs, results, report, |i, location| {
+        let entries: Vec<Entry> = seqs
+            .iter()
+            .zip(&prepared)
+            .map(|(s, (_, item))| Entry {
+                seqs: s.as_slice(),
+                attempts: item.attempts,
+            })
+            .collect();
+        self.send_and_settle(outbox, &resources, &entries, report, |i, location| {
             let item = prepared[i].1;
             let reference = location.and_then(|l| crate::bundle::reference_from_location(l, "Observation"));
             let offset = item.reading.value.number().filter(|v| v.is_finite());
@@ -709,32 +925,82 @@ impl<C: Clock> Syncer<C> {
     }
 
     /// POSTs one batch; a whole-Bundle 400/413/422 is bisected so that only the entries
-    /// the server refuses are rejected.
-    async fn send(&self, resources: &[Json], report: &mut PassReport) -> Result<Vec<EntryResult>, Error> {
+    /// the server refuses are rejected, and so is a whole-Bundle 5xx once an entry of it
+    /// is one failure from parking (a single entry's 5xx then becomes its own
+    /// [`EntryResult::Retry`], for [`Syncer::settle`] to count and park). Returns the
+    /// results of the entries answered, in order (all of them unless the send stopped), and
+    /// the error that stopped it; a whole-Bundle 5xx counts a failed attempt for every
+    /// entry of that Bundle. Two or more entries all refused the same way are
+    /// [`SyncError::AllRefused`] (no results: nothing is dead-lettered).
+    async fn send<O: Outbox>(
+        &self,
+        outbox: &O,
+        resources: &[Json],
+        entries: &[Entry<'_>],
+        report: &mut PassReport,
+    ) -> (Vec<EntryResult>, Option<SyncError>) {
+        let isolate = entries.iter().any(|e| e.attempts + 1 >= self.cfg.max_attempts);
         let mut out = Vec::with_capacity(resources.len());
-        let mut stack: Vec<&[Json]> = vec![resources];
-        while let Some(chunk) = stack.pop() {
+        let mut stack: Vec<std::ops::Range<usize>> = vec![0..resources.len()];
+        while let Some(range) = stack.pop() {
             report.bundles += 1;
-            match self.client.batch(chunk).await {
+            let split = |stack: &mut Vec<std::ops::Range<usize>>| {
+                let mid = range.start + range.len() / 2;
+                // Depth first, first half first: results stay in order.
+                stack.push(mid..range.end);
+                stack.push(range.start..mid);
+            };
+            match self.client.batch(&resources[range.clone()]).await {
                 Ok(r) => out.extend(r),
                 Err(Error::Http {
                     status: status @ (400 | 413 | 422),
                     outcome,
                     ..
                 }) => {
-                    if chunk.len() == 1 {
+                    if range.len() == 1 {
                         out.push(EntryResult::Rejected { status, outcome });
                     } else {
-                        let (a, b) = chunk.split_at(chunk.len() / 2);
-                        // Depth first, first half first: results stay in order.
-                        stack.push(b);
-                        stack.push(a);
+                        split(&mut stack);
                     }
                 }
-                Err(e) => return Err(e),
+                Err(Error::Http {
+                    status,
+                    retry_after,
+                    outcome,
+                }) if isolate && counts_against_entry(status, retry_after) => {
+                    if range.len() == 1 {
+                        out.push(EntryResult::Retry {
+                            status: Some(status),
+                            outcome,
+                        });
+                    } else {
+                        split(&mut stack);
+                    }
+                }
+                Err(e) => {
+                    if let Error::Http {
+                        status, retry_after, ..
+                    } = &e
+                    {
+                        if counts_against_entry(*status, *retry_after) {
+                            let seqs: Vec<i64> = entries[range]
+                                .iter()
+                                .flat_map(|e| e.seqs.iter().copied())
+                                .collect();
+                            if let Err(oe) = outbox.record_failure(&seqs).await {
+                                return (out, Some(oe.into()));
+                            }
+                        }
+                    }
+                    return (out, Some(e.into()));
+                }
             }
         }
-        Ok(out)
+        if let Some(e) = uniform_refusal(&out) {
+            tracing::warn!(error = %e, "fhir sync: every entry refused the same way, nothing dead-lettered");
+            return (Vec::new(), Some(e));
+        }
+        (out, None)
     }
 
     async fn refresh_status<O: Outbox>(&self, outbox: &O, error: Option<&SyncError>) {
@@ -745,6 +1011,8 @@ impl<C: Clock> Syncer<C> {
                 s.pending = st.pending;
                 s.waiting_for_patient = st.waiting_for_patient;
                 s.dead_letters = st.dead_letters;
+                s.parked = st.parked;
+                s.last_set_aside = st.last_set_aside.clone();
                 s.oldest_pending_age = st.oldest_received.map(|t| (now - t).to_std().unwrap_or_default());
             }
             match error {

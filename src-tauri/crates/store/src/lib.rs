@@ -30,7 +30,7 @@ use vigil_model::{AdmissionId, Mdc, Source};
 pub use chunks::{CompactionReport, TrendBucket, WINDOW_US};
 pub use codec::CodecError;
 pub use keys::{create_key_file, KdfParams, KeySource};
-pub use logs::{AlarmRecord, DeadLetter, DeviceAssignment, OutboxEntry, OutboxStatus};
+pub use logs::{AlarmRecord, DeadLetter, DeadLetterKind, DeviceAssignment, OutboxEntry, OutboxStatus, SetAside};
 pub use salvage::{LostRows, LostSeries, SalvageReport};
 pub use settings::SavedSettings;
 pub use spill::{SpillContents, SpillWriter};

@@ -23,16 +23,49 @@ const AAD_DEVICE: &[u8] = b"vigil/device/v1";
 pub struct OutboxEntry {
     pub seq: i64,
     pub readings: Vec<Reading>,
+    /// Per reading: failed upload attempts so far.
+    pub attempts: Vec<u32>,
+    /// Per reading: already dead-lettered or parked (the rest of the row is pending).
+    pub settled: Vec<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OutboxStatus {
+    /// Readings waiting for upload.
     pub pending_readings: u64,
     pub oldest_queued: Option<DateTime<Utc>>,
+    /// Readings the server refused.
     pub dead_letters: u64,
+    /// Readings set aside after failing again and again.
+    pub parked: u64,
+    /// Log-safe summary of the latest dead letter or parked reading.
+    pub last_set_aside: Option<String>,
 }
 
-/// A reading the server refused, with its reason (an OperationOutcome summary).
+/// Why a reading left the outbox without reaching the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "lowercase")]
+#[ts(export)]
+pub enum DeadLetterKind {
+    /// The server refused it (a 4xx about its content).
+    Refused,
+    /// It failed again and again (5xx) while the server took others: set aside so the
+    /// queue moves on.
+    Parked,
+}
+
+impl DeadLetterKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            DeadLetterKind::Refused => "refused",
+            DeadLetterKind::Parked => "parked",
+        }
+    }
+}
+
+/// A reading the server refused or that was parked, with its reason (the server's
+/// OperationOutcome text: may echo values, for authorised users only). Re-queue with
+/// [`Store::requeue_dead_letters`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[ts(export)]
 pub struct DeadLetter {
@@ -40,6 +73,23 @@ pub struct DeadLetter {
     pub at: DateTime<Utc>,
     pub reading: Reading,
     pub reason: String,
+    pub kind: DeadLetterKind,
+}
+
+/// A reading of an outbox row leaving the queue without reaching the server.
+#[derive(Debug, Clone)]
+pub struct SetAside<'a> {
+    /// Outbox row and the reading's index in it.
+    pub row: i64,
+    pub index: u32,
+    pub reading: &'a Reading,
+    pub kind: DeadLetterKind,
+    /// Log-safe (status, issue codes).
+    pub summary: &'a str,
+    /// The full reason (may echo values; sealed).
+    pub detail: &'a str,
+    /// Every other reading of the row is settled too: delete the row, same transaction.
+    pub row_done: bool,
 }
 
 /// One alarm-log record; `event` is the alarm engine's event as JSON.
@@ -67,6 +117,19 @@ pub struct DeviceAssignment {
 
 fn outbox_aad(created: i64, n: i64) -> Vec<u8> {
     [AAD_OUTBOX, &created.to_le_bytes()[..], &n.to_le_bytes()[..]].concat()
+}
+
+/// Deletes an outbox row and its per-reading state.
+async fn delete_row(tx: &mut sqlx::SqliteConnection, row: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM outbox WHERE seq = ?")
+        .bind(row)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM outbox_items WHERE outbox_row = ?")
+        .bind(row)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
 }
 
 pub(crate) fn id_aad(prefix: &[u8], id: i64) -> Vec<u8> {
@@ -128,6 +191,27 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(db("reading the outbox"))?;
+        let mut state: std::collections::HashMap<(i64, i64), (u32, bool)> = Default::default();
+        if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
+            let items = sqlx::query(
+                "SELECT outbox_row, outbox_index, attempts, settled FROM outbox_items
+                 WHERE outbox_row BETWEEN ? AND ?",
+            )
+            .bind(first.get::<i64, _>("seq"))
+            .bind(last.get::<i64, _>("seq"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("reading the outbox"))?;
+            for i in items {
+                state.insert(
+                    (i.get("outbox_row"), i.get("outbox_index")),
+                    (
+                        i.get::<i64, _>("attempts") as u32,
+                        i.get::<i64, _>("settled") != 0,
+                    ),
+                );
+            }
+        }
         rows.iter()
             .map(|row| {
                 let seq: i64 = row.get("seq");
@@ -148,7 +232,15 @@ impl Store {
                 if readings.len() as i64 != row.get::<i64, _>("n") {
                     return Err(bad());
                 }
-                Ok(OutboxEntry { seq, readings })
+                let (attempts, settled) = (0..readings.len() as i64)
+                    .map(|i| state.get(&(seq, i)).copied().unwrap_or_default())
+                    .unzip();
+                Ok(OutboxEntry {
+                    seq,
+                    readings,
+                    attempts,
+                    settled,
+                })
             })
             .collect()
     }
@@ -161,42 +253,156 @@ impl Store {
             .await
             .map_err(db("acknowledging uploads"))?;
         for seq in seqs {
-            sqlx::query("DELETE FROM outbox WHERE seq = ?")
-                .bind(seq)
-                .execute(&mut *tx)
+            delete_row(&mut tx, *seq)
                 .await
                 .map_err(db("acknowledging uploads"))?;
         }
         tx.commit().await.map_err(db("acknowledging uploads"))
     }
 
-    /// Keeps a refused reading with the server's reason.
+    /// One more failed upload attempt for each of these readings (outbox row, index).
+    pub async fn outbox_failed(&self, items: &[(i64, u32)]) -> Result<(), StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db("counting upload attempts"))?;
+        for (row, index) in items {
+            sqlx::query(
+                "INSERT INTO outbox_items (outbox_row, outbox_index, attempts) VALUES (?, ?, 1)
+                 ON CONFLICT (outbox_row, outbox_index) DO UPDATE SET attempts = attempts + 1",
+            )
+            .bind(row)
+            .bind(*index as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("counting upload attempts"))?;
+        }
+        tx.commit().await.map_err(db("counting upload attempts"))
+    }
+
+    /// Keeps a refused reading with the server's reason (not from the outbox).
     pub async fn dead_letter(&self, reading: &Reading, reason: &str) -> Result<(), StoreError> {
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(db("writing a dead letter"))?;
-        let id: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) + 1 FROM dead_letters")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db("writing a dead letter"))?;
-        let at = Utc::now();
-        let body = serde_json::to_vec(&(reading, reason)).expect("reading serialises");
-        let (nonce, sealed) = self.readings.seal(&id_aad(AAD_DEAD, id), &body);
-        sqlx::query("INSERT INTO dead_letters (id, at, nonce, sealed) VALUES (?, ?, ?, ?)")
-            .bind(id)
-            .bind(at.timestamp_micros())
-            .bind(nonce)
-            .bind(sealed)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("writing a dead letter"))?;
+        self.insert_dead_letter(&mut tx, reading, reason, DeadLetterKind::Refused, None, None)
+            .await?;
         tx.commit().await.map_err(db("writing a dead letter"))
     }
 
+    /// Takes a reading out of the outbox into the dead letters, in one transaction: the
+    /// dead letter, and the reading marked settled (or its row deleted when `row_done`).
+    /// Idempotent: the same reading set aside twice (say the process died before the
+    /// caller knew it was done) is one dead letter.
+    pub async fn set_aside(&self, s: &SetAside<'_>) -> Result<(), StoreError> {
+        let what = "setting a reading aside";
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db(what))?;
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM dead_letters WHERE outbox_row = ? AND outbox_index = ?")
+                .bind(s.row)
+                .bind(s.index as i64)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db(what))?;
+        if exists.is_none() {
+            self.insert_dead_letter(
+                &mut tx,
+                s.reading,
+                s.detail,
+                s.kind,
+                Some(s.summary),
+                Some((s.row, s.index)),
+            )
+            .await?;
+        }
+        if s.row_done {
+            delete_row(&mut tx, s.row).await.map_err(db(what))?;
+        } else {
+            sqlx::query(
+                "INSERT INTO outbox_items (outbox_row, outbox_index, settled) VALUES (?, ?, 1)
+                 ON CONFLICT (outbox_row, outbox_index) DO UPDATE SET settled = 1",
+            )
+            .bind(s.row)
+            .bind(s.index as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(db(what))?;
+        }
+        tx.commit().await.map_err(db(what))
+    }
+
+    async fn insert_dead_letter(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        reading: &Reading,
+        reason: &str,
+        kind: DeadLetterKind,
+        summary: Option<&str>,
+        item: Option<(i64, u32)>,
+    ) -> Result<(), StoreError> {
+        let what = "writing a dead letter";
+        let id: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) + 1 FROM dead_letters")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db(what))?;
+        let at = Utc::now();
+        let body = serde_json::to_vec(&(reading, reason)).expect("reading serialises");
+        let (nonce, sealed) = self.readings.seal(&id_aad(AAD_DEAD, id), &body);
+        sqlx::query(
+            "INSERT INTO dead_letters (id, at, nonce, sealed, outbox_row, outbox_index, kind, summary)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(at.timestamp_micros())
+        .bind(nonce)
+        .bind(sealed)
+        .bind(item.map(|i| i.0))
+        .bind(item.map(|i| i.1 as i64))
+        .bind(kind.as_str())
+        .bind(summary)
+        .execute(&mut *tx)
+        .await
+        .map_err(db(what))?;
+        Ok(())
+    }
+
+    /// Puts dead letters (all, or those with these ids) back at the end of the outbox, in
+    /// one transaction: one new outbox row, the dead letters deleted. The number re-queued.
+    /// Queued whether or not upload is on (a requeue is an explicit request).
+    pub async fn requeue_dead_letters(&self, ids: Option<&[i64]>) -> Result<u64, StoreError> {
+        let what = "re-queueing dead letters";
+        let all = self.dead_letters().await?;
+        let chosen: Vec<DeadLetter> = all
+            .into_iter()
+            .filter(|d| ids.map_or(true, |ids| ids.contains(&d.id)))
+            .collect();
+        if chosen.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db(what))?;
+        let mut readings = Vec::new();
+        for d in chosen {
+            let gone = sqlx::query("DELETE FROM dead_letters WHERE id = ?")
+                .bind(d.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db(what))?
+                .rows_affected();
+            // Already re-queued meanwhile (another requeue): not queued twice.
+            if gone == 1 {
+                readings.push(d.reading);
+            }
+        }
+        self.enqueue(&mut tx, &readings).await?;
+        tx.commit().await.map_err(db(what))?;
+        Ok(readings.len() as u64)
+    }
+
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
-        let rows = sqlx::query("SELECT id, at, nonce, sealed FROM dead_letters ORDER BY id")
+        let rows = sqlx::query("SELECT id, at, nonce, sealed, kind FROM dead_letters ORDER BY id")
             .fetch_all(&self.pool)
             .await
             .map_err(db("reading dead letters"))?;
@@ -222,25 +428,41 @@ impl Store {
                     at: micros_to_utc(row.get("at")),
                     reading,
                     reason,
+                    kind: match row.get::<String, _>("kind").as_str() {
+                        "parked" => DeadLetterKind::Parked,
+                        _ => DeadLetterKind::Refused,
+                    },
                 })
             })
             .collect()
     }
 
     pub async fn outbox_status(&self) -> Result<OutboxStatus, StoreError> {
-        let (pending, oldest): (i64, Option<i64>) =
-            sqlx::query_as("SELECT coalesce(sum(n), 0), min(created) FROM outbox")
-                .fetch_one(&self.pool)
+        let (pending, oldest): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT coalesce(sum(n), 0) - (SELECT count(*) FROM outbox_items WHERE settled != 0),
+                        min(created) FROM outbox",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db("reading the outbox"))?;
+        let (dead, parked): (i64, i64) = sqlx::query_as(
+            "SELECT coalesce(sum(kind != 'parked'), 0), coalesce(sum(kind = 'parked'), 0) FROM dead_letters",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db("reading dead letters"))?;
+        let last: Option<Option<String>> =
+            sqlx::query_scalar("SELECT summary FROM dead_letters ORDER BY id DESC LIMIT 1")
+                .fetch_optional(&self.pool)
                 .await
-                .map_err(db("reading the outbox"))?;
-        let dead: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db("reading dead letters"))?;
+                .map_err(db("reading dead letters"))?;
         Ok(OutboxStatus {
             pending_readings: pending as u64,
             oldest_queued: oldest.map(micros_to_utc),
             dead_letters: dead as u64,
+            parked: parked as u64,
+            // A dead letter from before schema 5 has no log-safe summary.
+            last_set_aside: last.map(|s| s.unwrap_or_else(|| "refused by the server".into())),
         })
     }
 

@@ -6,6 +6,11 @@
 #[path = "../../../fhir/tests/it/support.rs"]
 mod support;
 
+#[path = "../../../fhir/tests/it/mock.rs"]
+mod mock;
+
+mod delivery;
+
 use chrono::Utc;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -49,6 +54,7 @@ fn config_with(dir: &Path, base: &str, allow_simulated: bool) -> Config {
             gateway_id: "test-gateway".into(),
             allow_simulated,
             outage_alarm_s: 900,
+            dead_letter_alarm: 1,
         }),
     }
 }

@@ -3,9 +3,11 @@
 //! run `npm ci` there first).
 
 mod auth;
+mod delivery;
 mod faults;
 mod mapping;
 mod phd;
+mod mock;
 mod support;
 mod tls;
 mod upload;

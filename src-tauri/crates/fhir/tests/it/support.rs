@@ -335,5 +335,6 @@ pub fn fast_config() -> SyncConfig {
         jitter: 0.5,
     };
     c.poll_interval = Duration::from_millis(100);
+    c.min_retry_wait = Duration::from_millis(50);
     c
 }

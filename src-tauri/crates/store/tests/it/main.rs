@@ -610,6 +610,90 @@ mod schema2 {
         });
     }
 
+    /// A reading set aside twice (the process died after the dead letter, before the
+    /// syncer knew) is one dead letter; failed attempts and "settled" survive a reopen;
+    /// a requeue puts dead letters back in the outbox once.
+    #[test]
+    fn setting_aside_is_idempotent_and_a_requeue_queues_once() {
+        use vigil_store::{DeadLetterKind, SetAside};
+        rt().block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("v.db");
+            let store = Store::open(&path, &key()).await.unwrap();
+            let adm = store.admit("bed-1", patient(), t(0)).await.unwrap().id;
+            store.set_outbox_enabled(true);
+            let rs: Vec<Reading> = [(Mdc::ECG_HEART_RATE, 70.0), (Mdc::PULS_OXIM_SAT_O2, 95.0)]
+                .into_iter()
+                .map(|(c, v)| {
+                    let mut r = reading("bed-1", c, Value::Number(v), t(5));
+                    r.admission = Some(adm.clone());
+                    r
+                })
+                .collect();
+            store.append(&rs).await.unwrap();
+            let q = store.outbox_peek(10).await.unwrap();
+            let row = q[0].seq;
+            assert_eq!(
+                (q[0].attempts.clone(), q[0].settled.clone()),
+                (vec![0, 0], vec![false, false])
+            );
+            store.outbox_failed(&[(row, 0)]).await.unwrap();
+            store.outbox_failed(&[(row, 0)]).await.unwrap();
+            let aside = |index: u32, kind, row_done| SetAside {
+                row,
+                index,
+                reading: &q[0].readings[index as usize],
+                kind,
+                summary: "HTTP 500 (error exception)",
+                detail: "HTTP 500: error exception (value 70)",
+                row_done,
+            };
+            store
+                .set_aside(&aside(0, DeadLetterKind::Parked, false))
+                .await
+                .unwrap();
+            store.close().await;
+            let store = Store::open(&path, &key()).await.unwrap();
+            store
+                .set_aside(&aside(0, DeadLetterKind::Parked, false))
+                .await
+                .unwrap();
+            let st = store.outbox_status().await.unwrap();
+            assert_eq!((st.dead_letters, st.parked), (0, 1));
+            assert_eq!(st.last_set_aside.as_deref(), Some("HTTP 500 (error exception)"));
+            let q2 = store.outbox_peek(10).await.unwrap();
+            assert_eq!(
+                (q2[0].attempts.clone(), q2[0].settled.clone()),
+                (vec![2, 0], vec![true, false])
+            );
+            store
+                .set_aside(&aside(1, DeadLetterKind::Refused, true))
+                .await
+                .unwrap();
+            assert!(store.outbox_peek(10).await.unwrap().is_empty(), "the row is done");
+            let dl = store.dead_letters().await.unwrap();
+            assert_eq!(dl.len(), 2);
+            assert_eq!(
+                (dl[0].kind, dl[1].kind),
+                (DeadLetterKind::Parked, DeadLetterKind::Refused)
+            );
+
+            assert_eq!(store.requeue_dead_letters(Some(&[dl[0].id])).await.unwrap(), 1);
+            assert_eq!(store.requeue_dead_letters(Some(&[dl[0].id])).await.unwrap(), 0);
+            let q3 = store.outbox_peek(10).await.unwrap();
+            assert_eq!(q3.len(), 1);
+            assert!(q3[0].seq > row);
+            assert_eq!(q3[0].readings, vec![rs[0].clone()]);
+            assert_eq!(
+                (q3[0].attempts.clone(), q3[0].settled.clone()),
+                (vec![0], vec![false])
+            );
+            assert_eq!(store.requeue_dead_letters(None).await.unwrap(), 1);
+            let st = store.outbox_status().await.unwrap();
+            assert_eq!((st.pending_readings, st.dead_letters, st.parked), (2, 0, 0));
+        });
+    }
+
     #[test]
     fn alarm_log_and_device_registry_round_trip_sealed() {
         rt().block_on(async {
