@@ -274,9 +274,21 @@ impl Outbox for StoreOutbox {
 
 /// Whether a queued reading goes to the FHIR server: not an intermediate cuff pressure
 /// (MDC_PRESS_CUFF, BLE 0x2A36: the cuff inflating, not a measurement of the patient, never a
-/// final Observation), and not a simulated reading unless the site allows them.
+/// final Observation), not a control-solution glucose result nor data the device labels as
+/// demonstration or test data, and not a simulated reading unless the site allows them.
 fn uploadable(r: &Reading, allow_simulated: bool) -> bool {
-    r.code != vigil_model::Mdc::PRESS_CUFF && (allow_simulated || r.source != vigil_model::Source::Simulated)
+    // A control-solution result tests the meter, not the patient: never filed under the
+    // patient (issue 12, item 4). Nor is what the device itself labels demonstration or test
+    // data (PLXS Measurement Status bits 10, 11; PHD IG: test data is not uploaded).
+    let not_the_patient = r.code == vigil_model::Mdc::CONC_GLU_CONTROL
+        || r
+            .status
+            .flags
+            .iter()
+            .any(|f| f == "data for demonstration" || f == "data for testing");
+    r.code != vigil_model::Mdc::PRESS_CUFF
+        && !not_the_patient
+        && (allow_simulated || r.source != vigil_model::Source::Simulated)
 }
 
 /// Parts of one blood-pressure measurement (one FHIR panel): systolic,
@@ -470,7 +482,7 @@ mod tests {
     /// Intermediate cuff pressures and (unless allowed) simulated readings leave the outbox
     /// without being handed to the syncer; the rest is handed out and the rows complete.
     #[tokio::test]
-    async fn cuff_pressures_and_simulated_readings_are_never_handed_out() {
+    async fn cuff_pressures_control_solution_test_data_and_simulated_readings_are_never_handed_out() {
         use vigil_fhir::Outbox;
         use vigil_model::{Mdc, Source, Value};
         let dir = tempfile::tempdir().unwrap();
@@ -505,6 +517,16 @@ mod tests {
                 r(Mdc::PRESS_CUFF, Source::Real, 1),
                 r(Mdc::PULS_RATE_NON_INV, Source::Real, 2),
                 r(Mdc::PULS_RATE_NON_INV, Source::Simulated, 3),
+                // Issue 12, item 4: a control-solution result is never the patient's.
+                r(Mdc::CONC_GLU_CONTROL, Source::Real, 4),
+                // Data the device labels as test data (PLXS bit 11).
+                Reading {
+                    status: vigil_model::Status {
+                        quality: vigil_model::Quality::Invalid,
+                        flags: vec!["data for testing".into()],
+                    },
+                    ..r(Mdc::PULS_OXIM_SAT_O2, Source::Real, 5)
+                },
             ])
             .await
             .unwrap();

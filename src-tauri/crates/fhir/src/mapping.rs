@@ -69,7 +69,7 @@
 use chrono::{NaiveDateTime, Offset, SecondsFormat, TimeZone};
 use ring::digest;
 use serde_json::{json, Map, Value as Json};
-use vigil_model::{Mdc, Reading, Source, Special, Value};
+use vigil_model::{Mdc, Quality, Reading, Source, Special, Status, Value};
 
 pub const MDC_SYSTEM: &str = "urn:iso:std:iso:11073:10101";
 pub const LOINC_SYSTEM: &str = "http://loinc.org";
@@ -91,6 +91,8 @@ pub const COINCIDENT_TIME_STAMP_EXTENSION: &str =
 pub const COINCIDENT_TIME_STAMP_PROFILE: &str =
     "http://hl7.org/fhir/uv/phd/StructureDefinition/PhdCoincidentTimeStampObservation";
 pub const DATA_ABSENT_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/data-absent-reason";
+/// The PoCD measurement-status code system the PHD IG's `MsmtStatusInterpretation` slice fixes.
+pub const MEASUREMENT_STATUS_SYSTEM: &str = "http://hl7.org/fhir/uv/pocd/CodeSystem/measurement-status";
 const CATEGORY_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/observation-category";
 const PHD_CATEGORY_SYSTEM: &str = "http://hl7.org/fhir/uv/phd/CodeSystem/PhdObservationCategories";
 /// PHD IG STU 2 PhdBaseObservation: the category slice PHD-Observation is fixed to `phd`.
@@ -235,6 +237,71 @@ fn put_value(target: &mut Map<String, Json>, value: Value, unit: &str) {
     );
 }
 
+/// The device's measurement status on an Observation (or a panel's components), as the PHD
+/// IG STU 2 maps it (Base Observation notes, "Measurement Status"):
+/// * invalid: no value, `dataAbsentReason` `error` — `not-performed` when the device said
+///   the measurement is unavailable (PLXS "measurement unavailable");
+/// * questionable: `interpretation` `questionable`; calibrating: `calibration-ongoing`;
+///   an early estimate or a measurement still under way: `early-indication` and `status`
+///   `preliminary` (the profile allows final or preliminary only);
+/// * the device's own words for the bits it set go in a `note` (no patient data).
+fn put_status(o: &mut Map<String, Json>, components: Option<&mut Vec<Json>>, s: &Status) {
+    if s.is_empty() {
+        return;
+    }
+    if s.quality == Quality::Invalid {
+        let code = if s.flags.iter().any(|f| f == "measurement unavailable") {
+            "not-performed"
+        } else {
+            "error"
+        };
+        let dar = json!({ "coding": [{ "system": DATA_ABSENT_SYSTEM, "code": code, "display": if code == "error" { "Error" } else { "Not Performed" } }] });
+        let targets: Vec<&mut Map<String, Json>> = match components {
+            Some(cs) => cs.iter_mut().filter_map(|c| c.as_object_mut()).collect(),
+            None => vec![o as &mut Map<String, Json>],
+        };
+        for t in targets {
+            t.remove("valueQuantity");
+            t.insert("dataAbsentReason".into(), dar.clone());
+        }
+    } else {
+        let mut codes = Vec::new();
+        for f in &s.flags {
+            let code = match f.as_str() {
+                "calibration ongoing" => "calibration-ongoing",
+                "early estimated data" | "measurement ongoing" => "early-indication",
+                _ => continue,
+            };
+            if !codes.contains(&code) {
+                codes.push(code);
+            }
+        }
+        if s.quality == Quality::Questionable && codes.is_empty() {
+            codes.push("questionable");
+        }
+        if codes.contains(&"early-indication") {
+            o.insert("status".into(), json!("preliminary"));
+        }
+        if !codes.is_empty() {
+            o.insert(
+                "interpretation".into(),
+                Json::Array(
+                    codes
+                        .into_iter()
+                        .map(|c| json!({ "coding": [{ "system": MEASUREMENT_STATUS_SYSTEM, "code": c }] }))
+                        .collect(),
+                ),
+            );
+        }
+    }
+    if !s.flags.is_empty() {
+        o.insert(
+            "note".into(),
+            json!([{ "text": format!("Device status: {}", s.flags.join("; ")) }]),
+        );
+    }
+}
+
 fn base_observation(
     code: Mdc,
     source: Source,
@@ -300,6 +367,7 @@ pub fn observation(reading: &Reading, ctx: &ObservationContext) -> Json {
         PHD_NUMERIC_PROFILE,
     );
     put_value(&mut o, reading.value, &reading.unit);
+    put_status(&mut o, None, &reading.status);
     Json::Object(o)
 }
 
@@ -423,6 +491,8 @@ pub fn blood_pressure_panel(parts: &BpParts, ctx: &ObservationContext) -> Json {
         put_value(&mut c, r.value, &r.unit);
         components.push(Json::Object(c));
     }
+    // One cuff measurement, one status (the parts come from one payload).
+    put_status(&mut o, Some(&mut components), &first.status);
     o.insert("component".into(), Json::Array(components));
     Json::Object(o)
 }

@@ -278,3 +278,65 @@ async fn height_and_bmi_carry_loinc_and_their_vital_signs_profiles() {
     }
     server.stop().await;
 }
+
+/// Issue 12, item 3: the device's measurement status reaches the record as the PHD IG STU 2
+/// maps it (Base Observation notes, "Measurement Status"), and every shape passes the test
+/// server's PHD and `bp` rules.
+#[tokio::test]
+async fn measurement_status_maps_to_data_absent_reason_and_interpretation() {
+    use vigil_model::{Mdc, Quality, Status, Value};
+    let server = TestServer::start().await;
+    let with = |mut r: vigil_model::Reading, q: Quality, flags: &[&str]| {
+        r.status = Status {
+            quality: q,
+            flags: flags.iter().map(|f| f.to_string()).collect(),
+        };
+        r
+    };
+    let spo2 = || reading("d", Mdc::PULS_OXIM_SAT_O2, Value::Number(97.0), "%", t0());
+
+    // Invalid: no number reaches the record, whatever the device sent.
+    let o = mapping::observation(&with(spo2(), Quality::Invalid, &["sensor disconnected"]), &CTX);
+    assert!(o.get("valueQuantity").is_none(), "{o}");
+    assert_eq!(o["dataAbsentReason"]["coding"][0]["code"], "error");
+    assert_eq!(o["status"], "final");
+    assert_eq!(o["note"][0]["text"], "Device status: sensor disconnected");
+    assert_eq!(server.validate(&o).await.0, 200, "{o}");
+    // Not available: not-performed.
+    let o = mapping::observation(&with(spo2(), Quality::Invalid, &["measurement unavailable"]), &CTX);
+    assert_eq!(o["dataAbsentReason"]["coding"][0]["code"], "not-performed");
+    assert_eq!(server.validate(&o).await.0, 200, "{o}");
+    // Questionable: the value, with the interpretation.
+    let o = mapping::observation(&with(spo2(), Quality::Questionable, &["low perfusion detected"]), &CTX);
+    assert_eq!(o["valueQuantity"]["value"], 97.0);
+    assert_eq!(o["interpretation"][0]["coding"][0]["system"], mapping::MEASUREMENT_STATUS_SYSTEM);
+    assert_eq!(o["interpretation"][0]["coding"][0]["code"], "questionable");
+    assert_eq!(server.validate(&o).await.0, 200, "{o}");
+    // An early estimate: preliminary.
+    let o = mapping::observation(&with(spo2(), Quality::Questionable, &["early estimated data"]), &CTX);
+    assert_eq!(o["status"], "preliminary");
+    assert_eq!(o["interpretation"][0]["coding"][0]["code"], "early-indication");
+    assert_eq!(server.validate(&o).await.0, 200, "{o}");
+    // No status bits: nothing added.
+    let o = mapping::observation(&spo2(), &CTX);
+    assert!(o.get("interpretation").is_none() && o.get("note").is_none() && o.get("dataAbsentReason").is_none());
+
+    // A cuff reading taken with a loose cuff: questionable panel; a failed one: every
+    // component without a value.
+    let flag_all = |rs: Vec<vigil_model::Reading>, q: Quality, f: &[&str]| -> Vec<vigil_model::Reading> {
+        rs.into_iter().map(|r| with(r, q, f)).collect()
+    };
+    let rs = flag_all(bp("cuff", t0(), 120.0, 80.0, 93.0), Quality::Questionable, &["cuff too loose"]);
+    let p = mapping::blood_pressure_panel(&BpParts { systolic: &rs[0], diastolic: &rs[1], mean: Some(&rs[2]) }, &CTX);
+    assert_eq!(p["interpretation"][0]["coding"][0]["code"], "questionable");
+    assert_eq!(p["component"][0]["valueQuantity"]["value"], 120.0);
+    assert_eq!(server.validate(&p).await.0, 200, "{p}");
+    let rs = flag_all(bp("cuff", t0(), 120.0, 80.0, 93.0), Quality::Invalid, &["improper measurement position"]);
+    let p = mapping::blood_pressure_panel(&BpParts { systolic: &rs[0], diastolic: &rs[1], mean: Some(&rs[2]) }, &CTX);
+    for c in p["component"].as_array().unwrap() {
+        assert!(c.get("valueQuantity").is_none(), "{p}");
+        assert_eq!(c["dataAbsentReason"]["coding"][0]["code"], "error");
+    }
+    assert_eq!(server.validate(&p).await.0, 200, "{p}");
+    server.stop().await;
+}
