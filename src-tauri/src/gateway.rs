@@ -120,12 +120,17 @@ async fn status_line(v: &Vigil) {
     let (devices, receiving) = v.device_counts();
     let fhir = match v.sync_status().await {
         Some(st) => format!(
-            ", fhir {} (pending {}, uploaded {}, dead letters {}, parked {})",
+            ", fhir {} (pending {}, uploaded {}, dead letters {}, parked {}{})",
             if st.healthy { "ok" } else { "NOT SYNCING" },
             st.pending,
             st.uploaded,
             st.dead_letters,
-            st.parked
+            st.parked,
+            if st.duplicate_devices > 0 {
+                format!(", {} Devices duplicated on the server", st.duplicate_devices)
+            } else {
+                String::new()
+            }
         ),
         None => String::new(),
     };

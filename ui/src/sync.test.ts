@@ -25,6 +25,7 @@ const base: SyncView = {
   last_set_aside: null,
   uploaded: 1200,
   last_error: null,
+  duplicate_devices: 0,
 };
 
 describe("sync status text", () => {

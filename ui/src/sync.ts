@@ -41,6 +41,7 @@ export function syncModel(s: SyncView): SyncModel {
     `${s.uploaded} uploaded since start`,
     s.last_error ? `Last error: ${s.last_error}` : null,
     s.last_set_aside && s.dead_letters + s.parked > 0 ? `Last refused or parked: ${s.last_set_aside}` : null,
+    s.duplicate_devices > 0 ? `${s.duplicate_devices} device(s) exist more than once on the server; Vigil uses the one with the lowest id` : null,
   ]
     .filter(Boolean)
     .join("\n");

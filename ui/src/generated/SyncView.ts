@@ -15,4 +15,8 @@ parked: number,
 /**
  * Why the latest reading was refused or parked: status and issue codes only.
  */
-last_set_aside: string | null, uploaded: number, last_error: string | null, };
+last_set_aside: string | null, uploaded: number, last_error: string | null, 
+/**
+ * Devices whose identifier the server holds more than once (Vigil uses the lowest id).
+ */
+duplicate_devices: number, };

@@ -70,6 +70,8 @@ pub struct SyncView {
     pub last_set_aside: Option<String>,
     pub uploaded: u64,
     pub last_error: Option<String>,
+    /// Devices whose identifier the server holds more than once (Vigil uses the lowest id).
+    pub duplicate_devices: u64,
 }
 
 /// A FHIR Patient found by MRN, for the nurse to confirm at admission.
@@ -585,6 +587,7 @@ impl Vigil {
             last_set_aside: q.map_or(st.last_set_aside, |q| q.last_set_aside),
             uploaded: st.uploaded,
             last_error: st.last_error,
+            duplicate_devices: st.duplicate_devices,
         })
     }
 

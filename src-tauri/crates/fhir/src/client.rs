@@ -105,6 +105,14 @@ impl PatientSummary {
 }
 
 /// A FHIR R4 client for one server.
+/// A Device on the server and how many Devices carry its identifier there (more than one:
+/// duplicates someone else created; Vigil uses the lowest id and says so in its status).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRef {
+    pub reference: String,
+    pub matches: usize,
+}
+
 pub struct FhirClient {
     http: reqwest::Client,
     base: Url,
@@ -317,31 +325,106 @@ impl FhirClient {
     }
 
     /// Conditional create of Device resources; their `Device/<id>` references, in order.
-    pub async fn ensure_devices(&self, devices: &[Json]) -> Result<Vec<String>, Error> {
+    pub async fn ensure_devices(&self, devices: &[Json]) -> Result<Vec<DeviceRef>, Error> {
         let results = self.batch(devices).await?;
-        results
-            .into_iter()
-            .map(|r| match r {
+        let mut out = Vec::with_capacity(devices.len());
+        for (resource, r) in devices.iter().zip(results) {
+            out.push(match r {
                 EntryResult::Stored {
                     location: Some(l), ..
-                } => bundle::reference_from_location(&l, "Device")
-                    .ok_or_else(|| Error::Protocol("Device location without an id".into())),
-                EntryResult::Stored { location: None, .. } => {
-                    Err(Error::Protocol("Device stored without a location".into()))
+                } => DeviceRef {
+                    reference: bundle::reference_from_location(&l, "Device")
+                        .ok_or_else(|| Error::Protocol("Device location without an id".into()))?,
+                    matches: 1,
+                },
+                // No location to go by, or 412: the identifier matched more than one
+                // Device (R4 http.html "Conditional update": "Multiple matches: The server
+                // returns a 412 Precondition Failed error"). Never stall on it: find them.
+                EntryResult::Stored { location: None, .. }
+                | EntryResult::Retry {
+                    status: Some(412), ..
+                } => self.resolve_device(resource, 0).await?,
+                // Some servers (Medplum) answer multiple matches with a 400 on the request
+                // URL instead: a refusal only if the identifier is not held more than once.
+                EntryResult::Rejected { status: 400, outcome } => {
+                    match self.resolve_device(resource, 2).await {
+                        Ok(r) => r,
+                        Err(Error::Protocol(_)) => {
+                            return Err(Error::Http {
+                                status: 400,
+                                retry_after: None,
+                                outcome,
+                            })
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
                 EntryResult::Rejected { status, outcome }
                 | EntryResult::Retry {
                     status: Some(status),
                     outcome,
-                } => Err(Error::Http {
-                    status,
-                    retry_after: None,
-                    outcome,
-                }),
-                EntryResult::Retry { status: None, .. } => {
-                    Err(Error::Protocol("Device entry without status".into()))
+                } => {
+                    return Err(Error::Http {
+                        status,
+                        retry_after: None,
+                        outcome,
+                    })
                 }
-            })
-            .collect()
+                EntryResult::Retry { status: None, .. } => {
+                    return Err(Error::Protocol("Device entry without status".into()))
+                }
+            });
+        }
+        Ok(out)
+    }
+
+    /// The Device with `resource`'s identifier when the server did not say which: searches
+    /// `Device?identifier=system|value`, takes the lowest id (the same choice on every pass
+    /// and every gateway) and updates that one by id with what Vigil knows. Creates it when
+    /// none exists. Fewer than `at_least` matches is `Error::Protocol` (nothing to resolve).
+    async fn resolve_device(&self, resource: &Json, at_least: usize) -> Result<DeviceRef, Error> {
+        let id = resource
+            .get("identifier")
+            .and_then(|i| i.get(0))
+            .and_then(|i| Some(format!("{}|{}", i.get("system")?.as_str()?, i.get("value")?.as_str()?)))
+            .ok_or_else(|| Error::Protocol("Device without an identifier to resolve".into()))?;
+        let found = self
+            .search("Device", &[("identifier", id.as_str()), ("_count", "100")])
+            .await?;
+        let mut ids: Vec<String> = found
+            .get("entry")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.get("resource")?.get("id")?.as_str().map(String::from))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        if ids.len() < at_least {
+            return Err(Error::Protocol(format!(
+                "{} Devices with this identifier, expected at least {at_least}",
+                ids.len()
+            )));
+        }
+        let Some(first) = ids.first() else {
+            let created = self.create(resource).await?;
+            let id = created
+                .get("id")
+                .and_then(Json::as_str)
+                .ok_or_else(|| Error::Protocol("created Device without an id".into()))?;
+            return Ok(DeviceRef {
+                reference: format!("Device/{id}"),
+                matches: 1,
+            });
+        };
+        let reference = format!("Device/{first}");
+        let mut update = resource.clone();
+        update["id"] = Json::String(first.clone());
+        self.request(Method::PUT, self.url(&reference, &[])?, Some(&update))
+            .await?;
+        Ok(DeviceRef {
+            reference,
+            matches: ids.len(),
+        })
     }
 }

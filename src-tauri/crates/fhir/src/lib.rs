@@ -26,7 +26,7 @@ pub mod outbox;
 pub mod sync;
 
 pub use auth::{Auth, Secret, SigningKey, SmartBackend};
-pub use client::{ClientConfig, FhirClient, PatientSummary};
+pub use client::{ClientConfig, DeviceRef, FhirClient, PatientSummary};
 pub use error::{Error, Outcome};
 pub use mapping::{DeviceInfo, ObservationContext};
 pub use outbox::{MemoryOutbox, Outbox, OutboxError, OutboxItem, OutboxStats, SetAside, SetAsideKind};

@@ -190,6 +190,8 @@ pub struct SyncStatus {
     pub last_success: Option<DateTime<Utc>>,
     /// Failed attempts since the last success.
     pub consecutive_failures: u32,
+    /// Devices (sensors, gateway) whose identifier the server holds more than once.
+    pub duplicate_devices: u64,
 }
 
 /// Result of one pass over the outbox.
@@ -330,6 +332,8 @@ pub struct Syncer<C: Clock> {
     /// Per sensor: its Device reference and the Device content last stored (a richer one
     /// is sent again, see [`Syncer::device_ref`]).
     device_refs: HashMap<String, (String, Json)>,
+    /// Devices whose identifier the server holds more than once.
+    duplicate_devices: std::collections::HashSet<String>,
     /// Sensor Devices the server refused (by Vigil device id).
     rejected_devices: HashMap<String, RejectedDevice>,
     gateway_ref: Option<String>,
@@ -390,6 +394,7 @@ impl<C: Clock> Syncer<C> {
             status: watch::channel(SyncStatus::default()).0,
             notify: Arc::new(Notify::new()),
             device_refs: HashMap::new(),
+            duplicate_devices: Default::default(),
             rejected_devices: HashMap::new(),
             gateway_ref: None,
             device_clocks: HashMap::new(),
@@ -558,8 +563,10 @@ impl<C: Clock> Syncer<C> {
                     .into_iter()
                     .next()
                     .ok_or_else(|| Error::Protocol("no Device reference".into()))?;
-                self.device_refs.insert(device.to_string(), (r.clone(), resource));
-                Ok(SensorDevice::Ref(r))
+                self.note_duplicates(device, r.matches);
+                self.device_refs
+                    .insert(device.to_string(), (r.reference.clone(), resource));
+                Ok(SensorDevice::Ref(r.reference))
             }
             Err(Error::Http { status, outcome, .. }) if bundle::is_refusal(status) => {
                 tracing::warn!(
@@ -605,8 +612,22 @@ impl<C: Clock> Syncer<C> {
             .into_iter()
             .next()
             .ok_or_else(|| Error::Protocol("no Device reference".into()))?;
-        self.gateway_ref = Some(r.clone());
-        Ok(r)
+        self.note_duplicates("gateway", r.matches);
+        self.gateway_ref = Some(r.reference.clone());
+        Ok(r.reference)
+    }
+
+    /// A Device identifier the server holds more than once (someone else created copies):
+    /// Vigil uses the lowest id; counted in the status and logged, never a stall.
+    fn note_duplicates(&mut self, device: &str, matches: usize) {
+        if matches > 1 && self.duplicate_devices.insert(device.to_string()) {
+            tracing::warn!(
+                device,
+                matches,
+                "fhir sync: the server holds this Device identifier more than once; using the lowest id"
+            );
+            self.status.send_modify(|s| s.duplicate_devices = self.duplicate_devices.len() as u64);
+        }
     }
 
     async fn upload_window<O: Outbox>(

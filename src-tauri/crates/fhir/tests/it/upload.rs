@@ -683,3 +683,49 @@ async fn without_a_clock_reading_since_the_restart_measurements_have_no_referenc
     );
     server.stop().await;
 }
+
+/// Issue 12, item 6: two Devices with the same identifier on the server (someone else
+/// created a copy) make a conditional update answer 412. Uploads never stall on it: the
+/// syncer finds them by identifier, uses the lowest id every time, and says so in its status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_devices_with_one_identifier_never_stop_uploads() {
+    let server = TestServer::start().await;
+    let client = server.client();
+    let copy = serde_json::json!({
+        "resourceType": "Device",
+        "identifier": [{ "system": "urn:vigil:device", "value": "oxi-1" }],
+        "status": "active"
+    });
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let created = client.create(&copy).await.unwrap();
+        ids.push(created["id"].as_str().unwrap().to_string());
+    }
+    ids.sort();
+    let readings: Vec<_> = (0..30)
+        .map(|i| {
+            reading(
+                "oxi-1",
+                Mdc::PULS_OXIM_SAT_O2,
+                Value::Number(95.0),
+                "%",
+                t0() + chrono::Duration::seconds(i),
+            )
+        })
+        .collect();
+    let (outbox, _) = linked_outbox(&server, &readings).await;
+    let mut s = syncer(&server);
+    let report = drain(&mut s, &outbox).await;
+    assert_eq!(report.acked, 30, "uploads stalled on the duplicate Devices: {report:?} {:?}", s.status().borrow());
+    assert_eq!(server.observations().await, 30);
+    let st = s.status().borrow().clone();
+    assert_eq!(st.duplicate_devices, 1, "{st:?}");
+    assert!(st.healthy, "{st:?}");
+    // Every Observation names the same (lowest-id) Device, now updated with Vigil's content.
+    let o = by_identifier(&server, &readings[5]).await;
+    assert_eq!(o["device"]["reference"], format!("Device/{}", ids[0]));
+    let d = client.read(&format!("Device/{}", ids[0])).await.unwrap();
+    assert!(d.get("deviceName").is_some() || d.get("type").is_some(), "not updated: {d}");
+    assert_eq!(server.stats().await["resources"]["Device"], 3, "no third copy (plus the gateway)");
+    server.stop().await;
+}
