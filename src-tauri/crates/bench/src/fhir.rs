@@ -591,7 +591,8 @@ async fn store_backed(server: &Server, seconds: u32, expected: u64) -> (Run, Pas
     for b in &batches {
         store.append(b).await.expect("append");
     }
-    let outbox = StoreOutbox::new(store.clone());
+    // The backlog is simulated: allowed here as a site may allow it (labelled HTEST).
+    let outbox = StoreOutbox::new(store.clone()).allow_simulated(true);
     let (run, report, status) = drain(
         "Vigil Syncer + StoreOutbox (encrypted store)",
         server,
@@ -793,9 +794,11 @@ pub async fn run() {
         );
     }
 
+    // The goal is the server's own ingest rate: Vigil's slower path must drain at >= 0.9x
+    // the plain client's rate, whatever its CPU share (a fast machine must not excuse a
+    // slow uploader).
     let worst = memory.rate().min(stored.rate()) / plain.rate();
-    let worst_share = memory.client_share().max(stored.client_share());
-    let verdict = worst >= 0.9 || worst_share < 0.1;
+    let verdict = worst >= 0.9;
     let vigil_us = memory.client_us_per_obs().max(stored.client_us_per_obs());
     println!(
         "  Vigil's sync alone (its CPU per Observation, one core) could prepare and send ~{:.0} Obs/s, \
@@ -806,15 +809,20 @@ pub async fn run() {
     );
     println!();
     println!(
-        "verdict: Vigil {} the bottleneck: its slower path reaches {:.0} % of the plain client's rate, \
-         and its own CPU is {:.1} % of the wall time at most \
-         (goal: >= 90 % of the plain client's rate, or CPU a small fraction of the wall time)",
-        if verdict { "is NOT" } else { "IS" },
-        100.0 * worst,
-        100.0 * worst_share
+        "Vigil's drain rate vs the server's own ingest rate (plain client): in memory {:.2}x, from the encrypted store {:.2}x",
+        memory.rate() / plain.rate(),
+        stored.rate() / plain.rate()
+    );
+    println!(
+        "verdict: {} — Vigil's slower path drains at {:.2}x the server's own ingest rate (goal: >= 0.9x)",
+        if verdict { "PASS" } else { "FAIL" },
+        worst
     );
     if !ok {
         println!("correctness checks FAILED (see above)");
         std::process::exit(1);
+    }
+    if !verdict {
+        std::process::exit(2);
     }
 }
