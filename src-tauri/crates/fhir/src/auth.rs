@@ -28,6 +28,10 @@ use crate::error::Error;
 
 /// Fetch a new token when the cached one has less than this left.
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(60);
+/// The longest a token is used before fetching a new one, whatever `expires_in` says.
+pub const MAX_TOKEN_TTL: Duration = Duration::from_secs(3600);
+/// The shortest lifetime assumed for a token.
+pub const MIN_TOKEN_TTL: Duration = Duration::from_secs(2);
 
 /// A string that must never be printed.
 #[derive(Clone, PartialEq, Eq)]
@@ -291,7 +295,9 @@ impl TokenSource {
                 status,
             });
         }
-        let body: Json = resp.json().await.unwrap_or(Json::Null);
+        let body: Json = crate::client::read_capped(resp, crate::client::MAX_BODY)
+            .await
+            .map(|b| serde_json::from_slice(&b).unwrap_or(Json::Null))?;
         if status != 200 {
             // OAuth error code only (RFC 6749 §5.2); error_description may echo input.
             let code = body
@@ -304,7 +310,15 @@ impl TokenSource {
             .get("access_token")
             .and_then(Json::as_str)
             .ok_or_else(|| Error::Auth("token response without access_token".into()))?;
-        let ttl = body.get("expires_in").and_then(Json::as_u64).unwrap_or(300);
+        // RFC 6749 §5.1: seconds, RECOMMENDED. Absent: assume 5 minutes. Clamped to
+        // [MIN_TOKEN_TTL, MAX_TOKEN_TTL] so that a huge value cannot overflow the clock (a
+        // panic in the sync task) nor keep a revoked token in use for days, and a zero one
+        // cannot make every request fetch a new token.
+        let ttl = body
+            .get("expires_in")
+            .and_then(Json::as_u64)
+            .unwrap_or(300)
+            .clamp(MIN_TOKEN_TTL.as_secs(), MAX_TOKEN_TTL.as_secs());
         let lifetime = Duration::from_secs(ttl);
         let cached = Cached {
             token: Secret::new(token),

@@ -51,6 +51,27 @@ impl ClientConfig {
     }
 }
 
+/// The largest response body read (a batch-response for a full window is well under 1 MiB):
+/// a server, or something posing as one, cannot make the uploader hold unbounded memory.
+pub const MAX_BODY: usize = 8 << 20;
+
+/// The body of `resp`, refused (never truncated) when larger than `cap` bytes, whether
+/// `Content-Length` says so or the chunks do.
+pub(crate) async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, Error> {
+    let too_big = || Error::Protocol(format!("response body larger than {} MiB", cap >> 20));
+    if resp.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(too_big());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| Error::from_reqwest(&e))? {
+        if body.len() + chunk.len() > cap {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// Just enough of a Patient to let a nurse confirm the match. `Debug` shows only the
 /// reference (no identity in logs).
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -251,7 +272,7 @@ impl FhirClient {
                     status: status.as_u16(),
                 });
             }
-            let bytes = resp.bytes().await.map_err(|e| Error::from_reqwest(&e))?;
+            let bytes = read_capped(resp, MAX_BODY).await?;
             let json: Option<Json> = serde_json::from_slice(&bytes).ok();
             if !status.is_success() {
                 return Err(Error::Http {

@@ -362,3 +362,81 @@ async fn requeued_dead_letters_reach_the_server_exactly_once() {
     let st = s.status().borrow().clone();
     assert_eq!((st.dead_letters, st.pending), (0, 0));
 }
+
+/// Issue 13 §6: a server (or something posing as one on the network path) cannot make the
+/// uploader hold unbounded memory, nor stop it with a token lifetime that overflows the clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_answer_is_refused_and_nothing_is_lost() {
+    let server = Mock::start().await;
+    let pad = "x".repeat(vigil_fhir::client::MAX_BODY + 1);
+    server.on_request(move |r| {
+        (r.method == "POST").then(|| {
+            Resp::new(
+                200,
+                serde_json::json!({ "resourceType": "Bundle", "type": "batch-response", "entry": [], "pad": pad }),
+            )
+        })
+    });
+    let outbox = linked(&mixed_readings(5));
+    let mut s = syncer(&server);
+    let e = s.pass(&outbox).await.unwrap_err();
+    assert!(e.to_string().contains("larger than 8 MiB"), "{e}");
+    let st = s.status().borrow().clone();
+    assert!(!st.healthy);
+    assert!(st.last_error.unwrap().contains("larger than"));
+    assert_eq!(outbox.pending_len(), 5, "nothing acked on an answer not read");
+
+    // The server answers normally again: each reading once (conditional create).
+    server.clear_faults();
+    s.pass(&outbox).await.unwrap();
+    assert_eq!(outbox.pending_len(), 0);
+    assert_eq!(server.observations(), 5);
+    assert!(server.accepted().values().all(|&n| n <= 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_or_zero_token_lifetime_neither_panics_nor_hammers_the_token_endpoint() {
+    for expires_in in [serde_json::json!(u64::MAX), serde_json::json!(0), serde_json::json!(1e300)] {
+        let server = Mock::start().await;
+        let lifetime = expires_in.clone();
+        server.on_request(move |r| {
+            (r.path == "/auth/token").then(|| {
+                Resp::new(
+                    200,
+                    serde_json::json!({ "access_token": "t0k3n", "token_type": "bearer", "expires_in": lifetime }),
+                )
+            })
+        });
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &rng).unwrap();
+        let mut cfg = ClientConfig::new(server.base());
+        cfg.auth = Auth::Smart(Arc::new(SmartBackend {
+            token_url: format!("http://127.0.0.1:{}/auth/token", server.port)
+                .parse()
+                .unwrap(),
+            client_id: "vigil-gw".into(),
+            kid: "test-kid".into(),
+            key: SigningKey::es384_from_pkcs8(pkcs8.as_ref()).unwrap(),
+            scope: "system/Observation.write".into(),
+        }));
+        let client = Arc::new(FhirClient::new(cfg).unwrap());
+        let mut s = Syncer::new(client.clone(), fast_config(), Arc::new(SystemClock));
+        let outbox = linked(&mixed_readings(4));
+        s.pass(&outbox).await.unwrap();
+        for r in mixed_readings(4).into_iter().map(|mut r| {
+            r.received += chrono::Duration::seconds(60);
+            r
+        }) {
+            outbox.push(r);
+        }
+        s.pass(&outbox).await.unwrap();
+        assert_eq!(outbox.pending_len(), 0, "expires_in {expires_in}");
+        // A lifetime of 0 is taken as MIN_TOKEN_TTL (2 s): not a new token per request.
+        let most = if expires_in == 0 { 2 } else { 1 };
+        assert!(
+            (1..=most).contains(&client.tokens_fetched()),
+            "expires_in {expires_in}: {} tokens for two passes",
+            client.tokens_fetched()
+        );
+    }
+}
