@@ -1233,3 +1233,112 @@ fn gateway_shutdown_with_a_failing_store_is_bounded_and_the_next_start_records_w
         .collect();
     assert!(left.is_empty(), "spill files left after they were recorded: {left:?}");
 }
+
+/// Issue 13 §6: a device name is whatever a BLE peer in radio range says; it reaches both
+/// CSV exports (the readings' device column, and technical alarm messages). A spreadsheet
+/// must show it as text, never run it as a formula (OWASP CSV injection), while numbers,
+/// negative ones included, stay numbers.
+#[test]
+fn both_csv_exports_neutralise_cells_a_spreadsheet_would_run_as_formulas() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("formula.csv");
+    std::fs::write(
+        &script,
+        "t_ms,bed,device,kind,event,characteristic,payload\n\
+         0,bed-1,=2+5,oximeter,connect,,\n\
+         1000,bed-1,=2+5,oximeter,notify,2A5F,00 61 00 48 00\n\
+         2000,bed-1,=2+5,oximeter,disconnect,,\n\
+         3000,bed-1,@SUM(1+1),thermometer,connect,,\n\
+         4000,bed-1,@SUM(1+1),thermometer,notify,2A1C,00 6E 01 00 FF\n\
+         5000,bed-1,@SUM(1+1),thermometer,disconnect,,\n",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let out = replay(&data, &script);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let formula = |c: &str| c.starts_with(['=', '+', '-', '@', '\t', '\r']) && c.parse::<f64>().is_err();
+    let readings = reading_rows(&data);
+    assert!(readings.iter().any(|r| r[2] == "'=2+5"), "{readings:?}");
+    assert!(readings.iter().any(|r| r[2] == "'@SUM(1+1)"), "{readings:?}");
+    // 0x016E × 10^-1 = 36.6: a plain number, unchanged.
+    assert!(readings.iter().any(|r| r[4] == "36.6"), "{readings:?}");
+    let alarms = alarm_rows(&data);
+    let events = alarm_events(&data);
+    // Inside a cell a formula character is harmless: the message keeps the name as sent.
+    assert!(
+        alarms.iter().any(|r| r["message"].contains("(=2+5)")),
+        "a disconnection alarm names the device: {alarms:?}"
+    );
+    for cell in readings
+        .iter()
+        .flatten()
+        .chain(alarms.iter().flat_map(|r| r.values()))
+        .chain(events.iter().flat_map(|r| r.values()))
+    {
+        assert!(!formula(cell), "a cell a spreadsheet would run: {cell:?}");
+    }
+}
+
+/// Issue 13 §5: installers check a site file before shipping it; a file others can change
+/// that sets `fhir` is refused, at start and by the check, with the file and the reason.
+#[cfg(unix)]
+#[test]
+fn config_check_prints_each_setting_with_its_source_and_refuses_a_user_writable_fhir_section() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let installer = dir.path().join("installer.json");
+    std::fs::write(
+        &installer,
+        r#"{ "beds": 8, "fhir": { "base_url": "https://fhir.example/R4", "gateway_id": "ward-3-station-1" } }"#,
+    )
+    .unwrap();
+    std::fs::set_permissions(&installer, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let root = std::fs::metadata(&installer).unwrap().uid() == 0;
+    let out = vigil()
+        .args(["config", "check"])
+        .arg(&installer)
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if root {
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        let line = stdout.lines().find(|l| l.trim_start().starts_with("fhir.base_url")).unwrap();
+        assert!(line.contains("https://fhir.example/R4") && line.contains("installer.json"), "{line}");
+        let beds = stdout.lines().find(|l| l.trim_start().starts_with("beds")).unwrap();
+        assert!(beds.contains('8'), "{beds}");
+        assert!(stdout.contains("sha256 ") && stdout.contains("only administrators can change it"), "{stdout}");
+    } else {
+        assert!(!out.status.success() && stderr.contains("owned by uid"), "{stderr}");
+    }
+
+    // The data directory's file, world-writable, sets the FHIR server: refused by the check
+    // and by the gateway at start, naming the file.
+    let local = data.join("site.json");
+    std::fs::write(&local, r#"{ "fhir": { "base_url": "https://elsewhere.example/R4" } }"#).unwrap();
+    std::fs::set_permissions(&local, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = vigil()
+        .args(["config", "check", "--data-dir"])
+        .arg(&data)
+        .env_remove("VIGIL_SITE_CONFIG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("site.json: sets `fhir`") && stderr.contains("administrator"), "{stderr}");
+    let out = vigil()
+        .args(["gateway", "--simulate", "stable", "--data-dir"])
+        .arg(&data)
+        .env("VIGIL_PASSPHRASE", "replay-test-passphrase")
+        .env_remove("VIGIL_SITE_CONFIG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the gateway started with a user-writable fhir section");
+    assert!(stderr.contains("sets `fhir`"), "{stderr}");
+}

@@ -24,6 +24,27 @@ fn open(global: &Global) -> Result<(tokio::runtime::Runtime, Store), String> {
     Ok((rt, store))
 }
 
+/// A cell a spreadsheet takes as text, never as a formula: one starting with `=`, `+`, `-`,
+/// `@`, a tab or a carriage return gets a leading `'` (OWASP, "CSV Injection"), unless it is
+/// a plain number ("-3.5" stays a number). Device names come from any BLE peer in radio
+/// range and alarm messages and user names carry them: an export must not run them.
+pub fn csv_cell(s: &str) -> std::borrow::Cow<'_, str> {
+    let risky = s.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && s.parse::<f64>().map_or(true, |v| !v.is_finite()) {
+        format!("'{s}").into()
+    } else {
+        s.into()
+    }
+}
+
+/// Writes one data row through [`csv_cell`].
+fn safe_record<W: std::io::Write, S: AsRef<str>>(
+    w: &mut csv::Writer<W>,
+    row: impl IntoIterator<Item = S>,
+) -> csv::Result<()> {
+    w.write_record(row.into_iter().map(|c| csv_cell(c.as_ref()).into_owned()))
+}
+
 /// CSV: a header row, then one row per reading, oldest first.
 pub fn export(global: &Global, args: &ExportArgs) -> ExitCode {
     if args.to < args.from {
@@ -57,7 +78,7 @@ pub fn export(global: &Global, args: &ExportArgs) -> ExitCode {
                 vigil_model::Value::Number(v) => (v.to_string(), String::new()),
                 vigil_model::Value::Special(s) => (String::new(), s.as_str().to_string()),
             };
-            w.write_record([
+            safe_record(&mut w, [
                 r.received.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 r.bed.clone(),
                 r.device.clone(),
@@ -406,7 +427,7 @@ pub fn alarms_export(
         ])
         .and_then(|_| {
             for r in rows.values().filter(|r| !r.start.is_empty()) {
-                w.write_record([
+                safe_record(&mut w, [
                     &r.start,
                     &r.end,
                     &r.bed,
@@ -466,7 +487,7 @@ fn alarm_events_export(log: Vec<vigil_store::AlarmRecord>) -> ExitCode {
                 E::LimitChanged { user, .. } => user.clone().unwrap_or_default(),
                 _ => String::new(),
             };
-            w.write_record([
+            safe_record(&mut w, [
                 ev.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 ev.bed.clone(),
                 ev.id.map(|i| i.to_string()).unwrap_or_default(),
@@ -504,5 +525,67 @@ fn export_done(result: Result<(), csv::Error>, skipped: usize) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("writing CSV: {e}")),
+    }
+}
+
+/// `vigil config check [FILE]`: what Vigil would make of the site configuration here.
+pub fn config_check(global: &Global, file: Option<&Path>) -> ExitCode {
+    use vigil_core::site::{self, SiteConfig, SiteRole};
+    let data_dir = match config::data_dir(global.data_dir.as_deref()) {
+        Ok(d) => d,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let installer = file.map(Path::to_path_buf).or_else(site::installer_path);
+    let site = match SiteConfig::load_from(installer.as_deref(), &data_dir.join("site.json")) {
+        Ok(s) => s,
+        Err(e) => return fail(&e.to_string()),
+    };
+    if site.files.is_empty() {
+        println!("no site configuration file: the defaults below apply");
+    }
+    for f in &site.files {
+        let role = match f.role {
+            SiteRole::Installer => "installer's file",
+            SiteRole::Local => "data directory's file",
+        };
+        let who = if f.admin_only {
+            "only administrators can change it"
+        } else {
+            "others than administrators can change it: workstation settings only"
+        };
+        let taken = if f.sections.is_empty() {
+            "nothing (all decided elsewhere)".to_string()
+        } else {
+            f.sections.join(", ")
+        };
+        println!("{role}: {}\n  sha256 {}\n  {who}\n  taken from it: {taken}", f.path, f.sha256);
+    }
+    let rows = site.effective();
+    let width = rows.iter().map(|r| r.key.len()).max().unwrap_or(0);
+    println!("effective configuration:");
+    for r in &rows {
+        println!("  {:width$}  {}  [{}]", r.key, r.value, r.source);
+    }
+    // What Vigil would refuse at start, beyond the file's own rules.
+    let mut problems = Vec::new();
+    if let Err(e) = site.alarm_preset() {
+        problems.push(e.to_string());
+    }
+    if let Some(f) = &site.fhir {
+        if f.gateway_id == site::DEFAULT_GATEWAY_ID {
+            problems.push("fhir.gateway_id is not set: upload refuses to start (set one per workstation)".into());
+        }
+        if let Err(e) = vigil_core::vigil_fhir::FhirClient::new(vigil_core::vigil_fhir::ClientConfig::new(f.base_url.clone())) {
+            problems.push(format!("fhir.base_url: {e}"));
+        }
+    }
+    if problems.is_empty() {
+        println!("ok");
+        ExitCode::SUCCESS
+    } else {
+        for p in &problems {
+            eprintln!("vigil: {p}");
+        }
+        ExitCode::FAILURE
     }
 }

@@ -96,6 +96,23 @@ pub enum Command {
         #[command(subcommand)]
         command: FhirCommand,
     },
+    /// The site configuration (for installers).
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Check a site configuration and print every effective setting with the file it came
+    /// from: the installer's file (FILE, else $VIGIL_SITE_CONFIG, else the system-wide
+    /// site.json) combined with the data directory's. Exits non-zero, saying why, if Vigil
+    /// would refuse it.
+    Check {
+        /// A site.json to check as the installer's file.
+        file: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -310,6 +327,7 @@ impl StartOptions {
             sim,
             retention: vigil_core::maintenance::Retention(chrono::Duration::days(self.retention_days.into())),
             low_disk_bytes: site.storage.low_disk_mb.saturating_mul(1024 * 1024),
+            site_files: site.files.clone(),
             alarm_preset: site.alarm_preset()?,
             devices: self.devices,
             fhir: site.fhir.clone(),
@@ -414,6 +432,12 @@ pub fn main() -> ExitCode {
         }) => {
             init_logging("warn");
             crate::admin::fhir_requeue(&cli.global, &args)
+        }
+        Some(Command::Config {
+            command: ConfigCommand::Check { file },
+        }) => {
+            init_logging("warn");
+            crate::admin::config_check(&cli.global, file.as_deref())
         }
     }
 }

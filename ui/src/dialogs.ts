@@ -1,8 +1,9 @@
 // Admit and discharge dialogs. Modal overlays created on open and removed on close.
 
-import type { AdmissionView, AdmitRequest, BedView, DeadLetter, DeviceKind, DeviceView, News2Entry, ParameterLimit, PatientMatch, ScanResult } from "./contract";
+import type { AdmissionView, AdmitRequest, AppInfo, BedView, DeadLetter, DeviceKind, DeviceView, News2Entry, ParameterLimit, PatientMatch, ScanResult } from "./contract";
 import { deadLetterRows, fhirErrorText, matchConflict, matchText, requeueText } from "./sync";
 import { h, setHidden, setText } from "./dom";
+import { aboutRows } from "./format";
 import { kindText, rssiBars, rssiText } from "./format";
 import {
   type AdmitField,
@@ -414,6 +415,21 @@ export class Dialogs {
   }
 
   /** Readings the FHIR server refused, newest first, with its reasons. */
+  /** About this workstation: what an installer or IT asks first. */
+  openAbout(info: AppInfo | null): void {
+    const rows = aboutRows(info);
+    const table = h(
+      "table",
+      { class: "device-table about-table", testid: "about" },
+      h("tbody", {}, ...rows.map(([k, v, title]) => h("tr", {}, h("th", { text: k }), h("td", { text: v, attrs: title ? { title } : {} })))),
+    );
+    const close = h("button", { class: "btn", testid: "about-close", text: "Close", attrs: { type: "button" } });
+    const panel = h("div", { class: "about" }, h("h2", { text: "About Vigil" }), table, h("div", { class: "modal-actions" }, close));
+    this.open(panel, "about-dialog", "About Vigil");
+    close.addEventListener("click", () => this.close());
+    close.focus();
+  }
+
   openDeadLetters(): void {
     const status = h("div", { class: "field-note", testid: "dead-letters-status", attrs: { role: "status" }, text: "Loading\u2026" });
     const tbody = h("tbody");

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { MDC, displayUnit } from "./codes";
-import { formatAge, formatBattery, formatNumber, formatOffset, isLowBattery } from "./format";
+import { aboutRows, formatAge, formatBattery, formatNumber, formatOffset, isLowBattery } from "./format";
+import type { AppInfo } from "./contract";
 
 describe("format", () => {
   it("formats numbers per code, never -0", () => {
@@ -52,5 +53,38 @@ describe("formatDeviceInfo", () => {
   it("is empty before Device Information is read", () => {
     expect(formatDeviceInfo({ manufacturer: null, model: null, serial: null, firmware: null })).toBe("");
     expect(formatDeviceInfo(undefined)).toBe("");
+  });
+});
+
+describe("aboutRows", () => {
+  const info: AppInfo = {
+    version: "0.1.0",
+    mode: "simulated",
+    scenario: "stable",
+    key_source: "passphrase (VIGIL_PASSPHRASE)",
+    data_dir: "/var/lib/vigil",
+    store_recovered_from: null,
+    site_files: [
+      { role: "installer", path: "/etc/vigil/site.json", sha256: "ab".repeat(32), admin_only: true, sections: ["alarms", "fhir"] },
+      { role: "local", path: "/var/lib/vigil/site.json", sha256: "cd".repeat(32), admin_only: false, sections: ["beds"] },
+    ],
+  };
+
+  it("names each site file with its hash, who can change it and what was taken from it", () => {
+    const rows = aboutRows(info);
+    const installer = rows.find(([k]) => k === "Site configuration (installer)")!;
+    expect(installer[1]).toContain("/etc/vigil/site.json");
+    expect(installer[1]).toContain("sha256 abababababababab");
+    expect(installer[1]).toContain("administrators only");
+    expect(installer[1]).toContain("alarms, fhir");
+    expect(installer[2]).toBe(`sha256 ${"ab".repeat(32)}`);
+    const local = rows.find(([k]) => k === "Site configuration (data directory)")!;
+    expect(local[1]).toContain("user-writable");
+    expect(rows.find(([k]) => k === "Devices")![1]).toBe("SIMULATED (scenario: stable)");
+  });
+
+  it("says when there is no site file, and when the core cannot be reached", () => {
+    expect(aboutRows({ ...info, site_files: [] }).some(([, v]) => v.includes("built-in defaults"))).toBe(true);
+    expect(aboutRows(null)[0][1]).toMatch(/not reachable/);
   });
 });

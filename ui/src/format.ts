@@ -1,6 +1,6 @@
 // Pure text formatting for the screen. No DOM, no clocks: callers pass times in.
 
-import type { ReadingView } from "./contract";
+import type { AppInfo, ReadingView } from "./contract";
 import { decimalsFor } from "./codes";
 
 /** The placeholder for "no number to show". The only non-numeric text a value element ever holds. */
@@ -135,4 +135,27 @@ export function formatDeviceInfo(i: { manufacturer: string | null; model: string
   if (!i) return "";
   const name = [i.manufacturer, i.model].filter(Boolean).join(" ");
   return [name, i.serial ? `SN ${i.serial}` : "", i.firmware ? `FW ${i.firmware}` : ""].filter(Boolean).join(" \u00b7 ");
+}
+
+/**
+ * The About panel's rows: [label, text, tooltip?]. Each site configuration file with its
+ * SHA-256 (first 16 hex digits shown, all in the tooltip), whether only administrators can
+ * change it, and what was taken from it: an installer can tell which version is in use.
+ */
+export function aboutRows(info: AppInfo | null): [string, string, string?][] {
+  if (!info) return [["Monitor core", "not reachable: nothing below can be confirmed"]];
+  const rows: [string, string, string?][] = [
+    ["Version", info.version],
+    ["Devices", info.mode === "simulated" ? `SIMULATED${info.scenario ? ` (scenario: ${info.scenario})` : ""}` : "real (Bluetooth)"],
+    ["Store key", info.key_source],
+    ["Data directory", info.data_dir],
+  ];
+  if (info.site_files.length === 0) rows.push(["Site configuration", "none: built-in defaults"]);
+  for (const f of info.site_files) {
+    const role = f.role === "installer" ? "Site configuration (installer)" : "Site configuration (data directory)";
+    const who = f.admin_only ? "administrators only" : "user-writable: workstation settings only";
+    const taken = f.sections.length ? f.sections.join(", ") : "nothing taken";
+    rows.push([role, `${f.path} \u2014 sha256 ${f.sha256.slice(0, 16)}\u2026 \u2014 ${who} \u2014 ${taken}`, `sha256 ${f.sha256}`]);
+  }
+  return rows;
 }

@@ -3,7 +3,7 @@
 
 import "./style.css";
 import * as api from "./api";
-import type { WardSnapshot, WardUpdate } from "./contract";
+import type { AppInfo, WardSnapshot, WardUpdate } from "./contract";
 import { Dialogs } from "./dialogs";
 import { AppView } from "./render";
 import { AlarmAudio, AudioStatusReporter, soundAvailable } from "./audio";
@@ -125,6 +125,8 @@ function bedView(bed: string) {
 
 /** A FHIR server is configured: known from the first non-null sync_status. */
 let fhirConfigured = false;
+/** What the core said about itself (null until known): for About. */
+let appInfo: AppInfo | null = null;
 /** admission id -> "Patient/<id>" linked in this session (the core's AdmissionView does not carry it). */
 const fhirLinks = new Map<string, string>();
 
@@ -272,6 +274,9 @@ const view = new AppView({
   openDeadLetters() {
     dialogs.openDeadLetters();
   },
+  openAbout() {
+    dialogs.openAbout(appInfo);
+  },
   linkFhir(bed) {
     const b = bedView(bed);
     if (b) dialogs.openFhirLink(b);
@@ -350,7 +355,8 @@ function delay(ms: number): Promise<void> {
 async function loadAppInfo(): Promise<void> {
   for (;;) {
     try {
-      view.setAppInfo(await api.appInfo());
+      appInfo = await api.appInfo();
+      view.setAppInfo(appInfo);
       return;
     } catch (e) {
       view.setAppInfo(null);
@@ -439,10 +445,14 @@ async function start(): Promise<void> {
     return;
   }
   try {
-    view.setAppInfo(await api.appInfo());
+    appInfo = await api.appInfo();
+    view.setAppInfo(appInfo);
   } catch (e) {
     // Any other failure is retried by loadAppInfo below.
-    if (toCommandError(e).code === "locked") view.setAppInfo(await showUnlock(api.unlock));
+    if (toCommandError(e).code === "locked") {
+      appInfo = await showUnlock(api.unlock);
+      view.setAppInfo(appInfo);
+    }
   }
   void loadAppInfo();
   void pollSync();

@@ -91,6 +91,8 @@ export interface Actions {
   enableAudio(): void;
   /** Open the list of readings the FHIR server refused. */
   openDeadLetters(): void;
+  /** Open About: version, mode, key source, data directory, site configuration files. */
+  openAbout(): void;
   /** Search the FHIR server by the admission's MRN and link the bed's admission. */
   linkFhir(bed: string): void;
 }
@@ -1136,7 +1138,7 @@ export class AppView {
   private readonly simBanner: HTMLDivElement;
   private readonly simText: HTMLSpanElement;
   private readonly simScenario: HTMLSpanElement;
-  private readonly version: HTMLSpanElement;
+  private readonly version: HTMLAnchorElement;
   private readonly keySource: HTMLSpanElement;
   private readonly clock: HTMLSpanElement;
   private readonly clockLabel: HTMLSpanElement;
@@ -1177,7 +1179,12 @@ export class AppView {
       h("span", { class: "sim-text" }, this.simText, this.simScenario),
     );
     this.simBanner.hidden = true;
-    this.version = h("span", { class: "version" });
+    // The version opens About (which site configuration is in use, and its hash).
+    this.version = h("a", { class: "version", testid: "about-open", attrs: { href: "#", role: "button", title: "About this workstation" } });
+    this.version.addEventListener("click", (e) => {
+      e.preventDefault();
+      actions.openAbout();
+    });
     this.keySource = h("span", { class: "key-source", testid: "key-source" });
     this.clock = h("span", { class: "clock", testid: "clock" });
     this.clockLabel = h("span", { class: "clock-label", testid: "clock-label", attrs: { title: "The monitor core's clock, which data times use, differs from this workstation's clock" } });

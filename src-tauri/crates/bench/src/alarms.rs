@@ -41,6 +41,7 @@ pub async fn run() {
         },
         retention: Default::default(),
         low_disk_bytes: 0,
+        site_files: Vec::new(),
         alarm_preset: preset,
         devices: DeviceMode::Simulated,
         fhir: None,

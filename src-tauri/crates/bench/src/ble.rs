@@ -246,6 +246,7 @@ fn config(dir: &std::path::Path, devices: DeviceMode) -> Config {
         },
         retention: Default::default(),
         low_disk_bytes: 0,
+        site_files: Vec::new(),
         alarm_preset: Default::default(),
         devices,
         fhir: None,

@@ -10,6 +10,7 @@ pub mod alarming;
 pub mod bluetooth;
 pub mod config;
 pub mod fhir_devices;
+pub mod input;
 pub mod maintenance;
 pub mod persist;
 pub mod pipeline;
@@ -35,6 +36,7 @@ use vigil_model::Clock;
 use vigil_store::{KeySource, Patient, PatientCategory, Store, StoreError};
 use ward::Ward;
 
+pub use vigil_fhir;
 pub use vigil_store;
 
 /// How to run.
@@ -46,6 +48,8 @@ pub struct Config {
     pub retention: maintenance::Retention,
     /// Free space below which every bed warns of a filling disk (site `storage.low_disk_mb`).
     pub low_disk_bytes: u64,
+    /// The site configuration files in use (shown in About; see `site::SiteConfig::files`).
+    pub site_files: Vec<site::SiteFile>,
     /// Alarm limits and priorities per patient category (site configuration).
     pub alarm_preset: vigil_alarms::SitePreset,
     pub devices: DeviceMode,
@@ -74,8 +78,9 @@ pub struct SyncView {
     pub duplicate_devices: u64,
 }
 
-/// A FHIR Patient found by MRN, for the nurse to confirm at admission.
-#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
+/// A FHIR Patient found by MRN, for the nurse to confirm at admission. `Debug` shows only
+/// the reference (no identity in logs or panics).
+#[derive(Clone, serde::Serialize, ts_rs::TS)]
 #[ts(export)]
 pub struct PatientMatch {
     pub reference: String,
@@ -83,6 +88,14 @@ pub struct PatientMatch {
     pub name: String,
     pub birth_date: Option<String>,
     pub gender: Option<String>,
+}
+
+impl std::fmt::Debug for PatientMatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PatientMatch")
+            .field("reference", &self.reference)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where bedside devices come from.
@@ -141,8 +154,14 @@ pub enum CoreError {
     Store(#[from] StoreError),
     #[error("unknown bed '{0}'")]
     UnknownBed(String),
-    #[error("invalid date of birth '{0}': expected YYYY-MM-DD")]
-    BadDate(String),
+    /// The value is not echoed: a date of birth is PHI.
+    #[error("invalid date of birth: expected YYYY-MM-DD, not in the future")]
+    BadDate,
+    #[error("invalid {0}")]
+    Invalid(#[from] input::InvalidInput),
+    /// The reference is not one a search by the admission's MRN returns.
+    #[error("{0} is not a patient the FHIR server finds by this admission's MRN")]
+    NotFoundByMrn(String),
     #[error("unknown patient category '{0}': expected adult, paediatric or neonatal")]
     BadCategory(String),
     #[error(transparent)]
@@ -173,7 +192,9 @@ impl CoreError {
             CoreError::Store(StoreError::WrongKey) => "wrong_key",
             CoreError::Store(_) => "store",
             CoreError::UnknownBed(_) => "unknown_bed",
-            CoreError::BadDate(_) | CoreError::BadCategory(_) => "invalid_patient",
+            CoreError::BadDate | CoreError::BadCategory(_) => "invalid_patient",
+            CoreError::Invalid(_) => "invalid_input",
+            CoreError::NotFoundByMrn(_) => "fhir",
             CoreError::Alarm(_) => "alarm",
             CoreError::NoAdapter => "no_adapter",
             CoreError::Bluetooth(_) => "bluetooth",
@@ -287,6 +308,7 @@ impl Vigil {
             key_source: cfg.key.describe(),
             data_dir: cfg.data_dir.display().to_string(),
             store_recovered_from: moved_aside.map(|m| m.path.display().to_string()),
+            site_files: cfg.site_files.clone(),
         };
 
         let mut tasks = Vec::new();
@@ -445,8 +467,12 @@ impl Vigil {
         if !self.ctx.ward.lock().unwrap().has_bed(&req.bed) {
             return Err(CoreError::UnknownBed(req.bed));
         }
+        let display_name = input::text("display name", &req.display_name, input::NAME_MAX, true)?;
+        let mrn = input::text("MRN", &req.mrn, input::MRN_MAX, true)?;
         let dob = NaiveDate::parse_from_str(req.date_of_birth.trim(), "%Y-%m-%d")
-            .map_err(|_| CoreError::BadDate(req.date_of_birth.clone()))?;
+            .ok()
+            .filter(|d| *d <= self.ctx.clock.now().date_naive())
+            .ok_or_else(|| CoreError::BadDate)?;
         let category = match req.category.as_str() {
             "adult" => PatientCategory::Adult,
             "paediatric" => PatientCategory::Paediatric,
@@ -454,8 +480,8 @@ impl Vigil {
             other => return Err(CoreError::BadCategory(other.to_string())),
         };
         let patient = Patient {
-            display_name: req.display_name.trim().to_string(),
-            mrn: req.mrn.trim().to_string(),
+            display_name,
+            mrn,
             date_of_birth: dob,
             category,
         };
@@ -594,9 +620,10 @@ impl Vigil {
     /// Patients on the FHIR server with this MRN (search by identifier).
     pub async fn find_patient(&self, mrn: &str) -> Result<Vec<PatientMatch>, CoreError> {
         let (s, _) = self.sync.as_ref().ok_or(CoreError::NoFhir)?;
+        let mrn = input::text("MRN", mrn, input::MRN_MAX, true)?;
         let found = s
             .client
-            .search_patient_by_mrn(&s.mrn_system, mrn.trim())
+            .search_patient_by_mrn(&s.mrn_system, &mrn)
             .await
             .map_err(|e| CoreError::Fhir(e.to_string()))?;
         Ok(found
@@ -621,9 +648,8 @@ impl Vigil {
     /// including those taken before the link, upload from now on.
     pub async fn link_patient(&self, bed: &str, patient_ref: &str) -> Result<(), CoreError> {
         let (s, _) = self.sync.as_ref().ok_or(CoreError::NoFhir)?;
-        if !patient_ref.starts_with("Patient/") || patient_ref.len() <= "Patient/".len() {
-            return Err(CoreError::Fhir("expected a reference like Patient/<id>".into()));
-        }
+        self.known_bed(bed)?;
+        let patient_ref = input::patient_reference(patient_ref)?;
         let admission = self
             .store
             .current_admissions()
@@ -631,6 +657,16 @@ impl Vigil {
             .into_iter()
             .find(|a| a.bed == bed)
             .ok_or_else(|| CoreError::Store(StoreError::BedEmpty(bed.to_string())))?;
+        // Only a Patient the server finds by this admission's MRN (what the screen offered
+        // the nurse to confirm): the webview cannot point a bed's readings at any record.
+        let found = s
+            .client
+            .search_patient_by_mrn(&s.mrn_system, &admission.patient.mrn)
+            .await
+            .map_err(|e| CoreError::Fhir(e.to_string()))?;
+        if !found.iter().any(|p| p.reference == patient_ref) {
+            return Err(CoreError::NotFoundByMrn(patient_ref.to_string()));
+        }
         self.store.link_patient(&admission.id, patient_ref).await?;
         self.update_beds(|w| w.set_link(&admission.id.0, patient_ref));
         s.outbox.forget_links();
@@ -666,6 +702,7 @@ impl Vigil {
     /// Pauses alarm audio at a bed (IEC 60601-1-8 audio paused, time-limited).
     pub async fn pause_audio(&self, bed: &str, user: &str) -> Result<(), CoreError> {
         self.known_bed(bed)?;
+        let user = &input::user(user)?;
         let out = self
             .ctx
             .alarming
@@ -682,6 +719,7 @@ impl Vigil {
     /// screen was drawn is never acknowledged. Returns how many were.
     pub async fn acknowledge(&self, bed: &str, alarms: &[u64], user: &str) -> Result<usize, CoreError> {
         self.known_bed(bed)?;
+        let user = &input::user(user)?;
         let out = self
             .ctx
             .alarming
@@ -732,6 +770,7 @@ impl Vigil {
         user: &str,
     ) -> Result<(), CoreError> {
         self.known_bed(bed)?;
+        let user = &input::user(user)?;
         let param: vigil_alarms::Parameter =
             serde_json::from_value(serde_json::Value::String(parameter.to_string()))
                 .map_err(|_| CoreError::BadParameter(parameter.to_string()))?;
@@ -757,6 +796,7 @@ impl Vigil {
         user: &str,
     ) -> Result<(), CoreError> {
         self.known_bed(bed)?;
+        let user = &input::user(user)?;
         let out = self
             .ctx
             .alarming
@@ -969,8 +1009,8 @@ async fn stored_records(
     Ok(out)
 }
 
-/// What the admit form sends.
-#[derive(Debug, Clone, serde::Deserialize, ts_rs::TS)]
+/// What the admit form sends. `Debug` leaves out name, MRN and date of birth.
+#[derive(Clone, serde::Deserialize, ts_rs::TS)]
 #[ts(export)]
 pub struct AdmitRequest {
     pub bed: String,
@@ -978,4 +1018,65 @@ pub struct AdmitRequest {
     pub mrn: String,
     pub date_of_birth: String,
     pub category: String,
+}
+
+impl std::fmt::Debug for AdmitRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdmitRequest")
+            .field("bed", &self.bed)
+            .field("category", &self.category)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod phi_tests {
+    use super::*;
+
+    /// Issue 13 §6: `Debug` output ends up in logs, panics and test snapshots; a type holding
+    /// a name, MRN or date of birth never prints them.
+    #[test]
+    fn debug_of_types_holding_identity_shows_none_of_it() {
+        let (name, mrn, dob) = ("Ada Quinlan", "MRN-774411", "1961-02-03");
+        let shown = [
+            format!(
+                "{:?}",
+                AdmitRequest {
+                    bed: "bed-1".into(),
+                    display_name: name.into(),
+                    mrn: mrn.into(),
+                    date_of_birth: dob.into(),
+                    category: "adult".into(),
+                }
+            ),
+            format!(
+                "{:?}",
+                AdmissionView {
+                    id: "adm-1".into(),
+                    display_name: name.into(),
+                    mrn: mrn.into(),
+                    date_of_birth: dob.into(),
+                    category: PatientCategory::Adult,
+                    admitted_at: "2026-12-04T10:00:00Z".into(),
+                    fhir_patient: Some("Patient/17".into()),
+                }
+            ),
+            format!(
+                "{:#?}",
+                PatientMatch {
+                    reference: "Patient/17".into(),
+                    mrn: Some(mrn.into()),
+                    name: name.into(),
+                    birth_date: Some(dob.into()),
+                    gender: Some("female".into()),
+                }
+            ),
+        ];
+        for s in &shown {
+            for secret in [name, "Quinlan", mrn, "774411", dob, "female"] {
+                assert!(!s.contains(secret), "{s}");
+            }
+        }
+        assert!(shown[0].contains("bed-1") && shown[2].contains("Patient/17"));
+    }
 }

@@ -1,8 +1,13 @@
-//! Site configuration: what an installer sets for a hospital, in one JSON
-//! file. Looked up at `$VIGIL_SITE_CONFIG`, then `<data dir>/site.json`, then
-//! the system-wide place an MSI/DMG/deb installer drops it
-//! (`/etc/vigil/site.json`, `%ProgramData%\Vigil\site.json`,
-//! `/Library/Application Support/Vigil/site.json`).
+//! Site configuration: what an installer sets for a hospital, in JSON.
+//!
+//! Two files are read. The installer's — `$VIGIL_SITE_CONFIG`, else the system-wide place an
+//! MSI/DMG/deb installer drops it (`/etc/vigil/site.json`, `%ProgramData%\Vigil\site.json`,
+//! `/Library/Application Support/Vigil/site.json`) — decides the sections that steer
+//! clinical behaviour and where data goes ([`PROTECTED`]: `alarms`, `fhir`, `ble`). The
+//! data directory's `site.json` may set the workstation's `beds` and `storage`; it may set a
+//! protected section only when no one but an administrator can write it (a gateway's
+//! root-owned data directory), and a file anyone else can change that sets one is refused
+//! with an error naming the file and why — never silently half-applied.
 //!
 //! ```json
 //! { "beds": 16,
@@ -20,29 +25,29 @@
 //! variable it names (`bearer_token_env`), a SMART key from a 0600 key file.
 
 use crate::config::ConfigError;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The effective configuration: both files combined (see [`SiteConfig::load`]).
+#[derive(Debug, Clone, Default)]
 pub struct SiteConfig {
     /// Beds at this workstation (1 to [`MAX_BEDS`]; `--beds` overrides it).
-    #[serde(default)]
     pub beds: Option<u16>,
     /// Alarm preset overlay (see `vigil_alarms::SitePreset::from_json`).
-    #[serde(default)]
     pub alarms: Option<serde_json::Value>,
-    #[serde(default)]
     pub fhir: Option<FhirSite>,
-    #[serde(default)]
+    /// The Bluetooth policy (`ble.require_bonded`).
+    pub ble: Option<BleSite>,
     pub storage: StorageSite,
-    /// Where this configuration was read from (for the operator).
-    #[serde(skip)]
+    /// The first file any value was taken from (for the operator's log line).
     pub source: Option<PathBuf>,
+    /// The files read, with what was taken from each (About panel, `vigil config check`).
+    pub files: Vec<SiteFile>,
 }
 
 /// Where the store lives: when to warn that the disk is filling.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageSite {
     /// Free space (MB) below which every bed shows "low disk space", before
@@ -67,7 +72,7 @@ fn default_low_disk_mb() -> u64 {
 /// The most beds one workstation or gateway serves.
 pub const MAX_BEDS: u16 = 64;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FhirSite {
     pub base_url: String,
@@ -106,7 +111,7 @@ pub struct FhirSite {
     pub dead_letter_alarm: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmartSite {
     pub token_url: String,
@@ -143,7 +148,8 @@ fn default_scope() -> String {
     "system/Observation.write system/Device.write system/Patient.read".into()
 }
 
-fn system_path() -> Option<PathBuf> {
+/// The system-wide place an installer drops the site configuration.
+pub fn system_path() -> Option<PathBuf> {
     if cfg!(windows) {
         std::env::var_os("ProgramData").map(|p| PathBuf::from(p).join("Vigil").join("site.json"))
     } else if cfg!(target_os = "macos") {
@@ -153,33 +159,144 @@ fn system_path() -> Option<PathBuf> {
     }
 }
 
+/// Where the installer's file is looked for: `$VIGIL_SITE_CONFIG` (another place for the
+/// same file: it is trusted by who can write it, not by how it was named), else
+/// [`system_path`].
+pub fn installer_path() -> Option<PathBuf> {
+    std::env::var_os("VIGIL_SITE_CONFIG")
+        .map(PathBuf::from)
+        .or_else(system_path)
+}
+
+/// The sections that steer clinical behaviour or where data goes: taken only from a file that
+/// only an administrator can change (issue 13 §5). A nurse's account must not be able to
+/// widen alarm limits, point the upload (and its CA) at another server, or accept unbonded
+/// Bluetooth links.
+pub const PROTECTED: [&str; 3] = ["alarms", "fhir", "ble"];
+
+/// The Bluetooth policy of the site.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BleSite {
+    /// Refuse data from links that are not bonded (paired with keys stored).
+    #[serde(default)]
+    pub require_bonded: bool,
+}
+
+/// One file as written, before the two are combined.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SiteFileContent {
+    #[serde(default)]
+    beds: Option<u16>,
+    #[serde(default)]
+    alarms: Option<serde_json::Value>,
+    #[serde(default)]
+    fhir: Option<FhirSite>,
+    #[serde(default)]
+    ble: Option<BleSite>,
+    #[serde(default)]
+    storage: Option<StorageSite>,
+}
+
+impl SiteFileContent {
+    fn protected_sections(&self) -> Vec<&'static str> {
+        let set = [self.alarms.is_some(), self.fhir.is_some(), self.ble.is_some()];
+        PROTECTED.iter().zip(set).filter(|(_, s)| *s).map(|(n, _)| *n).collect()
+    }
+}
+
+/// Which of the two files a value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum SiteRole {
+    /// The installer's file (`/etc/vigil/site.json` or `$VIGIL_SITE_CONFIG`).
+    Installer,
+    /// `<data dir>/site.json`: workstation settings only, unless only an administrator can
+    /// write it.
+    Local,
+}
+
+/// A configuration file in use, for the About panel and `vigil config check`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
+pub struct SiteFile {
+    pub role: SiteRole,
+    pub path: String,
+    /// SHA-256 of the file's bytes (hex), so an installer can tell which version is in use.
+    pub sha256: String,
+    /// Only an administrator can change it (see [`writable_by_others`]).
+    pub admin_only: bool,
+    /// The sections taken from this file.
+    pub sections: Vec<String>,
+}
+
 impl SiteConfig {
-    /// Reads the first site configuration found; none found is the default.
+    /// Reads the installer's file and the data directory's, and combines them: the
+    /// installer's file decides `alarms`, `fhir` and `ble` when it sets them; the local file
+    /// may set them only when no one but an administrator can write it (an error otherwise,
+    /// never silently ignored); `beds` and `storage` in the local file override the
+    /// installer's. No file found is the default configuration.
     pub fn load(data_dir: &Path) -> Result<SiteConfig, ConfigError> {
-        let candidates = std::env::var_os("VIGIL_SITE_CONFIG")
-            .map(PathBuf::from)
-            .into_iter()
-            .chain([data_dir.join("site.json")])
-            .chain(system_path());
-        for path in candidates {
-            match std::fs::read_to_string(&path) {
-                Ok(text) => {
-                    let mut c: SiteConfig = serde_json::from_str(&text)
-                        .map_err(|e| ConfigError::Site(format!("{}: {e}", path.display())))?;
-                    if c.beds.is_some_and(|n| !(1..=MAX_BEDS).contains(&n)) {
-                        return Err(ConfigError::Site(format!(
-                            "{}: beds must be 1 to {MAX_BEDS}",
-                            path.display()
-                        )));
-                    }
-                    c.source = Some(path);
-                    return Ok(c);
+        Self::load_from(installer_path().as_deref(), &data_dir.join("site.json"))
+    }
+
+    /// [`load`](Self::load) with both paths given (`vigil config check <file>`, tests).
+    pub fn load_from(installer: Option<&Path>, local: &Path) -> Result<SiteConfig, ConfigError> {
+        let mut c = SiteConfig::default();
+        let files = [
+            installer.map(|p| (p, SiteRole::Installer)),
+            Some((local, SiteRole::Local)),
+        ];
+        for (path, role) in files.into_iter().flatten() {
+            let Some((mut file, content)) = read_file(path, role)? else {
+                continue;
+            };
+            let protected = content.protected_sections();
+            if !protected.is_empty() {
+                if let Err(why) = admin_only(path) {
+                    return Err(refused(path, &protected, &why));
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(ConfigError::Site(format!("{}: {e}", path.display()))),
             }
+            let mut taken = Vec::new();
+            let mut take = |name: &str, set: bool, taken_before: bool| {
+                if set && !taken_before {
+                    taken.push(name.to_string());
+                    true
+                } else {
+                    if set {
+                        tracing::warn!(section = name, path = %path.display(),
+                            "ignored: the installer's site configuration decides this section");
+                    }
+                    false
+                }
+            };
+            // The installer's file is read first: what it sets, a local file cannot change.
+            if take("alarms", content.alarms.is_some(), c.alarms.is_some()) {
+                c.alarms = content.alarms;
+            }
+            if take("fhir", content.fhir.is_some(), c.fhir.is_some()) {
+                c.fhir = content.fhir;
+            }
+            if take("ble", content.ble.is_some(), c.ble.is_some()) {
+                c.ble = content.ble;
+            }
+            // Workstation settings: the local file's override the installer's defaults.
+            if take("beds", content.beds.is_some(), false) {
+                c.beds = content.beds;
+            }
+            if take("storage", content.storage.is_some(), false) {
+                c.storage = content.storage.unwrap_or_default();
+            }
+            for earlier in c.files.iter_mut() {
+                earlier.sections.retain(|s| !(s == "beds" || s == "storage") || !taken.contains(s));
+            }
+            file.sections = taken;
+            c.files.push(file);
         }
-        Ok(SiteConfig::default())
+        c.source = c.files.iter().find(|f| !f.sections.is_empty()).map(|f| PathBuf::from(&f.path));
+        Ok(c)
     }
 
     /// The site's alarm preset (the standard one when none is configured).
@@ -188,6 +305,306 @@ impl SiteConfig {
             None => Ok(vigil_alarms::SitePreset::standard()),
             Some(v) => vigil_alarms::SitePreset::from_json(&v.to_string())
                 .map_err(|e| ConfigError::Site(format!("alarms: {e}"))),
+        }
+    }
+}
+
+/// Reads and checks one file; `None` when there is none.
+fn read_file(path: &Path, role: SiteRole) -> Result<Option<(SiteFile, SiteFileContent)>, ConfigError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(ConfigError::Site(format!("{}: {e}", path.display()))),
+    };
+    let at = |msg: String| ConfigError::Site(format!("{}: {msg}", path.display()));
+    let content: SiteFileContent = serde_json::from_slice(&bytes).map_err(|e| at(e.to_string()))?;
+    if content.beds.is_some_and(|n| !(1..=MAX_BEDS).contains(&n)) {
+        return Err(at(format!("beds must be 1 to {MAX_BEDS}")));
+    }
+    if let Some(name) = content.fhir.as_ref().and_then(|f| f.bearer_token_env.as_deref()) {
+        check_token_env(name).map_err(at)?;
+    }
+    let file = SiteFile {
+        role,
+        path: path.display().to_string(),
+        sha256: hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes)),
+        admin_only: admin_only(path).is_ok(),
+        sections: Vec::new(),
+    };
+    Ok(Some((file, content)))
+}
+
+/// The static token's variable must be one of Vigil's FHIR variables: naming any variable
+/// would let a site file send e.g. `VIGIL_PASSPHRASE` to the server it names.
+fn check_token_env(name: &str) -> Result<(), String> {
+    let ok = name.len() > TOKEN_ENV_PREFIX.len()
+        && name.starts_with(TOKEN_ENV_PREFIX)
+        && name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "fhir.bearer_token_env must name a variable {TOKEN_ENV_PREFIX}<NAME> (capitals, digits, _), not {name:?}"
+        ))
+    }
+}
+
+/// The prefix of the only environment variables a site file may take a token from.
+pub const TOKEN_ENV_PREFIX: &str = "VIGIL_FHIR_";
+
+fn refused(path: &Path, sections: &[&str], why: &str) -> ConfigError {
+    ConfigError::Site(format!(
+        "{}: sets {} but {why}; alarm limits, the FHIR server and the Bluetooth policy are \
+         taken only from a file only an administrator can change (the installer's {})",
+        path.display(),
+        sections.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "),
+        system_path().map(|p| p.display().to_string()).unwrap_or_else(|| "site.json".into()),
+    ))
+}
+
+/// `Ok` when no one but an administrator can change the file: on Unix the file and every
+/// directory above it are owned by root and not writable by group or others (a directory
+/// with the sticky bit, like /tmp, only lets its owners rename entries, so it passes) — the
+/// rule sudo and sshd apply to their own files. `Err` says why not, for the operator.
+///
+/// Windows: ACLs are not read; only the installer's place (`%ProgramData%\Vigil`, which the
+/// MSI creates writable by Administrators only) counts as administrators-only, and
+/// `$VIGIL_SITE_CONFIG` or the data directory (the user's own `%APPDATA%`) never do.
+#[cfg(unix)]
+pub fn admin_only(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let real = path
+        .canonicalize()
+        .map_err(|e| format!("it cannot be resolved ({e})"))?;
+    let meta = std::fs::metadata(&real).map_err(|e| e.to_string())?;
+    if meta.uid() != 0 {
+        return Err(format!("it is owned by uid {}, not root", meta.uid()));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!("its mode {:o} lets group or others write it", meta.mode() & 0o777));
+    }
+    for dir in real.ancestors().skip(1) {
+        let m = std::fs::metadata(dir).map_err(|e| e.to_string())?;
+        let sticky = m.mode() & 0o1000 != 0;
+        if m.uid() != 0 || (m.mode() & 0o022 != 0 && !sticky) {
+            return Err(format!(
+                "its directory {} can be changed by uid {} or by others",
+                dir.display(),
+                m.uid()
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+pub fn admin_only(path: &Path) -> Result<(), String> {
+    let is_system = system_path()
+        .and_then(|s| s.canonicalize().ok())
+        .zip(path.canonicalize().ok())
+        .is_some_and(|(s, p)| s == p);
+    if is_system {
+        Ok(())
+    } else {
+        Err("only the installer's %ProgramData%\\Vigil\\site.json counts as administrators-only on Windows".into())
+    }
+}
+
+/// One line of `vigil config check`: a setting, its effective value, where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Effective {
+    pub key: String,
+    pub value: String,
+    /// The file's path, or "default".
+    pub source: String,
+}
+
+impl SiteConfig {
+    /// Every setting with its effective value and source, for installers
+    /// (`vigil config check`). Secrets are never in the file, so none are shown.
+    pub fn effective(&self) -> Vec<Effective> {
+        let source = |section: &str| {
+            self.files
+                .iter()
+                .find(|f| f.sections.iter().any(|s| s == section))
+                .map(|f| f.path.clone())
+                .unwrap_or_else(|| "default".into())
+        };
+        let mut out = Vec::new();
+        let mut push = |key: String, value: String, section: &str| {
+            out.push(Effective {
+                key,
+                value,
+                source: source(section),
+            })
+        };
+        push(
+            "beds".into(),
+            self.beds.map_or("not set (4, or --beds)".into(), |b| b.to_string()),
+            "beds",
+        );
+        push(
+            "alarms".into(),
+            self.alarms
+                .as_ref()
+                .map_or("the standard preset".into(), |a| format!("the standard preset with {a}")),
+            "alarms",
+        );
+        match &self.fhir {
+            None => push("fhir".into(), "not set (no upload)".into(), "fhir"),
+            Some(f) => {
+                let json = serde_json::to_value(f).unwrap_or_default();
+                flatten("fhir", &json, &mut |k, v| push(k, v, "fhir"));
+            }
+        }
+        let ble = serde_json::to_value(self.ble.clone().unwrap_or_default()).unwrap_or_default();
+        flatten("ble", &ble, &mut |k, v| push(k, v, "ble"));
+        let storage = serde_json::to_value(&self.storage).unwrap_or_default();
+        flatten("storage", &storage, &mut |k, v| push(k, v, "storage"));
+        out
+    }
+}
+
+/// `{"a": {"b": 1}}` under `prefix` as `prefix.a.b = 1`, in key order.
+fn flatten(prefix: &str, v: &serde_json::Value, out: &mut dyn FnMut(String, String)) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                flatten(&format!("{prefix}.{k}"), v, out);
+            }
+        }
+        serde_json::Value::Null => out(prefix.to_string(), "not set".into()),
+        serde_json::Value::String(s) => out(prefix.to_string(), s.clone()),
+        other => out(prefix.to_string(), other.to_string()),
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    /// Writes `json` to `dir/name` (mode 0644) and returns its path.
+    fn write(dir: &Path, name: &str, json: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, json).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        p
+    }
+
+    /// Whether files this test creates are root's: only then can one be administrators-only.
+    fn running_as_root(dir: &Path) -> bool {
+        std::fs::metadata(dir).unwrap().uid() == 0
+    }
+
+    const FHIR: &str = r#"{ "fhir": { "base_url": "https://fhir.example/R4", "gateway_id": "ward-3" } }"#;
+
+    /// Issue 13 §5: a nurse's account can write the data directory; it must not be able to
+    /// widen alarm limits, redirect the upload or relax the Bluetooth policy.
+    #[test]
+    fn a_site_file_others_can_write_is_refused_for_alarms_fhir_and_ble() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = running_as_root(dir.path());
+        for section in [
+            r#"{ "alarms": { "adult": { "spo2": { "low": 70 } } } }"#,
+            FHIR,
+            r#"{ "ble": { "require_bonded": false } }"#,
+        ] {
+            let local = write(dir.path(), "site.json", section);
+            // World-writable: anyone on the machine could have written it.
+            std::fs::set_permissions(&local, std::fs::Permissions::from_mode(0o666)).unwrap();
+            let e = SiteConfig::load_from(None, &local).unwrap_err().to_string();
+            assert!(e.contains("sets `") && e.contains("only an administrator"), "{e}");
+            assert!(e.contains("mode 666") || !root, "{e}");
+            // Owned by someone other than root (as root, hand it to nobody).
+            std::fs::set_permissions(&local, std::fs::Permissions::from_mode(0o644)).unwrap();
+            if root {
+                std::os::unix::fs::chown(&local, Some(65534), None).unwrap();
+            }
+            let e = SiteConfig::load_from(None, &local).unwrap_err().to_string();
+            assert!(e.contains("owned by uid"), "{e}");
+            std::fs::remove_file(&local).unwrap();
+        }
+        // Workstation settings from a user-writable file are fine.
+        let local = write(dir.path(), "site.json", r#"{ "beds": 6, "storage": { "low_disk_mb": 500 } }"#);
+        std::fs::set_permissions(&local, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let c = SiteConfig::load_from(None, &local).unwrap();
+        assert_eq!((c.beds, c.storage.low_disk_mb), (Some(6), 500));
+        assert_eq!(c.files[0].sections, ["beds", "storage"]);
+        assert!(!c.files[0].admin_only);
+    }
+
+    #[test]
+    fn the_installers_file_decides_alarms_fhir_and_ble_and_the_local_file_its_workstation() {
+        let dir = tempfile::tempdir().unwrap();
+        let installer = write(
+            dir.path(),
+            "installer.json",
+            r#"{ "beds": 16, "alarms": { "adult": { "spo2": { "low": 92 } } },
+                 "fhir": { "base_url": "https://fhir.example/R4", "gateway_id": "ward-3" },
+                 "ble": { "require_bonded": true } }"#,
+        );
+        let data = tempfile::tempdir().unwrap();
+        let local = write(data.path(), "site.json", r#"{ "beds": 4 }"#);
+        let loaded = SiteConfig::load_from(Some(&installer), &local);
+        if !running_as_root(dir.path()) {
+            // Not root: the "installer's" file is this user's own, so it is refused (as it
+            // must be); the rest of this test needs files only root can change.
+            assert!(loaded.unwrap_err().to_string().contains("owned by uid"));
+            return;
+        }
+        let c = loaded.unwrap();
+        assert_eq!(c.beds, Some(4), "the workstation's own bed count");
+        assert_eq!(c.fhir.as_ref().unwrap().gateway_id, "ward-3");
+        assert!(c.ble.as_ref().unwrap().require_bonded);
+        assert_eq!(c.files[0].role, SiteRole::Installer);
+        assert!(c.files[0].admin_only);
+        assert_eq!(c.files[0].sections, ["alarms", "fhir", "ble"], "beds went to the local file");
+        let digest = hex::encode(ring::digest::digest(&ring::digest::SHA256, &std::fs::read(&installer).unwrap()));
+        assert_eq!(c.files[0].sha256, digest);
+        let eff = c.effective();
+        let row = |k: &str| eff.iter().find(|e| e.key == k).cloned().unwrap();
+        assert_eq!(row("beds").source, local.display().to_string());
+        assert_eq!(row("fhir.base_url").value, "https://fhir.example/R4");
+        assert_eq!(row("fhir.base_url").source, installer.display().to_string());
+        assert_eq!(row("storage.low_disk_mb").source, "default");
+
+        // An administrators-only local file cannot override what the installer set either.
+        let local = write(data.path(), "site.json", r#"{ "ble": { "require_bonded": false } }"#);
+        let c = SiteConfig::load_from(Some(&installer), &local).unwrap();
+        assert!(c.ble.unwrap().require_bonded);
+        // …but fills in what the installer left out (a gateway's root-owned data directory).
+        let only_beds = write(dir.path(), "beds.json", r#"{ "beds": 2 }"#);
+        let c = SiteConfig::load_from(Some(&only_beds), &local).unwrap();
+        assert!(!c.ble.unwrap().require_bonded);
+    }
+
+    /// `bearer_token_env` naming any variable would let a site file send e.g. the store's
+    /// passphrase to the server it names.
+    #[test]
+    fn the_static_token_comes_only_from_a_vigil_fhir_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, ok) in [
+            ("VIGIL_FHIR_TOKEN", true),
+            ("VIGIL_PASSPHRASE", false),
+            ("HOME", false),
+            ("VIGIL_FHIR_", false),
+            ("vigil_fhir_token", false),
+        ] {
+            let p = write(
+                dir.path(),
+                "site.json",
+                &format!(
+                    r#"{{ "beds": 2, "fhir": {{ "base_url": "https://f/R4", "bearer_token_env": "{name}" }} }}"#
+                ),
+            );
+            let r = SiteConfig::load_from(None, &p);
+            match (ok, r) {
+                (false, Err(e)) => assert!(e.to_string().contains("VIGIL_FHIR_<NAME>"), "{e}"),
+                (true, Err(e)) => assert!(e.to_string().contains("owned by uid"), "{name}: {e}"),
+                (true, Ok(_)) => {}
+                (false, Ok(_)) => panic!("{name} accepted"),
+            }
         }
     }
 }

@@ -21,9 +21,13 @@ pub struct AppInfo {
     /// (a new store records from then on; `vigil store salvage` copies back
     /// what still opens).
     pub store_recovered_from: Option<String>,
+    /// The site configuration files read, with their SHA-256 and what was taken from each
+    /// (the About panel: an installer can tell which version is in use).
+    pub site_files: Vec<crate::site::SiteFile>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+/// `Debug` leaves out name, MRN and date of birth.
+#[derive(Clone, PartialEq, Serialize, TS)]
 #[ts(export)]
 pub struct AdmissionView {
     pub id: String,
@@ -34,6 +38,17 @@ pub struct AdmissionView {
     pub admitted_at: String,
     /// The FHIR Patient this admission is linked to ("Patient/<id>"), if any.
     pub fhir_patient: Option<String>,
+}
+
+impl std::fmt::Debug for AdmissionView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdmissionView")
+            .field("id", &self.id)
+            .field("category", &self.category)
+            .field("admitted_at", &self.admitted_at)
+            .field("fhir_patient", &self.fhir_patient)
+            .finish_non_exhaustive()
+    }
 }
 
 impl From<&Admission> for AdmissionView {

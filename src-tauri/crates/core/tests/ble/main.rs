@@ -105,6 +105,7 @@ impl App {
                 sim: SimSettings::default(),
                 retention: Default::default(),
                 low_disk_bytes: 0,
+                site_files: Vec::new(),
                 alarm_preset: Default::default(),
                 devices,
                 fhir: None,

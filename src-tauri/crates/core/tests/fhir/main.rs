@@ -42,6 +42,7 @@ fn config_with(dir: &Path, base: &str, allow_simulated: bool) -> Config {
         },
         retention: Default::default(),
         low_disk_bytes: 0,
+        site_files: Vec::new(),
         alarm_preset: Default::default(),
         devices: DeviceMode::Simulated,
         fhir: Some(FhirSite {

@@ -27,6 +27,7 @@ pub(crate) fn config(dir: &std::path::Path, scenario: Scenario, speed: f64) -> C
         },
         retention: Default::default(),
         low_disk_bytes: 0,
+        site_files: Vec::new(),
         alarm_preset: Default::default(),
         devices: vigil_core::DeviceMode::Simulated,
         fhir: None,
