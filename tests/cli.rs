@@ -1342,3 +1342,82 @@ fn config_check_prints_each_setting_with_its_source_and_refuses_a_user_writable_
     assert!(!out.status.success(), "the gateway started with a user-writable fhir section");
     assert!(stderr.contains("sets `fhir`"), "{stderr}");
 }
+
+/// Issue 13 §2: a new store's passphrase has at least 12 characters on every path, the
+/// environment included; a store that exists opens with the passphrase it was made with.
+#[test]
+fn a_short_passphrase_never_creates_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = vigil()
+        .arg("replay")
+        .arg(replay_script("connect-no-data.csv"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("VIGIL_PASSPHRASE", "elevenchars")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("at least 12 characters"), "{stderr}");
+    assert!(!dir.path().join("vigil.db").exists(), "a store was created");
+}
+
+/// Issue 13 §2: the installer's site configuration can fix the key source; another one is
+/// then refused with a clear error (here: the site key file, not a passphrase).
+#[cfg(unix)]
+#[test]
+fn the_site_can_fix_the_key_source() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("site.key");
+    assert!(vigil().args(["key", "new"]).arg(&key).status().unwrap().success());
+    let site = dir.path().join("site.json");
+    std::fs::write(
+        &site,
+        format!(r#"{{ "key": {{ "source": "key_file", "key_file": "{}" }} }}"#, key.display()),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let run = |pass: Option<&str>| {
+        let mut c = vigil();
+        c.arg("replay")
+            .arg(replay_script("connect-no-data.csv"))
+            .arg("--data-dir")
+            .arg(&data)
+            .env("VIGIL_SITE_CONFIG", &site);
+        if let Some(p) = pass {
+            c.env("VIGIL_PASSPHRASE", p);
+        }
+        c.output().unwrap()
+    };
+    if std::fs::metadata(&site).unwrap().uid() != 0 {
+        // Not root: this user's own file cannot fix anything.
+        let out = run(None);
+        assert!(String::from_utf8_lossy(&out.stderr).contains("owned by uid"));
+        return;
+    }
+    // The passphrase in the environment is not used: the site fixed the key file.
+    let out = run(Some("a-long-enough-passphrase"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let out = vigil()
+        .args(["config", "check", "--data-dir"])
+        .arg(&data)
+        .env("VIGIL_SITE_CONFIG", &site)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.lines().any(|l| l.contains("key.source") && l.contains("key_file")), "{stdout}");
+    // The store was made under the key file: the file opens it, a passphrase cannot.
+    std::fs::remove_file(&site).unwrap();
+    let out = run(Some("a-long-enough-passphrase"));
+    assert!(!out.status.success());
+    let out = vigil()
+        .args(["store", "verify", "--data-dir"])
+        .arg(&data)
+        .arg("--key-file")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -51,24 +51,67 @@ pub async fn app_info(state: State<'_, AppState>) -> Result<AppInfo, CmdError> {
     Ok(core(&state).await?.info().clone())
 }
 
-/// Unlocks the store with a passphrase typed at the workstation.
+/// What the first-start / unlock screen offers (no core yet: answers while locked).
 #[tauri::command]
-pub async fn unlock(state: State<'_, AppState>, passphrase: String) -> Result<AppInfo, CmdError> {
+pub async fn key_setup(state: State<'_, AppState>) -> Result<vigil_core::config::KeySetup, CmdError> {
+    let dir = state.start.data_dir()?;
+    Ok(vigil_core::config::KeySetup::for_data_dir(&dir)?)
+}
+
+/// Unlocks the store with a passphrase typed at the workstation. At first start (no store
+/// yet) it creates the store: the passphrase must be long enough and typed twice (`confirm`).
+#[tauri::command]
+pub async fn unlock(
+    state: State<'_, AppState>,
+    passphrase: String,
+    confirm: Option<String>,
+) -> Result<AppInfo, CmdError> {
     let mut slot = state.vigil.write().await;
     if let Some(v) = slot.as_ref() {
         return Ok(v.info().clone());
     }
-    if passphrase.chars().count() < 8 {
+    let setup = vigil_core::config::KeySetup::for_data_dir(&state.start.data_dir()?)?;
+    if let Some(fixed) = setup.fixed.filter(|f| *f != vigil_core::site::KeyChoice::Passphrase) {
+        return Err(CmdError {
+            code: "key_fixed",
+            message: format!("the site configuration keeps this store's key elsewhere ({fixed:?}): no passphrase"),
+        });
+    }
+    if passphrase.is_empty() || passphrase.chars().count() > 1024 {
         return Err(CmdError {
             code: "weak_passphrase",
-            message: "the passphrase must have at least 8 characters".into(),
+            message: "enter the passphrase (at most 1024 characters)".into(),
         });
+    }
+    if setup.first_start {
+        vigil_core::config::check_new_passphrase(&passphrase)?;
+        if confirm.as_deref() != Some(passphrase.as_str()) {
+            return Err(CmdError {
+                code: "passphrase_mismatch",
+                message: "the two passphrases differ: type the same one twice".into(),
+            });
+        }
     }
     let vigil = start_core(
         &state.start,
         KeySource::passphrase(passphrase, "entered at the workstation"),
     )
     .await?;
+    let info = vigil.info().clone();
+    *slot = Some(vigil);
+    Ok(info)
+}
+
+/// First start, the operator's choice: keep the store's key in the OS keychain of this user
+/// (anyone who can run programs as this user can then open the store; the screen says so).
+#[tauri::command]
+pub async fn unlock_with_keychain(state: State<'_, AppState>) -> Result<AppInfo, CmdError> {
+    let mut slot = state.vigil.write().await;
+    if let Some(v) = slot.as_ref() {
+        return Ok(v.info().clone());
+    }
+    let key = vigil_core::config::create_keychain_key(&state.start.data_dir()?)?;
+    let vigil = start_core(&state.start, key).await?;
     let info = vigil.info().clone();
     *slot = Some(vigil);
     Ok(info)
@@ -252,8 +295,14 @@ pub async fn device_set_clock(state: State<'_, AppState>, address: String) -> Re
 
 impl From<vigil_core::config::ConfigError> for CmdError {
     fn from(e: vigil_core::config::ConfigError) -> Self {
+        use vigil_core::config::ConfigError as E;
         CmdError {
-            code: "config",
+            code: match e {
+                E::WeakPassphrase => "weak_passphrase",
+                E::NoKeychain => "no_keychain",
+                E::KeySourceFixed { .. } => "key_fixed",
+                _ => "config",
+            },
             message: e.to_string(),
         }
     }

@@ -46,6 +46,8 @@ pub fn run_app(start: cli::StartOptions) -> anyhow::Result<()> {
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
             commands::unlock,
+            commands::key_setup,
+            commands::unlock_with_keychain,
             commands::ward_snapshot,
             commands::ward_subscribe,
             commands::admit,

@@ -1,7 +1,9 @@
 // End-to-end: a workstation with no key configured (no VIGIL_PASSPHRASE, no
 // key file, no OS keychain) shows the unlock screen — Vigil never runs
-// unencrypted. The first passphrase creates the store; on the next start a
-// wrong one is refused readably and the right one opens the same store.
+// unencrypted. At first start it creates the store: a passphrase of at least
+// 12 characters, typed twice (checked by the core too, whatever the page
+// sends); on the next start a wrong one is refused readably and the right one
+// opens the same store.
 
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -48,10 +50,16 @@ async function session() {
   return new Builder().withCapabilities(caps).usingServer(`http://127.0.0.1:${port}/`).build();
 }
 
-async function unlock(s, passphrase) {
+async function unlock(s, passphrase, confirm = null) {
   const input = await s.wait(until.elementLocated(By.css('[data-testid="unlock-passphrase"]')), 20000);
   await input.clear();
   await input.sendKeys(passphrase);
+  const again = await s.findElement(By.css('[data-testid="unlock-confirm"]'));
+  assert.equal(await again.isDisplayed(), confirm !== null, "the second field shows at first start only");
+  if (confirm !== null) {
+    await again.clear();
+    await again.sendKeys(confirm);
+  }
   await s.findElement(By.css('[data-testid="unlock-submit"]')).click();
 }
 
@@ -59,7 +67,7 @@ async function errorText(s) {
   let t = "";
   await s.wait(async () => {
     t = await s.findElement(By.css('[data-testid="unlock-error"]')).getText();
-    return t.length > 0 && !/Unlocking/.test(t);
+    return t.length > 0 && !/Unlocking|Creating/.test(t);
   }, 20000);
   return t;
 }
@@ -78,16 +86,33 @@ let s;
 try {
   await waitForDriver();
   s = await session();
-  await step("[unlock] no key: the unlock screen, nothing else", async () => {
+  await step("[unlock] no key, first start: create the store, nothing else", async () => {
     await s.wait(until.elementLocated(By.css('[data-testid="unlock-passphrase"]')), 20000);
+    await s.wait(async () => (await s.findElement(By.css(".unlock-form h1")).getText()) === "Create the encrypted store", 10000);
+    // No keychain here (no session bus): it is not offered.
+    assert.equal(await s.findElement(By.css('[data-testid="unlock-keychain-choice"]')).isDisplayed(), false);
     writeFileSync(join(out, "unlock.png"), Buffer.from(await s.takeScreenshot(), "base64"));
   });
-  await step("[unlock] a short passphrase is refused readably", async () => {
-    await unlock(s, "short");
-    assert.match(await errorText(s), /at least 8 characters/);
+  await step("[unlock] a short passphrase and two that differ are refused readably", async () => {
+    await unlock(s, "elevenchars", "elevenchars");
+    assert.match(await errorText(s), /at least 12 characters/);
+    await unlock(s, "first-passphrase-123", "first-passphrase-124");
+    assert.match(await errorText(s), /differ/);
   });
-  await step("[unlock] the first passphrase creates the store and the ward runs", async () => {
-    await unlock(s, "first-passphrase-123");
+  await step("[unlock] the core refuses them too, whatever the page sends", async () => {
+    const call = (args) =>
+      s.executeAsyncScript(
+        "const done = arguments[arguments.length - 1];" +
+          "window.__TAURI_INTERNALS__.invoke('unlock', arguments[0]).then(() => done('ok'), (e) => done(e && e.code ? e.code : 'ipc'));",
+        args,
+      );
+    assert.equal(await call({ passphrase: "short-pass", confirm: "short-pass" }), "weak_passphrase");
+    assert.equal(await call({ passphrase: "first-passphrase-123", confirm: null }), "passphrase_mismatch");
+    assert.equal(await call({ passphrase: "first-passphrase-123", confirm: "other-passphrase-123" }), "passphrase_mismatch");
+    assert.equal(await call({}), "ipc", "a call without a passphrase is refused by the IPC layer");
+  });
+  await step("[unlock] the first passphrase, typed twice, creates the store and the ward runs", async () => {
+    await unlock(s, "first-passphrase-123", "first-passphrase-123");
     await liveHr(s);
   });
   await s.quit();

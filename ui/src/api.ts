@@ -6,6 +6,7 @@ import type {
   AdmitRequest,
   AlarmRecord,
   AppInfo,
+  KeySetup,
   DeadLetter,
   News2,
   News2Entry,
@@ -45,8 +46,17 @@ export function inTauri(): boolean {
 }
 
 /** Unlocks the encrypted store with a passphrase typed at the workstation. */
-export function unlock(passphrase: string): Promise<AppInfo> {
-  return invoke<AppInfo>("unlock", { passphrase });
+/** `confirm`: the new passphrase typed again (first start only). */
+export function unlock(passphrase: string, confirm: string | null = null): Promise<AppInfo> {
+  return invoke<AppInfo>("unlock", { passphrase, confirm });
+}
+
+export function keySetup(): Promise<KeySetup> {
+  return invoke<KeySetup>("key_setup");
+}
+
+export function unlockWithKeychain(): Promise<AppInfo> {
+  return invoke<AppInfo>("unlock_with_keychain");
 }
 
 // ------------------------------------------------------------------ alarms and NEWS2

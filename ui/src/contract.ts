@@ -15,6 +15,8 @@
 /** How Vigil is running (`mode` is "simulated" or "real"); shown in the header so simulated data is never mistaken for real. */
 export type { AppInfo } from "./generated/AppInfo";
 export type { SiteFile } from "./generated/SiteFile";
+export type { KeySetup } from "./generated/KeySetup";
+export type { KeyChoice } from "./generated/KeyChoice";
 export type { SiteRole } from "./generated/SiteRole";
 export type { DeviceInfoView } from "./generated/DeviceInfoView";
 export type { DeviceKind } from "./generated/DeviceKind";

@@ -450,7 +450,7 @@ async function start(): Promise<void> {
   } catch (e) {
     // Any other failure is retried by loadAppInfo below.
     if (toCommandError(e).code === "locked") {
-      appInfo = await showUnlock(api.unlock);
+      appInfo = await showUnlock({ unlock: api.unlock, keySetup: api.keySetup, unlockWithKeychain: api.unlockWithKeychain });
       view.setAppInfo(appInfo);
     }
   }

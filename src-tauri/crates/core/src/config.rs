@@ -1,5 +1,6 @@
 //! Where Vigil keeps its data and where its key comes from.
 
+use crate::site::{KeyChoice, SiteConfig};
 use std::path::{Path, PathBuf};
 use vigil_store::KeySource;
 
@@ -18,6 +19,43 @@ pub enum ConfigError {
     NoDataDir,
     #[error("site configuration: {0}")]
     Site(String),
+    #[error(
+        "a new store's passphrase must have at least {MIN_PASSPHRASE_CHARS} characters \
+         (a short one falls to a guessing attack on a copy of the file)"
+    )]
+    WeakPassphrase,
+    #[error("the site configuration fixes the store key to {fixed}: {refused} is not used")]
+    KeySourceFixed { fixed: &'static str, refused: &'static str },
+    #[error("the site configuration keeps the store key in the OS keychain, but no keychain can be used here")]
+    NoKeychain,
+}
+
+/// The fewest characters of a passphrase that protects a new store or replaces a store's
+/// key (issue 13 §2; NIST SP 800-63B asks at least 8 for memorised secrets, and this one
+/// also guards a file an attacker can copy and attack offline).
+pub const MIN_PASSPHRASE_CHARS: usize = 12;
+
+/// `Ok` when `passphrase` may protect a new store (or be the new key of a rotation).
+pub fn check_new_passphrase(passphrase: &str) -> Result<(), ConfigError> {
+    if passphrase.chars().count() < MIN_PASSPHRASE_CHARS {
+        Err(ConfigError::WeakPassphrase)
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether the data directory holds no store yet: the first start, when a key source is
+/// chosen.
+pub fn first_start(data_dir: &Path) -> bool {
+    !store_path(data_dir).exists()
+}
+
+fn choice_name(c: KeyChoice) -> &'static str {
+    match c {
+        KeyChoice::Passphrase => "a passphrase",
+        KeyChoice::KeyFile => "the site key file",
+        KeyChoice::Keychain => "the OS keychain",
+    }
 }
 
 /// The user data directory, e.g. `~/.local/share/vigil` on Linux,
@@ -41,19 +79,85 @@ pub fn store_path(data_dir: &Path) -> PathBuf {
     data_dir.join("vigil.db")
 }
 
-/// Picks the key source: an explicit key file wins, then `VIGIL_PASSPHRASE`,
-/// then the OS keychain (Secret Service, macOS Keychain, Windows Credential
-/// Manager). With none of them, Vigil refuses to start (the app asks for a
-/// passphrase instead).
+/// Picks the key source. When the installer's site configuration fixes it (`"key"`), only
+/// that one. Otherwise: an explicit key file, then `VIGIL_PASSPHRASE`, then a key this data
+/// directory already keeps in the OS keychain. A keychain key is never created here: at first
+/// start the operator chooses (the app's first-start screen), so the keychain never silently
+/// replaces the passphrase. With none, `NoKey` (the app asks).
 pub fn resolve_key(key_file: Option<&Path>, data_dir: &Path) -> Result<KeySource, ConfigError> {
+    let site = SiteConfig::load(data_dir)?;
+    let env = std::env::var(PASSPHRASE_ENV).ok().filter(|p| !p.is_empty());
+    let passphrase = |p: String| {
+        if first_start(data_dir) {
+            check_new_passphrase(&p)?;
+        }
+        Ok(KeySource::passphrase(p, PASSPHRASE_ENV))
+    };
+    if let Some(fixed) = site.key.as_ref() {
+        let refuse = |refused| ConfigError::KeySourceFixed {
+            fixed: choice_name(fixed.source),
+            refused,
+        };
+        return match fixed.source {
+            KeyChoice::KeyFile => match key_file {
+                Some(p) if Some(p) != fixed.key_file.as_deref() => Err(refuse("--key-file")),
+                _ => Ok(KeySource::KeyFile(fixed.key_file.clone().unwrap_or_default())),
+            },
+            KeyChoice::Passphrase if key_file.is_some() => Err(refuse("--key-file")),
+            KeyChoice::Passphrase => env.map(passphrase).unwrap_or(Err(ConfigError::NoKey)),
+            KeyChoice::Keychain if key_file.is_some() => Err(refuse("--key-file")),
+            KeyChoice::Keychain if env.is_some() => Err(refuse(PASSPHRASE_ENV)),
+            KeyChoice::Keychain => keychain_key(data_dir, true).ok_or(ConfigError::NoKeychain),
+        };
+    }
     if let Some(p) = key_file {
         return Ok(KeySource::KeyFile(p.to_path_buf()));
     }
-    match std::env::var(PASSPHRASE_ENV) {
-        Ok(p) if !p.is_empty() => return Ok(KeySource::passphrase(p, PASSPHRASE_ENV)),
-        _ => {}
+    if let Some(p) = env {
+        return passphrase(p);
     }
-    keychain_key(data_dir).ok_or(ConfigError::NoKey)
+    keychain_key(data_dir, false).ok_or(ConfigError::NoKey)
+}
+
+/// What the app's first-start (or unlock) screen offers.
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct KeySetup {
+    /// No store yet: the operator chooses the key source and a new passphrase is asked twice.
+    pub first_start: bool,
+    /// The OS keychain can hold the key here (offered only at first start, unless fixed).
+    pub keychain_available: bool,
+    /// The installer's choice, when the site configuration fixes it.
+    pub fixed: Option<KeyChoice>,
+    /// The fewest characters of a new passphrase.
+    pub min_passphrase: u32,
+}
+
+impl KeySetup {
+    pub fn for_data_dir(data_dir: &Path) -> Result<KeySetup, ConfigError> {
+        let site = SiteConfig::load(data_dir)?;
+        Ok(KeySetup {
+            first_start: first_start(data_dir),
+            keychain_available: keychain_usable(data_dir),
+            fixed: site.key.map(|k| k.source),
+            min_passphrase: MIN_PASSPHRASE_CHARS as u32,
+        })
+    }
+}
+
+/// Whether an OS keychain answers here (read only: nothing is created).
+fn keychain_usable(data_dir: &Path) -> bool {
+    keychain_entry(data_dir).is_some_and(|e| matches!(e.get_password(), Ok(_) | Err(keyring::Error::NoEntry)))
+}
+
+/// The operator chose the OS keychain at first start: a new random key there.
+pub fn create_keychain_key(data_dir: &Path) -> Result<KeySource, ConfigError> {
+    if !first_start(data_dir) {
+        return Err(ConfigError::Site(
+            "the store exists: its key source is chosen (rotate with `vigil key rotate`)".into(),
+        ));
+    }
+    keychain_key(data_dir, true).ok_or(ConfigError::NoKeychain)
 }
 
 /// The keychain entry holding this data directory's key-encryption key.
@@ -62,18 +166,18 @@ fn keychain_entry(data_dir: &Path) -> Option<keyring::Entry> {
     keyring::Entry::new("vigil", &format!("store-kek {}", dir.display())).ok()
 }
 
-/// The key-encryption key from the OS keychain. For a new store (no database
-/// yet) a random key is created there; an existing store is only opened with
-/// a keychain key that was made for it. `None` when there is no usable
-/// keychain (a headless box, CI) or no entry for an existing store.
-pub fn keychain_key(data_dir: &Path) -> Option<KeySource> {
+/// The key-encryption key from the OS keychain. With `create`, for a new store (no database
+/// yet) a random key is created there; an existing store is only opened with a keychain key
+/// that was made for it. `None` when there is no usable keychain (a headless box, CI) or no
+/// entry.
+pub fn keychain_key(data_dir: &Path, create: bool) -> Option<KeySource> {
     let entry = keychain_entry(data_dir)?;
     match entry.get_password() {
         Ok(hex_key) => {
             let bytes = zeroize::Zeroizing::new(hex::decode(hex_key.trim()).ok()?);
             vigil_store::crypto::KeyBytes::from_slice(&bytes).map(KeySource::Keychain)
         }
-        Err(keyring::Error::NoEntry) if !store_path(data_dir).exists() => {
+        Err(keyring::Error::NoEntry) if create && first_start(data_dir) => {
             let key = vigil_store::crypto::KeyBytes::generate();
             match entry.set_password(&key.to_hex()) {
                 Ok(()) => Some(KeySource::Keychain(key)),

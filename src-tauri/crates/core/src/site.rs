@@ -39,6 +39,8 @@ pub struct SiteConfig {
     pub fhir: Option<FhirSite>,
     /// The Bluetooth policy (`ble.require_bonded`).
     pub ble: Option<BleSite>,
+    /// The store key's source, when the installer fixes it.
+    pub key: Option<KeySite>,
     pub storage: StorageSite,
     /// The first file any value was taken from (for the operator's log line).
     pub source: Option<PathBuf>,
@@ -172,7 +174,28 @@ pub fn installer_path() -> Option<PathBuf> {
 /// only an administrator can change (issue 13 §5). A nurse's account must not be able to
 /// widen alarm limits, point the upload (and its CA) at another server, or accept unbonded
 /// Bluetooth links.
-pub const PROTECTED: [&str; 3] = ["alarms", "fhir", "ble"];
+pub const PROTECTED: [&str; 4] = ["alarms", "fhir", "ble", "key"];
+
+/// Where the store's key comes from, when the installer decides it for the site (issue 13
+/// §2): `"passphrase"` (typed at each start, or `VIGIL_PASSPHRASE`), `"key_file"` (with
+/// `key_file`), or `"keychain"` (the OS keychain of the user running Vigil).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum KeyChoice {
+    Passphrase,
+    KeyFile,
+    Keychain,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySite {
+    pub source: KeyChoice,
+    /// The site key file, for `"source": "key_file"`.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+}
 
 /// The Bluetooth policy of the site.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -196,12 +219,14 @@ struct SiteFileContent {
     #[serde(default)]
     ble: Option<BleSite>,
     #[serde(default)]
+    key: Option<KeySite>,
+    #[serde(default)]
     storage: Option<StorageSite>,
 }
 
 impl SiteFileContent {
     fn protected_sections(&self) -> Vec<&'static str> {
-        let set = [self.alarms.is_some(), self.fhir.is_some(), self.ble.is_some()];
+        let set = [self.alarms.is_some(), self.fhir.is_some(), self.ble.is_some(), self.key.is_some()];
         PROTECTED.iter().zip(set).filter(|(_, s)| *s).map(|(n, _)| *n).collect()
     }
 }
@@ -282,6 +307,9 @@ impl SiteConfig {
             if take("ble", content.ble.is_some(), c.ble.is_some()) {
                 c.ble = content.ble;
             }
+            if take("key", content.key.is_some(), c.key.is_some()) {
+                c.key = content.key;
+            }
             // Workstation settings: the local file's override the installer's defaults.
             if take("beds", content.beds.is_some(), false) {
                 c.beds = content.beds;
@@ -324,6 +352,11 @@ fn read_file(path: &Path, role: SiteRole) -> Result<Option<(SiteFile, SiteFileCo
     if let Some(name) = content.fhir.as_ref().and_then(|f| f.bearer_token_env.as_deref()) {
         check_token_env(name).map_err(at)?;
     }
+    if let Some(k) = &content.key {
+        if (k.source == KeyChoice::KeyFile) != k.key_file.is_some() {
+            return Err(at("key.key_file is set with \"source\": \"key_file\", and only then".into()));
+        }
+    }
     let file = SiteFile {
         role,
         path: path.display().to_string(),
@@ -354,8 +387,9 @@ pub const TOKEN_ENV_PREFIX: &str = "VIGIL_FHIR_";
 
 fn refused(path: &Path, sections: &[&str], why: &str) -> ConfigError {
     ConfigError::Site(format!(
-        "{}: sets {} but {why}; alarm limits, the FHIR server and the Bluetooth policy are \
-         taken only from a file only an administrator can change (the installer's {})",
+        "{}: sets {} but {why}; alarm limits, the FHIR server, the Bluetooth policy and the \
+         key source are taken only from a file only an administrator can change (the \
+         installer's {})",
         path.display(),
         sections.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "),
         system_path().map(|p| p.display().to_string()).unwrap_or_else(|| "site.json".into()),
@@ -459,6 +493,13 @@ impl SiteConfig {
         }
         let ble = serde_json::to_value(self.ble.clone().unwrap_or_default()).unwrap_or_default();
         flatten("ble", &ble, &mut |k, v| push(k, v, "ble"));
+        match &self.key {
+            None => push("key.source".into(), "not fixed (chosen at first start)".into(), "key"),
+            Some(k) => {
+                let json = serde_json::to_value(k).unwrap_or_default();
+                flatten("key", &json, &mut |k, v| push(k, v, "key"));
+            }
+        }
         let storage = serde_json::to_value(&self.storage).unwrap_or_default();
         flatten("storage", &storage, &mut |k, v| push(k, v, "storage"));
         out

@@ -350,6 +350,9 @@ async fn a_store_failure_mid_upload_loses_and_doubles_nothing() {
     db.close().await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     v.discharge("bed-1").await.unwrap();
+    // Readings received before the discharge may still be in the writer's backlog (not yet
+    // in the outbox; it commits every 0.5 s): let it commit them, then wait for the upload.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     wait_drained(&v).await;
     v.shutdown().await;
     let s = v.stats();
