@@ -16,6 +16,7 @@ fn open(global: &Global) -> Result<(tokio::runtime::Runtime, Store), String> {
     if !path.exists() {
         return Err(format!("no store at {}", path.display()));
     }
+    config::secure_data_dir(&dir).map_err(|e| e.to_string())?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -25,6 +25,9 @@ mkdirSync(out, { recursive: true });
 const dataDir = mkdtempSync(join(tmpdir(), "vigil-e2e-"));
 const alarmDataDir = mkdtempSync(join(tmpdir(), "vigil-e2e-alarms-"));
 const wardDataDir = mkdtempSync(join(tmpdir(), "vigil-e2e-16-"));
+// A workstation setting in the data directory's site.json (shown in About with its hash).
+writeFileSync(join(dataDir, "site.json"), JSON.stringify({ beds: 4 }));
+delete process.env.VIGIL_SITE_CONFIG;
 
 // The app reads its store key from here (no OS keychain under Xvfb).
 process.env.VIGIL_PASSPHRASE = "e2e-test-passphrase";
@@ -136,6 +139,21 @@ try {
     const els = await session.findElements(By.css('[data-testid="sync-status"], [data-testid="dead-letters-open"]'));
     assert.equal(els.length, 0, "a FHIR sync indicator is shown without a FHIR server");
     assert.match(await text("clock"), /^\d\d:\d\d:\d\d$/, "header clock");
+  });
+
+  await step("About names the key source, the data directory and the site configuration in use", async () => {
+    await session.findElement(By.css('[data-testid="about-open"]')).click();
+    const about = await session.wait(until.elementLocated(By.css('[data-testid="about"]')), 5000);
+    await session.wait(until.elementIsVisible(about), 5000);
+    writeFileSync(join(out, "about.png"), Buffer.from(await session.takeScreenshot(), "base64"));
+    // innerText keeps the table's cell separators (getText of a table is empty here).
+    const t = await session.executeScript((el) => el.innerText, about);
+    assert.match(t, /Store key\s+passphrase \(VIGIL_PASSPHRASE\)/);
+    assert.match(t, /Devices\s+SIMULATED/);
+    assert.ok(t.includes(dataDir), `the data directory: ${t}`);
+    assert.match(t, /Site configuration \(data directory\)\s+\S+site\.json \u2014 sha256 [0-9a-f]{16}/);
+    await session.findElement(By.css('[data-testid="about-close"]')).click();
+    await session.wait(async () => (await session.findElements(By.css('[data-testid="about"]'))).length === 0, 5000);
   });
 
   await step("a patient is admitted to bed 2", async () => {

@@ -28,6 +28,60 @@ pub enum ConfigError {
     KeySourceFixed { fixed: &'static str, refused: &'static str },
     #[error("the site configuration keeps the store key in the OS keychain, but no keychain can be used here")]
     NoKeychain,
+    /// The data directory others can read or change (issue 13 §6).
+    #[error("data directory {dir}: {why}")]
+    DataDir { dir: String, why: String },
+}
+
+/// Makes sure the data directory is this user's alone before anything is written to it:
+/// created with mode 0700 when missing; an existing one owned by someone else, or that group
+/// or others can enter, is refused with the command that fixes it. The store files in it are
+/// made 0600 (the file names are not secret, the directory keeps others out). Windows: the
+/// user's `%APPDATA%` is private by its default ACL (not checked here; see docs/threat-model.md).
+pub fn secure_data_dir(dir: &Path) -> Result<(), ConfigError> {
+    let err = |why: String| ConfigError::DataDir {
+        dir: dir.display().to_string(),
+        why,
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+        if !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| err(format!("cannot create it: {e}")))?;
+        }
+        let meta = std::fs::metadata(dir).map_err(|e| err(e.to_string()))?;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if meta.uid() != me {
+            return Err(err(format!(
+                "it belongs to uid {}, not to the user running Vigil (uid {me})",
+                meta.uid()
+            )));
+        }
+        let mode = meta.mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(err(format!(
+                "mode {mode:o} lets others in; run `chmod 700 {}`",
+                dir.display()
+            )));
+        }
+        for entry in std::fs::read_dir(dir).map_err(|e| err(e.to_string()))?.flatten() {
+            let private = entry.file_name().to_string_lossy().starts_with("vigil.db");
+            if let (true, Ok(m)) = (private, entry.metadata()) {
+                if m.is_file() && m.mode() & 0o077 != 0 {
+                    std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o600))
+                        .map_err(|e| err(format!("cannot make {} private: {e}", entry.path().display())))?;
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create it: {e}")))?;
+    Ok(())
 }
 
 /// The fewest characters of a passphrase that protects a new store or replaces a store's

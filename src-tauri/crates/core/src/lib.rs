@@ -176,6 +176,8 @@ pub enum CoreError {
     Fhir(String),
     #[error("no FHIR server is configured for this site")]
     NoFhir,
+    #[error("{0}")]
+    Config(String),
     #[error("unknown alarm parameter '{0}'")]
     BadParameter(String),
     #[error("invalid alarm limit: {0}")]
@@ -201,6 +203,7 @@ impl CoreError {
             CoreError::BadKind(_) => "bad_kind",
             CoreError::Fhir(_) => "fhir",
             CoreError::NoFhir => "no_fhir",
+            CoreError::Config(_) => "config",
             CoreError::BadParameter(_) | CoreError::BadLimit(_) => "bad_limit",
         }
     }
@@ -224,10 +227,13 @@ const LIVE_CAPACITY: usize = 8192;
 
 impl Vigil {
     pub async fn start(cfg: Config) -> Result<Vigil, CoreError> {
+        config::secure_data_dir(&cfg.data_dir).map_err(|e| CoreError::Config(e.to_string()))?;
         // A damaged store is moved aside and replaced: monitoring must not
         // depend on the record (a wrong key is still refused).
         let (store, moved_aside) =
             Store::open_or_recover(&config::store_path(&cfg.data_dir), &cfg.key).await?;
+        // The files SQLite just created (umask permitting others to read them): private.
+        config::secure_data_dir(&cfg.data_dir).map_err(|e| CoreError::Config(e.to_string()))?;
         let use_ble = cfg.devices == DeviceMode::Auto && vigil_devices::ble::adapter_present().await;
         let replay = cfg.devices == DeviceMode::Replay;
         let source = (!use_ble && !replay).then(|| {

@@ -4,6 +4,7 @@
 mod alarming;
 mod corrupt;
 mod faults;
+mod files;
 mod restart;
 mod spill;
 use chrono::Utc;
