@@ -139,7 +139,12 @@ fn run_gateway_and_stop(dir: &Path, key_args: &[&str], signal: i32) -> String {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert!(out.status.success(), "gateway exit: {:?}", out.status);
+    assert!(
+        out.status.success(),
+        "gateway exit: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stderr).unwrap()
 }
 
@@ -488,14 +493,19 @@ fn after_kill_9_at_most_the_last_second_is_missing() {
 }
 
 /// The store key kept in a real OS keychain: GNOME Keyring's Secret Service
-/// in a private D-Bus session (what a Linux desktop has).
+/// in a private D-Bus session (what a Linux desktop has). Only when chosen (`--keychain`,
+/// issue 13 §2): with a keychain present and no choice, no key is put there and the store
+/// is not created.
 #[test]
 fn the_key_can_live_in_the_os_keychain() {
     let dir = tempfile::tempdir().unwrap();
     let bin = env!("CARGO_BIN_EXE_vigil");
     let script = format!(
         "printf 'keyring-test-password' | gnome-keyring-daemon --unlock --components=secrets >/dev/null || exit 90
-         {bin} gateway --simulate stable --speed 20 --status-every 1 --data-dir '{d}' 2>gw.log &
+         {bin} gateway --simulate stable --data-dir '{d}' 2>nochoice.log && exit 93
+         grep -q 'no key for the encrypted store' nochoice.log || exit 94
+         test -e '{d}/vigil.db' && exit 95
+         {bin} gateway --keychain --simulate stable --speed 20 --status-every 1 --data-dir '{d}' 2>gw.log &
          pid=$!; sleep 3; kill -TERM $pid; wait $pid || exit 91
          cat gw.log >&2
          {bin} store verify --data-dir '{d}' || exit 92",

@@ -49,6 +49,11 @@ pub struct Global {
     /// Site key file (64 hex characters, mode 0600) instead of VIGIL_PASSPHRASE.
     #[arg(long, global = true, value_name = "FILE")]
     pub key_file: Option<PathBuf>,
+    /// Keep the store key in this user's OS keychain (created there at first start). An
+    /// explicit choice: Vigil never puts a key there on its own (a key the keychain already
+    /// holds for this data directory is used without it).
+    #[arg(long, global = true, conflicts_with = "key_file")]
+    pub keychain: bool,
     /// Keep readings this many days, then delete them.
     #[arg(long, global = true, value_name = "DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub retention_days: u32,
@@ -292,6 +297,8 @@ pub fn bed_count(beds: Option<u16>, site: &vigil_core::site::SiteConfig) -> usiz
 pub struct StartOptions {
     pub data_dir: Option<PathBuf>,
     pub key_file: Option<PathBuf>,
+    /// `--keychain`: the operator chose the OS keychain for the store key.
+    pub keychain: bool,
     pub sim: SimSettings,
     /// `--beds`, else the site configuration's `beds`, else [`DEFAULT_BEDS`].
     pub beds: Option<u16>,
@@ -359,6 +366,7 @@ pub fn main() -> ExitCode {
             let start = StartOptions {
                 data_dir: cli.global.data_dir,
                 key_file: cli.global.key_file,
+                keychain: cli.global.keychain,
                 sim,
                 beds: cli.global.beds,
                 speed: cli.speed,

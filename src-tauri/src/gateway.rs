@@ -20,7 +20,7 @@ const SHUTDOWN_BOUND: Duration = Duration::from_secs(9);
 pub fn run(global: Global, args: GatewayArgs) -> ExitCode {
     let key = match global
         .data_dir()
-        .and_then(|d| vigil_core::config::resolve_key(global.key_file.as_deref(), &d))
+        .and_then(|d| vigil_core::config::resolve_key_with(global.key_file.as_deref(), global.keychain, &d))
     {
         Ok(k) => k,
         Err(e) => return fail(&e.to_string()),
@@ -28,6 +28,7 @@ pub fn run(global: Global, args: GatewayArgs) -> ExitCode {
     let start = StartOptions {
         data_dir: global.data_dir,
         key_file: global.key_file,
+        keychain: global.keychain,
         sim: SimSettings {
             scenario: args.simulate.unwrap_or_default(),
             seed: args.seed,

@@ -35,7 +35,9 @@ pub fn run_app(start: cli::StartOptions) -> anyhow::Result<()> {
             // VIGIL_PASSPHRASE); otherwise the screen asks for the passphrase.
             let data_dir = state.start.data_dir();
             if let Ok(key) =
-                data_dir.and_then(|d| vigil_core::config::resolve_key(state.start.key_file.as_deref(), &d))
+                data_dir.and_then(|d| {
+                    vigil_core::config::resolve_key_with(state.start.key_file.as_deref(), state.start.keychain, &d)
+                })
             {
                 let vigil = tauri::async_runtime::block_on(commands::start_core(&state.start, key))
                     .map_err(|e| e.message)?;

@@ -37,13 +37,14 @@ pub fn run(global: Global, args: ReplayArgs) -> ExitCode {
         Err(e) => return fail(&format!("{name} {e}")),
     };
 
-    let key = match vigil_core::config::resolve_key(global.key_file.as_deref(), &dir) {
+    let key = match vigil_core::config::resolve_key_with(global.key_file.as_deref(), global.keychain, &dir) {
         Ok(k) => k,
         Err(e) => return fail(&e.to_string()),
     };
     let start = StartOptions {
         data_dir: global.data_dir,
         key_file: global.key_file,
+        keychain: global.keychain,
         sim: SimSettings::default(),
         beds: global.beds,
         speed: 1.0,

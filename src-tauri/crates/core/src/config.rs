@@ -26,7 +26,7 @@ pub enum ConfigError {
     WeakPassphrase,
     #[error("the site configuration fixes the store key to {fixed}: {refused} is not used")]
     KeySourceFixed { fixed: &'static str, refused: &'static str },
-    #[error("the site configuration keeps the store key in the OS keychain, but no keychain can be used here")]
+    #[error("the store key is to be kept in the OS keychain, but no keychain can be used here")]
     NoKeychain,
     /// The data directory others can read or change (issue 13 §6).
     #[error("data directory {dir}: {why}")]
@@ -34,10 +34,11 @@ pub enum ConfigError {
 }
 
 /// Makes sure the data directory is this user's alone before anything is written to it:
-/// created with mode 0700 when missing; an existing one owned by someone else, or that group
-/// or others can enter, is refused with the command that fixes it. The store files in it are
-/// made 0600 (the file names are not secret, the directory keeps others out). Windows: the
-/// user's `%APPDATA%` is private by its default ACL (not checked here; see docs/threat-model.md).
+/// created with mode 0700 when missing; one that group or others can enter (an older install,
+/// a directory made with the default umask) is made 0700, with a warning; one owned by
+/// someone else, or store files in it owned by someone else (planted while it was open), are
+/// refused with a clear error. The store files are made 0600. Windows: the user's
+/// `%APPDATA%` is private by its default ACL (not checked here; see docs/threat-model.md).
 pub fn secure_data_dir(dir: &Path) -> Result<(), ConfigError> {
     let err = |why: String| ConfigError::DataDir {
         dir: dir.display().to_string(),
@@ -64,14 +65,21 @@ pub fn secure_data_dir(dir: &Path) -> Result<(), ConfigError> {
         }
         let mode = meta.mode() & 0o777;
         if mode & 0o077 != 0 {
-            return Err(err(format!(
-                "mode {mode:o} lets others in; run `chmod 700 {}`",
-                dir.display()
-            )));
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| {
+                err(format!("mode {mode:o} lets others in and cannot be changed ({e}); run `chmod 700` on it"))
+            })?;
+            tracing::warn!(dir = %dir.display(), was = format!("{mode:o}"), "data directory made private (0700)");
         }
         for entry in std::fs::read_dir(dir).map_err(|e| err(e.to_string()))?.flatten() {
             let private = entry.file_name().to_string_lossy().starts_with("vigil.db");
             if let (true, Ok(m)) = (private, entry.metadata()) {
+                if m.uid() != me {
+                    return Err(err(format!(
+                        "{} belongs to uid {}, not to the user running Vigil",
+                        entry.path().display(),
+                        m.uid()
+                    )));
+                }
                 if m.is_file() && m.mode() & 0o077 != 0 {
                     std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o600))
                         .map_err(|e| err(format!("cannot make {} private: {e}", entry.path().display())))?;
@@ -139,6 +147,12 @@ pub fn store_path(data_dir: &Path) -> PathBuf {
 /// start the operator chooses (the app's first-start screen), so the keychain never silently
 /// replaces the passphrase. With none, `NoKey` (the app asks).
 pub fn resolve_key(key_file: Option<&Path>, data_dir: &Path) -> Result<KeySource, ConfigError> {
+    resolve_key_with(key_file, false, data_dir)
+}
+
+/// [`resolve_key`], where `keychain` is the operator's explicit choice of the OS keychain
+/// (`--keychain`): a key is created there for a new store.
+pub fn resolve_key_with(key_file: Option<&Path>, keychain: bool, data_dir: &Path) -> Result<KeySource, ConfigError> {
     let site = SiteConfig::load(data_dir)?;
     let env = std::env::var(PASSPHRASE_ENV).ok().filter(|p| !p.is_empty());
     let passphrase = |p: String| {
@@ -152,6 +166,9 @@ pub fn resolve_key(key_file: Option<&Path>, data_dir: &Path) -> Result<KeySource
             fixed: choice_name(fixed.source),
             refused,
         };
+        if keychain && fixed.source != KeyChoice::Keychain {
+            return Err(refuse("--keychain"));
+        }
         return match fixed.source {
             KeyChoice::KeyFile => match key_file {
                 Some(p) if Some(p) != fixed.key_file.as_deref() => Err(refuse("--key-file")),
@@ -166,6 +183,9 @@ pub fn resolve_key(key_file: Option<&Path>, data_dir: &Path) -> Result<KeySource
     }
     if let Some(p) = key_file {
         return Ok(KeySource::KeyFile(p.to_path_buf()));
+    }
+    if keychain {
+        return keychain_key(data_dir, true).ok_or(ConfigError::NoKeychain);
     }
     if let Some(p) = env {
         return passphrase(p);

@@ -100,12 +100,18 @@ async fn expected_observations(dir: &Path) -> u64 {
     (admitted.iter().filter(|r| !bp.contains(&r.code)).count() + panels.len()) as u64
 }
 
+/// Waits until the outbox is empty and stays so for over a second: readings received before
+/// a discharge may still sit in the writer's backlog (it commits every 0.5 s, more slowly on a
+/// loaded machine) and reach the outbox just after a first empty look.
 async fn wait_drained(v: &Vigil) {
+    let mut empty_since: Option<std::time::Instant> = None;
     for _ in 0..600 {
-        if let Some(s) = v.sync_status().await {
-            if s.pending == 0 && s.healthy {
-                return;
-            }
+        let drained = v.sync_status().await.is_some_and(|s| s.pending == 0 && s.healthy);
+        match (drained, empty_since) {
+            (false, _) => empty_since = None,
+            (true, None) => empty_since = Some(std::time::Instant::now()),
+            (true, Some(t)) if t.elapsed() > Duration::from_millis(1500) => return,
+            (true, Some(_)) => {}
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -350,9 +356,6 @@ async fn a_store_failure_mid_upload_loses_and_doubles_nothing() {
     db.close().await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     v.discharge("bed-1").await.unwrap();
-    // Readings received before the discharge may still be in the writer's backlog (not yet
-    // in the outbox; it commits every 0.5 s): let it commit them, then wait for the upload.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
     wait_drained(&v).await;
     v.shutdown().await;
     let s = v.stats();

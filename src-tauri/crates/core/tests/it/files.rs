@@ -14,7 +14,7 @@ fn mode(p: &std::path::Path) -> u32 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_data_directory_is_private_and_one_others_can_enter_is_refused() {
+async fn the_data_directory_is_made_private_and_one_someone_else_owns_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let v = Vigil::start(config(&data, Scenario::Stable, 10.0)).await.unwrap();
@@ -26,21 +26,22 @@ async fn the_data_directory_is_private_and_one_others_can_enter_is_refused() {
         }
     }
 
-    // Opened up (an old install, a careless copy): refused, with the command that fixes it.
+    // Opened up (an old install, a careless copy) and a store file others can read: this
+    // user's own, so made private at start.
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let e = Vigil::start(config(&data, Scenario::Stable, 10.0)).await.err().unwrap().to_string();
-    assert!(e.contains("mode 755") && e.contains("chmod 700"), "{e}");
-    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
-
-    // A store file others can read (copied in with the wrong mode) is made private.
     let db = data.join("vigil.db");
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
     let v = Vigil::start(config(&data, Scenario::Stable, 10.0)).await.unwrap();
     v.shutdown().await;
-    assert_eq!(mode(&db), 0o600);
+    assert_eq!((mode(&data), mode(&db)), (0o700, 0o600));
 
-    // Someone else's directory (as root, hand it to nobody; otherwise not possible here).
+    // A store file someone else planted, or someone else's directory: refused (as root, hand
+    // them to nobody; a user cannot make that here).
     if std::fs::metadata(&data).unwrap().uid() == 0 {
+        std::os::unix::fs::chown(&db, Some(65534), None).unwrap();
+        let e = Vigil::start(config(&data, Scenario::Stable, 10.0)).await.err().unwrap().to_string();
+        assert!(e.contains("vigil.db belongs to uid 65534"), "{e}");
+        std::os::unix::fs::chown(&db, Some(0), None).unwrap();
         std::os::unix::fs::chown(&data, Some(65534), None).unwrap();
         let e = Vigil::start(config(&data, Scenario::Stable, 10.0)).await.err().unwrap().to_string();
         assert!(e.contains("belongs to uid 65534"), "{e}");
