@@ -19,12 +19,18 @@
 //!    readable Current Time (0x2A2B), its clock is read too, stamped with the
 //!    middle of the read: the core learns the device's clock offset from it
 //!    before any stored record arrives.
+//!    Right after `Connected`, the link's security (bonded or not, as the
+//!    platform says: `ble/security.rs`) is sent as `Security`, before any value.
 //! 4. Subscribes to the measurement characteristics of the kind's profile
 //!    (HRS 0x2A37; PLXS 0x2A5F/0x2A5E; HTS 0x2A1C/0x2A1E; BLS 0x2A35/0x2A36;
 //!    WSS 0x2A9D; GLS 0x2A18) and to Battery Level notifications where
 //!    offered. A glucose meter is then asked for all its stored records through
 //!    the Record Access Control Point (0x2A52, "report stored records / all").
-//! 5. Forwards every notification as raw bytes (`Payload`), stamped with the
+//! 5. Only the assigned kind's profile is accepted ([`crate::accepts`]): a
+//!    notification of any other characteristic (an "HR strap" sending SpO2)
+//!    is never forwarded as a payload but reported as `Refused`, which the
+//!    core counts on the device.
+//!    Forwards every subscribed notification as raw bytes (`Payload`), stamped with the
 //!    injected clock. `Receiving` is claimed only when the first live
 //!    measurement that decodes to a value arrives: a device that connects but
 //!    never sends (or sends only garbage) stays `Connected`, and the core's
@@ -59,7 +65,9 @@
 //! matched by Bluetooth address; CoreBluetooth hides addresses, so there an
 //! assignment's `address` is the platform peripheral id that [`scan`] reports.
 //! btleplug has no pairing API: a device that requires bonding must be paired
-//! once through the operating system's Bluetooth settings.
+//! once through the operating system's Bluetooth settings. Whether a link is
+//! bonded is read from BlueZ over D-Bus on Linux (`ble/security.rs`); other
+//! platforms report it as unknown.
 //!
 //! Also here: [`scan`] for the "Add device" screen, [`adapter_present`] to
 //! choose between real and simulated devices, and [`set_device_clock`] for
@@ -69,6 +77,7 @@ mod backoff;
 mod central;
 mod link;
 mod profile;
+mod security;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -83,6 +92,7 @@ use tokio_util::sync::CancellationToken;
 use vigil_model::{BedId, Clock, DeviceId, Source, SystemClock};
 
 pub use profile::{expected_interval, kind_for_service, SUPPORTED_SERVICES};
+pub(crate) use profile::accepts as accepts_uuid16;
 
 /// Whether Vigil can run a device of this kind over Bluetooth LE (it has a
 /// GATT profile: a respiration sensor, say, has none).
@@ -360,6 +370,9 @@ pub struct Discovered {
     pub services: Vec<u16>,
     /// What it measures, one kind per supported service.
     pub kinds: Vec<DeviceKind>,
+    /// Whether the platform holds a bond with it (`None`: does not say);
+    /// see `ble/security.rs`.
+    pub bonded: Option<bool>,
 }
 
 /// Scans for `duration` and lists the devices that advertise a supported
@@ -407,7 +420,9 @@ pub async fn scan(duration: Duration) -> Result<Vec<Discovered>, BleError> {
         if found.iter().any(|d| d.address == address) {
             continue;
         }
+        let bonded = security::bonded(&p).await;
         found.push(Discovered {
+            bonded,
             address,
             name: props.local_name.or(props.advertisement_name),
             rssi,
