@@ -36,6 +36,9 @@ pub struct SiteConfig {
     pub fhir: Option<FhirSite>,
     #[serde(default)]
     pub storage: StorageSite,
+    /// Bluetooth LE link policy.
+    #[serde(default)]
+    pub ble: Option<BleSite>,
     /// Where this configuration was read from (for the operator).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -62,6 +65,18 @@ impl Default for StorageSite {
 
 fn default_low_disk_mb() -> u64 {
     200
+}
+
+/// Bluetooth LE link policy: `"ble": {"require_bonded": true}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BleSite {
+    /// Refuse data from links that are not bonded (or whose bonding the
+    /// platform cannot tell: Windows and macOS today), with a technical
+    /// alarm at the bed. Off: an unbonded link is labelled "not bonded" on
+    /// the screen, never silently trusted. Default off.
+    #[serde(default)]
+    pub require_bonded: bool,
 }
 
 /// The most beds one workstation or gateway serves.
