@@ -42,6 +42,7 @@ import { h, setAttr, setClass, setHidden, setText } from "./dom";
 import {
   NO_VALUE,
   categoryText,
+  deviceTrustText,
   formatAge,
   formatBattery,
   formatDeviceInfo,
@@ -328,6 +329,7 @@ interface Chip {
   state: HTMLSpanElement;
   battery: HTMLSpanElement;
   technical: HTMLSpanElement;
+  trust: HTMLSpanElement;
   sim: HTMLSpanElement;
 }
 
@@ -345,9 +347,10 @@ class DeviceChips {
       state: h("span", { class: "chip-state", testid: `device-state-${id}` }),
       battery: h("span", { class: "chip-battery", testid: `device-battery-${id}` }),
       technical: h("span", { class: "chip-technical", testid: `device-technical-${id}` }),
+      trust: h("span", { class: "chip-trust", testid: `device-trust-${id}` }),
       sim: h("span", { class: "sim-tag", text: "SIM" }),
     };
-    chip.root.append(h("span", { class: "chip-name", text: SHORT_KIND[d.kind] ?? d.label }), chip.state, chip.battery, chip.technical, chip.sim);
+    chip.root.append(h("span", { class: "chip-name", text: SHORT_KIND[d.kind] ?? d.label }), chip.state, chip.battery, chip.technical, chip.trust, chip.sim);
     return chip;
   }
 
@@ -362,6 +365,7 @@ class DeviceChips {
         this.root.append(chip.root);
       }
       updateDeviceParts(chip.root, chip.state, chip.battery, chip.technical, d, ctx);
+      updateTrust(chip.trust, d);
       setHidden(chip.sim, d.source !== "simulated");
     }
     for (const [id, chip] of this.chips) {
@@ -391,6 +395,14 @@ function updateDeviceParts(
   setText(technicalEl, d.technical ?? "");
   setHidden(technicalEl, !d.technical);
   setClass(root, "has-technical", !!d.technical);
+}
+
+/** Link security and refused data (core::trust): an unbonded link is labelled, never silently trusted. */
+function updateTrust(el: HTMLElement, d: DeviceView): void {
+  const text = deviceTrustText(d);
+  setText(el, text);
+  setHidden(el, text === "");
+  setClass(el, "is-refused", d.refused !== null);
 }
 
 // ------------------------------------------------------------------ patient header
@@ -935,6 +947,7 @@ interface DeviceRow {
   offset: HTMLTableCellElement;
   lastData: HTMLTableCellElement;
   technical: HTMLSpanElement;
+  trust: HTMLSpanElement;
   source: HTMLTableCellElement;
 }
 
@@ -1060,6 +1073,7 @@ class DetailView {
       offset: h("td"),
       lastData: h("td"),
       technical: h("span", { class: "chip-technical" }),
+      trust: h("span", { class: "chip-trust", testid: `device-row-trust-${id}` }),
       source: h("td"),
     };
     r.stateCell.append(r.state);
@@ -1072,7 +1086,7 @@ class DetailView {
       h("td", { class: "chip" }, r.battery),
       r.offset,
       r.lastData,
-      h("td", { class: "chip" }, r.technical),
+      h("td", { class: "chip" }, r.technical, r.trust),
       r.source,
       h("td", {}, button("btn-small", `remove-device-${id}`, "Remove", () => this.actions.removeDevice(bed, device), "Remove this device from the bed")),
     );
@@ -1112,6 +1126,7 @@ class DetailView {
       setText(r.label, d.label);
       setText(r.info, formatDeviceInfo(d.info));
       updateDeviceParts(r.stateCell, r.state, r.battery, r.technical, d, ctx);
+      updateTrust(r.trust, d);
       setText(r.offset, formatOffset(d.clock_offset_s));
       setText(
         r.lastData,
