@@ -406,7 +406,9 @@ scenario! {
     async fn scan_lists_health_devices_by_signal_and_address() {
         let mut fake = FakeBluez::start().await;
         fake.add(strap("AA:BB:CC:DD:EE:01", "Polar H10", -70)).await;
-        fake.add(strap("AA:BB:CC:DD:EE:02", "Polar H10", -45)).await;
+        let mut bonded = strap("AA:BB:CC:DD:EE:02", "Polar H10", -45);
+        bonded["paired"] = json!(true);
+        fake.add(bonded).await;
         fake.add(json!({"address": "AA:BB:CC:DD:EE:03", "name": "Braun ThermoScan", "rssi": -60,
                         "services": ["1809", "180f"]})).await;
         fake.add(json!({"address": "AA:BB:CC:DD:EE:04", "name": "Headphones", "rssi": -30,
@@ -432,6 +434,9 @@ scenario! {
         assert_eq!(found[0].kinds, [DeviceKind::HeartRateStrap]);
         assert_eq!(found[0].services, [0x180D]);
         assert_eq!(found[3].kinds, [DeviceKind::Thermometer, DeviceKind::BloodPressureCuff]);
+        // Link security for the Add-device list (issue 13): BlueZ's bonding state.
+        let bonding: Vec<Option<bool>> = found.iter().map(|d| d.bonded).collect();
+        assert_eq!(bonding, [Some(true), Some(false), Some(false), Some(false)]);
         assert_eq!(fake.state("AA:BB:CC:DD:EE:01").await["discovering"], json!(false), "scan stopped");
         // Scanning again (the screen reopened) works on the same connection.
         let again = ble::scan(Duration::from_millis(300)).await.unwrap();
