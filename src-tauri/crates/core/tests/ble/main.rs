@@ -687,7 +687,9 @@ scenario! {
         let dir = tempfile::tempdir().unwrap();
         let app = App::start(dir.path(), DeviceMode::Auto).await;
         assign_strap(&app, &mut fake).await; // AA:..:01 at -50
-        fake.add(strap("AA:BB:CC:DD:EE:02", "Polar H10", -45)).await;
+        let mut paired = strap("AA:BB:CC:DD:EE:02", "Polar H10", -45);
+        paired["paired"] = json!(true);
+        fake.add(paired).await;
         fake.add(json!({"address": "AA:BB:CC:DD:EE:03", "name": "Braun ThermoScan", "rssi": -60,
                         "services": ["1809", "180f"]})).await;
         fake.add(json!({"address": "AA:BB:CC:DD:EE:04", "name": "Headphones", "rssi": -30,
@@ -708,6 +710,9 @@ scenario! {
         );
         assert_eq!(found[0].kinds, [vigil_devices::DeviceKind::HeartRateStrap]);
         assert_eq!(found[2].kinds, [vigil_devices::DeviceKind::Thermometer]);
+        // The Add-device list shows link security (issue 13): bonded or not.
+        let bonding: Vec<Option<bool>> = found.iter().map(|d| d.bonded).collect();
+        assert_eq!(bonding, [Some(true), Some(false), Some(false)]);
 
         // Unknown kind and bed are refused before anything is stored.
         let err = app.vigil.assign_device("AA:BB:CC:DD:EE:02", "bed-1", "toaster").await.unwrap_err();
