@@ -48,7 +48,7 @@ Commands (``address`` is "AA:BB:CC:DD:EE:FF"; ``char`` a 16-bit UUID "2a37"):
 * ``add_record``: address, hex: one more stored glucose record.
 * ``power``: on (bool): the adapter is switched off / on (links drop on off).
 * ``state``: address -> connected, connects (successful), attempts (all),
-  notifying chars, written values per char (hex), adapter powered/discovering.
+  notifying chars, paired, written values per char (hex), adapter powered/discovering.
 
 Start with ``--no-adapter`` to serve org.bluez without any adapter.
 Uses only asyncio and dbus-fast (tests/ble/requirements.txt).
@@ -726,6 +726,7 @@ class Fake:
                 "connects": dev.connects,
                 "attempts": dev.attempts,
                 "notifying": sorted(u for u, c in dev.chars.items() if c.notifying),
+                "paired": dev.paired,
                 "written": dev.written,
                 "powered": self.adapter.powered,
                 "discovering": self.adapter.discovering,

@@ -84,6 +84,8 @@ export interface Actions {
   enterNews2(bed: string): void;
   addDevice(bed: string): void;
   removeDevice(bed: string, device: string): void;
+  /** Bond with a device whose link is not bonded (BlueZ Pair()). */
+  pairDevice(bed: string, device: string): void;
   loadAlarmLog(bed: string): Promise<AlarmRecord[]>;
   loadNews2History(bed: string): Promise<News2[]>;
   /** Returns an error text, or null when accepted. */
@@ -948,6 +950,7 @@ interface DeviceRow {
   lastData: HTMLTableCellElement;
   technical: HTMLSpanElement;
   trust: HTMLSpanElement;
+  pair: HTMLButtonElement;
   source: HTMLTableCellElement;
 }
 
@@ -1074,6 +1077,7 @@ class DetailView {
       lastData: h("td"),
       technical: h("span", { class: "chip-technical" }),
       trust: h("span", { class: "chip-trust", testid: `device-row-trust-${id}` }),
+      pair: button("btn-small", `pair-device-${id}`, "Pair", () => this.actions.pairDevice(this.bed.bed, d.device), "Bond with this device"),
       source: h("td"),
     };
     r.stateCell.append(r.state);
@@ -1088,7 +1092,7 @@ class DetailView {
       r.lastData,
       h("td", { class: "chip" }, r.technical, r.trust),
       r.source,
-      h("td", {}, button("btn-small", `remove-device-${id}`, "Remove", () => this.actions.removeDevice(bed, device), "Remove this device from the bed")),
+      h("td", {}, r.pair, button("btn-small", `remove-device-${id}`, "Remove", () => this.actions.removeDevice(bed, device), "Remove this device from the bed")),
     );
     this.rows.set(d.device, r);
     this.tbody.append(r.root);
@@ -1127,6 +1131,7 @@ class DetailView {
       setText(r.info, formatDeviceInfo(d.info));
       updateDeviceParts(r.stateCell, r.state, r.battery, r.technical, d, ctx);
       updateTrust(r.trust, d);
+      setHidden(r.pair, d.bonded !== false);
       setText(r.offset, formatOffset(d.clock_offset_s));
       setText(
         r.lastData,

@@ -585,6 +585,31 @@ impl Vigil {
         detached
     }
 
+    /// Asks the platform to bond with a device (BlueZ `Pair()` on Linux); returns
+    /// the bonding state read back, which the device's view (and the site's
+    /// `ble.require_bonded` policy) takes at once.
+    pub async fn pair_device(&self, address: &str) -> Result<Option<bool>, CoreError> {
+        self.bt()?;
+        let address = vigil_devices::ble::normalize_address(vigil_devices::ble::address_of(address))
+            .map_err(|e| CoreError::Bluetooth(e.to_string()))?;
+        let bonded = vigil_devices::ble::pair(&address)
+            .await
+            .map_err(|e| CoreError::Bluetooth(e.to_string()))?;
+        let view = self
+            .ctx
+            .ward
+            .lock()
+            .unwrap()
+            .security(&vigil_devices::ble::device_id(&address), bonded);
+        if let Some(v) = view {
+            let out = self.ctx.alarming.lock().unwrap().on_device(&v, self.ctx.clock.now());
+            let _ = self.ctx.live.send(LiveEvent::Device(v));
+            self.ctx.publish(out).await;
+        }
+        tracing::info!(device = %address, ?bonded, "device paired");
+        Ok(bonded)
+    }
+
     /// Sets a device's clock through the Current Time Service, where it has one.
     pub async fn set_device_clock(&self, address: &str) -> Result<(), CoreError> {
         self.bt()?;

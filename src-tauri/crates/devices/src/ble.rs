@@ -64,14 +64,14 @@
 //! for BlueZ (Linux), WinRT (Windows) and CoreBluetooth (macOS). Devices are
 //! matched by Bluetooth address; CoreBluetooth hides addresses, so there an
 //! assignment's `address` is the platform peripheral id that [`scan`] reports.
-//! btleplug has no pairing API: a device that requires bonding must be paired
-//! once through the operating system's Bluetooth settings. Whether a link is
-//! bonded is read from BlueZ over D-Bus on Linux (`ble/security.rs`); other
-//! platforms report it as unknown.
+//! btleplug has no pairing API. On Linux whether a link is bonded is read
+//! from BlueZ over D-Bus, and [`pair`] asks BlueZ to bond (`ble/security.rs`);
+//! other platforms report bonding as unknown and pair through the operating
+//! system's Bluetooth settings.
 //!
 //! Also here: [`scan`] for the "Add device" screen, [`adapter_present`] to
-//! choose between real and simulated devices, and [`set_device_clock`] for
-//! devices with a writable Current Time Service.
+//! choose between real and simulated devices, [`set_device_clock`] for
+//! devices with a writable Current Time Service, and [`pair`].
 
 mod backoff;
 mod central;
@@ -199,6 +199,8 @@ pub enum BleError {
     Stopped,
     #[error("timed out: {0}")]
     Timeout(&'static str),
+    #[error("pairing failed: {0}")]
+    Pairing(String),
     #[error("bluetooth: {0}")]
     Btle(#[from] btleplug::Error),
 }
@@ -445,6 +447,24 @@ pub async fn adapter_present() -> bool {
         }
         Err(_) => false,
     }
+}
+
+/// Asks the platform to bond with a device (BlueZ `Device1.Pair()`, see
+/// `ble/security.rs`) and returns the bonding state read back. A running
+/// link is left up: BlueZ encrypts it with the new keys, and its next
+/// connection reports the bond by itself.
+pub async fn pair(address: &str) -> Result<Option<bool>, BleError> {
+    let address = normalize_address(address)?;
+    let _no_scan_meanwhile = central::SCAN_LOCK.lock().await;
+    let adapter = central::one_off_adapter().await?;
+    if adapter.adapter_state().await? != CentralState::PoweredOn {
+        return Err(BleError::AdapterOff);
+    }
+    let p = central::find_with_scan(&adapter, &address, Duration::from_secs(10)).await?;
+    tokio::time::timeout(security::PAIR_TIMEOUT + Duration::from_secs(5), security::pair(&p))
+        .await
+        .map_err(|_| BleError::Timeout("pairing"))??;
+    Ok(security::bonded(&p).await)
 }
 
 /// Sets a device's clock through its Current Time Service (0x1805 / 0x2A2B),

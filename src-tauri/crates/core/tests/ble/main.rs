@@ -941,7 +941,8 @@ scenario! {
     /// Issue 13 §1: link security. Without a site policy an unpaired strap
     /// streams and its view says `bonded: false` (the screen labels it "not
     /// bonded"); with `"ble": {"require_bonded": true}` its heart rates are
-    /// refused with a technical alarm at the bed, until it is bonded.
+    /// refused with a technical alarm at the bed, until a nurse pairs it
+    /// (`Vigil::pair_device`, BlueZ `Pair()`).
     async fn an_unbonded_link_is_labelled_and_refused_under_the_site_policy() {
         let mut fake = FakeBluez::start().await;
         let dir = tempfile::tempdir().unwrap();
@@ -967,14 +968,21 @@ scenario! {
         assert_eq!(device_view(&snap, STRAP_ID).refused, Some(vigil_core::trust::Refusal::NotBonded));
         assert!(live_values(&app.updates(), STRAP_ID, Mdc::ECG_HEART_RATE).is_empty());
 
-        // Bonded (paired through the OS), reconnected: taken.
-        fake.cmd(json!({"cmd": "set_paired", "address": STRAP, "paired": true})).await;
-        fake.cmd(json!({"cmd": "drop_link", "address": STRAP})).await;
-        stream_hr(&app, &mut fake, &[91], &[91.0]).await;
+        // The nurse pairs it from the device table (BlueZ Pair()): taken at
+        // once, on the same link.
+        let connects = fake.state(STRAP).await["connects"].clone();
+        assert_eq!(app.vigil.pair_device(STRAP_ID).await.unwrap(), Some(true));
+        assert_eq!(fake.state(STRAP).await["paired"], json!(true));
         let snap = app.until_snapshot("the alarm ended", |s| !not_bonded(s)).await;
         assert_eq!(device_view(&snap, STRAP_ID).bonded, Some(true));
+        assert_eq!(fake.state(STRAP).await["connects"], connects, "no reconnect needed");
+        stream_hr(&app, &mut fake, &[91], &[91.0]).await;
+        // Its next connection reports the bond by itself.
+        fake.cmd(json!({"cmd": "drop_link", "address": STRAP})).await;
+        stream_hr(&app, &mut fake, &[92], &[91.0, 92.0]).await;
+        assert!(!not_bonded(&app.vigil.snapshot()));
         app.stop().await;
         let rows = stored(dir.path(), "bed-1").await;
-        assert_eq!(numbers(&rows, STRAP_ID, Mdc::ECG_HEART_RATE), [91.0]);
+        assert_eq!(numbers(&rows, STRAP_ID, Mdc::ECG_HEART_RATE), [91.0, 92.0]);
     }
 }
