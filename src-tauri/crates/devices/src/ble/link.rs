@@ -398,7 +398,8 @@ impl Link {
     async fn unsubscribed(&self, uuid: Uuid) -> Result<(), Stop> {
         let allowed = vigil_gatt::Characteristic::from_uuid_str(&uuid.to_string())
             .is_ok_and(|ch| crate::accepts(self.kind, ch));
-        if allowed {
+        // GATT's own Service Changed (0x2A05) is the stack's business, not a value.
+        if allowed || profile::short(&uuid) == Some(profile::SERVICE_CHANGED) {
             return Ok(());
         }
         tracing::debug!(device = %self.id, char = %uuid, "value outside the assigned profile refused");

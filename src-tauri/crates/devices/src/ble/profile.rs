@@ -25,6 +25,8 @@ pub(crate) const BATTERY_LEVEL: u16 = 0x2A19;
 pub(crate) const RACP: u16 = 0x2A52;
 /// Current Time (CTS 1.1 §3.1).
 pub(crate) const CURRENT_TIME: u16 = 0x2A2B;
+/// Service Changed (Core Specification Vol 3, Part G §7.1): GATT's own indication.
+pub(crate) const SERVICE_CHANGED: u16 = 0x2A05;
 
 /// Device Information Service characteristics, read once per connection in
 /// this order: manufacturer, model, serial, hardware/firmware/software
