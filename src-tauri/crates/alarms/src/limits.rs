@@ -492,7 +492,9 @@ impl TechnicalKind {
                 "recording unavailable: the store was damaged and moved aside; a new one was started"
             }
             TechnicalKind::LowDisk => "low disk space: recording stops when the disk is full",
-            TechnicalKind::IdentityChanged => "device identity changed: data refused until the device is assigned again",
+            TechnicalKind::IdentityChanged => {
+                "device identity changed: data refused until the device is assigned again"
+            }
             TechnicalKind::NotBonded => "Bluetooth link not bonded: data refused (site policy)",
         }
     }

@@ -547,9 +547,7 @@ impl Vigil {
             .set_device_info(&address, &trust::pin_json(pin.as_ref()))
             .await?;
         if let Some(v) = view {
-            let out = self.ctx.alarming.lock().unwrap().on_device(&v, self.ctx.clock.now());
-            let _ = self.ctx.live.send(LiveEvent::Device(v));
-            self.ctx.publish(out).await;
+            self.device_changed(v).await;
         }
         // Only this device's link (re)starts: the rest of the ward stays connected.
         let assignment = vigil_devices::ble::Assignment::new(&address, bed, device_kind);
@@ -585,6 +583,15 @@ impl Vigil {
         detached
     }
 
+    /// A device's view changed by a nurse's action (not through the
+    /// pipeline): its technical conditions follow, and the screen is told.
+    async fn device_changed(&self, v: view::DeviceView) {
+        let now = self.ctx.clock.now();
+        let out = self.ctx.alarming.lock().unwrap().on_device(&v, now);
+        let _ = self.ctx.live.send(LiveEvent::Device(v));
+        self.ctx.publish(out).await;
+    }
+
     /// Asks the platform to bond with a device (BlueZ `Pair()` on Linux); returns
     /// the bonding state read back, which the device's view (and the site's
     /// `ble.require_bonded` policy) takes at once.
@@ -602,9 +609,7 @@ impl Vigil {
             .unwrap()
             .security(&vigil_devices::ble::device_id(&address), bonded);
         if let Some(v) = view {
-            let out = self.ctx.alarming.lock().unwrap().on_device(&v, self.ctx.clock.now());
-            let _ = self.ctx.live.send(LiveEvent::Device(v));
-            self.ctx.publish(out).await;
+            self.device_changed(v).await;
         }
         tracing::info!(device = %address, ?bonded, "device paired");
         Ok(bonded)

@@ -211,7 +211,10 @@ mod tests {
         assert!(!pin.contradicted_by(&pin.clone()));
         assert!(pin.contradicted_by(&id(Some("X1"), Some("0011223344556677"))));
         assert!(pin.contradicted_by(&id(Some("C0680226"), Some("FFFF"))));
-        assert!(pin.contradicted_by(&id(None, Some("0011223344556677"))), "an impostor cannot hide its serial");
+        assert!(
+            pin.contradicted_by(&id(None, Some("0011223344556677"))),
+            "an impostor cannot hide its serial"
+        );
         // A field never pinned is not compared.
         assert!(!id(Some("S"), None).contradicted_by(&id(Some("S"), Some("any"))));
     }
@@ -226,11 +229,14 @@ mod tests {
 
     #[test]
     fn the_site_policy_parses_and_unknown_fields_are_refused() {
-        let site: crate::site::SiteConfig = serde_json::from_str(r#"{"ble": {"require_bonded": true}}"#).unwrap();
+        let site: crate::site::SiteConfig =
+            serde_json::from_str(r#"{"ble": {"require_bonded": true}}"#).unwrap();
         assert_eq!(site.ble, Some(crate::site::BleSite { require_bonded: true }));
         let none: crate::site::SiteConfig = serde_json::from_str("{}").unwrap();
         assert!(none.ble.is_none());
-        assert!(serde_json::from_str::<crate::site::SiteConfig>(r#"{"ble": {"require_bonding": true}}"#).is_err());
+        assert!(
+            serde_json::from_str::<crate::site::SiteConfig>(r#"{"ble": {"require_bonding": true}}"#).is_err()
+        );
     }
 
     #[test]
@@ -241,7 +247,11 @@ mod tests {
         };
         assert_eq!(t.refusal(), None);
         t.require_bonded = true;
-        assert_eq!(t.refusal(), Some(Refusal::NotBonded), "unknown is refused (fail closed)");
+        assert_eq!(
+            t.refusal(),
+            Some(Refusal::NotBonded),
+            "unknown is refused (fail closed)"
+        );
         assert_eq!(t.shown_refusal(), None, "not alarmed before the link said");
         t.security_known = true;
         t.bonded = Some(false);

@@ -248,7 +248,11 @@ impl Records {
                 .is_some_and(|m| self.stored.contains(&stored_key(t, m.code(), &m.value())))
         });
         let new = !in_store && self.seen.insert((decoded.device_time, sequence));
-        if self.seen.first().is_some_and(|(t, _)| t.is_some_and(|t| t < forget_before)) {
+        if self
+            .seen
+            .first()
+            .is_some_and(|(t, _)| t.is_some_and(|t| t < forget_before))
+        {
             self.seen.retain(|(t, _)| t.is_none_or(|t| t >= forget_before));
         }
         if self.stored.first().is_some_and(|(t, _, _)| *t < forget_before) {
@@ -449,7 +453,10 @@ impl Ward {
             self.pins.remove(device);
             return (None, None);
         };
-        let up = matches!(d.state, LinkState::Connected | LinkState::Receiving | LinkState::Stale);
+        let up = matches!(
+            d.state,
+            LinkState::Connected | LinkState::Receiving | LinkState::Stale
+        );
         let before = d.view();
         d.trust.identity_changed = false;
         d.trust.pin = (up && d.trust.checked && !d.trust.seen.is_empty()).then(|| d.trust.seen.clone());
@@ -475,7 +482,11 @@ impl Ward {
     /// Counts a value the device may not send as its assigned kind (see
     /// [`crate::trust`]): `Some(view)` when `characteristic` is outside its
     /// kind's profile (the payload is then dropped, undecoded), `None` to go on.
-    pub fn foreign(&mut self, device: &str, characteristic: Option<vigil_gatt::Characteristic>) -> Option<DeviceView> {
+    pub fn foreign(
+        &mut self,
+        device: &str,
+        characteristic: Option<vigil_gatt::Characteristic>,
+    ) -> Option<DeviceView> {
         let d = self.devices.get_mut(device)?;
         if characteristic.is_some_and(|ch| vigil_devices::accepts(d.desc.kind, ch)) {
             return None;
@@ -1133,25 +1144,46 @@ mod tests {
         // Offset unknown: device time is local, so the bounds allow any time zone.
         let mut w = meter();
         let ahead = |h| local(14, 0, 0) + TimeDelta::hours(h);
-        assert_eq!(w.apply("ble-meter", &record_at(1, ahead(10), 90.0), now).readings.len(), 1);
+        assert_eq!(
+            w.apply("ble-meter", &record_at(1, ahead(10), 90.0), now)
+                .readings
+                .len(),
+            1
+        );
         let a = w.apply("ble-meter", &record_at(2, ahead(20), 91.0), now);
         assert_eq!(a.rejected_record, Some(RecordRejection::Future));
         assert!(a.readings.is_empty() && a.views.is_empty());
         // The meter's clock is right (offset 0): 5 minutes of tolerance.
         w.apply("ble-meter", &clock(local(14, 0, 0)), now);
         let in_tolerance = w.apply("ble-meter", &record_at(3, local(14, 4, 0), 92.0), now);
-        assert_eq!((in_tolerance.readings.len(), in_tolerance.rejected_record), (1, None));
-        assert_eq!(in_tolerance.readings[0].received, now, "no later than its receipt");
+        assert_eq!(
+            (in_tolerance.readings.len(), in_tolerance.rejected_record),
+            (1, None)
+        );
+        assert_eq!(
+            in_tolerance.readings[0].received, now,
+            "no later than its receipt"
+        );
         let future = w.apply("ble-meter", &record_at(4, local(14, 6, 0), 93.0), now);
         assert_eq!(future.rejected_record, Some(RecordRejection::Future));
         // Retention (30 days by default, the store's): a day inside is taken, a day beyond is not.
         let days_ago = |d| local(14, 0, 0) - TimeDelta::days(d);
-        assert_eq!(w.apply("ble-meter", &record_at(5, days_ago(29), 94.0), now).readings.len(), 1);
+        assert_eq!(
+            w.apply("ble-meter", &record_at(5, days_ago(29), 94.0), now)
+                .readings
+                .len(),
+            1
+        );
         let old = w.apply("ble-meter", &record_at(6, days_ago(31), 95.0), now);
         assert_eq!(old.rejected_record, Some(RecordRejection::OlderThanRetention));
         // The window follows the store's retention.
         w.set_record_window(TimeDelta::days(60));
-        assert_eq!(w.apply("ble-meter", &record_at(7, days_ago(31), 95.0), now).readings.len(), 1);
+        assert_eq!(
+            w.apply("ble-meter", &record_at(7, days_ago(31), 95.0), now)
+                .readings
+                .len(),
+            1
+        );
         // A live value is never judged this way (no sequence number).
         w.apply("ble-meter", &live(local(14, 30, 0)), now);
     }
@@ -1173,11 +1205,18 @@ mod tests {
         assert_eq!(w.remembered_records(), MAX_RECORDS_PER_DEVICE);
         // The newest are the ones remembered.
         let newest = local(13, 0, 0) - TimeDelta::seconds(1);
-        assert!(w.apply("ble-meter", &record_at((n - 1) as u16, newest, 100.0), now).duplicate);
+        assert!(
+            w.apply("ble-meter", &record_at((n - 1) as u16, newest, 100.0), now)
+                .duplicate
+        );
         // Forty days later (a 30-day retention) all of them are forgotten.
         let later = now + TimeDelta::days(40);
         w.apply("ble-meter", &clock(local(14, 0, 0) + TimeDelta::days(40)), later);
-        let fresh = w.apply("ble-meter", &record_at(1, local(13, 0, 0) + TimeDelta::days(40), 99.0), later);
+        let fresh = w.apply(
+            "ble-meter",
+            &record_at(1, local(13, 0, 0) + TimeDelta::days(40), 99.0),
+            later,
+        );
         assert_eq!(fresh.readings.len(), 1);
         assert_eq!(w.remembered_records(), 1);
     }
@@ -1185,12 +1224,19 @@ mod tests {
     fn strap_with_dis(w: &mut Ward, now: DateTime<Utc>, serial: &str) {
         w.link("ble-strap", LinkState::Connected, now);
         let dis = vigil_gatt::decode(Characteristic::SerialNumber, serial.as_bytes()).unwrap();
-        assert!(w.admit("ble-strap", &dis).refused.is_none(), "DIS is always taken");
+        assert!(
+            w.admit("ble-strap", &dis).refused.is_none(),
+            "DIS is always taken"
+        );
         w.apply("ble-strap", &dis, now);
     }
 
     fn heart_rate(bpm: u16) -> Decoded {
-        vigil_gatt::decode(Characteristic::HeartRateMeasurement, &encode::heart_rate(bpm, Some(true), &[])).unwrap()
+        vigil_gatt::decode(
+            Characteristic::HeartRateMeasurement,
+            &encode::heart_rate(bpm, Some(true), &[]),
+        )
+        .unwrap()
     }
 
     fn strap_ward() -> Ward {
@@ -1210,9 +1256,15 @@ mod tests {
     #[test]
     fn values_outside_the_assigned_profile_are_counted() {
         let mut w = strap_ward();
-        assert!(w.foreign("ble-strap", Some(Characteristic::HeartRateMeasurement)).is_none());
-        assert!(w.foreign("ble-strap", Some(Characteristic::BatteryLevel)).is_none());
-        let v = w.foreign("ble-strap", Some(Characteristic::PlxContinuousMeasurement)).unwrap();
+        assert!(w
+            .foreign("ble-strap", Some(Characteristic::HeartRateMeasurement))
+            .is_none());
+        assert!(w
+            .foreign("ble-strap", Some(Characteristic::BatteryLevel))
+            .is_none());
+        let v = w
+            .foreign("ble-strap", Some(Characteristic::PlxContinuousMeasurement))
+            .unwrap();
         assert_eq!(v.foreign_values, 1);
         // Reported by the BLE source (no characteristic Vigil decodes).
         assert_eq!(w.foreign("ble-strap", None).unwrap().foreign_values, 2);
@@ -1238,8 +1290,14 @@ mod tests {
         strap_with_dis(&mut w, now, "FAKE0001");
         let a = w.admit("ble-strap", &heart_rate(140));
         assert_eq!(a.refused, Some(crate::trust::Refusal::IdentityChanged));
-        assert_eq!(a.device.unwrap().refused, Some(crate::trust::Refusal::IdentityChanged));
-        assert!(w.take_new_pins().is_empty(), "the pin is not replaced by the impostor");
+        assert_eq!(
+            a.device.unwrap().refused,
+            Some(crate::trust::Refusal::IdentityChanged)
+        );
+        assert!(
+            w.take_new_pins().is_empty(),
+            "the pin is not replaced by the impostor"
+        );
         // A nurse re-assigns: the identity on the link is accepted and pinned.
         let (pin, view) = w.accept_identity("ble-strap");
         assert_eq!(pin.unwrap().serial.as_deref(), Some("FAKE0001"));

@@ -91,8 +91,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use vigil_model::{BedId, Clock, DeviceId, Source, SystemClock};
 
-pub use profile::{expected_interval, kind_for_service, SUPPORTED_SERVICES};
 pub(crate) use profile::accepts as accepts_uuid16;
+pub use profile::{expected_interval, kind_for_service, SUPPORTED_SERVICES};
 
 /// Whether Vigil can run a device of this kind over Bluetooth LE (it has a
 /// GATT profile: a respiration sensor, say, has none).
@@ -461,9 +461,12 @@ pub async fn pair(address: &str) -> Result<Option<bool>, BleError> {
         return Err(BleError::AdapterOff);
     }
     let p = central::find_with_scan(&adapter, &address, Duration::from_secs(10)).await?;
-    tokio::time::timeout(security::PAIR_TIMEOUT + Duration::from_secs(5), security::pair(&p))
-        .await
-        .map_err(|_| BleError::Timeout("pairing"))??;
+    tokio::time::timeout(
+        security::PAIR_TIMEOUT + Duration::from_secs(5),
+        security::pair(&p),
+    )
+    .await
+    .map_err(|_| BleError::Timeout("pairing"))??;
     Ok(security::bonded(&p).await)
 }
 

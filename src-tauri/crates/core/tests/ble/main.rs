@@ -827,7 +827,10 @@ scenario! {
 }
 
 fn device_view<'a>(snap: &'a WardSnapshot, device: &str) -> &'a vigil_core::view::DeviceView {
-    snap.devices.iter().find(|d| d.device == device).expect("the device is on the screen")
+    snap.devices
+        .iter()
+        .find(|d| d.device == device)
+        .expect("the device is on the screen")
 }
 
 /// The identity pinned for `address` in the store's device registry.

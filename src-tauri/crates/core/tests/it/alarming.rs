@@ -403,7 +403,10 @@ async fn an_hr_strap_sending_spo2_starts_nothing_and_is_counted() {
     }
     assert!(stored.is_empty(), "readings for the store: {stored:?}");
     let a = rig.alarms("bed-1");
-    assert!(a.iter().all(|x| phys(x).is_none()), "a physiological alarm: {a:?}");
+    assert!(
+        a.iter().all(|x| phys(x).is_none()),
+        "a physiological alarm: {a:?}"
+    );
     let snap = rig.ctx.ward.lock().unwrap().snapshot(rig.now());
     assert!(snap.latest.is_empty(), "{:?}", snap.latest);
     assert_eq!(snap.devices[0].foreign_values, 40);

@@ -178,11 +178,17 @@ mod tests {
         }
         assert!(accepts(DeviceKind::GlucoseMeter, RACP) && !accepts(hr, RACP));
         assert!(crate::accepts(DeviceKind::RespirationSensor, C::SimRespRate));
-        assert!(!crate::accepts(DeviceKind::RespirationSensor, C::HeartRateMeasurement));
+        assert!(!crate::accepts(
+            DeviceKind::RespirationSensor,
+            C::HeartRateMeasurement
+        ));
         // Every kind accepts every characteristic of its own profile.
         for (_, kind) in SUPPORTED_SERVICES {
             for &m in profile(kind).unwrap().measurements {
-                assert!(crate::accepts(kind, C::from_uuid16(m).unwrap()), "{kind:?} {m:04x}");
+                assert!(
+                    crate::accepts(kind, C::from_uuid16(m).unwrap()),
+                    "{kind:?} {m:04x}"
+                );
             }
         }
     }
