@@ -338,6 +338,7 @@ impl StartOptions {
             alarm_preset: site.alarm_preset()?,
             devices: self.devices,
             fhir: site.fhir.clone(),
+            ble: site.ble.clone().unwrap_or_default(),
         })
     }
 }

@@ -287,6 +287,12 @@ pub async fn fhir_requeue(state: State<'_, AppState>, ids: Option<Vec<i64>>) -> 
     Ok(core(&state).await?.requeue_dead_letters(ids.as_deref()).await?)
 }
 
+/// Bonds with a Bluetooth device (BlueZ `Pair()`); the bonding state read back.
+#[tauri::command]
+pub async fn device_pair(state: State<'_, AppState>, address: String) -> Result<Option<bool>, CmdError> {
+    Ok(core(&state).await?.pair_device(&address).await?)
+}
+
 /// Sets a Bluetooth device's clock (Current Time Service) to this workstation's local time.
 #[tauri::command]
 pub async fn device_set_clock(state: State<'_, AppState>, address: String) -> Result<(), CmdError> {

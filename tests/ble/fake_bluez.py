@@ -23,7 +23,9 @@ Commands (``address`` is "AA:BB:CC:DD:EE:FF"; ``char`` a 16-bit UUID "2a37"):
 
 * ``add_device``: address, name, rssi, services (["180d", "180a", ...]) and
   optionally ``dis`` ({"manufacturer", "model", "serial", "hardware", "firmware",
-  "software"}), ``battery`` (percent), ``records`` (hex glucose records sent in
+  "software", "system_id"}; ``system_id`` is 16 hex digits, the 8 bytes of
+  System ID 0x2a23 as sent), ``battery`` (percent), ``paired`` (bool: Device1
+  ``Paired`` and ``Bonded``, default false), ``records`` (hex glucose records sent in
   answer to an RACP "report all records"), ``known`` (true: exported at once, as
   a bonded device BlueZ remembers; default: only once discovery runs),
   ``clock_offset_s`` (the device's clock, served by Current Time 0x2a2b of
@@ -32,7 +34,12 @@ Commands (``address`` is "AA:BB:CC:DD:EE:FF"; ``char`` a 16-bit UUID "2a37"):
 * ``notify``: address, char, hex; waits (``timeout`` s, default 10) until the
   client has enabled notifications on that characteristic, then sends. Replies
   with ``sent_us``: the wall-clock time (µs since the epoch) just before the
-  signal was emitted, for latency measurements.
+  signal was emitted, for latency measurements. With ``force`` true it is sent
+  at once, notifications enabled or not (a device may notify a
+  characteristic the client never subscribed to; BlueZ signals it all the same).
+* ``set_dis``: address, dis: the Device Information served from the next
+  connection on (the same address, another device).
+* ``set_paired``: address, paired: the bonding state BlueZ reports.
 * ``wait``: address, until = "connected" | "disconnected" | "notifying"
   (+ char), timeout.
 * ``drop_link``: the device goes out of range for a moment (link loss).
@@ -41,7 +48,7 @@ Commands (``address`` is "AA:BB:CC:DD:EE:FF"; ``char`` a 16-bit UUID "2a37"):
 * ``add_record``: address, hex: one more stored glucose record.
 * ``power``: on (bool): the adapter is switched off / on (links drop on off).
 * ``state``: address -> connected, connects (successful), attempts (all),
-  notifying chars, written values per char (hex), adapter powered/discovering.
+  notifying chars, paired, written values per char (hex), adapter powered/discovering.
 
 Start with ``--no-adapter`` to serve org.bluez without any adapter.
 Uses only asyncio and dbus-fast (tests/ble/requirements.txt).
@@ -87,6 +94,7 @@ DIS_FIELDS = [
     ("firmware", "2a26"),
     ("software", "2a28"),
 ]
+SYSTEM_ID = "2a23"
 DEFAULT_DIS = {"manufacturer": "Acme Medical", "model": "AM-1", "serial": "SN0001", "firmware": "1.0.0"}
 
 
@@ -347,8 +355,7 @@ class Device(ServiceInterface):
         self.local_name = spec.get("name")
         self.rssi = int(spec.get("rssi", -60))
         self.services = [s.lower() for s in spec.get("services", [])]
-        dis = spec.get("dis", DEFAULT_DIS)
-        self.dis = {uuid: dis[key].encode() for key, uuid in DIS_FIELDS if key in dis}
+        self.set_dis(spec.get("dis", DEFAULT_DIS))
         self.battery = spec.get("battery")
         self.records = [bytes.fromhex(h) for h in spec.get("records", [])]
         self.clock_offset_s = float(spec.get("clock_offset_s", 0))
@@ -356,7 +363,7 @@ class Device(ServiceInterface):
         self.in_range = True
         self.connected = False
         self.services_resolved = False
-        self.paired = False
+        self.paired = bool(spec.get("paired", False))
         self.trusted = False
         self.refuse = 0
         self.connects = 0
@@ -462,15 +469,23 @@ class Device(ServiceInterface):
 
     @method()
     def Pair(self) -> None:
-        if not self.paired:
-            self.paired = True
-            self.emit_properties_changed({"Paired": True, "Bonded": True})
+        self.set_paired(True)
 
     @method()
     def CancelPairing(self) -> None:
         pass
 
     # -- behaviour
+    def set_dis(self, dis: dict) -> None:
+        self.dis = {uuid: dis[key].encode() for key, uuid in DIS_FIELDS if key in dis}
+        if "system_id" in dis:
+            self.dis[SYSTEM_ID] = bytes.fromhex(dis["system_id"])
+
+    def set_paired(self, paired: bool) -> None:
+        if paired != self.paired:
+            self.paired = paired
+            self.emit_properties_changed({"Paired": paired, "Bonded": paired})
+
     def resolve_services(self) -> None:
         if not self.connected or self.services_resolved:
             return
@@ -655,7 +670,11 @@ class Fake:
         if op == "notify":
             dev = self.device(cmd)
             uuid16 = cmd["char"].lower()
-            if not await self.until(cmd, lambda: uuid16 in dev.chars and dev.chars[uuid16].notifying):
+            if cmd.get("force"):
+                ready = lambda: uuid16 in dev.chars  # noqa: E731
+            else:
+                ready = lambda: uuid16 in dev.chars and dev.chars[uuid16].notifying  # noqa: E731
+            if not await self.until(cmd, ready):
                 raise TimeoutError(f"{dev.address} {uuid16} is not notifying")
             value = bytes.fromhex(cmd["hex"].replace(" ", ""))
             sent_us = time.time_ns() // 1000
@@ -675,6 +694,12 @@ class Fake:
                 raise ValueError(f"unknown wait condition {until}")
             if not await self.until(cmd, cond):
                 raise TimeoutError(f"{dev.address} not {until}")
+            return {}
+        if op == "set_dis":
+            self.device(cmd).set_dis(cmd["dis"])
+            return {}
+        if op == "set_paired":
+            self.device(cmd).set_paired(bool(cmd["paired"]))
             return {}
         if op == "drop_link":
             self.device(cmd).link_down()
@@ -701,6 +726,7 @@ class Fake:
                 "connects": dev.connects,
                 "attempts": dev.attempts,
                 "notifying": sorted(u for u, c in dev.chars.items() if c.notifying),
+                "paired": dev.paired,
                 "written": dev.written,
                 "powered": self.adapter.powered,
                 "discovering": self.adapter.discovering,

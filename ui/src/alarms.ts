@@ -77,6 +77,8 @@ const TECHNICAL_TEXT: Record<TechnicalKind, string> = {
   settings_not_restored: "settings not restored",
   recording_unavailable: "recording unavailable (store moved aside)",
   low_disk: "low disk space",
+  identity_changed: "DEVICE IDENTITY CHANGED: data refused, assign again",
+  not_bonded: "link not bonded: data refused",
 };
 
 export function isTechnical(a: ActiveAlarm): boolean {

@@ -104,6 +104,11 @@ export function deviceRemove(address: string): Promise<void> {
   return invoke<void>("device_remove", { address });
 }
 
+/** Bonds with the device (BlueZ Pair()); the bonding state read back (null: the platform does not say). */
+export function devicePair(address: string): Promise<boolean | null> {
+  return invoke<boolean | null>("device_pair", { address });
+}
+
 // ------------------------------------------------------------------ FHIR upload
 
 /** null when no FHIR server is configured. */

@@ -106,6 +106,7 @@ export type { ReadingValue } from "./generated/ReadingValue";
 //   devices_scan({ seconds }) -> ScanResult[]                          (nearest first; "no_adapter" in simulated mode)
 //   device_assign({ address, bed, kind }) -> void
 //   device_remove({ address }) -> void                                  (bare address or DeviceView.device, "ble-<address>")
+//   device_pair({ address }) -> boolean | null                           (bond through BlueZ; bonded as read back)
 //   device_set_clock({ address }) -> void                              (Current Time Service: the workstation's local time)
 //   sync_status() -> SyncView | null                                   (null: no FHIR server configured)
 //   fhir_find_patient({ mrn }) -> PatientMatch[]                       ("no_fhir" when none configured)

@@ -3,8 +3,7 @@
 import type { AdmissionView, AdmitRequest, AppInfo, BedView, DeadLetter, DeviceKind, DeviceView, News2Entry, ParameterLimit, PatientMatch, ScanResult } from "./contract";
 import { deadLetterRows, fhirErrorText, matchConflict, matchText, requeueText } from "./sync";
 import { h, setHidden, setText } from "./dom";
-import { aboutRows } from "./format";
-import { kindText, rssiBars, rssiText } from "./format";
+import { aboutRows, bondedText, kindText, rssiBars, rssiText } from "./format";
 import {
   type AdmitField,
   type News2Field,
@@ -826,9 +825,20 @@ export class Dialogs {
           for (const r of found) {
             const radio = h("input", { attrs: { type: "radio", name: "scan-choice", value: r.address, "aria-label": r.name ?? r.address } });
             const bars = rssiBars(r.rssi);
+            // A device already at another bed is flagged: assigning it here moves it (issue 13).
+            const elsewhere = r.assigned_bed !== null && r.assigned_bed !== bed.bed;
             const assigned = r.assigned_bed
-              ? h("span", { class: `scan-assigned${r.assigned_bed === bed.bed ? " is-here" : ""}`, text: `assigned to ${this.deps.bedLabel(r.assigned_bed)}` })
+              ? h("span", {
+                  class: `scan-assigned${r.assigned_bed === bed.bed ? " is-here" : " is-elsewhere"}`,
+                  testid: `scan-assigned-${r.address}`,
+                  text: elsewhere ? `already assigned to ${this.deps.bedLabel(r.assigned_bed)}: assigning moves it` : `assigned to ${this.deps.bedLabel(r.assigned_bed)}`,
+                })
               : null;
+            const security = h("span", {
+              class: `scan-security${r.bonded === true ? "" : " is-unbonded"}`,
+              testid: `scan-security-${r.address}`,
+              text: bondedText(r.bonded),
+            });
             const row = h(
               "label",
               { class: "scan-result", testid: `scan-result-${r.address}` },
@@ -837,6 +847,7 @@ export class Dialogs {
               h("span", { class: `scan-rssi bars-${bars}`, text: rssiText(r.rssi), attrs: { title: "Signal strength" } }),
               h("span", { class: "scan-addr mono", text: r.address }),
               h("span", { class: "scan-kinds", text: r.kinds.length ? r.kinds.map(kindText).join(", ") : "unknown" }),
+              security,
               assigned,
             );
             radio.addEventListener("change", () => choose(r, row));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { MDC, displayUnit } from "./codes";
-import { aboutRows, formatAge, formatBattery, formatNumber, formatOffset, isLowBattery } from "./format";
+import { aboutRows, bondedText, deviceTrustText, formatAge, formatBattery, formatNumber, formatOffset, isLowBattery } from "./format";
 import type { AppInfo } from "./contract";
 
 describe("format", () => {
@@ -53,6 +53,21 @@ describe("formatDeviceInfo", () => {
   it("is empty before Device Information is read", () => {
     expect(formatDeviceInfo({ manufacturer: null, model: null, serial: null, firmware: null })).toBe("");
     expect(formatDeviceInfo(undefined)).toBe("");
+  });
+
+  it("labels link security and refused data (issue 13)", () => {
+    const d = { bonded: null as boolean | null, refused: null as "identity_changed" | "not_bonded" | null, foreign_values: 0 };
+    expect(deviceTrustText(d)).toBe("");
+    expect(deviceTrustText({ ...d, bonded: true })).toBe("");
+    expect(deviceTrustText({ ...d, bonded: false })).toBe("not bonded");
+    expect(deviceTrustText({ ...d, bonded: false, refused: "not_bonded" })).toBe("NOT BONDED \u2014 data refused");
+    expect(deviceTrustText({ ...d, bonded: true, refused: "identity_changed", foreign_values: 3 })).toBe(
+      "IDENTITY CHANGED \u2014 data refused \u00b7 3 foreign values dropped",
+    );
+    expect(deviceTrustText({ ...d, foreign_values: 1 })).toBe("1 foreign value dropped");
+    expect(bondedText(true)).toBe("bonded");
+    expect(bondedText(false)).toBe("not bonded");
+    expect(bondedText(null)).toBe("link security unknown");
   });
 });
 

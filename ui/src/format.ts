@@ -138,6 +138,31 @@ export function formatDeviceInfo(i: { manufacturer: string | null; model: string
 }
 
 /**
+ * What the device's link security and trust say (core::trust, issue 13): "IDENTITY CHANGED" and
+ * "NOT BONDED" when its data is refused, "not bonded" when an unbonded link is taken (never trusted
+ * silently), and how many values outside its kind it sent. "" when there is nothing to say
+ * (bonded, or unknown: simulated devices, platforms that do not tell).
+ */
+export function deviceTrustText(d: {
+  bonded: boolean | null;
+  refused: "identity_changed" | "not_bonded" | null;
+  foreign_values: number | bigint;
+}): string {
+  const parts: string[] = [];
+  if (d.refused === "identity_changed") parts.push("IDENTITY CHANGED \u2014 data refused");
+  else if (d.refused === "not_bonded") parts.push("NOT BONDED \u2014 data refused");
+  else if (d.bonded === false) parts.push("not bonded");
+  const foreign = Number(d.foreign_values);
+  if (foreign > 0) parts.push(`${foreign} foreign value${foreign === 1 ? "" : "s"} dropped`);
+  return parts.join(" \u00b7 ");
+}
+
+/** Link security as the Add-device list shows it. */
+export function bondedText(bonded: boolean | null): string {
+  return bonded === true ? "bonded" : bonded === false ? "not bonded" : "link security unknown";
+}
+
+/**
  * The About panel's rows: [label, text, tooltip?]. Each site configuration file with its
  * SHA-256 (first 16 hex digits shown, all in the tooltip), whether only administrators can
  * change it, and what was taken from it: an installer can tell which version is in use.

@@ -238,6 +238,9 @@ const view = new AppView({
     const b = bedView(bed);
     if (b) dialogs.openAddDevice(b);
   },
+  pairDevice(_bed, device) {
+    api.devicePair(device).catch((e) => actionError("pair the device", e));
+  },
   removeDevice(bed, device) {
     const b = bedView(bed);
     const d = state.devices.get(bed)?.get(device);

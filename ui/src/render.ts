@@ -42,6 +42,7 @@ import { h, setAttr, setClass, setHidden, setText } from "./dom";
 import {
   NO_VALUE,
   categoryText,
+  deviceTrustText,
   formatAge,
   formatBattery,
   formatDeviceInfo,
@@ -83,6 +84,8 @@ export interface Actions {
   enterNews2(bed: string): void;
   addDevice(bed: string): void;
   removeDevice(bed: string, device: string): void;
+  /** Bond with a device whose link is not bonded (BlueZ Pair()). */
+  pairDevice(bed: string, device: string): void;
   loadAlarmLog(bed: string): Promise<AlarmRecord[]>;
   loadNews2History(bed: string): Promise<News2[]>;
   /** Returns an error text, or null when accepted. */
@@ -330,6 +333,7 @@ interface Chip {
   state: HTMLSpanElement;
   battery: HTMLSpanElement;
   technical: HTMLSpanElement;
+  trust: HTMLSpanElement;
   sim: HTMLSpanElement;
 }
 
@@ -347,9 +351,10 @@ class DeviceChips {
       state: h("span", { class: "chip-state", testid: `device-state-${id}` }),
       battery: h("span", { class: "chip-battery", testid: `device-battery-${id}` }),
       technical: h("span", { class: "chip-technical", testid: `device-technical-${id}` }),
+      trust: h("span", { class: "chip-trust", testid: `device-trust-${id}` }),
       sim: h("span", { class: "sim-tag", text: "SIM" }),
     };
-    chip.root.append(h("span", { class: "chip-name", text: SHORT_KIND[d.kind] ?? d.label }), chip.state, chip.battery, chip.technical, chip.sim);
+    chip.root.append(h("span", { class: "chip-name", text: SHORT_KIND[d.kind] ?? d.label }), chip.state, chip.battery, chip.technical, chip.trust, chip.sim);
     return chip;
   }
 
@@ -364,6 +369,7 @@ class DeviceChips {
         this.root.append(chip.root);
       }
       updateDeviceParts(chip.root, chip.state, chip.battery, chip.technical, d, ctx);
+      updateTrust(chip.trust, d);
       setHidden(chip.sim, d.source !== "simulated");
     }
     for (const [id, chip] of this.chips) {
@@ -393,6 +399,14 @@ function updateDeviceParts(
   setText(technicalEl, d.technical ?? "");
   setHidden(technicalEl, !d.technical);
   setClass(root, "has-technical", !!d.technical);
+}
+
+/** Link security and refused data (core::trust): an unbonded link is labelled, never silently trusted. */
+function updateTrust(el: HTMLElement, d: DeviceView): void {
+  const text = deviceTrustText(d);
+  setText(el, text);
+  setHidden(el, text === "");
+  setClass(el, "is-refused", d.refused !== null);
 }
 
 // ------------------------------------------------------------------ patient header
@@ -937,6 +951,8 @@ interface DeviceRow {
   offset: HTMLTableCellElement;
   lastData: HTMLTableCellElement;
   technical: HTMLSpanElement;
+  trust: HTMLSpanElement;
+  pair: HTMLButtonElement;
   source: HTMLTableCellElement;
 }
 
@@ -1062,6 +1078,8 @@ class DetailView {
       offset: h("td"),
       lastData: h("td"),
       technical: h("span", { class: "chip-technical" }),
+      trust: h("span", { class: "chip-trust", testid: `device-row-trust-${id}` }),
+      pair: button("btn-small", `pair-device-${id}`, "Pair", () => this.actions.pairDevice(this.bed.bed, d.device), "Bond with this device"),
       source: h("td"),
     };
     r.stateCell.append(r.state);
@@ -1074,9 +1092,9 @@ class DetailView {
       h("td", { class: "chip" }, r.battery),
       r.offset,
       r.lastData,
-      h("td", { class: "chip" }, r.technical),
+      h("td", { class: "chip" }, r.technical, r.trust),
       r.source,
-      h("td", {}, button("btn-small", `remove-device-${id}`, "Remove", () => this.actions.removeDevice(bed, device), "Remove this device from the bed")),
+      h("td", {}, r.pair, button("btn-small", `remove-device-${id}`, "Remove", () => this.actions.removeDevice(bed, device), "Remove this device from the bed")),
     );
     this.rows.set(d.device, r);
     this.tbody.append(r.root);
@@ -1114,6 +1132,8 @@ class DetailView {
       setText(r.label, d.label);
       setText(r.info, formatDeviceInfo(d.info));
       updateDeviceParts(r.stateCell, r.state, r.battery, r.technical, d, ctx);
+      updateTrust(r.trust, d);
+      setHidden(r.pair, d.bonded !== false);
       setText(r.offset, formatOffset(d.clock_offset_s));
       setText(
         r.lastData,

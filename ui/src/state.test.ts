@@ -54,6 +54,11 @@ function device(p: Partial<DeviceView> = {}): DeviceView {
     last_data_ms: T0,
     expected_interval_ms: 1000,
     info: { manufacturer: null, model: null, serial: null, hardware: null, firmware: null, software: null, system_id: null },
+    bonded: null,
+    refused: null,
+    foreign_values: 0,
+    refused_values: 0,
+    identity_pinned: false,
     ...p,
   };
 }

@@ -2,10 +2,33 @@
 import type { DeviceInfoView } from "./DeviceInfoView";
 import type { DeviceKind } from "./DeviceKind";
 import type { LinkState } from "./LinkState";
+import type { Refusal } from "./Refusal";
 import type { Source } from "./Source";
 
 export type DeviceView = { bed: string, device: string, kind: DeviceKind, label: string, state: LinkState, battery: number | null, technical: string | null, source: Source, clock_offset_s: number | null, last_data_ms: number | null, expected_interval_ms: number, 
 /**
  * Device Information Service (manufacturer, model, serial, firmware …), as read.
  */
-info: DeviceInfoView, };
+info: DeviceInfoView, 
+/**
+ * Link security as the platform reports it: `false` is shown as "not
+ * bonded"; `None` is unknown (simulated, not yet connected, or a
+ * platform that does not say). See `core::trust`.
+ */
+bonded: boolean | null, 
+/**
+ * Why its data is refused, if it is (a technical alarm at the bed says so too).
+ */
+refused: Refusal | null, 
+/**
+ * Values it sent outside its assigned kind's profile: dropped, counted.
+ */
+foreign_values: number, 
+/**
+ * Values refused for a [`crate::trust::Refusal`].
+ */
+refused_values: number, 
+/**
+ * Its serial number / System ID is pinned with its assignment.
+ */
+identity_pinned: boolean, };

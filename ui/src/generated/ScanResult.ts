@@ -4,4 +4,8 @@ import type { DeviceKind } from "./DeviceKind";
 /**
  * A nearby device found by a scan, for the "Add device" screen.
  */
-export type ScanResult = { address: string, name: string | null, rssi: number, kinds: Array<DeviceKind>, assigned_bed: string | null, };
+export type ScanResult = { address: string, name: string | null, rssi: number, kinds: Array<DeviceKind>, assigned_bed: string | null, 
+/**
+ * Link security: bonded with this workstation (`None`: the platform does not say).
+ */
+bonded: boolean | null, };

@@ -447,10 +447,17 @@ pub enum TechnicalKind {
     /// Free space where the store lives is below the site's threshold: a
     /// warning before the disk is full and recording stops.
     LowDisk,
+    /// A Bluetooth device reconnected with another identity (Device
+    /// Information serial number or System ID) than the one pinned when it
+    /// was assigned: its data is refused until a nurse assigns it again.
+    IdentityChanged,
+    /// The site requires bonded Bluetooth links and this device's link is
+    /// not bonded (or its bonding cannot be read): its data is refused.
+    NotBonded,
 }
 
 impl TechnicalKind {
-    pub const ALL: [TechnicalKind; 12] = [
+    pub const ALL: [TechnicalKind; 14] = [
         TechnicalKind::SensorOff,
         TechnicalKind::NoData,
         TechnicalKind::Disconnected,
@@ -463,6 +470,8 @@ impl TechnicalKind {
         TechnicalKind::SettingsNotRestored,
         TechnicalKind::RecordingUnavailable,
         TechnicalKind::LowDisk,
+        TechnicalKind::IdentityChanged,
+        TechnicalKind::NotBonded,
     ];
 
     pub fn describe(self) -> &'static str {
@@ -483,6 +492,10 @@ impl TechnicalKind {
                 "recording unavailable: the store was damaged and moved aside; a new one was started"
             }
             TechnicalKind::LowDisk => "low disk space: recording stops when the disk is full",
+            TechnicalKind::IdentityChanged => {
+                "device identity changed: data refused until the device is assigned again"
+            }
+            TechnicalKind::NotBonded => "Bluetooth link not bonded: data refused (site policy)",
         }
     }
 
@@ -490,7 +503,11 @@ impl TechnicalKind {
     pub fn invalidates_measurements(self) -> bool {
         matches!(
             self,
-            TechnicalKind::SensorOff | TechnicalKind::NoData | TechnicalKind::Disconnected
+            TechnicalKind::SensorOff
+                | TechnicalKind::NoData
+                | TechnicalKind::Disconnected
+                | TechnicalKind::IdentityChanged
+                | TechnicalKind::NotBonded
         )
     }
 
@@ -505,6 +522,8 @@ impl TechnicalKind {
             | TechnicalKind::Disconnected
             | TechnicalKind::NoValidMeasurement => Priority::Medium,
             TechnicalKind::LowBattery => Priority::Low,
+            // Data from a device that may not be the one at the bed.
+            TechnicalKind::IdentityChanged | TechnicalKind::NotBonded => Priority::High,
             TechnicalKind::StoreFailure
             | TechnicalKind::AudioUnavailable
             | TechnicalKind::SettingsNotRestored

@@ -45,6 +45,7 @@ pub async fn run() {
         alarm_preset: preset,
         devices: DeviceMode::Simulated,
         fhir: None,
+        ble: Default::default(),
     };
     let vigil = Vigil::start(cfg).await.expect("core starts");
     let mut reading_ms = Vec::new();

@@ -250,6 +250,7 @@ fn config(dir: &std::path::Path, devices: DeviceMode) -> Config {
         alarm_preset: Default::default(),
         devices,
         fhir: None,
+        ble: Default::default(),
     }
 }
 

@@ -245,6 +245,15 @@ impl Alarming {
                 TechnicalKind::LowBattery,
                 d.battery.is_some_and(|b| b < LOW_BATTERY_PERCENT),
             ),
+            // Its data is refused (`core::trust`): the bed must know.
+            (
+                TechnicalKind::IdentityChanged,
+                d.refused == Some(crate::trust::Refusal::IdentityChanged),
+            ),
+            (
+                TechnicalKind::NotBonded,
+                d.refused == Some(crate::trust::Refusal::NotBonded),
+            ),
         ];
         for (kind, active) in conditions {
             let slot = slot(kind);

@@ -17,6 +17,7 @@ pub mod pipeline;
 pub mod replay;
 pub mod site;
 pub mod sync;
+pub mod trust;
 pub mod view;
 pub mod ward;
 pub mod writer;
@@ -55,6 +56,8 @@ pub struct Config {
     pub devices: DeviceMode,
     /// The hospital's FHIR server, when the site configures one.
     pub fhir: Option<site::FhirSite>,
+    /// Bluetooth LE link policy (site `ble`; default: unbonded links labelled, not refused).
+    pub ble: site::BleSite,
 }
 
 /// What the screen shows about FHIR upload.
@@ -120,6 +123,8 @@ pub struct ScanResult {
     pub rssi: i16,
     pub kinds: Vec<vigil_devices::DeviceKind>,
     pub assigned_bed: Option<String>,
+    /// Link security: bonded with this workstation (`None`: the platform does not say).
+    pub bonded: Option<bool>,
 }
 
 fn alarm_category(c: PatientCategory) -> vigil_alarms::PatientCategory {
@@ -328,6 +333,12 @@ impl Vigil {
             if let Err(e) = bt.restart().await {
                 tracing::error!(error = %e, "Bluetooth source could not start");
             }
+            // First connections pin their device's identity: saved with the assignment.
+            tasks.push(tokio::spawn(trust::save_pins(
+                ctx.ward.clone(),
+                store.clone(),
+                cancel.clone(),
+            )));
             Some(bt)
         } else {
             if let Some(source) = source {
@@ -542,6 +553,7 @@ impl Vigil {
                 name: d.name,
                 rssi: d.rssi,
                 kinds: d.kinds,
+                bonded: d.bonded,
             })
             .collect())
     }
@@ -554,6 +566,21 @@ impl Vigil {
         let address = vigil_devices::ble::normalize_address(address)
             .map_err(|e| CoreError::Bluetooth(e.to_string()))?;
         self.store.assign_device(&address, bed, kind).await?;
+        // A nurse assigning the device accepts the identity it has now: pinned
+        // at once if read on a link that is up, else at its next connection
+        // (a "device identity changed" alarm ends here).
+        let (pin, view) = self
+            .ctx
+            .ward
+            .lock()
+            .unwrap()
+            .accept_identity(&vigil_devices::ble::device_id(&address));
+        self.store
+            .set_device_info(&address, &trust::pin_json(pin.as_ref()))
+            .await?;
+        if let Some(v) = view {
+            self.device_changed(v).await;
+        }
         // Only this device's link (re)starts: the rest of the ward stays connected.
         let assignment = vigil_devices::ble::Assignment::new(&address, bed, device_kind);
         bt.attach(assignment).await.map_err(CoreError::Bluetooth)?;
@@ -586,6 +613,38 @@ impl Vigil {
             self.ctx.publish(out).await;
         }
         detached
+    }
+
+    /// A device's view changed by a nurse's action (not through the
+    /// pipeline): its technical conditions follow, and the screen is told.
+    async fn device_changed(&self, v: view::DeviceView) {
+        let now = self.ctx.clock.now();
+        let out = self.ctx.alarming.lock().unwrap().on_device(&v, now);
+        let _ = self.ctx.live.send(LiveEvent::Device(v));
+        self.ctx.publish(out).await;
+    }
+
+    /// Asks the platform to bond with a device (BlueZ `Pair()` on Linux); returns
+    /// the bonding state read back, which the device's view (and the site's
+    /// `ble.require_bonded` policy) takes at once.
+    pub async fn pair_device(&self, address: &str) -> Result<Option<bool>, CoreError> {
+        self.bt()?;
+        let address = vigil_devices::ble::normalize_address(vigil_devices::ble::address_of(address))
+            .map_err(|e| CoreError::Bluetooth(e.to_string()))?;
+        let bonded = vigil_devices::ble::pair(&address)
+            .await
+            .map_err(|e| CoreError::Bluetooth(e.to_string()))?;
+        let view = self
+            .ctx
+            .ward
+            .lock()
+            .unwrap()
+            .security(&vigil_devices::ble::device_id(&address), bonded);
+        if let Some(v) = view {
+            self.device_changed(v).await;
+        }
+        tracing::info!(device = %address, ?bonded, "device paired");
+        Ok(bonded)
     }
 
     /// Sets a device's clock through the Current Time Service, where it has one.
@@ -980,6 +1039,14 @@ async fn load(
     let mut ward = Ward::new(beds.to_vec(), admissions);
     for (adm, l) in links {
         ward.set_link(&adm, &l);
+    }
+    ward.set_record_window(cfg.retention.0);
+    ward.set_require_bonded(cfg.ble.require_bonded);
+    // Identities pinned with the assignments (`trust`).
+    for d in store.devices().await? {
+        if let Some(pin) = d.info.as_ref().and_then(trust::pin_from_json) {
+            ward.set_pin(&vigil_devices::ble::device_id(&d.address), pin);
+        }
     }
     ward.seed_latest(store.latest().await?, Duration::from_secs(1));
     ward.seed_records(stored_records(store, &ward, cfg.clock.now()).await?);

@@ -35,6 +35,12 @@ pub struct Stats {
     pub decode_errors: AtomicU64,
     /// Stored records (glucose) re-sent on a reconnect and dropped as already taken.
     pub duplicate_records: AtomicU64,
+    /// Stored records refused for their time: in the future, or older than retention.
+    pub rejected_records: AtomicU64,
+    /// Values outside the sending device's assigned profile, dropped (`core::trust`).
+    pub foreign_values: AtomicU64,
+    /// Values refused: device identity changed, or link not bonded under the site's policy.
+    pub refused_values: AtomicU64,
     pub store_errors: AtomicU64,
     /// Alarm conditions started (physiological, technical and NEWS2).
     pub alarms_started: AtomicU64,
@@ -418,6 +424,25 @@ fn handle(
                     .collect(),
             )
         }
+        DeviceEvent::Refused { device, .. } => {
+            stats.foreign_values.fetch_add(1, Ordering::Relaxed);
+            let view = ward.foreign(&device, None);
+            if view.as_ref().is_some_and(|v| v.foreign_values == 1) {
+                // Once per device: a device may send such values all the time.
+                tracing::warn!(device = %device, "value outside the assigned kind's profile refused");
+            }
+            (vec![], view.map(LiveEvent::Device).into_iter().collect())
+        }
+        DeviceEvent::Security { device, bonded, .. } => {
+            tracing::debug!(device = %device, ?bonded, "link security");
+            (
+                vec![],
+                ward.security(&device, bonded)
+                    .map(LiveEvent::Device)
+                    .into_iter()
+                    .collect(),
+            )
+        }
         DeviceEvent::Payload {
             device,
             characteristic,
@@ -425,9 +450,34 @@ fn handle(
             received,
         } => {
             stats.payloads.fetch_add(1, Ordering::Relaxed);
+            // Only the assigned kind's profile, never decoded otherwise.
+            if let Some(view) = ward.foreign(&device, Some(characteristic)) {
+                stats.foreign_values.fetch_add(1, Ordering::Relaxed);
+                if view.foreign_values == 1 {
+                    tracing::warn!(device = %device, characteristic = %characteristic.short_id(), "value outside the assigned kind's profile refused");
+                }
+                return (vec![], vec![LiveEvent::Device(view)]);
+            }
             match vigil_gatt::decode(characteristic, &bytes) {
                 Ok(decoded) => {
+                    let admit = ward.admit(&device, &decoded);
+                    let mut live: Vec<LiveEvent> = Vec::new();
+                    if let Some(v) = admit.device {
+                        if let Some(why) = v.refused {
+                            tracing::warn!(device = %device, bed = %v.bed, reason = ?why, "device data refused");
+                        }
+                        live.push(LiveEvent::Device(v));
+                    }
+                    if admit.refused.is_some() {
+                        stats.refused_values.fetch_add(1, Ordering::Relaxed);
+                        return (vec![], live);
+                    }
                     let applied = ward.apply(&device, &decoded, received);
+                    if let Some(why) = applied.rejected_record {
+                        stats.rejected_records.fetch_add(1, Ordering::Relaxed);
+                        // No values, no times.
+                        tracing::warn!(device = %device, reason = ?why, "stored record refused for its time");
+                    }
                     if applied.duplicate {
                         stats.duplicate_records.fetch_add(1, Ordering::Relaxed);
                         tracing::debug!(device = %device, "stored record already taken; dropped");
@@ -439,8 +489,7 @@ fn handle(
                     stats
                         .readings
                         .fetch_add(applied.readings.len() as u64, Ordering::Relaxed);
-                    let mut live: Vec<LiveEvent> =
-                        applied.views.into_iter().map(LiveEvent::Reading).collect();
+                    live.extend(applied.views.into_iter().map(LiveEvent::Reading));
                     live.extend(applied.device.map(LiveEvent::Device));
                     (applied.readings, live)
                 }

@@ -71,6 +71,18 @@ fn default_low_disk_mb() -> u64 {
     200
 }
 
+/// Bluetooth LE link policy: `"ble": {"require_bonded": true}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BleSite {
+    /// Refuse data from links that are not bonded (or whose bonding the
+    /// platform cannot tell: Windows and macOS today), with a technical
+    /// alarm at the bed. Off: an unbonded link is labelled "not bonded" on
+    /// the screen, never silently trusted. Default off.
+    #[serde(default)]
+    pub require_bonded: bool,
+}
+
 /// The most beds one workstation or gateway serves.
 pub const MAX_BEDS: u16 = 64;
 
@@ -195,15 +207,6 @@ pub struct KeySite {
     /// The site key file, for `"source": "key_file"`.
     #[serde(default)]
     pub key_file: Option<PathBuf>,
-}
-
-/// The Bluetooth policy of the site.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct BleSite {
-    /// Refuse data from links that are not bonded (paired with keys stored).
-    #[serde(default)]
-    pub require_bonded: bool,
 }
 
 /// One file as written, before the two are combined.

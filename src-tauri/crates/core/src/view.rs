@@ -89,6 +89,18 @@ pub struct DeviceView {
     pub expected_interval_ms: u64,
     /// Device Information Service (manufacturer, model, serial, firmware …), as read.
     pub info: DeviceInfoView,
+    /// Link security as the platform reports it: `false` is shown as "not
+    /// bonded"; `None` is unknown (simulated, not yet connected, or a
+    /// platform that does not say). See `core::trust`.
+    pub bonded: Option<bool>,
+    /// Why its data is refused, if it is (a technical alarm at the bed says so too).
+    pub refused: Option<crate::trust::Refusal>,
+    /// Values it sent outside its assigned kind's profile: dropped, counted.
+    pub foreign_values: u64,
+    /// Values refused for a [`crate::trust::Refusal`].
+    pub refused_values: u64,
+    /// Its serial number / System ID is pinned with its assignment.
+    pub identity_pinned: bool,
 }
 
 /// What the device said about itself (Device Information Service, DIS 1.1).

@@ -47,7 +47,24 @@
 //! sign of life (last data, `Receiving`) only if its age is known and within
 //! the device's staleness window. A record of unknown age is shown with a
 //! zero staleness window: never as a live value.
+//!
+//! **Records out of range are refused** (issue 13 §1): a stored record whose
+//! time on the gateway clock is more than [`RECORD_FUTURE_TOLERANCE`] ahead
+//! of its receipt (a record "from the future" is a wrong clock or a forgery,
+//! and would become the bed's latest value for as long as it lasts), or
+//! older than the store's retention (it would be deleted at the next
+//! retention pass, and a device re-sending years of records must not flood
+//! the store), is dropped and counted. Without a known clock offset device
+//! time is local time compared with UTC, so both bounds widen by
+//! [`UNKNOWN_OFFSET_SLACK`] (any time zone). The records remembered per
+//! device are bounded the same way: those older than retention are forgotten
+//! (they would be refused anyway) and at most [`MAX_RECORDS_PER_DEVICE`] are
+//! kept, the oldest going first (a meter holds about 1 000).
+//!
+//! **Trust** ([`crate::trust`]): [`Ward::foreign`] and [`Ward::admit`] decide,
+//! before a payload is applied, whether the device may send it at all.
 
+use crate::trust::{DeviceTrust, Identity};
 use crate::view::{AdmissionView, BedView, DeviceInfoView, DeviceView, ReadingView, WardSnapshot};
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use std::collections::{BTreeMap, BTreeSet};
@@ -82,6 +99,7 @@ struct Device {
     /// then sends nothing is aged from here.
     linked_at: Option<DateTime<Utc>>,
     info: DeviceInfoView,
+    trust: DeviceTrust,
 }
 
 impl Device {
@@ -99,6 +117,11 @@ impl Device {
             last_data_ms: self.last_data.map(|t| t.timestamp_millis()),
             expected_interval_ms: self.desc.expected_interval.as_millis() as u64,
             info: self.info.clone(),
+            bonded: self.trust.bonded,
+            refused: self.trust.shown_refusal(),
+            foreign_values: self.trust.foreign,
+            refused_values: self.trust.refused,
+            identity_pinned: self.trust.pin.is_some(),
         }
     }
 
@@ -118,6 +141,51 @@ pub struct Applied {
     /// Set once per device, on the first stored record placed at its receipt
     /// time because the device's clock offset is unknown (for the log).
     pub placed_at_receipt: bool,
+    /// A stored record refused for its time (see the module docs).
+    pub rejected_record: Option<RecordRejection>,
+}
+
+/// Why a stored record was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordRejection {
+    /// Its time is ahead of its receipt by more than the tolerance.
+    Future,
+    /// Older than the store keeps readings.
+    OlderThanRetention,
+}
+
+/// How far ahead of its receipt a stored record's time may be (device
+/// clocks drift between Current Time reads; times are to the second).
+pub const RECORD_FUTURE_TOLERANCE: TimeDelta = TimeDelta::minutes(5);
+
+/// Without a known clock offset a record's device time (local wall time) is
+/// compared with UTC: the bounds widen by the largest time-zone offset.
+pub const UNKNOWN_OFFSET_SLACK: TimeDelta = TimeDelta::hours(14);
+
+/// Most stored records remembered per device (seen in this run, and found
+/// in the store at start, each): a glucose meter holds about 1 000.
+pub const MAX_RECORDS_PER_DEVICE: usize = 10_000;
+
+/// Whether a stored record's time is acceptable (see the module docs).
+fn record_out_of_range(
+    device_time: Option<NaiveDateTime>,
+    offset_s: Option<i64>,
+    received: DateTime<Utc>,
+    window: TimeDelta,
+) -> Option<RecordRejection> {
+    let t = device_time?;
+    let (at, slack) = match offset_s.and_then(TimeDelta::try_seconds) {
+        Some(off) => (t.checked_sub_signed(off)?, TimeDelta::zero()),
+        None => (t, UNKNOWN_OFFSET_SLACK),
+    };
+    let received = received.naive_utc();
+    if at > received + RECORD_FUTURE_TOLERANCE + slack {
+        Some(RecordRejection::Future)
+    } else if at < received - window - slack {
+        Some(RecordRejection::OlderThanRetention)
+    } else {
+        None
+    }
 }
 
 /// Device time − gateway time in whole seconds, rounded to the nearest (a
@@ -154,8 +222,8 @@ pub const RECORD_CODES: [Mdc; 10] = [
 /// The stored records a device has delivered (see the module docs).
 #[derive(Default)]
 struct Records {
-    /// Taken in this run: (sequence number, device time).
-    seen: BTreeSet<(u16, Option<NaiveDateTime>)>,
+    /// Taken in this run: (device time, sequence number), oldest first.
+    seen: BTreeSet<(Option<NaiveDateTime>, u16)>,
     /// Found in the store at start (it keeps no sequence numbers).
     stored: BTreeSet<StoredKey>,
 }
@@ -169,19 +237,44 @@ fn stored_key(t: NaiveDateTime, code: Mdc, value: &vigil_model::Value) -> Stored
 }
 
 impl Records {
-    /// Remembers the record; false if it was taken before.
-    fn take(&mut self, decoded: &Decoded, sequence: u16) -> bool {
+    /// Remembers the record; false if it was taken before. Forgets records
+    /// with a device time before `forget_before` (older than anything that
+    /// is still accepted) and the oldest beyond [`MAX_RECORDS_PER_DEVICE`].
+    fn take(&mut self, decoded: &Decoded, sequence: u16, forget_before: NaiveDateTime) -> bool {
         let in_store = decoded.device_time.is_some_and(|t| {
             decoded
                 .measurements
                 .first()
                 .is_some_and(|m| self.stored.contains(&stored_key(t, m.code(), &m.value())))
         });
-        !in_store && self.seen.insert((sequence, decoded.device_time))
+        let new = !in_store && self.seen.insert((decoded.device_time, sequence));
+        if self
+            .seen
+            .first()
+            .is_some_and(|(t, _)| t.is_some_and(|t| t < forget_before))
+        {
+            self.seen.retain(|(t, _)| t.is_none_or(|t| t >= forget_before));
+        }
+        if self.stored.first().is_some_and(|(t, _, _)| *t < forget_before) {
+            self.stored.retain(|(t, _, _)| *t >= forget_before);
+        }
+        bound(&mut self.seen);
+        bound(&mut self.stored);
+        new
+    }
+
+    fn len(&self) -> usize {
+        self.seen.len() + self.stored.len()
     }
 }
 
-#[derive(Default)]
+/// Drops the oldest entries beyond [`MAX_RECORDS_PER_DEVICE`].
+fn bound<T: Ord>(set: &mut BTreeSet<T>) {
+    while set.len() > MAX_RECORDS_PER_DEVICE {
+        set.pop_first();
+    }
+}
+
 pub struct Ward {
     /// Admission id → linked FHIR Patient reference.
     links: BTreeMap<String, String>,
@@ -191,6 +284,30 @@ pub struct Ward {
     /// Per device (kept across detach/attach: a meter moved to another bed
     /// still re-sends its old records).
     records: BTreeMap<DeviceId, Records>,
+    /// How long the store keeps readings: older stored records are refused.
+    record_window: TimeDelta,
+    /// Identities pinned with assignments (from the store at start), by device.
+    pins: BTreeMap<DeviceId, Identity>,
+    /// Pins made since last taken, to be saved ([`crate::trust::save_pins`]).
+    new_pins: Vec<(DeviceId, Identity)>,
+    /// The site's `ble.require_bonded`.
+    require_bonded: bool,
+}
+
+impl Default for Ward {
+    fn default() -> Self {
+        Ward {
+            links: BTreeMap::new(),
+            beds: BTreeMap::new(),
+            devices: BTreeMap::new(),
+            latest: BTreeMap::new(),
+            records: BTreeMap::new(),
+            record_window: crate::maintenance::Retention::default().0,
+            pins: BTreeMap::new(),
+            new_pins: Vec::new(),
+            require_bonded: false,
+        }
+    }
 }
 
 impl Ward {
@@ -242,7 +359,14 @@ impl Ward {
     /// A device joined a bed.
     pub fn attach(&mut self, desc: DeviceDescriptor) -> DeviceView {
         self.beds.entry(desc.bed.clone()).or_insert(None);
+        let trust = DeviceTrust {
+            real: desc.source == vigil_model::Source::Real,
+            require_bonded: self.require_bonded,
+            pin: self.pins.get(&desc.device).cloned(),
+            ..DeviceTrust::default()
+        };
         let dev = Device {
+            trust,
             desc,
             state: LinkState::Connecting,
             battery: None,
@@ -288,9 +412,120 @@ impl Ward {
         }
         if state == LinkState::Connected {
             d.linked_at = Some(at);
+            d.trust.begin_session();
         }
         d.state = state;
         Some(d.view())
+    }
+
+    /// How long the store keeps readings (stored records older than this are refused).
+    pub fn set_record_window(&mut self, retention: TimeDelta) {
+        self.record_window = retention;
+    }
+
+    /// The site's `ble.require_bonded`.
+    pub fn set_require_bonded(&mut self, on: bool) {
+        self.require_bonded = on;
+        for d in self.devices.values_mut() {
+            d.trust.require_bonded = on;
+        }
+    }
+
+    /// An identity pinned with a device's assignment (from the store, at start).
+    pub fn set_pin(&mut self, device: &str, pin: Identity) {
+        if let Some(d) = self.devices.get_mut(device) {
+            d.trust.pin = Some(pin.clone());
+        }
+        self.pins.insert(device.to_string(), pin);
+    }
+
+    /// Pins made by first connections since last taken, to be saved.
+    pub fn take_new_pins(&mut self) -> Vec<(DeviceId, Identity)> {
+        std::mem::take(&mut self.new_pins)
+    }
+
+    /// A nurse assigned the device (again): whatever identity it has now is
+    /// accepted. If its link is up and its identity was read on it, that
+    /// identity is pinned at once; otherwise the pin is cleared and the next
+    /// connection pins. Returns the pin to save and the device's new view.
+    pub fn accept_identity(&mut self, device: &str) -> (Option<Identity>, Option<DeviceView>) {
+        let Some(d) = self.devices.get_mut(device) else {
+            self.pins.remove(device);
+            return (None, None);
+        };
+        let up = matches!(
+            d.state,
+            LinkState::Connected | LinkState::Receiving | LinkState::Stale
+        );
+        let before = d.view();
+        d.trust.identity_changed = false;
+        d.trust.pin = (up && d.trust.checked && !d.trust.seen.is_empty()).then(|| d.trust.seen.clone());
+        match &d.trust.pin {
+            Some(p) => self.pins.insert(device.to_string(), p.clone()),
+            None => self.pins.remove(device),
+        };
+        self.new_pins.retain(|(dev, _)| dev != device);
+        let after = d.view();
+        (d.trust.pin.clone(), (after != before).then_some(after))
+    }
+
+    /// The link's security as the platform reports it. Returns the new view if anything changed.
+    pub fn security(&mut self, device: &str, bonded: Option<bool>) -> Option<DeviceView> {
+        let d = self.devices.get_mut(device)?;
+        let before = d.view();
+        d.trust.bonded = bonded;
+        d.trust.security_known = true;
+        let after = d.view();
+        (after != before).then_some(after)
+    }
+
+    /// Counts a value the device may not send as its assigned kind (see
+    /// [`crate::trust`]): `Some(view)` when `characteristic` is outside its
+    /// kind's profile (the payload is then dropped, undecoded), `None` to go on.
+    pub fn foreign(
+        &mut self,
+        device: &str,
+        characteristic: Option<vigil_gatt::Characteristic>,
+    ) -> Option<DeviceView> {
+        let d = self.devices.get_mut(device)?;
+        if characteristic.is_some_and(|ch| vigil_devices::accepts(d.desc.kind, ch)) {
+            return None;
+        }
+        d.trust.foreign += 1;
+        Some(d.view())
+    }
+
+    /// Whether a decoded payload from `device` is taken ([`crate::trust`]):
+    /// Device Information always (it is how the device says who it is, and
+    /// it is shown); anything else only from a device whose identity
+    /// matches its pin and whose link the site's policy accepts. The first
+    /// value of a connection checks (or first pins) the identity.
+    pub fn admit(&mut self, device: &str, decoded: &Decoded) -> Admit {
+        let Some(d) = self.devices.get_mut(device) else {
+            return Admit::default();
+        };
+        let before = d.view();
+        let mut out = Admit::default();
+        if let Some(field) = &decoded.info {
+            use vigil_gatt::DeviceInfoField as F;
+            match field {
+                F::SerialNumber(v) => d.trust.seen.serial = Some(v.clone()),
+                F::SystemId { eui64, .. } => d.trust.seen.system_id = Some(eui64.clone()),
+                _ => {}
+            }
+            return out;
+        }
+        if let Some(pin) = d.trust.check_identity() {
+            self.pins.insert(device.to_string(), pin.clone());
+            self.new_pins.push((device.to_string(), pin));
+        }
+        if let Some(why) = d.trust.refusal() {
+            d.trust.refused += 1;
+            out.refused = Some(why);
+        }
+        let after = d.view();
+        out.device = (after != before).then_some(after);
+        out
     }
 
     /// Turns one decoded payload into readings for the device's bed.
@@ -300,8 +535,14 @@ impl Ward {
             return out;
         };
         if let Some(seq) = decoded.sequence {
+            let window = self.record_window;
+            if let Some(why) = record_out_of_range(decoded.device_time, d.clock_offset_s, received, window) {
+                out.rejected_record = Some(why);
+                return out;
+            }
+            let forget_before = received.naive_utc() - window - UNKNOWN_OFFSET_SLACK;
             let records = self.records.entry(device.to_string()).or_default();
-            if !records.take(decoded, seq) {
+            if !records.take(decoded, seq, forget_before) {
                 // Old data re-sent: not a new value, not a sign of life.
                 out.duplicate = true;
                 return out;
@@ -496,6 +737,15 @@ impl Ward {
                 self.records.entry(r.device).or_default().stored.insert(key);
             }
         }
+        for r in self.records.values_mut() {
+            bound(&mut r.stored);
+        }
+    }
+
+    /// Stored records remembered for de-duplication, all devices (bounded:
+    /// see the module docs).
+    pub fn remembered_records(&self) -> usize {
+        self.records.values().map(Records::len).sum()
     }
 
     /// Seeds the latest values from the store at start-up (so a restart shows
@@ -515,6 +765,15 @@ impl Ward {
                 .insert((r.bed.clone(), r.code), ReadingView::new(&r, stale));
         }
     }
+}
+
+/// What [`Ward::admit`] decided.
+#[derive(Debug, Default)]
+pub struct Admit {
+    /// Refused, and why (counted on the device).
+    pub refused: Option<crate::trust::Refusal>,
+    /// The device's view, when the check changed it (a pin, a refusal).
+    pub device: Option<DeviceView>,
 }
 
 /// Sort key of a bed id: its text, then its trailing number as a number.
@@ -725,9 +984,9 @@ mod tests {
         assert_eq!(a.views[0].received_ms, utc(6, 0, 0).timestamp_millis());
         // Its age is known: the usual staleness window, and it is old.
         assert_eq!(a.views[0].stale_after_ms, 2 * 3600 * 1000);
-        // A time stamp ahead of the device clock (set back meanwhile) is no
-        // later than its receipt.
-        let a = w.apply("ble-meter", &record_at(2, local(15, 45, 0), 101.0), now);
+        // A time stamp a little ahead of the device clock (set back
+        // meanwhile, within the tolerance) is no later than its receipt.
+        let a = w.apply("ble-meter", &record_at(2, local(15, 32, 0), 101.0), now);
         assert_eq!(a.readings[0].received, now);
     }
 
@@ -855,7 +1114,7 @@ mod tests {
     #[test]
     fn a_stored_record_is_taken_once() {
         let mut w = meter();
-        let now = Utc::now();
+        let now = utc(14, 0, 0);
         let first = w.apply("ble-meter", &record(1, 30, 95.0), now);
         assert_eq!((first.readings.len(), first.duplicate), (1, false));
         // Re-sent on the next connect: dropped.
@@ -867,7 +1126,7 @@ mod tests {
 
     #[test]
     fn records_in_the_store_are_not_taken_again_after_a_restart() {
-        let now = Utc::now();
+        let now = utc(14, 0, 0);
         let stored = meter().apply("ble-meter", &record(7, 30, 95.0), now).readings;
         let mut w = meter();
         w.seed_records(stored);
@@ -875,5 +1134,192 @@ mod tests {
         // Same time, other value: another sample, taken.
         let other = w.apply("ble-meter", &record(8, 30, 96.0), now);
         assert_eq!((other.readings.len(), other.duplicate), (1, false));
+    }
+
+    /// Issue 13 §1: a record from the future (beyond the tolerance) or
+    /// older than the store's retention is refused, counted by the caller.
+    #[test]
+    fn records_from_the_future_or_older_than_retention_are_refused() {
+        let now = utc(14, 0, 0);
+        // Offset unknown: device time is local, so the bounds allow any time zone.
+        let mut w = meter();
+        let ahead = |h| local(14, 0, 0) + TimeDelta::hours(h);
+        assert_eq!(
+            w.apply("ble-meter", &record_at(1, ahead(10), 90.0), now)
+                .readings
+                .len(),
+            1
+        );
+        let a = w.apply("ble-meter", &record_at(2, ahead(20), 91.0), now);
+        assert_eq!(a.rejected_record, Some(RecordRejection::Future));
+        assert!(a.readings.is_empty() && a.views.is_empty());
+        // The meter's clock is right (offset 0): 5 minutes of tolerance.
+        w.apply("ble-meter", &clock(local(14, 0, 0)), now);
+        let in_tolerance = w.apply("ble-meter", &record_at(3, local(14, 4, 0), 92.0), now);
+        assert_eq!(
+            (in_tolerance.readings.len(), in_tolerance.rejected_record),
+            (1, None)
+        );
+        assert_eq!(
+            in_tolerance.readings[0].received, now,
+            "no later than its receipt"
+        );
+        let future = w.apply("ble-meter", &record_at(4, local(14, 6, 0), 93.0), now);
+        assert_eq!(future.rejected_record, Some(RecordRejection::Future));
+        // Retention (30 days by default, the store's): a day inside is taken, a day beyond is not.
+        let days_ago = |d| local(14, 0, 0) - TimeDelta::days(d);
+        assert_eq!(
+            w.apply("ble-meter", &record_at(5, days_ago(29), 94.0), now)
+                .readings
+                .len(),
+            1
+        );
+        let old = w.apply("ble-meter", &record_at(6, days_ago(31), 95.0), now);
+        assert_eq!(old.rejected_record, Some(RecordRejection::OlderThanRetention));
+        // The window follows the store's retention.
+        w.set_record_window(TimeDelta::days(60));
+        assert_eq!(
+            w.apply("ble-meter", &record_at(7, days_ago(31), 95.0), now)
+                .readings
+                .len(),
+            1
+        );
+        // A live value is never judged this way (no sequence number).
+        w.apply("ble-meter", &live(local(14, 30, 0)), now);
+    }
+
+    /// Issue 13 §1: the records remembered per device are bounded: those
+    /// older than retention are forgotten, and at most
+    /// MAX_RECORDS_PER_DEVICE are kept (the oldest go first).
+    #[test]
+    fn the_records_remembered_per_device_are_bounded() {
+        let mut w = meter();
+        let now = utc(14, 0, 0);
+        w.apply("ble-meter", &clock(local(14, 0, 0)), now);
+        let n = MAX_RECORDS_PER_DEVICE + 50;
+        for i in 0..n {
+            let t = local(13, 0, 0) - TimeDelta::seconds((n - i) as i64);
+            let a = w.apply("ble-meter", &record_at(i as u16, t, 100.0), now);
+            assert_eq!(a.readings.len(), 1);
+        }
+        assert_eq!(w.remembered_records(), MAX_RECORDS_PER_DEVICE);
+        // The newest are the ones remembered.
+        let newest = local(13, 0, 0) - TimeDelta::seconds(1);
+        assert!(
+            w.apply("ble-meter", &record_at((n - 1) as u16, newest, 100.0), now)
+                .duplicate
+        );
+        // Forty days later (a 30-day retention) all of them are forgotten.
+        let later = now + TimeDelta::days(40);
+        w.apply("ble-meter", &clock(local(14, 0, 0) + TimeDelta::days(40)), later);
+        let fresh = w.apply(
+            "ble-meter",
+            &record_at(1, local(13, 0, 0) + TimeDelta::days(40), 99.0),
+            later,
+        );
+        assert_eq!(fresh.readings.len(), 1);
+        assert_eq!(w.remembered_records(), 1);
+    }
+
+    fn strap_with_dis(w: &mut Ward, now: DateTime<Utc>, serial: &str) {
+        w.link("ble-strap", LinkState::Connected, now);
+        let dis = vigil_gatt::decode(Characteristic::SerialNumber, serial.as_bytes()).unwrap();
+        assert!(
+            w.admit("ble-strap", &dis).refused.is_none(),
+            "DIS is always taken"
+        );
+        w.apply("ble-strap", &dis, now);
+    }
+
+    fn heart_rate(bpm: u16) -> Decoded {
+        vigil_gatt::decode(
+            Characteristic::HeartRateMeasurement,
+            &encode::heart_rate(bpm, Some(true), &[]),
+        )
+        .unwrap()
+    }
+
+    fn strap_ward() -> Ward {
+        let mut w = Ward::new(["bed-1".to_string()], vec![]);
+        w.attach(DeviceDescriptor {
+            bed: "bed-1".into(),
+            device: "ble-strap".into(),
+            kind: DeviceKind::HeartRateStrap,
+            source: Source::Real,
+            expected_interval: Duration::from_secs(1),
+        });
+        w
+    }
+
+    /// Issue 13 §1: values outside the assigned kind's profile are counted
+    /// on the device and never decoded; its own are taken.
+    #[test]
+    fn values_outside_the_assigned_profile_are_counted() {
+        let mut w = strap_ward();
+        assert!(w
+            .foreign("ble-strap", Some(Characteristic::HeartRateMeasurement))
+            .is_none());
+        assert!(w
+            .foreign("ble-strap", Some(Characteristic::BatteryLevel))
+            .is_none());
+        let v = w
+            .foreign("ble-strap", Some(Characteristic::PlxContinuousMeasurement))
+            .unwrap();
+        assert_eq!(v.foreign_values, 1);
+        // Reported by the BLE source (no characteristic Vigil decodes).
+        assert_eq!(w.foreign("ble-strap", None).unwrap().foreign_values, 2);
+        assert!(w.foreign("unknown", None).is_none());
+    }
+
+    /// Issue 13 §1: the first connection pins serial/System ID; a later one
+    /// with another serial is refused with IdentityChanged until a nurse
+    /// re-assigns (which accepts the identity now on the link).
+    #[test]
+    fn a_changed_identity_is_refused_until_reassigned() {
+        let mut w = strap_ward();
+        let now = utc(8, 0, 0);
+        strap_with_dis(&mut w, now, "C0680226");
+        let a = w.admit("ble-strap", &heart_rate(70));
+        assert!(a.refused.is_none());
+        assert!(a.device.unwrap().identity_pinned);
+        let pins = w.take_new_pins();
+        assert_eq!(pins.len(), 1);
+        assert_eq!(pins[0].1.serial.as_deref(), Some("C0680226"));
+        // Reconnect as someone else.
+        w.link("ble-strap", LinkState::Disconnected, now);
+        strap_with_dis(&mut w, now, "FAKE0001");
+        let a = w.admit("ble-strap", &heart_rate(140));
+        assert_eq!(a.refused, Some(crate::trust::Refusal::IdentityChanged));
+        assert_eq!(
+            a.device.unwrap().refused,
+            Some(crate::trust::Refusal::IdentityChanged)
+        );
+        assert!(
+            w.take_new_pins().is_empty(),
+            "the pin is not replaced by the impostor"
+        );
+        // A nurse re-assigns: the identity on the link is accepted and pinned.
+        let (pin, view) = w.accept_identity("ble-strap");
+        assert_eq!(pin.unwrap().serial.as_deref(), Some("FAKE0001"));
+        assert_eq!(view.unwrap().refused, None);
+        assert!(w.admit("ble-strap", &heart_rate(71)).refused.is_none());
+    }
+
+    /// Issue 13 §1: under `require_bonded` an unbonded (or unknown) link's
+    /// values are refused; without it they are taken and labelled.
+    #[test]
+    fn an_unbonded_link_is_refused_only_under_the_policy() {
+        let mut w = strap_ward();
+        let now = utc(8, 0, 0);
+        w.link("ble-strap", LinkState::Connected, now);
+        let v = w.security("ble-strap", Some(false)).unwrap();
+        assert_eq!((v.bonded, v.refused), (Some(false), None));
+        assert!(w.admit("ble-strap", &heart_rate(70)).refused.is_none());
+        w.set_require_bonded(true);
+        let a = w.admit("ble-strap", &heart_rate(70));
+        assert_eq!(a.refused, Some(crate::trust::Refusal::NotBonded));
+        let v = w.security("ble-strap", Some(true)).unwrap();
+        assert_eq!((v.bonded, v.refused), (Some(true), None));
+        assert!(w.admit("ble-strap", &heart_rate(70)).refused.is_none());
     }
 }

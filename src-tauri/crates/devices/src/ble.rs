@@ -19,12 +19,18 @@
 //!    readable Current Time (0x2A2B), its clock is read too, stamped with the
 //!    middle of the read: the core learns the device's clock offset from it
 //!    before any stored record arrives.
+//!    Right after `Connected`, the link's security (bonded or not, as the
+//!    platform says: `ble/security.rs`) is sent as `Security`, before any value.
 //! 4. Subscribes to the measurement characteristics of the kind's profile
 //!    (HRS 0x2A37; PLXS 0x2A5F/0x2A5E; HTS 0x2A1C/0x2A1E; BLS 0x2A35/0x2A36;
 //!    WSS 0x2A9D; GLS 0x2A18) and to Battery Level notifications where
 //!    offered. A glucose meter is then asked for all its stored records through
 //!    the Record Access Control Point (0x2A52, "report stored records / all").
-//! 5. Forwards every notification as raw bytes (`Payload`), stamped with the
+//! 5. Only the assigned kind's profile is accepted ([`crate::accepts`]): a
+//!    notification of any other characteristic (an "HR strap" sending SpO2)
+//!    is never forwarded as a payload but reported as `Refused`, which the
+//!    core counts on the device.
+//!    Forwards every subscribed notification as raw bytes (`Payload`), stamped with the
 //!    injected clock. `Receiving` is claimed only when the first live
 //!    measurement that decodes to a value arrives: a device that connects but
 //!    never sends (or sends only garbage) stays `Connected`, and the core's
@@ -58,17 +64,20 @@
 //! for BlueZ (Linux), WinRT (Windows) and CoreBluetooth (macOS). Devices are
 //! matched by Bluetooth address; CoreBluetooth hides addresses, so there an
 //! assignment's `address` is the platform peripheral id that [`scan`] reports.
-//! btleplug has no pairing API: a device that requires bonding must be paired
-//! once through the operating system's Bluetooth settings.
+//! btleplug has no pairing API. On Linux whether a link is bonded is read
+//! from BlueZ over D-Bus, and [`pair`] asks BlueZ to bond (`ble/security.rs`);
+//! other platforms report bonding as unknown and pair through the operating
+//! system's Bluetooth settings.
 //!
 //! Also here: [`scan`] for the "Add device" screen, [`adapter_present`] to
-//! choose between real and simulated devices, and [`set_device_clock`] for
-//! devices with a writable Current Time Service.
+//! choose between real and simulated devices, [`set_device_clock`] for
+//! devices with a writable Current Time Service, and [`pair`].
 
 mod backoff;
 mod central;
 mod link;
 mod profile;
+mod security;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -82,6 +91,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use vigil_model::{BedId, Clock, DeviceId, Source, SystemClock};
 
+pub(crate) use profile::accepts as accepts_uuid16;
 pub use profile::{expected_interval, kind_for_service, SUPPORTED_SERVICES};
 
 /// Whether Vigil can run a device of this kind over Bluetooth LE (it has a
@@ -189,6 +199,8 @@ pub enum BleError {
     Stopped,
     #[error("timed out: {0}")]
     Timeout(&'static str),
+    #[error("pairing failed: {0}")]
+    Pairing(String),
     #[error("bluetooth: {0}")]
     Btle(#[from] btleplug::Error),
 }
@@ -360,6 +372,9 @@ pub struct Discovered {
     pub services: Vec<u16>,
     /// What it measures, one kind per supported service.
     pub kinds: Vec<DeviceKind>,
+    /// Whether the platform holds a bond with it (`None`: does not say);
+    /// see `ble/security.rs`.
+    pub bonded: Option<bool>,
 }
 
 /// Scans for `duration` and lists the devices that advertise a supported
@@ -407,7 +422,9 @@ pub async fn scan(duration: Duration) -> Result<Vec<Discovered>, BleError> {
         if found.iter().any(|d| d.address == address) {
             continue;
         }
+        let bonded = security::bonded(&p).await;
         found.push(Discovered {
+            bonded,
             address,
             name: props.local_name.or(props.advertisement_name),
             rssi,
@@ -430,6 +447,27 @@ pub async fn adapter_present() -> bool {
         }
         Err(_) => false,
     }
+}
+
+/// Asks the platform to bond with a device (BlueZ `Device1.Pair()`, see
+/// `ble/security.rs`) and returns the bonding state read back. A running
+/// link is left up: BlueZ encrypts it with the new keys, and its next
+/// connection reports the bond by itself.
+pub async fn pair(address: &str) -> Result<Option<bool>, BleError> {
+    let address = normalize_address(address)?;
+    let _no_scan_meanwhile = central::SCAN_LOCK.lock().await;
+    let adapter = central::one_off_adapter().await?;
+    if adapter.adapter_state().await? != CentralState::PoweredOn {
+        return Err(BleError::AdapterOff);
+    }
+    let p = central::find_with_scan(&adapter, &address, Duration::from_secs(10)).await?;
+    tokio::time::timeout(
+        security::PAIR_TIMEOUT + Duration::from_secs(5),
+        security::pair(&p),
+    )
+    .await
+    .map_err(|_| BleError::Timeout("pairing"))??;
+    Ok(security::bonded(&p).await)
 }
 
 /// Sets a device's clock through its Current Time Service (0x1805 / 0x2A2B),

@@ -73,6 +73,49 @@ pub enum DeviceEvent {
         bytes: Vec<u8>,
         received: DateTime<Utc>,
     },
+    /// The device sent a value of a characteristic its assigned kind's
+    /// profile does not include (see [`accepts`]): dropped by the source,
+    /// undecoded, and counted downstream. `characteristic` is its UUID.
+    Refused {
+        device: DeviceId,
+        characteristic: String,
+        at: DateTime<Utc>,
+    },
+    /// The link's security as the platform reports it, once per connection
+    /// (before the device's first value): `bonded` is `None` where the
+    /// platform does not say.
+    Security {
+        device: DeviceId,
+        bonded: Option<bool>,
+        at: DateTime<Utc>,
+    },
+}
+
+impl DeviceEvent {
+    /// The device the event is about.
+    pub fn device(&self) -> &DeviceId {
+        match self {
+            DeviceEvent::Attached(d) => &d.device,
+            DeviceEvent::Link { device, .. }
+            | DeviceEvent::Payload { device, .. }
+            | DeviceEvent::Refused { device, .. }
+            | DeviceEvent::Security { device, .. } => device,
+        }
+    }
+}
+
+/// Whether a device assigned as `kind` may send values of `ch`: the
+/// measurement characteristics of that kind's profile, and what any device
+/// is read for (Device Information, Battery Level, Current Time). Anything
+/// else is refused, never decoded: a device assigned as a heart-rate strap
+/// must not put SpO2 or glucose into a bed's record (issue 13). Applied by
+/// the BLE source to notifications and by the core to every source's payloads.
+pub fn accepts(kind: DeviceKind, ch: Characteristic) -> bool {
+    match ch.uuid16() {
+        Some(u) => ble::accepts_uuid16(kind, u),
+        // The vendor characteristic of Vigil's simulated respiration sensor.
+        None => kind == DeviceKind::RespirationSensor,
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

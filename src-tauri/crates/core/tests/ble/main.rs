@@ -79,12 +79,11 @@ fn strap(address: &str, name: &str, rssi: i16) -> serde_json::Value {
            "dis": {"manufacturer": "Polar Electro Oy", "model": "H10", "serial": "C0680226", "firmware": "5.0.0"}})
 }
 
-/// A stored glucose record taken at 07:`minute` on 1 May 2026.
+/// A stored glucose record taken at 07:`minute` yesterday (device clock):
+/// within the store's retention, which older records are refused beyond.
 fn glucose(seq: u16, minute: u32, mg_dl: f64) -> String {
-    let t = NaiveDate::from_ymd_opt(2026, 5, 1)
-        .unwrap()
-        .and_hms_opt(7, minute, 0)
-        .unwrap();
+    let yesterday: NaiveDate = Utc::now().date_naive() - chrono::Days::new(1);
+    let t = yesterday.and_hms_opt(7, minute, 0).unwrap();
     hex(&encode::glucose_mg_dl(seq, t, Value::Number(mg_dl)))
 }
 
@@ -97,6 +96,11 @@ struct App {
 
 impl App {
     async fn start(dir: &Path, devices: DeviceMode) -> App {
+        Self::start_with(dir, devices, Default::default()).await
+    }
+
+    /// [`App::start`] with a site's Bluetooth policy.
+    async fn start_with(dir: &Path, devices: DeviceMode, ble: vigil_core::site::BleSite) -> App {
         let vigil = Arc::new(
             Vigil::start(Config {
                 data_dir: dir.to_path_buf(),
@@ -109,6 +113,7 @@ impl App {
                 alarm_preset: Default::default(),
                 devices,
                 fhir: None,
+                ble,
             })
             .await
             .expect("Vigil starts"),
@@ -683,7 +688,9 @@ scenario! {
         let dir = tempfile::tempdir().unwrap();
         let app = App::start(dir.path(), DeviceMode::Auto).await;
         assign_strap(&app, &mut fake).await; // AA:..:01 at -50
-        fake.add(strap("AA:BB:CC:DD:EE:02", "Polar H10", -45)).await;
+        let mut paired = strap("AA:BB:CC:DD:EE:02", "Polar H10", -45);
+        paired["paired"] = json!(true);
+        fake.add(paired).await;
         fake.add(json!({"address": "AA:BB:CC:DD:EE:03", "name": "Braun ThermoScan", "rssi": -60,
                         "services": ["1809", "180f"]})).await;
         fake.add(json!({"address": "AA:BB:CC:DD:EE:04", "name": "Headphones", "rssi": -30,
@@ -704,6 +711,9 @@ scenario! {
         );
         assert_eq!(found[0].kinds, [vigil_devices::DeviceKind::HeartRateStrap]);
         assert_eq!(found[2].kinds, [vigil_devices::DeviceKind::Thermometer]);
+        // The Add-device list shows link security (issue 13): bonded or not.
+        let bonding: Vec<Option<bool>> = found.iter().map(|d| d.bonded).collect();
+        assert_eq!(bonding, [Some(true), Some(false), Some(false)]);
 
         // Unknown kind and bed are refused before anything is stored.
         let err = app.vigil.assign_device("AA:BB:CC:DD:EE:02", "bed-1", "toaster").await.unwrap_err();
@@ -814,5 +824,169 @@ scenario! {
         app.stop().await;
         // Nothing of the removed device came back after the remove.
         assert!(device_state(&vigil.snapshot(), OTHER_ID).is_none());
+    }
+}
+
+fn device_view<'a>(snap: &'a WardSnapshot, device: &str) -> &'a vigil_core::view::DeviceView {
+    snap.devices
+        .iter()
+        .find(|d| d.device == device)
+        .expect("the device is on the screen")
+}
+
+/// The identity pinned for `address` in the store's device registry.
+async fn stored_pin(vigil: &Vigil, address: &str) -> Option<vigil_core::trust::Identity> {
+    let devices = vigil.store().devices().await.unwrap();
+    let d = devices.iter().find(|d| d.address == address)?;
+    d.info.as_ref().and_then(vigil_core::trust::pin_from_json)
+}
+
+/// Waits until the store holds a pin for `address`, and returns it.
+async fn until_pinned(vigil: &Vigil, address: &str) -> vigil_core::trust::Identity {
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        if let Some(pin) = stored_pin(vigil, address).await {
+            return pin;
+        }
+        assert!(Instant::now() < deadline, "no identity pinned for {address}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+scenario! {
+    /// Issue 13 §1: a device assigned as a heart-rate strap that also
+    /// exposes and notifies PLX Continuous Measurement: no SpO2 reading
+    /// reaches the screen or the store, and the device's view counts what
+    /// it refused. Its heart rates still flow.
+    async fn an_hr_strap_sending_spo2_has_it_dropped_and_counted() {
+        let mut fake = FakeBluez::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let app = App::start(dir.path(), DeviceMode::Auto).await;
+        let mut impostor = strap(STRAP, "Polar H10", -40);
+        impostor["services"] = json!(["180d", "180f", "180a", "1822"]);
+        fake.add(impostor).await;
+        app.vigil.assign_device(STRAP, "bed-1", "heart_rate_strap").await.unwrap();
+        stream_hr(&app, &mut fake, &[72], &[72.0]).await;
+        for _ in 0..3 {
+            // PLX continuous: SpO2 85 %, pulse 72: never subscribed to, sent anyway.
+            fake.cmd(json!({"cmd": "notify", "address": STRAP, "char": "2a5f", "hex": "0055004800", "force": true, "timeout": 20}))
+                .await;
+        }
+        stream_hr(&app, &mut fake, &[73], &[72.0, 73.0]).await;
+        let snap = app.until_snapshot("the refused values counted", |s| device_view(s, STRAP_ID).foreign_values >= 3).await;
+        assert!(
+            !snap.latest.iter().any(|r| r.mdc == Mdc::PULS_OXIM_SAT_O2.0),
+            "an SpO2 value from an HR strap reached the screen"
+        );
+        assert_eq!(device_view(&snap, STRAP_ID).foreign_values, 3);
+        let vigil = app.vigil.clone();
+        let updates = app.stop().await;
+        assert!(live_values(&updates, STRAP_ID, Mdc::PULS_OXIM_SAT_O2).is_empty());
+        assert_eq!(vigil.stats().get(&vigil.stats().foreign_values), 3);
+        let rows = stored(dir.path(), "bed-1").await;
+        assert!(rows.iter().all(|r| r.code == Mdc::ECG_HEART_RATE || r.code == Mdc::ATTR_TIME_ABS), "{rows:?}");
+        assert_eq!(numbers(&rows, STRAP_ID, Mdc::ECG_HEART_RATE), [72.0, 73.0]);
+    }
+}
+
+scenario! {
+    /// Issue 13 §1: the strap's DIS serial is pinned with its assignment on
+    /// its first connection (in the store). The same address comes back
+    /// with another serial: "device identity changed" at bed 1 and its
+    /// heart rates refused, also after a restart (the pin is persisted),
+    /// until a nurse assigns it again, which accepts the new identity.
+    async fn same_address_other_serial_raises_identity_changed_until_reassigned() {
+        let mut fake = FakeBluez::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let app = App::start(dir.path(), DeviceMode::Auto).await;
+        assign_strap(&app, &mut fake).await;
+        stream_hr(&app, &mut fake, &[72], &[72.0]).await;
+        let pin = until_pinned(&app.vigil, STRAP).await;
+        assert_eq!(pin.serial.as_deref(), Some("C0680226"));
+        assert!(device_view(&app.vigil.snapshot(), STRAP_ID).identity_pinned);
+
+        // Another device takes the address.
+        let mut dis = strap(STRAP, "Polar H10", -50)["dis"].clone();
+        dis["serial"] = json!("IMPOSTOR1");
+        fake.cmd(json!({"cmd": "set_dis", "address": STRAP, "dis": dis})).await;
+        fake.cmd(json!({"cmd": "drop_link", "address": STRAP})).await;
+        let identity_changed = |s: &WardSnapshot| {
+            technical(bed_alarms(s, "bed-1"), STRAP_ID).contains(&TechnicalKind::IdentityChanged)
+        };
+        app.until_snapshot("device identity changed at bed 1", identity_changed).await;
+        fake.notify(STRAP, "2a37", &hr(150)).await;
+        let snap = app
+            .until_snapshot("the impostor's value refused", |s| device_view(s, STRAP_ID).refused_values >= 1)
+            .await;
+        assert_eq!(device_view(&snap, STRAP_ID).refused, Some(vigil_core::trust::Refusal::IdentityChanged));
+        assert_eq!(live_values(&app.updates(), STRAP_ID, Mdc::ECG_HEART_RATE), [72.0]);
+        assert_eq!(stored_pin(&app.vigil, STRAP).await, Some(pin.clone()), "the pin is kept");
+        app.stop().await;
+
+        // After a restart the pin still holds.
+        let app = App::start(dir.path(), DeviceMode::Auto).await;
+        app.until_snapshot("device identity changed after a restart", identity_changed).await;
+        fake.notify(STRAP, "2a37", &hr(151)).await;
+        app.until_snapshot("refused after a restart", |s| device_view(s, STRAP_ID).refused_values >= 1).await;
+
+        // A nurse assigns it again: the identity on the link is accepted.
+        app.vigil.assign_device(STRAP, "bed-1", "heart_rate_strap").await.unwrap();
+        let snap = app.until_snapshot("the alarm ended", |s| !identity_changed(s)).await;
+        assert_eq!(device_view(&snap, STRAP_ID).refused, None);
+        assert_eq!(stored_pin(&app.vigil, STRAP).await.unwrap().serial.as_deref(), Some("IMPOSTOR1"));
+        stream_hr(&app, &mut fake, &[75], &[75.0]).await;
+        app.stop().await;
+        let rows = stored(dir.path(), "bed-1").await;
+        assert_eq!(numbers(&rows, STRAP_ID, Mdc::ECG_HEART_RATE), [72.0, 75.0], "refused values were stored");
+    }
+}
+
+scenario! {
+    /// Issue 13 §1: link security. Without a site policy an unpaired strap
+    /// streams and its view says `bonded: false` (the screen labels it "not
+    /// bonded"); with `"ble": {"require_bonded": true}` its heart rates are
+    /// refused with a technical alarm at the bed, until a nurse pairs it
+    /// (`Vigil::pair_device`, BlueZ `Pair()`).
+    async fn an_unbonded_link_is_labelled_and_refused_under_the_site_policy() {
+        let mut fake = FakeBluez::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let app = App::start(dir.path(), DeviceMode::Auto).await;
+        assign_strap(&app, &mut fake).await;
+        stream_hr(&app, &mut fake, &[72], &[72.0]).await;
+        let snap = app.vigil.snapshot();
+        assert_eq!(device_view(&snap, STRAP_ID).bonded, Some(false));
+        assert_eq!(device_view(&snap, STRAP_ID).refused, None);
+        assert!(technical(bed_alarms(&snap, "bed-1"), STRAP_ID).is_empty());
+        app.stop().await;
+        fake.wait(STRAP, "disconnected", None).await;
+
+        let dir = tempfile::tempdir().unwrap();
+        let policy = vigil_core::site::BleSite { require_bonded: true };
+        let app = App::start_with(dir.path(), DeviceMode::Auto, policy).await;
+        app.vigil.assign_device(STRAP, "bed-1", "heart_rate_strap").await.unwrap();
+        let not_bonded =
+            |s: &WardSnapshot| technical(bed_alarms(s, "bed-1"), STRAP_ID).contains(&TechnicalKind::NotBonded);
+        app.until_snapshot("not bonded at bed 1", not_bonded).await;
+        fake.notify(STRAP, "2a37", &hr(90)).await;
+        let snap = app.until_snapshot("refused", |s| device_view(s, STRAP_ID).refused_values >= 1).await;
+        assert_eq!(device_view(&snap, STRAP_ID).refused, Some(vigil_core::trust::Refusal::NotBonded));
+        assert!(live_values(&app.updates(), STRAP_ID, Mdc::ECG_HEART_RATE).is_empty());
+
+        // The nurse pairs it from the device table (BlueZ Pair()): taken at
+        // once, on the same link.
+        let connects = fake.state(STRAP).await["connects"].clone();
+        assert_eq!(app.vigil.pair_device(STRAP_ID).await.unwrap(), Some(true));
+        assert_eq!(fake.state(STRAP).await["paired"], json!(true));
+        let snap = app.until_snapshot("the alarm ended", |s| !not_bonded(s)).await;
+        assert_eq!(device_view(&snap, STRAP_ID).bonded, Some(true));
+        assert_eq!(fake.state(STRAP).await["connects"], connects, "no reconnect needed");
+        stream_hr(&app, &mut fake, &[91], &[91.0]).await;
+        // Its next connection reports the bond by itself.
+        fake.cmd(json!({"cmd": "drop_link", "address": STRAP})).await;
+        stream_hr(&app, &mut fake, &[92], &[91.0, 92.0]).await;
+        assert!(!not_bonded(&app.vigil.snapshot()));
+        app.stop().await;
+        let rows = stored(dir.path(), "bed-1").await;
+        assert_eq!(numbers(&rows, STRAP_ID, Mdc::ECG_HEART_RATE), [91.0, 92.0]);
     }
 }

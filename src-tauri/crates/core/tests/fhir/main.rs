@@ -57,6 +57,7 @@ fn config_with(dir: &Path, base: &str, allow_simulated: bool) -> Config {
             outage_alarm_s: 900,
             dead_letter_alarm: 1,
         }),
+        ble: Default::default(),
     }
 }
 

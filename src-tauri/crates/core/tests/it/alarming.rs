@@ -378,3 +378,37 @@ async fn an_oximeter_sending_only_invalid_values_is_a_technical_alarm() {
         "{titles:?}"
     );
 }
+
+/// Issue 13 §1, through the pipeline step every source feeds: a device
+/// attached as a heart-rate strap that sends PLX Continuous Measurement
+/// (whatever source it comes from) has it dropped undecoded and counted: no
+/// SpO2 reading for the store, no SpO2 on the screen, no desaturation alarm.
+#[tokio::test]
+async fn an_hr_strap_sending_spo2_starts_nothing_and_is_counted() {
+    let rig = Rig::new();
+    rig.attach(STRAP, "bed-1", DeviceKind::HeartRateStrap, Source::Real)
+        .await;
+    rig.link(STRAP, LinkState::Connected).await;
+    let mut stored = Vec::new();
+    for s in 1..=40 {
+        rig.until(s).await;
+        let bytes = encode::plx_continuous(Value::Number(80.0), Value::Number(72.0), None);
+        let ev = DeviceEvent::Payload {
+            device: STRAP.into(),
+            characteristic: Characteristic::PlxContinuousMeasurement,
+            bytes,
+            received: rig.now(),
+        };
+        stored.extend(pipeline::on_event(ev, &rig.ctx).await.unwrap_or_default());
+    }
+    assert!(stored.is_empty(), "readings for the store: {stored:?}");
+    let a = rig.alarms("bed-1");
+    assert!(
+        a.iter().all(|x| phys(x).is_none()),
+        "a physiological alarm: {a:?}"
+    );
+    let snap = rig.ctx.ward.lock().unwrap().snapshot(rig.now());
+    assert!(snap.latest.is_empty(), "{:?}", snap.latest);
+    assert_eq!(snap.devices[0].foreign_values, 40);
+    assert_eq!(rig.ctx.stats.get(&rig.ctx.stats.foreign_values), 40);
+}

@@ -32,6 +32,7 @@ pub(crate) fn config(dir: &std::path::Path, scenario: Scenario, speed: f64) -> C
         alarm_preset: Default::default(),
         devices: vigil_core::DeviceMode::Simulated,
         fhir: None,
+        ble: Default::default(),
     }
 }
 

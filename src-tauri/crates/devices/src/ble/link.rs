@@ -17,8 +17,8 @@ use vigil_model::{DeviceId, LinkState};
 use super::backoff::Backoff;
 use super::central::{lookup, Out, Shared, Stop, POLL};
 use super::profile::{self, Profile};
-use super::{device_id, Assignment, BleError};
-use crate::DeviceEvent;
+use super::{device_id, security, Assignment, BleError};
+use crate::{DeviceEvent, DeviceKind};
 
 /// Why a connection attempt or session ended early.
 enum Fail {
@@ -51,6 +51,7 @@ pub(crate) struct Link {
     out: Out,
     address: String,
     id: DeviceId,
+    kind: DeviceKind,
     profile: Profile,
     /// The last state sent, so that only changes are reported.
     state: Option<LinkState>,
@@ -66,6 +67,7 @@ impl Link {
             out,
             id: device_id(&a.address),
             address: a.address,
+            kind: a.kind,
             profile,
             state: initial,
             up_since: None,
@@ -176,6 +178,17 @@ impl Link {
             .await?;
         self.set(LinkState::Connected).await?;
         self.up_since = Some(Instant::now());
+        // Link security first: the core decides from it (and the site's
+        // policy) whether this link's data may be taken at all.
+        let bonded = self.cancellable(security::bonded(p)).await?;
+        let at = self.out.clock.now();
+        self.out
+            .send(DeviceEvent::Security {
+                device: self.id.clone(),
+                bonded,
+                at,
+            })
+            .await?;
         let chars: Vec<Characteristic> = p.characteristics().into_iter().collect();
 
         // Device information and battery first (reads): the pipeline learns
@@ -248,7 +261,7 @@ impl Link {
                     Some(n) if subscribed.contains(&n.uuid) => {
                         self.notification(n.uuid, n.value, &mut receiving, backoff).await?;
                     }
-                    Some(_) => {}
+                    Some(n) => self.unsubscribed(n.uuid).await?,
                     // Not expected (btleplug streams outlive links), but an
                     // ended stream can deliver nothing more: reconnect.
                     None => return Ok(()),
@@ -375,6 +388,29 @@ impl Link {
             }
         }
         self.payload(&uuid, bytes).await
+    }
+
+    /// A value of a characteristic this link did not subscribe to. One its
+    /// kind may send is the echo of a read or write (BlueZ signals refreshed
+    /// values on the same stream): ignored, as it was already forwarded. Any
+    /// other (an "HR strap" notifying SpO2) is refused and reported, never
+    /// forwarded as a payload: only the assigned kind's profile is accepted.
+    async fn unsubscribed(&self, uuid: Uuid) -> Result<(), Stop> {
+        let allowed = vigil_gatt::Characteristic::from_uuid_str(&uuid.to_string())
+            .is_ok_and(|ch| crate::accepts(self.kind, ch));
+        // GATT's own Service Changed (0x2A05) is the stack's business, not a value.
+        if allowed || profile::short(&uuid) == Some(profile::SERVICE_CHANGED) {
+            return Ok(());
+        }
+        tracing::debug!(device = %self.id, char = %uuid, "value outside the assigned profile refused");
+        let at = self.out.clock.now();
+        self.out
+            .send(DeviceEvent::Refused {
+                device: self.id.clone(),
+                characteristic: uuid.to_string(),
+                at,
+            })
+            .await
     }
 
     /// Forwards a value as a payload of its characteristic, undecoded.

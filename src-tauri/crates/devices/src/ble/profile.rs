@@ -25,6 +25,8 @@ pub(crate) const BATTERY_LEVEL: u16 = 0x2A19;
 pub(crate) const RACP: u16 = 0x2A52;
 /// Current Time (CTS 1.1 §3.1).
 pub(crate) const CURRENT_TIME: u16 = 0x2A2B;
+/// Service Changed (Core Specification Vol 3, Part G §7.1): GATT's own indication.
+pub(crate) const SERVICE_CHANGED: u16 = 0x2A05;
 
 /// Device Information Service characteristics, read once per connection in
 /// this order: manufacturer, model, serial, hardware/firmware/software
@@ -73,6 +75,17 @@ pub(crate) fn profile(kind: DeviceKind) -> Option<Profile> {
         DeviceKind::RespirationSensor => return None,
     };
     Some(Profile { measurements, racp })
+}
+
+/// Whether a device assigned as `kind` may send values of this characteristic
+/// (see [`crate::accepts`]): its profile's measurements (and the RACP of a
+/// glucose meter), plus Device Information, Battery Level and Current Time,
+/// which every device may be read for.
+pub(crate) fn accepts(kind: DeviceKind, uuid16: u16) -> bool {
+    if DEVICE_INFO.contains(&uuid16) || uuid16 == BATTERY_LEVEL || uuid16 == CURRENT_TIME {
+        return true;
+    }
+    profile(kind).is_some_and(|p| p.measurements.contains(&uuid16) || (p.racp && uuid16 == RACP))
 }
 
 /// How often a device of this kind is expected to send; the core's
@@ -151,6 +164,33 @@ mod tests {
             vigil_gatt::decode(vigil_gatt::Characteristic::CurrentTime, &current_time_bytes(t)).unwrap();
         assert_eq!(read.device_time, Some(t));
         assert!(read.is_current_time() && read.measurements.is_empty());
+    }
+
+    #[test]
+    fn a_kind_accepts_only_its_own_measurements() {
+        use vigil_gatt::Characteristic as C;
+        let hr = DeviceKind::HeartRateStrap;
+        assert!(crate::accepts(hr, C::HeartRateMeasurement));
+        assert!(crate::accepts(hr, C::BatteryLevel) && crate::accepts(hr, C::SerialNumber));
+        assert!(crate::accepts(hr, C::CurrentTime));
+        for foreign in [C::PlxContinuousMeasurement, C::GlucoseMeasurement, C::SimRespRate] {
+            assert!(!crate::accepts(hr, foreign), "{foreign:?}");
+        }
+        assert!(accepts(DeviceKind::GlucoseMeter, RACP) && !accepts(hr, RACP));
+        assert!(crate::accepts(DeviceKind::RespirationSensor, C::SimRespRate));
+        assert!(!crate::accepts(
+            DeviceKind::RespirationSensor,
+            C::HeartRateMeasurement
+        ));
+        // Every kind accepts every characteristic of its own profile.
+        for (_, kind) in SUPPORTED_SERVICES {
+            for &m in profile(kind).unwrap().measurements {
+                assert!(
+                    crate::accepts(kind, C::from_uuid16(m).unwrap()),
+                    "{kind:?} {m:04x}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -372,10 +372,7 @@ impl Run {
 
 /// Which device an event is about.
 pub fn device_of(e: &DeviceEvent) -> &str {
-    match e {
-        DeviceEvent::Attached(d) => &d.device,
-        DeviceEvent::Link { device, .. } | DeviceEvent::Payload { device, .. } => device,
-    }
+    e.device()
 }
 
 /// The (device, bed) of every `Attached` event, in order.

@@ -406,7 +406,9 @@ scenario! {
     async fn scan_lists_health_devices_by_signal_and_address() {
         let mut fake = FakeBluez::start().await;
         fake.add(strap("AA:BB:CC:DD:EE:01", "Polar H10", -70)).await;
-        fake.add(strap("AA:BB:CC:DD:EE:02", "Polar H10", -45)).await;
+        let mut bonded = strap("AA:BB:CC:DD:EE:02", "Polar H10", -45);
+        bonded["paired"] = json!(true);
+        fake.add(bonded).await;
         fake.add(json!({"address": "AA:BB:CC:DD:EE:03", "name": "Braun ThermoScan", "rssi": -60,
                         "services": ["1809", "180f"]})).await;
         fake.add(json!({"address": "AA:BB:CC:DD:EE:04", "name": "Headphones", "rssi": -30,
@@ -432,6 +434,9 @@ scenario! {
         assert_eq!(found[0].kinds, [DeviceKind::HeartRateStrap]);
         assert_eq!(found[0].services, [0x180D]);
         assert_eq!(found[3].kinds, [DeviceKind::Thermometer, DeviceKind::BloodPressureCuff]);
+        // Link security for the Add-device list (issue 13): BlueZ's bonding state.
+        let bonding: Vec<Option<bool>> = found.iter().map(|d| d.bonded).collect();
+        assert_eq!(bonding, [Some(true), Some(false), Some(false), Some(false)]);
         assert_eq!(fake.state("AA:BB:CC:DD:EE:01").await["discovering"], json!(false), "scan stopped");
         // Scanning again (the screen reopened) works on the same connection.
         let again = ble::scan(Duration::from_millis(300)).await.unwrap();
@@ -678,5 +683,75 @@ scenario! {
         assert_eq!(attached(&log), pairs(&[(STRAP_ID, "bed-1"), (OTHER_ID, "bed-2")]));
         assert_eq!(states(&log, OTHER_ID), [LinkState::AdapterOff]);
         assert_eq!(states(&log, STRAP_ID), [LinkState::AdapterOff]);
+    }
+}
+
+/// PLX Continuous Measurement: SpO2 97 %, pulse 72 /min (no flags).
+const SPO2_97: &str = "0061004800";
+
+scenario! {
+    /// Issue 13 §1: a device assigned as a heart-rate strap that also
+    /// notifies PLX Continuous Measurement (never subscribed to) has those
+    /// values refused: no PLX payload is forwarded, each is reported as
+    /// `Refused` (the core counts them), and its heart rates still flow.
+    async fn a_strap_notifying_spo2_has_it_refused_never_forwarded() {
+        let mut fake = FakeBluez::start().await;
+        let mut impostor = strap(STRAP, "Polar H10", -40);
+        impostor["services"] = json!(["180d", "180f", "1822"]);
+        fake.add(impostor).await;
+        let mut run = Run::start(test_config(vec![strap_at("bed-1", STRAP)]));
+        fake.notify(STRAP, "2a37", &hr(72)).await;
+        for _ in 0..3 {
+            fake.cmd(json!({"cmd": "notify", "address": STRAP, "char": "2a5f", "hex": SPO2_97, "force": true, "timeout": 20}))
+                .await;
+        }
+        fake.notify(STRAP, "2a37", &hr(73)).await;
+        run.payloads(STRAP_ID, Characteristic::HeartRateMeasurement, 2).await;
+        let log = run.stop().await;
+        assert_eq!(heart_rates(&log, STRAP_ID), [72.0, 73.0]);
+        assert!(
+            log.iter().all(|e| payload_of(e, STRAP_ID, Characteristic::PlxContinuousMeasurement).is_none()),
+            "an SpO2 value from an HR strap was forwarded"
+        );
+        let refused: Vec<&str> = log
+            .iter()
+            .filter_map(|e| match e {
+                DeviceEvent::Refused { device, characteristic, .. } if device == STRAP_ID => Some(characteristic.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(refused.len(), 3, "{log:#?}");
+        assert!(refused.iter().all(|c| c.starts_with("00002a5f")), "{refused:?}");
+    }
+}
+
+scenario! {
+    /// Issue 13 §1: each connection reports its link security, read from
+    /// BlueZ's Device1 Bonded/Paired over D-Bus, after `Connected` and
+    /// before the device's first value: a paired device bonded, an unpaired
+    /// one not.
+    async fn link_security_is_read_from_bluez_before_any_value() {
+        const PAIRED: &str = "AA:BB:CC:DD:EE:02";
+        const PAIRED_ID: &str = "ble-AA:BB:CC:DD:EE:02";
+        let mut fake = FakeBluez::start().await;
+        add_strap(&mut fake).await;
+        let mut paired = strap(PAIRED, "Polar H10", -45);
+        paired["paired"] = json!(true);
+        fake.add(paired).await;
+        let mut run = Run::start(test_config(vec![strap_at("bed-1", STRAP), strap_at("bed-2", PAIRED)]));
+        fake.notify(STRAP, "2a37", &hr(70)).await;
+        fake.notify(PAIRED, "2a37", &hr(80)).await;
+        run.payloads(STRAP_ID, Characteristic::HeartRateMeasurement, 1).await;
+        run.payloads(PAIRED_ID, Characteristic::HeartRateMeasurement, 1).await;
+        let log = run.stop().await;
+        for (id, bonded) in [(STRAP_ID, false), (PAIRED_ID, true)] {
+            let security = position(&log, |e| matches!(e, DeviceEvent::Security { device, .. } if device == id))
+                .unwrap_or_else(|| panic!("no Security event for {id}: {log:#?}"));
+            let DeviceEvent::Security { bonded: got, .. } = &log[security] else { unreachable!() };
+            assert_eq!(*got, Some(bonded), "{id}");
+            let connected = position(&log, |e| is_link(e, id, LinkState::Connected)).unwrap();
+            let first_value = position(&log, |e| device_of(e) == id && matches!(e, DeviceEvent::Payload { .. })).unwrap();
+            assert!(connected < security && security < first_value, "{id}: {connected} {security} {first_value}");
+        }
     }
 }

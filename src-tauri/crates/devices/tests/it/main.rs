@@ -34,7 +34,7 @@ impl Clock for TokioClock {
 fn event_time(e: &DeviceEvent) -> Option<DateTime<Utc>> {
     match e {
         DeviceEvent::Attached(_) => None,
-        DeviceEvent::Link { at, .. } => Some(*at),
+        DeviceEvent::Link { at, .. } | DeviceEvent::Refused { at, .. } | DeviceEvent::Security { at, .. } => Some(*at),
         DeviceEvent::Payload { received, .. } => Some(*received),
     }
 }
@@ -185,10 +185,7 @@ async fn devices_attach_then_connect_then_receive() {
         // Receiving announced before the first measurement.
         let mine: Vec<_> = events
             .iter()
-            .filter(|e| match e {
-                DeviceEvent::Attached(a) => a.device == d.device,
-                DeviceEvent::Link { device, .. } | DeviceEvent::Payload { device, .. } => *device == d.device,
-            })
+            .filter(|e| *e.device() == d.device)
             .collect();
         assert!(matches!(mine[0], DeviceEvent::Attached(_)));
         assert!(matches!(
