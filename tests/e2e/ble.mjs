@@ -339,6 +339,8 @@ try {
     assert.match(near, /Polar H10/);
     assert.match(near, /heart rate/);
     assert.match(await text(`scan-result-${FAR}`), /Polar H10/);
+    // Issue 13 §1: the list says each device's link security (these straps are not bonded).
+    assert.match(near, /not bonded/);
     console.log(`   ${await text("scan-status")}`);
   });
 
@@ -361,6 +363,8 @@ try {
   await step("the device table shows the strap's manufacturer and model", async () => {
     await session.wait(async () => /Polar Electro Oy H10/.test(await text(`device-info-bed-1-${NEAR_ID}`)), 10000, "no DIS info");
     console.log(`   ${await text(`device-info-bed-1-${NEAR_ID}`)}`);
+    // An unbonded link is taken (no site policy) but labelled, never silently trusted.
+    await session.wait(async () => (await text(`device-row-trust-bed-1-${NEAR_ID}`)) === "not bonded", 10000, "no link-security label");
     const alarms = await technicalAlarms("bed-1");
     assert.equal(alarms.length, 0, `a technical alarm while receiving: ${alarms.map((a) => a.message).join(", ")}`);
   });
