@@ -98,9 +98,19 @@ struct Device {
     /// When its link last came up (gateway clock): a device that connects and
     /// then sends nothing is aged from here.
     linked_at: Option<DateTime<Utc>>,
+    /// When the watchdog first saw it attached: a device whose link never comes up is
+    /// "disconnected" from [`NEVER_CONNECTED_AFTER`] on, once.
+    attached_at: Option<DateTime<Utc>>,
+    never_connected_reported: bool,
     info: DeviceInfoView,
     trust: DeviceTrust,
 }
+
+/// How long an assigned device may stay "connecting" without its link ever coming up before
+/// it counts as disconnected (a technical alarm at its bed). A BLE connection, service
+/// discovery included, takes a few seconds; a device that is off, out of range or not the
+/// one assigned never gets there, and "connecting" forever must not look like a quiet bed.
+pub const NEVER_CONNECTED_AFTER: Duration = Duration::from_secs(30);
 
 impl Device {
     fn view(&self) -> DeviceView {
@@ -376,6 +386,8 @@ impl Ward {
             unplaced_reported: false,
             last_data: None,
             linked_at: None,
+            attached_at: None,
+            never_connected_reported: false,
             info: DeviceInfoView::default(),
         };
         let view = dev.view();
@@ -682,6 +694,17 @@ impl Ward {
     pub fn watchdog(&mut self, now: DateTime<Utc>) -> Vec<DeviceView> {
         let mut changed = Vec::new();
         for d in self.devices.values_mut() {
+            let attached = *d.attached_at.get_or_insert(now);
+            if d.linked_at.is_none()
+                && !d.never_connected_reported
+                && d.state == LinkState::Connecting
+                && (now - attached).to_std().unwrap_or_default() > NEVER_CONNECTED_AFTER
+            {
+                d.never_connected_reported = true;
+                d.state = LinkState::Disconnected;
+                changed.push(d.view());
+                continue;
+            }
             let since = d.last_data.max(d.linked_at);
             let overdue = match since {
                 Some(t) => (now - t).to_std().unwrap_or_default() > stale_after(d.desc.expected_interval),
@@ -1056,6 +1079,34 @@ mod tests {
         // A fresh one (5 min old) is a sign of life.
         w.apply("ble-meter", &record_at(3, local(11, 55, 0), 99.0), utc(12, 0, 0));
         assert_eq!(device(&w, utc(12, 0, 0)).state, LinkState::Receiving);
+    }
+
+    /// Liveness: an assigned device whose link never comes up is a technical alarm at its
+    /// bed, not "connecting" for ever (noticed at issue 11's close).
+    #[test]
+    fn a_device_that_never_connects_is_disconnected_and_alarmed() {
+        let mut w = meter();
+        let t0 = utc(10, 0, 0);
+        assert!(w.watchdog(t0).is_empty(), "just attached: connecting");
+        assert!(w.watchdog(t0 + chrono::Duration::seconds(30)).is_empty());
+        let changed = w.watchdog(t0 + chrono::Duration::seconds(31));
+        assert_eq!(changed.len(), 1);
+        assert_eq!(changed[0].state, LinkState::Disconnected);
+        let mut alarming = crate::alarming::Alarming::new(Default::default(), t0);
+        let out = alarming.on_device(&changed[0], t0 + chrono::Duration::seconds(31));
+        assert!(
+            out.events.iter().any(|e| e.message.contains("disconnected")),
+            "no technical alarm: {:?}",
+            out.events.iter().map(|e| &e.message).collect::<Vec<_>>()
+        );
+        // Reported once: the source retrying ("connecting") does not make it flap.
+        w.link("ble-meter", LinkState::Connecting, t0 + chrono::Duration::seconds(40));
+        assert!(w.watchdog(t0 + chrono::Duration::seconds(80)).is_empty());
+        // A device that connects in time raises nothing.
+        let mut w = meter();
+        w.watchdog(t0);
+        w.link("ble-meter", LinkState::Connected, t0 + chrono::Duration::seconds(5));
+        assert!(w.watchdog(t0 + chrono::Duration::seconds(60)).is_empty());
     }
 
     #[test]
