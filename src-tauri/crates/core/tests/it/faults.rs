@@ -221,3 +221,73 @@ async fn low_disk_space_warns_at_every_bed_before_the_disk_is_full() {
     );
     v.shutdown().await;
 }
+
+/// The alarm log's backlog is bounded while the log fails: up to `ALARM_LOG_CAPACITY`
+/// records are held and land once, in order, when it heals; beyond that each record is
+/// counted as not recorded (`Stats::alarm_records_lost`), never held without bound and never
+/// blocking the sender (noticed untested at issue 11's close).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alarm_log_backlog_past_its_capacity_counts_the_overflow_and_lands_the_rest_in_order() {
+    use std::sync::Arc;
+    use vigil_alarms::{AlarmEvent, AlarmEventKind};
+    use vigil_core::pipeline::{log_alarms, Stats, ALARM_LOG_CAPACITY};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vigil.db");
+    let key = vigil_store::KeySource::passphrase("core-test-passphrase", "test");
+    let store = vigil_store::Store::open(&path, &key).await.unwrap();
+    let db = sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&path))
+        .await
+        .unwrap();
+    sqlx::query("CREATE TRIGGER inject_fault BEFORE INSERT ON alarm_log BEGIN SELECT RAISE(ABORT, 'injected fault'); END")
+        .execute(&db)
+        .await
+        .unwrap();
+
+    let stats = Arc::new(Stats::default());
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let writer = tokio::spawn(log_alarms(rx, store.clone(), stats.clone(), cancel.clone()));
+    let t0 = chrono::Utc::now();
+    let over = 25;
+    let total = ALARM_LOG_CAPACITY + over;
+    let event = |i: usize| AlarmEvent {
+        id: Some(i as u64),
+        bed: "bed-1".into(),
+        kind: None,
+        priority: None,
+        event: AlarmEventKind::Latched,
+        at: t0 + chrono::Duration::milliseconds(i as i64),
+        message: format!("event {i}"),
+    };
+    // Batches as the pipeline sends them; the sender never waits on the failing log.
+    let send = std::time::Instant::now();
+    for chunk in (0..total).collect::<Vec<_>>().chunks(1000) {
+        tx.send(chunk.iter().map(|&i| event(i)).collect()).await.unwrap();
+    }
+    assert!(send.elapsed() < Duration::from_secs(20), "the sender waited on the failing log");
+    assert!(
+        wait_until(|| stats.get(&stats.alarm_records_lost) == over as u64).await,
+        "overflow not counted: {}",
+        stats.get(&stats.alarm_records_lost)
+    );
+    assert!(stats.alarm_log_failing.load(std::sync::atomic::Ordering::Relaxed));
+
+    // The log heals: what was held lands once, oldest first.
+    sqlx::query("DROP TRIGGER inject_fault").execute(&db).await.unwrap();
+    assert!(
+        wait_until(|| !stats.alarm_log_failing.load(std::sync::atomic::Ordering::Relaxed)).await,
+        "the log did not catch up"
+    );
+    drop(tx);
+    writer.await.unwrap();
+    let log = store
+        .alarm_log(Some("bed-1"), t0 - chrono::Duration::seconds(1), t0 + chrono::Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!(log.len(), ALARM_LOG_CAPACITY, "each held record once");
+    let ids: Vec<u64> = log.iter().map(|r| r.event["id"].as_u64().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "out of order");
+    assert_eq!((ids[0], *ids.last().unwrap()), (0, ALARM_LOG_CAPACITY as u64 - 1), "the first ones are kept");
+    store.close().await;
+}
