@@ -170,11 +170,21 @@ impl Store {
             .into_owned()
     }
 
-    /// The data keys this store's spill files are sealed under: a rotation
-    /// must keep them.
+    /// The data keys this store's spill files are sealed under, including
+    /// files set aside as damaged (kept so what still opens can be read):
+    /// a rotation must keep them.
     pub(crate) fn spill_key_ids(&self) -> Vec<i64> {
-        self.spill_files()
-            .iter()
+        let prefix = format!("{}.spill-", self.file_name());
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+            })
             .filter_map(|p| {
                 let mut head = [0u8; 32];
                 let mut f = std::fs::File::open(p).ok()?;

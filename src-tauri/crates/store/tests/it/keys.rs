@@ -429,5 +429,17 @@ fn a_rotation_keeps_the_key_of_a_pending_spill_file() {
         let contents = store.read_spill(&spill).unwrap();
         assert_eq!(contents.frames.len(), 1);
         assert!(contents.damage.is_none());
+        store.close().await;
+
+        // A spill file set aside as damaged keeps its key too.
+        let damaged = spill.with_file_name(format!(
+            "{}.damaged",
+            spill.file_name().unwrap().to_string_lossy()
+        ));
+        std::fs::rename(&spill, &damaged).unwrap();
+        let report = vigil_store::rotate_key(&path, &new_pass(), &key()).await.unwrap();
+        assert!(report.kept.contains(&1), "{report:?}");
+        let store = Store::open(&path, &key()).await.unwrap();
+        assert_eq!(store.read_spill(&damaged).unwrap().frames.len(), 1);
     });
 }
