@@ -437,9 +437,14 @@ impl Keyring {
             .filter(|r| r.wrap_version < 2)
             .map(|r| (r.id, r.purpose, r.key.clone()))
             .collect();
-        let has_log = u.rows.iter().any(|r| r.purpose == Purpose::Log && r.active);
+        // A purpose without an active key (the key log before schema 6, or
+        // an edited file) gets a new one: sealing always has a key.
+        let missing: Vec<Purpose> = Purpose::ALL
+            .into_iter()
+            .filter(|p| !u.rows.iter().any(|r| r.purpose == *p && r.active))
+            .collect();
         let ring = Keyring::build(u);
-        if legacy.is_empty() && has_log {
+        if legacy.is_empty() && missing.is_empty() {
             return Ok(ring);
         }
         let mut tx = pool
@@ -447,6 +452,17 @@ impl Keyring {
             .await
             .map_err(db("upgrading the data keys"))?;
         let mut events = Vec::new();
+        let mut added = Vec::new();
+        for purpose in missing {
+            let (id, dek) = insert_dek(&mut tx, &ring.kek, ring.kdf.as_ref(), purpose).await?;
+            let why = if purpose == Purpose::Log {
+                "key log started"
+            } else {
+                "no active key of this purpose was found"
+            };
+            events.push((KeyOp::Created, Some(id), Some(purpose), why.to_string()));
+            added.push((id, purpose, dek));
+        }
         for (id, purpose, dek) in &legacy {
             rewrap(&mut tx, &ring.kek, ring.kdf.as_ref(), *id, *purpose, dek).await?;
             events.push((
@@ -456,37 +472,22 @@ impl Keyring {
                 "schema 6: key parameters bound".to_string(),
             ));
         }
-        let mut new_log = None;
-        if !has_log {
-            let (id, dek) = insert_dek(&mut tx, &ring.kek, ring.kdf.as_ref(), Purpose::Log).await?;
-            events.insert(
-                0,
-                (
-                    KeyOp::Created,
-                    Some(id),
-                    Some(Purpose::Log),
-                    "key log started".to_string(),
-                ),
-            );
-            new_log = Some((id, dek));
-        }
-        let log_key = match &new_log {
-            Some((id, dek)) => (*id, Arc::new(SealingKey::new(dek))),
+        let log_key = match added.iter().find(|a| a.1 == Purpose::Log) {
+            Some((id, _, dek)) => (*id, Arc::new(SealingKey::new(dek))),
             None => {
                 let d = ring.active_dek(Purpose::Log);
-                {
-                    let bytes = ring.unwrap_again(&mut tx, d.id).await?;
-                    (d.id, Arc::new(SealingKey::new(&bytes)))
-                }
+                let bytes = ring.unwrap_again(&mut tx, d.id).await?;
+                (d.id, Arc::new(SealingKey::new(&bytes)))
             }
         };
         for (op, key, purpose, detail) in events {
             keylog::append(&mut tx, (log_key.0, &log_key.1), op, key, purpose, &detail).await?;
         }
         tx.commit().await.map_err(db("upgrading the data keys"))?;
-        if let Some((id, dek)) = new_log {
-            ring.add_active(id, Purpose::Log, &dek);
+        for (id, purpose, dek) in &added {
+            ring.add_active(*id, *purpose, dek);
         }
+        ring.recheck_due();
         Ok(ring)
     }
 

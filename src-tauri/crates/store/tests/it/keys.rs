@@ -443,3 +443,30 @@ fn a_rotation_keeps_the_key_of_a_pending_spill_file() {
         assert_eq!(store.read_spill(&damaged).unwrap().frames.len(), 1);
     });
 }
+
+/// A file whose key rows lost their "active" flags (an edit) still opens
+/// and keeps recording: each purpose gets a new key, logged.
+#[test]
+fn a_store_without_an_active_key_gets_a_new_one() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vigil.db");
+        let kf = key_file(dir.path());
+        let store = Store::open(&path, &kf).await.unwrap();
+        write_readings(&store, 0, 2).await;
+        store.close().await;
+        sql(&path, "UPDATE data_keys SET active = 0").await;
+        let store = Store::open(&path, &kf).await.unwrap();
+        write_readings(&store, 2, 2).await;
+        store.admit("bed-1", patient(), t(5)).await.unwrap();
+        assert_eq!(store.query_range(None, t(-1), t(10)).await.unwrap().len(), 4);
+        let log = store.key_log().await.unwrap();
+        assert!(
+            log.iter()
+                .filter(|e| e.op == KeyOp::Created && e.detail.contains("no active key"))
+                .count()
+                >= 2,
+            "{log:?}"
+        );
+    });
+}
