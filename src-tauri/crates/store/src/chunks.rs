@@ -225,6 +225,7 @@ impl Store {
         let mut created = Vec::new();
         let mut tx = self.begin_write("starting a write").await?;
         let mut next_id = chunk_id_high_water(&mut tx).await?;
+        let mut sealed_under = std::collections::BTreeSet::new();
         for (key, mut samples) in groups {
             let key = key.owned();
             samples.sort_by_key(|s| s.t);
@@ -238,7 +239,12 @@ impl Store {
                 }
             };
             next_id += 1;
-            insert_chunk(&mut tx, self, &key, series_id, next_id, &samples, false).await?;
+            sealed_under
+                .insert(insert_chunk(&mut tx, self, &key, series_id, next_id, &samples, false).await?);
+        }
+        // One count update per key, not one per chunk.
+        for key_id in sealed_under {
+            self.keys.persist_count(&mut tx, key_id).await?;
         }
         if outbox {
             self.enqueue(&mut tx, batch).await?;
@@ -561,7 +567,8 @@ impl Store {
             let Some(key) = key else { continue };
             samples.sort_by_key(|s| s.t);
             let id = chunk_id_high_water(&mut tx).await? + 1;
-            insert_chunk(&mut tx, self, &key, series, id, &samples, true).await?;
+            let key_id = insert_chunk(&mut tx, self, &key, series, id, &samples, true).await?;
+            self.keys.persist_count(&mut tx, key_id).await?;
             set_chunk_id_high_water(&mut tx, id).await?;
             for old in &ids {
                 sqlx::query("DELETE FROM chunks WHERE id = ?")
@@ -657,6 +664,10 @@ pub(crate) async fn set_chunk_id_high_water(
     Ok(())
 }
 
+/// Inserts one sealed chunk; returns the key it was sealed under, whose
+/// count the caller records ([`Keyring::persist_count`]) before committing.
+///
+/// [`Keyring::persist_count`]: crate::keyring::Keyring::persist_count
 pub(crate) async fn insert_chunk(
     tx: &mut sqlx::SqliteConnection,
     store: &Store,
@@ -665,28 +676,20 @@ pub(crate) async fn insert_chunk(
     id: i64,
     samples: &[codec::Sample],
     with_summary: bool,
-) -> Result<(), StoreError> {
+) -> Result<i64, StoreError> {
     let (t0, t1, n) = (samples[0].t, samples[samples.len() - 1].t, samples.len() as u32);
-    let chunk = store
-        .keys
-        .seal(
-            tx,
-            Purpose::Readings,
-            &key.chunk_aad(Some(id), series_id, t0, t1, n),
-            &codec::encode(samples),
-        )
-        .await?;
+    let chunk = store.keys.seal_deferred(
+        Purpose::Readings,
+        &key.chunk_aad(Some(id), series_id, t0, t1, n),
+        &codec::encode(samples),
+    )?;
     let (mut snonce, mut ssealed) = (None, None);
     if with_summary {
-        let s = store
-            .keys
-            .seal(
-                tx,
-                Purpose::Readings,
-                &summary_aad(id),
-                &Summary::of(samples).encode(),
-            )
-            .await?;
+        let s = store.keys.seal_deferred(
+            Purpose::Readings,
+            &summary_aad(id),
+            &Summary::of(samples).encode(),
+        )?;
         // One key id per row: both seals must be under the same key (the
         // active key cannot change inside a write transaction).
         if s.key_id != chunk.key_id {
@@ -711,7 +714,7 @@ pub(crate) async fn insert_chunk(
     .execute(&mut *tx)
     .await
     .map_err(db("writing a chunk"))?;
-    Ok(())
+    Ok(chunk.key_id)
 }
 
 pub(crate) async fn series_id(tx: &mut sqlx::SqliteConnection, k: &SeriesKey) -> Result<i64, StoreError> {

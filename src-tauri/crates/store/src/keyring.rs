@@ -638,25 +638,57 @@ impl Keyring {
         aad: &[u8],
         plain: &[u8],
     ) -> Result<Sealed, StoreError> {
+        let sealed = self.seal_deferred(purpose, aad, plain)?;
+        self.persist_count(conn, sealed.key_id).await?;
+        Ok(sealed)
+    }
+
+    /// [`Keyring::seal`] without recording the count: for a transaction
+    /// that seals many rows (an append seals one chunk per series), which
+    /// must call [`Keyring::persist_count`] for the key before it commits.
+    pub(crate) fn seal_deferred(
+        &self,
+        purpose: Purpose,
+        aad: &[u8],
+        plain: &[u8],
+    ) -> Result<Sealed, StoreError> {
         let dek = self.active_dek(purpose);
-        let (n, nonce, sealed) = self.seal_counted(&dek, aad, plain)?;
-        let updated = sqlx::query(
-            "UPDATE data_keys SET seals = max(coalesce(seals, 0), ?) WHERE id = ? AND active = 1",
-        )
-        .bind(n as i64)
-        .bind(dek.id)
-        .execute(&mut *conn)
-        .await
-        .map_err(db("counting a seal"))?
-        .rows_affected();
-        if updated != 1 {
-            return Err(StoreError::KeysChanged);
-        }
+        let (_, nonce, sealed) = self.seal_counted(&dek, aad, plain)?;
         Ok(Sealed {
             key_id: dek.id,
             nonce,
             sealed,
         })
+    }
+
+    /// Records key `key_id`'s seal count (at least what this process
+    /// counted) in the caller's transaction; [`StoreError::KeysChanged`] if
+    /// the key is no longer active in the file.
+    pub(crate) async fn persist_count(
+        &self,
+        conn: &mut SqliteConnection,
+        key_id: i64,
+    ) -> Result<(), StoreError> {
+        let n = self
+            .state
+            .read()
+            .unwrap()
+            .keys
+            .get(&key_id)
+            .map_or(0, |d| d.seals.load(Ordering::Relaxed));
+        let updated = sqlx::query(
+            "UPDATE data_keys SET seals = max(coalesce(seals, 0), ?) WHERE id = ? AND active = 1",
+        )
+        .bind(n as i64)
+        .bind(key_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db("counting seals"))?
+        .rows_affected();
+        if updated != 1 {
+            return Err(StoreError::KeysChanged);
+        }
+        Ok(())
     }
 
     /// Opens a value sealed under key `key_id`, which must be a key of `purpose`.

@@ -466,7 +466,8 @@ impl Store {
             return Ok(0);
         }
         let id = chunks::chunk_id_high_water(&mut tx).await? + 1;
-        chunks::insert_chunk(&mut tx, self, key, sid, id, &samples, false).await?;
+        let key_id = chunks::insert_chunk(&mut tx, self, key, sid, id, &samples, false).await?;
+        self.keys.persist_count(&mut tx, key_id).await?;
         chunks::set_chunk_id_high_water(&mut tx, id).await?;
         tx.commit().await.map_err(db("salvaging a chunk"))?;
         Ok(samples.len() as u64)
