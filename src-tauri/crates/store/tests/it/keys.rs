@@ -497,3 +497,36 @@ fn a_store_left_open_during_a_rotation_refuses_to_write_under_its_old_key() {
         assert!(failures.is_empty(), "{failures:?}");
     });
 }
+
+/// Every table that holds sealed data names the key it was sealed under:
+/// a rotation keeps exactly the keys some `key_id` refers to.
+#[test]
+fn every_sealed_table_names_its_key() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vigil.db");
+        Store::open(&path, &key_file(dir.path()))
+            .await
+            .unwrap()
+            .close()
+            .await;
+        let without = scalar(
+            &path,
+            "SELECT count(*) FROM sqlite_master m WHERE m.type = 'table'
+             AND m.name != 'data_keys'
+             AND EXISTS (SELECT 1 FROM pragma_table_info(m.name) WHERE name = 'sealed')
+             AND NOT EXISTS (SELECT 1 FROM pragma_table_info(m.name) WHERE name = 'key_id')",
+        )
+        .await;
+        assert_eq!(without, 0, "a table with sealed data and no key_id");
+        let with = scalar(
+            &path,
+            "SELECT count(*) FROM sqlite_master m WHERE m.type = 'table'
+             AND EXISTS (SELECT 1 FROM pragma_table_info(m.name) WHERE name = 'key_id')",
+        )
+        .await;
+        // chunks, outbox, dead_letters, alarm_log, devices, bed_settings,
+        // admissions, fhir_links, key_log (and any sealed table added later).
+        assert!(with >= 9, "{with}");
+    });
+}
