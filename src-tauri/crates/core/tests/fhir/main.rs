@@ -369,3 +369,25 @@ async fn a_store_failure_mid_upload_loses_and_doubles_nothing() {
     );
     server.stop().await;
 }
+
+/// Issue 13 §6: the webview cannot point a bed's readings at any patient record: the link
+/// must be to a Patient the server returns for the admission's own MRN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bed_links_only_to_a_patient_found_by_its_admissions_mrn() {
+    let server = TestServer::start().await;
+    let own = server.create_patient(MRN_SYSTEM, "MRN-77021", "Example").await;
+    let other = server.create_patient(MRN_SYSTEM, "MRN-77022", "Other").await;
+    let dir = tempfile::tempdir().unwrap();
+    let v = Vigil::start(config(dir.path(), &server.base())).await.unwrap();
+    v.admit(admit("bed-1", "MRN-77021")).await.unwrap();
+    for bad in [other.as_str(), "Patient/does-not-exist", "Patient/../Observation/1", "Observation/1"] {
+        let e = v.link_patient("bed-1", bad).await.unwrap_err();
+        assert!(
+            matches!(e, vigil_core::CoreError::NotFoundByMrn(_) | vigil_core::CoreError::Invalid(_)),
+            "{bad}: {e}"
+        );
+    }
+    v.link_patient("bed-1", &own).await.unwrap();
+    v.shutdown().await;
+    server.stop().await;
+}
