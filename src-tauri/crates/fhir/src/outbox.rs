@@ -164,7 +164,7 @@ impl MemoryOutbox {
         let dead = std::mem::take(&mut g.dead);
         let (back, keep): (Vec<_>, Vec<_>) = dead
             .into_iter()
-            .partition(|d| seqs.map_or(true, |s| s.contains(&d.seq)));
+            .partition(|d| seqs.is_none_or(|s| s.contains(&d.seq)));
         g.dead = keep;
         for d in &back {
             g.next += 1;

@@ -962,6 +962,7 @@ impl<C: Clock> Syncer<C> {
     ) -> (Vec<EntryResult>, Option<SyncError>) {
         let isolate = entries.iter().any(|e| e.attempts + 1 >= self.cfg.max_attempts);
         let mut out = Vec::with_capacity(resources.len());
+        #[allow(clippy::single_range_in_vec_init)] // a stack of ranges, starting with one
         let mut stack: Vec<std::ops::Range<usize>> = vec![0..resources.len()];
         while let Some(range) = stack.pop() {
             report.bundles += 1;
