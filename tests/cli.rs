@@ -406,7 +406,7 @@ fn fhir_requeue_puts_dead_letters_back_in_the_outbox_once() {
 }
 
 #[test]
-fn key_rotation_rewraps_the_store_key() {
+fn key_rotation_makes_new_data_keys_and_logs_it() {
     let dir = tempfile::tempdir().unwrap();
     run_gateway_and_stop(dir.path(), &[], SIGTERM);
     let key = dir.path().join("new.key");
@@ -443,6 +443,22 @@ fn key_rotation_rewraps_the_store_key() {
     assert!(
         !verify(&[], Some("gateway-test-passphrase")),
         "the old passphrase no longer does"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("new data keys"), "{stderr}");
+    // The key log shows the rotation, authenticated.
+    let log = vigil()
+        .args(["key", "log", "--key-file"])
+        .arg(&key)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(log.status.success(), "{}", String::from_utf8_lossy(&log.stderr));
+    let log = String::from_utf8_lossy(&log.stdout);
+    assert!(
+        log.contains("rotated") && log.contains("from passphrase to key file"),
+        "{log}"
     );
 }
 
@@ -533,6 +549,45 @@ fn the_key_can_live_in_the_os_keychain() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no key"));
+}
+
+/// Rotating to and from the OS keychain (issue 13 §3): `--new-keychain`
+/// replaces the entry's key, rotating to a key file removes the entry, and
+/// `vigil key log` shows both rotations. GNOME Keyring's Secret Service in a
+/// private D-Bus session, as above.
+#[test]
+fn rotating_away_from_the_keychain_removes_its_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_vigil");
+    let script = format!(
+        "printf 'keyring-test-password' | gnome-keyring-daemon --unlock --components=secrets >/dev/null || exit 90
+         {bin} gateway --simulate stable --speed 20 --status-every 1 --data-dir '{d}' 2>gw.log &
+         pid=$!; sleep 3; kill -TERM $pid; wait $pid || exit 91
+         {bin} key rotate --new-keychain --data-dir '{d}' || exit 92
+         {bin} store verify --data-dir '{d}' >/dev/null || exit 93
+         {bin} key new '{d}/site.key' || exit 94
+         {bin} key rotate --new-key-file '{d}/site.key' --data-dir '{d}' || exit 95
+         {bin} store verify --data-dir '{d}' 2>verify.err && exit 96
+         grep -q 'no key' verify.err || exit 97
+         {bin} key log --key-file '{d}/site.key' --data-dir '{d}' || exit 98",
+        d = dir.path().display()
+    );
+    let out = Command::new("dbus-run-session")
+        .args(["--", "sh", "-c", &script])
+        .current_dir(dir.path())
+        .env_remove("VIGIL_PASSPHRASE")
+        .env_remove("VIGIL_NEW_PASSPHRASE")
+        .env("VIGIL_LOG", "warn")
+        .env("XDG_DATA_HOME", dir.path().join("xdg-data"))
+        .env("XDG_RUNTIME_DIR", dir.path())
+        .output()
+        .expect("dbus-run-session (Debian package dbus) is needed for this test");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "exit {:?}: {stderr}", out.status.code());
+    assert!(stdout.contains("from OS keychain to OS keychain"), "{stdout}");
+    assert!(stdout.contains("from OS keychain to key file"), "{stdout}");
+    assert!(stdout.contains("destroyed"), "{stdout}");
 }
 
 // ---- vigil replay -------------------------------------------------------
@@ -1229,19 +1284,29 @@ fn gateway_shutdown_with_a_failing_store_is_bounded_and_the_next_start_records_w
         use sqlx::Connection;
         let url = format!("sqlite://{}", dir.path().join("vigil.db").display());
         let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        sqlx::query("DROP TRIGGER inject_fault").execute(&mut c).await.unwrap();
+        sqlx::query("DROP TRIGGER inject_fault")
+            .execute(&mut c)
+            .await
+            .unwrap();
         c.close().await.unwrap();
     });
     let again = run_gateway_and_stop(dir.path(), &[], SIGTERM);
     assert!(again.contains("stopped cleanly"), "{again}");
     let (readings2, stored2) = counts(&again);
-    assert_eq!(stored2, readings2 + spilled, "the kept readings were not recorded once: {again}");
+    assert_eq!(
+        stored2,
+        readings2 + spilled,
+        "the kept readings were not recorded once: {again}"
+    );
     let left: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().contains(".spill-"))
         .collect();
-    assert!(left.is_empty(), "spill files left after they were recorded: {left:?}");
+    assert!(
+        left.is_empty(),
+        "spill files left after they were recorded: {left:?}"
+    );
 }
 
 /// Issue 13 §6: a device name is whatever a BLE peer in radio range says; it reaches both

@@ -1,5 +1,5 @@
 //! Operator commands on the store: `vigil export`, `vigil store verify`,
-//! `vigil key rotate`, `vigil fhir dead-letters` / `requeue`. They open the store with the same key rules as the
+//! `vigil key rotate` / `log`, `vigil fhir dead-letters` / `requeue`. They open the store with the same key rules as the
 //! app and the gateway, and print no patient data except what was asked
 //! to be exported (to stdout only).
 
@@ -293,8 +293,11 @@ pub fn salvage(global: &Global, file: &Path) -> ExitCode {
     }
 }
 
-/// Re-wraps the data keys under a new key-encryption key.
-pub fn key_rotate(global: &Global, new_key_file: Option<&Path>) -> ExitCode {
+/// Rotates the store's key (see `vigil_store::rotate_key`), then removes
+/// an OS keychain key that was rotated away from. A new keychain key is
+/// stored under a staging entry first, so a failure at any step leaves a
+/// key that opens the store somewhere the operator is told of.
+pub fn key_rotate(global: &Global, new_key_file: Option<&Path>, new_keychain: bool) -> ExitCode {
     let dir = match global.data_dir() {
         Ok(d) => d,
         Err(e) => return fail(&e.to_string()),
@@ -303,25 +306,74 @@ pub fn key_rotate(global: &Global, new_key_file: Option<&Path>) -> ExitCode {
         Ok(k) => k,
         Err(e) => return fail(&e.to_string()),
     };
-    let new =
-        match (new_key_file, std::env::var("VIGIL_NEW_PASSPHRASE")) {
-            (Some(p), _) => KeySource::KeyFile(p.to_path_buf()),
-            (None, Ok(p)) if p.chars().count() >= 8 => KeySource::passphrase(p, "VIGIL_NEW_PASSPHRASE"),
-            _ => return fail(
-                "give the new key with --new-key-file <file> or VIGIL_NEW_PASSPHRASE (at least 8 characters)",
-            ),
-        };
+    let new = match (new_key_file, new_keychain, std::env::var("VIGIL_NEW_PASSPHRASE")) {
+        (Some(p), _, _) => KeySource::KeyFile(p.to_path_buf()),
+        (None, true, _) => match config::stage_keychain_key(&dir) {
+            Ok(k) => k,
+            Err(e) => return fail(&e.to_string()),
+        },
+        (None, false, Ok(p)) if p.chars().count() >= 8 => KeySource::passphrase(p, "VIGIL_NEW_PASSPHRASE"),
+        _ => return fail(
+            "give the new key with --new-key-file <file>, --new-keychain or VIGIL_NEW_PASSPHRASE (at least 8 characters)",
+        ),
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    match rt.block_on(vigil_store::rotate_key(&config::store_path(&dir), &old, &new)) {
-        Ok(()) => {
-            eprintln!(
-                "vigil: store key rotated from {} to {}",
-                old.describe(),
-                new.describe()
-            );
+    let report = match rt.block_on(vigil_store::rotate_key(&config::store_path(&dir), &old, &new)) {
+        Ok(r) => r,
+        Err(e) => {
+            if new_keychain {
+                config::discard_staged_keychain_key(&dir);
+            }
+            return fail(&e.to_string());
+        }
+    };
+    eprintln!(
+        "vigil: store key rotated from {} to {}: new data keys {:?}, kept (still in use) {:?}, destroyed {:?}",
+        old.describe(),
+        new.describe(),
+        report.created,
+        report.kept,
+        report.destroyed
+    );
+    let keychain = if new_keychain {
+        config::commit_staged_keychain_key(&dir)
+    } else if matches!(old, KeySource::Keychain(_)) {
+        config::remove_keychain_key(&dir)
+    } else {
+        Ok(())
+    };
+    match keychain {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+/// Prints the key log, oldest first: UTC time, operation, key, detail.
+pub fn key_log(global: &Global) -> ExitCode {
+    let (rt, store) = match open(global) {
+        Ok(x) => x,
+        Err(e) => return fail(&e),
+    };
+    match rt.block_on(store.key_log()) {
+        Ok(events) => {
+            for e in events {
+                let key = match (e.key_id, e.purpose.as_deref()) {
+                    (Some(id), Some(p)) => format!("key {id} ({p})"),
+                    (Some(id), None) => format!("key {id}"),
+                    _ => "-".to_string(),
+                };
+                println!(
+                    "{}  {:<12}  {:<18}  {}",
+                    e.at.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+                    e.op.as_str(),
+                    key,
+                    e.detail
+                );
+            }
+            rt.block_on(store.close());
             ExitCode::SUCCESS
         }
         Err(e) => fail(&e.to_string()),

@@ -251,12 +251,20 @@ fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
 pub enum KeyCommand {
     /// Create a new random site key file (mode 0600); never overwrites.
     New { file: PathBuf },
-    /// Re-wrap the store's data keys under a new key (the data is not re-encrypted).
-    /// The new key comes from --new-key-file, or VIGIL_NEW_PASSPHRASE.
+    /// Rotate the store's key: new data keys for everything written from now on,
+    /// older data keys re-wrapped under the new key while data still needs them and
+    /// destroyed otherwise. Stop Vigil first. The new key comes from --new-key-file,
+    /// --new-keychain (a new random key in the OS keychain) or VIGIL_NEW_PASSPHRASE.
+    /// A keychain key rotated away from is removed from the keychain.
     Rotate {
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", conflicts_with = "new_keychain")]
         new_key_file: Option<PathBuf>,
+        #[arg(long)]
+        new_keychain: bool,
     },
+    /// Print the store's key log: every key created, rotated, replaced at its
+    /// seal budget, re-wrapped or destroyed, with its UTC time (authenticated).
+    Log,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -392,10 +400,20 @@ pub fn main() -> ExitCode {
             command: KeyCommand::New { file },
         }) => key_new(&file),
         Some(Command::Key {
-            command: KeyCommand::Rotate { new_key_file },
+            command:
+                KeyCommand::Rotate {
+                    new_key_file,
+                    new_keychain,
+                },
         }) => {
             init_logging("warn");
-            crate::admin::key_rotate(&cli.global, new_key_file.as_deref())
+            crate::admin::key_rotate(&cli.global, new_key_file.as_deref(), new_keychain)
+        }
+        Some(Command::Key {
+            command: KeyCommand::Log,
+        }) => {
+            init_logging("warn");
+            crate::admin::key_log(&cli.global)
         }
         Some(Command::Alarms {
             command:

@@ -19,6 +19,9 @@ pub enum ConfigError {
     NoDataDir,
     #[error("site configuration: {0}")]
     Site(String),
+    /// The OS keychain refused an operation (no secret service, locked, …).
+    #[error("OS keychain: {0}")]
+    Keychain(String),
     #[error(
         "a new store's passphrase must have at least {MIN_PASSPHRASE_CHARS} characters \
          (a short one falls to a guessing attack on a copy of the file)"
@@ -238,6 +241,74 @@ pub fn create_keychain_key(data_dir: &Path) -> Result<KeySource, ConfigError> {
 fn keychain_entry(data_dir: &Path) -> Option<keyring::Entry> {
     let dir = data_dir.canonicalize().unwrap_or_else(|_| data_dir.to_path_buf());
     keyring::Entry::new("vigil", &format!("store-kek {}", dir.display())).ok()
+}
+
+/// Where a new keychain key waits during `vigil key rotate --new-keychain`
+/// until the store has been rotated to it (so the entry in use is never
+/// overwritten before the store no longer needs it).
+fn staging_entry(data_dir: &Path) -> Option<keyring::Entry> {
+    let dir = data_dir.canonicalize().unwrap_or_else(|_| data_dir.to_path_buf());
+    keyring::Entry::new("vigil", &format!("store-kek-next {}", dir.display())).ok()
+}
+
+fn keychain_error(what: &str, e: keyring::Error) -> ConfigError {
+    ConfigError::Keychain(format!("{what}: {e}"))
+}
+
+/// Makes a new random key and keeps it in the staging keychain entry;
+/// returns it as the key to rotate to.
+pub fn stage_keychain_key(data_dir: &Path) -> Result<KeySource, ConfigError> {
+    let entry = staging_entry(data_dir).ok_or(ConfigError::Keychain("no usable keychain".into()))?;
+    let key = vigil_store::crypto::KeyBytes::generate();
+    entry
+        .set_password(&key.to_hex())
+        .map_err(|e| keychain_error("cannot store the new key", e))?;
+    Ok(KeySource::Keychain(key))
+}
+
+/// After the store was rotated to the staged key: it replaces the old
+/// key in this data directory's entry (the old key is gone from the
+/// keychain) and the staging entry is deleted.
+pub fn commit_staged_keychain_key(data_dir: &Path) -> Result<(), ConfigError> {
+    let (Some(staged), Some(main)) = (staging_entry(data_dir), keychain_entry(data_dir)) else {
+        return Err(ConfigError::Keychain("no usable keychain".into()));
+    };
+    let hex_key = zeroize::Zeroizing::new(staged.get_password().map_err(|e| {
+        keychain_error(
+            "cannot read the new key back (it is in entry \"store-kek-next\")",
+            e,
+        )
+    })?);
+    main.set_password(&hex_key).map_err(|e| {
+        keychain_error(
+            "the store now opens only with the new key, kept in keychain entry \"store-kek-next\"; storing it as the store's entry failed",
+            e,
+        )
+    })?;
+    if let Err(e) = staged.delete_credential() {
+        tracing::warn!(error = %e, "the staging keychain entry could not be deleted");
+    }
+    Ok(())
+}
+
+/// A rotation to a staged key failed: the staged key is not needed.
+pub fn discard_staged_keychain_key(data_dir: &Path) {
+    if let Some(e) = staging_entry(data_dir) {
+        let _ = e.delete_credential();
+    }
+}
+
+/// Removes this data directory's key from the OS keychain (after the store
+/// was rotated to another key source). No entry is not an error.
+pub fn remove_keychain_key(data_dir: &Path) -> Result<(), ConfigError> {
+    let entry = keychain_entry(data_dir).ok_or(ConfigError::Keychain("no usable keychain".into()))?;
+    match entry.delete_credential() {
+        Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+        Err(e) => Err(keychain_error(
+            "the store was rotated, but its old key could not be removed from the keychain; remove entry \"store-kek\" by hand",
+            e,
+        )),
+    }
 }
 
 /// The key-encryption key from the OS keychain. With `create`, for a new store (no database

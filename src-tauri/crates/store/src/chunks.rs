@@ -8,6 +8,7 @@
 //! reported, never skipped.
 
 use crate::codec;
+use crate::keyring::Purpose;
 use crate::{db, micros_to_utc, source_str, SeriesQuery, Store, StoreError, AAD_CHUNK, AAD_SUMMARY};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -189,7 +190,7 @@ pub struct CompactionReport {
     pub chunks_written: u64,
 }
 
-const CHUNK_COLUMNS: &str = "c.id, c.series_id, c.t0, c.t1, c.n, c.nonce, c.sealed, c.aad_version,
+const CHUNK_COLUMNS: &str = "c.id, c.series_id, c.t0, c.t1, c.n, c.nonce, c.sealed, c.aad_version, c.key_id,
      c.summary_nonce, c.summary, s.admission, s.bed, s.device, s.code, s.unit, s.source";
 
 impl Store {
@@ -222,12 +223,9 @@ impl Store {
         }
         let outbox = self.outbox_enabled();
         let mut created = Vec::new();
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db("starting a write"))?;
+        let mut tx = self.begin_write("starting a write").await?;
         let mut next_id = chunk_id_high_water(&mut tx).await?;
+        let mut sealed_under = std::collections::BTreeSet::new();
         for (key, mut samples) in groups {
             let key = key.owned();
             samples.sort_by_key(|s| s.t);
@@ -241,19 +239,26 @@ impl Store {
                 }
             };
             next_id += 1;
-            insert_chunk(&mut tx, self, &key, series_id, next_id, &samples, false).await?;
+            sealed_under
+                .insert(insert_chunk(&mut tx, self, &key, series_id, next_id, &samples, false).await?);
+        }
+        // One count update per key, not one per chunk.
+        for key_id in sealed_under {
+            self.keys.persist_count(&mut tx, key_id).await?;
         }
         if outbox {
             self.enqueue(&mut tx, batch).await?;
         }
         set_chunk_id_high_water(&mut tx, next_id).await?;
         if let Some((key, value)) = mark {
-            sqlx::query("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2")
-                .bind(key)
-                .bind(value)
-                .execute(&mut *tx)
-                .await
-                .map_err(db("marking a spill frame applied"))?;
+            sqlx::query(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2",
+            )
+            .bind(key)
+            .bind(value)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("marking a spill frame applied"))?;
         }
         tx.commit().await.map_err(db("committing a batch"))?;
         // Only ids of committed series rows may be remembered.
@@ -480,8 +485,14 @@ impl Store {
         let nonce: Vec<u8> = row.get("nonce");
         let sealed: Vec<u8> = row.get("sealed");
         let plain = self
-            .readings
-            .open(&key.chunk_aad(bound_id, series, t0, t1, n32), &nonce, &sealed)
+            .keys
+            .open(
+                Purpose::Readings,
+                row.get("key_id"),
+                &key.chunk_aad(bound_id, series, t0, t1, n32),
+                &nonce,
+                &sealed,
+            )
             .map_err(|_| tampered())?;
         let samples =
             codec::decode(&plain, n32 as usize).map_err(|source| StoreError::Corrupt { chunk, source })?;
@@ -498,8 +509,14 @@ impl Store {
             return Ok(None);
         };
         let plain = self
-            .readings
-            .open(&summary_aad(chunk), &nonce, &sealed)
+            .keys
+            .open(
+                Purpose::Readings,
+                row.get("key_id"),
+                &summary_aad(chunk),
+                &nonce,
+                &sealed,
+            )
             .map_err(|_| StoreError::Tampered { chunk, series })?;
         Summary::decode(&plain)
             .map(Some)
@@ -527,11 +544,7 @@ impl Store {
         .map_err(db("finding chunks to compact"))?;
         let mut report = CompactionReport::default();
         for (series, window) in groups {
-            let mut tx = self
-                .pool
-                .begin_with("BEGIN IMMEDIATE")
-                .await
-                .map_err(db("starting a compaction"))?;
+            let mut tx = self.begin_write("starting a compaction").await?;
             let rows = sqlx::query(&format!(
                 "SELECT {CHUNK_COLUMNS} FROM chunks c JOIN series s ON s.id = c.series_id
                  WHERE c.series_id = ?1 AND c.t0 / ?2 = ?3 AND c.t1 / ?2 = ?3 ORDER BY c.t0"
@@ -554,7 +567,8 @@ impl Store {
             let Some(key) = key else { continue };
             samples.sort_by_key(|s| s.t);
             let id = chunk_id_high_water(&mut tx).await? + 1;
-            insert_chunk(&mut tx, self, &key, series, id, &samples, true).await?;
+            let key_id = insert_chunk(&mut tx, self, &key, series, id, &samples, true).await?;
+            self.keys.persist_count(&mut tx, key_id).await?;
             set_chunk_id_high_water(&mut tx, id).await?;
             for old in &ids {
                 sqlx::query("DELETE FROM chunks WHERE id = ?")
@@ -650,6 +664,10 @@ pub(crate) async fn set_chunk_id_high_water(
     Ok(())
 }
 
+/// Inserts one sealed chunk; returns the key it was sealed under, whose
+/// count the caller records ([`Keyring::persist_count`]) before committing.
+///
+/// [`Keyring::persist_count`]: crate::keyring::Keyring::persist_count
 pub(crate) async fn insert_chunk(
     tx: &mut sqlx::SqliteConnection,
     store: &Store,
@@ -658,35 +676,45 @@ pub(crate) async fn insert_chunk(
     id: i64,
     samples: &[codec::Sample],
     with_summary: bool,
-) -> Result<(), StoreError> {
+) -> Result<i64, StoreError> {
     let (t0, t1, n) = (samples[0].t, samples[samples.len() - 1].t, samples.len() as u32);
-    let (nonce, sealed) = store.readings.seal(
+    let chunk = store.keys.seal_deferred(
+        Purpose::Readings,
         &key.chunk_aad(Some(id), series_id, t0, t1, n),
         &codec::encode(samples),
-    );
-    let summary = with_summary.then(|| {
-        store
-            .readings
-            .seal(&summary_aad(id), &Summary::of(samples).encode())
-    });
-    let (snonce, ssealed) = summary.unzip();
+    )?;
+    let (mut snonce, mut ssealed) = (None, None);
+    if with_summary {
+        let s = store.keys.seal_deferred(
+            Purpose::Readings,
+            &summary_aad(id),
+            &Summary::of(samples).encode(),
+        )?;
+        // One key id per row: both seals must be under the same key (the
+        // active key cannot change inside a write transaction).
+        if s.key_id != chunk.key_id {
+            return Err(StoreError::KeysChanged);
+        }
+        (snonce, ssealed) = (Some(s.nonce), Some(s.sealed));
+    }
     sqlx::query(
-        "INSERT INTO chunks (id, series_id, t0, t1, n, nonce, sealed, aad_version, summary_nonce, summary)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 2, ?, ?)",
+        "INSERT INTO chunks (id, series_id, t0, t1, n, nonce, sealed, aad_version, summary_nonce, summary, key_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 2, ?, ?, ?)",
     )
     .bind(id)
     .bind(series_id)
     .bind(t0)
     .bind(t1)
     .bind(n)
-    .bind(nonce)
-    .bind(sealed)
+    .bind(chunk.nonce)
+    .bind(chunk.sealed)
     .bind(snonce)
     .bind(ssealed)
+    .bind(chunk.key_id)
     .execute(&mut *tx)
     .await
     .map_err(db("writing a chunk"))?;
-    Ok(())
+    Ok(chunk.key_id)
 }
 
 pub(crate) async fn series_id(tx: &mut sqlx::SqliteConnection, k: &SeriesKey) -> Result<i64, StoreError> {

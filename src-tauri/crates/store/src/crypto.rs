@@ -1,12 +1,12 @@
-//! AES-256-GCM sealing (ring) and the key hierarchy.
+//! AES-256-GCM sealing (ring).
 //!
 //! A key-encryption key (KEK) comes from outside the database: a passphrase
-//! through Argon2id, or a site key file. It wraps two random data-encryption
-//! keys (DEKs) kept in the database: one for readings, one for patient
-//! identity, so a holder of the readings key alone cannot learn who a patient
-//! is. Nonces are 96 random bits from the OS generator; at Vigil's write rates
-//! (one seal per series per second) a key sees far fewer than the 2^32 seals
-//! NIST SP 800-38D §8.3 allows with random nonces.
+//! through Argon2id, a site key file or the OS keychain. It wraps the
+//! data-encryption keys (DEKs) kept in the database, one active per purpose
+//! (readings, patient identity, key log) plus older ones still needed for
+//! reading: see `keyring`. Nonces are 96 random bits from the OS generator,
+//! so NIST SP 800-38D §8.3 allows at most 2^32 seals per key; `keyring`
+//! counts them and replaces a key well before.
 
 use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};

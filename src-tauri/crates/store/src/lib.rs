@@ -11,6 +11,8 @@
 mod chunks;
 mod codec;
 pub mod crypto;
+mod keylog;
+mod keyring;
 pub mod keys;
 mod logs;
 mod salvage;
@@ -19,18 +21,22 @@ pub mod spill;
 mod vault;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use crypto::{KeyBytes, SealingKey};
+use keyring::Keyring;
 use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::SqlitePool;
 use std::path::{Path, PathBuf};
 use ts_rs::TS;
 use vigil_model::{AdmissionId, Mdc, Source};
 
 pub use chunks::{CompactionReport, TrendBucket, WINDOW_US};
 pub use codec::CodecError;
+pub use keylog::{KeyEvent, KeyOp};
+pub use keyring::{RotationReport, SEAL_BUDGET, SEAL_LIMIT};
 pub use keys::{create_key_file, KdfParams, KeySource};
-pub use logs::{AlarmRecord, DeadLetter, DeadLetterKind, DeviceAssignment, OutboxEntry, OutboxStatus, SetAside};
+pub use logs::{
+    AlarmRecord, DeadLetter, DeadLetterKind, DeviceAssignment, OutboxEntry, OutboxStatus, SetAside,
+};
 pub use salvage::{LostRows, LostSeries, SalvageReport};
 pub use settings::SavedSettings;
 pub use spill::{SpillContents, SpillWriter};
@@ -52,12 +58,26 @@ pub enum StoreError {
     WrongKey,
     #[error("key error: {0}")]
     Key(String),
+    /// The KDF parameters stored in the file are outside what Vigil accepts:
+    /// the file was edited (a downgrade) or is not Vigil's.
+    #[error("the store's key-derivation parameters were altered ({0}); the store was not unlocked and nothing was changed")]
+    KdfParams(String),
+    /// A data key reached its seal limit and could not be replaced.
+    #[error("data key {0} has sealed as often as AES-GCM with random nonces allows; it could not be replaced, so nothing more is written under it")]
+    KeyBudget(i64),
+    /// Another process rotated the store's keys while this one had it open.
+    #[error(
+        "the store's data keys were rotated by another process; restart Vigil to unlock with the new key"
+    )]
+    KeysChanged,
     #[error("key file {path}: {reason}")]
     KeyFile { path: PathBuf, reason: String },
     #[error("chunk {chunk} of series {series} failed authentication: it was altered, moved or truncated")]
     Tampered { chunk: i64, series: i64 },
     #[error("{table} record {id} failed authentication: it was altered or moved")]
     TamperedRecord { table: &'static str, id: i64 },
+    #[error("{table} record {id} is missing: it was deleted")]
+    MissingRecord { table: &'static str, id: i64 },
     #[error("chunks {} and {} of series {series} hold readings at the same time: a replayed copy of old data", chunks.0, chunks.1)]
     Overlap { series: i64, chunks: (i64, i64) },
     #[error("admission {0} failed authentication: its sealed record was altered or moved")]
@@ -172,19 +192,17 @@ pub struct SeriesQuery {
     pub to: DateTime<Utc>,
 }
 
-/// The encrypted store. Cheap to clone (a pool and two keys behind `Arc`).
+/// The encrypted store. Cheap to clone (a pool and the keyring behind `Arc`).
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
-    readings: std::sync::Arc<SealingKey>,
-    phi: std::sync::Arc<SealingKey>,
+    keys: std::sync::Arc<Keyring>,
     path: PathBuf,
     outbox: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Series rows never change once written: remember their ids.
     series_cache: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<chunks::SeriesKey, i64>>>,
 }
 
-const AAD_DEK: &[u8] = b"vigil/dek/v1/";
 pub(crate) const AAD_CHUNK: &[u8] = b"vigil/chunk/v1";
 pub(crate) const AAD_SUMMARY: &[u8] = b"vigil/summary/v1";
 pub(crate) const AAD_PATIENT: &[u8] = b"vigil/patient/v1/";
@@ -212,13 +230,12 @@ impl Store {
     /// so a wrong key on a damaged file is still [`StoreError::WrongKey`].
     pub async fn open(path: &Path, key: &KeySource) -> Result<Store, StoreError> {
         let existed = path.exists();
-        let (pool, readings, phi) = Self::open_pool(path, key, existed)
+        let (pool, keys) = Self::open_pool(path, key, existed)
             .await
             .map_err(|e| damaged(path, e))?;
         Ok(Store {
             pool,
-            readings: std::sync::Arc::new(SealingKey::new(&readings)),
-            phi: std::sync::Arc::new(SealingKey::new(&phi)),
+            keys: std::sync::Arc::new(keys),
             path: path.to_path_buf(),
             outbox: Default::default(),
             series_cache: Default::default(),
@@ -252,7 +269,7 @@ impl Store {
         path: &Path,
         key: &KeySource,
         existed: bool,
-    ) -> Result<(SqlitePool, KeyBytes, KeyBytes), StoreError> {
+    ) -> Result<(SqlitePool, Keyring), StoreError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| {
                 StoreError::Key(format!("cannot create data directory {}: {e}", dir.display()))
@@ -300,29 +317,23 @@ impl Store {
             .map_err(db("opening the database"))?;
 
         let result = async {
-            let has_keys: bool = sqlx::query_scalar(
-                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'keys'",
-            )
-            .fetch_one(&pool)
-            .await
-            .map_err(db("reading the schema"))?;
-            if has_keys {
+            if keyring::has_keys(&pool).await? {
                 // The key first: a wrong key is refused even on a damaged file.
-                let keys = unwrap_keys(&pool, key).await?;
+                let unlocked = keyring::unlock(&pool, key).await?;
                 quick_check(&pool, path).await?;
                 MIGRATOR.run(&pool).await?;
-                Ok(keys)
+                Keyring::load(&pool, unlocked).await
             } else {
                 if existed {
                     quick_check(&pool, path).await?;
                 }
                 MIGRATOR.run(&pool).await?;
-                create_keys(&pool, key).await
+                Keyring::create(&pool, key).await
             }
         }
         .await;
         match result {
-            Ok((readings, phi)) => Ok((pool, readings, phi)),
+            Ok(keys) => Ok((pool, keys)),
             Err(e) => {
                 // Release the file before anyone moves it.
                 pool.close().await;
@@ -333,6 +344,29 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Starts a write transaction. A data key that reached its seal budget
+    /// is replaced first, in its own transaction (a failure there is logged
+    /// and retried at the next write: the budget leaves ample headroom).
+    pub(crate) async fn begin_write(
+        &self,
+        context: &'static str,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        if self.keys.rotation_due() {
+            let spill_keys = self.spill_key_ids();
+            if let Err(e) = self.keys.rotate_due(&self.pool, &spill_keys).await {
+                tracing::warn!(error = %e, "replacing a data key at its seal budget failed; retrying at the next write");
+            }
+        }
+        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db(context))
+    }
+
+    /// Lowers the number of seals after which a data key is replaced
+    /// (default [`SEAL_BUDGET`]); it can only be lowered. For tests and
+    /// drills that prove the automatic replacement.
+    pub fn lower_seal_budget(&self, seals: u64) {
+        self.keys.lower_budget(seals);
     }
 
     /// Moves everything from the write-ahead log into the database file, then
@@ -349,53 +383,26 @@ impl Store {
     }
 }
 
-/// Re-wraps the data keys of the store at `path` under `new` (checked with
-/// `old` first). The readings are not re-encrypted: the DEKs stay; only the
-/// key that protects them changes. One transaction: a crash leaves the old
-/// wrapping or the new one.
-pub async fn rotate_key(path: &Path, old: &KeySource, new: &KeySource) -> Result<(), StoreError> {
+/// Rotates the key of the store at `path` from `old` to `new` for real:
+/// new data keys for everything written from now on, the older data keys
+/// re-wrapped under the new key only while something references them and
+/// destroyed otherwise, a new salt and today's Argon2id parameters for a
+/// passphrase, every step in the key log. One transaction: a crash leaves
+/// the old keys or the new ones. Old data is not re-encrypted: it stays
+/// readable under its own (re-wrapped) key until compaction or retention
+/// rewrites or removes it; the next rotation then destroys that key.
+///
+/// Stop Vigil first: a running Vigil notices (its writes fail with
+/// [`StoreError::KeysChanged`] and spill) and must be restarted.
+pub async fn rotate_key(path: &Path, old: &KeySource, new: &KeySource) -> Result<RotationReport, StoreError> {
     if !path.exists() {
         return Err(StoreError::Key(format!("no store at {}", path.display())));
     }
     let store = Store::open(path, old).await?;
-    let (readings, phi) = unwrap_keys(&store.pool, old).await?;
-    let rng = ring::rand::SystemRandom::new();
-    let params = KdfParams::default();
-    let mut salt = [0u8; 16];
-    ring::rand::SecureRandom::fill(&rng, &mut salt).expect("OS random generator failed");
-    let kek = SealingKey::new(&new.derive(&salt, params)?);
-    let mut tx = store
-        .pool
-        .begin_with("BEGIN IMMEDIATE")
-        .await
-        .map_err(db("rotating keys"))?;
-    sqlx::query("DELETE FROM kdf")
-        .execute(&mut *tx)
-        .await
-        .map_err(db("rotating keys"))?;
-    if new.needs_salt() {
-        sqlx::query("INSERT INTO kdf (id, salt, m_cost_kib, t_cost, p_cost) VALUES (1, ?, ?, ?, ?)")
-            .bind(&salt[..])
-            .bind(params.m_cost_kib)
-            .bind(params.t_cost)
-            .bind(params.p_cost)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("rotating keys"))?;
-    }
-    for (purpose, dek) in PURPOSES.iter().zip([&readings, &phi]) {
-        let (nonce, wrapped) = kek.seal(&[AAD_DEK, purpose.as_bytes()].concat(), &dek.0);
-        sqlx::query("UPDATE keys SET nonce = ?, wrapped = ? WHERE purpose = ?")
-            .bind(nonce)
-            .bind(wrapped)
-            .bind(purpose)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("rotating keys"))?;
-    }
-    tx.commit().await.map_err(db("committing the new key"))?;
+    let spill_keys = store.spill_key_ids();
+    let result = store.keys.rotate_kek(&store.pool, old, new, &spill_keys).await;
     store.close().await;
-    Ok(())
+    result
 }
 
 /// `PRAGMA quick_check`: b-tree structure, page and record formats.
@@ -432,85 +439,4 @@ pub fn move_aside(path: &Path, now: DateTime<Utc>) -> Result<PathBuf, StoreError
     }
     std::fs::rename(path, &aside).map_err(|e| io(e, path))?;
     Ok(aside)
-}
-
-const PURPOSES: [&str; 2] = ["readings", "phi"];
-
-async fn create_keys(pool: &SqlitePool, key: &KeySource) -> Result<(KeyBytes, KeyBytes), StoreError> {
-    let rng = ring::rand::SystemRandom::new();
-    let params = KdfParams::default();
-    let mut salt = [0u8; 16];
-    ring::rand::SecureRandom::fill(&rng, &mut salt).expect("OS random generator failed");
-    let kek = SealingKey::new(&key.derive(&salt, params)?);
-    let deks = (KeyBytes::random(&rng), KeyBytes::random(&rng));
-    let mut tx = pool
-        .begin_with("BEGIN IMMEDIATE")
-        .await
-        .map_err(db("creating keys"))?;
-    if key.needs_salt() {
-        sqlx::query("INSERT INTO kdf (id, salt, m_cost_kib, t_cost, p_cost) VALUES (1, ?, ?, ?, ?)")
-            .bind(&salt[..])
-            .bind(params.m_cost_kib)
-            .bind(params.t_cost)
-            .bind(params.p_cost)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("storing key parameters"))?;
-    }
-    for (purpose, dek) in PURPOSES.iter().zip([&deks.0, &deks.1]) {
-        let (nonce, wrapped) = kek.seal(&[AAD_DEK, purpose.as_bytes()].concat(), &dek.0);
-        sqlx::query("INSERT INTO keys (purpose, nonce, wrapped) VALUES (?, ?, ?)")
-            .bind(purpose)
-            .bind(nonce)
-            .bind(wrapped)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("storing keys"))?;
-    }
-    tx.commit().await.map_err(db("committing keys"))?;
-    Ok(deks)
-}
-
-pub(crate) async fn unwrap_keys(
-    pool: &SqlitePool,
-    key: &KeySource,
-) -> Result<(KeyBytes, KeyBytes), StoreError> {
-    let kdf = sqlx::query("SELECT salt, m_cost_kib, t_cost, p_cost FROM kdf WHERE id = 1")
-        .fetch_optional(pool)
-        .await
-        .map_err(db("reading key parameters"))?;
-    let (salt, params) = match kdf {
-        Some(row) => (
-            row.get::<Vec<u8>, _>("salt"),
-            KdfParams {
-                m_cost_kib: row.get::<i64, _>("m_cost_kib") as u32,
-                t_cost: row.get::<i64, _>("t_cost") as u32,
-                p_cost: row.get::<i64, _>("p_cost") as u32,
-            },
-        ),
-        // Created with a key file or keychain key: a passphrase cannot open it.
-        None if key.needs_salt() => return Err(StoreError::WrongKey),
-        None => (Vec::new(), KdfParams::default()),
-    };
-    let kek = SealingKey::new(&key.derive(&salt, params)?);
-    let mut out = Vec::with_capacity(2);
-    for purpose in PURPOSES {
-        let row = sqlx::query("SELECT nonce, wrapped FROM keys WHERE purpose = ?")
-            .bind(purpose)
-            .fetch_optional(pool)
-            .await
-            .map_err(db("reading keys"))?
-            .ok_or(StoreError::WrongKey)?;
-        let plain = kek
-            .open(
-                &[AAD_DEK, purpose.as_bytes()].concat(),
-                &row.get::<Vec<u8>, _>("nonce"),
-                &row.get::<Vec<u8>, _>("wrapped"),
-            )
-            .map_err(|_| StoreError::WrongKey)?;
-        out.push(KeyBytes::from_slice(&plain).ok_or(StoreError::WrongKey)?);
-    }
-    let phi = out.pop().expect("two keys");
-    let readings = out.pop().expect("two keys");
-    Ok((readings, phi))
 }

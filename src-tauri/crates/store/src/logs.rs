@@ -5,6 +5,7 @@
 //! replies that echo values) is sealed under the readings key; only ids,
 //! beds, times and counts are in the clear.
 
+use crate::keyring::Purpose;
 use crate::{db, micros_to_utc, Store, StoreError};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -164,12 +165,16 @@ impl Store {
         let n = admitted.len() as i64;
         let body =
             lz4_flex::compress_prepend_size(&serde_json::to_vec(&admitted).expect("readings serialise"));
-        let (nonce, sealed) = self.readings.seal(&outbox_aad(created, n), &body);
-        sqlx::query("INSERT INTO outbox (created, n, nonce, sealed) VALUES (?, ?, ?, ?)")
+        let s = self
+            .keys
+            .seal(tx, Purpose::Readings, &outbox_aad(created, n), &body)
+            .await?;
+        sqlx::query("INSERT INTO outbox (created, n, nonce, sealed, key_id) VALUES (?, ?, ?, ?, ?)")
             .bind(created)
             .bind(n)
-            .bind(nonce)
-            .bind(sealed)
+            .bind(s.nonce)
+            .bind(s.sealed)
+            .bind(s.key_id)
             .execute(&mut *tx)
             .await
             .map_err(db("queueing readings for upload"))?;
@@ -184,7 +189,7 @@ impl Store {
     /// Up to `limit` outbox rows with `seq > after`, in insertion order.
     pub async fn outbox_peek_after(&self, after: i64, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
         let rows = sqlx::query(
-            "SELECT seq, created, n, nonce, sealed FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+            "SELECT seq, created, n, nonce, sealed, key_id FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
         )
         .bind(after)
         .bind(limit)
@@ -220,8 +225,10 @@ impl Store {
                     id: seq,
                 };
                 let plain = self
-                    .readings
+                    .keys
                     .open(
+                        Purpose::Readings,
+                        row.get("key_id"),
                         &outbox_aad(row.get("created"), row.get("n")),
                         &row.get::<Vec<u8>, _>("nonce"),
                         &row.get::<Vec<u8>, _>("sealed"),
@@ -247,11 +254,7 @@ impl Store {
 
     /// Removes uploaded rows from the outbox.
     pub async fn outbox_ack(&self, seqs: &[i64]) -> Result<(), StoreError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db("acknowledging uploads"))?;
+        let mut tx = self.begin_write("acknowledging uploads").await?;
         for seq in seqs {
             delete_row(&mut tx, *seq)
                 .await
@@ -262,11 +265,7 @@ impl Store {
 
     /// One more failed upload attempt for each of these readings (outbox row, index).
     pub async fn outbox_failed(&self, items: &[(i64, u32)]) -> Result<(), StoreError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db("counting upload attempts"))?;
+        let mut tx = self.begin_write("counting upload attempts").await?;
         for (row, index) in items {
             sqlx::query(
                 "INSERT INTO outbox_items (outbox_row, outbox_index, attempts) VALUES (?, ?, 1)
@@ -283,11 +282,7 @@ impl Store {
 
     /// Keeps a refused reading with the server's reason (not from the outbox).
     pub async fn dead_letter(&self, reading: &Reading, reason: &str) -> Result<(), StoreError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db("writing a dead letter"))?;
+        let mut tx = self.begin_write("writing a dead letter").await?;
         self.insert_dead_letter(&mut tx, reading, reason, DeadLetterKind::Refused, None, None)
             .await?;
         tx.commit().await.map_err(db("writing a dead letter"))
@@ -299,7 +294,7 @@ impl Store {
     /// caller knew it was done) is one dead letter.
     pub async fn set_aside(&self, s: &SetAside<'_>) -> Result<(), StoreError> {
         let what = "setting a reading aside";
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db(what))?;
+        let mut tx = self.begin_write(what).await?;
         let exists: Option<i64> =
             sqlx::query_scalar("SELECT id FROM dead_letters WHERE outbox_row = ? AND outbox_index = ?")
                 .bind(s.row)
@@ -350,19 +345,23 @@ impl Store {
             .map_err(db(what))?;
         let at = Utc::now();
         let body = serde_json::to_vec(&(reading, reason)).expect("reading serialises");
-        let (nonce, sealed) = self.readings.seal(&id_aad(AAD_DEAD, id), &body);
+        let s = self
+            .keys
+            .seal(tx, Purpose::Readings, &id_aad(AAD_DEAD, id), &body)
+            .await?;
         sqlx::query(
-            "INSERT INTO dead_letters (id, at, nonce, sealed, outbox_row, outbox_index, kind, summary)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO dead_letters (id, at, nonce, sealed, outbox_row, outbox_index, kind, summary, key_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(id)
         .bind(at.timestamp_micros())
-        .bind(nonce)
-        .bind(sealed)
+        .bind(s.nonce)
+        .bind(s.sealed)
         .bind(item.map(|i| i.0))
         .bind(item.map(|i| i.1 as i64))
         .bind(kind.as_str())
         .bind(summary)
+        .bind(s.key_id)
         .execute(&mut *tx)
         .await
         .map_err(db(what))?;
@@ -382,7 +381,7 @@ impl Store {
         if chosen.is_empty() {
             return Ok(0);
         }
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db(what))?;
+        let mut tx = self.begin_write(what).await?;
         let mut readings = Vec::new();
         for d in chosen {
             let gone = sqlx::query("DELETE FROM dead_letters WHERE id = ?")
@@ -402,7 +401,7 @@ impl Store {
     }
 
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
-        let rows = sqlx::query("SELECT id, at, nonce, sealed, kind FROM dead_letters ORDER BY id")
+        let rows = sqlx::query("SELECT id, at, nonce, sealed, kind, key_id FROM dead_letters ORDER BY id")
             .fetch_all(&self.pool)
             .await
             .map_err(db("reading dead letters"))?;
@@ -414,8 +413,10 @@ impl Store {
                     id,
                 };
                 let plain = self
-                    .readings
+                    .keys
                     .open(
+                        Purpose::Readings,
+                        row.get("key_id"),
                         &id_aad(AAD_DEAD, id),
                         &row.get::<Vec<u8>, _>("nonce"),
                         &row.get::<Vec<u8>, _>("sealed"),
@@ -474,11 +475,7 @@ impl Store {
         if events.is_empty() {
             return Ok(());
         }
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db("writing the alarm log"))?;
+        let mut tx = self.begin_write("writing the alarm log").await?;
         let mut id: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM alarm_log")
             .fetch_one(&mut *tx)
             .await
@@ -487,16 +484,19 @@ impl Store {
             id += 1;
             let body = serde_json::to_vec(event).expect("json serialises");
             let aad = [id_aad(AAD_ALARM, id), bed.as_bytes().to_vec()].concat();
-            let (nonce, sealed) = self.readings.seal(&aad, &body);
-            sqlx::query("INSERT INTO alarm_log (id, bed, at, nonce, sealed) VALUES (?, ?, ?, ?, ?)")
-                .bind(id)
-                .bind(bed)
-                .bind(at.timestamp_micros())
-                .bind(nonce)
-                .bind(sealed)
-                .execute(&mut *tx)
-                .await
-                .map_err(db("writing the alarm log"))?;
+            let s = self.keys.seal(&mut tx, Purpose::Readings, &aad, &body).await?;
+            sqlx::query(
+                "INSERT INTO alarm_log (id, bed, at, nonce, sealed, key_id) VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(id)
+            .bind(bed)
+            .bind(at.timestamp_micros())
+            .bind(s.nonce)
+            .bind(s.sealed)
+            .bind(s.key_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("writing the alarm log"))?;
         }
         tx.commit().await.map_err(db("writing the alarm log"))
     }
@@ -509,7 +509,7 @@ impl Store {
         to: DateTime<Utc>,
     ) -> Result<Vec<AlarmRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, bed, at, nonce, sealed FROM alarm_log
+            "SELECT id, bed, at, nonce, sealed, key_id FROM alarm_log
              WHERE at >= ?1 AND at <= ?2 AND (?3 IS NULL OR bed = ?3) ORDER BY at, id",
         )
         .bind(from.timestamp_micros())
@@ -530,8 +530,10 @@ impl Store {
         };
         let aad = [id_aad(AAD_ALARM, id), bed.as_bytes().to_vec()].concat();
         let plain = self
-            .readings
+            .keys
             .open(
+                Purpose::Readings,
+                row.get("key_id"),
                 &aad,
                 &row.get::<Vec<u8>, _>("nonce"),
                 &row.get::<Vec<u8>, _>("sealed"),
@@ -574,23 +576,31 @@ impl Store {
 
     /// Remembers a device's Device Information (manufacturer, model, serial …).
     pub async fn set_device_info(&self, address: &str, info: &serde_json::Value) -> Result<(), StoreError> {
-        let (nonce, sealed) = self.readings.seal(
-            &[AAD_DEVICE, address.as_bytes()].concat(),
-            &serde_json::to_vec(info).expect("json"),
-        );
-        sqlx::query("UPDATE devices SET nonce = ?, sealed = ? WHERE address = ?")
-            .bind(nonce)
-            .bind(sealed)
+        let what = "storing device information";
+        let mut tx = self.begin_write(what).await?;
+        let s = self
+            .keys
+            .seal(
+                &mut tx,
+                Purpose::Readings,
+                &[AAD_DEVICE, address.as_bytes()].concat(),
+                &serde_json::to_vec(info).expect("json"),
+            )
+            .await?;
+        sqlx::query("UPDATE devices SET nonce = ?, sealed = ?, key_id = ? WHERE address = ?")
+            .bind(s.nonce)
+            .bind(s.sealed)
+            .bind(s.key_id)
             .bind(address)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
-            .map_err(db("storing device information"))?;
-        Ok(())
+            .map_err(db(what))?;
+        tx.commit().await.map_err(db(what))
     }
 
     pub async fn devices(&self) -> Result<Vec<DeviceAssignment>, StoreError> {
         let rows = sqlx::query(
-            "SELECT address, bed, kind, added_at, nonce, sealed FROM devices ORDER BY bed, address",
+            "SELECT address, bed, kind, added_at, nonce, sealed, key_id FROM devices ORDER BY bed, address",
         )
         .fetch_all(&self.pool)
         .await
@@ -604,8 +614,14 @@ impl Store {
                 ) {
                     (Some(n), Some(s)) => {
                         let plain = self
-                            .readings
-                            .open(&[AAD_DEVICE, address.as_bytes()].concat(), &n, &s)
+                            .keys
+                            .open(
+                                Purpose::Readings,
+                                row.get("key_id"),
+                                &[AAD_DEVICE, address.as_bytes()].concat(),
+                                &n,
+                                &s,
+                            )
                             .map_err(|_| StoreError::TamperedRecord {
                                 table: "devices",
                                 id: 0,
@@ -633,7 +649,7 @@ impl Store {
                 failures.push(e);
             }
         }
-        let rows = sqlx::query("SELECT id, bed, at, nonce, sealed FROM alarm_log")
+        let rows = sqlx::query("SELECT id, bed, at, nonce, sealed, key_id FROM alarm_log")
             .fetch_all(&self.pool)
             .await
             .map_err(db("reading the alarm log"))?;
@@ -642,6 +658,9 @@ impl Store {
             failures.push(e);
         }
         if let Err(e) = self.outbox_peek(u32::MAX).await {
+            failures.push(e);
+        }
+        if let Err(e) = self.key_log().await {
             failures.push(e);
         }
         failures.extend(

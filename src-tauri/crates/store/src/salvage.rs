@@ -9,8 +9,8 @@
 //! time range, or by row ids when a page was too damaged to tell.
 
 use crate::chunks::{self, SeriesKey};
-use crate::crypto::SealingKey;
-use crate::{codec, db, micros_to_utc, unwrap_keys, KeySource, Store, StoreError};
+use crate::keyring::{self, Keyring, Purpose};
+use crate::{codec, db, micros_to_utc, KeySource, Store, StoreError};
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteRow};
 use sqlx::{Row, SqlitePool};
@@ -121,6 +121,22 @@ async fn walk(pool: &SqlitePool, cols: &str, table: &str, hi: i64) -> (Vec<Sqlit
     }
 }
 
+/// Whether the damaged file's rows name their data key (schema 6 on).
+async fn has_key_ids(pool: &SqlitePool) -> bool {
+    sqlx::query_scalar::<_, bool>(
+        "SELECT count(*) > 0 FROM pragma_table_info('chunks') WHERE name = 'key_id'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap_or(false)
+}
+
+/// The key a salvaged row was sealed under (before schema 6: the only key
+/// of its purpose).
+fn key_of(row: &SqliteRow, purpose: Purpose) -> i64 {
+    row.try_get::<i64, _>("key_id").unwrap_or(purpose.legacy_id())
+}
+
 async fn high_id(pool: &SqlitePool, table: &str) -> i64 {
     let max: Option<i64> = sqlx::query_scalar(&format!("SELECT max(rowid) FROM {table}"))
         .fetch_one(pool)
@@ -181,8 +197,8 @@ impl Store {
     }
 
     async fn salvage_pool(&self, pool: &SqlitePool, key: &KeySource) -> Result<SalvageReport, StoreError> {
-        let (readings, phi) = unwrap_keys(pool, key).await?;
-        let (readings, phi) = (SealingKey::new(&readings), SealingKey::new(&phi));
+        let ring = Keyring::read_only(keyring::unlock(pool, key).await?);
+        let key_col = if has_key_ids(pool).await { ", key_id" } else { "" };
         let mut report = SalvageReport::default();
 
         // Series: small, but walked the same way.
@@ -210,7 +226,7 @@ impl Store {
         let hi = high_id(pool, "chunks").await;
         let (rows, bad) = walk(
             pool,
-            "id, series_id, t0, t1, n, nonce, sealed, aad_version",
+            &format!("id, series_id, t0, t1, n, nonce, sealed, aad_version{key_col}"),
             "chunks",
             hi,
         )
@@ -236,7 +252,14 @@ impl Store {
                 let n = u32::try_from(n).ok()?;
                 let nonce: Vec<u8> = row.try_get("nonce").ok()?;
                 let sealed: Vec<u8> = row.try_get("sealed").ok()?;
-                let Ok(plain) = readings.open(&key.chunk_aad(bound, sid, t0, t1, n), &nonce, &sealed) else {
+                let aad = key.chunk_aad(bound, sid, t0, t1, n);
+                let Ok(plain) = ring.open(
+                    Purpose::Readings,
+                    key_of(row, Purpose::Readings),
+                    &aad,
+                    &nonce,
+                    &sealed,
+                ) else {
                     return Some(Err((key.clone(), t0, t1)));
                 };
                 match codec::decode(&plain, n as usize) {
@@ -300,7 +323,13 @@ impl Store {
 
         // Alarm log.
         let hi = high_id(pool, "alarm_log").await;
-        let (rows, bad) = walk(pool, "id, bed, at, nonce, sealed", "alarm_log", hi).await;
+        let (rows, bad) = walk(
+            pool,
+            &format!("id, bed, at, nonce, sealed{key_col}"),
+            "alarm_log",
+            hi,
+        )
+        .await;
         let mut events = Vec::new();
         for row in &rows {
             let opened = (|| {
@@ -312,8 +341,10 @@ impl Store {
                     bed.as_bytes().to_vec(),
                 ]
                 .concat();
-                let plain = readings
+                let plain = ring
                     .open(
+                        Purpose::Readings,
+                        key_of(row, Purpose::Readings),
                         &aad,
                         &row.try_get::<Vec<u8>, _>("nonce").ok()?,
                         &row.try_get::<Vec<u8>, _>("sealed").ok()?,
@@ -350,7 +381,7 @@ impl Store {
         // Admissions (rowid order; ids are text).
         let (rows, bad) = walk(
             pool,
-            "id, bed, admitted_at, discharged_at, nonce, sealed",
+            &format!("id, bed, admitted_at, discharged_at, nonce, sealed{key_col}"),
             "admissions",
             100_000,
         )
@@ -360,8 +391,10 @@ impl Store {
             let opened = (|| {
                 let id: String = row.try_get("id").ok()?;
                 let bed: String = row.try_get("bed").ok()?;
-                let plain = phi
+                let plain = ring
                     .open(
+                        Purpose::Phi,
+                        key_of(row, Purpose::Phi),
                         &crate::vault::patient_aad(&id, &bed),
                         &row.try_get::<Vec<u8>, _>("nonce").ok()?,
                         &row.try_get::<Vec<u8>, _>("sealed").ok()?,
@@ -409,14 +442,10 @@ impl Store {
     ) -> Result<u64, StoreError> {
         samples.sort_by_key(|s| s.t);
         let (t0, t1) = (samples[0].t, samples[samples.len() - 1].t);
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db("salvaging a chunk"))?;
+        let mut tx = self.begin_write("salvaging a chunk").await?;
         let sid = chunks::series_id(&mut tx, key).await?;
         let rows = sqlx::query(
-            "SELECT c.id, c.series_id, c.t0, c.t1, c.n, c.nonce, c.sealed, c.aad_version,
+            "SELECT c.id, c.series_id, c.t0, c.t1, c.n, c.nonce, c.sealed, c.aad_version, c.key_id,
                     s.admission, s.bed, s.device, s.code, s.unit, s.source
              FROM chunks c JOIN series s ON s.id = c.series_id
              WHERE c.series_id = ?1 AND c.t1 >= ?2 AND c.t0 <= ?3",
@@ -437,7 +466,8 @@ impl Store {
             return Ok(0);
         }
         let id = chunks::chunk_id_high_water(&mut tx).await? + 1;
-        chunks::insert_chunk(&mut tx, self, key, sid, id, &samples, false).await?;
+        let key_id = chunks::insert_chunk(&mut tx, self, key, sid, id, &samples, false).await?;
+        self.keys.persist_count(&mut tx, key_id).await?;
         chunks::set_chunk_id_high_water(&mut tx, id).await?;
         tx.commit().await.map_err(db("salvaging a chunk"))?;
         Ok(samples.len() as u64)
@@ -453,12 +483,7 @@ impl Store {
         admitted: i64,
         discharged: Option<i64>,
     ) -> Result<bool, StoreError> {
-        let (nonce, sealed) = self.phi.seal(&crate::vault::patient_aad(id, bed), plain);
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db("salvaging an admission"))?;
+        let mut tx = self.begin_write("salvaging an admission").await?;
         if discharged.is_none() {
             let occupied: bool = sqlx::query_scalar(
                 "SELECT count(*) > 0 FROM admissions WHERE bed = ? AND discharged_at IS NULL",
@@ -471,15 +496,20 @@ impl Store {
                 return Ok(false);
             }
         }
+        let s = self
+            .keys
+            .seal(&mut tx, Purpose::Phi, &crate::vault::patient_aad(id, bed), plain)
+            .await?;
         sqlx::query(
-            "INSERT INTO admissions (id, bed, admitted_at, discharged_at, nonce, sealed) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO admissions (id, bed, admitted_at, discharged_at, nonce, sealed, key_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(id)
         .bind(bed)
         .bind(admitted)
         .bind(discharged)
-        .bind(nonce)
-        .bind(sealed)
+        .bind(s.nonce)
+        .bind(s.sealed)
+        .bind(s.key_id)
         .execute(&mut *tx)
         .await
         .map_err(db("salvaging an admission"))?;

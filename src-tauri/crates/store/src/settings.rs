@@ -7,6 +7,7 @@
 //! the bed, the admission and the save time bound into the AAD, so a row
 //! moved to another bed or admission, or edited, fails to open.
 
+use crate::keyring::Purpose;
 use crate::{db, micros_to_utc, Store, StoreError};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -47,27 +48,33 @@ impl Store {
     ) -> Result<(), StoreError> {
         let saved_at = at.timestamp_micros();
         let body = serde_json::to_vec(settings).expect("json serialises");
-        let (nonce, sealed) = self.readings.seal(&aad(bed, admission, saved_at), &body);
+        let what = "saving bed settings";
+        let mut tx = self.begin_write(what).await?;
+        let s = self
+            .keys
+            .seal(&mut tx, Purpose::Readings, &aad(bed, admission, saved_at), &body)
+            .await?;
         sqlx::query(
-            "INSERT INTO bed_settings (bed, admission, saved_at, nonce, sealed) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT(bed) DO UPDATE SET admission = ?2, saved_at = ?3, nonce = ?4, sealed = ?5",
+            "INSERT INTO bed_settings (bed, admission, saved_at, nonce, sealed, key_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(bed) DO UPDATE SET admission = ?2, saved_at = ?3, nonce = ?4, sealed = ?5, key_id = ?6",
         )
         .bind(bed)
         .bind(admission.map(|a| a.0.as_str()))
         .bind(saved_at)
-        .bind(nonce)
-        .bind(sealed)
-        .execute(&self.pool)
+        .bind(s.nonce)
+        .bind(s.sealed)
+        .bind(s.key_id)
+        .execute(&mut *tx)
         .await
-        .map_err(db("saving bed settings"))?;
-        Ok(())
+        .map_err(db(what))?;
+        tx.commit().await.map_err(db(what))
     }
 
     /// Every bed's saved settings. A row that fails to open is returned with
     /// its error (the caller must say so at that bed), never skipped.
     pub async fn bed_settings(&self) -> Result<Vec<SavedSettings>, StoreError> {
         let rows = sqlx::query(
-            "SELECT rowid, bed, admission, saved_at, nonce, sealed FROM bed_settings ORDER BY bed",
+            "SELECT rowid, bed, admission, saved_at, nonce, sealed, key_id FROM bed_settings ORDER BY bed",
         )
         .fetch_all(&self.pool)
         .await
@@ -83,8 +90,10 @@ impl Store {
                     id: row.get("rowid"),
                 };
                 let settings = self
-                    .readings
+                    .keys
                     .open(
+                        Purpose::Readings,
+                        row.get("key_id"),
                         &aad(&bed, admission.as_ref(), saved_at),
                         &row.get::<Vec<u8>, _>("nonce"),
                         &row.get::<Vec<u8>, _>("sealed"),

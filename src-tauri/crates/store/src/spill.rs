@@ -3,9 +3,11 @@
 //! nothing the disk can still hold.
 //!
 //! A spill file is `<store file name>.spill-<UTC time>-<random>` in the
-//! store's directory: a header (magic and a random 16-byte file id), then
+//! store's directory: a header (magic, a random 16-byte file id and, since
+//! schema 6, the id of the readings key it is sealed under, i64 LE), then
 //! frames, each `len (u32 LE) ‖ nonce ‖ AES-256-GCM(lz4(JSON readings))`
-//! under the readings key. The AAD binds a frame to its file id and its
+//! under that readings key. A spill file keeps its key alive: a rotation
+//! does not destroy a key a spill file still needs. The AAD binds a frame to its file id and its
 //! position, so a frame that is altered, moved or copied into another file
 //! fails to open. Frames are appended and synced one at a time; a crash in
 //! the middle of one leaves a short last frame, which is reported, never
@@ -16,12 +18,15 @@
 //! skips frames already marked, so a crash between the commit and the file's
 //! removal never stores a reading twice.
 
+use crate::keyring::{Dek, Purpose};
 use crate::{db, Store, StoreError};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use vigil_model::Reading;
 
-const MAGIC: &[u8; 8] = b"VGSPILL1";
+/// Version 1 (before schema 6): no key id, sealed under key 1.
+const MAGIC_V1: &[u8; 8] = b"VGSPILL1";
+const MAGIC: &[u8; 8] = b"VGSPILL2";
 const AAD_SPILL: &[u8] = b"vigil/spill/v1";
 /// A frame larger than this is not Vigil's (the writer's batches are far
 /// smaller): reported as damage rather than allocated.
@@ -35,6 +40,7 @@ pub struct SpillWriter {
     frames: u64,
     readings: u64,
     store: Store,
+    key: std::sync::Arc<Dek>,
 }
 
 /// What a spill file held, as read back.
@@ -67,7 +73,10 @@ impl SpillWriter {
         }
         let json = serde_json::to_vec(batch).expect("readings serialise");
         let plain = lz4_flex::compress_prepend_size(&json);
-        let (nonce, sealed) = self.store.readings.seal(&frame_aad(&self.id, self.frames), &plain);
+        let (_, nonce, sealed) =
+            self.store
+                .keys
+                .seal_counted(&self.key, &frame_aad(&self.id, self.frames), &plain)?;
         let mut buf = Vec::with_capacity(4 + nonce.len() + sealed.len());
         buf.extend_from_slice(&((nonce.len() + sealed.len()) as u32).to_le_bytes());
         buf.extend_from_slice(&nonce);
@@ -94,6 +103,20 @@ fn spill_io(path: &Path, what: &str, e: std::io::Error) -> StoreError {
     StoreError::Spill(format!("{what} spill file {}: {e}", path.display()))
 }
 
+/// (file id, key id, header length) of a spill file's first bytes.
+fn spill_header(bytes: &[u8]) -> Option<([u8; 16], i64, usize)> {
+    let magic = bytes.get(..8)?;
+    let id: [u8; 16] = bytes.get(8..24)?.try_into().ok()?;
+    if magic == MAGIC_V1 {
+        Some((id, Purpose::Readings.legacy_id(), 24))
+    } else if magic == MAGIC {
+        let key = i64::from_le_bytes(bytes.get(24..32)?.try_into().ok()?);
+        Some((id, key, 32))
+    } else {
+        None
+    }
+}
+
 fn meta_key(id: &[u8; 16]) -> String {
     format!("spill/{}", hex::encode(id))
 }
@@ -115,8 +138,10 @@ impl Store {
             .append(true)
             .open(&path)
             .map_err(|e| spill_io(&path, "creating", e))?;
+        let key = self.keys.spill_key();
         let mut header = MAGIC.to_vec();
         header.extend_from_slice(&id);
+        header.extend_from_slice(&key.id.to_le_bytes());
         file.write_all(&header)
             .and_then(|_| file.sync_all())
             .map_err(|e| spill_io(&path, "writing", e))?;
@@ -133,6 +158,7 @@ impl Store {
             frames: 0,
             readings: 0,
             store: self.clone(),
+            key,
         })
     }
 
@@ -142,6 +168,30 @@ impl Store {
             .unwrap_or_default()
             .to_string_lossy()
             .into_owned()
+    }
+
+    /// The data keys this store's spill files are sealed under, including
+    /// files set aside as damaged (kept so what still opens can be read):
+    /// a rotation must keep them.
+    pub(crate) fn spill_key_ids(&self) -> Vec<i64> {
+        let prefix = format!("{}.spill-", self.file_name());
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+            })
+            .filter_map(|p| {
+                let mut head = [0u8; 32];
+                let mut f = std::fs::File::open(p).ok()?;
+                let n = f.read(&mut head).ok()?;
+                spill_header(&head[..n]).map(|h| h.1)
+            })
+            .collect()
     }
 
     /// This store's spill files, oldest first (names sort by creation time).
@@ -174,15 +224,12 @@ impl Store {
         std::fs::File::open(path)
             .and_then(|mut f| f.read_to_end(&mut bytes))
             .map_err(|e| spill_io(path, "reading", e))?;
-        if bytes.len() < MAGIC.len() + 16 || &bytes[..MAGIC.len()] != MAGIC {
+        let Some((id, key_id, mut at)) = spill_header(&bytes) else {
             return Err(StoreError::Spill(format!(
                 "{} is not a Vigil spill file",
                 path.display()
             )));
-        }
-        let mut id = [0u8; 16];
-        id.copy_from_slice(&bytes[MAGIC.len()..MAGIC.len() + 16]);
-        let mut at = MAGIC.len() + 16;
+        };
         let mut frames = Vec::new();
         let mut damage = None;
         let nonce_len = 12;
@@ -193,15 +240,17 @@ impl Store {
                 break;
             };
             let len = u32::from_le_bytes(len.try_into().unwrap()) as usize;
-            let Some(frame) = bytes.get(at + 4..at + 4 + len).filter(|_| len <= MAX_FRAME && len > nonce_len)
+            let Some(frame) = bytes
+                .get(at + 4..at + 4 + len)
+                .filter(|_| len <= MAX_FRAME && len > nonce_len)
             else {
                 damage = Some(format!("frame {n} is cut short (a crash while writing it)"));
                 break;
             };
             let (nonce, sealed) = frame.split_at(nonce_len);
             let readings = self
-                .readings
-                .open(&frame_aad(&id, n), nonce, sealed)
+                .keys
+                .open(Purpose::Readings, key_id, &frame_aad(&id, n), nonce, sealed)
                 .ok()
                 .and_then(|plain| lz4_flex::decompress_size_prepended(&plain).ok())
                 .and_then(|json| serde_json::from_slice::<Vec<Reading>>(&json).ok());
@@ -256,7 +305,8 @@ impl Store {
         if contents.damage.is_some() {
             let mut aside = contents.path.clone().into_os_string();
             aside.push(".damaged");
-            std::fs::rename(&contents.path, &aside).map_err(|e| spill_io(&contents.path, "setting aside", e))?;
+            std::fs::rename(&contents.path, &aside)
+                .map_err(|e| spill_io(&contents.path, "setting aside", e))?;
         } else {
             std::fs::remove_file(&contents.path).map_err(|e| spill_io(&contents.path, "removing", e))?;
         }

@@ -5,6 +5,7 @@
 //! key alone cannot tell who a patient is, and a sealed record moved to
 //! another admission or bed fails to open.
 
+use crate::keyring::Purpose;
 use crate::{db, micros_to_utc, Admission, Patient, Store, StoreError, AAD_PATIENT};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -21,12 +22,7 @@ impl Store {
         validate_patient(&patient)?;
         let id = AdmissionId(uuid::Uuid::new_v4().to_string());
         let plain = serde_json::to_vec(&patient).expect("patient serialises");
-        let (nonce, sealed) = self.phi.seal(&patient_aad(&id.0, bed), &plain);
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db("starting an admission"))?;
+        let mut tx = self.begin_write("starting an admission").await?;
         let occupied: bool =
             sqlx::query_scalar("SELECT count(*) > 0 FROM admissions WHERE bed = ? AND discharged_at IS NULL")
                 .bind(bed)
@@ -36,15 +32,22 @@ impl Store {
         if occupied {
             return Err(StoreError::BedOccupied(bed.to_string()));
         }
-        sqlx::query("INSERT INTO admissions (id, bed, admitted_at, nonce, sealed) VALUES (?, ?, ?, ?, ?)")
-            .bind(&id.0)
-            .bind(bed)
-            .bind(at.timestamp_micros())
-            .bind(nonce)
-            .bind(sealed)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("writing an admission"))?;
+        let s = self
+            .keys
+            .seal(&mut tx, Purpose::Phi, &patient_aad(&id.0, bed), &plain)
+            .await?;
+        sqlx::query(
+            "INSERT INTO admissions (id, bed, admitted_at, nonce, sealed, key_id) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&id.0)
+        .bind(bed)
+        .bind(at.timestamp_micros())
+        .bind(s.nonce)
+        .bind(s.sealed)
+        .bind(s.key_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("writing an admission"))?;
         tx.commit().await.map_err(db("committing an admission"))?;
         Ok(Admission {
             id,
@@ -93,7 +96,7 @@ impl Store {
     /// One admission by id, patient unsealed.
     pub async fn admission(&self, id: &str) -> Result<Admission, StoreError> {
         let row = sqlx::query(
-            "SELECT id, bed, admitted_at, discharged_at, nonce, sealed FROM admissions WHERE id = ?",
+            "SELECT id, bed, admitted_at, discharged_at, nonce, sealed, key_id FROM admissions WHERE id = ?",
         )
         .bind(id)
         .fetch_one(&self.pool)
@@ -103,8 +106,14 @@ impl Store {
         let nonce: Vec<u8> = row.get("nonce");
         let sealed: Vec<u8> = row.get("sealed");
         let plain = self
-            .phi
-            .open(&patient_aad(id, &bed), &nonce, &sealed)
+            .keys
+            .open(
+                Purpose::Phi,
+                row.get("key_id"),
+                &patient_aad(id, &bed),
+                &nonce,
+                &sealed,
+            )
             .map_err(|_| StoreError::TamperedAdmission(id.to_string()))?;
         let patient: Patient =
             serde_json::from_slice(&plain).map_err(|_| StoreError::TamperedAdmission(id.to_string()))?;
@@ -143,34 +152,44 @@ impl Store {
     /// Links an admission to its FHIR Patient (e.g. "Patient/123"), sealed
     /// under the PHI key. Readings of the admission upload once it exists.
     pub async fn link_patient(&self, admission: &AdmissionId, patient_ref: &str) -> Result<(), StoreError> {
-        let (nonce, sealed) = self.phi.seal(
-            &[AAD_LINK, admission.0.as_bytes()].concat(),
-            patient_ref.as_bytes(),
-        );
+        let what = "linking a patient";
+        let mut tx = self.begin_write(what).await?;
+        let s = self
+            .keys
+            .seal(
+                &mut tx,
+                Purpose::Phi,
+                &[AAD_LINK, admission.0.as_bytes()].concat(),
+                patient_ref.as_bytes(),
+            )
+            .await?;
         sqlx::query(
-            "INSERT INTO fhir_links (admission, nonce, sealed) VALUES (?1, ?2, ?3)
-             ON CONFLICT(admission) DO UPDATE SET nonce = ?2, sealed = ?3",
+            "INSERT INTO fhir_links (admission, nonce, sealed, key_id) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(admission) DO UPDATE SET nonce = ?2, sealed = ?3, key_id = ?4",
         )
         .bind(&admission.0)
-        .bind(nonce)
-        .bind(sealed)
-        .execute(&self.pool)
+        .bind(s.nonce)
+        .bind(s.sealed)
+        .bind(s.key_id)
+        .execute(&mut *tx)
         .await
-        .map_err(db("linking a patient"))?;
-        Ok(())
+        .map_err(db(what))?;
+        tx.commit().await.map_err(db(what))
     }
 
     /// The FHIR Patient an admission is linked to, if any.
     pub async fn patient_link(&self, admission: &AdmissionId) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT nonce, sealed FROM fhir_links WHERE admission = ?")
+        let row = sqlx::query("SELECT nonce, sealed, key_id FROM fhir_links WHERE admission = ?")
             .bind(&admission.0)
             .fetch_optional(&self.pool)
             .await
             .map_err(db("reading a patient link"))?;
         let Some(row) = row else { return Ok(None) };
         let plain = self
-            .phi
+            .keys
             .open(
+                Purpose::Phi,
+                row.get("key_id"),
                 &[AAD_LINK, admission.0.as_bytes()].concat(),
                 &row.get::<Vec<u8>, _>("nonce"),
                 &row.get::<Vec<u8>, _>("sealed"),

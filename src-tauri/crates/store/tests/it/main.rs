@@ -1016,4 +1016,5 @@ fn a_full_disk_fails_writes_and_recording_resumes_when_space_returns() {
         store.close().await;
     });
 }
+mod keys;
 mod spill;

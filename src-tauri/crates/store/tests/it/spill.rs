@@ -109,7 +109,7 @@ fn an_altered_or_reordered_frame_fails_authentication() {
         assert!(c.damage.as_deref().unwrap().contains("frame 2 failed authentication"));
 
         // Frames 1 and 2 swapped: each is bound to its place.
-        let header = 24;
+        let header = 32; // magic, file id, key id
         let frame_len = |at: usize| 4 + u32::from_le_bytes(good[at..at + 4].try_into().unwrap()) as usize;
         let f0 = frame_len(header);
         let f1 = frame_len(header + f0);
