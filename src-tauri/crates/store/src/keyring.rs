@@ -369,7 +369,8 @@ async fn referenced(conn: &mut SqliteConnection, extra: &[i64]) -> Result<HashSe
         "SELECT key_id FROM chunks UNION SELECT key_id FROM outbox UNION SELECT key_id FROM dead_letters
          UNION SELECT key_id FROM alarm_log UNION SELECT key_id FROM devices WHERE sealed IS NOT NULL
          UNION SELECT key_id FROM bed_settings UNION SELECT key_id FROM admissions
-         UNION SELECT key_id FROM fhir_links UNION SELECT key_id FROM key_log",
+         UNION SELECT key_id FROM fhir_links UNION SELECT key_id FROM key_log
+         UNION SELECT key_id FROM integrity",
     )
     .fetch_all(&mut *conn)
     .await
