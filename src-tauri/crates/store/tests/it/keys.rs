@@ -470,3 +470,63 @@ fn a_store_without_an_active_key_gets_a_new_one() {
         );
     });
 }
+
+/// `vigil key rotate` while Vigil still has the store open: Vigil's next
+/// write fails (and spills) rather than seal under a key that the rotation
+/// may have destroyed; nothing it wrote before is lost.
+#[test]
+fn a_store_left_open_during_a_rotation_refuses_to_write_under_its_old_key() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vigil.db");
+        let running = Store::open(&path, &key()).await.unwrap();
+        write_readings(&running, 0, 2).await;
+        vigil_store::rotate_key(&path, &key(), &new_pass()).await.unwrap();
+        let err = running
+            .append(&[reading("bed-1", Mdc::ECG_HEART_RATE, Value::Number(61.0), t(5))])
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(err, StoreError::KeysChanged), "{err}");
+        let err = running.admit("bed-2", patient(), t(6)).await.err().unwrap();
+        assert!(matches!(err, StoreError::KeysChanged), "{err}");
+        running.close().await;
+        let store = Store::open(&path, &new_pass()).await.unwrap();
+        assert_eq!(store.query_range(None, t(-1), t(10)).await.unwrap().len(), 2);
+        let (_, failures) = store.verify().await.unwrap();
+        assert!(failures.is_empty(), "{failures:?}");
+    });
+}
+
+/// Every table that holds sealed data names the key it was sealed under:
+/// a rotation keeps exactly the keys some `key_id` refers to.
+#[test]
+fn every_sealed_table_names_its_key() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vigil.db");
+        Store::open(&path, &key_file(dir.path()))
+            .await
+            .unwrap()
+            .close()
+            .await;
+        let without = scalar(
+            &path,
+            "SELECT count(*) FROM sqlite_master m WHERE m.type = 'table'
+             AND m.name != 'data_keys'
+             AND EXISTS (SELECT 1 FROM pragma_table_info(m.name) WHERE name = 'sealed')
+             AND NOT EXISTS (SELECT 1 FROM pragma_table_info(m.name) WHERE name = 'key_id')",
+        )
+        .await;
+        assert_eq!(without, 0, "a table with sealed data and no key_id");
+        let with = scalar(
+            &path,
+            "SELECT count(*) FROM sqlite_master m WHERE m.type = 'table'
+             AND EXISTS (SELECT 1 FROM pragma_table_info(m.name) WHERE name = 'key_id')",
+        )
+        .await;
+        // chunks, outbox, dead_letters, alarm_log, devices, bed_settings,
+        // admissions, fhir_links, key_log (and any sealed table added later).
+        assert!(with >= 9, "{with}");
+    });
+}
