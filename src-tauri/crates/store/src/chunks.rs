@@ -191,7 +191,8 @@ pub struct CompactionReport {
     pub chunks_written: u64,
 }
 
-const CHUNK_COLUMNS: &str = "c.id, c.series_id, c.t0, c.t1, c.n, c.nonce, c.sealed, c.aad_version, c.key_id, c.mac,
+const CHUNK_COLUMNS: &str =
+    "c.id, c.series_id, c.t0, c.t1, c.n, c.nonce, c.sealed, c.aad_version, c.key_id, c.mac,
      c.summary_nonce, c.summary, s.admission, s.bed, s.device, s.code, s.unit, s.source";
 
 impl Store {
@@ -241,8 +242,12 @@ impl Store {
                 }
             };
             next_id += 1;
-            sealed_under
-                .insert(insert_chunk(&mut tx, self, &key, series_id, next_id, &samples, false, &mut delta).await?);
+            sealed_under.insert(
+                insert_chunk(
+                    &mut tx, self, &key, series_id, next_id, &samples, false, &mut delta,
+                )
+                .await?,
+            );
         }
         // One count update per key, not one per chunk.
         for key_id in sealed_under {
@@ -596,11 +601,12 @@ impl Store {
             self.keys.persist_count(&mut tx, key_id).await?;
             set_chunk_id_high_water(&mut tx, id).await?;
             for old in &ids {
-                let mac: Option<Option<Vec<u8>>> = sqlx::query_scalar("DELETE FROM chunks WHERE id = ? RETURNING mac")
-                    .bind(old)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db("deleting compacted chunks"))?;
+                let mac: Option<Option<Vec<u8>>> =
+                    sqlx::query_scalar("DELETE FROM chunks WHERE id = ? RETURNING mac")
+                        .bind(old)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db("deleting compacted chunks"))?;
                 if let Some(mac) = mac {
                     delta.remove_chunk(series, mac.as_deref());
                 }
@@ -709,6 +715,9 @@ pub(crate) async fn set_chunk_id_high_water(
 /// count the caller records ([`Keyring::persist_count`]) before committing.
 ///
 /// [`Keyring::persist_count`]: crate::keyring::Keyring::persist_count
+///
+/// Its MAC goes into `delta`, which the caller applies before committing.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn insert_chunk(
     tx: &mut sqlx::SqliteConnection,
     store: &Store,

@@ -100,7 +100,9 @@ pub enum StoreError {
     Spill(String),
     /// A row's plaintext columns (bed, times, state, sequence number) do
     /// not match its integrity MAC: edited in the file, or copied.
-    #[error("{table} record {id} failed its integrity check: its bed, time or state was altered in the file")]
+    #[error(
+        "{table} record {id} failed its integrity check: its bed, time or state was altered in the file"
+    )]
     IntegrityRow { table: &'static str, id: String },
     /// A scope's rows do not add up to its sealed digest: rows were
     /// deleted, added or replaced behind the store's back.

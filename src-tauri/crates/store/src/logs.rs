@@ -309,8 +309,16 @@ impl Store {
     pub async fn dead_letter(&self, reading: &Reading, reason: &str) -> Result<(), StoreError> {
         let mut tx = self.begin_write("writing a dead letter").await?;
         let mut delta = Delta::default();
-        self.insert_dead_letter(&mut tx, reading, reason, DeadLetterKind::Refused, None, None, &mut delta)
-            .await?;
+        self.insert_dead_letter(
+            &mut tx,
+            reading,
+            reason,
+            DeadLetterKind::Refused,
+            None,
+            None,
+            &mut delta,
+        )
+        .await?;
         self.integrity.apply(&mut tx, delta).await?;
         tx.commit().await.map_err(db("writing a dead letter"))
     }
@@ -728,7 +736,10 @@ impl Store {
                         )[..],
                     );
                 if !ok {
-                    tracing::error!(table = "devices", "a device assignment failed its integrity check; ignored");
+                    tracing::error!(
+                        table = "devices",
+                        "a device assignment failed its integrity check; ignored"
+                    );
                 }
                 ok
             })

@@ -6,7 +6,9 @@ use vigil_store::DeadLetterKind;
 
 /// A store with its counter mirror in its own temp dir.
 async fn open(path: &Path, counters: &Path) -> Store {
-    Store::open_with_counter_dir(path, &key(), Some(counters)).await.unwrap()
+    Store::open_with_counter_dir(path, &key(), Some(counters))
+        .await
+        .unwrap()
 }
 
 async fn failures(path: &Path, counters: &Path) -> Vec<String> {
@@ -44,8 +46,14 @@ async fn busy_store(path: &Path, counters: &Path) {
         ])
         .await
         .unwrap();
-    store.assign_device("AA:BB:CC:DD:EE:01", "bed-1", "hr-strap").await.unwrap();
-    store.assign_device("AA:BB:CC:DD:EE:02", "bed-2", "pulse-ox").await.unwrap();
+    store
+        .assign_device("AA:BB:CC:DD:EE:01", "bed-1", "hr-strap")
+        .await
+        .unwrap();
+    store
+        .assign_device("AA:BB:CC:DD:EE:02", "bed-2", "pulse-ox")
+        .await
+        .unwrap();
     store.close().await;
 }
 
@@ -60,7 +68,10 @@ fn normal_operation_never_reports_a_false_alarm() {
         let store = open(&path, &counters).await;
         store.set_outbox_enabled(true);
         // Device moves and removal through the API.
-        store.assign_device("AA:BB:CC:DD:EE:01", "bed-4", "hr-strap").await.unwrap();
+        store
+            .assign_device("AA:BB:CC:DD:EE:01", "bed-4", "hr-strap")
+            .await
+            .unwrap();
         store.remove_device("AA:BB:CC:DD:EE:02").await.unwrap();
         assert_eq!(store.devices().await.unwrap()[0].bed, "bed-4");
         // Outbox drain: a reading set aside, a dead letter re-queued, rows acknowledged.
@@ -80,7 +91,13 @@ fn normal_operation_never_reports_a_false_alarm() {
             .unwrap();
         store.dead_letter(&rows[1].readings[0], "refused").await.unwrap();
         assert_eq!(store.requeue_dead_letters(None).await.unwrap(), 2);
-        let seqs: Vec<i64> = store.outbox_peek(1000).await.unwrap().iter().map(|r| r.seq).collect();
+        let seqs: Vec<i64> = store
+            .outbox_peek(1000)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.seq)
+            .collect();
         store.outbox_ack(&seqs[..seqs.len() - 1]).await.unwrap();
         // Discharge, compaction, retention.
         store.discharge("bed-1", t(3600)).await.unwrap();
@@ -111,7 +128,11 @@ fn deleting_the_newest_chunk_of_a_series_is_reported() {
                 .await
                 .unwrap()
         };
-        sql(&path, "DELETE FROM chunks WHERE id = (SELECT max(id) FROM chunks)").await;
+        sql(
+            &path,
+            "DELETE FROM chunks WHERE id = (SELECT max(id) FROM chunks)",
+        )
+        .await;
         let f = failures(&path, &counters).await;
         assert!(
             f.iter()
@@ -129,15 +150,32 @@ fn moving_an_alarm_record_in_time_is_reported_and_refused() {
         busy_store(&path, &counters).await;
         sql(&path, "UPDATE alarm_log SET at = at - 86400000000 WHERE id = 1").await;
         let f = failures(&path, &counters).await;
-        assert!(f.iter().any(|e| e.contains("alarm_log record 1 failed its integrity check")), "{f:?}");
+        assert!(
+            f.iter()
+                .any(|e| e.contains("alarm_log record 1 failed its integrity check")),
+            "{f:?}"
+        );
         let store = open(&path, &counters).await;
         let err = store.alarm_log(None, t(-2 * 86400), t(86400)).await.unwrap_err();
-        assert!(matches!(err, StoreError::IntegrityRow { table: "alarm_log", .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                StoreError::IntegrityRow {
+                    table: "alarm_log",
+                    ..
+                }
+            ),
+            "{err}"
+        );
         store.close().await;
         // Deleting one is reported too.
         sql(&path, "DELETE FROM alarm_log WHERE id = 1").await;
         let f = failures(&path, &counters).await;
-        assert!(f.iter().any(|e| e == "alarm_log: 1 rows, the sealed count says 2"), "{f:?}");
+        assert!(
+            f.iter()
+                .any(|e| e == "alarm_log: 1 rows, the sealed count says 2"),
+            "{f:?}"
+        );
     });
 }
 
@@ -147,7 +185,11 @@ fn moving_a_device_to_another_bed_in_the_file_is_reported_and_not_trusted() {
         let dir = tempfile::tempdir().unwrap();
         let (path, counters) = (dir.path().join("vigil.db"), dir.path().join("counters"));
         busy_store(&path, &counters).await;
-        sql(&path, "UPDATE devices SET bed = 'bed-9' WHERE address = 'AA:BB:CC:DD:EE:01'").await;
+        sql(
+            &path,
+            "UPDATE devices SET bed = 'bed-9' WHERE address = 'AA:BB:CC:DD:EE:01'",
+        )
+        .await;
         let f = failures(&path, &counters).await;
         assert!(
             f.iter()
@@ -195,13 +237,24 @@ fn deleting_an_outbox_row_is_reported() {
         let dir = tempfile::tempdir().unwrap();
         let (path, counters) = (dir.path().join("vigil.db"), dir.path().join("counters"));
         busy_store(&path, &counters).await;
-        sql(&path, "DELETE FROM outbox WHERE seq = (SELECT max(seq) FROM outbox)").await;
+        sql(
+            &path,
+            "DELETE FROM outbox WHERE seq = (SELECT max(seq) FROM outbox)",
+        )
+        .await;
         let f = failures(&path, &counters).await;
-        assert!(f.iter().any(|e| e == "outbox: 29 rows, the sealed count says 30"), "{f:?}");
+        assert!(
+            f.iter().any(|e| e == "outbox: 29 rows, the sealed count says 30"),
+            "{f:?}"
+        );
         // Renumbering a row (to jump the queue) fails its MAC.
         sql(&path, "UPDATE outbox SET seq = 1000 WHERE seq = 1").await;
         let f = failures(&path, &counters).await;
-        assert!(f.iter().any(|e| e.contains("outbox record 1000 failed its integrity check")), "{f:?}");
+        assert!(
+            f.iter()
+                .any(|e| e.contains("outbox record 1000 failed its integrity check")),
+            "{f:?}"
+        );
     });
 }
 
@@ -264,7 +317,11 @@ fn rolling_the_whole_file_back_to_an_older_copy_is_reported() {
                 .await
                 .unwrap()
         };
-        sql(&path, &format!("UPDATE digests SET n = {epoch}, mac = x'{mac}' WHERE scope = '#epoch'")).await;
+        sql(
+            &path,
+            &format!("UPDATE digests SET n = {epoch}, mac = x'{mac}' WHERE scope = '#epoch'"),
+        )
+        .await;
         let f = failures(&path, &counters).await;
         assert!(f.iter().any(|e| e.contains("sealed digest of")), "{f:?}");
     });
@@ -277,13 +334,24 @@ fn a_store_from_before_schema_7_gets_its_macs_at_first_open() {
         let (path, counters) = (dir.path().join("vigil.db"), dir.path().join("counters"));
         busy_store(&path, &counters).await;
         // What schema 6 left: no MACs, no integrity key, no digests.
-        for t in ["chunks", "alarm_log", "devices", "admissions", "outbox", "dead_letters"] {
+        for t in [
+            "chunks",
+            "alarm_log",
+            "devices",
+            "admissions",
+            "outbox",
+            "dead_letters",
+        ] {
             sql(&path, &format!("UPDATE {t} SET mac = NULL")).await;
         }
         sql(&path, "DELETE FROM integrity").await;
         sql(&path, "DELETE FROM digests").await;
         assert_eq!(failures(&path, &counters).await, Vec::<String>::new());
-        sql(&path, "DELETE FROM chunks WHERE id = (SELECT max(id) FROM chunks)").await;
+        sql(
+            &path,
+            "DELETE FROM chunks WHERE id = (SELECT max(id) FROM chunks)",
+        )
+        .await;
         assert!(!failures(&path, &counters).await.is_empty());
     });
 }
