@@ -266,7 +266,14 @@ fn write_mirror(ik: &Integrity, path: &Path, epoch: i64) {
     }
     let result = (|| -> std::io::Result<()> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            if !dir.exists() {
+                std::fs::create_dir_all(dir)?;
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+                }
+            }
         }
         let tmp = path.with_extension("tmp");
         let body = format!("{} {} {}\n", ik.store_id, epoch, hex::encode(ik.epoch_mac(epoch)));
