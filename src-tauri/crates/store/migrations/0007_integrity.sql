@@ -5,8 +5,9 @@
 --   and the plaintext columns that steer clinical behaviour (a chunk's
 --   series, time range, count, key and nonce; an alarm's bed and time; a
 --   device's bed and kind; an admission's bed, admission and discharge
---   times; an outbox row's sequence number, time and count; a dead
---   letter's time, kind and outbox reading). Computed for existing rows at
+--   times; an outbox row's sequence number, time and count; an outbox
+--   reading's attempts and settled flag; a dead letter's time, kind and
+--   outbox reading). Computed for existing rows at
 --   the first open under schema 7 (in Rust: the key is not in SQL's reach).
 -- * `integrity`: the integrity key, sealed under the key-log data key, and
 --   the store's random id (names its counter mirror outside the data dir).
@@ -19,6 +20,7 @@ ALTER TABLE devices      ADD COLUMN mac BLOB;
 ALTER TABLE admissions   ADD COLUMN mac BLOB;
 ALTER TABLE outbox       ADD COLUMN mac BLOB;
 ALTER TABLE dead_letters ADD COLUMN mac BLOB;
+ALTER TABLE outbox_items ADD COLUMN mac BLOB;
 
 CREATE TABLE integrity (
     id        INTEGER PRIMARY KEY CHECK (id = 1),

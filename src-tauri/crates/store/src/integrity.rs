@@ -394,7 +394,30 @@ async fn all_rows(ik: &Integrity, conn: &mut SqliteConnection) -> Result<Vec<Row
             r.get("mac"),
         ));
     }
+    for r in sqlx::query("SELECT outbox_row, outbox_index, attempts, settled, mac FROM outbox_items")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db(what))?
+    {
+        let (row, index): (i64, i64) = (r.get("outbox_row"), r.get("outbox_index"));
+        let m = item_mac(ik, row, index, r.get("attempts"), r.get("settled"));
+        out.push((
+            "outbox_items",
+            format!("{row}/{index}"),
+            "outbox_items".into(),
+            m,
+            r.get("mac"),
+        ));
+    }
     Ok(out)
+}
+
+/// An outbox reading's state: failed attempts and whether it left the queue.
+pub(crate) fn item_mac(ik: &Integrity, row: i64, index: i64, attempts: i64, settled: i64) -> Vec<u8> {
+    ik.mac(
+        "outbox_items",
+        &[F::I(row), F::I(index), F::I(attempts), F::I(settled)],
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -511,15 +534,23 @@ pub(crate) async fn init(
             let rows = all_rows(&ik, &mut tx).await?;
             let mut delta = Delta::default();
             for (table, id, scope, mac, _) in &rows {
-                let (col, idv) = match *table {
-                    "devices" => ("address", id.clone()),
-                    "outbox" => ("seq", id.clone()),
-                    _ => ("id", id.clone()),
+                let sql = match *table {
+                    "outbox_items" => {
+                        "UPDATE outbox_items SET mac = ?1 WHERE outbox_row = ?2 AND outbox_index = ?3"
+                            .to_string()
+                    }
+                    "devices" => "UPDATE devices SET mac = ?1 WHERE address = ?2".to_string(),
+                    "outbox" => "UPDATE outbox SET mac = ?1 WHERE seq = ?2".to_string(),
+                    t => format!("UPDATE {t} SET mac = ?1 WHERE id = ?2"),
                 };
-                sqlx::query(&format!("UPDATE {table} SET mac = ? WHERE {col} = ?"))
-                    .bind(mac)
-                    .bind(idv)
-                    .execute(&mut *tx)
+                let (a, b) = id.split_once('/').unwrap_or((id.as_str(), ""));
+                let q = sqlx::query(&sql).bind(mac).bind(a);
+                let q = if *table == "outbox_items" {
+                    q.bind(b.parse::<i64>().unwrap_or_default())
+                } else {
+                    q
+                };
+                q.execute(&mut *tx)
                     .await
                     .map_err(db("computing integrity MACs"))?;
                 if *table == "chunks" {

@@ -131,10 +131,14 @@ async fn delete_row(tx: &mut sqlx::SqliteConnection, row: i64, delta: &mut Delta
     if let Some(mac) = mac {
         delta.remove("outbox", mac.as_deref());
     }
-    sqlx::query("DELETE FROM outbox_items WHERE outbox_row = ?")
-        .bind(row)
-        .execute(&mut *tx)
-        .await?;
+    let items: Vec<Option<Vec<u8>>> =
+        sqlx::query_scalar("DELETE FROM outbox_items WHERE outbox_row = ? RETURNING mac")
+            .bind(row)
+            .fetch_all(&mut *tx)
+            .await?;
+    for mac in &items {
+        delta.remove("outbox_items", mac.as_deref());
+    }
     Ok(())
 }
 
@@ -215,7 +219,7 @@ impl Store {
         let mut state: std::collections::HashMap<(i64, i64), (u32, bool)> = Default::default();
         if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
             let items = sqlx::query(
-                "SELECT outbox_row, outbox_index, attempts, settled FROM outbox_items
+                "SELECT outbox_row, outbox_index, attempts, settled, mac FROM outbox_items
                  WHERE outbox_row BETWEEN ? AND ?",
             )
             .bind(first.get::<i64, _>("seq"))
@@ -224,6 +228,16 @@ impl Store {
             .await
             .map_err(db("reading the outbox"))?;
             for i in items {
+                // A reading marked settled (or its attempts reset) in the
+                // file would silently never be uploaded: refused.
+                let (row, index): (i64, i64) = (i.get("outbox_row"), i.get("outbox_index"));
+                let mac = integrity::item_mac(&self.integrity, row, index, i.get("attempts"), i.get("settled"));
+                if i.get::<Option<Vec<u8>>, _>("mac").as_deref() != Some(&mac[..]) {
+                    return Err(StoreError::IntegrityRow {
+                        table: "outbox_items",
+                        id: format!("{row}/{index}"),
+                    });
+                }
                 state.insert(
                     (i.get("outbox_row"), i.get("outbox_index")),
                     (
@@ -291,18 +305,56 @@ impl Store {
     /// One more failed upload attempt for each of these readings (outbox row, index).
     pub async fn outbox_failed(&self, items: &[(i64, u32)]) -> Result<(), StoreError> {
         let mut tx = self.begin_write("counting upload attempts").await?;
+        let mut delta = Delta::default();
         for (row, index) in items {
-            sqlx::query(
-                "INSERT INTO outbox_items (outbox_row, outbox_index, attempts) VALUES (?, ?, 1)
-                 ON CONFLICT (outbox_row, outbox_index) DO UPDATE SET attempts = attempts + 1",
-            )
-            .bind(row)
-            .bind(*index as i64)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("counting upload attempts"))?;
+            self.set_item(&mut tx, *row, *index, |a, s| (a + 1, s), &mut delta)
+                .await?;
         }
+        self.integrity.apply(&mut tx, delta).await?;
         tx.commit().await.map_err(db("counting upload attempts"))
+    }
+
+    /// Sets one outbox reading's state (attempts, settled) from its current
+    /// one, with its MAC; the digest change goes into `delta`.
+    async fn set_item(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        row: i64,
+        index: u32,
+        next: impl FnOnce(i64, i64) -> (i64, i64),
+        delta: &mut Delta,
+    ) -> Result<(), StoreError> {
+        let what = "updating an outbox reading's state";
+        let old: Option<(i64, i64, Option<Vec<u8>>)> = sqlx::query_as(
+            "SELECT attempts, settled, mac FROM outbox_items WHERE outbox_row = ? AND outbox_index = ?",
+        )
+        .bind(row)
+        .bind(index as i64)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db(what))?;
+        let (attempts, settled) = match &old {
+            Some((a, s, mac)) => {
+                delta.remove("outbox_items", mac.as_deref());
+                next(*a, *s)
+            }
+            None => next(0, 0),
+        };
+        let mac = integrity::item_mac(&self.integrity, row, index as i64, attempts, settled);
+        delta.add("outbox_items", &mac);
+        sqlx::query(
+            "INSERT INTO outbox_items (outbox_row, outbox_index, attempts, settled, mac) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (outbox_row, outbox_index) DO UPDATE SET attempts = ?3, settled = ?4, mac = ?5",
+        )
+        .bind(row)
+        .bind(index as i64)
+        .bind(attempts)
+        .bind(settled)
+        .bind(mac)
+        .execute(&mut *tx)
+        .await
+        .map_err(db(what))?;
+        Ok(())
     }
 
     /// Keeps a refused reading with the server's reason (not from the outbox).
@@ -353,15 +405,8 @@ impl Store {
         if s.row_done {
             delete_row(&mut tx, s.row, &mut delta).await.map_err(db(what))?;
         } else {
-            sqlx::query(
-                "INSERT INTO outbox_items (outbox_row, outbox_index, settled) VALUES (?, ?, 1)
-                 ON CONFLICT (outbox_row, outbox_index) DO UPDATE SET settled = 1",
-            )
-            .bind(s.row)
-            .bind(s.index as i64)
-            .execute(&mut *tx)
-            .await
-            .map_err(db(what))?;
+            self.set_item(&mut tx, s.row, s.index, |a, _| (a, 1), &mut delta)
+                .await?;
         }
         self.integrity.apply(&mut tx, delta).await?;
         tx.commit().await.map_err(db(what))

@@ -90,7 +90,27 @@ fn normal_operation_never_reports_a_false_alarm() {
             .await
             .unwrap();
         store.dead_letter(&rows[1].readings[0], "refused").await.unwrap();
-        assert_eq!(store.requeue_dead_letters(None).await.unwrap(), 2);
+        // Failed attempts, then the reading set aside while its row stays.
+        store
+            .outbox_failed(&[(rows[2].seq, 0), (rows[2].seq, 0)])
+            .await
+            .unwrap();
+        store
+            .set_aside(&vigil_store::SetAside {
+                row: rows[2].seq,
+                index: 0,
+                reading: &rows[2].readings[0],
+                kind: DeadLetterKind::Parked,
+                summary: "HTTP 503",
+                detail: "kept failing",
+                row_done: false,
+            })
+            .await
+            .unwrap();
+        let again = store.outbox_peek(100).await.unwrap();
+        let r2 = again.iter().find(|r| r.seq == rows[2].seq).unwrap();
+        assert_eq!((r2.attempts[0], r2.settled[0]), (2, true));
+        assert_eq!(store.requeue_dead_letters(None).await.unwrap(), 3);
         let seqs: Vec<i64> = store
             .outbox_peek(1000)
             .await
@@ -353,5 +373,35 @@ fn a_store_from_before_schema_7_gets_its_macs_at_first_open() {
         )
         .await;
         assert!(!failures(&path, &counters).await.is_empty());
+    });
+}
+
+#[test]
+fn marking_an_outbox_reading_settled_in_the_file_is_reported_and_refused() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, counters) = (dir.path().join("vigil.db"), dir.path().join("counters"));
+        busy_store(&path, &counters).await;
+        let store = open(&path, &counters).await;
+        store.outbox_failed(&[(1, 0)]).await.unwrap();
+        store.close().await;
+        assert_eq!(failures(&path, &counters).await, Vec::<String>::new());
+        // Settled: it would never be uploaded, and its row would be acknowledged without it.
+        sql(&path, "UPDATE outbox_items SET settled = 1 WHERE outbox_row = 1").await;
+        let f = failures(&path, &counters).await;
+        assert!(
+            f.iter()
+                .any(|e| e.contains("outbox_items record 1/0 failed its integrity check")),
+            "{f:?}"
+        );
+        let store = open(&path, &counters).await;
+        assert!(matches!(
+            store.outbox_peek(10).await.unwrap_err(),
+            StoreError::IntegrityRow {
+                table: "outbox_items",
+                ..
+            }
+        ));
+        store.close().await;
     });
 }
