@@ -1009,6 +1009,7 @@ fn unreadable(e: &StoreError) -> bool {
             StoreError::Tampered { .. }
                 | StoreError::Corrupt { .. }
                 | StoreError::TamperedRecord { .. }
+                | StoreError::IntegrityRow { .. }
                 | StoreError::TamperedAdmission(_)
         )
 }

@@ -647,7 +647,9 @@ impl Store {
     /// Checks every row MAC and every scope digest; returns the failures.
     pub(crate) async fn verify_integrity(&self) -> Result<Vec<StoreError>, StoreError> {
         let ik = &*self.integrity;
-        let mut conn = self.pool.acquire().await.map_err(db("checking integrity"))?;
+        // One read transaction: a consistent snapshot (WAL) of rows and
+        // digests even while a running Vigil writes.
+        let mut conn = self.pool.begin().await.map_err(db("checking integrity"))?;
         let mut failures = Vec::new();
         if let Some(r) = ik.rollback() {
             failures.push(StoreError::RolledBack {

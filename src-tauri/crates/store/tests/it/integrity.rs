@@ -405,3 +405,44 @@ fn marking_an_outbox_reading_settled_in_the_file_is_reported_and_refused() {
         store.close().await;
     });
 }
+
+#[test]
+fn verify_of_a_store_another_process_writes_to_reports_nothing() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, counters) = (dir.path().join("vigil.db"), dir.path().join("counters"));
+        busy_store(&path, &counters).await;
+        let writer = open(&path, &counters).await;
+        let checker = open(&path, &counters).await;
+        let write = async {
+            for i in 0..40 {
+                writer
+                    .append(&[reading(
+                        "bed-5",
+                        Mdc::ECG_HEART_RATE,
+                        Value::Number(80.0),
+                        t(5000 + i),
+                    )])
+                    .await
+                    .unwrap();
+                writer
+                    .log_alarms(&[("bed-5".into(), t(5000 + i), serde_json::json!({"i": i}))])
+                    .await
+                    .unwrap();
+                tokio::task::yield_now().await;
+            }
+        };
+        let check = async {
+            for _ in 0..10 {
+                let (_, f) = checker.verify().await.unwrap();
+                assert!(f.is_empty(), "{f:?}");
+                checker.raise_counter().await.unwrap();
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::join!(write, check);
+        writer.close().await;
+        checker.close().await;
+        assert_eq!(failures(&path, &counters).await, Vec::<String>::new());
+    });
+}
