@@ -655,7 +655,7 @@ fn rotating_away_from_the_keychain_removes_its_entry() {
     let bin = env!("CARGO_BIN_EXE_vigil");
     let script = format!(
         "printf 'keyring-test-password' | gnome-keyring-daemon --unlock --components=secrets >/dev/null || exit 90
-         {bin} gateway --simulate stable --speed 20 --status-every 1 --data-dir '{d}' 2>gw.log &
+         {bin} gateway --keychain --simulate stable --speed 20 --status-every 1 --data-dir '{d}' 2>gw.log &
          pid=$!; sleep 3; kill -TERM $pid; wait $pid || exit 91
          {bin} key rotate --new-keychain --data-dir '{d}' || exit 92
          {bin} store verify --data-dir '{d}' >/dev/null || exit 93
