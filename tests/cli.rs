@@ -8,6 +8,11 @@ use std::time::{Duration, Instant};
 fn vigil() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_vigil"));
     c.env_remove("VIGIL_PASSPHRASE").env("VIGIL_LOG", "warn");
+    // Store counter mirrors (rollback detection) out of the user's config.
+    c.env(
+        "VIGIL_STORE_COUNTER_DIR",
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("store-counters"),
+    );
     c
 }
 
@@ -334,6 +339,89 @@ fn export_csv_and_store_verify() {
     );
 }
 
+/// Issue 13 §4 through `vigil store verify`: the newest chunk of a series
+/// deleted, an alarm-log record moved in time, a device moved to another
+/// bed, a discharge undone, an outbox row deleted, and the whole file put
+/// back to an older copy are each reported by table and id (or scope), with
+/// a non-zero exit; after a real gateway run nothing is.
+#[test]
+fn store_verify_reports_deleted_rows_edited_state_and_a_rolled_back_file() {
+    let dir = tempfile::tempdir().unwrap();
+    run_gateway_and_stop(dir.path(), &[], SIGTERM);
+    let db = dir.path().join("vigil.db");
+    let verify = || {
+        let out = vigil()
+            .args(["store", "verify", "--data-dir"])
+            .arg(dir.path())
+            .env("VIGIL_PASSPHRASE", "gateway-test-passphrase")
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string())
+    };
+    let (ok, report) = verify();
+    assert!(ok, "a normal gateway run is reported: {report}");
+    let pristine = dir.path().join("pristine.db");
+    std::fs::copy(&db, &pristine).unwrap();
+
+    // A store API run on the copy writes what the gateway does not (device,
+    // admission and discharge, alarm records, outbox), then each edit.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let key = vigil_store::KeySource::passphrase("gateway-test-passphrase", "test");
+        let counters = Path::new(env!("CARGO_TARGET_TMPDIR")).join("store-counters");
+        let store = vigil_store::Store::open_with_counter_dir(&db, &key, Some(&counters))
+            .await
+            .unwrap();
+        store.set_outbox_enabled(true);
+        store.assign_device("AA:BB:CC:00:00:01", "bed-1", "hr_strap").await.unwrap();
+        let _ = store.discharge("bed-7", chrono::Utc::now()).await;
+        let p = vigil_store::Patient {
+            display_name: "Test Patient".into(),
+            mrn: "MRN-1".into(),
+            date_of_birth: chrono::NaiveDate::from_ymd_opt(1960, 1, 1).unwrap(),
+            category: vigil_store::PatientCategory::Adult,
+        };
+        let a = store.admit("bed-7", p, chrono::Utc::now()).await.unwrap();
+        let mut r = store.latest().await.unwrap().remove(0);
+        r.bed = "bed-7".into();
+        r.admission = Some(a.id.clone());
+        store.append(&[r.clone()]).await.unwrap();
+        r.received += chrono::Duration::seconds(1);
+        store.append(&[r]).await.unwrap();
+        store.discharge("bed-7", chrono::Utc::now()).await.unwrap();
+        store
+            .log_alarms(&[("bed-7".into(), chrono::Utc::now(), serde_json::json!({"x": 1}))])
+            .await
+            .unwrap();
+        store.close().await;
+    });
+    let (ok, report) = verify();
+    assert!(ok, "{report}");
+    tamper(&db, "DELETE FROM chunks WHERE id = (SELECT max(id) FROM chunks)");
+    tamper(&db, "UPDATE alarm_log SET at = at - 3600000000 WHERE id = (SELECT max(id) FROM alarm_log)");
+    tamper(&db, "UPDATE devices SET bed = 'bed-2' WHERE address = 'AA:BB:CC:00:00:01'");
+    tamper(&db, "UPDATE admissions SET discharged_at = NULL WHERE bed = 'bed-7'");
+    tamper(&db, "DELETE FROM outbox WHERE seq = (SELECT max(seq) FROM outbox)");
+    let (ok, report) = verify();
+    assert!(!ok, "{report}");
+    for want in [
+        "the sealed count says",
+        "chunks of series",
+        "alarm_log record",
+        "devices record AA:BB:CC:00:00:01 failed its integrity check",
+        "admissions record",
+        "outbox: ",
+    ] {
+        assert!(report.contains(want), "no {want:?} in\n{report}");
+    }
+
+    // The whole file put back to the copy taken before the API run.
+    std::fs::copy(&pristine, &db).unwrap();
+    let (ok, report) = verify();
+    assert!(!ok, "{report}");
+    assert!(report.contains("rolled back to an older copy"), "{report}");
+}
+
 /// `vigil fhir requeue` puts dead letters back in the outbox once; `--id`
 /// of none is an error; one of `--all` / `--id` is required.
 #[test]
@@ -348,14 +436,20 @@ fn fhir_requeue_puts_dead_letters_back_in_the_outbox_once() {
         .unwrap();
     let status = |rt: &tokio::runtime::Runtime| {
         rt.block_on(async {
-            let store = vigil_store::Store::open(&db, &key).await.unwrap();
+            let counters = Path::new(env!("CARGO_TARGET_TMPDIR")).join("store-counters");
+        let store = vigil_store::Store::open_with_counter_dir(&db, &key, Some(&counters))
+            .await
+            .unwrap();
             let st = store.outbox_status().await.unwrap();
             store.close().await;
             (st.pending_readings, st.dead_letters)
         })
     };
     rt.block_on(async {
-        let store = vigil_store::Store::open(&db, &key).await.unwrap();
+        let counters = Path::new(env!("CARGO_TARGET_TMPDIR")).join("store-counters");
+        let store = vigil_store::Store::open_with_counter_dir(&db, &key, Some(&counters))
+            .await
+            .unwrap();
         for v in [70.0, 71.0, 72.0] {
             let r = vigil_model::Reading {
                 bed: "bed-1".into(),

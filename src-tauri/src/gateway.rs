@@ -71,6 +71,12 @@ pub fn run(global: Global, args: GatewayArgs) -> ExitCode {
                  `vigil store salvage {aside}`"
             );
         }
+        if let Some(why) = &info.store_rolled_back {
+            eprintln!(
+                "vigil gateway: STORE ROLLED BACK: the store file is older than its last use ({why}); \
+                 recent records may be missing. Monitoring continues; run `vigil store verify`"
+            );
+        }
         let mut status = tokio::time::interval(Duration::from_secs(args.status_every.max(1)));
         status.tick().await;
         let stop = shutdown_signal();

@@ -79,6 +79,7 @@ describe("aboutRows", () => {
     key_source: "passphrase (VIGIL_PASSPHRASE)",
     data_dir: "/var/lib/vigil",
     store_recovered_from: null,
+    store_rolled_back: null,
     site_files: [
       { role: "installer", path: "/etc/vigil/site.json", sha256: "ab".repeat(32), admin_only: true, sections: ["alarms", "fhir"] },
       { role: "local", path: "/var/lib/vigil/site.json", sha256: "cd".repeat(32), admin_only: false, sections: ["beds"] },

@@ -1170,6 +1170,7 @@ export class AppView {
   private readonly noData: HTMLDivElement;
   /** The store was damaged at start and moved aside: recording restarted. */
   private readonly storeRecovered: HTMLDivElement;
+  private readonly storeRolledBack: HTMLDivElement;
   private readonly noDataDetail: HTMLSpanElement;
   private readonly error: HTMLDivElement;
   private readonly toast: HTMLDivElement;
@@ -1228,6 +1229,8 @@ export class AppView {
     this.noData.hidden = true;
     this.storeRecovered = h("div", { class: "error-banner", testid: "store-recovered-banner", attrs: { role: "alert" } });
     this.storeRecovered.hidden = true;
+    this.storeRolledBack = h("div", { class: "error-banner", testid: "store-rolled-back-banner", attrs: { role: "alert" } });
+    this.storeRolledBack.hidden = true;
     this.error = h("div", { class: "error-banner", testid: "error-banner", attrs: { role: "alert" } });
     this.error.hidden = true;
     this.toast = h("div", { class: "error-banner action-error", testid: "action-error", attrs: { role: "alert" } });
@@ -1298,6 +1301,7 @@ export class AppView {
       this.audioBanner,
       this.noData,
       this.storeRecovered,
+      this.storeRolledBack,
       this.error,
       this.toast,
       this.main,
@@ -1328,6 +1332,7 @@ export class AppView {
 
   setAppInfo(info: AppInfo | null): void {
     if (!info) setHidden(this.storeRecovered, true);
+    if (!info) setHidden(this.storeRolledBack, true);
     if (!info) {
       // Unknown mode must not look like "real": say so, loudly.
       setText(this.simText, "MODE UNKNOWN \u2014 cannot confirm devices are real");
@@ -1338,6 +1343,8 @@ export class AppView {
     setText(this.version, `v${info.version}`);
     setText(this.storeRecovered, storeRecoveredText(info));
     setHidden(this.storeRecovered, !info.store_recovered_from);
+    setText(this.storeRolledBack, storeRolledBackText(info));
+    setHidden(this.storeRolledBack, !info.store_rolled_back);
     setText(this.keySource, `key: ${info.key_source}`);
     setAttr(this.keySource, "title", `key: ${info.key_source}`);
     const sim = info.mode === "simulated";
@@ -1443,6 +1450,11 @@ export class AppView {
 }
 
 /** The banner while recording runs in a store started after the old one was found damaged. */
+export function storeRolledBackText(info: AppInfo): string {
+  if (!info.store_rolled_back) return "";
+  return `STORE ROLLED BACK \u2014 the record file is older than its last use (${info.store_rolled_back}); recent records may be missing. Monitoring continues; tell the administrator (vigil store verify)`;
+}
+
 export function storeRecoveredText(info: AppInfo): string {
   if (!info.store_recovered_from) return "";
   return `RECORDING RESTARTED \u2014 the store was damaged and moved aside to ${info.store_recovered_from}; earlier data is not shown until it is salvaged (vigil store salvage)`;

@@ -13,6 +13,13 @@ mode: string, scenario: string | null, key_source: string, data_dir: string,
  */
 store_recovered_from: string | null, 
 /**
+ * Set when the store file is older than its last use (its counter is
+ * behind the mirror kept outside the data directory, issue 13 §4): it
+ * was rolled back to an older copy, so recent records may be missing.
+ * Says where the mirror is; no patient data.
+ */
+store_rolled_back: string | null, 
+/**
  * The site configuration files read, with their SHA-256 and what was taken from each
  * (the About panel: an installer can tell which version is in use).
  */

@@ -319,6 +319,14 @@ impl Vigil {
             key_source: cfg.key.describe(),
             data_dir: cfg.data_dir.display().to_string(),
             store_recovered_from: moved_aside.map(|m| m.path.display().to_string()),
+            store_rolled_back: store.rolled_back().map(|r| {
+                format!(
+                    "store counter {} is behind {} ({})",
+                    r.store,
+                    r.mirror,
+                    r.mirror_path.display()
+                )
+            }),
             site_files: cfg.site_files.clone(),
         };
 
@@ -1009,6 +1017,7 @@ fn unreadable(e: &StoreError) -> bool {
             StoreError::Tampered { .. }
                 | StoreError::Corrupt { .. }
                 | StoreError::TamperedRecord { .. }
+                | StoreError::IntegrityRow { .. }
                 | StoreError::TamperedAdmission(_)
         )
 }

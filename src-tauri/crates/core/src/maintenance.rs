@@ -92,14 +92,19 @@ impl DiskWatch {
     }
 }
 
-/// Compacts closed windows every minute, applies retention every hour and
-/// checks free space every 10 s (clock-independent real time), until cancelled.
+/// Compacts closed windows every minute, applies retention every hour,
+/// raises the store counter every 10 minutes and checks free space every
+/// 10 s (clock-independent real time), until cancelled.
 pub async fn run(store: Store, ctx: Context, upkeep: Upkeep, cancel: CancellationToken) {
     let clock = ctx.clock.clone();
     let retention = upkeep.retention;
     let mut compact = tokio::time::interval(Duration::from_secs(60));
     let mut purge = tokio::time::interval(Duration::from_secs(3600));
     let mut disk = tokio::time::interval(Duration::from_secs(10));
+    // The store counter (rollback detection, issue 13 §4) is raised at open
+    // and close; raising it every 10 minutes too makes a copy taken while
+    // Vigil runs count as old within 10 minutes.
+    let mut counter = tokio::time::interval(Duration::from_secs(600));
     let mut watch = DiskWatch::new(upkeep.low_disk_bytes);
     loop {
         tokio::select! {
@@ -119,6 +124,11 @@ pub async fn run(store: Store, ctx: Context, upkeep: Upkeep, cancel: Cancellatio
                     Ok(r) if r.chunks_read > 0 => tracing::debug!(read = r.chunks_read, written = r.chunks_written, "compacted"),
                     Ok(_) => {}
                     Err(e) => tracing::error!(error = %e, "compaction failed; data is untouched"),
+                }
+            }
+            _ = counter.tick() => {
+                if let Err(e) = store.raise_counter().await {
+                    tracing::warn!(error = %e, "raising the store counter failed; retried in 10 minutes");
                 }
             }
             _ = purge.tick() => match store.purge_before(clock.now() - retention.0).await {

@@ -21,6 +21,11 @@ pub struct AppInfo {
     /// (a new store records from then on; `vigil store salvage` copies back
     /// what still opens).
     pub store_recovered_from: Option<String>,
+    /// Set when the store file is older than its last use (its counter is
+    /// behind the mirror kept outside the data directory, issue 13 §4): it
+    /// was rolled back to an older copy, so recent records may be missing.
+    /// Says where the mirror is; no patient data.
+    pub store_rolled_back: Option<String>,
     /// The site configuration files read, with their SHA-256 and what was taken from each
     /// (the About panel: an installer can tell which version is in use).
     pub site_files: Vec<crate::site::SiteFile>,

@@ -8,6 +8,7 @@
 //! reported, never skipped.
 
 use crate::codec;
+use crate::integrity::{self, Delta};
 use crate::keyring::Purpose;
 use crate::{db, micros_to_utc, source_str, SeriesQuery, Store, StoreError, AAD_CHUNK, AAD_SUMMARY};
 use chrono::{DateTime, Utc};
@@ -190,7 +191,8 @@ pub struct CompactionReport {
     pub chunks_written: u64,
 }
 
-const CHUNK_COLUMNS: &str = "c.id, c.series_id, c.t0, c.t1, c.n, c.nonce, c.sealed, c.aad_version, c.key_id,
+const CHUNK_COLUMNS: &str =
+    "c.id, c.series_id, c.t0, c.t1, c.n, c.nonce, c.sealed, c.aad_version, c.key_id, c.mac,
      c.summary_nonce, c.summary, s.admission, s.bed, s.device, s.code, s.unit, s.source";
 
 impl Store {
@@ -226,6 +228,7 @@ impl Store {
         let mut tx = self.begin_write("starting a write").await?;
         let mut next_id = chunk_id_high_water(&mut tx).await?;
         let mut sealed_under = std::collections::BTreeSet::new();
+        let mut delta = Delta::default();
         for (key, mut samples) in groups {
             let key = key.owned();
             samples.sort_by_key(|s| s.t);
@@ -239,16 +242,21 @@ impl Store {
                 }
             };
             next_id += 1;
-            sealed_under
-                .insert(insert_chunk(&mut tx, self, &key, series_id, next_id, &samples, false).await?);
+            sealed_under.insert(
+                insert_chunk(
+                    &mut tx, self, &key, series_id, next_id, &samples, false, &mut delta,
+                )
+                .await?,
+            );
         }
         // One count update per key, not one per chunk.
         for key_id in sealed_under {
             self.keys.persist_count(&mut tx, key_id).await?;
         }
         if outbox {
-            self.enqueue(&mut tx, batch).await?;
+            self.enqueue(&mut tx, batch, &mut delta).await?;
         }
+        self.integrity.apply(&mut tx, delta).await?;
         set_chunk_id_high_water(&mut tx, next_id).await?;
         if let Some((key, value)) = mark {
             sqlx::query(
@@ -464,6 +472,7 @@ impl Store {
             open.push((id, t1, times));
         }
         failures.extend(self.verify_sealed_records().await?);
+        failures.extend(self.verify_integrity().await?);
         Ok((rows.len() as u64, failures))
     }
 
@@ -494,6 +503,26 @@ impl Store {
                 &sealed,
             )
             .map_err(|_| tampered())?;
+        // After the AEAD (which reports an edited range first): a row read
+        // with its MAC column must carry a valid MAC; salvage reads without.
+        if let Ok(mac) = row.try_get::<Option<Vec<u8>>, _>("mac") {
+            let expect = integrity::chunk_mac(
+                &self.integrity,
+                chunk,
+                series,
+                t0,
+                t1,
+                n,
+                row.get("key_id"),
+                &row.get::<Vec<u8>, _>("nonce"),
+            );
+            if mac.as_deref() != Some(&expect[..]) {
+                return Err(StoreError::IntegrityRow {
+                    table: "chunks",
+                    id: chunk.to_string(),
+                });
+            }
+        }
         let samples =
             codec::decode(&plain, n32 as usize).map_err(|source| StoreError::Corrupt { chunk, source })?;
         Ok((key, samples))
@@ -567,16 +596,22 @@ impl Store {
             let Some(key) = key else { continue };
             samples.sort_by_key(|s| s.t);
             let id = chunk_id_high_water(&mut tx).await? + 1;
-            let key_id = insert_chunk(&mut tx, self, &key, series, id, &samples, true).await?;
+            let mut delta = Delta::default();
+            let key_id = insert_chunk(&mut tx, self, &key, series, id, &samples, true, &mut delta).await?;
             self.keys.persist_count(&mut tx, key_id).await?;
             set_chunk_id_high_water(&mut tx, id).await?;
             for old in &ids {
-                sqlx::query("DELETE FROM chunks WHERE id = ?")
-                    .bind(old)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db("deleting compacted chunks"))?;
+                let mac: Option<Option<Vec<u8>>> =
+                    sqlx::query_scalar("DELETE FROM chunks WHERE id = ? RETURNING mac")
+                        .bind(old)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db("deleting compacted chunks"))?;
+                if let Some(mac) = mac {
+                    delta.remove_chunk(series, mac.as_deref());
+                }
             }
+            self.integrity.apply(&mut tx, delta).await?;
             tx.commit().await.map_err(db("committing a compaction"))?;
             report.chunks_read += ids.len() as u64;
             report.chunks_written += 1;
@@ -599,13 +634,25 @@ impl Store {
         let cutoff = before.timestamp_micros();
         let mut total = 0;
         loop {
-            let n =
-                sqlx::query("DELETE FROM chunks WHERE id IN (SELECT id FROM chunks WHERE t1 < ? LIMIT 500)")
-                    .bind(cutoff)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db("deleting old readings"))?
-                    .rows_affected();
+            // Retention removes rows legitimately: the digests follow in
+            // the same transaction.
+            let what = "deleting old readings";
+            let mut tx = self.begin_write(what).await?;
+            let gone: Vec<(i64, Option<Vec<u8>>)> = sqlx::query_as(
+                "DELETE FROM chunks WHERE id IN (SELECT id FROM chunks WHERE t1 < ? LIMIT 500)
+                 RETURNING series_id, mac",
+            )
+            .bind(cutoff)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db(what))?;
+            let mut delta = Delta::default();
+            for (series, mac) in &gone {
+                delta.remove_chunk(*series, mac.as_deref());
+            }
+            self.integrity.apply(&mut tx, delta).await?;
+            tx.commit().await.map_err(db(what))?;
+            let n = gone.len() as u64;
             total += n;
             if n == 0 {
                 break;
@@ -668,6 +715,9 @@ pub(crate) async fn set_chunk_id_high_water(
 /// count the caller records ([`Keyring::persist_count`]) before committing.
 ///
 /// [`Keyring::persist_count`]: crate::keyring::Keyring::persist_count
+///
+/// Its MAC goes into `delta`, which the caller applies before committing.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn insert_chunk(
     tx: &mut sqlx::SqliteConnection,
     store: &Store,
@@ -676,6 +726,7 @@ pub(crate) async fn insert_chunk(
     id: i64,
     samples: &[codec::Sample],
     with_summary: bool,
+    delta: &mut Delta,
 ) -> Result<i64, StoreError> {
     let (t0, t1, n) = (samples[0].t, samples[samples.len() - 1].t, samples.len() as u32);
     let chunk = store.keys.seal_deferred(
@@ -697,9 +748,20 @@ pub(crate) async fn insert_chunk(
         }
         (snonce, ssealed) = (Some(s.nonce), Some(s.sealed));
     }
+    let mac = integrity::chunk_mac(
+        &store.integrity,
+        id,
+        series_id,
+        t0,
+        t1,
+        n as i64,
+        chunk.key_id,
+        &chunk.nonce,
+    );
+    delta.add_chunk(series_id, &mac);
     sqlx::query(
-        "INSERT INTO chunks (id, series_id, t0, t1, n, nonce, sealed, aad_version, summary_nonce, summary, key_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 2, ?, ?, ?)",
+        "INSERT INTO chunks (id, series_id, t0, t1, n, nonce, sealed, aad_version, summary_nonce, summary, key_id, mac)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 2, ?, ?, ?, ?)",
     )
     .bind(id)
     .bind(series_id)
@@ -711,6 +773,7 @@ pub(crate) async fn insert_chunk(
     .bind(snonce)
     .bind(ssealed)
     .bind(chunk.key_id)
+    .bind(mac)
     .execute(&mut *tx)
     .await
     .map_err(db("writing a chunk"))?;

@@ -11,6 +11,7 @@
 mod chunks;
 mod codec;
 pub mod crypto;
+mod integrity;
 mod keylog;
 mod keyring;
 pub mod keys;
@@ -31,6 +32,7 @@ use vigil_model::{AdmissionId, Mdc, Source};
 
 pub use chunks::{CompactionReport, TrendBucket, WINDOW_US};
 pub use codec::CodecError;
+pub use integrity::{default_counter_dir, Rollback, COUNTER_DIR_ENV};
 pub use keylog::{KeyEvent, KeyOp};
 pub use keyring::{RotationReport, SEAL_BUDGET, SEAL_LIMIT};
 pub use keys::{create_key_file, KdfParams, KeySource};
@@ -96,6 +98,22 @@ pub enum StoreError {
     Damaged { path: PathBuf, reason: String },
     #[error("{0}")]
     Spill(String),
+    /// A row's plaintext columns (bed, times, state, sequence number) do
+    /// not match its integrity MAC: edited in the file, or copied.
+    #[error(
+        "{table} record {id} failed its integrity check: its bed, time or state was altered in the file"
+    )]
+    IntegrityRow { table: &'static str, id: String },
+    /// A scope's rows do not add up to its sealed digest: rows were
+    /// deleted, added or replaced behind the store's back.
+    #[error("{scope}: {rows} rows, the sealed count says {sealed}{}", if rows == sealed { " (rows were replaced)" } else { "" })]
+    ScopeMismatch { scope: String, rows: u64, sealed: u64 },
+    /// A sealed digest (or the store counter) failed authentication.
+    #[error("the sealed digest of {scope} failed authentication: it was altered or copied from another copy of the store")]
+    DigestTampered { scope: String },
+    /// The file is older than its last use (counter behind its mirror).
+    #[error("the store was rolled back to an older copy: its counter is {store}, but {} says {mirror}", path.display())]
+    RolledBack { store: i64, mirror: i64, path: PathBuf },
 }
 
 impl StoreError {
@@ -201,6 +219,8 @@ pub struct Store {
     outbox: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Series rows never change once written: remember their ids.
     series_cache: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<chunks::SeriesKey, i64>>>,
+    /// Row MACs, scope digests and the rollback counter (schema 7).
+    integrity: std::sync::Arc<integrity::Integrity>,
 }
 
 pub(crate) const AAD_CHUNK: &[u8] = b"vigil/chunk/v1";
@@ -228,12 +248,35 @@ impl Store {
     /// quick_check` fails) returns [`StoreError::Damaged`] and is not
     /// written to. The key is checked first when the key table can be read,
     /// so a wrong key on a damaged file is still [`StoreError::WrongKey`].
+    ///
+    /// The store counter is mirrored in [`default_counter_dir`] (see
+    /// [`Store::open_with_counter_dir`]).
     pub async fn open(path: &Path, key: &KeySource) -> Result<Store, StoreError> {
+        Self::open_with_counter_dir(path, key, default_counter_dir().as_deref()).await
+    }
+
+    /// [`Store::open`] with the counter mirror in `counter_dir` (None: no
+    /// mirror, no rollback detection). A file whose counter is behind its
+    /// mirror opens (monitoring must go on) but is reported by
+    /// [`Store::rolled_back`] and `verify`.
+    pub async fn open_with_counter_dir(
+        path: &Path,
+        key: &KeySource,
+        counter_dir: Option<&Path>,
+    ) -> Result<Store, StoreError> {
         let existed = path.exists();
         let (pool, keys) = Self::open_pool(path, key, existed)
             .await
             .map_err(|e| damaged(path, e))?;
+        let integrity = match integrity::init(&pool, &keys, counter_dir).await {
+            Ok(i) => i,
+            Err(e) => {
+                pool.close().await;
+                return Err(damaged(path, e));
+            }
+        };
         Ok(Store {
+            integrity: std::sync::Arc::new(integrity),
             pool,
             keys: std::sync::Arc::new(keys),
             path: path.to_path_buf(),
@@ -373,6 +416,9 @@ impl Store {
     /// closes the pool: after a clean shutdown the file stands alone (a copy
     /// or backup of it is complete).
     pub async fn close(self) {
+        if let Err(e) = self.raise_counter().await {
+            tracing::warn!(error = %e, "raising the store counter at close failed");
+        }
         if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
             .execute(&self.pool)
             .await

@@ -5,6 +5,7 @@
 //! replies that echo values) is sealed under the readings key; only ids,
 //! beds, times and counts are in the clear.
 
+use crate::integrity::{self, Delta};
 use crate::keyring::Purpose;
 use crate::{db, micros_to_utc, Store, StoreError};
 use chrono::{DateTime, Utc};
@@ -120,16 +121,24 @@ fn outbox_aad(created: i64, n: i64) -> Vec<u8> {
     [AAD_OUTBOX, &created.to_le_bytes()[..], &n.to_le_bytes()[..]].concat()
 }
 
-/// Deletes an outbox row and its per-reading state.
-async fn delete_row(tx: &mut sqlx::SqliteConnection, row: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM outbox WHERE seq = ?")
+/// Deletes an outbox row and its per-reading state; the outbox digest
+/// follows in `delta`.
+async fn delete_row(tx: &mut sqlx::SqliteConnection, row: i64, delta: &mut Delta) -> Result<(), sqlx::Error> {
+    let mac: Option<Option<Vec<u8>>> = sqlx::query_scalar("DELETE FROM outbox WHERE seq = ? RETURNING mac")
         .bind(row)
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM outbox_items WHERE outbox_row = ?")
-        .bind(row)
-        .execute(&mut *tx)
-        .await?;
+    if let Some(mac) = mac {
+        delta.remove("outbox", mac.as_deref());
+    }
+    let items: Vec<Option<Vec<u8>>> =
+        sqlx::query_scalar("DELETE FROM outbox_items WHERE outbox_row = ? RETURNING mac")
+            .bind(row)
+            .fetch_all(&mut *tx)
+            .await?;
+    for mac in &items {
+        delta.remove("outbox_items", mac.as_deref());
+    }
     Ok(())
 }
 
@@ -155,6 +164,7 @@ impl Store {
         &self,
         tx: &mut sqlx::SqliteConnection,
         batch: &[Reading],
+        delta: &mut Delta,
     ) -> Result<(), StoreError> {
         let mut admitted: Vec<&Reading> = batch.iter().filter(|r| r.admission.is_some()).collect();
         if admitted.is_empty() {
@@ -169,15 +179,25 @@ impl Store {
             .keys
             .seal(tx, Purpose::Readings, &outbox_aad(created, n), &body)
             .await?;
-        sqlx::query("INSERT INTO outbox (created, n, nonce, sealed, key_id) VALUES (?, ?, ?, ?, ?)")
-            .bind(created)
-            .bind(n)
-            .bind(s.nonce)
-            .bind(s.sealed)
-            .bind(s.key_id)
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO outbox (created, n, nonce, sealed, key_id) VALUES (?, ?, ?, ?, ?) RETURNING seq",
+        )
+        .bind(created)
+        .bind(n)
+        .bind(s.nonce)
+        .bind(s.sealed)
+        .bind(s.key_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db("queueing readings for upload"))?;
+        let mac = integrity::outbox_mac(&self.integrity, seq, created, n);
+        sqlx::query("UPDATE outbox SET mac = ? WHERE seq = ?")
+            .bind(&mac)
+            .bind(seq)
             .execute(&mut *tx)
             .await
             .map_err(db("queueing readings for upload"))?;
+        delta.add("outbox", &mac);
         Ok(())
     }
 
@@ -189,7 +209,7 @@ impl Store {
     /// Up to `limit` outbox rows with `seq > after`, in insertion order.
     pub async fn outbox_peek_after(&self, after: i64, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
         let rows = sqlx::query(
-            "SELECT seq, created, n, nonce, sealed, key_id FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+            "SELECT seq, created, n, nonce, sealed, key_id, mac FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
         )
         .bind(after)
         .bind(limit)
@@ -199,7 +219,7 @@ impl Store {
         let mut state: std::collections::HashMap<(i64, i64), (u32, bool)> = Default::default();
         if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
             let items = sqlx::query(
-                "SELECT outbox_row, outbox_index, attempts, settled FROM outbox_items
+                "SELECT outbox_row, outbox_index, attempts, settled, mac FROM outbox_items
                  WHERE outbox_row BETWEEN ? AND ?",
             )
             .bind(first.get::<i64, _>("seq"))
@@ -208,6 +228,16 @@ impl Store {
             .await
             .map_err(db("reading the outbox"))?;
             for i in items {
+                // A reading marked settled (or its attempts reset) in the
+                // file would silently never be uploaded: refused.
+                let (row, index): (i64, i64) = (i.get("outbox_row"), i.get("outbox_index"));
+                let mac = integrity::item_mac(&self.integrity, row, index, i.get("attempts"), i.get("settled"));
+                if i.get::<Option<Vec<u8>>, _>("mac").as_deref() != Some(&mac[..]) {
+                    return Err(StoreError::IntegrityRow {
+                        table: "outbox_items",
+                        id: format!("{row}/{index}"),
+                    });
+                }
                 state.insert(
                     (i.get("outbox_row"), i.get("outbox_index")),
                     (
@@ -224,6 +254,13 @@ impl Store {
                     table: "outbox",
                     id: seq,
                 };
+                let mac = integrity::outbox_mac(&self.integrity, seq, row.get("created"), row.get("n"));
+                if row.get::<Option<Vec<u8>>, _>("mac").as_deref() != Some(&mac[..]) {
+                    return Err(StoreError::IntegrityRow {
+                        table: "outbox",
+                        id: seq.to_string(),
+                    });
+                }
                 let plain = self
                     .keys
                     .open(
@@ -255,36 +292,86 @@ impl Store {
     /// Removes uploaded rows from the outbox.
     pub async fn outbox_ack(&self, seqs: &[i64]) -> Result<(), StoreError> {
         let mut tx = self.begin_write("acknowledging uploads").await?;
+        let mut delta = Delta::default();
         for seq in seqs {
-            delete_row(&mut tx, *seq)
+            delete_row(&mut tx, *seq, &mut delta)
                 .await
                 .map_err(db("acknowledging uploads"))?;
         }
+        self.integrity.apply(&mut tx, delta).await?;
         tx.commit().await.map_err(db("acknowledging uploads"))
     }
 
     /// One more failed upload attempt for each of these readings (outbox row, index).
     pub async fn outbox_failed(&self, items: &[(i64, u32)]) -> Result<(), StoreError> {
         let mut tx = self.begin_write("counting upload attempts").await?;
+        let mut delta = Delta::default();
         for (row, index) in items {
-            sqlx::query(
-                "INSERT INTO outbox_items (outbox_row, outbox_index, attempts) VALUES (?, ?, 1)
-                 ON CONFLICT (outbox_row, outbox_index) DO UPDATE SET attempts = attempts + 1",
-            )
-            .bind(row)
-            .bind(*index as i64)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("counting upload attempts"))?;
+            self.set_item(&mut tx, *row, *index, |a, s| (a + 1, s), &mut delta)
+                .await?;
         }
+        self.integrity.apply(&mut tx, delta).await?;
         tx.commit().await.map_err(db("counting upload attempts"))
+    }
+
+    /// Sets one outbox reading's state (attempts, settled) from its current
+    /// one, with its MAC; the digest change goes into `delta`.
+    async fn set_item(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        row: i64,
+        index: u32,
+        next: impl FnOnce(i64, i64) -> (i64, i64),
+        delta: &mut Delta,
+    ) -> Result<(), StoreError> {
+        let what = "updating an outbox reading's state";
+        let old: Option<(i64, i64, Option<Vec<u8>>)> = sqlx::query_as(
+            "SELECT attempts, settled, mac FROM outbox_items WHERE outbox_row = ? AND outbox_index = ?",
+        )
+        .bind(row)
+        .bind(index as i64)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db(what))?;
+        let (attempts, settled) = match &old {
+            Some((a, s, mac)) => {
+                delta.remove("outbox_items", mac.as_deref());
+                next(*a, *s)
+            }
+            None => next(0, 0),
+        };
+        let mac = integrity::item_mac(&self.integrity, row, index as i64, attempts, settled);
+        delta.add("outbox_items", &mac);
+        sqlx::query(
+            "INSERT INTO outbox_items (outbox_row, outbox_index, attempts, settled, mac) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (outbox_row, outbox_index) DO UPDATE SET attempts = ?3, settled = ?4, mac = ?5",
+        )
+        .bind(row)
+        .bind(index as i64)
+        .bind(attempts)
+        .bind(settled)
+        .bind(mac)
+        .execute(&mut *tx)
+        .await
+        .map_err(db(what))?;
+        Ok(())
     }
 
     /// Keeps a refused reading with the server's reason (not from the outbox).
     pub async fn dead_letter(&self, reading: &Reading, reason: &str) -> Result<(), StoreError> {
         let mut tx = self.begin_write("writing a dead letter").await?;
-        self.insert_dead_letter(&mut tx, reading, reason, DeadLetterKind::Refused, None, None)
-            .await?;
+        let mut delta = Delta::default();
+        self.insert_dead_letter(
+            &mut tx,
+            reading,
+            reason,
+            DeadLetterKind::Refused,
+            None,
+            None,
+            &mut delta,
+        )
+        .await?;
+        self.integrity.apply(&mut tx, delta).await?;
         tx.commit().await.map_err(db("writing a dead letter"))
     }
 
@@ -302,6 +389,7 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(db(what))?;
+        let mut delta = Delta::default();
         if exists.is_none() {
             self.insert_dead_letter(
                 &mut tx,
@@ -310,25 +398,21 @@ impl Store {
                 s.kind,
                 Some(s.summary),
                 Some((s.row, s.index)),
+                &mut delta,
             )
             .await?;
         }
         if s.row_done {
-            delete_row(&mut tx, s.row).await.map_err(db(what))?;
+            delete_row(&mut tx, s.row, &mut delta).await.map_err(db(what))?;
         } else {
-            sqlx::query(
-                "INSERT INTO outbox_items (outbox_row, outbox_index, settled) VALUES (?, ?, 1)
-                 ON CONFLICT (outbox_row, outbox_index) DO UPDATE SET settled = 1",
-            )
-            .bind(s.row)
-            .bind(s.index as i64)
-            .execute(&mut *tx)
-            .await
-            .map_err(db(what))?;
+            self.set_item(&mut tx, s.row, s.index, |a, _| (a, 1), &mut delta)
+                .await?;
         }
+        self.integrity.apply(&mut tx, delta).await?;
         tx.commit().await.map_err(db(what))
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn insert_dead_letter(
         &self,
         tx: &mut sqlx::SqliteConnection,
@@ -337,6 +421,7 @@ impl Store {
         kind: DeadLetterKind,
         summary: Option<&str>,
         item: Option<(i64, u32)>,
+        delta: &mut Delta,
     ) -> Result<(), StoreError> {
         let what = "writing a dead letter";
         let id: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) + 1 FROM dead_letters")
@@ -349,9 +434,17 @@ impl Store {
             .keys
             .seal(tx, Purpose::Readings, &id_aad(AAD_DEAD, id), &body)
             .await?;
+        let mac = integrity::dead_mac(
+            &self.integrity,
+            id,
+            at.timestamp_micros(),
+            kind.as_str(),
+            item.map(|i| i.0),
+            item.map(|i| i.1 as i64),
+        );
         sqlx::query(
-            "INSERT INTO dead_letters (id, at, nonce, sealed, outbox_row, outbox_index, kind, summary, key_id)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO dead_letters (id, at, nonce, sealed, outbox_row, outbox_index, kind, summary, key_id, mac)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(id)
         .bind(at.timestamp_micros())
@@ -362,9 +455,11 @@ impl Store {
         .bind(kind.as_str())
         .bind(summary)
         .bind(s.key_id)
+        .bind(&mac)
         .execute(&mut *tx)
         .await
         .map_err(db(what))?;
+        delta.add("dead_letters", &mac);
         Ok(())
     }
 
@@ -383,25 +478,30 @@ impl Store {
         }
         let mut tx = self.begin_write(what).await?;
         let mut readings = Vec::new();
+        let mut delta = Delta::default();
         for d in chosen {
-            let gone = sqlx::query("DELETE FROM dead_letters WHERE id = ?")
-                .bind(d.id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db(what))?
-                .rows_affected();
+            let gone: Option<Option<Vec<u8>>> =
+                sqlx::query_scalar("DELETE FROM dead_letters WHERE id = ? RETURNING mac")
+                    .bind(d.id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db(what))?;
             // Already re-queued meanwhile (another requeue): not queued twice.
-            if gone == 1 {
+            if let Some(mac) = gone {
+                delta.remove("dead_letters", mac.as_deref());
                 readings.push(d.reading);
             }
         }
-        self.enqueue(&mut tx, &readings).await?;
+        self.enqueue(&mut tx, &readings, &mut delta).await?;
+        self.integrity.apply(&mut tx, delta).await?;
         tx.commit().await.map_err(db(what))?;
         Ok(readings.len() as u64)
     }
 
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
-        let rows = sqlx::query("SELECT id, at, nonce, sealed, kind, key_id FROM dead_letters ORDER BY id")
+        let rows = sqlx::query(
+            "SELECT id, at, nonce, sealed, kind, key_id, outbox_row, outbox_index, mac FROM dead_letters ORDER BY id",
+        )
             .fetch_all(&self.pool)
             .await
             .map_err(db("reading dead letters"))?;
@@ -412,6 +512,20 @@ impl Store {
                     table: "dead_letters",
                     id,
                 };
+                let mac = integrity::dead_mac(
+                    &self.integrity,
+                    id,
+                    row.get("at"),
+                    row.get("kind"),
+                    row.get("outbox_row"),
+                    row.get("outbox_index"),
+                );
+                if row.get::<Option<Vec<u8>>, _>("mac").as_deref() != Some(&mac[..]) {
+                    return Err(StoreError::IntegrityRow {
+                        table: "dead_letters",
+                        id: id.to_string(),
+                    });
+                }
                 let plain = self
                     .keys
                     .open(
@@ -480,13 +594,16 @@ impl Store {
             .fetch_one(&mut *tx)
             .await
             .map_err(db("writing the alarm log"))?;
+        let mut delta = Delta::default();
         for (bed, at, event) in events {
             id += 1;
+            let mac = integrity::alarm_mac(&self.integrity, id, bed, at.timestamp_micros());
+            delta.add("alarm_log", &mac);
             let body = serde_json::to_vec(event).expect("json serialises");
             let aad = [id_aad(AAD_ALARM, id), bed.as_bytes().to_vec()].concat();
             let s = self.keys.seal(&mut tx, Purpose::Readings, &aad, &body).await?;
             sqlx::query(
-                "INSERT INTO alarm_log (id, bed, at, nonce, sealed, key_id) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO alarm_log (id, bed, at, nonce, sealed, key_id, mac) VALUES (?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(id)
             .bind(bed)
@@ -494,10 +611,12 @@ impl Store {
             .bind(s.nonce)
             .bind(s.sealed)
             .bind(s.key_id)
+            .bind(mac)
             .execute(&mut *tx)
             .await
             .map_err(db("writing the alarm log"))?;
         }
+        self.integrity.apply(&mut tx, delta).await?;
         tx.commit().await.map_err(db("writing the alarm log"))
     }
 
@@ -509,7 +628,7 @@ impl Store {
         to: DateTime<Utc>,
     ) -> Result<Vec<AlarmRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, bed, at, nonce, sealed, key_id FROM alarm_log
+            "SELECT id, bed, at, nonce, sealed, key_id, mac FROM alarm_log
              WHERE at >= ?1 AND at <= ?2 AND (?3 IS NULL OR bed = ?3) ORDER BY at, id",
         )
         .bind(from.timestamp_micros())
@@ -539,6 +658,16 @@ impl Store {
                 &row.get::<Vec<u8>, _>("sealed"),
             )
             .map_err(|_| bad())?;
+        // After the AEAD (which binds id and bed): the time is MACed.
+        let at: i64 = row.get("at");
+        if row.get::<Option<Vec<u8>>, _>("mac").as_deref()
+            != Some(&integrity::alarm_mac(&self.integrity, id, &bed, at)[..])
+        {
+            return Err(StoreError::IntegrityRow {
+                table: "alarm_log",
+                id: id.to_string(),
+            });
+        }
         let event = serde_json::from_slice(&plain).map_err(|_| bad())?;
         Ok(AlarmRecord {
             id,
@@ -549,29 +678,59 @@ impl Store {
     }
 
     /// Assigns (or moves) a Bluetooth device to a bed.
+    /// Bed, kind and time are MACed; the devices digest follows in the same
+    /// transaction.
     pub async fn assign_device(&self, address: &str, bed: &str, kind: &str) -> Result<(), StoreError> {
+        let what = "assigning a device";
+        let mut tx = self.begin_write(what).await?;
+        let old: Option<(i64, Option<Vec<u8>>)> =
+            sqlx::query_as("SELECT added_at, mac FROM devices WHERE address = ?")
+                .bind(address)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db(what))?;
+        let mut delta = Delta::default();
+        let added_at = match &old {
+            Some((at, mac)) => {
+                delta.remove("devices", mac.as_deref());
+                *at
+            }
+            None => Utc::now().timestamp_micros(),
+        };
+        let mac = integrity::device_mac(&self.integrity, address, bed, kind, added_at);
+        delta.add("devices", &mac);
         sqlx::query(
-            "INSERT INTO devices (address, bed, kind, added_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(address) DO UPDATE SET bed = ?2, kind = ?3",
+            "INSERT INTO devices (address, bed, kind, added_at, mac) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(address) DO UPDATE SET bed = ?2, kind = ?3, mac = ?5",
         )
         .bind(address)
         .bind(bed)
         .bind(kind)
-        .bind(Utc::now().timestamp_micros())
-        .execute(&self.pool)
+        .bind(added_at)
+        .bind(&mac)
+        .execute(&mut *tx)
         .await
-        .map_err(db("assigning a device"))?;
-        Ok(())
+        .map_err(db(what))?;
+        self.integrity.apply(&mut tx, delta).await?;
+        tx.commit().await.map_err(db(what))
     }
 
     pub async fn remove_device(&self, address: &str) -> Result<bool, StoreError> {
-        let n = sqlx::query("DELETE FROM devices WHERE address = ?")
-            .bind(address)
-            .execute(&self.pool)
-            .await
-            .map_err(db("removing a device"))?
-            .rows_affected();
-        Ok(n > 0)
+        let what = "removing a device";
+        let mut tx = self.begin_write(what).await?;
+        let gone: Option<Option<Vec<u8>>> =
+            sqlx::query_scalar("DELETE FROM devices WHERE address = ? RETURNING mac")
+                .bind(address)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db(what))?;
+        let mut delta = Delta::default();
+        if let Some(mac) = &gone {
+            delta.remove("devices", mac.as_deref());
+        }
+        self.integrity.apply(&mut tx, delta).await?;
+        tx.commit().await.map_err(db(what))?;
+        Ok(gone.is_some())
     }
 
     /// Remembers a device's Device Information (manufacturer, model, serial …).
@@ -600,12 +759,35 @@ impl Store {
 
     pub async fn devices(&self) -> Result<Vec<DeviceAssignment>, StoreError> {
         let rows = sqlx::query(
-            "SELECT address, bed, kind, added_at, nonce, sealed, key_id FROM devices ORDER BY bed, address",
+            "SELECT address, bed, kind, added_at, nonce, sealed, key_id, mac FROM devices ORDER BY bed, address",
         )
         .fetch_all(&self.pool)
         .await
         .map_err(db("listing devices"))?;
         rows.iter()
+            .filter(|row| {
+                // A device whose bed or kind was edited in the file is not
+                // connected to any bed (its data would go to the wrong
+                // patient); the others still are. `verify` names it.
+                let address: String = row.get("address");
+                let ok = row.get::<Option<Vec<u8>>, _>("mac").as_deref()
+                    == Some(
+                        &integrity::device_mac(
+                            &self.integrity,
+                            &address,
+                            row.get("bed"),
+                            row.get("kind"),
+                            row.get("added_at"),
+                        )[..],
+                    );
+                if !ok {
+                    tracing::error!(
+                        table = "devices",
+                        "a device assignment failed its integrity check; ignored"
+                    );
+                }
+                ok
+            })
             .map(|row| {
                 let address: String = row.get("address");
                 let info = match (
@@ -649,7 +831,7 @@ impl Store {
                 failures.push(e);
             }
         }
-        let rows = sqlx::query("SELECT id, bed, at, nonce, sealed, key_id FROM alarm_log")
+        let rows = sqlx::query("SELECT id, bed, at, nonce, sealed, key_id, mac FROM alarm_log")
             .fetch_all(&self.pool)
             .await
             .map_err(db("reading the alarm log"))?;

@@ -466,8 +466,10 @@ impl Store {
             return Ok(0);
         }
         let id = chunks::chunk_id_high_water(&mut tx).await? + 1;
-        let key_id = chunks::insert_chunk(&mut tx, self, key, sid, id, &samples, false).await?;
+        let mut delta = crate::integrity::Delta::default();
+        let key_id = chunks::insert_chunk(&mut tx, self, key, sid, id, &samples, false, &mut delta).await?;
         self.keys.persist_count(&mut tx, key_id).await?;
+        self.integrity.apply(&mut tx, delta).await?;
         chunks::set_chunk_id_high_water(&mut tx, id).await?;
         tx.commit().await.map_err(db("salvaging a chunk"))?;
         Ok(samples.len() as u64)
@@ -500,8 +502,9 @@ impl Store {
             .keys
             .seal(&mut tx, Purpose::Phi, &crate::vault::patient_aad(id, bed), plain)
             .await?;
+        let mac = crate::integrity::admission_mac(&self.integrity, id, bed, admitted, discharged);
         sqlx::query(
-            "INSERT INTO admissions (id, bed, admitted_at, discharged_at, nonce, sealed, key_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO admissions (id, bed, admitted_at, discharged_at, nonce, sealed, key_id, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(id)
         .bind(bed)
@@ -510,9 +513,13 @@ impl Store {
         .bind(s.nonce)
         .bind(s.sealed)
         .bind(s.key_id)
+        .bind(&mac)
         .execute(&mut *tx)
         .await
         .map_err(db("salvaging an admission"))?;
+        let mut delta = crate::integrity::Delta::default();
+        delta.add("admissions", &mac);
+        self.integrity.apply(&mut tx, delta).await?;
         tx.commit().await.map_err(db("salvaging an admission"))?;
         Ok(true)
     }

@@ -127,3 +127,39 @@ fn a_store_that_opens_but_cannot_be_read_back_is_moved_aside_too() {
         v.shutdown().await;
     });
 }
+
+/// Issue 13 §4: the data directory put back to an older copy of the store
+/// still starts (monitoring goes on), and the core says so (banner, gateway).
+#[test]
+fn a_store_rolled_back_to_an_older_copy_starts_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("vigil.db");
+    let old = dir.path().join("old-copy.db");
+    runtime().block_on(async {
+        let v = Vigil::start(config(dir.path(), Scenario::Stable, 1.0))
+            .await
+            .expect("monitoring starts");
+        assert_eq!(v.info().store_rolled_back, None);
+        v.shutdown().await;
+        std::fs::copy(&db, &old).unwrap();
+        let v = Vigil::start(config(dir.path(), Scenario::Stable, 1.0))
+            .await
+            .expect("monitoring starts");
+        assert_eq!(
+            v.info().store_rolled_back,
+            None,
+            "a normal restart is no rollback"
+        );
+        v.shutdown().await;
+        std::fs::copy(&old, &db).unwrap();
+        for suffix in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+        }
+        let v = Vigil::start(config(dir.path(), Scenario::Stable, 1.0))
+            .await
+            .expect("monitoring starts");
+        let why = v.info().store_rolled_back.clone().expect("rollback reported");
+        assert!(why.contains("is behind"), "{why}");
+        v.shutdown().await;
+    });
+}
