@@ -1027,4 +1027,5 @@ fn a_full_disk_fails_writes_and_recording_resumes_when_space_returns() {
     });
 }
 mod keys;
+mod users;
 mod spill;
