@@ -8,7 +8,24 @@ use crate::view::{AdmissionView, WardSnapshot, WardUpdate};
 use crate::{alarming, AdmitRequest, CoreError, PatientMatch, ScanResult, SyncView, Vigil};
 use std::time::Instant;
 
+/// The workstation's session for the screen.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct SessionState {
+    /// The signed-in user; null when signed out.
+    pub signed_in: Option<SessionView>,
+    /// False at first start: the screen offers to create the first admin.
+    pub has_users: bool,
+}
+
 impl Vigil {
+    pub async fn session_state(&self) -> Result<SessionState, CoreError> {
+        Ok(SessionState {
+            signed_in: self.session(),
+            has_users: self.has_users().await?,
+        })
+    }
+
     /// Signs a user in on this workstation (see [`crate::auth::Auth::sign_in`]).
     pub async fn sign_in(&self, name: &str, password: &str) -> Result<SessionView, CoreError> {
         self.auth.sign_in(&self.store, name, password, Instant::now()).await

@@ -1,0 +1,126 @@
+// Who is acting (issue 14): the sign-in dialog, the first admin at first start,
+// and the pure rules the screen uses to show what the signed-in user may do.
+// The core checks every action itself; this only hides what would be refused.
+//
+// A signed-out workstation keeps monitoring and alarming: this dialog never
+// blocks the numerics or the alarm sound behind it for longer than it is open.
+
+import type { Action, SessionState, SessionView } from "./contract";
+import { commandErrorText, toCommandError } from "./validate";
+
+export interface SignInApi {
+  signIn(name: string, password: string): Promise<SessionView>;
+  createFirstAdmin(name: string, password: string, confirm: string): Promise<SessionView>;
+}
+
+/** Shortest password for a new user (the core checks again). */
+export const PASSWORD_MIN = 12;
+
+/** Whether the signed-in user (null: nobody) may do `action`. Monitoring needs no one. */
+export function may(session: SessionView | null, action: Action): boolean {
+  if (action === "monitor") return true;
+  return !!session && session.may.includes(action);
+}
+
+/** The header's text for the signed-in user: "ann (nurse)", or null when signed out. */
+export function sessionLabel(session: SessionView | null): string | null {
+  return session ? `${session.user} (${session.role})` : null;
+}
+
+/** The dialog's texts: [heading, explanation, submit label]. */
+export function signInTexts(state: Pick<SessionState, "has_users">, reason: string | null): [string, string, string] {
+  if (!state.has_users) {
+    return [
+      "Create the first administrator",
+      `No one can sign in yet. Create the administrator account for this workstation (password at least ${PASSWORD_MIN} characters, typed twice); the administrator then adds nurses and clinicians with \`vigil user add\`. Monitoring and alarms go on meanwhile.`,
+      "Create administrator",
+    ];
+  }
+  return ["Sign in", reason ?? "Sign in to act or to see patient details. Monitoring and alarms go on while no one is signed in.", "Sign in"];
+}
+
+/** A check in the screen before the first admin is created: an error text or null. */
+export function newAdminError(name: string, password: string, confirm: string): string | null {
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) return "A user name has 1 to 64 letters, digits, '.', '_' or '-'.";
+  if ([...password].length < PASSWORD_MIN) return `The password must have at least ${PASSWORD_MIN} characters.`;
+  if (password !== confirm) return "The two passwords differ: type the same one twice.";
+  return null;
+}
+
+/** Body attributes the stylesheet hides actions by: `data-session` and `data-may`. */
+export function sessionAttributes(session: SessionView | null): { session: string; may: string } {
+  return { session: session ? "in" : "out", may: session ? session.may.join(" ") : "" };
+}
+
+/**
+ * Shows the sign-in dialog (or the first-admin form); resolves with the new
+ * session, or null when the user closes it (Cancel or Escape).
+ */
+export function showSignIn(api: SignInApi, state: Pick<SessionState, "has_users">, reason: string | null = null): Promise<SessionView | null> {
+  document.querySelector('[data-testid="signin"]')?.remove();
+  return new Promise((resolve) => {
+    const first = !state.has_users;
+    const [title, text, submit] = signInTexts(state, reason);
+    const overlay = document.createElement("div");
+    overlay.className = "unlock-overlay signin-overlay";
+    overlay.dataset.testid = "signin";
+    overlay.innerHTML = `
+      <form class="unlock-form" autocomplete="off">
+        <h1></h1>
+        <p class="unlock-text"></p>
+        <label>User name <input type="text" data-testid="signin-name" autocomplete="username" spellcheck="false" maxlength="64" /></label>
+        <label>Password <input type="password" data-testid="signin-password" autocomplete="${first ? "new-password" : "current-password"}" /></label>
+        <label class="signin-confirm-row">Password again <input type="password" data-testid="signin-confirm" autocomplete="new-password" /></label>
+        <p class="unlock-error" data-testid="signin-error" role="alert"></p>
+        <button type="submit" data-testid="signin-submit"></button>
+        <button type="button" data-testid="signin-cancel">Cancel</button>
+      </form>`;
+    overlay.querySelector("h1")!.textContent = title;
+    overlay.querySelector(".unlock-text")!.textContent = text;
+    const form = overlay.querySelector("form")!;
+    const name = overlay.querySelector<HTMLInputElement>('[data-testid="signin-name"]')!;
+    const password = overlay.querySelector<HTMLInputElement>('[data-testid="signin-password"]')!;
+    const confirm = overlay.querySelector<HTMLInputElement>('[data-testid="signin-confirm"]')!;
+    const error = overlay.querySelector<HTMLElement>(".unlock-error")!;
+    const button = overlay.querySelector<HTMLButtonElement>('[data-testid="signin-submit"]')!;
+    button.textContent = submit;
+    overlay.querySelector<HTMLElement>(".signin-confirm-row")!.hidden = !first;
+    const close = (s: SessionView | null) => {
+      password.value = "";
+      confirm.value = "";
+      overlay.remove();
+      document.removeEventListener("keydown", onKey, true);
+      resolve(s);
+    };
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key === "Escape") {
+        e.stopPropagation();
+        close(null);
+      }
+    };
+    document.addEventListener("keydown", onKey, true);
+    overlay.querySelector('[data-testid="signin-cancel"]')!.addEventListener("click", () => close(null));
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      if (first) {
+        const why = newAdminError(name.value.trim(), password.value, confirm.value);
+        if (why) {
+          error.textContent = why;
+          return;
+        }
+      }
+      button.disabled = true;
+      error.textContent = first ? "Creating the administrator\u2026" : "Signing in\u2026";
+      try {
+        close(first ? await api.createFirstAdmin(name.value.trim(), password.value, confirm.value) : await api.signIn(name.value.trim(), password.value));
+      } catch (err) {
+        error.textContent = commandErrorText(toCommandError(err));
+        button.disabled = false;
+        password.value = "";
+        password.focus();
+      }
+    });
+    document.body.append(overlay);
+    name.focus();
+  });
+}
