@@ -43,6 +43,8 @@ async fn core(state: &AppState) -> Result<Arc<Vigil>, CmdError> {
 pub async fn start_core(start: &StartOptions, key: KeySource) -> Result<Arc<Vigil>, CmdError> {
     let vigil = Vigil::start(start.core_config(key)?).await?;
     tracing::info!(key = %vigil.info().key_source, mode = vigil.info().mode, "store unlocked");
+    let site = vigil_core::site::SiteConfig::load(&start.data_dir()?)?;
+    vigil.set_idle_lock(site.session.idle_lock());
     Ok(Arc::new(vigil))
 }
 
@@ -131,6 +133,13 @@ pub async fn sign_in(
     password: String,
 ) -> Result<vigil_core::auth::SessionView, CmdError> {
     Ok(core(&state).await?.sign_in(&name, &password).await?)
+}
+
+/// Input at the workstation (throttled by the screen): the idle lock starts again.
+#[tauri::command]
+pub async fn session_touch(state: State<'_, AppState>) -> Result<(), CmdError> {
+    core(&state).await?.touch_session();
+    Ok(())
 }
 
 /// Signs out: monitoring and alarms go on; actions and patient identity need a sign-in.

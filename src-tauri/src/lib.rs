@@ -53,6 +53,7 @@ pub fn run_app(start: cli::StartOptions) -> anyhow::Result<()> {
             commands::session,
             commands::sign_in,
             commands::sign_out,
+            commands::session_touch,
             commands::create_first_admin,
             commands::ward_snapshot,
             commands::ward_subscribe,

@@ -153,6 +153,11 @@ export function signIn(name: string, password: string): Promise<SessionView> {
   return invoke<SessionView>("sign_in", { name, password });
 }
 
+/** Input at the workstation: the idle lock starts again. */
+export function sessionTouch(): Promise<void> {
+  return invoke<void>("session_touch");
+}
+
 export function signOut(): Promise<void> {
   return invoke<void>("sign_out");
 }

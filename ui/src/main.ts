@@ -11,7 +11,7 @@ import { audioStateText, idsToAcknowledge, wardSounding } from "./alarms";
 import { applyBufferedUpdate, applySnapshot, applyUpdate, bedAlarms, createState, frameContext, latestReading, setAdmission } from "./state";
 import { SHOWN_CODES, ScreenLatency, percentile } from "./timing";
 import { commandErrorText, toCommandError } from "./validate";
-import { sessionAttributes, sessionLabel, showSignIn } from "./signin";
+import { sessionAttributes, sessionChanged, sessionLabel, shouldTouch, showSignIn } from "./signin";
 import { showUnlock } from "./unlock";
 import { syncModel, syncUnknownModel } from "./sync";
 
@@ -385,6 +385,10 @@ async function loadAppInfo(): Promise<void> {
   }
 }
 
+/** How often the screen asks the core whether the session still runs (the idle lock ends it there). */
+const SESSION_POLL_MS = 5000;
+let lastTouch = -Infinity;
+
 /** Who is signed in (the core keeps its session across a reload of the screen); first start offers the first admin. */
 async function loadSession(): Promise<void> {
   for (;;) {
@@ -393,6 +397,28 @@ async function loadSession(): Promise<void> {
       hasUsers = st.has_users;
       setSession(st.signed_in);
       if (!st.has_users) void openSignIn(null);
+      // Input tells the core the user is still there; the idle lock (site
+      // session.idle_lock_s) is the core's: the screen follows within 5 s.
+      for (const ev of ["pointerdown", "keydown", "wheel", "touchstart"]) {
+        document.addEventListener(
+          ev,
+          () => {
+            const now = performance.now();
+            if (!shouldTouch(now, lastTouch, session !== null)) return;
+            lastTouch = now;
+            api.sessionTouch().catch((e) => logError("session_touch", e));
+          },
+          { capture: true, passive: true },
+        );
+      }
+      setInterval(() => {
+        api
+          .session()
+          .then((now) => {
+            if (sessionChanged(session, now.signed_in)) setSession(now.signed_in);
+          })
+          .catch((e) => logError("session", e));
+      }, SESSION_POLL_MS);
       return;
     } catch (e) {
       logError("session", e);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { SessionView } from "./contract";
-import { may, newAdminError, sessionAttributes, sessionLabel, signInTexts } from "./signin";
+import { TOUCH_EVERY_MS, may, newAdminError, sessionAttributes, sessionChanged, sessionLabel, shouldTouch, signInTexts } from "./signin";
 
 const nurse: SessionView = { user: "ann", role: "nurse", may: ["monitor", "view_patient", "admit", "acknowledge", "pause_audio"] };
 
@@ -36,5 +36,20 @@ describe("sign-in dialog", () => {
     expect(newAdminError("bad name", "long enough pw", "long enough pw")).toMatch(/user name/);
     expect(newAdminError("admin", "short", "short")).toMatch(/at least 12/);
     expect(newAdminError("admin", "long enough pw", "long enough px")).toMatch(/differ/);
+  });
+});
+
+describe("idle lock", () => {
+  it("reports input only while signed in, at most every 15 s", () => {
+    expect(shouldTouch(100_000, 0, false)).toBe(false);
+    expect(shouldTouch(100_000, 0, true)).toBe(true);
+    expect(shouldTouch(100_000, 100_000 - TOUCH_EVERY_MS + 1, true)).toBe(false);
+    expect(shouldTouch(100_000, 100_000 - TOUCH_EVERY_MS, true)).toBe(true);
+  });
+  it("notices when the core ended the session", () => {
+    expect(sessionChanged(nurse, null)).toBe(true);
+    expect(sessionChanged(nurse, { ...nurse })).toBe(false);
+    expect(sessionChanged(null, null)).toBe(false);
+    expect(sessionChanged(nurse, { ...nurse, role: "viewer" })).toBe(true);
   });
 });

@@ -124,3 +124,16 @@ export function showSignIn(api: SignInApi, state: Pick<SessionState, "has_users"
     name.focus();
   });
 }
+
+/** How often input at the workstation is reported to the core (the idle lock's activity). */
+export const TOUCH_EVERY_MS = 15_000;
+
+/** Whether input now should be reported: only while signed in, at most every TOUCH_EVERY_MS. */
+export function shouldTouch(now: number, lastTouch: number, signedIn: boolean): boolean {
+  return signedIn && now - lastTouch >= TOUCH_EVERY_MS;
+}
+
+/** Whether the core's session differs from the one the screen shows (idle lock, sign-out elsewhere). */
+export function sessionChanged(shown: SessionView | null, core: SessionView | null): boolean {
+  return (shown?.user ?? null) !== (core?.user ?? null) || (shown?.role ?? null) !== (core?.role ?? null);
+}

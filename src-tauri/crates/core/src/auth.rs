@@ -390,6 +390,8 @@ pub fn delay_after(failures: u32) -> Duration {
 struct Session {
     name: String,
     role: Role,
+    /// The last input or action (the idle lock counts from here).
+    last_active: Instant,
 }
 
 #[derive(Default)]
@@ -404,9 +406,39 @@ struct Throttle {
 pub struct Auth {
     session: Mutex<Option<Session>>,
     throttle: Mutex<Throttle>,
+    /// The idle lock (site `session.idle_lock_s`); None: never.
+    idle: Mutex<Option<Duration>>,
 }
 
 impl Auth {
+    /// Sets the idle lock: a session without input or action for this long ends.
+    pub fn set_idle_lock(&self, idle: Option<Duration>) {
+        *self.idle.lock().unwrap() = idle;
+    }
+
+    /// The session at `now`, ended first if it has been idle too long
+    /// (names, MRNs and DOBs leave the screen; monitoring goes on).
+    fn current(&self, now: Instant) -> Option<Session> {
+        let idle = *self.idle.lock().unwrap();
+        let mut slot = self.session.lock().unwrap();
+        if let (Some(s), Some(idle)) = (slot.as_ref(), idle) {
+            if now.saturating_duration_since(s.last_active) > idle {
+                tracing::info!(user = %s.name, idle_s = idle.as_secs(), "idle lock: signed out");
+                *slot = None;
+            }
+        }
+        slot.clone()
+    }
+
+    /// Input at the workstation: the signed-in user is still there.
+    pub fn touch(&self, now: Instant) {
+        if self.current(now).is_some() {
+            if let Some(s) = self.session.lock().unwrap().as_mut() {
+                s.last_active = s.last_active.max(now);
+            }
+        }
+    }
+
     /// Checks a name and password against the store and, when they match an
     /// enabled user, makes them the signed-in user (replacing anyone else).
     /// Wrong attempts for a name are rate-limited (see [`delay_after`]) and
@@ -463,6 +495,7 @@ impl Auth {
         *self.session.lock().unwrap() = Some(Session {
             name: user.name.clone(),
             role,
+            last_active: now,
         });
         let actor = Actor {
             name: user.name.clone(),
@@ -479,11 +512,11 @@ impl Auth {
     }
 
     pub fn session(&self) -> Option<SessionView> {
-        self.session
-            .lock()
-            .unwrap()
-            .as_ref()
-            .map(|s| session_view(&s.name, s.role))
+        self.session_at(Instant::now())
+    }
+
+    pub fn session_at(&self, now: Instant) -> Option<SessionView> {
+        self.current(now).map(|s| session_view(&s.name, s.role))
     }
 
     /// Whether the signed-in user (if any) may do `action` (no record).
@@ -491,17 +524,18 @@ impl Auth {
         if action == Action::Monitor {
             return true;
         }
-        self.session
-            .lock()
-            .unwrap()
-            .as_ref()
-            .is_some_and(|s| allows(s.role, action))
+        self.current(Instant::now()).is_some_and(|s| allows(s.role, action))
     }
 
     /// The signed-in actor for `action`, or why not. Passes every attempt,
     /// allowed or refused, through [`record_action`].
     pub fn authorize(&self, action: Action, admission: Option<&str>) -> Result<Actor, AuthError> {
-        let session = self.session.lock().unwrap().clone();
+        self.authorize_at(action, admission, Instant::now())
+    }
+
+    /// [`Auth::authorize`] at `now`; an allowed action counts as activity.
+    pub fn authorize_at(&self, action: Action, admission: Option<&str>, now: Instant) -> Result<Actor, AuthError> {
+        let session = self.current(now);
         let Some(s) = session else {
             if action == Action::Monitor {
                 return Ok(Actor {
@@ -527,6 +561,9 @@ impl Auth {
         let ok = allows(s.role, action);
         record_action(&actor, action, admission, ok);
         if ok {
+            if action != Action::Monitor {
+                self.touch(now);
+            }
             Ok(actor)
         } else {
             Err(AuthError::Forbidden { role: s.role, action })

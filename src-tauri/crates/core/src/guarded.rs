@@ -40,6 +40,16 @@ impl Vigil {
         self.auth.session()
     }
 
+    /// Sets the idle lock (site `session.idle_lock_s`; None: never).
+    pub fn set_idle_lock(&self, idle: Option<std::time::Duration>) {
+        self.auth.set_idle_lock(idle)
+    }
+
+    /// Input at the workstation (the screen reports it): the idle lock starts again.
+    pub fn touch_session(&self) {
+        self.auth.touch(Instant::now())
+    }
+
     /// Wrong sign-ins since start.
     pub fn failed_sign_ins(&self) -> u64 {
         self.auth.failed_sign_ins()

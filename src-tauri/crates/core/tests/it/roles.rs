@@ -231,3 +231,40 @@ async fn wrong_passwords_are_rate_limited_and_counted_and_a_disabled_user_cannot
     assert!(users[0].disabled);
     v.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_idle_lock_ends_the_session_and_the_first_admin_is_offered_only_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = Vigil::start(config(dir.path(), Scenario::Stable, 1.0)).await.unwrap();
+    // No user: the first admin may be made (and is signed in); then never again.
+    let s = v.create_first_admin("ada", PW).await.unwrap();
+    assert_eq!((s.user.as_str(), s.role), ("ada", Role::Admin));
+    assert!(v.has_users().await.unwrap());
+    assert!(matches!(
+        v.create_first_admin("eve", PW).await,
+        Err(CoreError::Auth(AuthError::Forbidden { .. }))
+    ));
+    v.sign_out();
+
+    auth::add_user(v.store(), "ann", Role::Nurse, PW).await.unwrap();
+    let a = Auth::default();
+    a.set_idle_lock(Some(Duration::from_secs(60)));
+    let t0 = Instant::now();
+    a.sign_in(v.store(), "ann", PW, t0).await.unwrap();
+    // Actions and input keep the session.
+    let t1 = t0 + Duration::from_secs(50);
+    assert_eq!(a.authorize_at(Action::Acknowledge, None, t1).unwrap().name, "ann");
+    let t2 = t1 + Duration::from_secs(50);
+    a.touch(t2);
+    assert!(a.session_at(t2 + Duration::from_secs(59)).is_some());
+    // 61 s without either: signed out; monitoring goes on, actions need a sign-in.
+    let t3 = t2 + Duration::from_secs(61);
+    assert!(a.session_at(t3).is_none());
+    assert!(matches!(a.authorize_at(Action::Acknowledge, None, t3), Err(AuthError::NotSignedIn)));
+    assert!(a.authorize_at(Action::Monitor, None, t3).is_ok());
+    // The site's default: 5 minutes; 0 = never.
+    let site = vigil_core::site::SessionSite::default();
+    assert_eq!(site.idle_lock(), Some(Duration::from_secs(300)));
+    assert_eq!(vigil_core::site::SessionSite { idle_lock_s: 0 }.idle_lock(), None);
+    v.shutdown().await;
+}
