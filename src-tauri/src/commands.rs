@@ -142,6 +142,15 @@ pub async fn session_touch(state: State<'_, AppState>) -> Result<(), CmdError> {
     Ok(())
 }
 
+/// Break-glass: emergency clinical access for 15 minutes, with a reason (flagged on every action).
+#[tauri::command]
+pub async fn break_glass(
+    state: State<'_, AppState>,
+    reason: String,
+) -> Result<vigil_core::auth::SessionView, CmdError> {
+    Ok(core(&state).await?.break_glass(&reason)?)
+}
+
 /// Signs out: monitoring and alarms go on; actions and patient identity need a sign-in.
 #[tauri::command]
 pub async fn sign_out(state: State<'_, AppState>) -> Result<(), CmdError> {

@@ -158,6 +158,19 @@ try {
     await new Promise((r) => setTimeout(r, 1200));
     await signIn(s, { name: "e2e-admin", role: "admin", password: "admin password 12" });
   });
+  await step("[unlock] break-glass: the admin takes emergency access with a reason; the header says so", async () => {
+    const open = await s.findElement(By.css('[data-testid="break-glass-open"]'));
+    await s.wait(until.elementIsVisible(open), 5000);
+    await open.click();
+    const reason = await s.wait(until.elementLocated(By.css('[data-testid="break-glass-reason"]')), 5000);
+    await s.findElement(By.css('[data-testid="break-glass-submit"]')).click();
+    await s.wait(async () => /reason/.test(await s.findElement(By.css('[data-testid="break-glass-error"]')).getText()), 5000);
+    await reason.sendKeys("bed 1 alarming, no nurse on the ward");
+    await s.findElement(By.css('[data-testid="break-glass-submit"]')).click();
+    await s.wait(async () => /EMERGENCY ACCESS \(15 min left\)/.test(await s.findElement(By.css('[data-testid="user-signed"]')).getText().catch(() => "")), 10000);
+    assert.equal(await s.findElement(By.css('[data-testid="break-glass-open"]')).isDisplayed(), false, "offered again while active");
+    writeFileSync(join(out, "break-glass.png"), Buffer.from(await s.takeScreenshot(), "base64"));
+  });
 } catch (e) {
   failed = true;
   console.error(`not ok - ${e?.stack ?? e}`);

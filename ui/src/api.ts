@@ -158,6 +158,11 @@ export function sessionTouch(): Promise<void> {
   return invoke<void>("session_touch");
 }
 
+/** Break-glass: emergency clinical access for 15 minutes, with a reason. */
+export function breakGlass(reason: string): Promise<SessionView> {
+  return invoke<SessionView>("break_glass", { reason });
+}
+
 export function signOut(): Promise<void> {
   return invoke<void>("sign_out");
 }

@@ -91,6 +91,8 @@ export interface Actions {
   /** Open the sign-in dialog. */
   signIn(): void;
   signOut(): void;
+  /** Ask for a reason and take break-glass emergency access. */
+  breakGlass(): void;
   enableAudio(): void;
   /** Open the list of readings the FHIR server refused. */
   openDeadLetters(): void;
@@ -1178,6 +1180,7 @@ export class AppView {
   private readonly signed: HTMLSpanElement;
   private readonly signedName: HTMLSpanElement;
   private readonly signInButton: HTMLButtonElement;
+  private readonly breakGlassButton: HTMLButtonElement;
   private readonly audioBanner: HTMLButtonElement;
   private readonly audioState: HTMLSpanElement;
   private readonly pauseAll: HTMLButtonElement;
@@ -1242,6 +1245,9 @@ export class AppView {
     this.signed.hidden = true;
     this.signInButton = h("button", { class: "btn btn-primary", testid: "sign-in-open", text: "Sign in", attrs: { type: "button", title: "Sign in to act or to see patient details" } });
     this.signInButton.addEventListener("click", () => actions.signIn());
+    this.breakGlassButton = h("button", { class: "btn", testid: "break-glass-open", text: "Emergency access\u2026", attrs: { type: "button", title: "Clinical access for 15 minutes, with a reason" } });
+    this.breakGlassButton.addEventListener("click", () => actions.breakGlass());
+    this.breakGlassButton.hidden = true;
 
     // Sound needs a user gesture in a webview: say so until the AudioContext runs.
     this.audioBanner = h("button", {
@@ -1268,7 +1274,7 @@ export class AppView {
         this.simBanner,
         h("span", { class: "spacer" }),
         this.syncSlot,
-        h("span", { class: "header-user" }, this.signed, this.signInButton, this.audioState),
+        h("span", { class: "header-user" }, this.signed, this.signInButton, this.breakGlassButton, this.audioState),
         this.pauseAll,
         h("span", { class: "clock-box" }, this.clock, this.clockLabel),
       ),
@@ -1333,10 +1339,12 @@ export class AppView {
   }
 
   /** The signed-in user's label, e.g. "ann (nurse)" (null: signed out, the Sign in button shows). */
-  setUser(label: string | null): void {
+  setUser(label: string | null, offerBreakGlass = false, underBreakGlass = false): void {
     setText(this.signedName, label ?? "");
     setHidden(this.signed, label === null);
     setHidden(this.signInButton, label !== null);
+    setHidden(this.breakGlassButton, !offerBreakGlass);
+    setClass(this.signed, "is-break-glass", underBreakGlass);
   }
 
   /** Audio state for the header: the banner while blocked, and the test element. */

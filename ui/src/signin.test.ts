@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
 import type { SessionView } from "./contract";
-import { TOUCH_EVERY_MS, may, newAdminError, sessionAttributes, sessionChanged, sessionLabel, shouldTouch, signInTexts } from "./signin";
+import { TOUCH_EVERY_MS, headerLabel, offersBreakGlass, reasonError, may, newAdminError, sessionAttributes, sessionChanged, sessionLabel, shouldTouch, signInTexts } from "./signin";
 
-const nurse: SessionView = { user: "ann", role: "nurse", may: ["monitor", "view_patient", "admit", "acknowledge", "pause_audio"] };
+const nurse: SessionView = { user: "ann", role: "nurse", may: ["monitor", "view_patient", "admit", "acknowledge", "pause_audio"], break_glass_s: null };
+const viewer: SessionView = { user: "vic", role: "viewer", may: ["monitor", "view_patient"], break_glass_s: null };
 
 describe("what the signed-in user may do", () => {
   it("signed out: monitoring only", () => {
@@ -51,5 +52,25 @@ describe("idle lock", () => {
     expect(sessionChanged(nurse, { ...nurse })).toBe(false);
     expect(sessionChanged(null, null)).toBe(false);
     expect(sessionChanged(nurse, { ...nurse, role: "viewer" })).toBe(true);
+  });
+});
+
+describe("break-glass", () => {
+  it("is offered to a signed-in user without clinical access, once", () => {
+    expect(offersBreakGlass(null)).toBe(false);
+    expect(offersBreakGlass(nurse)).toBe(false);
+    expect(offersBreakGlass(viewer)).toBe(true);
+    expect(offersBreakGlass({ ...viewer, may: [...viewer.may, "acknowledge"], break_glass_s: 900 })).toBe(false);
+  });
+  it("is shown in the header while it lasts", () => {
+    expect(headerLabel(viewer)).toBe("vic (viewer)");
+    expect(headerLabel({ ...viewer, break_glass_s: 899 })).toBe("vic (viewer) \u2014 EMERGENCY ACCESS (15 min left)");
+  });
+  it("needs a reason", () => {
+    expect(reasonError("short")).not.toBeNull();
+    expect(reasonError("patient collapsed at bed 3")).toBeNull();
+  });
+  it("a change of permissions (break-glass ended) is a session change", () => {
+    expect(sessionChanged({ ...viewer, may: [...viewer.may, "acknowledge"], break_glass_s: 10 }, viewer)).toBe(true);
   });
 });

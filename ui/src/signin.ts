@@ -135,5 +135,68 @@ export function shouldTouch(now: number, lastTouch: number, signedIn: boolean): 
 
 /** Whether the core's session differs from the one the screen shows (idle lock, sign-out elsewhere). */
 export function sessionChanged(shown: SessionView | null, core: SessionView | null): boolean {
-  return (shown?.user ?? null) !== (core?.user ?? null) || (shown?.role ?? null) !== (core?.role ?? null);
+  return (
+    (shown?.user ?? null) !== (core?.user ?? null) ||
+    (shown?.role ?? null) !== (core?.role ?? null) ||
+    (shown?.may ?? []).join(" ") !== (core?.may ?? []).join(" ") ||
+    (shown?.break_glass_s == null) !== (core?.break_glass_s == null)
+  );
+}
+
+/** Whether the header offers break-glass: signed in, without clinical access, not already under it. */
+export function offersBreakGlass(session: SessionView | null): boolean {
+  return !!session && session.break_glass_s == null && !session.may.includes("acknowledge");
+}
+
+/** The header's text for the signed-in user, marked while under break-glass. */
+export function headerLabel(session: SessionView | null): string | null {
+  const label = sessionLabel(session);
+  if (!label || !session || session.break_glass_s == null) return label;
+  return `${label} \u2014 EMERGENCY ACCESS (${Math.ceil(session.break_glass_s / 60)} min left)`;
+}
+
+/** Reason for break-glass: an error text or null (the core checks again). */
+export function reasonError(reason: string): string | null {
+  const n = [...reason.trim()].length;
+  return n >= 10 && n <= 500 ? null : "Give the reason for emergency access (10 to 500 characters).";
+}
+
+/** Asks for the reason and takes break-glass access; the new session, or null when cancelled. */
+export function showBreakGlass(breakGlass: (reason: string) => Promise<SessionView>): Promise<SessionView | null> {
+  return new Promise((resolve) => {
+    const overlay = document.createElement("div");
+    overlay.className = "unlock-overlay signin-overlay";
+    overlay.dataset.testid = "break-glass";
+    overlay.innerHTML = `
+      <form class="unlock-form" autocomplete="off">
+        <h1>Emergency access</h1>
+        <p class="unlock-text">For 15 minutes you get a clinician's access (patient details, acknowledge, limits, trends). Every action is flagged for review.</p>
+        <label>Reason <input type="text" data-testid="break-glass-reason" maxlength="500" /></label>
+        <p class="unlock-error" data-testid="break-glass-error" role="alert"></p>
+        <button type="submit" data-testid="break-glass-submit">Take emergency access</button>
+        <button type="button" data-testid="break-glass-cancel">Cancel</button>
+      </form>`;
+    const reason = overlay.querySelector<HTMLInputElement>('[data-testid="break-glass-reason"]')!;
+    const error = overlay.querySelector<HTMLElement>(".unlock-error")!;
+    const close = (s: SessionView | null) => {
+      overlay.remove();
+      resolve(s);
+    };
+    overlay.querySelector('[data-testid="break-glass-cancel"]')!.addEventListener("click", () => close(null));
+    overlay.querySelector("form")!.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const why = reasonError(reason.value);
+      if (why) {
+        error.textContent = why;
+        return;
+      }
+      try {
+        close(await breakGlass(reason.value.trim()));
+      } catch (err) {
+        error.textContent = commandErrorText(toCommandError(err));
+      }
+    });
+    document.body.append(overlay);
+    reason.focus();
+  });
 }

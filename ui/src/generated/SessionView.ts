@@ -5,4 +5,8 @@ import type { Role } from "./Role";
 /**
  * The signed-in user as the screen sees it: who, which role, what they may do.
  */
-export type SessionView = { user: string, role: Role, may: Array<Action>, };
+export type SessionView = { user: string, role: Role, may: Array<Action>, 
+/**
+ * Seconds of break-glass emergency access left (null: none); `may` includes it.
+ */
+break_glass_s: number | null, };

@@ -210,6 +210,8 @@ pub fn permissions(role: Role) -> Vec<Action> {
 pub struct Actor {
     pub name: String,
     pub role: Option<Role>,
+    /// Acting under break-glass emergency access (flagged in the audit trail).
+    pub break_glass: bool,
 }
 
 impl Actor {
@@ -224,6 +226,7 @@ impl Actor {
         Actor {
             name: format!("os:{name}"),
             role: None,
+            break_glass: false,
         }
     }
 }
@@ -233,7 +236,9 @@ impl Actor {
 /// id — never a patient's name, MRN, date of birth or values. The signed
 /// audit trail (issue 14, later) replaces the body of this function.
 pub fn record_action(actor: &Actor, action: Action, admission: Option<&str>, allowed: bool) {
-    if allowed {
+    if allowed && actor.break_glass {
+        tracing::warn!(actor = %actor.name, action = action.as_str(), admission = admission.unwrap_or("-"), break_glass = true, "action under emergency access");
+    } else if allowed {
         tracing::info!(actor = %actor.name, action = action.as_str(), admission = admission.unwrap_or("-"), "action");
     } else {
         tracing::warn!(actor = %actor.name, action = action.as_str(), admission = admission.unwrap_or("-"), "action refused");
@@ -247,6 +252,19 @@ pub struct SessionView {
     pub user: String,
     pub role: Role,
     pub may: Vec<Action>,
+    /// Seconds of break-glass emergency access left (null: none); `may` includes it.
+    pub break_glass_s: Option<u64>,
+}
+
+/// How long break-glass emergency access lasts.
+pub const BREAK_GLASS: Duration = Duration::from_secs(15 * 60);
+/// Shortest and longest reason for break-glass access, in characters.
+pub const REASON_MIN: usize = 10;
+pub const REASON_MAX: usize = 500;
+
+/// What break-glass adds: the clinical actions (a nurse's and a clinician's).
+pub fn allows_in_emergency(action: Action) -> bool {
+    allows(Role::Clinician, action)
 }
 
 /// A user as `vigil user list` shows it (no hash).
@@ -282,6 +300,10 @@ pub enum AuthError {
     NoSuchUser(String),
     #[error("user record '{0}' failed authentication: it was altered")]
     TamperedUser(String),
+    #[error("give a reason for emergency access ({REASON_MIN} to {REASON_MAX} characters, no control characters)")]
+    BadReason,
+    #[error("this role already has clinical access: no emergency access needed")]
+    NoBreakGlassNeeded,
 }
 
 impl AuthError {
@@ -298,6 +320,8 @@ impl AuthError {
             AuthError::UserExists(_) => "user_exists",
             AuthError::NoSuchUser(_) => "no_such_user",
             AuthError::TamperedUser(_) => "tampered_user",
+            AuthError::BadReason => "bad_reason",
+            AuthError::NoBreakGlassNeeded => "no_break_glass_needed",
         }
     }
 }
@@ -392,6 +416,42 @@ struct Session {
     role: Role,
     /// The last input or action (the idle lock counts from here).
     last_active: Instant,
+    /// Break-glass emergency access: until when, and why (kept for the audit trail; never logged: it may name a patient).
+    glass: Option<(Instant, String)>,
+}
+
+impl Session {
+    fn glass_active(&self, now: Instant) -> bool {
+        self.glass.as_ref().is_some_and(|(until, _)| now < *until)
+    }
+
+    /// Whether this session may do `action` at `now`; the second: only by break-glass.
+    fn allows(&self, action: Action, now: Instant) -> (bool, bool) {
+        if allows(self.role, action) {
+            (true, false)
+        } else if self.glass_active(now) && allows_in_emergency(action) {
+            (true, true)
+        } else {
+            (false, false)
+        }
+    }
+
+    fn view(&self, now: Instant) -> SessionView {
+        let glass = self.glass_active(now);
+        SessionView {
+            user: self.name.clone(),
+            role: self.role,
+            may: Action::ALL
+                .into_iter()
+                .filter(|a| self.allows(*a, now).0)
+                .collect(),
+            break_glass_s: self
+                .glass
+                .as_ref()
+                .filter(|_| glass)
+                .map(|(until, _)| until.saturating_duration_since(now).as_secs().max(1)),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -496,13 +556,10 @@ impl Auth {
             name: user.name.clone(),
             role,
             last_active: now,
+            glass: None,
         });
-        let actor = Actor {
-            name: user.name.clone(),
-            role: Some(role),
-        };
-        tracing::info!(user = %actor.name, role = %role, "signed in");
-        Ok(session_view(&actor.name, role))
+        tracing::info!(user = %user.name, role = %role, "signed in");
+        Ok(session_view(&user.name, role))
     }
 
     pub fn sign_out(&self) {
@@ -516,7 +573,30 @@ impl Auth {
     }
 
     pub fn session_at(&self, now: Instant) -> Option<SessionView> {
-        self.current(now).map(|s| session_view(&s.name, s.role))
+        self.current(now).map(|s| s.view(now))
+    }
+
+    /// Break-glass: the signed-in user whose role lacks clinical access takes
+    /// it for [`BREAK_GLASS`], giving a reason. Shown on screen (the session
+    /// says how long is left) and flagged on every action taken under it.
+    pub fn break_glass(&self, reason: &str, now: Instant) -> Result<SessionView, AuthError> {
+        let reason = reason.trim();
+        let n = reason.chars().count();
+        if !(REASON_MIN..=REASON_MAX).contains(&n) || reason.chars().any(char::is_control) {
+            return Err(AuthError::BadReason);
+        }
+        if self.current(now).is_none() {
+            return Err(AuthError::NotSignedIn);
+        }
+        let mut slot = self.session.lock().unwrap();
+        let s = slot.as_mut().ok_or(AuthError::NotSignedIn)?;
+        if Action::ALL.into_iter().all(|a| !allows_in_emergency(a) || allows(s.role, a)) {
+            return Err(AuthError::NoBreakGlassNeeded);
+        }
+        s.glass = Some((now + BREAK_GLASS, reason.to_string()));
+        s.last_active = s.last_active.max(now);
+        tracing::warn!(user = %s.name, role = %s.role, minutes = BREAK_GLASS.as_secs() / 60, break_glass = true, "emergency access taken (reason kept for the audit trail)");
+        Ok(s.view(now))
     }
 
     /// Whether the signed-in user (if any) may do `action` (no record).
@@ -524,7 +604,8 @@ impl Auth {
         if action == Action::Monitor {
             return true;
         }
-        self.current(Instant::now()).is_some_and(|s| allows(s.role, action))
+        let now = Instant::now();
+        self.current(now).is_some_and(|s| s.allows(action, now).0)
     }
 
     /// The signed-in actor for `action`, or why not. Passes every attempt,
@@ -541,12 +622,14 @@ impl Auth {
                 return Ok(Actor {
                     name: "(signed out)".into(),
                     role: None,
+                    break_glass: false,
                 });
             }
             record_action(
                 &Actor {
                     name: "(signed out)".into(),
                     role: None,
+                    break_glass: false,
                 },
                 action,
                 admission,
@@ -554,11 +637,12 @@ impl Auth {
             );
             return Err(AuthError::NotSignedIn);
         };
+        let (ok, glass) = s.allows(action, now);
         let actor = Actor {
             name: s.name,
             role: Some(s.role),
+            break_glass: glass,
         };
-        let ok = allows(s.role, action);
         record_action(&actor, action, admission, ok);
         if ok {
             if action != Action::Monitor {
@@ -581,6 +665,7 @@ fn session_view(name: &str, role: Role) -> SessionView {
         user: name.to_string(),
         role,
         may: permissions(role),
+        break_glass_s: None,
     }
 }
 

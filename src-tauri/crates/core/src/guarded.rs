@@ -50,6 +50,11 @@ impl Vigil {
         self.auth.touch(Instant::now())
     }
 
+    /// Break-glass emergency access for the signed-in user, with a reason (see [`crate::auth::Auth::break_glass`]).
+    pub fn break_glass(&self, reason: &str) -> Result<SessionView, CoreError> {
+        Ok(self.auth.break_glass(reason, Instant::now())?)
+    }
+
     /// Wrong sign-ins since start.
     pub fn failed_sign_ins(&self) -> u64 {
         self.auth.failed_sign_ins()
@@ -74,6 +79,7 @@ impl Vigil {
             &Actor {
                 name: name.to_string(),
                 role: Some(crate::auth::Role::Admin),
+                break_glass: false,
             },
             Action::ManageUsers,
             None,

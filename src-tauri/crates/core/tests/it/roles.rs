@@ -268,3 +268,37 @@ async fn the_idle_lock_ends_the_session_and_the_first_admin_is_offered_only_once
     assert_eq!(vigil_core::site::SessionSite { idle_lock_s: 0 }.idle_lock(), None);
     v.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn break_glass_gives_clinical_access_for_15_minutes_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = Vigil::start(config(dir.path(), Scenario::Stable, 1.0)).await.unwrap();
+    auth::add_user(v.store(), "vic", Role::Viewer, PW).await.unwrap();
+    auth::add_user(v.store(), "cleo", Role::Clinician, PW).await.unwrap();
+    let a = Auth::default();
+    let t0 = Instant::now();
+    assert!(matches!(a.break_glass("patient collapsed", t0), Err(AuthError::NotSignedIn)));
+    a.sign_in(v.store(), "vic", PW, t0).await.unwrap();
+    assert!(matches!(a.authorize_at(Action::Acknowledge, None, t0), Err(AuthError::Forbidden { .. })));
+    // A reason is required.
+    assert!(matches!(a.break_glass("  short ", t0), Err(AuthError::BadReason)));
+    let s = a.break_glass("patient collapsed, no nurse at the bed", t0).unwrap();
+    assert_eq!(s.break_glass_s, Some(auth::BREAK_GLASS.as_secs()));
+    assert!(s.may.contains(&Action::Acknowledge) && s.may.contains(&Action::AlarmLog));
+    assert!(!s.may.contains(&Action::ManageUsers), "break-glass is clinical access only");
+    let actor = a.authorize_at(Action::Acknowledge, None, t0 + Duration::from_secs(60)).unwrap();
+    assert!(actor.break_glass, "actions under break-glass are flagged");
+    assert!(!a.authorize_at(Action::Monitor, None, t0).unwrap().break_glass);
+    // Time-limited.
+    let later = t0 + auth::BREAK_GLASS + Duration::from_secs(1);
+    a.touch(later - Duration::from_secs(2));
+    assert!(matches!(a.authorize_at(Action::Acknowledge, None, later), Err(AuthError::Forbidden { .. })));
+    assert_eq!(a.session_at(later).unwrap().break_glass_s, None);
+    // A clinician has nothing to break into.
+    a.sign_in(v.store(), "cleo", PW, later).await.unwrap();
+    assert!(matches!(
+        a.break_glass("patient collapsed, no nurse at the bed", later),
+        Err(AuthError::NoBreakGlassNeeded)
+    ));
+    v.shutdown().await;
+}
