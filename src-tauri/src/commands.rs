@@ -151,6 +151,12 @@ pub async fn break_glass(
     Ok(core(&state).await?.break_glass(&reason)?)
 }
 
+/// A shift PIN (4-8 digits) for the signed-in user, after a sign-in with the password.
+#[tauri::command]
+pub async fn set_pin(state: State<'_, AppState>, pin: String) -> Result<(), CmdError> {
+    Ok(core(&state).await?.set_pin(&pin).await?)
+}
+
 /// Signs out: monitoring and alarms go on; actions and patient identity need a sign-in.
 #[tauri::command]
 pub async fn sign_out(state: State<'_, AppState>) -> Result<(), CmdError> {

@@ -55,6 +55,7 @@ pub fn run_app(start: cli::StartOptions) -> anyhow::Result<()> {
             commands::sign_out,
             commands::session_touch,
             commands::break_glass,
+            commands::set_pin,
             commands::create_first_admin,
             commands::ward_snapshot,
             commands::ward_subscribe,

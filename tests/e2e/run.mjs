@@ -181,7 +181,16 @@ try {
   });
   await shot("bed-2.png");
 
-  await step("signed out: the patient's name is gone, the numerics stay; signed in again: back", async () => {
+  await step("a shift PIN is set after the sign-in with the password", async () => {
+    await click("set-pin-open");
+    const pin = await session.wait(until.elementLocated(By.css('[data-testid="set-pin-pin"]')), 5000);
+    await pin.sendKeys("4711");
+    await session.findElement(By.css('[data-testid="set-pin-confirm"]')).sendKeys("4711");
+    await click("set-pin-submit");
+    await session.wait(async () => (await session.findElements(By.css('[data-testid="set-pin"]'))).length === 0, 10000, "the PIN dialog stays open");
+  });
+
+  await step("signed out: the patient's name is gone, the numerics stay; signed in again (with the shift PIN): back", async () => {
     await click("back");
     await session.wait(async () => (await text("patient-bed-2")).includes("Test Patient"), 5000, "overview without the patient");
     await click("sign-out");
@@ -189,7 +198,8 @@ try {
     const page = await session.executeScript(() => document.body.innerText);
     assert.ok(!page.includes("Test Patient") && !page.includes("E2E-0001") && !page.includes("1960-01-31"), "PHI on a signed-out screen");
     await session.wait(async () => /^\d+$/.test(await text("hr-bed-2")), 10000, "numerics stop when signed out");
-    await signIn(session);
+    await signIn(session, { password: "4711" });
+    assert.equal(await isShown("set-pin-open"), false, "a PIN sign-in cannot set another PIN");
     await session.wait(async () => (await text("patient-bed-2")).includes("Test Patient"), 10000, "the name is not back after sign-in");
     await session.findElement(By.css('[data-testid="bed-tile-bed-2"]')).click();
     await session.wait(until.elementLocated(By.css('[data-testid="devices-bed-2"]')), 5000);

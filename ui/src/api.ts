@@ -163,6 +163,11 @@ export function breakGlass(reason: string): Promise<SessionView> {
   return invoke<SessionView>("break_glass", { reason });
 }
 
+/** A shift PIN (4-8 digits) for the signed-in user (after a sign-in with the password). */
+export function setPin(pin: string): Promise<void> {
+  return invoke<void>("set_pin", { pin });
+}
+
 export function signOut(): Promise<void> {
   return invoke<void>("sign_out");
 }

@@ -11,7 +11,7 @@ import { audioStateText, idsToAcknowledge, wardSounding } from "./alarms";
 import { applyBufferedUpdate, applySnapshot, applyUpdate, bedAlarms, createState, frameContext, latestReading, setAdmission } from "./state";
 import { SHOWN_CODES, ScreenLatency, percentile } from "./timing";
 import { commandErrorText, toCommandError } from "./validate";
-import { headerLabel, offersBreakGlass, sessionAttributes, sessionChanged, shouldTouch, showBreakGlass, showSignIn } from "./signin";
+import { headerLabel, offersBreakGlass, sessionAttributes, sessionChanged, shouldTouch, showBreakGlass, showSetPin, showSignIn } from "./signin";
 import { showUnlock } from "./unlock";
 import { syncModel, syncUnknownModel } from "./sync";
 
@@ -101,7 +101,7 @@ function setSession(s: SessionView | null): void {
   const attrs = sessionAttributes(s);
   document.body.dataset.session = attrs.session;
   document.body.dataset.may = attrs.may;
-  view.setUser(headerLabel(s), offersBreakGlass(s), s?.break_glass_s != null);
+  view.setUser(headerLabel(s), offersBreakGlass(s), s?.break_glass_s != null, !!s?.can_set_pin);
   // Patient names, MRNs and DOBs come (or go) with the session: fetch the ward again.
   if (snapshot) void loadSnapshot();
 }
@@ -280,6 +280,9 @@ const view = new AppView({
   },
   signIn() {
     void openSignIn(null);
+  },
+  setPin() {
+    void showSetPin(api.setPin);
   },
   breakGlass() {
     void showBreakGlass(api.breakGlass).then((s) => {

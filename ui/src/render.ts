@@ -93,6 +93,8 @@ export interface Actions {
   signOut(): void;
   /** Ask for a reason and take break-glass emergency access. */
   breakGlass(): void;
+  /** Set a shift PIN. */
+  setPin(): void;
   enableAudio(): void;
   /** Open the list of readings the FHIR server refused. */
   openDeadLetters(): void;
@@ -1181,6 +1183,7 @@ export class AppView {
   private readonly signedName: HTMLSpanElement;
   private readonly signInButton: HTMLButtonElement;
   private readonly breakGlassButton: HTMLButtonElement;
+  private readonly pinLink: HTMLAnchorElement;
   private readonly audioBanner: HTMLButtonElement;
   private readonly audioState: HTMLSpanElement;
   private readonly pauseAll: HTMLButtonElement;
@@ -1241,7 +1244,13 @@ export class AppView {
       e.preventDefault();
       actions.signOut();
     });
-    this.signed = h("span", { class: "signed" }, "Signed in: ", this.signedName, " ", signOut);
+    this.pinLink = h("a", { class: "signed-change", testid: "set-pin-open", text: "set PIN", attrs: { href: "#", role: "button", title: "A short PIN for the rest of this shift" } });
+    this.pinLink.addEventListener("click", (e) => {
+      e.preventDefault();
+      actions.setPin();
+    });
+    this.pinLink.hidden = true;
+    this.signed = h("span", { class: "signed" }, "Signed in: ", this.signedName, " ", this.pinLink, " ", signOut);
     this.signed.hidden = true;
     this.signInButton = h("button", { class: "btn btn-primary", testid: "sign-in-open", text: "Sign in", attrs: { type: "button", title: "Sign in to act or to see patient details" } });
     this.signInButton.addEventListener("click", () => actions.signIn());
@@ -1339,7 +1348,8 @@ export class AppView {
   }
 
   /** The signed-in user's label, e.g. "ann (nurse)" (null: signed out, the Sign in button shows). */
-  setUser(label: string | null, offerBreakGlass = false, underBreakGlass = false): void {
+  setUser(label: string | null, offerBreakGlass = false, underBreakGlass = false, offerPin = false): void {
+    setHidden(this.pinLink, !offerPin);
     setText(this.signedName, label ?? "");
     setHidden(this.signed, label === null);
     setHidden(this.signInButton, label !== null);

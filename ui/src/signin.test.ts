@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import type { SessionView } from "./contract";
-import { TOUCH_EVERY_MS, headerLabel, offersBreakGlass, reasonError, may, newAdminError, sessionAttributes, sessionChanged, sessionLabel, shouldTouch, signInTexts } from "./signin";
+import { TOUCH_EVERY_MS, pinError, headerLabel, offersBreakGlass, reasonError, may, newAdminError, sessionAttributes, sessionChanged, sessionLabel, shouldTouch, signInTexts } from "./signin";
 
-const nurse: SessionView = { user: "ann", role: "nurse", may: ["monitor", "view_patient", "admit", "acknowledge", "pause_audio"], break_glass_s: null };
-const viewer: SessionView = { user: "vic", role: "viewer", may: ["monitor", "view_patient"], break_glass_s: null };
+const nurse: SessionView = { user: "ann", role: "nurse", may: ["monitor", "view_patient", "admit", "acknowledge", "pause_audio"], break_glass_s: null, can_set_pin: true };
+const viewer: SessionView = { user: "vic", role: "viewer", may: ["monitor", "view_patient"], break_glass_s: null, can_set_pin: true };
 
 describe("what the signed-in user may do", () => {
   it("signed out: monitoring only", () => {
@@ -72,5 +72,15 @@ describe("break-glass", () => {
   });
   it("a change of permissions (break-glass ended) is a session change", () => {
     expect(sessionChanged({ ...viewer, may: [...viewer.may, "acknowledge"], break_glass_s: 10 }, viewer)).toBe(true);
+  });
+});
+
+describe("shift PIN", () => {
+  it("has 4 to 8 digits", () => {
+    expect(pinError("4711")).toBeNull();
+    expect(pinError("12345678")).toBeNull();
+    expect(pinError("123")).not.toBeNull();
+    expect(pinError("123456789")).not.toBeNull();
+    expect(pinError("12a4")).not.toBeNull();
   });
 });

@@ -69,7 +69,7 @@ export function showSignIn(api: SignInApi, state: Pick<SessionState, "has_users"
         <h1></h1>
         <p class="unlock-text"></p>
         <label>User name <input type="text" data-testid="signin-name" autocomplete="username" spellcheck="false" maxlength="64" /></label>
-        <label>Password <input type="password" data-testid="signin-password" autocomplete="${first ? "new-password" : "current-password"}" /></label>
+        <label><span class="signin-password-label">Password</span> <input type="password" data-testid="signin-password" autocomplete="${first ? "new-password" : "current-password"}" /></label>
         <label class="signin-confirm-row">Password again <input type="password" data-testid="signin-confirm" autocomplete="new-password" /></label>
         <p class="unlock-error" data-testid="signin-error" role="alert"></p>
         <button type="submit" data-testid="signin-submit"></button>
@@ -85,6 +85,7 @@ export function showSignIn(api: SignInApi, state: Pick<SessionState, "has_users"
     const button = overlay.querySelector<HTMLButtonElement>('[data-testid="signin-submit"]')!;
     button.textContent = submit;
     overlay.querySelector<HTMLElement>(".signin-confirm-row")!.hidden = !first;
+    if (!first) overlay.querySelector(".signin-password-label")!.textContent = "Password (or your shift PIN)";
     const close = (s: SessionView | null) => {
       password.value = "";
       confirm.value = "";
@@ -198,5 +199,55 @@ export function showBreakGlass(breakGlass: (reason: string) => Promise<SessionVi
     });
     document.body.append(overlay);
     reason.focus();
+  });
+}
+
+/** A shift PIN: 4 to 8 digits (a password has at least 12 characters, so they never mix). */
+export function pinError(pin: string): string | null {
+  return /^[0-9]{4,8}$/.test(pin) ? null : "A shift PIN has 4 to 8 digits.";
+}
+
+/** Asks for a shift PIN (twice) and sets it; true when set. */
+export function showSetPin(setPin: (pin: string) => Promise<void>): Promise<boolean> {
+  return new Promise((resolve) => {
+    const overlay = document.createElement("div");
+    overlay.className = "unlock-overlay signin-overlay";
+    overlay.dataset.testid = "set-pin";
+    overlay.innerHTML = `
+      <form class="unlock-form" autocomplete="off">
+        <h1>Shift PIN</h1>
+        <p class="unlock-text">For the rest of this shift (12 h) you can sign in at this workstation with your name and this PIN. Three wrong PINs and the password is needed again.</p>
+        <label>PIN (4 to 8 digits) <input type="password" inputmode="numeric" data-testid="set-pin-pin" maxlength="8" /></label>
+        <label>PIN again <input type="password" inputmode="numeric" data-testid="set-pin-confirm" maxlength="8" /></label>
+        <p class="unlock-error" data-testid="set-pin-error" role="alert"></p>
+        <button type="submit" data-testid="set-pin-submit">Set PIN</button>
+        <button type="button" data-testid="set-pin-cancel">Cancel</button>
+      </form>`;
+    const pin = overlay.querySelector<HTMLInputElement>('[data-testid="set-pin-pin"]')!;
+    const again = overlay.querySelector<HTMLInputElement>('[data-testid="set-pin-confirm"]')!;
+    const error = overlay.querySelector<HTMLElement>(".unlock-error")!;
+    const close = (ok: boolean) => {
+      pin.value = "";
+      again.value = "";
+      overlay.remove();
+      resolve(ok);
+    };
+    overlay.querySelector('[data-testid="set-pin-cancel"]')!.addEventListener("click", () => close(false));
+    overlay.querySelector("form")!.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const why = pinError(pin.value) ?? (pin.value === again.value ? null : "The two PINs differ.");
+      if (why) {
+        error.textContent = why;
+        return;
+      }
+      try {
+        await setPin(pin.value);
+        close(true);
+      } catch (err) {
+        error.textContent = commandErrorText(toCommandError(err));
+      }
+    });
+    document.body.append(overlay);
+    pin.focus();
   });
 }

@@ -9,4 +9,8 @@ export type SessionView = { user: string, role: Role, may: Array<Action>,
 /**
  * Seconds of break-glass emergency access left (null: none); `may` includes it.
  */
-break_glass_s: number | null, };
+break_glass_s: number | null, 
+/**
+ * Signed in with the password: a shift PIN may be set for the next sign-ins.
+ */
+can_set_pin: boolean, };

@@ -254,6 +254,18 @@ pub struct SessionView {
     pub may: Vec<Action>,
     /// Seconds of break-glass emergency access left (null: none); `may` includes it.
     pub break_glass_s: Option<u64>,
+    /// Signed in with the password: a shift PIN may be set for the next sign-ins.
+    pub can_set_pin: bool,
+}
+
+/// How long a shift PIN works after it was set (a full sign-in with the password before).
+pub const PIN_SHIFT: Duration = Duration::from_secs(12 * 3600);
+/// Wrong PINs after which the PIN is gone (the password is needed again).
+pub const PIN_TRIES: u32 = 3;
+
+/// A shift PIN: 4 to 8 digits.
+pub fn is_pin(s: &str) -> bool {
+    (4..=8).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// How long break-glass emergency access lasts.
@@ -304,6 +316,8 @@ pub enum AuthError {
     BadReason,
     #[error("this role already has clinical access: no emergency access needed")]
     NoBreakGlassNeeded,
+    #[error("a shift PIN has 4 to 8 digits, and is set after signing in with the password")]
+    BadPin,
 }
 
 impl AuthError {
@@ -322,6 +336,7 @@ impl AuthError {
             AuthError::TamperedUser(_) => "tampered_user",
             AuthError::BadReason => "bad_reason",
             AuthError::NoBreakGlassNeeded => "no_break_glass_needed",
+            AuthError::BadPin => "bad_pin",
         }
     }
 }
@@ -418,6 +433,8 @@ struct Session {
     last_active: Instant,
     /// Break-glass emergency access: until when, and why (kept for the audit trail; never logged: it may name a patient).
     glass: Option<(Instant, String)>,
+    /// Signed in with the password (not a shift PIN): only then may a PIN be set.
+    full: bool,
 }
 
 impl Session {
@@ -450,8 +467,16 @@ impl Session {
                 .as_ref()
                 .filter(|_| glass)
                 .map(|(until, _)| until.saturating_duration_since(now).as_secs().max(1)),
+            can_set_pin: self.full,
         }
     }
+}
+
+/// A shift PIN as held in memory (never stored): its Argon2id hash, until when, wrong tries.
+struct Pin {
+    hash: String,
+    until: Instant,
+    wrong: u32,
 }
 
 #[derive(Default)]
@@ -468,6 +493,8 @@ pub struct Auth {
     throttle: Mutex<Throttle>,
     /// The idle lock (site `session.idle_lock_s`); None: never.
     idle: Mutex<Option<Duration>>,
+    /// Shift PINs by user name (in memory only: a restart needs the password).
+    pins: Mutex<HashMap<String, Pin>>,
 }
 
 impl Auth {
@@ -488,6 +515,55 @@ impl Auth {
             }
         }
         slot.clone()
+    }
+
+    /// Sets a shift PIN for the signed-in user (who signed in with the
+    /// password): for [`PIN_SHIFT`] they may sign in on this workstation with
+    /// name and PIN instead of the password. Kept in memory only, hashed.
+    pub async fn set_pin(&self, pin: &str, now: Instant) -> Result<(), AuthError> {
+        let s = self.current(now).ok_or(AuthError::NotSignedIn)?;
+        if !is_pin(pin) || !s.full {
+            return Err(AuthError::BadPin);
+        }
+        let pin = pin.to_string();
+        let hash = tokio::task::spawn_blocking(move || vigil_store::hash_password(&pin))
+            .await
+            .map_err(|_| AuthError::BadPin)?;
+        self.pins.lock().unwrap().insert(
+            s.name.clone(),
+            Pin {
+                hash,
+                until: now + PIN_SHIFT,
+                wrong: 0,
+            },
+        );
+        tracing::info!(user = %s.name, "shift PIN set");
+        Ok(())
+    }
+
+    /// Checks a shift PIN; a wrong one counts, and [`PIN_TRIES`] of them remove it.
+    async fn check_pin(&self, name: &str, pin: &str, now: Instant) -> bool {
+        let hash = {
+            let mut pins = self.pins.lock().unwrap();
+            pins.retain(|_, p| p.until > now);
+            pins.get(name).map(|p| p.hash.clone())
+        };
+        let Some(hash) = hash else {
+            verify_password_blocking(pin.to_string(), dummy_hash().to_string()).await;
+            return false;
+        };
+        let ok = verify_password_blocking(pin.to_string(), hash).await;
+        let mut pins = self.pins.lock().unwrap();
+        if !ok {
+            if let Some(p) = pins.get_mut(name) {
+                p.wrong += 1;
+                if p.wrong >= PIN_TRIES {
+                    pins.remove(name);
+                    tracing::warn!(user = %name, "shift PIN removed after {PIN_TRIES} wrong tries: the password is needed");
+                }
+            }
+        }
+        ok
     }
 
     /// Input at the workstation: the signed-in user is still there.
@@ -523,7 +599,10 @@ impl Auth {
         } else {
             None
         };
+        // A shift PIN (4-8 digits) can never be a password (at least 12 characters).
+        let pin_try = is_pin(password);
         let ok = match &user {
+            Some(u) if pin_try => self.check_pin(&u.name, password, now).await,
             Some(u) => verify_password_blocking(password.to_string(), u.password_hash.clone()).await,
             None => {
                 // The same work as a real check: no timing tells which names exist.
@@ -557,9 +636,10 @@ impl Auth {
             role,
             last_active: now,
             glass: None,
+            full: !pin_try,
         });
-        tracing::info!(user = %user.name, role = %role, "signed in");
-        Ok(session_view(&user.name, role))
+        tracing::info!(user = %user.name, role = %role, pin = pin_try, "signed in");
+        Ok(self.session_at(now).expect("just signed in"))
     }
 
     pub fn sign_out(&self) {
@@ -660,14 +740,6 @@ impl Auth {
     }
 }
 
-fn session_view(name: &str, role: Role) -> SessionView {
-    SessionView {
-        user: name.to_string(),
-        role,
-        may: permissions(role),
-        break_glass_s: None,
-    }
-}
 
 /// Argon2id at 64 MiB takes a moment: off the async threads.
 async fn verify_password_blocking(password: String, hash: String) -> bool {

@@ -55,6 +55,11 @@ impl Vigil {
         Ok(self.auth.break_glass(reason, Instant::now())?)
     }
 
+    /// A shift PIN for the signed-in user (see [`crate::auth::Auth::set_pin`]).
+    pub async fn set_pin(&self, pin: &str) -> Result<(), CoreError> {
+        Ok(self.auth.set_pin(pin, Instant::now()).await?)
+    }
+
     /// Wrong sign-ins since start.
     pub fn failed_sign_ins(&self) -> u64 {
         self.auth.failed_sign_ins()

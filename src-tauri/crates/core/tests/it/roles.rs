@@ -302,3 +302,44 @@ async fn break_glass_gives_clinical_access_for_15_minutes_with_a_reason() {
     ));
     v.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shift_pin_after_a_full_sign_in_then_three_wrong_pins_need_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = Vigil::start(config(dir.path(), Scenario::Stable, 1.0)).await.unwrap();
+    auth::add_user(v.store(), "ann", Role::Nurse, PW).await.unwrap();
+    let a = Auth::default();
+    let t0 = Instant::now();
+    let err = |r: Result<_, CoreError>| match r {
+        Err(CoreError::Auth(e)) => e,
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("signed in"),
+    };
+    // No PIN yet: a PIN does not sign in.
+    assert!(matches!(err(a.sign_in(v.store(), "ann", "4711", t0).await), AuthError::BadCredentials));
+    let t1 = t0 + Duration::from_secs(2);
+    let s = a.sign_in(v.store(), "ann", PW, t1).await.unwrap();
+    assert!(s.can_set_pin);
+    assert!(matches!(a.set_pin("12", t1).await, Err(AuthError::BadPin)));
+    a.set_pin("4711", t1).await.unwrap();
+    a.sign_out();
+    // The same shift: name and PIN sign in (but cannot set another PIN).
+    let s = a.sign_in(v.store(), "ann", "4711", t1).await.unwrap();
+    assert_eq!((s.user.as_str(), s.role, s.can_set_pin), ("ann", Role::Nurse, false));
+    assert!(matches!(a.set_pin("1234", t1).await, Err(AuthError::BadPin)));
+    a.sign_out();
+    // Three wrong PINs (waiting out the throttle): the PIN is gone, the password is needed.
+    let mut t = t1;
+    for i in 1..=3u32 {
+        assert!(matches!(err(a.sign_in(v.store(), "ann", "0000", t).await), AuthError::BadCredentials));
+        t += auth::delay_after(i);
+    }
+    assert!(matches!(err(a.sign_in(v.store(), "ann", "4711", t).await), AuthError::BadCredentials));
+    t += auth::delay_after(4);
+    assert!(a.sign_in(v.store(), "ann", PW, t).await.is_ok());
+    // After the shift the PIN no longer works.
+    a.set_pin("4711", t).await.unwrap();
+    a.sign_out();
+    assert!(a.sign_in(v.store(), "ann", "4711", t + auth::PIN_SHIFT + Duration::from_secs(1)).await.is_err());
+    v.shutdown().await;
+}
