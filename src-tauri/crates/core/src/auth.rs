@@ -312,7 +312,9 @@ pub enum AuthError {
     NoSuchUser(String),
     #[error("user record '{0}' failed authentication: it was altered")]
     TamperedUser(String),
-    #[error("give a reason for emergency access ({REASON_MIN} to {REASON_MAX} characters, no control characters)")]
+    #[error(
+        "give a reason for emergency access ({REASON_MIN} to {REASON_MAX} characters, no control characters)"
+    )]
     BadReason,
     #[error("this role already has clinical access: no emergency access needed")]
     NoBreakGlassNeeded,
@@ -344,7 +346,9 @@ impl AuthError {
 /// A user name: 1–64 of `[A-Za-z0-9._-]` (no PHI, safe in logs).
 pub fn check_name(name: &str) -> Result<(), AuthError> {
     let ok = (1..=NAME_MAX).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if ok {
         Ok(())
     } else {
@@ -402,7 +406,10 @@ pub async fn list_users(store: &Store) -> Result<Vec<UserView>, CoreError> {
 fn view(u: &UserRecord) -> Result<UserView, AuthError> {
     Ok(UserView {
         name: u.name.clone(),
-        role: u.role.parse().map_err(|_| AuthError::TamperedUser(u.name.clone()))?,
+        role: u
+            .role
+            .parse()
+            .map_err(|_| AuthError::TamperedUser(u.name.clone()))?,
         disabled: u.disabled,
         created: u.created_at(),
     })
@@ -619,7 +626,10 @@ impl Auth {
             let e = t.names.entry(key).or_insert((0, now));
             e.0 += 1;
             e.1 = now + delay_after(e.0);
-            tracing::warn!(failed_total = t.failed_total, "sign-in failed: wrong user name or password");
+            tracing::warn!(
+                failed_total = t.failed_total,
+                "sign-in failed: wrong user name or password"
+            );
             return Err(AuthError::BadCredentials.into());
         };
         self.throttle.lock().unwrap().names.remove(&key);
@@ -670,7 +680,10 @@ impl Auth {
         }
         let mut slot = self.session.lock().unwrap();
         let s = slot.as_mut().ok_or(AuthError::NotSignedIn)?;
-        if Action::ALL.into_iter().all(|a| !allows_in_emergency(a) || allows(s.role, a)) {
+        if Action::ALL
+            .into_iter()
+            .all(|a| !allows_in_emergency(a) || allows(s.role, a))
+        {
             return Err(AuthError::NoBreakGlassNeeded);
         }
         s.glass = Some((now + BREAK_GLASS, reason.to_string()));
@@ -695,7 +708,12 @@ impl Auth {
     }
 
     /// [`Auth::authorize`] at `now`; an allowed action counts as activity.
-    pub fn authorize_at(&self, action: Action, admission: Option<&str>, now: Instant) -> Result<Actor, AuthError> {
+    pub fn authorize_at(
+        &self,
+        action: Action,
+        admission: Option<&str>,
+        now: Instant,
+    ) -> Result<Actor, AuthError> {
         let session = self.current(now);
         let Some(s) = session else {
             if action == Action::Monitor {
@@ -739,7 +757,6 @@ impl Auth {
         self.throttle.lock().unwrap().failed_total
     }
 }
-
 
 /// Argon2id at 64 MiB takes a moment: off the async threads.
 async fn verify_password_blocking(password: String, hash: String) -> bool {

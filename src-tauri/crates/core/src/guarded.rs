@@ -28,7 +28,9 @@ impl Vigil {
 
     /// Signs a user in on this workstation (see [`crate::auth::Auth::sign_in`]).
     pub async fn sign_in(&self, name: &str, password: &str) -> Result<SessionView, CoreError> {
-        self.auth.sign_in(&self.store, name, password, Instant::now()).await
+        self.auth
+            .sign_in(&self.store, name, password, Instant::now())
+            .await
     }
 
     pub fn sign_out(&self) {
@@ -183,7 +185,11 @@ impl Vigil {
         Ok(self.news2_history(bed))
     }
 
-    pub async fn user_alarm_log(&self, bed: &str, hours: i64) -> Result<Vec<vigil_store::AlarmRecord>, CoreError> {
+    pub async fn user_alarm_log(
+        &self,
+        bed: &str,
+        hours: i64,
+    ) -> Result<Vec<vigil_store::AlarmRecord>, CoreError> {
         self.authorize(Action::AlarmLog, Some(bed))?;
         self.alarm_log(Some(bed), hours).await
     }

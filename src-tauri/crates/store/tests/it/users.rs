@@ -40,7 +40,10 @@ fn users_round_trip_and_an_edited_role_is_detected() {
         assert_eq!(store.user_count().await.unwrap(), 0);
         let ann = user("ann", "nurse");
         assert!(store.add_user(&ann).await.unwrap());
-        assert!(!store.add_user(&user("ann", "admin")).await.unwrap(), "names are unique");
+        assert!(
+            !store.add_user(&user("ann", "admin")).await.unwrap(),
+            "names are unique"
+        );
         assert!(store.add_user(&user("bob", "admin")).await.unwrap());
         assert_eq!(store.user("ann").await.unwrap().unwrap(), ann);
         assert!(store.user("nobody").await.unwrap().is_none());
@@ -67,7 +70,11 @@ fn users_round_trip_and_an_edited_role_is_detected() {
         )
         .await;
         // And flip a byte of bob's.
-        sql(&path, "UPDATE users SET sealed = sealed || x'00' WHERE name = 'bob'").await;
+        sql(
+            &path,
+            "UPDATE users SET sealed = sealed || x'00' WHERE name = 'bob'",
+        )
+        .await;
         let store = Store::open(&path, &key()).await.unwrap();
         assert!(matches!(
             store.user("ann").await,
