@@ -1590,3 +1590,92 @@ fn the_site_can_fix_the_key_source() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// `vigil user add/list/disable` (issue 14): the installer's tools. A user
+/// added here signs in through the core; a disabled one cannot.
+#[test]
+fn user_add_list_disable_and_a_disabled_user_cannot_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let user = |args: &[&str], password: Option<&str>| {
+        let mut c = vigil();
+        c.arg("user")
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .env("VIGIL_PASSPHRASE", "user-test-passphrase")
+            .env("USER", "installer")
+            .env_remove("VIGIL_USER_PASSWORD")
+            .stdin(Stdio::null());
+        if let Some(p) = password {
+            c.env("VIGIL_USER_PASSWORD", p);
+        }
+        c.output().unwrap()
+    };
+    let err = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
+
+    // No store yet: `user add` makes it (the first admin before the first start).
+    let out = user(&["add", "ada", "--role", "admin"], Some("admin password 1"));
+    assert!(out.status.success(), "{}", err(&out));
+    let out = user(&["add", "nora", "--role", "nurse"], Some("nurse password 1"));
+    assert!(out.status.success(), "{}", err(&out));
+    // Refusals, each with one clear line.
+    let out = user(&["add", "sam", "--role", "nurse"], Some("short"));
+    assert!(!out.status.success());
+    assert!(err(&out).contains("at least 12 characters"), "{}", err(&out));
+    let out = user(&["add", "sam", "--role", "root"], Some("long enough password"));
+    assert!(!out.status.success());
+    assert!(err(&out).contains("unknown role 'root'"), "{}", err(&out));
+    let out = user(&["add", "nora", "--role", "admin"], Some("long enough password"));
+    assert!(!out.status.success());
+    assert!(err(&out).contains("already exists"), "{}", err(&out));
+    let out = user(&["add", "sam", "--role", "nurse"], None);
+    assert!(!out.status.success());
+    assert!(err(&out).contains("VIGIL_USER_PASSWORD"), "{}", err(&out));
+    // The password is never printed.
+    assert!(!err(&out).contains("long enough password"));
+
+    let out = user(&["list"], None);
+    assert!(out.status.success(), "{}", err(&out));
+    let list = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<Vec<&str>> = list.lines().skip(1).map(|l| l.split('\t').collect()).collect();
+    assert_eq!(list.lines().next(), Some("name\trole\tstatus\tcreated_utc"));
+    assert_eq!(rows.len(), 2, "{list}");
+    assert_eq!(rows[0][..3], ["ada", "admin", "enabled"]);
+    assert_eq!(rows[1][..3], ["nora", "nurse", "enabled"]);
+    assert!(!list.contains("argon2"), "no hashes in the list");
+
+    let sign_in = |name: &str, password: &str| {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let store = vigil_store::Store::open(
+                &data.join("vigil.db"),
+                &vigil_store::KeySource::passphrase("user-test-passphrase", "test"),
+            )
+            .await
+            .unwrap();
+            let r = vigil_core::auth::Auth::default()
+                .sign_in(&store, name, password, std::time::Instant::now())
+                .await
+                .map(|s| (s.user, s.role.as_str()))
+                .map_err(|e| e.to_string());
+            store.close().await;
+            r
+        })
+    };
+    assert_eq!(sign_in("nora", "nurse password 1"), Ok(("nora".into(), "nurse")));
+    assert_eq!(
+        sign_in("nora", "wrong password!!"),
+        Err("wrong user name or password".into())
+    );
+
+    let out = user(&["disable", "nora"], None);
+    assert!(out.status.success(), "{}", err(&out));
+    let out = user(&["disable", "nobody"], None);
+    assert!(!out.status.success());
+    assert!(err(&out).contains("no user 'nobody'"), "{}", err(&out));
+    let list = String::from_utf8(user(&["list"], None).stdout).unwrap();
+    assert!(list.contains("nora\tnurse\tdisabled"), "{list}");
+    assert_eq!(sign_in("nora", "nurse password 1"), Err("this account is disabled".into()));
+    assert_eq!(sign_in("ada", "admin password 1"), Ok(("ada".into(), "admin")));
+}

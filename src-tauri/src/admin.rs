@@ -642,3 +642,142 @@ pub fn config_check(global: &Global, file: Option<&Path>) -> ExitCode {
         ExitCode::FAILURE
     }
 }
+
+/// Opens the store for `vigil user`; `create`: make it if there is none yet
+/// (the installer's first step: the first admin before the first start).
+fn open_for_users(global: &Global, create: bool) -> Result<(tokio::runtime::Runtime, Store), String> {
+    if !create {
+        return open(global);
+    }
+    let dir = global.data_dir().map_err(|e| e.to_string())?;
+    config::secure_data_dir(&dir).map_err(|e| e.to_string())?;
+    let key = config::resolve_key(global.key_file.as_deref(), &dir).map_err(|e| e.to_string())?;
+    let path = config::store_path(&dir);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let store = rt.block_on(Store::open(&path, &key)).map_err(|e| e.to_string())?;
+    Ok((rt, store))
+}
+
+/// The new user's password: `VIGIL_USER_PASSWORD`, else typed twice at a prompt (not echoed).
+fn new_password() -> Result<String, String> {
+    if let Some(p) = std::env::var(USER_PASSWORD_ENV).ok().filter(|p| !p.is_empty()) {
+        return Ok(p);
+    }
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        return Err(format!(
+            "no password: set {USER_PASSWORD_ENV} or run in a terminal to be asked"
+        ));
+    }
+    let first = prompt_hidden("New user's password (at least 12 characters): ")?;
+    vigil_core::auth::check_new_password(&first).map_err(|e| e.to_string())?;
+    let second = prompt_hidden("The same password again: ")?;
+    if first != second {
+        return Err("the two passwords differ".into());
+    }
+    Ok(first)
+}
+
+fn prompt_hidden(prompt: &str) -> Result<String, String> {
+    use std::io::Write;
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+    let stty = |arg: &str| {
+        std::process::Command::new("stty")
+            .arg(arg)
+            .stdin(std::process::Stdio::inherit())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let hidden = stty("-echo");
+    let mut line = String::new();
+    let read = std::io::stdin().read_line(&mut line);
+    if hidden {
+        stty("echo");
+    }
+    eprintln!();
+    read.map_err(|e| e.to_string())?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+pub const USER_PASSWORD_ENV: &str = "VIGIL_USER_PASSWORD";
+
+/// `vigil user add <name> --role <role>`; the actor is the OS user (`os:<name>`).
+pub fn user_add(global: &Global, name: &str, role: &str) -> ExitCode {
+    use vigil_core::auth;
+    let role: auth::Role = match role.parse() {
+        Ok(r) => r,
+        Err(e) => return fail(&e.to_string()),
+    };
+    if let Err(e) = auth::check_name(name) {
+        return fail(&e.to_string());
+    }
+    let password = match new_password() {
+        Ok(p) => p,
+        Err(e) => return fail(&e),
+    };
+    let (rt, store) = match open_for_users(global, true) {
+        Ok(x) => x,
+        Err(e) => return fail(&e),
+    };
+    let result = rt.block_on(auth::add_user(&store, name, role, &password));
+    rt.block_on(store.close());
+    match result {
+        Ok(()) => {
+            auth::record_action(&auth::Actor::os(), auth::Action::ManageUsers, None, true);
+            eprintln!("vigil user add: {name} ({role})");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+/// `vigil user disable <name>`: the user can no longer sign in.
+pub fn user_disable(global: &Global, name: &str) -> ExitCode {
+    use vigil_core::auth;
+    let (rt, store) = match open_for_users(global, false) {
+        Ok(x) => x,
+        Err(e) => return fail(&e),
+    };
+    let result = rt.block_on(auth::set_disabled(&store, name, true));
+    rt.block_on(store.close());
+    match result {
+        Ok(()) => {
+            auth::record_action(&auth::Actor::os(), auth::Action::ManageUsers, None, true);
+            eprintln!("vigil user disable: {name} can no longer sign in");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+/// `vigil user list`: name, role, enabled/disabled, created (tab-separated).
+pub fn user_list(global: &Global) -> ExitCode {
+    use vigil_core::auth;
+    let (rt, store) = match open_for_users(global, false) {
+        Ok(x) => x,
+        Err(e) => return fail(&e),
+    };
+    let result = rt.block_on(auth::list_users(&store));
+    rt.block_on(store.close());
+    match result {
+        Ok(users) => {
+            auth::record_action(&auth::Actor::os(), auth::Action::ManageUsers, None, true);
+            println!("name\trole\tstatus\tcreated_utc");
+            for u in &users {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    u.name,
+                    u.role,
+                    if u.disabled { "disabled" } else { "enabled" },
+                    u.created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e.to_string()),
+    }
+}

@@ -106,6 +106,27 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Users who sign in at the workstation (for installers; the first admin is made here).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Add a user (creates the store if there is none yet). The password comes from
+    /// VIGIL_USER_PASSWORD, else a prompt; at least 12 characters.
+    Add {
+        name: String,
+        /// nurse, clinician, admin or viewer.
+        #[arg(long)]
+        role: String,
+    },
+    /// Disable a user: they can no longer sign in.
+    Disable { name: String },
+    /// List users: name, role, status, created.
+    List,
 }
 
 #[derive(Subcommand, Debug)]
@@ -465,6 +486,14 @@ pub fn main() -> ExitCode {
         }) => {
             init_logging("warn");
             crate::admin::config_check(&cli.global, file.as_deref())
+        }
+        Some(Command::User { command }) => {
+            init_logging("warn");
+            match command {
+                UserCommand::Add { name, role } => crate::admin::user_add(&cli.global, &name, &role),
+                UserCommand::Disable { name } => crate::admin::user_disable(&cli.global, &name),
+                UserCommand::List => crate::admin::user_list(&cli.global),
+            }
         }
     }
 }

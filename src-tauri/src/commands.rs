@@ -43,6 +43,8 @@ async fn core(state: &AppState) -> Result<Arc<Vigil>, CmdError> {
 pub async fn start_core(start: &StartOptions, key: KeySource) -> Result<Arc<Vigil>, CmdError> {
     let vigil = Vigil::start(start.core_config(key)?).await?;
     tracing::info!(key = %vigil.info().key_source, mode = vigil.info().mode, "store unlocked");
+    let site = vigil_core::site::SiteConfig::load(&start.data_dir()?)?;
+    vigil.set_idle_lock(site.session.idle_lock());
     Ok(Arc::new(vigil))
 }
 
@@ -117,9 +119,71 @@ pub async fn unlock_with_keychain(state: State<'_, AppState>) -> Result<AppInfo,
     Ok(info)
 }
 
+/// Who is signed in (if anyone), what they may do, and whether any user exists yet.
+#[tauri::command]
+pub async fn session(state: State<'_, AppState>) -> Result<vigil_core::guarded::SessionState, CmdError> {
+    Ok(core(&state).await?.session_state().await?)
+}
+
+/// Signs a user in on this workstation (replacing whoever was signed in).
+#[tauri::command]
+pub async fn sign_in(
+    state: State<'_, AppState>,
+    name: String,
+    password: String,
+) -> Result<vigil_core::auth::SessionView, CmdError> {
+    Ok(core(&state).await?.sign_in(&name, &password).await?)
+}
+
+/// Input at the workstation (throttled by the screen): the idle lock starts again.
+#[tauri::command]
+pub async fn session_touch(state: State<'_, AppState>) -> Result<(), CmdError> {
+    core(&state).await?.touch_session();
+    Ok(())
+}
+
+/// Break-glass: emergency clinical access for 15 minutes, with a reason (flagged on every action).
+#[tauri::command]
+pub async fn break_glass(
+    state: State<'_, AppState>,
+    reason: String,
+) -> Result<vigil_core::auth::SessionView, CmdError> {
+    Ok(core(&state).await?.break_glass(&reason)?)
+}
+
+/// A shift PIN (4-8 digits) for the signed-in user, after a sign-in with the password.
+#[tauri::command]
+pub async fn set_pin(state: State<'_, AppState>, pin: String) -> Result<(), CmdError> {
+    Ok(core(&state).await?.set_pin(&pin).await?)
+}
+
+/// Signs out: monitoring and alarms go on; actions and patient identity need a sign-in.
+#[tauri::command]
+pub async fn sign_out(state: State<'_, AppState>) -> Result<(), CmdError> {
+    core(&state).await?.sign_out();
+    Ok(())
+}
+
+/// First start with no user at all: the first admin, password typed twice.
+#[tauri::command]
+pub async fn create_first_admin(
+    state: State<'_, AppState>,
+    name: String,
+    password: String,
+    confirm: String,
+) -> Result<vigil_core::auth::SessionView, CmdError> {
+    if password != confirm {
+        return Err(CmdError {
+            code: "password_mismatch",
+            message: "the two passwords differ: type the same one twice".into(),
+        });
+    }
+    Ok(core(&state).await?.create_first_admin(&name, &password).await?)
+}
+
 #[tauri::command]
 pub async fn ward_snapshot(state: State<'_, AppState>) -> Result<WardSnapshot, CmdError> {
-    Ok(core(&state).await?.snapshot())
+    Ok(core(&state).await?.snapshot_for_session())
 }
 
 /// Streams batched live updates (every 250 ms) until the window goes away.
@@ -134,7 +198,10 @@ pub async fn ward_subscribe(
     let rx = vigil.subscribe();
     tauri::async_runtime::spawn(async move {
         vigil
-            .stream_updates(rx, Duration::from_millis(250), |u| channel.send(u).is_ok())
+            .stream_updates(rx, Duration::from_millis(250), |u| {
+                // Patient identity only while a user who may see it is signed in.
+                channel.send(vigil.update_for_session(u)).is_ok()
+            })
             .await;
     });
     Ok(())
@@ -142,18 +209,18 @@ pub async fn ward_subscribe(
 
 #[tauri::command]
 pub async fn admit(state: State<'_, AppState>, request: AdmitRequest) -> Result<AdmissionView, CmdError> {
-    Ok(core(&state).await?.admit(request).await?)
+    Ok(core(&state).await?.user_admit(request).await?)
 }
 
 #[tauri::command]
 pub async fn discharge(state: State<'_, AppState>, bed: String) -> Result<(), CmdError> {
-    Ok(core(&state).await?.discharge(&bed).await?)
+    Ok(core(&state).await?.user_discharge(&bed).await?)
 }
 
 /// Pauses alarm audio at a bed for the site's pause time (2 min by default).
 #[tauri::command]
-pub async fn alarm_pause(state: State<'_, AppState>, bed: String, user: String) -> Result<(), CmdError> {
-    Ok(core(&state).await?.pause_audio(&bed, &user).await?)
+pub async fn alarm_pause(state: State<'_, AppState>, bed: String) -> Result<(), CmdError> {
+    Ok(core(&state).await?.user_pause_audio(&bed).await?)
 }
 
 /// Acknowledges the alarms the screen displayed (their ids; one for a single
@@ -163,9 +230,8 @@ pub async fn alarm_acknowledge(
     state: State<'_, AppState>,
     bed: String,
     alarms: Vec<u64>,
-    user: String,
 ) -> Result<usize, CmdError> {
-    Ok(core(&state).await?.acknowledge(&bed, &alarms, &user).await?)
+    Ok(core(&state).await?.user_acknowledge(&bed, &alarms).await?)
 }
 
 /// Whether the screen can sound alarms; when not, every bed shows "ALARM SOUND UNAVAILABLE".
@@ -184,7 +250,7 @@ pub async fn alarm_log(
 ) -> Result<Vec<vigil_store::AlarmRecord>, CmdError> {
     Ok(core(&state)
         .await?
-        .alarm_log(Some(&bed), hours.clamp(1, 24 * 90))
+        .user_alarm_log(&bed, hours.clamp(1, 24 * 90))
         .await?)
 }
 
@@ -196,11 +262,10 @@ pub async fn alarm_set_limit(
     parameter: String,
     low: Option<f64>,
     high: Option<f64>,
-    user: String,
 ) -> Result<(), CmdError> {
     Ok(core(&state)
         .await?
-        .set_limit(&bed, &parameter, low, high, &user)
+        .user_set_limit(&bed, &parameter, low, high)
         .await?)
 }
 
@@ -210,9 +275,8 @@ pub async fn news2_enter(
     state: State<'_, AppState>,
     bed: String,
     entry: vigil_core::alarming::News2Entry,
-    user: String,
 ) -> Result<(), CmdError> {
-    Ok(core(&state).await?.enter_news2(&bed, entry, &user).await?)
+    Ok(core(&state).await?.user_enter_news2(&bed, entry).await?)
 }
 
 /// The bed's NEWS2 scores, oldest first.
@@ -221,7 +285,7 @@ pub async fn news2_history(
     state: State<'_, AppState>,
     bed: String,
 ) -> Result<Vec<vigil_alarms::News2>, CmdError> {
-    Ok(core(&state).await?.news2_history(&bed))
+    Ok(core(&state).await?.user_news2_history(&bed)?)
 }
 
 /// Nearby Bluetooth LE health devices, nearest first.
@@ -230,7 +294,7 @@ pub async fn devices_scan(
     state: State<'_, AppState>,
     seconds: u64,
 ) -> Result<Vec<vigil_core::ScanResult>, CmdError> {
-    Ok(core(&state).await?.scan(seconds).await?)
+    Ok(core(&state).await?.user_scan(seconds).await?)
 }
 
 #[tauri::command]
@@ -240,18 +304,18 @@ pub async fn device_assign(
     bed: String,
     kind: String,
 ) -> Result<(), CmdError> {
-    Ok(core(&state).await?.assign_device(&address, &bed, &kind).await?)
+    Ok(core(&state).await?.user_assign_device(&address, &bed, &kind).await?)
 }
 
 #[tauri::command]
 pub async fn device_remove(state: State<'_, AppState>, address: String) -> Result<(), CmdError> {
-    Ok(core(&state).await?.remove_device(&address).await?)
+    Ok(core(&state).await?.user_remove_device(&address).await?)
 }
 
 /// FHIR upload health (null when no server is configured).
 #[tauri::command]
 pub async fn sync_status(state: State<'_, AppState>) -> Result<Option<vigil_core::SyncView>, CmdError> {
-    Ok(core(&state).await?.sync_status().await)
+    Ok(core(&state).await?.user_sync_status().await?)
 }
 
 /// Patients on the FHIR server with this MRN.
@@ -260,7 +324,7 @@ pub async fn fhir_find_patient(
     state: State<'_, AppState>,
     mrn: String,
 ) -> Result<Vec<vigil_core::PatientMatch>, CmdError> {
-    Ok(core(&state).await?.find_patient(&mrn).await?)
+    Ok(core(&state).await?.user_find_patient(&mrn).await?)
 }
 
 /// Links the bed's admission to a FHIR Patient ("Patient/<id>").
@@ -270,33 +334,32 @@ pub async fn fhir_link_patient(
     bed: String,
     patient: String,
 ) -> Result<(), CmdError> {
-    Ok(core(&state).await?.link_patient(&bed, &patient).await?)
+    Ok(core(&state).await?.user_link_patient(&bed, &patient).await?)
 }
 
 /// Readings the FHIR server refused, with its reasons.
 #[tauri::command]
 pub async fn dead_letters(state: State<'_, AppState>) -> Result<Vec<vigil_store::DeadLetter>, CmdError> {
-    Ok(core(&state).await?.dead_letters().await?)
+    Ok(core(&state).await?.user_dead_letters().await?)
 }
 
 /// Puts dead letters and parked readings (all when `ids` is null) back in the
-/// upload queue; how many. There are no user roles yet: anyone at the
-/// workstation can do this (it only re-sends what Vigil already holds).
+/// upload queue; how many (clinicians and admins).
 #[tauri::command]
 pub async fn fhir_requeue(state: State<'_, AppState>, ids: Option<Vec<i64>>) -> Result<u64, CmdError> {
-    Ok(core(&state).await?.requeue_dead_letters(ids.as_deref()).await?)
+    Ok(core(&state).await?.user_requeue_dead_letters(ids.as_deref()).await?)
 }
 
 /// Bonds with a Bluetooth device (BlueZ `Pair()`); the bonding state read back.
 #[tauri::command]
 pub async fn device_pair(state: State<'_, AppState>, address: String) -> Result<Option<bool>, CmdError> {
-    Ok(core(&state).await?.pair_device(&address).await?)
+    Ok(core(&state).await?.user_pair_device(&address).await?)
 }
 
 /// Sets a Bluetooth device's clock (Current Time Service) to this workstation's local time.
 #[tauri::command]
 pub async fn device_set_clock(state: State<'_, AppState>, address: String) -> Result<(), CmdError> {
-    Ok(core(&state).await?.set_device_clock(&address).await?)
+    Ok(core(&state).await?.user_set_device_clock(&address).await?)
 }
 
 impl From<vigil_core::config::ConfigError> for CmdError {

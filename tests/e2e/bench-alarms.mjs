@@ -27,6 +27,7 @@ import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { failAfter } from "./watchdog.mjs";
+import { addUser, signIn } from "./users.mjs";
 import { Builder, By, Capabilities, until } from "selenium-webdriver";
 
 const { values: opt } = parseArgs({
@@ -64,6 +65,8 @@ if (PRESET) {
 // configuration from the data dir, not from a variable left in the environment.
 process.env.VIGIL_PASSPHRASE = "bench-alarms-passphrase";
 delete process.env.VIGIL_SITE_CONFIG;
+// The installer's step: the nurse who watches the screen signs in (same data directory and key).
+addUser(app, dataDir, { name: "e2e-nurse", role: "nurse", password: "e2e nurse password" });
 
 // Not run.mjs's 4444/4445, ble.mjs's 4446/4447 or unlock.mjs's 4452/4453.
 const driverPort = 4448;
@@ -110,6 +113,8 @@ try {
     60000,
     `not every one of ${BEDS} beds shows a HR`,
   );
+  // Measured as a nurse sees it: signed in, patient details allowed.
+  await signIn(session, { name: "e2e-nurse", role: "nurse", password: "e2e nurse password" });
   const hooks = await session.executeScript(() => typeof window.vigilTest?.resetScreenTiming === "function");
   if (!hooks) throw new Error("window.vigilTest.resetScreenTiming is missing: build with `tauri build --debug` (./dev does)");
   await new Promise((r) => setTimeout(r, WARM_UP_MS));

@@ -17,6 +17,7 @@ import { mkdirSync, mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import assert from "node:assert/strict";
+import { addUser, signIn } from "./users.mjs";
 import { Builder, By, Capabilities, until } from "selenium-webdriver";
 
 const root = resolve(import.meta.dirname, "../..");
@@ -269,6 +270,8 @@ function stopBeating() {
 try {
   const address = await startBus();
   const env = { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: address, VIGIL_PASSPHRASE: "e2e-ble-passphrase" };
+  // The installer's step: a nurse to sign in with (same data directory and store key).
+  addUser(app, dataDir, { name: "e2e-nurse", role: "nurse", password: "e2e nurse password", env });
   await startFake(env);
   const strap = (addr, rssi) => ({
     cmd: "add_device",
@@ -305,15 +308,8 @@ try {
     console.log(`   header: ${await keySource()}, mode ${info.mode}`);
   });
 
-  await step("the nurse's initials", async () => {
-    // localStorage may outlive the data dir: the prompt may already be answered.
-    if (!(await isShown("user-initials"))) await click("user-change");
-    const input = await session.wait(until.elementLocated(By.css('[data-testid="user-initials"]')), 5000);
-    await session.wait(until.elementIsVisible(input), 5000);
-    await input.clear();
-    await input.sendKeys("rn");
-    await click("user-initials-ok");
-    await session.wait(async () => (await text("user-signed")) === "RN", 5000, "initials not shown");
+  await step("the nurse signs in", async () => {
+    await signIn(session, { name: "e2e-nurse", role: "nurse", password: "e2e nurse password" });
   });
 
   await step("bed 1's single-bed view opens", async () => {

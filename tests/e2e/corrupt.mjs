@@ -77,6 +77,17 @@ try {
     }, 15000);
     writeFileSync(join(out, "corrupt-store.png"), Buffer.from(await s.takeScreenshot(), "base64"));
   });
+  await step("[corrupt store] the new store has no user: the app offers the first administrator; made, signed in", async () => {
+    // (Users live in the store: a store replaced after damage starts without them.)
+    await s.wait(async () => (await s.findElement(By.css('[data-testid="signin"] h1')).getText().catch(() => "")) === "Create the first administrator", 20000);
+    await s.findElement(By.css('[data-testid="signin-name"]')).sendKeys("e2e-admin");
+    await s.findElement(By.css('[data-testid="signin-password"]')).sendKeys("admin password 12");
+    await s.findElement(By.css('[data-testid="signin-confirm"]')).sendKeys("admin password 12");
+    await s.findElement(By.css('[data-testid="signin-submit"]')).click();
+    await s.wait(async () => (await s.findElement(By.css('[data-testid="user-signed"]')).getText().catch(() => "")) === "e2e-admin (admin)", 20000);
+    // Monitoring went on throughout.
+    await s.wait(async () => /^\d+$/.test(await s.findElement(By.css('[data-testid="hr-bed-1"]')).getText().catch(() => "")), 10000);
+  });
 } catch (e) {
   failed = true;
   console.error(`not ok - ${e?.stack ?? e}`);

@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import assert from "node:assert/strict";
 import { failAfter } from "./watchdog.mjs";
+import { E2E_USER, addUser, fillSignIn, signIn } from "./users.mjs";
 import { Builder, By, Capabilities, until } from "selenium-webdriver";
 
 const root = resolve(import.meta.dirname, "../..");
@@ -31,6 +32,8 @@ delete process.env.VIGIL_SITE_CONFIG;
 
 // The app reads its store key from here (no OS keychain under Xvfb).
 process.env.VIGIL_PASSPHRASE = "e2e-test-passphrase";
+// The installer's step: a user to sign in with (the same data directory and store key).
+for (const dir of [dataDir, alarmDataDir]) addUser(app, dir);
 
 const driverPort = 4444;
 // Its own process group, so the watchdog can stop it with everything it started.
@@ -156,8 +159,11 @@ try {
     await session.wait(async () => (await session.findElements(By.css('[data-testid="about"]'))).length === 0, 5000);
   });
 
-  await step("a patient is admitted to bed 2", async () => {
+  await step("signed out, an action asks for a sign-in, then goes ahead: a patient is admitted to bed 2", async () => {
+    assert.equal(await isShown("sign-in-open"), true, "signed out: the header offers Sign in");
     await session.findElement(By.css('[data-testid="admit-bed-2"]')).click();
+    await fillSignIn(session, E2E_USER, "e2e clinician password");
+    await session.wait(async () => (await text("user-signed")) === `${E2E_USER} (clinician)`, 5000, "the signed-in user is not in the header");
     await session.wait(until.elementLocated(By.css('[data-testid="admit-name"]')), 5000);
     await session.findElement(By.css('[data-testid="admit-name"]')).sendKeys("Test Patient");
     await session.findElement(By.css('[data-testid="admit-mrn"]')).sendKeys("E2E-0001");
@@ -174,6 +180,30 @@ try {
     await session.wait(async () => /^\d+$/.test(await text("hr-bed-2")), 10000);
   });
   await shot("bed-2.png");
+
+  await step("a shift PIN is set after the sign-in with the password", async () => {
+    await click("set-pin-open");
+    const pin = await session.wait(until.elementLocated(By.css('[data-testid="set-pin-pin"]')), 5000);
+    await pin.sendKeys("4711");
+    await session.findElement(By.css('[data-testid="set-pin-confirm"]')).sendKeys("4711");
+    await click("set-pin-submit");
+    await session.wait(async () => (await session.findElements(By.css('[data-testid="set-pin"]'))).length === 0, 10000, "the PIN dialog stays open");
+  });
+
+  await step("signed out: the patient's name is gone, the numerics stay; signed in again (with the shift PIN): back", async () => {
+    await click("back");
+    await session.wait(async () => (await text("patient-bed-2")).includes("Test Patient"), 5000, "overview without the patient");
+    await click("sign-out");
+    await session.wait(async () => !(await text("patient-bed-2")).includes("Test Patient"), 10000, "the name stays after sign-out");
+    const page = await session.executeScript(() => document.body.innerText);
+    assert.ok(!page.includes("Test Patient") && !page.includes("E2E-0001") && !page.includes("1960-01-31"), "PHI on a signed-out screen");
+    await session.wait(async () => /^\d+$/.test(await text("hr-bed-2")), 10000, "numerics stop when signed out");
+    await signIn(session, { password: "4711" });
+    assert.equal(await isShown("set-pin-open"), false, "a PIN sign-in cannot set another PIN");
+    await session.wait(async () => (await text("patient-bed-2")).includes("Test Patient"), 10000, "the name is not back after sign-in");
+    await session.findElement(By.css('[data-testid="bed-tile-bed-2"]')).click();
+    await session.wait(until.elementLocated(By.css('[data-testid="devices-bed-2"]')), 5000);
+  });
 
   await step("the patient is discharged", async () => {
     await session.findElement(By.css('[data-testid="discharge-bed-2"]')).click();
@@ -197,17 +227,9 @@ try {
     console.log(`   clock ${await text("clock")} (core time)`);
   });
 
-  await step("[alarms] the nurse enters initials", async () => {
-    // localStorage survives between runs: the prompt may already be answered.
-    if (await isShown("user-initials")) await shot("initials.png");
-    else await click("user-change");
-    const input = await session.wait(until.elementLocated(By.css('[data-testid="user-initials"]')), 5000);
-    await session.wait(until.elementIsVisible(input), 5000);
-    await input.clear();
-    await input.sendKeys("qa");
-    await click("user-initials-ok");
-    await session.wait(async () => (await text("user-signed")) === "QA", 5000, "initials not shown");
-    assert.equal(await isShown("user-initials"), false, "the initials prompt stays open");
+  await step("[alarms] the clinician signs in (the actor of every action)", async () => {
+    await signIn(session);
+    await shot("signed-in.png");
   });
 
   await step("[alarms] limits are shown beside the numerics", async () => {
@@ -312,7 +334,7 @@ try {
         // The tab may still be coming up: a click that cannot land yet is retried.
         await click("alarm-log-refresh-bed-1").catch(() => {});
         await session.sleep(300);
-        return /Acknowledged[\s\S]*QA/.test(await text("alarm-log-bed-1"));
+        return /Acknowledged[\s\S]*e2e-clinician/.test(await text("alarm-log-bed-1"));
       },
       10000,
       "the acknowledgement and who did it are not in the alarm log",
@@ -363,10 +385,10 @@ try {
         // The tab may still be coming up: a click that cannot land yet is retried.
         await click("alarm-log-refresh-bed-1").catch(() => {});
         await session.sleep(300);
-        return /Limit changed[\s\S]*HR limits 40–60 \(were [^)]*\) set by QA/.test(await text("alarm-log-bed-1"));
+        return /Limit changed[\s\S]*HR limits 40–60 \(were [^)]*\) set by e2e-clinician/.test(await text("alarm-log-bed-1"));
       },
       10000,
-      "the limit change (HR limits 40–60 set by QA) is not in the alarm log",
+      "the limit change (HR limits 40–60 set by e2e-clinician) is not in the alarm log",
     );
   });
   await shot("alarm-numeric.png");

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import assert from "node:assert/strict";
 import { failAfter } from "./watchdog.mjs";
+import { signIn } from "./users.mjs";
 import { Builder, By, Capabilities, until } from "selenium-webdriver";
 
 const root = resolve(import.meta.dirname, "../..");
@@ -115,6 +116,25 @@ try {
     await unlock(s, "first-passphrase-123", "first-passphrase-123");
     await liveHr(s);
   });
+  await step("[unlock] no user yet: the app offers the first administrator, made and signed in", async () => {
+    await s.wait(async () => (await s.findElement(By.css('[data-testid="signin"] h1')).getText().catch(() => "")) === "Create the first administrator", 20000);
+    await liveHr(s); // monitoring goes on behind the dialog
+    const fill = async (id, v) => {
+      const el = await s.findElement(By.css(`[data-testid="${id}"]`));
+      await el.clear();
+      await el.sendKeys(v);
+    };
+    await fill("signin-name", "e2e-admin");
+    await fill("signin-password", "admin password 12");
+    await fill("signin-confirm", "admin password 13");
+    await s.findElement(By.css('[data-testid="signin-submit"]')).click();
+    await s.wait(async () => /differ/.test(await s.findElement(By.css('[data-testid="signin-error"]')).getText()), 5000);
+    await fill("signin-password", "admin password 12");
+    await fill("signin-confirm", "admin password 12");
+    await s.findElement(By.css('[data-testid="signin-submit"]')).click();
+    await s.wait(async () => (await s.findElement(By.css('[data-testid="user-signed"]')).getText().catch(() => "")) === "e2e-admin (admin)", 20000);
+    writeFileSync(join(out, "first-admin.png"), Buffer.from(await s.takeScreenshot(), "base64"));
+  });
   await s.quit();
   s = await session();
   await step("[unlock] next start: a wrong passphrase is refused, the store untouched", async () => {
@@ -124,6 +144,32 @@ try {
   await step("[unlock] the right passphrase opens the same store", async () => {
     await unlock(s, "first-passphrase-123");
     await liveHr(s);
+  });
+  await step("[unlock] signed out at start; a wrong password is refused, the admin made at first start signs in", async () => {
+    await s.wait(until.elementLocated(By.css('[data-testid="sign-in-open"]')), 20000);
+    await s.findElement(By.css('[data-testid="sign-in-open"]')).click();
+    await s.wait(until.elementLocated(By.css('[data-testid="signin-name"]')), 5000);
+    await s.findElement(By.css('[data-testid="signin-name"]')).sendKeys("e2e-admin");
+    await s.findElement(By.css('[data-testid="signin-password"]')).sendKeys("not the password");
+    await s.findElement(By.css('[data-testid="signin-submit"]')).click();
+    await s.wait(async () => /wrong user name or password/.test(await s.findElement(By.css('[data-testid="signin-error"]')).getText()), 10000);
+    await s.findElement(By.css('[data-testid="signin-cancel"]')).click();
+    // The wrong password holds this name back 1 s.
+    await new Promise((r) => setTimeout(r, 1200));
+    await signIn(s, { name: "e2e-admin", role: "admin", password: "admin password 12" });
+  });
+  await step("[unlock] break-glass: the admin takes emergency access with a reason; the header says so", async () => {
+    const open = await s.findElement(By.css('[data-testid="break-glass-open"]'));
+    await s.wait(until.elementIsVisible(open), 5000);
+    await open.click();
+    const reason = await s.wait(until.elementLocated(By.css('[data-testid="break-glass-reason"]')), 5000);
+    await s.findElement(By.css('[data-testid="break-glass-submit"]')).click();
+    await s.wait(async () => /reason/.test(await s.findElement(By.css('[data-testid="break-glass-error"]')).getText()), 5000);
+    await reason.sendKeys("bed 1 alarming, no nurse on the ward");
+    await s.findElement(By.css('[data-testid="break-glass-submit"]')).click();
+    await s.wait(async () => /EMERGENCY ACCESS \(15 min left\)/.test(await s.findElement(By.css('[data-testid="user-signed"]')).getText().catch(() => "")), 10000);
+    assert.equal(await s.findElement(By.css('[data-testid="break-glass-open"]')).isDisplayed(), false, "offered again while active");
+    writeFileSync(join(out, "break-glass.png"), Buffer.from(await s.takeScreenshot(), "base64"));
   });
 } catch (e) {
   failed = true;

@@ -12,6 +12,8 @@ import type {
   News2Entry,
   PatientMatch,
   ScanResult,
+  SessionState,
+  SessionView,
   SyncView,
   WardSnapshot,
   WardUpdate,
@@ -61,16 +63,18 @@ export function unlockWithKeychain(): Promise<AppInfo> {
 
 // ------------------------------------------------------------------ alarms and NEWS2
 
-export function alarmPause(bed: string, user: string): Promise<void> {
-  return invoke<void>("alarm_pause", { bed, user });
+// The core takes the actor from the signed-in session: no user argument.
+
+export function alarmPause(bed: string): Promise<void> {
+  return invoke<void>("alarm_pause", { bed });
 }
 
 /**
  * Acknowledges exactly these alarms (the ids the screen showed); ids the core no
  * longer shows are skipped. Resolves to how many it acknowledged.
  */
-export function alarmAcknowledge(bed: string, alarms: number[], user: string): Promise<number> {
-  return invoke<number>("alarm_acknowledge", { bed, alarms, user });
+export function alarmAcknowledge(bed: string, alarms: number[]): Promise<number> {
+  return invoke<number>("alarm_acknowledge", { bed, alarms });
 }
 
 /** Whether this workstation can sound alarms; the core shows "ALARM SOUND UNAVAILABLE" at every bed while not. */
@@ -82,8 +86,8 @@ export function alarmLog(bed: string, hours: number): Promise<AlarmRecord[]> {
   return invoke<AlarmRecord[]>("alarm_log", { bed, hours });
 }
 
-export function news2Enter(bed: string, entry: News2Entry, user: string): Promise<void> {
-  return invoke<void>("news2_enter", { bed, entry, user });
+export function news2Enter(bed: string, entry: News2Entry): Promise<void> {
+  return invoke<void>("news2_enter", { bed, entry });
 }
 
 export function news2History(bed: string): Promise<News2[]> {
@@ -135,6 +139,40 @@ export function fhirRequeue(ids: number[] | null): Promise<number> {
 }
 
 /** A patient-specific alarm limit at a bed (reverts at discharge). `null` turns that side off. */
-export function alarmSetLimit(bed: string, parameter: string, low: number | null, high: number | null, user: string): Promise<void> {
-  return invoke<void>("alarm_set_limit", { bed, parameter, low, high, user });
+export function alarmSetLimit(bed: string, parameter: string, low: number | null, high: number | null): Promise<void> {
+  return invoke<void>("alarm_set_limit", { bed, parameter, low, high });
+}
+
+// ------------------------------------------------------------------ users and sessions
+
+export function session(): Promise<SessionState> {
+  return invoke<SessionState>("session");
+}
+
+export function signIn(name: string, password: string): Promise<SessionView> {
+  return invoke<SessionView>("sign_in", { name, password });
+}
+
+/** Input at the workstation: the idle lock starts again. */
+export function sessionTouch(): Promise<void> {
+  return invoke<void>("session_touch");
+}
+
+/** Break-glass: emergency clinical access for 15 minutes, with a reason. */
+export function breakGlass(reason: string): Promise<SessionView> {
+  return invoke<SessionView>("break_glass", { reason });
+}
+
+/** A shift PIN (4-8 digits) for the signed-in user (after a sign-in with the password). */
+export function setPin(pin: string): Promise<void> {
+  return invoke<void>("set_pin", { pin });
+}
+
+export function signOut(): Promise<void> {
+  return invoke<void>("sign_out");
+}
+
+/** First start only (no user yet): the first admin, signed in. */
+export function createFirstAdmin(name: string, password: string, confirm: string): Promise<SessionView> {
+  return invoke<SessionView>("create_first_admin", { name, password, confirm });
 }

@@ -113,3 +113,13 @@ export type { ReadingValue } from "./generated/ReadingValue";
 //   fhir_link_patient({ bed, patient }) -> void                        (patient: "Patient/<id>")
 //   dead_letters() -> DeadLetter[]
 //   fhir_requeue({ ids: number[] | null }) -> number                   (null: all; back in the upload queue, each sent once)
+
+// ------------------------------------------------------------------ users and sessions (vigil-core `auth`, `guarded`)
+
+export type { Role } from "./generated/Role";
+/** Everything a user can ask for; the core checks each against the signed-in user's role. */
+export type { Action } from "./generated/Action";
+/** The signed-in user: name, role and what they may do. */
+export type { SessionView } from "./generated/SessionView";
+/** `session`: who is signed in (null: nobody) and whether any user exists yet. */
+export type { SessionState } from "./generated/SessionState";

@@ -21,7 +21,7 @@ export interface DialogDeps {
   onDischarged(bed: string): void;
   /** The signed-in initials, or null (the caller then asks for them). */
   user(): string | null;
-  news2Enter(bed: string, entry: News2Entry, user: string): Promise<void>;
+  news2Enter(bed: string, entry: News2Entry): Promise<void>;
   devicesScan(seconds: number): Promise<ScanResult[]>;
   deviceAssign(address: string, bed: string, kind: string): Promise<void>;
   deviceRemove(address: string): Promise<void>;
@@ -40,7 +40,7 @@ export interface DialogDeps {
   fhirRequeue(ids: number[] | null): Promise<number>;
   /** The bed's current limits (from its alarm state). */
   limitsOf(bed: string): ParameterLimit[];
-  setLimit(bed: string, parameter: string, low: number | null, high: number | null, user: string): Promise<void>;
+  setLimit(bed: string, parameter: string, low: number | null, high: number | null): Promise<void>;
 }
 
 /**
@@ -634,7 +634,7 @@ export class Dialogs {
       modal.busy = true;
       submit.disabled = true;
       try {
-        for (const c of changes) await this.deps.setLimit(bed.bed, c.parameter, c.low, c.high, user);
+        for (const c of changes) await this.deps.setLimit(bed.bed, c.parameter, c.low, c.high);
         modal.busy = false;
         this.close();
       } catch (err) {
@@ -738,7 +738,7 @@ export class Dialogs {
       (async () => {
         for (const entry of v.entries) {
           try {
-            await this.deps.news2Enter(bed.bed, entry, user);
+            await this.deps.news2Enter(bed.bed, entry);
           } catch (err) {
             throw { entry, err };
           }

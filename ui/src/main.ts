@@ -3,14 +3,15 @@
 
 import "./style.css";
 import * as api from "./api";
-import type { AppInfo, WardSnapshot, WardUpdate } from "./contract";
+import type { AppInfo, SessionView, WardSnapshot, WardUpdate } from "./contract";
 import { Dialogs } from "./dialogs";
 import { AppView } from "./render";
 import { AlarmAudio, AudioStatusReporter, soundAvailable } from "./audio";
 import { audioStateText, idsToAcknowledge, wardSounding } from "./alarms";
 import { applyBufferedUpdate, applySnapshot, applyUpdate, bedAlarms, createState, frameContext, latestReading, setAdmission } from "./state";
 import { SHOWN_CODES, ScreenLatency, percentile } from "./timing";
-import { commandErrorText, normaliseInitials, toCommandError } from "./validate";
+import { commandErrorText, toCommandError } from "./validate";
+import { headerLabel, offersBreakGlass, sessionAttributes, sessionChanged, shouldTouch, showBreakGlass, showSetPin, showSignIn } from "./signin";
 import { showUnlock } from "./unlock";
 import { syncModel, syncUnknownModel } from "./sync";
 
@@ -87,29 +88,46 @@ setInterval(() => {
 
 // ---------------------------------------------------------------- who is acting
 
-const USER_KEY = "vigil.user";
-
-function loadUser(): string | null {
-  try {
-    return normaliseInitials(localStorage.getItem(USER_KEY) ?? "");
-  } catch {
-    return null;
-  }
-}
-
-let user: string | null = loadUser();
-/** An action waiting for initials to be entered; it lapses after PENDING_MS. */
-let pendingAction: { fn: (user: string) => void; at: number } | null = null;
+// The core holds the session and checks every action; the screen only shows
+// who is signed in and hides what their role may not do (signin.ts).
+let session: SessionView | null = null;
+let hasUsers = true;
+/** An action waiting for a sign-in; it lapses after PENDING_MS. */
+let pendingAction: { fn: () => void; at: number } | null = null;
 const PENDING_MS = 60_000;
 
-function withUser(fn: (user: string) => void): void {
-  if (user) {
-    fn(user);
+function setSession(s: SessionView | null): void {
+  session = s;
+  const attrs = sessionAttributes(s);
+  document.body.dataset.session = attrs.session;
+  document.body.dataset.may = attrs.may;
+  view.setUser(headerLabel(s), offersBreakGlass(s), s?.break_glass_s != null, !!s?.can_set_pin);
+  // Patient names, MRNs and DOBs come (or go) with the session: fetch the ward again.
+  if (snapshot) void loadSnapshot();
+}
+
+async function openSignIn(reason: string | null): Promise<void> {
+  const s = await showSignIn({ signIn: api.signIn, createFirstAdmin: api.createFirstAdmin }, { has_users: hasUsers }, reason);
+  if (!s) {
+    pendingAction = null;
+    return;
+  }
+  hasUsers = true;
+  setSession(s);
+  const next = pendingAction;
+  pendingAction = null;
+  if (next && performance.now() - next.at < PENDING_MS) next.fn();
+}
+
+/** Runs `fn` with a signed-in user; signs in first when no one is (then it goes ahead). */
+function withSession(fn: () => void): void {
+  if (session) {
+    fn();
     return;
   }
   // Never run an acknowledgement long after the click that asked for it.
   pendingAction = { fn, at: performance.now() };
-  view.askUser("Enter your initials first; the action then goes ahead.");
+  void openSignIn("Sign in first; the action then goes ahead.");
 }
 
 function actionError(what: string, e: unknown): void {
@@ -140,7 +158,7 @@ function publishFhir(): void {
 const dialogs = new Dialogs({
   admit: api.admit,
   discharge: api.discharge,
-  user: () => user,
+  user: () => session?.user ?? null,
   news2Enter: api.news2Enter,
   devicesScan: api.devicesScan,
   deviceAssign: api.deviceAssign,
@@ -180,22 +198,26 @@ const view = new AppView({
     scheduleRender();
   },
   admit(bed) {
-    const b = state.beds.find((x) => x.bed === bed);
-    if (b) dialogs.openAdmit(b);
+    withSession(() => {
+      const b = state.beds.find((x) => x.bed === bed);
+      if (b) dialogs.openAdmit(b);
+    });
   },
   discharge(bed) {
-    const b = state.beds.find((x) => x.bed === bed);
-    if (b) dialogs.openDischarge(b);
+    withSession(() => {
+      const b = state.beds.find((x) => x.bed === bed);
+      if (b) dialogs.openDischarge(b);
+    });
   },
   pause(bed) {
     audio.unlock();
-    withUser((u) => api.alarmPause(bed, u).catch((e) => actionError("pause the alarm audio", e)));
+    withSession(() => api.alarmPause(bed).catch((e) => actionError("pause the alarm audio", e)));
   },
   acknowledge(bed, seen) {
     audio.unlock();
     // `seen`: the alarms on screen at the click. Checked again when it runs (it may
     // wait for initials): only those ids, and none that has escalated since.
-    withUser((u) => {
+    withSession(() => {
       const { ids, escalated } = idsToAcknowledge(seen, bedAlarms(state, bed));
       if (escalated.length > 0) {
         view.showActionError(
@@ -204,7 +226,7 @@ const view = new AppView({
       }
       if (ids.length === 0) return;
       api
-        .alarmAcknowledge(bed, ids, u)
+        .alarmAcknowledge(bed, ids)
         .then((n) => {
           if (TEST_HOOKS) ackLog.push({ bed, ids, acknowledged: n });
         })
@@ -218,33 +240,37 @@ const view = new AppView({
       view.showActionError("No alarms to pause.");
       return;
     }
-    withUser((u) => {
-      for (const bed of beds) api.alarmPause(bed, u).catch((e) => actionError(`pause the alarm audio at ${bedView(bed)?.label ?? bed}`, e));
+    withSession(() => {
+      for (const bed of beds) api.alarmPause(bed).catch((e) => actionError(`pause the alarm audio at ${bedView(bed)?.label ?? bed}`, e));
     });
   },
   editLimits(bed) {
-    withUser(() => {
+    withSession(() => {
       const b = bedView(bed);
       if (b) dialogs.openLimits(b);
     });
   },
   enterNews2(bed) {
-    withUser(() => {
+    withSession(() => {
       const b = bedView(bed);
       if (b) dialogs.openNews2(b);
     });
   },
   addDevice(bed) {
-    const b = bedView(bed);
-    if (b) dialogs.openAddDevice(b);
+    withSession(() => {
+      const b = bedView(bed);
+      if (b) dialogs.openAddDevice(b);
+    });
   },
   pairDevice(_bed, device) {
-    api.devicePair(device).catch((e) => actionError("pair the device", e));
+    withSession(() => void api.devicePair(device).catch((e) => actionError("pair the device", e)));
   },
   removeDevice(bed, device) {
-    const b = bedView(bed);
-    const d = state.devices.get(bed)?.get(device);
-    if (b && d) dialogs.openRemoveDevice(b, d);
+    withSession(() => {
+      const b = bedView(bed);
+      const d = state.devices.get(bed)?.get(device);
+      if (b && d) dialogs.openRemoveDevice(b, d);
+    });
   },
   loadAlarmLog(bed) {
     return api.alarmLog(bed, 24);
@@ -252,30 +278,29 @@ const view = new AppView({
   loadNews2History(bed) {
     return api.news2History(bed);
   },
-  setInitials(text) {
-    const v = normaliseInitials(text);
-    if (!v) return "Enter 2\u20134 letters, e.g. AB.";
-    user = v;
-    try {
-      localStorage.setItem(USER_KEY, v);
-    } catch {
-      // not persisted: asked again next start
-    }
-    view.setUser(v);
-    const next = pendingAction;
-    pendingAction = null;
-    if (next && performance.now() - next.at < PENDING_MS) next.fn(v);
-    return null;
+  signIn() {
+    void openSignIn(null);
   },
-  changeInitials() {
-    view.askUser(null);
+  setPin() {
+    void showSetPin(api.setPin);
+  },
+  breakGlass() {
+    void showBreakGlass(api.breakGlass).then((s) => {
+      if (s) setSession(s);
+    });
+  },
+  signOut() {
+    void api
+      .signOut()
+      .then(() => setSession(null))
+      .catch((e) => actionError("sign out", e));
   },
   enableAudio() {
     audio.unlock();
     scheduleRender();
   },
   openDeadLetters() {
-    dialogs.openDeadLetters();
+    withSession(() => dialogs.openDeadLetters());
   },
   openAbout() {
     dialogs.openAbout(appInfo);
@@ -286,7 +311,7 @@ const view = new AppView({
   },
 });
 
-view.setUser(user);
+view.setUser(null);
 
 // Sound needs a user gesture: any click or key press resumes the AudioContext.
 for (const ev of ["pointerdown", "click", "keydown", "touchstart"]) {
@@ -309,7 +334,6 @@ document.getElementById("app")!.append(view.root);
 document.addEventListener("keydown", (e) => {
   if (e.key !== "Escape") return;
   if (dialogs.isOpen) dialogs.close();
-  else if (user && document.activeElement?.closest("[data-testid=user-prompt]")) view.setUser(user);
   else if (view.openBed) {
     view.showOverview();
     scheduleRender();
@@ -364,6 +388,48 @@ async function loadAppInfo(): Promise<void> {
     } catch (e) {
       view.setAppInfo(null);
       logError("app_info", e);
+      await delay(2000);
+    }
+  }
+}
+
+/** How often the screen asks the core whether the session still runs (the idle lock ends it there). */
+const SESSION_POLL_MS = 5000;
+let lastTouch = -Infinity;
+
+/** Who is signed in (the core keeps its session across a reload of the screen); first start offers the first admin. */
+async function loadSession(): Promise<void> {
+  for (;;) {
+    try {
+      const st = await api.session();
+      hasUsers = st.has_users;
+      setSession(st.signed_in);
+      if (!st.has_users) void openSignIn(null);
+      // Input tells the core the user is still there; the idle lock (site
+      // session.idle_lock_s) is the core's: the screen follows within 5 s.
+      for (const ev of ["pointerdown", "keydown", "wheel", "touchstart"]) {
+        document.addEventListener(
+          ev,
+          () => {
+            const now = performance.now();
+            if (!shouldTouch(now, lastTouch, session !== null)) return;
+            lastTouch = now;
+            api.sessionTouch().catch((e) => logError("session_touch", e));
+          },
+          { capture: true, passive: true },
+        );
+      }
+      setInterval(() => {
+        api
+          .session()
+          .then((now) => {
+            if (sessionChanged(session, now.signed_in)) setSession(now.signed_in);
+          })
+          .catch((e) => logError("session", e));
+      }, SESSION_POLL_MS);
+      return;
+    } catch (e) {
+      logError("session", e);
       await delay(2000);
     }
   }
@@ -458,6 +524,7 @@ async function start(): Promise<void> {
     }
   }
   void loadAppInfo();
+  void loadSession();
   void pollSync();
   // After the first attempt to resume the AudioContext has settled (at most 1 s),
   // so a context the webview lets run at once is not reported as unavailable.

@@ -88,9 +88,13 @@ export interface Actions {
   pairDevice(bed: string, device: string): void;
   loadAlarmLog(bed: string): Promise<AlarmRecord[]>;
   loadNews2History(bed: string): Promise<News2[]>;
-  /** Returns an error text, or null when accepted. */
-  setInitials(text: string): string | null;
-  changeInitials(): void;
+  /** Open the sign-in dialog. */
+  signIn(): void;
+  signOut(): void;
+  /** Ask for a reason and take break-glass emergency access. */
+  breakGlass(): void;
+  /** Set a shift PIN. */
+  setPin(): void;
   enableAudio(): void;
   /** Open the list of readings the FHIR server refused. */
   openDeadLetters(): void;
@@ -1178,9 +1182,9 @@ export class AppView {
   private readonly main: HTMLElement;
   private readonly signed: HTMLSpanElement;
   private readonly signedName: HTMLSpanElement;
-  private readonly userPrompt: HTMLFormElement;
-  private readonly userInput: HTMLInputElement;
-  private readonly userError: HTMLSpanElement;
+  private readonly signInButton: HTMLButtonElement;
+  private readonly breakGlassButton: HTMLButtonElement;
+  private readonly pinLink: HTMLAnchorElement;
   private readonly audioBanner: HTMLButtonElement;
   private readonly audioState: HTMLSpanElement;
   private readonly pauseAll: HTMLButtonElement;
@@ -1236,37 +1240,26 @@ export class AppView {
     this.toast = h("div", { class: "error-banner action-error", testid: "action-error", attrs: { role: "alert" } });
     this.toast.hidden = true;
 
-    // Who is acting: initials, sent as `user` with acknowledge/pause/NEWS2 entries.
+    // Who is acting: the signed-in user and role (the core takes the actor from its session).
     this.signedName = h("span", { class: "signed-name", testid: "user-signed" });
-    const change = h("a", { class: "signed-change", testid: "user-change", text: "change", attrs: { href: "#", role: "button" } });
-    change.addEventListener("click", (e) => {
+    const signOut = h("a", { class: "signed-change", testid: "sign-out", text: "sign out", attrs: { href: "#", role: "button" } });
+    signOut.addEventListener("click", (e) => {
       e.preventDefault();
-      actions.changeInitials();
+      actions.signOut();
     });
-    this.signed = h("span", { class: "signed" }, "Signed: ", this.signedName, " ", change);
+    this.pinLink = h("a", { class: "signed-change", testid: "set-pin-open", text: "set PIN", attrs: { href: "#", role: "button", title: "A short PIN for the rest of this shift" } });
+    this.pinLink.addEventListener("click", (e) => {
+      e.preventDefault();
+      actions.setPin();
+    });
+    this.pinLink.hidden = true;
+    this.signed = h("span", { class: "signed" }, "Signed in: ", this.signedName, " ", this.pinLink, " ", signOut);
     this.signed.hidden = true;
-    this.userInput = h("input", {
-      testid: "user-initials",
-      attrs: { type: "text", maxlength: "4", autocomplete: "off", spellcheck: "false", "aria-label": "Your initials", placeholder: "AB" },
-    });
-    this.userError = h("span", { class: "field-error", testid: "user-initials-error" });
-    this.userError.hidden = true;
-    this.userPrompt = h(
-      "form",
-      { class: "user-prompt", testid: "user-prompt" },
-      h("label", { text: "Your initials (recorded with acknowledgements, pauses and entries):", attrs: { for: "user-initials" } }),
-      this.userInput,
-      h("button", { class: "btn btn-primary", testid: "user-initials-ok", text: "OK", attrs: { type: "submit" } }),
-      this.userError,
-    );
-    this.userInput.id = "user-initials";
-    this.userPrompt.hidden = true;
-    this.userPrompt.addEventListener("submit", (e) => {
-      e.preventDefault();
-      const err = actions.setInitials(this.userInput.value);
-      setText(this.userError, err ?? "");
-      setHidden(this.userError, !err);
-    });
+    this.signInButton = h("button", { class: "btn btn-primary", testid: "sign-in-open", text: "Sign in", attrs: { type: "button", title: "Sign in to act or to see patient details" } });
+    this.signInButton.addEventListener("click", () => actions.signIn());
+    this.breakGlassButton = h("button", { class: "btn", testid: "break-glass-open", text: "Emergency access\u2026", attrs: { type: "button", title: "Clinical access for 15 minutes, with a reason" } });
+    this.breakGlassButton.addEventListener("click", () => actions.breakGlass());
+    this.breakGlassButton.hidden = true;
 
     // Sound needs a user gesture in a webview: say so until the AudioContext runs.
     this.audioBanner = h("button", {
@@ -1293,11 +1286,10 @@ export class AppView {
         this.simBanner,
         h("span", { class: "spacer" }),
         this.syncSlot,
-        h("span", { class: "header-user" }, this.signed, this.audioState),
+        h("span", { class: "header-user" }, this.signed, this.signInButton, this.breakGlassButton, this.audioState),
         this.pauseAll,
         h("span", { class: "clock-box" }, this.clock, this.clockLabel),
       ),
-      this.userPrompt,
       this.audioBanner,
       this.noData,
       this.storeRecovered,
@@ -1362,24 +1354,14 @@ export class AppView {
     this.toastTimer = setTimeout(() => setHidden(this.toast, true), 10000);
   }
 
-  /** The signed-in initials (null = ask). `focus` puts the cursor in the prompt. */
-  setUser(initials: string | null, focus = false): void {
-    setText(this.signedName, initials ?? "");
-    setHidden(this.signed, initials === null);
-    setHidden(this.userPrompt, initials !== null);
-    if (initials === null) {
-      this.userInput.value = "";
-      setHidden(this.userError, true);
-      if (focus) this.userInput.focus();
-    }
-  }
-
-  /** Ask for initials again (current value kept until a new one is accepted). */
-  askUser(hint: string | null): void {
-    setHidden(this.userPrompt, false);
-    setText(this.userError, hint ?? "");
-    setHidden(this.userError, !hint);
-    this.userInput.focus();
+  /** The signed-in user's label, e.g. "ann (nurse)" (null: signed out, the Sign in button shows). */
+  setUser(label: string | null, offerBreakGlass = false, underBreakGlass = false, offerPin = false): void {
+    setHidden(this.pinLink, !offerPin);
+    setText(this.signedName, label ?? "");
+    setHidden(this.signed, label === null);
+    setHidden(this.signInButton, label !== null);
+    setHidden(this.breakGlassButton, !offerBreakGlass);
+    setClass(this.signed, "is-break-glass", underBreakGlass);
   }
 
   /** Audio state for the header: the banner while blocked, and the test element. */

@@ -7,9 +7,11 @@
 //! the writer commits everything received, then the store closes.
 
 pub mod alarming;
+pub mod auth;
 pub mod bluetooth;
 pub mod config;
 pub mod fhir_devices;
+pub mod guarded;
 pub mod input;
 pub mod maintenance;
 pub mod persist;
@@ -187,6 +189,8 @@ pub enum CoreError {
     BadParameter(String),
     #[error("invalid alarm limit: {0}")]
     BadLimit(String),
+    #[error(transparent)]
+    Auth(#[from] auth::AuthError),
 }
 
 impl CoreError {
@@ -210,6 +214,7 @@ impl CoreError {
             CoreError::NoFhir => "no_fhir",
             CoreError::Config(_) => "config",
             CoreError::BadParameter(_) | CoreError::BadLimit(_) => "bad_limit",
+            CoreError::Auth(e) => e.code(),
         }
     }
 }
@@ -225,6 +230,7 @@ pub struct Vigil {
     cancel: CancellationToken,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     info: AppInfo,
+    auth: auth::Auth,
 }
 
 /// Live fan-out capacity per subscriber before it lags and resyncs.
@@ -431,6 +437,7 @@ impl Vigil {
             cancel,
             tasks: Mutex::new(tasks),
             info,
+            auth: Default::default(),
         })
     }
 

@@ -42,10 +42,42 @@ pub struct SiteConfig {
     /// The store key's source, when the installer fixes it.
     pub key: Option<KeySite>,
     pub storage: StorageSite,
+    /// Sign-in policy: the idle lock (`session.idle_lock_s`).
+    pub session: SessionSite,
     /// The first file any value was taken from (for the operator's log line).
     pub source: Option<PathBuf>,
     /// The files read, with what was taken from each (About panel, `vigil config check`).
     pub files: Vec<SiteFile>,
+}
+
+/// Sign-in policy: `"session": {"idle_lock_s": 300}`. After that long without input at
+/// the workstation the signed-in user is signed out: names, MRNs and DOBs leave the
+/// screen, monitoring and alarms go on, any action needs a sign-in again. 0 = never.
+/// Protected: only the installer's (or an administrator-only) file sets it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSite {
+    #[serde(default = "default_idle_lock_s")]
+    pub idle_lock_s: u64,
+}
+
+impl Default for SessionSite {
+    fn default() -> Self {
+        SessionSite {
+            idle_lock_s: default_idle_lock_s(),
+        }
+    }
+}
+
+fn default_idle_lock_s() -> u64 {
+    300
+}
+
+impl SessionSite {
+    /// The idle time after which the session ends (None: never).
+    pub fn idle_lock(&self) -> Option<std::time::Duration> {
+        (self.idle_lock_s > 0).then(|| std::time::Duration::from_secs(self.idle_lock_s.min(24 * 3600)))
+    }
 }
 
 /// Where the store lives: when to warn that the disk is filling.
@@ -186,7 +218,7 @@ pub fn installer_path() -> Option<PathBuf> {
 /// only an administrator can change (issue 13 §5). A nurse's account must not be able to
 /// widen alarm limits, point the upload (and its CA) at another server, or accept unbonded
 /// Bluetooth links.
-pub const PROTECTED: [&str; 4] = ["alarms", "fhir", "ble", "key"];
+pub const PROTECTED: [&str; 5] = ["alarms", "fhir", "ble", "key", "session"];
 
 /// Where the store's key comes from, when the installer decides it for the site (issue 13
 /// §2): `"passphrase"` (typed at each start, or `VIGIL_PASSPHRASE`), `"key_file"` (with
@@ -225,11 +257,19 @@ struct SiteFileContent {
     key: Option<KeySite>,
     #[serde(default)]
     storage: Option<StorageSite>,
+    #[serde(default)]
+    session: Option<SessionSite>,
 }
 
 impl SiteFileContent {
     fn protected_sections(&self) -> Vec<&'static str> {
-        let set = [self.alarms.is_some(), self.fhir.is_some(), self.ble.is_some(), self.key.is_some()];
+        let set = [
+            self.alarms.is_some(),
+            self.fhir.is_some(),
+            self.ble.is_some(),
+            self.key.is_some(),
+            self.session.is_some(),
+        ];
         PROTECTED.iter().zip(set).filter(|(_, s)| *s).map(|(n, _)| *n).collect()
     }
 }
@@ -273,6 +313,7 @@ impl SiteConfig {
     /// [`load`](Self::load) with both paths given (`vigil config check <file>`, tests).
     pub fn load_from(installer: Option<&Path>, local: &Path) -> Result<SiteConfig, ConfigError> {
         let mut c = SiteConfig::default();
+        let mut session_taken = false;
         let files = [
             installer.map(|p| (p, SiteRole::Installer)),
             Some((local, SiteRole::Local)),
@@ -312,6 +353,10 @@ impl SiteConfig {
             }
             if take("key", content.key.is_some(), c.key.is_some()) {
                 c.key = content.key;
+            }
+            if take("session", content.session.is_some(), session_taken) {
+                c.session = content.session.unwrap_or_default();
+                session_taken = true;
             }
             // Workstation settings: the local file's override the installer's defaults.
             if take("beds", content.beds.is_some(), false) {
@@ -505,6 +550,8 @@ impl SiteConfig {
         }
         let storage = serde_json::to_value(&self.storage).unwrap_or_default();
         flatten("storage", &storage, &mut |k, v| push(k, v, "storage"));
+        let session = serde_json::to_value(&self.session).unwrap_or_default();
+        flatten("session", &session, &mut |k, v| push(k, v, "session"));
         out
     }
 }

@@ -19,6 +19,7 @@ mod logs;
 mod salvage;
 mod settings;
 pub mod spill;
+mod users;
 mod vault;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -42,6 +43,7 @@ pub use logs::{
 pub use salvage::{LostRows, LostSeries, SalvageReport};
 pub use settings::SavedSettings;
 pub use spill::{SpillContents, SpillWriter};
+pub use users::{hash_password, verify_password, UserRecord};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

@@ -6,6 +6,7 @@ mod corrupt;
 mod faults;
 mod files;
 mod restart;
+mod roles;
 mod spill;
 use chrono::Utc;
 use std::sync::Arc;

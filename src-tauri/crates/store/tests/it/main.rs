@@ -1034,4 +1034,5 @@ fn a_full_disk_fails_writes_and_recording_resumes_when_space_returns() {
 }
 mod integrity;
 mod keys;
+mod users;
 mod spill;

@@ -1,0 +1,771 @@
+//! Who may do what (issue 14): local users, the workstation's session, the
+//! permission matrix, sign-in rate limiting, and the one seam through which
+//! every action passes with its actor ([`record_action`]).
+//!
+//! The matrix is checked here, in the core, for every action: the shell and
+//! the screen only ask [`crate::Vigil::session`] what the signed-in user may
+//! do, to hide what they may not. Without a session the workstation keeps
+//! monitoring and alarming (numerics, alarms, sound: [`Action::Monitor`]
+//! needs no session); every other action and all PHI need one.
+
+use crate::CoreError;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use ts_rs::TS;
+use vigil_store::{Store, StoreError, UserRecord};
+
+/// Shortest password a new user may have.
+pub const PASSWORD_MIN: usize = 12;
+/// Longest password accepted (Argon2 takes any length; a pasted document is refused).
+pub const PASSWORD_MAX: usize = 1024;
+/// Longest user name.
+pub const NAME_MAX: usize = 64;
+/// Longest wait a run of wrong passwords for one name builds up.
+pub const MAX_DELAY: Duration = Duration::from_secs(300);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "lowercase")]
+#[ts(export)]
+pub enum Role {
+    Nurse,
+    Clinician,
+    Admin,
+    Viewer,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Nurse, Role::Clinician, Role::Admin, Role::Viewer];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Nurse => "nurse",
+            Role::Clinician => "clinician",
+            Role::Admin => "admin",
+            Role::Viewer => "viewer",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = AuthError;
+    fn from_str(s: &str) -> Result<Role, AuthError> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| AuthError::BadRole(s.chars().take(32).collect()))
+    }
+}
+
+/// Everything a user can ask Vigil to do (each IPC and CLI command maps to one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum Action {
+    /// Numerics, alarms and their sound, device states: no session needed.
+    Monitor,
+    /// Patient names, MRNs and dates of birth on screen.
+    ViewPatient,
+    Admit,
+    Discharge,
+    ScanDevices,
+    PairDevice,
+    AssignDevice,
+    RemoveDevice,
+    SetDeviceClock,
+    Acknowledge,
+    PauseAudio,
+    EnterNews2,
+    SetLimit,
+    /// Searching the FHIR server by MRN and linking the admission to a Patient.
+    LinkPatient,
+    /// A bed's NEWS2 history and other trends.
+    Trends,
+    /// A bed's alarm log.
+    AlarmLog,
+    /// Reports and exports of a bed's data.
+    Export,
+    /// FHIR upload problems: dead letters, re-sending them.
+    FhirQueue,
+    ManageUsers,
+    SiteConfig,
+    ManageKeys,
+}
+
+impl Action {
+    pub const ALL: [Action; 21] = [
+        Action::Monitor,
+        Action::ViewPatient,
+        Action::Admit,
+        Action::Discharge,
+        Action::ScanDevices,
+        Action::PairDevice,
+        Action::AssignDevice,
+        Action::RemoveDevice,
+        Action::SetDeviceClock,
+        Action::Acknowledge,
+        Action::PauseAudio,
+        Action::EnterNews2,
+        Action::SetLimit,
+        Action::LinkPatient,
+        Action::Trends,
+        Action::AlarmLog,
+        Action::Export,
+        Action::FhirQueue,
+        Action::ManageUsers,
+        Action::SiteConfig,
+        Action::ManageKeys,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        // Stable names, the same as the JSON ones (a test checks).
+        match self {
+            Action::Monitor => "monitor",
+            Action::ViewPatient => "view_patient",
+            Action::Admit => "admit",
+            Action::Discharge => "discharge",
+            Action::ScanDevices => "scan_devices",
+            Action::PairDevice => "pair_device",
+            Action::AssignDevice => "assign_device",
+            Action::RemoveDevice => "remove_device",
+            Action::SetDeviceClock => "set_device_clock",
+            Action::Acknowledge => "acknowledge",
+            Action::PauseAudio => "pause_audio",
+            Action::EnterNews2 => "enter_news2",
+            Action::SetLimit => "set_limit",
+            Action::LinkPatient => "link_patient",
+            Action::Trends => "trends",
+            Action::AlarmLog => "alarm_log",
+            Action::Export => "export",
+            Action::FhirQueue => "fhir_queue",
+            Action::ManageUsers => "manage_users",
+            Action::SiteConfig => "site_config",
+            Action::ManageKeys => "manage_keys",
+        }
+    }
+}
+
+/// The permission matrix.
+///
+/// | role | may |
+/// |---|---|
+/// | viewer | the monitor with patient names (read-only) |
+/// | nurse | viewer + admit/discharge, devices (scan, pair, assign, remove, set clock), acknowledge/pause, NEWS2 entries, a patient's limits, FHIR patient link |
+/// | clinician | nurse + trends, alarm log, reports/exports, FHIR upload queue |
+/// | admin | the monitor without PHI, users, site configuration, devices, keys, FHIR upload queue |
+pub fn allows(role: Role, action: Action) -> bool {
+    use Action as A;
+    let nurse = matches!(
+        action,
+        A::Monitor
+            | A::ViewPatient
+            | A::Admit
+            | A::Discharge
+            | A::ScanDevices
+            | A::PairDevice
+            | A::AssignDevice
+            | A::RemoveDevice
+            | A::SetDeviceClock
+            | A::Acknowledge
+            | A::PauseAudio
+            | A::EnterNews2
+            | A::SetLimit
+            | A::LinkPatient
+    );
+    match role {
+        Role::Viewer => matches!(action, A::Monitor | A::ViewPatient),
+        Role::Nurse => nurse,
+        Role::Clinician => nurse || matches!(action, A::Trends | A::AlarmLog | A::Export | A::FhirQueue),
+        Role::Admin => matches!(
+            action,
+            A::Monitor
+                | A::ScanDevices
+                | A::PairDevice
+                | A::AssignDevice
+                | A::RemoveDevice
+                | A::SetDeviceClock
+                | A::FhirQueue
+                | A::ManageUsers
+                | A::SiteConfig
+                | A::ManageKeys
+        ),
+    }
+}
+
+/// What a role may do, in [`Action::ALL`]'s order.
+pub fn permissions(role: Role) -> Vec<Action> {
+    Action::ALL.into_iter().filter(|a| allows(role, *a)).collect()
+}
+
+/// Who does something: a signed-in user (name and role) or, on the CLI, the
+/// operating-system user (`os:<name>`, no role: the CLI is the installer's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub name: String,
+    pub role: Option<Role>,
+    /// Acting under break-glass emergency access (flagged in the audit trail).
+    pub break_glass: bool,
+}
+
+impl Actor {
+    /// The operating-system user running the CLI: `os:<name>`.
+    pub fn os() -> Actor {
+        let name = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .or_else(|_| std::env::var("USERNAME"))
+            .ok()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "unknown".into());
+        Actor {
+            name: format!("os:{name}"),
+            role: None,
+            break_glass: false,
+        }
+    }
+}
+
+/// The seam of the audit trail: every action, with its actor and (opaque)
+/// admission, passes here. For now it logs who, what and which admission
+/// id — never a patient's name, MRN, date of birth or values. The signed
+/// audit trail (issue 14, later) replaces the body of this function.
+pub fn record_action(actor: &Actor, action: Action, admission: Option<&str>, allowed: bool) {
+    if allowed && actor.break_glass {
+        tracing::warn!(actor = %actor.name, action = action.as_str(), admission = admission.unwrap_or("-"), break_glass = true, "action under emergency access");
+    } else if allowed {
+        tracing::info!(actor = %actor.name, action = action.as_str(), admission = admission.unwrap_or("-"), "action");
+    } else {
+        tracing::warn!(actor = %actor.name, action = action.as_str(), admission = admission.unwrap_or("-"), "action refused");
+    }
+}
+
+/// The signed-in user as the screen sees it: who, which role, what they may do.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct SessionView {
+    pub user: String,
+    pub role: Role,
+    pub may: Vec<Action>,
+    /// Seconds of break-glass emergency access left (null: none); `may` includes it.
+    pub break_glass_s: Option<u64>,
+    /// Signed in with the password: a shift PIN may be set for the next sign-ins.
+    pub can_set_pin: bool,
+}
+
+/// How long a shift PIN works after it was set (a full sign-in with the password before).
+pub const PIN_SHIFT: Duration = Duration::from_secs(12 * 3600);
+/// Wrong PINs after which the PIN is gone (the password is needed again).
+pub const PIN_TRIES: u32 = 3;
+
+/// A shift PIN: 4 to 8 digits.
+pub fn is_pin(s: &str) -> bool {
+    (4..=8).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// How long break-glass emergency access lasts.
+pub const BREAK_GLASS: Duration = Duration::from_secs(15 * 60);
+/// Shortest and longest reason for break-glass access, in characters.
+pub const REASON_MIN: usize = 10;
+pub const REASON_MAX: usize = 500;
+
+/// What break-glass adds: the clinical actions (a nurse's and a clinician's).
+pub fn allows_in_emergency(action: Action) -> bool {
+    allows(Role::Clinician, action)
+}
+
+/// A user as `vigil user list` shows it (no hash).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UserView {
+    pub name: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub created: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("sign in first: this action needs a signed-in user")]
+    NotSignedIn,
+    #[error("a {role} may not {}", .action.as_str().replace('_', " "))]
+    Forbidden { role: Role, action: Action },
+    #[error("wrong user name or password")]
+    BadCredentials,
+    #[error("this account is disabled")]
+    Disabled,
+    #[error("too many wrong passwords for this user: try again in {0} s")]
+    RateLimited(u64),
+    #[error("the password needs at least {PASSWORD_MIN} characters (at most {PASSWORD_MAX})")]
+    WeakPassword,
+    #[error("a user name has 1 to {NAME_MAX} letters, digits, '.', '_' or '-'")]
+    BadName,
+    #[error("unknown role '{0}': expected nurse, clinician, admin or viewer")]
+    BadRole(String),
+    #[error("user '{0}' already exists")]
+    UserExists(String),
+    #[error("no user '{0}'")]
+    NoSuchUser(String),
+    #[error("user record '{0}' failed authentication: it was altered")]
+    TamperedUser(String),
+    #[error(
+        "give a reason for emergency access ({REASON_MIN} to {REASON_MAX} characters, no control characters)"
+    )]
+    BadReason,
+    #[error("this role already has clinical access: no emergency access needed")]
+    NoBreakGlassNeeded,
+    #[error("a shift PIN has 4 to 8 digits, and is set after signing in with the password")]
+    BadPin,
+}
+
+impl AuthError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthError::NotSignedIn => "not_signed_in",
+            AuthError::Forbidden { .. } => "forbidden",
+            AuthError::BadCredentials => "bad_credentials",
+            AuthError::Disabled => "disabled",
+            AuthError::RateLimited(_) => "rate_limited",
+            AuthError::WeakPassword => "weak_password",
+            AuthError::BadName => "bad_name",
+            AuthError::BadRole(_) => "bad_role",
+            AuthError::UserExists(_) => "user_exists",
+            AuthError::NoSuchUser(_) => "no_such_user",
+            AuthError::TamperedUser(_) => "tampered_user",
+            AuthError::BadReason => "bad_reason",
+            AuthError::NoBreakGlassNeeded => "no_break_glass_needed",
+            AuthError::BadPin => "bad_pin",
+        }
+    }
+}
+
+/// A user name: 1–64 of `[A-Za-z0-9._-]` (no PHI, safe in logs).
+pub fn check_name(name: &str) -> Result<(), AuthError> {
+    let ok = (1..=NAME_MAX).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(AuthError::BadName)
+    }
+}
+
+pub fn check_new_password(password: &str) -> Result<(), AuthError> {
+    let n = password.chars().count();
+    if (PASSWORD_MIN..=PASSWORD_MAX).contains(&n) {
+        Ok(())
+    } else {
+        Err(AuthError::WeakPassword)
+    }
+}
+
+/// Adds a user to the store (hashes the password with Argon2id).
+pub async fn add_user(store: &Store, name: &str, role: Role, password: &str) -> Result<(), CoreError> {
+    check_name(name)?;
+    check_new_password(password)?;
+    let record = UserRecord {
+        name: name.to_string(),
+        role: role.as_str().to_string(),
+        password_hash: vigil_store::hash_password(password),
+        disabled: false,
+        created: chrono::Utc::now().timestamp_micros(),
+    };
+    if store.add_user(&record).await? {
+        Ok(())
+    } else {
+        Err(AuthError::UserExists(name.to_string()).into())
+    }
+}
+
+/// Disables (or re-enables) a user; a disabled user cannot sign in.
+pub async fn set_disabled(store: &Store, name: &str, disabled: bool) -> Result<(), CoreError> {
+    let mut u = load(store, name)
+        .await?
+        .ok_or_else(|| AuthError::NoSuchUser(name.to_string()))?;
+    u.disabled = disabled;
+    store.update_user(&u).await?;
+    Ok(())
+}
+
+/// Every user (an altered record is an error naming it).
+pub async fn list_users(store: &Store) -> Result<Vec<UserView>, CoreError> {
+    let mut out = Vec::new();
+    for u in store.users().await? {
+        let u = u.map_err(|_| AuthError::TamperedUser("?".into()))?;
+        out.push(view(&u)?);
+    }
+    Ok(out)
+}
+
+fn view(u: &UserRecord) -> Result<UserView, AuthError> {
+    Ok(UserView {
+        name: u.name.clone(),
+        role: u
+            .role
+            .parse()
+            .map_err(|_| AuthError::TamperedUser(u.name.clone()))?,
+        disabled: u.disabled,
+        created: u.created_at(),
+    })
+}
+
+async fn load(store: &Store, name: &str) -> Result<Option<UserRecord>, CoreError> {
+    match store.user(name).await {
+        Ok(u) => Ok(u),
+        Err(StoreError::TamperedRecord { .. }) => Err(AuthError::TamperedUser(name.to_string()).into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The delay a run of `failures` wrong passwords for one name imposes
+/// before the next attempt: 1 s, 2 s, 4 s … up to [`MAX_DELAY`].
+pub fn delay_after(failures: u32) -> Duration {
+    if failures == 0 {
+        return Duration::ZERO;
+    }
+    Duration::from_secs(1u64 << (failures - 1).min(16)).min(MAX_DELAY)
+}
+
+#[derive(Debug, Clone)]
+struct Session {
+    name: String,
+    role: Role,
+    /// The last input or action (the idle lock counts from here).
+    last_active: Instant,
+    /// Break-glass emergency access: until when, and why (kept for the audit trail; never logged: it may name a patient).
+    glass: Option<(Instant, String)>,
+    /// Signed in with the password (not a shift PIN): only then may a PIN be set.
+    full: bool,
+}
+
+impl Session {
+    fn glass_active(&self, now: Instant) -> bool {
+        self.glass.as_ref().is_some_and(|(until, _)| now < *until)
+    }
+
+    /// Whether this session may do `action` at `now`; the second: only by break-glass.
+    fn allows(&self, action: Action, now: Instant) -> (bool, bool) {
+        if allows(self.role, action) {
+            (true, false)
+        } else if self.glass_active(now) && allows_in_emergency(action) {
+            (true, true)
+        } else {
+            (false, false)
+        }
+    }
+
+    fn view(&self, now: Instant) -> SessionView {
+        let glass = self.glass_active(now);
+        SessionView {
+            user: self.name.clone(),
+            role: self.role,
+            may: Action::ALL
+                .into_iter()
+                .filter(|a| self.allows(*a, now).0)
+                .collect(),
+            break_glass_s: self
+                .glass
+                .as_ref()
+                .filter(|_| glass)
+                .map(|(until, _)| until.saturating_duration_since(now).as_secs().max(1)),
+            can_set_pin: self.full,
+        }
+    }
+}
+
+/// A shift PIN as held in memory (never stored): its Argon2id hash, until when, wrong tries.
+struct Pin {
+    hash: String,
+    until: Instant,
+    wrong: u32,
+}
+
+#[derive(Default)]
+struct Throttle {
+    /// Per name: consecutive failures and when the next attempt may come.
+    names: HashMap<String, (u32, Instant)>,
+    failed_total: u64,
+}
+
+/// The workstation's session and sign-in throttle.
+#[derive(Default)]
+pub struct Auth {
+    session: Mutex<Option<Session>>,
+    throttle: Mutex<Throttle>,
+    /// The idle lock (site `session.idle_lock_s`); None: never.
+    idle: Mutex<Option<Duration>>,
+    /// Shift PINs by user name (in memory only: a restart needs the password).
+    pins: Mutex<HashMap<String, Pin>>,
+}
+
+impl Auth {
+    /// Sets the idle lock: a session without input or action for this long ends.
+    pub fn set_idle_lock(&self, idle: Option<Duration>) {
+        *self.idle.lock().unwrap() = idle;
+    }
+
+    /// The session at `now`, ended first if it has been idle too long
+    /// (names, MRNs and DOBs leave the screen; monitoring goes on).
+    fn current(&self, now: Instant) -> Option<Session> {
+        let idle = *self.idle.lock().unwrap();
+        let mut slot = self.session.lock().unwrap();
+        if let (Some(s), Some(idle)) = (slot.as_ref(), idle) {
+            if now.saturating_duration_since(s.last_active) > idle {
+                tracing::info!(user = %s.name, idle_s = idle.as_secs(), "idle lock: signed out");
+                *slot = None;
+            }
+        }
+        slot.clone()
+    }
+
+    /// Sets a shift PIN for the signed-in user (who signed in with the
+    /// password): for [`PIN_SHIFT`] they may sign in on this workstation with
+    /// name and PIN instead of the password. Kept in memory only, hashed.
+    pub async fn set_pin(&self, pin: &str, now: Instant) -> Result<(), AuthError> {
+        let s = self.current(now).ok_or(AuthError::NotSignedIn)?;
+        if !is_pin(pin) || !s.full {
+            return Err(AuthError::BadPin);
+        }
+        let pin = pin.to_string();
+        let hash = tokio::task::spawn_blocking(move || vigil_store::hash_password(&pin))
+            .await
+            .map_err(|_| AuthError::BadPin)?;
+        self.pins.lock().unwrap().insert(
+            s.name.clone(),
+            Pin {
+                hash,
+                until: now + PIN_SHIFT,
+                wrong: 0,
+            },
+        );
+        tracing::info!(user = %s.name, "shift PIN set");
+        Ok(())
+    }
+
+    /// Checks a shift PIN; a wrong one counts, and [`PIN_TRIES`] of them remove it.
+    async fn check_pin(&self, name: &str, pin: &str, now: Instant) -> bool {
+        let hash = {
+            let mut pins = self.pins.lock().unwrap();
+            pins.retain(|_, p| p.until > now);
+            pins.get(name).map(|p| p.hash.clone())
+        };
+        let Some(hash) = hash else {
+            verify_password_blocking(pin.to_string(), dummy_hash().to_string()).await;
+            return false;
+        };
+        let ok = verify_password_blocking(pin.to_string(), hash).await;
+        let mut pins = self.pins.lock().unwrap();
+        if !ok {
+            if let Some(p) = pins.get_mut(name) {
+                p.wrong += 1;
+                if p.wrong >= PIN_TRIES {
+                    pins.remove(name);
+                    tracing::warn!(user = %name, "shift PIN removed after {PIN_TRIES} wrong tries: the password is needed");
+                }
+            }
+        }
+        ok
+    }
+
+    /// Input at the workstation: the signed-in user is still there.
+    pub fn touch(&self, now: Instant) {
+        if self.current(now).is_some() {
+            if let Some(s) = self.session.lock().unwrap().as_mut() {
+                s.last_active = s.last_active.max(now);
+            }
+        }
+    }
+
+    /// Checks a name and password against the store and, when they match an
+    /// enabled user, makes them the signed-in user (replacing anyone else).
+    /// Wrong attempts for a name are rate-limited (see [`delay_after`]) and
+    /// counted; an attempt during the wait is refused without checking.
+    pub async fn sign_in(
+        &self,
+        store: &Store,
+        name: &str,
+        password: &str,
+        now: Instant,
+    ) -> Result<SessionView, CoreError> {
+        let key: String = name.chars().take(NAME_MAX + 1).collect();
+        if let Some((_, next)) = self.throttle.lock().unwrap().names.get(&key) {
+            if now < *next {
+                let wait = (*next - now).as_secs_f64().ceil() as u64;
+                tracing::warn!("sign-in refused: rate-limited");
+                return Err(AuthError::RateLimited(wait.max(1)).into());
+            }
+        }
+        let user = if check_name(name).is_ok() && password.len() <= PASSWORD_MAX * 4 {
+            load(store, name).await?
+        } else {
+            None
+        };
+        // A shift PIN (4-8 digits) can never be a password (at least 12 characters).
+        let pin_try = is_pin(password);
+        let ok = match &user {
+            Some(u) if pin_try => self.check_pin(&u.name, password, now).await,
+            Some(u) => verify_password_blocking(password.to_string(), u.password_hash.clone()).await,
+            None => {
+                // The same work as a real check: no timing tells which names exist.
+                verify_password_blocking(password.to_string(), dummy_hash().to_string()).await;
+                false
+            }
+        };
+        let Some(user) = user.filter(|_| ok) else {
+            let mut t = self.throttle.lock().unwrap();
+            t.failed_total += 1;
+            if t.names.len() > 10_000 {
+                t.names.retain(|_, (_, next)| *next > now);
+            }
+            let e = t.names.entry(key).or_insert((0, now));
+            e.0 += 1;
+            e.1 = now + delay_after(e.0);
+            tracing::warn!(
+                failed_total = t.failed_total,
+                "sign-in failed: wrong user name or password"
+            );
+            return Err(AuthError::BadCredentials.into());
+        };
+        self.throttle.lock().unwrap().names.remove(&key);
+        if user.disabled {
+            tracing::warn!(user = %user.name, "sign-in refused: account disabled");
+            return Err(AuthError::Disabled.into());
+        }
+        let role: Role = user
+            .role
+            .parse()
+            .map_err(|_| AuthError::TamperedUser(user.name.clone()))?;
+        *self.session.lock().unwrap() = Some(Session {
+            name: user.name.clone(),
+            role,
+            last_active: now,
+            glass: None,
+            full: !pin_try,
+        });
+        tracing::info!(user = %user.name, role = %role, pin = pin_try, "signed in");
+        Ok(self.session_at(now).expect("just signed in"))
+    }
+
+    pub fn sign_out(&self) {
+        if let Some(s) = self.session.lock().unwrap().take() {
+            tracing::info!(user = %s.name, "signed out");
+        }
+    }
+
+    pub fn session(&self) -> Option<SessionView> {
+        self.session_at(Instant::now())
+    }
+
+    pub fn session_at(&self, now: Instant) -> Option<SessionView> {
+        self.current(now).map(|s| s.view(now))
+    }
+
+    /// Break-glass: the signed-in user whose role lacks clinical access takes
+    /// it for [`BREAK_GLASS`], giving a reason. Shown on screen (the session
+    /// says how long is left) and flagged on every action taken under it.
+    pub fn break_glass(&self, reason: &str, now: Instant) -> Result<SessionView, AuthError> {
+        let reason = reason.trim();
+        let n = reason.chars().count();
+        if !(REASON_MIN..=REASON_MAX).contains(&n) || reason.chars().any(char::is_control) {
+            return Err(AuthError::BadReason);
+        }
+        if self.current(now).is_none() {
+            return Err(AuthError::NotSignedIn);
+        }
+        let mut slot = self.session.lock().unwrap();
+        let s = slot.as_mut().ok_or(AuthError::NotSignedIn)?;
+        if Action::ALL
+            .into_iter()
+            .all(|a| !allows_in_emergency(a) || allows(s.role, a))
+        {
+            return Err(AuthError::NoBreakGlassNeeded);
+        }
+        s.glass = Some((now + BREAK_GLASS, reason.to_string()));
+        s.last_active = s.last_active.max(now);
+        tracing::warn!(user = %s.name, role = %s.role, minutes = BREAK_GLASS.as_secs() / 60, break_glass = true, "emergency access taken (reason kept for the audit trail)");
+        Ok(s.view(now))
+    }
+
+    /// Whether the signed-in user (if any) may do `action` (no record).
+    pub fn may(&self, action: Action) -> bool {
+        if action == Action::Monitor {
+            return true;
+        }
+        let now = Instant::now();
+        self.current(now).is_some_and(|s| s.allows(action, now).0)
+    }
+
+    /// The signed-in actor for `action`, or why not. Passes every attempt,
+    /// allowed or refused, through [`record_action`].
+    pub fn authorize(&self, action: Action, admission: Option<&str>) -> Result<Actor, AuthError> {
+        self.authorize_at(action, admission, Instant::now())
+    }
+
+    /// [`Auth::authorize`] at `now`; an allowed action counts as activity.
+    pub fn authorize_at(
+        &self,
+        action: Action,
+        admission: Option<&str>,
+        now: Instant,
+    ) -> Result<Actor, AuthError> {
+        let session = self.current(now);
+        let Some(s) = session else {
+            if action == Action::Monitor {
+                return Ok(Actor {
+                    name: "(signed out)".into(),
+                    role: None,
+                    break_glass: false,
+                });
+            }
+            record_action(
+                &Actor {
+                    name: "(signed out)".into(),
+                    role: None,
+                    break_glass: false,
+                },
+                action,
+                admission,
+                false,
+            );
+            return Err(AuthError::NotSignedIn);
+        };
+        let (ok, glass) = s.allows(action, now);
+        let actor = Actor {
+            name: s.name,
+            role: Some(s.role),
+            break_glass: glass,
+        };
+        record_action(&actor, action, admission, ok);
+        if ok {
+            if action != Action::Monitor {
+                self.touch(now);
+            }
+            Ok(actor)
+        } else {
+            Err(AuthError::Forbidden { role: s.role, action })
+        }
+    }
+
+    /// Wrong sign-ins since start (all names).
+    pub fn failed_sign_ins(&self) -> u64 {
+        self.throttle.lock().unwrap().failed_total
+    }
+}
+
+/// Argon2id at 64 MiB takes a moment: off the async threads.
+async fn verify_password_blocking(password: String, hash: String) -> bool {
+    tokio::task::spawn_blocking(move || vigil_store::verify_password(&password, &hash))
+        .await
+        .unwrap_or(false)
+}
+
+fn dummy_hash() -> &'static str {
+    static H: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    H.get_or_init(|| vigil_store::hash_password("not a password of anyone's"))
+}

@@ -1,0 +1,254 @@
+//! What the signed-in user asks for: every action of the screen, checked
+//! against the session and the permission matrix ([`crate::auth`]) before
+//! it runs, with the actor taken from the session (never from the caller).
+//! The Tauri commands call only these.
+
+use crate::auth::{Action, Actor, SessionView};
+use crate::view::{AdmissionView, WardSnapshot, WardUpdate};
+use crate::{alarming, AdmitRequest, CoreError, PatientMatch, ScanResult, SyncView, Vigil};
+use std::time::Instant;
+
+/// The workstation's session for the screen.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct SessionState {
+    /// The signed-in user; null when signed out.
+    pub signed_in: Option<SessionView>,
+    /// False at first start: the screen offers to create the first admin.
+    pub has_users: bool,
+}
+
+impl Vigil {
+    pub async fn session_state(&self) -> Result<SessionState, CoreError> {
+        Ok(SessionState {
+            signed_in: self.session(),
+            has_users: self.has_users().await?,
+        })
+    }
+
+    /// Signs a user in on this workstation (see [`crate::auth::Auth::sign_in`]).
+    pub async fn sign_in(&self, name: &str, password: &str) -> Result<SessionView, CoreError> {
+        self.auth
+            .sign_in(&self.store, name, password, Instant::now())
+            .await
+    }
+
+    pub fn sign_out(&self) {
+        self.auth.sign_out()
+    }
+
+    /// The signed-in user, their role and what they may do; None when signed out.
+    pub fn session(&self) -> Option<SessionView> {
+        self.auth.session()
+    }
+
+    /// Sets the idle lock (site `session.idle_lock_s`; None: never).
+    pub fn set_idle_lock(&self, idle: Option<std::time::Duration>) {
+        self.auth.set_idle_lock(idle)
+    }
+
+    /// Input at the workstation (the screen reports it): the idle lock starts again.
+    pub fn touch_session(&self) {
+        self.auth.touch(Instant::now())
+    }
+
+    /// Break-glass emergency access for the signed-in user, with a reason (see [`crate::auth::Auth::break_glass`]).
+    pub fn break_glass(&self, reason: &str) -> Result<SessionView, CoreError> {
+        Ok(self.auth.break_glass(reason, Instant::now())?)
+    }
+
+    /// A shift PIN for the signed-in user (see [`crate::auth::Auth::set_pin`]).
+    pub async fn set_pin(&self, pin: &str) -> Result<(), CoreError> {
+        Ok(self.auth.set_pin(pin, Instant::now()).await?)
+    }
+
+    /// Wrong sign-ins since start.
+    pub fn failed_sign_ins(&self) -> u64 {
+        self.auth.failed_sign_ins()
+    }
+
+    /// Whether any user exists (the first start offers to create an admin when not).
+    pub async fn has_users(&self) -> Result<bool, CoreError> {
+        Ok(self.store.user_count().await? > 0)
+    }
+
+    /// The first admin, only while there is no user at all.
+    pub async fn create_first_admin(&self, name: &str, password: &str) -> Result<SessionView, CoreError> {
+        if self.has_users().await? {
+            return Err(crate::auth::AuthError::Forbidden {
+                role: crate::auth::Role::Admin,
+                action: Action::ManageUsers,
+            }
+            .into());
+        }
+        crate::auth::add_user(&self.store, name, crate::auth::Role::Admin, password).await?;
+        crate::auth::record_action(
+            &Actor {
+                name: name.to_string(),
+                role: Some(crate::auth::Role::Admin),
+                break_glass: false,
+            },
+            Action::ManageUsers,
+            None,
+            true,
+        );
+        self.sign_in(name, password).await
+    }
+
+    /// The current admission id at `bed` (opaque; for the action record).
+    fn admission_at(&self, bed: &str) -> Option<String> {
+        self.ctx
+            .ward
+            .lock()
+            .unwrap()
+            .beds()
+            .into_iter()
+            .find(|b| b.bed == bed)
+            .and_then(|b| b.admission.map(|a| a.id))
+    }
+
+    /// The signed-in actor for `action` at `bed`, or the refusal.
+    pub fn authorize(&self, action: Action, bed: Option<&str>) -> Result<Actor, CoreError> {
+        let admission = bed.and_then(|b| self.admission_at(b));
+        Ok(self.auth.authorize(action, admission.as_deref())?)
+    }
+
+    /// Whether the signed-in user (if any) may see patient names, MRNs, DOBs.
+    pub fn may_view_patients(&self) -> bool {
+        self.auth.may(Action::ViewPatient)
+    }
+
+    /// The ward for the screen: patient identity blanked unless the
+    /// signed-in user may see it (numerics, alarms and devices always).
+    pub fn snapshot_for_session(&self) -> WardSnapshot {
+        let mut s = self.snapshot();
+        if !self.may_view_patients() {
+            for b in &mut s.beds {
+                if let Some(a) = b.admission.as_mut() {
+                    redact(a);
+                }
+            }
+        }
+        s
+    }
+
+    /// A live update for the screen, redacted like [`Vigil::snapshot_for_session`].
+    pub fn update_for_session(&self, mut u: WardUpdate) -> WardUpdate {
+        if !self.may_view_patients() {
+            for b in u.beds.iter_mut().flatten() {
+                if let Some(a) = b.admission.as_mut() {
+                    redact(a);
+                }
+            }
+        }
+        u
+    }
+
+    pub async fn user_admit(&self, request: AdmitRequest) -> Result<AdmissionView, CoreError> {
+        self.authorize(Action::Admit, Some(&request.bed))?;
+        self.admit(request).await
+    }
+
+    pub async fn user_discharge(&self, bed: &str) -> Result<(), CoreError> {
+        self.authorize(Action::Discharge, Some(bed))?;
+        self.discharge(bed).await
+    }
+
+    pub async fn user_pause_audio(&self, bed: &str) -> Result<(), CoreError> {
+        let actor = self.authorize(Action::PauseAudio, Some(bed))?;
+        self.pause_audio(bed, &actor.name).await
+    }
+
+    pub async fn user_acknowledge(&self, bed: &str, alarms: &[u64]) -> Result<usize, CoreError> {
+        let actor = self.authorize(Action::Acknowledge, Some(bed))?;
+        self.acknowledge(bed, alarms, &actor.name).await
+    }
+
+    pub async fn user_set_limit(
+        &self,
+        bed: &str,
+        parameter: &str,
+        low: Option<f64>,
+        high: Option<f64>,
+    ) -> Result<(), CoreError> {
+        let actor = self.authorize(Action::SetLimit, Some(bed))?;
+        self.set_limit(bed, parameter, low, high, &actor.name).await
+    }
+
+    pub async fn user_enter_news2(&self, bed: &str, entry: alarming::News2Entry) -> Result<(), CoreError> {
+        let actor = self.authorize(Action::EnterNews2, Some(bed))?;
+        self.enter_news2(bed, entry, &actor.name).await
+    }
+
+    pub fn user_news2_history(&self, bed: &str) -> Result<Vec<vigil_alarms::News2>, CoreError> {
+        self.authorize(Action::Trends, Some(bed))?;
+        Ok(self.news2_history(bed))
+    }
+
+    pub async fn user_alarm_log(
+        &self,
+        bed: &str,
+        hours: i64,
+    ) -> Result<Vec<vigil_store::AlarmRecord>, CoreError> {
+        self.authorize(Action::AlarmLog, Some(bed))?;
+        self.alarm_log(Some(bed), hours).await
+    }
+
+    pub async fn user_scan(&self, seconds: u64) -> Result<Vec<ScanResult>, CoreError> {
+        self.authorize(Action::ScanDevices, None)?;
+        self.scan(seconds).await
+    }
+
+    pub async fn user_assign_device(&self, address: &str, bed: &str, kind: &str) -> Result<(), CoreError> {
+        self.authorize(Action::AssignDevice, Some(bed))?;
+        self.assign_device(address, bed, kind).await
+    }
+
+    pub async fn user_remove_device(&self, address: &str) -> Result<(), CoreError> {
+        self.authorize(Action::RemoveDevice, None)?;
+        self.remove_device(address).await
+    }
+
+    pub async fn user_pair_device(&self, address: &str) -> Result<Option<bool>, CoreError> {
+        self.authorize(Action::PairDevice, None)?;
+        self.pair_device(address).await
+    }
+
+    pub async fn user_set_device_clock(&self, address: &str) -> Result<(), CoreError> {
+        self.authorize(Action::SetDeviceClock, None)?;
+        self.set_device_clock(address).await
+    }
+
+    /// FHIR upload health: counts only, part of the monitor.
+    pub async fn user_sync_status(&self) -> Result<Option<SyncView>, CoreError> {
+        self.authorize(Action::Monitor, None)?;
+        Ok(self.sync_status().await)
+    }
+
+    pub async fn user_find_patient(&self, mrn: &str) -> Result<Vec<PatientMatch>, CoreError> {
+        self.authorize(Action::LinkPatient, None)?;
+        self.find_patient(mrn).await
+    }
+
+    pub async fn user_link_patient(&self, bed: &str, patient: &str) -> Result<(), CoreError> {
+        self.authorize(Action::LinkPatient, Some(bed))?;
+        self.link_patient(bed, patient).await
+    }
+
+    pub async fn user_dead_letters(&self) -> Result<Vec<vigil_store::DeadLetter>, CoreError> {
+        self.authorize(Action::FhirQueue, None)?;
+        self.dead_letters().await
+    }
+
+    pub async fn user_requeue_dead_letters(&self, ids: Option<&[i64]>) -> Result<u64, CoreError> {
+        self.authorize(Action::FhirQueue, None)?;
+        self.requeue_dead_letters(ids).await
+    }
+}
+
+fn redact(a: &mut AdmissionView) {
+    a.display_name = String::new();
+    a.mrn = String::new();
+    a.date_of_birth = String::new();
+    a.fhir_patient = None;
+}
