@@ -170,6 +170,14 @@ try {
     await s.wait(async () => /EMERGENCY ACCESS \(15 min left\)/.test(await s.findElement(By.css('[data-testid="user-signed"]')).getText().catch(() => "")), 10000);
     assert.equal(await s.findElement(By.css('[data-testid="break-glass-open"]')).isDisplayed(), false, "offered again while active");
     writeFileSync(join(out, "break-glass.png"), Buffer.from(await s.takeScreenshot(), "base64"));
+    // The longer header line never pushes "Pause all" or the clock off the screen.
+    const fits = await s.executeScript(() =>
+      ["pause-all", "clock"].every((id) => {
+        const r = document.querySelector(`[data-testid="${id}"]`).getBoundingClientRect();
+        return r.width > 0 && r.left >= 0 && r.right <= window.innerWidth;
+      }),
+    );
+    assert.ok(fits, "Pause all or the clock is off screen");
   });
 } catch (e) {
   failed = true;
