@@ -471,7 +471,7 @@ impl Store {
         let all = self.dead_letters().await?;
         let chosen: Vec<DeadLetter> = all
             .into_iter()
-            .filter(|d| ids.map_or(true, |ids| ids.contains(&d.id)))
+            .filter(|d| ids.is_none_or(|ids| ids.contains(&d.id)))
             .collect();
         if chosen.is_empty() {
             return Ok(0);

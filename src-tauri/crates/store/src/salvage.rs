@@ -498,28 +498,8 @@ impl Store {
                 return Ok(false);
             }
         }
-        let s = self
-            .keys
-            .seal(&mut tx, Purpose::Phi, &crate::vault::patient_aad(id, bed), plain)
+        self.insert_admission(&mut tx, id, bed, plain, admitted, discharged, "salvaging an admission")
             .await?;
-        let mac = crate::integrity::admission_mac(&self.integrity, id, bed, admitted, discharged);
-        sqlx::query(
-            "INSERT INTO admissions (id, bed, admitted_at, discharged_at, nonce, sealed, key_id, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(id)
-        .bind(bed)
-        .bind(admitted)
-        .bind(discharged)
-        .bind(s.nonce)
-        .bind(s.sealed)
-        .bind(s.key_id)
-        .bind(&mac)
-        .execute(&mut *tx)
-        .await
-        .map_err(db("salvaging an admission"))?;
-        let mut delta = crate::integrity::Delta::default();
-        delta.add("admissions", &mac);
-        self.integrity.apply(&mut tx, delta).await?;
         tx.commit().await.map_err(db("salvaging an admission"))?;
         Ok(true)
     }

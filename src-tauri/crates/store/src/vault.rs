@@ -33,27 +33,8 @@ impl Store {
         if occupied {
             return Err(StoreError::BedOccupied(bed.to_string()));
         }
-        let s = self
-            .keys
-            .seal(&mut tx, Purpose::Phi, &patient_aad(&id.0, bed), &plain)
+        self.insert_admission(&mut tx, &id.0, bed, &plain, at.timestamp_micros(), None, "writing an admission")
             .await?;
-        let mac = admission_mac(&self.integrity, &id.0, bed, at.timestamp_micros(), None);
-        sqlx::query(
-            "INSERT INTO admissions (id, bed, admitted_at, nonce, sealed, key_id, mac) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&id.0)
-        .bind(bed)
-        .bind(at.timestamp_micros())
-        .bind(s.nonce)
-        .bind(s.sealed)
-        .bind(s.key_id)
-        .bind(&mac)
-        .execute(&mut *tx)
-        .await
-        .map_err(db("writing an admission"))?;
-        let mut delta = Delta::default();
-        delta.add("admissions", &mac);
-        self.integrity.apply(&mut tx, delta).await?;
         tx.commit().await.map_err(db("committing an admission"))?;
         Ok(Admission {
             id,
@@ -186,6 +167,46 @@ fn validate_patient(p: &Patient) -> Result<(), StoreError> {
         ));
     }
     Ok(())
+}
+
+impl Store {
+    /// Seals a serialised patient under the PHI key and inserts its admission row with the
+    /// row's MAC and its share of the `admissions` digest, inside `tx`: one writer for
+    /// admissions made here and those `vigil store salvage` copies back.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn insert_admission(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+        id: &str,
+        bed: &str,
+        plain: &[u8],
+        admitted: i64,
+        discharged: Option<i64>,
+        context: &'static str,
+    ) -> Result<(), StoreError> {
+        let s = self
+            .keys
+            .seal(tx, Purpose::Phi, &patient_aad(id, bed), plain)
+            .await?;
+        let mac = admission_mac(&self.integrity, id, bed, admitted, discharged);
+        sqlx::query(
+            "INSERT INTO admissions (id, bed, admitted_at, discharged_at, nonce, sealed, key_id, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(bed)
+        .bind(admitted)
+        .bind(discharged)
+        .bind(s.nonce)
+        .bind(s.sealed)
+        .bind(s.key_id)
+        .bind(&mac)
+        .execute(&mut **tx)
+        .await
+        .map_err(db(context))?;
+        let mut delta = Delta::default();
+        delta.add("admissions", &mac);
+        self.integrity.apply(tx, delta).await
+    }
 }
 
 const AAD_LINK: &[u8] = b"vigil/fhir-link/v1/";
