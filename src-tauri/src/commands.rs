@@ -60,6 +60,22 @@ pub async fn key_setup(state: State<'_, AppState>) -> Result<vigil_core::config:
     Ok(vigil_core::config::KeySetup::for_data_dir(&dir)?)
 }
 
+/// Starts the core with the key `key` gives, unless it already runs (then its info): the
+/// write lock makes two unlocks at once start one core.
+async fn unlock_with(
+    state: &AppState,
+    key: impl FnOnce() -> Result<KeySource, CmdError>,
+) -> Result<AppInfo, CmdError> {
+    let mut slot = state.vigil.write().await;
+    if let Some(v) = slot.as_ref() {
+        return Ok(v.info().clone());
+    }
+    let vigil = start_core(&state.start, key()?).await?;
+    let info = vigil.info().clone();
+    *slot = Some(vigil);
+    Ok(info)
+}
+
 /// Unlocks the store with a passphrase typed at the workstation. At first start (no store
 /// yet) it creates the store: the passphrase must be long enough and typed twice (`confirm`).
 #[tauri::command]
@@ -68,55 +84,41 @@ pub async fn unlock(
     passphrase: String,
     confirm: Option<String>,
 ) -> Result<AppInfo, CmdError> {
-    let mut slot = state.vigil.write().await;
-    if let Some(v) = slot.as_ref() {
-        return Ok(v.info().clone());
-    }
-    let setup = vigil_core::config::KeySetup::for_data_dir(&state.start.data_dir()?)?;
-    if let Some(fixed) = setup.fixed.filter(|f| *f != vigil_core::site::KeyChoice::Passphrase) {
-        return Err(CmdError {
-            code: "key_fixed",
-            message: format!("the site configuration keeps this store's key elsewhere ({fixed:?}): no passphrase"),
-        });
-    }
-    if passphrase.is_empty() || passphrase.chars().count() > 1024 {
-        return Err(CmdError {
-            code: "weak_passphrase",
-            message: "enter the passphrase (at most 1024 characters)".into(),
-        });
-    }
-    if setup.first_start {
-        vigil_core::config::check_new_passphrase(&passphrase)?;
-        if confirm.as_deref() != Some(passphrase.as_str()) {
+    let data_dir = state.start.data_dir()?;
+    unlock_with(&state, || {
+        let setup = vigil_core::config::KeySetup::for_data_dir(&data_dir)?;
+        if let Some(fixed) = setup.fixed.filter(|f| *f != vigil_core::site::KeyChoice::Passphrase) {
             return Err(CmdError {
-                code: "passphrase_mismatch",
-                message: "the two passphrases differ: type the same one twice".into(),
+                code: "key_fixed",
+                message: format!("the site configuration keeps this store's key elsewhere ({fixed:?}): no passphrase"),
             });
         }
-    }
-    let vigil = start_core(
-        &state.start,
-        KeySource::passphrase(passphrase, "entered at the workstation"),
-    )
-    .await?;
-    let info = vigil.info().clone();
-    *slot = Some(vigil);
-    Ok(info)
+        if passphrase.is_empty() || passphrase.chars().count() > 1024 {
+            return Err(CmdError {
+                code: "weak_passphrase",
+                message: "enter the passphrase (at most 1024 characters)".into(),
+            });
+        }
+        if setup.first_start {
+            vigil_core::config::check_new_passphrase(&passphrase)?;
+            if confirm.as_deref() != Some(passphrase.as_str()) {
+                return Err(CmdError {
+                    code: "passphrase_mismatch",
+                    message: "the two passphrases differ: type the same one twice".into(),
+                });
+            }
+        }
+        Ok(KeySource::passphrase(passphrase, "entered at the workstation"))
+    })
+    .await
 }
 
 /// First start, the operator's choice: keep the store's key in the OS keychain of this user
 /// (anyone who can run programs as this user can then open the store; the screen says so).
 #[tauri::command]
 pub async fn unlock_with_keychain(state: State<'_, AppState>) -> Result<AppInfo, CmdError> {
-    let mut slot = state.vigil.write().await;
-    if let Some(v) = slot.as_ref() {
-        return Ok(v.info().clone());
-    }
-    let key = vigil_core::config::create_keychain_key(&state.start.data_dir()?)?;
-    let vigil = start_core(&state.start, key).await?;
-    let info = vigil.info().clone();
-    *slot = Some(vigil);
-    Ok(info)
+    let data_dir = state.start.data_dir()?;
+    unlock_with(&state, || Ok(vigil_core::config::create_keychain_key(&data_dir)?)).await
 }
 
 /// Who is signed in (if anyone), what they may do, and whether any user exists yet.

@@ -239,16 +239,20 @@ pub fn create_keychain_key(data_dir: &Path) -> Result<KeySource, ConfigError> {
 
 /// The keychain entry holding this data directory's key-encryption key.
 fn keychain_entry(data_dir: &Path) -> Option<keyring::Entry> {
+    entry_named("store-kek", data_dir)
+}
+
+/// The keychain entry `name` for this data directory (by its canonical path).
+fn entry_named(name: &str, data_dir: &Path) -> Option<keyring::Entry> {
     let dir = data_dir.canonicalize().unwrap_or_else(|_| data_dir.to_path_buf());
-    keyring::Entry::new("vigil", &format!("store-kek {}", dir.display())).ok()
+    keyring::Entry::new("vigil", &format!("{name} {}", dir.display())).ok()
 }
 
 /// Where a new keychain key waits during `vigil key rotate --new-keychain`
 /// until the store has been rotated to it (so the entry in use is never
 /// overwritten before the store no longer needs it).
 fn staging_entry(data_dir: &Path) -> Option<keyring::Entry> {
-    let dir = data_dir.canonicalize().unwrap_or_else(|_| data_dir.to_path_buf());
-    keyring::Entry::new("vigil", &format!("store-kek-next {}", dir.display())).ok()
+    entry_named("store-kek-next", data_dir)
 }
 
 fn keychain_error(what: &str, e: keyring::Error) -> ConfigError {

@@ -319,14 +319,12 @@ impl SiteConfig {
             Some((local, SiteRole::Local)),
         ];
         for (path, role) in files.into_iter().flatten() {
-            let Some((mut file, content)) = read_file(path, role)? else {
+            let Some((mut file, content, trust)) = read_file(path, role)? else {
                 continue;
             };
             let protected = content.protected_sections();
-            if !protected.is_empty() {
-                if let Err(why) = admin_only(path) {
-                    return Err(refused(path, &protected, &why));
-                }
+            if let (false, Err(why)) = (protected.is_empty(), trust) {
+                return Err(refused(path, &protected, &why));
             }
             let mut taken = Vec::new();
             let mut take = |name: &str, set: bool, taken_before: bool| {
@@ -365,8 +363,10 @@ impl SiteConfig {
             if take("storage", content.storage.is_some(), false) {
                 c.storage = content.storage.unwrap_or_default();
             }
+            // What this file took (only ever a workstation setting an earlier file also set,
+            // never a protected section an earlier file decided) is no longer the earlier's.
             for earlier in c.files.iter_mut() {
-                earlier.sections.retain(|s| !(s == "beds" || s == "storage") || !taken.contains(s));
+                earlier.sections.retain(|s| !taken.contains(s));
             }
             file.sections = taken;
             c.files.push(file);
@@ -385,8 +385,12 @@ impl SiteConfig {
     }
 }
 
-/// Reads and checks one file; `None` when there is none.
-fn read_file(path: &Path, role: SiteRole) -> Result<Option<(SiteFile, SiteFileContent)>, ConfigError> {
+/// Reads and checks one file, with whether only an administrator can change it (why not,
+/// if not); `None` when there is none.
+fn read_file(
+    path: &Path,
+    role: SiteRole,
+) -> Result<Option<(SiteFile, SiteFileContent, Result<(), String>)>, ConfigError> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -405,14 +409,15 @@ fn read_file(path: &Path, role: SiteRole) -> Result<Option<(SiteFile, SiteFileCo
             return Err(at("key.key_file is set with \"source\": \"key_file\", and only then".into()));
         }
     }
+    let trust = admin_only(path);
     let file = SiteFile {
         role,
         path: path.display().to_string(),
         sha256: hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes)),
-        admin_only: admin_only(path).is_ok(),
+        admin_only: trust.is_ok(),
         sections: Vec::new(),
     };
-    Ok(Some((file, content)))
+    Ok(Some((file, content, trust)))
 }
 
 /// The static token's variable must be one of Vigil's FHIR variables: naming any variable
