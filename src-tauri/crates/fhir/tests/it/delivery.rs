@@ -30,6 +30,24 @@ fn syncer(mock: &Mock) -> Syncer<SystemClock> {
     Syncer::new(client(&mock.base()), fast_config(), Arc::new(SystemClock))
 }
 
+/// A SMART Backend Services client (a fresh ES384 key) whose token endpoint is the mock's
+/// `/auth/token`.
+fn smart_client(server: &Mock) -> FhirClient {
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &rng).unwrap();
+    let mut cfg = ClientConfig::new(server.base());
+    cfg.auth = Auth::Smart(Arc::new(SmartBackend {
+        token_url: format!("http://127.0.0.1:{}/auth/token", server.port)
+            .parse()
+            .unwrap(),
+        client_id: "vigil-gw".into(),
+        kid: "test-kid".into(),
+        key: SigningKey::es384_from_pkcs8(pkcs8.as_ref()).unwrap(),
+        scope: "system/Observation.write".into(),
+    }));
+    FhirClient::new(cfg).unwrap()
+}
+
 /// Sends every request to `to` with a 307 (which keeps method and body).
 fn redirect_all(from: &Mock, to: &Mock) {
     let target = format!("http://127.0.0.1:{}", to.port);
@@ -61,19 +79,7 @@ async fn a_redirect_is_never_followed_and_the_status_says_why() {
     assert_eq!(outbox.pending_len(), 5);
 
     // The SMART token request: not followed either.
-    let rng = ring::rand::SystemRandom::new();
-    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &rng).unwrap();
-    let mut cfg = ClientConfig::new(server.base());
-    cfg.auth = Auth::Smart(Arc::new(SmartBackend {
-        token_url: format!("http://127.0.0.1:{}/auth/token", server.port)
-            .parse()
-            .unwrap(),
-        client_id: "vigil-gw".into(),
-        kid: "test-kid".into(),
-        key: SigningKey::es384_from_pkcs8(pkcs8.as_ref()).unwrap(),
-        scope: "system/Observation.write".into(),
-    }));
-    let smart = FhirClient::new(cfg).unwrap();
+    let smart = smart_client(&server);
     let e = smart.count("Observation", &[]).await.unwrap_err();
     assert!(
         matches!(
@@ -407,19 +413,7 @@ async fn a_huge_or_zero_token_lifetime_neither_panics_nor_hammers_the_token_endp
                 )
             })
         });
-        let rng = ring::rand::SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &rng).unwrap();
-        let mut cfg = ClientConfig::new(server.base());
-        cfg.auth = Auth::Smart(Arc::new(SmartBackend {
-            token_url: format!("http://127.0.0.1:{}/auth/token", server.port)
-                .parse()
-                .unwrap(),
-            client_id: "vigil-gw".into(),
-            kid: "test-kid".into(),
-            key: SigningKey::es384_from_pkcs8(pkcs8.as_ref()).unwrap(),
-            scope: "system/Observation.write".into(),
-        }));
-        let client = Arc::new(FhirClient::new(cfg).unwrap());
+        let client = Arc::new(smart_client(&server));
         let mut s = Syncer::new(client.clone(), fast_config(), Arc::new(SystemClock));
         let outbox = linked(&mixed_readings(4));
         s.pass(&outbox).await.unwrap();
