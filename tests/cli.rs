@@ -602,6 +602,22 @@ fn after_kill_9_at_most_the_last_second_is_missing() {
     });
 }
 
+/// Runs `script` (sh) in `dir` inside a private D-Bus session with a keyring of its own (a
+/// fresh login keyring, created by the script's `gnome-keyring-daemon --unlock`), with no
+/// passphrase in the environment.
+fn in_keyring_session(dir: &Path, script: &str) -> std::process::Output {
+    Command::new("dbus-run-session")
+        .args(["--", "sh", "-c", script])
+        .current_dir(dir)
+        .env_remove("VIGIL_PASSPHRASE")
+        .env_remove("VIGIL_NEW_PASSPHRASE")
+        .env("VIGIL_LOG", "warn")
+        .env("XDG_DATA_HOME", dir.join("xdg-data"))
+        .env("XDG_RUNTIME_DIR", dir)
+        .output()
+        .expect("dbus-run-session (Debian package dbus) is needed for this test")
+}
+
 /// The store key kept in a real OS keychain: GNOME Keyring's Secret Service
 /// in a private D-Bus session (what a Linux desktop has). Only when chosen (`--keychain`,
 /// issue 13 §2): with a keychain present and no choice, no key is put there and the store
@@ -621,16 +637,7 @@ fn the_key_can_live_in_the_os_keychain() {
          {bin} store verify --data-dir '{d}' || exit 92",
         d = dir.path().display()
     );
-    let out = Command::new("dbus-run-session")
-        .args(["--", "sh", "-c", &script])
-        .current_dir(dir.path())
-        .env_remove("VIGIL_PASSPHRASE")
-        .env("VIGIL_LOG", "warn")
-        // A keyring of its own: a fresh login keyring created with the password above.
-        .env("XDG_DATA_HOME", dir.path().join("xdg-data"))
-        .env("XDG_RUNTIME_DIR", dir.path())
-        .output()
-        .expect("dbus-run-session (Debian package dbus) is needed for this test");
+    let out = in_keyring_session(dir.path(), &script);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "exit {:?}: {stderr}", out.status.code());
     assert!(stderr.contains("unlocked with OS keychain"), "{stderr}");
@@ -666,16 +673,7 @@ fn rotating_away_from_the_keychain_removes_its_entry() {
          {bin} key log --key-file '{d}/site.key' --data-dir '{d}' || exit 98",
         d = dir.path().display()
     );
-    let out = Command::new("dbus-run-session")
-        .args(["--", "sh", "-c", &script])
-        .current_dir(dir.path())
-        .env_remove("VIGIL_PASSPHRASE")
-        .env_remove("VIGIL_NEW_PASSPHRASE")
-        .env("VIGIL_LOG", "warn")
-        .env("XDG_DATA_HOME", dir.path().join("xdg-data"))
-        .env("XDG_RUNTIME_DIR", dir.path())
-        .output()
-        .expect("dbus-run-session (Debian package dbus) is needed for this test");
+    let out = in_keyring_session(dir.path(), &script);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "exit {:?}: {stderr}", out.status.code());
