@@ -77,14 +77,19 @@ try {
     }, 15000);
     writeFileSync(join(out, "corrupt-store.png"), Buffer.from(await s.takeScreenshot(), "base64"));
   });
-  await step("[corrupt store] the new store has no user: the app offers the first administrator; made, signed in", async () => {
-    // (Users live in the store: a store replaced after damage starts without them.)
-    await s.wait(async () => (await s.findElement(By.css('[data-testid="signin"] h1')).getText().catch(() => "")) === "Create the first administrator", 20000);
-    await s.findElement(By.css('[data-testid="signin-name"]')).sendKeys("e2e-admin");
-    await s.findElement(By.css('[data-testid="signin-password"]')).sendKeys("admin password 12");
-    await s.findElement(By.css('[data-testid="signin-confirm"]')).sendKeys("admin password 12");
-    await s.findElement(By.css('[data-testid="signin-submit"]')).click();
-    await s.wait(async () => (await s.findElement(By.css('[data-testid="user-signed"]')).getText().catch(() => "")) === "e2e-admin (admin)", 20000);
+  await step("[corrupt store] the users were in the damaged file: Sign in explains the installer's way back, never offers a first administrator", async () => {
+    // Whoever stands at the workstation must not become admin because the store was replaced.
+    const open = await s.wait(until.elementLocated(By.css('[data-testid="sign-in-open"]')), 20000);
+    await s.wait(until.elementIsVisible(open), 20000);
+    await open.click();
+    await s.wait(async () => (await s.findElement(By.css('[data-testid="signin"] h1')).getText().catch(() => "")) === "No one can sign in", 10000);
+    const t = await s.findElement(By.css('[data-testid="signin"] .unlock-text')).getText();
+    assert.match(t, /vigil user add/);
+    assert.equal(await s.findElement(By.css('[data-testid="signin-name"]')).isDisplayed(), false, "a user-name field is offered");
+    assert.equal(await s.findElement(By.css('[data-testid="signin-submit"]')).isDisplayed(), false, "a submit button is offered");
+    writeFileSync(join(out, "corrupt-no-first-admin.png"), Buffer.from(await s.takeScreenshot(), "base64"));
+    await s.findElement(By.css('[data-testid="signin-cancel"]')).click();
+    await s.wait(async () => (await s.findElements(By.css('[data-testid="signin"]'))).length === 0, 5000);
     // Monitoring went on throughout.
     await s.wait(async () => /^\d+$/.test(await s.findElement(By.css('[data-testid="hr-bed-1"]')).getText().catch(() => "")), 10000);
   });

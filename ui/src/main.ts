@@ -92,6 +92,8 @@ setInterval(() => {
 // who is signed in and hides what their role may not do (signin.ts).
 let session: SessionView | null = null;
 let hasUsers = true;
+/** No user because the store was replaced after damage: no first-admin offer (see signin.ts). */
+let usersLost = false;
 /** An action waiting for a sign-in; it lapses after PENDING_MS. */
 let pendingAction: { fn: () => void; at: number } | null = null;
 const PENDING_MS = 60_000;
@@ -101,13 +103,27 @@ function setSession(s: SessionView | null): void {
   const attrs = sessionAttributes(s);
   document.body.dataset.session = attrs.session;
   document.body.dataset.may = attrs.may;
-  view.setUser(headerLabel(s), offersBreakGlass(s), s?.break_glass_s != null, !!s?.can_set_pin);
+  glassUntil = s?.break_glass_s != null ? performance.now() + s.break_glass_s * 1000 : null;
+  showUser();
   // Patient names, MRNs and DOBs come (or go) with the session: fetch the ward again.
   if (snapshot) void loadSnapshot();
 }
 
+/** When break-glass access ends (screen time), for the header's countdown; null: not under it. */
+let glassUntil: number | null = null;
+
+function showUser(): void {
+  const left = glassUntil === null ? null : (glassUntil - performance.now()) / 1000;
+  view.setUser(headerLabel(session, left), offersBreakGlass(session), session?.break_glass_s != null, !!session?.can_set_pin);
+}
+
+// The break-glass countdown moves every second; at zero the session poll brings the core's end.
+setInterval(() => {
+  if (glassUntil !== null) showUser();
+}, 1000);
+
 async function openSignIn(reason: string | null): Promise<void> {
-  const s = await showSignIn({ signIn: api.signIn, createFirstAdmin: api.createFirstAdmin }, { has_users: hasUsers }, reason);
+  const s = await showSignIn({ signIn: api.signIn, createFirstAdmin: api.createFirstAdmin }, { has_users: hasUsers, users_lost: usersLost }, reason);
   if (!s) {
     pendingAction = null;
     return;
@@ -403,8 +419,9 @@ async function loadSession(): Promise<void> {
     try {
       const st = await api.session();
       hasUsers = st.has_users;
+      usersLost = st.users_lost;
       setSession(st.signed_in);
-      if (!st.has_users) void openSignIn(null);
+      if (!st.has_users && !st.users_lost) void openSignIn(null);
       // Input tells the core the user is still there; the idle lock (site
       // session.idle_lock_s) is the core's: the screen follows within 5 s.
       for (const ev of ["pointerdown", "keydown", "wheel", "touchstart"]) {

@@ -28,9 +28,14 @@ describe("what the signed-in user may do", () => {
 
 describe("sign-in dialog", () => {
   it("offers the first admin when there is no user", () => {
-    expect(signInTexts({ has_users: false }, null)[0]).toBe("Create the first administrator");
-    expect(signInTexts({ has_users: true }, null)[0]).toBe("Sign in");
-    expect(signInTexts({ has_users: true }, "Sign in to acknowledge.")[1]).toBe("Sign in to acknowledge.");
+    expect(signInTexts({ has_users: false, users_lost: false }, null)[0]).toBe("Create the first administrator");
+    expect(signInTexts({ has_users: true, users_lost: false }, null)[0]).toBe("Sign in");
+    expect(signInTexts({ has_users: true, users_lost: false }, "Sign in to acknowledge.")[1]).toBe("Sign in to acknowledge.");
+    // A store replaced after damage: never the first-admin offer, but the installer's way back.
+    const [title, text, submit] = signInTexts({ has_users: false, users_lost: true }, "Sign in to acknowledge.");
+    expect(title).toBe("No one can sign in");
+    expect(text).toContain("vigil user add");
+    expect(submit).toBe("");
   });
   it("checks the first admin's name and password", () => {
     expect(newAdminError("admin", "long enough pw", "long enough pw")).toBeNull();
@@ -64,7 +69,10 @@ describe("break-glass", () => {
   });
   it("is shown in the header while it lasts", () => {
     expect(headerLabel(viewer)).toBe("vic (viewer)");
-    expect(headerLabel({ ...viewer, break_glass_s: 899 })).toBe("vic (viewer) \u2014 EMERGENCY ACCESS (15 min left)");
+    expect(headerLabel({ ...viewer, break_glass_s: 899 })).toBe("vic (viewer) \u2014 EMERGENCY ACCESS 14:59 left");
+    // The screen counts down between the core's answers; never below zero.
+    expect(headerLabel({ ...viewer, break_glass_s: 899 }, 61.2)).toBe("vic (viewer) \u2014 EMERGENCY ACCESS 1:02 left");
+    expect(headerLabel({ ...viewer, break_glass_s: 899 }, -3)).toBe("vic (viewer) \u2014 EMERGENCY ACCESS 0:00 left");
   });
   it("needs a reason", () => {
     expect(reasonError("short")).not.toBeNull();

@@ -28,7 +28,15 @@ export function sessionLabel(session: SessionView | null): string | null {
 }
 
 /** The dialog's texts: [heading, explanation, submit label]. */
-export function signInTexts(state: Pick<SessionState, "has_users">, reason: string | null): [string, string, string] {
+export function signInTexts(state: Pick<SessionState, "has_users" | "users_lost">, reason: string | null): [string, string, string] {
+  if (state.users_lost) {
+    // Never the first-admin form here: whoever stands at the workstation would get it.
+    return [
+      "No one can sign in",
+      "The sign-in accounts were in the damaged store that was moved aside. An installer restores them (vigil store salvage <file>) or creates an administrator (vigil user add <name> --role admin). Monitoring and alarms go on meanwhile.",
+      "",
+    ];
+  }
   if (!state.has_users) {
     return [
       "Create the first administrator",
@@ -56,10 +64,10 @@ export function sessionAttributes(session: SessionView | null): { session: strin
  * Shows the sign-in dialog (or the first-admin form); resolves with the new
  * session, or null when the user closes it (Cancel or Escape).
  */
-export function showSignIn(api: SignInApi, state: Pick<SessionState, "has_users">, reason: string | null = null): Promise<SessionView | null> {
+export function showSignIn(api: SignInApi, state: Pick<SessionState, "has_users" | "users_lost">, reason: string | null = null): Promise<SessionView | null> {
   document.querySelector('[data-testid="signin"]')?.remove();
   return new Promise((resolve) => {
-    const first = !state.has_users;
+    const first = !state.has_users && !state.users_lost;
     const [title, text, submit] = signInTexts(state, reason);
     const overlay = document.createElement("div");
     overlay.className = "unlock-overlay signin-overlay";
@@ -86,6 +94,10 @@ export function showSignIn(api: SignInApi, state: Pick<SessionState, "has_users"
     button.textContent = submit;
     overlay.querySelector<HTMLElement>(".signin-confirm-row")!.hidden = !first;
     if (!first) overlay.querySelector(".signin-password-label")!.textContent = "Password (or your shift PIN)";
+    if (state.users_lost) {
+      for (const el of overlay.querySelectorAll<HTMLElement>("label, [data-testid='signin-submit']")) el.hidden = true;
+      overlay.querySelector('[data-testid="signin-cancel"]')!.textContent = "Close";
+    }
     const close = (s: SessionView | null) => {
       password.value = "";
       confirm.value = "";
@@ -122,7 +134,8 @@ export function showSignIn(api: SignInApi, state: Pick<SessionState, "has_users"
       }
     });
     document.body.append(overlay);
-    name.focus();
+    if (state.users_lost) overlay.querySelector<HTMLElement>('[data-testid="signin-cancel"]')!.focus();
+    else name.focus();
   });
 }
 
@@ -149,11 +162,17 @@ export function offersBreakGlass(session: SessionView | null): boolean {
   return !!session && session.break_glass_s == null && !session.may.includes("acknowledge");
 }
 
-/** The header's text for the signed-in user, marked while under break-glass. */
-export function headerLabel(session: SessionView | null): string | null {
+/**
+ * The header's text for the signed-in user, marked while under break-glass with
+ * the time left (`leftS`, counted down by the screen from the core's
+ * `break_glass_s`; the core ends the access itself).
+ */
+export function headerLabel(session: SessionView | null, leftS: number | null = session?.break_glass_s ?? null): string | null {
   const label = sessionLabel(session);
   if (!label || !session || session.break_glass_s == null) return label;
-  return `${label} \u2014 EMERGENCY ACCESS (${Math.ceil(session.break_glass_s / 60)} min left)`;
+  const s = Math.max(0, Math.ceil(leftS ?? 0));
+  const mmss = `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+  return `${label} \u2014 EMERGENCY ACCESS ${mmss} left`;
 }
 
 /** Reason for break-glass: an error text or null (the core checks again). */

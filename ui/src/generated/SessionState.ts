@@ -12,4 +12,10 @@ signed_in: SessionView | null,
 /**
  * False at first start: the screen offers to create the first admin.
  */
-has_users: boolean, };
+has_users: boolean, 
+/**
+ * No user, because the store was moved aside as damaged and a new one started: no
+ * first-admin offer (anyone at the workstation could take it); an installer restores
+ * the accounts ([`crate::auth::AuthError::UsersInDamagedStore`]).
+ */
+users_lost: boolean, };

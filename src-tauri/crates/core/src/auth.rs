@@ -215,6 +215,15 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// No one signed in at the workstation (monitoring, refused attempts).
+    pub fn signed_out() -> Actor {
+        Actor {
+            name: "(signed out)".into(),
+            role: None,
+            break_glass: false,
+        }
+    }
+
     /// The operating-system user running the CLI: `os:<name>`.
     pub fn os() -> Actor {
         let name = std::env::var("USER")
@@ -320,6 +329,14 @@ pub enum AuthError {
     NoBreakGlassNeeded,
     #[error("a shift PIN has 4 to 8 digits, and is set after signing in with the password")]
     BadPin,
+    /// A store started after the old one was moved aside as damaged has no users: offering
+    /// "create the first administrator" there would hand admin rights to whoever is at the
+    /// workstation. The accounts come back through the installer's tools.
+    #[error(
+        "the sign-in accounts were in the damaged store that was moved aside: an installer restores them \
+         (vigil store salvage <file>) or creates an administrator (vigil user add <name> --role admin)"
+    )]
+    UsersInDamagedStore,
 }
 
 impl AuthError {
@@ -339,6 +356,7 @@ impl AuthError {
             AuthError::BadReason => "bad_reason",
             AuthError::NoBreakGlassNeeded => "no_break_glass_needed",
             AuthError::BadPin => "bad_pin",
+            AuthError::UsersInDamagedStore => "users_in_damaged_store",
         }
     }
 }
@@ -717,18 +735,10 @@ impl Auth {
         let session = self.current(now);
         let Some(s) = session else {
             if action == Action::Monitor {
-                return Ok(Actor {
-                    name: "(signed out)".into(),
-                    role: None,
-                    break_glass: false,
-                });
+                return Ok(Actor::signed_out());
             }
             record_action(
-                &Actor {
-                    name: "(signed out)".into(),
-                    role: None,
-                    break_glass: false,
-                },
+                &Actor::signed_out(),
                 action,
                 admission,
                 false,

@@ -16,13 +16,19 @@ pub struct SessionState {
     pub signed_in: Option<SessionView>,
     /// False at first start: the screen offers to create the first admin.
     pub has_users: bool,
+    /// No user, because the store was moved aside as damaged and a new one started: no
+    /// first-admin offer (anyone at the workstation could take it); an installer restores
+    /// the accounts ([`crate::auth::AuthError::UsersInDamagedStore`]).
+    pub users_lost: bool,
 }
 
 impl Vigil {
     pub async fn session_state(&self) -> Result<SessionState, CoreError> {
+        let has_users = self.has_users().await?;
         Ok(SessionState {
             signed_in: self.session(),
-            has_users: self.has_users().await?,
+            has_users,
+            users_lost: !has_users && self.info.store_recovered_from.is_some(),
         })
     }
 
@@ -72,8 +78,13 @@ impl Vigil {
         Ok(self.store.user_count().await? > 0)
     }
 
-    /// The first admin, only while there is no user at all.
+    /// The first admin, only while there is no user at all, and never in a store that
+    /// replaced a damaged one (its users were in the old file).
     pub async fn create_first_admin(&self, name: &str, password: &str) -> Result<SessionView, CoreError> {
+        if self.info.store_recovered_from.is_some() && !self.has_users().await? {
+            crate::auth::record_action(&Actor::signed_out(), Action::ManageUsers, None, false);
+            return Err(crate::auth::AuthError::UsersInDamagedStore.into());
+        }
         if self.has_users().await? {
             return Err(crate::auth::AuthError::Forbidden {
                 role: crate::auth::Role::Admin,

@@ -163,3 +163,28 @@ fn a_store_rolled_back_to_an_older_copy_starts_and_says_so() {
         v.shutdown().await;
     });
 }
+
+/// Issue 14: the users lived in the damaged file. The new store has none, but
+/// the workstation is not at a first start: offering "create the first
+/// administrator" there would give admin rights to whoever stands at it.
+#[test]
+fn a_store_replaced_after_damage_offers_no_first_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("vigil.db"), vec![0xA5u8; 32 * 1024]).unwrap();
+    runtime().block_on(async {
+        let v = Vigil::start(config(dir.path(), Scenario::Stable, 1.0))
+            .await
+            .expect("monitoring starts");
+        let st = v.session_state().await.unwrap();
+        assert!(!st.has_users);
+        assert!(st.users_lost, "the screen must say the accounts were lost, not offer a first admin");
+        let err = v
+            .create_first_admin("walk-in", "a long enough password")
+            .await
+            .expect_err("no first admin in a replaced store");
+        assert_eq!(err.code(), "users_in_damaged_store");
+        assert!(err.to_string().contains("vigil user add"), "{err}");
+        assert!(!v.has_users().await.unwrap());
+        v.shutdown().await;
+    });
+}
