@@ -242,12 +242,19 @@ pub fn salvage(global: &Global, file: &Path) -> ExitCode {
         path.display()
     );
     println!(
-        "recovered: {} chunks ({} readings), {} alarm-log records, {} admissions",
-        r.chunks_recovered, r.readings_recovered, r.alarm_records_recovered, r.admissions_recovered
+        "recovered: {} chunks ({} readings), {} alarm-log records, {} admissions, {} users",
+        r.chunks_recovered,
+        r.readings_recovered,
+        r.alarm_records_recovered,
+        r.admissions_recovered,
+        r.users_recovered
     );
     println!(
-        "already present: {} chunks, {} alarm-log records, {} admissions",
-        r.chunks_already_present, r.alarm_records_already_present, r.admissions_already_present
+        "already present: {} chunks, {} alarm-log records, {} admissions, {} users",
+        r.chunks_already_present,
+        r.alarm_records_already_present,
+        r.admissions_already_present,
+        r.users_already_present
     );
     for s in &r.lost_series {
         println!(
@@ -276,6 +283,9 @@ pub fn salvage(global: &Global, file: &Path) -> ExitCode {
     if r.admissions_lost > 0 {
         println!("NOT RECOVERED: {} admissions", r.admissions_lost);
     }
+    if r.users_lost > 0 {
+        println!("NOT RECOVERED: {} users", r.users_lost);
+    }
     for id in &r.admissions_conflicting {
         println!("NOT COPIED: admission {id} is current but its bed now has another patient");
     }
@@ -283,6 +293,7 @@ pub fn salvage(global: &Global, file: &Path) -> ExitCode {
         && r.lost_rows.is_empty()
         && r.alarm_records_lost == 0
         && r.admissions_lost == 0
+        && r.users_lost == 0
     {
         println!("everything that was read authenticated");
     }

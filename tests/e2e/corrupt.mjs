@@ -2,19 +2,16 @@
 // starts on a data directory whose vigil.db is not a database any more; it
 // moves the file aside, starts a new store and shows live values, a banner
 // naming the moved file, and a "recording unavailable" alarm at every bed.
+// The sign-in accounts were in the damaged file: no first-administrator offer
+// (issue 14), only the installer's way back.
 
-import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import assert from "node:assert/strict";
-import { failAfter } from "./watchdog.mjs";
-import { Builder, By, Capabilities, until } from "selenium-webdriver";
+import { shot, startDriver, startSession, step } from "./harness.mjs";
+import { By, until } from "selenium-webdriver";
 
-const root = resolve(import.meta.dirname, "../..");
-const app = process.env.VIGIL_APP ?? join(process.env.CARGO_TARGET_DIR ?? join(root, "target"), "debug/vigil");
-const out = join(root, "test-output/e2e");
-mkdirSync(out, { recursive: true });
 const dataDir = mkdtempSync(join(tmpdir(), "vigil-corrupt-"));
 // 64 KiB of one byte: SQLite reports "file is not a database".
 writeFileSync(join(dataDir, "vigil.db"), Buffer.alloc(64 * 1024, 0xa5));
@@ -22,37 +19,13 @@ writeFileSync(join(dataDir, "vigil.db"), Buffer.alloc(64 * 1024, 0xa5));
 const env = { ...process.env, VIGIL_PASSPHRASE: "corrupt-e2e-passphrase" };
 delete env.VIGIL_SITE_CONFIG;
 const port = 4462;
-const driver = spawn("tauri-driver", ["--port", String(port), "--native-port", String(port + 1)], {
-  env,
-  stdio: ["ignore", "inherit", "inherit"],
-  detached: true, // its own process group: the watchdog stops everything it started
-});
+let driver;
 let failed = false;
-failAfter(180000, driver);
-
-async function waitForDriver() {
-  for (let i = 0; i < 100; i++) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/status`)).ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error("tauri-driver did not start");
-}
-
-async function step(name, fn) {
-  const t0 = Date.now();
-  await fn();
-  console.log(`ok - ${name} (${Date.now() - t0} ms)`);
-}
 
 let s;
 try {
-  await waitForDriver();
-  const caps = new Capabilities();
-  caps.setBrowserName("wry");
-  caps.set("tauri:options", { application: app, args: ["--data-dir", dataDir, "--simulate", "stable"] });
-  s = await new Builder().withCapabilities(caps).usingServer(`http://127.0.0.1:${port}/`).build();
+  driver = await startDriver(port, env, 180000);
+  s = await startSession(port, ["--data-dir", dataDir, "--simulate", "stable"]);
   await step("[corrupt store] monitoring goes on: bed 1 shows a live heart rate", async () => {
     await s.wait(async () => /^\d+$/.test(await s.findElement(By.css('[data-testid="hr-bed-1"]')).getText().catch(() => "")), 30000);
   });
@@ -75,7 +48,7 @@ try {
       }
       return true;
     }, 15000);
-    writeFileSync(join(out, "corrupt-store.png"), Buffer.from(await s.takeScreenshot(), "base64"));
+    await shot(s, "corrupt-store.png");
   });
   await step("[corrupt store] the users were in the damaged file: Sign in explains the installer's way back, never offers a first administrator", async () => {
     // Whoever stands at the workstation must not become admin because the store was replaced.
@@ -87,7 +60,7 @@ try {
     assert.match(t, /vigil user add/);
     assert.equal(await s.findElement(By.css('[data-testid="signin-name"]')).isDisplayed(), false, "a user-name field is offered");
     assert.equal(await s.findElement(By.css('[data-testid="signin-submit"]')).isDisplayed(), false, "a submit button is offered");
-    writeFileSync(join(out, "corrupt-no-first-admin.png"), Buffer.from(await s.takeScreenshot(), "base64"));
+    await shot(s, "corrupt-no-first-admin.png");
     await s.findElement(By.css('[data-testid="signin-cancel"]')).click();
     await s.wait(async () => (await s.findElements(By.css('[data-testid="signin"]'))).length === 0, 5000);
     // Monitoring went on throughout.
@@ -96,10 +69,10 @@ try {
 } catch (e) {
   failed = true;
   console.error(`not ok - ${e?.stack ?? e}`);
-  if (s) await s.takeScreenshot().then((png) => writeFileSync(join(out, "corrupt-failure.png"), Buffer.from(png, "base64"))).catch(() => {});
+  if (s) await shot(s, "corrupt-failure.png").catch(() => {});
 } finally {
   if (s) await s.quit().catch(() => {});
-  driver.kill();
+  driver?.kill();
   rmSync(dataDir, { recursive: true, force: true });
 }
 process.exit(failed ? 1 : 0);

@@ -5,19 +5,14 @@
 // sends); on the next start a wrong one is refused readably and the right one
 // opens the same store.
 
-import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import assert from "node:assert/strict";
-import { failAfter } from "./watchdog.mjs";
+import { shot, startDriver, startSession, step } from "./harness.mjs";
 import { signIn } from "./users.mjs";
-import { Builder, By, Capabilities, until } from "selenium-webdriver";
+import { By, until } from "selenium-webdriver";
 
-const root = resolve(import.meta.dirname, "../..");
-const app = process.env.VIGIL_APP ?? join(process.env.CARGO_TARGET_DIR ?? join(root, "target"), "debug/vigil");
-const out = join(root, "test-output/e2e");
-mkdirSync(out, { recursive: true });
 const dataDir = mkdtempSync(join(tmpdir(), "vigil-unlock-"));
 const xdg = mkdtempSync(join(tmpdir(), "vigil-unlock-xdg-"));
 
@@ -26,30 +21,10 @@ const env = { ...process.env, XDG_DATA_HOME: xdg };
 delete env.VIGIL_PASSPHRASE;
 delete env.DBUS_SESSION_BUS_ADDRESS;
 const port = 4452;
-const driver = spawn("tauri-driver", ["--port", String(port), "--native-port", String(port + 1)], {
-  env,
-  stdio: ["ignore", "inherit", "inherit"],
-  detached: true, // its own process group: the watchdog stops everything it started
-});
+let driver;
 let failed = false;
-failAfter(180000, driver);
 
-async function waitForDriver() {
-  for (let i = 0; i < 100; i++) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/status`)).ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error("tauri-driver did not start");
-}
-
-async function session() {
-  const caps = new Capabilities();
-  caps.setBrowserName("wry");
-  caps.set("tauri:options", { application: app, args: ["--data-dir", dataDir] });
-  return new Builder().withCapabilities(caps).usingServer(`http://127.0.0.1:${port}/`).build();
-}
+const session = () => startSession(port, ["--data-dir", dataDir]);
 
 async function unlock(s, passphrase, confirm = null) {
   const input = await s.wait(until.elementLocated(By.css('[data-testid="unlock-passphrase"]')), 20000);
@@ -77,22 +52,16 @@ async function liveHr(s) {
   await s.wait(async () => /^\d+$/.test(await s.findElement(By.css('[data-testid="hr-bed-1"]')).getText().catch(() => "")), 30000);
 }
 
-async function step(name, fn) {
-  const t0 = Date.now();
-  await fn();
-  console.log(`ok - ${name} (${Date.now() - t0} ms)`);
-}
-
 let s;
 try {
-  await waitForDriver();
+  driver = await startDriver(port, env, 180000);
   s = await session();
   await step("[unlock] no key, first start: create the store, nothing else", async () => {
     await s.wait(until.elementLocated(By.css('[data-testid="unlock-passphrase"]')), 20000);
     await s.wait(async () => (await s.findElement(By.css(".unlock-form h1")).getText()) === "Create the encrypted store", 10000);
     // No keychain here (no session bus): it is not offered.
     assert.equal(await s.findElement(By.css('[data-testid="unlock-keychain-choice"]')).isDisplayed(), false);
-    writeFileSync(join(out, "unlock.png"), Buffer.from(await s.takeScreenshot(), "base64"));
+    await shot(s, "unlock.png");
   });
   await step("[unlock] a short passphrase and two that differ are refused readably", async () => {
     await unlock(s, "elevenchars", "elevenchars");
@@ -133,7 +102,7 @@ try {
     await fill("signin-confirm", "admin password 12");
     await s.findElement(By.css('[data-testid="signin-submit"]')).click();
     await s.wait(async () => (await s.findElement(By.css('[data-testid="user-signed"]')).getText().catch(() => "")) === "e2e-admin (admin)", 20000);
-    writeFileSync(join(out, "first-admin.png"), Buffer.from(await s.takeScreenshot(), "base64"));
+    await shot(s, "first-admin.png");
   });
   await s.quit();
   s = await session();
@@ -167,9 +136,13 @@ try {
     await s.wait(async () => /reason/.test(await s.findElement(By.css('[data-testid="break-glass-error"]')).getText()), 5000);
     await reason.sendKeys("bed 1 alarming, no nurse on the ward");
     await s.findElement(By.css('[data-testid="break-glass-submit"]')).click();
-    await s.wait(async () => /EMERGENCY ACCESS \(15 min left\)/.test(await s.findElement(By.css('[data-testid="user-signed"]')).getText().catch(() => "")), 10000);
+    const label = async () => s.findElement(By.css('[data-testid="user-signed"]')).getText().catch(() => "");
+    await s.wait(async () => /EMERGENCY ACCESS 1[45]:\d\d left/.test(await label()), 10000);
+    // It counts down on screen, second by second.
+    const first = await label();
+    await s.wait(async () => (await label()) !== first, 3000, `the emergency-access countdown stands still at "${first}"`);
     assert.equal(await s.findElement(By.css('[data-testid="break-glass-open"]')).isDisplayed(), false, "offered again while active");
-    writeFileSync(join(out, "break-glass.png"), Buffer.from(await s.takeScreenshot(), "base64"));
+    await shot(s, "break-glass.png");
     // The longer header line never pushes "Pause all" or the clock off the screen.
     const fits = await s.executeScript(() =>
       ["pause-all", "clock"].every((id) => {
@@ -183,10 +156,10 @@ try {
   failed = true;
   console.error(`not ok - ${e?.stack ?? e}`);
   // A dead session must not hide the real error behind a second one.
-  if (s) await s.takeScreenshot().then((png) => writeFileSync(join(out, "unlock-failure.png"), Buffer.from(png, "base64"))).catch(() => {});
+  if (s) await shot(s, "unlock-failure.png").catch(() => {});
 } finally {
   if (s) await s.quit().catch(() => {});
-  driver.kill();
+  driver?.kill();
   rmSync(dataDir, { recursive: true, force: true });
   rmSync(xdg, { recursive: true, force: true });
 }

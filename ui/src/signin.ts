@@ -139,8 +139,11 @@ export function showSignIn(api: SignInApi, state: Pick<SessionState, "has_users"
   });
 }
 
-/** How often input at the workstation is reported to the core (the idle lock's activity). */
-export const TOUCH_EVERY_MS = 15_000;
+/**
+ * How often input at the workstation is reported to the core (the idle lock's
+ * activity): well inside the shortest idle lock (30 s, site.rs IDLE_LOCK_MIN).
+ */
+export const TOUCH_EVERY_MS = 5_000;
 
 /** Whether input now should be reported: only while signed in, at most every TOUCH_EVERY_MS. */
 export function shouldTouch(now: number, lastTouch: number, signedIn: boolean): boolean {

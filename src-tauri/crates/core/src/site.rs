@@ -52,8 +52,9 @@ pub struct SiteConfig {
 
 /// Sign-in policy: `"session": {"idle_lock_s": 300}`. After that long without input at
 /// the workstation the signed-in user is signed out: names, MRNs and DOBs leave the
-/// screen, monitoring and alarms go on, any action needs a sign-in again. 0 = never.
-/// Protected: only the installer's (or an administrator-only) file sets it.
+/// screen, monitoring and alarms go on, any action needs a sign-in again. 0 = never;
+/// shorter than [`IDLE_LOCK_MIN`] counts as that (the screen reports input every few
+/// seconds, and a nurse must not be signed out while typing). Protected: only the installer's (or an administrator-only) file sets it.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionSite {
@@ -73,10 +74,14 @@ fn default_idle_lock_s() -> u64 {
     300
 }
 
+/// The shortest idle lock, in seconds.
+pub const IDLE_LOCK_MIN: u64 = 30;
+
 impl SessionSite {
     /// The idle time after which the session ends (None: never).
     pub fn idle_lock(&self) -> Option<std::time::Duration> {
-        (self.idle_lock_s > 0).then(|| std::time::Duration::from_secs(self.idle_lock_s.min(24 * 3600)))
+        (self.idle_lock_s > 0)
+            .then(|| std::time::Duration::from_secs(self.idle_lock_s.clamp(IDLE_LOCK_MIN, 24 * 3600)))
     }
 }
 

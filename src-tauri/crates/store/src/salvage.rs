@@ -54,6 +54,11 @@ pub struct SalvageReport {
     /// current patient (ids only, no patient data).
     pub admissions_conflicting: Vec<String>,
     pub admissions_lost: u64,
+    /// Sign-in accounts copied back (a store replaced after damage starts without them).
+    pub users_recovered: u64,
+    /// Accounts whose name this store already has (this store's record is kept).
+    pub users_already_present: u64,
+    pub users_lost: u64,
     /// Chunks that were read but failed authentication or decoding, per series.
     pub lost_series: Vec<LostSeries>,
     /// Row ranges on pages SQLite could not read.
@@ -70,6 +75,8 @@ impl SalvageReport {
             + self.admissions_recovered
             + self.admissions_already_present
             + self.admissions_conflicting.len() as u64
+            + self.users_recovered
+            + self.users_already_present
             > 0
     }
 }
@@ -122,6 +129,15 @@ async fn walk(pool: &SqlitePool, cols: &str, table: &str, hi: i64) -> (Vec<Sqlit
 }
 
 /// Whether the damaged file's rows name their data key (schema 6 on).
+/// Whether the damaged store has `table` at all (older schemas lack some).
+async fn has_table(pool: &SqlitePool, table: &str) -> bool {
+    sqlx::query_scalar::<_, bool>("SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1")
+        .bind(table)
+        .fetch_one(pool)
+        .await
+        .unwrap_or(false)
+}
+
 async fn has_key_ids(pool: &SqlitePool) -> bool {
     sqlx::query_scalar::<_, bool>(
         "SELECT count(*) > 0 FROM pragma_table_info('chunks') WHERE name = 'key_id'",
@@ -429,6 +445,41 @@ impl Store {
                 last_id: b,
                 between: None,
             });
+        }
+
+        // Users: without them no one could sign in to the new store but a first admin.
+        if has_table(pool, "users").await {
+            let (rows, bad) = walk(pool, "name, nonce, sealed, key_id", "users", 100_000).await;
+            for row in &rows {
+                let opened = (|| {
+                    let name: String = row.try_get("name").ok()?;
+                    let plain = ring
+                        .open(
+                            Purpose::Log,
+                            key_of(row, Purpose::Log),
+                            &crate::users::aad(&name),
+                            &row.try_get::<Vec<u8>, _>("nonce").ok()?,
+                            &row.try_get::<Vec<u8>, _>("sealed").ok()?,
+                        )
+                        .ok()?;
+                    let user: crate::UserRecord = serde_json::from_slice(&plain).ok()?;
+                    (user.name == name).then_some(user)
+                })();
+                match opened {
+                    Some(user) if self.add_user(&user).await? => report.users_recovered += 1,
+                    Some(_) => report.users_already_present += 1,
+                    None => report.users_lost += 1,
+                }
+            }
+            for (a, b) in bad {
+                report.users_lost += (b - a + 1) as u64;
+                report.lost_rows.push(LostRows {
+                    table: "users",
+                    first_id: a,
+                    last_id: b,
+                    between: None,
+                });
+            }
         }
         Ok(report)
     }

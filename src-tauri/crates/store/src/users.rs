@@ -94,7 +94,7 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     argon2().verify_password(password.as_bytes(), &parsed).is_ok()
 }
 
-fn aad(name: &str) -> Vec<u8> {
+pub(crate) fn aad(name: &str) -> Vec<u8> {
     [AAD_USER, &(name.len() as u32).to_le_bytes(), name.as_bytes()].concat()
 }
 

@@ -355,6 +355,11 @@ async fn the_idle_lock_ends_the_session_and_the_first_admin_is_offered_only_once
     let site = vigil_core::site::SessionSite::default();
     assert_eq!(site.idle_lock(), Some(Duration::from_secs(300)));
     assert_eq!(vigil_core::site::SessionSite { idle_lock_s: 0 }.idle_lock(), None);
+    // Never shorter than a nurse needs between two reported inputs.
+    assert_eq!(
+        vigil_core::site::SessionSite { idle_lock_s: 5 }.idle_lock(),
+        Some(Duration::from_secs(vigil_core::site::IDLE_LOCK_MIN))
+    );
     v.shutdown().await;
 }
 

@@ -29,8 +29,19 @@ async fn filled(path: &Path) {
         .map(|i| ("bed-2".to_string(), t(i), serde_json::json!({ "n": i })))
         .collect();
     store.log_alarms(&events).await.unwrap();
+    // A sign-in account (issue 14): without it only a first admin could act on the new store.
+    let nurse = vigil_store::UserRecord {
+        name: "ann".into(),
+        role: "nurse".into(),
+        password_hash: vigil_store::hash_password(NURSE_PASSWORD),
+        disabled: false,
+        created: 0,
+    };
+    assert!(store.add_user(&nurse).await.unwrap());
     store.close().await;
 }
+
+const NURSE_PASSWORD: &str = "salvaged nurse password";
 
 /// Overwrites one leaf page of `table` in the middle of the file with noise.
 async fn damage_leaf_of(path: &Path, table: &str) -> u64 {
@@ -138,6 +149,10 @@ fn damaged_store_is_moved_aside_and_salvaged() {
         assert!(a < b);
         assert_eq!(report.alarm_records_recovered, 5);
         assert_eq!(report.admissions_recovered, 1);
+        assert_eq!((report.users_recovered, report.users_lost), (1, 0), "{report:?}");
+        let ann = store.user("ann").await.unwrap().expect("the account is back");
+        assert_eq!(ann.role, "nurse");
+        assert!(vigil_store::verify_password(NURSE_PASSWORD, &ann.password_hash));
         assert!(report.read_anything());
 
         let (checked, failures) = store.verify().await.unwrap();
@@ -157,6 +172,7 @@ fn damaged_store_is_moved_aside_and_salvaged() {
         assert_eq!(again.chunks_already_present, report.chunks_recovered);
         assert_eq!(again.alarm_records_recovered, 0);
         assert_eq!(again.admissions_already_present, 1);
+        assert_eq!((again.users_recovered, again.users_already_present), (0, 1));
         store.close().await;
     });
 }

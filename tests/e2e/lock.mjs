@@ -1,0 +1,116 @@
+// End-to-end (issue 14): the idle lock. The installer's site file sets
+// `session.idle_lock_s`; after that long without input the signed-in clinician
+// is signed out: the patient's name, MRN and date of birth leave the page (the
+// DOM, not only the visible text), the numerics stay, and an alarm that starts
+// while locked still flashes and sounds. Signing in with the shift PIN brings
+// the patient details back.
+
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import assert from "node:assert/strict";
+import { app, shot, startDriver, startSession, step, text } from "./harness.mjs";
+import { addUser, signIn } from "./users.mjs";
+import { By, until } from "selenium-webdriver";
+
+const IDLE_LOCK_S = 30; // the shortest the core allows (site.rs IDLE_LOCK_MIN)
+const PATIENT = { name: "Idle Lockwood", mrn: "LOCK-7731", dob: "1958-11-02" };
+const PIN = "2580";
+
+const dataDir = mkdtempSync(join(tmpdir(), "vigil-lock-"));
+// The installer's file (root-owned directory, not writable by others): the idle lock is protected.
+const siteDir = mkdtempSync(join(tmpdir(), "vigil-lock-site-"));
+writeFileSync(join(siteDir, "site.json"), JSON.stringify({ session: { idle_lock_s: IDLE_LOCK_S } }));
+const env = { ...process.env, VIGIL_PASSPHRASE: "lock-e2e-passphrase", VIGIL_SITE_CONFIG: join(siteDir, "site.json") };
+addUser(app, dataDir, { env });
+
+const port = 4472;
+let driver;
+let s;
+let failed = false;
+
+/** Alarms on screen: id, priority, acknowledged, whether it flashes. */
+function alarms() {
+  return s.executeScript(() =>
+    [...document.querySelectorAll('[data-testid^="alarm-bed-"]')].map((el) => ({
+      testid: el.getAttribute("data-testid"),
+      priority: el.getAttribute("data-priority"),
+      acknowledged: el.getAttribute("data-acknowledged"),
+      animation: getComputedStyle(el).animationName,
+    })),
+  );
+}
+
+/** The page's whole markup (hidden elements and attributes included). */
+const markup = () => s.executeScript(() => document.documentElement.outerHTML);
+
+try {
+  driver = await startDriver(port, env, 240000);
+  // Deterioration at 10x: new alarm conditions keep arriving for ~2 minutes.
+  s = await startSession(port, ["--data-dir", dataDir, "--simulate", "deterioration", "--speed", "10"]);
+
+  await step("[lock] signed in, a patient admitted to bed 1, a shift PIN set", async () => {
+    await s.wait(async () => /^\d+$/.test(await text(s, "hr-bed-1")), 30000, "no HR at bed 1");
+    await signIn(s);
+    await s.findElement(By.css('[data-testid="admit-bed-1"]')).click();
+    await s.wait(until.elementLocated(By.css('[data-testid="admit-name"]')), 5000);
+    await s.findElement(By.css('[data-testid="admit-name"]')).sendKeys(PATIENT.name);
+    await s.findElement(By.css('[data-testid="admit-mrn"]')).sendKeys(PATIENT.mrn);
+    await s.findElement(By.css('[data-testid="admit-dob"]')).sendKeys(PATIENT.dob);
+    await s.findElement(By.css('[data-testid="admit-category"] option[value="adult"]')).click();
+    await s.findElement(By.css('[data-testid="admit-submit"]')).click();
+    await s.wait(async () => (await text(s, "patient-bed-1")).includes(PATIENT.name), 10000, "patient not shown");
+    await s.findElement(By.css('[data-testid="set-pin-open"]')).click();
+    await (await s.wait(until.elementLocated(By.css('[data-testid="set-pin-pin"]')), 5000)).sendKeys(PIN);
+    await s.findElement(By.css('[data-testid="set-pin-confirm"]')).sendKeys(PIN);
+    await s.findElement(By.css('[data-testid="set-pin-submit"]')).click();
+    await s.wait(async () => (await s.findElements(By.css('[data-testid="set-pin"]'))).length === 0, 10000, "the PIN dialog stays open");
+  });
+
+  let lockedAfterS;
+  let atLock = new Set();
+  await step(`[lock] no input for ${IDLE_LOCK_S} s: signed out, no name/MRN/DOB anywhere in the page, numerics stay`, async () => {
+    const t0 = Date.now();
+    // Polling through the driver is no input to the page: the lock must come by itself.
+    await s.wait(async () => (await text(s, "user-signed")) === "", (IDLE_LOCK_S + 20) * 1000, "still signed in after the idle time");
+    lockedAfterS = (Date.now() - t0) / 1000;
+    await s.wait(async () => !(await markup()).includes(PATIENT.name), 10000, "the name stays in the page");
+    const html = await markup();
+    for (const [what, v] of Object.entries(PATIENT)) assert.ok(!html.includes(v), `the ${what} is still in the locked page`);
+    assert.match(await text(s, "hr-bed-1"), /^\d+$/, "the numerics went with the lock");
+    atLock = new Set((await alarms()).filter((a) => a.acknowledged === "false").map((a) => a.testid));
+    await shot(s, "idle-locked.png");
+    console.log(`   signed out after ${lockedAfterS.toFixed(0)} s without input; ${atLock.size} alarm(s) unacknowledged at that moment`);
+  });
+
+  await step("[lock] an alarm that starts while locked flashes and sounds", async () => {
+    let fresh;
+    await s.wait(
+      async () => {
+        fresh = (await alarms()).find((a) => a.acknowledged === "false" && !atLock.has(a.testid) && a.animation !== "none");
+        return !!fresh;
+      },
+      90000,
+      "no new flashing alarm while locked",
+    );
+    await s.wait(async () => /^playing (high|medium|low)$/.test(await text(s, "audio-state")), 10000, `no sound for ${fresh.testid}: ${await text(s, "audio-state")}`);
+    assert.equal(await text(s, "user-signed"), "", "signed in again by itself");
+    console.log(`   ${fresh.testid} (${fresh.priority}), audio: ${await text(s, "audio-state")}`);
+    await shot(s, "idle-locked-alarm.png");
+  });
+
+  await step("[lock] the shift PIN signs the clinician in again: the patient details are back", async () => {
+    await signIn(s, { password: PIN });
+    await s.wait(async () => (await text(s, "patient-bed-1")).includes(PATIENT.name), 10000, "the name is not back");
+  });
+} catch (e) {
+  failed = true;
+  console.error(`not ok - ${e?.stack ?? e}`);
+  if (s) await shot(s, "lock-failure.png").catch(() => {});
+} finally {
+  if (s) await s.quit().catch(() => {});
+  driver?.kill();
+  rmSync(dataDir, { recursive: true, force: true });
+  rmSync(siteDir, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);
