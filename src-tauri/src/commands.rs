@@ -352,6 +352,12 @@ pub async fn fhir_requeue(state: State<'_, AppState>, ids: Option<Vec<i64>>) -> 
     Ok(core(&state).await?.user_requeue_dead_letters(ids.as_deref()).await?)
 }
 
+/// A scanned device's Device Information (serial number, model, System ID), read before assigning it.
+#[tauri::command]
+pub async fn device_identify(state: State<'_, AppState>, address: String) -> Result<vigil_core::view::DeviceInfoView, CmdError> {
+    Ok(core(&state).await?.user_identify_device(&address).await?)
+}
+
 /// Bonds with a Bluetooth device (BlueZ `Pair()`); the bonding state read back.
 #[tauri::command]
 pub async fn device_pair(state: State<'_, AppState>, address: String) -> Result<Option<bool>, CmdError> {

@@ -340,9 +340,13 @@ try {
     console.log(`   ${await text("scan-status")}`);
   });
 
-  await step("the near strap is assigned to bed 1 as a heart-rate strap", async () => {
+  await step("the near strap, chosen, shows its serial number; assigned to bed 1 as a heart-rate strap", async () => {
     await session.findElement(By.css(`[data-testid="scan-result-${NEAR}"] input[type=radio]`)).click();
     await session.wait(async () => (await session.findElement(By.css('[data-testid="assign"]')).isEnabled()), 5000);
+    // Issue 13 §1: choosing it reads its Device Information: the serial on its label.
+    await session.wait(async () => (await text(`scan-identity-${NEAR}`)).startsWith(`serial ${DIS.serial}`), 20000, `no serial: ${await text(`scan-identity-${NEAR}`)}`);
+    console.log(`   ${await text(`scan-identity-${NEAR}`)}`);
+    await shot("ble-add-device-serial.png");
     await session.findElement(By.css('[data-testid="assign-kind"] option[value="heart_rate_strap"]')).click();
     await click("assign");
     await session.wait(async () => !(await isShown("add-device-dialog")), 15000, `dialog still open: ${await text("add-device-error")}`);

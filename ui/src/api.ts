@@ -8,6 +8,7 @@ import type {
   AppInfo,
   KeySetup,
   DeadLetter,
+  DeviceInfoView,
   News2,
   News2Entry,
   PatientMatch,
@@ -106,6 +107,11 @@ export function deviceAssign(address: string, bed: string, kind: string): Promis
 
 export function deviceRemove(address: string): Promise<void> {
   return invoke<void>("device_remove", { address });
+}
+
+/** A scanned device's Device Information (serial, model, System ID), read by connecting briefly. */
+export function deviceIdentify(address: string): Promise<DeviceInfoView> {
+  return invoke<DeviceInfoView>("device_identify", { address });
 }
 
 /** Bonds with the device (BlueZ Pair()); the bonding state read back (null: the platform does not say). */

@@ -1,9 +1,9 @@
 // Admit and discharge dialogs. Modal overlays created on open and removed on close.
 
-import type { AdmissionView, AdmitRequest, AppInfo, BedView, DeadLetter, DeviceKind, DeviceView, News2Entry, ParameterLimit, PatientMatch, ScanResult } from "./contract";
+import type { AdmissionView, AdmitRequest, AppInfo, BedView, DeadLetter, DeviceInfoView, DeviceKind, DeviceView, News2Entry, ParameterLimit, PatientMatch, ScanResult } from "./contract";
 import { deadLetterRows, fhirErrorText, matchConflict, matchText, requeueText } from "./sync";
 import { h, setHidden, setText } from "./dom";
-import { aboutRows, bondedText, kindText, rssiBars, rssiText } from "./format";
+import { aboutRows, bondedText, identityText, kindText, rssiBars, rssiText } from "./format";
 import {
   type AdmitField,
   type News2Field,
@@ -23,6 +23,8 @@ export interface DialogDeps {
   user(): string | null;
   news2Enter(bed: string, entry: News2Entry): Promise<void>;
   devicesScan(seconds: number): Promise<ScanResult[]>;
+  /** The chosen device's Device Information (connects briefly). */
+  deviceIdentify(address: string): Promise<DeviceInfoView>;
   deviceAssign(address: string, bed: string, kind: string): Promise<void>;
   deviceRemove(address: string): Promise<void>;
   /** Bed label for "assigned to Bed 2". */
@@ -806,6 +808,21 @@ export class Dialogs {
       assign.disabled = false;
       const elsewhere = r.assigned_bed && r.assigned_bed !== bed.bed;
       setText(assign, elsewhere ? `Move to ${bed.label}` : `Assign to ${bed.label}`);
+      // The serial on the device's label tells two devices of the same name apart (issue 13).
+      const identity = row.querySelector<HTMLElement>(".scan-identity")!;
+      if (identity.dataset.state === "read") return;
+      identity.dataset.state = "reading";
+      setText(identity, "reading serial number\u2026");
+      this.deps
+        .deviceIdentify(r.address)
+        .then((info) => {
+          identity.dataset.state = "read";
+          setText(identity, identityText(info));
+        })
+        .catch((e: unknown) => {
+          identity.dataset.state = "failed";
+          setText(identity, `serial number not read: ${commandErrorText(toCommandError(e))}`);
+        });
     };
 
     scan.addEventListener("click", () => {
@@ -849,6 +866,7 @@ export class Dialogs {
               h("span", { class: "scan-kinds", text: r.kinds.length ? r.kinds.map(kindText).join(", ") : "unknown" }),
               security,
               assigned,
+              h("span", { class: "scan-identity", testid: `scan-identity-${r.address}` }),
             );
             radio.addEventListener("change", () => choose(r, row));
             list.append(row);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { MDC, displayUnit } from "./codes";
-import { aboutRows, bondedText, deviceTrustText, formatAge, formatBattery, formatNumber, formatOffset, isLowBattery } from "./format";
+import { aboutRows, bondedText, identityText, deviceTrustText, formatAge, formatBattery, formatNumber, formatOffset, isLowBattery } from "./format";
 import type { AppInfo } from "./contract";
 
 describe("format", () => {
@@ -66,6 +66,9 @@ describe("formatDeviceInfo", () => {
     );
     expect(deviceTrustText({ ...d, foreign_values: 1 })).toBe("1 foreign value dropped");
     expect(bondedText(true)).toBe("bonded");
+    const none = { manufacturer: null, model: null, serial: null, hardware: null, firmware: null, software: null, system_id: null };
+    expect(identityText(none)).toBe("no serial number");
+    expect(identityText({ ...none, serial: "C0680226", model: "H10", manufacturer: "Polar" })).toBe("serial C0680226 \u00b7 model H10 \u00b7 Polar");
     expect(bondedText(false)).toBe("not bonded");
     expect(bondedText(null)).toBe("link security unknown");
   });

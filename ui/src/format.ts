@@ -1,6 +1,6 @@
 // Pure text formatting for the screen. No DOM, no clocks: callers pass times in.
 
-import type { AppInfo, ReadingView } from "./contract";
+import type { AppInfo, DeviceInfoView, ReadingView } from "./contract";
 import { decimalsFor } from "./codes";
 
 /** The placeholder for "no number to show". The only non-numeric text a value element ever holds. */
@@ -160,6 +160,21 @@ export function deviceTrustText(d: {
 /** Link security as the Add-device list shows it. */
 export function bondedText(bonded: boolean | null): string {
   return bonded === true ? "bonded" : bonded === false ? "not bonded" : "link security unknown";
+}
+
+/**
+ * What a scanned device says about itself (DIS), for the Add-device list: the serial
+ * first (it is on the device's label), then model and maker. Values come from any
+ * device in radio range: the caller puts them in as text, never as markup.
+ */
+export function identityText(info: DeviceInfoView): string {
+  const parts = [
+    info.serial ? `serial ${info.serial}` : "no serial number",
+    info.model ? `model ${info.model}` : null,
+    info.manufacturer,
+    info.system_id ? `System ID ${info.system_id}` : null,
+  ].filter((p): p is string => !!p);
+  return parts.join(" \u00b7 ");
 }
 
 /**

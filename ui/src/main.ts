@@ -177,6 +177,7 @@ const dialogs = new Dialogs({
   user: () => session?.user ?? null,
   news2Enter: api.news2Enter,
   devicesScan: api.devicesScan,
+  deviceIdentify: api.deviceIdentify,
   deviceAssign: api.deviceAssign,
   deviceRemove: api.deviceRemove,
   limitsOf: (bed) => bedAlarms(state, bed)?.limits ?? [],

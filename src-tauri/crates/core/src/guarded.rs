@@ -220,6 +220,12 @@ impl Vigil {
         self.remove_device(address).await
     }
 
+    /// Reading a scanned device's Device Information is part of scanning for it.
+    pub async fn user_identify_device(&self, address: &str) -> Result<crate::view::DeviceInfoView, CoreError> {
+        self.authorize(Action::ScanDevices, None)?;
+        self.identify_device(address).await
+    }
+
     pub async fn user_pair_device(&self, address: &str) -> Result<Option<bool>, CoreError> {
         self.authorize(Action::PairDevice, None)?;
         self.pair_device(address).await

@@ -662,6 +662,22 @@ impl Vigil {
         Ok(bonded)
     }
 
+    /// Reads a scanned device's Device Information (serial number, model, System ID)
+    /// before it is assigned: the nurse checks the serial against the device's label.
+    pub async fn identify_device(&self, address: &str) -> Result<view::DeviceInfoView, CoreError> {
+        self.bt()?;
+        let address = vigil_devices::ble::normalize_address(vigil_devices::ble::address_of(address))
+            .map_err(|e| CoreError::Bluetooth(e.to_string()))?;
+        let fields = vigil_devices::ble::identify(&address)
+            .await
+            .map_err(|e| CoreError::Bluetooth(e.to_string()))?;
+        let mut info = view::DeviceInfoView::default();
+        for f in &fields {
+            info.apply(f);
+        }
+        Ok(info)
+    }
+
     /// Sets a device's clock through the Current Time Service, where it has one.
     pub async fn set_device_clock(&self, address: &str) -> Result<(), CoreError> {
         self.bt()?;

@@ -122,6 +122,23 @@ pub struct DeviceInfoView {
     pub system_id: Option<String>,
 }
 
+impl DeviceInfoView {
+    /// Takes one Device Information value (DIS 1.1 §3) read from the device.
+    pub fn apply(&mut self, field: &vigil_gatt::DeviceInfoField) {
+        use vigil_gatt::DeviceInfoField as F;
+        match field {
+            F::ManufacturerName(v) => self.manufacturer = Some(v.clone()),
+            F::ModelNumber(v) => self.model = Some(v.clone()),
+            F::SerialNumber(v) => self.serial = Some(v.clone()),
+            F::HardwareRevision(v) => self.hardware = Some(v.clone()),
+            F::FirmwareRevision(v) => self.firmware = Some(v.clone()),
+            F::SoftwareRevision(v) => self.software = Some(v.clone()),
+            F::SystemId { eui64, .. } => self.system_id = Some(eui64.clone()),
+            F::PnpId { .. } => {}
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
 #[ts(export)]
 pub struct ReadingView {

@@ -571,18 +571,7 @@ impl Ward {
             d.battery = Some(b);
         }
         if let Some(field) = &decoded.info {
-            use vigil_gatt::DeviceInfoField as F;
-            let i = &mut d.info;
-            match field {
-                F::ManufacturerName(v) => i.manufacturer = Some(v.clone()),
-                F::ModelNumber(v) => i.model = Some(v.clone()),
-                F::SerialNumber(v) => i.serial = Some(v.clone()),
-                F::HardwareRevision(v) => i.hardware = Some(v.clone()),
-                F::FirmwareRevision(v) => i.firmware = Some(v.clone()),
-                F::SoftwareRevision(v) => i.software = Some(v.clone()),
-                F::SystemId { eui64, .. } => i.system_id = Some(eui64.clone()),
-                F::PnpId { .. } => {}
-            }
+            d.info.apply(field);
         }
         // Device clocks are local and unsynchronised: learn how far off this
         // one is (see the module docs, "Time").

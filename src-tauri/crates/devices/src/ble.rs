@@ -470,29 +470,66 @@ pub async fn pair(address: &str) -> Result<Option<bool>, BleError> {
     Ok(security::bonded(&p).await)
 }
 
+/// A link for one GATT operation outside a running [`BleSource`] (set the
+/// clock, read Device Information): found by a short scan, connected unless
+/// a running source already holds the link (then shared, not dropped), and
+/// disconnected afterwards only if it was connected here. Holds the scan
+/// lock meanwhile: BlueZ refuses a second discovery from the same client.
+struct OneOffLink {
+    p: btleplug::platform::Peripheral,
+    connected_here: bool,
+    _no_scan_meanwhile: tokio::sync::MutexGuard<'static, ()>,
+}
+
+/// How long one GATT step of a one-off link may take.
+const ONE_OFF_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl OneOffLink {
+    async fn open(address: &str) -> Result<OneOffLink, BleError> {
+        let lock = central::SCAN_LOCK.lock().await;
+        let adapter = central::one_off_adapter().await?;
+        if adapter.adapter_state().await? != CentralState::PoweredOn {
+            return Err(BleError::AdapterOff);
+        }
+        let p = central::find_with_scan(&adapter, address, ONE_OFF_TIMEOUT).await?;
+        let connected_here = !p.is_connected().await.unwrap_or(false);
+        if connected_here {
+            tokio::time::timeout(Duration::from_secs(35), p.connect())
+                .await
+                .map_err(|_| BleError::Timeout("connect"))??;
+        }
+        let link = OneOffLink {
+            p,
+            connected_here,
+            _no_scan_meanwhile: lock,
+        };
+        let discovered = tokio::time::timeout(ONE_OFF_TIMEOUT, link.p.discover_services())
+            .await
+            .map_err(|_| BleError::Timeout("service discovery"))
+            .and_then(|r| r.map_err(BleError::from));
+        if let Err(e) = discovered {
+            link.close().await;
+            return Err(e);
+        }
+        Ok(link)
+    }
+
+    async fn close(self) {
+        if self.connected_here {
+            let _ = tokio::time::timeout(Duration::from_secs(5), self.p.disconnect()).await;
+        }
+    }
+}
+
 /// Sets a device's clock through its Current Time Service (0x1805 / 0x2A2B),
 /// where the device offers it writable. `local_time` is the ward's local wall
 /// time (device clocks are local). Connects if needed (and then disconnects
 /// again); a link a running [`BleSource`] holds is shared, not dropped.
 pub async fn set_device_clock(address: &str, local_time: NaiveDateTime) -> Result<(), BleError> {
     let address = normalize_address(address)?;
-    let _no_scan_meanwhile = central::SCAN_LOCK.lock().await;
-    let adapter = central::one_off_adapter().await?;
-    if adapter.adapter_state().await? != CentralState::PoweredOn {
-        return Err(BleError::AdapterOff);
-    }
-    let timeout = Duration::from_secs(10);
-    let p = central::find_with_scan(&adapter, &address, timeout).await?;
-    let was_connected = p.is_connected().await.unwrap_or(false);
-    if !was_connected {
-        tokio::time::timeout(Duration::from_secs(35), p.connect())
-            .await
-            .map_err(|_| BleError::Timeout("connect"))??;
-    }
+    let link = OneOffLink::open(&address).await?;
+    let p = &link.p;
     let result = async {
-        tokio::time::timeout(timeout, p.discover_services())
-            .await
-            .map_err(|_| BleError::Timeout("service discovery"))??;
         let ct = p
             .characteristics()
             .into_iter()
@@ -506,16 +543,45 @@ pub async fn set_device_clock(address: &str, local_time: NaiveDateTime) -> Resul
                 what: "a writable Current Time (0x2A2B)".into(),
             })?;
         let bytes = profile::current_time_bytes(local_time);
-        tokio::time::timeout(timeout, p.write(&ct, &bytes, WriteType::WithResponse))
+        tokio::time::timeout(ONE_OFF_TIMEOUT, p.write(&ct, &bytes, WriteType::WithResponse))
             .await
             .map_err(|_| BleError::Timeout("write current time"))??;
         Ok(())
     }
     .await;
-    if !was_connected {
-        let _ = tokio::time::timeout(Duration::from_secs(5), p.disconnect()).await;
-    }
+    link.close().await;
     result
+}
+
+/// Reads a device's Device Information (DIS 1.1: manufacturer, model, serial
+/// number, revisions, System ID) before it is assigned, so the nurse can tell
+/// two devices with the same name apart by the serial on their label.
+/// Connects if needed and disconnects again. A value the device sends
+/// malformed is left out (and logged), never guessed; a device without DIS
+/// gives an empty list.
+pub async fn identify(address: &str) -> Result<Vec<vigil_gatt::DeviceInfoField>, BleError> {
+    let address = normalize_address(address)?;
+    let link = OneOffLink::open(&address).await?;
+    let mut fields = Vec::new();
+    let chars = link.p.characteristics();
+    for c in chars.iter().filter(|c| {
+        profile::short(&c.uuid).is_some_and(|u| profile::DEVICE_INFO.contains(&u))
+            && c.properties.contains(btleplug::api::CharPropFlags::READ)
+    }) {
+        let Some(ch) = profile::short(&c.uuid).and_then(vigil_gatt::Characteristic::from_uuid16) else {
+            continue;
+        };
+        match tokio::time::timeout(ONE_OFF_TIMEOUT, link.p.read(c)).await {
+            Ok(Ok(bytes)) => match vigil_gatt::decode(ch, &bytes) {
+                Ok(d) => fields.extend(d.info),
+                Err(e) => tracing::warn!(device = %address, characteristic = ch.name(), error = %e, "malformed Device Information value"),
+            },
+            Ok(Err(e)) => tracing::debug!(device = %address, error = %e, "Device Information read failed"),
+            Err(_) => tracing::debug!(device = %address, "Device Information read timed out"),
+        }
+    }
+    link.close().await;
+    Ok(fields)
 }
 
 #[cfg(test)]

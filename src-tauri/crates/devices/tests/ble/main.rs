@@ -513,6 +513,24 @@ scenario! {
     }
 }
 
+scenario! {
+    /// Issue 13 §1: before a device is assigned, its Device Information is read
+    /// over a one-off link (the serial on its label tells same-named devices
+    /// apart), and that link is closed again.
+    async fn device_information_is_read_before_assignment_and_the_link_closed() {
+        let mut fake = FakeBluez::start().await;
+        add_strap(&mut fake).await;
+        let info = ble::identify(STRAP).await.unwrap();
+        use vigil_gatt::DeviceInfoField as F;
+        assert!(info.contains(&F::SerialNumber("C0680226".into())), "{info:?}");
+        assert!(info.contains(&F::ModelNumber("H10".into())), "{info:?}");
+        assert!(info.contains(&F::ManufacturerName("Polar Electro Oy".into())), "{info:?}");
+        assert_eq!(fake.state(STRAP).await["connected"], json!(false));
+        // No such device in range: a clear error, not an empty answer.
+        assert!(ble::identify("AA:BB:CC:DD:EE:99").await.is_err());
+    }
+}
+
 const OTHER: &str = "AA:BB:CC:DD:EE:02";
 const OTHER_ID: &str = "ble-AA:BB:CC:DD:EE:02";
 const HRM: Characteristic = Characteristic::HeartRateMeasurement;
