@@ -352,6 +352,12 @@ pub async fn fhir_requeue(state: State<'_, AppState>, ids: Option<Vec<i64>>) -> 
     Ok(core(&state).await?.user_requeue_dead_letters(ids.as_deref()).await?)
 }
 
+/// A bed's trends over a range: summaries for long ranges, raw samples when zoomed in.
+#[tauri::command]
+pub async fn trend(state: State<'_, AppState>, request: vigil_core::trends::TrendRequest) -> Result<vigil_core::trends::TrendView, CmdError> {
+    Ok(core(&state).await?.user_trend(&request).await?)
+}
+
 /// A scanned device's Device Information (serial number, model, System ID), read before assigning it.
 #[tauri::command]
 pub async fn device_identify(state: State<'_, AppState>, address: String) -> Result<vigil_core::view::DeviceInfoView, CmdError> {

@@ -74,6 +74,7 @@ pub fn run_app(start: cli::StartOptions) -> anyhow::Result<()> {
             commands::device_set_clock,
             commands::device_pair,
             commands::device_identify,
+            commands::trend,
             commands::sync_status,
             commands::fhir_find_patient,
             commands::fhir_link_patient,

@@ -196,6 +196,12 @@ impl Vigil {
         Ok(self.news2_history(bed))
     }
 
+    /// A bed's trends (clinicians; under break-glass too).
+    pub async fn user_trend(&self, req: &crate::trends::TrendRequest) -> Result<crate::trends::TrendView, CoreError> {
+        self.authorize(Action::Trends, self.admission_at(&req.bed).as_deref())?;
+        self.trend(req).await
+    }
+
     pub async fn user_alarm_log(
         &self,
         bed: &str,

@@ -19,6 +19,7 @@ pub mod pipeline;
 pub mod replay;
 pub mod site;
 pub mod sync;
+pub mod trends;
 pub mod trust;
 pub mod view;
 pub mod ward;

@@ -8,6 +8,7 @@ mod files;
 mod restart;
 mod roles;
 mod spill;
+mod trends;
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;

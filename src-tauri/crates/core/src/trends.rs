@@ -1,0 +1,301 @@
+//! Trends for a clinician reviewing a bed (issue 15): its parameters over a
+//! time range on one time axis, with alarm and NEWS2 events marked.
+//!
+//! A long range is answered from the store's sealed per-chunk summaries
+//! (`Store::trend`: a 7-day view of 1 Hz data opens a few thousand summaries,
+//! not 600 000 samples); a range of at most [`RAW_SPAN`] from the raw samples,
+//! so zooming in shows every value and every special value. Either way a gap
+//! stays a gap: the line is broken (a `null` point) where the spacing jumps
+//! well beyond the series' own typical spacing ([`with_gaps`]), never joined
+//! across a device that was off.
+
+use crate::{CoreError, Vigil};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+use vigil_model::{Mdc, Value};
+
+/// Ranges up to this long come from the raw samples (7 200 samples of a 1 Hz series).
+pub const RAW_SPAN: Duration = Duration::hours(2);
+/// The most points one series returns (a screen is narrower than that).
+pub const MAX_POINTS: u32 = 2_000;
+/// The most parameters one request may ask for.
+pub const MAX_CODES: usize = 16;
+/// The longest range one request may ask for.
+pub const MAX_SPAN: Duration = Duration::days(31);
+/// A break in a series is a spacing this many times its typical one.
+pub const GAP_FACTOR: i64 = 3;
+
+/// What the screen asks for.
+#[derive(Debug, Clone, Deserialize, TS)]
+#[ts(export)]
+pub struct TrendRequest {
+    pub bed: String,
+    /// MDC codes of the parameters, drawn on one time axis.
+    pub codes: Vec<u32>,
+    #[ts(type = "string")]
+    pub from: DateTime<Utc>,
+    #[ts(type = "string")]
+    pub to: DateTime<Utc>,
+    /// Points wanted per series over the range (about the chart's width in pixels).
+    pub points: u32,
+}
+
+/// One parameter's line: parallel arrays (the chart library's shape), times in
+/// ms since the epoch; a `null` value is a break in the line.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct TrendSeries {
+    pub code: u32,
+    /// UCUM unit of the values ("" when the range holds none).
+    pub unit: String,
+    /// True: every sample; false: per-bucket mean with min and max.
+    pub raw: bool,
+    pub t: Vec<f64>,
+    pub value: Vec<Option<f64>>,
+    pub min: Vec<Option<f64>>,
+    pub max: Vec<Option<f64>>,
+    /// Times (ms) the device sent a special value (NaN, NRes, out of range): marked, not drawn as numbers.
+    pub special: Vec<f64>,
+}
+
+/// An event on the time axis.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct TrendMark {
+    pub t: f64,
+    /// "alarm" (an alarm started or escalated), "news2" (a score), "technical".
+    pub kind: String,
+    /// "high", "medium", "low" for alarms; null otherwise.
+    pub priority: Option<String>,
+    pub label: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct TrendView {
+    pub bed: String,
+    #[ts(type = "string")]
+    pub from: DateTime<Utc>,
+    #[ts(type = "string")]
+    pub to: DateTime<Utc>,
+    pub series: Vec<TrendSeries>,
+    pub marks: Vec<TrendMark>,
+}
+
+/// One point before gaps are marked: time (µs), value, min, max.
+type Point = (i64, f64, f64, f64);
+
+/// Inserts a break (`None`) between two points further apart than
+/// [`GAP_FACTOR`] times the series' typical (median) spacing — and at least
+/// `min_gap_us` — so a device that was off for a while is drawn as a gap,
+/// while a spot measurement every 15 minutes is still one line.
+pub fn with_gaps(points: &[Point], min_gap_us: i64) -> Vec<(i64, Option<(f64, f64, f64)>)> {
+    let mut steps: Vec<i64> = points.windows(2).map(|w| w[1].0 - w[0].0).collect();
+    steps.sort_unstable();
+    let typical = steps.get(steps.len() / 2).copied().unwrap_or(0);
+    let limit = (typical * GAP_FACTOR).max(min_gap_us);
+    let mut out = Vec::with_capacity(points.len() + 8);
+    for (i, p) in points.iter().enumerate() {
+        if i > 0 && p.0 - points[i - 1].0 > limit {
+            // The break sits between the two points.
+            out.push(((points[i - 1].0 + p.0) / 2, None));
+        }
+        out.push((p.0, Some((p.1, p.2, p.3))));
+    }
+    out
+}
+
+fn series_from(code: Mdc, unit: String, raw: bool, points: &[Point], special: Vec<f64>, min_gap_us: i64) -> TrendSeries {
+    let mut s = TrendSeries {
+        code: code.0,
+        unit,
+        raw,
+        t: Vec::new(),
+        value: Vec::new(),
+        min: Vec::new(),
+        max: Vec::new(),
+        special,
+    };
+    for (t, v) in with_gaps(points, min_gap_us) {
+        s.t.push(t as f64 / 1000.0);
+        s.value.push(v.map(|v| v.0));
+        s.min.push(v.map(|v| v.1));
+        s.max.push(v.map(|v| v.2));
+    }
+    s
+}
+
+/// Every `n`-th of `points` at most `max` (raw samples of a long range would
+/// be more than a screen can show); the first and last are kept.
+fn thin(points: Vec<Point>, max: usize) -> Vec<Point> {
+    if points.len() <= max || max < 2 {
+        return points;
+    }
+    let step = points.len().div_ceil(max);
+    let last = *points.last().unwrap();
+    let mut out: Vec<Point> = points.into_iter().step_by(step).collect();
+    if out.last() != Some(&last) {
+        out.push(last);
+    }
+    out
+}
+
+impl Vigil {
+    /// A bed's trend (see the module docs). The caller has checked the session.
+    pub async fn trend(&self, req: &TrendRequest) -> Result<TrendView, CoreError> {
+        let bad = |field: &'static str, reason: &str| {
+            CoreError::Invalid(crate::input::InvalidInput {
+                field,
+                reason: reason.to_string(),
+            })
+        };
+        if req.to <= req.from || req.to - req.from > MAX_SPAN {
+            return Err(bad("trend range", "'from' before 'to', at most 31 days"));
+        }
+        if req.codes.is_empty() || req.codes.len() > MAX_CODES {
+            return Err(bad("trend parameters", "1 to 16"));
+        }
+        let points = req.points.clamp(10, MAX_POINTS) as usize;
+        let raw = req.to - req.from <= RAW_SPAN;
+        let mut series = Vec::new();
+        for &code in &req.codes {
+            let code = Mdc(code);
+            if raw {
+                let readings = self
+                    .store
+                    .query_series(&vigil_store::SeriesQuery {
+                        bed: req.bed.clone(),
+                        code,
+                        from: req.from,
+                        to: req.to,
+                    })
+                    .await?;
+                let unit = readings.first().map(|r| r.unit.clone()).unwrap_or_default();
+                let mut special = Vec::new();
+                let mut pts = Vec::with_capacity(readings.len());
+                for r in &readings {
+                    let us = r.received.timestamp_micros();
+                    match r.value {
+                        Value::Number(v) => pts.push((us, v, v, v)),
+                        Value::Special(_) => special.push(us as f64 / 1000.0),
+                    }
+                }
+                series.push(series_from(code, unit, true, &thin(pts, points), special, 0));
+            } else {
+                let buckets = self.store.trend(&req.bed, code, req.from, req.to, points).await?;
+                let width = buckets.first().map(|b| (b.end - b.start).num_microseconds().unwrap_or(0)).unwrap_or(0);
+                let pts: Vec<Point> = buckets
+                    .iter()
+                    .filter_map(|b| {
+                        let mid = b.start.timestamp_micros() + (b.end - b.start).num_microseconds()? / 2;
+                        Some((mid, b.mean?, b.min?, b.max?))
+                    })
+                    .collect();
+                // Summaries carry no unit: take it from the newest reading of the range.
+                let unit = self.unit_of(&req.bed, code, req.from, req.to).await?;
+                // A bucket apart is no gap: the line breaks only where whole buckets are empty.
+                series.push(series_from(code, unit, false, &pts, Vec::new(), width + 1));
+            }
+        }
+        Ok(TrendView {
+            bed: req.bed.clone(),
+            from: req.from,
+            to: req.to,
+            series,
+            marks: self.trend_marks(&req.bed, req.from, req.to).await?,
+        })
+    }
+
+    /// The unit of a parameter's readings in a range (one chunk read, not all).
+    async fn unit_of(&self, bed: &str, code: Mdc, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<String, CoreError> {
+        // The last hour of the range first: usually one chunk.
+        for start in [to - Duration::hours(1), from] {
+            let r = self
+                .store
+                .query_series(&vigil_store::SeriesQuery { bed: bed.to_string(), code, from: start.max(from), to })
+                .await?;
+            if let Some(r) = r.last() {
+                return Ok(r.unit.clone());
+            }
+        }
+        Ok(String::new())
+    }
+
+    /// Alarm starts and escalations from the alarm log, and NEWS2 scores.
+    async fn trend_marks(&self, bed: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<TrendMark>, CoreError> {
+        use vigil_alarms::{AlarmEvent, AlarmEventKind, AlarmKind};
+        let mut marks = Vec::new();
+        for rec in self.store.alarm_log(Some(bed), from, to).await? {
+            let Ok(e) = serde_json::from_value::<AlarmEvent>(rec.event) else {
+                continue;
+            };
+            if !matches!(e.event, AlarmEventKind::Started { .. } | AlarmEventKind::Escalated { .. }) {
+                continue;
+            }
+            let technical = matches!(e.kind, Some(AlarmKind::Technical { .. }));
+            marks.push(TrendMark {
+                t: e.at.timestamp_millis() as f64,
+                kind: if technical { "technical" } else { "alarm" }.into(),
+                priority: e
+                    .priority
+                    .and_then(|p| serde_json::to_value(p).ok())
+                    .and_then(|v| v.as_str().map(String::from)),
+                label: e.message,
+            });
+        }
+        for n in self.news2_history(bed).into_iter().filter(|n| n.at >= from && n.at <= to) {
+            marks.push(TrendMark {
+                t: n.at.timestamp_millis() as f64,
+                kind: "news2".into(),
+                priority: None,
+                label: format!("NEWS2 {}{}", if n.complete { "" } else { "\u{2265} " }, n.total),
+            });
+        }
+        marks.sort_by(|a, b| a.t.total_cmp(&b.t));
+        Ok(marks)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(t_s: i64, v: f64) -> Point {
+        (t_s * 1_000_000, v, v, v)
+    }
+
+    #[test]
+    fn a_device_that_was_off_leaves_a_gap_not_a_line() {
+        // 1 Hz, then 10 minutes without data, then 1 Hz again.
+        let mut pts: Vec<Point> = (0..60).map(|s| p(s, 70.0)).collect();
+        pts.extend((660..720).map(|s| p(s, 90.0)));
+        let out = with_gaps(&pts, 0);
+        let breaks: Vec<_> = out.iter().filter(|(_, v)| v.is_none()).collect();
+        assert_eq!(breaks.len(), 1, "one gap");
+        assert!(breaks[0].0 > 59_000_000 && breaks[0].0 < 660_000_000);
+        assert_eq!(out.len(), pts.len() + 1, "every point kept");
+    }
+
+    #[test]
+    fn regular_spot_measurements_are_one_line() {
+        // NIBP every 15 minutes with a little jitter: never broken.
+        let pts: Vec<Point> = (0..20).map(|i| p(i * 900 + (i % 3) * 20, 120.0)).collect();
+        assert!(with_gaps(&pts, 0).iter().all(|(_, v)| v.is_some()));
+    }
+
+    #[test]
+    fn a_lone_point_or_none_is_fine() {
+        assert!(with_gaps(&[], 0).is_empty());
+        assert_eq!(with_gaps(&[p(5, 1.0)], 0).len(), 1);
+    }
+
+    #[test]
+    fn thinning_keeps_first_and_last() {
+        let pts: Vec<Point> = (0..7200).map(|s| p(s, s as f64)).collect();
+        let t = thin(pts, 1000);
+        assert!(t.len() <= 1001);
+        assert_eq!(t.first().unwrap().0, 0);
+        assert_eq!(t.last().unwrap().0, 7199 * 1_000_000);
+    }
+}
