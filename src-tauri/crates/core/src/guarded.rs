@@ -37,6 +37,11 @@ impl Vigil {
         self.auth.sign_out()
     }
 
+    /// How writing the signed audit trail goes (failing, held, lost).
+    pub fn audit_status(&self) -> crate::audit::AuditStatus {
+        self.auth.audit_queue().status()
+    }
+
     /// The signed-in user, their role and what they may do; None when signed out.
     pub fn session(&self) -> Option<SessionView> {
         self.auth.session()
@@ -82,15 +87,16 @@ impl Vigil {
             .into());
         }
         crate::auth::add_user(&self.store, name, crate::auth::Role::Admin, password).await?;
-        crate::auth::record_action(
+        self.auth.record_action(
             &Actor {
                 name: name.to_string(),
                 role: Some(crate::auth::Role::Admin),
                 break_glass: false,
             },
-            Action::ManageUsers,
+            Action::ManageUsers.as_str(),
             None,
-            true,
+            vigil_store::Outcome::Success,
+            Some(format!("first admin {name} created")),
         );
         self.sign_in(name, password).await
     }
@@ -122,7 +128,12 @@ impl Vigil {
     /// signed-in user may see it (numerics, alarms and devices always).
     pub fn snapshot_for_session(&self) -> WardSnapshot {
         let mut s = self.snapshot();
-        if !self.may_view_patients() {
+        if self.may_view_patients() {
+            // Names on screen are a PHI access: one record per admission shown.
+            for a in s.beds.iter().filter_map(|b| b.admission.as_ref()) {
+                let _ = self.auth.authorize(Action::ViewPatient, Some(&a.id));
+            }
+        } else {
             for b in &mut s.beds {
                 if let Some(a) = b.admission.as_mut() {
                     redact(a);
