@@ -50,8 +50,11 @@ impl AuditQueue {
         let mut p = self.pending.lock().unwrap();
         if p.len() >= AUDIT_CAPACITY {
             let lost = self.lost.fetch_add(1, Ordering::Relaxed) + 1;
-            if lost == 1 || lost % 1000 == 0 {
-                tracing::error!(lost, "audit backlog full: records are not recorded until the trail catches up");
+            if lost == 1 || lost.is_multiple_of(1000) {
+                tracing::error!(
+                    lost,
+                    "audit backlog full: records are not recorded until the trail catches up"
+                );
             }
             return;
         }
@@ -126,7 +129,10 @@ pub async fn run(queue: Arc<AuditQueue>, store: Store, cancel: CancellationToken
         if tokio::time::Instant::now() >= deadline {
             let n = queue.pending.lock().unwrap().drain(..).count() as u64;
             queue.lost.fetch_add(n, Ordering::Relaxed);
-            tracing::error!(lost = n, "shutting down with audit records the store would not take");
+            tracing::error!(
+                lost = n,
+                "shutting down with audit records the store would not take"
+            );
             return;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -153,7 +153,9 @@ pub enum AuditFault {
     Signature { seq: i64 },
     #[error("the audit trail's sealed head says {head} records, the file holds {rows}: records were truncated or added behind its back")]
     Head { head: i64, rows: i64 },
-    #[error("the audit trail's sealed head does not authenticate: it was altered or signed with another key")]
+    #[error(
+        "the audit trail's sealed head does not authenticate: it was altered or signed with another key"
+    )]
     HeadTampered,
     #[error("the audit trail's public key in the file is not its signing key's")]
     PublicKey,
@@ -204,8 +206,8 @@ impl Store {
             .get_or_try_init(|| async {
                 let what = "opening the audit key";
                 let mut tx = self.begin_write(what).await?;
-                let row: Option<(Vec<u8>, i64, Vec<u8>, Vec<u8>)> =
-                    sqlx::query_as("SELECT public_key, key_id, nonce, sealed FROM audit_key WHERE id = 1")
+                let row: Option<(i64, Vec<u8>, Vec<u8>)> =
+                    sqlx::query_as("SELECT key_id, nonce, sealed FROM audit_key WHERE id = 1")
                         .fetch_optional(&mut *tx)
                         .await
                         .map_err(db(what))?;
@@ -214,7 +216,7 @@ impl Store {
                     id: 1,
                 };
                 let pair = match row {
-                    Some((_, key_id, nonce, sealed)) => {
+                    Some((key_id, nonce, sealed)) => {
                         let seed = self
                             .keys
                             .open(Purpose::Log, key_id, AAD_KEY, &nonce, &sealed)
@@ -272,9 +274,14 @@ impl Store {
     /// Appends a record signed with `seed` instead of the store's key: only
     /// for tamper tests ("a record signed with another key").
     #[doc(hidden)]
-    pub async fn audit_append_signed_by(&self, record: &AuditRecord, seed: &[u8; 32]) -> Result<(), StoreError> {
+    pub async fn audit_append_signed_by(
+        &self,
+        record: &AuditRecord,
+        seed: &[u8; 32],
+    ) -> Result<(), StoreError> {
         self.audit_key().await?;
-        let pair = Ed25519KeyPair::from_seed_unchecked(seed).map_err(|_| StoreError::Key("bad seed".into()))?;
+        let pair =
+            Ed25519KeyPair::from_seed_unchecked(seed).map_err(|_| StoreError::Key("bad seed".into()))?;
         self.append_signed(std::slice::from_ref(record), &pair).await
     }
 
@@ -320,9 +327,7 @@ impl Store {
                 .map_err(db(what))?;
             prev = hash.to_vec();
         }
-        let head_sig = key
-            .pair
-            .sign(&head_message(self.integrity.store_id(), n, &prev));
+        let head_sig = key.pair.sign(&head_message(self.integrity.store_id(), n, &prev));
         sqlx::query(
             "INSERT INTO audit_head (id, n, hash, sig) VALUES (1, ?1, ?2, ?3)
              ON CONFLICT(id) DO UPDATE SET n = ?1, hash = ?2, sig = ?3",
@@ -352,12 +357,7 @@ impl Store {
         let mut out = Vec::new();
         for (seq, opened) in self.audit_rows().await? {
             if let Some(e) = opened {
-                let hash = entry_hash(
-                    &hex::decode(&e.prev).unwrap_or_default(),
-                    seq,
-                    &e.salt,
-                    &e.record,
-                );
+                let hash = entry_hash(&hex::decode(&e.prev).unwrap_or_default(), seq, &e.salt, &e.record);
                 if from.is_some_and(|f| e.record.at < f) || to.is_some_and(|t| e.record.at >= t) {
                     continue;
                 }
@@ -463,10 +463,7 @@ impl Store {
                 .map_err(db("reading the audit head"))?;
         match head {
             None if rows.is_empty() => {}
-            None => faults.push(AuditFault::Head {
-                head: 0,
-                rows: count,
-            }),
+            None => faults.push(AuditFault::Head { head: 0, rows: count }),
             Some((n, hash, sig)) => {
                 let msg = head_message(self.integrity.store_id(), n, &hash);
                 if public.verify(&msg, &sig).is_err() {

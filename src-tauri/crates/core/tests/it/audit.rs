@@ -78,19 +78,26 @@ async fn guarded_actions_are_audited_with_the_signed_in_user_and_refusals_as_ref
     v.sign_in("vic", PW).await.unwrap();
     assert!(v.user_discharge("bed-1").await.is_err());
     assert!(v.user_alarm_log("bed-1", 1).await.is_err());
-    v.break_glass("patient deteriorating, clinician not on ward").unwrap();
+    v.break_glass("patient deteriorating, clinician not on ward")
+        .unwrap();
     v.user_alarm_log("bed-1", 1).await.unwrap();
     v.sign_out();
     assert!(wait_until(|| v.audit_status().pending == 0).await);
     let status = v.audit_status();
-    assert!(!status.failing && status.errors == 0 && status.lost == 0, "{status:?}");
+    assert!(
+        !status.failing && status.errors == 0 && status.lost == 0,
+        "{status:?}"
+    );
     v.shutdown().await;
 
     let t = trail(dir.path()).await;
     assert!(find(&t, "root-admin", "manage_users", Outcome::Success).is_some());
     let refused = find(&t, "(signed out)", "admit", Outcome::Refused).expect("signed-out admit");
     assert_eq!(refused.record.role, None);
-    assert!(find(&t, "mallory", "sign_in", Outcome::Failed).is_some(), "a wrong password");
+    assert!(
+        find(&t, "mallory", "sign_in", Outcome::Failed).is_some(),
+        "a wrong password"
+    );
     let signed_in = find(&t, "ann", "sign_in", Outcome::Success).unwrap();
     assert_eq!(signed_in.record.role.as_deref(), Some("nurse"));
     assert!(!signed_in.record.workstation.is_empty());
@@ -115,7 +122,13 @@ async fn guarded_actions_are_audited_with_the_signed_in_user_and_refusals_as_ref
     assert!(under.record.break_glass, "flagged as emergency access");
     // No PHI anywhere in the trail.
     let text = serde_json::to_string(&t).unwrap();
-    for phi in ["Audra", "Trailsworth", "MRN-AUDIT-1", "1970-01-02", "deteriorating"] {
+    for phi in [
+        "Audra",
+        "Trailsworth",
+        "MRN-AUDIT-1",
+        "1970-01-02",
+        "deteriorating",
+    ] {
         assert!(!text.contains(phi), "{phi} in the trail");
     }
     // Monitoring polls are not in it.
@@ -141,7 +154,10 @@ async fn a_failing_trail_never_stops_monitoring_is_counted_and_catches_up() {
     v.user_set_limit("bed-2", "heart_rate", Some(40.0), Some(130.0))
         .await
         .unwrap();
-    assert!(wait_until(|| v.audit_status().failing).await, "failure not visible");
+    assert!(
+        wait_until(|| v.audit_status().failing).await,
+        "failure not visible"
+    );
     let stored = v.stats().get(&v.stats().stored);
     assert!(
         wait_until(|| v.stats().get(&v.stats().stored) > stored).await,
@@ -149,7 +165,10 @@ async fn a_failing_trail_never_stops_monitoring_is_counted_and_catches_up() {
     );
     let s = v.audit_status();
     assert!(s.errors > 0 && s.pending >= 3 && s.lost == 0, "{s:?}");
-    sqlx::query("DROP TRIGGER inject_fault").execute(&db).await.unwrap();
+    sqlx::query("DROP TRIGGER inject_fault")
+        .execute(&db)
+        .await
+        .unwrap();
     db.close().await;
     assert!(
         wait_until(|| {

@@ -83,7 +83,9 @@ fn an_untouched_trail_verifies_and_exports_in_order() {
 
 #[test]
 fn an_edited_record_is_reported() {
-    let f = after(&["UPDATE audit_log SET sealed = substr(sealed, 1, 10) || x'00' || substr(sealed, 12) WHERE seq = 3"]);
+    let f = after(&[
+        "UPDATE audit_log SET sealed = substr(sealed, 1, 10) || x'00' || substr(sealed, 12) WHERE seq = 3",
+    ]);
     assert_eq!(f.first(), Some(&AuditFault::Unreadable { seq: 3 }), "{f:?}");
 }
 
@@ -163,14 +165,27 @@ fn the_whole_file_rolled_back_is_reported() {
         std::fs::copy(&old, &path).unwrap();
         let f = faults(&path, &counters).await;
         assert!(
-            matches!(f.first(), Some(AuditFault::RolledBack { rows: 5, mirror: 7, .. })),
+            matches!(
+                f.first(),
+                Some(AuditFault::RolledBack {
+                    rows: 5,
+                    mirror: 7,
+                    ..
+                })
+            ),
             "{f:?}"
         );
         // New records on the old copy never overwrite the evidence.
         let store = open(&path, &counters).await;
-        store.audit_append(&[record(8), record(9), record(10)]).await.unwrap();
+        store
+            .audit_append(&[record(8), record(9), record(10)])
+            .await
+            .unwrap();
         let f = store.audit_verify().await.unwrap().faults;
-        assert!(matches!(f.first(), Some(AuditFault::Rewritten { seq: 7, .. })), "{f:?}");
+        assert!(
+            matches!(f.first(), Some(AuditFault::Rewritten { seq: 7, .. })),
+            "{f:?}"
+        );
         store.close().await;
     });
 }
