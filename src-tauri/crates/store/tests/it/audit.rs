@@ -189,3 +189,34 @@ fn the_whole_file_rolled_back_is_reported() {
         store.close().await;
     });
 }
+
+#[test]
+fn the_trail_survives_key_rotations_and_keeps_its_signing_key() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, counters) = (dir.path().join("vigil.db"), dir.path().join("counters"));
+        trail(&path, &counters).await;
+        let before = open(&path, &counters).await;
+        let public = before.audit_public_key().await.unwrap();
+        before.close().await;
+        let k = dir.path().join("site.key");
+        vigil_store::create_key_file(&k).unwrap();
+        let new = KeySource::KeyFile(k);
+        vigil_store::rotate_key(&path, &key(), &new).await.unwrap();
+        let store = Store::open_with_counter_dir(&path, &new, Some(&counters))
+            .await
+            .unwrap();
+        assert_eq!(store.audit_public_key().await.unwrap(), public);
+        store.audit_append(&[record(6)]).await.unwrap();
+        let report = store.audit_verify().await.unwrap();
+        assert_eq!(report.records, 6);
+        assert!(report.intact(), "{:?}", report.faults);
+        store.close().await;
+        // A second rotation: the first log key, still sealing the signing key, is kept.
+        vigil_store::rotate_key(&path, &new, &key()).await.unwrap();
+        let store = open(&path, &counters).await;
+        let report = store.audit_verify().await.unwrap();
+        assert!(report.intact(), "{:?}", report.faults);
+        store.close().await;
+    });
+}
