@@ -1830,6 +1830,9 @@ fn audit_verify_catches_every_tampering_and_export_writes_signed_jsonl() {
         let (ok, report) = verify();
         assert!(!ok, "{name}: {report}");
         assert!(report.contains(want), "{name}: no {want:?} in\n{report}");
+        // `vigil store verify` checks the trail too.
+        let out = run(&["store", "verify"], None);
+        assert!(!out.status.success() && text(&out).contains(want), "{name}: {}", text(&out));
     }
 
     // A record sealed with the store's key but signed with another.

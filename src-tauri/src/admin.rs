@@ -201,25 +201,31 @@ pub fn verify(global: &Global) -> ExitCode {
         Err(e) => return fail(&e),
     };
     let result = rt.block_on(store.verify());
-    let ok = result.as_ref().is_ok_and(|(_, f)| f.is_empty());
+    // The audit trail is checked too (`vigil audit verify` prints only it).
+    let trail = rt.block_on(store.audit_verify());
+    let ok = result.as_ref().is_ok_and(|(_, f)| f.is_empty()) && trail.as_ref().is_ok_and(|r| r.intact());
     audit(&rt, &store, "store_verify", ok, "cli: store verify");
     rt.block_on(store.close());
-    match result {
-        Ok((checked, failures)) if failures.is_empty() => {
-            println!("vigil store verify: {checked} chunks and all sealed records authenticated: OK");
-            ExitCode::SUCCESS
+    let (checked, mut failures) = match result {
+        Ok((checked, failures)) => (checked, failures.iter().map(|f| f.to_string()).collect::<Vec<_>>()),
+        Err(e) => return fail(&e.to_string()),
+    };
+    match trail {
+        Ok(r) => failures.extend(r.faults.iter().map(|f| f.to_string())),
+        Err(e) => return fail(&e.to_string()),
+    }
+    if failures.is_empty() {
+        println!("vigil store verify: {checked} chunks, all sealed records and the audit trail authenticated: OK");
+        ExitCode::SUCCESS
+    } else {
+        for f in &failures {
+            println!("FAILED: {f}");
         }
-        Ok((checked, failures)) => {
-            for f in &failures {
-                println!("FAILED: {f}");
-            }
-            println!(
-                "vigil store verify: {checked} chunks checked, {} failures",
-                failures.len()
-            );
-            ExitCode::FAILURE
-        }
-        Err(e) => fail(&e.to_string()),
+        println!(
+            "vigil store verify: {checked} chunks checked, {} failures",
+            failures.len()
+        );
+        ExitCode::FAILURE
     }
 }
 
