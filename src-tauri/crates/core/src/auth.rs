@@ -780,6 +780,23 @@ impl Auth {
         admission: Option<&str>,
         now: Instant,
     ) -> Result<Actor, AuthError> {
+        self.check_at(action, admission, now, true)
+    }
+
+    /// Like [`Auth::authorize`], but an allowed action is not recorded yet:
+    /// the caller records it with its outcome ([`Auth::record_action`]) once
+    /// it ran. A refusal is recorded here.
+    pub fn authorize_then_record(&self, action: Action, admission: Option<&str>) -> Result<Actor, AuthError> {
+        self.check_at(action, admission, Instant::now(), false)
+    }
+
+    fn check_at(
+        &self,
+        action: Action,
+        admission: Option<&str>,
+        now: Instant,
+        record_allowed: bool,
+    ) -> Result<Actor, AuthError> {
         let session = self.current(now);
         let Some(s) = session else {
             if action == Action::Monitor {
@@ -792,9 +809,10 @@ impl Auth {
         let actor = s.actor(glass);
         // Monitoring (numerics, alarms, upload counts) is not PHI: polled
         // every few seconds, it would drown the trail.
-        if action != Action::Monitor || !ok {
-            let outcome = if ok { Outcome::Success } else { Outcome::Refused };
-            self.record_action(&actor, action.as_str(), admission, outcome, None);
+        if !ok {
+            self.record_action(&actor, action.as_str(), admission, Outcome::Refused, None);
+        } else if action != Action::Monitor && record_allowed {
+            self.record_action(&actor, action.as_str(), admission, Outcome::Success, None);
         }
         if ok {
             if action != Action::Monitor {

@@ -73,6 +73,7 @@ async fn guarded_actions_are_audited_with_the_signed_in_user_and_refusals_as_ref
         .unwrap();
     v.user_acknowledge("bed-1", &[]).await.unwrap();
     v.user_pause_audio("bed-1").await.unwrap();
+    assert!(v.user_discharge("bed-3").await.is_err(), "nobody at bed-3");
     let _ = v.snapshot_for_session();
     v.sign_out();
     v.sign_in("vic", PW).await.unwrap();
@@ -102,8 +103,18 @@ async fn guarded_actions_are_audited_with_the_signed_in_user_and_refusals_as_ref
     assert_eq!(signed_in.record.role.as_deref(), Some("nurse"));
     assert!(!signed_in.record.workstation.is_empty());
     let admitted = find(&t, "ann", "admit", Outcome::Success).unwrap();
-    // The admission is the one at the bed when the check ran: none yet for an admit.
-    assert_eq!(admitted.record.admission, None);
+    assert_eq!(
+        admitted.record.admission.as_deref(),
+        Some(adm.id.as_str()),
+        "the new admission"
+    );
+    // Allowed, then failed (no one at bed-3): recorded as failed, once.
+    let failed: Vec<_> = t
+        .iter()
+        .filter(|e| e.record.action == "discharge" && e.record.actor == "ann")
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].record.outcome, Outcome::Failed);
     for action in ["set_limit", "acknowledge", "pause_audio", "view_patient"] {
         let e = find(&t, "ann", action, Outcome::Success).unwrap_or_else(|| panic!("{action}"));
         assert_eq!(e.record.admission.as_deref(), Some(adm.id.as_str()), "{action}");
