@@ -1677,3 +1677,194 @@ fn user_add_list_disable_and_a_disabled_user_cannot_sign_in() {
     assert_eq!(sign_in("nora", "nurse password 1"), Err("this account is disabled".into()));
     assert_eq!(sign_in("ada", "admin password 1"), Ok(("ada".into(), "admin")));
 }
+
+/// Issue 14: CLI commands write audit records with the OS user as actor;
+/// `vigil audit export` writes them as JSON lines (chained, signed, no PHI);
+/// `vigil audit verify` exits 0 on the untouched trail and names each kind
+/// of tampering: edit, delete, insert, re-order, truncate, replay, another
+/// signing key, the whole file rolled back.
+#[test]
+fn audit_verify_catches_every_tampering_and_export_writes_signed_jsonl() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let counters = dir.path().join("counters");
+    let db = data.join("vigil.db");
+    let run = |args: &[&str], password: Option<&str>| {
+        let mut c = vigil();
+        c.args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .env("VIGIL_PASSPHRASE", "audit-test-passphrase")
+            .env("VIGIL_STORE_COUNTER_DIR", &counters)
+            .env("USER", "installer")
+            .stdin(Stdio::null());
+        if let Some(p) = password {
+            c.env("VIGIL_USER_PASSWORD", p);
+        }
+        c.output().unwrap()
+    };
+    let text = |o: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    for args in [
+        &["user", "add", "ada", "--role", "admin"][..],
+        &["user", "add", "nora", "--role", "nurse"],
+        &["user", "disable", "nora"],
+        &["user", "list"],
+        &["store", "verify"],
+    ] {
+        let out = run(args, Some("a long enough password"));
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+    }
+    let out = run(&["audit", "verify"], None);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("5 records"), "{}", text(&out));
+
+    let file = dir.path().join("trail.jsonl");
+    let out = run(
+        &["audit", "export", "--format", "jsonl", "--out", file.to_str().unwrap()],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    for (i, l) in lines.iter().enumerate() {
+        assert_eq!(l["seq"], i as i64 + 1);
+        assert_eq!(l["actor"], "os:installer", "{l}");
+        assert_eq!(l["outcome"], "success");
+        assert!(l["workstation"].as_str().is_some_and(|w| !w.is_empty()));
+        assert_eq!(l["hash"].as_str().unwrap().len(), 64);
+        assert_eq!(l["sig"].as_str().unwrap().len(), 128);
+        assert_eq!(l["public_key"], lines[0]["public_key"]);
+        if i > 0 {
+            assert_eq!(l["prev"], lines[i - 1]["hash"], "chained");
+        }
+        assert!(l.get("password_hash").is_none() && !l.to_string().contains("argon2"));
+    }
+    let actions: Vec<&str> = lines.iter().map(|l| l["action"].as_str().unwrap()).collect();
+    assert_eq!(
+        actions,
+        ["manage_users", "manage_users", "manage_users", "manage_users", "store_verify"]
+    );
+    assert_eq!(lines[2]["detail"], "cli: user disable nora");
+    // The export itself is recorded; stdout works too, and --from/--to filter.
+    let out = run(&["audit", "export", "--format", "jsonl"], None);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 6);
+    let future = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let out = run(&["audit", "export", "--from", &future], None);
+    assert!(out.status.success() && out.stdout.is_empty(), "{}", text(&out));
+
+    // Each tampering on the same pristine copy (file and its mirrors).
+    let pristine = dir.path().join("pristine");
+    let copy_dir = |from: &Path, to: &Path| {
+        let _ = std::fs::remove_dir_all(to);
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_file() {
+                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+            }
+        }
+    };
+    copy_dir(&data, &pristine.join("data"));
+    copy_dir(&counters, &pristine.join("counters"));
+    let restore = || {
+        copy_dir(&pristine.join("data"), &data);
+        copy_dir(&pristine.join("counters"), &counters);
+    };
+    let verify = || {
+        let out = run(&["audit", "verify"], None);
+        (out.status.success(), text(&out))
+    };
+    let cases: [(&str, &[&str], &str); 6] = [
+        (
+            "edit",
+            &["UPDATE audit_log SET sealed = substr(sealed, 1, 5) || x'ff' || substr(sealed, 7) WHERE seq = 3"],
+            "FAILED: audit record 3 failed authentication",
+        ),
+        ("delete", &["DELETE FROM audit_log WHERE seq = 2"], "FAILED: audit records 2 to 2 are missing"),
+        (
+            "insert",
+            &["INSERT INTO audit_log (seq, key_id, nonce, sealed) SELECT 9, key_id, nonce, sealed FROM audit_log WHERE seq = 1"],
+            "FAILED: audit record 9 failed authentication",
+        ),
+        (
+            "re-order",
+            &[
+                "UPDATE audit_log SET seq = 100 WHERE seq = 2",
+                "UPDATE audit_log SET seq = 2 WHERE seq = 3",
+                "UPDATE audit_log SET seq = 3 WHERE seq = 100",
+            ],
+            "FAILED: audit record 2 failed authentication",
+        ),
+        (
+            "truncate",
+            &["DELETE FROM audit_log WHERE seq > 4"],
+            "FAILED: the audit trail's sealed head says 8 records, the file holds 4",
+        ),
+        (
+            "replay",
+            &["UPDATE audit_log SET nonce = (SELECT nonce FROM audit_log WHERE seq = 1), sealed = (SELECT sealed FROM audit_log WHERE seq = 1) WHERE seq = 4"],
+            "FAILED: audit record 4 failed authentication",
+        ),
+    ];
+    for (name, stmts, want) in cases {
+        restore();
+        for s in stmts {
+            tamper(&db, s);
+        }
+        let (ok, report) = verify();
+        assert!(!ok, "{name}: {report}");
+        assert!(report.contains(want), "{name}: no {want:?} in\n{report}");
+        // `vigil store verify` checks the trail too.
+        let out = run(&["store", "verify"], None);
+        assert!(!out.status.success() && text(&out).contains(want), "{name}: {}", text(&out));
+    }
+
+    // A record sealed with the store's key but signed with another.
+    restore();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let key = vigil_store::KeySource::passphrase("audit-test-passphrase", "test");
+        let store = vigil_store::Store::open_with_counter_dir(&db, &key, Some(&counters))
+            .await
+            .unwrap();
+        let record = store.audit_entries(None, None).await.unwrap().remove(0).record;
+        store.audit_append_signed_by(&record, &[9u8; 32]).await.unwrap();
+        store.close().await;
+    });
+    let (ok, report) = verify();
+    assert!(!ok, "{report}");
+    assert!(
+        report.contains("FAILED: audit record 9 is not signed by this store's audit key"),
+        "{report}"
+    );
+
+    // The whole file put back to an older copy, its mirrors kept.
+    restore();
+    let out = run(&["user", "list"], None);
+    assert!(out.status.success(), "{}", text(&out));
+    let (ok, _) = verify();
+    assert!(ok);
+    copy_dir(&pristine.join("data"), &data);
+    let (ok, report) = verify();
+    assert!(!ok, "{report}");
+    assert!(
+        report.contains("FAILED: the audit trail was rolled back to an older copy: it holds 8 records"),
+        "{report}"
+    );
+}

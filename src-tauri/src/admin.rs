@@ -1,13 +1,15 @@
 //! Operator commands on the store: `vigil export`, `vigil store verify`,
-//! `vigil key rotate` / `log`, `vigil fhir dead-letters` / `requeue`. They open the store with the same key rules as the
+//! `vigil key rotate` / `log`, `vigil fhir dead-letters` / `requeue`,
+//! `vigil user`, `vigil audit`. They open the store with the same key rules as the
 //! app and the gateway, and print no patient data except what was asked
-//! to be exported (to stdout only).
+//! to be exported (to stdout only). Each writes an audit record with the
+//! operating-system user as actor (`os:<name>`).
 
 use crate::cli::{fail, ExportArgs, Global, RequeueArgs};
 use std::path::Path;
 use std::process::ExitCode;
 use vigil_core::config;
-use vigil_store::{KeySource, Store};
+use vigil_store::{KeySource, Outcome, Store};
 
 fn open(global: &Global) -> Result<(tokio::runtime::Runtime, Store), String> {
     let dir = global.data_dir().map_err(|e| e.to_string())?;
@@ -23,6 +25,18 @@ fn open(global: &Global) -> Result<(tokio::runtime::Runtime, Store), String> {
         .expect("tokio runtime");
     let store = rt.block_on(Store::open(&path, &key)).map_err(|e| e.to_string())?;
     Ok((rt, store))
+}
+
+/// Writes the audit record of a CLI command (actor `os:<name>`, this host)
+/// into the open store. A failure is said on stderr, never fails the command:
+/// the command itself already happened.
+fn audit(rt: &tokio::runtime::Runtime, store: &Store, action: &str, ok: bool, detail: impl Into<String>) {
+    use vigil_core::auth::Actor;
+    let outcome = if ok { Outcome::Success } else { Outcome::Failed };
+    let record = vigil_core::audit::record(&Actor::os(), action, None, outcome, Some(detail.into()));
+    if let Err(e) = rt.block_on(store.audit_append(&[record])) {
+        eprintln!("vigil: the audit record of this command could not be written: {e}");
+    }
 }
 
 /// A cell a spreadsheet takes as text, never as a formula: one starting with `=`, `+`, `-`,
@@ -55,9 +69,14 @@ pub fn export(global: &Global, args: &ExportArgs) -> ExitCode {
         Ok(x) => x,
         Err(e) => return fail(&e),
     };
-    let readings = match rt.block_on(store.query_range(args.bed.as_deref(), args.from, args.to)) {
+    let readings = rt.block_on(store.query_range(args.bed.as_deref(), args.from, args.to));
+    audit(&rt, &store, "export", readings.is_ok(), format!("cli: readings CSV, bed {}", args.bed.as_deref().unwrap_or("all")));
+    let readings = match readings {
         Ok(r) => r,
-        Err(e) => return fail(&e.to_string()),
+        Err(e) => {
+            rt.block_on(store.close());
+            return fail(&e.to_string());
+        }
     };
     let mut w = csv::Writer::from_writer(std::io::stdout().lock());
     let header = [
@@ -125,6 +144,7 @@ pub fn fhir_dead_letters(global: &Global) -> ExitCode {
         Err(e) => return fail(&e),
     };
     let result = rt.block_on(store.dead_letters());
+    audit(&rt, &store, "fhir_queue", result.is_ok(), "cli: fhir dead-letters");
     rt.block_on(store.close());
     match result {
         Ok(letters) => {
@@ -158,6 +178,11 @@ pub fn fhir_requeue(global: &Global, args: &RequeueArgs) -> ExitCode {
     };
     let ids = (!args.all).then_some(args.ids.as_slice());
     let result = rt.block_on(store.requeue_dead_letters(ids));
+    let detail = match &result {
+        Ok(n) => format!("cli: fhir requeue, {n} readings"),
+        Err(_) => "cli: fhir requeue".to_string(),
+    };
+    audit(&rt, &store, "fhir_queue", result.is_ok(), detail);
     rt.block_on(store.close());
     match result {
         Ok(0) if !args.all => fail("no dead letter with the given id(s)"),
@@ -176,23 +201,31 @@ pub fn verify(global: &Global) -> ExitCode {
         Err(e) => return fail(&e),
     };
     let result = rt.block_on(store.verify());
+    // The audit trail is checked too (`vigil audit verify` prints only it).
+    let trail = rt.block_on(store.audit_verify());
+    let ok = result.as_ref().is_ok_and(|(_, f)| f.is_empty()) && trail.as_ref().is_ok_and(|r| r.intact());
+    audit(&rt, &store, "store_verify", ok, "cli: store verify");
     rt.block_on(store.close());
-    match result {
-        Ok((checked, failures)) if failures.is_empty() => {
-            println!("vigil store verify: {checked} chunks and all sealed records authenticated: OK");
-            ExitCode::SUCCESS
+    let (checked, mut failures) = match result {
+        Ok((checked, failures)) => (checked, failures.iter().map(|f| f.to_string()).collect::<Vec<_>>()),
+        Err(e) => return fail(&e.to_string()),
+    };
+    match trail {
+        Ok(r) => failures.extend(r.faults.iter().map(|f| f.to_string())),
+        Err(e) => return fail(&e.to_string()),
+    }
+    if failures.is_empty() {
+        println!("vigil store verify: {checked} chunks, all sealed records and the audit trail authenticated: OK");
+        ExitCode::SUCCESS
+    } else {
+        for f in &failures {
+            println!("FAILED: {f}");
         }
-        Ok((checked, failures)) => {
-            for f in &failures {
-                println!("FAILED: {f}");
-            }
-            println!(
-                "vigil store verify: {checked} chunks checked, {} failures",
-                failures.len()
-            );
-            ExitCode::FAILURE
-        }
-        Err(e) => fail(&e.to_string()),
+        println!(
+            "vigil store verify: {checked} chunks checked, {} failures",
+            failures.len()
+        );
+        ExitCode::FAILURE
     }
 }
 
@@ -225,6 +258,7 @@ pub fn salvage(global: &Global, file: &Path) -> ExitCode {
         Err(e) => return fail(&e.to_string()),
     };
     let result = rt.block_on(store.salvage_from(file, &key));
+    audit(&rt, &store, "store_salvage", result.is_ok(), "cli: store salvage");
     rt.block_on(store.close());
     let r = match result {
         Ok(r) => r,
@@ -341,6 +375,15 @@ pub fn key_rotate(global: &Global, new_key_file: Option<&Path>, new_keychain: bo
             return fail(&e.to_string());
         }
     };
+    // Recorded under the new key (the old one no longer opens the store).
+    match rt.block_on(Store::open(&config::store_path(&dir), &new)) {
+        Ok(store) => {
+            let detail = format!("cli: key rotate from {} to {}", old.kind(), new.kind());
+            audit(&rt, &store, "manage_keys", true, detail);
+            rt.block_on(store.close());
+        }
+        Err(e) => eprintln!("vigil: the audit record of this rotation could not be written: {e}"),
+    }
     eprintln!(
         "vigil: store key rotated from {} to {}: new data keys {:?}, kept (still in use) {:?}, destroyed {:?}",
         old.describe(),
@@ -368,7 +411,9 @@ pub fn key_log(global: &Global) -> ExitCode {
         Ok(x) => x,
         Err(e) => return fail(&e),
     };
-    match rt.block_on(store.key_log()) {
+    let log = rt.block_on(store.key_log());
+    audit(&rt, &store, "manage_keys", log.is_ok(), "cli: key log");
+    match log {
         Ok(events) => {
             for e in events {
                 let key = match (e.key_id, e.purpose.as_deref()) {
@@ -406,6 +451,7 @@ pub fn alarms_export(
         Err(e) => return fail(&e),
     };
     let log = rt.block_on(store.alarm_log(bed, from, to));
+    audit(&rt, &store, "alarm_log", log.is_ok(), format!("cli: alarms export, bed {}", bed.unwrap_or("all")));
     rt.block_on(store.close());
     let log = match log {
         Ok(l) => l,
@@ -735,10 +781,10 @@ pub fn user_add(global: &Global, name: &str, role: &str) -> ExitCode {
         Err(e) => return fail(&e),
     };
     let result = rt.block_on(auth::add_user(&store, name, role, &password));
+    audit(&rt, &store, "manage_users", result.is_ok(), format!("cli: user add {name} ({role})"));
     rt.block_on(store.close());
     match result {
         Ok(()) => {
-            auth::record_action(&auth::Actor::os(), auth::Action::ManageUsers, None, true);
             eprintln!("vigil user add: {name} ({role})");
             ExitCode::SUCCESS
         }
@@ -754,10 +800,10 @@ pub fn user_disable(global: &Global, name: &str) -> ExitCode {
         Err(e) => return fail(&e),
     };
     let result = rt.block_on(auth::set_disabled(&store, name, true));
+    audit(&rt, &store, "manage_users", result.is_ok(), format!("cli: user disable {name}"));
     rt.block_on(store.close());
     match result {
         Ok(()) => {
-            auth::record_action(&auth::Actor::os(), auth::Action::ManageUsers, None, true);
             eprintln!("vigil user disable: {name} can no longer sign in");
             ExitCode::SUCCESS
         }
@@ -773,10 +819,10 @@ pub fn user_list(global: &Global) -> ExitCode {
         Err(e) => return fail(&e),
     };
     let result = rt.block_on(auth::list_users(&store));
+    audit(&rt, &store, "manage_users", result.is_ok(), "cli: user list");
     rt.block_on(store.close());
     match result {
         Ok(users) => {
-            auth::record_action(&auth::Actor::os(), auth::Action::ManageUsers, None, true);
             println!("name\trole\tstatus\tcreated_utc");
             for u in &users {
                 println!(
@@ -790,5 +836,94 @@ pub fn user_list(global: &Global) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => fail(&e.to_string()),
+    }
+}
+
+/// `vigil audit verify`: the whole trail checked; exit 0 only when intact.
+pub fn audit_verify(global: &Global) -> ExitCode {
+    let (rt, store) = match open(global) {
+        Ok(x) => x,
+        Err(e) => return fail(&e),
+    };
+    // Read-only: a check must not add to (or move the head of) what it checks.
+    let report = rt.block_on(store.audit_verify());
+    rt.block_on(store.close());
+    match report {
+        Ok(r) if r.intact() => {
+            println!("vigil audit verify: {} records, chain, signatures and head intact: OK", r.records);
+            ExitCode::SUCCESS
+        }
+        Ok(r) => {
+            for f in &r.faults {
+                println!("FAILED: {f}");
+            }
+            println!("vigil audit verify: {} records, {} failures", r.records, r.faults.len());
+            ExitCode::FAILURE
+        }
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+/// `vigil audit export --format jsonl`: one record per line, oldest first,
+/// each with its hash, signature and the trail's public key (a SIEM can
+/// check both without the store). Opaque ids only: no names or MRNs.
+pub fn audit_export(
+    global: &Global,
+    from: Option<chrono::DateTime<chrono::Utc>>,
+    to: Option<chrono::DateTime<chrono::Utc>>,
+    out: Option<&Path>,
+) -> ExitCode {
+    use std::io::Write;
+    if let (Some(f), Some(t)) = (from, to) {
+        if t < f {
+            return fail("--to is before --from");
+        }
+    }
+    let (rt, store) = match open(global) {
+        Ok(x) => x,
+        Err(e) => return fail(&e),
+    };
+    let entries = rt.block_on(store.audit_entries(from, to));
+    let key = rt.block_on(store.audit_public_key());
+    let report = rt.block_on(store.audit_verify());
+    audit(&rt, &store, "audit_export", entries.is_ok(), "cli: audit export jsonl");
+    rt.block_on(store.close());
+    let (entries, key, report) = match (entries, key, report) {
+        (Ok(e), Ok(k), Ok(r)) => (e, k, r),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return fail(&e.to_string()),
+    };
+    let mut sink: Box<dyn Write> = match out {
+        Some(p) => {
+            let mut o = std::fs::OpenOptions::new();
+            o.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+            match o.open(p) {
+                Ok(f) => Box::new(std::io::BufWriter::new(f)),
+                Err(e) => return fail(&format!("{}: {e}", p.display())),
+            }
+        }
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let result = (|| -> std::io::Result<()> {
+        for e in &entries {
+            let mut v = serde_json::to_value(e).map_err(std::io::Error::other)?;
+            v["public_key"] = serde_json::Value::String(key.clone());
+            serde_json::to_writer(&mut sink, &v).map_err(std::io::Error::other)?;
+            sink.write_all(b"\n")?;
+        }
+        sink.flush()
+    })();
+    if let Err(e) = result {
+        return fail(&format!("writing the export: {e}"));
+    }
+    eprintln!("vigil audit export: {} records", entries.len());
+    if report.intact() {
+        ExitCode::SUCCESS
+    } else {
+        for f in &report.faults {
+            eprintln!("vigil: the trail is not intact: {f}");
+        }
+        ExitCode::FAILURE
     }
 }

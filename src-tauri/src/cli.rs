@@ -111,6 +111,40 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// The signed audit trail: who did what, to which admission, when, where.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Check the hash chain, every signature, the signed head and its copy outside
+    /// the data directory; name the first edited, deleted, inserted, re-ordered or
+    /// truncated record. Exit 0 only when the whole trail is intact.
+    Verify,
+    /// Export the trail for a hospital's SIEM: one JSON object per line, with its
+    /// hash, signature and the trail's public key; opaque admission ids, no names
+    /// or MRNs. Exits non-zero (after writing) if the trail is not intact.
+    Export {
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: AuditFormat,
+        /// Start, RFC 3339 (default: the first record).
+        #[arg(long, value_parser = parse_time)]
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        /// End (exclusive), RFC 3339 (default: the last record).
+        #[arg(long, value_parser = parse_time)]
+        to: Option<chrono::DateTime<chrono::Utc>>,
+        /// Write to this file (created 0600) instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+pub enum AuditFormat {
+    Jsonl,
 }
 
 #[derive(Subcommand, Debug)]
@@ -493,6 +527,18 @@ pub fn main() -> ExitCode {
                 UserCommand::Add { name, role } => crate::admin::user_add(&cli.global, &name, &role),
                 UserCommand::Disable { name } => crate::admin::user_disable(&cli.global, &name),
                 UserCommand::List => crate::admin::user_list(&cli.global),
+            }
+        }
+        Some(Command::Audit { command }) => {
+            init_logging("warn");
+            match command {
+                AuditCommand::Verify => crate::admin::audit_verify(&cli.global),
+                AuditCommand::Export {
+                    format: _,
+                    from,
+                    to,
+                    out,
+                } => crate::admin::audit_export(&cli.global, from, to, out.as_deref()),
             }
         }
     }

@@ -141,8 +141,20 @@ async fn status_line(v: &Vigil) {
         ),
         None => String::new(),
     };
+    // Said only when something is wrong: the audit trail refusing writes.
+    let a = v.audit_status();
+    let audit = if a.failing || a.lost > 0 {
+        format!(
+            ", audit trail {} (held {}, not recorded {})",
+            if a.failing { "FAILING" } else { "ok" },
+            a.pending,
+            a.lost
+        )
+    } else {
+        String::new()
+    };
     eprintln!(
-        "vigil gateway: devices {receiving}/{devices} receiving, payloads {}, readings {}, stored {}, decode errors {}, store {}{fhir}",
+        "vigil gateway: devices {receiving}/{devices} receiving, payloads {}, readings {}, stored {}, decode errors {}, store {}{fhir}{audit}",
         s.get(&s.payloads),
         s.get(&s.readings),
         s.get(&s.stored),

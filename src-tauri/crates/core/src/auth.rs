@@ -1,6 +1,7 @@
 //! Who may do what (issue 14): local users, the workstation's session, the
 //! permission matrix, sign-in rate limiting, and the one seam through which
-//! every action passes with its actor ([`record_action`]).
+//! every action passes with its actor ([`Auth::record_action`], the signed
+//! audit trail's entry: [`crate::audit`]).
 //!
 //! The matrix is checked here, in the core, for every action: the shell and
 //! the screen only ask [`crate::Vigil::session`] what the signed-in user may
@@ -14,7 +15,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use ts_rs::TS;
-use vigil_store::{Store, StoreError, UserRecord};
+use crate::audit::AuditQueue;
+use std::sync::Arc;
+use vigil_store::{Outcome, Store, StoreError, UserRecord};
 
 /// Shortest password a new user may have.
 pub const PASSWORD_MIN: usize = 12;
@@ -240,17 +243,18 @@ impl Actor {
     }
 }
 
-/// The seam of the audit trail: every action, with its actor and (opaque)
-/// admission, passes here. For now it logs who, what and which admission
-/// id — never a patient's name, MRN, date of birth or values. The signed
-/// audit trail (issue 14, later) replaces the body of this function.
-pub fn record_action(actor: &Actor, action: Action, admission: Option<&str>, allowed: bool) {
-    if allowed && actor.break_glass {
-        tracing::warn!(actor = %actor.name, action = action.as_str(), admission = admission.unwrap_or("-"), break_glass = true, "action under emergency access");
-    } else if allowed {
-        tracing::info!(actor = %actor.name, action = action.as_str(), admission = admission.unwrap_or("-"), "action");
-    } else {
-        tracing::warn!(actor = %actor.name, action = action.as_str(), admission = admission.unwrap_or("-"), "action refused");
+/// Logs an action (who, what, which admission id — never a patient's name,
+/// MRN, date of birth or values); [`Auth::record_action`] also writes it to
+/// the signed audit trail.
+fn log_action(actor: &Actor, action: &str, admission: Option<&str>, outcome: Outcome) {
+    let admission = admission.unwrap_or("-");
+    match outcome {
+        Outcome::Success if actor.break_glass => {
+            tracing::warn!(actor = %actor.name, action, admission, break_glass = true, "action under emergency access")
+        }
+        Outcome::Success => tracing::info!(actor = %actor.name, action, admission, "action"),
+        Outcome::Refused => tracing::warn!(actor = %actor.name, action, admission, "action refused"),
+        Outcome::Failed => tracing::warn!(actor = %actor.name, action, admission, "action failed"),
     }
 }
 
@@ -467,6 +471,14 @@ impl Session {
         self.glass.as_ref().is_some_and(|(until, _)| now < *until)
     }
 
+    fn actor(&self, break_glass: bool) -> Actor {
+        Actor {
+            name: self.name.clone(),
+            role: Some(self.role),
+            break_glass,
+        }
+    }
+
     /// Whether this session may do `action` at `now`; the second: only by break-glass.
     fn allows(&self, action: Action, now: Instant) -> (bool, bool) {
         if allows(self.role, action) {
@@ -520,9 +532,32 @@ pub struct Auth {
     idle: Mutex<Option<Duration>>,
     /// Shift PINs by user name (in memory only: a restart needs the password).
     pins: Mutex<HashMap<String, Pin>>,
+    /// Records for the signed audit trail (written by [`crate::audit::run`]).
+    audit: Arc<AuditQueue>,
 }
 
 impl Auth {
+    /// The audit records this workstation's actions queue.
+    pub fn audit_queue(&self) -> Arc<AuditQueue> {
+        self.audit.clone()
+    }
+
+    /// The seam of the audit trail: every action, with its actor and
+    /// (opaque) admission, passes here: logged, and queued for the signed
+    /// trail (never waiting on the store).
+    pub fn record_action(
+        &self,
+        actor: &Actor,
+        action: &str,
+        admission: Option<&str>,
+        outcome: Outcome,
+        detail: Option<String>,
+    ) {
+        log_action(actor, action, admission, outcome);
+        self.audit
+            .push(crate::audit::record(actor, action, admission, outcome, detail));
+    }
+
     /// Sets the idle lock: a session without input or action for this long ends.
     pub fn set_idle_lock(&self, idle: Option<Duration>) {
         *self.idle.lock().unwrap() = idle;
@@ -536,6 +571,13 @@ impl Auth {
         if let (Some(s), Some(idle)) = (slot.as_ref(), idle) {
             if now.saturating_duration_since(s.last_active) > idle {
                 tracing::info!(user = %s.name, idle_s = idle.as_secs(), "idle lock: signed out");
+                self.audit.push(crate::audit::record(
+                    &s.actor(false),
+                    "sign_out",
+                    None,
+                    Outcome::Success,
+                    Some("idle lock".into()),
+                ));
                 *slot = None;
             }
         }
@@ -616,6 +658,7 @@ impl Auth {
             if now < *next {
                 let wait = (*next - now).as_secs_f64().ceil() as u64;
                 tracing::warn!("sign-in refused: rate-limited");
+                self.record_action(&attempted(name), "sign_in", None, Outcome::Refused, Some("rate-limited".into()));
                 return Err(AuthError::RateLimited(wait.max(1)).into());
             }
         }
@@ -648,11 +691,13 @@ impl Auth {
                 failed_total = t.failed_total,
                 "sign-in failed: wrong user name or password"
             );
+            drop(t);
+            self.record_action(&attempted(name), "sign_in", None, Outcome::Failed, Some("wrong user name or password".into()));
             return Err(AuthError::BadCredentials.into());
         };
         self.throttle.lock().unwrap().names.remove(&key);
         if user.disabled {
-            tracing::warn!(user = %user.name, "sign-in refused: account disabled");
+            self.record_action(&attempted(&user.name), "sign_in", None, Outcome::Refused, Some("account disabled".into()));
             return Err(AuthError::Disabled.into());
         }
         let role: Role = user
@@ -666,13 +711,24 @@ impl Auth {
             glass: None,
             full: !pin_try,
         });
-        tracing::info!(user = %user.name, role = %role, pin = pin_try, "signed in");
+        self.record_action(
+            &Actor {
+                name: user.name.clone(),
+                role: Some(role),
+                break_glass: false,
+            },
+            "sign_in",
+            None,
+            Outcome::Success,
+            pin_try.then(|| "shift PIN".to_string()),
+        );
         Ok(self.session_at(now).expect("just signed in"))
     }
 
     pub fn sign_out(&self) {
-        if let Some(s) = self.session.lock().unwrap().take() {
-            tracing::info!(user = %s.name, "signed out");
+        let ended = self.session.lock().unwrap().take();
+        if let Some(s) = ended {
+            self.record_action(&s.actor(false), "sign_out", None, Outcome::Success, None);
         }
     }
 
@@ -706,8 +762,18 @@ impl Auth {
         }
         s.glass = Some((now + BREAK_GLASS, reason.to_string()));
         s.last_active = s.last_active.max(now);
-        tracing::warn!(user = %s.name, role = %s.role, minutes = BREAK_GLASS.as_secs() / 60, break_glass = true, "emergency access taken (reason kept for the audit trail)");
-        Ok(s.view(now))
+        let (actor, view) = (s.actor(true), s.view(now));
+        drop(slot);
+        // The reason is free text (it may name a patient): kept in memory
+        // for the session, not in the trail that is exported.
+        self.record_action(
+            &actor,
+            "break_glass",
+            None,
+            Outcome::Success,
+            Some(format!("{} minutes", BREAK_GLASS.as_secs() / 60)),
+        );
+        Ok(view)
     }
 
     /// Whether the signed-in user (if any) may do `action` (no record).
@@ -720,7 +786,7 @@ impl Auth {
     }
 
     /// The signed-in actor for `action`, or why not. Passes every attempt,
-    /// allowed or refused, through [`record_action`].
+    /// allowed or refused, through [`Auth::record_action`] (monitoring only when refused).
     pub fn authorize(&self, action: Action, admission: Option<&str>) -> Result<Actor, AuthError> {
         self.authorize_at(action, admission, Instant::now())
     }
@@ -732,26 +798,40 @@ impl Auth {
         admission: Option<&str>,
         now: Instant,
     ) -> Result<Actor, AuthError> {
+        self.check_at(action, admission, now, true)
+    }
+
+    /// Like [`Auth::authorize`], but an allowed action is not recorded yet:
+    /// the caller records it with its outcome ([`Auth::record_action`]) once
+    /// it ran. A refusal is recorded here.
+    pub fn authorize_then_record(&self, action: Action, admission: Option<&str>) -> Result<Actor, AuthError> {
+        self.check_at(action, admission, Instant::now(), false)
+    }
+
+    fn check_at(
+        &self,
+        action: Action,
+        admission: Option<&str>,
+        now: Instant,
+        record_allowed: bool,
+    ) -> Result<Actor, AuthError> {
         let session = self.current(now);
         let Some(s) = session else {
             if action == Action::Monitor {
                 return Ok(Actor::signed_out());
             }
-            record_action(
-                &Actor::signed_out(),
-                action,
-                admission,
-                false,
-            );
+            self.record_action(&Actor::signed_out(), action.as_str(), admission, Outcome::Refused, None);
             return Err(AuthError::NotSignedIn);
         };
         let (ok, glass) = s.allows(action, now);
-        let actor = Actor {
-            name: s.name,
-            role: Some(s.role),
-            break_glass: glass,
-        };
-        record_action(&actor, action, admission, ok);
+        let actor = s.actor(glass);
+        // Monitoring (numerics, alarms, upload counts) is not PHI: polled
+        // every few seconds, it would drown the trail.
+        if !ok {
+            self.record_action(&actor, action.as_str(), admission, Outcome::Refused, None);
+        } else if action != Action::Monitor && record_allowed {
+            self.record_action(&actor, action.as_str(), admission, Outcome::Success, None);
+        }
         if ok {
             if action != Action::Monitor {
                 self.touch(now);
@@ -765,6 +845,20 @@ impl Auth {
     /// Wrong sign-ins since start (all names).
     pub fn failed_sign_ins(&self) -> u64 {
         self.throttle.lock().unwrap().failed_total
+    }
+}
+
+/// The actor of a sign-in attempt: the name typed, when it is a valid user
+/// name (anything else might be a password typed in the wrong field).
+fn attempted(name: &str) -> Actor {
+    Actor {
+        name: if check_name(name).is_ok() {
+            name.to_string()
+        } else {
+            "(invalid name)".into()
+        },
+        role: None,
+        break_glass: false,
     }
 }
 

@@ -43,6 +43,11 @@ impl Vigil {
         self.auth.sign_out()
     }
 
+    /// How writing the signed audit trail goes (failing, held, lost).
+    pub fn audit_status(&self) -> crate::audit::AuditStatus {
+        self.auth.audit_queue().status()
+    }
+
     /// The signed-in user, their role and what they may do; None when signed out.
     pub fn session(&self) -> Option<SessionView> {
         self.auth.session()
@@ -82,7 +87,13 @@ impl Vigil {
     /// replaced a damaged one (its users were in the old file).
     pub async fn create_first_admin(&self, name: &str, password: &str) -> Result<SessionView, CoreError> {
         if self.info.store_recovered_from.is_some() && !self.has_users().await? {
-            crate::auth::record_action(&Actor::signed_out(), Action::ManageUsers, None, false);
+            self.auth.record_action(
+                &Actor::signed_out(),
+                Action::ManageUsers.as_str(),
+                None,
+                vigil_store::Outcome::Refused,
+                Some("first admin refused: store replaced after damage".into()),
+            );
             return Err(crate::auth::AuthError::UsersInDamagedStore.into());
         }
         if self.has_users().await? {
@@ -93,15 +104,16 @@ impl Vigil {
             .into());
         }
         crate::auth::add_user(&self.store, name, crate::auth::Role::Admin, password).await?;
-        crate::auth::record_action(
+        self.auth.record_action(
             &Actor {
                 name: name.to_string(),
                 role: Some(crate::auth::Role::Admin),
                 break_glass: false,
             },
-            Action::ManageUsers,
+            Action::ManageUsers.as_str(),
             None,
-            true,
+            vigil_store::Outcome::Success,
+            Some(format!("first admin {name} created")),
         );
         self.sign_in(name, password).await
     }
@@ -118,10 +130,34 @@ impl Vigil {
             .and_then(|b| b.admission.map(|a| a.id))
     }
 
-    /// The signed-in actor for `action` at `bed`, or the refusal.
+    /// The signed-in actor for `action` at `bed`, or the refusal (recorded either way).
     pub fn authorize(&self, action: Action, bed: Option<&str>) -> Result<Actor, CoreError> {
         let admission = bed.and_then(|b| self.admission_at(b));
         Ok(self.auth.authorize(action, admission.as_deref())?)
+    }
+
+    /// Checks `action` at `bed` (a refusal is recorded); the caller runs it
+    /// and hands its result to [`Vigil::recorded`].
+    fn begin(&self, action: Action, bed: Option<&str>) -> Result<Allowed, CoreError> {
+        let admission = bed.and_then(|b| self.admission_at(b));
+        let actor = self.auth.authorize_then_record(action, admission.as_deref())?;
+        Ok(Allowed {
+            actor,
+            action,
+            admission,
+        })
+    }
+
+    /// Records an allowed action with how it ended (an error is `failed`), and passes its result on.
+    fn recorded<T>(&self, a: Allowed, result: Result<T, CoreError>) -> Result<T, CoreError> {
+        let outcome = if result.is_ok() {
+            vigil_store::Outcome::Success
+        } else {
+            vigil_store::Outcome::Failed
+        };
+        self.auth
+            .record_action(&a.actor, a.action.as_str(), a.admission.as_deref(), outcome, None);
+        result
     }
 
     /// Whether the signed-in user (if any) may see patient names, MRNs, DOBs.
@@ -133,7 +169,12 @@ impl Vigil {
     /// signed-in user may see it (numerics, alarms and devices always).
     pub fn snapshot_for_session(&self) -> WardSnapshot {
         let mut s = self.snapshot();
-        if !self.may_view_patients() {
+        if self.may_view_patients() {
+            // Names on screen are a PHI access: one record per admission shown.
+            for a in s.beds.iter().filter_map(|b| b.admission.as_ref()) {
+                let _ = self.auth.authorize(Action::ViewPatient, Some(&a.id));
+            }
+        } else {
             for b in &mut s.beds {
                 if let Some(a) = b.admission.as_mut() {
                     redact(a);
@@ -156,23 +197,31 @@ impl Vigil {
     }
 
     pub async fn user_admit(&self, request: AdmitRequest) -> Result<AdmissionView, CoreError> {
-        self.authorize(Action::Admit, Some(&request.bed))?;
-        self.admit(request).await
+        let mut a = self.begin(Action::Admit, Some(&request.bed))?;
+        let r = self.admit(request).await;
+        // The new admission is the one concerned.
+        if let Ok(v) = &r {
+            a.admission = Some(v.id.clone());
+        }
+        self.recorded(a, r)
     }
 
     pub async fn user_discharge(&self, bed: &str) -> Result<(), CoreError> {
-        self.authorize(Action::Discharge, Some(bed))?;
-        self.discharge(bed).await
+        let a = self.begin(Action::Discharge, Some(bed))?;
+        let r = self.discharge(bed).await;
+        self.recorded(a, r)
     }
 
     pub async fn user_pause_audio(&self, bed: &str) -> Result<(), CoreError> {
-        let actor = self.authorize(Action::PauseAudio, Some(bed))?;
-        self.pause_audio(bed, &actor.name).await
+        let a = self.begin(Action::PauseAudio, Some(bed))?;
+        let r = self.pause_audio(bed, &a.actor.name).await;
+        self.recorded(a, r)
     }
 
     pub async fn user_acknowledge(&self, bed: &str, alarms: &[u64]) -> Result<usize, CoreError> {
-        let actor = self.authorize(Action::Acknowledge, Some(bed))?;
-        self.acknowledge(bed, alarms, &actor.name).await
+        let a = self.begin(Action::Acknowledge, Some(bed))?;
+        let r = self.acknowledge(bed, alarms, &a.actor.name).await;
+        self.recorded(a, r)
     }
 
     pub async fn user_set_limit(
@@ -182,13 +231,15 @@ impl Vigil {
         low: Option<f64>,
         high: Option<f64>,
     ) -> Result<(), CoreError> {
-        let actor = self.authorize(Action::SetLimit, Some(bed))?;
-        self.set_limit(bed, parameter, low, high, &actor.name).await
+        let a = self.begin(Action::SetLimit, Some(bed))?;
+        let r = self.set_limit(bed, parameter, low, high, &a.actor.name).await;
+        self.recorded(a, r)
     }
 
     pub async fn user_enter_news2(&self, bed: &str, entry: alarming::News2Entry) -> Result<(), CoreError> {
-        let actor = self.authorize(Action::EnterNews2, Some(bed))?;
-        self.enter_news2(bed, entry, &actor.name).await
+        let a = self.begin(Action::EnterNews2, Some(bed))?;
+        let r = self.enter_news2(bed, entry, &a.actor.name).await;
+        self.recorded(a, r)
     }
 
     pub fn user_news2_history(&self, bed: &str) -> Result<Vec<vigil_alarms::News2>, CoreError> {
@@ -207,23 +258,27 @@ impl Vigil {
         bed: &str,
         hours: i64,
     ) -> Result<Vec<vigil_store::AlarmRecord>, CoreError> {
-        self.authorize(Action::AlarmLog, Some(bed))?;
-        self.alarm_log(Some(bed), hours).await
+        let a = self.begin(Action::AlarmLog, Some(bed))?;
+        let r = self.alarm_log(Some(bed), hours).await;
+        self.recorded(a, r)
     }
 
     pub async fn user_scan(&self, seconds: u64) -> Result<Vec<ScanResult>, CoreError> {
-        self.authorize(Action::ScanDevices, None)?;
-        self.scan(seconds).await
+        let a = self.begin(Action::ScanDevices, None)?;
+        let r = self.scan(seconds).await;
+        self.recorded(a, r)
     }
 
     pub async fn user_assign_device(&self, address: &str, bed: &str, kind: &str) -> Result<(), CoreError> {
-        self.authorize(Action::AssignDevice, Some(bed))?;
-        self.assign_device(address, bed, kind).await
+        let a = self.begin(Action::AssignDevice, Some(bed))?;
+        let r = self.assign_device(address, bed, kind).await;
+        self.recorded(a, r)
     }
 
     pub async fn user_remove_device(&self, address: &str) -> Result<(), CoreError> {
-        self.authorize(Action::RemoveDevice, None)?;
-        self.remove_device(address).await
+        let a = self.begin(Action::RemoveDevice, None)?;
+        let r = self.remove_device(address).await;
+        self.recorded(a, r)
     }
 
     /// Reading a scanned device's Device Information is part of scanning for it.
@@ -233,13 +288,15 @@ impl Vigil {
     }
 
     pub async fn user_pair_device(&self, address: &str) -> Result<Option<bool>, CoreError> {
-        self.authorize(Action::PairDevice, None)?;
-        self.pair_device(address).await
+        let a = self.begin(Action::PairDevice, None)?;
+        let r = self.pair_device(address).await;
+        self.recorded(a, r)
     }
 
     pub async fn user_set_device_clock(&self, address: &str) -> Result<(), CoreError> {
-        self.authorize(Action::SetDeviceClock, None)?;
-        self.set_device_clock(address).await
+        let a = self.begin(Action::SetDeviceClock, None)?;
+        let r = self.set_device_clock(address).await;
+        self.recorded(a, r)
     }
 
     /// FHIR upload health: counts only, part of the monitor.
@@ -249,24 +306,35 @@ impl Vigil {
     }
 
     pub async fn user_find_patient(&self, mrn: &str) -> Result<Vec<PatientMatch>, CoreError> {
-        self.authorize(Action::LinkPatient, None)?;
-        self.find_patient(mrn).await
+        let a = self.begin(Action::LinkPatient, None)?;
+        let r = self.find_patient(mrn).await;
+        self.recorded(a, r)
     }
 
     pub async fn user_link_patient(&self, bed: &str, patient: &str) -> Result<(), CoreError> {
-        self.authorize(Action::LinkPatient, Some(bed))?;
-        self.link_patient(bed, patient).await
+        let a = self.begin(Action::LinkPatient, Some(bed))?;
+        let r = self.link_patient(bed, patient).await;
+        self.recorded(a, r)
     }
 
     pub async fn user_dead_letters(&self) -> Result<Vec<vigil_store::DeadLetter>, CoreError> {
-        self.authorize(Action::FhirQueue, None)?;
-        self.dead_letters().await
+        let a = self.begin(Action::FhirQueue, None)?;
+        let r = self.dead_letters().await;
+        self.recorded(a, r)
     }
 
     pub async fn user_requeue_dead_letters(&self, ids: Option<&[i64]>) -> Result<u64, CoreError> {
-        self.authorize(Action::FhirQueue, None)?;
-        self.requeue_dead_letters(ids).await
+        let a = self.begin(Action::FhirQueue, None)?;
+        let r = self.requeue_dead_letters(ids).await;
+        self.recorded(a, r)
     }
+}
+
+/// An action the session allows, not yet recorded.
+struct Allowed {
+    actor: Actor,
+    action: Action,
+    admission: Option<String>,
 }
 
 fn redact(a: &mut AdmissionView) {

@@ -7,6 +7,7 @@
 //! the writer commits everything received, then the store closes.
 
 pub mod alarming;
+pub mod audit;
 pub mod auth;
 pub mod bluetooth;
 pub mod config;
@@ -338,6 +339,13 @@ impl Vigil {
         };
 
         let mut tasks = Vec::new();
+        let auth = auth::Auth::default();
+        // The audit trail's writer: actions queue records, never waiting on it.
+        tasks.push(tokio::spawn(audit::run(
+            auth.audit_queue(),
+            store.clone(),
+            cancel.clone(),
+        )));
         let bluetooth = if use_ble {
             let bt = Arc::new(bluetooth::Bluetooth::new(
                 store.clone(),
@@ -438,7 +446,7 @@ impl Vigil {
             cancel,
             tasks: Mutex::new(tasks),
             info,
-            auth: Default::default(),
+            auth,
         })
     }
 

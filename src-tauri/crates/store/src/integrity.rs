@@ -179,6 +179,15 @@ impl Integrity {
         self.rollback.as_ref()
     }
 
+    pub(crate) fn store_id(&self) -> &str {
+        &self.store_id
+    }
+
+    /// A file beside the counter mirror (`<store id>.<ext>`), if mirrors are kept.
+    pub(crate) fn side_file(&self, ext: &str) -> Option<PathBuf> {
+        self.mirror.as_ref().map(|m| m.with_extension(ext))
+    }
+
     /// Applies `delta` to the digests in the caller's transaction. A digest
     /// whose MAC already fails keeps a failing MAC: a write must never
     /// launder an edit into a valid digest.
@@ -264,30 +273,33 @@ fn write_mirror(ik: &Integrity, path: &Path, epoch: i64) {
     if read_mirror(ik, path).is_some_and(|m| m >= epoch) {
         return;
     }
-    let result = (|| -> std::io::Result<()> {
-        if let Some(dir) = path.parent() {
-            if !dir.exists() {
-                std::fs::create_dir_all(dir)?;
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::PermissionsExt;
-                    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-                }
-            }
-        }
-        let tmp = path.with_extension("tmp");
-        let body = format!("{} {} {}\n", ik.store_id, epoch, hex::encode(ik.epoch_mac(epoch)));
-        std::fs::write(&tmp, body)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
-        }
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
+    let body = format!("{} {} {}\n", ik.store_id, epoch, hex::encode(ik.epoch_mac(epoch)));
+    if let Err(e) = write_private(path, &body) {
         tracing::warn!(path = %path.display(), error = %e, "cannot write the store counter mirror; rollback detection is weaker until it can");
     }
+}
+
+/// Writes a small file outside the data directory: its directory made
+/// 0700 if new, the file 0600, replaced by an atomic rename.
+pub(crate) fn write_private(path: &Path, body: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        if !dir.exists() {
+            std::fs::create_dir_all(dir)?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+            }
+        }
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, body)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+    }
+    std::fs::rename(&tmp, path)
 }
 
 /// Every MACed row of the store as (table, id, scope, fields, stored mac):

@@ -8,6 +8,7 @@
 //! ([`Patient`]). Callers see a small API — append a batch, query a series,
 //! latest per bed, admit/discharge — so the layout can change behind it.
 
+mod audit;
 mod chunks;
 mod codec;
 pub mod crypto;
@@ -31,6 +32,7 @@ use std::path::{Path, PathBuf};
 use ts_rs::TS;
 use vigil_model::{AdmissionId, Mdc, Source};
 
+pub use audit::{entry_hash, AuditEntry, AuditFault, AuditRecord, AuditReport, Outcome};
 pub use chunks::{CompactionReport, TrendBucket, WINDOW_US};
 pub use codec::CodecError;
 pub use integrity::{default_counter_dir, Rollback, COUNTER_DIR_ENV};
@@ -223,6 +225,8 @@ pub struct Store {
     series_cache: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<chunks::SeriesKey, i64>>>,
     /// Row MACs, scope digests and the rollback counter (schema 7).
     integrity: std::sync::Arc<integrity::Integrity>,
+    /// The audit trail's signing key, loaded (or made) at first use.
+    audit: std::sync::Arc<tokio::sync::OnceCell<audit::AuditKey>>,
 }
 
 pub(crate) const AAD_CHUNK: &[u8] = b"vigil/chunk/v1";
@@ -284,6 +288,7 @@ impl Store {
             path: path.to_path_buf(),
             outbox: Default::default(),
             series_cache: Default::default(),
+            audit: Default::default(),
         })
     }
 

@@ -2,6 +2,7 @@
 //! decode → readings → encrypted store + live fan-out, at many times real speed.
 
 mod alarming;
+mod audit;
 mod corrupt;
 mod faults;
 mod files;

@@ -1036,3 +1036,4 @@ mod integrity;
 mod keys;
 mod users;
 mod spill;
+mod audit;
