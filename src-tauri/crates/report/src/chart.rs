@@ -13,6 +13,7 @@ use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use chrono_tz::Tz;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::columns::hourly_columns;
 use crate::error::ReportError;
@@ -69,7 +70,10 @@ pub fn segments(samples: &[(DateTime<Utc>, f64)], interval: TimeDelta) -> Vec<Ve
 /// Tick step in hours so the axis has at most `max_ticks` labels.
 fn tick_step_hours(span: TimeDelta, max_ticks: i64) -> u32 {
     let hours = span.num_hours().max(1);
-    [1, 2, 3, 4, 6, 12, 24].into_iter().find(|s| hours / i64::from(*s) <= max_ticks).unwrap_or(24)
+    [1, 2, 3, 4, 6, 12, 24]
+        .into_iter()
+        .find(|s| hours / i64::from(*s) <= max_ticks)
+        .unwrap_or(24)
 }
 
 /// Local-hour ticks within the axis: (UTC instant, "HH:MM", date label at midnight or first tick).
@@ -119,7 +123,12 @@ fn y_range(chart: &Chart, axis: &TimeAxis) -> (f64, f64) {
     if !lo.is_finite() {
         return (0.0, 100.0);
     }
-    let pad = ((hi - lo) * 0.1).max(1.0);
+    // A single value (one limit, flat data) still gets a readable scale.
+    let pad = if hi - lo < 1e-9 {
+        (hi.abs() * 0.05).max(1.0)
+    } else {
+        ((hi - lo) * 0.1).max(1.0)
+    };
     (lo - pad, hi + pad)
 }
 
@@ -140,7 +149,12 @@ fn draw_err<E: std::fmt::Display>(e: E) -> Err {
 /// One panel per chart, stacked on a shared time axis labelled in local
 /// time. `width_pt` and `panel_height_pt` are the printed size in points;
 /// the returned SVG is drawn at twice that and scaled when placed.
-pub fn chart_svg(charts: &[Chart], axis: &TimeAxis, width_pt: f64, panel_height_pt: f64) -> Result<String, ReportError> {
+pub fn chart_svg(
+    charts: &[Chart],
+    axis: &TimeAxis,
+    width_pt: f64,
+    panel_height_pt: f64,
+) -> Result<String, ReportError> {
     if axis.to <= axis.from {
         return Err(ReportError::EmptyRange);
     }
@@ -159,7 +173,11 @@ pub fn chart_svg(charts: &[Chart], axis: &TimeAxis, width_pt: f64, panel_height_
         let mut plot_x = (0, 0);
         if charts.is_empty() {
             panels[0]
-                .draw(&Text::new("no data in this range", (px(width_pt / 2.0 - 40.0), px(panel_height_pt / 2.0)), font(9.0)))
+                .draw(&Text::new(
+                    "no data in this range",
+                    (px(width_pt / 2.0 - 40.0), px(panel_height_pt / 2.0)),
+                    font(9.0),
+                ))
                 .map_err(draw_err)?;
         }
         for (i, (chart, area)) in charts.iter().zip(panels.iter()).enumerate() {
@@ -192,11 +210,16 @@ fn draw_panel(
         .y_label_area_size(px(48.0))
         .build_cartesian_2d(0f64..span, y0..y1)
         .map_err(draw_err)?;
+    // Whole numbers unless the scale is narrow (temperature).
+    let decimals = if y1 - y0 >= 5.0 { 0 } else { 1 };
+    let y_fmt = move |v: &f64| format!("{v:.decimals$}");
     cc.configure_mesh()
         .disable_x_mesh()
         .x_labels(0)
         .y_labels(5)
-        .y_desc(format!("{} ({})", chart.label, chart.unit))
+        .max_light_lines(1)
+        .y_label_formatter(&y_fmt)
+        .y_desc(chart.unit.clone())
         .label_style(font(7.5))
         .axis_desc_style(font(8.0))
         .light_line_style(RGBColor(0xEE, 0xEE, 0xEE))
@@ -208,32 +231,56 @@ fn draw_panel(
     let (r, _) = cc.backend_coord(&(span, y0));
 
     // Title inside the panel's top margin.
-    area.draw(&Text::new(format!("{} ({})", chart.label, chart.unit), (l - base.0, px(1.0)), font(8.5).style(FontStyle::Bold)))
-        .map_err(draw_err)?;
+    area.draw(&Text::new(
+        format!("{} ({})", chart.label, chart.unit),
+        (l - base.0, px(1.0)),
+        font(8.5).style(FontStyle::Bold),
+    ))
+    .map_err(draw_err)?;
 
     // Limits band first so everything else draws over it.
     if let Some(lim) = chart.limits {
         let lo = lim.low.unwrap_or(y0).max(y0);
         let hi = lim.high.unwrap_or(y1).min(y1);
-        cc.draw_series(std::iter::once(Rectangle::new([(0.0, lo), (span, hi)], RGBColor(0xE6, 0xF2, 0xE6).filled())))
-            .map_err(draw_err)?;
+        cc.draw_series(std::iter::once(Rectangle::new(
+            [(0.0, lo), (span, hi)],
+            RGBColor(0xE6, 0xF2, 0xE6).filled(),
+        )))
+        .map_err(draw_err)?;
         let dashed = RGBColor(0x6A, 0xA8, 0x6A).stroke_width(px(0.5) as u32);
         for v in [lim.low, lim.high].into_iter().flatten() {
-            cc.draw_series(std::iter::once(PathElement::new(vec![(0.0, v), (span, v)], dashed))).map_err(draw_err)?;
+            cc.draw_series(std::iter::once(PathElement::new(
+                vec![(0.0, v), (span, v)],
+                dashed,
+            )))
+            .map_err(draw_err)?;
         }
     }
     // Hour grid at the shared ticks.
     for (t, _, _) in ticks {
         let grid = RGBColor(0xDD, 0xDD, 0xDD).stroke_width(1);
-        cc.draw_series(std::iter::once(PathElement::new(vec![(x(*t), y0), (x(*t), y1)], grid))).map_err(draw_err)?;
+        cc.draw_series(std::iter::once(PathElement::new(
+            vec![(x(*t), y0), (x(*t), y1)],
+            grid,
+        )))
+        .map_err(draw_err)?;
     }
 
-    let in_range: Vec<_> = chart.samples.iter().copied().filter(|(t, _)| *t >= axis.from && *t < axis.to).collect();
+    let in_range: Vec<_> = chart
+        .samples
+        .iter()
+        .copied()
+        .filter(|(t, _)| *t >= axis.from && *t < axis.to)
+        .collect();
     let runs = segments(&in_range, chart.expected_interval);
     if runs.is_empty() {
         let mid = ((l + r) / 2 - base.0 - px(45.0), area.dim_in_pixel().1 as i32 / 2);
-        area.draw(&Text::new("no data in this range", mid, font(9.0).color(&RGBColor(0x60, 0x60, 0x60))))
-            .map_err(draw_err)?;
+        area.draw(&Text::new(
+            "no data in this range",
+            mid,
+            font(9.0).color(&RGBColor(0x60, 0x60, 0x60)),
+        ))
+        .map_err(draw_err)?;
     } else {
         // Shade every silence longer than the gap limit, including at either edge.
         let limit = chart.expected_interval * GAP_FACTOR;
@@ -249,47 +296,83 @@ fn draw_panel(
             silences.push((last, axis.to));
         }
         for (a, b) in silences {
-            cc.draw_series(std::iter::once(Rectangle::new([(x(a), y0), (x(b), y1)], RGBColor(0xF0, 0xF0, 0xF0).filled())))
-                .map_err(draw_err)?;
+            cc.draw_series(std::iter::once(Rectangle::new(
+                [(x(a), y0), (x(b), y1)],
+                RGBColor(0xF0, 0xF0, 0xF0).filled(),
+            )))
+            .map_err(draw_err)?;
             let (ga, _) = cc.backend_coord(&(x(a), y1));
-            let (gb, gy) = cc.backend_coord(&(x(b), y1));
+            let (gb, _) = cc.backend_coord(&(x(b), (y0 + y1) / 2.0));
+            let (_, gy) = cc.backend_coord(&(x(b), (y0 + y1) / 2.0));
             if gb - ga > px(30.0) {
-                area.draw(&Text::new("no data", ((ga + gb) / 2 - base.0 - px(12.0), gy - base.1 + px(3.0)), font(7.0).color(&RGBColor(0x70, 0x70, 0x70))))
-                    .map_err(draw_err)?;
+                let centred = font(7.0)
+                    .color(&RGBColor(0x70, 0x70, 0x70))
+                    .pos(Pos::new(HPos::Center, VPos::Center));
+                area.draw(&Text::new(
+                    "no data",
+                    ((ga + gb) / 2 - base.0, gy - base.1),
+                    centred,
+                ))
+                .map_err(draw_err)?;
             }
         }
         let style = rgb(colour).stroke_width(px(0.9) as u32);
         for run in &runs {
             if run.len() == 1 {
                 // A lone sample is a dot, not a line to nowhere.
-                cc.draw_series(std::iter::once(Circle::new((x(run[0].0), run[0].1), px(1.2), rgb(colour).filled())))
-                    .map_err(draw_err)?;
+                cc.draw_series(std::iter::once(Circle::new(
+                    (x(run[0].0), run[0].1),
+                    px(1.2),
+                    rgb(colour).filled(),
+                )))
+                .map_err(draw_err)?;
             } else {
-                cc.draw_series(LineSeries::new(run.iter().map(|(t, v)| (x(*t), *v)), style)).map_err(draw_err)?;
+                cc.draw_series(LineSeries::new(run.iter().map(|(t, v)| (x(*t), *v)), style))
+                    .map_err(draw_err)?;
             }
         }
     }
 
     // Special values: small triangles on the panel floor, labelled when few.
-    let specials: Vec<_> = chart.specials.iter().filter(|m| m.at >= axis.from && m.at < axis.to).collect();
+    let specials: Vec<_> = chart
+        .specials
+        .iter()
+        .filter(|m| m.at >= axis.from && m.at < axis.to)
+        .collect();
     for m in &specials {
         let (sx, sy) = cc.backend_coord(&(x(m.at), y0));
         let p = (sx - base.0, sy - base.1);
         let tri = vec![(p.0, p.1 - px(5.0)), (p.0 - px(3.0), p.1), (p.0 + px(3.0), p.1)];
-        area.draw(&Polygon::new(tri, RGBColor(0xD0, 0x70, 0x00).filled())).map_err(draw_err)?;
+        area.draw(&Polygon::new(tri, RGBColor(0xD0, 0x70, 0x00).filled()))
+            .map_err(draw_err)?;
         if specials.len() <= 8 {
-            area.draw(&Text::new(m.label.clone(), (p.0 + px(3.5), p.1 - px(9.0)), font(6.5).color(&RGBColor(0xA0, 0x50, 0x00))))
-                .map_err(draw_err)?;
+            area.draw(&Text::new(
+                m.label.clone(),
+                (p.0 + px(3.5), p.1 - px(9.0)),
+                font(6.5).color(&RGBColor(0xA0, 0x50, 0x00)),
+            ))
+            .map_err(draw_err)?;
         }
     }
     // Events: a thin vertical line with a short label at the top.
-    for e in chart.events.iter().filter(|e| e.at >= axis.from && e.at < axis.to) {
+    for e in chart
+        .events
+        .iter()
+        .filter(|e| e.at >= axis.from && e.at < axis.to)
+    {
         let c = event_colour(e.kind);
-        cc.draw_series(std::iter::once(PathElement::new(vec![(x(e.at), y0), (x(e.at), y1)], c.stroke_width(px(0.5) as u32))))
-            .map_err(draw_err)?;
+        cc.draw_series(std::iter::once(PathElement::new(
+            vec![(x(e.at), y0), (x(e.at), y1)],
+            c.stroke_width(px(0.5) as u32),
+        )))
+        .map_err(draw_err)?;
         let (ex, ey) = cc.backend_coord(&(x(e.at), y1));
-        area.draw(&Text::new(e.label.clone(), (ex - base.0 + px(2.0), ey - base.1 + px(1.0)), font(6.5).color(&c)))
-            .map_err(draw_err)?;
+        area.draw(&Text::new(
+            e.label.clone(),
+            (ex - base.0 + px(2.0), ey - base.1 + px(1.0)),
+            font(6.5).color(&c),
+        ))
+        .map_err(draw_err)?;
     }
     Ok((l, r))
 }
@@ -302,26 +385,33 @@ fn draw_time_axis(
 ) -> Result<(), Err> {
     let span = (axis.to - axis.from).num_milliseconds() as f64;
     let base = area.get_base_pixel();
-    let to_px = |t: DateTime<Utc>| l - base.0 + (((t - axis.from).num_milliseconds() as f64 / span) * f64::from(r - l)).round() as i32;
+    let to_px = |t: DateTime<Utc>| {
+        l - base.0 + (((t - axis.from).num_milliseconds() as f64 / span) * f64::from(r - l)).round() as i32
+    };
     let black = BLACK.stroke_width(px(0.5) as u32);
-    area.draw(&PathElement::new(vec![(l - base.0, 0), (r - base.0, 0)], black)).map_err(draw_err)?;
+    area.draw(&PathElement::new(vec![(l - base.0, 0), (r - base.0, 0)], black))
+        .map_err(draw_err)?;
     for (t, label, date) in ticks {
         let xp = to_px(*t);
-        area.draw(&PathElement::new(vec![(xp, 0), (xp, px(3.0))], black)).map_err(draw_err)?;
-        let centred = |pt: f64| font(pt).into_text_style(area).pos(plotters::style::text_anchor::Pos::new(
-            plotters::style::text_anchor::HPos::Center,
-            plotters::style::text_anchor::VPos::Top,
-        ));
-        area.draw(&Text::new(label.clone(), (xp, px(5.0)), centred(7.5))).map_err(draw_err)?;
+        area.draw(&PathElement::new(vec![(xp, 0), (xp, px(3.0))], black))
+            .map_err(draw_err)?;
+        let centred = |pt: f64| {
+            font(pt)
+                .into_text_style(area)
+                .pos(Pos::new(HPos::Center, VPos::Top))
+        };
+        area.draw(&Text::new(label.clone(), (xp, px(5.0)), centred(7.5)))
+            .map_err(draw_err)?;
         if let Some(d) = date {
-            area.draw(&Text::new(d.clone(), (xp, px(14.0)), centred(7.0))).map_err(draw_err)?;
+            area.draw(&Text::new(d.clone(), (xp, px(14.0)), centred(7.0)))
+                .map_err(draw_err)?;
         }
     }
     let caption = format!("Local time ({})", zone_caption(axis));
-    let cap_style = font(7.5).into_text_style(area).pos(plotters::style::text_anchor::Pos::new(
-        plotters::style::text_anchor::HPos::Right,
-        plotters::style::text_anchor::VPos::Top,
-    ));
-    area.draw(&Text::new(caption, (r - base.0, px(23.0)), cap_style)).map_err(draw_err)?;
+    let cap_style = font(7.5)
+        .into_text_style(area)
+        .pos(Pos::new(HPos::Right, VPos::Top));
+    area.draw(&Text::new(caption, (r - base.0, px(23.0)), cap_style))
+        .map_err(draw_err)?;
     Ok(())
 }

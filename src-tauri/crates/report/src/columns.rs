@@ -73,7 +73,12 @@ fn zone_label(t: DateTime<Utc>, tz: Tz) -> String {
         abbr
     } else {
         let secs = l.offset().fix().local_minus_utc();
-        format!("{}{:02}{:02}", if secs < 0 { '-' } else { '+' }, secs.abs() / 3600, secs.abs() % 3600 / 60)
+        format!(
+            "{}{:02}{:02}",
+            if secs < 0 { '-' } else { '+' },
+            secs.abs() / 3600,
+            secs.abs() % 3600 / 60
+        )
     }
 }
 

@@ -47,7 +47,11 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     }
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
 }
 
 impl Flowsheet {
@@ -64,13 +68,22 @@ impl Flowsheet {
                         let v: Vec<f64> = input
                             .samples
                             .iter()
-                            .filter(|(t, x)| *t >= c.start && *t < c.end && *t >= from && *t < to && x.is_finite())
+                            .filter(|(t, x)| {
+                                *t >= c.start && *t < c.end && *t >= from && *t < to && x.is_finite()
+                            })
                             .map(|(_, x)| *x)
                             .collect();
-                        Cell { count: v.len(), value: median(v) }
+                        Cell {
+                            count: v.len(),
+                            value: median(v),
+                        }
                     })
                     .collect();
-                FlowRow { label: input.label.clone(), unit: input.unit.clone(), cells }
+                FlowRow {
+                    label: input.label.clone(),
+                    unit: input.unit.clone(),
+                    cells,
+                }
             })
             .collect();
         Flowsheet { columns, rows }

@@ -31,7 +31,7 @@ pub use columns::{hourly_columns, Column};
 pub use error::ReportError;
 pub use flowsheet::{Cell, FlowInput, FlowRow, Flowsheet};
 pub use model::{
-    AlarmRow, Chart, Completeness, DeviceRow, Event, EventKind, FailedChunk, Gap, Header, Limits, Mark, News2Row, Patient,
-    Report,
+    AlarmRow, Chart, Completeness, DeviceRow, Event, EventKind, FailedChunk, Gap, Header, Limits, Mark,
+    News2Row, Patient, Report,
 };
 pub use pdf::{page_svgs, render_pdf};

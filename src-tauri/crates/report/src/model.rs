@@ -178,7 +178,10 @@ impl Completeness {
 
     /// The one-line statement printed in every footer.
     pub fn summary(&self) -> String {
-        if self.is_complete() {
+        if self.is_complete() && self.chunks_verified == 0 {
+            // Nothing stored is not the same as complete: say so plainly.
+            "No stored data in this range: nothing to verify, no failures.".to_string()
+        } else if self.is_complete() {
             format!(
                 "Data complete and verified: {} stored chunk(s) passed verification, no gaps.",
                 self.chunks_verified

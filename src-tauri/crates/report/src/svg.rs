@@ -43,7 +43,11 @@ pub fn wrap(s: &str, size: f64, width: f64) -> Vec<String> {
             word = word.chars().skip(max).collect();
             lines.push(head);
         }
-        let needed = if cur.is_empty() { word.chars().count() } else { cur.chars().count() + 1 + word.chars().count() };
+        let needed = if cur.is_empty() {
+            word.chars().count()
+        } else {
+            cur.chars().count() + 1 + word.chars().count()
+        };
         if needed > max && !cur.is_empty() {
             lines.push(std::mem::take(&mut cur));
         }
@@ -74,16 +78,32 @@ pub struct Font {
 
 impl Font {
     pub const fn regular(size: f64) -> Font {
-        Font { size, bold: false, colour: "#000000" }
+        Font {
+            size,
+            bold: false,
+            colour: "#000000",
+        }
     }
     pub const fn bold(size: f64) -> Font {
-        Font { size, bold: true, colour: "#000000" }
+        Font {
+            size,
+            bold: true,
+            colour: "#000000",
+        }
     }
     pub const fn grey(size: f64) -> Font {
-        Font { size, bold: false, colour: "#555555" }
+        Font {
+            size,
+            bold: false,
+            colour: "#555555",
+        }
     }
     pub const fn alert(size: f64) -> Font {
-        Font { size, bold: true, colour: "#B00000" }
+        Font {
+            size,
+            bold: true,
+            colour: "#B00000",
+        }
     }
 }
 
@@ -119,8 +139,13 @@ impl PageSvg {
     }
 
     pub fn rect(&mut self, x: f64, y: f64, w: f64, h: f64, fill: &str, stroke: Option<&str>) {
-        let stroke = stroke.map(|s| format!(r#" stroke="{s}" stroke-width="0.6""#)).unwrap_or_default();
-        let _ = writeln!(self.body, r#"<rect x="{x:.2}" y="{y:.2}" width="{w:.2}" height="{h:.2}" fill="{fill}"{stroke}/>"#);
+        let stroke = stroke
+            .map(|s| format!(r#" stroke="{s}" stroke-width="0.6""#))
+            .unwrap_or_default();
+        let _ = writeln!(
+            self.body,
+            r#"<rect x="{x:.2}" y="{y:.2}" width="{w:.2}" height="{h:.2}" fill="{fill}"{stroke}/>"#
+        );
     }
 
     pub fn finish(&self, width: f64, height: f64) -> String {
@@ -138,16 +163,26 @@ mod tests {
 
     #[test]
     fn escapes_markup() {
-        assert_eq!(escape("O'Neil & <Sons> \"x\""), "O'Neil &amp; &lt;Sons&gt; &quot;x&quot;");
+        assert_eq!(
+            escape("O'Neil & <Sons> \"x\""),
+            "O'Neil &amp; &lt;Sons&gt; &quot;x&quot;"
+        );
     }
 
     #[test]
     fn wraps_within_width() {
-        let lines = wrap("acknowledged by RN Lee at 10:32 after the probe was refitted", 8.0, 80.0);
+        let lines = wrap(
+            "acknowledged by RN Lee at 10:32 after the probe was refitted",
+            8.0,
+            80.0,
+        );
         assert!(lines.len() > 1);
         for l in &lines {
             assert!(text_width(l, 8.0) <= 80.0 + 1e-9, "{l}");
         }
-        assert_eq!(lines.join(" "), "acknowledged by RN Lee at 10:32 after the probe was refitted");
+        assert_eq!(
+            lines.join(" "),
+            "acknowledged by RN Lee at 10:32 after the probe was refitted"
+        );
     }
 }

@@ -6,8 +6,14 @@ use crate::fixture::utc;
 
 /// Columns for one local calendar day.
 fn day(tz: Tz, y: i32, m: u32, d: u32) -> Vec<vigil_report::Column> {
-    let start = tz.with_ymd_and_hms(y, m, d, 0, 0, 0).unwrap().with_timezone(&chrono::Utc);
-    let next = tz.with_ymd_and_hms(y, m, d + 1, 0, 0, 0).unwrap().with_timezone(&chrono::Utc);
+    let start = tz
+        .with_ymd_and_hms(y, m, d, 0, 0, 0)
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let next = tz
+        .with_ymd_and_hms(y, m, d + 1, 0, 0, 0)
+        .unwrap()
+        .with_timezone(&chrono::Utc);
     hourly_columns(start, next, tz)
 }
 
@@ -37,7 +43,10 @@ fn fall_back_has_25_hours_and_the_repeated_hour_is_labelled_apart() {
     let cols = day(London, 2026, 10, 25);
     assert_eq!(cols.len(), 25);
     let labels: Vec<String> = cols.iter().map(|c| c.label()).collect();
-    assert_eq!(&labels[0..4], ["00:00 BST", "01:00 BST", "01:00 GMT", "02:00 GMT"]);
+    assert_eq!(
+        &labels[0..4],
+        ["00:00 BST", "01:00 BST", "01:00 GMT", "02:00 GMT"]
+    );
     let mut unique = labels.clone();
     unique.dedup();
     assert_eq!(unique.len(), 25, "every label distinct: {labels:?}");
@@ -63,7 +72,9 @@ fn half_hour_zones_start_columns_on_the_local_hour() {
     let cols = hourly_columns(utc(2026, 6, 10, 0, 0), utc(2026, 6, 10, 3, 0), Kolkata);
     assert_eq!(cols.len(), 4);
     assert_eq!(cols[0].start, utc(2026, 6, 9, 23, 30));
-    assert!(cols.iter().all(|c| c.start.minute() == 30 && c.time.ends_with(":00")));
+    assert!(cols
+        .iter()
+        .all(|c| c.start.minute() == 30 && c.time.ends_with(":00")));
 }
 
 #[test]

@@ -57,10 +57,21 @@ pub fn charts() -> Vec<Chart> {
             unit: "/min".into(),
             samples: hr(),
             specials: vec![],
-            limits: Some(Limits { low: Some(50.0), high: Some(120.0) }),
+            limits: Some(Limits {
+                low: Some(50.0),
+                high: Some(120.0),
+            }),
             events: vec![
-                Event { at: utc(2026, 3, 28, 21, 0), kind: EventKind::NurseEntry, label: "obs".into() },
-                Event { at: gap_to(), kind: EventKind::DeviceChange, label: "reconnected".into() },
+                Event {
+                    at: utc(2026, 3, 28, 21, 0),
+                    kind: EventKind::NurseEntry,
+                    label: "obs".into(),
+                },
+                Event {
+                    at: gap_to(),
+                    kind: EventKind::DeviceChange,
+                    label: "reconnected".into(),
+                },
             ],
             expected_interval: TimeDelta::minutes(1),
         },
@@ -69,20 +80,42 @@ pub fn charts() -> Vec<Chart> {
             unit: "%".into(),
             samples: spo2(),
             specials: vec![
-                Mark { at: utc(2026, 3, 29, 2, 10), label: "NaN".into() },
-                Mark { at: utc(2026, 3, 29, 7, 45), label: "NRes".into() },
+                Mark {
+                    at: utc(2026, 3, 29, 2, 10),
+                    label: "NaN".into(),
+                },
+                Mark {
+                    at: utc(2026, 3, 29, 7, 45),
+                    label: "NRes".into(),
+                },
             ],
-            limits: Some(Limits { low: Some(90.0), high: None }),
-            events: vec![Event { at: utc(2026, 3, 29, 3, 0), kind: EventKind::Alarm, label: "SpO2 low".into() }],
+            limits: Some(Limits {
+                low: Some(90.0),
+                high: None,
+            }),
+            events: vec![Event {
+                at: utc(2026, 3, 29, 3, 0),
+                kind: EventKind::Alarm,
+                label: "SpO2 low".into(),
+            }],
             expected_interval: TimeDelta::minutes(1),
         },
         Chart {
             label: "Temp".into(),
             unit: "Cel".into(),
-            samples: (0..5).map(|i| (from() + TimeDelta::hours(4 * i), 36.8 + 0.1 * i as f64)).collect(),
+            samples: (0..5)
+                .map(|i| (from() + TimeDelta::hours(4 * i), 36.8 + 0.1 * i as f64))
+                .collect(),
             specials: vec![],
-            limits: Some(Limits { low: Some(36.0), high: Some(38.0) }),
-            events: vec![Event { at: utc(2026, 3, 29, 6, 0), kind: EventKind::News2, label: "NEWS2 3".into() }],
+            limits: Some(Limits {
+                low: Some(36.0),
+                high: Some(38.0),
+            }),
+            events: vec![Event {
+                at: utc(2026, 3, 29, 6, 0),
+                kind: EventKind::News2,
+                label: "NEWS2 3".into(),
+            }],
             expected_interval: TimeDelta::hours(4),
         },
     ]
@@ -92,14 +125,22 @@ pub fn report() -> Report {
     let charts = charts();
     let inputs: Vec<FlowInput> = charts
         .iter()
-        .map(|c| FlowInput { label: c.label.clone(), unit: c.unit.clone(), samples: c.samples.clone() })
+        .map(|c| FlowInput {
+            label: c.label.clone(),
+            unit: c.unit.clone(),
+            samples: c.samples.clone(),
+        })
         .collect();
     let alarms = (0..70)
         .map(|i| AlarmRow {
             at: from() + TimeDelta::minutes(13 * i),
             priority: if i % 3 == 0 { "high" } else { "medium" }.into(),
             message: format!("SpO2 low {} % < 90 %", 80 + i % 9),
-            outcome: if i % 2 == 0 { "acknowledged by RN Okafor".into() } else { "ended: condition cleared".into() },
+            outcome: if i % 2 == 0 {
+                "acknowledged by RN Okafor".into()
+            } else {
+                "ended: condition cleared".into()
+            },
         })
         .collect();
     Report {
@@ -120,8 +161,18 @@ pub fn report() -> Report {
         charts,
         alarms,
         news2: vec![
-            News2Row { at: utc(2026, 3, 28, 22, 0), score: 1, risk: "low".into(), parts: "RR 0 · SpO2 1 · HR 0".into() },
-            News2Row { at: utc(2026, 3, 29, 6, 0), score: 3, risk: "low-medium".into(), parts: "RR 1 · SpO2 2 · HR 0".into() },
+            News2Row {
+                at: utc(2026, 3, 28, 22, 0),
+                score: 1,
+                risk: "low".into(),
+                parts: "RR 0 · SpO2 1 · HR 0".into(),
+            },
+            News2Row {
+                at: utc(2026, 3, 29, 6, 0),
+                score: 3,
+                risk: "low-medium".into(),
+                parts: "RR 1 · SpO2 2 · HR 0".into(),
+            },
         ],
         devices: vec![
             DeviceRow {
@@ -147,7 +198,11 @@ pub fn report() -> Report {
                 to: utc(2026, 3, 29, 9, 10),
                 reason: "authentication tag mismatch".into(),
             }],
-            gaps: vec![Gap { series: "HR, SpO2".into(), from: gap_from(), to: gap_to() }],
+            gaps: vec![Gap {
+                series: "HR, SpO2".into(),
+                from: gap_from(),
+                to: gap_to(),
+            }],
         },
         generated_at: utc(2026, 3, 29, 12, 5),
         generated_by: "RN Okafor".into(),
@@ -167,6 +222,10 @@ pub fn empty_report() -> Report {
     r.alarms.clear();
     r.news2.clear();
     r.devices.clear();
-    r.completeness = Completeness { chunks_verified: 0, failed_chunks: vec![], gaps: vec![] };
+    r.completeness = Completeness {
+        chunks_verified: 0,
+        failed_chunks: vec![],
+        gaps: vec![],
+    };
     r
 }

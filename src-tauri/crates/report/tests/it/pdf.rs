@@ -16,10 +16,21 @@ fn write_pdf(dir: &Path, bytes: &[u8]) -> PathBuf {
 
 /// The PDF's text, pages split on form feeds, whitespace collapsed.
 fn pdf_pages(pdf: &Path) -> Vec<String> {
-    let out = Command::new("pdftotext").arg(pdf).arg("-").output().expect("pdftotext (poppler-utils) is installed");
-    assert!(out.status.success(), "pdftotext: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("pdftotext")
+        .arg(pdf)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils) is installed");
+    assert!(
+        out.status.success(),
+        "pdftotext: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
-    let mut pages: Vec<String> = text.split('\u{c}').map(|p| p.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+    let mut pages: Vec<String> = text
+        .split('\u{c}')
+        .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
     if pages.last().is_some_and(|p| p.is_empty()) {
         pages.pop();
     }
@@ -29,7 +40,16 @@ fn pdf_pages(pdf: &Path) -> Vec<String> {
 /// Page 1 as PNG at `dpi`.
 fn page_png(pdf: &Path, dpi: u32, out_stem: &Path) -> PathBuf {
     let st = Command::new("pdftoppm")
-        .args(["-png", "-r", &dpi.to_string(), "-f", "1", "-l", "1", "-singlefile"])
+        .args([
+            "-png",
+            "-r",
+            &dpi.to_string(),
+            "-f",
+            "1",
+            "-l",
+            "1",
+            "-singlefile",
+        ])
         .arg(pdf)
         .arg(out_stem)
         .status()
@@ -47,7 +67,10 @@ fn ink(png_path: &Path) -> (usize, usize) {
     let channels = info.color_type.samples();
     let px = &buf[..info.buffer_size()];
     let total = px.len() / channels;
-    let inked = px.chunks(channels).filter(|p| p.iter().take(3).any(|c| *c < 200)).count();
+    let inked = px
+        .chunks(channels)
+        .filter(|p| p.iter().take(3).any(|c| *c < 200))
+        .count();
     (total, inked)
 }
 
@@ -57,11 +80,17 @@ fn the_fixture_report_reads_back_with_every_section_and_footer() {
     let pdf = write_pdf(dir.path(), &render_pdf(&fixture::report()).unwrap());
     let pages = pdf_pages(&pdf);
     let n = pages.len();
-    assert!(n >= 3, "70 alarms and an 18-hour flowsheet need several pages, got {n}");
+    assert!(
+        n >= 3,
+        "70 alarms and an 18-hour flowsheet need several pages, got {n}"
+    );
     let all = pages.join(" ");
     // Header.
     assert!(pages[0].contains("Patient monitoring report"));
-    assert!(pages[0].contains(fixture::NAME), "patient name (with markup characters) on page 1");
+    assert!(
+        pages[0].contains(fixture::NAME),
+        "patient name (with markup characters) on page 1"
+    );
     assert!(pages[0].contains(&format!("MRN: {}", fixture::MRN)));
     assert!(pages[0].contains("DOB: 29 Feb 1948"));
     assert!(pages[0].contains("Category: Adult"));
@@ -69,13 +98,26 @@ fn the_fixture_report_reads_back_with_every_section_and_footer() {
     // Range in local time across the change, with the zone.
     assert!(pages[0].contains("28 Mar 2026 18:00 GMT to 29 Mar 2026 13:00 BST (Europe/London)"));
     // Sections.
-    for h in ["Trends", "Flowsheet", "Alarm log", "NEWS2 history", "Devices", "Data completeness"] {
+    for h in [
+        "Trends",
+        "Flowsheet",
+        "Alarm log",
+        "NEWS2 history",
+        "Devices",
+        "Data completeness",
+    ] {
         assert!(all.contains(h), "section {h}");
     }
-    assert!(all.contains("Alarm log (continued)"), "the alarm log runs onto another page");
+    assert!(
+        all.contains("Alarm log (continued)"),
+        "the alarm log runs onto another page"
+    );
     // Flowsheet columns across the clock change: 00:00 GMT then 02:00 BST.
     assert!(all.contains("00:00") && all.contains("02:00"));
-    assert!(all.contains("Local time (Europe/London, GMT/BST)"), "chart axis labelled with the zone");
+    assert!(
+        all.contains("Local time (Europe/London, GMT/BST)"),
+        "chart axis labelled with the zone"
+    );
     // Devices with serials; an unknown serial is said, not left blank.
     assert!(all.contains(fixture::SERIAL) && all.contains("unknown"));
     // Completeness, in every footer, and the failed chunk and the gap listed.
@@ -84,9 +126,17 @@ fn the_fixture_report_reads_back_with_every_section_and_footer() {
     assert!(all.contains("Chunks that failed verification"));
     assert!(all.contains("Gaps"));
     for (i, p) in pages.iter().enumerate() {
-        assert!(p.contains(&format!("page {}/{}", i + 1, n)), "page {} footer: {p}", i + 1);
+        assert!(
+            p.contains(&format!("page {}/{}", i + 1, n)),
+            "page {} footer: {p}",
+            i + 1
+        );
         assert!(p.contains(statement), "page {} completeness", i + 1);
-        assert!(p.contains("Generated 2026-03-29 12:05 UTC (29 Mar 2026 13:05 BST) by RN Okafor"), "page {}", i + 1);
+        assert!(
+            p.contains("Generated 2026-03-29 12:05 UTC (29 Mar 2026 13:05 BST) by RN Okafor"),
+            "page {}",
+            i + 1
+        );
     }
     // Pages after the first say whose they are.
     assert!(pages[1].contains(&format!("MRN {}", fixture::MRN)));
@@ -98,15 +148,26 @@ fn page_one_renders_with_ink_and_is_saved_for_a_human() {
     let pdf = write_pdf(dir.path(), &render_pdf(&fixture::report()).unwrap());
     let png_path = page_png(&pdf, 50, &dir.path().join("p1"));
     let (total, inked) = ink(&png_path);
-    assert!(total > 200_000 / 2, "an A4 page at 50 dpi is about 413×585 px, got {total}");
-    assert!(inked * 100 > total, "more than 1 % of page 1 has ink ({inked}/{total})");
+    assert!(
+        total > 200_000 / 2,
+        "an A4 page at 50 dpi is about 413×585 px, got {total}"
+    );
+    assert!(
+        inked * 100 > total,
+        "more than 1 % of page 1 has ink ({inked}/{total})"
+    );
     assert!(inked * 2 < total, "but it is not a black page ({inked}/{total})");
 
     // A readable copy for people: test-output/report/page-1.png (and -2).
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../test-output/report");
     std::fs::create_dir_all(&out).unwrap();
     std::fs::copy(&pdf, out.join("report.pdf")).unwrap();
-    let st = Command::new("pdftoppm").args(["-png", "-r", "110", "-f", "1", "-l", "2"]).arg(&pdf).arg(out.join("page")).status().unwrap();
+    let st = Command::new("pdftoppm")
+        .args(["-png", "-r", "110", "-f", "1", "-l", "2"])
+        .arg(&pdf)
+        .arg(out.join("page"))
+        .status()
+        .unwrap();
     assert!(st.success());
 }
 
@@ -118,11 +179,23 @@ fn an_empty_bed_with_no_samples_still_renders() {
     let pages = pdf_pages(&pdf);
     let all = pages.join(" ");
     assert!(pages[0].contains("No patient admitted"));
-    assert_eq!(all.matches("no data in this range").count(), report.charts.len(), "one per chart: {all}");
+    assert_eq!(
+        all.matches("no data in this range").count(),
+        report.charts.len(),
+        "one per chart: {all}"
+    );
     assert!(all.contains("None in this range."));
-    assert!(all.contains("Data complete and verified"));
+    assert!(all.contains("No stored data in this range: nothing to verify, no failures."));
     assert!(all.contains(&format!("page 1/{}", pages.len())));
     assert!(!all.contains(fixture::NAME));
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../test-output/report");
+    std::fs::create_dir_all(&out).unwrap();
+    let png = page_png(&pdf, 80, &out.join("empty-bed-page-1"));
+    let (total, inked) = ink(&png);
+    assert!(
+        inked * 200 > total,
+        "the empty report still draws its header, axes and tables"
+    );
 }
 
 #[test]
