@@ -339,120 +339,109 @@ fn charts(l: &mut Layout, r: &Report) -> Result<(), ReportError> {
 fn flowsheet(l: &mut Layout, r: &Report) {
     l.heading("Flowsheet");
     let fs = &r.flowsheet;
-    l.paragraph(
-        &format!(
-            "One column per local hour ({}); each cell is the median of that hour's samples; a blank cell means no data.",
-            r.tz.name()
-        ),
-        Font::grey(7.5),
+    let note = format!(
+        "One column per local hour ({}); each cell is the median of that hour's samples; a blank cell means no data.",
+        r.tz.name()
     );
+    l.paragraph(&note, Font::grey(7.5));
     if fs.columns.is_empty() || fs.rows.is_empty() {
         l.paragraph("No data in this range.", Font::grey(8.5));
         return;
     }
-    let per = ((CONTENT_W - FLOW_LABEL_W) / FLOW_COL_W).floor().max(1.0) as usize;
-    let total = fs.columns.len();
     let size = 7.0;
     let row_h = 11.0;
-    for start in (0..total).step_by(per) {
-        let end = (start + per).min(total);
-        let head_h = 3.0 * row_h + 2.0;
-        l.need(head_h + row_h * fs.rows.len() as f64 + 16.0);
-        let y = l.y + 9.0;
-        l.page().svg.text(
-            MARGIN,
-            y,
-            Font::grey(7.5),
-            Anchor::Start,
-            &format!("Hours {}–{} of {}", start + 1, end, total),
-        );
-        l.y += 13.0;
-        let top = l.y;
-        let p = l.page();
-        p.svg.rect(
-            MARGIN,
-            top,
-            FLOW_LABEL_W + FLOW_COL_W * (end - start) as f64,
-            head_h,
-            "#DDE3EA",
-            None,
-        );
-        let mut prev_date: Option<&str> = None;
-        for (k, c) in fs.columns[start..end].iter().enumerate() {
-            let cx = MARGIN + FLOW_LABEL_W + FLOW_COL_W * k as f64 + FLOW_COL_W / 2.0;
-            if prev_date != Some(c.date.as_str()) {
-                let short = &c.date[5..];
-                p.svg
-                    .text(cx, top + row_h - 2.0, Font::bold(size), Anchor::Middle, short);
+    let head_h = 3.0 * row_h + 2.0;
+    // Wide sheets split into column pages; long ones into row blocks that
+    // fill the rest of the page, every block with its own hour header.
+    let per_cols = ((CONTENT_W - FLOW_LABEL_W) / FLOW_COL_W).floor().max(1.0) as usize;
+    let rows_fitting = |y: f64| ((BOTTOM - y - 13.0 - head_h - 6.0) / row_h).floor().max(0.0) as usize;
+    let total = fs.columns.len();
+    for start in (0..total).step_by(per_cols) {
+        let end = (start + per_cols).min(total);
+        let width = FLOW_LABEL_W + FLOW_COL_W * (end - start) as f64;
+        let mut next = 0;
+        while next < fs.rows.len() {
+            let left = fs.rows.len() - next;
+            // Start a new page rather than leave a header with one or two rows.
+            if rows_fitting(l.y) < left.min(3) {
+                l.new_page();
             }
-            prev_date = Some(c.date.as_str());
-            p.svg.text(
-                cx,
-                top + 2.0 * row_h - 2.0,
-                Font::bold(size),
-                Anchor::Middle,
-                &c.time,
-            );
-            p.svg.text(
-                cx,
-                top + 3.0 * row_h - 2.0,
-                Font::grey(size - 0.5),
-                Anchor::Middle,
-                &c.zone,
-            );
-        }
-        p.svg.text(
-            MARGIN + 3.0,
-            top + 2.0 * row_h - 2.0,
-            Font::bold(size),
-            Anchor::Start,
-            "Parameter",
-        );
-        let mut y = top + head_h;
-        for (i, row) in fs.rows.iter().enumerate() {
-            if i % 2 == 1 {
-                p.svg.rect(
-                    MARGIN,
-                    y,
-                    FLOW_LABEL_W + FLOW_COL_W * (end - start) as f64,
-                    row_h,
-                    "#F3F5F8",
-                    None,
-                );
-            }
-            let label = format!("{} ({})", row.label, row.unit);
+            let take = rows_fitting(l.y).clamp(1, left);
+            let rows = &fs.rows[next..next + take];
+            next += take;
+            let caption = format!("Hours {}–{} of {}", start + 1, end, total);
+            let y = l.y + 9.0;
+            l.page()
+                .svg
+                .text(MARGIN, y, Font::grey(7.5), Anchor::Start, &caption);
+            l.y += 13.0;
+            let top = l.y;
+            let p = l.page();
+            p.svg.rect(MARGIN, top, width, head_h, "#DDE3EA", None);
             p.svg.text(
                 MARGIN + 3.0,
-                y + row_h - 3.0,
-                Font::regular(size),
+                top + 2.0 * row_h - 2.0,
+                Font::bold(size),
                 Anchor::Start,
-                &label,
+                "Parameter",
             );
-            let decimals = row_decimals(&row.cells);
-            for (k, cell) in row.cells[start..end.min(row.cells.len())].iter().enumerate() {
-                if let Some(v) = cell.value {
-                    let v = format!("{v:.decimals$}");
-                    let cx = MARGIN + FLOW_LABEL_W + FLOW_COL_W * k as f64 + FLOW_COL_W / 2.0;
+            let mut prev_date: Option<&str> = None;
+            for (k, c) in fs.columns[start..end].iter().enumerate() {
+                let cx = MARGIN + FLOW_LABEL_W + FLOW_COL_W * (k as f64 + 0.5);
+                // The date over the first column of each local day.
+                if prev_date != Some(c.date.as_str()) {
+                    let day = c.start.with_timezone(&r.tz).format("%d %b").to_string();
                     p.svg
-                        .text(cx, y + row_h - 3.0, Font::regular(size), Anchor::Middle, &v);
+                        .text(cx, top + row_h - 2.0, Font::bold(size), Anchor::Middle, &day);
                 }
+                prev_date = Some(c.date.as_str());
+                p.svg.text(
+                    cx,
+                    top + 2.0 * row_h - 2.0,
+                    Font::bold(size),
+                    Anchor::Middle,
+                    &c.time,
+                );
+                p.svg.text(
+                    cx,
+                    top + 3.0 * row_h - 2.0,
+                    Font::grey(size - 0.5),
+                    Anchor::Middle,
+                    &c.zone,
+                );
             }
-            y += row_h;
+            let mut y = top + head_h;
+            for (i, row) in rows.iter().enumerate() {
+                if i % 2 == 1 {
+                    p.svg.rect(MARGIN, y, width, row_h, "#F3F5F8", None);
+                }
+                let label = format!("{} ({})", row.label, row.unit);
+                p.svg.text(
+                    MARGIN + 3.0,
+                    y + row_h - 3.0,
+                    Font::regular(size),
+                    Anchor::Start,
+                    &label,
+                );
+                let decimals = row_decimals(&row.cells);
+                for (k, cell) in row.cells.iter().enumerate().take(end).skip(start) {
+                    if let Some(v) = cell.value {
+                        let cx = MARGIN + FLOW_LABEL_W + FLOW_COL_W * ((k - start) as f64 + 0.5);
+                        let v = format!("{v:.decimals$}");
+                        p.svg
+                            .text(cx, y + row_h - 3.0, Font::regular(size), Anchor::Middle, &v);
+                    }
+                }
+                y += row_h;
+            }
+            // Column rules, so an empty hour reads as an empty cell.
+            for k in 0..=(end - start) {
+                let x = MARGIN + FLOW_LABEL_W + FLOW_COL_W * k as f64;
+                p.svg.line(x, top, x, y, 0.3, "#B0B8C0");
+            }
+            p.svg.line(MARGIN, y, MARGIN + width, y, 0.4, "#999999");
+            l.y = y + 6.0;
         }
-        // Column rules, so an empty hour reads as an empty cell.
-        for k in 0..=(end - start) {
-            let x = MARGIN + FLOW_LABEL_W + FLOW_COL_W * k as f64;
-            p.svg.line(x, top, x, y, 0.3, "#B0B8C0");
-        }
-        p.svg.line(
-            MARGIN,
-            y,
-            MARGIN + FLOW_LABEL_W + FLOW_COL_W * (end - start) as f64,
-            y,
-            0.4,
-            "#999999",
-        );
-        l.y = y + 6.0;
     }
 }
 
@@ -697,5 +686,19 @@ pub fn render_pdf(r: &Report) -> Result<Vec<u8>, ReportError> {
         surface.finish();
         page.finish();
     }
-    doc.finish().map_err(|e| ReportError::Pdf(format!("{e:?}")))
+    doc.finish().map_err(pdf_error)
+}
+
+/// krilla's errors can carry font or document internals; name the kind only.
+fn pdf_error(e: krilla::error::KrillaError) -> ReportError {
+    use krilla::error::KrillaError as K;
+    ReportError::Pdf(
+        match e {
+            K::Font(..) => "a font could not be embedded",
+            K::Limit(..) => "a PDF size limit was exceeded",
+            K::Validation(..) => "PDF validation failed",
+            _ => "the document could not be serialised",
+        }
+        .into(),
+    )
 }

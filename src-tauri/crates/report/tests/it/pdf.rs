@@ -209,3 +209,105 @@ fn patient_identity_stays_out_of_debug_and_errors() {
     let msg = format!("{err} {err:?}");
     assert!(!msg.contains(fixture::NAME) && !msg.contains(fixture::MRN));
 }
+
+#[test]
+fn fonts_are_embedded_so_it_prints_the_same_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let pdf = write_pdf(dir.path(), &render_pdf(&fixture::report()).unwrap());
+    let out = Command::new("pdffonts")
+        .arg(&pdf)
+        .output()
+        .expect("pdffonts (poppler-utils)");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let fonts: Vec<&str> = text.lines().skip(2).collect();
+    assert!(!fonts.is_empty(), "{text}");
+    for f in fonts {
+        assert!(f.contains("DejaVuSans"), "only the compiled-in DejaVu Sans: {f}");
+        let cols: Vec<&str> = f.split_whitespace().collect();
+        // name type... encoding emb sub uni object ID: emb is 5th from the end.
+        assert_eq!(cols[cols.len() - 5], "yes", "embedded: {f}");
+    }
+}
+
+/// A fall-back day (25 local hours) with more parameters than fit one page.
+fn long_flowsheet_report() -> vigil_report::Report {
+    use chrono::TimeDelta;
+    use chrono_tz::Europe::London;
+    use vigil_report::{FlowInput, Flowsheet};
+    let from = fixture::utc(2026, 10, 24, 23, 0); // 00:00 BST
+    let to = fixture::utc(2026, 10, 26, 0, 0); // 00:00 GMT next day
+    let inputs: Vec<FlowInput> = (0..70)
+        .map(|i| FlowInput {
+            label: format!("P{i:02}"),
+            unit: "1".into(),
+            samples: (0..25)
+                .map(|h| (from + TimeDelta::minutes(60 * h + 30), f64::from(i)))
+                .collect(),
+        })
+        .collect();
+    let mut r = fixture::report();
+    r.from = from;
+    r.to = to;
+    r.flowsheet = Flowsheet::build(from, to, London, &inputs);
+    r.charts.clear();
+    r.alarms.truncate(3);
+    r
+}
+
+#[test]
+fn a_wide_and_long_flowsheet_splits_into_column_pages_and_row_blocks() {
+    let r = long_flowsheet_report();
+    assert_eq!(r.flowsheet.columns.len(), 25);
+    let dir = tempfile::tempdir().unwrap();
+    let pdf = write_pdf(dir.path(), &render_pdf(&r).unwrap());
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../test-output/report");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::copy(&pdf, out.join("long-flowsheet.pdf")).unwrap();
+    let all = pdf_pages(&pdf).join(" ");
+    for caption in ["Hours 1–12 of 25", "Hours 13–24 of 25", "Hours 25–25 of 25"] {
+        assert!(all.contains(caption), "{caption}");
+    }
+    for i in 0..70 {
+        // Every parameter in every column page.
+        assert_eq!(all.matches(&format!("P{i:02} (1)")).count(), 3, "P{i:02}");
+    }
+    // The repeated 01:00 is two columns, told apart by zone.
+    let svgs = vigil_report::page_svgs(&r).unwrap();
+    let joined = svgs.join("");
+    assert!(joined.matches(">01:00<").count() >= 2);
+    assert!(joined.contains(">BST<") && joined.contains(">GMT<"));
+}
+
+/// Every text baseline on every page is either in the content area or in
+/// the footer band: nothing runs into the footer.
+#[test]
+fn no_page_content_runs_into_the_footer() {
+    use vigil_report::pdf::{PAGE_H, PAGE_W};
+    for r in [
+        fixture::report(),
+        fixture::empty_report(),
+        long_flowsheet_report(),
+    ] {
+        for (n, svg) in vigil_report::page_svgs(&r).unwrap().iter().enumerate() {
+            assert!(svg.contains(&format!("width=\"{PAGE_W}\"")));
+            for t in svg.split("<text ").skip(1) {
+                let y: f64 = t
+                    .split("y=\"")
+                    .nth(1)
+                    .unwrap()
+                    .split('"')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                let body = t.split_once('>').unwrap().1;
+                assert!(
+                    y <= PAGE_H - 62.0 || y >= PAGE_H - 50.0,
+                    "page {}: text at y={y}: {body}",
+                    n + 1
+                );
+                assert!(y <= PAGE_H - 20.0, "inside the page: {body}");
+            }
+        }
+    }
+}
