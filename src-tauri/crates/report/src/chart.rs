@@ -407,6 +407,26 @@ fn draw_time_axis(
                 .map_err(draw_err)?;
         }
     }
+    // Where the clocks change, say so: the tick labels jump or repeat there.
+    let cols = hourly_columns(axis.from, axis.to, axis.tz);
+    for w in cols.windows(2) {
+        if w[0].zone != w[1].zone && w[1].start > axis.from {
+            let xp = to_px(w[1].start);
+            let marker = RGBColor(0x80, 0x40, 0x90);
+            area.draw(&PathElement::new(
+                vec![(xp, px(21.0)), (xp, px(31.0))],
+                marker.stroke_width(px(0.5) as u32),
+            ))
+            .map_err(draw_err)?;
+            let note = format!("clocks change {}→{}", w[0].zone, w[1].zone);
+            area.draw(&Text::new(
+                note,
+                (xp + px(2.0), px(23.0)),
+                font(7.0).color(&marker),
+            ))
+            .map_err(draw_err)?;
+        }
+    }
     let caption = format!("Local time ({})", zone_caption(axis));
     let cap_style = font(7.5)
         .into_text_style(area)

@@ -6,8 +6,9 @@ use chrono_tz::Tz;
 
 use crate::flowsheet::Flowsheet;
 
-/// Everything one printed report shows.
-#[derive(Debug, Clone)]
+/// Everything one printed report shows. Its `Debug` shows only the bed,
+/// range and counts: the rest is clinical data and stays out of logs.
+#[derive(Clone)]
 pub struct Report {
     pub header: Header,
     /// The reported range, `[from, to)`.
@@ -25,6 +26,22 @@ pub struct Report {
     pub generated_at: DateTime<Utc>,
     /// The signed-in user who asked for the report (printed in every footer).
     pub generated_by: String,
+}
+
+impl std::fmt::Debug for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Report")
+            .field("bed", &self.header.bed)
+            .field("from", &self.from)
+            .field("to", &self.to)
+            .field("tz", &self.tz)
+            .field("charts", &self.charts.len())
+            .field("flowsheet_rows", &self.flowsheet.rows.len())
+            .field("alarms", &self.alarms.len())
+            .field("news2", &self.news2.len())
+            .field("devices", &self.devices.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The first page's header.
@@ -70,7 +87,8 @@ pub struct Chart {
     /// Alarms, NEWS2 scores, nurse entries, device changes.
     pub events: Vec<Event>,
     /// How often the device normally sends. A silence longer than
-    /// [`crate::chart::GAP_FACTOR`] intervals is drawn as a gap, never joined.
+    /// [`crate::chart::GAP_FACTOR`] intervals is drawn as a gap, never joined
+    /// (zero splits every pair: unknown cadence is never guessed as joined).
     pub expected_interval: TimeDelta,
 }
 

@@ -93,6 +93,10 @@ fn panels_share_one_axis_labelled_in_local_time_with_the_zone() {
         "special values are marked"
     );
     assert!(
+        texts.iter().any(|t| t == "clocks change GMT→BST"),
+        "the clock change is marked on the axis"
+    );
+    assert!(
         svg.contains("SpO2 low") && svg.contains("NEWS2 3"),
         "event labels"
     );

@@ -203,6 +203,13 @@ fn patient_identity_stays_out_of_debug_and_errors() {
     let mut r = fixture::report();
     let debug = format!("{r:?}");
     assert!(!debug.contains(fixture::NAME) && !debug.contains(fixture::MRN));
+    assert!(
+        !debug.contains("SpO2 low"),
+        "alarm messages carry measured values: {debug}"
+    );
+    assert!(debug.contains("Bed 3"));
+    let patient = format!("{:?}", r.header.patient);
+    assert!(!patient.contains(fixture::NAME) && !patient.contains("1948"));
     r.to = r.from;
     let err = render_pdf(&r).unwrap_err();
     assert!(matches!(err, ReportError::EmptyRange));
