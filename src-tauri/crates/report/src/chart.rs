@@ -170,21 +170,20 @@ pub fn chart_svg(
         let panels = panels_area.split_evenly((n, 1));
         let max_ticks = (width_pt / 45.0) as i64;
         let ticks = ticks(axis, max_ticks);
-        let mut plot_x = (0, 0);
+        // Every panel has the same label area and margins, so all plot areas
+        // line up on the one time axis; this is their left and right edge.
+        let mut plot_x = (px(48.0), w as i32 - px(8.0));
         if charts.is_empty() {
+            let centred = font(9.0)
+                .into_text_style(&panels[0])
+                .pos(Pos::new(HPos::Center, VPos::Center));
+            let mid = (w as i32 / 2, px(panel_height_pt / 2.0));
             panels[0]
-                .draw(&Text::new(
-                    "no data in this range",
-                    (px(width_pt / 2.0 - 40.0), px(panel_height_pt / 2.0)),
-                    font(9.0),
-                ))
+                .draw(&Text::new("no data in this range", mid, centred))
                 .map_err(draw_err)?;
         }
         for (i, (chart, area)) in charts.iter().zip(panels.iter()).enumerate() {
             plot_x = draw_panel(chart, area, axis, &ticks, PALETTE[i % PALETTE.len()])?;
-        }
-        if charts.is_empty() {
-            plot_x = (px(48.0), w as i32 - px(8.0));
         }
         draw_time_axis(&axis_area, axis, &ticks, plot_x)?;
         root.present().map_err(draw_err)?;

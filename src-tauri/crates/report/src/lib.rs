@@ -8,7 +8,9 @@
 //! - [`columns`]: one flowsheet column per local hour, right across DST
 //!   (23 or 25 on the days the clocks change), everything stored in UTC.
 //! - [`flowsheet`]: per-hour cells (median), empty hours left empty.
-//! - [`chart`]: trends drawn with plotters to SVG; gaps stay gaps.
+//! - [`chart`]: trends drawn with plotters to SVG, several parameters as
+//!   stacked panels on one local time axis (each keeps its own unit and
+//!   limits band; no second y axis to misread); gaps stay gaps.
 //! - [`pdf`]: pages as SVG, placed with krilla/krilla-svg so charts and text
 //!   stay vectors; fonts are DejaVu Sans compiled into the binary and
 //!   embedded (subset) in the PDF, so it prints the same everywhere and the

@@ -318,3 +318,18 @@ fn no_page_content_runs_into_the_footer() {
         }
     }
 }
+
+#[test]
+fn more_charts_than_fit_one_group_continue_in_a_second_group() {
+    let mut r = fixture::report();
+    let extra = fixture::charts();
+    r.charts.extend(extra); // 6 panels: 4 + 2
+    let dir = tempfile::tempdir().unwrap();
+    let pdf = write_pdf(dir.path(), &render_pdf(&r).unwrap());
+    let all = pdf_pages(&pdf).join(" ");
+    assert_eq!(
+        all.matches("Local time (Europe/London, GMT/BST)").count(),
+        2,
+        "two chart groups, each with its axis"
+    );
+}
