@@ -498,6 +498,57 @@ try {
   });
   await shot("add-device.png");
 
+  // Trends (issue 15): the clinician reviews bed 1 over the last hour, overlays SpO2 on
+  // HR, widens to 7 days (summaries, alarm events marked) and zooms back in by dragging.
+  const chartAttr = async (name) => session.findElement(By.css('[data-testid="trend-chart"]')).getAttribute(`data-${name}`);
+  const chartSpanH = async () => (Number(await chartAttr("to")) - Number(await chartAttr("from"))) / 3_600_000;
+  /** Drags across the chart between two fractions of its width (a real pointer drag). */
+  async function dragChart(a, b) {
+    const over = await session.findElement(By.css('[data-testid="trend-chart"] .u-over'));
+    const r = await over.getRect();
+    const y = Math.round(r.y + r.height / 2);
+    await session.actions({ bridge: true })
+      .move({ x: Math.round(r.x + r.width * a), y })
+      .press()
+      .move({ x: Math.round(r.x + r.width * (a + b) / 2), y })
+      .move({ x: Math.min(Math.round(r.x + r.width * b), Math.floor(r.x + r.width) - 1), y })
+      .release()
+      .perform();
+  }
+  await step("[trends] bed 1's trends open on the last hour of HR, every sample; SpO2 overlaid on the same time axis", async () => {
+    await click("add-device-cancel");
+    await session.wait(async () => !(await isShown("add-device-dialog")), 5000);
+    await click("trends-open-bed-1");
+    await session.wait(until.elementLocated(By.css('[data-testid="trend-chart"] canvas')), 15000, "no trend chart");
+    await session.wait(async () => (await chartAttr("series")) === "147842", 10000, "HR not drawn");
+    assert.equal(await chartAttr("raw"), "true", "an hour is shown sample by sample");
+    assert.ok(Math.abs((await chartSpanH()) - 1) < 0.01, "the last hour");
+    assert.ok(Number(await chartAttr("points")) > 100, `only ${await chartAttr("points")} HR samples`);
+    await session.findElement(By.css('[data-testid="trend-param-150456"]')).click();
+    await session.wait(async () => (await chartAttr("series")) === "147842 150456", 10000, "SpO2 not overlaid");
+    console.log(`   1 h: ${await chartAttr("points")} samples (HR, SpO2); ${await text("trend-status")}`);
+    await shot("trends-1h.png");
+  });
+  await step("[trends] 7 days come from the summaries, alarm events marked on the time axis", async () => {
+    await click("trend-range-7d");
+    await session.wait(async () => (await chartAttr("raw")) === "false" && (await chartSpanH()) > 167, 15000, "no 7-day view");
+    const marks = await session.findElements(By.css('[data-testid="trend-mark"][data-kind="alarm"]'));
+    assert.ok(marks.length > 0, "the deterioration's alarms are not marked");
+    console.log(`   7 days: ${await chartAttr("points")} points, ${marks.length} alarm events; ${await text("trend-status")}`);
+    await shot("trends-7d.png");
+  });
+  await step("[trends] dragging across the newest data zooms in; under 2 h every sample comes back", async () => {
+    // The newest data sit at the right-hand end; a drag to the edge means "until now".
+    await dragChart(0.985, 1);
+    await session.wait(async () => (await chartSpanH()) < 4, 15000, `no zoom: ${await chartSpanH()} h`);
+    await dragChart(0.5, 1);
+    await session.wait(async () => (await chartAttr("raw")) === "true" && (await chartSpanH()) <= 2, 15000, `not zoomed to raw: ${await chartSpanH()} h`);
+    assert.ok(Number((await chartAttr("points")).split(" ")[0]) > 100, `zoomed in, only ${await chartAttr("points")} samples`);
+    console.log(`   zoomed to ${(await chartSpanH()).toFixed(2)} h: ${await chartAttr("points")} samples; ${await text("trend-status")}`);
+    await shot("trends-zoomed.png");
+    await click("trends-close");
+  });
+
   // ------------------------------------------------------------ 16 beds at 1 Hz: a third session
   await session.quit();
   session = undefined;

@@ -16,6 +16,8 @@ import type {
   SessionState,
   SessionView,
   SyncView,
+  TrendRequest,
+  TrendView,
   WardSnapshot,
   WardUpdate,
 } from "./contract";
@@ -107,6 +109,11 @@ export function deviceAssign(address: string, bed: string, kind: string): Promis
 
 export function deviceRemove(address: string): Promise<void> {
   return invoke<void>("device_remove", { address });
+}
+
+/** A bed's trends: raw samples up to 2 h, summaries beyond; gaps are null values. */
+export function trend(request: TrendRequest): Promise<TrendView> {
+  return invoke<TrendView>("trend", { request });
 }
 
 /** A scanned device's Device Information (serial, model, System ID), read by connecting briefly. */

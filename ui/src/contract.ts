@@ -76,6 +76,14 @@ export type { News2Entry } from "./generated/News2Entry";
 
 export type { ScanResult } from "./generated/ScanResult";
 
+// ------------------------------------------------------------------ trends (vigil-core `trends`)
+
+/** `trend({ request })`: a bed's parameters over a range (raw samples up to 2 h, summaries beyond). */
+export type { TrendRequest } from "./generated/TrendRequest";
+export type { TrendView } from "./generated/TrendView";
+export type { TrendSeries } from "./generated/TrendSeries";
+export type { TrendMark } from "./generated/TrendMark";
+
 // ------------------------------------------------------------------ FHIR upload (vigil-core, vigil-store, vigil-model)
 
 /** `sync_status()`; null when no FHIR server is configured. */
@@ -108,6 +116,8 @@ export type { ReadingValue } from "./generated/ReadingValue";
 //   device_remove({ address }) -> void                                  (bare address or DeviceView.device, "ble-<address>")
 //   device_pair({ address }) -> boolean | null                           (bond through BlueZ; bonded as read back)
 //   device_set_clock({ address }) -> void                              (Current Time Service: the workstation's local time)
+//   device_identify({ address }) -> DeviceInfoView                     (reads DIS over a short link: serial, model, System ID)
+//   trend({ request: TrendRequest }) -> TrendView                      (clinicians; gaps are null values)
 //   sync_status() -> SyncView | null                                   (null: no FHIR server configured)
 //   fhir_find_patient({ mrn }) -> PatientMatch[]                       ("no_fhir" when none configured)
 //   fhir_link_patient({ bed, patient }) -> void                        (patient: "Patient/<id>")

@@ -1,8 +1,9 @@
 // Admit and discharge dialogs. Modal overlays created on open and removed on close.
 
-import type { AdmissionView, AdmitRequest, AppInfo, BedView, DeadLetter, DeviceInfoView, DeviceKind, DeviceView, News2Entry, ParameterLimit, PatientMatch, ScanResult } from "./contract";
+import type { AdmissionView, AdmitRequest, AppInfo, BedView, DeadLetter, DeviceInfoView, DeviceKind, DeviceView, News2Entry, ParameterLimit, PatientMatch, ScanResult, TrendRequest, TrendView } from "./contract";
 import { deadLetterRows, fhirErrorText, matchConflict, matchText, requeueText } from "./sync";
 import { h, setHidden, setText } from "./dom";
+import { TrendPanel } from "./trends";
 import { aboutRows, bondedText, identityText, kindText, rssiBars, rssiText } from "./format";
 import {
   type AdmitField,
@@ -23,6 +24,10 @@ export interface DialogDeps {
   user(): string | null;
   news2Enter(bed: string, entry: News2Entry): Promise<void>;
   devicesScan(seconds: number): Promise<ScanResult[]>;
+  /** A bed's trends (clinicians). */
+  trend(request: TrendRequest): Promise<TrendView>;
+  /** The core's clock, ms (the end of "the last N hours"). */
+  coreNow(): number;
   /** The chosen device's Device Information (connects briefly). */
   deviceIdentify(address: string): Promise<DeviceInfoView>;
   deviceAssign(address: string, bed: string, kind: string): Promise<void>;
@@ -417,6 +422,22 @@ export class Dialogs {
 
   /** Readings the FHIR server refused, newest first, with its reasons. */
   /** About this workstation: what an installer or IT asks first. */
+  /** Trends of a bed: 1 h … 7 days, several parameters on one time axis (trends.ts). */
+  openTrends(bed: BedView): void {
+    const who = bed.admission?.display_name ? ` \u2014 ${bed.admission.display_name}` : "";
+    const panel = new TrendPanel(
+      { trend: (r) => this.deps.trend(r), limitsOf: (b) => this.deps.limitsOf(b), now: () => this.deps.coreNow() },
+      bed.bed,
+      `Trends: ${bed.label}${who}`,
+    );
+    const close = h("button", { class: "btn", testid: "trends-close", text: "Close", attrs: { type: "button" } });
+    close.addEventListener("click", () => this.close());
+    panel.root.append(h("div", { class: "modal-actions" }, close));
+    this.open(panel.root, "trends-dialog", `Trends: ${bed.label}`);
+    const now = this.deps.coreNow();
+    void panel.load(now - 3_600_000, now);
+  }
+
   openAbout(info: AppInfo | null): void {
     const rows = aboutRows(info);
     const table = h(

@@ -59,6 +59,12 @@ export function formatHms(epochMs: number): string {
   return `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
 }
 
+/** Local date and time "YYYY-MM-DD HH:MM:SS" (24 h, the ward's wall clock). */
+export function formatDateTime(epochMs: number): string {
+  const d = new Date(epochMs);
+  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${formatHms(epochMs)}`;
+}
+
 /** Device clock offset "+3 s" / "-120 s" / "—". */
 export function formatOffset(s: number | null): string {
   if (s === null) return "\u2014";

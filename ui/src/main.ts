@@ -8,7 +8,7 @@ import { Dialogs } from "./dialogs";
 import { AppView } from "./render";
 import { AlarmAudio, AudioStatusReporter, soundAvailable } from "./audio";
 import { audioStateText, idsToAcknowledge, wardSounding } from "./alarms";
-import { applyBufferedUpdate, applySnapshot, applyUpdate, bedAlarms, createState, frameContext, latestReading, setAdmission } from "./state";
+import { applyBufferedUpdate, applySnapshot, applyUpdate, bedAlarms, createState, frameContext, latestReading, setAdmission, coreNow } from "./state";
 import { SHOWN_CODES, ScreenLatency, percentile } from "./timing";
 import { commandErrorText, toCommandError } from "./validate";
 import { headerLabel, offersBreakGlass, sessionAttributes, sessionChanged, shouldTouch, showBreakGlass, showSetPin, showSignIn } from "./signin";
@@ -178,6 +178,8 @@ const dialogs = new Dialogs({
   news2Enter: api.news2Enter,
   devicesScan: api.devicesScan,
   deviceIdentify: api.deviceIdentify,
+  trend: api.trend,
+  coreNow: () => coreNow(state, performance.now()) ?? Date.now(),
   deviceAssign: api.deviceAssign,
   deviceRemove: api.deviceRemove,
   limitsOf: (bed) => bedAlarms(state, bed)?.limits ?? [],
@@ -259,6 +261,12 @@ const view = new AppView({
     }
     withSession(() => {
       for (const bed of beds) api.alarmPause(bed).catch((e) => actionError(`pause the alarm audio at ${bedView(bed)?.label ?? bed}`, e));
+    });
+  },
+  openTrends(bed) {
+    withSession(() => {
+      const b = bedView(bed);
+      if (b) dialogs.openTrends(b);
     });
   },
   editLimits(bed) {

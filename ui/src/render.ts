@@ -75,6 +75,8 @@ export interface Actions {
   /** Pause alarm audio at a bed (time-limited, engine preset). */
   pause(bed: string): void;
   editLimits(bed: string): void;
+  /** Trends of the bed over 1 h … 7 days. */
+  openTrends(bed: string): void;
   /**
    * Acknowledge alarms the screen showed when the button was clicked: one ([its id]),
    * or every one drawn in the bar that needed a response ("Acknowledge all").
@@ -1044,6 +1046,7 @@ class DetailView {
         this.patient.category,
         this.info,
         h("span", { class: "spacer" }),
+        button("btn-trends", `trends-open-${id}`, "Trends\u2026", () => actions.openTrends(id), "This bed's vital signs over hours and days"),
         this.patient.admit,
         this.discharge,
       ),

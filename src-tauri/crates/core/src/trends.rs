@@ -64,7 +64,7 @@ pub struct TrendSeries {
 #[ts(export)]
 pub struct TrendMark {
     pub t: f64,
-    /// "alarm" (an alarm started or escalated), "news2" (a score), "technical".
+    /// "alarm" (an alarm started or escalated), "news2" (the score changed), "technical".
     pub kind: String,
     /// "high", "medium", "low" for alarms; null otherwise.
     pub priority: Option<String>,
@@ -244,7 +244,12 @@ impl Vigil {
                 label: e.message,
             });
         }
+        // NEWS2 is scored every 30 s: mark only where the score (or its completeness) changes.
+        let mut last: Option<(u8, bool)> = None;
         for n in self.news2_history(bed).into_iter().filter(|n| n.at >= from && n.at <= to) {
+            if last.replace((n.total, n.complete)) == Some((n.total, n.complete)) {
+                continue;
+            }
             marks.push(TrendMark {
                 t: n.at.timestamp_millis() as f64,
                 kind: "news2".into(),

@@ -1,0 +1,68 @@
+import { describe, expect, it } from "vitest";
+import type { TrendSeries } from "./contract";
+import { alignSeries, lineRuns, markColor, panRange, rangeWithLimits, snapSelection, timeTicks, trendStatus, zoomRange } from "./trenddata";
+
+const series = (code: number, t: number[], value: (number | null)[], raw = true): TrendSeries => ({
+  code,
+  unit: "/min",
+  raw,
+  t,
+  value,
+  min: value,
+  max: value,
+  special: [],
+});
+
+describe("trends on one time axis", () => {
+  it("a gap the core marked stays a break; the other series' times are passed over", () => {
+    const hr = series(147842, [0, 1000, 2000, 5000, 9000], [70, 71, null, 80, 81]);
+    const spo2 = series(150456, [500, 1500, 9000], [97, 96, 95]);
+    const [t, a, b] = alignSeries({ series: [hr, spo2] });
+    expect(t).toEqual([0, 500, 1000, 1500, 2000, 5000, 9000]);
+    expect(a).toEqual([70, undefined, 71, undefined, null, 80, 81]);
+    expect(b).toEqual([undefined, 97, undefined, 96, undefined, undefined, 95]);
+    // The heart rate is drawn in two pieces, SpO2 in one.
+    expect(lineRuns(hr.value)).toBe(2);
+    expect(lineRuns(spo2.value)).toBe(1);
+    expect(lineRuns([null, null])).toBe(0);
+  });
+
+  it("pans by half the span, never into the future", () => {
+    expect(panRange(0, 100, -1, 1000)).toEqual([-50, 50]);
+    expect(panRange(800, 1000, 1, 1000)).toEqual([800, 1000]);
+    expect(panRange(700, 900, 1, 1000)).toEqual([800, 1000]);
+  });
+
+  it("a zoom is at least a minute, in either drag direction", () => {
+    expect(zoomRange(5000, 1000)).toEqual([-27000, 33000]);
+    expect(zoomRange(0, 3_600_000)).toEqual([0, 3_600_000]);
+  });
+
+  it("says whether every sample is shown", () => {
+    expect(trendStatus({ series: [series(1, [], [])] }, 0, 3_600_000)).toBe("1 h \u00b7 every sample");
+    expect(trendStatus({ series: [series(1, [], [], false)] }, 0, 7 * 86_400_000)).toMatch(/^7 days \u00b7 mean per interval/);
+    expect(trendStatus({ series: [series(1, [], [])] }, 0, 600_000)).toBe("10 min \u00b7 every sample");
+  });
+
+  it("marks alarms in their priority's colour", () => {
+    expect(markColor({ kind: "alarm", priority: "high" })).toBe("#ff4d4f");
+    expect(markColor({ kind: "news2", priority: null })).not.toBe(markColor({ kind: "alarm", priority: "high" }));
+  });
+
+  it("labels the time axis in 24 h local time, with the date over long ranges", () => {
+    const t = new Date(2026, 11, 5, 0, 0).getTime();
+    expect(timeTicks([t + 3_600_000 * 13.5], 3_600_000)).toEqual(["13:30"]);
+    expect(timeTicks([t, t + 6 * 3_600_000], 7 * 86_400_000)).toEqual(["05/12 00:00", "06:00"]);
+  });
+
+  it("widens a scale to show its limits, and leaves an empty one alone", () => {
+    expect(rangeWithLimits(70, 90, 50, 120)).toEqual([46.5, 123.5]);
+    expect(rangeWithLimits(null, null, null, null)).toBeNull();
+    expect(rangeWithLimits(97, 97, null, null)).toEqual([96, 98]);
+  });
+
+  it("a drag to the right edge means until the end of the range", () => {
+    expect(snapSelection(500, 998, 1000, 0, 1_000_000)).toEqual([500_000, 1_000_000]);
+    expect(snapSelection(2, 500, 1000, 0, 1_000_000)).toEqual([0, 500_000]);
+  });
+});

@@ -1,0 +1,319 @@
+// The trend screen (issue 15): a bed's parameters over 1 h … 7 days on one
+// time axis, drawn with uPlot — a small canvas time-series library made for
+// hundreds of thousands of points, so a week of 1 Hz summaries pans and
+// zooms without stutter in the bedside webview (SVG or DOM charts slow down
+// long before that). Reports are drawn in Rust with plotters instead; this is
+// only the live screen.
+//
+// Drag across the chart to zoom (ranges of 2 h or less come back as every
+// sample), "Earlier"/"Later" pan by half the range. Gaps stay gaps; a long
+// range shows each interval's mean with its min–max range, so a short
+// desaturation is not averaged away; limits are bands; alarm and NEWS2
+// events are marked on the time axis and listed under the chart.
+
+import type uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+import type { ParameterLimit, TrendRequest, TrendView } from "./contract";
+import { PARAMETER_MDC } from "./alarms";
+import { displayUnit, mdcLabel } from "./codes";
+import { h, setText } from "./dom";
+import { alignSeries, lineRuns, markColor, panRange, rangeWithLimits, seriesColor, snapSelection, timeTicks, TREND_CODES, TREND_RANGES, trendStatus, zoomRange } from "./trenddata";
+import { formatDateTime } from "./format";
+import { commandErrorText, toCommandError } from "./validate";
+
+export interface TrendDeps {
+  trend(request: TrendRequest): Promise<TrendView>;
+  /** The bed's current alarm limits (drawn as bands). */
+  limitsOf(bed: string): ParameterLimit[];
+  /** The core's clock (ms): the end of "the last N hours". */
+  now(): number;
+}
+
+/** The most events listed under the chart. */
+const MARKS_LISTED = 200;
+
+let uPlotModule: Promise<typeof uPlot> | null = null;
+
+/**
+ * uPlot, loaded when the first trend opens. It builds an `Intl.NumberFormat`
+ * for `navigator.language` as it loads, which throws where the webview reports
+ * a locale that is not a language tag ("C" on a gateway started with LANG=C):
+ * then the page takes "en-US" for it, rather than failing to draw any trend.
+ */
+function loadUPlot(): Promise<typeof uPlot> {
+  if (!uPlotModule) {
+    try {
+      new Intl.NumberFormat(navigator.language);
+    } catch {
+      Object.defineProperty(navigator, "language", { value: "en-US", configurable: true });
+    }
+    uPlotModule = import("uplot").then((m) => m.default);
+  }
+  return uPlotModule;
+}
+
+export class TrendPanel {
+  readonly root: HTMLElement;
+  private readonly chart: HTMLElement;
+  private readonly status: HTMLElement;
+  private readonly error: HTMLElement;
+  private readonly marks: HTMLOListElement;
+  private readonly rangeButtons = new Map<string, HTMLButtonElement>();
+  private codes: number[] = [TREND_CODES[0]];
+  private from = 0;
+  private to = 0;
+  private plot: uPlot | null = null;
+  /** Answers to older requests are dropped (a fast clicker must not see a stale range). */
+  private seq = 0;
+
+  constructor(
+    private readonly deps: TrendDeps,
+    private readonly bed: string,
+    title: string,
+  ) {
+    const ranges = h("div", { class: "trend-ranges", attrs: { role: "group", "aria-label": "Range" } });
+    for (const r of TREND_RANGES) {
+      const b = h("button", { class: "btn", testid: `trend-range-${r.id}`, text: r.label, attrs: { type: "button" } });
+      b.addEventListener("click", () => {
+        const now = this.deps.now();
+        void this.load(now - r.ms, now);
+      });
+      this.rangeButtons.set(r.id, b);
+      ranges.append(b);
+    }
+    const earlier = h("button", { class: "btn", testid: "trend-earlier", text: "\u25c0 Earlier", attrs: { type: "button" } });
+    const later = h("button", { class: "btn", testid: "trend-later", text: "Later \u25b6", attrs: { type: "button" } });
+    earlier.addEventListener("click", () => void this.load(...panRange(this.from, this.to, -1, this.deps.now())));
+    later.addEventListener("click", () => void this.load(...panRange(this.from, this.to, 1, this.deps.now())));
+
+    const params = h("div", { class: "trend-params", attrs: { role: "group", "aria-label": "Parameters" } });
+    for (const code of TREND_CODES) {
+      const box = h("input", { testid: `trend-param-${code}`, attrs: { type: "checkbox", value: String(code) } });
+      box.checked = this.codes.includes(code);
+      box.addEventListener("change", () => {
+        const chosen = [...params.querySelectorAll<HTMLInputElement>("input:checked")].map((i) => Number(i.value));
+        if (chosen.length === 0) {
+          box.checked = true; // at least one parameter
+          return;
+        }
+        this.codes = chosen;
+        void this.load(this.from, this.to);
+      });
+      const chip = h("label", { class: "trend-param" }, box, h("span", { text: mdcLabel(code) }));
+      chip.style.setProperty("--param-color", seriesColor(code));
+      params.append(chip);
+    }
+
+    this.status = h("span", { class: "trend-status", testid: "trend-status", attrs: { role: "status" } });
+    this.error = h("div", { class: "command-error", testid: "trend-error", attrs: { role: "alert" } });
+    this.error.hidden = true;
+    this.chart = h("div", { class: "trend-chart", testid: "trend-chart" });
+    this.marks = h("ol", { class: "trend-marks", testid: "trend-marks" });
+    this.root = h(
+      "div",
+      { class: "trends", testid: `trends-${bed}` },
+      h("div", { class: "trend-head" }, h("h2", { text: title }), ranges, h("span", { class: "spacer" }), earlier, later),
+      params,
+      this.status,
+      this.error,
+      this.chart,
+      h("div", { class: "trend-marks-box" }, h("h3", { text: "Events" }), this.marks),
+    );
+  }
+
+  /** Fetches and draws `[from, to]` (ms). */
+  async load(from: number, to: number): Promise<void> {
+    const seq = ++this.seq;
+    this.from = from;
+    this.to = to;
+    for (const r of TREND_RANGES) this.rangeButtons.get(r.id)!.classList.toggle("is-active", Math.abs(to - from - r.ms) < 1000 && Math.abs(this.deps.now() - to) < 60_000);
+    setText(this.status, "Loading\u2026");
+    this.chart.dataset.loading = "true";
+    const width = Math.max(300, this.chart.clientWidth || 900);
+    try {
+      const view = await this.deps.trend({
+        bed: this.bed,
+        codes: this.codes,
+        from: new Date(from).toISOString(),
+        to: new Date(to).toISOString(),
+        points: Math.min(2000, Math.round(width)),
+      });
+      const UPlot = await loadUPlot();
+      if (seq !== this.seq) return;
+      this.error.hidden = true;
+      this.draw(UPlot, view);
+      setText(this.status, trendStatus(view, from, to));
+    } catch (e) {
+      if (seq !== this.seq) return;
+      setText(this.status, "");
+      setText(this.error, `Trend unavailable: ${commandErrorText(toCommandError(e))}`);
+      this.error.hidden = false;
+    } finally {
+      if (seq === this.seq) delete this.chart.dataset.loading;
+    }
+  }
+
+  private draw(UPlot: typeof uPlot, view: TrendView): void {
+    const data = alignSeries(view) as uPlot.AlignedData;
+    const units = [...new Set(view.series.map((s) => s.unit || "?"))];
+    const scales: uPlot.Scales = { x: { time: true, auto: false, range: () => [this.from, this.to] } };
+    const limits = this.deps.limitsOf(this.bed);
+    for (const u of units) {
+      // The scale shows the limits of its parameters too: a band off screen tells nothing.
+      const ls = view.series
+        .filter((s) => (s.unit || "?") === u)
+        .map((s) => limits.find((x) => PARAMETER_MDC[x.parameter] === s.code)?.limit)
+        .filter((l) => l !== undefined);
+      const lo = ls.map((l) => l.low ?? l.critical_low).filter((v): v is number => v !== null);
+      const hi = ls.map((l) => l.high ?? l.critical_high).filter((v): v is number => v !== null);
+      scales[u] = {
+        auto: true,
+        range: (_u, min, max) =>
+          rangeWithLimits(min, max, lo.length ? Math.min(...lo) : null, hi.length ? Math.max(...hi) : null) ?? [0, 1],
+      };
+    }
+    const axisColor = "#8b949e";
+    const grid = { stroke: "#30363d", width: 1 };
+    const axes: uPlot.Axis[] = [{ stroke: axisColor, grid, ticks: grid, values: (_u, splits) => timeTicks(splits, this.to - this.from) }];
+    units.forEach((u, i) =>
+      axes.push({
+        scale: u,
+        label: displayUnit(u),
+        stroke: axisColor,
+        side: i === 1 ? 1 : 3,
+        show: i < 2,
+        grid: { ...grid, show: i === 0 },
+        ticks: grid,
+      }),
+    );
+    const series: uPlot.Series[] = [
+      { label: "Time", value: (_u, v) => (v == null ? "--" : formatDateTime(v)) },
+      ...view.series.map((s) => ({
+        label: `${mdcLabel(s.code)} (${displayUnit(s.unit)})`,
+        scale: s.unit || "?",
+        stroke: seriesColor(s.code),
+        width: 2,
+        spanGaps: false,
+        points: { show: s.raw && s.t.length < 150 },
+      })),
+    ];
+    const width = Math.max(300, this.chart.clientWidth || 900);
+    const height = Math.max(220, Math.round(window.innerHeight * 0.45));
+    this.plot?.destroy();
+    this.chart.replaceChildren();
+    this.plot = new UPlot(
+      {
+        width,
+        height,
+        ms: 1,
+        scales,
+        axes,
+        series,
+        cursor: { drag: { x: true, y: false, setScale: false } },
+        hooks: {
+          setSelect: [
+            (u) => {
+              if (u.select.width < 3) return;
+              const [a, b] = snapSelection(u.select.left, u.select.left + u.select.width, u.bbox.width / (window.devicePixelRatio || 1), this.from, this.to);
+              u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+              void this.load(...zoomRange(a, b));
+            },
+          ],
+          draw: [(u) => this.drawOverlays(u, view)],
+        },
+      },
+      data,
+      this.chart,
+    );
+    // For tests and for anyone inspecting the page: what is drawn.
+    this.chart.dataset.from = String(Math.round(this.from));
+    this.chart.dataset.to = String(Math.round(this.to));
+    this.chart.dataset.series = view.series.map((s) => s.code).join(" ");
+    this.chart.dataset.raw = String(view.series.every((s) => s.raw));
+    this.chart.dataset.runs = view.series.map((s) => lineRuns(s.value)).join(" ");
+    this.chart.dataset.points = view.series.map((s) => s.value.filter((v) => v !== null).length).join(" ");
+    this.listMarks(view);
+  }
+
+  /** Limit bands, the min–max range of summarised intervals, special values and event marks. */
+  private drawOverlays(u: uPlot, view: TrendView): void {
+    const ctx = u.ctx;
+    const { left, top, width, height } = u.bbox;
+    const dpr = window.devicePixelRatio || 1;
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(left, top, width, height);
+    ctx.clip();
+    const limits = this.deps.limitsOf(this.bed);
+    for (const s of view.series) {
+      const scale = s.unit || "?";
+      const color = seriesColor(s.code);
+      const l = limits.find((x) => PARAMETER_MDC[x.parameter] === s.code)?.limit;
+      if (l) {
+        const lo = l.low ?? l.critical_low;
+        const hi = l.high ?? l.critical_high;
+        const y = (v: number) => u.valToPos(v, scale, true);
+        if (lo !== null && hi !== null) {
+          ctx.fillStyle = color + "14"; // the in-limits band, faint
+          ctx.fillRect(left, y(hi), width, y(lo) - y(hi));
+        }
+        ctx.strokeStyle = color + "99";
+        ctx.setLineDash([6 * dpr, 4 * dpr]);
+        ctx.lineWidth = dpr;
+        for (const v of [lo, hi]) {
+          if (v === null) continue;
+          ctx.beginPath();
+          ctx.moveTo(left, y(v));
+          ctx.lineTo(left + width, y(v));
+          ctx.stroke();
+        }
+        ctx.setLineDash([]);
+      }
+      if (!s.raw) {
+        // Each interval's range: a dip inside an hour still shows on a 7-day view.
+        ctx.strokeStyle = color + "55";
+        ctx.lineWidth = Math.max(1, 2 * dpr);
+        ctx.beginPath();
+        s.t.forEach((t, i) => {
+          const mn = s.min[i];
+          const mx = s.max[i];
+          if (mn == null || mx == null) return;
+          const x = u.valToPos(t, "x", true);
+          ctx.moveTo(x, u.valToPos(mn, scale, true));
+          ctx.lineTo(x, u.valToPos(mx, scale, true) - 0.5);
+        });
+        ctx.stroke();
+      }
+      ctx.fillStyle = color;
+      ctx.font = `${12 * dpr}px sans-serif`;
+      for (const t of s.special) ctx.fillText("\u00d7", u.valToPos(t, "x", true) - 3 * dpr, top + height - 4 * dpr);
+    }
+    ctx.lineWidth = Math.max(1, 1.5 * dpr);
+    for (const m of view.marks) {
+      const x = u.valToPos(m.t, "x", true);
+      ctx.strokeStyle = markColor(m);
+      ctx.beginPath();
+      // Alarms cross the whole chart; a NEWS2 change is a tick at the top.
+      ctx.moveTo(x, top);
+      ctx.lineTo(x, m.kind === "news2" ? top + 10 * dpr : top + height);
+      ctx.stroke();
+    }
+    ctx.restore();
+  }
+
+  private listMarks(view: TrendView): void {
+    const items = view.marks.slice(-MARKS_LISTED).map((m) => {
+      const dot = h("span", { class: "trend-mark-dot" });
+      dot.style.background = markColor(m);
+      return h(
+        "li",
+        { class: "trend-mark", testid: "trend-mark", attrs: { "data-kind": m.kind, "data-priority": m.priority ?? "" } },
+        dot,
+        h("time", { text: formatDateTime(m.t) }),
+        h("span", { text: m.label }),
+      );
+    });
+    this.marks.replaceChildren(...items);
+    if (items.length === 0) this.marks.append(h("li", { class: "trend-mark-none", text: "No alarm or NEWS2 events in this range." }));
+  }
+}
