@@ -5,7 +5,8 @@
 //! encoded compactly ([`codec`]), sealed with an AAD that binds the chunk to
 //! its series and time range, and written in one SQLite transaction per
 //! batch. Patient identity lives in a separate table under its own key
-//! ([`Patient`]). Callers see a small API — append a batch, query a series,
+//! ([`Patient`]). Bed ids, device addresses and series descriptors are
+//! sealed too; lookups go through keyed tags ([`lookup`]). Callers see a small API — append a batch, query a series,
 //! latest per bed, admit/discharge — so the layout can change behind it.
 
 mod chunks;
@@ -16,9 +17,11 @@ mod keylog;
 mod keyring;
 pub mod keys;
 mod logs;
+mod lookup;
 mod salvage;
 mod settings;
 pub mod spill;
+mod upgrade;
 mod users;
 mod vault;
 
@@ -221,13 +224,19 @@ pub struct Store {
     outbox: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Series rows never change once written: remember their ids.
     series_cache: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<chunks::SeriesKey, i64>>>,
+    /// The other way round, for reads: a series' descriptor is sealed, so
+    /// each is opened once, not once per chunk.
+    series_by_id: std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<i64, std::sync::Arc<chunks::SeriesKey>>>,
+    >,
+    /// Keyed tags of bed ids, device addresses and series (schema 11).
+    lookup: std::sync::Arc<lookup::Lookup>,
     /// Row MACs, scope digests and the rollback counter (schema 7).
     integrity: std::sync::Arc<integrity::Integrity>,
 }
 
 pub(crate) const AAD_CHUNK: &[u8] = b"vigil/chunk/v1";
 pub(crate) const AAD_SUMMARY: &[u8] = b"vigil/summary/v1";
-pub(crate) const AAD_PATIENT: &[u8] = b"vigil/patient/v1/";
 
 pub(crate) fn source_str(s: Source) -> &'static str {
     match s {
@@ -270,6 +279,16 @@ impl Store {
         let (pool, keys) = Self::open_pool(path, key, existed)
             .await
             .map_err(|e| damaged(path, e))?;
+        // Schema 11: the lookup key, and at the first open the move of the
+        // older rows to their sealed shape (before the integrity check of
+        // a pre-schema-7 store MACs the rows in that shape).
+        let lookup = match upgrade::run(&pool, &keys).await {
+            Ok(l) => l,
+            Err(e) => {
+                pool.close().await;
+                return Err(damaged(path, e));
+            }
+        };
         let integrity = match integrity::init(&pool, &keys, counter_dir).await {
             Ok(i) => i,
             Err(e) => {
@@ -284,6 +303,8 @@ impl Store {
             path: path.to_path_buf(),
             outbox: Default::default(),
             series_cache: Default::default(),
+            series_by_id: Default::default(),
+            lookup: std::sync::Arc::new(lookup),
         })
     }
 
