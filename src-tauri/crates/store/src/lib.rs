@@ -509,3 +509,16 @@ pub fn move_aside(path: &Path, now: DateTime<Utc>) -> Result<PathBuf, StoreError
     std::fs::rename(path, &aside).map_err(|e| io(e, path))?;
     Ok(aside)
 }
+
+#[cfg(test)]
+mod send {
+    /// The app awaits `open` inside Tauri commands, which need `Send`
+    /// futures (sqlx's generic executors can make one not `Send`).
+    #[allow(dead_code)]
+    fn open_is_send(p: &std::path::Path, k: &crate::KeySource) {
+        fn is_send<T: Send>(_: T) {}
+        is_send(async move {
+            let _ = crate::Store::open(p, k).await;
+        });
+    }
+}

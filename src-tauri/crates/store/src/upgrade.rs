@@ -52,14 +52,16 @@ pub(crate) async fn run(pool: &SqlitePool, keys: &Keyring) -> Result<Lookup, Sto
     // the children's REFERENCES clauses naming the table as they did.
     // Both are per connection and must be set outside the transaction.
     let set = |on: bool| {
-        format!(
-            "PRAGMA foreign_keys = {}; PRAGMA legacy_alter_table = {}; PRAGMA secure_delete = {}",
-            if on { "ON" } else { "OFF" },
-            if on { "OFF" } else { "ON" },
-            if on { "OFF" } else { "ON" },
-        )
+        let (on, off) = if on { ("ON", "OFF") } else { ("OFF", "ON") };
+        [
+            format!("PRAGMA foreign_keys = {on}"),
+            format!("PRAGMA legacy_alter_table = {off}"),
+            format!("PRAGMA secure_delete = {off}"),
+        ]
     };
-    sqlx::raw_sql(&set(false)).execute(&mut *conn).await.map_err(db(what))?;
+    for p in set(false) {
+        sqlx::query(&p).execute(&mut *conn).await.map_err(db(what))?;
+    }
     let result = async {
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db(what))?;
         let l = lookup::load_or_create(&mut tx, keys).await?;
@@ -80,7 +82,12 @@ pub(crate) async fn run(pool: &SqlitePool, keys: &Keyring) -> Result<Lookup, Sto
     }
     .await;
     // Back to the pool's settings whatever happened (the connection is reused).
-    let reset = sqlx::raw_sql(&set(true)).execute(&mut *conn).await;
+    let mut reset = Ok(());
+    for p in set(true) {
+        if let Err(e) = sqlx::query(&p).execute(&mut *conn).await {
+            reset = Err(e);
+        }
+    }
     if let Err(e) = reset {
         // Do not hand a connection without foreign keys back to the pool.
         conn.detach();
@@ -99,12 +106,12 @@ async fn move_rows(
 ) -> Result<u64, StoreError> {
     let what = "upgrading the store to schema 11";
     for t in TABLES {
-        sqlx::raw_sql(&format!(
-            "ALTER TABLE {t} RENAME TO {t}_v10; ALTER TABLE {t}_next RENAME TO {t};"
-        ))
-        .execute(&mut *tx)
-        .await
-        .map_err(db(what))?;
+        for stmt in [
+            format!("ALTER TABLE {t} RENAME TO {t}_v10"),
+            format!("ALTER TABLE {t}_next RENAME TO {t}"),
+        ] {
+            sqlx::query(&stmt).execute(&mut *tx).await.map_err(db(what))?;
+        }
     }
     let mut delta = Delta::default();
     let mut n = 0;
