@@ -110,6 +110,21 @@ fn beds_devices_vitals_and_admission_times_are_not_in_the_file() {
             let us = at.timestamp_micros().to_be_bytes();
             assert!(!contains(&bytes, &us[2..]), "found an admission time in the clear");
         }
+
+        // The lookup key survives a key rotation: tags still find the rows.
+        let new_key = KeySource::passphrase("a different passphrase for the rotation", "test");
+        vigil_store::rotate_key(&path, &key(), &new_key).await.unwrap();
+        let store = Store::open_with_counter_dir(&path, &new_key, Some(counters.path()))
+            .await
+            .unwrap();
+        assert_eq!(store.query_series(&q).await.unwrap().len(), 30);
+        assert_eq!(store.current_admissions().await.unwrap()[0].bed, BED);
+        assert_eq!(store.devices().await.unwrap()[0].address, ADDRESS);
+        assert_eq!(store.alarm_log(Some(BED), t(0), t(60)).await.unwrap().len(), 1);
+        store.discharge(BED, t(100)).await.unwrap();
+        let (_, failures) = store.verify().await.unwrap();
+        assert!(failures.is_empty(), "{failures:?}");
+        store.close().await;
     });
 }
 
