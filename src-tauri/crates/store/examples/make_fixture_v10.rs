@@ -13,7 +13,15 @@ use vigil_store::{KeySource, Patient, PatientCategory, Store};
 /// NOT A SECRET: the fixture's published test passphrase.
 pub const FIXTURE_PASSPHRASE: &str = "fixture-passphrase-v10";
 
-fn reading(bed: &str, adm: Option<&AdmissionId>, device: &str, code: Mdc, unit: &str, v: f64, t: chrono::DateTime<Utc>) -> Reading {
+fn reading(
+    bed: &str,
+    adm: Option<&AdmissionId>,
+    device: &str,
+    code: Mdc,
+    unit: &str,
+    v: f64,
+    t: chrono::DateTime<Utc>,
+) -> Reading {
     Reading {
         bed: bed.into(),
         admission: adm.cloned(),
@@ -44,48 +52,116 @@ async fn main() {
         category: PatientCategory::Adult,
     };
     // bed-FIX-1: one discharged admission, then a current one.
-    let old = store.admit("bed-FIX-1", patient("Fixture Old", "FIX-OLD"), t0 - Duration::days(2)).await.unwrap();
-    store.discharge("bed-FIX-1", t0 - Duration::days(1)).await.unwrap();
-    let adm = store.admit("bed-FIX-1", patient("Fixture Current", "FIX-CUR"), t0).await.unwrap();
+    let old = store
+        .admit(
+            "bed-FIX-1",
+            patient("Fixture Old", "FIX-OLD"),
+            t0 - Duration::days(2),
+        )
+        .await
+        .unwrap();
+    store
+        .discharge("bed-FIX-1", t0 - Duration::days(1))
+        .await
+        .unwrap();
+    let adm = store
+        .admit("bed-FIX-1", patient("Fixture Current", "FIX-CUR"), t0)
+        .await
+        .unwrap();
     store.link_patient(&adm.id, "Patient/fixture-1").await.unwrap();
-    store.assign_device("C0:FF:EE:00:00:01", "bed-FIX-1", "pulse-oximeter").await.unwrap();
+    store
+        .assign_device("C0:FF:EE:00:00:01", "bed-FIX-1", "pulse-oximeter")
+        .await
+        .unwrap();
     store
         .set_device_info("C0:FF:EE:00:00:01", &serde_json::json!({"model": "FixtureOx"}))
         .await
         .unwrap();
-    store.assign_device("C0:FF:EE:00:00:02", "bed-FIX-2", "thermometer").await.unwrap();
+    store
+        .assign_device("C0:FF:EE:00:00:02", "bed-FIX-2", "thermometer")
+        .await
+        .unwrap();
     // 3 batches x (60 SpO2 at bed-FIX-1, 1 temperature at empty bed-FIX-2).
     for b in 0..3i64 {
         let mut rs = Vec::new();
         for s in 0..60i64 {
             let t = t0 + Duration::seconds(b * 60 + s);
-            rs.push(reading("bed-FIX-1", Some(&adm.id), "C0:FF:EE:00:00:01", Mdc(150456), "%", 90.0 + (s % 8) as f64, t));
+            rs.push(reading(
+                "bed-FIX-1",
+                Some(&adm.id),
+                "C0:FF:EE:00:00:01",
+                Mdc(150456),
+                "%",
+                90.0 + (s % 8) as f64,
+                t,
+            ));
         }
-        rs.push(reading("bed-FIX-2", None, "C0:FF:EE:00:00:02", Mdc(150364), "Cel", 36.5, t0 + Duration::seconds(b * 60)));
+        rs.push(reading(
+            "bed-FIX-2",
+            None,
+            "C0:FF:EE:00:00:02",
+            Mdc(150364),
+            "Cel",
+            36.5,
+            t0 + Duration::seconds(b * 60),
+        ));
         store.append(&rs).await.unwrap();
     }
     // An old reading of the discharged admission.
     store
-        .append(&[reading("bed-FIX-1", Some(&old.id), "C0:FF:EE:00:00:01", Mdc(150456), "%", 97.0, t0 - Duration::hours(36))])
+        .append(&[reading(
+            "bed-FIX-1",
+            Some(&old.id),
+            "C0:FF:EE:00:00:01",
+            Mdc(150456),
+            "%",
+            97.0,
+            t0 - Duration::hours(36),
+        )])
         .await
         .unwrap();
     store
         .log_alarms(&[
-            ("bed-FIX-1".into(), t0 + Duration::seconds(10), serde_json::json!({"fixture": "start"})),
-            ("bed-FIX-1".into(), t0 + Duration::seconds(20), serde_json::json!({"fixture": "end"})),
-            ("bed-FIX-2".into(), t0 + Duration::seconds(30), serde_json::json!({"fixture": "other"})),
+            (
+                "bed-FIX-1".into(),
+                t0 + Duration::seconds(10),
+                serde_json::json!({"fixture": "start"}),
+            ),
+            (
+                "bed-FIX-1".into(),
+                t0 + Duration::seconds(20),
+                serde_json::json!({"fixture": "end"}),
+            ),
+            (
+                "bed-FIX-2".into(),
+                t0 + Duration::seconds(30),
+                serde_json::json!({"fixture": "other"}),
+            ),
         ])
         .await
         .unwrap();
     store
-        .save_bed_settings("bed-FIX-1", Some(&adm.id), t0 + Duration::seconds(5), &serde_json::json!({"limits": "fixture"}))
+        .save_bed_settings(
+            "bed-FIX-1",
+            Some(&adm.id),
+            t0 + Duration::seconds(5),
+            &serde_json::json!({"limits": "fixture"}),
+        )
         .await
         .unwrap();
     store
-        .save_bed_settings("bed-FIX-2", None, t0 + Duration::seconds(6), &serde_json::json!({"limits": "empty bed"}))
+        .save_bed_settings(
+            "bed-FIX-2",
+            None,
+            t0 + Duration::seconds(6),
+            &serde_json::json!({"limits": "empty bed"}),
+        )
         .await
         .unwrap();
     let first = store.outbox_peek(1).await.unwrap();
-    store.dead_letter(&first[0].readings[0], "fixture refusal").await.unwrap();
+    store
+        .dead_letter(&first[0].readings[0], "fixture refusal")
+        .await
+        .unwrap();
     store.close().await;
 }

@@ -52,7 +52,15 @@ impl Lookup {
     }
 
     /// A whole series descriptor (admission, bed, device, code, unit, source).
-    pub(crate) fn series(&self, admission: &str, bed: &str, device: &str, code: u32, unit: &str, source: &str) -> Vec<u8> {
+    pub(crate) fn series(
+        &self,
+        admission: &str,
+        bed: &str,
+        device: &str,
+        code: u32,
+        unit: &str,
+        source: &str,
+    ) -> Vec<u8> {
         self.tag(
             "series",
             &[
@@ -69,7 +77,10 @@ impl Lookup {
 
 /// Loads the lookup key, creating it (in `conn`'s transaction) on the first
 /// open under schema 11.
-pub(crate) async fn load_or_create(conn: &mut SqliteConnection, keys: &Keyring) -> Result<Lookup, StoreError> {
+pub(crate) async fn load_or_create(
+    conn: &mut SqliteConnection,
+    keys: &Keyring,
+) -> Result<Lookup, StoreError> {
     let what = "opening the lookup key";
     let row: Option<(i64, Vec<u8>, Vec<u8>)> =
         sqlx::query_as("SELECT key_id, nonce, sealed FROM lookup_key WHERE id = 1")

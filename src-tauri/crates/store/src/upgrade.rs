@@ -37,10 +37,12 @@ const FAILED_MAC: [u8; 32] = [0; 32];
 pub(crate) async fn run(pool: &SqlitePool, keys: &Keyring) -> Result<Lookup, StoreError> {
     let what = "upgrading the store to schema 11";
     let mut conn = pool.acquire().await.map_err(db(what))?;
-    let pending: bool = sqlx::query_scalar("SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'series_next'")
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db(what))?;
+    let pending: bool = sqlx::query_scalar(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'series_next'",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db(what))?;
     if !pending {
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db(what))?;
         let l = lookup::load_or_create(&mut tx, keys).await?;
@@ -67,17 +69,21 @@ pub(crate) async fn run(pool: &SqlitePool, keys: &Keyring) -> Result<Lookup, Sto
         let l = lookup::load_or_create(&mut tx, keys).await?;
         let ik = crate::integrity::load(&mut tx, keys).await?;
         let moved = move_rows(&mut tx, keys, &l, ik.as_ref()).await?;
-        let broken: Option<String> = sqlx::query_scalar("SELECT \"table\" FROM pragma_foreign_key_check LIMIT 1")
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db(what))?;
+        let broken: Option<String> =
+            sqlx::query_scalar("SELECT \"table\" FROM pragma_foreign_key_check LIMIT 1")
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db(what))?;
         if let Some(t) = broken {
             return Err(StoreError::Key(format!(
                 "schema 11 upgrade left a dangling reference in {t}; nothing was changed"
             )));
         }
         tx.commit().await.map_err(db(what))?;
-        tracing::info!(rows = moved, "schema 11: bed ids, addresses, series and admission times sealed");
+        tracing::info!(
+            rows = moved,
+            "schema 11: bed ids, addresses, series and admission times sealed"
+        );
         Ok(l)
     }
     .await;
@@ -155,10 +161,12 @@ async fn admissions(
     delta: &mut Delta,
 ) -> Result<u64, StoreError> {
     let what = "upgrading admissions";
-    let rows = sqlx::query("SELECT id, bed, admitted_at, discharged_at, nonce, sealed, key_id, mac FROM admissions_v10")
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db(what))?;
+    let rows = sqlx::query(
+        "SELECT id, bed, admitted_at, discharged_at, nonce, sealed, key_id, mac FROM admissions_v10",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db(what))?;
     for r in &rows {
         let id: String = r.get("id");
         let bed: String = r.get("bed");
@@ -188,7 +196,10 @@ async fn admissions(
                     admitted_at: admitted,
                     discharged_at: discharged,
                 };
-                (vault::insert_admission_row(tx, keys, l, ik, &id, &stay, what).await?, true)
+                (
+                    vault::insert_admission_row(tx, keys, l, ik, &id, &stay, what).await?,
+                    true,
+                )
             }
             None => {
                 // Carried as it was: it keeps failing to open.
@@ -312,10 +323,11 @@ async fn devices(
     delta: &mut Delta,
 ) -> Result<u64, StoreError> {
     let what = "upgrading devices";
-    let rows = sqlx::query("SELECT address, bed, kind, added_at, nonce, sealed, key_id, mac FROM devices_v10")
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db(what))?;
+    let rows =
+        sqlx::query("SELECT address, bed, kind, added_at, nonce, sealed, key_id, mac FROM devices_v10")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db(what))?;
     for r in &rows {
         let (address, bed, kind): (String, String, String) = (r.get("address"), r.get("bed"), r.get("kind"));
         let added_at: i64 = r.get("added_at");
@@ -328,7 +340,10 @@ async fn devices(
         );
         // Device Information, if any; one that does not open leaves the
         // device failing (as it failed to list before).
-        let (info, opened) = match (r.get::<Option<Vec<u8>>, _>("nonce"), r.get::<Option<Vec<u8>>, _>("sealed")) {
+        let (info, opened) = match (
+            r.get::<Option<Vec<u8>>, _>("nonce"),
+            r.get::<Option<Vec<u8>>, _>("sealed"),
+        ) {
             (Some(n), Some(s)) => match keys
                 .open(
                     Purpose::Readings,
@@ -380,7 +395,12 @@ async fn bed_settings(tx: &mut SqliteConnection, keys: &Keyring, l: &Lookup) -> 
             .open(
                 Purpose::Readings,
                 r.get("key_id"),
-                &settings::aad(settings::AAD_SETTINGS_V1, bed.as_bytes(), admission.as_ref(), saved_at),
+                &settings::aad(
+                    settings::AAD_SETTINGS_V1,
+                    bed.as_bytes(),
+                    admission.as_ref(),
+                    saved_at,
+                ),
                 &r.get::<Vec<u8>, _>("nonce"),
                 &r.get::<Vec<u8>, _>("sealed"),
             )

@@ -63,7 +63,11 @@ fn beds_devices_vitals_and_admission_times_are_not_in_the_file() {
             for s in 0..30 {
                 let mut r = reading(BED, code, Value::Number(80.0 + i as f64), t(s));
                 r.admission = Some(adm.id.clone());
-                r.device = if i == 3 { DEVICE_LABEL.into() } else { ADDRESS.into() };
+                r.device = if i == 3 {
+                    DEVICE_LABEL.into()
+                } else {
+                    ADDRESS.into()
+                };
                 r.unit = unit.into();
                 batch.push(r);
             }
@@ -86,13 +90,22 @@ fn beds_devices_vitals_and_admission_times_are_not_in_the_file() {
             to: t(60),
         };
         assert_eq!(store.query_series(&q).await.unwrap().len(), 30);
-        assert_eq!(store.query_range(Some(BED), t(0), t(60)).await.unwrap().len(), 120);
-        assert_eq!(store.trend(BED, Mdc(150020), t(0), t(60), 6).await.unwrap()[0].count, 10);
+        assert_eq!(
+            store.query_range(Some(BED), t(0), t(60)).await.unwrap().len(),
+            120
+        );
+        assert_eq!(
+            store.trend(BED, Mdc(150020), t(0), t(60), 6).await.unwrap()[0].count,
+            10
+        );
         assert_eq!(store.latest().await.unwrap().len(), 4);
         let cur = store.current_admissions().await.unwrap();
         assert_eq!((cur[0].bed.as_str(), cur[0].admitted_at), (BED, admitted));
         let devices = store.devices().await.unwrap();
-        assert_eq!((devices[0].address.as_str(), devices[0].bed.as_str()), (ADDRESS, BED));
+        assert_eq!(
+            (devices[0].address.as_str(), devices[0].bed.as_str()),
+            (ADDRESS, BED)
+        );
         assert_eq!(devices[0].info, Some(serde_json::json!({"model": "ZuluCuff"})));
         assert_eq!(store.alarm_log(Some(BED), t(0), t(60)).await.unwrap().len(), 1);
         assert_eq!(store.bed_settings().await.unwrap()[0].bed, BED);
@@ -101,14 +114,34 @@ fn beds_devices_vitals_and_admission_times_are_not_in_the_file() {
         store.close().await;
 
         let bytes = raw_bytes(dir.path());
-        for needle in [BED, "ZULU", ADDRESS, "F0:0D:CA:FE", DEVICE_LABEL, "mm[Hg]", "150020", "150021", "blood-pressure", "ZuluCuff"] {
-            assert!(!contains(&bytes, needle.as_bytes()), "found {needle:?} in the clear");
+        for needle in [
+            BED,
+            "ZULU",
+            ADDRESS,
+            "F0:0D:CA:FE",
+            DEVICE_LABEL,
+            "mm[Hg]",
+            "150020",
+            "150021",
+            "blood-pressure",
+            "ZuluCuff",
+        ] {
+            assert!(
+                !contains(&bytes, needle.as_bytes()),
+                "found {needle:?} in the clear"
+            );
         }
         // SQLite stores integers big-endian in the fewest bytes that hold them.
-        assert!(!contains(&bytes, &ODD_CODE.to_be_bytes()), "found the MDC code in the clear");
+        assert!(
+            !contains(&bytes, &ODD_CODE.to_be_bytes()),
+            "found the MDC code in the clear"
+        );
         for at in [admitted_first, discharged_first, admitted] {
             let us = at.timestamp_micros().to_be_bytes();
-            assert!(!contains(&bytes, &us[2..]), "found an admission time in the clear");
+            assert!(
+                !contains(&bytes, &us[2..]),
+                "found an admission time in the clear"
+            );
         }
 
         // The lookup key survives a key rotation: tags still find the rows.
@@ -137,7 +170,11 @@ fn a_schema_10_store_opens_with_all_its_data_and_without_its_labels() {
     rt().block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("vigil.db");
-        std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v10.db"), &path).unwrap();
+        std::fs::copy(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v10.db"),
+            &path,
+        )
+        .unwrap();
         let counters = tempfile::tempdir().unwrap();
         let key = KeySource::passphrase(FIXTURE_PASSPHRASE, "fixture");
         let store = Store::open_with_counter_dir(&path, &key, Some(counters.path()))
@@ -150,7 +187,10 @@ fn a_schema_10_store_opens_with_all_its_data_and_without_its_labels() {
         assert_eq!(cur[0].bed, "bed-FIX-1");
         assert_eq!(cur[0].patient.display_name, "Fixture Current");
         assert_eq!(cur[0].admitted_at, t0);
-        assert_eq!(store.patient_link(&cur[0].id).await.unwrap().as_deref(), Some("Patient/fixture-1"));
+        assert_eq!(
+            store.patient_link(&cur[0].id).await.unwrap().as_deref(),
+            Some("Patient/fixture-1")
+        );
 
         let spo2 = store
             .query_series(&SeriesQuery {
@@ -162,18 +202,30 @@ fn a_schema_10_store_opens_with_all_its_data_and_without_its_labels() {
             .await
             .unwrap();
         assert_eq!(spo2.len(), 181);
-        let old = spo2.iter().find(|r| r.admission != Some(cur[0].id.clone())).unwrap();
+        let old = spo2
+            .iter()
+            .find(|r| r.admission != Some(cur[0].id.clone()))
+            .unwrap();
         let old = store.admission(&old.admission.as_ref().unwrap().0).await.unwrap();
         assert_eq!(old.patient.display_name, "Fixture Old");
         assert_eq!(old.discharged_at, Some(t0 - Duration::days(1)));
-        let temps = store.query_range(Some("bed-FIX-2"), t0, t0 + Duration::hours(1)).await.unwrap();
+        let temps = store
+            .query_range(Some("bed-FIX-2"), t0, t0 + Duration::hours(1))
+            .await
+            .unwrap();
         assert_eq!(temps.len(), 3);
-        assert!(temps.iter().all(|r| r.device == "C0:FF:EE:00:00:02" && r.unit == "Cel"));
+        assert!(temps
+            .iter()
+            .all(|r| r.device == "C0:FF:EE:00:00:02" && r.unit == "Cel"));
 
         let devices = store.devices().await.unwrap();
         assert_eq!(devices.len(), 2);
         assert_eq!(
-            (devices[0].address.as_str(), devices[0].bed.as_str(), devices[0].kind.as_str()),
+            (
+                devices[0].address.as_str(),
+                devices[0].bed.as_str(),
+                devices[0].kind.as_str()
+            ),
             ("C0:FF:EE:00:00:01", "bed-FIX-1", "pulse-oximeter")
         );
         assert_eq!(devices[0].info, Some(serde_json::json!({"model": "FixtureOx"})));
@@ -182,7 +234,14 @@ fn a_schema_10_store_opens_with_all_its_data_and_without_its_labels() {
         let log = store.alarm_log(None, t0, t0 + Duration::hours(1)).await.unwrap();
         assert_eq!(log.len(), 3);
         assert_eq!(log[0].event, serde_json::json!({"fixture": "start"}));
-        assert_eq!(store.alarm_log(Some("bed-FIX-2"), t0, t0 + Duration::hours(1)).await.unwrap().len(), 1);
+        assert_eq!(
+            store
+                .alarm_log(Some("bed-FIX-2"), t0, t0 + Duration::hours(1))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
 
         let outbox = store.outbox_peek(100).await.unwrap();
         assert_eq!(outbox.len(), 4);
@@ -193,11 +252,17 @@ fn a_schema_10_store_opens_with_all_its_data_and_without_its_labels() {
         assert_eq!(settings.len(), 2);
         assert_eq!(settings[0].bed, "bed-FIX-1");
         assert_eq!(settings[0].admission.as_ref(), Some(&cur[0].id));
-        assert_eq!(settings[0].settings.as_ref().unwrap(), &serde_json::json!({"limits": "fixture"}));
+        assert_eq!(
+            settings[0].settings.as_ref().unwrap(),
+            &serde_json::json!({"limits": "fixture"})
+        );
         assert_eq!(settings[1].bed, "bed-FIX-2");
 
         // New writes go on as before, and the whole store verifies.
-        store.discharge("bed-FIX-1", t0 + Duration::hours(2)).await.unwrap();
+        store
+            .discharge("bed-FIX-1", t0 + Duration::hours(2))
+            .await
+            .unwrap();
         assert!(store.current_admissions().await.unwrap().is_empty());
         let (chunks, failures) = store.verify().await.unwrap();
         assert!(chunks > 0);
@@ -207,11 +272,16 @@ fn a_schema_10_store_opens_with_all_its_data_and_without_its_labels() {
         // The old plaintext columns are gone from the file, not only from the schema.
         let bytes = raw_bytes(dir.path());
         for needle in ["bed-FIX", "C0:FF:EE", "pulse-oximeter"] {
-            assert!(!contains(&bytes, needle.as_bytes()), "found {needle:?} in the clear after the upgrade");
+            assert!(
+                !contains(&bytes, needle.as_bytes()),
+                "found {needle:?} in the clear after the upgrade"
+            );
         }
 
         // And it opens again (the upgrade ran once).
-        let store = Store::open_with_counter_dir(&path, &key, Some(counters.path())).await.unwrap();
+        let store = Store::open_with_counter_dir(&path, &key, Some(counters.path()))
+            .await
+            .unwrap();
         assert_eq!(store.devices().await.unwrap().len(), 2);
         let (_, failures) = store.verify().await.unwrap();
         assert!(failures.is_empty(), "{failures:?}");
