@@ -288,3 +288,59 @@ fn a_schema_10_store_opens_with_all_its_data_and_without_its_labels() {
         store.close().await;
     });
 }
+
+/// `vigil store salvage` of a file written before schema 11 (a store
+/// damaged before this version could upgrade it): its plaintext layout is
+/// read and everything lands in the sealed one.
+#[test]
+fn salvage_reads_a_schema_10_file() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("old.db");
+        std::fs::copy(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v10.db"),
+            &old,
+        )
+        .unwrap();
+        let path = dir.path().join("vigil.db");
+        let counters = tempfile::tempdir().unwrap();
+        let store = Store::open_with_counter_dir(&path, &key(), Some(counters.path()))
+            .await
+            .unwrap();
+        let report = store
+            .salvage_from(&old, &KeySource::passphrase(FIXTURE_PASSPHRASE, "fixture"))
+            .await
+            .unwrap();
+        assert_eq!(report.readings_recovered, 184, "{report:?}");
+        assert_eq!(report.alarm_records_recovered, 3, "{report:?}");
+        assert_eq!(report.admissions_recovered, 2, "{report:?}");
+        assert!(
+            report.lost_rows.is_empty() && report.lost_series.is_empty(),
+            "{report:?}"
+        );
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 2, 8, 0, 0).unwrap();
+        let cur = store.current_admissions().await.unwrap();
+        assert_eq!(
+            (cur.len(), cur[0].bed.as_str(), cur[0].admitted_at),
+            (1, "bed-FIX-1", t0)
+        );
+        let q = SeriesQuery {
+            bed: "bed-FIX-1".into(),
+            code: Mdc(150456),
+            from: t0 - Duration::days(3),
+            to: t0 + Duration::hours(1),
+        };
+        assert_eq!(store.query_series(&q).await.unwrap().len(), 181);
+        assert_eq!(
+            store
+                .alarm_log(Some("bed-FIX-2"), t0, t0 + Duration::hours(1))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        let (_, failures) = store.verify().await.unwrap();
+        assert!(failures.is_empty(), "{failures:?}");
+        store.close().await;
+    });
+}
