@@ -344,3 +344,42 @@ fn salvage_reads_a_schema_10_file() {
         store.close().await;
     });
 }
+
+/// A schema-10 row edited in the file before the upgrade stays reported
+/// after it: the upgrade re-seals rows but never turns an edited one into a
+/// valid one.
+#[test]
+fn the_upgrade_never_launders_an_edited_row() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vigil.db");
+        std::fs::copy(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v10.db"),
+            &path,
+        )
+        .unwrap();
+        sql(&path, "UPDATE alarm_log SET at = at - 1000000 WHERE id = 1").await;
+        sql(
+            &path,
+            "UPDATE devices SET bed = 'bed-FIX-2' WHERE address = 'C0:FF:EE:00:00:01'",
+        )
+        .await;
+        let counters = tempfile::tempdir().unwrap();
+        let key = KeySource::passphrase(FIXTURE_PASSPHRASE, "fixture");
+        let store = Store::open_with_counter_dir(&path, &key, Some(counters.path()))
+            .await
+            .unwrap();
+        let (_, failures) = store.verify().await.unwrap();
+        let f: Vec<String> = failures.iter().map(|e| e.to_string()).collect();
+        assert!(
+            f.iter()
+                .any(|e| e.starts_with("alarm_log record 1 failed its integrity check")),
+            "{f:?}"
+        );
+        assert!(f.iter().any(|e| e.starts_with("devices record ")), "{f:?}");
+        let devices = store.devices().await.unwrap();
+        assert_eq!(devices.len(), 1, "the edited device is assigned nowhere");
+        assert_eq!(devices[0].address, "C0:FF:EE:00:00:02");
+        store.close().await;
+    });
+}
