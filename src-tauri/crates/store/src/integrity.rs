@@ -1,9 +1,10 @@
 //! Integrity of the plaintext columns and of the set of rows (issue 13 §4).
 //!
 //! AES-GCM authenticates what is sealed, but deleting a whole row, editing
-//! a plaintext column the AAD does not bind (an alarm's `at`, a device's
-//! `bed`, an admission's `discharged_at`) or rolling the whole file back to
-//! an older copy leaves nothing to fail. So:
+//! a plaintext column the AAD does not bind (an alarm's `at`, an outbox
+//! reading's `settled`), putting back an older sealed record of the same
+//! row (an admission from before its discharge) or rolling the whole file
+//! back to an older copy leaves nothing to fail. So:
 //!
 //! * **Row MACs.** A per-store integrity key (32 random bytes, sealed under
 //!   the key-log data key in `integrity`, so a key rotation re-wraps it like

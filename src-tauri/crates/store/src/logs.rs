@@ -2,8 +2,9 @@
 //! the alarm log, and the registry of Bluetooth devices assigned to beds.
 //!
 //! Everything that can carry patient data (values, alarm messages, server
-//! replies that echo values) is sealed under the readings key; only ids,
-//! beds, times and counts are in the clear.
+//! replies that echo values) is sealed under the readings key, and so are
+//! bed ids and device addresses (schema 11: keyed tags in their place);
+//! only ids, tags, times and counts are in the clear.
 
 use crate::integrity::{self, Delta};
 use crate::keyring::Purpose;

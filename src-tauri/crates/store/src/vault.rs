@@ -1,9 +1,12 @@
 //! The patient vault: who is in which bed, sealed under its own key.
 //!
 //! Readings refer to an opaque admission id; name, MRN, date of birth and
-//! category are sealed with the PHI key (AAD = id and bed), so the readings
-//! key alone cannot tell who a patient is, and a sealed record moved to
-//! another admission or bed fails to open.
+//! category are sealed with the PHI key, so the readings key alone cannot
+//! tell who a patient is. Since schema 11 the record also holds the bed and
+//! the admission and discharge times; the row shows only the bed's keyed
+//! tag and an open flag, both bound into the AAD with the id, so a record
+//! moved to another admission or bed, or put back from before a discharge,
+//! fails to open.
 
 use crate::integrity::{admission_mac, Delta};
 use crate::keyring::Purpose;
