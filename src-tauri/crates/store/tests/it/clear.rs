@@ -278,6 +278,36 @@ fn a_schema_10_store_opens_with_all_its_data_and_without_its_labels() {
             );
         }
 
+        // The table swap left the children's references naming the new
+        // tables, and every reference resolves.
+        {
+            use sqlx::Connection;
+            let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+                .await
+                .unwrap();
+            let schema: Vec<String> = sqlx::query_scalar(
+                "SELECT sql FROM sqlite_master WHERE name IN ('chunks', 'fhir_links') ORDER BY name",
+            )
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+            assert!(schema[0].contains("REFERENCES series(id)"), "{}", schema[0]);
+            assert!(schema[1].contains("REFERENCES admissions(id)"), "{}", schema[1]);
+            let dangling: Vec<String> = sqlx::query_scalar("SELECT \"table\" FROM pragma_foreign_key_check")
+                .fetch_all(&mut c)
+                .await
+                .unwrap();
+            assert!(dangling.is_empty(), "{dangling:?}");
+            let old: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM sqlite_master WHERE name LIKE '%_v10' OR name LIKE '%_next'",
+            )
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+            assert_eq!(old, 0);
+            c.close().await.unwrap();
+        }
+
         // And it opens again (the upgrade ran once).
         let store = Store::open_with_counter_dir(&path, &key, Some(counters.path()))
             .await
