@@ -103,6 +103,10 @@ pub enum StoreError {
     Damaged { path: PathBuf, reason: String },
     #[error("{0}")]
     Spill(String),
+    /// Moving an older store's rows to the sealed layout of schema 11
+    /// failed; the transaction rolled back and the next open tries again.
+    #[error("the store could not be upgraded to schema 11 ({0}); nothing was changed")]
+    Upgrade(String),
     /// A row's plaintext columns (bed, times, state, sequence number) do
     /// not match its integrity MAC: edited in the file, or copied.
     #[error(

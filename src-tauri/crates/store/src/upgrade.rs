@@ -37,13 +37,7 @@ const FAILED_MAC: [u8; 32] = [0; 32];
 pub(crate) async fn run(pool: &SqlitePool, keys: &Keyring) -> Result<Lookup, StoreError> {
     let what = "upgrading the store to schema 11";
     let mut conn = pool.acquire().await.map_err(db(what))?;
-    let pending: bool = sqlx::query_scalar(
-        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'series_next'",
-    )
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(db(what))?;
-    if !pending {
+    if !pending(&mut conn).await? {
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db(what))?;
         let l = lookup::load_or_create(&mut tx, keys).await?;
         tx.commit().await.map_err(db(what))?;
@@ -67,6 +61,12 @@ pub(crate) async fn run(pool: &SqlitePool, keys: &Keyring) -> Result<Lookup, Sto
     let result = async {
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db(what))?;
         let l = lookup::load_or_create(&mut tx, keys).await?;
+        // Asked again under the write lock: another process opening the
+        // same store may have moved the rows meanwhile.
+        if !pending(&mut tx).await? {
+            tx.commit().await.map_err(db(what))?;
+            return Ok(l);
+        }
         let ik = crate::integrity::load(&mut tx, keys).await?;
         let moved = move_rows(&mut tx, keys, &l, ik.as_ref()).await?;
         let broken: Option<String> =
@@ -75,8 +75,8 @@ pub(crate) async fn run(pool: &SqlitePool, keys: &Keyring) -> Result<Lookup, Sto
                 .await
                 .map_err(db(what))?;
         if let Some(t) = broken {
-            return Err(StoreError::Key(format!(
-                "schema 11 upgrade left a dangling reference in {t}; nothing was changed"
+            return Err(StoreError::Upgrade(format!(
+                "it would leave a dangling reference in {t}"
             )));
         }
         tx.commit().await.map_err(db(what))?;
@@ -100,6 +100,14 @@ pub(crate) async fn run(pool: &SqlitePool, keys: &Keyring) -> Result<Lookup, Sto
         tracing::warn!(error = %e, "restoring connection settings after the schema 11 upgrade failed; connection dropped");
     }
     result
+}
+
+/// Whether migration 0011's new tables still wait for the rows.
+async fn pending(conn: &mut SqliteConnection) -> Result<bool, StoreError> {
+    sqlx::query_scalar("SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'series_next'")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db("upgrading the store to schema 11"))
 }
 
 /// Renames the old tables aside, the new ones into place, moves every row;

@@ -413,3 +413,32 @@ fn the_upgrade_never_launders_an_edited_row() {
         store.close().await;
     });
 }
+
+/// Two processes opening a schema-10 store at once (the gateway starting
+/// while `vigil store verify` runs): one moves the rows, the other finds
+/// them moved.
+#[test]
+fn two_opens_at_once_upgrade_once() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vigil.db");
+        std::fs::copy(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v10.db"),
+            &path,
+        )
+        .unwrap();
+        let counters = tempfile::tempdir().unwrap();
+        let key = KeySource::passphrase(FIXTURE_PASSPHRASE, "fixture");
+        let (a, b) = tokio::join!(
+            Store::open_with_counter_dir(&path, &key, Some(counters.path())),
+            Store::open_with_counter_dir(&path, &key, Some(counters.path())),
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.devices().await.unwrap().len(), 2);
+        assert_eq!(b.current_admissions().await.unwrap()[0].bed, "bed-FIX-1");
+        let (_, failures) = b.verify().await.unwrap();
+        assert!(failures.is_empty(), "{failures:?}");
+        a.close().await;
+        b.close().await;
+    });
+}
