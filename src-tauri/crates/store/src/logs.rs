@@ -51,8 +51,9 @@ fn device_aad(address_tag: &[u8], bed_tag: &[u8]) -> Vec<u8> {
 }
 
 /// Seals and inserts one alarm-log row; returns its MAC (empty without an
-/// integrity key: the first open under schema 7 MACs every row). The caller
-/// applies the digest.
+/// integrity key: the first open under schema 7 MACs every row). The seal
+/// is counted once per key, not per row: the key goes into `sealed_under`,
+/// whose counts the caller persists, and it applies the digest.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn insert_alarm_row(
     tx: &mut sqlx::SqliteConnection,
@@ -62,12 +63,14 @@ pub(crate) async fn insert_alarm_row(
     id: i64,
     at: i64,
     body: &AlarmBody,
+    sealed_under: &mut std::collections::BTreeSet<i64>,
 ) -> Result<Vec<u8>, StoreError> {
     let what = "writing the alarm log";
     let bed_tag = lookup.bed(&body.bed);
     let mac = ik.map(|ik| integrity::alarm_mac(ik, id, &bed_tag, at));
     let plain = serde_json::to_vec(body).expect("json serialises");
-    let s = keys.seal(tx, Purpose::Readings, &alarm_aad(id, &bed_tag), &plain).await?;
+    let s = keys.seal_deferred(Purpose::Readings, &alarm_aad(id, &bed_tag), &plain)?;
+    sealed_under.insert(s.key_id);
     sqlx::query(
         "INSERT INTO alarm_log (id, bed_tag, at, nonce, sealed, key_id, mac) VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
@@ -692,6 +695,7 @@ impl Store {
             .await
             .map_err(db("writing the alarm log"))?;
         let mut delta = Delta::default();
+        let mut sealed_under = std::collections::BTreeSet::new();
         for (bed, at, event) in events {
             id += 1;
             let body = AlarmBody {
@@ -706,9 +710,13 @@ impl Store {
                 id,
                 at.timestamp_micros(),
                 &body,
+                &mut sealed_under,
             )
             .await?;
             delta.add("alarm_log", &mac);
+        }
+        for key_id in sealed_under {
+            self.keys.persist_count(&mut tx, key_id).await?;
         }
         self.integrity.apply(&mut tx, delta).await?;
         tx.commit().await.map_err(db("writing the alarm log"))

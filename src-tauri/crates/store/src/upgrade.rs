@@ -131,7 +131,12 @@ async fn move_rows(
     let mut n = 0;
     n += admissions(tx, keys, l, ik, &mut delta).await?;
     n += series(tx, keys, l).await?;
-    n += alarms(tx, keys, l, ik, &mut delta).await?;
+    // The alarm log can hold many rows: seals counted once at the end.
+    let mut sealed_under = std::collections::BTreeSet::new();
+    n += alarms(tx, keys, l, ik, &mut delta, &mut sealed_under).await?;
+    for key_id in sealed_under {
+        keys.persist_count(tx, key_id).await?;
+    }
     n += devices(tx, keys, l, ik, &mut delta).await?;
     n += bed_settings(tx, keys, l).await?;
     for t in TABLES {
@@ -269,6 +274,7 @@ async fn alarms(
     l: &Lookup,
     ik: Option<&Integrity>,
     delta: &mut Delta,
+    sealed_under: &mut std::collections::BTreeSet<i64>,
 ) -> Result<u64, StoreError> {
     let what = "upgrading the alarm log";
     let rows = sqlx::query("SELECT id, bed, at, nonce, sealed, key_id, mac FROM alarm_log_v10")
@@ -292,7 +298,8 @@ async fn alarms(
             .and_then(|p| serde_json::from_slice::<serde_json::Value>(&p).ok());
         let (mac, opened) = match event {
             Some(event) => (
-                logs::insert_alarm_row(tx, keys, l, ik, id, at, &AlarmBody { bed, event }).await?,
+                logs::insert_alarm_row(tx, keys, l, ik, id, at, &AlarmBody { bed, event }, sealed_under)
+                    .await?,
                 true,
             ),
             None => {
