@@ -399,8 +399,11 @@ fn store_verify_reports_deleted_rows_edited_state_and_a_rolled_back_file() {
     assert!(ok, "{report}");
     tamper(&db, "DELETE FROM chunks WHERE id = (SELECT max(id) FROM chunks)");
     tamper(&db, "UPDATE alarm_log SET at = at - 3600000000 WHERE id = (SELECT max(id) FROM alarm_log)");
-    tamper(&db, "UPDATE devices SET bed = 'bed-2' WHERE address = 'AA:BB:CC:00:00:01'");
-    tamper(&db, "UPDATE admissions SET discharged_at = NULL WHERE bed = 'bed-7'");
+    // Bed ids and addresses are sealed (schema 11): the file shows keyed
+    // tags. The one device moved to another tag; the one discharged
+    // admission (bed-7's) made open again.
+    tamper(&db, "UPDATE devices SET bed_tag = x'00112233445566778899aabbccddeeff'");
+    tamper(&db, "UPDATE admissions SET open = 1 WHERE open = 0");
     tamper(&db, "DELETE FROM outbox WHERE seq = (SELECT max(seq) FROM outbox)");
     let (ok, report) = verify();
     assert!(!ok, "{report}");
@@ -408,7 +411,8 @@ fn store_verify_reports_deleted_rows_edited_state_and_a_rolled_back_file() {
         "the sealed count says",
         "chunks of series",
         "alarm_log record",
-        "devices record AA:BB:CC:00:00:01 failed its integrity check",
+        "failed its integrity check: its bed, time or state was altered in the file",
+        "devices record ",
         "admissions record",
         "outbox: ",
     ] {

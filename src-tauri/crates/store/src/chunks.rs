@@ -14,10 +14,15 @@ use crate::{db, micros_to_utc, source_str, SeriesQuery, Store, StoreError, AAD_C
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use vigil_model::{AdmissionId, Mdc, Reading, Source};
 
-/// Identifies a series row; also bound into each chunk's AAD.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// AAD of a sealed series descriptor (schema 11): its id and lookup tags.
+const AAD_SERIES: &[u8] = b"vigil/series/v1/";
+
+/// Identifies a series row; also bound into each chunk's AAD. Sealed in the
+/// series row (schema 11); only its keyed tags are in the clear.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub(crate) struct SeriesKey {
     pub(crate) admission: String,
     pub(crate) bed: String,
@@ -25,6 +30,17 @@ pub(crate) struct SeriesKey {
     pub(crate) code: u32,
     pub(crate) unit: String,
     pub(crate) source: &'static str,
+}
+
+/// A sealed series descriptor as read back (owned source string).
+#[derive(serde::Deserialize)]
+struct SeriesRecord {
+    admission: String,
+    bed: String,
+    device: String,
+    code: u32,
+    unit: String,
+    source: String,
 }
 
 /// A series key borrowed from a reading, for grouping a batch cheaply.
@@ -58,6 +74,30 @@ impl<'a> SeriesRef<'a> {
             unit: self.unit.to_string(),
             source: self.source,
         }
+    }
+}
+
+/// A series row's lookup columns: the whole descriptor (found on append),
+/// its bed, its bed and code (selected by queries).
+pub(crate) struct SeriesTags {
+    pub(crate) tag: Vec<u8>,
+    pub(crate) bed: Vec<u8>,
+    pub(crate) bed_code: Vec<u8>,
+}
+
+impl SeriesTags {
+    pub(crate) fn of(l: &crate::lookup::Lookup, k: &SeriesKey) -> SeriesTags {
+        SeriesTags {
+            tag: l.series(&k.admission, &k.bed, &k.device, k.code, &k.unit, k.source),
+            bed: l.bed(&k.bed),
+            bed_code: l.bed_code(&k.bed, k.code),
+        }
+    }
+
+    /// The AAD of the row's sealed descriptor binds id and tags: a tag
+    /// edited in the file (a series moved to another bed's queries) fails.
+    pub(crate) fn aad(&self, id: i64) -> Vec<u8> {
+        [AAD_SERIES, &id.to_le_bytes()[..], &self.tag, &self.bed, &self.bed_code].concat()
     }
 }
 
@@ -191,9 +231,10 @@ pub struct CompactionReport {
     pub chunks_written: u64,
 }
 
-const CHUNK_COLUMNS: &str =
+pub(crate) const CHUNK_COLUMNS: &str =
     "c.id, c.series_id, c.t0, c.t1, c.n, c.nonce, c.sealed, c.aad_version, c.key_id, c.mac,
-     c.summary_nonce, c.summary, s.admission, s.bed, s.device, s.code, s.unit, s.source";
+     c.summary_nonce, c.summary, s.tag AS s_tag, s.bed_tag AS s_bed_tag,
+     s.bed_code_tag AS s_bed_code_tag, s.nonce AS s_nonce, s.sealed AS s_sealed, s.key_id AS s_key_id";
 
 impl Store {
     /// Appends readings durably: one transaction, one sealed chunk per series
@@ -236,7 +277,9 @@ impl Store {
             let series_id = match cached {
                 Some(id) => id,
                 None => {
-                    let id = series_id(&mut tx, &key).await?;
+                    // Tags are computed only here, on a cache miss: never
+                    // per reading.
+                    let id = self.series_id(&mut tx, &key).await?;
                     created.push((key.clone(), id));
                     id
                 }
@@ -270,6 +313,10 @@ impl Store {
         }
         tx.commit().await.map_err(db("committing a batch"))?;
         // Only ids of committed series rows may be remembered.
+        self.series_by_id
+            .lock()
+            .unwrap()
+            .extend(created.iter().map(|(k, id)| (*id, Arc::new(k.clone()))));
         self.series_cache.lock().unwrap().extend(created);
         Ok(())
     }
@@ -289,6 +336,8 @@ impl Store {
         self.query(bed, None, from, to).await
     }
 
+    /// Chunks in `[from, to]`, of one bed (and one code of it) if given:
+    /// selected by the series' keyed tags.
     async fn chunk_rows(
         &self,
         bed: Option<&str>,
@@ -296,16 +345,22 @@ impl Store {
         from: i64,
         to: i64,
     ) -> Result<Vec<sqlx::sqlite::SqliteRow>, StoreError> {
+        let (bed_tag, bed_code_tag) = match (bed, code) {
+            (Some(b), Some(c)) => (None, Some(self.lookup.bed_code(b, c.0))),
+            (Some(b), None) => (Some(self.lookup.bed(b)), None),
+            // No query asks for a code across beds (no tag for that).
+            (None, _) => (None, None),
+        };
         sqlx::query(&format!(
             "SELECT {CHUNK_COLUMNS} FROM chunks c JOIN series s ON s.id = c.series_id
              WHERE c.t1 >= ?1 AND c.t0 <= ?2
-               AND (?3 IS NULL OR s.bed = ?3) AND (?4 IS NULL OR s.code = ?4)
+               AND (?3 IS NULL OR s.bed_tag = ?3) AND (?4 IS NULL OR s.bed_code_tag = ?4)
              ORDER BY c.t0"
         ))
         .bind(from)
         .bind(to)
-        .bind(bed)
-        .bind(code.map(|c| c.0))
+        .bind(bed_tag)
+        .bind(bed_code_tag)
         .fetch_all(&self.pool)
         .await
         .map_err(db("querying readings"))
@@ -448,6 +503,12 @@ impl Store {
                 series_now = Some(series);
                 open.clear();
             }
+            // A chunk whose series row is gone fails even if its
+            // descriptor is still cached.
+            if row.get::<Option<Vec<u8>>, _>("s_sealed").is_none() {
+                failures.push(StoreError::Tampered { chunk: id, series });
+                continue;
+            }
             let samples = match self
                 .open_chunk(row)
                 .and_then(|(_, s)| self.open_summary(row).map(|_| s))
@@ -471,19 +532,68 @@ impl Store {
             }
             open.push((id, t1, times));
         }
+        failures.extend(self.verify_series().await?);
         failures.extend(self.verify_sealed_records().await?);
         failures.extend(self.verify_integrity().await?);
         Ok((rows.len() as u64, failures))
     }
 
+    /// The descriptor of a chunk row's series: from the cache, else opened
+    /// from the row's series columns (and then cached: series rows never
+    /// change). None if the series row is missing or does not open.
+    fn series_of(&self, row: &sqlx::sqlite::SqliteRow) -> Option<Arc<SeriesKey>> {
+        let id: i64 = row.get("series_id");
+        if let Some(k) = self.series_by_id.lock().unwrap().get(&id) {
+            return Some(k.clone());
+        }
+        let tags = SeriesTags {
+            tag: row.try_get("s_tag").ok()?,
+            bed: row.try_get("s_bed_tag").ok()?,
+            bed_code: row.try_get("s_bed_code_tag").ok()?,
+        };
+        let key = open_series(
+            &self.keys,
+            id,
+            &tags,
+            row.try_get("s_key_id").ok()?,
+            &row.try_get::<Vec<u8>, _>("s_nonce").ok()?,
+            &row.try_get::<Vec<u8>, _>("s_sealed").ok()?,
+        )?;
+        let key = Arc::new(key);
+        self.series_by_id.lock().unwrap().insert(id, key.clone());
+        Some(key)
+    }
+
+    /// Opens every series descriptor; returns the series that do not open.
+    pub(crate) async fn verify_series(&self) -> Result<Vec<StoreError>, StoreError> {
+        let rows = sqlx::query("SELECT id, tag, bed_tag, bed_code_tag, nonce, sealed, key_id FROM series")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("reading series"))?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                let id: i64 = r.get("id");
+                let tags = SeriesTags {
+                    tag: r.get("tag"),
+                    bed: r.get("bed_tag"),
+                    bed_code: r.get("bed_code_tag"),
+                };
+                open_series(&self.keys, id, &tags, r.get("key_id"), &r.get::<Vec<u8>, _>("nonce"), &r.get::<Vec<u8>, _>("sealed"))
+                    .is_none()
+                    .then_some(StoreError::TamperedRecord { table: "series", id })
+            })
+            .collect())
+    }
+
     pub(crate) fn open_chunk(
         &self,
         row: &sqlx::sqlite::SqliteRow,
-    ) -> Result<(SeriesKey, Vec<codec::Sample>), StoreError> {
+    ) -> Result<(Arc<SeriesKey>, Vec<codec::Sample>), StoreError> {
         let chunk: i64 = row.get("id");
         let series: i64 = row.get("series_id");
         let tampered = || StoreError::Tampered { chunk, series };
-        let key = series_key(row).ok_or_else(tampered)?;
+        let key = self.series_of(row).ok_or_else(tampered)?;
         let (t0, t1, n): (i64, i64, i64) = (row.get("t0"), row.get("t1"), row.get("n"));
         let n32 = u32::try_from(n).map_err(|_| tampered())?;
         let bound_id = match row.get::<i64, _>("aad_version") {
@@ -594,6 +704,7 @@ impl Store {
                 ids.push(row.get::<i64, _>("id"));
             }
             let Some(key) = key else { continue };
+            let key = (*key).clone();
             samples.sort_by_key(|s| s.t);
             let id = chunk_id_high_water(&mut tx).await? + 1;
             let mut delta = Delta::default();
@@ -669,24 +780,30 @@ impl Store {
     }
 }
 
-pub(crate) fn series_key(row: &sqlx::sqlite::SqliteRow) -> Option<SeriesKey> {
-    let source = match row
-        .try_get::<Option<String>, _>("source")
-        .ok()
-        .flatten()
-        .as_deref()
-    {
-        Some("real") => "real",
-        Some("simulated") => "simulated",
-        _ => return None,
-    };
+/// Opens a sealed series descriptor; None if it does not authenticate.
+pub(crate) fn open_series(
+    keys: &crate::keyring::Keyring,
+    id: i64,
+    tags: &SeriesTags,
+    key_id: i64,
+    nonce: &[u8],
+    sealed: &[u8],
+) -> Option<SeriesKey> {
+    let plain = keys
+        .open(Purpose::Readings, key_id, &tags.aad(id), nonce, sealed)
+        .ok()?;
+    let r: SeriesRecord = serde_json::from_slice(&plain).ok()?;
     Some(SeriesKey {
-        admission: row.try_get("admission").ok()?,
-        bed: row.try_get("bed").ok()?,
-        device: row.try_get("device").ok()?,
-        code: row.try_get::<i64, _>("code").ok()? as u32,
-        unit: row.try_get("unit").ok()?,
-        source,
+        admission: r.admission,
+        bed: r.bed,
+        device: r.device,
+        code: r.code,
+        unit: r.unit,
+        source: match r.source.as_str() {
+            "real" => "real",
+            "simulated" => "simulated",
+            _ => return None,
+        },
     })
 }
 
@@ -780,34 +897,72 @@ pub(crate) async fn insert_chunk(
     Ok(chunk.key_id)
 }
 
-pub(crate) async fn series_id(tx: &mut sqlx::SqliteConnection, k: &SeriesKey) -> Result<i64, StoreError> {
-    let found: Option<i64> = sqlx::query_scalar(
-        "SELECT id FROM series WHERE admission = ? AND bed = ? AND device = ? AND code = ? AND unit = ? AND source = ?",
-    )
-    .bind(&k.admission)
-    .bind(&k.bed)
-    .bind(&k.device)
-    .bind(k.code)
-    .bind(&k.unit)
-    .bind(k.source)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(db("looking up a series"))?;
+impl Store {
+    /// The id of series `k`, found by its tag; created (descriptor sealed)
+    /// if there is none yet.
+    pub(crate) async fn series_id(&self, tx: &mut sqlx::SqliteConnection, k: &SeriesKey) -> Result<i64, StoreError> {
+        insert_series(tx, &self.keys, &self.lookup, k).await
+    }
+}
+
+/// Finds or creates series `k` in `tx` under the next free id.
+pub(crate) async fn insert_series(
+    tx: &mut sqlx::SqliteConnection,
+    keys: &crate::keyring::Keyring,
+    lookup: &crate::lookup::Lookup,
+    k: &SeriesKey,
+) -> Result<i64, StoreError> {
+    insert_series_as(tx, keys, lookup, k, None).await
+}
+
+/// [`insert_series`] under a given id (the schema-11 upgrade keeps the old
+/// ids: chunks name them and bind them into their AAD).
+pub(crate) async fn insert_series_as(
+    tx: &mut sqlx::SqliteConnection,
+    keys: &crate::keyring::Keyring,
+    lookup: &crate::lookup::Lookup,
+    k: &SeriesKey,
+    id: Option<i64>,
+) -> Result<i64, StoreError> {
+    let tags = SeriesTags::of(lookup, k);
+    let found: Option<i64> = sqlx::query_scalar("SELECT id FROM series WHERE tag = ?")
+        .bind(&tags.tag)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db("looking up a series"))?;
     if let Some(id) = found {
         return Ok(id);
     }
-    sqlx::query_scalar(
-        "INSERT INTO series (admission, bed, device, code, unit, source) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+    let id = match id {
+        Some(id) => id,
+        // The write transaction holds the lock: no one else takes this id.
+        None => sqlx::query_scalar("SELECT coalesce(max(id), 0) + 1 FROM series")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db("creating a series"))?,
+    };
+    let s = keys
+        .seal(
+            tx,
+            Purpose::Readings,
+            &tags.aad(id),
+            &serde_json::to_vec(k).expect("series serialises"),
+        )
+        .await?;
+    sqlx::query(
+        "INSERT INTO series (id, tag, bed_tag, bed_code_tag, nonce, sealed, key_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
-    .bind(&k.admission)
-    .bind(&k.bed)
-    .bind(&k.device)
-    .bind(k.code)
-    .bind(&k.unit)
-    .bind(k.source)
-    .fetch_one(&mut *tx)
+    .bind(id)
+    .bind(&tags.tag)
+    .bind(&tags.bed)
+    .bind(&tags.bed_code)
+    .bind(s.nonce)
+    .bind(s.sealed)
+    .bind(s.key_id)
+    .execute(&mut *tx)
     .await
-    .map_err(db("creating a series"))
+    .map_err(db("creating a series"))?;
+    Ok(id)
 }
 
 /// Whether two sorted lists of sample times have one in common.

@@ -1,9 +1,10 @@
 //! Integrity of the plaintext columns and of the set of rows (issue 13 §4).
 //!
 //! AES-GCM authenticates what is sealed, but deleting a whole row, editing
-//! a plaintext column the AAD does not bind (an alarm's `at`, a device's
-//! `bed`, an admission's `discharged_at`) or rolling the whole file back to
-//! an older copy leaves nothing to fail. So:
+//! a plaintext column the AAD does not bind (an alarm's `at`, an outbox
+//! reading's `settled`), putting back an older sealed record of the same
+//! row (an admission from before its discharge) or rolling the whole file
+//! back to an older copy leaves nothing to fail. So:
 //!
 //! * **Row MACs.** A per-store integrity key (32 random bytes, sealed under
 //!   the key-log data key in `integrity`, so a key rotation re-wraps it like
@@ -332,7 +333,7 @@ async fn all_rows(ik: &Integrity, conn: &mut SqliteConnection) -> Result<Vec<Row
             r.get("mac"),
         ));
     }
-    for r in sqlx::query("SELECT id, bed, at, mac FROM alarm_log")
+    for r in sqlx::query("SELECT id, bed_tag, at, mac FROM alarm_log")
         .fetch_all(&mut *conn)
         .await
         .map_err(db(what))?
@@ -342,20 +343,28 @@ async fn all_rows(ik: &Integrity, conn: &mut SqliteConnection) -> Result<Vec<Row
             "alarm_log",
             id.to_string(),
             "alarm_log".into(),
-            alarm_mac(ik, id, r.get("bed"), r.get("at")),
+            alarm_mac(ik, id, &r.get::<Vec<u8>, _>("bed_tag"), r.get("at")),
             r.get("mac"),
         ));
     }
-    for r in sqlx::query("SELECT address, bed, kind, added_at, mac FROM devices")
+    for r in sqlx::query("SELECT address_tag, bed_tag, added_at, key_id, nonce, mac FROM devices")
         .fetch_all(&mut *conn)
         .await
         .map_err(db(what))?
     {
-        let a: String = r.get("address");
-        let m = device_mac(ik, &a, r.get("bed"), r.get("kind"), r.get("added_at"));
-        out.push(("devices", a, "devices".into(), m, r.get("mac")));
+        // Named by its tag (the address is sealed): `verify` shows which row.
+        let a: Vec<u8> = r.get("address_tag");
+        let m = device_mac(
+            ik,
+            &a,
+            &r.get::<Vec<u8>, _>("bed_tag"),
+            r.get("added_at"),
+            r.get("key_id"),
+            &r.get::<Vec<u8>, _>("nonce"),
+        );
+        out.push(("devices", hex::encode(a), "devices".into(), m, r.get("mac")));
     }
-    for r in sqlx::query("SELECT id, bed, admitted_at, discharged_at, mac FROM admissions")
+    for r in sqlx::query("SELECT id, bed_tag, open, key_id, nonce, mac FROM admissions")
         .fetch_all(&mut *conn)
         .await
         .map_err(db(what))?
@@ -364,9 +373,10 @@ async fn all_rows(ik: &Integrity, conn: &mut SqliteConnection) -> Result<Vec<Row
         let m = admission_mac(
             ik,
             &id,
-            r.get("bed"),
-            r.get("admitted_at"),
-            r.get("discharged_at"),
+            &r.get::<Vec<u8>, _>("bed_tag"),
+            r.get("open"),
+            r.get("key_id"),
+            &r.get::<Vec<u8>, _>("nonce"),
         );
         out.push(("admissions", id, "admissions".into(), m, r.get("mac")));
     }
@@ -456,22 +466,39 @@ pub(crate) fn chunk_mac(
         ],
     )
 }
-pub(crate) fn alarm_mac(ik: &Integrity, id: i64, bed: &str, at: i64) -> Vec<u8> {
-    ik.mac("alarm_log", &[F::I(id), F::S(bed), F::I(at)])
+/// An alarm record's bed (tag) and time; its body and bed label are sealed.
+pub(crate) fn alarm_mac(ik: &Integrity, id: i64, bed_tag: &[u8], at: i64) -> Vec<u8> {
+    ik.mac("alarm_log/v11", &[F::I(id), F::B(bed_tag), F::I(at)])
 }
-pub(crate) fn device_mac(ik: &Integrity, address: &str, bed: &str, kind: &str, added_at: i64) -> Vec<u8> {
-    ik.mac("devices", &[F::S(address), F::S(bed), F::S(kind), F::I(added_at)])
+/// A device assignment: which bed (tag), since when, and which sealed
+/// record (key and nonce: an older record put back shows).
+pub(crate) fn device_mac(
+    ik: &Integrity,
+    address_tag: &[u8],
+    bed_tag: &[u8],
+    added_at: i64,
+    key_id: i64,
+    nonce: &[u8],
+) -> Vec<u8> {
+    ik.mac(
+        "devices/v11",
+        &[F::B(address_tag), F::B(bed_tag), F::I(added_at), F::I(key_id), F::B(nonce)],
+    )
 }
+/// An admission: its bed (tag), whether it is open, and which sealed record
+/// (the times are in it: a discharge undone by putting the older record
+/// back changes the nonce).
 pub(crate) fn admission_mac(
     ik: &Integrity,
     id: &str,
-    bed: &str,
-    admitted: i64,
-    discharged: Option<i64>,
+    bed_tag: &[u8],
+    open: i64,
+    key_id: i64,
+    nonce: &[u8],
 ) -> Vec<u8> {
     ik.mac(
-        "admissions",
-        &[F::S(id), F::S(bed), F::I(admitted), F::N(discharged)],
+        "admissions/v11",
+        &[F::S(id), F::B(bed_tag), F::I(open), F::I(key_id), F::B(nonce)],
     )
 }
 pub(crate) fn outbox_mac(ik: &Integrity, seq: i64, created: i64, n: i64) -> Vec<u8> {
@@ -491,6 +518,32 @@ pub(crate) fn dead_mac(
     )
 }
 
+/// The integrity key, if the store has one yet (schema 7 creates it at
+/// the first open): the schema-11 upgrade MACs the rows it rewrites with it.
+pub(crate) async fn load(conn: &mut SqliteConnection, keys: &Keyring) -> Result<Option<Integrity>, StoreError> {
+    let row: Option<(String, i64, Vec<u8>, Vec<u8>)> =
+        sqlx::query_as("SELECT store_id, key_id, nonce, sealed FROM integrity WHERE id = 1")
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db("opening the integrity key"))?;
+    let Some((store_id, key_id, nonce, sealed)) = row else {
+        return Ok(None);
+    };
+    let aad = [AAD_INTEGRITY, store_id.as_bytes()].concat();
+    let plain = keys
+        .open(Purpose::Log, key_id, &aad, &nonce, &sealed)
+        .map_err(|_| StoreError::TamperedRecord {
+            table: "integrity",
+            id: 1,
+        })?;
+    Ok(Some(Integrity {
+        key: hmac::Key::new(hmac::HMAC_SHA256, &plain),
+        store_id,
+        mirror: None,
+        rollback: None,
+    }))
+}
+
 /// Loads (or, on the first open after schema 7, creates) the integrity
 /// key; on creation MACs every existing row and seals the digests (the
 /// migration of an existing store). Then checks the counter against its
@@ -502,27 +555,8 @@ pub(crate) async fn init(
 ) -> Result<Integrity, StoreError> {
     let what = "opening the integrity key";
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db(what))?;
-    let row: Option<(String, i64, Vec<u8>, Vec<u8>)> =
-        sqlx::query_as("SELECT store_id, key_id, nonce, sealed FROM integrity WHERE id = 1")
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db(what))?;
-    let mut ik = match row {
-        Some((store_id, key_id, nonce, sealed)) => {
-            let aad = [AAD_INTEGRITY, store_id.as_bytes()].concat();
-            let plain = keys
-                .open(Purpose::Log, key_id, &aad, &nonce, &sealed)
-                .map_err(|_| StoreError::TamperedRecord {
-                    table: "integrity",
-                    id: 1,
-                })?;
-            Integrity {
-                key: hmac::Key::new(hmac::HMAC_SHA256, &plain),
-                store_id,
-                mirror: None,
-                rollback: None,
-            }
-        }
+    let mut ik = match load(&mut tx, keys).await? {
+        Some(ik) => ik,
         None => {
             let raw = crate::crypto::KeyBytes::generate();
             let store_id = uuid::Uuid::new_v4().simple().to_string();
@@ -551,7 +585,7 @@ pub(crate) async fn init(
                         "UPDATE outbox_items SET mac = ?1 WHERE outbox_row = ?2 AND outbox_index = ?3"
                             .to_string()
                     }
-                    "devices" => "UPDATE devices SET mac = ?1 WHERE address = ?2".to_string(),
+                    "devices" => "UPDATE devices SET mac = ?1 WHERE lower(hex(address_tag)) = ?2".to_string(),
                     "outbox" => "UPDATE outbox SET mac = ?1 WHERE seq = ?2".to_string(),
                     t => format!("UPDATE {t} SET mac = ?1 WHERE id = ?2"),
                 };

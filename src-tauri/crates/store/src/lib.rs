@@ -5,7 +5,8 @@
 //! encoded compactly ([`codec`]), sealed with an AAD that binds the chunk to
 //! its series and time range, and written in one SQLite transaction per
 //! batch. Patient identity lives in a separate table under its own key
-//! ([`Patient`]). Callers see a small API — append a batch, query a series,
+//! ([`Patient`]). Bed ids, device addresses and series descriptors are
+//! sealed too; lookups go through keyed tags ([`lookup`]). Callers see a small API — append a batch, query a series,
 //! latest per bed, admit/discharge — so the layout can change behind it.
 
 mod audit;
@@ -17,9 +18,11 @@ mod keylog;
 mod keyring;
 pub mod keys;
 mod logs;
+mod lookup;
 mod salvage;
 mod settings;
 pub mod spill;
+mod upgrade;
 mod users;
 mod vault;
 
@@ -48,6 +51,27 @@ pub use spill::{SpillContents, SpillWriter};
 pub use users::{hash_password, verify_password, UserRecord};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Runs the migrations not yet applied. sqlx takes no lock on SQLite, so two
+/// processes opening an old store at once (the gateway starting while `vigil
+/// store verify` runs) can race on the same migration: the loser's statement
+/// fails ("table … already exists") and rolls back. It then runs again and
+/// finds the migration applied by the other; a migration that fails for any
+/// other reason fails the same way each time and is returned.
+async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
+    let mut wait = std::time::Duration::from_millis(50);
+    for _ in 0..5 {
+        match MIGRATOR.run(pool).await {
+            Ok(()) => return Ok(()),
+            Err(sqlx::migrate::MigrateError::ExecuteMigration(..)) => {
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(MIGRATOR.run(pool).await?)
+}
 
 /// Everything that can go wrong in the store. Messages never carry patient
 /// data or values: only ids, paths and reasons.
@@ -102,6 +126,10 @@ pub enum StoreError {
     Damaged { path: PathBuf, reason: String },
     #[error("{0}")]
     Spill(String),
+    /// Moving an older store's rows to the sealed layout of schema 11
+    /// failed; the transaction rolled back and the next open tries again.
+    #[error("the store could not be upgraded to schema 11 ({0}); nothing was changed")]
+    Upgrade(String),
     /// A row's plaintext columns (bed, times, state, sequence number) do
     /// not match its integrity MAC: edited in the file, or copied.
     #[error(
@@ -223,6 +251,13 @@ pub struct Store {
     outbox: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Series rows never change once written: remember their ids.
     series_cache: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<chunks::SeriesKey, i64>>>,
+    /// The other way round, for reads: a series' descriptor is sealed, so
+    /// each is opened once, not once per chunk.
+    series_by_id: std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<i64, std::sync::Arc<chunks::SeriesKey>>>,
+    >,
+    /// Keyed tags of bed ids, device addresses and series (schema 11).
+    lookup: std::sync::Arc<lookup::Lookup>,
     /// Row MACs, scope digests and the rollback counter (schema 7).
     integrity: std::sync::Arc<integrity::Integrity>,
     /// The audit trail's signing key, loaded (or made) at first use.
@@ -231,7 +266,6 @@ pub struct Store {
 
 pub(crate) const AAD_CHUNK: &[u8] = b"vigil/chunk/v1";
 pub(crate) const AAD_SUMMARY: &[u8] = b"vigil/summary/v1";
-pub(crate) const AAD_PATIENT: &[u8] = b"vigil/patient/v1/";
 
 pub(crate) fn source_str(s: Source) -> &'static str {
     match s {
@@ -274,6 +308,16 @@ impl Store {
         let (pool, keys) = Self::open_pool(path, key, existed)
             .await
             .map_err(|e| damaged(path, e))?;
+        // Schema 11: the lookup key, and at the first open the move of the
+        // older rows to their sealed shape (before the integrity check of
+        // a pre-schema-7 store MACs the rows in that shape).
+        let lookup = match upgrade::run(&pool, &keys).await {
+            Ok(l) => l,
+            Err(e) => {
+                pool.close().await;
+                return Err(damaged(path, e));
+            }
+        };
         let integrity = match integrity::init(&pool, &keys, counter_dir).await {
             Ok(i) => i,
             Err(e) => {
@@ -289,6 +333,8 @@ impl Store {
             outbox: Default::default(),
             series_cache: Default::default(),
             audit: Default::default(),
+            series_by_id: Default::default(),
+            lookup: std::sync::Arc::new(lookup),
         })
     }
 
@@ -371,13 +417,13 @@ impl Store {
                 // The key first: a wrong key is refused even on a damaged file.
                 let unlocked = keyring::unlock(&pool, key).await?;
                 quick_check(&pool, path).await?;
-                MIGRATOR.run(&pool).await?;
+                migrate(&pool).await?;
                 Keyring::load(&pool, unlocked).await
             } else {
                 if existed {
                     quick_check(&pool, path).await?;
                 }
-                MIGRATOR.run(&pool).await?;
+                migrate(&pool).await?;
                 Keyring::create(&pool, key).await
             }
         }
@@ -492,4 +538,17 @@ pub fn move_aside(path: &Path, now: DateTime<Utc>) -> Result<PathBuf, StoreError
     }
     std::fs::rename(path, &aside).map_err(|e| io(e, path))?;
     Ok(aside)
+}
+
+#[cfg(test)]
+mod send {
+    /// The app awaits `open` inside Tauri commands, which need `Send`
+    /// futures (sqlx's generic executors can make one not `Send`).
+    #[allow(dead_code)]
+    fn open_is_send(p: &std::path::Path, k: &crate::KeySource) {
+        fn is_send<T: Send>(_: T) {}
+        is_send(async move {
+            let _ = crate::Store::open(p, k).await;
+        });
+    }
 }

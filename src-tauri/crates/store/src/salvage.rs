@@ -10,7 +10,7 @@
 
 use crate::chunks::{self, SeriesKey};
 use crate::keyring::{self, Keyring, Purpose};
-use crate::{codec, db, micros_to_utc, KeySource, Store, StoreError};
+use crate::{codec, db, logs, micros_to_utc, vault, KeySource, Store, StoreError};
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteRow};
 use sqlx::{Row, SqlitePool};
@@ -167,6 +167,35 @@ async fn high_id(pool: &SqlitePool, table: &str) -> i64 {
     max.into_iter().chain(hw).max().unwrap_or(0).max(100_000)
 }
 
+/// Whether `table` has `column`: tells a schema-11 file from an older one.
+async fn has_column(pool: &SqlitePool, table: &str, column: &str) -> bool {
+    sqlx::query_scalar::<_, bool>("SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2")
+        .bind(table)
+        .bind(column)
+        .fetch_one(pool)
+        .await
+        .unwrap_or(false)
+}
+
+/// A schema-11 series row: its sealed descriptor.
+fn sealed_series_key(ring: &Keyring, row: &SqliteRow) -> Option<SeriesKey> {
+    let id: i64 = row.try_get("id").ok()?;
+    let tags = chunks::SeriesTags {
+        tag: row.try_get("tag").ok()?,
+        bed: row.try_get("bed_tag").ok()?,
+        bed_code: row.try_get("bed_code_tag").ok()?,
+    };
+    chunks::open_series(
+        ring,
+        id,
+        &tags,
+        row.try_get("key_id").ok()?,
+        &row.try_get::<Vec<u8>, _>("nonce").ok()?,
+        &row.try_get::<Vec<u8>, _>("sealed").ok()?,
+    )
+}
+
+/// A series row before schema 11: its descriptor in the clear.
 fn series_key(row: &SqliteRow) -> Option<SeriesKey> {
     let source = match row.try_get::<String, _>("source").ok()?.as_str() {
         "real" => "real",
@@ -218,16 +247,23 @@ impl Store {
         let mut report = SalvageReport::default();
 
         // Series: small, but walked the same way.
-        let (rows, bad_series) = walk(
-            pool,
-            "id, admission, bed, device, code, unit, source",
-            "series",
-            100_000,
-        )
-        .await;
+        let sealed_layout = has_column(pool, "series", "bed_tag").await;
+        let cols = if sealed_layout {
+            "id, tag, bed_tag, bed_code_tag, nonce, sealed, key_id"
+        } else {
+            "id, admission, bed, device, code, unit, source"
+        };
+        let (rows, bad_series) = walk(pool, cols, "series", 100_000).await;
         let series: HashMap<i64, SeriesKey> = rows
             .iter()
-            .filter_map(|r| Some((r.try_get::<i64, _>("id").ok()?, series_key(r)?)))
+            .filter_map(|r| {
+                let key = if sealed_layout {
+                    sealed_series_key(&ring, r)
+                } else {
+                    series_key(r)
+                };
+                Some((r.try_get::<i64, _>("id").ok()?, key?))
+            })
             .collect();
         report
             .lost_rows
@@ -339,9 +375,10 @@ impl Store {
 
         // Alarm log.
         let hi = high_id(pool, "alarm_log").await;
+        let bed_col = if sealed_layout { "bed_tag" } else { "bed" };
         let (rows, bad) = walk(
             pool,
-            &format!("id, bed, at, nonce, sealed{key_col}"),
+            &format!("id, {bed_col}, at, nonce, sealed{key_col}"),
             "alarm_log",
             hi,
         )
@@ -350,23 +387,23 @@ impl Store {
         for row in &rows {
             let opened = (|| {
                 let id: i64 = row.try_get("id").ok()?;
-                let bed: String = row.try_get("bed").ok()?;
                 let at: i64 = row.try_get("at").ok()?;
-                let aad = [
-                    crate::logs::id_aad(crate::logs::AAD_ALARM, id),
-                    bed.as_bytes().to_vec(),
-                ]
-                .concat();
-                let plain = ring
-                    .open(
-                        Purpose::Readings,
-                        key_of(row, Purpose::Readings),
-                        &aad,
-                        &row.try_get::<Vec<u8>, _>("nonce").ok()?,
-                        &row.try_get::<Vec<u8>, _>("sealed").ok()?,
-                    )
-                    .ok()?;
-                let event: serde_json::Value = serde_json::from_slice(&plain).ok()?;
+                let nonce = row.try_get::<Vec<u8>, _>("nonce").ok()?;
+                let sealed = row.try_get::<Vec<u8>, _>("sealed").ok()?;
+                let key_id = key_of(row, Purpose::Readings);
+                let (bed, event) = if sealed_layout {
+                    let tag: Vec<u8> = row.try_get("bed_tag").ok()?;
+                    let plain = ring
+                        .open(Purpose::Readings, key_id, &logs::alarm_aad(id, &tag), &nonce, &sealed)
+                        .ok()?;
+                    let body: logs::AlarmBody = serde_json::from_slice(&plain).ok()?;
+                    (body.bed, body.event)
+                } else {
+                    let bed: String = row.try_get("bed").ok()?;
+                    let aad = [logs::id_aad(logs::AAD_ALARM_V1, id), bed.as_bytes().to_vec()].concat();
+                    let plain = ring.open(Purpose::Readings, key_id, &aad, &nonce, &sealed).ok()?;
+                    (bed, serde_json::from_slice::<serde_json::Value>(&plain).ok()?)
+                };
                 Some((bed, micros_to_utc(at), event))
             })();
             match opened {
@@ -395,32 +432,39 @@ impl Store {
         }
 
         // Admissions (rowid order; ids are text).
-        let (rows, bad) = walk(
-            pool,
-            &format!("id, bed, admitted_at, discharged_at, nonce, sealed{key_col}"),
-            "admissions",
-            100_000,
-        )
-        .await;
+        let cols = if sealed_layout {
+            "id, bed_tag, open, nonce, sealed, key_id".to_string()
+        } else {
+            format!("id, bed, admitted_at, discharged_at, nonce, sealed{key_col}")
+        };
+        let (rows, bad) = walk(pool, &cols, "admissions", 100_000).await;
         let present: HashSet<String> = self.admission_ids().await?.into_iter().collect();
         for row in &rows {
             let opened = (|| {
                 let id: String = row.try_get("id").ok()?;
-                let bed: String = row.try_get("bed").ok()?;
-                let plain = ring
-                    .open(
-                        Purpose::Phi,
-                        key_of(row, Purpose::Phi),
-                        &crate::vault::patient_aad(&id, &bed),
-                        &row.try_get::<Vec<u8>, _>("nonce").ok()?,
-                        &row.try_get::<Vec<u8>, _>("sealed").ok()?,
-                    )
-                    .ok()?;
-                let admitted: i64 = row.try_get("admitted_at").ok()?;
-                let discharged: Option<i64> = row.try_get("discharged_at").ok()?;
-                Some((id, bed, plain, admitted, discharged))
+                let nonce = row.try_get::<Vec<u8>, _>("nonce").ok()?;
+                let sealed = row.try_get::<Vec<u8>, _>("sealed").ok()?;
+                let key_id = key_of(row, Purpose::Phi);
+                let stay = if sealed_layout {
+                    let tag: Vec<u8> = row.try_get("bed_tag").ok()?;
+                    let open: i64 = row.try_get("open").ok()?;
+                    let aad = vault::admission_aad(&id, &tag, open == 1);
+                    let plain = ring.open(Purpose::Phi, key_id, &aad, &nonce, &sealed).ok()?;
+                    serde_json::from_slice::<vault::Stay>(&plain).ok()?
+                } else {
+                    let bed: String = row.try_get("bed").ok()?;
+                    let aad = vault::legacy_patient_aad(&id, &bed);
+                    let plain = ring.open(Purpose::Phi, key_id, &aad, &nonce, &sealed).ok()?;
+                    vault::Stay {
+                        patient: serde_json::from_slice(&plain).ok()?,
+                        bed,
+                        admitted_at: row.try_get("admitted_at").ok()?,
+                        discharged_at: row.try_get("discharged_at").ok()?,
+                    }
+                };
+                Some((id, stay))
             })();
-            let Some((id, bed, plain, admitted, discharged)) = opened else {
+            let Some((id, stay)) = opened else {
                 report.admissions_lost += 1;
                 continue;
             };
@@ -428,10 +472,7 @@ impl Store {
                 report.admissions_already_present += 1;
                 continue;
             }
-            if !self
-                .insert_salvaged_admission(&id, &bed, &plain, admitted, discharged)
-                .await?
-            {
+            if !self.insert_salvaged_admission(&id, &stay).await? {
                 report.admissions_conflicting.push(id);
                 continue;
             }
@@ -494,13 +535,12 @@ impl Store {
         samples.sort_by_key(|s| s.t);
         let (t0, t1) = (samples[0].t, samples[samples.len() - 1].t);
         let mut tx = self.begin_write("salvaging a chunk").await?;
-        let sid = chunks::series_id(&mut tx, key).await?;
-        let rows = sqlx::query(
-            "SELECT c.id, c.series_id, c.t0, c.t1, c.n, c.nonce, c.sealed, c.aad_version, c.key_id,
-                    s.admission, s.bed, s.device, s.code, s.unit, s.source
-             FROM chunks c JOIN series s ON s.id = c.series_id
+        let sid = self.series_id(&mut tx, key).await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM chunks c JOIN series s ON s.id = c.series_id
              WHERE c.series_id = ?1 AND c.t1 >= ?2 AND c.t0 <= ?3",
-        )
+            chunks::CHUNK_COLUMNS
+        ))
         .bind(sid)
         .bind(t0)
         .bind(t1)
@@ -528,28 +568,12 @@ impl Store {
 
     /// Re-seals an admission under this store's PHI key; false (nothing
     /// written) if it is current and its bed now has another current patient.
-    async fn insert_salvaged_admission(
-        &self,
-        id: &str,
-        bed: &str,
-        plain: &[u8],
-        admitted: i64,
-        discharged: Option<i64>,
-    ) -> Result<bool, StoreError> {
+    async fn insert_salvaged_admission(&self, id: &str, stay: &vault::Stay) -> Result<bool, StoreError> {
         let mut tx = self.begin_write("salvaging an admission").await?;
-        if discharged.is_none() {
-            let occupied: bool = sqlx::query_scalar(
-                "SELECT count(*) > 0 FROM admissions WHERE bed = ? AND discharged_at IS NULL",
-            )
-            .bind(bed)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db("salvaging an admission"))?;
-            if occupied {
-                return Ok(false);
-            }
+        if stay.discharged_at.is_none() && self.open_admission_of(&mut tx, &stay.bed).await?.is_some() {
+            return Ok(false);
         }
-        self.insert_admission(&mut tx, id, bed, plain, admitted, discharged, "salvaging an admission")
+        self.insert_admission(&mut tx, id, stay, "salvaging an admission")
             .await?;
         tx.commit().await.map_err(db("salvaging an admission"))?;
         Ok(true)

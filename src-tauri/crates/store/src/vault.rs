@@ -1,16 +1,44 @@
 //! The patient vault: who is in which bed, sealed under its own key.
 //!
 //! Readings refer to an opaque admission id; name, MRN, date of birth and
-//! category are sealed with the PHI key (AAD = id and bed), so the readings
-//! key alone cannot tell who a patient is, and a sealed record moved to
-//! another admission or bed fails to open.
+//! category are sealed with the PHI key, so the readings key alone cannot
+//! tell who a patient is. Since schema 11 the record also holds the bed and
+//! the admission and discharge times; the row shows only the bed's keyed
+//! tag and an open flag, both bound into the AAD with the id, so a record
+//! moved to another admission or bed, or put back from before a discharge,
+//! fails to open.
 
 use crate::integrity::{admission_mac, Delta};
 use crate::keyring::Purpose;
-use crate::{db, micros_to_utc, Admission, Patient, Store, StoreError, AAD_PATIENT};
+use crate::{db, micros_to_utc, Admission, Patient, Store, StoreError};
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use vigil_model::AdmissionId;
+
+/// AAD of an admission record from schema 11: id, bed tag and open flag.
+const AAD_ADMISSION: &[u8] = b"vigil/admission/v2/";
+
+/// What an admission row seals (schema 11): who, where and when. The bed
+/// and times left the plaintext columns (issue 13 §6). No Debug: PHI.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Stay {
+    pub(crate) patient: Patient,
+    pub(crate) bed: String,
+    pub(crate) admitted_at: i64,
+    pub(crate) discharged_at: Option<i64>,
+}
+
+pub(crate) fn admission_aad(id: &str, bed_tag: &[u8], open: bool) -> Vec<u8> {
+    [
+        AAD_ADMISSION,
+        &(id.len() as u32).to_le_bytes()[..],
+        id.as_bytes(),
+        bed_tag,
+        &[open as u8],
+    ]
+    .concat()
+}
 
 impl Store {
     /// Admits a patient to a bed. Fails if the bed already has one.
@@ -22,73 +50,93 @@ impl Store {
     ) -> Result<Admission, StoreError> {
         validate_patient(&patient)?;
         let id = AdmissionId(uuid::Uuid::new_v4().to_string());
-        let plain = serde_json::to_vec(&patient).expect("patient serialises");
         let mut tx = self.begin_write("starting an admission").await?;
-        let occupied: bool =
-            sqlx::query_scalar("SELECT count(*) > 0 FROM admissions WHERE bed = ? AND discharged_at IS NULL")
-                .bind(bed)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db("checking the bed"))?;
-        if occupied {
+        if self.open_admission_of(&mut tx, bed).await?.is_some() {
             return Err(StoreError::BedOccupied(bed.to_string()));
         }
-        self.insert_admission(&mut tx, &id.0, bed, &plain, at.timestamp_micros(), None, "writing an admission")
+        let stay = Stay {
+            patient,
+            bed: bed.to_string(),
+            admitted_at: at.timestamp_micros(),
+            discharged_at: None,
+        };
+        self.insert_admission(&mut tx, &id.0, &stay, "writing an admission")
             .await?;
         tx.commit().await.map_err(db("committing an admission"))?;
         Ok(Admission {
             id,
-            bed: bed.to_string(),
-            patient,
+            bed: stay.bed,
+            patient: stay.patient,
             admitted_at: at,
             discharged_at: None,
         })
     }
 
+    /// The id of `bed`'s open admission, found by its bed tag.
+    pub(crate) async fn open_admission_of(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        bed: &str,
+    ) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT id FROM admissions WHERE bed_tag = ? AND open = 1")
+            .bind(self.lookup.bed(bed))
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db("checking the bed"))
+    }
+
     /// Discharges the patient in `bed`.
-    /// The admission's MAC and the admissions digest change in the same
-    /// transaction (a discharge set back to NULL in the file then shows).
+    /// The record is sealed again with its discharge time; the admission's
+    /// MAC and the admissions digest change in the same transaction (the
+    /// older record or open flag put back in the file then shows).
     pub async fn discharge(&self, bed: &str, at: DateTime<Utc>) -> Result<AdmissionId, StoreError> {
         let what = "discharging";
         let mut tx = self.begin_write(what).await?;
-        let row: Option<(String, i64, Option<Vec<u8>>)> = sqlx::query_as(
-            "SELECT id, admitted_at, mac FROM admissions WHERE bed = ? AND discharged_at IS NULL",
-        )
-        .bind(bed)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db(what))?;
-        let Some((id, admitted, old)) = row else {
+        let Some(id) = self.open_admission_of(&mut tx, bed).await? else {
             return Err(StoreError::BedEmpty(bed.to_string()));
         };
-        let when = at.timestamp_micros();
-        let mac = admission_mac(&self.integrity, &id, bed, admitted, Some(when));
-        sqlx::query("UPDATE admissions SET discharged_at = ?, mac = ? WHERE id = ?")
-            .bind(when)
+        let row = sqlx::query("SELECT id, bed_tag, open, nonce, sealed, key_id, mac FROM admissions WHERE id = ?")
+            .bind(&id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db(what))?;
+        let mut stay = self.open_admission_row(&row)?;
+        stay.discharged_at = Some(at.timestamp_micros());
+        let bed_tag = self.lookup.bed(bed);
+        let s = self
+            .keys
+            .seal(&mut tx, Purpose::Phi, &admission_aad(&id, &bed_tag, false), &stay_json(&stay))
+            .await?;
+        let mac = admission_mac(&self.integrity, &id, &bed_tag, 0, s.key_id, &s.nonce);
+        sqlx::query("UPDATE admissions SET open = 0, nonce = ?, sealed = ?, key_id = ?, mac = ? WHERE id = ?")
+            .bind(s.nonce)
+            .bind(s.sealed)
+            .bind(s.key_id)
             .bind(&mac)
             .bind(&id)
             .execute(&mut *tx)
             .await
             .map_err(db(what))?;
         let mut delta = Delta::default();
-        delta.remove("admissions", old.as_deref());
+        delta.remove("admissions", row.get::<Option<Vec<u8>>, _>("mac").as_deref());
         delta.add("admissions", &mac);
         self.integrity.apply(&mut tx, delta).await?;
         tx.commit().await.map_err(db(what))?;
         Ok(AdmissionId(id))
     }
 
-    /// Current admissions (not discharged), with the patient unsealed.
+    /// Current admissions (not discharged), with the patient unsealed, by bed.
     pub async fn current_admissions(&self) -> Result<Vec<Admission>, StoreError> {
-        let ids: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM admissions WHERE discharged_at IS NULL ORDER BY bed")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db("listing admissions"))?;
+        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM admissions WHERE open = 1")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("listing admissions"))?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             match self.admission(&id).await {
-                Ok(a) => out.push(a),
+                // A record that says discharged under an open flag is not current.
+                Ok(a) if a.discharged_at.is_none() => out.push(a),
+                Ok(_) => {}
                 // An admission whose state was edited in the file (say a
                 // discharge undone) is not trusted as current; the others are.
                 Err(e @ StoreError::IntegrityRow { .. }) => {
@@ -97,6 +145,7 @@ impl Store {
                 Err(e) => return Err(e),
             }
         }
+        out.sort_by(|a, b| a.bed.cmp(&b.bed));
         Ok(out)
     }
 
@@ -109,49 +158,63 @@ impl Store {
 
     /// One admission by id, patient unsealed.
     pub async fn admission(&self, id: &str) -> Result<Admission, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, bed, admitted_at, discharged_at, nonce, sealed, key_id, mac FROM admissions WHERE id = ?",
-        )
-        .bind(id)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(db("reading an admission"))?;
-        let bed: String = row.get("bed");
-        let (admitted, discharged): (i64, Option<i64>) = (row.get("admitted_at"), row.get("discharged_at"));
+        let row = sqlx::query("SELECT id, bed_tag, open, nonce, sealed, key_id, mac FROM admissions WHERE id = ?")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db("reading an admission"))?;
+        let stay = self.open_admission_row(&row)?;
+        Ok(Admission {
+            id: AdmissionId(id.to_string()),
+            bed: stay.bed,
+            patient: stay.patient,
+            admitted_at: micros_to_utc(stay.admitted_at),
+            discharged_at: stay.discharged_at.map(micros_to_utc),
+        })
+    }
+
+    /// Checks an admission row's MAC, opens its record and checks that the
+    /// record agrees with the lookup columns (its bed's tag, open flag).
+    fn open_admission_row(&self, row: &sqlx::sqlite::SqliteRow) -> Result<Stay, StoreError> {
+        let id: String = row.get("id");
+        let bed_tag: Vec<u8> = row.get("bed_tag");
+        let open: i64 = row.get("open");
+        let (key_id, nonce): (i64, Vec<u8>) = (row.get("key_id"), row.get("nonce"));
         if row.get::<Option<Vec<u8>>, _>("mac").as_deref()
-            != Some(&admission_mac(&self.integrity, id, &bed, admitted, discharged)[..])
+            != Some(&admission_mac(&self.integrity, &id, &bed_tag, open, key_id, &nonce)[..])
         {
             return Err(StoreError::IntegrityRow {
                 table: "admissions",
-                id: id.to_string(),
+                id,
             });
         }
-        let nonce: Vec<u8> = row.get("nonce");
-        let sealed: Vec<u8> = row.get("sealed");
+        let tampered = || StoreError::TamperedAdmission(id.clone());
         let plain = self
             .keys
             .open(
                 Purpose::Phi,
-                row.get("key_id"),
-                &patient_aad(id, &bed),
+                key_id,
+                &admission_aad(&id, &bed_tag, open == 1),
                 &nonce,
-                &sealed,
+                &row.get::<Vec<u8>, _>("sealed"),
             )
-            .map_err(|_| StoreError::TamperedAdmission(id.to_string()))?;
-        let patient: Patient =
-            serde_json::from_slice(&plain).map_err(|_| StoreError::TamperedAdmission(id.to_string()))?;
-        Ok(Admission {
-            id: AdmissionId(id.to_string()),
-            bed,
-            patient,
-            admitted_at: micros_to_utc(row.get("admitted_at")),
-            discharged_at: row.get::<Option<i64>, _>("discharged_at").map(micros_to_utc),
-        })
+            .map_err(|_| tampered())?;
+        let stay: Stay = serde_json::from_slice(&plain).map_err(|_| tampered())?;
+        if self.lookup.bed(&stay.bed) != bed_tag || stay.discharged_at.is_none() != (open == 1) {
+            return Err(tampered());
+        }
+        Ok(stay)
     }
 }
 
-pub(crate) fn patient_aad(id: &str, bed: &str) -> Vec<u8> {
-    [AAD_PATIENT, id.as_bytes(), b"/", bed.as_bytes()].concat()
+fn stay_json(stay: &Stay) -> zeroize::Zeroizing<Vec<u8>> {
+    zeroize::Zeroizing::new(serde_json::to_vec(stay).expect("admission serialises"))
+}
+
+/// AAD of a patient record before schema 11 (id and bed): read by the
+/// upgrade and by salvage of an older file.
+pub(crate) fn legacy_patient_aad(id: &str, bed: &str) -> Vec<u8> {
+    [b"vigil/patient/v1/".as_slice(), id.as_bytes(), b"/", bed.as_bytes()].concat()
 }
 
 fn validate_patient(p: &Patient) -> Result<(), StoreError> {
@@ -170,43 +233,56 @@ fn validate_patient(p: &Patient) -> Result<(), StoreError> {
 }
 
 impl Store {
-    /// Seals a serialised patient under the PHI key and inserts its admission row with the
-    /// row's MAC and its share of the `admissions` digest, inside `tx`: one writer for
-    /// admissions made here and those `vigil store salvage` copies back.
-    #[allow(clippy::too_many_arguments)]
+    /// Seals an admission record under the PHI key and inserts its row with
+    /// the row's MAC and its share of the `admissions` digest, inside `tx`:
+    /// one writer for admissions made here, those `vigil store salvage`
+    /// copies back and those the schema-11 upgrade rewrites.
     pub(crate) async fn insert_admission(
         &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+        tx: &mut sqlx::SqliteConnection,
         id: &str,
-        bed: &str,
-        plain: &[u8],
-        admitted: i64,
-        discharged: Option<i64>,
+        stay: &Stay,
         context: &'static str,
     ) -> Result<(), StoreError> {
-        let s = self
-            .keys
-            .seal(tx, Purpose::Phi, &patient_aad(id, bed), plain)
-            .await?;
-        let mac = admission_mac(&self.integrity, id, bed, admitted, discharged);
-        sqlx::query(
-            "INSERT INTO admissions (id, bed, admitted_at, discharged_at, nonce, sealed, key_id, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(id)
-        .bind(bed)
-        .bind(admitted)
-        .bind(discharged)
-        .bind(s.nonce)
-        .bind(s.sealed)
-        .bind(s.key_id)
-        .bind(&mac)
-        .execute(&mut **tx)
-        .await
-        .map_err(db(context))?;
+        let mac = insert_admission_row(tx, &self.keys, &self.lookup, Some(&self.integrity), id, stay, context).await?;
         let mut delta = Delta::default();
         delta.add("admissions", &mac);
         self.integrity.apply(tx, delta).await
     }
+}
+
+/// Inserts a sealed admission row; returns the MAC it was given (empty when
+/// the store has no integrity key yet: schema 7 MACs every row at its first
+/// open). The caller applies the digest.
+pub(crate) async fn insert_admission_row(
+    tx: &mut sqlx::SqliteConnection,
+    keys: &crate::keyring::Keyring,
+    lookup: &crate::lookup::Lookup,
+    ik: Option<&crate::integrity::Integrity>,
+    id: &str,
+    stay: &Stay,
+    context: &'static str,
+) -> Result<Vec<u8>, StoreError> {
+    let bed_tag = lookup.bed(&stay.bed);
+    let open = stay.discharged_at.is_none();
+    let s = keys
+        .seal(tx, Purpose::Phi, &admission_aad(id, &bed_tag, open), &stay_json(stay))
+        .await?;
+    let mac = ik.map(|ik| admission_mac(ik, id, &bed_tag, open as i64, s.key_id, &s.nonce));
+    sqlx::query(
+        "INSERT INTO admissions (id, bed_tag, open, nonce, sealed, key_id, mac) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(id)
+    .bind(&bed_tag)
+    .bind(open as i64)
+    .bind(s.nonce)
+    .bind(s.sealed)
+    .bind(s.key_id)
+    .bind(&mac)
+    .execute(&mut *tx)
+    .await
+    .map_err(db(context))?;
+    Ok(mac.unwrap_or_default())
 }
 
 const AAD_LINK: &[u8] = b"vigil/fhir-link/v1/";

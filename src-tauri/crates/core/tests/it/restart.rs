@@ -193,3 +193,67 @@ async fn settings_that_cannot_be_restored_are_said_at_the_bed() {
         .any(|r| r.event["kind"]["kind"] == "settings_not_restored"));
     v.shutdown().await;
 }
+
+/// The bed id of a settings row is sealed (schema 11): a row that no longer
+/// opens at all is still named by its bed (its keyed tag matches one of the
+/// ward's beds), so the alarm lands there and nowhere else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_that_no_longer_open_are_said_at_their_bed() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = Vigil::start(config(dir.path(), Scenario::Stable, 1.0))
+        .await
+        .unwrap();
+    v.shutdown().await;
+    let db = dir.path().join("vigil.db");
+    let store = vigil_store::Store::open(
+        &db,
+        &vigil_store::KeySource::passphrase("core-test-passphrase", "test"),
+    )
+    .await
+    .unwrap();
+    // A save time no other row has, to find bed-2's row without its bed id.
+    let marker = chrono::DateTime::from_timestamp(1_000_000_000, 0).unwrap();
+    store
+        .save_bed_settings("bed-2", None, marker, &serde_json::json!({}))
+        .await
+        .unwrap();
+    store.close().await;
+    {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        let n = sqlx::query("UPDATE bed_settings SET sealed = zeroblob(length(sealed)) WHERE saved_at = ?")
+            .bind(marker.timestamp_micros())
+            .execute(&mut c)
+            .await
+            .unwrap()
+            .rows_affected();
+        assert_eq!(n, 1);
+        c.close().await.unwrap();
+    }
+    let v = Vigil::start(config(dir.path(), Scenario::Stable, 1.0))
+        .await
+        .unwrap();
+    let not_restored = |bed: &str| {
+        v.snapshot()
+            .alarms
+            .into_iter()
+            .find(|b| b.bed == bed)
+            .unwrap()
+            .active
+            .iter()
+            .any(|a| {
+                matches!(
+                    a.kind,
+                    AlarmKind::Technical {
+                        kind: TechnicalKind::SettingsNotRestored,
+                        ..
+                    }
+                )
+            })
+    };
+    assert!(not_restored("bed-2"), "no alarm at the bed whose settings no longer open");
+    assert!(!not_restored("bed-1"), "only the bed concerned");
+    v.shutdown().await;
+}

@@ -242,7 +242,8 @@ fn a_data_key_is_replaced_at_its_seal_budget_and_data_stays_readable() {
                 "SELECT seals FROM data_keys WHERE purpose = 'readings' AND active = 1"
             )
             .await,
-            3,
+            // Three chunks and the series' sealed descriptor.
+            4,
             "seals are counted on disk"
         );
 

@@ -731,7 +731,8 @@ mod schema2 {
             store.close().await;
             let bytes = std::fs::read(&path).unwrap();
             assert!(!String::from_utf8_lossy(&bytes).contains("83.25"));
-            sql(&path, "UPDATE alarm_log SET bed = 'bed-1'").await;
+            // The bed is sealed; its tag (bound into the AAD) edited.
+            sql(&path, "UPDATE alarm_log SET bed_tag = x'00112233445566778899aabbccddeeff'").await;
             let store = Store::open(&path, &key()).await.unwrap();
             let (_, failures) = store.verify().await.unwrap();
             assert!(failures.iter().any(|e| matches!(
@@ -1037,3 +1038,4 @@ mod keys;
 mod users;
 mod spill;
 mod audit;
+mod clear;
