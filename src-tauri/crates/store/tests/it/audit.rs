@@ -84,7 +84,10 @@ fn an_untouched_trail_verifies_and_exports_in_order() {
 #[test]
 fn an_edited_record_is_reported() {
     let f = after(&[
-        "UPDATE audit_log SET sealed = substr(sealed, 1, 10) || x'00' || substr(sealed, 12) WHERE seq = 3",
+        // One byte changed (never "set to what it already was": that would edit nothing 1 time in 256).
+        "UPDATE audit_log SET sealed = substr(sealed, 1, 10)
+             || CASE WHEN substr(sealed, 11, 1) = x'00' THEN x'01' ELSE x'00' END
+             || substr(sealed, 12) WHERE seq = 3",
     ]);
     assert_eq!(f.first(), Some(&AuditFault::Unreadable { seq: 3 }), "{f:?}");
 }
