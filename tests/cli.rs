@@ -564,13 +564,27 @@ fn key_rotation_makes_new_data_keys_and_logs_it() {
 fn after_kill_9_at_most_the_last_second_is_missing() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = vigil()
-        .args(["gateway", "--simulate", "stable", "--data-dir"])
+        .args(["gateway", "--simulate", "stable", "--status-every", "1", "--data-dir"])
         .arg(dir.path())
         .env("VIGIL_PASSPHRASE", "gateway-test-passphrase")
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(4200));
+    // Not a fixed sleep: on a loaded machine unlocking (Argon2id) and starting can
+    // take seconds. Kill once the gateway says readings are stored, plus a second.
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("readings ") && counts(&line).1 > 0 {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("the gateway stored readings within 60 s");
+    std::thread::sleep(Duration::from_millis(1200));
     let killed_at = chrono::Utc::now();
     child.kill().unwrap(); // SIGKILL: no clean shutdown
     child.wait().unwrap();
