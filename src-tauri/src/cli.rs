@@ -61,6 +61,11 @@ pub struct Global {
     /// configuration, else 4). Simulated mode puts a set of devices on each.
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=vigil_core::site::MAX_BEDS as i64))]
     pub beds: Option<u16>,
+    /// The Vigil user running a store command (export, alarms, store, key rotate/log,
+    /// fhir, user, audit); the password from VIGIL_USER_PASSWORD, else a prompt. Their
+    /// role must allow the command (as on the screen).
+    #[arg(long, global = true, value_name = "NAME", env = "VIGIL_USER")]
+    pub user: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -305,6 +305,15 @@ pub struct UserView {
 pub enum AuthError {
     #[error("sign in first: this action needs a signed-in user")]
     NotSignedIn,
+    /// A CLI store command run without `--user`.
+    #[error("this command needs a Vigil user: --user <name> (or VIGIL_USER), password from VIGIL_USER_PASSWORD or the prompt")]
+    CliNoUser,
+    /// A CLI store command on a store with no user yet.
+    #[error("this store has no Vigil user yet: the installer creates the first admin with `vigil user add <name> --role admin`")]
+    NoUsers,
+    /// The installer's first user (no `--user` needed) must be an admin.
+    #[error("the first user must be an admin: `vigil user add <name> --role admin`")]
+    FirstUserNotAdmin,
     #[error("a {role} may not {}", .action.as_str().replace('_', " "))]
     Forbidden { role: Role, action: Action },
     #[error("wrong user name or password")]
@@ -347,6 +356,9 @@ impl AuthError {
     pub fn code(&self) -> &'static str {
         match self {
             AuthError::NotSignedIn => "not_signed_in",
+            AuthError::CliNoUser => "cli_no_user",
+            AuthError::NoUsers => "no_users",
+            AuthError::FirstUserNotAdmin => "first_user_not_admin",
             AuthError::Forbidden { .. } => "forbidden",
             AuthError::BadCredentials => "bad_credentials",
             AuthError::Disabled => "disabled",
@@ -534,6 +546,9 @@ pub struct Auth {
     pins: Mutex<HashMap<String, Pin>>,
     /// Records for the signed audit trail (written by [`crate::audit::run`]).
     audit: Arc<AuditQueue>,
+    /// Where the actions come from when not the screen (`cli os:<name>`): put before
+    /// each record's detail, so a CLI record names the OS user beside the Vigil user.
+    origin: Option<String>,
 }
 
 impl Auth {
@@ -554,8 +569,22 @@ impl Auth {
         detail: Option<String>,
     ) {
         log_action(actor, action, admission, outcome);
+        let detail = match (&self.origin, detail) {
+            (Some(o), Some(d)) => Some(format!("{o}: {d}")),
+            (Some(o), None) => Some(o.clone()),
+            (None, d) => d,
+        };
         self.audit
             .push(crate::audit::record(actor, action, admission, outcome, detail));
+    }
+
+    /// An [`Auth`] for one CLI command (see [`crate::cli_user`]): its records' detail
+    /// starts with `origin` (`cli os:<name>`).
+    pub fn with_origin(origin: String) -> Auth {
+        Auth {
+            origin: Some(origin),
+            ..Auth::default()
+        }
     }
 
     /// Sets the idle lock: a session without input or action for this long ends.
@@ -850,7 +879,7 @@ impl Auth {
 
 /// The actor of a sign-in attempt: the name typed, when it is a valid user
 /// name (anything else might be a password typed in the wrong field).
-fn attempted(name: &str) -> Actor {
+pub(crate) fn attempted(name: &str) -> Actor {
     Actor {
         name: if check_name(name).is_ok() {
             name.to_string()

@@ -10,6 +10,7 @@ pub mod alarming;
 pub mod audit;
 pub mod auth;
 pub mod bluetooth;
+pub mod cli_user;
 pub mod config;
 pub mod fhir_devices;
 pub mod guarded;
