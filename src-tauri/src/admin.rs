@@ -878,10 +878,10 @@ pub fn audit_verify(global: &Global) -> ExitCode {
         Ok(x) => x,
         Err(code) => return code,
     };
-    // Checked before this run's records (sign-in, this check) are added: a check
-    // must not add to (or move the head of) what it checks.
+    // Read-only once allowed (a refusal is recorded): a check must not add to (or move
+    // the head of) what it checks; appending after a truncated trail would re-sign it.
     let report = rt.block_on(store.audit_verify());
-    finish(&rt, &store, user, report.as_ref().is_ok_and(|r| r.intact()), "audit verify");
+    user.read_only();
     rt.block_on(store.close());
     match report {
         Ok(r) if r.intact() => {

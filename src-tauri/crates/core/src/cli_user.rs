@@ -126,6 +126,10 @@ impl CliUser {
         &self.actor
     }
 
+    /// Ends an allowed command that writes nothing, not even its sign-in (`vigil audit
+    /// verify`: a check must not add to what it checks). Its refusals are recorded.
+    pub fn read_only(self) {}
+
     /// Records the command with how it ended (`detail`: what it did, no PHI) and
     /// writes the run's records to `store` (after a key rotation: the store
     /// under its new key). Err: the trail refused them (the command itself
