@@ -1995,3 +1995,142 @@ fn audit_verify_catches_every_tampering_and_export_writes_signed_jsonl() {
         "{report}"
     );
 }
+
+/// Issue 14: the CLI role matrix. Every store command run as a nurse, a clinician,
+/// an admin and a viewer, with a wrong password and without `--user`: allowed
+/// exactly as the screen's permission matrix allows the same action (exit 0),
+/// refused otherwise (exit 2, one `vigil: refused:` line saying why), and every
+/// refusal in the signed audit trail (as the command, outcome `refused`).
+#[test]
+fn cli_role_matrix_allows_and_refuses_every_store_command_and_audits_each_refusal() {
+    use std::collections::BTreeMap;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let key_file = dir.path().join("new.key");
+    let rotated = std::cell::Cell::new(false);
+    // The store key: the passphrase, then (after `key rotate`, the last command) the key file.
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut c = vigil();
+        c.args(args).arg("--data-dir").arg(&data).env("USER", "matrix-os").stdin(Stdio::null());
+        if rotated.get() {
+            c.arg("--key-file").arg(&key_file);
+        } else {
+            c.env("VIGIL_PASSPHRASE", "matrix-test-passphrase");
+        }
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    let err = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    let as_user = |name: &'static str, password: &'static str| vec![("VIGIL_USER", name), ("VIGIL_USER_PASSWORD", password)];
+
+    // An empty store: a command is refused until the first admin, which must be an admin.
+    let out = run(&["user", "add", "nina", "--role", "nurse"], &[("VIGIL_USER_PASSWORD", "nina's password")]);
+    assert_eq!(out.status.code(), Some(2), "{}", err(&out));
+    assert!(err(&out).contains("vigil: refused: the first user must be an admin"), "{}", err(&out));
+    let out = run(&["user", "add", "ada", "--role", "admin"], &[("VIGIL_USER_PASSWORD", "ada's password")]);
+    assert!(out.status.success(), "{}", err(&out));
+    let roles = [("nina", "nurse"), ("cleo", "clinician"), ("vic", "viewer"), ("zed", "nurse")];
+    for (name, role) in roles {
+        let mut env = as_user("ada", "ada's password");
+        let password = format!("{name}'s password");
+        env.push(("VIGIL_NEW_USER_PASSWORD", &password));
+        let out = run(&["user", "add", name, "--role", role], &env);
+        assert!(out.status.success(), "{}", err(&out));
+    }
+    let salvage_from = dir.path().join("copy.db");
+    std::fs::copy(data.join("vigil.db"), &salvage_from).unwrap();
+    assert!(vigil().args(["key", "new"]).arg(&key_file).status().unwrap().success());
+
+    let admin = ["admin"];
+    let clinical = ["clinician"];
+    let fhir = ["clinician", "admin"];
+    let added = std::cell::Cell::new(0);
+    // (arguments, audit action, the roles allowed, the refusal's words); `key rotate` last.
+    let commands: Vec<(Vec<String>, &str, &[&str], &str)> = vec![
+        (vec!["export".into(), "--from".into(), REPLAY_START.into(), "--to".into(), "2026-01-02T00:00:00Z".into()], "export", &clinical, "export"),
+        (vec!["alarms".into(), "export".into()], "alarm_log", &clinical, "export"),
+        (vec!["alarms".into(), "export".into(), "--events".into()], "alarm_log", &clinical, "export"),
+        (vec!["store".into(), "verify".into()], "store_verify", &admin, "manage keys"),
+        (vec!["store".into(), "salvage".into(), salvage_from.to_str().unwrap().into()], "store_salvage", &admin, "manage keys"),
+        (vec!["key".into(), "log".into()], "manage_keys", &admin, "manage keys"),
+        (vec!["fhir".into(), "dead-letters".into()], "fhir_queue", &fhir, "fhir queue"),
+        (vec!["fhir".into(), "requeue".into(), "--all".into()], "fhir_queue", &fhir, "fhir queue"),
+        (vec!["user".into(), "add".into(), "NEW".into(), "--role".into(), "viewer".into()], "manage_users", &admin, "manage users"),
+        (vec!["user".into(), "disable".into(), "zed".into()], "manage_users", &admin, "manage users"),
+        (vec!["user".into(), "list".into()], "manage_users", &admin, "manage users"),
+        (vec!["audit".into(), "verify".into()], "audit_verify", &admin, "manage users"),
+        (vec!["audit".into(), "export".into(), "--format".into(), "jsonl".into()], "audit_export", &admin, "manage users"),
+        (vec!["key".into(), "rotate".into(), "--new-key-file".into(), key_file.to_str().unwrap().into()], "manage_keys", &admin, "manage keys"),
+    ];
+    let people = [("nina", "nurse"), ("cleo", "clinician"), ("vic", "viewer"), ("ada", "admin")];
+    // Refusals expected in the trail: (action, actor) -> how many.
+    let mut refused: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for (args, action, allowed, words) in &commands {
+        let args_for = || {
+            let mut a: Vec<String> = args.clone();
+            if let Some(n) = a.iter_mut().find(|a| *a == "NEW") {
+                added.set(added.get() + 1);
+                *n = format!("new-{}", added.get());
+            }
+            a
+        };
+        let what = args.join(" ");
+        // Wrong password and no --user first: `key rotate` changes the key when allowed.
+        let a = args_for();
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let mut env = as_user("ada", "not ada's password");
+        env.push(("VIGIL_NEW_USER_PASSWORD", "a new user's password"));
+        let out = run(&a, &env);
+        assert_eq!(out.status.code(), Some(2), "{what}, wrong password: {}", err(&out));
+        assert!(err(&out).contains("vigil: refused: wrong user name or password"), "{what}: {}", err(&out));
+        *refused.entry((action.to_string(), "ada".into())).or_default() += 1;
+        let out = run(&a, &[("VIGIL_NEW_USER_PASSWORD", "a new user's password")]);
+        assert_eq!(out.status.code(), Some(2), "{what}, no --user: {}", err(&out));
+        assert!(err(&out).contains("vigil: refused: this command needs a Vigil user: --user"), "{what}: {}", err(&out));
+        *refused.entry((action.to_string(), "os:matrix-os".into())).or_default() += 1;
+        for (name, role) in people {
+            let a = args_for();
+            let a: Vec<&str> = a.iter().map(String::as_str).collect();
+            let password = format!("{name}'s password");
+            let mut env = vec![("VIGIL_USER", name), ("VIGIL_USER_PASSWORD", password.as_str())];
+            env.push(("VIGIL_NEW_USER_PASSWORD", "a new user's password"));
+            let out = run(&a, &env);
+            if allowed.contains(&role) {
+                assert_eq!(out.status.code(), Some(0), "{what} as a {role}: {}", err(&out));
+                if a[0] == "key" && a[1] == "rotate" {
+                    rotated.set(true);
+                }
+            } else {
+                assert_eq!(out.status.code(), Some(2), "{what} as a {role}: {}", err(&out));
+                let line = format!("vigil: refused: a {role} may not {words}");
+                assert!(err(&out).lines().any(|l| l == line), "{what} as a {role}: no {line:?} in {}", err(&out));
+                assert!(out.stdout.is_empty(), "{what} as a {role}: nothing printed");
+                *refused.entry((action.to_string(), name.into())).or_default() += 1;
+            }
+        }
+    }
+    assert!(rotated.get(), "the admin rotated the key");
+    // A disabled user is refused too.
+    let out = run(&["fhir", "dead-letters"], &as_user("zed", "zed's password"));
+    assert_eq!(out.status.code(), Some(2), "{}", err(&out));
+    assert!(err(&out).contains("vigil: refused: this account is disabled"), "{}", err(&out));
+    *refused.entry(("fhir_queue".into(), "zed".into())).or_default() += 1;
+
+    let out = run(&["audit", "export", "--format", "jsonl"], &as_user("ada", "ada's password"));
+    assert!(out.status.success(), "{}", err(&out));
+    let mut found: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for l in String::from_utf8(out.stdout).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert!(v["detail"].as_str().unwrap_or("").starts_with("cli os:matrix-os"), "{v}");
+        if v["outcome"] == "refused" && v["action"] != "sign_in" {
+            let key = (v["action"].as_str().unwrap().to_string(), v["actor"].as_str().unwrap().to_string());
+            *found.entry(key).or_default() += 1;
+        }
+    }
+    // The refusal on the empty store (a nurse as the first user) is there too.
+    assert_eq!(found.remove(&("manage_users".to_string(), "os:matrix-os".to_string())).unwrap_or(0), refused[&("manage_users".to_string(), "os:matrix-os".to_string())] + 1);
+    refused.remove(&("manage_users".to_string(), "os:matrix-os".to_string()));
+    assert_eq!(found, refused);
+}
