@@ -578,6 +578,15 @@ impl Auth {
             .push(crate::audit::record(actor, action, admission, outcome, detail));
     }
 
+    /// An [`Auth`] whose records go to `queue` (the one the watchdog watches:
+    /// [`crate::pipeline::Stats::audit`]).
+    pub fn with_queue(queue: Arc<AuditQueue>) -> Auth {
+        Auth {
+            audit: queue,
+            ..Auth::default()
+        }
+    }
+
     /// An [`Auth`] for one CLI command (see [`crate::cli_user`]): its records' detail
     /// starts with `origin` (`cli os:<name>`).
     pub fn with_origin(origin: String) -> Auth {

@@ -340,7 +340,7 @@ impl Vigil {
         };
 
         let mut tasks = Vec::new();
-        let auth = auth::Auth::default();
+        let auth = auth::Auth::with_queue(stats.audit.clone());
         // The audit trail's writer: actions queue records, never waiting on it.
         tasks.push(tokio::spawn(audit::run(
             auth.audit_queue(),
