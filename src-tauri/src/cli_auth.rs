@@ -19,18 +19,45 @@ pub const REFUSED: u8 = 2;
 /// the new admin's: see `admin::user_add`).
 pub const USER_PASSWORD_ENV: &str = "VIGIL_USER_PASSWORD";
 
-pub const EXPORT: CliCommand = CliCommand { audit: "export", action: Action::Export };
+pub const EXPORT: CliCommand = CliCommand {
+    audit: "export",
+    action: Action::Export,
+};
 /// The alarm log leaves the store as a file: an export (the screen's alarm log is `alarm_log` too).
-pub const ALARMS_EXPORT: CliCommand = CliCommand { audit: "alarm_log", action: Action::Export };
+pub const ALARMS_EXPORT: CliCommand = CliCommand {
+    audit: "alarm_log",
+    action: Action::Export,
+};
 /// Store verify and salvage open every sealed record with the store key: the key custodian's (admin) work.
-pub const STORE_VERIFY: CliCommand = CliCommand { audit: "store_verify", action: Action::ManageKeys };
-pub const STORE_SALVAGE: CliCommand = CliCommand { audit: "store_salvage", action: Action::ManageKeys };
-pub const MANAGE_KEYS: CliCommand = CliCommand { audit: "manage_keys", action: Action::ManageKeys };
-pub const FHIR_QUEUE: CliCommand = CliCommand { audit: "fhir_queue", action: Action::FhirQueue };
-pub const MANAGE_USERS: CliCommand = CliCommand { audit: "manage_users", action: Action::ManageUsers };
+pub const STORE_VERIFY: CliCommand = CliCommand {
+    audit: "store_verify",
+    action: Action::ManageKeys,
+};
+pub const STORE_SALVAGE: CliCommand = CliCommand {
+    audit: "store_salvage",
+    action: Action::ManageKeys,
+};
+pub const MANAGE_KEYS: CliCommand = CliCommand {
+    audit: "manage_keys",
+    action: Action::ManageKeys,
+};
+pub const FHIR_QUEUE: CliCommand = CliCommand {
+    audit: "fhir_queue",
+    action: Action::FhirQueue,
+};
+pub const MANAGE_USERS: CliCommand = CliCommand {
+    audit: "manage_users",
+    action: Action::ManageUsers,
+};
 /// The trail is the record of what users did: who manages users checks and exports it.
-pub const AUDIT_VERIFY: CliCommand = CliCommand { audit: "audit_verify", action: Action::ManageUsers };
-pub const AUDIT_EXPORT: CliCommand = CliCommand { audit: "audit_export", action: Action::ManageUsers };
+pub const AUDIT_VERIFY: CliCommand = CliCommand {
+    audit: "audit_verify",
+    action: Action::ManageUsers,
+};
+pub const AUDIT_EXPORT: CliCommand = CliCommand {
+    audit: "audit_export",
+    action: Action::ManageUsers,
+};
 
 /// `--user` and its password, None without `--user`. The password is read
 /// before the store is opened; none available is a refusal.
@@ -61,7 +88,8 @@ pub fn sign_in(
     command: CliCommand,
 ) -> Result<CliUser, ExitCode> {
     let c = credentials.as_ref().map(|(n, p)| (n.as_str(), p.as_str()));
-    rt.block_on(CliUser::sign_in(store, c, command)).map_err(|e| refusal(rt, store, e))
+    rt.block_on(CliUser::sign_in(store, c, command))
+        .map_err(|e| refusal(rt, store, e))
 }
 
 /// Like [`sign_in`], but with no user in the store at all, `first` runs the command
@@ -74,7 +102,8 @@ pub fn sign_in_unless_no_users(
     first: Result<Actor, AuthError>,
 ) -> Result<CliUser, ExitCode> {
     let c = credentials.as_ref().map(|(n, p)| (n.as_str(), p.as_str()));
-    rt.block_on(CliUser::sign_in_unless_no_users(store, c, command, first)).map_err(|e| refusal(rt, store, e))
+    rt.block_on(CliUser::sign_in_unless_no_users(store, c, command, first))
+        .map_err(|e| refusal(rt, store, e))
 }
 
 /// Closes the store and says why the command was not run.
@@ -94,7 +123,13 @@ pub fn refused(msg: &str) -> ExitCode {
 
 /// Records the command with how it ended and writes the run's records; a failure
 /// to is said on stderr and never fails the command (it already happened).
-pub fn finish(rt: &tokio::runtime::Runtime, store: &Store, user: CliUser, ok: bool, detail: impl Into<String>) {
+pub fn finish(
+    rt: &tokio::runtime::Runtime,
+    store: &Store,
+    user: CliUser,
+    ok: bool,
+    detail: impl Into<String>,
+) {
     if let Err(e) = rt.block_on(user.finish(store, ok, detail)) {
         eprintln!("vigil: the audit record of this command could not be written: {e}");
     }

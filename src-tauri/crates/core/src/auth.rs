@@ -207,8 +207,9 @@ pub fn permissions(role: Role) -> Vec<Action> {
     Action::ALL.into_iter().filter(|a| allows(role, *a)).collect()
 }
 
-/// Who does something: a signed-in user (name and role) or, on the CLI, the
-/// operating-system user (`os:<name>`, no role: the CLI is the installer's).
+/// Who does something: a signed-in user (name and role; on the CLI too, see
+/// [`crate::cli_user`]), or the operating-system user (`os:<name>`, no role) of a
+/// CLI command refused for want of a Vigil user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
     pub name: String,

@@ -98,7 +98,13 @@ impl CliUser {
                 bootstrap: true,
             }),
             Err(e) => {
-                auth.record_action(&Actor::os(), command.audit, None, Outcome::Refused, Some(e.to_string()));
+                auth.record_action(
+                    &Actor::os(),
+                    command.audit,
+                    None,
+                    Outcome::Refused,
+                    Some(e.to_string()),
+                );
                 flush_or_log(&auth, store).await;
                 Err(e.into())
             }
@@ -136,8 +142,13 @@ impl CliUser {
     /// already happened: the caller says so, it does not undo it).
     pub async fn finish(self, store: &Store, ok: bool, detail: impl Into<String>) -> Result<(), StoreError> {
         let outcome = if ok { Outcome::Success } else { Outcome::Failed };
-        self.auth
-            .record_action(&self.actor, self.command.audit, None, outcome, Some(detail.into()));
+        self.auth.record_action(
+            &self.actor,
+            self.command.audit,
+            None,
+            outcome,
+            Some(detail.into()),
+        );
         self.auth.audit_queue().flush(store).await
     }
 }
@@ -149,7 +160,13 @@ async fn check(
     command: CliCommand,
 ) -> Result<Actor, CoreError> {
     let refuse = |actor: &Actor, why: &str| {
-        auth.record_action(actor, command.audit, None, Outcome::Refused, Some(why.to_string()));
+        auth.record_action(
+            actor,
+            command.audit,
+            None,
+            Outcome::Refused,
+            Some(why.to_string()),
+        );
     };
     let Some((name, password)) = credentials else {
         refuse(&Actor::os(), "no --user");
