@@ -391,6 +391,11 @@ pub fn key_rotate(global: &Global, new_key_file: Option<&Path>, new_keychain: bo
             if new_keychain {
                 config::discard_staged_keychain_key(&dir);
             }
+            // A failed rotation leaves the old key in place: recorded under it.
+            if let Ok(store) = rt.block_on(Store::open(&config::store_path(&dir), &old)) {
+                finish(&rt, &store, user, false, format!("key rotate to {} failed", new.kind()));
+                rt.block_on(store.close());
+            }
             return fail(&e.to_string());
         }
     };

@@ -154,8 +154,10 @@ pub enum AuditFormat {
 
 #[derive(Subcommand, Debug)]
 pub enum UserCommand {
-    /// Add a user (creates the store if there is none yet). The password comes from
-    /// VIGIL_USER_PASSWORD, else a prompt; at least 12 characters.
+    /// Add a user (creates the store if there is none yet), as an admin (--user). The
+    /// new user's password comes from VIGIL_NEW_USER_PASSWORD, else a prompt; at least 12
+    /// characters. On a store with no user at all: the first admin, without --user (its
+    /// password may also come from VIGIL_USER_PASSWORD).
     Add {
         name: String,
         /// nurse, clinician, admin or viewer.
