@@ -2011,7 +2011,8 @@ fn cli_role_matrix_allows_and_refuses_every_store_command_and_audits_each_refusa
     // The store key: the passphrase, then (after `key rotate`, the last command) the key file.
     let run = |args: &[&str], env: &[(&str, &str)]| {
         let mut c = vigil();
-        c.args(args).arg("--data-dir").arg(&data).env("USER", "matrix-os").stdin(Stdio::null());
+        // The default log filter: a refusal is one line on stderr.
+        c.args(args).arg("--data-dir").arg(&data).env("USER", "matrix-os").env_remove("VIGIL_LOG").stdin(Stdio::null());
         if rotated.get() {
             c.arg("--key-file").arg(&key_file);
         } else {
@@ -2084,11 +2085,12 @@ fn cli_role_matrix_allows_and_refuses_every_store_command_and_audits_each_refusa
         env.push(("VIGIL_NEW_USER_PASSWORD", "a new user's password"));
         let out = run(&a, &env);
         assert_eq!(out.status.code(), Some(2), "{what}, wrong password: {}", err(&out));
-        assert!(err(&out).contains("vigil: refused: wrong user name or password"), "{what}: {}", err(&out));
+        assert_eq!(err(&out), "vigil: refused: wrong user name or password\n", "{what}");
         *refused.entry((action.to_string(), "ada".into())).or_default() += 1;
         let out = run(&a, &[("VIGIL_NEW_USER_PASSWORD", "a new user's password")]);
         assert_eq!(out.status.code(), Some(2), "{what}, no --user: {}", err(&out));
-        assert!(err(&out).contains("vigil: refused: this command needs a Vigil user: --user"), "{what}: {}", err(&out));
+        assert!(err(&out).starts_with("vigil: refused: this command needs a Vigil user: --user"), "{what}: {}", err(&out));
+        assert_eq!(err(&out).lines().count(), 1, "{what}: {}", err(&out));
         *refused.entry((action.to_string(), "os:matrix-os".into())).or_default() += 1;
         for (name, role) in people {
             let a = args_for();
@@ -2105,7 +2107,7 @@ fn cli_role_matrix_allows_and_refuses_every_store_command_and_audits_each_refusa
             } else {
                 assert_eq!(out.status.code(), Some(2), "{what} as a {role}: {}", err(&out));
                 let line = format!("vigil: refused: a {role} may not {words}");
-                assert!(err(&out).lines().any(|l| l == line), "{what} as a {role}: no {line:?} in {}", err(&out));
+                assert_eq!(err(&out), format!("{line}\n"), "{what} as a {role}");
                 assert!(out.stdout.is_empty(), "{what} as a {role}: nothing printed");
                 *refused.entry((action.to_string(), name.into())).or_default() += 1;
             }
