@@ -8,12 +8,75 @@ use std::time::{Duration, Instant};
 fn vigil() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_vigil"));
     c.env_remove("VIGIL_PASSPHRASE").env("VIGIL_LOG", "warn");
+    for v in ["VIGIL_USER", "VIGIL_USER_PASSWORD", "VIGIL_NEW_USER_PASSWORD"] {
+        c.env_remove(v);
+    }
     // Store counter mirrors (rollback detection) out of the user's config.
     c.env(
         "VIGIL_STORE_COUNTER_DIR",
         Path::new(env!("CARGO_TARGET_TMPDIR")).join("store-counters"),
     );
     c
+}
+
+// ---- Vigil users of the store commands (issue 14) ----
+
+/// The test admin (the installer's first, added without `--user`) and clinician.
+const ADMIN: &str = "t-admin";
+const CLINICIAN: &str = "t-clin";
+
+fn password_of(user: &str) -> String {
+    format!("{user} password")
+}
+
+/// Adds [`ADMIN`] (the first admin: no `--user`) and [`CLINICIAN`] (by the admin)
+/// to the store in `dir`, opened as `key` sets up a command; once per directory
+/// (a marker file), except after `forget_users`.
+fn ensure_users(dir: &Path, key: &dyn Fn(&mut Command)) {
+    let marker = dir.join(".test-users");
+    if marker.exists() {
+        return;
+    }
+    add_user(dir, key, ADMIN, "admin", None);
+    add_user(dir, key, CLINICIAN, "clinician", Some(ADMIN));
+    std::fs::write(marker, "").unwrap();
+}
+
+/// `vigil user add <name> --role <role>`, as `by` (None: the first admin).
+fn add_user(dir: &Path, key: &dyn Fn(&mut Command), name: &str, role: &str, by: Option<&str>) {
+    let mut c = vigil();
+    key(&mut c);
+    c.args(["user", "add", name, "--role", role, "--data-dir"]).arg(dir);
+    match by {
+        Some(admin) => c
+            .env("VIGIL_USER", admin)
+            .env("VIGIL_USER_PASSWORD", password_of(admin))
+            .env("VIGIL_NEW_USER_PASSWORD", password_of(name)),
+        None => c.env("VIGIL_USER_PASSWORD", password_of(name)),
+    };
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "user add {name}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The users of `dir` are gone (its store was moved aside): [`ensure_users`] adds them again.
+fn forget_users(dir: &Path) {
+    let _ = std::fs::remove_file(dir.join(".test-users"));
+}
+
+/// Signs a store command in as the user whose role allows it: a clinician
+/// exports (readings, alarms), an admin does the rest.
+fn signed<'a>(c: &'a mut Command, args: &[&str]) -> &'a mut Command {
+    let user = match args.first() {
+        Some(&"export") | Some(&"alarms") => CLINICIAN,
+        _ => ADMIN,
+    };
+    c.env("VIGIL_USER", user).env("VIGIL_USER_PASSWORD", password_of(user))
+}
+
+fn passphrase(p: &'static str) -> impl Fn(&mut Command) {
+    move |c: &mut Command| {
+        c.env("VIGIL_PASSPHRASE", p);
+    }
 }
 
 #[test]
@@ -287,8 +350,9 @@ fn export_csv_and_store_verify() {
     let now = chrono::Utc::now();
     let from = (now - chrono::Duration::hours(1)).to_rfc3339();
     let to = (now + chrono::Duration::hours(2)).to_rfc3339();
+    ensure_users(dir.path(), &passphrase("gateway-test-passphrase"));
     let run = |args: &[&str]| {
-        vigil()
+        signed(&mut vigil(), args)
             .args(args)
             .arg("--data-dir")
             .arg(dir.path())
@@ -349,8 +413,9 @@ fn store_verify_reports_deleted_rows_edited_state_and_a_rolled_back_file() {
     let dir = tempfile::tempdir().unwrap();
     run_gateway_and_stop(dir.path(), &[], SIGTERM);
     let db = dir.path().join("vigil.db");
+    ensure_users(dir.path(), &passphrase("gateway-test-passphrase"));
     let verify = || {
-        let out = vigil()
+        let out = signed(&mut vigil(), &["store"])
             .args(["store", "verify", "--data-dir"])
             .arg(dir.path())
             .env("VIGIL_PASSPHRASE", "gateway-test-passphrase")
@@ -471,8 +536,9 @@ fn fhir_requeue_puts_dead_letters_back_in_the_outbox_once() {
         }
         store.close().await;
     });
+    ensure_users(dir.path(), &passphrase(pass));
     let run = |args: &[&str]| {
-        vigil()
+        signed(&mut vigil(), args)
             .args(args)
             .arg("--data-dir")
             .arg(dir.path())
@@ -515,7 +581,8 @@ fn key_rotation_makes_new_data_keys_and_logs_it() {
         .unwrap()
         .status
         .success());
-    let out = vigil()
+    ensure_users(dir.path(), &passphrase("gateway-test-passphrase"));
+    let out = signed(&mut vigil(), &["key"])
         .args(["key", "rotate", "--new-key-file"])
         .arg(&key)
         .arg("--data-dir")
@@ -526,7 +593,8 @@ fn key_rotation_makes_new_data_keys_and_logs_it() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let verify = |args: &[&str], pass: Option<&str>| {
         let mut c = vigil();
-        c.args(["store", "verify", "--data-dir"])
+        signed(&mut c, &["store"])
+            .args(["store", "verify", "--data-dir"])
             .arg(dir.path())
             .args(args);
         if let Some(p) = pass {
@@ -545,7 +613,7 @@ fn key_rotation_makes_new_data_keys_and_logs_it() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("new data keys"), "{stderr}");
     // The key log shows the rotation, authenticated.
-    let log = vigil()
+    let log = signed(&mut vigil(), &["key"])
         .args(["key", "log", "--key-file"])
         .arg(&key)
         .arg("--data-dir")
@@ -629,6 +697,10 @@ fn in_keyring_session(dir: &Path, script: &str) -> std::process::Output {
         .current_dir(dir)
         .env_remove("VIGIL_PASSPHRASE")
         .env_remove("VIGIL_NEW_PASSPHRASE")
+        .env_remove("VIGIL_NEW_USER_PASSWORD")
+        // The store commands' user: the first admin, added by the script.
+        .env("VIGIL_USER", ADMIN)
+        .env("VIGIL_USER_PASSWORD", password_of(ADMIN))
         .env("VIGIL_LOG", "warn")
         .env("XDG_DATA_HOME", dir.join("xdg-data"))
         .env("XDG_RUNTIME_DIR", dir)
@@ -652,6 +724,7 @@ fn the_key_can_live_in_the_os_keychain() {
          {bin} gateway --keychain --simulate stable --speed 20 --status-every 1 --data-dir '{d}' 2>gw.log &
          pid=$!; sleep 3; kill -TERM $pid; wait $pid || exit 91
          cat gw.log >&2
+         {bin} user add {ADMIN} --role admin --data-dir '{d}' || exit 96
          {bin} store verify --data-dir '{d}' || exit 92",
         d = dir.path().display()
     );
@@ -682,6 +755,7 @@ fn rotating_away_from_the_keychain_removes_its_entry() {
         "printf 'keyring-test-password' | gnome-keyring-daemon --unlock --components=secrets >/dev/null || exit 90
          {bin} gateway --keychain --simulate stable --speed 20 --status-every 1 --data-dir '{d}' 2>gw.log &
          pid=$!; sleep 3; kill -TERM $pid; wait $pid || exit 91
+         {bin} user add {ADMIN} --role admin --data-dir '{d}' || exit 99
          {bin} key rotate --new-keychain --data-dir '{d}' || exit 92
          {bin} store verify --data-dir '{d}' >/dev/null || exit 93
          {bin} key new '{d}/site.key' || exit 94
@@ -712,9 +786,17 @@ fn replay_script(name: &str) -> std::path::PathBuf {
 }
 
 /// Runs `vigil <args> --data-dir <dir>` with the test passphrase.
+/// Store commands are signed in ([`ensure_users`], [`signed`]).
 fn run_in(dir: &Path, args: &[&str]) -> std::process::Output {
-    vigil()
-        .args(args)
+    let store_command = !matches!(args.first(), Some(&"replay") | Some(&"decode") | Some(&"gateway"));
+    if store_command {
+        ensure_users(dir, &passphrase("replay-test-passphrase"));
+    }
+    let mut c = vigil();
+    if store_command {
+        signed(&mut c, args);
+    }
+    c.args(args)
         .arg("--data-dir")
         .arg(dir)
         .env("VIGIL_PASSPHRASE", "replay-test-passphrase")
@@ -1218,7 +1300,8 @@ fn corrupt_files(dir: &Path) -> Vec<std::path::PathBuf> {
 fn a_corrupt_store_at_start_does_not_stop_monitoring_and_salvage_recovers_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
-        vigil()
+        ensure_users(dir.path(), &passphrase("gateway-test-passphrase"));
+        signed(&mut vigil(), args)
             .args(args)
             .arg("--data-dir")
             .arg(dir.path())
@@ -1247,6 +1330,8 @@ fn a_corrupt_store_at_start_does_not_stop_monitoring_and_salvage_recovers_the_re
     let aside = corrupt_files(dir.path());
     assert_eq!(aside.len(), 1, "{aside:?}");
     assert!(stderr.contains(&aside[0].display().to_string()), "{stderr}");
+    // The users were in the store moved aside: the installer adds an admin again.
+    forget_users(dir.path());
     let ok = run(&["store", "verify"]);
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stdout));
     let fresh = rows(run(&["export", "--from", &from, "--to", &to]));
@@ -1597,7 +1682,11 @@ fn the_site_can_fix_the_key_source() {
     std::fs::remove_file(&site).unwrap();
     let out = run(Some("a-long-enough-passphrase"));
     assert!(!out.status.success());
-    let out = vigil()
+    let key_file = key.clone();
+    ensure_users(&data, &move |c: &mut Command| {
+        c.arg("--key-file").arg(&key_file);
+    });
+    let out = signed(&mut vigil(), &["store"])
         .args(["store", "verify", "--data-dir"])
         .arg(&data)
         .arg("--key-file")
@@ -1613,7 +1702,8 @@ fn the_site_can_fix_the_key_source() {
 fn user_add_list_disable_and_a_disabled_user_cannot_sign_in() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let user = |args: &[&str], password: Option<&str>| {
+    // Environment pairs: who signs in, the new user's password.
+    let user = |args: &[&str], env: &[(&str, &str)]| {
         let mut c = vigil();
         c.arg("user")
             .args(args)
@@ -1621,37 +1711,52 @@ fn user_add_list_disable_and_a_disabled_user_cannot_sign_in() {
             .arg(&data)
             .env("VIGIL_PASSPHRASE", "user-test-passphrase")
             .env("USER", "installer")
-            .env_remove("VIGIL_USER_PASSWORD")
             .stdin(Stdio::null());
-        if let Some(p) = password {
-            c.env("VIGIL_USER_PASSWORD", p);
+        for (k, v) in env {
+            c.env(k, v);
         }
         c.output().unwrap()
     };
+    let ada = [("VIGIL_USER", "ada"), ("VIGIL_USER_PASSWORD", "admin password 1")];
+    let ada_adds = |password: &'static str| {
+        let mut e = ada.to_vec();
+        e.push(("VIGIL_NEW_USER_PASSWORD", password));
+        e
+    };
     let err = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
 
-    // No store yet: `user add` makes it (the first admin before the first start).
-    let out = user(&["add", "ada", "--role", "admin"], Some("admin password 1"));
+    // No store yet: `user add` makes it (the first admin before the first start, no --user).
+    let out = user(&["add", "ada", "--role", "admin"], &[("VIGIL_USER_PASSWORD", "admin password 1")]);
     assert!(out.status.success(), "{}", err(&out));
-    let out = user(&["add", "nora", "--role", "nurse"], Some("nurse password 1"));
+    let out = user(&["add", "nora", "--role", "nurse"], &ada_adds("nurse password 1"));
     assert!(out.status.success(), "{}", err(&out));
     // Refusals, each with one clear line.
-    let out = user(&["add", "sam", "--role", "nurse"], Some("short"));
+    let out = user(&["add", "sam", "--role", "nurse"], &ada_adds("short"));
     assert!(!out.status.success());
     assert!(err(&out).contains("at least 12 characters"), "{}", err(&out));
-    let out = user(&["add", "sam", "--role", "root"], Some("long enough password"));
+    let out = user(&["add", "sam", "--role", "root"], &ada_adds("long enough password"));
     assert!(!out.status.success());
     assert!(err(&out).contains("unknown role 'root'"), "{}", err(&out));
-    let out = user(&["add", "nora", "--role", "admin"], Some("long enough password"));
+    let out = user(&["add", "nora", "--role", "admin"], &ada_adds("long enough password"));
     assert!(!out.status.success());
     assert!(err(&out).contains("already exists"), "{}", err(&out));
-    let out = user(&["add", "sam", "--role", "nurse"], None);
+    let out = user(&["add", "sam", "--role", "nurse"], &ada);
     assert!(!out.status.success());
-    assert!(err(&out).contains("VIGIL_USER_PASSWORD"), "{}", err(&out));
+    assert!(err(&out).contains("VIGIL_NEW_USER_PASSWORD"), "{}", err(&out));
     // The password is never printed.
     assert!(!err(&out).contains("long enough password"));
+    // Once a user exists, adding one needs an admin: the first-admin path works once.
+    let out = user(&["add", "sam", "--role", "admin"], &[("VIGIL_USER_PASSWORD", "long enough password")]);
+    assert_eq!(out.status.code(), Some(2), "{}", err(&out));
+    assert!(err(&out).contains("needs a Vigil user: --user"), "{}", err(&out));
+    let out = user(
+        &["add", "sam", "--role", "admin"],
+        &[("VIGIL_USER", "nora"), ("VIGIL_USER_PASSWORD", "nurse password 1"), ("VIGIL_NEW_USER_PASSWORD", "long enough password")],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", err(&out));
+    assert!(err(&out).contains("a nurse may not manage users"), "{}", err(&out));
 
-    let out = user(&["list"], None);
+    let out = user(&["list"], &ada);
     assert!(out.status.success(), "{}", err(&out));
     let list = String::from_utf8(out.stdout).unwrap();
     let rows: Vec<Vec<&str>> = list.lines().skip(1).map(|l| l.split('\t').collect()).collect();
@@ -1685,18 +1790,19 @@ fn user_add_list_disable_and_a_disabled_user_cannot_sign_in() {
         Err("wrong user name or password".into())
     );
 
-    let out = user(&["disable", "nora"], None);
+    let out = user(&["disable", "nora"], &ada);
     assert!(out.status.success(), "{}", err(&out));
-    let out = user(&["disable", "nobody"], None);
+    let out = user(&["disable", "nobody"], &ada);
     assert!(!out.status.success());
     assert!(err(&out).contains("no user 'nobody'"), "{}", err(&out));
-    let list = String::from_utf8(user(&["list"], None).stdout).unwrap();
+    let list = String::from_utf8(user(&["list"], &ada).stdout).unwrap();
     assert!(list.contains("nora\tnurse\tdisabled"), "{list}");
     assert_eq!(sign_in("nora", "nurse password 1"), Err("this account is disabled".into()));
     assert_eq!(sign_in("ada", "admin password 1"), Ok(("ada".into(), "admin")));
 }
 
-/// Issue 14: CLI commands write audit records with the OS user as actor;
+/// Issue 14: CLI commands write audit records with the Vigil user as actor and
+/// the OS user in the detail (`cli os:<name>`);
 /// `vigil audit export` writes them as JSON lines (chained, signed, no PHI);
 /// `vigil audit verify` exits 0 on the untouched trail and names each kind
 /// of tampering: edit, delete, insert, re-order, truncate, replay, another
@@ -1707,6 +1813,7 @@ fn audit_verify_catches_every_tampering_and_export_writes_signed_jsonl() {
     let data = dir.path().join("data");
     let counters = dir.path().join("counters");
     let db = data.join("vigil.db");
+    // Every command signed in as ada (the first admin); `password`: the new user's.
     let run = |args: &[&str], password: Option<&str>| {
         let mut c = vigil();
         c.args(args)
@@ -1715,9 +1822,11 @@ fn audit_verify_catches_every_tampering_and_export_writes_signed_jsonl() {
             .env("VIGIL_PASSPHRASE", "audit-test-passphrase")
             .env("VIGIL_STORE_COUNTER_DIR", &counters)
             .env("USER", "installer")
+            .env("VIGIL_USER", "ada")
+            .env("VIGIL_USER_PASSWORD", "ada's password 1")
             .stdin(Stdio::null());
         if let Some(p) = password {
-            c.env("VIGIL_USER_PASSWORD", p);
+            c.env("VIGIL_NEW_USER_PASSWORD", p);
         }
         c.output().unwrap()
     };
@@ -1735,12 +1844,13 @@ fn audit_verify_catches_every_tampering_and_export_writes_signed_jsonl() {
         &["user", "list"],
         &["store", "verify"],
     ] {
-        let out = run(args, Some("a long enough password"));
+        let out = run(args, Some(if args.get(2) == Some(&"ada") { "ada's password 1" } else { "a long enough password" }));
         assert!(out.status.success(), "{args:?}: {}", text(&out));
     }
+    // The first admin's one record, then a sign-in and the command for each of the 4 others.
     let out = run(&["audit", "verify"], None);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("5 records"), "{}", text(&out));
+    assert!(text(&out).contains("9 records"), "{}", text(&out));
 
     let file = dir.path().join("trail.jsonl");
     let out = run(
@@ -1753,7 +1863,7 @@ fn audit_verify_catches_every_tampering_and_export_writes_signed_jsonl() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 5);
+    assert_eq!(lines.len(), 9);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -1761,7 +1871,9 @@ fn audit_verify_catches_every_tampering_and_export_writes_signed_jsonl() {
     }
     for (i, l) in lines.iter().enumerate() {
         assert_eq!(l["seq"], i as i64 + 1);
-        assert_eq!(l["actor"], "os:installer", "{l}");
+        assert_eq!(l["actor"], "ada", "{l}");
+        assert_eq!(l["role"], "admin", "{l}");
+        assert!(l["detail"].as_str().unwrap().starts_with("cli os:installer"), "{l}");
         assert_eq!(l["outcome"], "success");
         assert!(l["workstation"].as_str().is_some_and(|w| !w.is_empty()));
         assert_eq!(l["hash"].as_str().unwrap().len(), 64);
@@ -1775,13 +1887,24 @@ fn audit_verify_catches_every_tampering_and_export_writes_signed_jsonl() {
     let actions: Vec<&str> = lines.iter().map(|l| l["action"].as_str().unwrap()).collect();
     assert_eq!(
         actions,
-        ["manage_users", "manage_users", "manage_users", "manage_users", "store_verify"]
+        [
+            "manage_users",
+            "sign_in",
+            "manage_users",
+            "sign_in",
+            "manage_users",
+            "sign_in",
+            "manage_users",
+            "sign_in",
+            "store_verify"
+        ]
     );
-    assert_eq!(lines[2]["detail"], "cli: user disable nora");
-    // The export itself is recorded; stdout works too, and --from/--to filter.
+    assert_eq!(lines[0]["detail"], "cli os:installer: first admin ada (admin)");
+    assert_eq!(lines[4]["detail"], "cli os:installer: user disable nora");
+    // The export itself is recorded (with its sign-in); stdout works too, and --from/--to filter.
     let out = run(&["audit", "export", "--format", "jsonl"], None);
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 6);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 11);
     let future = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
     let out = run(&["audit", "export", "--from", &future], None);
     assert!(out.status.success() && out.stdout.is_empty(), "{}", text(&out));
@@ -1817,8 +1940,8 @@ fn audit_verify_catches_every_tampering_and_export_writes_signed_jsonl() {
         ("delete", &["DELETE FROM audit_log WHERE seq = 2"], "FAILED: audit records 2 to 2 are missing"),
         (
             "insert",
-            &["INSERT INTO audit_log (seq, key_id, nonce, sealed) SELECT 9, key_id, nonce, sealed FROM audit_log WHERE seq = 1"],
-            "FAILED: audit record 9 failed authentication",
+            &["INSERT INTO audit_log (seq, key_id, nonce, sealed) SELECT 16, key_id, nonce, sealed FROM audit_log WHERE seq = 1"],
+            "FAILED: audit record 16 failed authentication",
         ),
         (
             "re-order",
@@ -1832,7 +1955,7 @@ fn audit_verify_catches_every_tampering_and_export_writes_signed_jsonl() {
         (
             "truncate",
             &["DELETE FROM audit_log WHERE seq > 4"],
-            "FAILED: the audit trail's sealed head says 8 records, the file holds 4",
+            "FAILED: the audit trail's sealed head says 15 records, the file holds 4",
         ),
         (
             "replay",
@@ -1868,7 +1991,7 @@ fn audit_verify_catches_every_tampering_and_export_writes_signed_jsonl() {
     let (ok, report) = verify();
     assert!(!ok, "{report}");
     assert!(
-        report.contains("FAILED: audit record 9 is not signed by this store's audit key"),
+        report.contains("FAILED: audit record 16 is not signed by this store's audit key"),
         "{report}"
     );
 
@@ -1882,7 +2005,148 @@ fn audit_verify_catches_every_tampering_and_export_writes_signed_jsonl() {
     let (ok, report) = verify();
     assert!(!ok, "{report}");
     assert!(
-        report.contains("FAILED: the audit trail was rolled back to an older copy: it holds 8 records"),
+        report.contains("FAILED: the audit trail was rolled back to an older copy: it holds 15 records"),
         "{report}"
     );
+}
+
+/// Issue 14: the CLI role matrix. Every store command run as a nurse, a clinician,
+/// an admin and a viewer, with a wrong password and without `--user`: allowed
+/// exactly as the screen's permission matrix allows the same action (exit 0),
+/// refused otherwise (exit 2, one `vigil: refused:` line saying why), and every
+/// refusal in the signed audit trail (as the command, outcome `refused`).
+#[test]
+fn cli_role_matrix_allows_and_refuses_every_store_command_and_audits_each_refusal() {
+    use std::collections::BTreeMap;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let key_file = dir.path().join("new.key");
+    let rotated = std::cell::Cell::new(false);
+    // The store key: the passphrase, then (after `key rotate`, the last command) the key file.
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut c = vigil();
+        // The default log filter: a refusal is one line on stderr.
+        c.args(args).arg("--data-dir").arg(&data).env("USER", "matrix-os").env_remove("VIGIL_LOG").stdin(Stdio::null());
+        if rotated.get() {
+            c.arg("--key-file").arg(&key_file);
+        } else {
+            c.env("VIGIL_PASSPHRASE", "matrix-test-passphrase");
+        }
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    let err = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    let as_user = |name: &'static str, password: &'static str| vec![("VIGIL_USER", name), ("VIGIL_USER_PASSWORD", password)];
+
+    // An empty store: a command is refused until the first admin, which must be an admin.
+    let out = run(&["user", "add", "nina", "--role", "nurse"], &[("VIGIL_USER_PASSWORD", "nina's password")]);
+    assert_eq!(out.status.code(), Some(2), "{}", err(&out));
+    assert!(err(&out).contains("vigil: refused: the first user must be an admin"), "{}", err(&out));
+    let out = run(&["user", "add", "ada", "--role", "admin"], &[("VIGIL_USER_PASSWORD", "ada's password")]);
+    assert!(out.status.success(), "{}", err(&out));
+    let roles = [("nina", "nurse"), ("cleo", "clinician"), ("vic", "viewer"), ("zed", "nurse")];
+    for (name, role) in roles {
+        let mut env = as_user("ada", "ada's password");
+        let password = format!("{name}'s password");
+        env.push(("VIGIL_NEW_USER_PASSWORD", &password));
+        let out = run(&["user", "add", name, "--role", role], &env);
+        assert!(out.status.success(), "{}", err(&out));
+    }
+    let salvage_from = dir.path().join("copy.db");
+    std::fs::copy(data.join("vigil.db"), &salvage_from).unwrap();
+    assert!(vigil().args(["key", "new"]).arg(&key_file).status().unwrap().success());
+
+    let admin = ["admin"];
+    let clinical = ["clinician"];
+    let fhir = ["clinician", "admin"];
+    let added = std::cell::Cell::new(0);
+    // (arguments, audit action, the roles allowed, the refusal's words); `key rotate` last.
+    let commands: Vec<(Vec<String>, &str, &[&str], &str)> = vec![
+        (vec!["export".into(), "--from".into(), REPLAY_START.into(), "--to".into(), "2026-01-02T00:00:00Z".into()], "export", &clinical, "export"),
+        (vec!["alarms".into(), "export".into()], "alarm_log", &clinical, "export"),
+        (vec!["alarms".into(), "export".into(), "--events".into()], "alarm_log", &clinical, "export"),
+        (vec!["store".into(), "verify".into()], "store_verify", &admin, "manage keys"),
+        (vec!["store".into(), "salvage".into(), salvage_from.to_str().unwrap().into()], "store_salvage", &admin, "manage keys"),
+        (vec!["key".into(), "log".into()], "manage_keys", &admin, "manage keys"),
+        (vec!["fhir".into(), "dead-letters".into()], "fhir_queue", &fhir, "fhir queue"),
+        (vec!["fhir".into(), "requeue".into(), "--all".into()], "fhir_queue", &fhir, "fhir queue"),
+        (vec!["user".into(), "add".into(), "NEW".into(), "--role".into(), "viewer".into()], "manage_users", &admin, "manage users"),
+        (vec!["user".into(), "disable".into(), "zed".into()], "manage_users", &admin, "manage users"),
+        (vec!["user".into(), "list".into()], "manage_users", &admin, "manage users"),
+        (vec!["audit".into(), "verify".into()], "audit_verify", &admin, "manage users"),
+        (vec!["audit".into(), "export".into(), "--format".into(), "jsonl".into()], "audit_export", &admin, "manage users"),
+        (vec!["key".into(), "rotate".into(), "--new-key-file".into(), key_file.to_str().unwrap().into()], "manage_keys", &admin, "manage keys"),
+    ];
+    let people = [("nina", "nurse"), ("cleo", "clinician"), ("vic", "viewer"), ("ada", "admin")];
+    // Refusals expected in the trail: (action, actor) -> how many.
+    let mut refused: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for (args, action, allowed, words) in &commands {
+        let args_for = || {
+            let mut a: Vec<String> = args.clone();
+            if let Some(n) = a.iter_mut().find(|a| *a == "NEW") {
+                added.set(added.get() + 1);
+                *n = format!("new-{}", added.get());
+            }
+            a
+        };
+        let what = args.join(" ");
+        // Wrong password and no --user first: `key rotate` changes the key when allowed.
+        let a = args_for();
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let mut env = as_user("ada", "not ada's password");
+        env.push(("VIGIL_NEW_USER_PASSWORD", "a new user's password"));
+        let out = run(&a, &env);
+        assert_eq!(out.status.code(), Some(2), "{what}, wrong password: {}", err(&out));
+        assert_eq!(err(&out), "vigil: refused: wrong user name or password\n", "{what}");
+        *refused.entry((action.to_string(), "ada".into())).or_default() += 1;
+        let out = run(&a, &[("VIGIL_NEW_USER_PASSWORD", "a new user's password")]);
+        assert_eq!(out.status.code(), Some(2), "{what}, no --user: {}", err(&out));
+        assert!(err(&out).starts_with("vigil: refused: this command needs a Vigil user: --user"), "{what}: {}", err(&out));
+        assert_eq!(err(&out).lines().count(), 1, "{what}: {}", err(&out));
+        *refused.entry((action.to_string(), "os:matrix-os".into())).or_default() += 1;
+        for (name, role) in people {
+            let a = args_for();
+            let a: Vec<&str> = a.iter().map(String::as_str).collect();
+            let password = format!("{name}'s password");
+            let mut env = vec![("VIGIL_USER", name), ("VIGIL_USER_PASSWORD", password.as_str())];
+            env.push(("VIGIL_NEW_USER_PASSWORD", "a new user's password"));
+            let out = run(&a, &env);
+            if allowed.contains(&role) {
+                assert_eq!(out.status.code(), Some(0), "{what} as a {role}: {}", err(&out));
+                if a[0] == "key" && a[1] == "rotate" {
+                    rotated.set(true);
+                }
+            } else {
+                assert_eq!(out.status.code(), Some(2), "{what} as a {role}: {}", err(&out));
+                let line = format!("vigil: refused: a {role} may not {words}");
+                assert_eq!(err(&out), format!("{line}\n"), "{what} as a {role}");
+                assert!(out.stdout.is_empty(), "{what} as a {role}: nothing printed");
+                *refused.entry((action.to_string(), name.into())).or_default() += 1;
+            }
+        }
+    }
+    assert!(rotated.get(), "the admin rotated the key");
+    // A disabled user is refused too.
+    let out = run(&["fhir", "dead-letters"], &as_user("zed", "zed's password"));
+    assert_eq!(out.status.code(), Some(2), "{}", err(&out));
+    assert!(err(&out).contains("vigil: refused: this account is disabled"), "{}", err(&out));
+    *refused.entry(("fhir_queue".into(), "zed".into())).or_default() += 1;
+
+    let out = run(&["audit", "export", "--format", "jsonl"], &as_user("ada", "ada's password"));
+    assert!(out.status.success(), "{}", err(&out));
+    let mut found: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for l in String::from_utf8(out.stdout).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert!(v["detail"].as_str().unwrap_or("").starts_with("cli os:matrix-os"), "{v}");
+        if v["outcome"] == "refused" && v["action"] != "sign_in" {
+            let key = (v["action"].as_str().unwrap().to_string(), v["actor"].as_str().unwrap().to_string());
+            *found.entry(key).or_default() += 1;
+        }
+    }
+    // The refusal on the empty store (a nurse as the first user) is there too.
+    assert_eq!(found.remove(&("manage_users".to_string(), "os:matrix-os".to_string())).unwrap_or(0), refused[&("manage_users".to_string(), "os:matrix-os".to_string())] + 1);
+    refused.remove(&("manage_users".to_string(), "os:matrix-os".to_string()));
+    assert_eq!(found, refused);
 }

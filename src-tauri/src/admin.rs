@@ -2,16 +2,27 @@
 //! `vigil key rotate` / `log`, `vigil fhir dead-letters` / `requeue`,
 //! `vigil user`, `vigil audit`. They open the store with the same key rules as the
 //! app and the gateway, and print no patient data except what was asked
-//! to be exported (to stdout only). Each writes an audit record with the
-//! operating-system user as actor (`os:<name>`).
+//! to be exported (to stdout only). Each needs a Vigil user whose
+//! role allows it ([`crate::cli_auth`]) and writes an audit record with that
+//! user as actor and the operating-system user (`cli os:<name>`) in its detail.
 
 use crate::cli::{fail, ExportArgs, Global, RequeueArgs};
+use crate::cli_auth::{self, finish};
 use std::path::Path;
 use std::process::ExitCode;
+use vigil_core::cli_user::{CliCommand, CliUser};
 use vigil_core::config;
-use vigil_store::{KeySource, Outcome, Store};
+use vigil_store::{KeySource, Store};
 
-fn open(global: &Global) -> Result<(tokio::runtime::Runtime, Store), String> {
+/// Opens the store and signs `--user` in for `command`.
+fn open(global: &Global, command: CliCommand) -> Result<(tokio::runtime::Runtime, Store, CliUser), ExitCode> {
+    let credentials = cli_auth::credentials(global)?;
+    let (rt, store) = open_store(global).map_err(|e| fail(&e))?;
+    let user = cli_auth::sign_in(&rt, &store, &credentials, command)?;
+    Ok((rt, store, user))
+}
+
+fn open_store(global: &Global) -> Result<(tokio::runtime::Runtime, Store), String> {
     let dir = global.data_dir().map_err(|e| e.to_string())?;
     let key = config::resolve_key(global.key_file.as_deref(), &dir).map_err(|e| e.to_string())?;
     let path = config::store_path(&dir);
@@ -25,18 +36,6 @@ fn open(global: &Global) -> Result<(tokio::runtime::Runtime, Store), String> {
         .expect("tokio runtime");
     let store = rt.block_on(Store::open(&path, &key)).map_err(|e| e.to_string())?;
     Ok((rt, store))
-}
-
-/// Writes the audit record of a CLI command (actor `os:<name>`, this host)
-/// into the open store. A failure is said on stderr, never fails the command:
-/// the command itself already happened.
-fn audit(rt: &tokio::runtime::Runtime, store: &Store, action: &str, ok: bool, detail: impl Into<String>) {
-    use vigil_core::auth::Actor;
-    let outcome = if ok { Outcome::Success } else { Outcome::Failed };
-    let record = vigil_core::audit::record(&Actor::os(), action, None, outcome, Some(detail.into()));
-    if let Err(e) = rt.block_on(store.audit_append(&[record])) {
-        eprintln!("vigil: the audit record of this command could not be written: {e}");
-    }
 }
 
 /// A cell a spreadsheet takes as text, never as a formula: one starting with `=`, `+`, `-`,
@@ -65,12 +64,12 @@ pub fn export(global: &Global, args: &ExportArgs) -> ExitCode {
     if args.to < args.from {
         return fail("--to is before --from");
     }
-    let (rt, store) = match open(global) {
+    let (rt, store, user) = match open(global, cli_auth::EXPORT) {
         Ok(x) => x,
-        Err(e) => return fail(&e),
+        Err(code) => return code,
     };
     let readings = rt.block_on(store.query_range(args.bed.as_deref(), args.from, args.to));
-    audit(&rt, &store, "export", readings.is_ok(), format!("cli: readings CSV, bed {}", args.bed.as_deref().unwrap_or("all")));
+    finish(&rt, &store, user, readings.is_ok(), format!("readings CSV, bed {}", args.bed.as_deref().unwrap_or("all")));
     let readings = match readings {
         Ok(r) => r,
         Err(e) => {
@@ -139,12 +138,12 @@ pub fn export(global: &Global, args: &ExportArgs) -> ExitCode {
 /// without values (the server's full reason may echo them: shown in the app
 /// only).
 pub fn fhir_dead_letters(global: &Global) -> ExitCode {
-    let (rt, store) = match open(global) {
+    let (rt, store, user) = match open(global, cli_auth::FHIR_QUEUE) {
         Ok(x) => x,
-        Err(e) => return fail(&e),
+        Err(code) => return code,
     };
     let result = rt.block_on(store.dead_letters());
-    audit(&rt, &store, "fhir_queue", result.is_ok(), "cli: fhir dead-letters");
+    finish(&rt, &store, user, result.is_ok(), "fhir dead-letters");
     rt.block_on(store.close());
     match result {
         Ok(letters) => {
@@ -172,17 +171,17 @@ pub fn fhir_dead_letters(global: &Global) -> ExitCode {
 /// `vigil fhir requeue`: dead letters back into the outbox (one
 /// transaction). Asking for ids of which none exists is an error.
 pub fn fhir_requeue(global: &Global, args: &RequeueArgs) -> ExitCode {
-    let (rt, store) = match open(global) {
+    let (rt, store, user) = match open(global, cli_auth::FHIR_QUEUE) {
         Ok(x) => x,
-        Err(e) => return fail(&e),
+        Err(code) => return code,
     };
     let ids = (!args.all).then_some(args.ids.as_slice());
     let result = rt.block_on(store.requeue_dead_letters(ids));
     let detail = match &result {
-        Ok(n) => format!("cli: fhir requeue, {n} readings"),
-        Err(_) => "cli: fhir requeue".to_string(),
+        Ok(n) => format!("fhir requeue, {n} readings"),
+        Err(_) => "fhir requeue".to_string(),
     };
-    audit(&rt, &store, "fhir_queue", result.is_ok(), detail);
+    finish(&rt, &store, user, result.is_ok(), detail);
     rt.block_on(store.close());
     match result {
         Ok(0) if !args.all => fail("no dead letter with the given id(s)"),
@@ -196,15 +195,16 @@ pub fn fhir_requeue(global: &Global, args: &RequeueArgs) -> ExitCode {
 
 /// Opens every chunk and sealed record; non-zero exit if any fails.
 pub fn verify(global: &Global) -> ExitCode {
-    let (rt, store) = match open(global) {
+    let (rt, store, user) = match open(global, cli_auth::STORE_VERIFY) {
         Ok(x) => x,
-        Err(e) => return fail(&e),
+        Err(code) => return code,
     };
+    // Checked before this run's records are added (the sign-in's are held till `finish`).
     let result = rt.block_on(store.verify());
     // The audit trail is checked too (`vigil audit verify` prints only it).
     let trail = rt.block_on(store.audit_verify());
     let ok = result.as_ref().is_ok_and(|(_, f)| f.is_empty()) && trail.as_ref().is_ok_and(|r| r.intact());
-    audit(&rt, &store, "store_verify", ok, "cli: store verify");
+    finish(&rt, &store, user, ok, "store verify");
     rt.block_on(store.close());
     let (checked, mut failures) = match result {
         Ok((checked, failures)) => (checked, failures.iter().map(|f| f.to_string()).collect::<Vec<_>>()),
@@ -249,6 +249,10 @@ pub fn salvage(global: &Global, file: &Path) -> ExitCode {
             return fail("that is the current store: salvage copies from a damaged store moved aside");
         }
     }
+    let credentials = match cli_auth::credentials(global) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -257,8 +261,15 @@ pub fn salvage(global: &Global, file: &Path) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(&e.to_string()),
     };
+    // A store started after the old one was moved aside has no user: salvage brings
+    // the accounts back, so it runs without one there (as the first admin would).
+    let first = Ok(vigil_core::auth::Actor::os());
+    let user = match cli_auth::sign_in_unless_no_users(&rt, &store, &credentials, cli_auth::STORE_SALVAGE, first) {
+        Ok(u) => u,
+        Err(code) => return code,
+    };
     let result = rt.block_on(store.salvage_from(file, &key));
-    audit(&rt, &store, "store_salvage", result.is_ok(), "cli: store salvage");
+    finish(&rt, &store, user, result.is_ok(), "store salvage");
     rt.block_on(store.close());
     let r = match result {
         Ok(r) => r,
@@ -351,6 +362,14 @@ pub fn key_rotate(global: &Global, new_key_file: Option<&Path>, new_keychain: bo
         Ok(k) => k,
         Err(e) => return fail(&e.to_string()),
     };
+    // The user is checked under the old key, before anything changes.
+    let user = match open(global, cli_auth::MANAGE_KEYS) {
+        Ok((rt, store, user)) => {
+            rt.block_on(store.close());
+            user
+        }
+        Err(code) => return code,
+    };
     let new = match (new_key_file, new_keychain, std::env::var("VIGIL_NEW_PASSPHRASE")) {
         (Some(p), _, _) => KeySource::KeyFile(p.to_path_buf()),
         (None, true, _) => match config::stage_keychain_key(&dir) {
@@ -372,14 +391,19 @@ pub fn key_rotate(global: &Global, new_key_file: Option<&Path>, new_keychain: bo
             if new_keychain {
                 config::discard_staged_keychain_key(&dir);
             }
+            // A failed rotation leaves the old key in place: recorded under it.
+            if let Ok(store) = rt.block_on(Store::open(&config::store_path(&dir), &old)) {
+                finish(&rt, &store, user, false, format!("key rotate to {} failed", new.kind()));
+                rt.block_on(store.close());
+            }
             return fail(&e.to_string());
         }
     };
     // Recorded under the new key (the old one no longer opens the store).
     match rt.block_on(Store::open(&config::store_path(&dir), &new)) {
         Ok(store) => {
-            let detail = format!("cli: key rotate from {} to {}", old.kind(), new.kind());
-            audit(&rt, &store, "manage_keys", true, detail);
+            let detail = format!("key rotate from {} to {}", old.kind(), new.kind());
+            finish(&rt, &store, user, true, detail);
             rt.block_on(store.close());
         }
         Err(e) => eprintln!("vigil: the audit record of this rotation could not be written: {e}"),
@@ -407,12 +431,12 @@ pub fn key_rotate(global: &Global, new_key_file: Option<&Path>, new_keychain: bo
 
 /// Prints the key log, oldest first: UTC time, operation, key, detail.
 pub fn key_log(global: &Global) -> ExitCode {
-    let (rt, store) = match open(global) {
+    let (rt, store, user) = match open(global, cli_auth::MANAGE_KEYS) {
         Ok(x) => x,
-        Err(e) => return fail(&e),
+        Err(code) => return code,
     };
     let log = rt.block_on(store.key_log());
-    audit(&rt, &store, "manage_keys", log.is_ok(), "cli: key log");
+    finish(&rt, &store, user, log.is_ok(), "key log");
     match log {
         Ok(events) => {
             for e in events {
@@ -446,12 +470,12 @@ pub fn alarms_export(
     events: bool,
 ) -> ExitCode {
     use vigil_alarms::{AlarmEvent, AlarmEventKind, AlarmKind};
-    let (rt, store) = match open(global) {
+    let (rt, store, user) = match open(global, cli_auth::ALARMS_EXPORT) {
         Ok(x) => x,
-        Err(e) => return fail(&e),
+        Err(code) => return code,
     };
     let log = rt.block_on(store.alarm_log(bed, from, to));
-    audit(&rt, &store, "alarm_log", log.is_ok(), format!("cli: alarms export, bed {}", bed.unwrap_or("all")));
+    finish(&rt, &store, user, log.is_ok(), format!("alarms export, bed {}", bed.unwrap_or("all")));
     rt.block_on(store.close());
     let log = match log {
         Ok(l) => l,
@@ -700,12 +724,9 @@ pub fn config_check(global: &Global, file: Option<&Path>) -> ExitCode {
     }
 }
 
-/// Opens the store for `vigil user`; `create`: make it if there is none yet
-/// (the installer's first step: the first admin before the first start).
-fn open_for_users(global: &Global, create: bool) -> Result<(tokio::runtime::Runtime, Store), String> {
-    if !create {
-        return open(global);
-    }
+/// Opens the store for `vigil user add`, making it if there is none yet (the
+/// installer's first step: the first admin before the first start).
+fn open_or_create(global: &Global) -> Result<(tokio::runtime::Runtime, Store), String> {
     let dir = global.data_dir().map_err(|e| e.to_string())?;
     config::secure_data_dir(&dir).map_err(|e| e.to_string())?;
     let key = config::resolve_key(global.key_file.as_deref(), &dir).map_err(|e| e.to_string())?;
@@ -718,16 +739,22 @@ fn open_for_users(global: &Global, create: bool) -> Result<(tokio::runtime::Runt
     Ok((rt, store))
 }
 
-/// The new user's password: `VIGIL_USER_PASSWORD`, else typed twice at a prompt (not echoed).
-fn new_password() -> Result<String, String> {
-    if let Some(p) = std::env::var(USER_PASSWORD_ENV).ok().filter(|p| !p.is_empty()) {
+/// The new user's password: `VIGIL_NEW_USER_PASSWORD`; for the installer's first
+/// admin (no user signs in) also `VIGIL_USER_PASSWORD`, as before roles on the CLI;
+/// else typed twice at a prompt (not echoed).
+fn new_password(first_admin: bool) -> Result<String, String> {
+    let env = |v: &str| std::env::var(v).ok().filter(|p| !p.is_empty());
+    if let Some(p) = env(NEW_USER_PASSWORD_ENV).or_else(|| env(cli_auth::USER_PASSWORD_ENV).filter(|_| first_admin)) {
         return Ok(p);
     }
     use std::io::IsTerminal;
     if !std::io::stdin().is_terminal() {
-        return Err(format!(
-            "no password: set {USER_PASSWORD_ENV} or run in a terminal to be asked"
-        ));
+        let vars = if first_admin {
+            format!("{NEW_USER_PASSWORD_ENV} or {}", cli_auth::USER_PASSWORD_ENV)
+        } else {
+            NEW_USER_PASSWORD_ENV.to_string()
+        };
+        return Err(format!("no password for the new user: set {vars} or run in a terminal to be asked"));
     }
     let first = prompt_hidden("New user's password (at least 12 characters): ")?;
     vigil_core::auth::check_new_password(&first).map_err(|e| e.to_string())?;
@@ -738,7 +765,7 @@ fn new_password() -> Result<String, String> {
     Ok(first)
 }
 
-fn prompt_hidden(prompt: &str) -> Result<String, String> {
+pub(crate) fn prompt_hidden(prompt: &str) -> Result<String, String> {
     use std::io::Write;
     eprint!("{prompt}");
     let _ = std::io::stderr().flush();
@@ -760,9 +787,11 @@ fn prompt_hidden(prompt: &str) -> Result<String, String> {
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
-pub const USER_PASSWORD_ENV: &str = "VIGIL_USER_PASSWORD";
+/// The new user's password for `vigil user add` (the signing-in user's is `VIGIL_USER_PASSWORD`).
+pub const NEW_USER_PASSWORD_ENV: &str = "VIGIL_NEW_USER_PASSWORD";
 
-/// `vigil user add <name> --role <role>`; the actor is the OS user (`os:<name>`).
+/// `vigil user add <name> --role <role>`: an admin's, or the installer's first
+/// admin on a store with no user (no `--user` then).
 pub fn user_add(global: &Global, name: &str, role: &str) -> ExitCode {
     use vigil_core::auth;
     let role: auth::Role = match role.parse() {
@@ -772,35 +801,44 @@ pub fn user_add(global: &Global, name: &str, role: &str) -> ExitCode {
     if let Err(e) = auth::check_name(name) {
         return fail(&e.to_string());
     }
-    let password = match new_password() {
-        Ok(p) => p,
-        Err(e) => return fail(&e),
+    let credentials = match cli_auth::credentials(global) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
-    let (rt, store) = match open_for_users(global, true) {
+    let (rt, store) = match open_or_create(global) {
         Ok(x) => x,
         Err(e) => return fail(&e),
     };
-    let result = rt.block_on(auth::add_user(&store, name, role, &password));
-    audit(&rt, &store, "manage_users", result.is_ok(), format!("cli: user add {name} ({role})"));
+    let first = CliUser::first_admin(name, role);
+    let user = match cli_auth::sign_in_unless_no_users(&rt, &store, &credentials, cli_auth::MANAGE_USERS, first) {
+        Ok(u) => u,
+        Err(code) => return code,
+    };
+    let what = if user.bootstrap() { "first admin" } else { "user add" };
+    let result = match new_password(user.bootstrap()) {
+        Ok(password) => rt.block_on(auth::add_user(&store, name, role, &password)).map_err(|e| e.to_string()),
+        Err(e) => Err(e),
+    };
+    finish(&rt, &store, user, result.is_ok(), format!("{what} {name} ({role})"));
     rt.block_on(store.close());
     match result {
         Ok(()) => {
             eprintln!("vigil user add: {name} ({role})");
             ExitCode::SUCCESS
         }
-        Err(e) => fail(&e.to_string()),
+        Err(e) => fail(&e),
     }
 }
 
 /// `vigil user disable <name>`: the user can no longer sign in.
 pub fn user_disable(global: &Global, name: &str) -> ExitCode {
     use vigil_core::auth;
-    let (rt, store) = match open_for_users(global, false) {
+    let (rt, store, user) = match open(global, cli_auth::MANAGE_USERS) {
         Ok(x) => x,
-        Err(e) => return fail(&e),
+        Err(code) => return code,
     };
     let result = rt.block_on(auth::set_disabled(&store, name, true));
-    audit(&rt, &store, "manage_users", result.is_ok(), format!("cli: user disable {name}"));
+    finish(&rt, &store, user, result.is_ok(), format!("user disable {name}"));
     rt.block_on(store.close());
     match result {
         Ok(()) => {
@@ -814,12 +852,12 @@ pub fn user_disable(global: &Global, name: &str) -> ExitCode {
 /// `vigil user list`: name, role, enabled/disabled, created (tab-separated).
 pub fn user_list(global: &Global) -> ExitCode {
     use vigil_core::auth;
-    let (rt, store) = match open_for_users(global, false) {
+    let (rt, store, user) = match open(global, cli_auth::MANAGE_USERS) {
         Ok(x) => x,
-        Err(e) => return fail(&e),
+        Err(code) => return code,
     };
     let result = rt.block_on(auth::list_users(&store));
-    audit(&rt, &store, "manage_users", result.is_ok(), "cli: user list");
+    finish(&rt, &store, user, result.is_ok(), "user list");
     rt.block_on(store.close());
     match result {
         Ok(users) => {
@@ -841,12 +879,14 @@ pub fn user_list(global: &Global) -> ExitCode {
 
 /// `vigil audit verify`: the whole trail checked; exit 0 only when intact.
 pub fn audit_verify(global: &Global) -> ExitCode {
-    let (rt, store) = match open(global) {
+    let (rt, store, user) = match open(global, cli_auth::AUDIT_VERIFY) {
         Ok(x) => x,
-        Err(e) => return fail(&e),
+        Err(code) => return code,
     };
-    // Read-only: a check must not add to (or move the head of) what it checks.
+    // Read-only once allowed (a refusal is recorded): a check must not add to (or move
+    // the head of) what it checks; appending after a truncated trail would re-sign it.
     let report = rt.block_on(store.audit_verify());
+    user.read_only();
     rt.block_on(store.close());
     match report {
         Ok(r) if r.intact() => {
@@ -879,14 +919,14 @@ pub fn audit_export(
             return fail("--to is before --from");
         }
     }
-    let (rt, store) = match open(global) {
+    let (rt, store, user) = match open(global, cli_auth::AUDIT_EXPORT) {
         Ok(x) => x,
-        Err(e) => return fail(&e),
+        Err(code) => return code,
     };
     let entries = rt.block_on(store.audit_entries(from, to));
     let key = rt.block_on(store.audit_public_key());
     let report = rt.block_on(store.audit_verify());
-    audit(&rt, &store, "audit_export", entries.is_ok(), "cli: audit export jsonl");
+    finish(&rt, &store, user, entries.is_ok(), "audit export jsonl");
     rt.block_on(store.close());
     let (entries, key, report) = match (entries, key, report) {
         (Ok(e), Ok(k), Ok(r)) => (e, k, r),

@@ -61,6 +61,11 @@ pub struct Global {
     /// configuration, else 4). Simulated mode puts a set of devices on each.
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=vigil_core::site::MAX_BEDS as i64))]
     pub beds: Option<u16>,
+    /// The Vigil user running a store command (export, alarms, store, key rotate/log,
+    /// fhir, user, audit); the password from VIGIL_USER_PASSWORD, else a prompt. Their
+    /// role must allow the command (as on the screen).
+    #[arg(long, global = true, value_name = "NAME", env = "VIGIL_USER")]
+    pub user: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -149,8 +154,10 @@ pub enum AuditFormat {
 
 #[derive(Subcommand, Debug)]
 pub enum UserCommand {
-    /// Add a user (creates the store if there is none yet). The password comes from
-    /// VIGIL_USER_PASSWORD, else a prompt; at least 12 characters.
+    /// Add a user (creates the store if there is none yet), as an admin (--user). The
+    /// new user's password comes from VIGIL_NEW_USER_PASSWORD, else a prompt; at least 12
+    /// characters. On a store with no user at all: the first admin, without --user (its
+    /// password may also come from VIGIL_USER_PASSWORD).
     Add {
         name: String,
         /// nurse, clinician, admin or viewer.
@@ -406,6 +413,10 @@ impl StartOptions {
     }
 }
 
+/// The one-shot commands' default log filter (VIGIL_LOG overrides): warnings, but not the
+/// core's per-action lines, which a refusal's one `vigil: refused:` line already says.
+const CLI_LOG: &str = "warn,vigil_core::auth=error";
+
 fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("VIGIL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
@@ -447,7 +458,7 @@ pub fn main() -> ExitCode {
             crate::gateway::run(cli.global, args)
         }
         Some(Command::Replay(args)) => {
-            init_logging("warn");
+            init_logging(CLI_LOG);
             crate::replay::run(cli.global, args)
         }
         Some(Command::Decode { uuid, hex }) => decode(&uuid, &hex.join("")),
@@ -461,13 +472,13 @@ pub fn main() -> ExitCode {
                     new_keychain,
                 },
         }) => {
-            init_logging("warn");
+            init_logging(CLI_LOG);
             crate::admin::key_rotate(&cli.global, new_key_file.as_deref(), new_keychain)
         }
         Some(Command::Key {
             command: KeyCommand::Log,
         }) => {
-            init_logging("warn");
+            init_logging(CLI_LOG);
             crate::admin::key_log(&cli.global)
         }
         Some(Command::Alarms {
@@ -480,7 +491,7 @@ pub fn main() -> ExitCode {
                     events,
                 },
         }) => {
-            init_logging("warn");
+            init_logging(CLI_LOG);
             // The whole log by default: a replay's alarms lie at its script's
             // instants (2026-01-01 unless --start), a scaled clock's ahead of now.
             let to = to.unwrap_or_else(|| chrono::Utc::now() + chrono::Duration::days(365 * 100));
@@ -488,41 +499,41 @@ pub fn main() -> ExitCode {
             crate::admin::alarms_export(&cli.global, bed.as_deref(), from, to, events)
         }
         Some(Command::Export(args)) => {
-            init_logging("warn");
+            init_logging(CLI_LOG);
             crate::admin::export(&cli.global, &args)
         }
         Some(Command::Store {
             command: StoreCommand::Verify,
         }) => {
-            init_logging("warn");
+            init_logging(CLI_LOG);
             crate::admin::verify(&cli.global)
         }
         Some(Command::Store {
             command: StoreCommand::Salvage { file },
         }) => {
-            init_logging("warn");
+            init_logging(CLI_LOG);
             crate::admin::salvage(&cli.global, &file)
         }
         Some(Command::Fhir {
             command: FhirCommand::DeadLetters,
         }) => {
-            init_logging("warn");
+            init_logging(CLI_LOG);
             crate::admin::fhir_dead_letters(&cli.global)
         }
         Some(Command::Fhir {
             command: FhirCommand::Requeue(args),
         }) => {
-            init_logging("warn");
+            init_logging(CLI_LOG);
             crate::admin::fhir_requeue(&cli.global, &args)
         }
         Some(Command::Config {
             command: ConfigCommand::Check { file },
         }) => {
-            init_logging("warn");
+            init_logging(CLI_LOG);
             crate::admin::config_check(&cli.global, file.as_deref())
         }
         Some(Command::User { command }) => {
-            init_logging("warn");
+            init_logging(CLI_LOG);
             match command {
                 UserCommand::Add { name, role } => crate::admin::user_add(&cli.global, &name, &role),
                 UserCommand::Disable { name } => crate::admin::user_disable(&cli.global, &name),
@@ -530,7 +541,7 @@ pub fn main() -> ExitCode {
             }
         }
         Some(Command::Audit { command }) => {
-            init_logging("warn");
+            init_logging(CLI_LOG);
             match command {
                 AuditCommand::Verify => crate::admin::audit_verify(&cli.global),
                 AuditCommand::Export {

@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod cli;
+pub mod cli_auth;
 mod commands;
 pub mod gateway;
 pub mod replay;

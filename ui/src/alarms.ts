@@ -74,6 +74,7 @@ const TECHNICAL_TEXT: Record<TechnicalKind, string> = {
   no_valid_measurement: "no valid measurement",
   audio_unavailable: "ALARM SOUND UNAVAILABLE",
   alarm_log_failure: "alarm log failure",
+  audit_failure: "audit trail failure",
   settings_not_restored: "settings not restored",
   recording_unavailable: "recording unavailable (store moved aside)",
   low_disk: "low disk space",

@@ -5,4 +5,4 @@
  * "INOP" on many monitors). Silence is never "all is well": losing a sensor,
  * a data feed, storage or alarm delivery is itself an alarm.
  */
-export type TechnicalKind = "sensor_off" | "no_data" | "disconnected" | "low_battery" | "store_failure" | "delivery_failure" | "no_valid_measurement" | "audio_unavailable" | "alarm_log_failure" | "settings_not_restored" | "recording_unavailable" | "low_disk" | "identity_changed" | "not_bonded";
+export type TechnicalKind = "sensor_off" | "no_data" | "disconnected" | "low_battery" | "store_failure" | "delivery_failure" | "no_valid_measurement" | "audio_unavailable" | "alarm_log_failure" | "audit_failure" | "settings_not_restored" | "recording_unavailable" | "low_disk" | "identity_changed" | "not_bonded";

@@ -434,6 +434,9 @@ pub enum TechnicalKind {
     /// The encrypted alarm log cannot be written: the record of alarms and
     /// operator actions (IEC 60601-1-8 §6.12) is at risk.
     AlarmLogFailure,
+    /// The signed audit trail cannot be written (issue 14): who did what is held in
+    /// memory and retried, and lost beyond its bound or at shutdown.
+    AuditFailure,
     /// At start, the bed's saved clinical settings (patient-specific limits,
     /// NEWS2 entries, latched alarms) could not be restored: the bed runs on
     /// the category preset until someone checks them. Raised and cleared at
@@ -457,7 +460,7 @@ pub enum TechnicalKind {
 }
 
 impl TechnicalKind {
-    pub const ALL: [TechnicalKind; 14] = [
+    pub const ALL: [TechnicalKind; 15] = [
         TechnicalKind::SensorOff,
         TechnicalKind::NoData,
         TechnicalKind::Disconnected,
@@ -467,6 +470,7 @@ impl TechnicalKind {
         TechnicalKind::NoValidMeasurement,
         TechnicalKind::AudioUnavailable,
         TechnicalKind::AlarmLogFailure,
+        TechnicalKind::AuditFailure,
         TechnicalKind::SettingsNotRestored,
         TechnicalKind::RecordingUnavailable,
         TechnicalKind::LowDisk,
@@ -485,6 +489,7 @@ impl TechnicalKind {
             TechnicalKind::NoValidMeasurement => "no valid measurement",
             TechnicalKind::AudioUnavailable => "ALARM SOUND UNAVAILABLE",
             TechnicalKind::AlarmLogFailure => "alarm log failure",
+            TechnicalKind::AuditFailure => "audit trail failure",
             TechnicalKind::SettingsNotRestored => {
                 "clinical settings not restored: check limits and NEWS2 entries"
             }
@@ -528,7 +533,10 @@ impl TechnicalKind {
             | TechnicalKind::AudioUnavailable
             | TechnicalKind::SettingsNotRestored
             | TechnicalKind::RecordingUnavailable => Priority::High,
-            TechnicalKind::DeliveryFailure | TechnicalKind::AlarmLogFailure | TechnicalKind::LowDisk => {
+            TechnicalKind::DeliveryFailure
+            | TechnicalKind::AlarmLogFailure
+            | TechnicalKind::AuditFailure
+            | TechnicalKind::LowDisk => {
                 Priority::Medium
             }
         }

@@ -86,6 +86,7 @@ fn workstation_source(kind: TechnicalKind) -> &'static str {
     match kind {
         TechnicalKind::StoreFailure => "encrypted store",
         TechnicalKind::AlarmLogFailure => "alarm log",
+        TechnicalKind::AuditFailure => "audit trail",
         TechnicalKind::DeliveryFailure => "FHIR upload",
         TechnicalKind::LowDisk => "data disk",
         _ => "workstation",

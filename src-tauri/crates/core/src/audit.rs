@@ -21,6 +21,12 @@ pub const AUDIT_CAPACITY: usize = 10_000;
 /// Records written per transaction.
 const BATCH: usize = 256;
 
+impl std::fmt::Debug for AuditQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.status().fmt(f)
+    }
+}
+
 /// Audit records waiting for the store, and how writing them goes.
 #[derive(Default)]
 pub struct AuditQueue {
@@ -61,6 +67,11 @@ impl AuditQueue {
         p.push_back(record);
         drop(p);
         self.notify.notify_one();
+    }
+
+    /// The latest write failed (records are held and retried).
+    pub fn failing(&self) -> bool {
+        self.failing.load(Ordering::Relaxed)
     }
 
     pub fn status(&self) -> AuditStatus {

@@ -207,8 +207,9 @@ pub fn permissions(role: Role) -> Vec<Action> {
     Action::ALL.into_iter().filter(|a| allows(role, *a)).collect()
 }
 
-/// Who does something: a signed-in user (name and role) or, on the CLI, the
-/// operating-system user (`os:<name>`, no role: the CLI is the installer's).
+/// Who does something: a signed-in user (name and role; on the CLI too, see
+/// [`crate::cli_user`]), or the operating-system user (`os:<name>`, no role) of a
+/// CLI command refused for want of a Vigil user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
     pub name: String,
@@ -305,6 +306,15 @@ pub struct UserView {
 pub enum AuthError {
     #[error("sign in first: this action needs a signed-in user")]
     NotSignedIn,
+    /// A CLI store command run without `--user`.
+    #[error("this command needs a Vigil user: --user <name> (or VIGIL_USER), password from VIGIL_USER_PASSWORD or the prompt")]
+    CliNoUser,
+    /// A CLI store command on a store with no user yet.
+    #[error("this store has no Vigil user yet: the installer creates the first admin with `vigil user add <name> --role admin`")]
+    NoUsers,
+    /// The installer's first user (no `--user` needed) must be an admin.
+    #[error("the first user must be an admin: `vigil user add <name> --role admin`")]
+    FirstUserNotAdmin,
     #[error("a {role} may not {}", .action.as_str().replace('_', " "))]
     Forbidden { role: Role, action: Action },
     #[error("wrong user name or password")]
@@ -347,6 +357,9 @@ impl AuthError {
     pub fn code(&self) -> &'static str {
         match self {
             AuthError::NotSignedIn => "not_signed_in",
+            AuthError::CliNoUser => "cli_no_user",
+            AuthError::NoUsers => "no_users",
+            AuthError::FirstUserNotAdmin => "first_user_not_admin",
             AuthError::Forbidden { .. } => "forbidden",
             AuthError::BadCredentials => "bad_credentials",
             AuthError::Disabled => "disabled",
@@ -534,6 +547,9 @@ pub struct Auth {
     pins: Mutex<HashMap<String, Pin>>,
     /// Records for the signed audit trail (written by [`crate::audit::run`]).
     audit: Arc<AuditQueue>,
+    /// Where the actions come from when not the screen (`cli os:<name>`): put before
+    /// each record's detail, so a CLI record names the OS user beside the Vigil user.
+    origin: Option<String>,
 }
 
 impl Auth {
@@ -554,8 +570,31 @@ impl Auth {
         detail: Option<String>,
     ) {
         log_action(actor, action, admission, outcome);
+        let detail = match (&self.origin, detail) {
+            (Some(o), Some(d)) => Some(format!("{o}: {d}")),
+            (Some(o), None) => Some(o.clone()),
+            (None, d) => d,
+        };
         self.audit
             .push(crate::audit::record(actor, action, admission, outcome, detail));
+    }
+
+    /// An [`Auth`] whose records go to `queue` (the one the watchdog watches:
+    /// [`crate::pipeline::Stats::audit`]).
+    pub fn with_queue(queue: Arc<AuditQueue>) -> Auth {
+        Auth {
+            audit: queue,
+            ..Auth::default()
+        }
+    }
+
+    /// An [`Auth`] for one CLI command (see [`crate::cli_user`]): its records' detail
+    /// starts with `origin` (`cli os:<name>`).
+    pub fn with_origin(origin: String) -> Auth {
+        Auth {
+            origin: Some(origin),
+            ..Auth::default()
+        }
     }
 
     /// Sets the idle lock: a session without input or action for this long ends.
@@ -850,7 +889,7 @@ impl Auth {
 
 /// The actor of a sign-in attempt: the name typed, when it is a valid user
 /// name (anything else might be a password typed in the wrong field).
-fn attempted(name: &str) -> Actor {
+pub(crate) fn attempted(name: &str) -> Actor {
     Actor {
         name: if check_name(name).is_ok() {
             name.to_string()

@@ -10,6 +10,7 @@ pub mod alarming;
 pub mod audit;
 pub mod auth;
 pub mod bluetooth;
+pub mod cli_user;
 pub mod config;
 pub mod fhir_devices;
 pub mod guarded;
@@ -339,7 +340,7 @@ impl Vigil {
         };
 
         let mut tasks = Vec::new();
-        let auth = auth::Auth::default();
+        let auth = auth::Auth::with_queue(stats.audit.clone());
         // The audit trail's writer: actions queue records, never waiting on it.
         tasks.push(tokio::spawn(audit::run(
             auth.audit_queue(),

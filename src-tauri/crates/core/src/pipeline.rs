@@ -51,6 +51,9 @@ pub struct Stats {
     pub store_failing: AtomicBool,
     /// Set while the encrypted alarm log refuses writes.
     pub alarm_log_failing: AtomicBool,
+    /// The signed audit trail's queue (shared with [`crate::auth::Auth`]): while its
+    /// writes fail, the watchdog raises "audit trail failure" at every bed.
+    pub audit: Arc<crate::audit::AuditQueue>,
     pub alarm_log_errors: AtomicU64,
     /// Readings received but never recorded: the store path's backlog
     /// overflowed, or shutdown came while the store refused them.
@@ -287,6 +290,7 @@ pub async fn on_watchdog(ctx: &Context) {
         out.merge(a.store_health(!ctx.stats.store_failing.load(Ordering::Relaxed), &beds, now));
         let log_ok = !ctx.stats.alarm_log_failing.load(Ordering::Relaxed);
         out.merge(a.workstation_health(TechnicalKind::AlarmLogFailure, log_ok, &beds, now));
+        out.merge(a.workstation_health(TechnicalKind::AuditFailure, !ctx.stats.audit.failing(), &beds, now));
         out
     };
     for d in changed {

@@ -196,3 +196,65 @@ async fn a_failing_trail_never_stops_monitoring_is_counted_and_catches_up() {
         assert!(find(&t, "ann", action, Outcome::Success).is_some(), "{action}");
     }
 }
+
+/// Beds showing an "audit trail failure" whose condition stands (not latched).
+fn audit_failure_at(v: &Vigil) -> Vec<String> {
+    use vigil_alarms::{AlarmKind, TechnicalKind};
+    v.snapshot()
+        .alarms
+        .into_iter()
+        .filter(|b| {
+            b.active.iter().any(|a| {
+                matches!(a.kind, AlarmKind::Technical { kind: TechnicalKind::AuditFailure, .. }) && !a.latched
+            })
+        })
+        .map(|b| b.bed)
+        .collect()
+}
+
+/// Issue 14: a trail that cannot be written is visible on screen: a technical
+/// alarm "audit trail failure" at every bed while its writes fail (injected as
+/// above), gone once they work again and the held records are written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_trail_is_a_technical_alarm_at_every_bed_until_it_heals() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = Vigil::start(config(dir.path(), Scenario::Stable, 1.0))
+        .await
+        .unwrap();
+    auth::add_user(v.store(), "ann", Role::Nurse, PW).await.unwrap();
+    assert!(audit_failure_at(&v).is_empty());
+    let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join("vigil.db"));
+    let db = sqlx::SqlitePool::connect_with(opts).await.unwrap();
+    sqlx::query("CREATE TRIGGER inject_fault BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'injected fault'); END")
+        .execute(&db)
+        .await
+        .unwrap();
+    v.sign_in("ann", PW).await.unwrap();
+    assert!(
+        wait_until(|| audit_failure_at(&v).len() == 4).await,
+        "no audit trail failure at every bed: {:?} ({:?})",
+        audit_failure_at(&v),
+        v.audit_status()
+    );
+    let alarm = v.snapshot().alarms[0]
+        .active
+        .iter()
+        .find(|a| matches!(a.kind, vigil_alarms::AlarmKind::Technical { kind: vigil_alarms::TechnicalKind::AuditFailure, .. }))
+        .cloned()
+        .unwrap();
+    assert!(alarm.message.contains("audit trail"), "{}", alarm.message);
+    sqlx::query("DROP TRIGGER inject_fault")
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    assert!(
+        wait_until(|| audit_failure_at(&v).is_empty()).await,
+        "still alarming after the trail healed: {:?}",
+        v.audit_status()
+    );
+    assert_eq!(v.audit_status().pending, 0);
+    v.shutdown().await;
+    let t = trail(dir.path()).await;
+    assert!(find(&t, "ann", "sign_in", Outcome::Success).is_some(), "the held record was lost");
+}
