@@ -18,6 +18,7 @@ pub mod maintenance;
 pub mod persist;
 pub mod pipeline;
 pub mod replay;
+pub mod report;
 pub mod site;
 pub mod sync;
 pub mod trends;
