@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use vigil_core::config;
 use vigil_store::{KeySource, Outcome, Store};
 
-fn open(global: &Global) -> Result<(tokio::runtime::Runtime, Store), String> {
+pub(crate) fn open(global: &Global) -> Result<(tokio::runtime::Runtime, Store), String> {
     let dir = global.data_dir().map_err(|e| e.to_string())?;
     let key = config::resolve_key(global.key_file.as_deref(), &dir).map_err(|e| e.to_string())?;
     let path = config::store_path(&dir);
@@ -30,7 +30,7 @@ fn open(global: &Global) -> Result<(tokio::runtime::Runtime, Store), String> {
 /// Writes the audit record of a CLI command (actor `os:<name>`, this host)
 /// into the open store. A failure is said on stderr, never fails the command:
 /// the command itself already happened.
-fn audit(rt: &tokio::runtime::Runtime, store: &Store, action: &str, ok: bool, detail: impl Into<String>) {
+pub(crate) fn audit(rt: &tokio::runtime::Runtime, store: &Store, action: &str, ok: bool, detail: impl Into<String>) {
     use vigil_core::auth::Actor;
     let outcome = if ok { Outcome::Success } else { Outcome::Failed };
     let record = vigil_core::audit::record(&Actor::os(), action, None, outcome, Some(detail.into()));
@@ -78,7 +78,21 @@ pub fn export(global: &Global, args: &ExportArgs) -> ExitCode {
             return fail(&e.to_string());
         }
     };
-    let mut w = csv::Writer::from_writer(std::io::stdout().lock());
+    let result = write_readings_csv(std::io::stdout().lock(), &readings);
+    rt.block_on(store.close());
+    match result {
+        Ok(()) => {
+            eprintln!("vigil export: {} readings", readings.len());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&format!("writing CSV: {e}")),
+    }
+}
+
+/// The readings CSV of `vigil export` (and `vigil report --format csv`):
+/// a header row, then one row per reading, every cell through [`csv_cell`].
+pub(crate) fn write_readings_csv<W: std::io::Write>(out: W, readings: &[vigil_model::Reading]) -> csv::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
     let header = [
         "time_utc",
         "bed",
@@ -92,8 +106,8 @@ pub fn export(global: &Global, args: &ExportArgs) -> ExitCode {
         "quality",
         "status",
     ];
-    let result = w.write_record(header).and_then(|_| {
-        for r in &readings {
+    w.write_record(header).and_then(|_| {
+        for r in readings {
             let (value, special) = match r.value {
                 vigil_model::Value::Number(v) => (v.to_string(), String::new()),
                 vigil_model::Value::Special(s) => (String::new(), s.as_str().to_string()),
@@ -124,15 +138,7 @@ pub fn export(global: &Global, args: &ExportArgs) -> ExitCode {
             ])?;
         }
         w.flush().map_err(csv::Error::from)
-    });
-    rt.block_on(store.close());
-    match result {
-        Ok(()) => {
-            eprintln!("vigil export: {} readings", readings.len());
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(&format!("writing CSV: {e}")),
-    }
+    })
 }
 
 /// `vigil fhir dead-letters`: one line per dead letter or parked reading,

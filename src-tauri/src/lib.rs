@@ -10,6 +10,7 @@ pub mod cli;
 mod commands;
 pub mod gateway;
 pub mod replay;
+pub mod report;
 
 use std::sync::Arc;
 use tauri::Manager;

@@ -214,7 +214,7 @@ pub async fn build(store: &Store, req: &Request) -> Result<Built, ReportError> {
         tz: req.tz,
         flowsheet: rpt::Flowsheet::build(from, to, req.tz, &flow),
         charts,
-        alarms: alarm_rows(&events),
+        alarms: alarm_rows(&events, req.tz),
         news2: news2_rows(&news2_history(saved.as_ref()), from, to),
         devices: devices(store, &bed, &checked.readings).await?,
         completeness: rpt::Completeness {
@@ -387,7 +387,7 @@ fn chart_events(events: &[AlarmEvent], parameter: Option<Parameter>) -> Vec<rpt:
 
 /// One row per alarm: when it started, its priority, what it was, and how it
 /// ended (acknowledged by whom, ended, or still active at the range's end).
-fn alarm_rows(events: &[AlarmEvent]) -> Vec<rpt::AlarmRow> {
+fn alarm_rows(events: &[AlarmEvent], tz: Tz) -> Vec<rpt::AlarmRow> {
     let mut rows: Vec<rpt::AlarmRow> = Vec::new();
     let mut by_id: BTreeMap<u64, usize> = BTreeMap::new();
     for e in events {
@@ -409,7 +409,8 @@ fn alarm_rows(events: &[AlarmEvent]) -> Vec<rpt::AlarmRow> {
             }
             kind => {
                 let Some(&i) = by_id.get(&id) else { continue };
-                let at = e.at.format("%H:%M:%S UTC");
+                // Local time, like the rest of the report.
+                let at = e.at.with_timezone(&tz).format("%H:%M:%S %Z");
                 let note = match kind {
                     AlarmEventKind::Escalated { .. } => {
                         format!("escalated to {} {at}", e.priority.map(|p| snake_word(&p)).unwrap_or_default())
