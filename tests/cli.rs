@@ -2038,3 +2038,20 @@ fn script_s_from(t: &str, start: &str) -> f64 {
     let t = chrono::DateTime::parse_from_rfc3339(t).unwrap();
     (t - start).num_milliseconds() as f64 / 1000.0
 }
+
+#[test]
+fn report_states_a_chunk_that_fails_verification_and_shows_the_rest() {
+    let (dir, id) = report_fixture();
+    let db = dir.path().join("vigil.db");
+    // The newest chunk of the stay, altered in the file.
+    tamper(&db, "UPDATE chunks SET sealed = zeroblob(length(sealed)) WHERE id = (SELECT max(id) FROM chunks)");
+    let pdf = dir.path().join("tampered.pdf");
+    let out = run_in(dir.path(), &["report", "--admission", &id, "--out", pdf.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = pdf_text(&pdf);
+    assert!(text.contains("1 chunk(s) failed verification"), "{text}");
+    assert!(text.contains("Chunks that failed verification"), "{text}");
+    assert!(text.contains("of series") && text.contains("altered"), "the reason is printed: {text}");
+    // The readings of the other chunks are still shown.
+    assert!(text.contains("SpO2 (%)"), "{text}");
+}
