@@ -2052,6 +2052,7 @@ fn report_states_a_chunk_that_fails_verification_and_shows_the_rest() {
     assert!(text.contains("1 chunk(s) failed verification"), "{text}");
     assert!(text.contains("Chunks that failed verification"), "{text}");
     assert!(text.contains("of series") && text.contains("altered"), "the reason is printed: {text}");
-    // The readings of the other chunks are still shown.
-    assert!(text.contains("SpO2 (%)"), "{text}");
+    // The other parameter's chunk (SpO2 or pulse, whichever was written
+    // first) is still shown.
+    assert!(text.contains("SpO2 (%)") != text.contains("PR (SpO2) (/min)"), "{text}");
 }
