@@ -76,6 +76,7 @@ pub fn run_app(start: cli::StartOptions) -> anyhow::Result<()> {
             commands::device_pair,
             commands::device_identify,
             commands::trend,
+            commands::report_pdf,
             commands::sync_status,
             commands::fhir_find_patient,
             commands::fhir_link_patient,

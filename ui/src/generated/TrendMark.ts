@@ -5,7 +5,7 @@
  */
 export type TrendMark = { t: number, 
 /**
- * "alarm" (an alarm started or escalated), "news2" (a score), "technical".
+ * "alarm" (an alarm started or escalated), "news2" (the score changed), "technical".
  */
 kind: string, 
 /**

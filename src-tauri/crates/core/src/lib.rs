@@ -194,6 +194,8 @@ pub enum CoreError {
     BadLimit(String),
     #[error(transparent)]
     Auth(#[from] auth::AuthError),
+    #[error(transparent)]
+    Report(#[from] report::ReportError),
 }
 
 impl CoreError {
@@ -218,6 +220,8 @@ impl CoreError {
             CoreError::Config(_) => "config",
             CoreError::BadParameter(_) | CoreError::BadLimit(_) => "bad_limit",
             CoreError::Auth(e) => e.code(),
+            CoreError::Report(report::ReportError::Empty { .. }) => "report_empty",
+            CoreError::Report(_) => "report",
         }
     }
 }
