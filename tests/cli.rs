@@ -67,7 +67,7 @@ fn forget_users(dir: &Path) {
 /// exports (readings, alarms), an admin does the rest.
 fn signed<'a>(c: &'a mut Command, args: &[&str]) -> &'a mut Command {
     let user = match args.first() {
-        Some(&"export") | Some(&"alarms") => CLINICIAN,
+        Some(&"export") | Some(&"alarms") | Some(&"report") | Some(&"admissions") => CLINICIAN,
         _ => ADMIN,
     };
     c.env("VIGIL_USER", user).env("VIGIL_USER_PASSWORD", password_of(user))
@@ -2149,4 +2149,189 @@ fn cli_role_matrix_allows_and_refuses_every_store_command_and_audits_each_refusa
     assert_eq!(found.remove(&("manage_users".to_string(), "os:matrix-os".to_string())).unwrap_or(0), refused[&("manage_users".to_string(), "os:matrix-os".to_string())] + 1);
     refused.remove(&("manage_users".to_string(), "os:matrix-os".to_string()));
     assert_eq!(found, refused);
+}
+
+
+// ---- issue 15: clinicians' reports --------------------------------------
+
+/// A replay across the clocks going forward in London (2026-03-29 01:00 UTC):
+/// bed-1 admitted at 00:30 UTC, an oximeter every 2 s with SpO2 96, 97, 98 in
+/// turn and pulse 72, disconnected 00:50–01:05 (the gap), discharged at 01:30.
+/// Returns the data directory and the admission id.
+fn report_fixture() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("site.json"), r#"{ "timezone": "Europe/London" }"#).unwrap();
+    let mut s = String::from("t_ms,bed,device,kind,event,characteristic,payload\n0,bed-1,,,admit,,adult\n0,bed-1,oxi-1,oximeter,connect,,\n");
+    for i in 1..=1800u32 {
+        let t = i * 2000;
+        match t {
+            1_200_000 => s.push_str(&format!("{t},bed-1,oxi-1,oximeter,disconnect,,\n")),
+            1_200_001..2_100_000 => {}
+            _ => {
+                if t == 2_100_000 {
+                    s.push_str(&format!("{},bed-1,oxi-1,oximeter,connect,,\n", t - 1));
+                }
+                s.push_str(&format!("{t},bed-1,oxi-1,oximeter,notify,2A5F,00 {:02X} 00 48 00\n", 96 + i % 3));
+            }
+        }
+    }
+    s.push_str("3600000,bed-1,,,discharge,,\n");
+    let script = dir.path().join("report.csv");
+    std::fs::write(&script, s).unwrap();
+    let out = run_in(dir.path(), &["replay", script.to_str().unwrap(), "--start", "2026-03-29T00:30:00Z"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run_in(dir.path(), &["admissions"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let list = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = list.lines().collect();
+    assert_eq!(lines[0], "id\tbed\tadmitted\tdischarged");
+    assert_eq!(lines.len(), 2, "{list}");
+    let cols: Vec<&str> = lines[1].split('\t').collect();
+    assert_eq!(cols[1..], ["bed-1", "2026-03-29T00:30:00Z", "2026-03-29T01:30:00Z"]);
+    assert!(!list.contains("Replay patient"), "no names without --with-names");
+    (dir, cols[0].to_string())
+}
+
+fn pdf_text(pdf: &Path) -> String {
+    let out = Command::new("pdftotext").arg("-layout").arg(pdf).arg("-").output().expect("pdftotext (poppler-utils)");
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn report_of_an_admission_across_dst_states_the_gap_and_every_section() {
+    let (dir, id) = report_fixture();
+    let named = run_in(dir.path(), &["admissions", "--with-names"]);
+    assert!(String::from_utf8_lossy(&named.stdout).contains("Replay patient bed-1\tREPLAY-bed-1"));
+
+    let pdf = dir.path().join("report.pdf");
+    let out = run_in(dir.path(), &["report", "--admission", &id, "--out", pdf.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("Europe/London from site configuration"), "{stderr}");
+    assert!(!stderr.contains("Replay patient"), "no names on stderr: {stderr}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&pdf).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let text = pdf_text(&pdf);
+    for want in [
+        "Replay patient bed-1",
+        "MRN: REPLAY-bed-1",
+        "Trends",
+        "Flowsheet",
+        "Alarm log",
+        "NEWS2 history",
+        "Devices",
+        "Data completeness",
+        "Data INCOMPLETE: 2 gap(s), 0 chunk(s) failed verification",
+        // Local times on both sides of the change (00:30 GMT, then BST).
+        "29 Mar 2026 00:30 GMT to 29 Mar 2026 02:30 BST",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
+    // The gap is named with its local times: last reading 00:50 GMT, next 02:05 BST.
+    let gap_lines: Vec<&str> = text.lines().filter(|l| l.contains("(bed-1)") && l.contains("29 Mar")).collect();
+    assert_eq!(gap_lines.len(), 2, "one gap per parameter: {gap_lines:?}");
+    for l in &gap_lines {
+        assert!(l.contains("00:49:58 GMT") && l.contains("02:05:00 BST"), "{l}");
+    }
+    let pages = text.matches("page ").count();
+    assert!(pages >= 1 && text.contains(&format!("page {pages}/{pages}")), "page x/y footer");
+    // The flowsheet has no 01:00 column: that local hour did not exist.
+    let flow = text.lines().find(|l| l.contains("Parameter") && l.contains("00:00")).unwrap();
+    assert!(!flow.contains("01:00"), "{flow}");
+
+    // A page to look at.
+    let png_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("test-output/report");
+    std::fs::create_dir_all(&png_dir).unwrap();
+    let status = Command::new("pdftoppm")
+        .args(["-png", "-r", "60", "-f", "1", "-l", "1", "-singlefile"])
+        .arg(&pdf)
+        .arg(png_dir.join("cli-page-1"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    // The same file is never written over.
+    let again = run_in(dir.path(), &["report", "--admission", &id, "--out", pdf.to_str().unwrap()]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+}
+
+#[test]
+fn report_csv_holds_the_stored_readings_and_a_bed_range_without_a_patient_says_so() {
+    let (dir, id) = report_fixture();
+    let csv_path = dir.path().join("readings.csv");
+    let out = run_in(dir.path(), &["report", "--admission", &id, "--format", "csv", "--out", csv_path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows = csv_maps(
+        &std::fs::read(&csv_path).unwrap(),
+        "time_utc,bed,device,mdc,value,unit,special,device_time,source,quality,status",
+    );
+    // 1800 notifications less the 449 in the gap, each SpO2 and pulse.
+    let spo2: Vec<_> = rows.iter().filter(|r| r["mdc"] == "150456").collect();
+    assert_eq!(spo2.len(), 1800 - 449 - 1, "{}", rows.len());
+    assert_eq!(rows.len(), 2 * spo2.len());
+    for r in &spo2 {
+        let i = (script_s_from(&r["time_utc"], "2026-03-29T00:30:00Z") / 2.0).round() as u32;
+        assert_eq!(r["value"], (96 + i % 3).to_string(), "{r:?}");
+    }
+    // The same as `vigil export` over the stay.
+    let export = run_in(dir.path(), &["export", "--bed", "bed-1", "--from", "2026-03-29T00:30:00Z", "--to", "2026-03-29T01:30:00Z"]);
+    assert_eq!(export.stdout, std::fs::read(&csv_path).unwrap());
+
+    // A bed range after the discharge: nobody admitted, but no data either.
+    let pdf = dir.path().join("empty.pdf");
+    let out = run_in(dir.path(), &["report", "--bed", "bed-1", "--from", "2026-03-29T02:00:00Z", "--to", "2026-03-29T03:00:00Z", "--out", pdf.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let msg = String::from_utf8_lossy(&out.stderr);
+    assert!(msg.contains("bed bed-1: nothing stored"), "{msg}");
+    assert!(!pdf.exists());
+    // Another bed's range with data but no admission: bed-3 replayed unadmitted.
+    let script = dir.path().join("bed3.csv");
+    std::fs::write(
+        &script,
+        "t_ms,bed,device,kind,event,characteristic,payload\n0,bed-3,oxi-3,oximeter,connect,,\n1000,bed-3,oxi-3,oximeter,notify,2A5F,00 5F 00 50 00\n2000,bed-3,oxi-3,oximeter,notify,2A5F,00 5F 00 50 00\n",
+    )
+    .unwrap();
+    let out = run_in(dir.path(), &["replay", script.to_str().unwrap(), "--start", "2026-03-30T10:00:00Z"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run_in(dir.path(), &["report", "--bed", "bed-3", "--from", "2026-03-30T09:00:00Z", "--to", "2026-03-30T11:00:00Z", "--out", pdf.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = pdf_text(&pdf);
+    assert!(text.contains("No patient admitted"), "{text}");
+    assert!(!text.contains("Replay patient"), "{text}");
+
+    // An unknown admission: a readable message, non-zero exit, no file.
+    let out = run_in(dir.path(), &["report", "--admission", "no-such-id", "--out", dir.path().join("x.pdf").to_str().unwrap()]);
+    assert!(!out.status.success());
+    let msg = String::from_utf8_lossy(&out.stderr);
+    assert!(msg.contains("no admission no-such-id") && msg.contains("vigil admissions"), "{msg}");
+    assert!(!dir.path().join("x.pdf").exists());
+}
+
+fn script_s_from(t: &str, start: &str) -> f64 {
+    let start = chrono::DateTime::parse_from_rfc3339(start).unwrap();
+    let t = chrono::DateTime::parse_from_rfc3339(t).unwrap();
+    (t - start).num_milliseconds() as f64 / 1000.0
+}
+
+#[test]
+fn report_states_a_chunk_that_fails_verification_and_shows_the_rest() {
+    let (dir, id) = report_fixture();
+    let db = dir.path().join("vigil.db");
+    // The newest chunk of the stay, altered in the file.
+    tamper(&db, "UPDATE chunks SET sealed = zeroblob(length(sealed)) WHERE id = (SELECT max(id) FROM chunks)");
+    let pdf = dir.path().join("tampered.pdf");
+    let out = run_in(dir.path(), &["report", "--admission", &id, "--out", pdf.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = pdf_text(&pdf);
+    assert!(text.contains("1 chunk(s) failed verification"), "{text}");
+    assert!(text.contains("Chunks that failed verification"), "{text}");
+    assert!(text.contains("of series") && text.contains("altered"), "the reason is printed: {text}");
+    // The other parameter's chunk (SpO2 or pulse, whichever was written
+    // first) is still shown.
+    assert!(text.contains("SpO2 (%)") != text.contains("PR (SpO2) (/min)"), "{text}");
 }

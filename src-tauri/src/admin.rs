@@ -15,7 +15,7 @@ use vigil_core::config;
 use vigil_store::{KeySource, Store};
 
 /// Opens the store and signs `--user` in for `command`.
-fn open(global: &Global, command: CliCommand) -> Result<(tokio::runtime::Runtime, Store, CliUser), ExitCode> {
+pub(crate) fn open(global: &Global, command: CliCommand) -> Result<(tokio::runtime::Runtime, Store, CliUser), ExitCode> {
     let credentials = cli_auth::credentials(global)?;
     let (rt, store) = open_store(global).map_err(|e| fail(&e))?;
     let user = cli_auth::sign_in(&rt, &store, &credentials, command)?;
@@ -77,7 +77,21 @@ pub fn export(global: &Global, args: &ExportArgs) -> ExitCode {
             return fail(&e.to_string());
         }
     };
-    let mut w = csv::Writer::from_writer(std::io::stdout().lock());
+    let result = write_readings_csv(std::io::stdout().lock(), &readings);
+    rt.block_on(store.close());
+    match result {
+        Ok(()) => {
+            eprintln!("vigil export: {} readings", readings.len());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&format!("writing CSV: {e}")),
+    }
+}
+
+/// The readings CSV of `vigil export` (and `vigil report --format csv`):
+/// a header row, then one row per reading, every cell through [`csv_cell`].
+pub(crate) fn write_readings_csv<W: std::io::Write>(out: W, readings: &[vigil_model::Reading]) -> csv::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
     let header = [
         "time_utc",
         "bed",
@@ -91,8 +105,8 @@ pub fn export(global: &Global, args: &ExportArgs) -> ExitCode {
         "quality",
         "status",
     ];
-    let result = w.write_record(header).and_then(|_| {
-        for r in &readings {
+    w.write_record(header).and_then(|_| {
+        for r in readings {
             let (value, special) = match r.value {
                 vigil_model::Value::Number(v) => (v.to_string(), String::new()),
                 vigil_model::Value::Special(s) => (String::new(), s.as_str().to_string()),
@@ -123,15 +137,7 @@ pub fn export(global: &Global, args: &ExportArgs) -> ExitCode {
             ])?;
         }
         w.flush().map_err(csv::Error::from)
-    });
-    rt.block_on(store.close());
-    match result {
-        Ok(()) => {
-            eprintln!("vigil export: {} readings", readings.len());
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(&format!("writing CSV: {e}")),
-    }
+    })
 }
 
 /// `vigil fhir dead-letters`: one line per dead letter or parked reading,

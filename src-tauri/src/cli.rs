@@ -91,6 +91,17 @@ pub enum Command {
     },
     /// Export readings as CSV (decrypted with the local key).
     Export(ExportArgs),
+    /// A clinician's report of one admission, or of a bed over a range: PDF
+    /// (trends, hourly flowsheet, alarms, NEWS2, devices, data completeness)
+    /// or the raw readings as CSV. Written to a new 0600 file.
+    Report(ReportArgs),
+    /// Every admission, current and past (id, bed, admitted, discharged),
+    /// to find the id for `vigil report --admission`.
+    Admissions {
+        /// Also print patient names and MRNs.
+        #[arg(long)]
+        with_names: bool,
+    },
     /// The alarm log.
     Alarms {
         #[command(subcommand)]
@@ -260,6 +271,35 @@ pub struct ExportArgs {
     pub to: chrono::DateTime<chrono::Utc>,
     #[arg(long, value_enum, default_value = "csv")]
     pub format: ExportFormat,
+}
+
+/// `vigil report`.
+#[derive(Args, Debug, Clone)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["admission", "bed"])))]
+pub struct ReportArgs {
+    /// The admission (id from `vigil admissions`): its whole stay.
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    pub admission: Option<String>,
+    /// A bed over --from .. --to, whoever was admitted ("No patient admitted" if nobody).
+    #[arg(long, requires_all = ["from", "to"])]
+    pub bed: Option<String>,
+    /// Start, RFC 3339 (with --bed).
+    #[arg(long, value_parser = parse_time)]
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// End, RFC 3339 (with --bed).
+    #[arg(long, value_parser = parse_time)]
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+    /// The file to write (must not exist yet).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    #[arg(long, value_enum, default_value = "pdf")]
+    pub format: ReportFormat,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    Pdf,
+    Csv,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy)]
@@ -497,6 +537,14 @@ pub fn main() -> ExitCode {
             let to = to.unwrap_or_else(|| chrono::Utc::now() + chrono::Duration::days(365 * 100));
             let from = from.unwrap_or(chrono::DateTime::UNIX_EPOCH);
             crate::admin::alarms_export(&cli.global, bed.as_deref(), from, to, events)
+        }
+        Some(Command::Report(args)) => {
+            init_logging("warn");
+            crate::report::report(&cli.global, &args)
+        }
+        Some(Command::Admissions { with_names }) => {
+            init_logging("warn");
+            crate::report::admissions(&cli.global, with_names)
         }
         Some(Command::Export(args)) => {
             init_logging(CLI_LOG);

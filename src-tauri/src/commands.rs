@@ -358,6 +358,52 @@ pub async fn trend(state: State<'_, AppState>, request: vigil_core::trends::Tren
     Ok(core(&state).await?.user_trend(&request).await?)
 }
 
+/// A printable PDF report of a bed over a range (clinicians, `Action::Export`),
+/// written as a new 0600 file in the user's Documents directory (else the
+/// data directory); returns its path. The PDF holds the patient's identity;
+/// the path names only the bed and the range.
+#[tauri::command]
+pub async fn report_pdf(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    bed: String,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+) -> Result<String, CmdError> {
+    use tauri::Manager;
+    let data_dir = state.start.data_dir()?;
+    let site = vigil_core::site::SiteConfig::load(&data_dir)?;
+    let preset = site.alarm_preset()?;
+    let (tz, _) = site.time_zone();
+    let report = core(&state).await?.user_report(&bed, from, to, tz, preset).await?;
+    let failed = |message: String| CmdError { code: "report", message };
+    let pdf = vigil_report::render_pdf(&report).map_err(|e| failed(format!("laying out the report: {e}")))?;
+    let dir = app.path().document_dir().ok().filter(|d| d.is_dir()).unwrap_or(data_dir);
+    let stem = format!("vigil-report-{bed}-{}", from.format("%Y%m%dT%H%MZ"));
+    let stem: String = stem.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+    for n in 1..100 {
+        let name = if n == 1 { format!("{stem}.pdf") } else { format!("{stem}-{n}.pdf") };
+        let path = dir.join(name);
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+        match o.open(&path) {
+            Ok(mut f) => {
+                use std::io::Write;
+                f.write_all(&pdf)
+                    .and_then(|_| f.sync_all())
+                    .map_err(|e| failed(format!("{}: {e}", path.display())))?;
+                return Ok(path.display().to_string());
+            }
+            // Never over another report: the next free name.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(failed(format!("{}: {e}", path.display()))),
+        }
+    }
+    Err(failed(format!("no free file name for {stem}.pdf in {}", dir.display())))
+}
+
 /// A scanned device's Device Information (serial number, model, System ID), read before assigning it.
 #[tauri::command]
 pub async fn device_identify(state: State<'_, AppState>, address: String) -> Result<vigil_core::view::DeviceInfoView, CmdError> {

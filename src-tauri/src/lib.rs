@@ -11,6 +11,7 @@ pub mod cli_auth;
 mod commands;
 pub mod gateway;
 pub mod replay;
+pub mod report;
 
 use std::sync::Arc;
 use tauri::Manager;
@@ -76,6 +77,7 @@ pub fn run_app(start: cli::StartOptions) -> anyhow::Result<()> {
             commands::device_pair,
             commands::device_identify,
             commands::trend,
+            commands::report_pdf,
             commands::sync_status,
             commands::fhir_find_patient,
             commands::fhir_link_patient,

@@ -116,6 +116,11 @@ export function trend(request: TrendRequest): Promise<TrendView> {
   return invoke<TrendView>("trend", { request });
 }
 
+/** A PDF report of a bed over [from, to] (ms), saved in Documents; its path. */
+export function reportPdf(bed: string, from: number, to: number): Promise<string> {
+  return invoke<string>("report_pdf", { bed, from: new Date(from).toISOString(), to: new Date(to).toISOString() });
+}
+
 /** A scanned device's Device Information (serial, model, System ID), read by connecting briefly. */
 export function deviceIdentify(address: string): Promise<DeviceInfoView> {
   return invoke<DeviceInfoView>("device_identify", { address });

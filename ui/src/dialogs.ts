@@ -26,6 +26,8 @@ export interface DialogDeps {
   devicesScan(seconds: number): Promise<ScanResult[]>;
   /** A bed's trends (clinicians). */
   trend(request: TrendRequest): Promise<TrendView>;
+  /** Writes a PDF report of the bed over [from, to] (ms) and returns its path (clinicians). */
+  reportPdf?(bed: string, from: number, to: number): Promise<string>;
   /** The core's clock, ms (the end of "the last N hours"). */
   coreNow(): number;
   /** The chosen device's Device Information (connects briefly). */
@@ -432,7 +434,24 @@ export class Dialogs {
     );
     const close = h("button", { class: "btn", testid: "trends-close", text: "Close", attrs: { type: "button" } });
     close.addEventListener("click", () => this.close());
-    panel.root.append(h("div", { class: "modal-actions" }, close));
+    const actions = h("div", { class: "modal-actions" });
+    const reportPdf = this.deps.reportPdf;
+    if (reportPdf) {
+      // The range on screen, printed: the path is shown, the file holds the patient's identity.
+      const note = h("div", { class: "field-note", testid: "trends-report-status", attrs: { role: "status" } });
+      const report = h("button", { class: "btn", testid: "trends-report", text: "Report\u2026", attrs: { type: "button" } });
+      report.addEventListener("click", () => {
+        const { from, to } = panel.range();
+        setText(note, "Writing the report\u2026");
+        reportPdf(bed.bed, from, to).then(
+          (path) => setText(note, `Report saved: ${path}`),
+          (e) => setText(note, `Could not write the report: ${commandErrorText(toCommandError(e))}`),
+        );
+      });
+      actions.append(note, report);
+    }
+    actions.append(close);
+    panel.root.append(actions);
     this.open(panel.root, "trends-dialog", `Trends: ${bed.label}`);
     const now = this.deps.coreNow();
     void panel.load(now - 3_600_000, now);

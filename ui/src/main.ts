@@ -179,6 +179,7 @@ const dialogs = new Dialogs({
   devicesScan: api.devicesScan,
   deviceIdentify: api.deviceIdentify,
   trend: api.trend,
+  reportPdf: api.reportPdf,
   coreNow: () => coreNow(state, performance.now()) ?? Date.now(),
   deviceAssign: api.deviceAssign,
   deviceRemove: api.deviceRemove,

@@ -122,6 +122,11 @@ export class TrendPanel {
   }
 
   /** Fetches and draws `[from, to]` (ms). */
+  /** The range on screen (ms since the epoch). */
+  range(): { from: number; to: number } {
+    return { from: this.from, to: this.to };
+  }
+
   async load(from: number, to: number): Promise<void> {
     const seq = ++this.seq;
     this.from = from;

@@ -141,11 +141,22 @@ impl CliUser {
     /// under its new key). Err: the trail refused them (the command itself
     /// already happened: the caller says so, it does not undo it).
     pub async fn finish(self, store: &Store, ok: bool, detail: impl Into<String>) -> Result<(), StoreError> {
+        self.finish_for(store, None, ok, detail).await
+    }
+
+    /// [`CliUser::finish`] for a command about one admission (its opaque id in the record).
+    pub async fn finish_for(
+        self,
+        store: &Store,
+        admission: Option<&str>,
+        ok: bool,
+        detail: impl Into<String>,
+    ) -> Result<(), StoreError> {
         let outcome = if ok { Outcome::Success } else { Outcome::Failed };
         self.auth.record_action(
             &self.actor,
             self.command.audit,
-            None,
+            admission,
             outcome,
             Some(detail.into()),
         );

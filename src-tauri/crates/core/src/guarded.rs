@@ -247,6 +247,29 @@ impl Vigil {
         Ok(self.news2_history(bed))
     }
 
+    /// A printable report of a bed over a range (clinicians: `Action::Export`,
+    /// recorded with the admission). `tz` and `preset` come from the site.
+    pub async fn user_report(
+        &self,
+        bed: &str,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+        tz: chrono_tz::Tz,
+        preset: vigil_alarms::SitePreset,
+    ) -> Result<vigil_report::Report, CoreError> {
+        let a = self.begin(Action::Export, Some(bed))?;
+        let req = crate::report::Request {
+            scope: crate::report::Scope::Bed { bed: bed.to_string(), from, to },
+            now: self.clock().now(),
+            tz,
+            ward: "Vigil patient monitoring".into(),
+            generated_by: a.actor.name.clone(),
+            preset,
+        };
+        let r = crate::report::build(&self.store, &req).await.map(|b| b.report).map_err(CoreError::from);
+        self.recorded(a, r)
+    }
+
     /// A bed's trends (clinicians; under break-glass too).
     pub async fn user_trend(&self, req: &crate::trends::TrendRequest) -> Result<crate::trends::TrendView, CoreError> {
         self.authorize(Action::Trends, self.admission_at(&req.bed).as_deref())?;

@@ -19,6 +19,7 @@ pub mod maintenance;
 pub mod persist;
 pub mod pipeline;
 pub mod replay;
+pub mod report;
 pub mod site;
 pub mod sync;
 pub mod trends;
@@ -194,6 +195,8 @@ pub enum CoreError {
     BadLimit(String),
     #[error(transparent)]
     Auth(#[from] auth::AuthError),
+    #[error(transparent)]
+    Report(#[from] report::ReportError),
 }
 
 impl CoreError {
@@ -218,6 +221,8 @@ impl CoreError {
             CoreError::Config(_) => "config",
             CoreError::BadParameter(_) | CoreError::BadLimit(_) => "bad_limit",
             CoreError::Auth(e) => e.code(),
+            CoreError::Report(report::ReportError::Empty { .. }) => "report_empty",
+            CoreError::Report(_) => "report",
         }
     }
 }

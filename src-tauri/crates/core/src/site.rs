@@ -44,6 +44,9 @@ pub struct SiteConfig {
     pub storage: StorageSite,
     /// Sign-in policy: the idle lock (`session.idle_lock_s`).
     pub session: SessionSite,
+    /// The ward's IANA time zone (`"timezone": "Europe/London"`): reports'
+    /// local hours. A workstation setting; checked when the file is read.
+    pub timezone: Option<chrono_tz::Tz>,
     /// The first file any value was taken from (for the operator's log line).
     pub source: Option<PathBuf>,
     /// The files read, with what was taken from each (About panel, `vigil config check`).
@@ -264,6 +267,8 @@ struct SiteFileContent {
     storage: Option<StorageSite>,
     #[serde(default)]
     session: Option<SessionSite>,
+    #[serde(default)]
+    timezone: Option<String>,
 }
 
 impl SiteFileContent {
@@ -365,6 +370,9 @@ impl SiteConfig {
             if take("beds", content.beds.is_some(), false) {
                 c.beds = content.beds;
             }
+            if take("timezone", content.timezone.is_some(), false) {
+                c.timezone = content.timezone.as_deref().and_then(|z| z.parse().ok());
+            }
             if take("storage", content.storage.is_some(), false) {
                 c.storage = content.storage.unwrap_or_default();
             }
@@ -378,6 +386,18 @@ impl SiteConfig {
         }
         c.source = c.files.iter().find(|f| !f.sections.is_empty()).map(|f| PathBuf::from(&f.path));
         Ok(c)
+    }
+
+    /// The ward's time zone and where it came from: `timezone` in the site
+    /// configuration, else the operating system's zone, else UTC.
+    pub fn time_zone(&self) -> (chrono_tz::Tz, &'static str) {
+        if let Some(z) = self.timezone {
+            return (z, "site configuration");
+        }
+        match iana_time_zone::get_timezone().ok().and_then(|n| n.parse().ok()) {
+            Some(z) => (z, "operating system"),
+            None => (chrono_tz::UTC, "default (UTC)"),
+        }
     }
 
     /// The site's alarm preset (the standard one when none is configured).
@@ -408,6 +428,10 @@ fn read_file(
     }
     if let Some(name) = content.fhir.as_ref().and_then(|f| f.bearer_token_env.as_deref()) {
         check_token_env(name).map_err(at)?;
+    }
+    if let Some(z) = content.timezone.as_deref() {
+        z.parse::<chrono_tz::Tz>()
+            .map_err(|_| at(format!("timezone {z:?} is not an IANA time zone name (e.g. \"Europe/London\")")))?;
     }
     if let Some(k) = &content.key {
         if (k.source == KeyChoice::KeyFile) != k.key_file.is_some() {
@@ -536,6 +560,14 @@ impl SiteConfig {
             "beds",
         );
         push(
+            "timezone".into(),
+            match self.timezone {
+                Some(z) => z.name().to_string(),
+                None => format!("not set ({}, {})", self.time_zone().0.name(), self.time_zone().1),
+            },
+            "timezone",
+        );
+        push(
             "alarms".into(),
             self.alarms
                 .as_ref()
@@ -596,6 +628,21 @@ mod tests {
     /// Whether files this test creates are root's: only then can one be administrators-only.
     fn running_as_root(dir: &Path) -> bool {
         std::fs::metadata(dir).unwrap().uid() == 0
+    }
+
+    #[test]
+    fn the_ward_time_zone_is_an_iana_name_checked_when_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = write(dir.path(), "site.json", r#"{ "timezone": "Europe/London" }"#);
+        let c = SiteConfig::load_from(None, &local).unwrap();
+        assert_eq!(c.time_zone(), (chrono_tz::Europe::London, "site configuration"));
+        let local = write(dir.path(), "site.json", r#"{ "timezone": "Mars/Olympus" }"#);
+        let e = SiteConfig::load_from(None, &local).unwrap_err().to_string();
+        assert!(e.contains("Mars/Olympus") && e.contains("IANA"), "{e}");
+        // Unset: the OS zone, else UTC; never an error.
+        let local = write(dir.path(), "site.json", r#"{ "beds": 2 }"#);
+        let (_, from) = SiteConfig::load_from(None, &local).unwrap().time_zone();
+        assert!(from == "operating system" || from == "default (UTC)");
     }
 
     const FHIR: &str = r#"{ "fhir": { "base_url": "https://fhir.example/R4", "gateway_id": "ward-3" } }"#;

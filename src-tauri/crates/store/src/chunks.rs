@@ -541,7 +541,7 @@ impl Store {
     /// The descriptor of a chunk row's series: from the cache, else opened
     /// from the row's series columns (and then cached: series rows never
     /// change). None if the series row is missing or does not open.
-    fn series_of(&self, row: &sqlx::sqlite::SqliteRow) -> Option<Arc<SeriesKey>> {
+    pub(crate) fn series_of(&self, row: &sqlx::sqlite::SqliteRow) -> Option<Arc<SeriesKey>> {
         let id: i64 = row.get("series_id");
         if let Some(k) = self.series_by_id.lock().unwrap().get(&id) {
             return Some(k.clone());
@@ -638,7 +638,7 @@ impl Store {
         Ok((key, samples))
     }
 
-    fn open_summary(&self, row: &sqlx::sqlite::SqliteRow) -> Result<Option<Summary>, StoreError> {
+    pub(crate) fn open_summary(&self, row: &sqlx::sqlite::SqliteRow) -> Result<Option<Summary>, StoreError> {
         let chunk: i64 = row.get("id");
         let series: i64 = row.get("series_id");
         let (Some(nonce), Some(sealed)) = (
@@ -966,7 +966,7 @@ pub(crate) async fn insert_series_as(
 }
 
 /// Whether two sorted lists of sample times have one in common.
-fn shares_a_time(a: &[i64], b: &[i64]) -> bool {
+pub(crate) fn shares_a_time(a: &[i64], b: &[i64]) -> bool {
     let (mut i, mut j) = (0, 0);
     while i < a.len() && j < b.len() {
         match a[i].cmp(&b[j]) {

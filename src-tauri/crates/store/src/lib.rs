@@ -19,6 +19,7 @@ mod keyring;
 pub mod keys;
 mod logs;
 mod lookup;
+mod range;
 mod salvage;
 mod settings;
 pub mod spill;
@@ -37,6 +38,7 @@ use vigil_model::{AdmissionId, Mdc, Source};
 
 pub use audit::{entry_hash, AuditEntry, AuditFault, AuditRecord, AuditReport, Outcome};
 pub use chunks::{CompactionReport, TrendBucket, WINDOW_US};
+pub use range::{AdmissionSummary, CheckedReadings, ChunkFailure, Selection};
 pub use codec::CodecError;
 pub use integrity::{default_counter_dir, Rollback, COUNTER_DIR_ENV};
 pub use keylog::{KeyEvent, KeyOp};
@@ -104,6 +106,8 @@ pub enum StoreError {
     KeyFile { path: PathBuf, reason: String },
     #[error("chunk {chunk} of series {series} failed authentication: it was altered, moved or truncated")]
     Tampered { chunk: i64, series: i64 },
+    #[error("no admission {0} in this store")]
+    UnknownAdmission(String),
     #[error("{table} record {id} failed authentication: it was altered or moved")]
     TamperedRecord { table: &'static str, id: i64 },
     #[error("{table} record {id} is missing: it was deleted")]

@@ -160,9 +160,10 @@ impl Store {
     pub async fn admission(&self, id: &str) -> Result<Admission, StoreError> {
         let row = sqlx::query("SELECT id, bed_tag, open, nonce, sealed, key_id, mac FROM admissions WHERE id = ?")
             .bind(id)
-            .fetch_one(&self.pool)
+            .fetch_optional(&self.pool)
             .await
-            .map_err(db("reading an admission"))?;
+            .map_err(db("reading an admission"))?
+            .ok_or_else(|| StoreError::UnknownAdmission(id.to_string()))?;
         let stay = self.open_admission_row(&row)?;
         Ok(Admission {
             id: AdmissionId(id.to_string()),

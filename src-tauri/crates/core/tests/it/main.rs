@@ -10,6 +10,7 @@ mod restart;
 mod roles;
 mod spill;
 mod trends;
+mod report;
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;

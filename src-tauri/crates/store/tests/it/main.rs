@@ -1039,3 +1039,4 @@ mod users;
 mod spill;
 mod audit;
 mod clear;
+mod by_admission;
