@@ -229,6 +229,22 @@ pub struct TrendBucket {
 pub struct CompactionReport {
     pub chunks_read: u64,
     pub chunks_written: u64,
+    /// The pass stopped at its bound with closed windows left to compact.
+    pub more: bool,
+}
+
+/// (series, window) groups one [`Store::compact`] call merges at most.
+pub const COMPACT_GROUPS: usize = 500;
+/// Groups merged per transaction.
+const GROUPS_PER_TX: usize = 32;
+
+/// The chunk layout at one moment ([`Store::chunk_stats`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkStats {
+    pub chunks: u64,
+    pub readings: u64,
+    /// Chunks without a summary: appended, not yet compacted.
+    pub unsummarised: u64,
 }
 
 pub(crate) const CHUNK_COLUMNS: &str =
@@ -666,66 +682,124 @@ impl Store {
     /// `closed_before`) into one summarised chunk per series and window:
     /// write the new chunk, then delete the old ones, in one transaction, so
     /// a crash leaves either the old chunks or the new one, never neither.
+    ///
+    /// Bounded per call ([`COMPACT_GROUPS`] windows); `more` in the report
+    /// says candidates were left, and the caller should call again soon.
     pub async fn compact(&self, closed_before: DateTime<Utc>) -> Result<CompactionReport, StoreError> {
         let cutoff = closed_before.timestamp_micros().div_euclid(WINDOW_US) * WINDOW_US;
-        // Candidate (series, window) groups: more than one chunk, or one without a summary.
+        // Candidate (series, window) groups: closed chunks not yet compacted
+        // (no summary), oldest window first; found through the partial index.
         let groups: Vec<(i64, i64)> = sqlx::query_as(
             "SELECT series_id, t0 / ?1 AS w FROM chunks
-             WHERE t1 < ?2 AND t0 / ?1 = t1 / ?1 AND t0 >= 0
+             WHERE summary IS NULL AND t1 < ?2 AND t0 >= 0
              GROUP BY series_id, w
-             HAVING count(*) > 1 OR max(summary IS NULL) = 1
-             LIMIT 500",
+             ORDER BY w
+             LIMIT ?3",
         )
         .bind(WINDOW_US)
         .bind(cutoff)
+        .bind(COMPACT_GROUPS as i64 + 1)
         .fetch_all(&self.pool)
         .await
         .map_err(db("finding chunks to compact"))?;
-        let mut report = CompactionReport::default();
-        for (series, window) in groups {
+        let mut report = CompactionReport {
+            more: groups.len() > COMPACT_GROUPS,
+            ..Default::default()
+        };
+        let groups = &groups[..groups.len().min(COMPACT_GROUPS)];
+        // (series, window) already rewritten in this pass.
+        let mut done = std::collections::HashSet::new();
+        // Several groups per transaction: one commit (fsync), one digest
+        // update per scope and one seal-count update per key for all of
+        // them, yet short enough (tens of ms) not to hold up the writer.
+        for part in groups.chunks(GROUPS_PER_TX) {
             let mut tx = self.begin_write("starting a compaction").await?;
-            let rows = sqlx::query(&format!(
-                "SELECT {CHUNK_COLUMNS} FROM chunks c JOIN series s ON s.id = c.series_id
-                 WHERE c.series_id = ?1 AND c.t0 / ?2 = ?3 AND c.t1 / ?2 = ?3 ORDER BY c.t0"
-            ))
-            .bind(series)
-            .bind(WINDOW_US)
-            .bind(window)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db("reading chunks to compact"))?;
-            let mut key = None;
-            let mut samples = Vec::new();
-            let mut ids = Vec::new();
-            for row in &rows {
-                let (k, s) = self.open_chunk(row)?;
-                key = Some(k);
-                samples.extend(s);
-                ids.push(row.get::<i64, _>("id"));
-            }
-            let Some(key) = key else { continue };
-            let key = (*key).clone();
-            samples.sort_by_key(|s| s.t);
-            let id = chunk_id_high_water(&mut tx).await? + 1;
+            let mut next_id = chunk_id_high_water(&mut tx).await?;
             let mut delta = Delta::default();
-            let key_id = insert_chunk(&mut tx, self, &key, series, id, &samples, true, &mut delta).await?;
-            self.keys.persist_count(&mut tx, key_id).await?;
-            set_chunk_id_high_water(&mut tx, id).await?;
-            for old in &ids {
-                let mac: Option<Option<Vec<u8>>> =
-                    sqlx::query_scalar("DELETE FROM chunks WHERE id = ? RETURNING mac")
-                        .bind(old)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(db("deleting compacted chunks"))?;
-                if let Some(mac) = mac {
-                    delta.remove_chunk(series, mac.as_deref());
+            let mut sealed_under = std::collections::BTreeSet::new();
+            let (mut read, mut written) = (0, 0);
+            for &(series, window) in part {
+                if done.contains(&(series, window)) {
+                    continue;
                 }
+                // A chunk may straddle a window edge (an append spanning it):
+                // widen the range to whole windows until no chunk of the
+                // series crosses its ends, then rewrite it one chunk per
+                // window. A chunk reaching into the open window is split:
+                // its closed part compacted, the rest kept as a plain chunk.
+                let (mut lo, mut hi) = (window * WINDOW_US, ((window + 1) * WINDOW_US).min(cutoff));
+                let rows = loop {
+                    let rows = sqlx::query(&format!(
+                        "SELECT {CHUNK_COLUMNS} FROM chunks c JOIN series s ON s.id = c.series_id
+                         WHERE c.series_id = ?1 AND c.t1 >= ?2 AND c.t0 < ?3 ORDER BY c.t0"
+                    ))
+                    .bind(series)
+                    .bind(lo)
+                    .bind(hi)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db("reading chunks to compact"))?;
+                    let t0 = rows.iter().map(|r| r.get::<i64, _>("t0")).min().unwrap_or(lo);
+                    let t1 = rows.iter().map(|r| r.get::<i64, _>("t1")).max().unwrap_or(lo);
+                    let (l, h) = (
+                        t0.div_euclid(WINDOW_US).min(window) * WINDOW_US,
+                        ((t1.div_euclid(WINDOW_US).max(window) + 1) * WINDOW_US).min(cutoff),
+                    );
+                    if (l, h) == (lo, hi) {
+                        break rows;
+                    }
+                    (lo, hi) = (l, h);
+                };
+                if rows.is_empty() || lo < 0 {
+                    continue;
+                }
+                let mut key = None;
+                let mut by_window: BTreeMap<i64, Vec<codec::Sample>> = BTreeMap::new();
+                let mut ids = Vec::new();
+                for row in &rows {
+                    let (k, s) = self.open_chunk(row)?;
+                    key = Some(k);
+                    for x in s {
+                        by_window.entry(x.t.div_euclid(WINDOW_US)).or_default().push(x);
+                    }
+                    ids.push(row.get::<i64, _>("id"));
+                }
+                let Some(key) = key else { continue };
+                for (w, mut samples) in by_window {
+                    samples.sort_by_key(|s| s.t);
+                    let closed = (w + 1) * WINDOW_US <= cutoff;
+                    next_id += 1;
+                    sealed_under.insert(
+                        insert_chunk(&mut tx, self, &key, series, next_id, &samples, closed, &mut delta).await?,
+                    );
+                    if closed {
+                        done.insert((series, w));
+                    }
+                    written += 1;
+                }
+                for old in &ids {
+                    let mac: Option<Option<Vec<u8>>> =
+                        sqlx::query_scalar("DELETE FROM chunks WHERE id = ? RETURNING mac")
+                            .bind(old)
+                            .fetch_optional(&mut *tx)
+                            .await
+                            .map_err(db("deleting compacted chunks"))?;
+                    if let Some(mac) = mac {
+                        delta.remove_chunk(series, mac.as_deref());
+                    }
+                }
+                read += ids.len() as u64;
             }
+            for key_id in sealed_under {
+                self.keys.persist_count(&mut tx, key_id).await?;
+            }
+            set_chunk_id_high_water(&mut tx, next_id).await?;
             self.integrity.apply(&mut tx, delta).await?;
             tx.commit().await.map_err(db("committing a compaction"))?;
-            report.chunks_read += ids.len() as u64;
-            report.chunks_written += 1;
+            report.chunks_read += read;
+            report.chunks_written += written;
+            // Let the writer in between transactions.
+            tokio::task::yield_now().await;
         }
         if report.chunks_written > 0 {
             // Give the pages of the merged chunks back to the file system
@@ -736,6 +810,22 @@ impl Store {
                 .map_err(db("reclaiming space after compaction"))?;
         }
         Ok(report)
+    }
+
+    /// How the readings are laid out: chunks, readings, and how many chunks
+    /// still await compaction (no summary yet). For upkeep and benchmarks.
+    pub async fn chunk_stats(&self) -> Result<ChunkStats, StoreError> {
+        let (chunks, readings, unsummarised): (i64, i64, i64) = sqlx::query_as(
+            "SELECT count(*), coalesce(sum(n), 0), coalesce(sum(summary IS NULL), 0) FROM chunks",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db("counting chunks"))?;
+        Ok(ChunkStats {
+            chunks: chunks as u64,
+            readings: readings as u64,
+            unsummarised: unsummarised as u64,
+        })
     }
 
     /// Deletes readings received before `before`, a few hundred chunks per
