@@ -241,6 +241,7 @@ const GROUPS_PER_TX: usize = 32;
 /// The chunk layout at one moment ([`Store::chunk_stats`]).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ChunkStats {
+    pub series: u64,
     pub chunks: u64,
     pub readings: u64,
     /// Chunks without a summary: appended, not yet compacted.
@@ -815,13 +816,15 @@ impl Store {
     /// How the readings are laid out: chunks, readings, and how many chunks
     /// still await compaction (no summary yet). For upkeep and benchmarks.
     pub async fn chunk_stats(&self) -> Result<ChunkStats, StoreError> {
-        let (chunks, readings, unsummarised): (i64, i64, i64) = sqlx::query_as(
-            "SELECT count(*), coalesce(sum(n), 0), coalesce(sum(summary IS NULL), 0) FROM chunks",
+        let (series, chunks, readings, unsummarised): (i64, i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM series), count(*), coalesce(sum(n), 0),
+                    coalesce(sum(summary IS NULL), 0) FROM chunks",
         )
         .fetch_one(&self.pool)
         .await
         .map_err(db("counting chunks"))?;
         Ok(ChunkStats {
+            series: series as u64,
             chunks: chunks as u64,
             readings: readings as u64,
             unsummarised: unsummarised as u64,
