@@ -287,6 +287,7 @@ impl Store {
         let mut next_id = chunk_id_high_water(&mut tx).await?;
         let mut sealed_under = std::collections::BTreeSet::new();
         let mut delta = Delta::default();
+        let mut sealed = Vec::with_capacity(groups.len());
         for (key, mut samples) in groups {
             let key = key.owned();
             samples.sort_by_key(|s| s.t);
@@ -302,13 +303,11 @@ impl Store {
                 }
             };
             next_id += 1;
-            sealed_under.insert(
-                insert_chunk(
-                    &mut tx, self, &key, series_id, next_id, &samples, false, &mut delta,
-                )
-                .await?,
-            );
+            let c = seal_chunk(self, &key, series_id, next_id, &samples, false, &mut delta)?;
+            sealed_under.insert(c.key_id);
+            sealed.push(c);
         }
+        write_chunks(&mut tx, sealed).await?;
         // One count update per key, not one per chunk.
         for key_id in sealed_under {
             self.keys.persist_count(&mut tx, key_id).await?;
@@ -766,26 +765,29 @@ impl Store {
                     ids.push(row.get::<i64, _>("id"));
                 }
                 let Some(key) = key else { continue };
+                let mut fresh = Vec::with_capacity(by_window.len());
                 for (w, mut samples) in by_window {
                     samples.sort_by_key(|s| s.t);
                     let closed = (w + 1) * WINDOW_US <= cutoff;
                     next_id += 1;
-                    sealed_under.insert(
-                        insert_chunk(&mut tx, self, &key, series, next_id, &samples, closed, &mut delta).await?,
-                    );
+                    let c = seal_chunk(self, &key, series, next_id, &samples, closed, &mut delta)?;
+                    sealed_under.insert(c.key_id);
+                    fresh.push(c);
                     if closed {
                         done.insert((series, w));
                     }
                     written += 1;
                 }
-                for old in &ids {
-                    let mac: Option<Option<Vec<u8>>> =
-                        sqlx::query_scalar("DELETE FROM chunks WHERE id = ? RETURNING mac")
-                            .bind(old)
-                            .fetch_optional(&mut *tx)
-                            .await
-                            .map_err(db("deleting compacted chunks"))?;
-                    if let Some(mac) = mac {
+                write_chunks(&mut tx, fresh).await?;
+                // The merged chunks go, many per statement (round trips).
+                for part in ids.chunks(500) {
+                    let marks = vec!["?"; part.len()].join(",");
+                    let sql = format!("DELETE FROM chunks WHERE id IN ({marks}) RETURNING mac");
+                    let mut q = sqlx::query_scalar::<_, Option<Vec<u8>>>(&sql);
+                    for id in part {
+                        q = q.bind(id);
+                    }
+                    for mac in q.fetch_all(&mut *tx).await.map_err(db("deleting compacted chunks"))? {
                         delta.remove_chunk(series, mac.as_deref());
                     }
                 }
@@ -921,6 +923,117 @@ pub(crate) async fn set_chunk_id_high_water(
     Ok(())
 }
 
+/// A chunk sealed and MAC'd, ready to insert ([`write_chunks`]).
+pub(crate) struct SealedChunk {
+    id: i64,
+    series_id: i64,
+    t0: i64,
+    t1: i64,
+    n: u32,
+    nonce: Vec<u8>,
+    sealed: Vec<u8>,
+    summary: Option<(Vec<u8>, Vec<u8>)>,
+    pub(crate) key_id: i64,
+    mac: Vec<u8>,
+}
+
+/// Seals one chunk (and its summary if `with_summary`); its MAC goes into
+/// `delta`, which the caller applies before committing. The caller records
+/// the count of the key it was sealed under ([`Keyring::persist_count`]).
+///
+/// [`Keyring::persist_count`]: crate::keyring::Keyring::persist_count
+pub(crate) fn seal_chunk(
+    store: &Store,
+    key: &SeriesKey,
+    series_id: i64,
+    id: i64,
+    samples: &[codec::Sample],
+    with_summary: bool,
+    delta: &mut Delta,
+) -> Result<SealedChunk, StoreError> {
+    let (t0, t1, n) = (samples[0].t, samples[samples.len() - 1].t, samples.len() as u32);
+    let chunk = store.keys.seal_deferred(
+        Purpose::Readings,
+        &key.chunk_aad(Some(id), series_id, t0, t1, n),
+        &codec::encode(samples),
+    )?;
+    let mut summary = None;
+    if with_summary {
+        let s = store.keys.seal_deferred(
+            Purpose::Readings,
+            &summary_aad(id),
+            &Summary::of(samples).encode(),
+        )?;
+        // One key id per row: both seals must be under the same key (the
+        // active key cannot change inside a write transaction).
+        if s.key_id != chunk.key_id {
+            return Err(StoreError::KeysChanged);
+        }
+        summary = Some((s.nonce, s.sealed));
+    }
+    let mac = integrity::chunk_mac(
+        &store.integrity,
+        id,
+        series_id,
+        t0,
+        t1,
+        n as i64,
+        chunk.key_id,
+        &chunk.nonce,
+    );
+    delta.add_chunk(series_id, &mac);
+    Ok(SealedChunk {
+        id,
+        series_id,
+        t0,
+        t1,
+        n,
+        nonce: chunk.nonce,
+        sealed: chunk.sealed,
+        summary,
+        key_id: chunk.key_id,
+        mac,
+    })
+}
+
+/// Chunk rows per INSERT (11 parameters each; under SQLite's limit).
+const CHUNKS_PER_STATEMENT: usize = 64;
+
+/// Inserts sealed chunks, many rows per statement: each statement is a
+/// round trip to the connection's thread, which dominated small appends.
+pub(crate) async fn write_chunks(
+    tx: &mut sqlx::SqliteConnection,
+    chunks: Vec<SealedChunk>,
+) -> Result<(), StoreError> {
+    let mut it = chunks.into_iter().peekable();
+    while it.peek().is_some() {
+        let part: Vec<SealedChunk> = it.by_ref().take(CHUNKS_PER_STATEMENT).collect();
+        let values = vec!["(?, ?, ?, ?, ?, ?, ?, 2, ?, ?, ?, ?)"; part.len()].join(",");
+        let sql = format!(
+            "INSERT INTO chunks (id, series_id, t0, t1, n, nonce, sealed, aad_version, summary_nonce, summary, key_id, mac)
+             VALUES {values}"
+        );
+        let mut q = sqlx::query(&sql);
+        for c in part {
+            let (snonce, ssealed) = c.summary.map_or((None, None), |(a, b)| (Some(a), Some(b)));
+            q = q
+                .bind(c.id)
+                .bind(c.series_id)
+                .bind(c.t0)
+                .bind(c.t1)
+                .bind(c.n)
+                .bind(c.nonce)
+                .bind(c.sealed)
+                .bind(snonce)
+                .bind(ssealed)
+                .bind(c.key_id)
+                .bind(c.mac);
+        }
+        q.execute(&mut *tx).await.map_err(db("writing a chunk"))?;
+    }
+    Ok(())
+}
+
 /// Inserts one sealed chunk; returns the key it was sealed under, whose
 /// count the caller records ([`Keyring::persist_count`]) before committing.
 ///
@@ -938,56 +1051,10 @@ pub(crate) async fn insert_chunk(
     with_summary: bool,
     delta: &mut Delta,
 ) -> Result<i64, StoreError> {
-    let (t0, t1, n) = (samples[0].t, samples[samples.len() - 1].t, samples.len() as u32);
-    let chunk = store.keys.seal_deferred(
-        Purpose::Readings,
-        &key.chunk_aad(Some(id), series_id, t0, t1, n),
-        &codec::encode(samples),
-    )?;
-    let (mut snonce, mut ssealed) = (None, None);
-    if with_summary {
-        let s = store.keys.seal_deferred(
-            Purpose::Readings,
-            &summary_aad(id),
-            &Summary::of(samples).encode(),
-        )?;
-        // One key id per row: both seals must be under the same key (the
-        // active key cannot change inside a write transaction).
-        if s.key_id != chunk.key_id {
-            return Err(StoreError::KeysChanged);
-        }
-        (snonce, ssealed) = (Some(s.nonce), Some(s.sealed));
-    }
-    let mac = integrity::chunk_mac(
-        &store.integrity,
-        id,
-        series_id,
-        t0,
-        t1,
-        n as i64,
-        chunk.key_id,
-        &chunk.nonce,
-    );
-    delta.add_chunk(series_id, &mac);
-    sqlx::query(
-        "INSERT INTO chunks (id, series_id, t0, t1, n, nonce, sealed, aad_version, summary_nonce, summary, key_id, mac)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 2, ?, ?, ?, ?)",
-    )
-    .bind(id)
-    .bind(series_id)
-    .bind(t0)
-    .bind(t1)
-    .bind(n)
-    .bind(chunk.nonce)
-    .bind(chunk.sealed)
-    .bind(snonce)
-    .bind(ssealed)
-    .bind(chunk.key_id)
-    .bind(mac)
-    .execute(&mut *tx)
-    .await
-    .map_err(db("writing a chunk"))?;
-    Ok(chunk.key_id)
+    let c = seal_chunk(store, key, series_id, id, samples, with_summary, delta)?;
+    let key_id = c.key_id;
+    write_chunks(tx, vec![c]).await?;
+    Ok(key_id)
 }
 
 impl Store {
