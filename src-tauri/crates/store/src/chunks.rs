@@ -235,8 +235,11 @@ pub struct CompactionReport {
 
 /// (series, window) groups one [`Store::compact`] call merges at most.
 pub const COMPACT_GROUPS: usize = 500;
-/// Groups merged per transaction.
+/// Groups merged per transaction, and chunks read: at real speed a window
+/// holds ~600 one-reading chunks per series, and the writer waits for the
+/// transaction (tens of ms, not its 0.5 s flush interval).
 const GROUPS_PER_TX: usize = 32;
+const CHUNKS_PER_TX: u64 = 4_000;
 
 /// The chunk layout at one moment ([`Store::chunk_stats`]).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -712,13 +715,19 @@ impl Store {
         // Several groups per transaction: one commit (fsync), one digest
         // update per scope and one seal-count update per key for all of
         // them, yet short enough (tens of ms) not to hold up the writer.
-        for part in groups.chunks(GROUPS_PER_TX) {
+        let mut rest = groups;
+        while !rest.is_empty() {
             let mut tx = self.begin_write("starting a compaction").await?;
             let mut next_id = chunk_id_high_water(&mut tx).await?;
             let mut delta = Delta::default();
             let mut sealed_under = std::collections::BTreeSet::new();
             let (mut read, mut written) = (0, 0);
-            for &(series, window) in part {
+            let mut taken = 0;
+            for &(series, window) in rest.iter().take(GROUPS_PER_TX) {
+                if read >= CHUNKS_PER_TX {
+                    break;
+                }
+                taken += 1;
                 if done.contains(&(series, window)) {
                     continue;
                 }
@@ -793,6 +802,7 @@ impl Store {
                 }
                 read += ids.len() as u64;
             }
+            rest = &rest[taken..];
             for key_id in sealed_under {
                 self.keys.persist_count(&mut tx, key_id).await?;
             }
