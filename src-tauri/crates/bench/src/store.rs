@@ -1,12 +1,28 @@
-//! Vigil's store against the two obvious alternatives, in one
-//! run, on the same machine, with the same data and transaction sizes:
+//! Vigil's store against the obvious alternatives, in one run, on the same
+//! machine, with the same data and transaction sizes:
 //!
-//! * plain SQLite, one row per reading (sqlx, WAL, synchronous=FULL) — no encryption;
+//! * plain SQLite, one row per reading, rusqlite prepared statement (the
+//!   SQLCipher library without a key: the fastest row store here);
 //! * SQLCipher 4, one row per reading (rusqlite) — whole-file encryption;
+//! * plain SQLite through sqlx, one async round trip per row (what an app on
+//!   sqlx would write; bulk only, at the smallest size: it is slow);
 //! * Vigil: sealed, compressed chunks per series (vigil-store).
 //!
-//! Measures ingest throughput, bytes on disk per reading, and the latency of
-//! a 7-day trend query (1 Hz series, 1,008 ten-minute buckets of min/max/mean).
+//! All: WAL, synchronous=FULL. Two write shapes:
+//!
+//! * bulk (a backlog import): 10,000-reading transactions, then Vigil's
+//!   compaction (timed apart);
+//! * the app's: the writer's 0.5 s flushes of one reading per 1 Hz series
+//!   (16 beds × 6 parameters, half the series per flush), compaction every
+//!   minute of data as the upkeep task runs it, its backlog sampled.
+//!
+//! Per shape: readings/s, CPU time per reading (`getrusage(RUSAGE_SELF)`,
+//! all threads), bytes written per reading (`/proc/self/io` `write_bytes`:
+//! what reached the block layer from ingest through close, WAL and its
+//! checkpoints included), bytes at rest (every file) before and after
+//! compaction. Then a 7-day trend of one 1 Hz series (1,008 ten-minute
+//! buckets of min/max/mean) on row stores, on Vigil's uncompacted 1-minute
+//! chunks and on Vigil's compacted layout.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use std::path::Path;
@@ -15,14 +31,19 @@ use vigil_model::{Mdc, Reading, Source, Value};
 use vigil_store::{KeySource, Store};
 
 const BATCH: usize = 10_000;
-const SERIES: usize = 96; // 16 beds × 6 parameters
-const INGEST_READINGS: usize = 960_000;
+const BEDS: usize = 16;
+const SERIES: usize = BEDS * 6;
 const WEEK_S: i64 = 7 * 24 * 3600;
 const BUCKETS: usize = 1008;
 const QUERY_RUNS: usize = 7;
+/// The sqlx baseline's size: one round trip per row makes it ~30x slower.
+const SQLX_READINGS: usize = 960_000;
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap()
+}
+fn t0_us() -> i64 {
+    t0().timestamp_micros()
 }
 
 /// A plausible vital sign: slow drift plus a little noise, one decimal.
@@ -33,12 +54,32 @@ fn value(series: usize, i: i64) -> f64 {
     ((base + drift + noise) * 10.0).round() / 10.0
 }
 
-/// Readings in arrival order: at each second, one per series.
-fn readings(series: usize, seconds: i64) -> impl Iterator<Item = (usize, i64, f64)> {
-    (0..seconds).flat_map(move |s| (0..series).map(move |k| (k, s, value(k, s))))
+/// One reading: (series, µs since t0, value). Series k samples at 1 Hz,
+/// odd series half a second after even ones (two 0.5 s flushes a second).
+type Row = (usize, i64, f64);
+
+fn row(k: usize, s: i64) -> Row {
+    (k, s * 1_000_000 + (k % 2) as i64 * 500_000, value(k, s))
 }
 
-fn to_reading(k: usize, s: i64, v: f64) -> Reading {
+/// Readings in arrival order, `n` at a time: at each second, one per series.
+fn bulk_batches(series: usize, seconds: i64, n: usize) -> impl Iterator<Item = Vec<Row>> {
+    let mut it = (0..seconds).flat_map(move |s| (0..series).map(move |k| row(k, s))).peekable();
+    std::iter::from_fn(move || {
+        it.peek()?;
+        Some(it.by_ref().take(n).collect())
+    })
+}
+
+/// The writer's 0.5 s flushes: flush f holds second f/2 of the series of parity f%2.
+fn app_flushes(seconds: i64) -> impl Iterator<Item = Vec<Row>> {
+    (0..seconds * 2).map(|f| {
+        let s = f / 2;
+        (0..SERIES).filter(|k| k % 2 == (f % 2) as usize).map(|k| row(k, s)).collect()
+    })
+}
+
+fn to_reading(&(k, us, v): &Row) -> Reading {
     Reading {
         bed: format!("bed-{}", k / 6 + 1),
         admission: None,
@@ -47,7 +88,7 @@ fn to_reading(k: usize, s: i64, v: f64) -> Reading {
         value: Value::Number(v),
         unit: "/min".into(),
         device_time: None,
-        received: t0() + Duration::seconds(s),
+        received: t0() + Duration::microseconds(us),
         source: Source::Simulated,
         status: Default::default(),
     }
@@ -68,74 +109,214 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-struct Figures {
-    ingest_per_s: f64,
-    bytes_per_reading: f64,
-    trend_ms: f64,
+/// Process CPU time (user + system, every thread), seconds.
+fn cpu_s() -> f64 {
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage only writes the struct it is given.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// Bytes this process caused to be written to storage (`/proc/self/io`).
+fn written_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("write_bytes: ").and_then(|v| v.trim().parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// CPU, wall and disk writes over a measured stretch.
+struct Meter {
+    wall: Instant,
+    cpu: f64,
+    written: u64,
+}
+
+impl Meter {
+    fn start() -> Meter {
+        Meter {
+            wall: Instant::now(),
+            cpu: cpu_s(),
+            written: written_bytes(),
+        }
+    }
+    /// (wall s, cpu s, bytes written) since start.
+    fn read(&self) -> (f64, f64, u64) {
+        (
+            self.wall.elapsed().as_secs_f64(),
+            cpu_s() - self.cpu,
+            written_bytes() - self.written,
+        )
+    }
+}
+
+/// A [`Meter`] that runs only while the store works: building the
+/// `Reading` values (strings per reading) is the data source's cost, not
+/// the store's, and the row stores are given ready tuples.
+#[derive(Default)]
+struct Stopwatch {
+    wall: f64,
+    cpu: f64,
+    written: u64,
+}
+
+impl Stopwatch {
+    fn add(&mut self, m: Meter) {
+        let (w, c, b) = m.read();
+        self.wall += w;
+        self.cpu += c;
+        self.written += b;
+    }
+    fn total(&self) -> (f64, f64, u64) {
+        (self.wall, self.cpu, self.written)
+    }
+}
+
+/// One store under one write shape.
+#[derive(Default, Clone)]
+struct Ingest {
+    readings: u64,
+    per_s: f64,
+    cpu_us: f64,
+    written: f64,
+    rest: f64,
+    /// Vigil: at rest after compaction, compaction wall time, worst backlog.
+    rest_compacted: Option<f64>,
+    compact_s: Option<f64>,
+    backlog: Option<u64>,
+}
+
+impl Ingest {
+    fn of(readings: u64, (wall, cpu, written): (f64, f64, u64), rest: u64) -> Ingest {
+        let n = readings as f64;
+        Ingest {
+            readings,
+            per_s: n / wall,
+            cpu_us: cpu * 1e6 / n,
+            written: written as f64 / n,
+            rest: rest as f64 / n,
+            ..Default::default()
+        }
+    }
 }
 
 // ---------------------------------------------------------------- Vigil
 
-/// What the background upkeep does over time: compact every closed window
-/// (each call takes a bounded number of windows so it never hogs the writer).
-async fn compact_all(store: &Store) {
-    while store
-        .compact(t0() + Duration::days(30))
-        .await
-        .unwrap()
-        .chunks_written
-        > 0
-    {}
+fn key() -> KeySource {
+    KeySource::passphrase("benchmark-passphrase", "bench")
 }
 
-async fn vigil(dir: &Path) -> Figures {
-    let key = KeySource::passphrase("benchmark-passphrase", "bench");
-    let store = Store::open(&dir.join("ingest.db"), &key).await.unwrap();
-    let all: Vec<Reading> = readings(SERIES, (INGEST_READINGS / SERIES) as i64)
-        .map(|(k, s, v)| to_reading(k, s, v))
-        .collect();
-    let start = Instant::now();
-    for b in all.chunks(BATCH) {
-        store.append(b).await.unwrap();
-    }
-    let ingest_per_s = all.len() as f64 / start.elapsed().as_secs_f64();
-    compact_all(&store).await;
-    store.close().await;
-    let bytes_per_reading = dir_size(dir) as f64 / all.len() as f64;
+/// Every closed window compacted, as the upkeep task does over time (each
+/// call is bounded; `more` says to call again).
+async fn compact_until(store: &Store, closed_before: DateTime<Utc>) {
+    while store.compact(closed_before).await.unwrap().more {}
+}
 
-    let week = Store::open(&dir.join("week.db"), &key).await.unwrap();
-    let mut batch = Vec::with_capacity(BATCH);
-    for (k, s, v) in readings(1, WEEK_S) {
-        batch.push(to_reading(k, s, v));
-        if batch.len() == BATCH {
-            week.append(&batch).await.unwrap();
-            batch.clear();
+/// Bulk: `seconds` of the ward in 10,000-reading appends, then compaction.
+async fn vigil_bulk(dir: &Path, seconds: i64) -> Ingest {
+    let store = Store::open(&dir.join("v.db"), &key()).await.unwrap();
+    let mut n = 0u64;
+    let mut sw = Stopwatch::default();
+    for b in bulk_batches(SERIES, seconds, BATCH) {
+        let rs: Vec<Reading> = b.iter().map(to_reading).collect();
+        let m = Meter::start();
+        store.append(&rs).await.unwrap();
+        sw.add(m);
+        n += rs.len() as u64;
+    }
+    let m = Meter::start();
+    store.close().await;
+    sw.add(m);
+    let used = sw.total();
+    let rest = dir_size(dir);
+    let store = Store::open(&dir.join("v.db"), &key()).await.unwrap();
+    let c = Instant::now();
+    compact_until(&store, t0() + Duration::seconds(seconds + 600)).await;
+    let compact_s = c.elapsed().as_secs_f64();
+    store.close().await;
+    let mut f = Ingest::of(n, used, rest);
+    f.rest_compacted = Some(dir_size(dir) as f64 / n as f64);
+    f.compact_s = Some(compact_s);
+    f
+}
+
+/// The app's shape: 0.5 s flushes, compaction every minute of data (closing
+/// windows a minute old, as `maintenance.rs`), its backlog sampled.
+async fn vigil_app(dir: &Path, seconds: i64) -> Ingest {
+    let store = Store::open(&dir.join("v.db"), &key()).await.unwrap();
+    let (mut n, mut compact_s, mut backlog) = (0u64, 0.0, 0u64);
+    let mut sw = Stopwatch::default();
+    for (f, b) in app_flushes(seconds).enumerate() {
+        let rs: Vec<Reading> = b.iter().map(to_reading).collect();
+        let m = Meter::start();
+        store.append(&rs).await.unwrap();
+        n += rs.len() as u64;
+        if f % 120 == 119 {
+            let now = t0() + Duration::milliseconds(f as i64 * 500);
+            let c = Instant::now();
+            compact_until(&store, now - Duration::minutes(1)).await;
+            compact_s += c.elapsed().as_secs_f64();
+            sw.add(m);
+            // Sampled outside the meter: not the store's cost.
+            backlog = backlog.max(store.chunk_stats().await.unwrap().unsummarised);
+        } else {
+            sw.add(m);
         }
     }
-    week.append(&batch).await.unwrap();
-    compact_all(&week).await;
+    let m = Meter::start();
+    store.close().await;
+    sw.add(m);
+    let mut f = Ingest::of(n, sw.total(), dir_size(dir));
+    // What is left open at the end (the last window) compacted too.
+    let store = Store::open(&dir.join("v.db"), &key()).await.unwrap();
+    compact_until(&store, t0() + Duration::seconds(seconds + 600)).await;
+    store.close().await;
+    f.rest_compacted = Some(dir_size(dir) as f64 / n as f64);
+    f.compact_s = Some(compact_s);
+    f.backlog = Some(backlog);
+    f
+}
+
+/// 7-day trend of one series: on 1-minute chunks (what 0.5 s flushes hold
+/// at `--speed 120`; at real speed chunks are shorter still), then on the
+/// same data compacted; and its bytes per reading before and after (every
+/// file, after the WAL is checkpointed at close).
+async fn vigil_week(dir: &Path) -> (f64, f64, f64, f64) {
+    let path = dir.join("week.db");
+    let week = Store::open(&path, &key()).await.unwrap();
+    for b in bulk_batches(1, WEEK_S, 60) {
+        let rs: Vec<Reading> = b.iter().map(to_reading).collect();
+        week.append(&rs).await.unwrap();
+    }
+    let raw_ms = week_trend(&week).await;
+    week.close().await;
+    let raw_bytes = dir_size(dir) as f64 / WEEK_S as f64;
+    let week = Store::open(&path, &key()).await.unwrap();
+    compact_until(&week, t0() + Duration::seconds(WEEK_S + 600)).await;
+    week.close().await;
+    let compacted_bytes = dir_size(dir) as f64 / WEEK_S as f64;
+    let week = Store::open(&path, &key()).await.unwrap();
+    let compacted_ms = week_trend(&week).await;
+    week.close().await;
+    (raw_ms, compacted_ms, raw_bytes, compacted_bytes)
+}
+
+async fn week_trend(week: &Store) -> f64 {
     let mut times = Vec::new();
     for _ in 0..QUERY_RUNS {
         let start = Instant::now();
         let tr = week
-            .trend(
-                "bed-1",
-                Mdc(150000),
-                t0(),
-                t0() + Duration::seconds(WEEK_S),
-                BUCKETS,
-            )
+            .trend("bed-1", Mdc(150000), t0(), t0() + Duration::seconds(WEEK_S), BUCKETS)
             .await
             .unwrap();
         times.push(start.elapsed().as_secs_f64() * 1e3);
         assert_eq!(tr.iter().map(|b| b.count).sum::<u64>(), WEEK_S as u64);
     }
-    week.close().await;
-    Figures {
-        ingest_per_s,
-        bytes_per_reading,
-        trend_ms: median(times),
-    }
+    median(times)
 }
 
 /// The cost of opening the store at start (key derivation and check,
@@ -143,12 +324,11 @@ async fn vigil(dir: &Path) -> Figures {
 /// sqlx and one query: median ms of `QUERY_RUNS`, and the file's size.
 async fn open_cost(db: &Path) -> (f64, f64, u64) {
     use sqlx::Connection;
-    let key = KeySource::passphrase("benchmark-passphrase", "bench");
     let mut vigil = Vec::new();
     let mut plain = Vec::new();
     for _ in 0..QUERY_RUNS {
         let start = Instant::now();
-        let s = Store::open(db, &key).await.unwrap();
+        let s = Store::open(db, &key()).await.unwrap();
         vigil.push(start.elapsed().as_secs_f64() * 1e3);
         s.close().await;
         let start = Instant::now();
@@ -165,185 +345,14 @@ async fn open_cost(db: &Path) -> (f64, f64, u64) {
     (median(vigil), median(plain), std::fs::metadata(db).unwrap().len())
 }
 
-// ---------------------------------------------------------------- plain SQLite (sqlx)
-
-const ROW_SCHEMA: &str =
-    "CREATE TABLE readings (series INTEGER NOT NULL, t INTEGER NOT NULL, value REAL NOT NULL);
-                          CREATE INDEX readings_series_t ON readings(series, t);";
-const ROW_TREND: &str = "SELECT (t - ?1) / ?2 AS b, min(value), max(value), avg(value), count(*)
-                         FROM readings WHERE series = 0 AND t >= ?1 AND t < ?3 GROUP BY b";
-
-async fn plain(dir: &Path) -> Figures {
-    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-    use sqlx::{Connection, Executor};
-    let open = |name: &str| {
-        SqliteConnectOptions::new()
-            .filename(dir.join(name))
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-    };
-    async fn load(
-        c: &mut sqlx::SqliteConnection,
-        rows: impl Iterator<Item = (usize, i64, f64)>,
-    ) -> (usize, f64) {
-        c.execute(ROW_SCHEMA).await.unwrap();
-        let rows: Vec<_> = rows.collect();
-        let start = Instant::now();
-        for b in rows.chunks(BATCH) {
-            let mut tx = c.begin().await.unwrap();
-            for (k, s, v) in b {
-                sqlx::query("INSERT INTO readings (series, t, value) VALUES (?, ?, ?)")
-                    .bind(*k as i64)
-                    .bind(t0().timestamp() * 1_000_000 + s * 1_000_000)
-                    .bind(v)
-                    .execute(&mut *tx)
-                    .await
-                    .unwrap();
-            }
-            tx.commit().await.unwrap();
-        }
-        (rows.len(), start.elapsed().as_secs_f64())
-    }
-    let mut c = sqlx::SqliteConnection::connect_with(&open("ingest.db"))
-        .await
-        .unwrap();
-    let (n, secs) = load(&mut c, readings(SERIES, (INGEST_READINGS / SERIES) as i64)).await;
-    c.close().await.unwrap();
-    let bytes_per_reading = dir_size(dir) as f64 / n as f64;
-
-    let mut w = sqlx::SqliteConnection::connect_with(&open("week.db"))
-        .await
-        .unwrap();
-    load(&mut w, readings(1, WEEK_S)).await;
-    let from = t0().timestamp() * 1_000_000;
-    let width = WEEK_S * 1_000_000 / BUCKETS as i64;
-    let mut times = Vec::new();
-    for _ in 0..QUERY_RUNS {
-        let start = Instant::now();
-        let rows = sqlx::query(ROW_TREND)
-            .bind(from)
-            .bind(width)
-            .bind(from + WEEK_S * 1_000_000)
-            .fetch_all(&mut w)
-            .await
-            .unwrap();
-        times.push(start.elapsed().as_secs_f64() * 1e3);
-        assert_eq!(rows.len(), BUCKETS);
-    }
-    Figures {
-        ingest_per_s: n as f64 / secs,
-        bytes_per_reading,
-        trend_ms: median(times),
-    }
-}
-
-// ---------------------------------------------------------------- SQLCipher (rusqlite)
-
-fn sqlcipher(dir: &Path) -> Figures {
-    let open = |name: &str| {
-        let c = rusqlite::Connection::open(dir.join(name)).unwrap();
-        c.pragma_update(None, "key", "benchmark-passphrase").unwrap();
-        c.pragma_update(None, "journal_mode", "WAL").unwrap();
-        c.pragma_update(None, "synchronous", "FULL").unwrap();
-        c
-    };
-    fn load(c: &mut rusqlite::Connection, rows: impl Iterator<Item = (usize, i64, f64)>) -> (usize, f64) {
-        c.execute_batch(ROW_SCHEMA).unwrap();
-        let rows: Vec<_> = rows.collect();
-        let start = Instant::now();
-        for b in rows.chunks(BATCH) {
-            let tx = c.transaction().unwrap();
-            {
-                let mut st = tx
-                    .prepare_cached("INSERT INTO readings (series, t, value) VALUES (?, ?, ?)")
-                    .unwrap();
-                for (k, s, v) in b {
-                    st.execute(rusqlite::params![
-                        *k as i64,
-                        t0().timestamp() * 1_000_000 + s * 1_000_000,
-                        v
-                    ])
-                    .unwrap();
-                }
-            }
-            tx.commit().unwrap();
-        }
-        (rows.len(), start.elapsed().as_secs_f64())
-    }
-    let mut c = open("ingest.db");
-    let (n, secs) = load(&mut c, readings(SERIES, (INGEST_READINGS / SERIES) as i64));
-    drop(c);
-    let bytes_per_reading = dir_size(dir) as f64 / n as f64;
-    let mut w = open("week.db");
-    load(&mut w, readings(1, WEEK_S));
-    let from = t0().timestamp() * 1_000_000;
-    let width = WEEK_S * 1_000_000 / BUCKETS as i64;
-    let mut times = Vec::new();
-    for _ in 0..QUERY_RUNS {
-        let start = Instant::now();
-        let mut st = w.prepare_cached(ROW_TREND).unwrap();
-        let n = st
-            .query_map(rusqlite::params![from, width, from + WEEK_S * 1_000_000], |_| {
-                Ok(())
-            })
-            .unwrap()
-            .count();
-        times.push(start.elapsed().as_secs_f64() * 1e3);
-        assert_eq!(n, BUCKETS);
-    }
-    Figures {
-        ingest_per_s: n as f64 / secs,
-        bytes_per_reading,
-        trend_ms: median(times),
-    }
-}
-
-fn print(name: &str, f: &Figures) {
-    println!(
-        "{name:<34} {:>12.0} {:>14.2} {:>12.2}",
-        f.ingest_per_s, f.bytes_per_reading, f.trend_ms
-    );
-}
-
-pub async fn run() {
-    println!(
-        "Store benchmark: {INGEST_READINGS} readings ({SERIES} series) in {BATCH}-reading transactions; \
-         7-day 1 Hz series ({WEEK_S} readings), trend of {BUCKETS} buckets, median of {QUERY_RUNS}."
-    );
-    let (a, b, c) = (
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    );
-    let p = plain(a.path()).await;
-    let s = sqlcipher(b.path());
-    let v = vigil(c.path()).await;
-    let (open_ms, plain_open_ms, open_bytes) = open_cost(&c.path().join("ingest.db")).await;
-    // The fixed part (Argon2id, migrations) from an empty store beside it.
-    {
-        let key = KeySource::passphrase("benchmark-passphrase", "bench");
-        Store::open(&c.path().join("empty.db"), &key).await.unwrap().close().await;
-    }
-    let (empty_ms, _, empty_bytes) = open_cost(&c.path().join("empty.db")).await;
-    println!(
-        "{:<34} {:>12} {:>14} {:>12}",
-        "", "readings/s", "bytes/reading", "trend ms"
-    );
-    print("plain SQLite, row per reading", &p);
-    print("SQLCipher 4, row per reading", &s);
-    print("Vigil (sealed chunks)", &v);
-    println!();
-    println!("Vigil vs plain SQLite (goal):   ingest {:.1}x (>= 10x)   size {:.3}x (<= 0.2x)   trend {:.3}x (<= 0.1x)",
-        v.ingest_per_s / p.ingest_per_s, v.bytes_per_reading / p.bytes_per_reading, v.trend_ms / p.trend_ms);
-    println!(
-        "Vigil vs SQLCipher:             ingest {:.1}x            size {:.3}x            trend {:.3}x",
-        v.ingest_per_s / s.ingest_per_s,
-        v.bytes_per_reading / s.bytes_per_reading,
-        v.trend_ms / s.trend_ms
-    );
+/// Opening at start: an empty store and the bulk store in `dir`.
+async fn print_open_cost(dir: &Path, per_reading: f64) {
+    let (open_ms, plain_open_ms, open_bytes) = open_cost(&dir.join("v.db")).await;
+    let e = tmp();
+    Store::open(&e.path().join("empty.db"), &key()).await.unwrap().close().await;
+    let (empty_ms, _, empty_bytes) = open_cost(&e.path().join("empty.db")).await;
     // A 16-bed ward, six 1 Hz parameters, kept 30 days, at this run's bytes per reading.
-    let ward_month = 16.0 * 6.0 * 30.0 * 86_400.0 * v.bytes_per_reading;
+    let ward_month = SERIES as f64 * 30.0 * 86_400.0 * per_reading;
     let per_byte = (open_ms - empty_ms).max(0.0) / (open_bytes - empty_bytes.min(open_bytes)).max(1) as f64;
     println!(
         "Open at start: empty store {empty_ms:.1} ms (Argon2id key derivation, migrations), {:.1} MB store {open_ms:.1} ms, \
@@ -354,4 +363,229 @@ pub async fn run() {
         ward_month / 1e6,
         (empty_ms + per_byte * ward_month) / 1e3
     );
+}
+
+// ---------------------------------------------------------------- row stores
+
+const ROW_SCHEMA: &str =
+    "CREATE TABLE readings (series INTEGER NOT NULL, t INTEGER NOT NULL, value REAL NOT NULL);
+     CREATE INDEX readings_series_t ON readings(series, t);";
+const ROW_INSERT: &str = "INSERT INTO readings (series, t, value) VALUES (?, ?, ?)";
+const ROW_TREND: &str = "SELECT (t - ?1) / ?2 AS b, min(value), max(value), avg(value), count(*)
+                         FROM readings WHERE series = 0 AND t >= ?1 AND t < ?3 GROUP BY b";
+
+/// rusqlite: plain SQLite (`key` None) or SQLCipher, WAL, synchronous=FULL.
+fn rusqlite_open(path: &Path, key: Option<&str>) -> rusqlite::Connection {
+    let c = rusqlite::Connection::open(path).unwrap();
+    if let Some(k) = key {
+        c.pragma_update(None, "key", k).unwrap();
+    }
+    c.pragma_update(None, "journal_mode", "WAL").unwrap();
+    c.pragma_update(None, "synchronous", "FULL").unwrap();
+    c.execute_batch(ROW_SCHEMA).unwrap();
+    c
+}
+
+/// One transaction per batch, one prepared (cached) statement.
+fn rusqlite_load(c: &mut rusqlite::Connection, batches: impl Iterator<Item = Vec<Row>>) -> u64 {
+    let mut n = 0;
+    for b in batches {
+        let tx = c.transaction().unwrap();
+        {
+            let mut st = tx.prepare_cached(ROW_INSERT).unwrap();
+            for (k, us, v) in &b {
+                st.execute(rusqlite::params![*k as i64, t0_us() + us, v]).unwrap();
+            }
+        }
+        tx.commit().unwrap();
+        n += b.len() as u64;
+    }
+    n
+}
+
+fn rusqlite_ingest(dir: &Path, key: Option<&str>, batches: impl Iterator<Item = Vec<Row>>) -> Ingest {
+    let m = Meter::start();
+    let mut c = rusqlite_open(&dir.join("r.db"), key);
+    let n = rusqlite_load(&mut c, batches);
+    drop(c); // closes: checkpoints the WAL into the file
+    Ingest::of(n, m.read(), dir_size(dir))
+}
+
+fn rusqlite_week(dir: &Path, key: Option<&str>) -> f64 {
+    let mut w = rusqlite_open(&dir.join("week.db"), key);
+    rusqlite_load(&mut w, bulk_batches(1, WEEK_S, BATCH));
+    let width = WEEK_S * 1_000_000 / BUCKETS as i64;
+    let mut times = Vec::new();
+    for _ in 0..QUERY_RUNS {
+        let start = Instant::now();
+        let mut st = w.prepare_cached(ROW_TREND).unwrap();
+        let n = st
+            .query_map(rusqlite::params![t0_us(), width, t0_us() + WEEK_S * 1_000_000], |_| Ok(()))
+            .unwrap()
+            .count();
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+        assert_eq!(n, BUCKETS);
+    }
+    median(times)
+}
+
+/// Plain SQLite through sqlx: one awaited statement per row.
+async fn sqlx_bulk(dir: &Path) -> Ingest {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+    use sqlx::{Connection, Executor};
+    let m = Meter::start();
+    let mut c = sqlx::SqliteConnection::connect_with(
+        &SqliteConnectOptions::new()
+            .filename(dir.join("s.db"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full),
+    )
+    .await
+    .unwrap();
+    c.execute(ROW_SCHEMA).await.unwrap();
+    let mut n = 0;
+    for b in bulk_batches(SERIES, (SQLX_READINGS / SERIES) as i64, BATCH) {
+        let mut tx = c.begin().await.unwrap();
+        for (k, us, v) in &b {
+            sqlx::query(ROW_INSERT)
+                .bind(*k as i64)
+                .bind(t0_us() + us)
+                .bind(v)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        n += b.len() as u64;
+    }
+    c.close().await.unwrap();
+    Ingest::of(n, m.read(), dir_size(dir))
+}
+
+// ---------------------------------------------------------------- report
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+fn header() {
+    println!(
+        "  {:<30} {:>10} {:>12} {:>9} {:>10} {:>10} {:>9} {:>10} {:>9}",
+        "", "readings", "readings/s", "CPU µs/r", "written/r", "at rest/r", "compacted", "compact s", "backlog"
+    );
+}
+
+fn line(name: &str, f: &Ingest) {
+    let opt = |v: Option<f64>, p: usize| v.map_or("-".into(), |v| format!("{v:.p$}"));
+    println!(
+        "  {name:<30} {:>10} {:>12.0} {:>9.2} {:>10.2} {:>10.2} {:>9} {:>10} {:>9}",
+        f.readings,
+        f.per_s,
+        f.cpu_us,
+        f.written,
+        f.rest,
+        opt(f.rest_compacted, 2),
+        opt(f.compact_s, 2),
+        f.backlog.map_or("-".into(), |b| b.to_string()),
+    );
+}
+
+/// Vigil against the fastest row store of the same run: ratios and goals.
+fn ratios(v: &Ingest, rows: &[(&str, &Ingest)]) {
+    let (name, best) = rows
+        .iter()
+        .max_by(|a, b| a.1.per_s.partial_cmp(&b.1.per_s).unwrap())
+        .unwrap();
+    let rest = v.rest_compacted.unwrap_or(v.rest);
+    println!(
+        "  Vigil / fastest row store ({name}): readings/s {:.1}x   CPU/reading {:.2}x   written/reading {:.2}x   at rest (compacted) {:.3}x = {rest:.2} B/reading",
+        v.per_s / best.per_s,
+        v.cpu_us / best.cpu_us,
+        v.written / best.written,
+        rest / best.rest,
+    );
+}
+
+fn human(seconds: i64) -> String {
+    match seconds {
+        s if s % 86_400 == 0 => format!("{} day(s)", s / 86_400),
+        s => format!("{} h", s / 3600),
+    }
+}
+
+pub async fn run(full: bool) {
+    // For profiling one shape: VIGIL_BENCH_ONLY=app|bulk.
+    let only = std::env::var("VIGIL_BENCH_ONLY").unwrap_or_default();
+    let (bulk_sizes, app_s): (&[i64], i64) = if only == "app" {
+        (&[], 600)
+    } else if full {
+        (&[86_400, 7 * 86_400, 30 * 86_400], 6 * 3600)
+    } else {
+        (&[3600, 6 * 3600], 3600)
+    };
+    println!(
+        "Store benchmark ({}): {BEDS} beds × 6 parameters at 1 Hz; WAL, synchronous=FULL everywhere. \
+         CPU: getrusage(RUSAGE_SELF); written: /proc/self/io write_bytes from open through close (WAL and checkpoints included).",
+        if full { "--full" } else { "--quick; --full for 1, 7 and 30 days" }
+    );
+    for &secs in bulk_sizes {
+        println!();
+        println!("Bulk (backlog import), {} of the ward, {BATCH}-reading transactions:", human(secs));
+        header();
+        let plain = rusqlite_ingest(tmp().path(), None, bulk_batches(SERIES, secs, BATCH));
+        line("plain SQLite (rusqlite, prep.)", &plain);
+        let cipher = rusqlite_ingest(tmp().path(), Some("benchmark-passphrase"), bulk_batches(SERIES, secs, BATCH));
+        line("SQLCipher 4 (rusqlite, prep.)", &cipher);
+        let mut rows = vec![("plain rusqlite", plain), ("SQLCipher", cipher)];
+        if secs == bulk_sizes[0] {
+            let s = sqlx_bulk(tmp().path()).await;
+            line(&format!("plain SQLite (sqlx), {}k only", SQLX_READINGS / 1000), &s);
+            rows.push(("sqlx", s));
+        }
+        let d = tmp();
+        let v = vigil_bulk(d.path(), secs).await;
+        line("Vigil (sealed chunks)", &v);
+        let refs: Vec<(&str, &Ingest)> = rows.iter().map(|(n, f)| (*n, f)).collect();
+        ratios(&v, &refs);
+        if secs == *bulk_sizes.last().unwrap() {
+            print_open_cost(d.path(), v.rest_compacted.unwrap()).await;
+        }
+    }
+
+    if only == "bulk" {
+        return;
+    }
+    println!();
+    println!(
+        "App shape, {} of the ward: 0.5 s flushes of one reading per series ({} readings a transaction), \
+         Vigil compacting every minute of data:",
+        human(app_s),
+        SERIES / 2
+    );
+    header();
+    let plain = rusqlite_ingest(tmp().path(), None, app_flushes(app_s));
+    line("plain SQLite (rusqlite, prep.)", &plain);
+    let cipher = rusqlite_ingest(tmp().path(), Some("benchmark-passphrase"), app_flushes(app_s));
+    line("SQLCipher 4 (rusqlite, prep.)", &cipher);
+    let v = vigil_app(tmp().path(), app_s).await;
+    line("Vigil (chunks, compacted)", &v);
+    ratios(&v, &[("plain rusqlite", &plain), ("SQLCipher", &cipher)]);
+    println!(
+        "  (backlog: the most chunks awaiting compaction at any minute; {SERIES} series, 120 flushes a minute)"
+    );
+    if only == "app" {
+        return;
+    }
+
+    println!();
+    println!("7-day trend of one 1 Hz series ({WEEK_S} readings), {BUCKETS} buckets, median of {QUERY_RUNS} (ms):");
+    let (d1, d2) = (tmp(), tmp());
+    let plain_ms = rusqlite_week(d1.path(), None);
+    let cipher_ms = rusqlite_week(d2.path(), Some("benchmark-passphrase"));
+    let (raw_ms, comp_ms, raw_b, comp_b) = vigil_week(tmp().path()).await;
+    println!("  plain SQLite (rusqlite)            {plain_ms:>8.2}");
+    println!("  SQLCipher 4                        {cipher_ms:>8.2}");
+    println!("  Vigil, 1-minute chunks (uncompacted, {raw_b:.2} B/reading)      {raw_ms:>8.2}   {:.3}x the fastest row store", raw_ms / plain_ms.min(cipher_ms));
+    println!("  Vigil, compacted (10-min chunks + summaries, {comp_b:.2} B/reading) {comp_ms:>8.2}   {:.3}x the fastest row store", comp_ms / plain_ms.min(cipher_ms));
 }

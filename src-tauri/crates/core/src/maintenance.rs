@@ -92,13 +92,28 @@ impl DiskWatch {
     }
 }
 
-/// Compacts closed windows every minute, applies retention every hour,
-/// raises the store counter every 10 minutes and checks free space every
-/// 10 s (clock-independent real time), until cancelled.
+/// How often compaction looks for closed windows, in the core clock's time:
+/// a minute of readings (under `--speed 60`, every real second), so the
+/// backlog is the same minute of data at any speed.
+pub const COMPACT_EVERY: Duration = Duration::from_secs(60);
+
+/// The real interval between compaction passes: [`COMPACT_EVERY`] of the
+/// clock's time, but at least 100 ms (a very fast clock) and at most a minute.
+fn compact_interval(clock: &dyn vigil_model::Clock) -> Duration {
+    clock
+        .real_duration(COMPACT_EVERY)
+        .clamp(Duration::from_millis(100), COMPACT_EVERY)
+}
+
+/// Compacts closed windows every minute of the clock's time (again at once
+/// while a bounded pass leaves more), applies retention every hour, raises
+/// the store counter every 10 minutes and checks free space every 10 s
+/// (clock-independent real time), until cancelled.
 pub async fn run(store: Store, ctx: Context, upkeep: Upkeep, cancel: CancellationToken) {
     let clock = ctx.clock.clone();
     let retention = upkeep.retention;
-    let mut compact = tokio::time::interval(Duration::from_secs(60));
+    let mut compact = tokio::time::interval(compact_interval(&*clock));
+    compact.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut purge = tokio::time::interval(Duration::from_secs(3600));
     let mut disk = tokio::time::interval(Duration::from_secs(10));
     // The store counter (rollback detection, issue 13 §4) is raised at open
@@ -121,8 +136,17 @@ pub async fn run(store: Store, ctx: Context, upkeep: Upkeep, cancel: Cancellatio
             _ = compact.tick() => {
                 // A window is closed once no reading for it can still be in the writer.
                 match store.compact(clock.now() - Age::minutes(1)).await {
-                    Ok(r) if r.chunks_read > 0 => tracing::debug!(read = r.chunks_read, written = r.chunks_written, "compacted"),
-                    Ok(_) => {}
+                    Ok(r) => {
+                        if r.chunks_read > 0 {
+                            tracing::debug!(read = r.chunks_read, written = r.chunks_written, more = r.more, "compacted");
+                        }
+                        // Backlog-driven: a pass stopped at its bound runs
+                        // again at once (after the other arms had their turn),
+                        // so ingest at any speed cannot outrun compaction.
+                        if r.more {
+                            compact.reset_immediately();
+                        }
+                    }
                     Err(e) => tracing::error!(error = %e, "compaction failed; data is untouched"),
                 }
             }

@@ -229,6 +229,26 @@ pub struct TrendBucket {
 pub struct CompactionReport {
     pub chunks_read: u64,
     pub chunks_written: u64,
+    /// The pass stopped at its bound with closed windows left to compact.
+    pub more: bool,
+}
+
+/// (series, window) groups one [`Store::compact`] call merges at most.
+pub const COMPACT_GROUPS: usize = 500;
+/// Groups merged per transaction, and chunks read: at real speed a window
+/// holds ~600 one-reading chunks per series, and the writer waits for the
+/// transaction (tens of ms, not its 0.5 s flush interval).
+const GROUPS_PER_TX: usize = 32;
+const CHUNKS_PER_TX: u64 = 4_000;
+
+/// The chunk layout at one moment ([`Store::chunk_stats`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkStats {
+    pub series: u64,
+    pub chunks: u64,
+    pub readings: u64,
+    /// Chunks without a summary: appended, not yet compacted.
+    pub unsummarised: u64,
 }
 
 pub(crate) const CHUNK_COLUMNS: &str =
@@ -270,6 +290,7 @@ impl Store {
         let mut next_id = chunk_id_high_water(&mut tx).await?;
         let mut sealed_under = std::collections::BTreeSet::new();
         let mut delta = Delta::default();
+        let mut sealed = Vec::with_capacity(groups.len());
         for (key, mut samples) in groups {
             let key = key.owned();
             samples.sort_by_key(|s| s.t);
@@ -285,13 +306,11 @@ impl Store {
                 }
             };
             next_id += 1;
-            sealed_under.insert(
-                insert_chunk(
-                    &mut tx, self, &key, series_id, next_id, &samples, false, &mut delta,
-                )
-                .await?,
-            );
+            let c = seal_chunk(self, &key, series_id, next_id, &samples, false, &mut delta)?;
+            sealed_under.insert(c.key_id);
+            sealed.push(c);
         }
+        write_chunks(&mut tx, sealed).await?;
         // One count update per key, not one per chunk.
         for key_id in sealed_under {
             self.keys.persist_count(&mut tx, key_id).await?;
@@ -666,66 +685,134 @@ impl Store {
     /// `closed_before`) into one summarised chunk per series and window:
     /// write the new chunk, then delete the old ones, in one transaction, so
     /// a crash leaves either the old chunks or the new one, never neither.
+    ///
+    /// Bounded per call ([`COMPACT_GROUPS`] windows); `more` in the report
+    /// says candidates were left, and the caller should call again soon.
     pub async fn compact(&self, closed_before: DateTime<Utc>) -> Result<CompactionReport, StoreError> {
         let cutoff = closed_before.timestamp_micros().div_euclid(WINDOW_US) * WINDOW_US;
-        // Candidate (series, window) groups: more than one chunk, or one without a summary.
+        // Candidate (series, window) groups: closed chunks not yet compacted
+        // (no summary), oldest window first; found through the partial index.
         let groups: Vec<(i64, i64)> = sqlx::query_as(
             "SELECT series_id, t0 / ?1 AS w FROM chunks
-             WHERE t1 < ?2 AND t0 / ?1 = t1 / ?1 AND t0 >= 0
+             WHERE summary IS NULL AND t1 < ?2 AND t0 >= 0
              GROUP BY series_id, w
-             HAVING count(*) > 1 OR max(summary IS NULL) = 1
-             LIMIT 500",
+             ORDER BY w
+             LIMIT ?3",
         )
         .bind(WINDOW_US)
         .bind(cutoff)
+        .bind(COMPACT_GROUPS as i64 + 1)
         .fetch_all(&self.pool)
         .await
         .map_err(db("finding chunks to compact"))?;
-        let mut report = CompactionReport::default();
-        for (series, window) in groups {
+        let mut report = CompactionReport {
+            more: groups.len() > COMPACT_GROUPS,
+            ..Default::default()
+        };
+        let groups = &groups[..groups.len().min(COMPACT_GROUPS)];
+        // (series, window) already rewritten in this pass.
+        let mut done = std::collections::HashSet::new();
+        // Several groups per transaction: one commit (fsync), one digest
+        // update per scope and one seal-count update per key for all of
+        // them, yet short enough (tens of ms) not to hold up the writer.
+        let mut rest = groups;
+        while !rest.is_empty() {
             let mut tx = self.begin_write("starting a compaction").await?;
-            let rows = sqlx::query(&format!(
-                "SELECT {CHUNK_COLUMNS} FROM chunks c JOIN series s ON s.id = c.series_id
-                 WHERE c.series_id = ?1 AND c.t0 / ?2 = ?3 AND c.t1 / ?2 = ?3 ORDER BY c.t0"
-            ))
-            .bind(series)
-            .bind(WINDOW_US)
-            .bind(window)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db("reading chunks to compact"))?;
-            let mut key = None;
-            let mut samples = Vec::new();
-            let mut ids = Vec::new();
-            for row in &rows {
-                let (k, s) = self.open_chunk(row)?;
-                key = Some(k);
-                samples.extend(s);
-                ids.push(row.get::<i64, _>("id"));
-            }
-            let Some(key) = key else { continue };
-            let key = (*key).clone();
-            samples.sort_by_key(|s| s.t);
-            let id = chunk_id_high_water(&mut tx).await? + 1;
+            let mut next_id = chunk_id_high_water(&mut tx).await?;
             let mut delta = Delta::default();
-            let key_id = insert_chunk(&mut tx, self, &key, series, id, &samples, true, &mut delta).await?;
-            self.keys.persist_count(&mut tx, key_id).await?;
-            set_chunk_id_high_water(&mut tx, id).await?;
-            for old in &ids {
-                let mac: Option<Option<Vec<u8>>> =
-                    sqlx::query_scalar("DELETE FROM chunks WHERE id = ? RETURNING mac")
-                        .bind(old)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(db("deleting compacted chunks"))?;
-                if let Some(mac) = mac {
-                    delta.remove_chunk(series, mac.as_deref());
+            let mut sealed_under = std::collections::BTreeSet::new();
+            let (mut read, mut written) = (0, 0);
+            let mut taken = 0;
+            for &(series, window) in rest.iter().take(GROUPS_PER_TX) {
+                if read >= CHUNKS_PER_TX {
+                    break;
                 }
+                taken += 1;
+                if done.contains(&(series, window)) {
+                    continue;
+                }
+                // A chunk may straddle a window edge (an append spanning it):
+                // widen the range to whole windows until no chunk of the
+                // series crosses its ends, then rewrite it one chunk per
+                // window. A chunk reaching into the open window is split:
+                // its closed part compacted, the rest kept as a plain chunk.
+                let (mut lo, mut hi) = (window * WINDOW_US, ((window + 1) * WINDOW_US).min(cutoff));
+                let rows = loop {
+                    let rows = sqlx::query(&format!(
+                        "SELECT {CHUNK_COLUMNS} FROM chunks c JOIN series s ON s.id = c.series_id
+                         WHERE c.series_id = ?1 AND c.t1 >= ?2 AND c.t0 < ?3 ORDER BY c.t0"
+                    ))
+                    .bind(series)
+                    .bind(lo)
+                    .bind(hi)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db("reading chunks to compact"))?;
+                    let t0 = rows.iter().map(|r| r.get::<i64, _>("t0")).min().unwrap_or(lo);
+                    let t1 = rows.iter().map(|r| r.get::<i64, _>("t1")).max().unwrap_or(lo);
+                    let (l, h) = (
+                        t0.div_euclid(WINDOW_US).min(window) * WINDOW_US,
+                        ((t1.div_euclid(WINDOW_US).max(window) + 1) * WINDOW_US).min(cutoff),
+                    );
+                    if (l, h) == (lo, hi) {
+                        break rows;
+                    }
+                    (lo, hi) = (l, h);
+                };
+                if rows.is_empty() || lo < 0 {
+                    continue;
+                }
+                let mut key = None;
+                let mut by_window: BTreeMap<i64, Vec<codec::Sample>> = BTreeMap::new();
+                let mut ids = Vec::new();
+                for row in &rows {
+                    let (k, s) = self.open_chunk(row)?;
+                    key = Some(k);
+                    for x in s {
+                        by_window.entry(x.t.div_euclid(WINDOW_US)).or_default().push(x);
+                    }
+                    ids.push(row.get::<i64, _>("id"));
+                }
+                let Some(key) = key else { continue };
+                let mut fresh = Vec::with_capacity(by_window.len());
+                for (w, mut samples) in by_window {
+                    samples.sort_by_key(|s| s.t);
+                    let closed = (w + 1) * WINDOW_US <= cutoff;
+                    next_id += 1;
+                    let c = seal_chunk(self, &key, series, next_id, &samples, closed, &mut delta)?;
+                    sealed_under.insert(c.key_id);
+                    fresh.push(c);
+                    if closed {
+                        done.insert((series, w));
+                    }
+                    written += 1;
+                }
+                write_chunks(&mut tx, fresh).await?;
+                // The merged chunks go, many per statement (round trips).
+                for part in ids.chunks(500) {
+                    let marks = vec!["?"; part.len()].join(",");
+                    let sql = format!("DELETE FROM chunks WHERE id IN ({marks}) RETURNING mac");
+                    let mut q = sqlx::query_scalar::<_, Option<Vec<u8>>>(&sql);
+                    for id in part {
+                        q = q.bind(id);
+                    }
+                    for mac in q.fetch_all(&mut *tx).await.map_err(db("deleting compacted chunks"))? {
+                        delta.remove_chunk(series, mac.as_deref());
+                    }
+                }
+                read += ids.len() as u64;
             }
+            rest = &rest[taken..];
+            for key_id in sealed_under {
+                self.keys.persist_count(&mut tx, key_id).await?;
+            }
+            set_chunk_id_high_water(&mut tx, next_id).await?;
             self.integrity.apply(&mut tx, delta).await?;
             tx.commit().await.map_err(db("committing a compaction"))?;
-            report.chunks_read += ids.len() as u64;
-            report.chunks_written += 1;
+            report.chunks_read += read;
+            report.chunks_written += written;
+            // Let the writer in between transactions.
+            tokio::task::yield_now().await;
         }
         if report.chunks_written > 0 {
             // Give the pages of the merged chunks back to the file system
@@ -736,6 +823,24 @@ impl Store {
                 .map_err(db("reclaiming space after compaction"))?;
         }
         Ok(report)
+    }
+
+    /// How the readings are laid out: chunks, readings, and how many chunks
+    /// still await compaction (no summary yet). For upkeep and benchmarks.
+    pub async fn chunk_stats(&self) -> Result<ChunkStats, StoreError> {
+        let (series, chunks, readings, unsummarised): (i64, i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM series), count(*), coalesce(sum(n), 0),
+                    coalesce(sum(summary IS NULL), 0) FROM chunks",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db("counting chunks"))?;
+        Ok(ChunkStats {
+            series: series as u64,
+            chunks: chunks as u64,
+            readings: readings as u64,
+            unsummarised: unsummarised as u64,
+        })
     }
 
     /// Deletes readings received before `before`, a few hundred chunks per
@@ -828,6 +933,117 @@ pub(crate) async fn set_chunk_id_high_water(
     Ok(())
 }
 
+/// A chunk sealed and MAC'd, ready to insert ([`write_chunks`]).
+pub(crate) struct SealedChunk {
+    id: i64,
+    series_id: i64,
+    t0: i64,
+    t1: i64,
+    n: u32,
+    nonce: Vec<u8>,
+    sealed: Vec<u8>,
+    summary: Option<(Vec<u8>, Vec<u8>)>,
+    pub(crate) key_id: i64,
+    mac: Vec<u8>,
+}
+
+/// Seals one chunk (and its summary if `with_summary`); its MAC goes into
+/// `delta`, which the caller applies before committing. The caller records
+/// the count of the key it was sealed under ([`Keyring::persist_count`]).
+///
+/// [`Keyring::persist_count`]: crate::keyring::Keyring::persist_count
+pub(crate) fn seal_chunk(
+    store: &Store,
+    key: &SeriesKey,
+    series_id: i64,
+    id: i64,
+    samples: &[codec::Sample],
+    with_summary: bool,
+    delta: &mut Delta,
+) -> Result<SealedChunk, StoreError> {
+    let (t0, t1, n) = (samples[0].t, samples[samples.len() - 1].t, samples.len() as u32);
+    let chunk = store.keys.seal_deferred(
+        Purpose::Readings,
+        &key.chunk_aad(Some(id), series_id, t0, t1, n),
+        &codec::encode(samples),
+    )?;
+    let mut summary = None;
+    if with_summary {
+        let s = store.keys.seal_deferred(
+            Purpose::Readings,
+            &summary_aad(id),
+            &Summary::of(samples).encode(),
+        )?;
+        // One key id per row: both seals must be under the same key (the
+        // active key cannot change inside a write transaction).
+        if s.key_id != chunk.key_id {
+            return Err(StoreError::KeysChanged);
+        }
+        summary = Some((s.nonce, s.sealed));
+    }
+    let mac = integrity::chunk_mac(
+        &store.integrity,
+        id,
+        series_id,
+        t0,
+        t1,
+        n as i64,
+        chunk.key_id,
+        &chunk.nonce,
+    );
+    delta.add_chunk(series_id, &mac);
+    Ok(SealedChunk {
+        id,
+        series_id,
+        t0,
+        t1,
+        n,
+        nonce: chunk.nonce,
+        sealed: chunk.sealed,
+        summary,
+        key_id: chunk.key_id,
+        mac,
+    })
+}
+
+/// Chunk rows per INSERT (11 parameters each; under SQLite's limit).
+const CHUNKS_PER_STATEMENT: usize = 64;
+
+/// Inserts sealed chunks, many rows per statement: each statement is a
+/// round trip to the connection's thread, which dominated small appends.
+pub(crate) async fn write_chunks(
+    tx: &mut sqlx::SqliteConnection,
+    chunks: Vec<SealedChunk>,
+) -> Result<(), StoreError> {
+    let mut it = chunks.into_iter().peekable();
+    while it.peek().is_some() {
+        let part: Vec<SealedChunk> = it.by_ref().take(CHUNKS_PER_STATEMENT).collect();
+        let values = vec!["(?, ?, ?, ?, ?, ?, ?, 2, ?, ?, ?, ?)"; part.len()].join(",");
+        let sql = format!(
+            "INSERT INTO chunks (id, series_id, t0, t1, n, nonce, sealed, aad_version, summary_nonce, summary, key_id, mac)
+             VALUES {values}"
+        );
+        let mut q = sqlx::query(&sql);
+        for c in part {
+            let (snonce, ssealed) = c.summary.map_or((None, None), |(a, b)| (Some(a), Some(b)));
+            q = q
+                .bind(c.id)
+                .bind(c.series_id)
+                .bind(c.t0)
+                .bind(c.t1)
+                .bind(c.n)
+                .bind(c.nonce)
+                .bind(c.sealed)
+                .bind(snonce)
+                .bind(ssealed)
+                .bind(c.key_id)
+                .bind(c.mac);
+        }
+        q.execute(&mut *tx).await.map_err(db("writing a chunk"))?;
+    }
+    Ok(())
+}
+
 /// Inserts one sealed chunk; returns the key it was sealed under, whose
 /// count the caller records ([`Keyring::persist_count`]) before committing.
 ///
@@ -845,56 +1061,10 @@ pub(crate) async fn insert_chunk(
     with_summary: bool,
     delta: &mut Delta,
 ) -> Result<i64, StoreError> {
-    let (t0, t1, n) = (samples[0].t, samples[samples.len() - 1].t, samples.len() as u32);
-    let chunk = store.keys.seal_deferred(
-        Purpose::Readings,
-        &key.chunk_aad(Some(id), series_id, t0, t1, n),
-        &codec::encode(samples),
-    )?;
-    let (mut snonce, mut ssealed) = (None, None);
-    if with_summary {
-        let s = store.keys.seal_deferred(
-            Purpose::Readings,
-            &summary_aad(id),
-            &Summary::of(samples).encode(),
-        )?;
-        // One key id per row: both seals must be under the same key (the
-        // active key cannot change inside a write transaction).
-        if s.key_id != chunk.key_id {
-            return Err(StoreError::KeysChanged);
-        }
-        (snonce, ssealed) = (Some(s.nonce), Some(s.sealed));
-    }
-    let mac = integrity::chunk_mac(
-        &store.integrity,
-        id,
-        series_id,
-        t0,
-        t1,
-        n as i64,
-        chunk.key_id,
-        &chunk.nonce,
-    );
-    delta.add_chunk(series_id, &mac);
-    sqlx::query(
-        "INSERT INTO chunks (id, series_id, t0, t1, n, nonce, sealed, aad_version, summary_nonce, summary, key_id, mac)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 2, ?, ?, ?, ?)",
-    )
-    .bind(id)
-    .bind(series_id)
-    .bind(t0)
-    .bind(t1)
-    .bind(n)
-    .bind(chunk.nonce)
-    .bind(chunk.sealed)
-    .bind(snonce)
-    .bind(ssealed)
-    .bind(chunk.key_id)
-    .bind(mac)
-    .execute(&mut *tx)
-    .await
-    .map_err(db("writing a chunk"))?;
-    Ok(chunk.key_id)
+    let c = seal_chunk(store, key, series_id, id, samples, with_summary, delta)?;
+    let key_id = c.key_id;
+    write_chunks(tx, vec![c]).await?;
+    Ok(key_id)
 }
 
 impl Store {

@@ -32,7 +32,7 @@ use crate::keyring::{Keyring, Purpose};
 use crate::{db, Store, StoreError};
 use ring::hmac;
 use sqlx::{Row, SqliteConnection};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 const AAD_INTEGRITY: &[u8] = b"vigil/integrity-key/v1/";
@@ -198,43 +198,61 @@ impl Integrity {
         }
         let what = "updating integrity digests";
         let epoch = read_epoch(conn).await?;
-        for (scope, (dn, dsum)) in delta.0 {
-            let row: Option<(i64, Vec<u8>, Vec<u8>)> =
-                sqlx::query_as("SELECT n, sum, mac FROM digests WHERE scope = ?")
-                    .bind(&scope)
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(db(what))?;
-            let (n, mut sum, valid) = match row {
-                Some((n, sum, mac)) => {
-                    let ok = ct_eq(&self.digest_mac(&scope, n, &sum, epoch), &mac);
-                    (n, limbs(&sum), ok)
-                }
-                None => (0, [0; 4], true),
-            };
-            add256(&mut sum, &dsum);
-            let (n, sum) = (n + dn, bytes(&sum));
-            let mac = if valid {
-                self.digest_mac(&scope, n, &sum, epoch)
-            } else {
-                tracing::error!(scope = %describe_scope(&scope), "an integrity digest failed authentication before this write; it stays failed");
-                vec![0u8; 32]
-            };
-            sqlx::query(
-                "INSERT INTO digests (scope, n, sum, mac) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(scope) DO UPDATE SET n = ?2, sum = ?3, mac = ?4",
-            )
-            .bind(&scope)
-            .bind(n)
-            .bind(sum)
-            .bind(mac)
-            .execute(&mut *conn)
-            .await
-            .map_err(db(what))?;
+        // Two statements per slice of scopes, not two per scope: an append
+        // touches one scope per series, and every statement is a round trip
+        // to the connection's thread.
+        let scopes: Vec<(String, (i64, [u64; 4]))> = delta.0.into_iter().collect();
+        for part in scopes.chunks(DIGESTS_PER_STATEMENT) {
+            let marks = vec!["?"; part.len()].join(",");
+            let sql = format!("SELECT scope, n, sum, mac FROM digests WHERE scope IN ({marks})");
+            let mut q = sqlx::query_as::<_, (String, i64, Vec<u8>, Vec<u8>)>(&sql);
+            for (scope, _) in part {
+                q = q.bind(scope.as_str());
+            }
+            let found: HashMap<String, (i64, Vec<u8>, Vec<u8>)> = q
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db(what))?
+                .into_iter()
+                .map(|(s, n, sum, mac)| (s, (n, sum, mac)))
+                .collect();
+            let mut rows = Vec::with_capacity(part.len());
+            for (scope, (dn, dsum)) in part {
+                let (n, mut sum, valid) = match found.get(scope) {
+                    Some((n, sum, mac)) => {
+                        let ok = ct_eq(&self.digest_mac(scope, *n, sum, epoch), mac);
+                        (*n, limbs(sum), ok)
+                    }
+                    None => (0, [0; 4], true),
+                };
+                add256(&mut sum, dsum);
+                let (n, sum) = (n + dn, bytes(&sum));
+                let mac = if valid {
+                    self.digest_mac(scope, n, &sum, epoch)
+                } else {
+                    tracing::error!(scope = %describe_scope(scope), "an integrity digest failed authentication before this write; it stays failed");
+                    vec![0u8; 32]
+                };
+                rows.push((scope, n, sum, mac));
+            }
+            let values = vec!["(?, ?, ?, ?)"; rows.len()].join(",");
+            let sql = format!(
+                "INSERT INTO digests (scope, n, sum, mac) VALUES {values}
+                 ON CONFLICT(scope) DO UPDATE SET n = excluded.n, sum = excluded.sum, mac = excluded.mac"
+            );
+            let mut q = sqlx::query(&sql);
+            for (scope, n, sum, mac) in rows {
+                q = q.bind(scope.as_str()).bind(n).bind(sum).bind(mac);
+            }
+            q.execute(&mut *conn).await.map_err(db(what))?;
         }
         Ok(())
     }
 }
+
+/// Digest rows read and written per statement (4 parameters each; well
+/// under SQLite's parameter limit).
+const DIGESTS_PER_STATEMENT: usize = 200;
 
 async fn read_epoch(conn: &mut SqliteConnection) -> Result<i64, StoreError> {
     let e: Option<i64> = sqlx::query_scalar("SELECT n FROM digests WHERE scope = ?")

@@ -3,6 +3,7 @@
 
 mod alarming;
 mod audit;
+mod compaction;
 mod corrupt;
 mod faults;
 mod files;

@@ -458,6 +458,58 @@ mod schema2 {
         });
     }
 
+    /// Issue 15: the writer's flushes straddle window edges (at `--speed 60`
+    /// a 0.5 s flush holds 30 s of readings). Such chunks are split at the
+    /// edge, so every closed window ends as one summarised chunk per series.
+    #[test]
+    fn compaction_splits_chunks_that_straddle_a_window_edge() {
+        rt().block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(&dir.path().join("v.db"), &key()).await.unwrap();
+            let codes = [Mdc::ECG_HEART_RATE, Mdc::PULS_OXIM_SAT_O2, Mdc::RESP_RATE];
+            // 40 minutes of 1 Hz in 30 s flushes offset by 15 s: every
+            // window edge falls inside a flush.
+            let mut start = 0;
+            let mut n = 0;
+            while start < 2400 {
+                let end = (start + if start == 0 { 15 } else { 30 }).min(2400);
+                let batch: Vec<Reading> = (start..end)
+                    .flat_map(|s| {
+                        codes.iter().map(move |c| {
+                            reading("bed-1", *c, Value::Number(60.0 + (s % 17) as f64), t(s))
+                        })
+                    })
+                    .collect();
+                n += batch.len() as u64;
+                store.append(&batch).await.unwrap();
+                start = end;
+            }
+            let before = store.query_range(None, t(0), t(2400)).await.unwrap();
+            let stats = store.chunk_stats().await.unwrap();
+            assert_eq!((stats.readings, stats.unsummarised), (n, stats.chunks));
+
+            // Closed before 08:30: three windows; the fourth stays open, and
+            // the flush straddling 08:30 waits with it.
+            let rep = store.compact(t(1800 + 20)).await.unwrap();
+            assert!(!rep.more);
+            let stats = store.chunk_stats().await.unwrap();
+            let open_chunks = 3 * 21; // 08:29:45..08:40, per series: 20 flushes + the straddler
+            assert_eq!(stats.chunks, 3 * 3 + open_chunks, "{stats:?}");
+            assert_eq!(stats.unsummarised, open_chunks);
+            let rep = store.compact(t(2400)).await.unwrap();
+            assert!(rep.chunks_written > 0);
+            let stats = store.chunk_stats().await.unwrap();
+            assert_eq!((stats.chunks, stats.unsummarised, stats.readings), (3 * 4, 0, n));
+            assert_eq!(store.compact(t(2400)).await.unwrap().chunks_written, 0);
+            assert_eq!(store.query_range(None, t(0), t(2400)).await.unwrap(), before);
+            // Every 10-minute bucket answered, counts exact.
+            let tr = store.trend("bed-1", Mdc::RESP_RATE, t(0), t(2400), 4).await.unwrap();
+            assert!(tr.iter().all(|b| b.count == 600), "{tr:?}");
+            let (_, failures) = store.verify().await.unwrap();
+            assert!(failures.is_empty(), "{failures:?}");
+        });
+    }
+
     #[test]
     fn retention_deletes_old_readings_only() {
         rt().block_on(async {
