@@ -10,8 +10,8 @@
 // all" covers only the alarms on screen, and the add-device dialog. A third runs 16 stable beds
 // and checks that the screen keeps up with 1 Hz numerics at every bed.
 
-import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync, rmSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, statSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import assert from "node:assert/strict";
@@ -546,6 +546,23 @@ try {
     assert.ok(Number((await chartAttr("points")).split(" ")[0]) > 100, `zoomed in, only ${await chartAttr("points")} samples`);
     console.log(`   zoomed to ${(await chartSpanH()).toFixed(2)} h: ${await chartAttr("points")} samples; ${await text("trend-status")}`);
     await shot("trends-zoomed.png");
+  });
+  await step("[trends] Report… prints the range on screen: a PDF with the bed, its charts and page numbers", async () => {
+    await click("trends-report");
+    let status = "";
+    await session.wait(async () => /^Report saved: |^Could not/.test((status = await text("trends-report-status"))), 60000, "no report written");
+    assert.match(status, /^Report saved: /, status);
+    const path = status.replace(/^Report saved: /, "");
+    try {
+      assert.ok(existsSync(path), `no file at ${path}`);
+      assert.equal(statSync(path).mode & 0o777, 0o600, "the report is private to this user");
+      const pdfText = execFileSync("pdftotext", ["-layout", path, "-"]).toString();
+      assert.match(pdfText, /bed-1|Bed 1/);
+      assert.match(pdfText, /page 1\/\d+/);
+      console.log(`   ${path}: ${pdfText.split("\n").filter((l) => l.trim()).length} lines of text`);
+    } finally {
+      rmSync(path, { force: true }); // never leave a patient's report behind in Documents
+    }
     await click("trends-close");
   });
 
