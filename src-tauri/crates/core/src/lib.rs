@@ -8,6 +8,7 @@
 
 pub mod alarming;
 pub mod audit;
+pub mod audit_upload;
 pub mod auth;
 pub mod bluetooth;
 pub mod cli_user;

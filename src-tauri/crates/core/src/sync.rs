@@ -418,6 +418,8 @@ pub struct Sync {
     pub status: watch::Receiver<SyncStatus>,
     pub notify: Arc<tokio::sync::Notify>,
     pub mrn_system: String,
+    /// The audit trail's upload as FHIR `AuditEvent`s.
+    pub audit: Arc<crate::audit_upload::AuditUploadStats>,
 }
 
 /// Starts draining the store's outbox to the site's FHIR server.
@@ -431,20 +433,26 @@ pub fn start(
     let gateway = crate::fhir_devices::gateway_info(site)?;
     let client = Arc::new(client(site)?);
     store.set_outbox_enabled(true);
-    let outbox = Arc::new(StoreOutbox::new(store).allow_simulated(site.allow_simulated));
+    let outbox = Arc::new(StoreOutbox::new(store.clone()).allow_simulated(site.allow_simulated));
     let mut cfg = SyncConfig::new(gateway);
     cfg.devices = crate::fhir_devices::lookup(ward);
     // New readings are queued every half second; look for them once a second.
     cfg.poll_interval = std::time::Duration::from_secs(1);
     let mut syncer = Syncer::new(client.clone(), cfg, Arc::new(SharedClock(clock)));
+    let audit = Arc::new(crate::audit_upload::AuditUploadStats::default());
     let sync = Sync {
-        client,
+        client: client.clone(),
         outbox: outbox.clone(),
         status: syncer.status(),
         notify: syncer.notifier(),
         mrn_system: site.mrn_system.clone(),
+        audit: audit.clone(),
     };
-    let task = tokio::spawn(async move { syncer.run(outbox.as_ref(), cancel).await });
+    // The audit trail goes up beside the readings, on its own cursor (audit_upload.rs).
+    let uploader = crate::audit_upload::run(store, client, site.gateway_id.clone(), audit, cancel.clone());
+    let task = tokio::spawn(async move {
+        tokio::join!(syncer.run(outbox.as_ref(), cancel), uploader);
+    });
     Ok((sync, task))
 }
 

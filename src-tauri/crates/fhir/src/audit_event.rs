@@ -4,8 +4,8 @@
 //!
 //! Only what the trail holds goes in: a user name or `os:<name>`, a role, an
 //! action name, the workstation and opaque ids — never a patient's name, MRN,
-//! date of birth or a value. Upload through the outbox is not wired yet; this
-//! is the mapping it will use.
+//! date of birth or a value. `core::audit_upload` sends them with a cursor over
+//! the signed trail.
 
 use serde_json::{json, Value as Json};
 
@@ -83,6 +83,20 @@ fn outcome_code(outcome: &str) -> &'static str {
     }
 }
 
+/// A trail record's name outside the store: `<store id>/<seq>`.
+pub fn record_name(store_id: &str, seq: i64) -> String {
+    format!("{store_id}/{seq}")
+}
+
+/// The conditional-create query of an `AuditEvent` (its record's name, exact), so an
+/// upload repeated after a lost answer finds the event instead of adding a second one.
+/// Tried on Medplum: `entity:identifier=` is not honoured there; `entity-name:exact=` is.
+pub fn audit_if_none_exist(resource: &Json) -> Option<String> {
+    let name = resource.get("entity")?.get(0)?.get("name")?.as_str()?;
+    let enc = url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>();
+    Some(format!("entity-name:exact={enc}"))
+}
+
 /// The `AuditEvent` of one trail record.
 pub fn audit_event(f: &AuditFacts) -> Json {
     let (code, display) = event_type(f.action);
@@ -96,8 +110,12 @@ pub fn audit_event(f: &AuditFacts) -> Json {
     if f.break_glass {
         agent["purposeOfUse"] = json!([{ "coding": [{ "system": ACT_REASON_SYSTEM, "code": "BTG", "display": "break the glass" }] }]);
     }
+    let record = record_name(f.store_id, f.seq);
     let mut entity = vec![json!({
-        "what": { "identifier": { "system": RECORD_SYSTEM, "value": format!("{}/{}", f.store_id, f.seq) } },
+        "what": { "identifier": { "system": RECORD_SYSTEM, "value": record } },
+        // Also the name: R4 AuditEvent has no identifier, and `entity-name:exact` is what a
+        // server can search for a conditional create (see [`audit_if_none_exist`]).
+        "name": record,
         "type": { "system": ENTITY_TYPE_SYSTEM, "code": "2", "display": "System Object" },
         "description": format!("sha256 {}", f.hash),
     })];

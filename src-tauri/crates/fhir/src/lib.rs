@@ -3,7 +3,7 @@
 //! * [`mapping`]: [`vigil_model::Reading`] → `Observation` per the HL7 Personal Health Device
 //!   IG and the R4 vital-signs profiles (blood-pressure panels, `dataAbsentReason` for
 //!   special values, deterministic identifiers), sensor and gateway `Device`s.
-//! * [`audit_event`]: a record of the signed audit trail → `AuditEvent` (upload not wired yet).
+//! * [`audit_event`]: a record of the signed audit trail → `AuditEvent` (uploaded by `core::audit_upload` with conditional create on the record name).
 //! * [`bundle`]: batch Bundles of conditional creates (`ifNoneExist`; Devices by conditional
 //!   update) and their responses.
 //! * [`client`]: [`FhirClient`]: rustls (TLS ≥ 1.2, site CA bundle), bearer or SMART Backend

@@ -827,6 +827,9 @@ pub fn gateway_device(info: &DeviceInfo) -> Json {
 /// The conditional-create search that finds a resource by its first identifier:
 /// `identifier=system|value` (R4 http.html "Conditional create").
 pub fn if_none_exist(resource: &Json) -> Option<String> {
+    if resource.get("resourceType").and_then(Json::as_str) == Some("AuditEvent") {
+        return crate::audit_event::audit_if_none_exist(resource);
+    }
     let id = resource.get("identifier")?.get(0)?;
     let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
     Some(format!(

@@ -374,9 +374,62 @@ impl Store {
         Ok(out)
     }
 
+    /// Up to `limit` records after `seq`, in order, stopping before the first
+    /// that does not open (an uploader must not skip over a damaged record:
+    /// `vigil audit verify` names it). For the FHIR upload's cursor.
+    pub async fn audit_entries_after(&self, seq: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut out = Vec::new();
+        for (seq, opened) in self.audit_rows_after(seq, limit).await? {
+            let Some(e) = opened else { break };
+            let hash = entry_hash(&hex::decode(&e.prev).unwrap_or_default(), seq, &e.salt, &e.record);
+            out.push(AuditEntry {
+                seq,
+                record: e.record,
+                salt: e.salt,
+                prev: e.prev,
+                hash: hex::encode(hash),
+                sig: e.sig,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The store's random id (names its audit records outside the file, e.g. in FHIR).
+    pub fn store_id(&self) -> &str {
+        self.integrity.store_id()
+    }
+
+    /// The last audit record accepted by the FHIR server (0: none yet).
+    pub async fn audit_uploaded(&self) -> Result<i64, StoreError> {
+        let v: Option<i64> = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'audit_uploaded_seq'")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("reading the audit upload cursor"))?;
+        Ok(v.unwrap_or(0))
+    }
+
+    /// Moves the upload cursor forward (never back).
+    pub async fn set_audit_uploaded(&self, seq: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ('audit_uploaded_seq', ?1)
+             ON CONFLICT(key) DO UPDATE SET value = max(value, ?1)",
+        )
+        .bind(seq)
+        .execute(&self.pool)
+        .await
+        .map_err(db("moving the audit upload cursor"))?;
+        Ok(())
+    }
+
     /// Every row: its seq and its opened body (None: it did not open).
     async fn audit_rows(&self) -> Result<Vec<(i64, Option<Sealed>)>, StoreError> {
-        let rows = sqlx::query("SELECT seq, key_id, nonce, sealed FROM audit_log ORDER BY seq")
+        self.audit_rows_after(0, i64::MAX).await
+    }
+
+    async fn audit_rows_after(&self, after: i64, limit: i64) -> Result<Vec<(i64, Option<Sealed>)>, StoreError> {
+        let rows = sqlx::query("SELECT seq, key_id, nonce, sealed FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+            .bind(after)
+            .bind(limit)
             .fetch_all(&self.pool)
             .await
             .map_err(db("reading the audit trail"))?;

@@ -10,6 +10,7 @@ mod support;
 mod mock;
 
 mod delivery;
+mod audit_events;
 
 use chrono::Utc;
 use std::collections::BTreeSet;
