@@ -157,13 +157,40 @@ fn mac_held(ik: Option<&Integrity>, table: &str, fields: &[F<'_>], mac: Option<&
     ik.is_none_or(|ik| ik.check(table, fields, mac))
 }
 
-/// The digest change of a rewritten row: its new MAC if the old one held
-/// and its record opened; else [`FAILED_MAC`], which the caller stores.
-fn settle(ik: Option<&Integrity>, delta: &mut Delta, scope: &str, old: Option<&[u8]>, new: &[u8], ok: bool) {
-    if ik.is_some() {
-        delta.remove(scope, old);
-        delta.add(scope, if ok { new } else { &FAILED_MAC[..] });
+/// Settles a rewritten row of `table` (also its digest scope), found by
+/// `key_column = key`: the digest takes its new MAC if the old one held and
+/// its record opened; else the row and the digest get [`FAILED_MAC`], so it
+/// keeps failing verification (never made valid by the upgrade).
+#[allow(clippy::too_many_arguments)]
+async fn settle<K>(
+    tx: &mut SqliteConnection,
+    ik: Option<&Integrity>,
+    delta: &mut Delta,
+    table: &str,
+    key_column: &str,
+    key: K,
+    old: Option<&[u8]>,
+    new: &[u8],
+    ok: bool,
+) -> Result<(), StoreError>
+where
+    K: Send + sqlx::Type<sqlx::Sqlite> + for<'q> sqlx::Encode<'q, sqlx::Sqlite>,
+{
+    if ik.is_none() {
+        return Ok(());
     }
+    delta.remove(table, old);
+    delta.add(table, if ok { new } else { &FAILED_MAC[..] });
+    if !ok {
+        let sql = format!("UPDATE {table} SET mac = ? WHERE {key_column} = ?");
+        sqlx::query(&sql)
+            .bind(&FAILED_MAC[..])
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("upgrading: marking a row that failed"))?;
+    }
+    Ok(())
 }
 
 async fn admissions(
@@ -232,15 +259,7 @@ async fn admissions(
             }
         };
         let ok = held && opened;
-        settle(ik, delta, "admissions", old.as_deref(), &mac, ok);
-        if ik.is_some() && !ok {
-            sqlx::query("UPDATE admissions SET mac = ? WHERE id = ?")
-                .bind(&FAILED_MAC[..])
-                .bind(&id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db(what))?;
-        }
+        settle(tx, ik, delta, "admissions", "id", &id, old.as_deref(), &mac, ok).await?;
     }
     Ok(rows.len() as u64)
 }
@@ -317,15 +336,7 @@ async fn alarms(
             }
         };
         let ok = held && opened;
-        settle(ik, delta, "alarm_log", old.as_deref(), &mac, ok);
-        if ik.is_some() && !ok {
-            sqlx::query("UPDATE alarm_log SET mac = ? WHERE id = ?")
-                .bind(&FAILED_MAC[..])
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db(what))?;
-        }
+        settle(tx, ik, delta, "alarm_log", "id", id, old.as_deref(), &mac, ok).await?;
     }
     Ok(rows.len() as u64)
 }
@@ -383,15 +394,7 @@ async fn devices(
         };
         let mac = logs::write_device_row(tx, keys, l, ik, added_at, &body).await?;
         let ok = held && opened;
-        settle(ik, delta, "devices", old.as_deref(), &mac, ok);
-        if ik.is_some() && !ok {
-            sqlx::query("UPDATE devices SET mac = ? WHERE address_tag = ?")
-                .bind(&FAILED_MAC[..])
-                .bind(l.address(&body.address))
-                .execute(&mut *tx)
-                .await
-                .map_err(db(what))?;
-        }
+        settle(tx, ik, delta, "devices", "address_tag", l.address(&body.address), old.as_deref(), &mac, ok).await?;
     }
     Ok(rows.len() as u64)
 }
