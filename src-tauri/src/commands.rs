@@ -384,18 +384,8 @@ pub async fn report_pdf(
     for n in 1..100 {
         let name = if n == 1 { format!("{stem}.pdf") } else { format!("{stem}-{n}.pdf") };
         let path = dir.join(name);
-        let mut o = std::fs::OpenOptions::new();
-        o.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-        match o.open(&path) {
-            Ok(mut f) => {
-                use std::io::Write;
-                f.write_all(&pdf)
-                    .and_then(|_| f.sync_all())
-                    .map_err(|e| failed(format!("{}: {e}", path.display())))?;
-                return Ok(path.display().to_string());
-            }
+        match crate::report::write_new(&path, |f| std::io::Write::write_all(f, &pdf)) {
+            Ok(()) => return Ok(path.display().to_string()),
             // Never over another report: the next free name.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(failed(format!("{}: {e}", path.display()))),

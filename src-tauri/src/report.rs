@@ -105,7 +105,7 @@ fn format_name(f: ReportFormat) -> &'static str {
 
 /// Creates `path` (never an existing file: a report is not written over
 /// another), mode 0600, and writes it; a half-written file is removed.
-fn write_new(path: &Path, write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>) -> std::io::Result<()> {
+pub(crate) fn write_new(path: &Path, write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>) -> std::io::Result<()> {
     let mut o = std::fs::OpenOptions::new();
     o.write(true).create_new(true);
     #[cfg(unix)]
