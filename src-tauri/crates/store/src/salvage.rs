@@ -129,6 +129,22 @@ async fn walk(pool: &SqlitePool, cols: &str, table: &str, hi: i64) -> (Vec<Sqlit
 }
 
 /// Whether the damaged file's rows name their data key (schema 6 on).
+/// Lists the rowid ranges of `table` on pages SQLite could not read (no time
+/// bounds known); how many rows they held.
+fn lost_ranges(lost_rows: &mut Vec<LostRows>, table: &'static str, bad: Vec<(i64, i64)>) -> u64 {
+    let mut n = 0;
+    for (first_id, last_id) in bad {
+        n += (last_id - first_id + 1) as u64;
+        lost_rows.push(LostRows {
+            table,
+            first_id,
+            last_id,
+            between: None,
+        });
+    }
+    n
+}
+
 /// Whether the damaged store has `table` at all (older schemas lack some).
 async fn has_table(pool: &SqlitePool, table: &str) -> bool {
     sqlx::query_scalar::<_, bool>("SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1")
@@ -265,14 +281,8 @@ impl Store {
                 Some((r.try_get::<i64, _>("id").ok()?, key?))
             })
             .collect();
-        report
-            .lost_rows
-            .extend(bad_series.into_iter().map(|(a, b)| LostRows {
-                table: "series",
-                first_id: a,
-                last_id: b,
-                between: None,
-            }));
+        // Their chunks are reported as lost by series below; the rows themselves here.
+        lost_ranges(&mut report.lost_rows, "series", bad_series);
 
         // Chunks.
         let hi = high_id(pool, "chunks").await;
@@ -421,15 +431,7 @@ impl Store {
         events.sort_by_key(|e| e.1);
         report.alarm_records_recovered = events.len() as u64;
         self.log_alarms(&events).await?;
-        for (a, b) in bad {
-            report.alarm_records_lost += (b - a + 1) as u64;
-            report.lost_rows.push(LostRows {
-                table: "alarm_log",
-                first_id: a,
-                last_id: b,
-                between: None,
-            });
-        }
+        report.alarm_records_lost += lost_ranges(&mut report.lost_rows, "alarm_log", bad);
 
         // Admissions (rowid order; ids are text).
         let cols = if sealed_layout {
@@ -478,15 +480,7 @@ impl Store {
             }
             report.admissions_recovered += 1;
         }
-        for (a, b) in bad {
-            report.admissions_lost += (b - a + 1) as u64;
-            report.lost_rows.push(LostRows {
-                table: "admissions",
-                first_id: a,
-                last_id: b,
-                between: None,
-            });
-        }
+        report.admissions_lost += lost_ranges(&mut report.lost_rows, "admissions", bad);
 
         // Users: without them no one could sign in to the new store but a first admin.
         if has_table(pool, "users").await {
@@ -512,15 +506,7 @@ impl Store {
                     None => report.users_lost += 1,
                 }
             }
-            for (a, b) in bad {
-                report.users_lost += (b - a + 1) as u64;
-                report.lost_rows.push(LostRows {
-                    table: "users",
-                    first_id: a,
-                    last_id: b,
-                    between: None,
-                });
-            }
+            report.users_lost += lost_ranges(&mut report.lost_rows, "users", bad);
         }
         Ok(report)
     }
