@@ -86,7 +86,8 @@ impl Vigil {
     /// The first admin, only while there is no user at all, and never in a store that
     /// replaced a damaged one (its users were in the old file).
     pub async fn create_first_admin(&self, name: &str, password: &str) -> Result<SessionView, CoreError> {
-        if self.info.store_recovered_from.is_some() && !self.has_users().await? {
+        let has_users = self.has_users().await?;
+        if !has_users && self.info.store_recovered_from.is_some() {
             self.auth.record_action(
                 &Actor::signed_out(),
                 Action::ManageUsers.as_str(),
@@ -96,7 +97,7 @@ impl Vigil {
             );
             return Err(crate::auth::AuthError::UsersInDamagedStore.into());
         }
-        if self.has_users().await? {
+        if has_users {
             return Err(crate::auth::AuthError::Forbidden {
                 role: crate::auth::Role::Admin,
                 action: Action::ManageUsers,
