@@ -26,6 +26,7 @@ const base: SyncView = {
   uploaded: 1200,
   last_error: null,
   duplicate_devices: 0,
+  audit_pending: 0,
 };
 
 describe("sync status text", () => {
@@ -47,6 +48,10 @@ describe("sync status text", () => {
     expect(m.deadLetters).toBe("2 refused");
     expect(m.deadCount).toBe(2);
     expect(m.title).toContain("Last error: HTTP 503");
+  });
+
+  it("says audit records not yet on the server beside the readings", () => {
+    expect(syncModel({ ...base, audit_pending: 3 }).pending).toBe("nothing waiting; 3 audit record(s) to send");
   });
 
   it("counts parked readings with the refused ones and says why the last was set aside", () => {

@@ -34,6 +34,7 @@ export function syncModel(s: SyncView): SyncModel {
   const text = level === "ok" ? "FHIR \u2713 synced" : level === "down" ? "FHIR \u26A0 NOT SYNCING" : "FHIR \u2026 connecting";
   let pending = pendingText(s.pending, s.oldest_pending_age_s);
   if (s.waiting_for_patient > 0) pending += ` (${s.waiting_for_patient} need a patient link)`;
+  if (s.audit_pending > 0) pending += `; ${s.audit_pending} audit record(s) to send`;
   const deadLetters = s.parked > 0 ? `${s.dead_letters} refused, ${s.parked} parked` : `${s.dead_letters} refused`;
   const title = [
     `${text}: ${pending}, ${deadLetters}`,

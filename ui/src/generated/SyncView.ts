@@ -19,4 +19,8 @@ last_set_aside: string | null, uploaded: number, last_error: string | null,
 /**
  * Devices whose identifier the server holds more than once (Vigil uses the lowest id).
  */
-duplicate_devices: number, };
+duplicate_devices: number, 
+/**
+ * Audit-trail records not yet on the server as `AuditEvent`s (`audit_upload`).
+ */
+audit_pending: number, };

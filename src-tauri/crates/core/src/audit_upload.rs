@@ -12,7 +12,7 @@
 //! open is never passed over either (`vigil audit verify` names it).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use vigil_fhir::audit_event::{audit_event, AuditFacts};
@@ -33,6 +33,9 @@ pub struct AuditUploadStats {
     pub uploaded: AtomicU64,
     /// Passes that failed (server down, a refused record, the store unreadable).
     pub failures: AtomicU64,
+    /// Why the last pass failed; None once a pass succeeds. The sync status is not
+    /// "healthy" while it is set: the trail is not reaching the server.
+    pub last_error: Mutex<Option<String>>,
 }
 
 fn facts<'a>(store_id: &'a str, gateway_id: &'a str, e: &'a AuditEntry) -> AuditFacts<'a> {
@@ -99,6 +102,7 @@ pub async fn run(
         let wait = match pass(&store, &client, &gateway_id).await {
             Ok(n) => {
                 stats.uploaded.fetch_add(n as u64, Ordering::Relaxed);
+                *stats.last_error.lock().unwrap() = None;
                 backoff = Duration::from_secs(1);
                 if n as i64 == BATCH {
                     Duration::ZERO
@@ -109,6 +113,7 @@ pub async fn run(
             Err(e) => {
                 stats.failures.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(error = %e, "audit upload failed; retrying");
+                *stats.last_error.lock().unwrap() = Some(e);
                 let w = backoff;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
                 w

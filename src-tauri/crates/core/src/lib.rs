@@ -86,6 +86,8 @@ pub struct SyncView {
     pub last_error: Option<String>,
     /// Devices whose identifier the server holds more than once (Vigil uses the lowest id).
     pub duplicate_devices: u64,
+    /// Audit-trail records not yet on the server as `AuditEvent`s (`audit_upload`).
+    pub audit_pending: u64,
 }
 
 /// A FHIR Patient found by MRN, for the nurse to confirm at admission. `Debug` shows only
@@ -711,9 +713,15 @@ impl Vigil {
         let st = s.status.borrow().clone();
         let q = self.store.outbox_status().await.ok();
         let now = self.ctx.clock.now();
+        // The audit trail's upload counts too: never "healthy" while it is failing.
+        let audit_error = s.audit.last_error.lock().unwrap().clone();
+        let audit_pending = match (self.store.audit_len().await, self.store.audit_uploaded().await) {
+            (Ok(len), Ok(done)) => (len - done).max(0) as u64,
+            _ => 0,
+        };
         Some(SyncView {
             server: server.clone(),
-            healthy: st.healthy,
+            healthy: st.healthy && audit_error.is_none(),
             pending: q.as_ref().map_or(st.pending, |q| q.pending_readings),
             waiting_for_patient: st.waiting_for_patient,
             oldest_pending_age_s: match &q {
@@ -724,8 +732,9 @@ impl Vigil {
             parked: q.as_ref().map_or(st.parked, |q| q.parked),
             last_set_aside: q.map_or(st.last_set_aside, |q| q.last_set_aside),
             uploaded: st.uploaded,
-            last_error: st.last_error,
+            last_error: st.last_error.or(audit_error.map(|e| format!("audit trail: {e}"))),
             duplicate_devices: st.duplicate_devices,
+            audit_pending,
         })
     }
 

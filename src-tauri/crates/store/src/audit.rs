@@ -408,6 +408,14 @@ impl Store {
         Ok(v.unwrap_or(0))
     }
 
+    /// How many records the trail holds (its last sequence number).
+    pub async fn audit_len(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM audit_log")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db("counting the audit trail"))
+    }
+
     /// Moves the upload cursor forward (never back).
     pub async fn set_audit_uploaded(&self, seq: i64) -> Result<(), StoreError> {
         sqlx::query(

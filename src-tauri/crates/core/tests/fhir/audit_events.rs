@@ -46,7 +46,16 @@ async fn the_audit_trail_uploads_as_audit_events_exactly_once() {
     v.user_admit(admit("bed-1", "MRN-AUDIT-1")).await.unwrap();
     v.user_pause_audio("bed-1").await.unwrap();
     v.sign_out();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The sync status counts records still to send until the server has them all.
+    let mut pending = u64::MAX;
+    for _ in 0..100 {
+        pending = v.sync_status().await.unwrap().audit_pending;
+        if pending == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(pending, 0, "audit records left unsent");
     v.shutdown().await;
     let (records, store_id) = trail_len(dir.path()).await;
     assert!(records >= 5, "{records} records");
