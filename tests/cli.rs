@@ -156,6 +156,30 @@ fn gateway_refuses_to_start_without_a_key() {
     );
 }
 
+/// An installer checks what is installed with `--version` on whatever
+/// command they are looking at; it needs no key, store or user.
+#[test]
+fn version_is_answered_by_every_subcommand_with_the_commit() {
+    let empty = tempfile::tempdir().unwrap();
+    for args in [
+        &["--version"][..],
+        &["gateway", "--version"],
+        &["replay", "--version"],
+        &["decode", "--version"],
+        &["store", "verify", "--version"],
+        &["key", "rotate", "--version"],
+        &["report", "--version"],
+        &["audit", "export", "--version"],
+        &["user", "add", "--version"],
+    ] {
+        let out = vigil().arg("--data-dir").arg(empty.path()).args(args).output().unwrap();
+        let s = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(s.contains(env!("CARGO_PKG_VERSION")) && s.contains("(commit "), "{args:?}: {s}");
+    }
+    assert!(std::fs::read_dir(empty.path()).unwrap().next().is_none(), "--version touched the data directory");
+}
+
 #[test]
 fn gateway_help_lists_scenarios() {
     let out = vigil().args(["gateway", "--help"]).output().unwrap();

@@ -19,8 +19,19 @@ fn scenario_help() -> String {
     s
 }
 
+/// What `--version` prints (on every subcommand): the release, the commit it
+/// was built from and the build date (`src-tauri/build.rs`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("VIGIL_COMMIT"),
+    ", built ",
+    env!("VIGIL_BUILD_DATE"),
+    ")"
+);
+
 #[derive(Parser, Debug)]
-#[command(name = "vigil", version, about = "Vigil: real-time bedside patient monitoring", long_about = None)]
+#[command(name = "vigil", version = VERSION, propagate_version = true, about = "Vigil: real-time bedside patient monitoring", long_about = None)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
