@@ -295,6 +295,82 @@ fn gateway_stops_cleanly_on_sigterm_with_every_reading_durable() {
     assert_eq!(n, stored);
 }
 
+/// IT backs up a workstation while its gateway records, and restores it:
+/// never under a running monitor, never over newer data without --force,
+/// and the replaced store is kept. The restored store verifies (no false
+/// "rolled back") and holds exactly the backup's readings.
+#[test]
+fn store_backup_while_the_gateway_writes_and_restore_after_it_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = passphrase("gateway-test-passphrase");
+    ensure_users(dir.path(), &key);
+    let log = std::fs::File::create(dir.path().join("gateway.log")).unwrap();
+    let mut gateway = vigil()
+        .args(["gateway", "--simulate", "ward", "--speed", "30", "--data-dir"])
+        .arg(dir.path())
+        .env("VIGIL_PASSPHRASE", "gateway-test-passphrase")
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let store_cmd = |args: &[&str]| {
+        let mut c = vigil();
+        signed(&mut c, args);
+        c.args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("VIGIL_PASSPHRASE", "gateway-test-passphrase")
+            .output()
+            .unwrap()
+    };
+    std::thread::sleep(Duration::from_secs(3));
+    let backup = dir.path().join("backup.db");
+    let out = store_cmd(&["store", "backup", backup.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("chunks verified") && said.contains("encrypted"), "{said}");
+
+    let out = store_cmd(&["store", "restore", backup.to_str().unwrap(), "--force"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("running"), "restored under a running gateway: {err}");
+
+    std::thread::sleep(Duration::from_secs(1));
+    unsafe { libc_kill(gateway.id() as i32, SIGTERM) };
+    assert!(gateway.wait().unwrap().success());
+
+    let out = store_cmd(&["store", "restore", backup.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("--force"), "replaced newer data: {err}");
+
+    let out = store_cmd(&["store", "restore", backup.to_str().unwrap(), "--force"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("kept as"), "{said}");
+    let out = store_cmd(&["store", "verify"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let count = |path: &Path| {
+        rt.block_on(async {
+            let key = vigil_store::KeySource::passphrase("gateway-test-passphrase", "test");
+            let s = vigil_store::Store::open_with_counter_dir(path, &key, None).await.unwrap();
+            let from = chrono::Utc::now() - chrono::Duration::days(2);
+            let to = chrono::Utc::now() + chrono::Duration::days(2);
+            let n = s.query_range(None, from, to).await.unwrap().len();
+            s.close().await;
+            n
+        })
+    };
+    let aside = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.to_string_lossy().contains("vigil.db.replaced-"))
+        .expect("the replaced store is kept");
+    let (restored, in_backup, replaced) = (count(&dir.path().join("vigil.db")), count(&backup), count(&aside));
+    assert!(in_backup > 0);
+    assert_eq!(restored, in_backup);
+    assert!(replaced > in_backup, "the gateway went on after the backup: {replaced} vs {in_backup}");
+}
+
 #[test]
 fn gateway_with_a_key_file_says_so_and_sigint_works() {
     let dir = tempfile::tempdir().unwrap();

@@ -235,6 +235,138 @@ pub fn verify(global: &Global) -> ExitCode {
     }
 }
 
+/// `vigil store backup <file>`: a verified, still encrypted copy of the store,
+/// taken while the app or a gateway may be writing it.
+pub fn backup(global: &Global, file: &Path) -> ExitCode {
+    let key = match global.data_dir().map_err(|e| e.to_string()).and_then(|dir| {
+        config::resolve_key(global.key_file.as_deref(), &dir).map_err(|e| e.to_string())
+    }) {
+        Ok(k) => k,
+        Err(e) => return fail(&e),
+    };
+    let (rt, store, user) = match open(global, cli_auth::STORE_BACKUP) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let result = rt.block_on(store.backup(file, &key));
+    finish(&rt, &store, user, result.is_ok(), "store backup");
+    rt.block_on(store.close());
+    match result {
+        Ok(b) => {
+            println!(
+                "vigil store backup: {} ({:.1} MB, {} chunks verified, newest reading {}); encrypted: restoring it needs this site's passphrase or key file, which is not in the backup",
+                b.path.display(),
+                b.bytes as f64 / 1e6,
+                b.chunks_checked,
+                b.activity.newest_reading.map(|t| t.to_rfc3339()).unwrap_or_else(|| "none".into()),
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&format!("backup not written: {e}")),
+    }
+}
+
+/// `vigil store restore <file> [--force]`: checks the backup, then replaces the
+/// store with it (the replaced store is kept aside). The command is audited in
+/// the store that is in place afterwards.
+pub fn restore(global: &Global, file: &Path, force: bool) -> ExitCode {
+    let dir = match global.data_dir() {
+        Ok(d) => d,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let key = match config::resolve_key(global.key_file.as_deref(), &dir) {
+        Ok(k) => k,
+        Err(e) => return fail(&e.to_string()),
+    };
+    if let Err(e) = config::secure_data_dir(&dir) {
+        return fail(&e.to_string());
+    }
+    let path = config::store_path(&dir);
+    let credentials = match cli_auth::credentials(global) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    // The current store: its users decide who may restore, and what it holds
+    // whether a restore would lose anything. None on a new workstation.
+    let (user, current) = if path.exists() {
+        let store = match rt.block_on(Store::open(&path, &key)) {
+            Ok(s) => s,
+            Err(e) => return fail(&format!("{e} (a damaged store is moved aside when Vigil starts; restore after that)")),
+        };
+        let first = Ok(vigil_core::auth::Actor::os());
+        let user = match cli_auth::sign_in_unless_no_users(&rt, &store, &credentials, cli_auth::STORE_RESTORE, first) {
+            Ok(u) => u,
+            Err(code) => return code,
+        };
+        let current = rt.block_on(store.activity());
+        rt.block_on(store.close());
+        match current {
+            Ok(c) => (Some(user), Some(c)),
+            Err(e) => return fail(&e.to_string()),
+        }
+    } else {
+        (None, None)
+    };
+    let counters = vigil_store::default_counter_dir();
+    let result = rt.block_on(vigil_store::backup::restore(
+        file,
+        &path,
+        &key,
+        current.as_ref(),
+        force,
+        counters.as_deref(),
+        chrono::Utc::now(),
+    ));
+    // Record the command in whichever store is in place now.
+    match rt.block_on(Store::open(&path, &key)) {
+        Ok(store) => {
+            let detail = match &result {
+                Ok(r) => format!(
+                    "store restore: from a backup with {} chunks; replaced store {}",
+                    r.activity.chunks,
+                    r.replaced.as_ref().map(|p| format!("kept as {}", p.display())).unwrap_or_else(|| "none".into())
+                ),
+                Err(_) => "store restore: refused or failed; the store was not replaced".into(),
+            };
+            let user = match user {
+                Some(u) => Ok(u),
+                None => cli_auth::sign_in_unless_no_users(
+                    &rt,
+                    &store,
+                    &credentials,
+                    cli_auth::STORE_RESTORE,
+                    Ok(vigil_core::auth::Actor::os()),
+                ),
+            };
+            match user {
+                Ok(u) => finish(&rt, &store, u, result.is_ok(), detail),
+                // The restored store's users refuse this user: it is restored, but say so.
+                Err(_) => eprintln!("vigil: the restored store does not know this user; the restore was not recorded in its trail"),
+            }
+            rt.block_on(store.close());
+        }
+        Err(e) if result.is_ok() => return fail(&format!("restored, but the restored store does not open: {e}")),
+        Err(_) => {}
+    }
+    match result {
+        Ok(r) => {
+            println!(
+                "vigil store restore: {} restored ({} chunks verified, newest reading {}){}",
+                file.display(),
+                r.chunks_checked,
+                r.activity.newest_reading.map(|t| t.to_rfc3339()).unwrap_or_else(|| "none".into()),
+                r.replaced.map(|p| format!("; the replaced store is kept as {}", p.display())).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&format!("not restored: {e}")),
+    }
+}
+
 /// Copies what still opens from a damaged store into the current one and
 /// says what could not be recovered (series and time ranges, no values).
 pub fn salvage(global: &Global, file: &Path) -> ExitCode {

@@ -352,6 +352,24 @@ pub enum StoreCommand {
         /// The damaged database file.
         file: PathBuf,
     },
+    /// Write a consistent copy of the store while Vigil runs (SQLite VACUUM
+    /// INTO), then open and verify the copy. It stays encrypted: restoring it
+    /// needs this site's passphrase or key file, which is not in the backup.
+    Backup {
+        /// The backup file to create (never overwritten).
+        file: PathBuf,
+    },
+    /// Replace the store with a backup, after opening and verifying the backup
+    /// with the site key. Refused while the app or a gateway runs on this data
+    /// directory, and over a store holding newer data unless --force. The
+    /// replaced store is moved aside (vigil.db.replaced-<time>), never deleted.
+    Restore {
+        /// The backup file (left unchanged).
+        file: PathBuf,
+        /// Replace a store that holds data the backup does not.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
@@ -572,6 +590,18 @@ pub fn main() -> ExitCode {
         }) => {
             init_logging(CLI_LOG);
             crate::admin::salvage(&cli.global, &file)
+        }
+        Some(Command::Store {
+            command: StoreCommand::Backup { file },
+        }) => {
+            init_logging(CLI_LOG);
+            crate::admin::backup(&cli.global, &file)
+        }
+        Some(Command::Store {
+            command: StoreCommand::Restore { file, force },
+        }) => {
+            init_logging(CLI_LOG);
+            crate::admin::restore(&cli.global, &file, force)
         }
         Some(Command::Fhir {
             command: FhirCommand::DeadLetters,

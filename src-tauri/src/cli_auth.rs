@@ -37,6 +37,14 @@ pub const STORE_SALVAGE: CliCommand = CliCommand {
     audit: "store_salvage",
     action: Action::ManageKeys,
 };
+pub const STORE_BACKUP: CliCommand = CliCommand {
+    audit: "store_backup",
+    action: Action::ManageKeys,
+};
+pub const STORE_RESTORE: CliCommand = CliCommand {
+    audit: "store_restore",
+    action: Action::ManageKeys,
+};
 pub const MANAGE_KEYS: CliCommand = CliCommand {
     audit: "manage_keys",
     action: Action::ManageKeys,

@@ -242,6 +242,8 @@ pub struct Vigil {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     info: AppInfo,
     auth: auth::Auth,
+    /// Held while running: `vigil store restore` refuses to replace a store in use.
+    _in_use: vigil_store::backup::InUse,
 }
 
 /// Live fan-out capacity per subscriber before it lags and resyncs.
@@ -250,6 +252,7 @@ const LIVE_CAPACITY: usize = 8192;
 impl Vigil {
     pub async fn start(cfg: Config) -> Result<Vigil, CoreError> {
         config::secure_data_dir(&cfg.data_dir).map_err(|e| CoreError::Config(e.to_string()))?;
+        let in_use = vigil_store::backup::InUse::shared(&config::store_path(&cfg.data_dir))?;
         // A damaged store is moved aside and replaced: monitoring must not
         // depend on the record (a wrong key is still refused).
         let (store, moved_aside) =
@@ -456,6 +459,7 @@ impl Vigil {
             tasks: Mutex::new(tasks),
             info,
             auth,
+            _in_use: in_use,
         })
     }
 

@@ -10,6 +10,7 @@
 //! latest per bed, admit/discharge — so the layout can change behind it.
 
 mod audit;
+pub mod backup;
 mod chunks;
 mod codec;
 pub mod crypto;
@@ -130,6 +131,9 @@ pub enum StoreError {
     Damaged { path: PathBuf, reason: String },
     #[error("{0}")]
     Spill(String),
+    /// A backup or restore could not be made or was refused (the message says why).
+    #[error("{0}")]
+    Backup(String),
     /// Moving an older store's rows to the sealed layout of schema 11
     /// failed; the transaction rolled back and the next open tries again.
     #[error("the store could not be upgraded to schema 11 ({0}); nothing was changed")]
@@ -526,11 +530,16 @@ async fn quick_check(pool: &SqlitePool, path: &Path) -> Result<(), StoreError> {
 /// Renames `path` (and its `-wal`/`-shm` files, which SQLite finds by name)
 /// to `<name>.corrupt-<UTC time>`; returns the new path.
 pub fn move_aside(path: &Path, now: DateTime<Utc>) -> Result<PathBuf, StoreError> {
+    move_aside_as(path, "corrupt", now)
+}
+
+/// Moves the store and its `-wal`/`-shm` files to `<name>.<why>-<UTC time>`.
+pub(crate) fn move_aside_as(path: &Path, why: &str, now: DateTime<Utc>) -> Result<PathBuf, StoreError> {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let aside = path.with_file_name(format!("{name}.corrupt-{}", now.format("%Y%m%dT%H%M%S%.3fZ")));
+    let aside = path.with_file_name(format!("{name}.{why}-{}", now.format("%Y%m%dT%H%M%S%.3fZ")));
     let io = |e: std::io::Error, p: &Path| {
         StoreError::Key(format!(
-            "cannot move the damaged store {} aside: {e}",
+            "cannot move the store {} aside: {e}",
             p.display()
         ))
     };
