@@ -33,6 +33,14 @@ describe("trends on one time axis", () => {
     expect(panRange(700, 900, 1, 1000)).toEqual([800, 1000]);
   });
 
+  it("a past stay pans no earlier than its admission and no later than its discharge", () => {
+    // Stay 1000..5000: half a 1000-wide range back from 1200 would start at 700.
+    expect(panRange(1200, 2200, -1, 5000, 1000)).toEqual([1000, 2000]);
+    // A 7-day view that already starts before the admission stays put.
+    expect(panRange(500, 5000, -1, 5000, 1000)).toEqual([500, 5000]);
+    expect(panRange(4000, 5000, 1, 5000, 1000)).toEqual([4000, 5000]);
+  });
+
   it("a zoom is at least a minute, in either drag direction", () => {
     expect(zoomRange(5000, 1000)).toEqual([-27000, 33000]);
     expect(zoomRange(0, 3_600_000)).toEqual([0, 3_600_000]);

@@ -66,14 +66,22 @@ export function lineRuns(values: readonly (number | null)[]): number {
   return runs;
 }
 
-/** The range shifted by half its span, earlier (-1) or later (+1); never past `now`. */
-export function panRange(from: number, to: number, dir: -1 | 1, now: number): [number, number] {
+/**
+ * The range shifted by half its span, earlier (-1) or later (+1); never past
+ * `now` (a stay's discharge), never before `earliest` (a stay's admission).
+ */
+export function panRange(from: number, to: number, dir: -1 | 1, now: number, earliest = -Infinity): [number, number] {
   const span = to - from;
   let f = from + (dir * span) / 2;
   let t = f + span;
   if (t > now) {
     t = now;
     f = now - span;
+  }
+  if (dir < 0 && f < earliest) {
+    // Already showing the stay's start: stay put.
+    f = Math.min(from, earliest);
+    t = f + span;
   }
   return [f, t];
 }
