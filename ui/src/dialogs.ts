@@ -1,7 +1,7 @@
 // Admit and discharge dialogs. Modal overlays created on open and removed on close.
 
 import type { AdmissionListItem, AdmissionView, AdmitRequest, AppInfo, BedView, DeadLetter, DeviceInfoView, DeviceKind, DeviceView, News2Entry, ParameterLimit, PatientMatch, ScanResult, FlowsheetRequest, FlowsheetView, TrendRequest, TrendView } from "./contract";
-import { staySpanText, stayEnd } from "./flowsheet";
+import { stayEnd } from "./flowsheet";
 import { deadLetterRows, fhirErrorText, matchConflict, matchText, requeueText } from "./sync";
 import { h, setHidden, setText } from "./dom";
 import { TrendPanel, type TrendDeps } from "./trends";
@@ -525,8 +525,6 @@ export class Dialogs {
     const who = a.display_name ? ` \u2014 ${a.display_name}` : "";
     const stay = { admission: a.id, start: Date.parse(a.admitted_at), end: a.discharged_at ? Date.parse(a.discharged_at) : null };
     const panel = new TrendPanel(this.trendDeps(), a.bed, `${this.deps.bedLabel(a.bed)}${who}`, stay);
-    const span = h("div", { class: "field-note stay-span", testid: "stay-span", text: `Stay ${staySpanText(a)}` });
-    panel.root.insertBefore(span, panel.root.children[1] ?? null);
     const back = h("button", { class: "btn", testid: "stay-back", text: "\u25c0 Admissions", attrs: { type: "button" } });
     back.addEventListener("click", () => this.openAdmissions());
     this.trendActions(panel, a.bed, a.id, [back]);

@@ -9,7 +9,6 @@
 import type { AdmissionListItem, FlowCellView, FlowRowView, FlowsheetView } from "./contract";
 import { displayUnit } from "./codes";
 import { h } from "./dom";
-import { formatDateTime } from "./format";
 
 /** A cell's text: "" when the hour holds nothing. */
 export function flowCellText(row: Pick<FlowRowView, "kind">, cell: FlowCellView): string {
@@ -39,11 +38,6 @@ export function dateSpans(columns: readonly { date: string }[]): { date: string;
 /** The end of a stay's data (ms): its discharge, or now while still admitted. */
 export function stayEnd(a: Pick<AdmissionListItem, "discharged_at">, now: number): number {
   return a.discharged_at ? Date.parse(a.discharged_at) : now;
-}
-
-/** "2026-03-24 10:00 – 2026-03-31 12:00" or "… – now". */
-export function staySpanText(a: Pick<AdmissionListItem, "admitted_at" | "discharged_at">): string {
-  return `${formatDateTime(Date.parse(a.admitted_at))} \u2013 ${a.discharged_at ? formatDateTime(Date.parse(a.discharged_at)) : "now (admitted)"}`;
 }
 
 /** The flowsheet as a table (first column and header rows stay in view while scrolling). */

@@ -144,8 +144,14 @@ export class TrendPanel {
     this.root = h(
       "div",
       { class: "trends", testid: stay ? `trends-stay-${stay.admission}` : `trends-${bed}` },
-      h("div", { class: "trend-head" }, h("h2", { text: title }), ranges, h("span", { class: "spacer" }), tabBar, earlier, later),
-      this.status,
+      h("div", { class: "trend-head" }, h("h2", { text: title }), ranges, h("span", { class: "spacer" }), earlier, later),
+      h(
+        "div",
+        { class: "trend-sub" },
+        tabBar,
+        stay ? h("span", { class: "stay-span", testid: "stay-span", text: `Stay ${formatDateTime(stay.start)} \u2013 ${stay.end === null ? "now (admitted)" : formatDateTime(stay.end)}` }) : null,
+        this.status,
+      ),
       this.error,
       this.chartPane,
       this.flowPane,
