@@ -24,7 +24,8 @@ describe("flowsheet cells", () => {
   });
 
   it("rows are labelled with their display unit; sub-scores sit under NEWS2", () => {
-    expect(flowRowLabel({ kind: "vital", label: "SpO2", unit: "%" })).toBe("SpO2 (%)");
+    expect(flowRowLabel({ kind: "vital", label: "SpO2", unit: "%" })).toBe("SpO2, %");
+    expect(flowRowLabel({ kind: "vital", label: "PR (SpO2)", unit: "/min" })).toBe("PR (SpO2), /min");
     expect(flowRowLabel({ kind: "subscore", label: "RR", unit: "" })).toBe("\u00b7 RR");
     expect(flowRowLabel({ kind: "news2", label: "NEWS2", unit: "" })).toBe("NEWS2");
   });

@@ -18,10 +18,10 @@ export function flowCellText(row: Pick<FlowRowView, "kind">, cell: FlowCellView)
   return Number.isInteger(cell.value) ? String(cell.value) : cell.value.toFixed(1);
 }
 
-/** A row's label as printed in the first column: "HR (/min)", "NEWS2", "· SpO2". */
+/** A row's label as printed in the first column: "HR, /min", "PR (SpO2), /min", "NEWS2", "· SpO2". */
 export function flowRowLabel(row: Pick<FlowRowView, "kind" | "label" | "unit">): string {
   if (row.kind === "subscore") return `\u00b7 ${row.label}`;
-  return row.unit ? `${row.label} (${displayUnit(row.unit)})` : row.label;
+  return row.unit ? `${row.label}, ${displayUnit(row.unit)}` : row.label;
 }
 
 /** Runs of columns on the same local date: the header's first line. */
@@ -68,9 +68,18 @@ export function flowsheetTable(view: FlowsheetView): HTMLElement {
       }),
     ),
   );
+  const caption = h("p", {
+    class: "flowsheet-caption",
+    text: `One column per hour of the ward's clock (${view.zone}); vitals: the hour's median; NEWS2: the hour's highest score and its parts; alarms: how many started, highest priority. Blank: nothing recorded.`,
+  });
   return h(
     "div",
-    { class: "flowsheet-scroll" },
-    h("table", { class: "flowsheet", testid: "flowsheet-table" }, h("thead", {}, dates, hours), h("tbody", {}, ...body)),
+    {},
+    caption,
+    h(
+      "div",
+      { class: "flowsheet-scroll" },
+      h("table", { class: "flowsheet", testid: "flowsheet-table" }, h("thead", {}, dates, hours), h("tbody", {}, ...body)),
+    ),
   );
 }

@@ -60,10 +60,9 @@ describe("trends on one time axis", () => {
   it("labels the time axis in 24 h local time, with the date over long ranges", () => {
     const t = new Date(2026, 11, 5, 0, 0).getTime();
     expect(timeTicks([t + 3_600_000 * 13.5], 3_600_000)).toEqual(["13:30"]);
-    expect(timeTicks([t, t + 6 * 3_600_000], 7 * 86_400_000)).toEqual(["05/12 00:00", "06:00"]);
-    // A 7-day view starting at 16:00: the next midnight carries the date, not both side by side.
-    expect(timeTicks([t - 8 * 3_600_000, t, t + 8 * 3_600_000], 7 * 86_400_000)).toEqual(["16:00", "05/12 00:00", "08:00"]);
-    expect(timeTicks([t + 3_600_000, t + 9 * 3_600_000], 2 * 86_400_000)).toEqual(["05/12 01:00", "09:00"]);
+    expect(timeTicks([t, t + 6 * 3_600_000], 7 * 86_400_000)).toEqual(["00:00\n05/12", "06:00"]);
+    // A 7-day view starting at 16:00: the date goes under the time, so labels 8 h apart never overlap.
+    expect(timeTicks([t - 8 * 3_600_000, t, t + 8 * 3_600_000], 7 * 86_400_000)).toEqual(["16:00\n04/12", "00:00\n05/12", "08:00"]);
   });
 
   it("widens a scale to show its limits, and leaves an empty one alone", () => {

@@ -136,18 +136,16 @@ export function seriesColor(code: number): string {
 
 /**
  * Time-axis tick labels, 24 h local time: "HH:MM"; over ranges longer than a
- * day a tick at midnight (or the first tick, when no midnight follows) also
- * says the date, "DD/MM".
+ * day a tick at midnight (or the first tick) also says the date under it,
+ * "HH:MM\nDD/MM".
  */
 export function timeTicks(splits: number[], spanMs: number): string[] {
-  const midnight = (v: number) => new Date(v).getHours() === 0 && new Date(v).getMinutes() === 0;
-  // The first tick is dated only when no midnight follows it: two dated labels side by side overlap.
-  const firstDated = !splits.slice(1).some(midnight);
   return splits.map((v, i) => {
     const d = new Date(v);
     const hm = formatHm(v);
-    const dated = spanMs > 24 * HOUR && ((i === 0 && firstDated) || midnight(v));
-    return dated ? `${String(d.getDate()).padStart(2, "0")}/${String(d.getMonth() + 1).padStart(2, "0")} ${hm}` : hm;
+    const dated = spanMs > 24 * HOUR && (i === 0 || (d.getHours() === 0 && d.getMinutes() === 0));
+    // The date on a second line: a label no wider than "HH:MM", so ticks 8 h apart never overlap.
+    return dated ? `${hm}\n${String(d.getDate()).padStart(2, "0")}/${String(d.getMonth() + 1).padStart(2, "0")}` : hm;
   });
 }
 

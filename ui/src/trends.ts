@@ -177,6 +177,8 @@ export class TrendPanel {
     this.markTab();
     this.chartPane.hidden = tab !== "chart";
     this.flowPane.hidden = tab !== "flowsheet";
+    // The status line words the chart (means or every sample); the flowsheet has its own caption.
+    this.status.hidden = tab !== "chart";
     if (tab === "flowsheet") void this.loadFlowsheet();
   }
 
