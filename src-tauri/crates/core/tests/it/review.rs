@@ -98,6 +98,24 @@ async fn a_past_stay_opens_by_its_id_without_the_next_patients_data() {
     assert!(!medians.is_empty() && medians.iter().all(|m| (40.0..=140.0).contains(m)), "{medians:?}");
     assert!(fs.rows.iter().any(|r| r.kind == "news2") && fs.rows.iter().any(|r| r.kind == "alarms"));
 
+    // The current stay's flowsheet carries NEWS2 (scored every 30 s) with its parts, read
+    // through core::report as the PDF's is: the wording it parses is the report's own.
+    let current = v
+        .user_flowsheet(
+            &FlowsheetRequest { bed: "bed-1".into(), admission: Some(second.id.clone()), from: now - chrono::Duration::hours(2), to: now },
+            chrono_tz::UTC,
+            vigil_alarms::SitePreset::standard(),
+        )
+        .await
+        .unwrap();
+    let news2 = current.rows.iter().find(|r| r.kind == "news2").unwrap();
+    let scored: Vec<usize> = news2.cells.iter().enumerate().filter(|(_, c)| c.value.is_some()).map(|(i, _)| i).collect();
+    assert!(!scored.is_empty(), "no NEWS2 in the current stay's flowsheet");
+    let parts: Vec<_> = current.rows.iter().filter(|r| r.kind == "subscore").collect();
+    assert_eq!(parts.len(), 7, "RR, SpO2, air, BP, HR, ACVPU, T");
+    let hr_part = parts.iter().find(|r| r.label == "HR").unwrap();
+    assert!(scored.iter().any(|&i| hr_part.cells[i].value.is_some()), "the HR sub-score of a scored hour is blank");
+
     // Its report names the past patient, whoever is at the bed now.
     let r = v
         .user_admission_report(&past.id, past.admitted_at, now, chrono_tz::UTC, vigil_alarms::SitePreset::standard())
