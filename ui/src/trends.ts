@@ -180,6 +180,8 @@ export class TrendPanel {
     // The status line words the chart (means or every sample); the flowsheet has its own caption.
     this.status.hidden = tab !== "chart";
     if (tab === "flowsheet") void this.loadFlowsheet();
+    // A range changed under the flowsheet was drawn into a hidden (zero-width) pane: draw it again.
+    else if (this.to > this.from) void this.load(this.from, this.to);
   }
 
   private async loadFlowsheet(): Promise<void> {
@@ -209,12 +211,12 @@ export class TrendPanel {
     }
   }
 
-  /** Fetches and draws `[from, to]` (ms). */
   /** The range on screen (ms since the epoch). */
   range(): { from: number; to: number } {
     return { from: this.from, to: this.to };
   }
 
+  /** Fetches and draws `[from, to]` (ms); the flowsheet too while it is shown. */
   async load(from: number, to: number): Promise<void> {
     const seq = ++this.seq;
     this.from = from;
