@@ -358,15 +358,37 @@ pub async fn trend(state: State<'_, AppState>, request: vigil_core::trends::Tren
     Ok(core(&state).await?.user_trend(&request).await?)
 }
 
-/// A printable PDF report of a bed over a range (clinicians, `Action::Export`),
-/// written as a new 0600 file in the user's Documents directory (else the
-/// data directory); returns its path. The PDF holds the patient's identity;
-/// the path names only the bed and the range.
+/// Every admission, current and past, newest first (clinicians); names only
+/// for a role that may see them, each showing audited.
+#[tauri::command]
+pub async fn admissions(state: State<'_, AppState>) -> Result<Vec<vigil_core::review::AdmissionListItem>, CmdError> {
+    Ok(core(&state).await?.user_admissions().await?)
+}
+
+/// The flowsheet of a bed's range or of a range inside one stay: one column
+/// per local hour in the site's zone (clinicians).
+#[tauri::command]
+pub async fn flowsheet(
+    state: State<'_, AppState>,
+    request: vigil_core::review::FlowsheetRequest,
+) -> Result<vigil_core::review::FlowsheetView, CmdError> {
+    let site = vigil_core::site::SiteConfig::load(&state.start.data_dir()?)?;
+    let preset = site.alarm_preset()?;
+    let (tz, _) = site.time_zone();
+    Ok(core(&state).await?.user_flowsheet(&request, tz, preset).await?)
+}
+
+/// A printable PDF report of a bed over a range, or of a range inside one
+/// stay when `admission` is given (clinicians, `Action::Export`), written as a
+/// new 0600 file in the user's Documents directory (else the data directory);
+/// returns its path. The PDF holds the patient's identity; the path names
+/// only the bed and the range.
 #[tauri::command]
 pub async fn report_pdf(
     app: tauri::AppHandle,
     state: State<'_, AppState>,
     bed: String,
+    admission: Option<String>,
     from: chrono::DateTime<chrono::Utc>,
     to: chrono::DateTime<chrono::Utc>,
 ) -> Result<String, CmdError> {
@@ -375,7 +397,13 @@ pub async fn report_pdf(
     let site = vigil_core::site::SiteConfig::load(&data_dir)?;
     let preset = site.alarm_preset()?;
     let (tz, _) = site.time_zone();
-    let report = core(&state).await?.user_report(&bed, from, to, tz, preset).await?;
+    let vigil = core(&state).await?;
+    let report = match &admission {
+        Some(id) => vigil.user_admission_report(id, from, to, tz, preset).await?,
+        None => vigil.user_report(&bed, from, to, tz, preset).await?,
+    };
+    // The stay's bed and the part of the range inside it.
+    let (bed, from) = (report.header.bed.clone(), report.from);
     let failed = |message: String| CmdError { code: "report", message };
     let pdf = vigil_report::render_pdf(&report).map_err(|e| failed(format!("laying out the report: {e}")))?;
     let dir = app.path().document_dir().ok().filter(|d| d.is_dir()).unwrap_or(data_dir);

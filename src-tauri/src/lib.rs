@@ -78,6 +78,8 @@ pub fn run_app(start: cli::StartOptions) -> anyhow::Result<()> {
             commands::device_identify,
             commands::trend,
             commands::report_pdf,
+            commands::admissions,
+            commands::flowsheet,
             commands::sync_status,
             commands::fhir_find_patient,
             commands::fhir_link_patient,

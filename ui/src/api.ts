@@ -2,6 +2,7 @@
 
 import { Channel, invoke } from "@tauri-apps/api/core";
 import type {
+  AdmissionListItem,
   AdmissionView,
   AdmitRequest,
   AlarmRecord,
@@ -9,6 +10,8 @@ import type {
   KeySetup,
   DeadLetter,
   DeviceInfoView,
+  FlowsheetRequest,
+  FlowsheetView,
   News2,
   News2Entry,
   PatientMatch,
@@ -116,9 +119,19 @@ export function trend(request: TrendRequest): Promise<TrendView> {
   return invoke<TrendView>("trend", { request });
 }
 
-/** A PDF report of a bed over [from, to] (ms), saved in Documents; its path. */
-export function reportPdf(bed: string, from: number, to: number): Promise<string> {
-  return invoke<string>("report_pdf", { bed, from: new Date(from).toISOString(), to: new Date(to).toISOString() });
+/** A PDF report of a bed over [from, to] (ms), or of that range inside one stay; saved in Documents; its path. */
+export function reportPdf(bed: string, from: number, to: number, admission?: string): Promise<string> {
+  return invoke<string>("report_pdf", { bed, admission: admission ?? null, from: new Date(from).toISOString(), to: new Date(to).toISOString() });
+}
+
+/** Every admission, current and past, newest first (clinicians; names only where the role may see them). */
+export function admissions(): Promise<AdmissionListItem[]> {
+  return invoke<AdmissionListItem[]>("admissions");
+}
+
+/** The flowsheet of a range: one column per local hour in the site's zone. */
+export function flowsheet(request: FlowsheetRequest): Promise<FlowsheetView> {
+  return invoke<FlowsheetView>("flowsheet", { request });
 }
 
 /** A scanned device's Device Information (serial, model, System ID), read by connecting briefly. */

@@ -84,6 +84,17 @@ export type { TrendView } from "./generated/TrendView";
 export type { TrendSeries } from "./generated/TrendSeries";
 export type { TrendMark } from "./generated/TrendMark";
 
+// ------------------------------------------------------------------ past admissions and the flowsheet (vigil-core `review`)
+
+/** `admissions()`: every stay, newest first; `display_name` only where the role may see it. */
+export type { AdmissionListItem } from "./generated/AdmissionListItem";
+/** `flowsheet({ request })`: one column per local hour (site zone, DST right), hourly medians, NEWS2, alarms. */
+export type { FlowsheetRequest } from "./generated/FlowsheetRequest";
+export type { FlowsheetView } from "./generated/FlowsheetView";
+export type { FlowColumnView } from "./generated/FlowColumnView";
+export type { FlowRowView } from "./generated/FlowRowView";
+export type { FlowCellView } from "./generated/FlowCellView";
+
 // ------------------------------------------------------------------ FHIR upload (vigil-core, vigil-store, vigil-model)
 
 /** `sync_status()`; null when no FHIR server is configured. */
@@ -117,7 +128,10 @@ export type { ReadingValue } from "./generated/ReadingValue";
 //   device_pair({ address }) -> boolean | null                           (bond through BlueZ; bonded as read back)
 //   device_set_clock({ address }) -> void                              (Current Time Service: the workstation's local time)
 //   device_identify({ address }) -> DeviceInfoView                     (reads DIS over a short link: serial, model, System ID)
-//   trend({ request: TrendRequest }) -> TrendView                      (clinicians; gaps are null values)
+//   trend({ request: TrendRequest }) -> TrendView                      (clinicians; gaps are null values; `admission`: kept inside that stay)
+//   report_pdf({ bed, admission: string | null, from, to }) -> string   (clinicians; the saved PDF's path)
+//   admissions() -> AdmissionListItem[]                                 (clinicians; newest first)
+//   flowsheet({ request: FlowsheetRequest }) -> FlowsheetView           (clinicians; hours in the site's zone)
 //   sync_status() -> SyncView | null                                   (null: no FHIR server configured)
 //   fhir_find_patient({ mrn }) -> PatientMatch[]                       ("no_fhir" when none configured)
 //   fhir_link_patient({ bed, patient }) -> void                        (patient: "Patient/<id>")

@@ -1,10 +1,11 @@
 // Admit and discharge dialogs. Modal overlays created on open and removed on close.
 
-import type { AdmissionView, AdmitRequest, AppInfo, BedView, DeadLetter, DeviceInfoView, DeviceKind, DeviceView, News2Entry, ParameterLimit, PatientMatch, ScanResult, TrendRequest, TrendView } from "./contract";
+import type { AdmissionListItem, AdmissionView, AdmitRequest, AppInfo, BedView, DeadLetter, DeviceInfoView, DeviceKind, DeviceView, News2Entry, ParameterLimit, PatientMatch, ScanResult, FlowsheetRequest, FlowsheetView, TrendRequest, TrendView } from "./contract";
+import { stayEnd } from "./flowsheet";
 import { deadLetterRows, fhirErrorText, matchConflict, matchText, requeueText } from "./sync";
 import { h, setHidden, setText } from "./dom";
-import { TrendPanel } from "./trends";
-import { aboutRows, bondedText, identityText, kindText, rssiBars, rssiText } from "./format";
+import { TrendPanel, type TrendDeps } from "./trends";
+import { aboutRows, bondedText, formatDateTime, identityText, kindText, rssiBars, rssiText } from "./format";
 import {
   type AdmitField,
   type News2Field,
@@ -26,8 +27,12 @@ export interface DialogDeps {
   devicesScan(seconds: number): Promise<ScanResult[]>;
   /** A bed's trends (clinicians). */
   trend(request: TrendRequest): Promise<TrendView>;
-  /** Writes a PDF report of the bed over [from, to] (ms) and returns its path (clinicians). */
-  reportPdf?(bed: string, from: number, to: number): Promise<string>;
+  /** Writes a PDF report of the bed over [from, to] (ms), or of that range inside a stay, and returns its path (clinicians). */
+  reportPdf?(bed: string, from: number, to: number, admission?: string): Promise<string>;
+  /** The flowsheet of a range (clinicians). */
+  flowsheet?(request: FlowsheetRequest): Promise<FlowsheetView>;
+  /** Every admission, newest first (clinicians). */
+  admissions?(): Promise<AdmissionListItem[]>;
   /** The core's clock, ms (the end of "the last N hours"). */
   coreNow(): number;
   /** The chosen device's Device Information (connects briefly). */
@@ -424,17 +429,20 @@ export class Dialogs {
 
   /** Readings the FHIR server refused, newest first, with its reasons. */
   /** About this workstation: what an installer or IT asks first. */
-  /** Trends of a bed: 1 h … 7 days, several parameters on one time axis (trends.ts). */
-  openTrends(bed: BedView): void {
-    const who = bed.admission?.display_name ? ` \u2014 ${bed.admission.display_name}` : "";
-    const panel = new TrendPanel(
-      { trend: (r) => this.deps.trend(r), limitsOf: (b) => this.deps.limitsOf(b), now: () => this.deps.coreNow() },
-      bed.bed,
-      `Trends: ${bed.label}${who}`,
-    );
+  private trendDeps(): TrendDeps {
+    return {
+      trend: (r) => this.deps.trend(r),
+      limitsOf: (b) => this.deps.limitsOf(b),
+      now: () => this.deps.coreNow(),
+      ...(this.deps.flowsheet ? { flowsheet: this.deps.flowsheet } : {}),
+    };
+  }
+
+  /** Report… and Close under a trend panel; the report covers the range on screen. */
+  private trendActions(panel: TrendPanel, bed: string, admission: string | undefined, extra: HTMLElement[] = []): void {
     const close = h("button", { class: "btn", testid: "trends-close", text: "Close", attrs: { type: "button" } });
     close.addEventListener("click", () => this.close());
-    const actions = h("div", { class: "modal-actions" });
+    const actions = h("div", { class: "modal-actions" }, ...extra);
     const reportPdf = this.deps.reportPdf;
     if (reportPdf) {
       // The range on screen, printed: the path is shown, the file holds the patient's identity.
@@ -443,7 +451,7 @@ export class Dialogs {
       report.addEventListener("click", () => {
         const { from, to } = panel.range();
         setText(note, "Writing the report\u2026");
-        reportPdf(bed.bed, from, to).then(
+        reportPdf(bed, from, to, admission).then(
           (path) => setText(note, `Report saved: ${path}`),
           (e) => setText(note, `Could not write the report: ${commandErrorText(toCommandError(e))}`),
         );
@@ -452,9 +460,78 @@ export class Dialogs {
     }
     actions.append(close);
     panel.root.append(actions);
+  }
+
+  /** Trends of a bed: 1 h … 7 days, several parameters on one time axis (trends.ts). */
+  openTrends(bed: BedView): void {
+    const who = bed.admission?.display_name ? ` \u2014 ${bed.admission.display_name}` : "";
+    const panel = new TrendPanel(this.trendDeps(), bed.bed, `Trends: ${bed.label}${who}`);
+    this.trendActions(panel, bed.bed, undefined);
     this.open(panel.root, "trends-dialog", `Trends: ${bed.label}`);
     const now = this.deps.coreNow();
     void panel.load(now - 3_600_000, now);
+  }
+
+  /** Every admission, current and past, newest first: open one to review its stay. */
+  openAdmissions(): void {
+    const load = this.deps.admissions;
+    if (!load) return;
+    const status = h("div", { class: "field-note", testid: "admissions-status", attrs: { role: "status" }, text: "Loading admissions\u2026" });
+    const body = h("tbody");
+    const table = h(
+      "table",
+      { class: "device-table admissions-table", testid: "admissions-table" },
+      h("thead", {}, h("tr", {}, ...["Bed", "Patient", "Admitted", "Discharged", ""].map((t) => h("th", { text: t })))),
+      body,
+    );
+    const close = h("button", { class: "btn", testid: "admissions-close", text: "Close", attrs: { type: "button" } });
+    close.addEventListener("click", () => this.close());
+    const panel = h(
+      "div",
+      { class: "admissions" },
+      h("h2", { text: "Admissions" }),
+      h("p", { class: "field-note", text: "Current and past stays, newest first. Open one to see its trends, flowsheet and report." }),
+      status,
+      h("div", { class: "admissions-scroll" }, table),
+      h("div", { class: "modal-actions" }, close),
+    );
+    this.open(panel, "admissions-dialog", "Admissions");
+    load().then(
+      (list) => {
+        setText(status, list.length === 0 ? "No admissions in this store yet." : `${list.length} admission(s).`);
+        body.replaceChildren(
+          ...list.map((a) => {
+            const open = h("button", { class: "btn btn-small", testid: `admission-open-${a.id}`, text: "Open\u2026", attrs: { type: "button" } });
+            open.addEventListener("click", () => this.openStay(a));
+            return h(
+              "tr",
+              { testid: "admission-row", attrs: { "data-admission": a.id, "data-bed": a.bed, "data-current": String(a.discharged_at === null) } },
+              h("td", { text: this.deps.bedLabel(a.bed) }),
+              // Only a role that may see names gets one (and the core recorded the showing).
+              h("td", { class: "admission-name", text: a.display_name ?? "\u2014" }),
+              h("td", { text: formatDateTime(Date.parse(a.admitted_at)) }),
+              h("td", { text: a.discharged_at ? formatDateTime(Date.parse(a.discharged_at)) : "current" }),
+              h("td", {}, open),
+            );
+          }),
+        );
+      },
+      (e) => setText(status, `Could not list the admissions: ${commandErrorText(toCommandError(e))}`),
+    );
+  }
+
+  /** One stay's trends, flowsheet and report, by admission id (past or current). */
+  openStay(a: AdmissionListItem): void {
+    const who = a.display_name ? ` \u2014 ${a.display_name}` : "";
+    const stay = { admission: a.id, start: Date.parse(a.admitted_at), end: a.discharged_at ? Date.parse(a.discharged_at) : null };
+    const panel = new TrendPanel(this.trendDeps(), a.bed, `${this.deps.bedLabel(a.bed)}${who}`, stay);
+    const back = h("button", { class: "btn", testid: "stay-back", text: "\u25c0 Admissions", attrs: { type: "button" } });
+    back.addEventListener("click", () => this.openAdmissions());
+    this.trendActions(panel, a.bed, a.id, [back]);
+    this.open(panel.root, "trends-dialog", `Stay at ${this.deps.bedLabel(a.bed)}`);
+    // The last day of the stay first: where a review usually starts.
+    const end = stayEnd(a, this.deps.coreNow());
+    void panel.load(Math.max(stay.start, end - 24 * 3_600_000), end);
   }
 
   openAbout(info: AppInfo | null): void {

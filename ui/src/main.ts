@@ -180,6 +180,8 @@ const dialogs = new Dialogs({
   deviceIdentify: api.deviceIdentify,
   trend: api.trend,
   reportPdf: api.reportPdf,
+  flowsheet: api.flowsheet,
+  admissions: api.admissions,
   coreNow: () => coreNow(state, performance.now()) ?? Date.now(),
   deviceAssign: api.deviceAssign,
   deviceRemove: api.deviceRemove,
@@ -269,6 +271,9 @@ const view = new AppView({
       const b = bedView(bed);
       if (b) dialogs.openTrends(b);
     });
+  },
+  openAdmissions() {
+    withSession(() => dialogs.openAdmissions());
   },
   editLimits(bed) {
     withSession(() => {

@@ -77,6 +77,8 @@ export interface Actions {
   editLimits(bed: string): void;
   /** Trends of the bed over 1 h … 7 days. */
   openTrends(bed: string): void;
+  /** The list of admissions, current and past (clinicians review a stay from it). */
+  openAdmissions(): void;
   /**
    * Acknowledge alarms the screen showed when the button was clicked: one ([its id]),
    * or every one drawn in the bar that needed a response ("Acknowledge all").
@@ -1274,6 +1276,8 @@ export class AppView {
     this.audioBanner.addEventListener("click", () => actions.enableAudio());
     this.audioBanner.hidden = true;
     this.audioState = h("span", { class: "audio-state", testid: "audio-state", text: "blocked", attrs: { title: "Alarm sound" } });
+    const admissions = h("button", { class: "btn btn-admissions", testid: "admissions-open", text: "Admissions\u2026", attrs: { type: "button", title: "Current and past admissions: trends, flowsheet and report of a stay" } });
+    admissions.addEventListener("click", () => actions.openAdmissions());
     this.pauseAll = h("button", { class: "btn btn-pause", testid: "pause-all", text: "Pause all", attrs: { type: "button", title: "Pause alarm audio at every bed with alarms" } });
     this.pauseAll.addEventListener("click", () => actions.pauseAll());
     this.overview = new Overview(actions);
@@ -1289,6 +1293,7 @@ export class AppView {
         this.simBanner,
         h("span", { class: "spacer" }),
         this.syncSlot,
+        admissions,
         h("span", { class: "header-user" }, this.signed, this.signInButton, this.breakGlassButton, this.audioState),
         this.pauseAll,
         h("span", { class: "clock-box" }, this.clock, this.clockLabel),

@@ -33,6 +33,14 @@ describe("trends on one time axis", () => {
     expect(panRange(700, 900, 1, 1000)).toEqual([800, 1000]);
   });
 
+  it("a past stay pans no earlier than its admission and no later than its discharge", () => {
+    // Stay 1000..5000: half a 1000-wide range back from 1200 would start at 700.
+    expect(panRange(1200, 2200, -1, 5000, 1000)).toEqual([1000, 2000]);
+    // A 7-day view that already starts before the admission stays put.
+    expect(panRange(500, 5000, -1, 5000, 1000)).toEqual([500, 5000]);
+    expect(panRange(4000, 5000, 1, 5000, 1000)).toEqual([4000, 5000]);
+  });
+
   it("a zoom is at least a minute, in either drag direction", () => {
     expect(zoomRange(5000, 1000)).toEqual([-27000, 33000]);
     expect(zoomRange(0, 3_600_000)).toEqual([0, 3_600_000]);
@@ -52,7 +60,9 @@ describe("trends on one time axis", () => {
   it("labels the time axis in 24 h local time, with the date over long ranges", () => {
     const t = new Date(2026, 11, 5, 0, 0).getTime();
     expect(timeTicks([t + 3_600_000 * 13.5], 3_600_000)).toEqual(["13:30"]);
-    expect(timeTicks([t, t + 6 * 3_600_000], 7 * 86_400_000)).toEqual(["05/12 00:00", "06:00"]);
+    expect(timeTicks([t, t + 6 * 3_600_000], 7 * 86_400_000)).toEqual(["00:00\n05/12", "06:00"]);
+    // A 7-day view starting at 16:00: the date goes under the time, so labels 8 h apart never overlap.
+    expect(timeTicks([t - 8 * 3_600_000, t, t + 8 * 3_600_000], 7 * 86_400_000)).toEqual(["16:00\n04/12", "00:00\n05/12", "08:00"]);
   });
 
   it("widens a scale to show its limits, and leaves an empty one alone", () => {

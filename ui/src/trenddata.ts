@@ -66,14 +66,22 @@ export function lineRuns(values: readonly (number | null)[]): number {
   return runs;
 }
 
-/** The range shifted by half its span, earlier (-1) or later (+1); never past `now`. */
-export function panRange(from: number, to: number, dir: -1 | 1, now: number): [number, number] {
+/**
+ * The range shifted by half its span, earlier (-1) or later (+1); never past
+ * `now` (a stay's discharge), never before `earliest` (a stay's admission).
+ */
+export function panRange(from: number, to: number, dir: -1 | 1, now: number, earliest = -Infinity): [number, number] {
   const span = to - from;
   let f = from + (dir * span) / 2;
   let t = f + span;
   if (t > now) {
     t = now;
     f = now - span;
+  }
+  if (dir < 0 && f < earliest) {
+    // Already showing the stay's start: stay put.
+    f = Math.min(from, earliest);
+    t = f + span;
   }
   return [f, t];
 }
@@ -128,14 +136,16 @@ export function seriesColor(code: number): string {
 
 /**
  * Time-axis tick labels, 24 h local time: "HH:MM"; over ranges longer than a
- * day a tick at midnight (or the first tick) also says the date, "DD/MM".
+ * day a tick at midnight (or the first tick) also says the date under it,
+ * "HH:MM\nDD/MM".
  */
 export function timeTicks(splits: number[], spanMs: number): string[] {
   return splits.map((v, i) => {
     const d = new Date(v);
     const hm = formatHm(v);
     const dated = spanMs > 24 * HOUR && (i === 0 || (d.getHours() === 0 && d.getMinutes() === 0));
-    return dated ? `${String(d.getDate()).padStart(2, "0")}/${String(d.getMonth() + 1).padStart(2, "0")} ${hm}` : hm;
+    // The date on a second line: a label no wider than "HH:MM", so ticks 8 h apart never overlap.
+    return dated ? `${hm}\n${String(d.getDate()).padStart(2, "0")}/${String(d.getMonth() + 1).padStart(2, "0")}` : hm;
   });
 }
 

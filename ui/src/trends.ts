@@ -10,10 +10,16 @@
 // range shows each interval's mean with its min–max range, so a short
 // desaturation is not averaged away; limits are bands; alarm and NEWS2
 // events are marked on the time axis and listed under the chart.
+//
+// A past admission (the Admissions… screen) opens the same panel on its stay:
+// the range buttons count back from its discharge, panning stops there, and
+// the core keeps every request inside the stay. "Flowsheet" shows the range
+// on screen as hourly columns (flowsheet.ts).
 
 import type uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
-import type { ParameterLimit, TrendRequest, TrendView } from "./contract";
+import type { FlowsheetRequest, FlowsheetView, ParameterLimit, TrendRequest, TrendView } from "./contract";
+import { flowsheetTable } from "./flowsheet";
 import { PARAMETER_MDC } from "./alarms";
 import { displayUnit, mdcLabel } from "./codes";
 import { h, setText } from "./dom";
@@ -27,6 +33,15 @@ export interface TrendDeps {
   limitsOf(bed: string): ParameterLimit[];
   /** The core's clock (ms): the end of "the last N hours". */
   now(): number;
+  /** The flowsheet of a range (absent: no Flowsheet tab). */
+  flowsheet?(request: FlowsheetRequest): Promise<FlowsheetView>;
+}
+
+/** A stay reviewed by admission id: its span (ms; `end` null while still admitted). */
+export interface Stay {
+  admission: string;
+  start: number;
+  end: number | null;
 }
 
 /** The most events listed under the chart. */
@@ -63,6 +78,11 @@ export class TrendPanel {
   private from = 0;
   private to = 0;
   private plot: uPlot | null = null;
+  private readonly chartPane: HTMLElement;
+  private readonly flowPane: HTMLElement;
+  private readonly tabs = new Map<"chart" | "flowsheet", HTMLButtonElement>();
+  private tab: "chart" | "flowsheet" = "chart";
+  private flowSeq = 0;
   /** Answers to older requests are dropped (a fast clicker must not see a stale range). */
   private seq = 0;
 
@@ -70,21 +90,22 @@ export class TrendPanel {
     private readonly deps: TrendDeps,
     private readonly bed: string,
     title: string,
+    private readonly stay: Stay | null = null,
   ) {
     const ranges = h("div", { class: "trend-ranges", attrs: { role: "group", "aria-label": "Range" } });
     for (const r of TREND_RANGES) {
       const b = h("button", { class: "btn", testid: `trend-range-${r.id}`, text: r.label, attrs: { type: "button" } });
       b.addEventListener("click", () => {
-        const now = this.deps.now();
-        void this.load(now - r.ms, now);
+        const end = this.end();
+        void this.load(end - r.ms, end);
       });
       this.rangeButtons.set(r.id, b);
       ranges.append(b);
     }
     const earlier = h("button", { class: "btn", testid: "trend-earlier", text: "\u25c0 Earlier", attrs: { type: "button" } });
     const later = h("button", { class: "btn", testid: "trend-later", text: "Later \u25b6", attrs: { type: "button" } });
-    earlier.addEventListener("click", () => void this.load(...panRange(this.from, this.to, -1, this.deps.now())));
-    later.addEventListener("click", () => void this.load(...panRange(this.from, this.to, 1, this.deps.now())));
+    earlier.addEventListener("click", () => void this.load(...panRange(this.from, this.to, -1, this.end(), this.stay?.start)));
+    later.addEventListener("click", () => void this.load(...panRange(this.from, this.to, 1, this.end())));
 
     const params = h("div", { class: "trend-params", attrs: { role: "group", "aria-label": "Parameters" } });
     for (const code of TREND_CODES) {
@@ -109,35 +130,106 @@ export class TrendPanel {
     this.error.hidden = true;
     this.chart = h("div", { class: "trend-chart", testid: "trend-chart" });
     this.marks = h("ol", { class: "trend-marks", testid: "trend-marks" });
+    const tabBar = h("div", { class: "trend-tabs", attrs: { role: "tablist" } });
+    const tabNames: ["chart" | "flowsheet", string][] = this.deps.flowsheet ? [["chart", "Chart"], ["flowsheet", "Flowsheet"]] : [];
+    for (const [id, label] of tabNames) {
+      const b = h("button", { class: "btn", testid: `trend-tab-${id}`, text: label, attrs: { type: "button", role: "tab" } });
+      b.addEventListener("click", () => this.showTab(id));
+      this.tabs.set(id, b);
+      tabBar.append(b);
+    }
+    this.chartPane = h("div", { class: "trend-chart-pane" }, params, this.chart, h("div", { class: "trend-marks-box" }, h("h3", { text: "Events" }), this.marks));
+    this.flowPane = h("div", { class: "flowsheet-pane", testid: "flowsheet" });
+    this.flowPane.hidden = true;
     this.root = h(
       "div",
-      { class: "trends", testid: `trends-${bed}` },
+      { class: "trends", testid: stay ? `trends-stay-${stay.admission}` : `trends-${bed}` },
       h("div", { class: "trend-head" }, h("h2", { text: title }), ranges, h("span", { class: "spacer" }), earlier, later),
-      params,
-      this.status,
+      h(
+        "div",
+        { class: "trend-sub" },
+        tabBar,
+        stay ? h("span", { class: "stay-span", testid: "stay-span", text: `Stay ${formatDateTime(stay.start)} \u2013 ${stay.end === null ? "now (admitted)" : formatDateTime(stay.end)}` }) : null,
+        this.status,
+      ),
       this.error,
-      this.chart,
-      h("div", { class: "trend-marks-box" }, h("h3", { text: "Events" }), this.marks),
+      this.chartPane,
+      this.flowPane,
     );
+    this.markTab();
   }
 
-  /** Fetches and draws `[from, to]` (ms). */
+  /** The end of "the last N hours": the stay's discharge, else the core's now. */
+  private end(): number {
+    return this.stay?.end ?? this.deps.now();
+  }
+
+  private markTab(): void {
+    for (const [id, b] of this.tabs) {
+      b.classList.toggle("is-active", id === this.tab);
+      b.setAttribute("aria-selected", String(id === this.tab));
+    }
+  }
+
+  /** Chart or flowsheet of the same range. */
+  showTab(tab: "chart" | "flowsheet"): void {
+    this.tab = tab;
+    this.markTab();
+    this.chartPane.hidden = tab !== "chart";
+    this.flowPane.hidden = tab !== "flowsheet";
+    // The status line words the chart (means or every sample); the flowsheet has its own caption.
+    this.status.hidden = tab !== "chart";
+    if (tab === "flowsheet") void this.loadFlowsheet();
+    // A range changed under the flowsheet was drawn into a hidden (zero-width) pane: draw it again.
+    else if (this.to > this.from) void this.load(this.from, this.to);
+  }
+
+  private async loadFlowsheet(): Promise<void> {
+    const flowsheet = this.deps.flowsheet;
+    if (!flowsheet) return;
+    const seq = ++this.flowSeq;
+    const { from, to } = this;
+    this.flowPane.dataset.loading = "true";
+    this.flowPane.replaceChildren(h("p", { class: "trend-status", text: "Loading the flowsheet\u2026" }));
+    try {
+      const view = await flowsheet({
+        bed: this.bed,
+        ...(this.stay ? { admission: this.stay.admission } : {}),
+        from: new Date(from).toISOString(),
+        to: new Date(to).toISOString(),
+      });
+      if (seq !== this.flowSeq) return;
+      this.flowPane.replaceChildren(flowsheetTable(view));
+      this.flowPane.dataset.from = String(Math.round(from));
+      this.flowPane.dataset.to = String(Math.round(to));
+      this.flowPane.dataset.columns = String(view.columns.length);
+    } catch (e) {
+      if (seq !== this.flowSeq) return;
+      this.flowPane.replaceChildren(h("div", { class: "command-error", attrs: { role: "alert" }, text: `Flowsheet unavailable: ${commandErrorText(toCommandError(e))}` }));
+    } finally {
+      if (seq === this.flowSeq) delete this.flowPane.dataset.loading;
+    }
+  }
+
   /** The range on screen (ms since the epoch). */
   range(): { from: number; to: number } {
     return { from: this.from, to: this.to };
   }
 
+  /** Fetches and draws `[from, to]` (ms); the flowsheet too while it is shown. */
   async load(from: number, to: number): Promise<void> {
     const seq = ++this.seq;
     this.from = from;
     this.to = to;
-    for (const r of TREND_RANGES) this.rangeButtons.get(r.id)!.classList.toggle("is-active", Math.abs(to - from - r.ms) < 1000 && Math.abs(this.deps.now() - to) < 60_000);
+    for (const r of TREND_RANGES) this.rangeButtons.get(r.id)!.classList.toggle("is-active", Math.abs(to - from - r.ms) < 1000 && Math.abs(this.end() - to) < 60_000);
+    if (this.tab === "flowsheet") void this.loadFlowsheet();
     setText(this.status, "Loading\u2026");
     this.chart.dataset.loading = "true";
     const width = Math.max(300, this.chart.clientWidth || 900);
     try {
       const view = await this.deps.trend({
         bed: this.bed,
+        ...(this.stay ? { admission: this.stay.admission } : {}),
         codes: this.codes,
         from: new Date(from).toISOString(),
         to: new Date(to).toISOString(),
@@ -158,11 +250,16 @@ export class TrendPanel {
     }
   }
 
+  /** Limit bands: the bed's current limits; none for a stay (they were another time's). */
+  private limits(): ParameterLimit[] {
+    return this.stay ? [] : this.deps.limitsOf(this.bed);
+  }
+
   private draw(UPlot: typeof uPlot, view: TrendView): void {
     const data = alignSeries(view) as uPlot.AlignedData;
     const units = [...new Set(view.series.map((s) => s.unit || "?"))];
     const scales: uPlot.Scales = { x: { time: true, auto: false, range: () => [this.from, this.to] } };
-    const limits = this.deps.limitsOf(this.bed);
+    const limits = this.limits();
     for (const u of units) {
       // The scale shows the limits of its parameters too: a band off screen tells nothing.
       const ls = view.series
@@ -249,7 +346,7 @@ export class TrendPanel {
     ctx.beginPath();
     ctx.rect(left, top, width, height);
     ctx.clip();
-    const limits = this.deps.limitsOf(this.bed);
+    const limits = this.limits();
     for (const s of view.series) {
       const scale = s.unit || "?";
       const color = seriesColor(s.code);

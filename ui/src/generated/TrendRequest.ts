@@ -5,6 +5,12 @@
  */
 export type TrendRequest = { bed: string, 
 /**
+ * A past (or current) admission reviewed by id: its bed is used and the
+ * range is kept inside its stay ([`Vigil::within_stay`]), so the next
+ * patient at that bed never shows.
+ */
+admission?: string, 
+/**
  * MDC codes of the parameters, drawn on one time axis.
  */
 codes: Array<number>, from: string, to: string, 

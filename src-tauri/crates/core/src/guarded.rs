@@ -120,7 +120,7 @@ impl Vigil {
     }
 
     /// The current admission id at `bed` (opaque; for the action record).
-    fn admission_at(&self, bed: &str) -> Option<String> {
+    pub(crate) fn admission_at(&self, bed: &str) -> Option<String> {
         self.ctx
             .ward
             .lock()
@@ -259,21 +259,57 @@ impl Vigil {
         preset: vigil_alarms::SitePreset,
     ) -> Result<vigil_report::Report, CoreError> {
         let a = self.begin(Action::Export, Some(bed))?;
+        let r = self.report_of(bed, from, to, tz, preset, &a.actor.name).await;
+        self.recorded(a, r)
+    }
+
+    /// The report of a range inside one stay, current or past (the admissions
+    /// screen): recorded with that admission, not with whoever is at the bed now.
+    pub async fn user_admission_report(
+        &self,
+        admission: &str,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+        tz: chrono_tz::Tz,
+        preset: vigil_alarms::SitePreset,
+    ) -> Result<vigil_report::Report, CoreError> {
+        let actor = self.auth.authorize_then_record(Action::Export, Some(admission))?;
+        let a = Allowed {
+            actor,
+            action: Action::Export,
+            admission: Some(admission.to_string()),
+        };
+        let r = match self.within_stay(admission, from, to).await {
+            Ok((bed, from, to)) => self.report_of(&bed, from, to, tz, preset, &a.actor.name).await,
+            Err(e) => Err(e),
+        };
+        self.recorded(a, r)
+    }
+
+    async fn report_of(
+        &self,
+        bed: &str,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+        tz: chrono_tz::Tz,
+        preset: vigil_alarms::SitePreset,
+        by: &str,
+    ) -> Result<vigil_report::Report, CoreError> {
         let req = crate::report::Request {
             scope: crate::report::Scope::Bed { bed: bed.to_string(), from, to },
             now: self.clock().now(),
             tz,
             ward: "Vigil patient monitoring".into(),
-            generated_by: a.actor.name.clone(),
+            generated_by: by.to_string(),
             preset,
         };
-        let r = crate::report::build(&self.store, &req).await.map(|b| b.report).map_err(CoreError::from);
-        self.recorded(a, r)
+        crate::report::build(&self.store, &req).await.map(|b| b.report).map_err(CoreError::from)
     }
 
-    /// A bed's trends (clinicians; under break-glass too).
+    /// A bed's trends, or a stay's by admission id (clinicians; under break-glass too).
     pub async fn user_trend(&self, req: &crate::trends::TrendRequest) -> Result<crate::trends::TrendView, CoreError> {
-        self.authorize(Action::Trends, self.admission_at(&req.bed).as_deref())?;
+        let admission = req.admission.clone().or_else(|| self.admission_at(&req.bed));
+        self.auth.authorize(Action::Trends, admission.as_deref())?;
         self.trend(req).await
     }
 

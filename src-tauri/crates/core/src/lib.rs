@@ -21,6 +21,7 @@ pub mod persist;
 pub mod pipeline;
 pub mod replay;
 pub mod report;
+pub mod review;
 pub mod site;
 pub mod sync;
 pub mod trends;

@@ -31,6 +31,12 @@ pub const GAP_FACTOR: i64 = 3;
 #[ts(export)]
 pub struct TrendRequest {
     pub bed: String,
+    /// A past (or current) admission reviewed by id: its bed is used and the
+    /// range is kept inside its stay ([`Vigil::within_stay`]), so the next
+    /// patient at that bed never shows.
+    #[serde(default)]
+    #[ts(optional)]
+    pub admission: Option<String>,
     /// MDC codes of the parameters, drawn on one time axis.
     pub codes: Vec<u32>,
     #[ts(type = "string")]
@@ -144,6 +150,15 @@ fn thin(points: Vec<Point>, max: usize) -> Vec<Point> {
 impl Vigil {
     /// A bed's trend (see the module docs). The caller has checked the session.
     pub async fn trend(&self, req: &TrendRequest) -> Result<TrendView, CoreError> {
+        if let Some(id) = &req.admission {
+            let (bed, from, to) = self.within_stay(id, req.from, req.to).await?;
+            if to <= from {
+                // Outside the stay: nothing of this patient to show.
+                return Ok(TrendView { bed, from: req.from, to: req.to, series: Vec::new(), marks: Vec::new() });
+            }
+            let inside = TrendRequest { bed, admission: None, from, to, ..req.clone() };
+            return Box::pin(self.trend(&inside)).await;
+        }
         let bad = |field: &'static str, reason: &str| {
             CoreError::Invalid(crate::input::InvalidInput {
                 field,

@@ -12,6 +12,7 @@ mod roles;
 mod spill;
 mod trends;
 mod report;
+mod review;
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;

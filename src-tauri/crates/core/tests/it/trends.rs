@@ -24,6 +24,7 @@ async fn a_clinician_sees_raw_samples_zoomed_in_and_summaries_over_a_week() {
     let codes = vec![Mdc::ECG_HEART_RATE.0, Mdc::PULS_OXIM_SAT_O2.0];
     let req = |from: chrono::DateTime<chrono::Utc>, points| TrendRequest {
         bed: "bed-1".into(),
+        admission: None,
         codes: codes.clone(),
         from,
         to: now,
