@@ -19,6 +19,7 @@ mod keyring;
 pub mod keys;
 mod logs;
 mod lookup;
+mod news2;
 mod range;
 mod salvage;
 mod settings;
@@ -47,6 +48,7 @@ pub use keys::{create_key_file, KdfParams, KeySource};
 pub use logs::{
     AlarmRecord, DeadLetter, DeadLetterKind, DeviceAssignment, OutboxEntry, OutboxStatus, SetAside,
 };
+pub use news2::News2Record;
 pub use salvage::{LostRows, LostSeries, SalvageReport};
 pub use settings::SavedSettings;
 pub use spill::{SpillContents, SpillWriter};
