@@ -263,7 +263,7 @@ async fn an_alarm_log_backlog_past_its_capacity_counts_the_overflow_and_lands_th
     // Batches as the pipeline sends them; the sender never waits on the failing log.
     let send = std::time::Instant::now();
     for chunk in (0..total).collect::<Vec<_>>().chunks(1000) {
-        tx.send(chunk.iter().map(|&i| event(i)).collect()).await.unwrap();
+        tx.send(chunk.iter().map(|&i| event(i)).collect::<Vec<_>>().into()).await.unwrap();
     }
     assert!(send.elapsed() < Duration::from_secs(20), "the sender waited on the failing log");
     assert!(
