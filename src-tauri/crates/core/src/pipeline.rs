@@ -60,8 +60,8 @@ pub struct Stats {
     pub unrecorded: AtomicU64,
     /// Received-time span of the unrecorded readings.
     pub unrecorded_span: Mutex<Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>>,
-    /// Alarm-log records not recorded: beyond the log backlog's bound, or
-    /// still refused by the store at shutdown's bound.
+    /// Alarm-log and NEWS2 log records not recorded: beyond the log
+    /// backlog's bound, or still refused by the store at shutdown's bound.
     pub alarm_records_lost: AtomicU64,
     /// Readings waiting for the store in memory (the writer's backlog).
     pub backlog: AtomicU64,
