@@ -739,6 +739,9 @@ mod tests {
                 "takes no characteristic",
             ),
             ("0,bed-1,,,discharge,,x".into(), 2, "takes no payload"),
+            ("0,bed-1,,,news2,,".into(), 2, "news2 needs parameter=value"),
+            ("0,bed-1,,,news2,,temperature=NaN".into(), 2, "news2 needs parameter=value"),
+            ("0,bed-1,,,news2,,mood=happy".into(), 2, "news2 needs parameter=value"),
             ("99999999999999,bed-1,,,pause,,".into(), 2, "31 days"),
             ("0,bed-1,,\"unterminated,pause,,".into(), 2, "fields"),
         ];
@@ -750,6 +753,22 @@ mod tests {
         let e = parse("t_ms,bed\n", &beds()).unwrap_err();
         assert_eq!((e.line, e.problem), (1, Problem::Header));
         assert_eq!(parse("# nothing\n", &beds()).unwrap_err().problem, Problem::Empty);
+    }
+
+    #[test]
+    fn a_nurses_news2_entry_is_a_bed_line_and_its_value_is_never_quoted() {
+        let s = parse(
+            &format!("{HEAD}0,bed-1,,,news2,,consciousness=voice\n1000,bed-1,,,news2,,temperature = 38.4\n"),
+            &beds(),
+        )
+        .unwrap();
+        use crate::alarming::News2Entry as E;
+        assert_eq!(s.steps[0].action, Action::News2(E::Consciousness(vigil_alarms::Consciousness::Voice)));
+        assert_eq!(s.steps[1].action, Action::News2(E::Temperature(38.4)));
+        let e = fails("0,bed-1,,,news2,,consciousness=drowsy");
+        assert!(!e.to_string().contains("drowsy"), "{e}");
+        let e = fails("0,bed-1,,,news2,,temperature=38.4x");
+        assert!(!e.to_string().contains("38.4x"), "{e}");
     }
 
     #[test]
