@@ -99,7 +99,8 @@ impl Store {
         let mut delta = Delta::default();
         let mut sealed_under = std::collections::BTreeSet::new();
         if !alarms.is_empty() {
-            self.insert_alarms(&mut tx, alarms, &mut delta, &mut sealed_under).await?;
+            self.insert_alarms(&mut tx, alarms, &mut delta, &mut sealed_under)
+                .await?;
         }
         let mut id: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM news2_log")
             .fetch_one(&mut *tx)
@@ -219,10 +220,11 @@ impl Store {
     /// Every NEWS2 log row that does not open (for `verify`; a failed MAC
     /// is reported by the integrity check).
     pub(crate) async fn verify_news2_log(&self) -> Result<Vec<StoreError>, StoreError> {
-        let rows = sqlx::query("SELECT id, bed_tag, admission_tag, at, nonce, sealed, key_id, mac FROM news2_log")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db("reading the NEWS2 log"))?;
+        let rows =
+            sqlx::query("SELECT id, bed_tag, admission_tag, at, nonce, sealed, key_id, mac FROM news2_log")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db("reading the NEWS2 log"))?;
         Ok(rows
             .iter()
             .filter_map(|r| self.open_news2(r).err())
