@@ -2435,3 +2435,83 @@ fn report_states_a_chunk_that_fails_verification_and_shows_the_rest() {
     // first) is still shown.
     assert!(text.contains("SpO2 (%)") != text.contains("PR (SpO2) (/min)"), "{text}");
 }
+
+/// Issue 15: NEWS2 comes from the store. Patient A on bed-1 (SpO2 97 then 93,
+/// a nurse's ACVPU entry of "voice"), discharged; patient B on the same bed
+/// (SpO2 91, pulse 120). A's report lists A's NEWS2 history and entry, none
+/// of B's; B's report the other way round; nothing of it reaches a log.
+#[test]
+fn report_of_a_past_admission_lists_its_news2_history_and_entries_and_none_of_the_next_patients() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = String::from("t_ms,bed,device,kind,event,characteristic,payload\n0,bed-1,,,admit,,adult\n0,bed-1,oxi-1,oximeter,connect,,\n");
+    for i in 1..=180u32 {
+        let t = i * 5000;
+        // (SpO2, pulse): A 97/72 (0 + 0), A 93/72 (SpO2 2 points), B 91/120 (3 + 2).
+        let (spo2, pulse) = match t {
+            ..=200_000 => (97, 72),
+            ..=600_000 => (93, 72),
+            _ => (91, 120),
+        };
+        if t == 300_000 {
+            s.push_str("300000,bed-1,,,news2,,consciousness=voice\n");
+        }
+        if t == 660_000 {
+            s.push_str("660000,bed-1,,,admit,,adult\n");
+        }
+        s.push_str(&format!("{t},bed-1,oxi-1,oximeter,notify,2A5F,00 {spo2:02X} 00 {pulse:02X} 00\n"));
+        if t == 600_000 {
+            s.push_str("600000,bed-1,,,discharge,,\n");
+        }
+    }
+    s.push_str("900000,bed-1,,,discharge,,\n");
+    let script = dir.path().join("news2.csv");
+    std::fs::write(&script, s).unwrap();
+    let out = replay(dir.path(), &script);
+    let log = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{log}");
+    let out = run_in(dir.path(), &["admissions"]);
+    let list = String::from_utf8(out.stdout).unwrap();
+    let ids: Vec<String> = list.lines().skip(1).map(|l| l.split('\t').next().unwrap().to_string()).collect();
+    assert_eq!(ids.len(), 2, "{list}");
+    let (a, b) = (&ids[0], &ids[1]);
+
+    let report = |id: &str, name: &str| {
+        let pdf = dir.path().join(name);
+        let out = run_in(dir.path(), &["report", "--admission", id, "--out", pdf.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{stderr}");
+        let text = pdf_text(&pdf);
+        let start = text.find("NEWS2 history").expect("a NEWS2 section");
+        let end = text[start..].find("Devices").map_or(text.len(), |e| start + e);
+        (text[start..end].to_string(), stderr)
+    };
+    let (news2_a, stderr_a) = report(a, "a.pdf");
+    assert!(!news2_a.contains("None in this range"), "{news2_a}");
+    for want in [
+        "entered: ACVPU voice (by replay)",
+        "SpO2 0",
+        "SpO2 2",
+        "ACVPU 3 (entered)",
+        "HR 0",
+        "medium",
+    ] {
+        assert!(news2_a.contains(want), "no {want:?} in A's NEWS2 history:\n{news2_a}");
+    }
+    // Only A's stay (00:00 to 00:10): nothing of B's scores or times.
+    for not in ["SpO2 3", "HR 2", "00:11:", "00:12:", "00:13:", "00:14:", "00:15:"] {
+        assert!(!news2_a.contains(not), "{not:?} of patient B in A's report:\n{news2_a}");
+    }
+    let (news2_b, stderr_b) = report(b, "b.pdf");
+    assert!(news2_b.contains("SpO2 3") && news2_b.contains("HR 2"), "{news2_b}");
+    assert!(!news2_b.contains("entered") && !news2_b.contains("SpO2 2"), "{news2_b}");
+
+    // No patient, entered value or score in any log.
+    for text in [&log, &stderr_a, &stderr_b] {
+        for not in ["Replay patient", "REPLAY-bed-1", "voice", "NEWS2 3", "SpO2 2"] {
+            assert!(!text.contains(not), "{not:?} in a log:\n{text}");
+        }
+    }
+    // The NEWS2 log verifies with the rest of the store.
+    let out = run_in(dir.path(), &["store", "verify"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}

@@ -425,17 +425,19 @@ pub fn salvage(global: &Global, file: &Path) -> ExitCode {
         path.display()
     );
     println!(
-        "recovered: {} chunks ({} readings), {} alarm-log records, {} admissions, {} users",
+        "recovered: {} chunks ({} readings), {} alarm-log records, {} NEWS2 records, {} admissions, {} users",
         r.chunks_recovered,
         r.readings_recovered,
         r.alarm_records_recovered,
+        r.news2_records_recovered,
         r.admissions_recovered,
         r.users_recovered
     );
     println!(
-        "already present: {} chunks, {} alarm-log records, {} admissions, {} users",
+        "already present: {} chunks, {} alarm-log records, {} NEWS2 records, {} admissions, {} users",
         r.chunks_already_present,
         r.alarm_records_already_present,
+        r.news2_records_already_present,
         r.admissions_already_present,
         r.users_already_present
     );
@@ -463,6 +465,9 @@ pub fn salvage(global: &Global, file: &Path) -> ExitCode {
     if r.alarm_records_lost > 0 {
         println!("NOT RECOVERED: {} alarm-log records", r.alarm_records_lost);
     }
+    if r.news2_records_lost > 0 {
+        println!("NOT RECOVERED: {} NEWS2 records", r.news2_records_lost);
+    }
     if r.admissions_lost > 0 {
         println!("NOT RECOVERED: {} admissions", r.admissions_lost);
     }
@@ -475,6 +480,7 @@ pub fn salvage(global: &Global, file: &Path) -> ExitCode {
     if r.lost_series.is_empty()
         && r.lost_rows.is_empty()
         && r.alarm_records_lost == 0
+        && r.news2_records_lost == 0
         && r.admissions_lost == 0
         && r.users_lost == 0
     {

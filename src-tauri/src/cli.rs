@@ -246,7 +246,10 @@ kind: hr-strap, oximeter, thermometer, bp-cuff, scale, glucose-meter.
 event: connect, disconnect, notify (characteristic: 16-bit UUID; payload: hex
 bytes, as `vigil decode` takes them), and for a bed (device and kind empty):
 admit (payload adult, paediatric or neonatal), discharge, acknowledge (the
-alarms the bed displays at that moment, user `replay`) and pause (alarm audio).
+alarms the bed displays at that moment, user `replay`), pause (alarm audio) and
+news2 (a nurse's NEWS2 entry, user `replay`; payload parameter=value:
+consciousness=alert|new_confusion|voice|pain|unresponsive, air_or_oxygen=air|oxygen,
+spo2_scale=scale1|scale2, respiration_rate=N, temperature=N or systolic=N).
 Beds are those of this workstation (--beds); a bed with no admission uses the
 adult limits. The whole script is checked first: a malformed line is an error
 naming its line number, and nothing of the script is applied.

@@ -5,7 +5,8 @@
  */
 export type TrendMark = { t: number, 
 /**
- * "alarm" (an alarm started or escalated), "news2" (the score changed), "technical".
+ * "alarm" (an alarm started or escalated), "news2" (the score changed),
+ * "news2_entry" (a nurse entered a NEWS2 parameter), "technical".
  */
 kind: string, 
 /**

@@ -26,7 +26,7 @@ const LOW_BATTERY_PERCENT: u8 = 20;
 const NEWS2_EVERY: Duration = Duration::seconds(30);
 
 /// What a nurse may enter for NEWS2 (parameters devices do not measure).
-#[derive(Debug, Clone, serde::Deserialize, ts_rs::TS)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
 #[serde(tag = "parameter", content = "value", rename_all = "snake_case")]
 #[ts(export)]
 pub enum News2Entry {
@@ -48,8 +48,93 @@ pub struct SavedBed {
     pub news2_entries: News2Input,
 }
 
+/// Where a NEWS2 parameter's value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum News2Origin {
+    /// A device reading.
+    Measured,
+    /// A nurse's entry.
+    Entered,
+}
+
+/// One record of the NEWS2 log in the store (`Store::log_news2`; JSON there):
+/// a score as it was computed, or a nurse's entry.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum News2Logged {
+    Score {
+        score: News2,
+        /// What each parameter with a value was computed from.
+        origins: BTreeMap<vigil_alarms::News2Param, News2Origin>,
+    },
+    Entry {
+        entry: News2Entry,
+        /// The signed-in user's account id (never a display name).
+        by: String,
+    },
+}
+
+/// What makes a stored NEWS2 score different from the last one stored:
+/// total, each sub-score (a stale one by its last points, not its age,
+/// which grows at every score), validity, scale and origins.
+#[derive(Debug, Clone, PartialEq)]
+struct News2Key {
+    total: u8,
+    scale: vigil_alarms::SpO2Scale,
+    subs: Vec<(vigil_alarms::News2Param, u8, u8)>,
+    complete: bool,
+    origins: BTreeMap<vigil_alarms::News2Param, News2Origin>,
+}
+
+impl News2Key {
+    fn of(n: &News2, origins: &BTreeMap<vigil_alarms::News2Param, News2Origin>) -> News2Key {
+        use vigil_alarms::SubScore as S;
+        News2Key {
+            total: n.total,
+            scale: n.scale,
+            subs: n
+                .parameters
+                .iter()
+                .map(|p| match p.score {
+                    S::Scored { points } => (p.parameter, 0, points),
+                    S::Missing => (p.parameter, 1, 0),
+                    S::Stale { last_points, .. } => (p.parameter, 2, last_points),
+                })
+                .collect(),
+            complete: n.complete,
+            origins: origins.clone(),
+        }
+    }
+}
+
+/// Where each NEWS2 parameter with a value came from.
+fn origins(input: &News2Input) -> BTreeMap<vigil_alarms::News2Param, News2Origin> {
+    use vigil_alarms::News2Param as P;
+    fn of<T>(o: &Option<Observed<T>>) -> Option<News2Origin> {
+        o.as_ref().map(|o| match o.entered_by {
+            Some(_) => News2Origin::Entered,
+            None => News2Origin::Measured,
+        })
+    }
+    [
+        (P::RespirationRate, of(&input.respiration_rate)),
+        (P::Spo2, of(&input.spo2)),
+        (P::AirOrOxygen, of(&input.air_or_oxygen)),
+        (P::Systolic, of(&input.systolic)),
+        (P::Pulse, of(&input.pulse)),
+        (P::Consciousness, of(&input.consciousness)),
+        (P::Temperature, of(&input.temperature)),
+    ]
+    .into_iter()
+    .filter_map(|(p, o)| Some((p, o?)))
+    .collect()
+}
+
 pub struct Alarming {
     engine: AlarmEngine,
+    /// Per bed: the last NEWS2 score sent to the store's log, and when.
+    news2_logged: BTreeMap<String, (News2Key, DateTime<Utc>)>,
     news2: BTreeMap<String, News2Input>,
     validity: ValidityWindows,
     last_news2: Option<DateTime<Utc>>,
@@ -70,6 +155,9 @@ pub struct Outcome {
     /// Beds whose alarm state changed.
     pub beds: BTreeSet<String>,
     pub news2: Vec<(String, News2)>,
+    /// For the store's NEWS2 log (bed, time, record): scores that changed
+    /// (or the first of a clock hour) and nurse entries.
+    pub news2_log: Vec<(String, DateTime<Utc>, News2Logged)>,
 }
 
 impl Outcome {
@@ -100,6 +188,7 @@ impl Alarming {
         engine.continue_ids_after(now.timestamp_micros().max(0) as u64);
         Alarming {
             engine,
+            news2_logged: BTreeMap::new(),
             news2: BTreeMap::new(),
             validity: ValidityWindows::default(),
             last_news2: None,
@@ -112,6 +201,8 @@ impl Alarming {
 
     pub fn set_patient(&mut self, bed: &str, category: vigil_alarms::PatientCategory) {
         self.engine.set_patient(bed, category);
+        // A new stay's first score is stored whatever the last one was.
+        self.news2_logged.remove(bed);
         self.dirty.insert(bed.to_string());
     }
 
@@ -119,6 +210,7 @@ impl Alarming {
         let mut out = Outcome::default();
         out.add(self.engine.discharge(bed, now));
         self.news2.remove(bed);
+        self.news2_logged.remove(bed);
         self.limits_set_by.remove(bed);
         out.beds.insert(bed.to_string());
         self.dirty.insert(bed.to_string());
@@ -342,6 +434,28 @@ impl Alarming {
         let mut out = Outcome::default();
         let input = self.news2.entry(bed.to_string()).or_default();
         let score = vigil_alarms::news2::score(input, now, &self.validity);
+        let origins = origins(input);
+        // Stored when it changed, and at least once per UTC clock hour while
+        // unchanged: scores come every 30 s, so every hour (local hours too,
+        // zones being whole, half or quarter hours off UTC) of a flowsheet
+        // has one. A bed with nothing measured or entered has no score to keep.
+        let key = News2Key::of(&score, &origins);
+        let hour = |t: DateTime<Utc>| t.timestamp().div_euclid(3600);
+        let due = match self.news2_logged.get(bed) {
+            Some((k, at)) => *k != key || hour(*at) != hour(now) || now < *at,
+            None => true,
+        };
+        if due && !origins.is_empty() {
+            self.news2_logged.insert(bed.to_string(), (key, now));
+            out.news2_log.push((
+                bed.to_string(),
+                now,
+                News2Logged::Score {
+                    score: score.clone(),
+                    origins,
+                },
+            ));
+        }
         out.news2.push((bed.to_string(), score.clone()));
         out.add(self.engine.on_news2(bed, score, now));
         out.beds.insert(bed.to_string());
@@ -352,6 +466,10 @@ impl Alarming {
 
     /// A nurse entered a NEWS2 parameter; the score is recomputed at once.
     pub fn enter(&mut self, bed: &str, entry: News2Entry, user: &str, now: DateTime<Utc>) -> Outcome {
+        let logged = News2Logged::Entry {
+            entry: entry.clone(),
+            by: user.to_string(),
+        };
         let input = self.news2.entry(bed.to_string()).or_default();
         match entry {
             News2Entry::Consciousness(v) => input.consciousness = Some(Observed::entered(v, now, user)),
@@ -361,7 +479,10 @@ impl Alarming {
             News2Entry::Temperature(v) => input.temperature = Some(Observed::entered(v, now, user)),
             News2Entry::Systolic(v) => input.systolic = Some(Observed::entered(v, now, user)),
         }
-        self.score(bed, now)
+        let mut out = Outcome::default();
+        out.news2_log.push((bed.to_string(), now, logged));
+        out.merge(self.score(bed, now));
+        out
     }
 
     /// A patient-specific low/high limit (reverts at discharge). Critical
@@ -448,5 +569,66 @@ impl Outcome {
         self.events.extend(o.events);
         self.beds.extend(o.beds);
         self.news2.extend(o.news2);
+        self.news2_log.extend(o.news2_log);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn stored(out: &Outcome) -> Vec<(DateTime<Utc>, &'static str)> {
+        out.news2_log
+            .iter()
+            .map(|(_, at, r)| {
+                (
+                    *at,
+                    match r {
+                        News2Logged::Score { .. } => "score",
+                        News2Logged::Entry { .. } => "entry",
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// A flowsheet hour must never be blank while a score existed, and a
+    /// change must never wait: the log keeps every change, every entry, and
+    /// the first score of each clock hour while unchanged — not every 30 s score.
+    #[test]
+    fn the_news2_log_keeps_changes_entries_and_one_score_per_clock_hour() {
+        let t0 = Utc.with_ymd_and_hms(2026, 3, 29, 10, 20, 0).unwrap();
+        let beds = vec!["bed-1".to_string()];
+        let mut a = Alarming::new(SitePreset::standard(), t0);
+        // An empty bed: nothing measured or entered, nothing to keep.
+        assert!(a.tick(&beds, t0).news2_log.is_empty());
+        let mut log = stored(&a.enter("bed-1", News2Entry::Consciousness(vigil_alarms::Consciousness::Alert), "rn-1", t0));
+        assert_eq!(log, [(t0, "entry"), (t0, "score")]);
+        // 2 h 40 min of unchanged scores every 30 s (ACVPU stays valid 4 h).
+        for i in 1..=320 {
+            log.extend(stored(&a.tick(&beds, t0 + Duration::seconds(30 * i))));
+        }
+        let hour = |h, m| Utc.with_ymd_and_hms(2026, 3, 29, h, m, 0).unwrap();
+        assert_eq!(log[2..], [(hour(11, 0), "score"), (hour(12, 0), "score"), (hour(13, 0), "score")]);
+        // A changed sub-score is kept at once, with its origin.
+        let now = t0 + Duration::seconds(30 * 320 + 10);
+        let out = a.enter("bed-1", News2Entry::Consciousness(vigil_alarms::Consciousness::Voice), "rn-1", now);
+        assert_eq!(stored(&out), [(now, "entry"), (now, "score")]);
+        match &out.news2_log[1].2 {
+            News2Logged::Score { score, origins } => {
+                assert_eq!(score.total, 3);
+                assert_eq!(origins.get(&vigil_alarms::News2Param::Consciousness), Some(&News2Origin::Entered));
+            }
+            other => panic!("{other:?}"),
+        }
+        match &out.news2_log[0].2 {
+            News2Logged::Entry { by, .. } => assert_eq!(by, "rn-1"),
+            other => panic!("{other:?}"),
+        }
+        // Discharge: the next stay's first score is kept whatever it is.
+        a.discharge("bed-1", now);
+        let out = a.enter("bed-1", News2Entry::Consciousness(vigil_alarms::Consciousness::Voice), "rn-2", now + Duration::seconds(1));
+        assert_eq!(stored(&out).len(), 2);
     }
 }

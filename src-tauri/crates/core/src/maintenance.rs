@@ -155,11 +155,19 @@ pub async fn run(store: Store, ctx: Context, upkeep: Upkeep, cancel: Cancellatio
                     tracing::warn!(error = %e, "raising the store counter failed; retried in 10 minutes");
                 }
             }
-            _ = purge.tick() => match store.purge_before(clock.now() - retention.0).await {
-                Ok(n) if n > 0 => tracing::info!(chunks = n, "retention: old readings deleted"),
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "retention failed"),
-            },
+            _ = purge.tick() => {
+                match store.purge_before(clock.now() - retention.0).await {
+                    Ok(n) if n > 0 => tracing::info!(chunks = n, "retention: old readings deleted"),
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "retention failed"),
+                }
+                // NEWS2 scores and entries go with the readings they were computed from.
+                match store.purge_news2_before(clock.now() - retention.0).await {
+                    Ok(n) if n > 0 => tracing::info!(records = n, "retention: old NEWS2 records deleted"),
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "NEWS2 retention failed"),
+                }
+            }
         }
     }
 }

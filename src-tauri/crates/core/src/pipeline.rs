@@ -60,8 +60,8 @@ pub struct Stats {
     pub unrecorded: AtomicU64,
     /// Received-time span of the unrecorded readings.
     pub unrecorded_span: Mutex<Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>>,
-    /// Alarm-log records not recorded: beyond the log backlog's bound, or
-    /// still refused by the store at shutdown's bound.
+    /// Alarm-log and NEWS2 log records not recorded: beyond the log
+    /// backlog's bound, or still refused by the store at shutdown's bound.
     pub alarm_records_lost: AtomicU64,
     /// Readings waiting for the store in memory (the writer's backlog).
     pub backlog: AtomicU64,
@@ -75,13 +75,39 @@ impl Stats {
     }
 }
 
+/// What one alarm step sends to the encrypted logs: alarm events for the
+/// alarm log and records for the NEWS2 log (scores and nurse entries, with
+/// the bed's admission at that moment). One writer, one backlog, one
+/// "alarm log failure" condition for both.
+#[derive(Debug, Default)]
+pub struct LogBatch {
+    pub events: Vec<AlarmEvent>,
+    pub news2: Vec<vigil_store::News2Record>,
+}
+
+impl From<Vec<AlarmEvent>> for LogBatch {
+    fn from(events: Vec<AlarmEvent>) -> Self {
+        LogBatch {
+            events,
+            news2: Vec::new(),
+        }
+    }
+}
+
+impl LogBatch {
+    fn len(&self) -> usize {
+        self.events.len() + self.news2.len()
+    }
+}
+
 /// What the pipeline and the operator commands share.
 #[derive(Clone)]
 pub struct Context {
     pub ward: Arc<Mutex<Ward>>,
     pub alarming: Arc<Mutex<Alarming>>,
     pub live: broadcast::Sender<LiveEvent>,
-    pub alarm_log: mpsc::Sender<Vec<AlarmEvent>>,
+    /// The alarm-log writer ([`log_alarms`]): alarm events and NEWS2 log records.
+    pub alarm_log: mpsc::Sender<LogBatch>,
     pub clock: Arc<dyn Clock>,
     pub stats: Arc<Stats>,
 }
@@ -101,6 +127,20 @@ impl Context {
         for (bed, score) in out.news2 {
             let _ = self.live.send(LiveEvent::News2(News2View { bed, score }));
         }
+        // Tagged with the stay they belong to, so a report of a past
+        // admission finds its NEWS2 (and never the next patient's).
+        let news2: Vec<vigil_store::News2Record> = {
+            let ward = self.ward.lock().unwrap();
+            out.news2_log
+                .into_iter()
+                .map(|(bed, at, record)| vigil_store::News2Record {
+                    admission: ward.admission_of(&bed),
+                    record: serde_json::to_value(&record).expect("NEWS2 records serialise"),
+                    bed,
+                    at,
+                })
+                .collect()
+        };
         let started = out
             .events
             .iter()
@@ -109,7 +149,11 @@ impl Context {
         self.stats
             .alarms_started
             .fetch_add(started as u64, Ordering::Relaxed);
-        if !out.events.is_empty() && self.alarm_log.send(out.events).await.is_err() {
+        let batch = LogBatch {
+            events: out.events,
+            news2,
+        };
+        if batch.len() > 0 && self.alarm_log.send(batch).await.is_err() {
             tracing::error!("alarm log writer stopped");
         }
     }
@@ -301,37 +345,53 @@ pub async fn on_watchdog(ctx: &Context) {
     ctx.publish(out).await;
 }
 
-/// Writes alarm events to the encrypted alarm log, in order. It keeps taking
-/// events while a write fails (so the pipeline never waits on a failing
-/// disk), keeps them and retries; a failing log is a technical alarm at every
-/// bed (`Stats::alarm_log_failing`, raised by the watchdog). On shutdown
-/// (after the pipeline has stopped) it writes what is queued, then returns;
-/// if the store still refuses after [`SHUTDOWN_GRACE`], it counts what it
-/// held in `Stats::alarm_records_lost` and returns.
+/// Writes alarm events to the encrypted alarm log and NEWS2 records to the
+/// NEWS2 log, in order. It keeps taking batches while a write fails (so the
+/// pipeline never waits on a failing disk), keeps them and retries; a failing
+/// log is a technical alarm at every bed (`Stats::alarm_log_failing`, raised
+/// by the watchdog). On shutdown (after the pipeline has stopped) it writes
+/// what is queued, then returns; if the store still refuses after
+/// [`SHUTDOWN_GRACE`], it counts what it held in `Stats::alarm_records_lost`
+/// and returns.
 pub async fn log_alarms(
-    mut rx: mpsc::Receiver<Vec<AlarmEvent>>,
+    mut rx: mpsc::Receiver<LogBatch>,
     store: Store,
     stats: Arc<Stats>,
     cancel: CancellationToken,
 ) {
     type Record = (String, chrono::DateTime<chrono::Utc>, serde_json::Value);
-    fn records(events: Vec<AlarmEvent>) -> impl Iterator<Item = Record> {
-        events.into_iter().map(|e| {
+    #[derive(Default)]
+    struct Pending {
+        alarms: Vec<Record>,
+        news2: Vec<vigil_store::News2Record>,
+    }
+    impl Pending {
+        fn len(&self) -> usize {
+            self.alarms.len() + self.news2.len()
+        }
+        fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+    }
+    let mut pending = Pending::default();
+    let mut overflowing = false;
+    // Bounded like the readings' memory (alarm and NEWS2 records together):
+    // beyond it records are counted, not held.
+    let mut add = |pending: &mut Pending, b: LogBatch| {
+        let n = b.len();
+        let room = ALARM_LOG_CAPACITY.saturating_sub(pending.len());
+        let alarms = b.events.len().min(room);
+        pending.alarms.extend(b.events.into_iter().take(alarms).map(|e| {
             let json = serde_json::to_value(&e).expect("alarm events serialise");
             (e.bed, e.at, json)
-        })
-    }
-    let mut pending: Vec<Record> = Vec::new();
-    let mut overflowing = false;
-    // Bounded like the readings' memory: beyond it records are counted, not held.
-    let mut add = |pending: &mut Vec<Record>, e: Vec<AlarmEvent>| {
-        let room = ALARM_LOG_CAPACITY.saturating_sub(pending.len());
-        let n = e.len();
-        pending.extend(records(e).take(room));
-        if n > room {
+        }));
+        let news2 = b.news2.len().min(room - alarms);
+        pending.news2.extend(b.news2.into_iter().take(news2));
+        let kept = alarms + news2;
+        if n > kept {
             stats
                 .alarm_records_lost
-                .fetch_add((n - room) as u64, Ordering::Relaxed);
+                .fetch_add((n - kept) as u64, Ordering::Relaxed);
             if !overflowing {
                 tracing::error!(capacity = ALARM_LOG_CAPACITY, "alarm log backlog full: records from now on are not recorded until the log catches up");
             }
@@ -362,9 +422,9 @@ pub async fn log_alarms(
         if pending.is_empty() {
             continue;
         }
-        match store.log_alarms(&pending).await {
+        match store.log(&pending.alarms, &pending.news2).await {
             Ok(()) => {
-                pending.clear();
+                pending = Pending::default();
                 delay = Duration::from_millis(100);
                 stats.alarm_log_failing.store(false, Ordering::Relaxed);
             }

@@ -2,7 +2,7 @@
 //!
 //! A script is a CSV file of timed lines (device connects, disconnects and
 //! GATT notifications; nurse actions: admit, discharge, acknowledge, audio
-//! pause). It goes through the **same** pipeline as live devices: the bytes
+//! pause, NEWS2 entries as `news2` with payload `parameter=value`). It goes through the **same** pipeline as live devices: the bytes
 //! are decoded by `vigil-gatt`, the ward and the alarm engine see them, the
 //! writer stores them encrypted and the alarm log records what happened. Only
 //! the source and the clock differ:
@@ -112,6 +112,8 @@ pub enum Action {
     Acknowledge,
     /// Pauses the bed's alarm audio.
     Pause,
+    /// A nurse's NEWS2 entry (payload `parameter=value`, e.g. `consciousness=voice`).
+    News2(crate::alarming::News2Entry),
 }
 
 /// A parsed, checked script.
@@ -140,7 +142,7 @@ pub enum Problem {
     #[error("bed '{bed}' is not a bed of this workstation ({beds}; see --beds)")]
     UnknownBed { bed: String, beds: String },
     #[error(
-        "unknown event '{0}': expected connect, disconnect, notify, admit, discharge, acknowledge or pause"
+        "unknown event '{0}': expected connect, disconnect, notify, admit, discharge, acknowledge, pause or news2"
     )]
     UnknownEvent(String),
     #[error("unknown device kind '{0}': expected hr-strap, oximeter, thermometer, bp-cuff, scale or glucose-meter")]
@@ -159,6 +161,9 @@ pub enum Problem {
     NoPayload,
     #[error("the payload is not hex bytes")]
     BadHex,
+    /// (The payload is not quoted: it is a value.)
+    #[error("news2 needs parameter=value: consciousness=alert|new_confusion|voice|pain|unresponsive, air_or_oxygen=air|oxygen, spo2_scale=scale1|scale2, respiration_rate=N, temperature=N (°C) or systolic=N (mmHg)")]
+    BadNews2Entry,
     #[error("unknown patient category '{0}': expected adult, paediatric or neonatal")]
     BadCategory(String),
     #[error("device '{0}' is already connected")]
@@ -268,6 +273,7 @@ pub fn parse(text: &str, beds: &[String]) -> Result<Script, ScriptError> {
             "discharge" => "discharge",
             "acknowledge" => "acknowledge",
             "pause" => "pause",
+            "news2" => "news2",
             other => return Err(e(Problem::UnknownEvent(other.to_string()))),
         };
         let device_event = matches!(event, "connect" | "disconnect" | "notify");
@@ -281,7 +287,7 @@ pub fn parse(text: &str, beds: &[String]) -> Result<Script, ScriptError> {
         if event != "notify" && !characteristic.is_empty() {
             return Err(e(Problem::UnexpectedCharacteristic(event)));
         }
-        if !matches!(event, "notify" | "admit") && !payload.is_empty() {
+        if !matches!(event, "notify" | "admit" | "news2") && !payload.is_empty() {
             return Err(e(Problem::UnexpectedPayload(event)));
         }
 
@@ -346,6 +352,7 @@ pub fn parse(text: &str, beds: &[String]) -> Result<Script, ScriptError> {
                 }),
                 "discharge" => Action::Discharge,
                 "acknowledge" => Action::Acknowledge,
+                "news2" => Action::News2(news2_entry(payload).ok_or_else(|| e(Problem::BadNews2Entry))?),
                 _ => Action::Pause,
             }
         };
@@ -357,6 +364,17 @@ pub fn parse(text: &str, beds: &[String]) -> Result<Script, ScriptError> {
         });
     }
     Ok(Script { steps })
+}
+
+/// A script's NEWS2 entry, `parameter=value`, as the screen sends it.
+fn news2_entry(payload: &str) -> Option<crate::alarming::News2Entry> {
+    let (parameter, value) = payload.split_once('=')?;
+    let value = match value.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => serde_json::json!(v),
+        Ok(_) => return None,
+        Err(_) => serde_json::json!(value.trim()),
+    };
+    serde_json::from_value(serde_json::json!({"parameter": parameter.trim(), "value": value})).ok()
 }
 
 /// One line's fields, trimmed.
@@ -596,6 +614,13 @@ pub async fn run(
                 d.feed.barrier().await?;
                 vigil.pause_audio(&step.bed, USER).await.map_err(action_err)?;
             }
+            Action::News2(entry) => {
+                d.feed.barrier().await?;
+                vigil
+                    .enter_news2(&step.bed, entry.clone(), USER)
+                    .await
+                    .map_err(action_err)?;
+            }
         }
     }
     // Everything handled: its readings are with the writer and its alarm
@@ -714,6 +739,9 @@ mod tests {
                 "takes no characteristic",
             ),
             ("0,bed-1,,,discharge,,x".into(), 2, "takes no payload"),
+            ("0,bed-1,,,news2,,".into(), 2, "news2 needs parameter=value"),
+            ("0,bed-1,,,news2,,temperature=NaN".into(), 2, "news2 needs parameter=value"),
+            ("0,bed-1,,,news2,,mood=happy".into(), 2, "news2 needs parameter=value"),
             ("99999999999999,bed-1,,,pause,,".into(), 2, "31 days"),
             ("0,bed-1,,\"unterminated,pause,,".into(), 2, "fields"),
         ];
@@ -725,6 +753,22 @@ mod tests {
         let e = parse("t_ms,bed\n", &beds()).unwrap_err();
         assert_eq!((e.line, e.problem), (1, Problem::Header));
         assert_eq!(parse("# nothing\n", &beds()).unwrap_err().problem, Problem::Empty);
+    }
+
+    #[test]
+    fn a_nurses_news2_entry_is_a_bed_line_and_its_value_is_never_quoted() {
+        let s = parse(
+            &format!("{HEAD}0,bed-1,,,news2,,consciousness=voice\n1000,bed-1,,,news2,,temperature = 38.4\n"),
+            &beds(),
+        )
+        .unwrap();
+        use crate::alarming::News2Entry as E;
+        assert_eq!(s.steps[0].action, Action::News2(E::Consciousness(vigil_alarms::Consciousness::Voice)));
+        assert_eq!(s.steps[1].action, Action::News2(E::Temperature(38.4)));
+        let e = fails("0,bed-1,,,news2,,consciousness=drowsy");
+        assert!(!e.to_string().contains("drowsy"), "{e}");
+        let e = fails("0,bed-1,,,news2,,temperature=38.4x");
+        assert!(!e.to_string().contains("38.4x"), "{e}");
     }
 
     #[test]

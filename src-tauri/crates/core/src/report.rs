@@ -11,11 +11,11 @@
 //! PHI: the patient's identity goes into the `Report` (printed in the PDF);
 //! errors name beds, admission ids and times only.
 
-use crate::alarming::SavedBed;
+use crate::alarming::{News2Entry, News2Logged, News2Origin, SavedBed};
 use chrono::{DateTime, Duration, TimeDelta, Utc};
 use chrono_tz::Tz;
 use std::collections::BTreeMap;
-use vigil_alarms::{AlarmEvent, AlarmEventKind, AlarmKind, News2, Parameter, SitePreset};
+use vigil_alarms::{AlarmEvent, AlarmEventKind, AlarmKind, News2, News2Param, Parameter, SitePreset};
 use vigil_model::{AdmissionId, Mdc, Reading, Value};
 use vigil_report as rpt;
 use vigil_store::{Selection, Store, StoreError};
@@ -129,7 +129,13 @@ pub async fn build(store: &Store, req: &Request) -> Result<Built, ReportError> {
     };
     let checked = store.read_checked(sel, from, to).await?;
     let alarm_log = store.alarm_log(Some(&bed), from, to).await?;
-    if checked.readings.is_empty() && checked.failed.is_empty() && alarm_log.is_empty() {
+    let news2 = news2_history(store, sel, from, to).await?;
+    if checked.readings.is_empty()
+        && checked.failed.is_empty()
+        && alarm_log.is_empty()
+        && news2.scores.is_empty()
+        && news2.entries.is_empty()
+    {
         return Err(ReportError::Empty { bed, from, to });
     }
     let admission = stay.as_ref().map(|a| a.id.clone());
@@ -215,7 +221,7 @@ pub async fn build(store: &Store, req: &Request) -> Result<Built, ReportError> {
         flowsheet: rpt::Flowsheet::build(from, to, req.tz, &flow),
         charts,
         alarms: alarm_rows(&events, req.tz),
-        news2: news2_rows(&news2_history(saved.as_ref()), from, to),
+        news2: news2_rows(&news2, req.tz),
         devices: devices(store, &bed, &checked.readings).await?,
         completeness: rpt::Completeness {
             chunks_verified: checked.chunks_verified,
@@ -312,47 +318,133 @@ fn limits_of(
     out
 }
 
-/// NEWS2 scores of the stay. The one place the history is taken from: today
-/// the bed's saved settings (the engine persists its history there); when
-/// the store keeps NEWS2 itself, only this function changes.
-pub fn news2_history(saved: Option<&SavedBed>) -> Vec<News2> {
-    saved.map(|s| s.alarms.news2_history.clone()).unwrap_or_default()
+/// A stored NEWS2 score and what each parameter was computed from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct News2Scored {
+    pub score: News2,
+    pub origins: BTreeMap<News2Param, News2Origin>,
 }
 
-fn news2_rows(history: &[News2], from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<rpt::News2Row> {
-    let name = |p: vigil_alarms::News2Param| {
-        use vigil_alarms::News2Param as P;
-        match p {
-            P::RespirationRate => "RR",
-            P::Spo2 => "SpO2",
-            P::AirOrOxygen => "air",
-            P::Systolic => "BP",
-            P::Pulse => "HR",
-            P::Consciousness => "ACVPU",
-            P::Temperature => "T",
+/// A nurse's NEWS2 entry as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NurseEntry {
+    pub at: DateTime<Utc>,
+    pub entry: News2Entry,
+    /// The user's account id.
+    pub by: String,
+}
+
+/// NEWS2 of a stay or of a bed over a range, oldest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct News2History {
+    /// Stored when the score changed, and at least once per clock hour.
+    pub scores: Vec<News2Scored>,
+    pub entries: Vec<NurseEntry>,
+    /// Records that opened but are not a NEWS2 record this version reads.
+    pub unreadable: usize,
+}
+
+/// NEWS2 scores and nurse entries of `sel` in `[from, to]`. The one place
+/// reports (and the flowsheet) take NEWS2 from: the store's NEWS2 log, so a
+/// past admission has its history after any restart, and an admission's is
+/// found by its own tag, never the next patient's at the same bed. A record
+/// that fails verification is an error (a report never shows less than was
+/// recorded without saying so).
+pub async fn news2_history(
+    store: &Store,
+    sel: Selection<'_>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<News2History, StoreError> {
+    let mut h = News2History::default();
+    for r in store.news2_log(sel, from, to).await? {
+        match serde_json::from_value::<News2Logged>(r.record) {
+            Ok(News2Logged::Score { score, origins }) => h.scores.push(News2Scored { score, origins }),
+            Ok(News2Logged::Entry { entry, by }) => h.entries.push(NurseEntry { at: r.at, entry, by }),
+            Err(_) => h.unreadable += 1,
         }
-    };
-    history
+    }
+    if h.unreadable > 0 {
+        // Counts only: the records are clinical data.
+        tracing::warn!(records = h.unreadable, "NEWS2 records in a form this version does not read");
+    }
+    Ok(h)
+}
+
+fn param_name(p: News2Param) -> &'static str {
+    use vigil_alarms::News2Param as P;
+    match p {
+        P::RespirationRate => "RR",
+        P::Spo2 => "SpO2",
+        P::AirOrOxygen => "air",
+        P::Systolic => "BP",
+        P::Pulse => "HR",
+        P::Consciousness => "ACVPU",
+        P::Temperature => "T",
+    }
+}
+
+/// A nurse's entry in words: "ACVPU voice", "T 38.4 °C".
+pub fn entry_text(e: &News2Entry) -> String {
+    match e {
+        News2Entry::Consciousness(c) => format!("ACVPU {}", snake_word(c)),
+        News2Entry::AirOrOxygen(a) => format!("air/oxygen {}", snake_word(a)),
+        News2Entry::Spo2Scale(s) => format!("SpO2 {}", snake_word(s).replace("scale", "scale ")),
+        News2Entry::RespirationRate(v) => format!("RR {v} /min"),
+        News2Entry::Temperature(v) => format!("T {v} °C"),
+        News2Entry::Systolic(v) => format!("BP systolic {v} mmHg"),
+    }
+}
+
+/// One row per stored score (an incomplete one as "≥ N": a lower bound;
+/// entered sub-scores marked) and per nurse entry, oldest first.
+fn news2_rows(h: &News2History, _tz: Tz) -> Vec<rpt::News2Row> {
+    let mut rows: Vec<rpt::News2Row> = h
+        .scores
         .iter()
-        .filter(|n| n.at >= from && n.at <= to)
-        .map(|n| rpt::News2Row {
-            at: n.at,
-            score: n.total,
-            risk: snake_word(&n.risk),
-            parts: n
-                .parameters
-                .iter()
-                .map(|p| match p.score {
-                    vigil_alarms::SubScore::Scored { points } => format!("{} {points}", name(p.parameter)),
-                    vigil_alarms::SubScore::Missing => format!("{} –", name(p.parameter)),
-                    vigil_alarms::SubScore::Stale { last_points, .. } => {
-                        format!("{} ({last_points}, stale)", name(p.parameter))
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(" · "),
+        .map(|s| {
+            let n = &s.score;
+            let entered = |p| {
+                if s.origins.get(&p) == Some(&News2Origin::Entered) {
+                    " (entered)"
+                } else {
+                    ""
+                }
+            };
+            rpt::News2Row {
+                at: n.at,
+                score: if n.complete {
+                    n.total.to_string()
+                } else {
+                    format!("\u{2265} {}", n.total)
+                },
+                risk: snake_word(&n.risk),
+                parts: n
+                    .parameters
+                    .iter()
+                    .map(|p| match p.score {
+                        vigil_alarms::SubScore::Scored { points } => {
+                            format!("{} {points}{}", param_name(p.parameter), entered(p.parameter))
+                        }
+                        vigil_alarms::SubScore::Missing => format!("{} –", param_name(p.parameter)),
+                        vigil_alarms::SubScore::Stale { last_points, .. } => {
+                            format!("{} ({last_points}, stale)", param_name(p.parameter))
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" · "),
+            }
         })
-        .collect()
+        .collect();
+    rows.extend(h.entries.iter().map(|e| rpt::News2Row {
+        at: e.at,
+        score: "–".into(),
+        risk: "entry".into(),
+        parts: format!("entered: {} (by {})", entry_text(&e.entry), e.by),
+    }));
+    // An entry before the score it changed (same time).
+    rows.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| (a.risk != "entry").cmp(&(b.risk != "entry"))));
+    rows
 }
 
 /// A serde snake_case enum as words ("low_medium" → "low-medium").

@@ -1,5 +1,6 @@
 //! Trends for a clinician reviewing a bed (issue 15): its parameters over a
-//! time range on one time axis, with alarm and NEWS2 events marked.
+//! time range on one time axis, with alarm and NEWS2 events (scores and nurse
+//! entries, from the store's NEWS2 log) marked.
 //!
 //! A long range is answered from the store's sealed per-chunk summaries
 //! (`Store::trend`: a 7-day view of 1 Hz data opens a few thousand summaries,
@@ -70,7 +71,8 @@ pub struct TrendSeries {
 #[ts(export)]
 pub struct TrendMark {
     pub t: f64,
-    /// "alarm" (an alarm started or escalated), "news2" (the score changed), "technical".
+    /// "alarm" (an alarm started or escalated), "news2" (the score changed),
+    /// "news2_entry" (a nurse entered a NEWS2 parameter), "technical".
     pub kind: String,
     /// "high", "medium", "low" for alarms; null otherwise.
     pub priority: Option<String>,
@@ -259,9 +261,13 @@ impl Vigil {
                 label: e.message,
             });
         }
-        // NEWS2 is scored every 30 s: mark only where the score (or its completeness) changes.
+        // NEWS2 from the store's NEWS2 log (past admissions too, after any
+        // restart): a mark where the total (or its completeness) changes,
+        // and one per nurse entry.
+        let h = crate::report::news2_history(&self.store, vigil_store::Selection::Bed(bed), from, to).await?;
         let mut last: Option<(u8, bool)> = None;
-        for n in self.news2_history(bed).into_iter().filter(|n| n.at >= from && n.at <= to) {
+        for s in &h.scores {
+            let n = &s.score;
             if last.replace((n.total, n.complete)) == Some((n.total, n.complete)) {
                 continue;
             }
@@ -270,6 +276,14 @@ impl Vigil {
                 kind: "news2".into(),
                 priority: None,
                 label: format!("NEWS2 {}{}", if n.complete { "" } else { "\u{2265} " }, n.total),
+            });
+        }
+        for e in &h.entries {
+            marks.push(TrendMark {
+                t: e.at.timestamp_millis() as f64,
+                kind: "news2_entry".into(),
+                priority: None,
+                label: format!("Entered: {}", crate::report::entry_text(&e.entry)),
             });
         }
         marks.sort_by(|a, b| a.t.total_cmp(&b.t));

@@ -132,6 +132,22 @@ fn a_full_scenario_logs_no_name_mrn_dob_or_value() {
             .unwrap();
         assert!(!log.is_empty());
         v.user_news2_history("bed-1").unwrap();
+        // The stored NEWS2 history read back for a report and the trend marks.
+        let now = chrono::DateTime::from_timestamp_millis(v.snapshot().now_ms).unwrap();
+        let report = v
+            .user_report("bed-1", start, now, chrono_tz::UTC, vigil_alarms::SitePreset::standard())
+            .await
+            .unwrap();
+        assert!(!report.news2.is_empty(), "the report has the stored NEWS2");
+        v.user_trend(&vigil_core::trends::TrendRequest {
+            bed: "bed-1".into(),
+            codes: vec![vigil_model::Mdc::ECG_HEART_RATE.0],
+            from: start,
+            to: now,
+            points: 100,
+        })
+        .await
+        .unwrap();
         v.sign_out();
         v.sign_in("nina", PW).await.unwrap();
         v.user_discharge("bed-1").await.unwrap();

@@ -135,14 +135,17 @@ pub struct AlarmRow {
     pub outcome: String,
 }
 
-/// One NEWS2 score.
+/// One NEWS2 score, or a nurse's NEWS2 entry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct News2Row {
     pub at: DateTime<Utc>,
-    pub score: u8,
-    /// "low", "low-medium", "medium", "high".
+    /// The total as shown: "5", "≥ 3" for an incomplete score (a lower
+    /// bound), "–" for a nurse's entry.
+    pub score: String,
+    /// "low", "low-medium", "medium", "high"; "entry" for a nurse's entry.
     pub risk: String,
-    /// Sub-scores in words, e.g. "RR 2 · SpO2 1 · BP 0 · HR 1 · T 0 · ACVPU 0 · air 0".
+    /// Sub-scores in words, e.g. "RR 2 · SpO2 1 · BP 0 · HR 1 · T 0 · ACVPU 0 · air 0",
+    /// or what was entered and by whom.
     pub parts: String,
 }
 

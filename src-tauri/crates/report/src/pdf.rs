@@ -587,7 +587,7 @@ fn layout(r: &Report) -> Result<Vec<Page>, ReportError> {
         .map(|n| {
             vec![
                 local_short(n.at, tz),
-                n.score.to_string(),
+                n.score.clone(),
                 n.risk.clone(),
                 n.parts.clone(),
             ]

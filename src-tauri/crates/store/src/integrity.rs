@@ -365,6 +365,29 @@ async fn all_rows(ik: &Integrity, conn: &mut SqliteConnection) -> Result<Vec<Row
             r.get("mac"),
         ));
     }
+    // The NEWS2 log (schema 14): absent while an older store is upgraded.
+    let has_news2: bool =
+        sqlx::query_scalar("SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'news2_log'")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db(what))?;
+    if has_news2 {
+        for r in sqlx::query("SELECT id, bed_tag, admission_tag, at, mac FROM news2_log")
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db(what))?
+        {
+            let id: i64 = r.get("id");
+            let m = crate::news2::news2_mac(
+                ik,
+                id,
+                &r.get::<Vec<u8>, _>("bed_tag"),
+                r.get::<Option<Vec<u8>>, _>("admission_tag").as_deref(),
+                r.get("at"),
+            );
+            out.push(("news2_log", id.to_string(), "news2_log".into(), m, r.get("mac")));
+        }
+    }
     for r in sqlx::query("SELECT address_tag, bed_tag, added_at, key_id, nonce, mac FROM devices")
         .fetch_all(&mut *conn)
         .await

@@ -20,6 +20,7 @@ mod keyring;
 pub mod keys;
 mod logs;
 mod lookup;
+mod news2;
 mod range;
 mod salvage;
 mod settings;
@@ -48,6 +49,7 @@ pub use keys::{create_key_file, KdfParams, KeySource};
 pub use logs::{
     AlarmRecord, DeadLetter, DeadLetterKind, DeviceAssignment, OutboxEntry, OutboxStatus, SetAside,
 };
+pub use news2::News2Record;
 pub use salvage::{LostRows, LostSeries, SalvageReport};
 pub use settings::SavedSettings;
 pub use spill::{SpillContents, SpillWriter};

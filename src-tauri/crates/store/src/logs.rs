@@ -686,16 +686,21 @@ impl Store {
         &self,
         events: &[(String, DateTime<Utc>, serde_json::Value)],
     ) -> Result<(), StoreError> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.begin_write("writing the alarm log").await?;
+        self.log(events, &[]).await
+    }
+
+    /// Inserts alarm-log rows in the caller's transaction (see [`Store::log`]).
+    pub(crate) async fn insert_alarms(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        events: &[(String, DateTime<Utc>, serde_json::Value)],
+        delta: &mut Delta,
+        sealed_under: &mut std::collections::BTreeSet<i64>,
+    ) -> Result<(), StoreError> {
         let mut id: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM alarm_log")
             .fetch_one(&mut *tx)
             .await
             .map_err(db("writing the alarm log"))?;
-        let mut delta = Delta::default();
-        let mut sealed_under = std::collections::BTreeSet::new();
         for (bed, at, event) in events {
             id += 1;
             let body = AlarmBody {
@@ -703,23 +708,19 @@ impl Store {
                 event: event.clone(),
             };
             let mac = insert_alarm_row(
-                &mut tx,
+                &mut *tx,
                 &self.keys,
                 &self.lookup,
                 Some(&self.integrity),
                 id,
                 at.timestamp_micros(),
                 &body,
-                &mut sealed_under,
+                sealed_under,
             )
             .await?;
             delta.add("alarm_log", &mac);
         }
-        for key_id in sealed_under {
-            self.keys.persist_count(&mut tx, key_id).await?;
-        }
-        self.integrity.apply(&mut tx, delta).await?;
-        tx.commit().await.map_err(db("writing the alarm log"))
+        Ok(())
     }
 
     /// Alarm-log records in `[from, to]`, optionally for one bed, oldest first.
@@ -954,6 +955,7 @@ impl Store {
         if let Err(e) = self.key_log().await {
             failures.push(e);
         }
+        failures.extend(self.verify_news2_log().await?);
         failures.extend(
             self.bed_settings()
                 .await?

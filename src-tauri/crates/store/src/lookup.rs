@@ -47,6 +47,11 @@ impl Lookup {
         self.tag("bed-code", &[bed.as_bytes(), &code.to_le_bytes()])
     }
 
+    /// An admission id (the NEWS2 log's "this stay" lookup).
+    pub(crate) fn admission(&self, id: &str) -> Vec<u8> {
+        self.tag("admission", &[id.as_bytes()])
+    }
+
     pub(crate) fn address(&self, address: &str) -> Vec<u8> {
         self.tag("device", &[address.as_bytes()])
     }

@@ -3,7 +3,7 @@
 //! The damaged file is opened read-only and walked row by row (by rowid), so
 //! a damaged page loses only the rows on it. Its data keys are unwrapped with
 //! the same key source (a store moved aside at start was under the same
-//! key-encryption key); every chunk, alarm-log record and admission must
+//! key-encryption key); every chunk, alarm-log record, NEWS2 record and admission must
 //! authenticate under them before it is copied, re-sealed under this store's
 //! keys. What could not be recovered is reported per series (bed, code) and
 //! time range, or by row ids when a page was too damaged to tell.
@@ -48,6 +48,10 @@ pub struct SalvageReport {
     pub alarm_records_recovered: u64,
     pub alarm_records_already_present: u64,
     pub alarm_records_lost: u64,
+    /// NEWS2 scores and nurse entries (schema 14).
+    pub news2_records_recovered: u64,
+    pub news2_records_already_present: u64,
+    pub news2_records_lost: u64,
     pub admissions_recovered: u64,
     pub admissions_already_present: u64,
     /// Admissions that opened but were not copied: the bed now has another
@@ -72,6 +76,8 @@ impl SalvageReport {
             + self.chunks_already_present
             + self.alarm_records_recovered
             + self.alarm_records_already_present
+            + self.news2_records_recovered
+            + self.news2_records_already_present
             + self.admissions_recovered
             + self.admissions_already_present
             + self.admissions_conflicting.len() as u64
@@ -432,6 +438,30 @@ impl Store {
         report.alarm_records_recovered = events.len() as u64;
         self.log_alarms(&events).await?;
         report.alarm_records_lost += lost_ranges(&mut report.lost_rows, "alarm_log", bad);
+
+        // NEWS2 log (schema 14): scores and nurse entries, like the alarm log.
+        if has_table(pool, "news2_log").await {
+            let hi = high_id(pool, "news2_log").await;
+            let (rows, bad) = walk(
+                pool,
+                "id, bed_tag, admission_tag, at, nonce, sealed, key_id",
+                "news2_log",
+                hi,
+            )
+            .await;
+            let mut records = Vec::new();
+            for row in &rows {
+                match self.open_salvaged_news2(&ring, row) {
+                    Some(r) if self.has_news2(&r).await? => report.news2_records_already_present += 1,
+                    Some(r) => records.push(r),
+                    None => report.news2_records_lost += 1,
+                }
+            }
+            records.sort_by_key(|r| r.at);
+            report.news2_records_recovered = records.len() as u64;
+            self.log_news2(&records).await?;
+            report.news2_records_lost += lost_ranges(&mut report.lost_rows, "news2_log", bad);
+        }
 
         // Admissions (rowid order; ids are text).
         let cols = if sealed_layout {

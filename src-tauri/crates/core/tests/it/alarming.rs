@@ -39,12 +39,12 @@ impl Rig {
         let clock = Arc::new(ManualClock(Mutex::new(t0())));
         let beds = ["bed-1", "bed-2"].map(String::from);
         let (live, _) = broadcast::channel(4096);
-        let (log_tx, mut log_rx) = mpsc::channel::<Vec<AlarmEvent>>(64);
+        let (log_tx, mut log_rx) = mpsc::channel::<vigil_core::pipeline::LogBatch>(64);
         let log = Arc::new(Mutex::new(Vec::new()));
         let sink = log.clone();
         tokio::spawn(async move {
             while let Some(e) = log_rx.recv().await {
-                sink.lock().unwrap().extend(e);
+                sink.lock().unwrap().extend(e.events);
             }
         });
         let ctx = Context {

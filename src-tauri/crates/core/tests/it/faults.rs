@@ -69,6 +69,48 @@ async fn a_failing_alarm_log_alarms_at_every_bed_and_loses_nothing() {
     v.shutdown().await;
 }
 
+/// Issue 15: the NEWS2 log goes through the same writer: a NEWS2 log that
+/// refuses writes is "alarm log failure" at every bed, and the nurse's entry
+/// and the scores held meanwhile land once it heals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_news2_log_alarms_at_every_bed_and_loses_no_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = Vigil::start(config(dir.path(), Scenario::Stable, 60.0)).await.unwrap();
+    let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join("vigil.db"));
+    let db = sqlx::SqlitePool::connect_with(opts).await.unwrap();
+    sqlx::query("CREATE TRIGGER inject_fault BEFORE INSERT ON news2_log BEGIN SELECT RAISE(ABORT, 'injected fault'); END")
+        .execute(&db)
+        .await
+        .unwrap();
+    v.enter_news2(
+        "bed-1",
+        vigil_core::alarming::News2Entry::Consciousness(vigil_alarms::Consciousness::Pain),
+        "rn-f",
+    )
+    .await
+    .unwrap();
+    assert!(
+        wait_until(|| log_failure_at(&v).len() == 4).await,
+        "no alarm-log failure at every bed: {:?}",
+        log_failure_at(&v)
+    );
+    sqlx::query("DROP TRIGGER inject_fault").execute(&db).await.unwrap();
+    assert!(wait_until(|| log_failure_at(&v).is_empty()).await, "still alarming after the log healed");
+    let now = chrono::DateTime::from_timestamp_millis(v.snapshot().now_ms).unwrap();
+    let h = vigil_core::report::news2_history(
+        v.store(),
+        vigil_store::Selection::Bed("bed-1"),
+        now - chrono::Duration::hours(1),
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(h.entries.len(), 1, "the entry held during the fault was lost");
+    assert_eq!(h.entries[0].by, "rn-f");
+    assert!(!h.scores.is_empty());
+    v.shutdown().await;
+}
+
 /// Beds showing a technical alarm of `kind` whose condition stands (not latched).
 fn technical_at(v: &Vigil, kind: TechnicalKind) -> Vec<String> {
     v.snapshot()
@@ -263,7 +305,7 @@ async fn an_alarm_log_backlog_past_its_capacity_counts_the_overflow_and_lands_th
     // Batches as the pipeline sends them; the sender never waits on the failing log.
     let send = std::time::Instant::now();
     for chunk in (0..total).collect::<Vec<_>>().chunks(1000) {
-        tx.send(chunk.iter().map(|&i| event(i)).collect()).await.unwrap();
+        tx.send(chunk.iter().map(|&i| event(i)).collect::<Vec<_>>().into()).await.unwrap();
     }
     assert!(send.elapsed() < Duration::from_secs(20), "the sender waited on the failing log");
     assert!(

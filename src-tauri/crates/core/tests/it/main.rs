@@ -360,3 +360,4 @@ async fn a_healthy_start_raises_no_store_failure_alarm() {
         assert!(!raised, "round {round}: a store-failure alarm on a healthy start");
     }
 }
+mod news2;

@@ -163,13 +163,13 @@ pub fn report() -> Report {
         news2: vec![
             News2Row {
                 at: utc(2026, 3, 28, 22, 0),
-                score: 1,
+                score: "1".into(),
                 risk: "low".into(),
                 parts: "RR 0 · SpO2 1 · HR 0".into(),
             },
             News2Row {
                 at: utc(2026, 3, 29, 6, 0),
-                score: 3,
+                score: "3".into(),
                 risk: "low-medium".into(),
                 parts: "RR 1 · SpO2 2 · HR 0".into(),
             },

@@ -1093,3 +1093,4 @@ mod audit;
 mod clear;
 mod by_admission;
 mod backup;
+mod news2;
