@@ -79,7 +79,10 @@ describe("NEWS2 in the flowsheet (structured, per hour)", () => {
     ]);
     expect(rows.map((r) => r.label)).toEqual(["NEWS2", "RR", "SpO2", "BP", "Nurse entries"]);
     expect(rows[0].cells.map((c) => [c.text, c.risk])).toEqual([["6", "medium"], ["", undefined], ["\u2265 3", "incomplete"]]);
-    expect(rows[1].cells.map((c) => [c.text, c.entered])).toEqual([["2*", true], ["", undefined], ["2*", true]]);
+    expect(rows[1].cells.map((c) => [c.text, c.entered])).toEqual([["2*", true], ["", false], ["2*", true]]);
+    // A stale entry is shown as stale, not as a counted entry.
+    const stale = news2Rows([hour(score(0, false, "low", [part("RR", 2, { entered: true, stale: true })]))]);
+    expect([stale[1].cells[0].text, stale[1].cells[0].entered]).toEqual(["(2)", false]);
     expect(rows[3].cells[0].text).toBe("\u2013");
     expect(rows[4].cells.map((c) => c.text)).toEqual(["1", "", ""]);
     expect(rows[4].cells[0].title).toBe("RR 22 /min (by e2e-nurse)");

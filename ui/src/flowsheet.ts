@@ -55,6 +55,7 @@ export interface News2Cell {
   title?: string;
   /** The total: its risk, "incomplete" for a lower bound (no risk colour, as on the badge). */
   risk?: string;
+  /** A nurse entered this counted sub-score. */
   entered?: boolean;
 }
 export interface News2Row {
@@ -81,7 +82,8 @@ export function news2Rows(hours: readonly News2HourView[]): News2Row[] {
     label,
     cells: hours.map((h) => {
       const p = h.score?.parts.find((x) => x.label === label);
-      return { text: news2PartText(p), title: p ? news2PartTitle(p) : undefined, entered: p?.entered && p.points !== null };
+      // Marked only while it counts: a stale entry reads "(n)", muted like any stale part.
+      return { text: news2PartText(p), title: p ? news2PartTitle(p) : undefined, entered: !!p && p.entered && !p.stale && p.points !== null };
     }),
   }));
   const entries: News2Row = {
