@@ -5,7 +5,11 @@
 // enough that no device goes stale between readings — a desaturation with
 // known times, a 4-hour gap with no readings, then the discharge. The stay
 // spans the spring clock change in the site's zone (Europe/London, 29 March
-// 2026), so the flowsheet must have a 23-hour day.
+// 2026), so the flowsheet must have a 23-hour day. In the known hour
+// (13:00 UTC on 30 March, 14:00 BST) a nurse enters RR, temperature, BP,
+// ACVPU and air at 13:30 while HR rises to 95 and SpO2 falls to 93 for ten
+// minutes: the hour's highest NEWS2 is then 6 (medium), whose parts the
+// flowsheet must show, the entered ones marked.
 //
 // In the app the clinician signs in, opens Admissions…, opens the stay, shows
 // 7 days (summaries), zooms into the desaturation hour with a real pointer
@@ -26,6 +30,11 @@ const START = Date.parse("2026-03-24T00:00:00Z");
 const END = Date.parse("2026-03-31T12:00:00Z"); // the discharge
 const DESAT = [Date.parse("2026-03-30T14:00:00Z"), Date.parse("2026-03-30T14:20:00Z")];
 const GAP = [Date.parse("2026-03-31T02:00:00Z"), Date.parse("2026-03-31T06:00:00Z")];
+// NEWS2 (RCP NEWS2 2017, chart 1) in the known hour: at 13:30 UTC a nurse enters RR 22 (2 points),
+// T 38.4 °C (1), systolic 120 (0), alert (0), on air (0); for 10 min HR is 95 (1) and SpO2 93 % (2, scale 1).
+const NEWS2_AT = Date.parse("2026-03-30T13:30:00Z");
+const NEWS2_MOVE = [NEWS2_AT, NEWS2_AT + 10 * 60_000];
+const NEWS2_ENTRIES = ["respiration_rate=22", "temperature=38.4", "systolic=120", "consciousness=alert", "air_or_oxygen=air"];
 const HR = 147842;
 const SPO2 = 150456;
 // Outside the desaturation each hour of the stay has one HR and one SpO2 value, so its median is known.
@@ -46,9 +55,12 @@ function script() {
   ];
   for (let t = START + 5000; t < END; t += 5000) {
     if (t >= GAP[0] && t < GAP[1]) continue;
+    // The nurse's entries come before that second's readings.
+    if (t === NEWS2_AT) for (const e of NEWS2_ENTRIES) lines.push(`${NEWS2_AT - START},bed-1,,,news2,,${e}`);
     const desat = t >= DESAT[0] && t < DESAT[1];
-    const hr = desat ? 118 : hrAt(t);
-    const spo2 = desat ? 85 : spo2At(t);
+    const moved = t >= NEWS2_MOVE[0] && t < NEWS2_MOVE[1];
+    const hr = desat ? 118 : moved ? 95 : hrAt(t);
+    const spo2 = desat ? 85 : moved ? 93 : spo2At(t);
     // Heart Rate Measurement (0x2A37): flags 0, uint8 bpm. PLX Continuous (0x2A5F): flags 0, SpO2, PR.
     lines.push(`${t - START},bed-1,hr-1,hr-strap,notify,2A37,00 ${hex(hr)}`);
     lines.push(`${t - START + 2000},bed-1,oxi-1,oximeter,notify,2A5F,00 ${sfloat(spo2)} ${sfloat(hr)}`);
@@ -89,6 +101,8 @@ const flowCells = () =>
       col: Date.parse(td.dataset.col),
       text: td.textContent,
       priority: td.dataset.priority ?? null,
+      risk: td.dataset.risk ?? null,
+      entered: td.dataset.entered === "true",
     })),
   );
 
@@ -154,6 +168,10 @@ try {
 
   await step("[past] the flowsheet: local hours (BST), hourly medians, the desaturation's alarm, blank hours in the gap", async () => {
     await click("trend-range-24h");
+    // The nurse's entries are marked on the day's chart as nurse entries, apart from alarms and NEWS2 changes.
+    await s.wait(async () => (await s.findElements(By.css('[data-testid="trend-mark"][data-kind="news2_entry"]'))).length === NEWS2_ENTRIES.length, 15000, "the nurse's NEWS2 entries are not marked");
+    const entryMark = await s.findElement(By.css('[data-testid="trend-mark"][data-kind="news2_entry"]'));
+    assert.match(await entryMark.getText(), /Nurse entry\s*Entered: /);
     await click("trend-tab-flowsheet");
     await s.wait(async () => (await s.findElement(By.css('[data-testid="flowsheet"]')).getAttribute("data-to")) === String(END), 60000, "no flowsheet of the last day");
     const cells = await flowCells();
@@ -170,9 +188,19 @@ try {
     assert.ok(alarms && /^\d+ (high|medium|low)$/.test(alarms.text), `desaturation hour alarms: ${JSON.stringify(alarms)}`);
     // The gap: blank, never 0.
     for (let t = GAP[0]; t < GAP[1]; t += HOUR) assert.equal(cell("HR", "vital", t)?.text, "", `HR in the gap at ${new Date(t).toISOString()}`);
+    // NEWS2 of the known hour: its highest score, 6 of medium risk, with that score's own parts;
+    // those a nurse entered marked "*", and the hour's five entries counted.
+    const news2 = cell("NEWS2", "news2", known);
+    assert.equal(news2?.text, "6", `NEWS2 13:00 UTC: ${JSON.stringify(news2)}`);
+    assert.equal(news2.risk, "medium");
+    const parts = Object.fromEntries(["RR", "SpO2", "air", "BP", "HR", "ACVPU", "T"].map((p) => [p, cell(p, "subscore", known)?.text]));
+    assert.deepEqual(parts, { RR: "2*", SpO2: "2", air: "0*", BP: "0*", HR: "1", ACVPU: "0*", T: "1*" }, "sub-scores of the hour's NEWS2");
+    assert.equal(cell("RR", "subscore", known).entered, true);
+    assert.equal(cell("HR", "subscore", known).entered, false, "HR was measured");
+    assert.equal(cell("Nurse entries", "entries", known)?.text, String(NEWS2_ENTRIES.length));
     const head = await s.executeScript((t) => [...document.querySelectorAll('[data-testid="flowsheet"] th[data-start]')].find((th) => Date.parse(th.dataset.start) === t)?.innerText ?? "", known);
     assert.match(head, /14:00\s*BST/, "the column is the site's local hour");
-    console.log(`   ${await s.findElement(By.css('[data-testid="flowsheet"]')).getAttribute("data-columns")} columns; 14:00 BST: HR ${cell("HR", "vital", known).text}, SpO2 ${cell("SpO2", "vital", known).text}; desaturation hour alarms: ${alarms.text}`);
+    console.log(`   ${await s.findElement(By.css('[data-testid="flowsheet"]')).getAttribute("data-columns")} columns; 14:00 BST: HR ${cell("HR", "vital", known).text}, SpO2 ${cell("SpO2", "vital", known).text}, NEWS2 ${news2.text} (${Object.entries(parts).map(([k, v]) => `${k} ${v}`).join(" · ")}); desaturation hour alarms: ${alarms.text}`);
     // Scroll the desaturation hour into view for the screenshot.
     await s.executeScript(
       (t) => [...document.querySelectorAll('[data-testid="flow-cell"][data-row="Alarms"]')].find((td) => Date.parse(td.dataset.col) === t)?.scrollIntoView({ inline: "center", block: "nearest" }),

@@ -91,6 +91,10 @@ export type { AdmissionListItem } from "./generated/AdmissionListItem";
 /** `flowsheet({ request })`: one column per local hour (site zone, DST right), hourly medians, NEWS2, alarms. */
 export type { FlowsheetRequest } from "./generated/FlowsheetRequest";
 export type { FlowsheetView } from "./generated/FlowsheetView";
+export type { News2HourView } from "./generated/News2HourView";
+export type { News2ScoreView } from "./generated/News2ScoreView";
+export type { News2PartView } from "./generated/News2PartView";
+export type { News2EntryView } from "./generated/News2EntryView";
 export type { FlowColumnView } from "./generated/FlowColumnView";
 export type { FlowRowView } from "./generated/FlowRowView";
 export type { FlowCellView } from "./generated/FlowCellView";

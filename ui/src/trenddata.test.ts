@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { TrendSeries } from "./contract";
-import { alignSeries, lineRuns, markColor, panRange, rangeWithLimits, snapSelection, timeTicks, trendStatus, zoomRange } from "./trenddata";
+import { alignSeries, lineRuns, markColor, markKindText, markSpan, panRange, rangeWithLimits, snapSelection, timeTicks, trendStatus, zoomRange } from "./trenddata";
 
 const series = (code: number, t: number[], value: (number | null)[], raw = true): TrendSeries => ({
   code,
@@ -55,6 +55,20 @@ describe("trends on one time axis", () => {
   it("marks alarms in their priority's colour", () => {
     expect(markColor({ kind: "alarm", priority: "high" })).toBe("#ff4d4f");
     expect(markColor({ kind: "news2", priority: null })).not.toBe(markColor({ kind: "alarm", priority: "high" }));
+  });
+
+  it("a nurse's NEWS2 entry has its own colour, place and word, apart from alarms and NEWS2 changes", () => {
+    const entry = markColor({ kind: "news2_entry", priority: null });
+    const others = [
+      markColor({ kind: "news2", priority: null }),
+      markColor({ kind: "technical", priority: null }),
+      ...["high", "medium", "low"].map((p) => markColor({ kind: "alarm", priority: p })),
+    ];
+    expect(others).not.toContain(entry);
+    expect(new Set([markSpan("alarm"), markSpan("news2"), markSpan("news2_entry")]).size).toBe(3);
+    expect(markSpan("technical")).toBe("full");
+    expect(markKindText("news2_entry")).toBe("Nurse entry");
+    expect(markKindText("news2")).toBe("NEWS2");
   });
 
   it("labels the time axis in 24 h local time, with the date over long ranges", () => {

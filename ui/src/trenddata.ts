@@ -105,14 +105,47 @@ export function trendStatus(view: Pick<TrendView, "series">, from: number, to: n
   return `${span} \u00b7 ${raw ? "every sample" : "mean per interval, with its range (min\u2013max)"}`;
 }
 
-/** A mark's colour: alarms by priority (the alarm colours), NEWS2 and technical events muted. */
+/** A nurse's NEWS2 entry: green, as on the printed report's charts. */
+export const NURSE_ENTRY_COLOR = "#7ee787";
+
+/** A mark's colour: alarms by priority (the alarm colours), a nurse's NEWS2 entry green, NEWS2 changes and technical events muted. */
 export function markColor(m: Pick<TrendMark, "kind" | "priority">): string {
   if (m.kind === "alarm" || m.kind === "technical") {
     if (m.priority === "high") return "#ff4d4f";
     if (m.priority === "medium") return "#f5c518";
     if (m.priority === "low") return "#4fc3f7";
   }
+  if (m.kind === "news2_entry") return NURSE_ENTRY_COLOR;
   return m.kind === "news2" ? "#b39ddb" : "#8b949e";
+}
+
+/**
+ * Where a mark is drawn on the chart's height: an alarm crosses the whole
+ * chart; a NEWS2 change is a tick at the top (the score's own lane); a nurse's
+ * entry a tick at the bottom with a small triangle (an observation charted by
+ * hand), so the three never read as one another even where colours are hard
+ * to tell apart.
+ */
+export function markSpan(kind: string): "full" | "top" | "bottom" {
+  if (kind === "news2") return "top";
+  if (kind === "news2_entry") return "bottom";
+  return "full";
+}
+
+/** The event list's word for a mark's kind. */
+export function markKindText(kind: string): string {
+  switch (kind) {
+    case "alarm":
+      return "Alarm";
+    case "technical":
+      return "Technical";
+    case "news2":
+      return "NEWS2";
+    case "news2_entry":
+      return "Nurse entry";
+    default:
+      return kind;
+  }
 }
 
 /** Line colour per parameter (the numerics' colours). */

@@ -23,7 +23,7 @@ import { flowsheetTable } from "./flowsheet";
 import { PARAMETER_MDC } from "./alarms";
 import { displayUnit, mdcLabel } from "./codes";
 import { h, setText } from "./dom";
-import { alignSeries, lineRuns, markColor, panRange, rangeWithLimits, seriesColor, snapSelection, timeTicks, TREND_CODES, TREND_RANGES, trendStatus, zoomRange } from "./trenddata";
+import { alignSeries, lineRuns, markColor, markKindText, markSpan, panRange, rangeWithLimits, seriesColor, snapSelection, timeTicks, TREND_CODES, TREND_RANGES, trendStatus, zoomRange } from "./trenddata";
 import { formatDateTime } from "./format";
 import { commandErrorText, toCommandError } from "./validate";
 
@@ -395,10 +395,23 @@ export class TrendPanel {
       const x = u.valToPos(m.t, "x", true);
       ctx.strokeStyle = markColor(m);
       ctx.beginPath();
-      // Alarms cross the whole chart; a NEWS2 change is a tick at the top.
-      ctx.moveTo(x, top);
-      ctx.lineTo(x, m.kind === "news2" ? top + 10 * dpr : top + height);
+      // Alarms cross the whole chart; a NEWS2 change is a tick at the top;
+      // a nurse's entry a tick at the bottom under a small triangle (markSpan).
+      const span = markSpan(m.kind);
+      const tick = 10 * dpr;
+      ctx.moveTo(x, span === "bottom" ? top + height - tick : top);
+      ctx.lineTo(x, span === "top" ? top + tick : top + height);
       ctx.stroke();
+      if (span === "bottom") {
+        const r = 4 * dpr;
+        ctx.fillStyle = ctx.strokeStyle;
+        ctx.beginPath();
+        ctx.moveTo(x, top + height - tick - 2 * r);
+        ctx.lineTo(x - r, top + height - tick);
+        ctx.lineTo(x + r, top + height - tick);
+        ctx.closePath();
+        ctx.fill();
+      }
     }
     ctx.restore();
   }
@@ -412,10 +425,11 @@ export class TrendPanel {
         { class: "trend-mark", testid: "trend-mark", attrs: { "data-kind": m.kind, "data-priority": m.priority ?? "" } },
         dot,
         h("time", { text: formatDateTime(m.t) }),
+        h("span", { class: "trend-mark-kind", text: markKindText(m.kind) }),
         h("span", { text: m.label }),
       );
     });
     this.marks.replaceChildren(...items);
-    if (items.length === 0) this.marks.append(h("li", { class: "trend-mark-none", text: "No alarm or NEWS2 events in this range." }));
+    if (items.length === 0) this.marks.append(h("li", { class: "trend-mark-none", text: "No alarm, NEWS2 or nurse-entry events in this range." }));
   }
 }

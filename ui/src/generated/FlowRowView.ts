@@ -3,8 +3,8 @@ import type { FlowCellView } from "./FlowCellView";
 
 export type FlowRowView = { 
 /**
- * "vital" (hourly median), "news2" (the hour's highest score), "subscore"
- * (its parts), "alarms" (alarms started), "technical" (technical alarms started).
+ * "vital" (hourly median), "alarms" (alarms started), "technical"
+ * (technical alarms started). NEWS2 is [`FlowsheetView::news2`].
  */
 kind: string, label: string, 
 /**

@@ -218,7 +218,7 @@ pub async fn build(store: &Store, req: &Request) -> Result<Built, ReportError> {
         from,
         to,
         tz: req.tz,
-        flowsheet: rpt::Flowsheet::build(from, to, req.tz, &flow),
+        flowsheet: rpt::Flowsheet::build(from, to, req.tz, &flow).with_news2(from, to, &news2_scores(&news2), &news2_notes(&news2)),
         charts,
         alarms: alarm_rows(&events, req.tz),
         news2: news2_rows(&news2, req.tz),
@@ -394,6 +394,54 @@ pub fn entry_text(e: &News2Entry) -> String {
         News2Entry::Temperature(v) => format!("T {v} °C"),
         News2Entry::Systolic(v) => format!("BP systolic {v} mmHg"),
     }
+}
+
+/// The stored scores as the flowsheet takes them: each parameter's points
+/// (a stale one's last points, marked), and whether a nurse entered it.
+pub fn news2_scores(h: &News2History) -> Vec<rpt::News2Score> {
+    use vigil_alarms::{Risk, SubScore};
+    h.scores
+        .iter()
+        .map(|s| {
+            let n = &s.score;
+            rpt::News2Score {
+                at: n.at,
+                total: n.total,
+                complete: n.complete,
+                risk: match n.risk {
+                    Risk::Low => rpt::News2Risk::Low,
+                    Risk::LowMedium => rpt::News2Risk::LowMedium,
+                    Risk::Medium => rpt::News2Risk::Medium,
+                    Risk::High => rpt::News2Risk::High,
+                },
+                parts: n
+                    .parameters
+                    .iter()
+                    .map(|p| {
+                        let (points, stale) = match p.score {
+                            SubScore::Scored { points } => (Some(points), false),
+                            SubScore::Missing => (None, false),
+                            SubScore::Stale { last_points, .. } => (Some(last_points), true),
+                        };
+                        rpt::News2Part {
+                            label: param_name(p.parameter).into(),
+                            points,
+                            stale,
+                            entered: s.origins.get(&p.parameter) == Some(&News2Origin::Entered),
+                        }
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// The nurse entries as the flowsheet takes them.
+pub fn news2_notes(h: &News2History) -> Vec<rpt::News2Note> {
+    h.entries
+        .iter()
+        .map(|e| rpt::News2Note { at: e.at, text: entry_text(&e.entry), by: e.by.clone() })
+        .collect()
 }
 
 /// One row per stored score (an incomplete one as "≥ N": a lower bound;

@@ -9,9 +9,12 @@
 //! The flowsheet is the printed report's: `core::report::build` gathers it
 //! and the `vigil-report` crate makes the columns (one per local hour in the
 //! site's zone, 23 or 25 on the days the clocks change) and the hourly
-//! medians; this module only adds NEWS2 and alarm rows per column and turns
-//! it into the screen's shape. Nothing here computes a column or a median
-//! of its own, so the screen and the PDF cannot disagree.
+//! medians, and the NEWS2 cells (the hour's highest-risk recorded score with
+//! its own sub-scores, from the store's NEWS2 log as structured data,
+//! `vigil_report::flowsheet`); this module only adds alarm rows per column
+//! and turns it into the screen's shape. Nothing here computes a column, a
+//! median or an hour's NEWS2 of its own, so the screen and the PDF cannot
+//! disagree.
 
 use crate::auth::Action;
 use crate::{CoreError, Vigil};
@@ -80,8 +83,8 @@ pub struct FlowCellView {
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
 #[ts(export)]
 pub struct FlowRowView {
-    /// "vital" (hourly median), "news2" (the hour's highest score), "subscore"
-    /// (its parts), "alarms" (alarms started), "technical" (technical alarms started).
+    /// "vital" (hourly median), "alarms" (alarms started), "technical"
+    /// (technical alarms started). NEWS2 is [`FlowsheetView::news2`].
     pub kind: String,
     pub label: String,
     /// UCUM unit of a vital ("" otherwise).
@@ -100,20 +103,83 @@ pub struct FlowsheetView {
     /// The site's IANA zone the hours are in.
     pub zone: String,
     pub columns: Vec<FlowColumnView>,
+    /// Vitals, then alarms.
     pub rows: Vec<FlowRowView>,
+    /// One per column: the hour's NEWS2 (shown between vitals and alarms).
+    pub news2: Vec<News2HourView>,
 }
 
-/// The NEWS2 parts, in the order the report words them (`core::report`).
-const SUBSCORES: [&str; 7] = ["RR", "SpO2", "air", "BP", "HR", "ACVPU", "T"];
+/// One parameter of the NEWS2 score shown for an hour.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct News2PartView {
+    /// "RR", "SpO2", "air", "BP", "HR", "ACVPU", "T" (the chart's order).
+    pub label: String,
+    /// Points; a stale part's last points (not in the total); null: missing.
+    pub points: Option<u8>,
+    pub stale: bool,
+    /// Entered by a nurse, not measured by a device.
+    pub entered: bool,
+}
 
-/// A sub-score's points from the report's wording: "RR 2", "HR (1, stale)"
-/// (the last points still count, RCP NEWS2 2017 chart 1), "T –" (missing: blank).
-fn subscore_points(parts: &str, name: &str) -> Option<f64> {
-    parts.split(" \u{b7} ").find_map(|p| {
-        let rest = p.strip_prefix(name)?.strip_prefix(' ')?;
-        let digits: String = rest.trim_start_matches('(').chars().take_while(char::is_ascii_digit).collect();
-        Some(digits.parse::<f64>().ok())
-    })?
+/// A recorded NEWS2 score.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct News2ScoreView {
+    #[ts(type = "string")]
+    pub at: DateTime<Utc>,
+    pub total: u8,
+    /// False: a parameter was missing or stale, the total is a lower bound.
+    pub complete: bool,
+    /// "low", "low-medium", "medium", "high" (RCP NEWS2 2017, chart 3).
+    pub risk: String,
+    pub parts: Vec<News2PartView>,
+}
+
+/// A nurse's NEWS2 entry.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct News2EntryView {
+    #[ts(type = "string")]
+    pub at: DateTime<Utc>,
+    /// What was entered, e.g. "RR 22 /min".
+    pub text: String,
+    /// The user's account id.
+    pub by: String,
+}
+
+/// One hour's NEWS2: the highest-risk score recorded in it (then the
+/// highest total, then the latest) with its own parts, and the nurse entries.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct News2HourView {
+    /// Null: no score recorded in the hour (blank, never 0).
+    pub score: Option<News2ScoreView>,
+    /// Scores recorded in the hour.
+    pub scores: u32,
+    pub entries: Vec<News2EntryView>,
+}
+
+fn news2_hour_view(h: &rpt::News2Hour) -> News2HourView {
+    News2HourView {
+        score: h.score.as_ref().map(|s| News2ScoreView {
+            at: s.at,
+            total: s.total,
+            complete: s.complete,
+            risk: s.risk.as_str().into(),
+            parts: s
+                .parts
+                .iter()
+                .map(|p| News2PartView { label: p.label.clone(), points: p.points, stale: p.stale, entered: p.entered })
+                .collect(),
+        }),
+        scores: h.scores as u32,
+        entries: h
+            .entries
+            .iter()
+            .map(|e| News2EntryView { at: e.at, text: e.text.clone(), by: e.by.clone() })
+            .collect(),
+    }
 }
 
 fn rank(priority: &str) -> u8 {
@@ -160,51 +226,6 @@ pub fn flowsheet_view(report: &rpt::Report) -> FlowsheetView {
         .collect();
     let in_col = |c: &rpt::Column, at: DateTime<Utc>| at >= c.start && at < c.end && at >= report.from && at <= report.to;
 
-    // NEWS2: the hour's highest score (the one that decides the response), and its parts.
-    let worst: Vec<(usize, Option<&rpt::News2Row>)> = fs
-        .columns
-        .iter()
-        .map(|c| {
-            let mut n = 0;
-            let mut w: Option<&rpt::News2Row> = None;
-            for s in report.news2.iter().filter(|s| in_col(c, s.at)) {
-                n += 1;
-                if w.is_none_or(|w| s.score >= w.score) {
-                    w = Some(s);
-                }
-            }
-            (n, w)
-        })
-        .collect();
-    rows.push(FlowRowView {
-        kind: "news2".into(),
-        label: "NEWS2".into(),
-        unit: String::new(),
-        cells: worst
-            .iter()
-            .map(|(n, w)| FlowCellView {
-                value: w.map(|w| w.score as f64),
-                count: *n as u32,
-                priority: w.map(|w| w.risk.clone()),
-            })
-            .collect(),
-    });
-    for name in SUBSCORES {
-        rows.push(FlowRowView {
-            kind: "subscore".into(),
-            label: name.into(),
-            unit: String::new(),
-            cells: worst
-                .iter()
-                .map(|(_, w)| FlowCellView {
-                    value: w.and_then(|w| subscore_points(&w.parts, name)),
-                    count: w.is_some() as u32,
-                    priority: None,
-                })
-                .collect(),
-        });
-    }
-
     // Alarms started in the hour: how many, and the highest priority.
     for (kind, label, technical) in [("alarms", "Alarms", false), ("technical", "Technical alarms", true)] {
         rows.push(FlowRowView {
@@ -237,6 +258,7 @@ pub fn flowsheet_view(report: &rpt::Report) -> FlowsheetView {
         zone: report.tz.name().to_string(),
         columns,
         rows,
+        news2: fs.news2.iter().map(news2_hour_view).collect(),
     }
 }
 
@@ -303,6 +325,7 @@ impl Vigil {
             zone: tz.name().to_string(),
             columns: Vec::new(),
             rows: Vec::new(),
+            news2: Vec::new(),
         };
         if to <= from {
             return Ok(empty());
@@ -325,6 +348,7 @@ impl Vigil {
             Err(crate::report::ReportError::Empty { .. }) => {
                 let mut v = empty();
                 v.columns = rpt::hourly_columns(from, to, tz).iter().map(column_view).collect();
+                v.news2 = v.columns.iter().map(|_| news2_hour_view(&Default::default())).collect();
                 Ok(v)
             }
             Err(e) => Err(e.into()),
@@ -367,21 +391,26 @@ mod tests {
     }
 
     #[test]
-    fn news2_shows_the_hours_highest_score_with_its_parts_and_alarms_their_count_and_top_priority() {
+    fn news2_cells_are_the_reports_own_and_alarms_show_their_count_and_top_priority() {
         let tz = chrono_tz::UTC;
         let t0 = Utc.with_ymd_and_hms(2026, 1, 3, 10, 0, 0).unwrap();
         let mut r = report(t0, t0 + chrono::Duration::hours(3), tz);
-        let score = |min: i64, score: u8, parts: &str| rpt::News2Row {
-            at: t0 + chrono::Duration::minutes(min),
-            score,
-            risk: "low".into(),
-            parts: parts.into(),
+        let part = |label: &str, points: Option<u8>, entered: bool| rpt::News2Part {
+            label: label.into(),
+            points,
+            stale: false,
+            entered,
         };
-        r.news2 = vec![
-            score(5, 1, "RR 0 \u{b7} SpO2 1 \u{b7} air 0 \u{b7} BP – \u{b7} HR 0 \u{b7} ACVPU 0 \u{b7} T 0"),
-            score(35, 4, "RR 1 \u{b7} SpO2 3 \u{b7} air 0 \u{b7} BP – \u{b7} HR (0, stale) \u{b7} ACVPU 0 \u{b7} T 0"),
-            score(50, 2, "RR 0 \u{b7} SpO2 2 \u{b7} air 0 \u{b7} BP – \u{b7} HR 0 \u{b7} ACVPU 0 \u{b7} T 0"),
-        ];
+        let score = |min: i64, total: u8, risk: rpt::News2Risk| rpt::News2Score {
+            at: t0 + chrono::Duration::minutes(min),
+            total,
+            complete: false,
+            risk,
+            parts: vec![part("RR", Some(2), true), part("BP", None, false)],
+        };
+        let scores = [score(5, 1, rpt::News2Risk::Low), score(35, 5, rpt::News2Risk::Medium), score(50, 2, rpt::News2Risk::Low)];
+        let notes = [rpt::News2Note { at: t0 + chrono::Duration::minutes(30), text: "RR 22 /min".into(), by: "nina".into() }];
+        r.flowsheet = rpt::Flowsheet::build(r.from, r.to, tz, &[]).with_news2(r.from, r.to, &scores, &notes);
         let alarm = |min: i64, priority: &str| rpt::AlarmRow {
             at: t0 + chrono::Duration::minutes(min),
             priority: priority.into(),
@@ -390,14 +419,17 @@ mod tests {
         };
         r.alarms = vec![alarm(10, "medium"), alarm(40, "high"), alarm(70, "technical low")];
         let v = flowsheet_view(&r);
+        assert_eq!(v.news2.len(), v.columns.len());
+        let shown = v.news2[0].score.as_ref().unwrap();
+        assert_eq!((shown.total, shown.risk.as_str(), shown.complete), (5, "medium", false));
+        assert_eq!(v.news2[0].scores, 3);
+        let rr = &shown.parts[0];
+        assert_eq!((rr.label.as_str(), rr.points, rr.entered), ("RR", Some(2), true));
+        assert_eq!(shown.parts[1].points, None, "a missing part stays missing, never 0");
+        assert_eq!(v.news2[0].entries[0].text, "RR 22 /min");
+        assert!(v.news2[1].score.is_none(), "an hour without a score is blank, never 0");
+        assert!(v.rows.iter().all(|r| r.kind != "news2"), "NEWS2 is structured, not a row of numbers");
         let row = |label: &str| v.rows.iter().find(|r| r.label == label).unwrap();
-        let news2 = row("NEWS2");
-        assert_eq!(news2.cells[0].value, Some(4.0));
-        assert_eq!(news2.cells[0].count, 3);
-        assert_eq!(news2.cells[1].value, None, "an hour without a score is blank, never 0");
-        assert_eq!(row("SpO2").cells[0].value, Some(3.0));
-        assert_eq!(row("HR").cells[0].value, Some(0.0), "a stale part still counts its last points");
-        assert_eq!(row("BP").cells[0].value, None, "a missing part is blank");
         let alarms = row("Alarms");
         assert_eq!((alarms.cells[0].value, alarms.cells[0].priority.as_deref()), (Some(2.0), Some("high")));
         assert_eq!(alarms.cells[1].value, None);

@@ -7,7 +7,9 @@
 //!
 //! - [`columns`]: one flowsheet column per local hour, right across DST
 //!   (23 or 25 on the days the clocks change), everything stored in UTC.
-//! - [`flowsheet`]: per-hour cells (median), empty hours left empty.
+//! - [`flowsheet`]: per-hour cells (median), empty hours left empty; NEWS2
+//!   per hour (the hour's highest recorded score with its own sub-scores, and
+//!   the nurse entries), the same cells on screen and on paper.
 //! - [`chart`]: trends drawn with plotters to SVG, several parameters as
 //!   stacked panels on one local time axis (each keeps its own unit and
 //!   limits band; no second y axis to misread); gaps stay gaps.
@@ -31,7 +33,9 @@ mod svg;
 pub use chart::{chart_svg, TimeAxis};
 pub use columns::{hourly_columns, Column};
 pub use error::ReportError;
-pub use flowsheet::{Cell, FlowInput, FlowRow, Flowsheet};
+pub use flowsheet::{
+    Cell, FlowInput, FlowRow, Flowsheet, News2Hour, News2Note, News2Part, News2Risk, News2Score,
+};
 pub use model::{
     AlarmRow, Chart, Completeness, DeviceRow, Event, EventKind, FailedChunk, Gap, Header, Limits, Mark,
     News2Row, Patient, Report,

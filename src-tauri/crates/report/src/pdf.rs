@@ -336,6 +336,88 @@ fn charts(l: &mut Layout, r: &Report) -> Result<(), ReportError> {
     Ok(())
 }
 
+/// One printed flowsheet row: its label and each column's text.
+struct PrintedRow {
+    label: String,
+    cells: Vec<String>,
+    /// The NEWS2 total: bold, with a rule above (its block starts here).
+    strong: bool,
+}
+
+/// The vitals (hourly medians), then NEWS2 when the range has any: the
+/// hour's score, its sub-scores and the nurse entries (the same cells as the
+/// screen's, `Flowsheet::with_news2`).
+fn printed_rows(fs: &crate::flowsheet::Flowsheet) -> Vec<PrintedRow> {
+    let mut out: Vec<PrintedRow> = fs
+        .rows
+        .iter()
+        .map(|row| {
+            let decimals = row_decimals(&row.cells);
+            PrintedRow {
+                label: format!("{} ({})", row.label, row.unit),
+                cells: row
+                    .cells
+                    .iter()
+                    .map(|c| c.value.map(|v| format!("{v:.decimals$}")).unwrap_or_default())
+                    .collect(),
+                strong: false,
+            }
+        })
+        .collect();
+    if !fs.has_news2() {
+        return out;
+    }
+    out.push(PrintedRow {
+        label: "NEWS2".into(),
+        cells: fs
+            .news2
+            .iter()
+            .map(|h| h.score.as_ref().map(|s| s.text()).unwrap_or_default())
+            .collect(),
+        strong: true,
+    });
+    // The parts in the order the scores list them (the chart's).
+    let labels: Vec<String> = fs
+        .news2
+        .iter()
+        .find_map(|h| h.score.as_ref())
+        .map(|s| s.parts.iter().map(|p| p.label.clone()).collect())
+        .unwrap_or_default();
+    for label in labels {
+        out.push(PrintedRow {
+            label: format!("\u{b7} {label}"),
+            cells: fs
+                .news2
+                .iter()
+                .map(|h| {
+                    h.score
+                        .as_ref()
+                        .and_then(|s| s.parts.iter().find(|p| p.label == label))
+                        .map(|p| p.text())
+                        .unwrap_or_default()
+                })
+                .collect(),
+            strong: false,
+        });
+    }
+    out.push(PrintedRow {
+        label: "Nurse entries".into(),
+        cells: fs
+            .news2
+            .iter()
+            .map(|h| {
+                if h.entries.is_empty() {
+                    String::new()
+                } else {
+                    h.entries.len().to_string()
+                }
+            })
+            .collect(),
+        strong: false,
+    });
+    out
+}
+
 fn flowsheet(l: &mut Layout, r: &Report) {
     l.heading("Flowsheet");
     let fs = &r.flowsheet;
@@ -344,7 +426,17 @@ fn flowsheet(l: &mut Layout, r: &Report) {
         r.tz.name()
     );
     l.paragraph(&note, Font::grey(7.5));
-    if fs.columns.is_empty() || fs.rows.is_empty() {
+    if fs.has_news2() {
+        l.paragraph(
+            "NEWS2: the hour's highest recorded score (highest clinical risk, then total; RCP NEWS2 2017) \
+             with its own sub-scores. \u{2265} incomplete score (a lower bound); * entered by a nurse; \
+             (n) stale, last points, not counted; \u{2013} missing. Nurse entries: how many in the hour \
+             (listed under NEWS2 history).",
+            Font::grey(7.5),
+        );
+    }
+    let rows_all = printed_rows(fs);
+    if fs.columns.is_empty() || rows_all.is_empty() {
         l.paragraph("No data in this range.", Font::grey(8.5));
         return;
     }
@@ -360,14 +452,14 @@ fn flowsheet(l: &mut Layout, r: &Report) {
         let end = (start + per_cols).min(total);
         let width = FLOW_LABEL_W + FLOW_COL_W * (end - start) as f64;
         let mut next = 0;
-        while next < fs.rows.len() {
-            let left = fs.rows.len() - next;
+        while next < rows_all.len() {
+            let left = rows_all.len() - next;
             // Start a new page rather than leave a header with one or two rows.
             if rows_fitting(l.y) < left.min(3) {
                 l.new_page();
             }
             let take = rows_fitting(l.y).clamp(1, left);
-            let rows = &fs.rows[next..next + take];
+            let rows = &rows_all[next..next + take];
             next += take;
             let caption = format!("Hours {}–{} of {}", start + 1, end, total);
             let y = l.y + 9.0;
@@ -415,21 +507,20 @@ fn flowsheet(l: &mut Layout, r: &Report) {
                 if i % 2 == 1 {
                     p.svg.rect(MARGIN, y, width, row_h, "#F3F5F8", None);
                 }
-                let label = format!("{} ({})", row.label, row.unit);
-                p.svg.text(
-                    MARGIN + 3.0,
-                    y + row_h - 3.0,
-                    Font::regular(size),
-                    Anchor::Start,
-                    &label,
-                );
-                let decimals = row_decimals(&row.cells);
-                for (k, cell) in row.cells.iter().enumerate().take(end).skip(start) {
-                    if let Some(v) = cell.value {
+                if row.strong {
+                    p.svg.line(MARGIN, y, MARGIN + width, y, 0.8, "#666666");
+                }
+                let font = if row.strong {
+                    Font::bold(size)
+                } else {
+                    Font::regular(size)
+                };
+                p.svg
+                    .text(MARGIN + 3.0, y + row_h - 3.0, font, Anchor::Start, &row.label);
+                for (k, text) in row.cells.iter().enumerate().take(end).skip(start) {
+                    if !text.is_empty() {
                         let cx = MARGIN + FLOW_LABEL_W + FLOW_COL_W * ((k - start) as f64 + 0.5);
-                        let v = format!("{v:.decimals$}");
-                        p.svg
-                            .text(cx, y + row_h - 3.0, Font::regular(size), Anchor::Middle, &v);
+                        p.svg.text(cx, y + row_h - 3.0, font, Anchor::Middle, text);
                     }
                 }
                 y += row_h;

@@ -96,10 +96,17 @@ async fn a_past_stay_opens_by_its_id_without_the_next_patients_data() {
     let hr_row = fs.rows.iter().find(|r| r.label == "HR" && r.kind == "vital").expect("an HR row");
     let medians: Vec<f64> = hr_row.cells.iter().filter_map(|c| c.value).collect();
     assert!(!medians.is_empty() && medians.iter().all(|m| (40.0..=140.0).contains(m)), "{medians:?}");
-    assert!(fs.rows.iter().any(|r| r.kind == "news2") && fs.rows.iter().any(|r| r.kind == "alarms"));
+    assert_eq!(fs.news2.len(), fs.columns.len(), "a NEWS2 cell per hour");
+    assert!(fs.rows.iter().any(|r| r.kind == "alarms"));
 
-    // The current stay's flowsheet carries NEWS2 (scored every 30 s) with its parts, read
-    // through core::report as the PDF's is: the wording it parses is the report's own.
+    // A nurse enters a respiration rate in the current stay (21–24 /min scores 2,
+    // RCP NEWS2 2017 chart 1); the sim's devices measure no RR, so it counts.
+    v.enter_news2("bed-1", vigil_core::alarming::News2Entry::RespirationRate(22.0), "nina").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let now = chrono::DateTime::from_timestamp_millis(v.snapshot().now_ms).unwrap();
+
+    // The current stay's flowsheet carries NEWS2 (scored every 30 s) with its parts as
+    // structured data from the store's NEWS2 log, the same cells as the PDF's.
     let current = v
         .user_flowsheet(
             &FlowsheetRequest { bed: "bed-1".into(), admission: Some(second.id.clone()), from: now - chrono::Duration::hours(2), to: now },
@@ -108,13 +115,17 @@ async fn a_past_stay_opens_by_its_id_without_the_next_patients_data() {
         )
         .await
         .unwrap();
-    let news2 = current.rows.iter().find(|r| r.kind == "news2").unwrap();
-    let scored: Vec<usize> = news2.cells.iter().enumerate().filter(|(_, c)| c.value.is_some()).map(|(i, _)| i).collect();
+    let scored: Vec<_> = current.news2.iter().filter_map(|h| h.score.as_ref()).collect();
     assert!(!scored.is_empty(), "no NEWS2 in the current stay's flowsheet");
-    let parts: Vec<_> = current.rows.iter().filter(|r| r.kind == "subscore").collect();
-    assert_eq!(parts.len(), 7, "RR, SpO2, air, BP, HR, ACVPU, T");
-    let hr_part = parts.iter().find(|r| r.label == "HR").unwrap();
-    assert!(scored.iter().any(|&i| hr_part.cells[i].value.is_some()), "the HR sub-score of a scored hour is blank");
+    let labels: Vec<&str> = scored[0].parts.iter().map(|p| p.label.as_str()).collect();
+    assert_eq!(labels, ["RR", "SpO2", "air", "BP", "HR", "ACVPU", "T"], "the chart's order");
+    assert!(scored.iter().any(|s| s.parts[4].points.is_some()), "the HR sub-score of a scored hour is blank");
+    // The entry is in its hour, and the hour's shown score (the highest) has RR entered, 2 points.
+    let entries: Vec<_> = current.news2.iter().flat_map(|h| &h.entries).collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!((entries[0].text.as_str(), entries[0].by.as_str()), ("RR 22 /min", "nina"));
+    let rr = scored.iter().map(|s| &s.parts[0]).find(|p| p.entered).expect("no hour shows the entered RR");
+    assert_eq!((rr.points, rr.stale), (Some(2), false));
 
     // Its report names the past patient, whoever is at the bed now.
     let r = v

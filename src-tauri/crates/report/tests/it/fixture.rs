@@ -121,6 +121,97 @@ pub fn charts() -> Vec<Chart> {
     ]
 }
 
+/// NEWS2 parts in chart order: (label, points, stale, entered); points `None`: missing.
+fn parts(p: [(Option<u8>, bool, bool); 7]) -> Vec<News2Part> {
+    ["RR", "SpO2", "air", "BP", "HR", "ACVPU", "T"]
+        .iter()
+        .zip(p)
+        .map(|(label, (points, stale, entered))| News2Part {
+            label: (*label).into(),
+            points,
+            stale,
+            entered,
+        })
+        .collect()
+}
+
+const S: (Option<u8>, bool, bool) = (Some(0), false, false);
+
+/// The hour the NEWS2 cells are checked in: 06:00 UTC, 07:00 BST on the
+/// day the clocks went forward.
+pub fn news2_hour() -> DateTime<Utc> {
+    utc(2026, 3, 29, 6, 0)
+}
+
+/// Recorded scores: at 22:00 UTC an incomplete one (BP missing, HR stale);
+/// in the checked hour a 3 with a single 3 (low-medium risk, BP entered by a
+/// nurse), then a 4 of low risk: the flowsheet shows the 3, the higher
+/// clinical response (RCP NEWS2 2017, chart 2), with its own parts.
+pub fn news2_scores() -> Vec<News2Score> {
+    vec![
+        News2Score {
+            at: utc(2026, 3, 28, 22, 0),
+            total: 1,
+            complete: false,
+            risk: News2Risk::Low,
+            parts: parts([
+                S,
+                (Some(1), false, false),
+                S,
+                (None, false, false),
+                (Some(1), true, false),
+                S,
+                S,
+            ]),
+        },
+        News2Score {
+            at: news2_hour() + TimeDelta::minutes(5),
+            total: 3,
+            complete: true,
+            risk: News2Risk::LowMedium,
+            parts: parts([
+                S,
+                (Some(3), false, false),
+                S,
+                (Some(0), false, true),
+                S,
+                (Some(0), false, true),
+                S,
+            ]),
+        },
+        News2Score {
+            at: news2_hour() + TimeDelta::minutes(40),
+            total: 4,
+            complete: true,
+            risk: News2Risk::Low,
+            parts: parts([
+                (Some(1), false, false),
+                (Some(2), false, false),
+                S,
+                S,
+                (Some(1), false, false),
+                S,
+                S,
+            ]),
+        },
+    ]
+}
+
+pub fn news2_notes() -> Vec<News2Note> {
+    vec![
+        News2Note {
+            at: news2_hour() + TimeDelta::minutes(2),
+            text: "BP systolic 118 mmHg".into(),
+            by: "rn.okafor".into(),
+        },
+        News2Note {
+            at: news2_hour() + TimeDelta::minutes(3),
+            text: "ACVPU alert".into(),
+            by: "rn.okafor".into(),
+        },
+    ]
+}
+
 pub fn report() -> Report {
     let charts = charts();
     let inputs: Vec<FlowInput> = charts
@@ -157,7 +248,12 @@ pub fn report() -> Report {
         from: from(),
         to: to(),
         tz: London,
-        flowsheet: Flowsheet::build(from(), to(), London, &inputs),
+        flowsheet: Flowsheet::build(from(), to(), London, &inputs).with_news2(
+            from(),
+            to(),
+            &news2_scores(),
+            &news2_notes(),
+        ),
         charts,
         alarms,
         news2: vec![
@@ -168,10 +264,16 @@ pub fn report() -> Report {
                 parts: "RR 0 · SpO2 1 · HR 0".into(),
             },
             News2Row {
-                at: utc(2026, 3, 29, 6, 0),
+                at: utc(2026, 3, 29, 6, 5),
                 score: "3".into(),
                 risk: "low-medium".into(),
-                parts: "RR 1 · SpO2 2 · HR 0".into(),
+                parts: "RR 0 · SpO2 3 · air 0 · BP 0 (entered) · HR 0 · ACVPU 0 (entered) · T 0".into(),
+            },
+            News2Row {
+                at: utc(2026, 3, 29, 6, 40),
+                score: "4".into(),
+                risk: "low".into(),
+                parts: "RR 1 · SpO2 2 · air 0 · BP 0 · HR 1 · ACVPU 0 · T 0".into(),
             },
         ],
         devices: vec![

@@ -333,3 +333,167 @@ fn more_charts_than_fit_one_group_continue_in_a_second_group() {
         "two chart groups, each with its axis"
     );
 }
+
+/// Words on the PDF's pages with their boxes (`pdftotext -bbox`): (page, x-min, y-min, x-max, text).
+fn words(pdf: &Path) -> Vec<Word> {
+    let out = Command::new("pdftotext")
+        .arg("-bbox")
+        .arg(pdf)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils) is installed");
+    assert!(out.status.success());
+    let html = String::from_utf8(out.stdout).unwrap();
+    let mut page = 0;
+    let mut out = Vec::new();
+    for line in html.lines() {
+        let line = line.trim();
+        if line.starts_with("<page") {
+            page += 1;
+        }
+        let Some(rest) = line.strip_prefix("<word ") else {
+            continue;
+        };
+        let attr = |name: &str| -> f64 {
+            rest.split(&format!("{name}=\""))
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        let text = rest.split_once('>').unwrap().1.trim_end_matches("</word>");
+        let text = text
+            .replace("&amp;", "&")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">");
+        out.push((page, attr("xMin"), attr("yMin"), attr("xMax"), text));
+    }
+    out
+}
+
+type Word = (usize, f64, f64, f64, String);
+
+/// The text printed in the flowsheet row labelled `row` ("NEWS2", "· BP")
+/// under the column headed `hour` ("07:00") above `zone` ("BST"): the words
+/// on the row's line whose centre lies inside that column of the same block.
+fn flow_cell(words: &[Word], row: &str, hour: &str, zone: &str) -> Option<String> {
+    let centre = |w: &Word| (w.1 + w.3) / 2.0;
+    let same_line = |a: &Word, b: &Word| a.0 == b.0 && (a.2 - b.2).abs() < 2.0;
+    // Every row whose label (the words left of the first column) reads `row`.
+    let labels = words.iter().filter(|w| w.1 < 60.0).filter(|w| {
+        let label: Vec<&str> = words
+            .iter()
+            .filter(|x| same_line(x, w) && x.1 < 36.0 + 90.0)
+            .map(|x| x.4.as_str())
+            .collect();
+        label.join(" ") == row
+    });
+    for label in labels {
+        // The block's header: the nearest "Parameter" above on the page.
+        let Some(param) = words
+            .iter()
+            .filter(|w| w.0 == label.0 && w.4 == "Parameter" && w.2 < label.2)
+            .max_by(|a, b| a.2.total_cmp(&b.2))
+        else {
+            continue;
+        };
+        let head = words
+            .iter()
+            .filter(|h| same_line(h, param) && h.4 == hour)
+            .find(|h| {
+                words.iter().any(|z| {
+                    z.0 == h.0
+                        && z.4 == zone
+                        && (centre(z) - centre(h)).abs() < 3.0
+                        && z.2 > h.2
+                        && z.2 - h.2 < 15.0
+                })
+            });
+        let Some(head) = head else { continue };
+        let cell: Vec<&str> = words
+            .iter()
+            .filter(|w| {
+                same_line(w, label) && w.1 > 36.0 + 90.0 && (centre(w) - centre(head)).abs() < 35.5 / 2.0
+            })
+            .map(|w| w.4.as_str())
+            .collect();
+        return Some(cell.join(" "));
+    }
+    None
+}
+
+#[test]
+fn the_flowsheet_prints_the_hours_news2_score_with_its_parts_and_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let pdf = write_pdf(dir.path(), &render_pdf(&fixture::report()).unwrap());
+    let w = words(&pdf);
+    // 06:00 UTC on the day the clocks went forward is 07:00 BST: the 3 of
+    // low-medium risk (a single 3) outranks the hour's later 4 of low risk.
+    let cell = |row: &str| {
+        flow_cell(&w, row, "07:00", "BST").unwrap_or_else(|| panic!("no {row} row or 07:00 BST column"))
+    };
+    assert_eq!(cell("NEWS2"), "3");
+    assert_eq!(cell("\u{b7} SpO2"), "3", "the shown score's own sub-score");
+    assert_eq!(cell("\u{b7} RR"), "0");
+    assert_eq!(cell("\u{b7} BP"), "0*", "entered by a nurse, marked");
+    assert_eq!(cell("Nurse entries"), "2", "the hour's nurse entries");
+    // 22:00 UTC is 22:00 GMT: an incomplete score, a missing and a stale part.
+    let cell = |row: &str| flow_cell(&w, row, "22:00", "GMT").unwrap();
+    assert_eq!(cell("NEWS2"), "\u{2265} 1");
+    assert_eq!(cell("\u{b7} BP"), "\u{2013}");
+    assert_eq!(cell("\u{b7} HR"), "(1)");
+    assert_eq!(cell("Nurse entries"), "");
+    // An hour with no score is blank, never 0.
+    assert_eq!(flow_cell(&w, "NEWS2", "23:00", "GMT").unwrap(), "");
+    let all = pdf_pages(&pdf).join(" ");
+    assert!(
+        all.contains("NEWS2: the hour's highest recorded score"),
+        "the rule is printed"
+    );
+}
+
+#[test]
+fn news2_rows_follow_the_hours_of_a_25_hour_day() {
+    use vigil_report::{News2Note, News2Risk, News2Score};
+    let mut r = long_flowsheet_report();
+    let (from, to) = (r.from, r.to);
+    // One score in each of the two 01:00 hours (BST, then GMT).
+    let score = |at, total| News2Score {
+        at,
+        total,
+        complete: true,
+        risk: News2Risk::Low,
+        parts: Vec::new(),
+    };
+    let scores = [
+        score(fixture::utc(2026, 10, 25, 0, 30), 2),
+        score(fixture::utc(2026, 10, 25, 1, 30), 4),
+    ];
+    let notes = [News2Note {
+        at: fixture::utc(2026, 10, 25, 1, 40),
+        text: "T 38.4 °C".into(),
+        by: "rn.okafor".into(),
+    }];
+    r.flowsheet = r.flowsheet.with_news2(from, to, &scores, &notes);
+    r.flowsheet.rows.truncate(3);
+    assert_eq!(r.flowsheet.columns.len(), 25);
+    assert_eq!(r.flowsheet.news2.len(), 25);
+    let dir = tempfile::tempdir().unwrap();
+    let pdf = write_pdf(dir.path(), &render_pdf(&r).unwrap());
+    let w = words(&pdf);
+    assert_eq!(flow_cell(&w, "NEWS2", "01:00", "BST").unwrap(), "2");
+    assert_eq!(flow_cell(&w, "NEWS2", "01:00", "GMT").unwrap(), "4");
+    assert_eq!(flow_cell(&w, "Nurse entries", "01:00", "GMT").unwrap(), "1");
+    let all = pdf_pages(&pdf).join(" ");
+    for caption in ["Hours 1–12 of 25", "Hours 13–24 of 25", "Hours 25–25 of 25"] {
+        assert!(all.contains(caption), "{caption}");
+    }
+    assert_eq!(
+        all.matches("Nurse entries").count(),
+        1 + 3,
+        "the legend, then the NEWS2 block in every column page"
+    );
+}
