@@ -137,6 +137,11 @@ fn column_view(c: &rpt::Column) -> FlowColumnView {
 
 /// The screen's flowsheet from a gathered report (pure; the columns and
 /// medians are the report's own).
+/// A report NEWS2 row's total as a number ("5", "≥ 3" → 3); None for a nurse's entry ("–").
+fn news2_total(row: &rpt::News2Row) -> Option<f64> {
+    row.score.trim_start_matches('\u{2265}').trim().parse().ok()
+}
+
 pub fn flowsheet_view(report: &rpt::Report) -> FlowsheetView {
     let fs = &report.flowsheet;
     let columns: Vec<FlowColumnView> = fs.columns.iter().map(column_view).collect();
@@ -167,9 +172,11 @@ pub fn flowsheet_view(report: &rpt::Report) -> FlowsheetView {
         .map(|c| {
             let mut n = 0;
             let mut w: Option<&rpt::News2Row> = None;
-            for s in report.news2.iter().filter(|s| in_col(c, s.at)) {
+            // Scores only (a nurse's entry is not a score); an incomplete
+            // score ("≥ 3") counts as its lower bound.
+            for s in report.news2.iter().filter(|s| in_col(c, s.at) && news2_total(s).is_some()) {
                 n += 1;
-                if w.is_none_or(|w| s.score >= w.score) {
+                if w.is_none_or(|w| news2_total(s) >= news2_total(w)) {
                     w = Some(s);
                 }
             }
@@ -183,7 +190,7 @@ pub fn flowsheet_view(report: &rpt::Report) -> FlowsheetView {
         cells: worst
             .iter()
             .map(|(n, w)| FlowCellView {
-                value: w.map(|w| w.score as f64),
+                value: w.and_then(news2_total),
                 count: *n as u32,
                 priority: w.map(|w| w.risk.clone()),
             })
