@@ -399,7 +399,8 @@ impl Vigil {
             store_rx,
             store.clone(),
             stats.clone(),
-            writer::Limits::default(),
+            // A replay waits for the store; live devices never do.
+            if replay { writer::Limits::replay() } else { writer::Limits::default() },
         )));
         // Store upkeep: compaction, retention and the free-space warning.
         tasks.push(tokio::spawn(maintenance::run(
