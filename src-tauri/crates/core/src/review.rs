@@ -380,7 +380,7 @@ mod tests {
         let mut r = report(t0, t0 + chrono::Duration::hours(3), tz);
         let score = |min: i64, score: u8, parts: &str| rpt::News2Row {
             at: t0 + chrono::Duration::minutes(min),
-            score,
+            score: score.to_string(),
             risk: "low".into(),
             parts: parts.into(),
         };
