@@ -362,3 +362,4 @@ async fn a_healthy_start_raises_no_store_failure_alarm() {
 }
 mod news2;
 mod replay;
+mod discharge;
