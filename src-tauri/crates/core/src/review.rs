@@ -174,7 +174,11 @@ pub fn flowsheet_view(report: &rpt::Report) -> FlowsheetView {
             let mut w: Option<&rpt::News2Row> = None;
             // Scores only (a nurse's entry is not a score); an incomplete
             // score ("≥ 3") counts as its lower bound.
-            for s in report.news2.iter().filter(|s| in_col(c, s.at) && news2_total(s).is_some()) {
+            for s in report
+                .news2
+                .iter()
+                .filter(|s| in_col(c, s.at) && news2_total(s).is_some())
+            {
                 n += 1;
                 if w.is_none_or(|w| news2_total(s) >= news2_total(w)) {
                     w = Some(s);

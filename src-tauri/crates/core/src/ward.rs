@@ -353,7 +353,11 @@ impl Ward {
     /// sensors a nurse put on the patient being admitted, seen a moment ago).
     pub fn set_admission(&mut self, bed: &str, admission: Option<Admission>) {
         let new = admission.as_ref().map(|a| a.id.clone());
-        let old = self.beds.insert(bed.to_string(), admission).flatten().map(|a| a.id);
+        let old = self
+            .beds
+            .insert(bed.to_string(), admission)
+            .flatten()
+            .map(|a| a.id);
         if old.is_some() && old != new {
             self.latest.retain(|(b, _), _| b != bed);
         }
@@ -813,7 +817,11 @@ impl Ward {
                 .unwrap_or(stale_after(default_interval).as_millis() as u64);
             let view = ReadingView::new(&r, stale);
             let key = (r.bed.clone(), r.code);
-            if self.latest.get(&key).is_none_or(|l| l.received_ms <= view.received_ms) {
+            if self
+                .latest
+                .get(&key)
+                .is_none_or(|l| l.received_ms <= view.received_ms)
+            {
                 self.latest.insert(key, view);
             }
         }

@@ -478,7 +478,8 @@ impl Store {
     /// current stay's values at start (`core::ward::Ward::seed_latest`), and
     /// an earlier stay's newer reading must not hide them.
     pub async fn latest_by_admission(&self) -> Result<Vec<Reading>, StoreError> {
-        self.newest_by(|r| (r.bed.clone(), r.code.0, r.admission.clone())).await
+        self.newest_by(|r| (r.bed.clone(), r.code.0, r.admission.clone()))
+            .await
     }
 
     async fn newest_by<K: Ord>(&self, group: impl Fn(&Reading) -> K) -> Result<Vec<Reading>, StoreError> {

@@ -75,19 +75,38 @@ async fn a_discharged_patients_values_never_show_at_the_empty_bed_and_a_current_
         let feed = v.take_replay_feed().unwrap();
         replay::run(&v, feed, &clock, &script, None).await.unwrap();
         let during = shown(&v, "Bed 1");
-        assert_eq!((value(&during, SPO2), value(&during, PULSE)), (Some(98.0), Some(79.0)));
-        assert!(during.iter().all(|r| r.admission.is_some()), "measured in the stay");
+        assert_eq!(
+            (value(&during, SPO2), value(&during, PULSE)),
+            (Some(98.0), Some(79.0))
+        );
+        assert!(
+            during.iter().all(|r| r.admission.is_some()),
+            "measured in the stay"
+        );
         v.discharge("bed-1").await.unwrap();
-        assert!(shown(&v, "Bed 1").is_empty(), "the leaving patient's values stay on screen");
+        assert!(
+            shown(&v, "Bed 1").is_empty(),
+            "the leaving patient's values stay on screen"
+        );
         v.shutdown().await;
     }
 
     // A restart soon after, and one 248 days later: the empty bed shows nothing.
     for later in [chrono::Duration::seconds(30), chrono::Duration::days(248)] {
         let (v, _) = start(dir.path(), t0 + later).await;
-        assert!(v.snapshot().beds.iter().find(|b| b.label == "Bed 1").unwrap().admission.is_none());
+        assert!(v
+            .snapshot()
+            .beds
+            .iter()
+            .find(|b| b.label == "Bed 1")
+            .unwrap()
+            .admission
+            .is_none());
         let s = shown(&v, "Bed 1");
-        assert!(s.is_empty(), "after {later}: the discharged patient's values at the empty bed: {s:?}");
+        assert!(
+            s.is_empty(),
+            "after {later}: the discharged patient's values at the empty bed: {s:?}"
+        );
         v.shutdown().await;
     }
 
@@ -103,11 +122,26 @@ async fn a_discharged_patients_values_never_show_at_the_empty_bed_and_a_current_
     )
     .await;
     let (v, _) = start(dir.path(), t1 + chrono::Duration::minutes(5)).await;
-    let admission = v.snapshot().beds.iter().find(|b| b.label == "Bed 1").unwrap().admission.clone();
+    let admission = v
+        .snapshot()
+        .beds
+        .iter()
+        .find(|b| b.label == "Bed 1")
+        .unwrap()
+        .admission
+        .clone();
     let admission = admission.expect("stay 2 is current").id;
     let s = shown(&v, "Bed 1");
-    assert_eq!((value(&s, SPO2), value(&s, PULSE)), (Some(93.0), Some(88.0)), "{s:?}");
-    assert!(s.iter().all(|r| r.admission.as_deref() == Some(admission.as_str())), "{s:?}");
+    assert_eq!(
+        (value(&s, SPO2), value(&s, PULSE)),
+        (Some(93.0), Some(88.0)),
+        "{s:?}"
+    );
+    assert!(
+        s.iter()
+            .all(|r| r.admission.as_deref() == Some(admission.as_str())),
+        "{s:?}"
+    );
     v.shutdown().await;
 }
 
@@ -134,12 +168,19 @@ async fn an_empty_beds_own_recent_values_come_back_after_a_restart_old_ones_do_n
 
     let (v, _) = start(dir.path(), t0 + chrono::Duration::minutes(2)).await;
     let s = shown(&v, "Bed 2");
-    assert_eq!(value(&s, SPO2), Some(95.0), "a quick restart keeps the empty bed's own values: {s:?}");
+    assert_eq!(
+        value(&s, SPO2),
+        Some(95.0),
+        "a quick restart keeps the empty bed's own values: {s:?}"
+    );
     let s = shown(&v, "Bed 3");
     assert!(s.is_empty(), "measured before a stay that has ended: {s:?}");
     v.shutdown().await;
 
     let (v, _) = start(dir.path(), t0 + chrono::Duration::hours(1)).await;
-    assert!(shown(&v, "Bed 2").is_empty(), "an hour-old value of nobody at the empty bed");
+    assert!(
+        shown(&v, "Bed 2").is_empty(),
+        "an hour-old value of nobody at the empty bed"
+    );
     v.shutdown().await;
 }

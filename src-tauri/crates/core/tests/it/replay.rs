@@ -69,7 +69,10 @@ async fn a_replay_on_a_failing_store_waits_for_it_and_stores_every_reading_once(
     let beds: Vec<String> = (1..=4).map(|i| format!("bed-{i}")).collect();
     let script = replay::parse(&script(seconds), &beds).unwrap();
     let expected = 2 * seconds * (readings_of("2A37", HR) + readings_of("2A5F", PLX));
-    assert!(expected > 2 * writer::REPLAY_HOLD as u64, "{expected} readings: more than the writer may hold");
+    assert!(
+        expected > 2 * writer::REPLAY_HOLD as u64,
+        "{expected} readings: more than the writer may hold"
+    );
 
     let v = Arc::new(Vigil::start(cfg).await.unwrap());
     let feed = v.take_replay_feed().unwrap();
@@ -102,7 +105,10 @@ async fn a_replay_on_a_failing_store_waits_for_it_and_stores_every_reading_once(
     let lines = replay::run(&v, feed, &clock, &script, None).await.unwrap();
     assert_eq!(lines, script.steps.len());
     let (failed_writes, replayed_during_fault) = saboteur.await.unwrap();
-    assert!(healed.load(Ordering::Relaxed), "the replay finished before the store healed");
+    assert!(
+        healed.load(Ordering::Relaxed),
+        "the replay finished before the store healed"
+    );
     v.shutdown().await;
 
     let s = v.stats();
@@ -110,11 +116,17 @@ async fn a_replay_on_a_failing_store_waits_for_it_and_stores_every_reading_once(
         "replay: {expected} readings; store refused {failed_writes} writes; most held {} ; replayed during the 3 s fault {replayed_during_fault}",
         most_held.load(Ordering::Relaxed)
     );
-    assert!(failed_writes > 0, "the store never refused a write: the test proves nothing");
+    assert!(
+        failed_writes > 0,
+        "the store never refused a write: the test proves nothing"
+    );
     // Back-pressure: the writer held its bound (plus the batch refused and
     // put back), the replay stopped rather than outrunning a refusing store.
     let held = most_held.load(Ordering::Relaxed);
-    assert!(held <= (writer::REPLAY_HOLD + writer::MAX_BATCH) as u64, "held {held} readings while the store refused");
+    assert!(
+        held <= (writer::REPLAY_HOLD + writer::MAX_BATCH) as u64,
+        "held {held} readings while the store refused"
+    );
     assert!(
         replayed_during_fault <= (writer::REPLAY_HOLD + 256 * 16) as u64,
         "{replayed_during_fault} readings replayed in 3 s of a refusing store"
@@ -132,17 +144,27 @@ async fn a_replay_on_a_failing_store_waits_for_it_and_stores_every_reading_once(
     );
 
     // The file holds every reading once: none lost, none doubled.
-    let store = vigil_store::Store::open(&db, &vigil_store::KeySource::passphrase("core-test-passphrase", "test")).await.unwrap();
+    let store = vigil_store::Store::open(
+        &db,
+        &vigil_store::KeySource::passphrase("core-test-passphrase", "test"),
+    )
+    .await
+    .unwrap();
     let all = store
         .query_range(None, start, start + chrono::Duration::seconds(seconds as i64 + 1))
         .await
         .unwrap();
     assert_eq!(all.len() as u64, expected);
-    let distinct: std::collections::BTreeSet<_> =
-        all.iter().map(|r| (r.device.clone(), r.code.0, r.received)).collect();
+    let distinct: std::collections::BTreeSet<_> = all
+        .iter()
+        .map(|r| (r.device.clone(), r.code.0, r.received))
+        .collect();
     assert_eq!(distinct.len() as u64, expected, "a reading stored twice");
     for bed in ["bed-1", "bed-2"] {
-        for code in [vigil_model::Mdc::ECG_HEART_RATE, vigil_model::Mdc::PULS_OXIM_SAT_O2] {
+        for code in [
+            vigil_model::Mdc::ECG_HEART_RATE,
+            vigil_model::Mdc::PULS_OXIM_SAT_O2,
+        ] {
             let n = all.iter().filter(|r| r.bed == bed && r.code == code).count() as u64;
             assert_eq!(n, seconds, "{bed} {code:?}: one per script second");
         }
