@@ -795,7 +795,9 @@ impl Ward {
         }
         for r in readings {
             // A device-clock reading is not a value to show.
-            let Some(current) = self.beds.get(&r.bed) else { continue };
+            let Some(current) = self.beds.get(&r.bed) else {
+                continue;
+            };
             if r.code == Mdc::ATTR_TIME_ABS {
                 continue;
             }
