@@ -969,7 +969,7 @@ fn replay_of_a_desaturation_raises_the_spo2_alarm_at_its_script_time() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
-        stderr.contains("32 lines") && stderr.contains("readings stored 60,"),
+        stderr.contains("32 lines") && stderr.contains("readings 60, readings stored 60,"),
         "{stderr}"
     );
 
@@ -1015,6 +1015,42 @@ fn replay_of_a_desaturation_raises_the_spo2_alarm_at_its_script_time() {
         .map(|r| script_s(&r["start_utc"]))
         .collect();
     assert_eq!(starts, vec![at, at], "{rows:#?}");
+}
+
+/// A replay is an import (the 7½-day replay that logged "store path full"
+/// lost 1,190 readings): every replayed reading is stored exactly once, and
+/// the summary's counts are what the store then holds.
+#[test]
+fn replay_of_a_long_script_stores_every_reading_and_its_summary_counts_match_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("long.csv");
+    // Two beds, HR strap and oximeter, every second for the hour that
+    // `reading_rows` exports: 1 + 2 readings per bed and second.
+    let seconds = 3599;
+    let mut text = String::from("t_ms,bed,device,kind,event,characteristic,payload\n");
+    for bed in ["bed-1", "bed-2"] {
+        text += &format!("0,{bed},hr-{bed},hr-strap,connect,,\n0,{bed},oxi-{bed},oximeter,connect,,\n");
+    }
+    for t in 1..=seconds {
+        for bed in ["bed-1", "bed-2"] {
+            text += &format!("{},{bed},hr-{bed},hr-strap,notify,2A37,00 48\n", t * 1000);
+            text += &format!("{},{bed},oxi-{bed},oximeter,notify,2A5F,00 61 00 48 00\n", t * 1000);
+        }
+    }
+    std::fs::write(&script, text).unwrap();
+    let out = replay(dir.path(), &script);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("not recorded"), "{stderr}");
+    let expected = 2 * 3 * seconds;
+    assert!(
+        stderr.contains(&format!("readings {expected}, readings stored {expected},")),
+        "{stderr}"
+    );
+    let rows = reading_rows(dir.path());
+    assert_eq!(rows.len(), expected);
+    let distinct: std::collections::BTreeSet<_> = rows.iter().map(|r| (r[0].clone(), r[2].clone(), r[3].clone())).collect();
+    assert_eq!(distinct.len(), expected, "a reading stored twice");
 }
 
 #[test]

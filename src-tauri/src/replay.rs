@@ -91,15 +91,25 @@ pub fn run(global: Global, args: ReplayArgs) -> ExitCode {
         match result {
             Ok(lines) => {
                 let s = vigil.stats();
+                let (received, stored) = (s.get(&s.readings), s.get(&s.stored));
                 eprintln!(
-                    "vigil replay: {lines} lines, {:.1} s of script time from {}; readings stored {}, alarms started {}, decode errors {}",
+                    "vigil replay: {lines} lines, {:.1} s of script time from {}; readings {received}, readings stored {stored}, alarms started {}, decode errors {}",
                     script.duration_ms() as f64 / 1000.0,
                     started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    s.get(&s.stored),
                     s.get(&s.alarms_started),
                     s.get(&s.decode_errors),
                 );
-                ExitCode::SUCCESS
+                // A replay is an import: it waits for the store, so every
+                // reading lands unless the store still refused at shutdown.
+                if stored == received {
+                    return ExitCode::SUCCESS;
+                }
+                eprintln!(
+                    "vigil replay: not every reading is stored: {} kept in spill files beside the store (recorded at the next start){}",
+                    s.get(&s.spilled),
+                    s.unrecorded_summary().map(|u| format!(", {u}")).unwrap_or_default(),
+                );
+                ExitCode::from(3)
             }
             Err(e @ (ReplayError::Script(_) | ReplayError::Action { .. })) => fail(&format!("{name} {e}")),
             Err(e) => fail(&e.to_string()),

@@ -36,6 +36,7 @@ function reading(p: Partial<ReadingView> & { mdc: number }): ReadingView {
     source: "simulated",
     quality: "valid",
     flags: [],
+    admission: null,
     ...p,
   };
 }
@@ -164,6 +165,34 @@ describe("applying snapshots and updates", () => {
     expect(s.bedsVersion).toBe(v + 2);
     setAdmission(s, "no-such-bed", null);
     expect(s.bedsVersion).toBe(v + 2);
+  });
+
+  it("a discharge clears the bed's values, and a late reading of the ended stay never shows", () => {
+    const stay = (id: string): BedView => ({
+      bed: "bed-1",
+      label: "Bed 1",
+      admission: { id, display_name: "X", mrn: "1", date_of_birth: "2000-01-01", category: "adult", admitted_at: "2024-01-01T00:00:00Z", fhir_patient: null },
+    });
+    const s = loaded(snapshot({ beds: [stay("a1"), BEDS[1]], latest: [reading({ mdc: MDC.HR, value: 79, admission: "a1" })] }));
+    expect(latestReading(s, "bed-1", MDC.HR)?.value).toBe(79);
+    // The screen applies the discharge at once; the core's batch still carries
+    // a reading of the stay from just before it.
+    setAdmission(s, "bed-1", null);
+    expect(latestReading(s, "bed-1", MDC.HR)).toBeUndefined();
+    applyUpdate(s, update({ beds: [BEDS[0], BEDS[1]], readings: [reading({ mdc: MDC.SPO2, value: 98, unit: "%", admission: "a1", received_ms: T0 + 100 })] }), P0 + 250);
+    expect(latestReading(s, "bed-1", MDC.SPO2)).toBeUndefined();
+    // Measured after the discharge (no patient admitted): shown.
+    applyUpdate(s, update({ now_ms: T0 + 500, readings: [reading({ mdc: MDC.HR, value: 64, received_ms: T0 + 400 })] }), P0 + 500);
+    expect(latestReading(s, "bed-1", MDC.HR)?.value).toBe(64);
+    // The core's own echo of a discharge in one batch with the stay's last readings.
+    const t = loaded(snapshot({ beds: [stay("a2"), BEDS[1]], latest: [reading({ mdc: MDC.HR, value: 70, admission: "a2" })] }));
+    applyUpdate(t, update({ beds: [BEDS[0], BEDS[1]], readings: [reading({ mdc: MDC.HR, value: 71, admission: "a2", received_ms: T0 + 100 })] }), P0 + 250);
+    expect(latestReading(t, "bed-1", MDC.HR)).toBeUndefined();
+    // An admission keeps what was measured with no patient admitted, and takes the new stay's values.
+    applyUpdate(t, update({ readings: [reading({ mdc: MDC.HR, value: 66, received_ms: T0 + 300 })] }), P0 + 400);
+    applyUpdate(t, update({ beds: [stay("a3"), BEDS[1]], readings: [reading({ mdc: MDC.SPO2, value: 95, unit: "%", admission: "a3", received_ms: T0 + 400 })] }), P0 + 500);
+    expect(latestReading(t, "bed-1", MDC.HR)?.value).toBe(66);
+    expect(latestReading(t, "bed-1", MDC.SPO2)?.value).toBe(95);
   });
 
   it("buffered updates from before the snapshot: readings always, devices only if newer", () => {

@@ -61,7 +61,16 @@ export function createState(perfNow: number): WardState {
 
 // ---------------------------------------------------------------- applying data
 
+/** The bed's current stay (admission id), null when no patient is admitted. */
+function stayOf(state: WardState, bed: string): string | null {
+  return state.beds.find((b) => b.bed === bed)?.admission?.id ?? null;
+}
+
 function putReading(state: WardState, r: ReadingView): void {
+  // Never an earlier patient's value: a reading of another stay (one sent just
+  // before a discharge and delivered after it) is not shown. Values measured
+  // with no patient admitted show (a sensor on the patient being admitted).
+  if (r.admission !== null && r.admission !== stayOf(state, r.bed)) return;
   let perBed = state.latest.get(r.bed);
   if (!perBed) {
     perBed = new Map();
@@ -86,6 +95,12 @@ function putDevice(state: WardState, d: DeviceView): void {
 }
 
 function setBeds(state: WardState, beds: BedView[]): void {
+  // A discharge (the bed's stay ends or changes) clears the bed's values, as
+  // the core does: they are the leaving patient's. New measurements show again.
+  for (const b of beds) {
+    const was = stayOf(state, b.bed);
+    if (was !== null && was !== (b.admission?.id ?? null)) state.latest.delete(b.bed);
+  }
   state.beds = beds.slice();
   state.bedsVersion++;
 }
@@ -126,9 +141,10 @@ export function applySnapshot(state: WardState, snap: WardSnapshot, perfNow: num
 
 /** Apply one live update batch. */
 export function applyUpdate(state: WardState, upd: WardUpdate, perfNow: number): void {
+  // Beds first: the readings of a batch are shown against the stays it ends with.
+  if (upd.beds) setBeds(state, upd.beds);
   for (const r of upd.readings) putReading(state, r);
   for (const d of upd.devices) putDevice(state, d);
-  if (upd.beds) setBeds(state, upd.beds);
   for (const a of upd.alarms ?? []) putAlarms(state, a);
   for (const n of upd.news2 ?? []) putNews2(state, n.bed, n.score);
   markData(state, upd.now_ms, perfNow);

@@ -13,4 +13,10 @@ quality: Quality,
 /**
  * Status bits the device set, by their names in the specification.
  */
-flags: Array<string>, };
+flags: Array<string>, 
+/**
+ * The stay the value was measured in (opaque admission id), `None` when
+ * no patient was admitted. A bed shows values of its current stay (and
+ * values with none), never an earlier patient's.
+ */
+admission: string | null, };

@@ -399,7 +399,8 @@ impl Vigil {
             store_rx,
             store.clone(),
             stats.clone(),
-            writer::Limits::default(),
+            // A replay waits for the store; live devices never do.
+            if replay { writer::Limits::replay() } else { writer::Limits::default() },
         )));
         // Store upkeep: compaction, retention and the free-space warning.
         tasks.push(tokio::spawn(maintenance::run(
@@ -1110,7 +1111,7 @@ async fn load(
             ward.set_pin(&vigil_devices::ble::device_id(&d.address), pin);
         }
     }
-    ward.seed_latest(store.latest().await?, Duration::from_secs(1));
+    ward.seed_latest(store.latest_by_admission().await?, Duration::from_secs(1), cfg.clock.now());
     ward.seed_records(stored_records(store, &ward, cfg.clock.now()).await?);
     // Limits, NEWS2 entries and latched alarms as they were before the restart.
     let not_restored = persist::restore(&mut alarming, &ward, store, cfg.clock.now()).await?;

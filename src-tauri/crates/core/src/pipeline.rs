@@ -193,7 +193,8 @@ pub enum Control {
     /// Run the once-a-second step now, at the clock's current time.
     Tick,
     /// Answer once everything sent before has been handled (its readings
-    /// are on their way to the writer, its alarm events to the alarm log).
+    /// taken by the writer, which holds at most `writer::REPLAY_HOLD` not
+    /// yet stored; its alarm events on their way to the alarm log).
     Barrier(oneshot::Sender<()>),
 }
 
@@ -213,7 +214,7 @@ pub async fn run(
                 tokio::select! {
                     ev = events.recv() => {
                         let Some(ev) = ev else { break };
-                        if !step(ev, &to_store, &ctx).await {
+                        if !step(ev, &to_store, &ctx, ToStore::Never).await {
                             break;
                         }
                     }
@@ -228,7 +229,7 @@ pub async fn run(
                     biased;
                     ev = events.recv() => {
                         let Some(ev) = ev else { break };
-                        if !step(ev, &to_store, &ctx).await {
+                        if !step(ev, &to_store, &ctx, ToStore::Wait).await {
                             break;
                         }
                     }
@@ -240,7 +241,7 @@ pub async fn run(
                         // Events sent before this control may have arrived
                         // after `events` was polled: take them first.
                         while let Ok(ev) = events.try_recv() {
-                            if !step(ev, &to_store, &ctx).await {
+                            if !step(ev, &to_store, &ctx, ToStore::Wait).await {
                                 return;
                             }
                         }
@@ -257,14 +258,37 @@ pub async fn run(
     }
 }
 
+/// How [`step`] hands readings to the writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ToStore {
+    /// Live devices: never wait. The writer drains its channel all the
+    /// time; if it ever falls behind that far, the readings are counted
+    /// (`Stats::unrecorded`), not waited for, so a slow disk never reaches
+    /// the sources, the ward, the alarms or the screen.
+    Never,
+    /// A driven pipeline (`vigil replay`) has no live device: a replay is an
+    /// import and must store every line, so it waits for the writer
+    /// (which pushes back, `writer::Limits::replay`), and the driver waits
+    /// for it. How fast the machine is then changes only how long it takes.
+    Wait,
+}
+
 /// One device event through [`on_event`], its readings handed to the
 /// writer. False once the writer has stopped.
-async fn step(ev: DeviceEvent, to_store: &mpsc::Sender<Vec<Reading>>, ctx: &Context) -> bool {
+async fn step(ev: DeviceEvent, to_store: &mpsc::Sender<Vec<Reading>>, ctx: &Context, wait: ToStore) -> bool {
     let Some(readings) = on_event(ev, ctx).await else {
         return true;
     };
-    // Never waits: the writer drains its channel all the time; if it ever
-    // falls behind that far, the readings are counted, not waited for.
+    if wait == ToStore::Wait {
+        return match to_store.send(readings).await {
+            Ok(()) => true,
+            Err(mpsc::error::SendError(readings)) => {
+                tracing::error!("store writer stopped; readings can no longer be stored");
+                ctx.stats.lose(&readings);
+                false
+            }
+        };
+    }
     match to_store.try_send(readings) {
         Ok(()) => true,
         Err(mpsc::error::TrySendError::Full(readings)) => {

@@ -158,6 +158,10 @@ pub struct ReadingView {
     pub quality: Quality,
     /// Status bits the device set, by their names in the specification.
     pub flags: Vec<String>,
+    /// The stay the value was measured in (opaque admission id), `None` when
+    /// no patient was admitted. A bed shows values of its current stay (and
+    /// values with none), never an earlier patient's.
+    pub admission: Option<String>,
 }
 
 impl ReadingView {
@@ -180,6 +184,7 @@ impl ReadingView {
             source: r.source,
             quality: r.status.quality,
             flags: r.status.flags.clone(),
+            admission: r.admission.as_ref().map(|a| a.0.clone()),
         }
     }
 }

@@ -346,8 +346,21 @@ impl Ward {
         self.beds.get(bed)?.as_ref().map(|a| a.id.clone())
     }
 
+    /// Admits or discharges. A discharge clears the bed's values: they are
+    /// the leaving patient's (or older), and wrong-patient data at the bedside
+    /// is a safety problem; values measured from then on show again. An
+    /// admission keeps the values measured with no patient admitted (the
+    /// sensors a nurse put on the patient being admitted, seen a moment ago).
     pub fn set_admission(&mut self, bed: &str, admission: Option<Admission>) {
-        self.beds.insert(bed.to_string(), admission);
+        let new = admission.as_ref().map(|a| a.id.clone());
+        let old = self
+            .beds
+            .insert(bed.to_string(), admission)
+            .flatten()
+            .map(|a| a.id);
+        if old.is_some() && old != new {
+            self.latest.retain(|(b, _), _| b != bed);
+        }
     }
 
     /// The beds in the order a nurse counts them (bed-2 before bed-10).
@@ -761,11 +774,42 @@ impl Ward {
     }
 
     /// Seeds the latest values from the store at start-up (so a restart shows
-    /// the last known values — as stale, since their age says so).
-    pub fn seed_latest(&mut self, readings: Vec<Reading>, default_interval: Duration) {
+    /// the last known values — as stale, since their age says so), from
+    /// [`vigil_store::Store::latest_by_admission`]. A bed restores only what
+    /// it showed before the restart, never a discharged patient's values:
+    ///
+    /// * a bed with a patient admitted: that stay's values only;
+    /// * an empty bed: values measured with no patient admitted, after the
+    ///   bed's last stay ended (newer than any stay's reading there) and within
+    ///   [`RESTORE_UNADMITTED`] of `now`. A nurse restarting the monitor beside
+    ///   a sensor already on someone not yet admitted sees what was there a
+    ///   moment ago; older values belong to nobody the bed can name and are
+    ///   of no use at the bedside.
+    pub fn seed_latest(&mut self, readings: Vec<Reading>, default_interval: Duration, now: DateTime<Utc>) {
+        // The newest reading of any stay, per bed: an empty bed's values
+        // must be newer (measured after that stay's discharge).
+        let mut last_stay: BTreeMap<BedId, DateTime<Utc>> = BTreeMap::new();
+        for r in readings.iter().filter(|r| r.admission.is_some()) {
+            let t = last_stay.entry(r.bed.clone()).or_insert(r.received);
+            *t = (*t).max(r.received);
+        }
         for r in readings {
             // A device-clock reading is not a value to show.
-            if !self.beds.contains_key(&r.bed) || r.code == Mdc::ATTR_TIME_ABS {
+            let Some(current) = self.beds.get(&r.bed) else {
+                continue;
+            };
+            if r.code == Mdc::ATTR_TIME_ABS {
+                continue;
+            }
+            let shown = match (current, &r.admission) {
+                (Some(a), Some(of)) => a.id == *of,
+                (None, None) => {
+                    now - r.received <= RESTORE_UNADMITTED
+                        && last_stay.get(&r.bed).is_none_or(|t| r.received > *t)
+                }
+                _ => false,
+            };
+            if !shown {
                 continue;
             }
             let stale = self
@@ -773,11 +817,22 @@ impl Ward {
                 .get(&r.device)
                 .map(|d| d.stale_after_ms())
                 .unwrap_or(stale_after(default_interval).as_millis() as u64);
-            self.latest
-                .insert((r.bed.clone(), r.code), ReadingView::new(&r, stale));
+            let view = ReadingView::new(&r, stale);
+            let key = (r.bed.clone(), r.code);
+            if self
+                .latest
+                .get(&key)
+                .is_none_or(|l| l.received_ms <= view.received_ms)
+            {
+                self.latest.insert(key, view);
+            }
         }
     }
 }
+
+/// How old a value measured with no patient admitted may be and still be
+/// restored at an empty bed after a restart (see [`Ward::seed_latest`]).
+pub const RESTORE_UNADMITTED: TimeDelta = TimeDelta::minutes(10);
 
 /// What [`Ward::admit`] decided.
 #[derive(Debug, Default)]
@@ -971,7 +1026,7 @@ mod tests {
         assert_eq!(snap.devices[0].last_data_ms, None);
         // Nor after a restart, seeded from the store.
         let mut w2 = meter();
-        w2.seed_latest(a.readings.clone(), Duration::from_secs(1));
+        w2.seed_latest(a.readings.clone(), Duration::from_secs(1), now);
         assert!(w2.snapshot(now).latest.is_empty());
         // The records downloaded after it come after it, placed with its offset.
         let r = w.apply("ble-meter", &record(1, 30, 95.0), now);

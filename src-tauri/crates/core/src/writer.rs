@@ -16,6 +16,12 @@
 //! nor the disk can hold are counted in `Stats::unrecorded` with their span,
 //! never silently dropped. Spill files left by an earlier run are applied
 //! first at the next start.
+//!
+//! A replay (`vigil replay`) is an import, not a live device: nothing may be
+//! lost for speed. There the writer holds at most [`Limits::hold`] readings
+//! and stops taking from its channel beyond it; the pipeline then waits on its
+//! awaited send, the replay feed on the pipeline, and the driver on the feed,
+//! so the replay goes at the store's pace ([`Limits::replay`]).
 
 use crate::pipeline::{Stats, SHUTDOWN_GRACE};
 use std::collections::VecDeque;
@@ -44,6 +50,10 @@ pub struct Limits {
     pub memory: usize,
     /// A store failure this long moves memory to a spill file.
     pub spill_after: Duration,
+    /// Back-pressure (replay only): stop taking from the channel while this
+    /// many readings wait in memory. `None` (live): always take, never make
+    /// the pipeline wait.
+    pub hold: Option<usize>,
 }
 
 impl Default for Limits {
@@ -51,12 +61,30 @@ impl Default for Limits {
         Limits {
             memory: MEMORY_CAPACITY,
             spill_after: SPILL_AFTER,
+            hold: None,
+        }
+    }
+}
+
+/// Readings a replay's writer holds before the replay waits: a few full
+/// batches, so the store always has the next one ready, and far below
+/// [`MEMORY_CAPACITY`], so a replay never overflows into spill files or
+/// losses for speed.
+pub const REPLAY_HOLD: usize = 5 * MAX_BATCH;
+
+impl Limits {
+    /// `vigil replay`: the writer pushes back instead of holding without bound.
+    pub fn replay() -> Self {
+        Limits {
+            hold: Some(REPLAY_HOLD),
+            ..Limits::default()
         }
     }
 }
 
 const FLUSH_EVERY: Duration = Duration::from_millis(500);
-const MAX_BATCH: usize = 10_000;
+/// Readings per store write at most.
+pub const MAX_BATCH: usize = 10_000;
 /// Readings per spill frame: small enough to write in a few milliseconds.
 const FRAME: usize = 5_000;
 /// A spill file is closed and a new one started after this many readings,
@@ -129,6 +157,12 @@ impl Backlog {
 
     fn is_empty(&self) -> bool {
         self.segments.is_empty() && self.staged.is_empty()
+    }
+
+    /// Whether to take more arrivals now: always when live; below `hold`
+    /// readings in memory when pushing back (replay).
+    fn has_room(&self, hold: Option<usize>) -> bool {
+        hold.is_none_or(|h| self.in_memory + self.staged.len() < h)
     }
 
     /// Whether a write should start now rather than wait for more arrivals:
@@ -417,7 +451,7 @@ pub async fn write(mut rx: mpsc::Receiver<Vec<Reading>>, store: Store, stats: Ar
     while open || !backlog.is_empty() {
         if open && !backlog.ready() && failing_since.is_none() {
             tokio::select! {
-                b = rx.recv() => {
+                b = rx.recv(), if backlog.has_room(limits.hold) => {
                     take(b, &mut backlog, &mut open);
                     if open && !backlog.ready() { continue; }
                 }
@@ -446,7 +480,7 @@ pub async fn write(mut rx: mpsc::Receiver<Vec<Reading>>, store: Store, stats: Ar
             loop {
                 tokio::select! {
                     r = &mut write => break r,
-                    b = rx.recv(), if open => take(b, &mut backlog, &mut open),
+                    b = rx.recv(), if open && backlog.has_room(limits.hold) => take(b, &mut backlog, &mut open),
                 }
             }
         };
@@ -483,7 +517,7 @@ pub async fn write(mut rx: mpsc::Receiver<Vec<Reading>>, store: Store, stats: Ar
                 loop {
                     tokio::select! {
                         _ = &mut wait => break,
-                        b = rx.recv(), if open => take(b, &mut backlog, &mut open),
+                        b = rx.recv(), if open && backlog.has_room(limits.hold) => take(b, &mut backlog, &mut open),
                         _ = tick.tick() => backlog.flush_staged(),
                     }
                 }

@@ -470,6 +470,19 @@ impl Store {
 
     /// The newest reading per bed and code (across devices and admissions).
     pub async fn latest(&self) -> Result<Vec<Reading>, StoreError> {
+        self.newest_by(|r| (r.bed.clone(), r.code.0)).await
+    }
+
+    /// The newest reading per bed, code and admission (readings taken with
+    /// no patient admitted as one more group): a bed restores only its
+    /// current stay's values at start (`core::ward::Ward::seed_latest`), and
+    /// an earlier stay's newer reading must not hide them.
+    pub async fn latest_by_admission(&self) -> Result<Vec<Reading>, StoreError> {
+        self.newest_by(|r| (r.bed.clone(), r.code.0, r.admission.clone()))
+            .await
+    }
+
+    async fn newest_by<K: Ord>(&self, group: impl Fn(&Reading) -> K) -> Result<Vec<Reading>, StoreError> {
         // SQLite returns the bare columns of the row holding max(t1).
         let rows = sqlx::query(&format!(
             "SELECT {CHUNK_COLUMNS}, max(c.t1) FROM chunks c JOIN series s ON s.id = c.series_id
@@ -478,12 +491,12 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(db("querying latest readings"))?;
-        let mut best: BTreeMap<(String, u32), Reading> = BTreeMap::new();
+        let mut best: BTreeMap<K, Reading> = BTreeMap::new();
         for row in rows {
             let (key, samples) = self.open_chunk(&row)?;
             if let Some(last) = samples.into_iter().max_by_key(|s| s.t) {
                 let r = key.reading(last);
-                let slot = (r.bed.clone(), r.code.0);
+                let slot = group(&r);
                 if best.get(&slot).is_none_or(|b| b.received < r.received) {
                     best.insert(slot, r);
                 }

@@ -361,3 +361,5 @@ async fn a_healthy_start_raises_no_store_failure_alarm() {
     }
 }
 mod news2;
+mod replay;
+mod discharge;

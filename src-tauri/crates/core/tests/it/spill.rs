@@ -193,6 +193,7 @@ async fn a_long_failure_moves_memory_to_disk_so_a_crash_loses_little() {
     let limits = vigil_core::writer::Limits {
         memory: 100_000,
         spill_after: Duration::from_secs(1),
+        ..Default::default()
     };
     let writer = tokio::spawn(vigil_core::writer::write(rx, store.clone(), stats.clone(), limits));
     let sent = readings(0, 1_000);
