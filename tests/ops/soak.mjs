@@ -43,7 +43,7 @@ const MiB = 1024 * 1024;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** Every process in the tree under `pid` (children from /proc/<pid>/task/*/children). */
+// Every process in the tree under `pid` (children listed in /proc/<pid>/task/<tid>/children).
 function tree(pid) {
   const out = [pid];
   for (let i = 0; i < out.length; i++) {
