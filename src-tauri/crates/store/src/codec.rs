@@ -96,6 +96,12 @@ fn as_decimal(v: f64) -> Option<(i64, u8)> {
 }
 
 pub fn encode(samples: &[Sample]) -> Vec<u8> {
+    lz4_flex::compress_prepend_size(&encode_raw(samples))
+}
+
+/// [`encode`] without the LZ4 step: an ingest frame packs many series'
+/// short runs and compresses them together (one LZ4 block, not one each).
+pub fn encode_raw(samples: &[Sample]) -> Vec<u8> {
     let mut out = Vec::with_capacity(2 + samples.len() * 3);
     out.push(FORMAT_V3);
     let mut prev_t = samples.first().map(|s| s.t).unwrap_or(0);
@@ -139,7 +145,7 @@ pub fn encode(samples: &[Sample]) -> Vec<u8> {
             }
         }
     }
-    lz4_flex::compress_prepend_size(&out)
+    out
 }
 
 /// Why a chunk that authenticated could still not be decoded (a bug or a
@@ -186,7 +192,12 @@ pub fn decode(data: &[u8], expected: usize) -> Result<Vec<Sample>, CodecError> {
     let raw = zeroize::Zeroizing::new(
         lz4_flex::decompress_size_prepended(data).map_err(|_| CodecError::Decompress)?,
     );
-    let mut c = Cursor { b: &raw, pos: 0 };
+    decode_raw(&raw, expected)
+}
+
+/// [`decode`] of what [`encode_raw`] wrote (already decompressed).
+pub fn decode_raw(raw: &[u8], expected: usize) -> Result<Vec<Sample>, CodecError> {
+    let mut c = Cursor { b: raw, pos: 0 };
     let fmt = c.byte()?;
     let (v2, v3) = match fmt {
         FORMAT_V1 => (false, false),

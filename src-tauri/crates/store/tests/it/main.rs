@@ -1092,3 +1092,4 @@ mod spill;
 mod audit;
 mod clear;
 mod by_admission;
+mod frames;
