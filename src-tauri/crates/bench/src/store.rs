@@ -262,7 +262,8 @@ async fn vigil_app(dir: &Path, seconds: i64) -> Ingest {
             compact_s += c.elapsed().as_secs_f64();
             sw.add(m);
             // Sampled outside the meter: not the store's cost.
-            backlog = backlog.max(store.chunk_stats().await.unwrap().unsummarised);
+            let st = store.chunk_stats().await.unwrap();
+            backlog = backlog.max(st.unsummarised + st.frames);
         } else {
             sw.add(m);
         }
@@ -572,7 +573,7 @@ pub async fn run(full: bool) {
     line("Vigil (chunks, compacted)", &v);
     ratios(&v, &[("plain rusqlite", &plain), ("SQLCipher", &cipher)]);
     println!(
-        "  (backlog: the most chunks awaiting compaction at any minute; {SERIES} series, 120 flushes a minute)"
+        "  (backlog: the most chunks and ingest frames awaiting compaction at any minute; {SERIES} series, 120 flushes a minute)"
     );
     if only == "app" {
         return;
