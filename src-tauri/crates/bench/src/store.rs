@@ -510,6 +510,22 @@ fn rusqlite_week(dir: &Path, key: Option<&str>) -> f64 {
     median(times)
 }
 
+/// The durable-commit floor of this machine: median ms of a rusqlite
+/// transaction inserting one row (WAL, synchronous=FULL: one fsync). No
+/// store that commits each batch durably goes below it per batch.
+fn commit_floor_ms(dir: &Path) -> f64 {
+    let mut c = rusqlite_open(&dir.join("floor.db"), None);
+    let mut times = Vec::new();
+    for i in 0..51 {
+        let s = Instant::now();
+        let tx = c.transaction().unwrap();
+        tx.execute(ROW_INSERT, rusqlite::params![0i64, i as i64, 1.0]).unwrap();
+        tx.commit().unwrap();
+        times.push(s.elapsed().as_secs_f64() * 1e3);
+    }
+    median(times)
+}
+
 /// Plain SQLite through sqlx: one awaited statement per row.
 async fn sqlx_bulk(dir: &Path) -> Ingest {
     use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
@@ -629,6 +645,13 @@ pub async fn run(full: bool) {
         line("Vigil (sealed chunks)", &v);
         let refs: Vec<(&str, &Ingest)> = rows.iter().map(|(n, f)| (*n, f)).collect();
         ratios(&v, &refs);
+        let floor = commit_floor_ms(tmp().path());
+        let best = rows.iter().map(|(_, f)| f.per_s).fold(0.0, f64::max);
+        println!(
+            "  Durable-commit floor here: {floor:.2} ms per transaction (one fsync), so {BATCH}-reading transactions cap any store at {:.2} M readings/s = {:.1}x the fastest row store",
+            BATCH as f64 / floor / 1e3,
+            BATCH as f64 / (floor / 1e3) / best
+        );
         if secs == *bulk_sizes.last().unwrap() {
             print_open_cost(d.path(), v.rest_compacted.unwrap()).await;
         }

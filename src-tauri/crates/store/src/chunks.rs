@@ -291,14 +291,19 @@ impl Store {
         }
         let outbox = self.outbox_enabled();
         let mut created = Vec::new();
+        let framing = groups.len() >= crate::frames::FRAME_MIN_SERIES;
+        let framed_here = |n: usize| framing && n < crate::frames::FRAME_MAX_RUN;
+        let chunk_count = groups.values().filter(|s| !framed_here(s.len())).count();
+        let ids = chunk_count + usize::from(chunk_count < groups.len());
         let mut tx = self.begin_write("starting a write").await?;
-        let mut next_id = chunk_id_high_water(&mut tx).await?;
+        // The ids this append takes, reserved (read and raised) in one statement.
+        let mut next_id = reserve_chunk_ids(&mut tx, ids as i64).await?;
+        let reserved_to = next_id + ids as i64;
         let mut sealed_under = std::collections::BTreeSet::new();
         let mut delta = Delta::default();
         let mut sealed = Vec::with_capacity(groups.len());
         // Many series with a few readings each (the writer's 0.5 s flush):
         // their runs share one sealed frame instead of a chunk each.
-        let framing = groups.len() >= crate::frames::FRAME_MIN_SERIES;
         let mut framed = Vec::new();
         for (key, mut samples) in groups {
             let key = key.owned();
@@ -314,7 +319,7 @@ impl Store {
                     id
                 }
             };
-            if framing && samples.len() < crate::frames::FRAME_MAX_RUN {
+            if framed_here(samples.len()) {
                 framed.push((series_id, samples));
                 continue;
             }
@@ -330,6 +335,7 @@ impl Store {
             sealed_under.insert(f.key_id);
             crate::frames::write_frame(&mut tx, f).await?;
         }
+        debug_assert_eq!(next_id, reserved_to, "every reserved id used, none beyond");
         // One count update per key, not one per chunk.
         for key_id in sealed_under {
             self.keys.persist_count(&mut tx, key_id).await?;
@@ -338,7 +344,6 @@ impl Store {
             self.enqueue(&mut tx, batch, &mut delta).await?;
         }
         self.integrity.apply(&mut tx, delta).await?;
-        set_chunk_id_high_water(&mut tx, next_id).await?;
         if let Some((key, value)) = mark {
             sqlx::query(
                 "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2",
@@ -1000,6 +1005,23 @@ pub(crate) async fn chunk_id_high_water(tx: &mut sqlx::SqliteConnection) -> Resu
         .fetch_one(&mut *tx)
         .await
         .map_err(db("reading the chunk id high-water mark"))
+}
+
+/// Reserves `n` chunk ids: raises the high-water mark by `n` and returns
+/// it as it was (the caller uses the ids after it). One statement, not a
+/// read and a write: the writer's 0.5 s flush is a handful of statements.
+pub(crate) async fn reserve_chunk_ids(tx: &mut sqlx::SqliteConnection, n: i64) -> Result<i64, StoreError> {
+    sqlx::query_scalar(
+        "INSERT INTO meta (key, value) VALUES ('chunk_id_hw',
+             max(coalesce((SELECT value FROM meta WHERE key = 'chunk_id_hw'), 0),
+                 coalesce((SELECT max(id) FROM chunks), 0)) + ?1)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value
+         RETURNING value - ?1",
+    )
+    .bind(n)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db("reserving chunk ids"))
 }
 
 pub(crate) async fn set_chunk_id_high_water(
