@@ -6,7 +6,9 @@
 //! * SQLCipher 4, one row per reading (rusqlite) — whole-file encryption;
 //! * plain SQLite through sqlx, one async round trip per row (what an app on
 //!   sqlx would write; bulk only, at the smallest size: it is slow);
-//! * Vigil: sealed, compressed chunks per series (vigil-store).
+//! * Vigil: sealed, compressed chunks per series (vigil-store); the app
+//!   shape's small flushes go into one sealed ingest frame each, regrouped
+//!   into chunks by compaction.
 //!
 //! All: WAL, synchronous=FULL. Two write shapes:
 //!
@@ -614,8 +616,10 @@ fn human(seconds: i64) -> String {
 pub async fn run(full: bool) {
     // For profiling one shape: VIGIL_BENCH_ONLY=app|bulk.
     let only = std::env::var("VIGIL_BENCH_ONLY").unwrap_or_default();
+    // VIGIL_BENCH_APP_S: the app shape's length in seconds (profiling).
+    let app_len = std::env::var("VIGIL_BENCH_APP_S").ok().and_then(|s| s.parse().ok());
     let (bulk_sizes, app_s): (&[i64], i64) = if only == "app" {
-        (&[], 600)
+        (&[], app_len.unwrap_or(600))
     } else if full {
         (&[86_400, 7 * 86_400, 30 * 86_400], 6 * 3600)
     } else {
@@ -673,7 +677,7 @@ pub async fn run(full: bool) {
     let cipher = rusqlite_ingest(tmp().path(), Some("benchmark-passphrase"), app_flushes(app_s));
     line("SQLCipher 4 (rusqlite, prep.)", &cipher);
     let v = vigil_app(tmp().path(), app_s).await;
-    line("Vigil (chunks, compacted)", &v);
+    line("Vigil (frames, then chunks)", &v);
     ratios(&v, &[("plain rusqlite", &plain), ("SQLCipher", &cipher)]);
     println!(
         "  (backlog: the most chunks and ingest frames awaiting compaction at any minute; {SERIES} series, 120 flushes a minute)"
