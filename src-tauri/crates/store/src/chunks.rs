@@ -1070,7 +1070,12 @@ pub(crate) fn seal_chunk(
     let chunk = store.keys.seal_deferred(
         Purpose::Readings,
         &key.chunk_aad(Some(id), series_id, t0, t1, n),
-        &codec::encode(samples),
+        // Summarised (compacted) chunks stay: worth a second encoding try.
+        &if with_summary {
+            codec::encode_smallest(samples)
+        } else {
+            codec::encode(samples)
+        },
     )?;
     let mut summary = None;
     if with_summary {

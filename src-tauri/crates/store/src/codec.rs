@@ -104,7 +104,14 @@ fn as_decimal(v: f64) -> Option<(i64, u8)> {
 }
 
 pub fn encode(samples: &[Sample]) -> Vec<u8> {
-    let packed = lz4_flex::compress_prepend_size(&encode_as(samples, FORMAT_V4));
+    lz4_flex::compress_prepend_size(&encode_as(samples, FORMAT_V4))
+}
+
+/// [`encode`] for a chunk kept long (compaction's window chunks): also
+/// tries byte-aligned values and keeps the smaller. Appends use
+/// [`encode`] alone (their chunks are rewritten by compaction anyway).
+pub fn encode_smallest(samples: &[Sample]) -> Vec<u8> {
+    let packed = encode(samples);
     if samples.len() < 64 {
         return packed;
     }
@@ -628,13 +635,13 @@ mod tests {
                 .collect()
         };
         let samples = window(&mut noise);
-        let enc = encode(&samples);
+        let enc = encode_smallest(&samples);
         assert_eq!(decode(&enc, 600).unwrap(), samples);
         let v3 = lz4_flex::compress_prepend_size(&encode_as(&samples, FORMAT_V3));
         assert!(enc.len() < 540 && enc.len() < v3.len(), "{} bytes (format 3: {})", enc.len(), v3.len());
         // Values that repeat (a periodic pattern): still no worse than format 3.
         let periodic: Vec<Sample> = (0..600).map(|i| Sample { value: samples[i % 50].value, ..samples[i].clone() }).collect();
-        let enc = encode(&periodic);
+        let enc = encode_smallest(&periodic);
         assert_eq!(decode(&enc, 600).unwrap(), periodic);
         let v3 = lz4_flex::compress_prepend_size(&encode_as(&periodic, FORMAT_V3));
         assert!(enc.len() <= v3.len(), "{} bytes (format 3: {})", enc.len(), v3.len());
