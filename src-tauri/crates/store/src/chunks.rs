@@ -235,6 +235,9 @@ pub struct CompactionReport {
 
 /// (series, window) groups one [`Store::compact`] call merges at most.
 pub const COMPACT_GROUPS: usize = 500;
+/// Ingest frames one [`Store::compact`] call regroups at most (20 minutes
+/// of the writer's 0.5 s flushes).
+const COMPACT_FRAMES: i64 = 2_400;
 /// Groups merged per transaction, and chunks read: at real speed a window
 /// holds ~600 one-reading chunks per series, and the writer waits for the
 /// transaction (tens of ms, not its 0.5 s flush interval).
@@ -249,6 +252,8 @@ pub struct ChunkStats {
     pub readings: u64,
     /// Chunks without a summary: appended, not yet compacted.
     pub unsummarised: u64,
+    /// Ingest frames not yet regrouped into chunks (schema 15).
+    pub frames: u64,
 }
 
 pub(crate) const CHUNK_COLUMNS: &str =
@@ -286,11 +291,20 @@ impl Store {
         }
         let outbox = self.outbox_enabled();
         let mut created = Vec::new();
+        let framing = groups.len() >= crate::frames::FRAME_MIN_SERIES;
+        let framed_here = |n: usize| framing && n < crate::frames::FRAME_MAX_RUN;
+        let chunk_count = groups.values().filter(|s| !framed_here(s.len())).count();
+        let ids = chunk_count + usize::from(chunk_count < groups.len());
         let mut tx = self.begin_write("starting a write").await?;
-        let mut next_id = chunk_id_high_water(&mut tx).await?;
+        // The ids this append takes, reserved (read and raised) in one statement.
+        let mut next_id = reserve_chunk_ids(&mut tx, ids as i64).await?;
+        let reserved_to = next_id + ids as i64;
         let mut sealed_under = std::collections::BTreeSet::new();
         let mut delta = Delta::default();
         let mut sealed = Vec::with_capacity(groups.len());
+        // Many series with a few readings each (the writer's 0.5 s flush):
+        // their runs share one sealed frame instead of a chunk each.
+        let mut framed = Vec::new();
         for (key, mut samples) in groups {
             let key = key.owned();
             samples.sort_by_key(|s| s.t);
@@ -305,12 +319,23 @@ impl Store {
                     id
                 }
             };
+            if framed_here(samples.len()) {
+                framed.push((series_id, samples));
+                continue;
+            }
             next_id += 1;
             let c = seal_chunk(self, &key, series_id, next_id, &samples, false, &mut delta)?;
             sealed_under.insert(c.key_id);
             sealed.push(c);
         }
         write_chunks(&mut tx, sealed).await?;
+        if !framed.is_empty() {
+            next_id += 1;
+            let f = self.seal_frame(next_id, &framed, &mut delta)?;
+            sealed_under.insert(f.key_id);
+            crate::frames::write_frame(&mut tx, f).await?;
+        }
+        debug_assert_eq!(next_id, reserved_to, "every reserved id used, none beyond");
         // One count update per key, not one per chunk.
         for key_id in sealed_under {
             self.keys.persist_count(&mut tx, key_id).await?;
@@ -319,7 +344,6 @@ impl Store {
             self.enqueue(&mut tx, batch, &mut delta).await?;
         }
         self.integrity.apply(&mut tx, delta).await?;
-        set_chunk_id_high_water(&mut tx, next_id).await?;
         if let Some((key, value)) = mark {
             sqlx::query(
                 "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2",
@@ -403,6 +427,16 @@ impl Store {
                     .map(|s| key.reading(s)),
             );
         }
+        // Readings not yet compacted out of their ingest frames.
+        let want = |k: &SeriesKey| bed.is_none_or(|b| k.bed == b) && code.is_none_or(|c| k.code == c.0);
+        for (_, _, key, samples) in self.frame_samples(from, to, want).await? {
+            out.extend(
+                samples
+                    .into_iter()
+                    .filter(|s| s.t >= from && s.t <= to)
+                    .map(|s| key.reading(s)),
+            );
+        }
         out.sort_by(|a, b| a.received.cmp(&b.received).then(a.code.cmp(&b.code)));
         Ok(out)
     }
@@ -443,6 +477,14 @@ impl Store {
                 }
             }
             let (_, samples) = self.open_chunk(&row)?;
+            for s in samples {
+                if let (Some(b), Some(v)) = (bucket_of(s.t), s.trend_value()) {
+                    acc[b].add(v);
+                }
+            }
+        }
+        let want = |k: &SeriesKey| k.bed == bed && k.code == code.0;
+        for (_, _, _, samples) in self.frame_samples(f, t, want).await? {
             for s in samples {
                 if let (Some(b), Some(v)) = (bucket_of(s.t), s.trend_value()) {
                     acc[b].add(v);
@@ -497,6 +539,16 @@ impl Store {
             if let Some(last) = samples.into_iter().max_by_key(|s| s.t) {
                 let r = key.reading(last);
                 let slot = group(&r);
+                if best.get(&slot).is_none_or(|b| b.received < r.received) {
+                    best.insert(slot, r);
+                }
+            }
+        }
+        // Frames are the newest readings: the last ones of each series.
+        for (_, _, key, samples) in self.frame_samples(i64::MIN, i64::MAX, |_| true).await? {
+            if let Some(last) = samples.into_iter().max_by_key(|s| s.t) {
+                let r = key.reading(last);
+                let slot = (r.bed.clone(), r.code.0);
                 if best.get(&slot).is_none_or(|b| b.received < r.received) {
                     best.insert(slot, r);
                 }
@@ -564,10 +616,29 @@ impl Store {
             }
             open.push((id, t1, times));
         }
+        // Ingest frames: each must open (AEAD, MAC, payload, series ids).
+        let frames = sqlx::query(&format!("SELECT {} FROM frames ORDER BY id", crate::frames::FRAME_COLUMNS))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("reading ingest frames"))?;
+        for row in &frames {
+            let frame: i64 = row.get("id");
+            match self.open_frame(row) {
+                Ok(groups) => {
+                    for (series, _) in groups {
+                        if self.series_key(series).await?.is_none() {
+                            failures.push(StoreError::TamperedFrame { frame });
+                            break;
+                        }
+                    }
+                }
+                Err(e) => failures.push(e),
+            }
+        }
         failures.extend(self.verify_series().await?);
         failures.extend(self.verify_sealed_records().await?);
         failures.extend(self.verify_integrity().await?);
-        Ok((rows.len() as u64, failures))
+        Ok(((rows.len() + frames.len()) as u64, failures))
     }
 
     /// The descriptor of a chunk row's series: from the cache, else opened
@@ -703,6 +774,9 @@ impl Store {
     /// says candidates were left, and the caller should call again soon.
     pub async fn compact(&self, closed_before: DateTime<Utc>) -> Result<CompactionReport, StoreError> {
         let cutoff = closed_before.timestamp_micros().div_euclid(WINDOW_US) * WINDOW_US;
+        // Ingest frames with readings in closed windows become per-series
+        // chunks first; the merge below then folds them into window chunks.
+        let (frames_read, frames_out, frames_left) = self.regroup_frames(cutoff, COMPACT_FRAMES).await?;
         // Candidate (series, window) groups: closed chunks not yet compacted
         // (no summary), oldest window first; found through the partial index.
         let groups: Vec<(i64, i64)> = sqlx::query_as(
@@ -719,8 +793,9 @@ impl Store {
         .await
         .map_err(db("finding chunks to compact"))?;
         let mut report = CompactionReport {
-            more: groups.len() > COMPACT_GROUPS,
-            ..Default::default()
+            more: groups.len() > COMPACT_GROUPS || frames_left,
+            chunks_read: frames_read,
+            chunks_written: frames_out,
         };
         let groups = &groups[..groups.len().min(COMPACT_GROUPS)];
         // (series, window) already rewritten in this pass.
@@ -841,9 +916,10 @@ impl Store {
     /// How the readings are laid out: chunks, readings, and how many chunks
     /// still await compaction (no summary yet). For upkeep and benchmarks.
     pub async fn chunk_stats(&self) -> Result<ChunkStats, StoreError> {
-        let (series, chunks, readings, unsummarised): (i64, i64, i64, i64) = sqlx::query_as(
-            "SELECT (SELECT count(*) FROM series), count(*), coalesce(sum(n), 0),
-                    coalesce(sum(summary IS NULL), 0) FROM chunks",
+        let (series, chunks, readings, unsummarised, frames): (i64, i64, i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM series), count(*),
+                    coalesce(sum(n), 0) + (SELECT coalesce(sum(n), 0) FROM frames),
+                    coalesce(sum(summary IS NULL), 0), (SELECT count(*) FROM frames) FROM chunks",
         )
         .fetch_one(&self.pool)
         .await
@@ -853,6 +929,7 @@ impl Store {
             chunks: chunks as u64,
             readings: readings as u64,
             unsummarised: unsummarised as u64,
+            frames: frames as u64,
         })
     }
 
@@ -879,9 +956,20 @@ impl Store {
             for (series, mac) in &gone {
                 delta.remove_chunk(*series, mac.as_deref());
             }
+            // Frames too (only left behind when compaction has not run).
+            let frames: Vec<Option<Vec<u8>>> = sqlx::query_scalar(
+                "DELETE FROM frames WHERE id IN (SELECT id FROM frames WHERE t1 < ? LIMIT 500) RETURNING mac",
+            )
+            .bind(cutoff)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db(what))?;
+            for mac in &frames {
+                delta.remove("frames", mac.as_deref());
+            }
             self.integrity.apply(&mut tx, delta).await?;
             tx.commit().await.map_err(db(what))?;
-            let n = gone.len() as u64;
+            let n = (gone.len() + frames.len()) as u64;
             total += n;
             if n == 0 {
                 break;
@@ -932,6 +1020,23 @@ pub(crate) async fn chunk_id_high_water(tx: &mut sqlx::SqliteConnection) -> Resu
         .map_err(db("reading the chunk id high-water mark"))
 }
 
+/// Reserves `n` chunk ids: raises the high-water mark by `n` and returns
+/// it as it was (the caller uses the ids after it). One statement, not a
+/// read and a write: the writer's 0.5 s flush is a handful of statements.
+pub(crate) async fn reserve_chunk_ids(tx: &mut sqlx::SqliteConnection, n: i64) -> Result<i64, StoreError> {
+    sqlx::query_scalar(
+        "INSERT INTO meta (key, value) VALUES ('chunk_id_hw',
+             max(coalesce((SELECT value FROM meta WHERE key = 'chunk_id_hw'), 0),
+                 coalesce((SELECT max(id) FROM chunks), 0)) + ?1)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value
+         RETURNING value - ?1",
+    )
+    .bind(n)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db("reserving chunk ids"))
+}
+
 pub(crate) async fn set_chunk_id_high_water(
     tx: &mut sqlx::SqliteConnection,
     id: i64,
@@ -978,7 +1083,12 @@ pub(crate) fn seal_chunk(
     let chunk = store.keys.seal_deferred(
         Purpose::Readings,
         &key.chunk_aad(Some(id), series_id, t0, t1, n),
-        &codec::encode(samples),
+        // Summarised (compacted) chunks stay: worth a second encoding try.
+        &if with_summary {
+            codec::encode_smallest(samples)
+        } else {
+            codec::encode(samples)
+        },
     )?;
     let mut summary = None;
     if with_summary {

@@ -14,6 +14,7 @@ pub mod backup;
 mod chunks;
 mod codec;
 pub mod crypto;
+mod frames;
 mod integrity;
 mod keylog;
 mod keyring;
@@ -109,6 +110,8 @@ pub enum StoreError {
     KeyFile { path: PathBuf, reason: String },
     #[error("chunk {chunk} of series {series} failed authentication: it was altered, moved or truncated")]
     Tampered { chunk: i64, series: i64 },
+    #[error("ingest frame {frame} failed authentication: it was altered, moved or truncated")]
+    TamperedFrame { frame: i64 },
     #[error("no admission {0} in this store")]
     UnknownAdmission(String),
     #[error("{table} record {id} failed authentication: it was altered or moved")]

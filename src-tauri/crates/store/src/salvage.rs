@@ -389,6 +389,57 @@ impl Store {
             });
         }
 
+        // Ingest frames (schema 15): each series' run becomes a chunk here.
+        if has_table(pool, "frames").await {
+            let hi = high_id(pool, "frames").await;
+            let (rows, bad) = walk(pool, "id, t0, t1, n, nonce, sealed, key_id", "frames", hi).await;
+            for row in &rows {
+                let opened = (|| {
+                    crate::frames::open_with(
+                        &ring,
+                        row.try_get("id").ok()?,
+                        row.try_get("t0").ok()?,
+                        row.try_get("t1").ok()?,
+                        row.try_get("n").ok()?,
+                        row.try_get("key_id").ok()?,
+                        &row.try_get::<Vec<u8>, _>("nonce").ok()?,
+                        &row.try_get::<Vec<u8>, _>("sealed").ok()?,
+                    )
+                })();
+                let id = row.try_get::<i64, _>("rid").unwrap_or(0);
+                let lost = |report: &mut SalvageReport| {
+                    report.lost_rows.push(LostRows {
+                        table: "frames",
+                        first_id: id,
+                        last_id: id,
+                        between: row
+                            .try_get::<i64, _>("t0")
+                            .ok()
+                            .zip(row.try_get::<i64, _>("t1").ok())
+                            .map(|(a, b)| (micros_to_utc(a), micros_to_utc(b))),
+                    })
+                };
+                let Some(groups) = opened else {
+                    lost(&mut report);
+                    continue;
+                };
+                for (sid, samples) in groups {
+                    let Some(key) = series.get(&sid) else {
+                        lost(&mut report);
+                        break;
+                    };
+                    let n = self.insert_salvaged(key, samples).await?;
+                    if n == 0 {
+                        report.chunks_already_present += 1;
+                    } else {
+                        report.chunks_recovered += 1;
+                        report.readings_recovered += n;
+                    }
+                }
+            }
+            lost_ranges(&mut report.lost_rows, "frames", bad);
+        }
+
         // Alarm log.
         let hi = high_id(pool, "alarm_log").await;
         let bed_col = if sealed_layout { "bed_tag" } else { "bed" };

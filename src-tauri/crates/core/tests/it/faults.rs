@@ -157,10 +157,15 @@ async fn a_failing_store_never_blinds_the_ward_and_recording_catches_up() {
     let before = live_readings(&v, Duration::from_secs(2)).await;
     let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join("vigil.db"));
     let db = sqlx::SqlitePool::connect_with(opts).await.unwrap();
-    sqlx::query("CREATE TRIGGER inject_fault BEFORE INSERT ON chunks BEGIN SELECT RAISE(ROLLBACK, 'database or disk is full'); END")
+    // Disk full refuses every write of readings: chunks and ingest frames.
+    for table in ["chunks", "frames"] {
+        sqlx::query(&format!(
+            "CREATE TRIGGER inject_fault_{table} BEFORE INSERT ON {table} BEGIN SELECT RAISE(ROLLBACK, 'database or disk is full'); END"
+        ))
         .execute(&db)
         .await
         .unwrap();
+    }
     assert!(
         wait_until(|| technical_at(&v, TechnicalKind::StoreFailure).len() == 4).await,
         "no 'recording interrupted' at every bed: {:?}",
@@ -194,10 +199,12 @@ async fn a_failing_store_never_blinds_the_ward_and_recording_catches_up() {
     );
     assert!(v.stats().get(&v.stats().store_errors) > 1);
     // Space returns: the alarm clears once the backlog has landed.
-    sqlx::query("DROP TRIGGER inject_fault")
-        .execute(&db)
-        .await
-        .unwrap();
+    for table in ["chunks", "frames"] {
+        sqlx::query(&format!("DROP TRIGGER inject_fault_{table}"))
+            .execute(&db)
+            .await
+            .unwrap();
+    }
     assert!(
         wait_until(|| technical_at(&v, TechnicalKind::StoreFailure).is_empty()).await,
         "still 'recording interrupted' after the store healed"

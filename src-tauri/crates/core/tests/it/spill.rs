@@ -42,12 +42,19 @@ async fn fault(db: &Path, on: bool) {
     let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
         .await
         .unwrap();
-    let stmt = if on {
-        "CREATE TRIGGER inject_fault BEFORE INSERT ON chunks BEGIN SELECT RAISE(ROLLBACK, 'database or disk is full'); END"
+    // Disk full refuses every write of readings: per-series chunks and the
+    // writer's ingest frames alike.
+    let stmts: &[&str] = if on {
+        &[
+            "CREATE TRIGGER inject_fault BEFORE INSERT ON chunks BEGIN SELECT RAISE(ROLLBACK, 'database or disk is full'); END",
+            "CREATE TRIGGER inject_fault_frames BEFORE INSERT ON frames BEGIN SELECT RAISE(ROLLBACK, 'database or disk is full'); END",
+        ]
     } else {
-        "DROP TRIGGER inject_fault"
+        &["DROP TRIGGER inject_fault", "DROP TRIGGER inject_fault_frames"]
     };
-    sqlx::query(stmt).execute(&mut c).await.unwrap();
+    for stmt in stmts {
+        sqlx::query(stmt).execute(&mut c).await.unwrap();
+    }
     c.close().await.unwrap();
 }
 

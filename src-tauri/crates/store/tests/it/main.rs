@@ -1094,3 +1094,4 @@ mod clear;
 mod by_admission;
 mod backup;
 mod news2;
+mod frames;
