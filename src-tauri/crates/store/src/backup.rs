@@ -29,7 +29,7 @@ pub struct Activity {
     pub store_id: String,
     /// End of the newest chunk of readings.
     pub newest_reading: Option<DateTime<Utc>>,
-    /// Chunks of readings, admissions and audit records.
+    /// Chunks and ingest frames of readings, admissions and audit records.
     pub chunks: i64,
     pub admissions: i64,
     pub audit_records: i64,
@@ -106,7 +106,11 @@ fn io(path: &Path, e: std::io::Error) -> StoreError {
 impl Store {
     /// What this store holds (see [`Activity`]).
     pub async fn activity(&self) -> Result<Activity, StoreError> {
-        let (newest, chunks): (Option<i64>, i64) = sqlx::query_as("SELECT max(t1), count(*) FROM chunks")
+        // Readings are in chunks and, not yet compacted, in ingest frames.
+        let (newest, chunks): (Option<i64>, i64) = sqlx::query_as(
+            "SELECT max(t1), sum(n) FROM (SELECT max(t1) AS t1, count(*) AS n FROM chunks
+                                          UNION ALL SELECT max(t1), count(*) FROM frames)",
+        )
             .fetch_one(&self.pool)
             .await
             .map_err(db("reading the store's extent"))?;

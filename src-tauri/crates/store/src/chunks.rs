@@ -548,7 +548,7 @@ impl Store {
         for (_, _, key, samples) in self.frame_samples(i64::MIN, i64::MAX, |_| true).await? {
             if let Some(last) = samples.into_iter().max_by_key(|s| s.t) {
                 let r = key.reading(last);
-                let slot = (r.bed.clone(), r.code.0);
+                let slot = group(&r);
                 if best.get(&slot).is_none_or(|b| b.received < r.received) {
                     best.insert(slot, r);
                 }
