@@ -190,9 +190,10 @@ function table(r) {
   }
 }
 
-/** RSS trend after warm-up (the first third), in MiB per simulated hour. */
+/** RSS trend after warm-up (the first half: caches, SQLite's page cache and
+ * the allocator fill during the first simulated hours), in MiB per simulated hour. */
 function trend(r) {
-  const warm = r.samples.slice(Math.floor(r.samples.length / 3));
+  const warm = r.samples.slice(Math.floor(r.samples.length / 2));
   return slope(
     warm.map((s) => (s.wallS * speed) / 3600),
     warm.map((s) => s.rss / MiB),
