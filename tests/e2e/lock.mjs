@@ -3,9 +3,13 @@
 // is signed out: the patient's name, MRN and date of birth leave the page (the
 // DOM, not only the visible text), the numerics stay, and an alarm that starts
 // while locked still flashes and sounds. Signing in with the shift PIN brings
-// the patient details back.
+// the patient details back. Then About (issue 16): the version, commit and build
+// date `vigil --version` prints, intended use, licence, SBOM; "Check for updates"
+// asks the site's update server (a loopback server here) and a clinician sees no Install.
 
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import assert from "node:assert/strict";
@@ -20,7 +24,18 @@ const PIN = "2580";
 const dataDir = mkdtempSync(join(tmpdir(), "vigil-lock-"));
 // The installer's file (root-owned directory, not writable by others): the idle lock is protected.
 const siteDir = mkdtempSync(join(tmpdir(), "vigil-lock-site-"));
-writeFileSync(join(siteDir, "site.json"), JSON.stringify({ session: { idle_lock_s: IDLE_LOCK_S } }));
+// The site's update server, on loopback: it offers 9.9.9 (the check only reads the manifest).
+const updates = createServer((req, res) => {
+  const body = JSON.stringify({
+    version: "9.9.9",
+    notes: "e2e",
+    platforms: { "linux-x86_64": { url: "http://127.0.0.1:9/none.AppImage", signature: "bm90IGNoZWNrZWQgaGVyZQ==" } },
+  });
+  res.writeHead(req.url === "/latest.json" ? 200 : 404, { "content-type": "application/json" }).end(body);
+});
+await new Promise((r) => updates.listen(0, "127.0.0.1", r));
+const updateEndpoint = `http://127.0.0.1:${updates.address().port}/latest.json`;
+writeFileSync(join(siteDir, "site.json"), JSON.stringify({ session: { idle_lock_s: IDLE_LOCK_S }, updates: { endpoint: updateEndpoint } }));
 const env = { ...process.env, VIGIL_PASSPHRASE: "lock-e2e-passphrase", VIGIL_SITE_CONFIG: join(siteDir, "site.json") };
 addUser(app, dataDir, { env });
 
@@ -103,6 +118,29 @@ try {
     await signIn(s, { password: PIN });
     await s.wait(async () => (await text(s, "patient-bed-1")).includes(PATIENT.name), 10000, "the name is not back");
   });
+
+  await step("[about] version, commit and build date as `vigil --version` says; intended use, licence, SBOM; a clinician checks, no Install", async () => {
+    // "0.1.0 (commit 0123456789ab, built 2026-12-05)"
+    const version = execFileSync(app, ["--version"]).toString();
+    const [, v, commit, built] = version.match(/(\d+\.\d+\.\d+\S*) \(commit (\w+), built (\d{4}-\d{2}-\d{2})\)/) ?? [];
+    assert.ok(commit, `--version said ${version}`);
+    await s.findElement(By.css('[data-testid="about-open"]')).click();
+    const about = await s.wait(until.elementLocated(By.css('[data-testid="about"]')), 10000);
+    await s.wait(async () => (await about.getText()).includes("commit "), 10000, "no build line in About");
+    const t = await about.getText();
+    assert.match(t, new RegExp(`Version\\s+${v.replace(/\./g, "\\.")}`), t);
+    assert.ok(t.includes(`commit ${commit}, built ${built}`), t);
+    assert.match(t, /does not replace clinical judgement/);
+    assert.match(t, /not an alarm system of record unless this site has validated it/);
+    assert.match(t, /Apache-2\.0/);
+    assert.match(t, /vigil-sbom\.cdx\.json/);
+    assert.ok(t.includes(updateEndpoint), t);
+    await s.findElement(By.css('[data-testid="update-check"]')).click();
+    await s.wait(async () => /9\.9\.9 is available/.test(await text(s, "update-status")), 20000, `check: ${await text(s, "update-status")}`);
+    assert.equal(await s.findElement(By.css('[data-testid="update-install"]')).isDisplayed(), false, "only an admin sees Install");
+    await shot(s, "about.png");
+    console.log(`   About: ${v}, commit ${commit}, built ${built}; ${await text(s, "update-status")}`);
+  });
 } catch (e) {
   failed = true;
   console.error(`not ok - ${e?.stack ?? e}`);
@@ -112,5 +150,6 @@ try {
   driver?.kill();
   rmSync(dataDir, { recursive: true, force: true });
   rmSync(siteDir, { recursive: true, force: true });
+  updates.close();
 }
 process.exit(failed ? 1 : 0);
