@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import assert from "node:assert/strict";
 import { app, shot, startDriver, startSession, step, text } from "./harness.mjs";
-import { addUser, signIn } from "./users.mjs";
+import { E2E_ADMIN, E2E_ADMIN_PASSWORD, addUser, signIn } from "./users.mjs";
 import { By, until } from "selenium-webdriver";
 
 const IDLE_LOCK_S = 30; // the shortest the core allows (site.rs IDLE_LOCK_MIN)
@@ -128,7 +128,7 @@ try {
     const about = await s.wait(until.elementLocated(By.css('[data-testid="about"]')), 10000);
     await s.wait(async () => (await about.getText()).includes("commit "), 10000, "no build line in About");
     const t = await about.getText();
-    assert.match(t, new RegExp(`Version\\s+${v.replace(/\./g, "\\.")}`), t);
+    assert.match(t, new RegExp(`Version\\s*${v.replace(/\./g, "\\.")}`), t);
     assert.ok(t.includes(`commit ${commit}, built ${built}`), t);
     assert.match(t, /does not replace clinical judgement/);
     assert.match(t, /not an alarm system of record unless this site has validated it/);
@@ -140,6 +140,27 @@ try {
     assert.equal(await s.findElement(By.css('[data-testid="update-install"]')).isDisplayed(), false, "only an admin sees Install");
     await shot(s, "about.png");
     console.log(`   About: ${v}, commit ${commit}, built ${built}; ${await text(s, "update-status")}`);
+  });
+
+  await step("[about] an admin sees Install; with beds monitored it first asks, naming how many and that monitoring stops", async () => {
+    await s.findElement(By.css('[data-testid="about-close"]')).click();
+    await s.findElement(By.css('[data-testid="sign-out"]')).click();
+    await signIn(s, { name: E2E_ADMIN, role: "admin", password: E2E_ADMIN_PASSWORD });
+    await s.findElement(By.css('[data-testid="about-open"]')).click();
+    await (await s.wait(until.elementLocated(By.css('[data-testid="update-check"]')), 10000)).click();
+    const install = await s.findElement(By.css('[data-testid="update-install"]'));
+    await s.wait(until.elementIsVisible(install), 20000, "no Install for the admin");
+    await install.click();
+    await s.wait(async () => (await text(s, "update-confirm-text")) !== "", 10000, "no confirmation");
+    const ask = await text(s, "update-confirm-text");
+    // Simulated ward: every bed has live devices (and bed 1 a patient).
+    assert.match(ask, /^4 beds are being monitored\. Installing Vigil 9\.9\.9 restarts it: monitoring and alarms stop at those beds/, ask);
+    await shot(s, "about-install-confirm.png");
+    // Confirmed: the download (from a port nothing listens on) fails; nothing installed, monitoring goes on.
+    await s.findElement(By.css('[data-testid="update-confirm"]')).click();
+    await s.wait(async () => /error|refused|failed|connect/i.test(await text(s, "update-status")), 30000, `install: ${await text(s, "update-status")}`);
+    console.log(`   confirm: ${ask.slice(0, 60)}…; install: ${await text(s, "update-status")}`);
+    assert.match(await text(s, "hr-bed-1"), /^\d+$/, "monitoring goes on");
   });
 } catch (e) {
   failed = true;
