@@ -79,6 +79,7 @@ async fn a_discharged_patients_news2_and_nurse_entry_survive_a_restart_in_report
     let view = v
         .trend(&TrendRequest {
             bed: "bed-1".into(),
+            admission: None,
             codes: vec![Mdc::ECG_HEART_RATE.0],
             from: a_from - chrono::Duration::minutes(1),
             to: now,
