@@ -161,6 +161,12 @@ try {
     await s.wait(async () => /error|refused|failed|connect/i.test(await text(s, "update-status")), 30000, `install: ${await text(s, "update-status")}`);
     console.log(`   confirm: ${ask.slice(0, 60)}…; install: ${await text(s, "update-status")}`);
     assert.match(await text(s, "hr-bed-1"), /^\d+$/, "monitoring goes on");
+    // The page cannot reach the plugin's own commands (no `updater:` permission): only the guarded ones.
+    const direct = await s.executeAsyncScript(
+      "const done = arguments[arguments.length - 1];" +
+        "window.__TAURI_INTERNALS__.invoke('plugin:updater|check', {}).then(() => done('allowed'), (e) => done(String(e)));",
+    );
+    assert.match(direct, /not allowed/i, `plugin:updater|check from the page: ${direct}`);
   });
 } catch (e) {
   failed = true;
