@@ -141,6 +141,7 @@ fn a_full_scenario_logs_no_name_mrn_dob_or_value() {
         assert!(!report.news2.is_empty(), "the report has the stored NEWS2");
         v.user_trend(&vigil_core::trends::TrendRequest {
             bed: "bed-1".into(),
+            admission: None,
             codes: vec![vigil_model::Mdc::ECG_HEART_RATE.0],
             from: start,
             to: now,
