@@ -58,7 +58,9 @@ fn serve(state: Arc<Mutex<Served>>) -> u16 {
                 "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                 body.len()
             );
-            let _ = conn.write_all(head.as_bytes()).and_then(|_| conn.write_all(&body));
+            let _ = conn
+                .write_all(head.as_bytes())
+                .and_then(|_| conn.write_all(&body));
         }
     });
     port
@@ -76,8 +78,14 @@ fn key_pair() -> (String, minisign::KeyPair) {
 /// the trusted comment binds the version.
 fn sign(kp: &minisign::KeyPair, data: &[u8], version: &str) -> String {
     let trusted = format!("timestamp:1796000000\tfile:vigil.AppImage\tversion:{version}");
-    let sig = minisign::sign(Some(&kp.pk), &kp.sk, std::io::Cursor::new(data), Some(&trusted), Some("signature from tauri secret key"))
-        .unwrap();
+    let sig = minisign::sign(
+        Some(&kp.pk),
+        &kp.sk,
+        std::io::Cursor::new(data),
+        Some(&trusted),
+        Some("signature from tauri secret key"),
+    )
+    .unwrap();
     b64(sig.to_string().as_bytes())
 }
 
@@ -114,14 +122,18 @@ fn manifest(port: u16, version: &str, signature: &str) -> String {
 
 /// The app's `plugins.updater` from `tauri.conf.json`, with the test's public key.
 fn app_updater_config(test_pubkey: &str) -> serde_json::Value {
-    let conf: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tauri.conf.json")).unwrap())
-            .unwrap();
+    let conf: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tauri.conf.json")).unwrap(),
+    )
+    .unwrap();
     let mut updater = conf["plugins"]["updater"].clone();
     // The project's own key is a minisign public key (its private half is not in the repository).
     let real = updater["pubkey"].as_str().expect("plugins.updater.pubkey is set");
     assert!(!real.is_empty() && real != test_pubkey);
-    assert_eq!(updater["requireSignedVersion"], true, "a manifest cannot pair a new version with an old artifact");
+    assert_eq!(
+        updater["requireSignedVersion"], true,
+        "a manifest cannot pair a new version with an old artifact"
+    );
     updater["pubkey"] = test_pubkey.into();
     updater
 }
@@ -138,14 +150,21 @@ fn artifact(version: &str) -> Vec<u8> {
 async fn a_genuine_update_installs_and_a_tampered_or_foreign_one_is_refused_with_nothing_installed() {
     let (pubkey, kp) = key_pair();
     let mut ctx = tauri::test::mock_context(tauri::test::noop_assets());
-    ctx.config_mut().plugins.0.insert("updater".into(), app_updater_config(&pubkey));
-    let app = tauri::test::mock_builder().plugin(vigil_app::updates::plugin()).build(ctx).unwrap();
+    ctx.config_mut()
+        .plugins
+        .0
+        .insert("updater".into(), app_updater_config(&pubkey));
+    let app = tauri::test::mock_builder()
+        .plugin(vigil_app::updates::plugin())
+        .build(ctx)
+        .unwrap();
     let handle = app.handle().clone();
 
     let state = Arc::new(Mutex::new(Served::default()));
     let port = serve(state.clone());
     // The endpoint goes through the site configuration's rule (https, or http to loopback).
-    let endpoint = vigil_core::update::check_endpoint(&format!("http://127.0.0.1:{port}/latest.json")).unwrap();
+    let endpoint =
+        vigil_core::update::check_endpoint(&format!("http://127.0.0.1:{port}/latest.json")).unwrap();
 
     let genuine = artifact("9.9.9");
     let signature = sign(&kp, &genuine, "9.9.9");
@@ -163,7 +182,10 @@ async fn a_genuine_update_installs_and_a_tampered_or_foreign_one_is_refused_with
     };
     let run = || async {
         let b = vigil_app::updates::updater(&handle, endpoint.clone(), Some(&installed)).unwrap();
-        let update = vigil_app::updates::check(b).await.unwrap().expect("9.9.9 is newer");
+        let update = vigil_app::updates::check(b)
+            .await
+            .unwrap()
+            .expect("9.9.9 is newer");
         assert_eq!(update.version, "9.9.9");
         vigil_app::updates::install(&update).await
     };
@@ -171,22 +193,39 @@ async fn a_genuine_update_installs_and_a_tampered_or_foreign_one_is_refused_with
     // (a) The genuine artifact: verified and installed.
     attempt(manifest(port, "9.9.9", &signature), genuine.clone());
     run().await.expect("the genuine, signed artifact installs");
-    assert_eq!(std::fs::read(&installed).unwrap(), genuine, "the new version is installed");
+    assert_eq!(
+        std::fs::read(&installed).unwrap(),
+        genuine,
+        "the new version is installed"
+    );
 
     // (b) One byte of the artifact changed (a compromised mirror, a flipped bit): refused.
     let mut tampered = genuine.clone();
     tampered[150] ^= 0x01;
     attempt(manifest(port, "9.9.9", &signature), tampered);
     let e = run().await.expect_err("a tampered artifact must be refused");
-    assert!(matches!(e, tauri_plugin_updater::Error::Minisign(_)), "a signature error, not {e:?}");
+    assert!(
+        matches!(e, tauri_plugin_updater::Error::Minisign(_)),
+        "a signature error, not {e:?}"
+    );
     let said = vigil_app::updates::describe(&e);
-    assert!(said.contains("signature does not verify") && said.contains("nothing was installed"), "{said}");
-    assert_eq!(state.lock().unwrap().downloads, 1, "refused after downloading it, by its signature");
+    assert!(
+        said.contains("signature does not verify") && said.contains("nothing was installed"),
+        "{said}"
+    );
+    assert_eq!(
+        state.lock().unwrap().downloads,
+        1,
+        "refused after downloading it, by its signature"
+    );
     assert_eq!(std::fs::read(&installed).unwrap(), old, "nothing installed");
 
     // (c) Signed, but by another key than the app's: refused.
     let (_, other) = key_pair();
-    attempt(manifest(port, "9.9.9", &sign(&other, &genuine, "9.9.9")), genuine.clone());
+    attempt(
+        manifest(port, "9.9.9", &sign(&other, &genuine, "9.9.9")),
+        genuine.clone(),
+    );
     let e = run().await.expect_err("another key's signature must be refused");
     assert!(matches!(e, tauri_plugin_updater::Error::Minisign(_)), "{e:?}");
     assert_eq!(std::fs::read(&installed).unwrap(), old, "nothing installed");
@@ -194,7 +233,12 @@ async fn a_genuine_update_installs_and_a_tampered_or_foreign_one_is_refused_with
     // (d) A genuine, signed older release offered as 9.9.9 (a downgrade by manifest): refused.
     let older = artifact("0.0.9");
     attempt(manifest(port, "9.9.9", &sign(&kp, &older, "0.0.9")), older);
-    let e = run().await.expect_err("a release signed for another version must be refused");
-    assert!(matches!(e, tauri_plugin_updater::Error::SignedVersionMismatch { .. }), "{e:?}");
+    let e = run()
+        .await
+        .expect_err("a release signed for another version must be refused");
+    assert!(
+        matches!(e, tauri_plugin_updater::Error::SignedVersionMismatch { .. }),
+        "{e:?}"
+    );
     assert_eq!(std::fs::read(&installed).unwrap(), old, "nothing installed");
 }

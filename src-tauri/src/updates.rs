@@ -59,7 +59,9 @@ pub async fn install(update: &Update) -> Result<(), tauri_plugin_updater::Error>
 pub fn describe(e: &tauri_plugin_updater::Error) -> String {
     use tauri_plugin_updater::Error as E;
     match e {
-        E::Minisign(m) => format!("refused: the update's signature does not verify ({m}); nothing was installed"),
+        E::Minisign(m) => {
+            format!("refused: the update's signature does not verify ({m}); nothing was installed")
+        }
         E::SignedVersionMismatch { .. } | E::MissingSignedVersion => {
             format!("refused: {e}; nothing was installed")
         }

@@ -93,7 +93,9 @@ pub fn check_endpoint(endpoint: &str) -> Result<url::Url, String> {
     match u.scheme() {
         "https" if u.host().is_some() => Ok(u),
         "http" if loopback => Ok(u),
-        "http" => Err("updates.endpoint must use https (plain http only to a loopback address, for tests)".into()),
+        "http" => {
+            Err("updates.endpoint must use https (plain http only to a loopback address, for tests)".into())
+        }
         s => Err(format!("updates.endpoint must use https, not {s}")),
     }
 }
@@ -144,12 +146,19 @@ mod tests {
             }
         }
         // A confirmation does not widen the role.
-        assert_eq!(may_install(Role::Clinician, 3, Some(3)), Err(UpdateRefusal::Role(Role::Clinician)));
+        assert_eq!(
+            may_install(Role::Clinician, 3, Some(3)),
+            Err(UpdateRefusal::Role(Role::Clinician))
+        );
     }
 
     #[test]
     fn monitored_beds_need_a_confirmation_naming_how_many_and_that_monitoring_stops() {
-        assert_eq!(may_install(Role::Admin, 0, None), Ok(()), "an idle ward installs at once");
+        assert_eq!(
+            may_install(Role::Admin, 0, None),
+            Ok(()),
+            "an idle ward installs at once"
+        );
         let e = may_install(Role::Admin, 3, None).unwrap_err();
         assert_eq!(e, UpdateRefusal::NeedsConfirmation { beds: 3 });
         let text = e.to_string();
@@ -157,35 +166,50 @@ mod tests {
         assert!(text.contains("monitoring and alarms stop"), "{text}");
         assert!(text.contains("restarts Vigil"), "{text}");
         assert!(
-            UpdateRefusal::NeedsConfirmation { beds: 1 }.to_string().starts_with("1 bed is monitored"),
+            UpdateRefusal::NeedsConfirmation { beds: 1 }
+                .to_string()
+                .starts_with("1 bed is monitored"),
             "singular"
         );
         assert_eq!(may_install(Role::Admin, 3, Some(3)), Ok(()));
         // Confirmed for 2, but a patient was admitted since: the user has not seen 3.
-        assert_eq!(may_install(Role::Admin, 3, Some(2)), Err(UpdateRefusal::NeedsConfirmation { beds: 3 }));
-        assert_eq!(may_install(Role::Admin, 1, Some(0)), Err(UpdateRefusal::NeedsConfirmation { beds: 1 }));
+        assert_eq!(
+            may_install(Role::Admin, 3, Some(2)),
+            Err(UpdateRefusal::NeedsConfirmation { beds: 3 })
+        );
+        assert_eq!(
+            may_install(Role::Admin, 1, Some(0)),
+            Err(UpdateRefusal::NeedsConfirmation { beds: 1 })
+        );
     }
 
     #[test]
     fn a_bed_is_monitored_with_a_patient_or_a_live_device() {
-        let bed = |id: &str, admitted: bool| {
-            BedView {
-                bed: id.into(),
-                label: id.into(),
-                admission: admitted.then(|| crate::view::AdmissionView {
-                    id: format!("adm-{id}"),
-                    display_name: String::new(),
-                    mrn: String::new(),
-                    date_of_birth: String::new(),
-                    category: vigil_store::PatientCategory::Adult,
-                    admitted_at: String::new(),
-                    fhir_patient: None,
-                }),
-            }
+        let bed = |id: &str, admitted: bool| BedView {
+            bed: id.into(),
+            label: id.into(),
+            admission: admitted.then(|| crate::view::AdmissionView {
+                id: format!("adm-{id}"),
+                display_name: String::new(),
+                mrn: String::new(),
+                date_of_birth: String::new(),
+                category: vigil_store::PatientCategory::Adult,
+                admitted_at: String::new(),
+                fhir_patient: None,
+            }),
         };
-        let beds = [bed("bed-1", true), bed("bed-2", false), bed("bed-3", false), bed("bed-4", false)];
+        let beds = [
+            bed("bed-1", true),
+            bed("bed-2", false),
+            bed("bed-3", false),
+            bed("bed-4", false),
+        ];
         assert_eq!(monitored_beds(&beds, &[]), 1);
-        assert!(device_live(LinkState::Receiving) && device_live(LinkState::Stale) && device_live(LinkState::Connecting));
+        assert!(
+            device_live(LinkState::Receiving)
+                && device_live(LinkState::Stale)
+                && device_live(LinkState::Connecting)
+        );
         assert!(!device_live(LinkState::Disconnected) && !device_live(LinkState::AdapterOff));
     }
 
@@ -205,7 +229,10 @@ mod tests {
             ("http://10.0.0.1/latest.json", "https"),
             ("ftp://updates.example.org/latest.json", "not ftp"),
             ("file:///tmp/latest.json", "not file"),
-            ("https://it:secret@updates.example.org/latest.json", "user name or password"),
+            (
+                "https://it:secret@updates.example.org/latest.json",
+                "user name or password",
+            ),
             ("https://updates.example.org/latest.json#x", "fragment"),
             ("updates.example.org/latest.json", "not a URL"),
         ] {
