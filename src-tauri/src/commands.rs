@@ -454,3 +454,121 @@ impl From<vigil_core::config::ConfigError> for CmdError {
         }
     }
 }
+
+impl From<tauri_plugin_updater::Error> for CmdError {
+    fn from(e: tauri_plugin_updater::Error) -> Self {
+        CmdError {
+            code: match e {
+                tauri_plugin_updater::Error::Minisign(_) => "update_signature",
+                _ => "update",
+            },
+            message: crate::updates::describe(&e),
+        }
+    }
+}
+
+fn update_endpoint(state: &AppState) -> Result<Option<url::Url>, CmdError> {
+    let site = vigil_core::site::SiteConfig::load(&state.start.data_dir()?)?;
+    Ok(crate::updates::endpoint(&site))
+}
+
+/// The About panel: version, commit and build date (`src-tauri/build.rs`), intended use,
+/// licence, where the SBOM is, and the update setup.
+#[tauri::command]
+pub async fn about(state: State<'_, AppState>) -> Result<vigil_core::view::AboutView, CmdError> {
+    let endpoint = update_endpoint(&state)?.map(|u| u.to_string());
+    Ok(vigil_core::view::AboutView {
+        version: env!("CARGO_PKG_VERSION").into(),
+        commit: env!("VIGIL_COMMIT").into(),
+        build_date: env!("VIGIL_BUILD_DATE").into(),
+        intended_use: vigil_core::view::INTENDED_USE.into(),
+        licence: "Apache-2.0 (the LICENSE file, installed with Vigil)".into(),
+        sbom: vigil_core::view::SBOM_LOCATION.into(),
+        update: core(&state).await?.update_setup(endpoint),
+    })
+}
+
+/// "Check for updates" (any signed-in user; audited): asks the site's update server.
+#[tauri::command]
+pub async fn update_check(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+) -> Result<vigil_core::update::UpdateCheck, CmdError> {
+    let vigil = core(&state).await?;
+    let endpoint = update_endpoint(&state)?;
+    let ticket = vigil.user_check_updates(endpoint.is_some())?;
+    let monitored = ticket.monitored as u32;
+    let r = match endpoint {
+        Some(e) => crate::updates::check(crate::updates::updater(&app, e, None)?).await,
+        None => unreachable!("refused above"),
+    };
+    match r {
+        Ok(u) => {
+            let available = u.as_ref().map(|u| u.version.clone());
+            vigil.update_done(
+                ticket,
+                true,
+                match &available {
+                    Some(v) => format!("update {v} available (running {})", env!("CARGO_PKG_VERSION")),
+                    None => format!("up to date ({})", env!("CARGO_PKG_VERSION")),
+                },
+            );
+            Ok(vigil_core::update::UpdateCheck {
+                current: env!("CARGO_PKG_VERSION").into(),
+                available,
+                notes: u.as_ref().and_then(|u| u.body.clone()),
+                pub_date: u.as_ref().and_then(|u| u.date).map(|d| d.to_string()),
+                monitored_beds: monitored,
+            })
+        }
+        Err(e) => {
+            vigil.update_done(ticket, false, format!("check failed: {}", crate::updates::describe(&e)));
+            Err(e.into())
+        }
+    }
+}
+
+/// "Install" (admin; while beds are monitored, `confirm_beds` must be the number of beds
+/// the confirmation named): downloads, verifies the signature, installs, restarts Vigil.
+/// Every step's outcome is in the audit trail.
+#[tauri::command]
+pub async fn update_install(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    confirm_beds: Option<u32>,
+) -> Result<String, CmdError> {
+    let vigil = core(&state).await?;
+    let endpoint = update_endpoint(&state)?;
+    let ticket = vigil.user_install_update(endpoint.is_some(), confirm_beds.map(|n| n as usize))?;
+    let Some(endpoint) = endpoint else { unreachable!("refused above") };
+    // Windows: the installer is started and this process ends inside `install`; commit what
+    // the monitor holds first (elsewhere the restart below goes through RunEvent::Exit).
+    let v = vigil.clone();
+    let b = crate::updates::updater(&app, endpoint, None)?.on_before_exit(move || {
+        let v = v.clone();
+        let _ = std::thread::spawn(move || tauri::async_runtime::block_on(v.shutdown())).join();
+    });
+    let update = match crate::updates::check(b).await {
+        Ok(Some(u)) => u,
+        Ok(None) => {
+            vigil.update_done(ticket, true, format!("nothing to install: up to date ({})", env!("CARGO_PKG_VERSION")));
+            return Ok(format!("Vigil {} is up to date", env!("CARGO_PKG_VERSION")));
+        }
+        Err(e) => {
+            vigil.update_done(ticket, false, format!("install failed: {}", crate::updates::describe(&e)));
+            return Err(e.into());
+        }
+    };
+    let version = update.version.clone();
+    match crate::updates::install(&update).await {
+        Ok(()) => {
+            vigil.update_done(ticket, true, format!("update {version} installed over {}; restarting", env!("CARGO_PKG_VERSION")));
+            // Through RunEvent::Exit: the core commits every reading, then Vigil starts again.
+            app.restart();
+        }
+        Err(e) => {
+            vigil.update_done(ticket, false, format!("update {version}: {}", crate::updates::describe(&e)));
+            Err(e.into())
+        }
+    }
+}

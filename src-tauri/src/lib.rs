@@ -12,6 +12,7 @@ mod commands;
 pub mod gateway;
 pub mod replay;
 pub mod report;
+pub mod updates;
 
 use std::sync::Arc;
 use tauri::Manager;
@@ -31,6 +32,8 @@ pub fn run_app(start: cli::StartOptions) -> anyhow::Result<()> {
     };
     let app = tauri::Builder::default()
         .manage(state)
+        // Signed updates: the key is in tauri.conf.json; the server in site.json (issue 16).
+        .plugin(updates::plugin())
         .setup(|app| {
             let state = app.state::<AppState>();
             // Unlock straight away when a key is configured (key file or
@@ -49,6 +52,9 @@ pub fn run_app(start: cli::StartOptions) -> anyhow::Result<()> {
         })
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
+            commands::about,
+            commands::update_check,
+            commands::update_install,
             commands::unlock,
             commands::key_setup,
             commands::unlock_with_keychain,

@@ -2,6 +2,7 @@
 
 import { Channel, invoke } from "@tauri-apps/api/core";
 import type {
+  AboutView,
   AdmissionListItem,
   AdmissionView,
   AdmitRequest,
@@ -21,12 +22,28 @@ import type {
   SyncView,
   TrendRequest,
   TrendView,
+  UpdateCheck,
   WardSnapshot,
   WardUpdate,
 } from "./contract";
 
 export function appInfo(): Promise<AppInfo> {
   return invoke<AppInfo>("app_info");
+}
+
+/** The About panel: build, intended use, licence, SBOM, update setup. */
+export function about(): Promise<AboutView> {
+  return invoke<AboutView>("about");
+}
+
+/** Asks the site's update server (signed-in users; audited). */
+export function updateCheck(): Promise<UpdateCheck> {
+  return invoke<UpdateCheck>("update_check");
+}
+
+/** Installs the offered update and restarts Vigil (admin; `confirmBeds`: the monitored beds the confirmation named). */
+export function updateInstall(confirmBeds: number | null): Promise<string> {
+  return invoke<string>("update_install", { confirmBeds });
 }
 
 export function wardSnapshot(): Promise<WardSnapshot> {

@@ -14,6 +14,9 @@
 
 /** How Vigil is running (`mode` is "simulated" or "real"); shown in the header so simulated data is never mistaken for real. */
 export type { AppInfo } from "./generated/AppInfo";
+export type { AboutView } from "./generated/AboutView";
+export type { UpdateSetup } from "./generated/UpdateSetup";
+export type { UpdateCheck } from "./generated/UpdateCheck";
 export type { SiteFile } from "./generated/SiteFile";
 export type { KeySetup } from "./generated/KeySetup";
 export type { KeyChoice } from "./generated/KeyChoice";
@@ -114,6 +117,8 @@ export type { ReadingValue } from "./generated/ReadingValue";
 
 // Commands (invoke):
 //   app_info() -> AppInfo
+//   about() -> AboutView; update_check() -> UpdateCheck; update_install({ confirmBeds }) -> string
+//     ("updates_off", "forbidden", "update_needs_confirmation", "update_signature", "update")
 //   unlock({ passphrase }) -> AppInfo                                  ("weak_passphrase" under 8 characters)
 //   ward_snapshot() -> WardSnapshot
 //   ward_subscribe({ channel: Channel<WardUpdate> }) -> void

@@ -1,10 +1,11 @@
 // Admit and discharge dialogs. Modal overlays created on open and removed on close.
 
-import type { AdmissionListItem, AdmissionView, AdmitRequest, AppInfo, BedView, DeadLetter, DeviceInfoView, DeviceKind, DeviceView, News2Entry, ParameterLimit, PatientMatch, ScanResult, FlowsheetRequest, FlowsheetView, TrendRequest, TrendView } from "./contract";
+import type { AboutView, AdmissionListItem, AdmissionView, AdmitRequest, AppInfo, BedView, DeadLetter, DeviceInfoView, DeviceKind, DeviceView, News2Entry, ParameterLimit, PatientMatch, ScanResult, FlowsheetRequest, FlowsheetView, TrendRequest, TrendView } from "./contract";
 import { stayEnd } from "./flowsheet";
 import { deadLetterRows, fhirErrorText, matchConflict, matchText, requeueText } from "./sync";
 import { h, setHidden, setText } from "./dom";
 import { TrendPanel, type TrendDeps } from "./trends";
+import { buildRows, checkText, installConfirmText } from "./about";
 import { aboutRows, bondedText, formatDateTime, identityText, kindText, rssiBars, rssiText } from "./format";
 import {
   type AdmitField,
@@ -55,6 +56,12 @@ export interface DialogDeps {
   /** The bed's current limits (from its alarm state). */
   limitsOf(bed: string): ParameterLimit[];
   setLimit(bed: string, parameter: string, low: number | null, high: number | null): Promise<void>;
+  /** The About panel's build and update facts (null: the core did not answer). */
+  about?(): Promise<AboutView>;
+  /** Asks the site's update server (signed-in users; audited by the core). */
+  updateCheck?(): Promise<import("./contract").UpdateCheck>;
+  /** Installs and restarts (admin; `confirmBeds`: the monitored beds the user confirmed). */
+  updateInstall?(confirmBeds: number | null): Promise<string>;
 }
 
 /**
@@ -534,15 +541,81 @@ export class Dialogs {
     void panel.load(Math.max(stay.start, end - 24 * 3_600_000), end);
   }
 
-  openAbout(info: AppInfo | null): void {
-    const rows = aboutRows(info);
+  openAbout(info: AppInfo | null, about: AboutView | null = null): void {
+    const rows: [string, string, string?][] = aboutRows(info);
+    if (about) rows.splice(1, 0, ...buildRows(about));
     const table = h(
       "table",
       { class: "device-table about-table", testid: "about" },
       h("tbody", {}, ...rows.map(([k, v, title]) => h("tr", {}, h("th", { text: k }), h("td", { text: v, attrs: title ? { title } : {} })))),
     );
     const close = h("button", { class: "btn", testid: "about-close", text: "Close", attrs: { type: "button" } });
-    const panel = h("div", { class: "about" }, h("h2", { text: "About Vigil" }), table, h("div", { class: "modal-actions" }, close));
+    // Updates: anyone signed in may check; only an admin sees Install (the core decides either way).
+    const status = h("div", { class: "field-note", testid: "update-status", attrs: { role: "status" } });
+    const check = h("button", { class: "btn", testid: "update-check", text: "Check for updates", attrs: { type: "button" } });
+    const install = h("button", { class: "btn btn-primary", testid: "update-install", text: "Install\u2026", attrs: { type: "button" } });
+    install.hidden = true;
+    const confirm = h("div", { class: "update-confirm field-note", testid: "update-confirm-text", attrs: { role: "alert" } });
+    const confirmButton = h("button", { class: "btn btn-primary", testid: "update-confirm", text: "Install and restart", attrs: { type: "button" } });
+    const confirmBox = h("div", { class: "update-confirm-box" }, confirm, confirmButton);
+    confirmBox.hidden = true;
+    check.hidden = !about?.update.endpoint || !this.deps.updateCheck;
+    let offered: string | null = null;
+    const fail = (e: unknown) => {
+      setText(status, commandErrorText(toCommandError(e)));
+      status.classList.add("command-error");
+    };
+    check.addEventListener("click", () => {
+      check.disabled = true;
+      status.classList.remove("command-error");
+      setText(status, "Asking the update server\u2026");
+      this.deps
+        .updateCheck!()
+        .then((c) => {
+          setText(status, checkText(c));
+          offered = c.available;
+          setHidden(install, !(c.available && about?.update.may_install));
+        })
+        .catch(fail)
+        .finally(() => (check.disabled = false));
+    });
+    const runInstall = (beds: number | null) => {
+      install.disabled = confirmButton.disabled = true;
+      setText(status, "Downloading, checking the signature and installing\u2026");
+      this.deps
+        .updateInstall!(beds)
+        .then((msg) => setText(status, msg))
+        .catch((e) => {
+          // The ward changed since the confirmation was shown: ask again with today's count.
+          if (toCommandError(e).code === "update_needs_confirmation" && this.deps.about) {
+            void this.deps.about().then((a) => askConfirm(a.update.monitored_beds));
+          }
+          fail(e);
+        })
+        .finally(() => (install.disabled = confirmButton.disabled = false));
+    };
+    const askConfirm = (beds: number) => {
+      const text = installConfirmText(beds, offered ?? "");
+      if (text === null) return runInstall(null);
+      setText(confirm, text);
+      confirmButton.dataset.beds = String(beds);
+      setHidden(confirmBox, false);
+      confirmButton.focus();
+    };
+    install.addEventListener("click", () => {
+      if (!this.deps.about) return runInstall(null);
+      void this.deps.about().then((a) => askConfirm(a.update.monitored_beds), fail);
+    });
+    confirmButton.addEventListener("click", () => runInstall(Number(confirmButton.dataset.beds)));
+    const panel = h(
+      "div",
+      { class: "about" },
+      h("h2", { text: "About Vigil" }),
+      table,
+      status,
+      confirmBox,
+      h("div", { class: "modal-actions" }, check, install, close),
+    );
     this.open(panel, "about-dialog", "About Vigil");
     close.addEventListener("click", () => this.close());
     close.focus();

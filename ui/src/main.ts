@@ -193,6 +193,9 @@ const dialogs = new Dialogs({
   fhirLinkPatient: api.fhirLinkPatient,
   deadLetters: api.deadLetters,
   fhirRequeue: api.fhirRequeue,
+  about: api.about,
+  updateCheck: api.updateCheck,
+  updateInstall: api.updateInstall,
   onLinked(_bed, admission, patient) {
     fhirLinks.set(admission, patient);
     publishFhir();
@@ -334,7 +337,11 @@ const view = new AppView({
     withSession(() => dialogs.openDeadLetters());
   },
   openAbout() {
-    dialogs.openAbout(appInfo);
+    // The build facts come from the core; without them the panel still shows what it knows.
+    void api.about().then(
+      (a) => dialogs.openAbout(appInfo, a),
+      () => dialogs.openAbout(appInfo, null),
+    );
   },
   linkFhir(bed) {
     const b = bedView(bed);

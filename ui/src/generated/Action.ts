@@ -3,4 +3,4 @@
 /**
  * Everything a user can ask Vigil to do (each IPC and CLI command maps to one).
  */
-export type Action = "monitor" | "view_patient" | "admit" | "discharge" | "scan_devices" | "pair_device" | "assign_device" | "remove_device" | "set_device_clock" | "acknowledge" | "pause_audio" | "enter_news2" | "set_limit" | "link_patient" | "trends" | "alarm_log" | "export" | "fhir_queue" | "manage_users" | "site_config" | "manage_keys";
+export type Action = "monitor" | "view_patient" | "admit" | "discharge" | "scan_devices" | "pair_device" | "assign_device" | "remove_device" | "set_device_clock" | "acknowledge" | "pause_audio" | "enter_news2" | "set_limit" | "link_patient" | "trends" | "alarm_log" | "export" | "fhir_queue" | "manage_users" | "site_config" | "manage_keys" | "check_updates" | "install_update";

@@ -100,10 +100,14 @@ pub enum Action {
     ManageUsers,
     SiteConfig,
     ManageKeys,
+    /// Asking the site's update server whether a newer Vigil exists (issue 16).
+    CheckUpdates,
+    /// Installing an update: restarts Vigil (see [`crate::update::may_install`]).
+    InstallUpdate,
 }
 
 impl Action {
-    pub const ALL: [Action; 21] = [
+    pub const ALL: [Action; 23] = [
         Action::Monitor,
         Action::ViewPatient,
         Action::Admit,
@@ -125,6 +129,8 @@ impl Action {
         Action::ManageUsers,
         Action::SiteConfig,
         Action::ManageKeys,
+        Action::CheckUpdates,
+        Action::InstallUpdate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -151,6 +157,8 @@ impl Action {
             Action::ManageUsers => "manage_users",
             Action::SiteConfig => "site_config",
             Action::ManageKeys => "manage_keys",
+            Action::CheckUpdates => "check_updates",
+            Action::InstallUpdate => "install_update",
         }
     }
 }
@@ -162,9 +170,14 @@ impl Action {
 /// | viewer | the monitor with patient names (read-only) |
 /// | nurse | viewer + admit/discharge, devices (scan, pair, assign, remove, set clock), acknowledge/pause, NEWS2 entries, a patient's limits, FHIR patient link |
 /// | clinician | nurse + trends, alarm log, reports/exports, FHIR upload queue |
-/// | admin | the monitor without PHI, users, site configuration, devices, keys, FHIR upload queue |
+/// | admin | the monitor without PHI, users, site configuration, devices, keys, FHIR upload queue, installing updates |
+///
+/// Any signed-in user may check for updates (it asks the site's server, changes nothing).
 pub fn allows(role: Role, action: Action) -> bool {
     use Action as A;
+    if action == A::CheckUpdates {
+        return true;
+    }
     let nurse = matches!(
         action,
         A::Monitor
@@ -198,6 +211,7 @@ pub fn allows(role: Role, action: Action) -> bool {
                 | A::ManageUsers
                 | A::SiteConfig
                 | A::ManageKeys
+                | A::InstallUpdate
         ),
     }
 }

@@ -390,6 +390,90 @@ impl Vigil {
     }
 }
 
+/// Updates (issue 16): the shell checks and installs through the updater plugin; the core
+/// decides who may and when ([`crate::update::may_install`]) and records every check,
+/// install and refusal in the audit trail.
+impl Vigil {
+    /// Beds monitored now: a patient admitted or a device connected.
+    pub fn monitored_beds(&self) -> usize {
+        let s = self.snapshot();
+        crate::update::monitored_beds(&s.beds, &s.devices)
+    }
+
+    /// The About panel's update line: the site's server (None: updates off), whether the
+    /// signed-in user may install, beds monitored now. Not an action: nothing recorded.
+    pub fn update_setup(&self, endpoint: Option<String>) -> crate::update::UpdateSetup {
+        crate::update::UpdateSetup {
+            endpoint,
+            may_install: self.auth.may(Action::InstallUpdate),
+            monitored_beds: self.monitored_beds() as u32,
+        }
+    }
+
+    /// "Check for updates" (any signed-in user): allowed, or refused and recorded. The
+    /// caller asks the server and records how it went with [`Vigil::update_done`].
+    pub fn user_check_updates(&self, configured: bool) -> Result<crate::update::UpdateTicket, CoreError> {
+        self.update_begin(Action::CheckUpdates, configured, None)
+    }
+
+    /// "Install": an admin, and while beds are monitored a confirmation naming how many
+    /// (`confirmed`: the number the user confirmed). Refusals are recorded with why.
+    pub fn user_install_update(
+        &self,
+        configured: bool,
+        confirmed: Option<usize>,
+    ) -> Result<crate::update::UpdateTicket, CoreError> {
+        self.update_begin(Action::InstallUpdate, configured, Some(confirmed))
+    }
+
+    fn update_begin(
+        &self,
+        action: Action,
+        configured: bool,
+        install: Option<Option<usize>>,
+    ) -> Result<crate::update::UpdateTicket, CoreError> {
+        use crate::update::UpdateRefusal;
+        // The role first: a refusal is recorded by the session check.
+        let actor = self.auth.authorize_then_record(action, None)?;
+        let monitored = self.monitored_beds();
+        let refused = |e: UpdateRefusal| {
+            self.auth
+                .record_action(&actor, action.as_str(), None, vigil_store::Outcome::Refused, Some(e.to_string()));
+            Err(CoreError::Update(e))
+        };
+        if !configured {
+            return refused(UpdateRefusal::NotConfigured);
+        }
+        if let Some(confirmed) = install {
+            let role = actor.role.unwrap_or(crate::auth::Role::Viewer);
+            if let Err(e) = crate::update::may_install(role, monitored, confirmed) {
+                return refused(e);
+            }
+        }
+        Ok(crate::update::UpdateTicket {
+            actor,
+            action,
+            monitored,
+        })
+    }
+
+    /// Records how an allowed update check or install ended, with what (versions, the
+    /// updater's error; never patient data).
+    pub fn update_done(&self, t: crate::update::UpdateTicket, ok: bool, detail: String) {
+        let outcome = if ok {
+            vigil_store::Outcome::Success
+        } else {
+            vigil_store::Outcome::Failed
+        };
+        let detail = if t.action == Action::InstallUpdate && t.monitored > 0 {
+            format!("{detail} (confirmed with {} bed(s) monitored)", t.monitored)
+        } else {
+            detail
+        };
+        self.auth.record_action(&t.actor, t.action.as_str(), None, outcome, Some(detail));
+    }
+}
+
 /// An action the session allows, not yet recorded.
 struct Allowed {
     actor: Actor,

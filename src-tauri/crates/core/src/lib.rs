@@ -26,6 +26,7 @@ pub mod site;
 pub mod sync;
 pub mod trends;
 pub mod trust;
+pub mod update;
 pub mod view;
 pub mod ward;
 pub mod writer;
@@ -201,6 +202,8 @@ pub enum CoreError {
     Auth(#[from] auth::AuthError),
     #[error(transparent)]
     Report(#[from] report::ReportError),
+    #[error(transparent)]
+    Update(#[from] update::UpdateRefusal),
 }
 
 impl CoreError {
@@ -227,6 +230,7 @@ impl CoreError {
             CoreError::Auth(e) => e.code(),
             CoreError::Report(report::ReportError::Empty { .. }) => "report_empty",
             CoreError::Report(_) => "report",
+            CoreError::Update(e) => e.code(),
         }
     }
 }

@@ -47,6 +47,8 @@ pub struct SiteConfig {
     /// The ward's IANA time zone (`"timezone": "Europe/London"`): reports'
     /// local hours. A workstation setting; checked when the file is read.
     pub timezone: Option<chrono_tz::Tz>,
+    /// Where updates come from (`updates.endpoint`); None: updates are off.
+    pub updates: Option<UpdatesSite>,
     /// The first file any value was taken from (for the operator's log line).
     pub source: Option<PathBuf>,
     /// The files read, with what was taken from each (About panel, `vigil config check`).
@@ -86,6 +88,18 @@ impl SessionSite {
         (self.idle_lock_s > 0)
             .then(|| std::time::Duration::from_secs(self.idle_lock_s.clamp(IDLE_LOCK_MIN, 24 * 3600)))
     }
+}
+
+/// Signed updates (issue 16): `"updates": {"endpoint": "https://updates.example.org/vigil/{{target}}/{{arch}}/{{current_version}}"}`.
+/// Hospital IT decides whether and from where a workstation updates: no section = updates
+/// off. Protected (only the installer's or an administrator-only file): a nurse's account
+/// must not point the workstation at another server. The artifact's signature is checked
+/// against the key built into the app whatever the server, so this decides only where
+/// from and whether at all. Checked as untrusted input ([`crate::update::check_endpoint`]).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatesSite {
+    pub endpoint: String,
 }
 
 /// Where the store lives: when to warn that the disk is filling.
@@ -226,7 +240,7 @@ pub fn installer_path() -> Option<PathBuf> {
 /// only an administrator can change (issue 13 §5). A nurse's account must not be able to
 /// widen alarm limits, point the upload (and its CA) at another server, or accept unbonded
 /// Bluetooth links.
-pub const PROTECTED: [&str; 5] = ["alarms", "fhir", "ble", "key", "session"];
+pub const PROTECTED: [&str; 6] = ["alarms", "fhir", "ble", "key", "session", "updates"];
 
 /// Where the store's key comes from, when the installer decides it for the site (issue 13
 /// §2): `"passphrase"` (typed at each start, or `VIGIL_PASSPHRASE`), `"key_file"` (with
@@ -269,6 +283,8 @@ struct SiteFileContent {
     session: Option<SessionSite>,
     #[serde(default)]
     timezone: Option<String>,
+    #[serde(default)]
+    updates: Option<UpdatesSite>,
 }
 
 impl SiteFileContent {
@@ -279,6 +295,7 @@ impl SiteFileContent {
             self.ble.is_some(),
             self.key.is_some(),
             self.session.is_some(),
+            self.updates.is_some(),
         ];
         PROTECTED.iter().zip(set).filter(|(_, s)| *s).map(|(n, _)| *n).collect()
     }
@@ -362,6 +379,9 @@ impl SiteConfig {
             if take("key", content.key.is_some(), c.key.is_some()) {
                 c.key = content.key;
             }
+            if take("updates", content.updates.is_some(), c.updates.is_some()) {
+                c.updates = content.updates;
+            }
             if take("session", content.session.is_some(), session_taken) {
                 c.session = content.session.unwrap_or_default();
                 session_taken = true;
@@ -433,6 +453,9 @@ fn read_file(
         z.parse::<chrono_tz::Tz>()
             .map_err(|_| at(format!("timezone {z:?} is not an IANA time zone name (e.g. \"Europe/London\")")))?;
     }
+    if let Some(u) = &content.updates {
+        crate::update::check_endpoint(&u.endpoint).map_err(at)?;
+    }
     if let Some(k) = &content.key {
         if (k.source == KeyChoice::KeyFile) != k.key_file.is_some() {
             return Err(at("key.key_file is set with \"source\": \"key_file\", and only then".into()));
@@ -469,8 +492,8 @@ pub const TOKEN_ENV_PREFIX: &str = "VIGIL_FHIR_";
 
 fn refused(path: &Path, sections: &[&str], why: &str) -> ConfigError {
     ConfigError::Site(format!(
-        "{}: sets {} but {why}; alarm limits, the FHIR server, the Bluetooth policy and the \
-         key source are taken only from a file only an administrator can change (the \
+        "{}: sets {} but {why}; alarm limits, the FHIR server, the Bluetooth policy, the \
+         key source and the update server are taken only from a file only an administrator can change (the \
          installer's {})",
         path.display(),
         sections.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "),
@@ -590,6 +613,10 @@ impl SiteConfig {
                 flatten("key", &json, &mut |k, v| push(k, v, "key"));
             }
         }
+        match &self.updates {
+            None => push("updates.endpoint".into(), "not set (updates off)".into(), "updates"),
+            Some(u) => push("updates.endpoint".into(), u.endpoint.clone(), "updates"),
+        }
         let storage = serde_json::to_value(&self.storage).unwrap_or_default();
         flatten("storage", &storage, &mut |k, v| push(k, v, "storage"));
         let session = serde_json::to_value(&self.session).unwrap_or_default();
@@ -643,6 +670,27 @@ mod tests {
         let local = write(dir.path(), "site.json", r#"{ "beds": 2 }"#);
         let (_, from) = SiteConfig::load_from(None, &local).unwrap().time_zone();
         assert!(from == "operating system" || from == "default (UTC)");
+    }
+
+    /// Issue 16: where updates come from is hospital IT's decision, checked as untrusted input.
+    #[test]
+    fn the_update_server_is_off_by_default_protected_and_https() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = write(dir.path(), "site.json", r#"{ "beds": 2 }"#);
+        let c = SiteConfig::load_from(None, &local).unwrap();
+        assert!(c.updates.is_none(), "no section: updates off");
+        let row = c.effective().into_iter().find(|e| e.key == "updates.endpoint").unwrap();
+        assert_eq!((row.value.as_str(), row.source.as_str()), ("not set (updates off)", "default"));
+        // A user-writable file cannot set it (unless root owns it all, as in a container).
+        let local = write(dir.path(), "site.json", r#"{ "updates": { "endpoint": "https://updates.example/latest.json" } }"#);
+        std::fs::set_permissions(&local, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let e = SiteConfig::load_from(None, &local).unwrap_err().to_string();
+        assert!(e.contains("`updates`") && e.contains("update server"), "{e}");
+        // Plain http to a real host is refused whoever wrote the file.
+        let local = write(dir.path(), "site.json", r#"{ "updates": { "endpoint": "http://updates.example/latest.json" } }"#);
+        let e = SiteConfig::load_from(None, &local).unwrap_err().to_string();
+        assert!(e.contains("must use https"), "{e}");
+        assert!(!PROTECTED.is_empty() && PROTECTED.contains(&"updates"));
     }
 
     const FHIR: &str = r#"{ "fhir": { "base_url": "https://fhir.example/R4", "gateway_id": "ward-3" } }"#;

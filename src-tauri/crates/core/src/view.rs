@@ -231,3 +231,29 @@ pub enum LiveEvent {
     Alarms(vigil_alarms::BedAlarmState),
     News2(News2View),
 }
+
+/// What Vigil is for, in the About panel (issue 16). Kept short and careful: the site's
+/// validation decides whether Vigil's alarms are the ward's alarms of record.
+pub const INTENDED_USE: &str = "Vigil shows vital signs from bedside devices and raises alarms to support \
+trained clinical staff; it does not replace clinical judgement, and it is not an alarm system of record \
+unless this site has validated it as one.";
+
+/// Where the software bill of materials is, in the About panel.
+pub const SBOM_LOCATION: &str = "vigil-sbom.cdx.json (CycloneDX), shipped beside the installer; \
+`./dev sbom` produces it from the source";
+
+/// The About panel: which build this is, what it is for, its licence and SBOM, and the
+/// update setup (issue 16).
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct AboutView {
+    pub version: String,
+    /// The commit the build came from (12 hex digits, or "unknown").
+    pub commit: String,
+    /// YYYY-MM-DD (UTC, or SOURCE_DATE_EPOCH's).
+    pub build_date: String,
+    pub intended_use: String,
+    pub licence: String,
+    pub sbom: String,
+    pub update: crate::update::UpdateSetup,
+}

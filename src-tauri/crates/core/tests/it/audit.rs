@@ -258,3 +258,63 @@ async fn a_failing_trail_is_a_technical_alarm_at_every_bed_until_it_heals() {
     let t = trail(dir.path()).await;
     assert!(find(&t, "ann", "sign_in", Outcome::Success).is_some(), "the held record was lost");
 }
+
+/// Issue 16: installing an update restarts Vigil, so monitoring stops for the restart. Only
+/// an admin installs; while beds are monitored only with a confirmation naming how many (a
+/// stale count is refused); every check, install and refusal is in the signed trail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_are_admin_only_confirmed_while_beds_are_monitored_and_audited() {
+    use vigil_core::update::UpdateRefusal;
+    use vigil_core::CoreError;
+    let dir = tempfile::tempdir().unwrap();
+    let v = Vigil::start(config(dir.path(), Scenario::Stable, 1.0))
+        .await
+        .unwrap();
+    let beds = v.snapshot().beds.len();
+    assert!(beds >= 2);
+    // The simulated ward: every bed's devices connect and send.
+    assert!(wait_until(|| v.monitored_beds() == beds).await, "beds monitored: {}", v.monitored_beds());
+    v.create_first_admin("root-admin", PW).await.unwrap();
+    auth::add_user(v.store(), "ann", Role::Nurse, PW).await.unwrap();
+
+    // No update server in the site configuration: updates are off, and that is recorded.
+    let e = v.user_check_updates(false).err().unwrap();
+    assert_eq!(e.code(), "updates_off");
+    let t = v.user_check_updates(true).unwrap();
+    v.update_done(t, true, "up to date (0.1.0)".into());
+
+    // Beds monitored: no install without a confirmation naming exactly how many.
+    let e = v.user_install_update(true, None).err().unwrap();
+    assert!(matches!(&e, CoreError::Update(UpdateRefusal::NeedsConfirmation { beds: b }) if *b == beds), "{e}");
+    assert!(e.to_string().starts_with(&format!("{beds} beds are monitored")), "{e}");
+    assert!(e.to_string().contains("monitoring and alarms stop"), "{e}");
+    assert!(v.user_install_update(true, Some(beds - 1)).is_err(), "a stale count");
+    let t = v.user_install_update(true, Some(beds)).expect("confirmed for the beds monitored now");
+    v.update_done(t, false, "update 9.9.9: refused: the update's signature does not verify; nothing was installed".into());
+
+    // A nurse may check, never install, confirmation or not.
+    v.sign_in("ann", PW).await.unwrap();
+    let e = v.user_install_update(true, Some(beds)).err().unwrap();
+    assert_eq!(e.code(), "forbidden");
+    assert!(v.update_setup(None).endpoint.is_none() && !v.update_setup(None).may_install);
+    v.sign_out();
+    assert!(wait_until(|| v.audit_status().pending == 0).await);
+    v.shutdown().await;
+
+    let t = trail(dir.path()).await;
+    let detail = |e: &AuditEntry| e.record.detail.clone().unwrap_or_default();
+    let off = find(&t, "root-admin", "check_updates", Outcome::Refused).expect("updates off, recorded");
+    assert!(detail(off).contains("updates are off"), "{off:?}");
+    assert!(find(&t, "root-admin", "check_updates", Outcome::Success).is_some());
+    let asked: Vec<_> = t
+        .iter()
+        .filter(|e| e.record.action == "install_update" && e.record.outcome == Outcome::Refused && e.record.actor == "root-admin")
+        .collect();
+    assert_eq!(asked.len(), 2, "no confirmation, then a stale one: {asked:?}");
+    assert!(asked.iter().all(|e| detail(e).contains(&format!("{beds} beds are monitored"))));
+    let failed = find(&t, "root-admin", "install_update", Outcome::Failed).expect("the install's outcome");
+    assert!(detail(failed).contains("signature does not verify"), "{failed:?}");
+    assert!(detail(failed).contains(&format!("confirmed with {beds} bed(s) monitored")), "{failed:?}");
+    let nurse = find(&t, "ann", "install_update", Outcome::Refused).expect("the nurse's refusal");
+    assert_eq!(nurse.record.role.as_deref(), Some("nurse"));
+}

@@ -66,7 +66,12 @@ async fn attempt(v: &Vigil, action: Action) -> Result<(), AuthError> {
         Action::AlarmLog => v.user_alarm_log("bed-1", 1).await.map(drop),
         Action::FhirQueue => v.user_dead_letters().await.map(drop),
         // No IPC command yet (reports/exports; users, site and keys are CLI).
-        Action::Export | Action::ManageUsers | Action::SiteConfig | Action::ManageKeys => {
+        Action::Export
+        | Action::ManageUsers
+        | Action::SiteConfig
+        | Action::ManageKeys
+        | Action::CheckUpdates
+        | Action::InstallUpdate => {
             v.authorize(action, None).map(drop)
         }
     };
@@ -187,6 +192,7 @@ async fn role_matrix_over_every_action() {
                 A::ManageKeys,
                 A::AssignDevice,
                 A::Monitor,
+                A::InstallUpdate,
             ],
         ),
         (Role::Viewer, vec![A::Monitor, A::ViewPatient]),
@@ -197,7 +203,11 @@ async fn role_matrix_over_every_action() {
     }
     assert!(!auth::allows(Role::Admin, A::ViewPatient), "admin: no PHI");
     assert!(!auth::allows(Role::Nurse, A::Trends) && !auth::allows(Role::Nurse, A::ManageUsers));
-    assert_eq!(auth::permissions(Role::Viewer), [A::Monitor, A::ViewPatient]);
+    // Issue 16: anyone signed in may ask whether an update exists; only an admin installs.
+    assert_eq!(auth::permissions(Role::Viewer), [A::Monitor, A::ViewPatient, A::CheckUpdates]);
+    for role in [Role::Viewer, Role::Nurse, Role::Clinician] {
+        assert!(!auth::allows(role, A::InstallUpdate), "{role} must not install updates");
+    }
 
     // Actions carry the authenticated user.
     v.sign_in("clinician", PW).await.unwrap();
