@@ -2355,6 +2355,7 @@ fn report_of_a_bed_whose_oximeter_was_swapped_says_which_device_measured_when() 
     let text = pdf_text(&pdf).split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(text.contains(&format!("SpO2: device {a} from 12:00, device {b} from 12:20")), "{text}");
     // Nothing about a device change where there was none (one device all along).
+    let pdf = dir.path().join("after.pdf");
     let out = run_in(dir.path(), &["report", "--bed", "bed-2", "--from", "2026-06-01T10:19:00Z", "--to", "2026-06-01T10:35:00Z", "--out", pdf.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = pdf_text(&pdf).split_whitespace().collect::<Vec<_>>().join(" ");

@@ -105,12 +105,16 @@ impl Store {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<ChunkSource>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {} FROM chunks c JOIN series s ON s.id = c.series_id
+        // Times and the series descriptor only: no sealed chunk is fetched
+        // (on an uncompacted layout there is one per flush and series).
+        let rows = sqlx::query(
+            "SELECT c.id, c.series_id, c.t0, c.t1, s.tag AS s_tag, s.bed_tag AS s_bed_tag,
+                    s.bed_code_tag AS s_bed_code_tag, s.nonce AS s_nonce, s.sealed AS s_sealed,
+                    s.key_id AS s_key_id
+             FROM chunks c JOIN series s ON s.id = c.series_id
              WHERE s.bed_code_tag = ?1 AND c.t1 >= ?2 AND c.t0 <= ?3
              ORDER BY c.t0, c.id",
-            crate::chunks::CHUNK_COLUMNS
-        ))
+        )
         .bind(self.lookup.bed_code(bed, code.0))
         .bind(from.timestamp_micros())
         .bind(to.timestamp_micros())

@@ -159,7 +159,9 @@ async fn trends_mark_the_time_a_parameter_comes_from_another_device_zoomed_in_an
     // Seven days: from the summaries (compacted as the app's upkeep does),
     // the same mark at the same time, and the unit without reading samples.
     v.store().compact(end + chrono::Duration::hours(1)).await.unwrap();
+    let t = std::time::Instant::now();
     let week = v.user_trend(&req(end - chrono::Duration::days(7), vec![Mdc::PULS_OXIM_SAT_O2.0])).await.unwrap();
+    eprintln!("7-day SpO2 trend with device marks: {:?}", t.elapsed());
     assert!(!week.series[0].raw);
     assert_eq!(week.series[0].unit, "%");
     assert_eq!(changes(&week), expected);
