@@ -2328,6 +2328,40 @@ fn report_fixture() -> (tempfile::TempDir, String) {
     (dir, cols[0].to_string())
 }
 
+/// A step in SpO2 that came with a new probe: `vigil report` of the bed says
+/// which oximeter measured when, in the ward's local time, by the device ids
+/// the app shows (a Bluetooth oximeter swapped for another at 10:20 UTC,
+/// 12:20 in Paris in summer).
+#[test]
+fn report_of_a_bed_whose_oximeter_was_swapped_says_which_device_measured_when() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("site.json"), r#"{ "timezone": "Europe/Paris" }"#).unwrap();
+    let (a, b) = ("ble-C4:7C:8D:6A:11:02", "ble-C4:7C:8D:6A:11:07");
+    let mut s = format!("t_ms,bed,device,kind,event,characteristic,payload\n0,bed-2,{a},oximeter,connect,,\n");
+    for t in (1..=600).map(|i| i * 1000) {
+        s.push_str(&format!("{t},bed-2,{a},oximeter,notify,2A5F,00 61 00 48 00\n"));
+    }
+    s.push_str(&format!("601000,bed-2,{a},oximeter,disconnect,,\n1200000,bed-2,{b},oximeter,connect,,\n"));
+    for t in (1200..=1800).map(|i| i * 1000) {
+        s.push_str(&format!("{t},bed-2,{b},oximeter,notify,2A5F,00 5C 00 48 00\n"));
+    }
+    let script = dir.path().join("swap.csv");
+    std::fs::write(&script, s).unwrap();
+    let out = run_in(dir.path(), &["replay", script.to_str().unwrap(), "--start", "2026-06-01T10:00:00Z"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pdf = dir.path().join("swap.pdf");
+    let out = run_in(dir.path(), &["report", "--bed", "bed-2", "--from", "2026-06-01T09:55:00Z", "--to", "2026-06-01T10:35:00Z", "--out", pdf.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = pdf_text(&pdf).split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(text.contains(&format!("SpO2: device {a} from 12:00, device {b} from 12:20")), "{text}");
+    // Nothing about a device change where there was none (one device all along).
+    let pdf = dir.path().join("after.pdf");
+    let out = run_in(dir.path(), &["report", "--bed", "bed-2", "--from", "2026-06-01T10:19:00Z", "--to", "2026-06-01T10:35:00Z", "--out", pdf.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = pdf_text(&pdf).split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(!text.contains("SpO2: device"), "{text}");
+}
+
 fn pdf_text(pdf: &Path) -> String {
     let out = Command::new("pdftotext").arg("-layout").arg(pdf).arg("-").output().expect("pdftotext (poppler-utils)");
     assert!(out.status.success());

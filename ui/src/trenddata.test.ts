@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { TrendSeries } from "./contract";
-import { alignSeries, lineRuns, markColor, markKindText, markSpan, panRange, rangeWithLimits, snapSelection, timeTicks, trendStatus, zoomRange } from "./trenddata";
+import { alignSeries, lineRuns, markCaption, markColor, markDash, markKindText, markSpan, panRange, rangeWithLimits, snapSelection, timeTicks, trendStatus, zoomRange } from "./trenddata";
 
 const series = (code: number, t: number[], value: (number | null)[], raw = true): TrendSeries => ({
   code,
@@ -88,5 +88,35 @@ describe("trends on one time axis", () => {
   it("a drag to the right edge means until the end of the range", () => {
     expect(snapSelection(500, 998, 1000, 0, 1_000_000)).toEqual([500_000, 1_000_000]);
     expect(snapSelection(2, 500, 1000, 0, 1_000_000)).toEqual([0, 500_000]);
+  });
+});
+
+describe("device changes on the trend", () => {
+  // A step in SpO2 when the probe was swapped must not read as an alarm or as
+  // the patient: the mark is its own kind, drawn dashed across the chart in a
+  // neutral colour, captioned on the chart and listed by name in the events.
+  const change = { t: 1_800_000, kind: "device_change", priority: null, label: "SpO2: device changed to ble-C4:7C:8D:6A:11:07" };
+  it("is dashed, full height, neutral and captioned; nothing else is dashed", () => {
+    expect(markDash(change.kind).length).toBeGreaterThan(0);
+    expect(markSpan(change.kind)).toBe("full");
+    expect(markCaption(change.kind)).toBe("device changed");
+    for (const kind of ["alarm", "technical", "news2", "news2_entry"]) {
+      expect(markDash(kind)).toEqual([]);
+      expect(markCaption(kind)).toBeNull();
+    }
+    const others = [
+      ...["high", "medium", "low"].map((p) => markColor({ kind: "alarm", priority: p })),
+      markColor({ kind: "news2", priority: null }),
+      markColor({ kind: "news2_entry", priority: null }),
+      markColor({ kind: "technical", priority: null }),
+    ];
+    expect(others).not.toContain(markColor(change));
+    // Neutral: a grey (red, green and blue within a few steps of each other).
+    const [r, g, b] = [1, 3, 5].map((i) => parseInt(markColor(change).slice(i, i + 2), 16));
+    expect(Math.max(r, g, b) - Math.min(r, g, b)).toBeLessThan(24);
+  });
+
+  it("is listed in the events as a device change", () => {
+    expect(markKindText(change.kind)).toBe("Device changed");
   });
 });

@@ -108,8 +108,12 @@ export function trendStatus(view: Pick<TrendView, "series">, from: number, to: n
 /** A nurse's NEWS2 entry: green, as on the printed report's charts. */
 export const NURSE_ENTRY_COLOR = "#7ee787";
 
-/** A mark's colour: alarms by priority (the alarm colours), a nurse's NEWS2 entry green, NEWS2 changes and technical events muted. */
+/** A device change: neutral (no clinical meaning of its own), lighter than a technical event's grey. */
+export const DEVICE_CHANGE_COLOR = "#d0d7de";
+
+/** A mark's colour: alarms by priority (the alarm colours), a nurse's NEWS2 entry green, NEWS2 changes and technical events muted, a device change neutral. */
 export function markColor(m: Pick<TrendMark, "kind" | "priority">): string {
+  if (m.kind === "device_change") return DEVICE_CHANGE_COLOR;
   if (m.kind === "alarm" || m.kind === "technical") {
     if (m.priority === "high") return "#ff4d4f";
     if (m.priority === "medium") return "#f5c518";
@@ -132,6 +136,20 @@ export function markSpan(kind: string): "full" | "top" | "bottom" {
   return "full";
 }
 
+/**
+ * A mark's line pattern (canvas `setLineDash`, in CSS px): a device change is
+ * dashed, so a step in the line that coincides with another probe or cuff is
+ * not read as an alarm or as the patient; every other mark is solid.
+ */
+export function markDash(kind: string): number[] {
+  return kind === "device_change" ? [6, 4] : [];
+}
+
+/** The few words drawn beside a mark on the chart itself (the list says the rest), or null. */
+export function markCaption(kind: string): string | null {
+  return kind === "device_change" ? "device changed" : null;
+}
+
 /** The event list's word for a mark's kind. */
 export function markKindText(kind: string): string {
   switch (kind) {
@@ -143,6 +161,8 @@ export function markKindText(kind: string): string {
       return "NEWS2";
     case "news2_entry":
       return "Nurse entry";
+    case "device_change":
+      return "Device changed";
     default:
       return kind;
   }

@@ -23,7 +23,7 @@ import { flowsheetTable } from "./flowsheet";
 import { PARAMETER_MDC } from "./alarms";
 import { displayUnit, mdcLabel } from "./codes";
 import { h, setText } from "./dom";
-import { alignSeries, lineRuns, markColor, markKindText, markSpan, panRange, rangeWithLimits, seriesColor, snapSelection, timeTicks, TREND_CODES, TREND_RANGES, trendStatus, zoomRange } from "./trenddata";
+import { alignSeries, lineRuns, markCaption, markColor, markDash, markKindText, markSpan, panRange, rangeWithLimits, seriesColor, snapSelection, timeTicks, TREND_CODES, TREND_RANGES, trendStatus, zoomRange } from "./trenddata";
 import { formatDateTime } from "./format";
 import { commandErrorText, toCommandError } from "./validate";
 
@@ -399,9 +399,18 @@ export class TrendPanel {
       // a nurse's entry a tick at the bottom under a small triangle (markSpan).
       const span = markSpan(m.kind);
       const tick = 10 * dpr;
+      ctx.setLineDash(markDash(m.kind).map((d) => d * dpr));
       ctx.moveTo(x, span === "bottom" ? top + height - tick : top);
       ctx.lineTo(x, span === "top" ? top + tick : top + height);
       ctx.stroke();
+      ctx.setLineDash([]);
+      const caption = markCaption(m.kind);
+      if (caption) {
+        // Canvas text: a device's name never reaches markup (it is in the list, as text).
+        ctx.fillStyle = ctx.strokeStyle;
+        ctx.font = `${10 * dpr}px sans-serif`;
+        ctx.fillText(caption, x + 3 * dpr, top + 11 * dpr);
+      }
       if (span === "bottom") {
         const r = 4 * dpr;
         ctx.fillStyle = ctx.strokeStyle;
@@ -430,6 +439,6 @@ export class TrendPanel {
       );
     });
     this.marks.replaceChildren(...items);
-    if (items.length === 0) this.marks.append(h("li", { class: "trend-mark-none", text: "No alarm, NEWS2 or nurse-entry events in this range." }));
+    if (items.length === 0) this.marks.append(h("li", { class: "trend-mark-none", text: "No alarm, NEWS2, nurse-entry or device-change events in this range." }));
   }
 }

@@ -6,7 +6,9 @@
 export type TrendMark = { t: number, 
 /**
  * "alarm" (an alarm started or escalated), "news2" (the score changed),
- * "news2_entry" (a nurse entered a NEWS2 parameter), "technical".
+ * "news2_entry" (a nurse entered a NEWS2 parameter), "technical",
+ * "device_change" (a parameter's readings now come from another device:
+ * a step in the line may be the device, not the patient).
  */
 kind: string, 
 /**

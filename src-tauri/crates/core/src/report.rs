@@ -150,6 +150,7 @@ pub async fn build(store: &Store, req: &Request) -> Result<Built, ReportError> {
     let mut charts = Vec::new();
     let mut flow = Vec::new();
     let mut gaps = Vec::new();
+    let mut device_changes = Vec::new();
     for (code, rs) in &by_code {
         let label = label_of(*code);
         let unit = rs.first().map(|r| r.unit.clone()).unwrap_or_default();
@@ -180,13 +181,35 @@ pub async fn build(store: &Store, req: &Request) -> Result<Built, ReportError> {
             })
             .collect();
         let parameter = Parameter::from_mdc(*code);
+        // Which device measured this parameter when (the same rule as the
+        // trend screen's marks): a step may be a new device, not the patient.
+        let takeovers: Vec<(DateTime<Utc>, String)> = crate::trends::device_takeovers(rs.iter().map(|r| {
+            let us = r.received.timestamp_micros();
+            (us, us, r.device.as_str())
+        }))
+        .into_iter()
+        .filter_map(|(us, d)| Some((DateTime::from_timestamp_micros(us)?, d)))
+        .collect();
+        let mut chart_marks = chart_events(&events, parameter);
+        chart_marks.extend(takeovers.iter().skip(1).map(|(at, d)| rpt::Event {
+            at: *at,
+            kind: rpt::EventKind::DeviceChange,
+            label: crate::trends::device_change_label(*code, d),
+        }));
+        chart_marks.sort_by_key(|e| e.at);
+        if takeovers.len() > 1 {
+            device_changes.push(rpt::DeviceChanges {
+                parameter: label.clone(),
+                devices: takeovers,
+            });
+        }
         charts.push(rpt::Chart {
             label: label.clone(),
             unit: unit.clone(),
             samples: samples.clone(),
             specials,
             limits: parameter.and_then(|p| limits.get(&p).copied()),
-            events: chart_events(&events, parameter),
+            events: chart_marks,
             expected_interval: typical,
         });
         flow.push(rpt::FlowInput { label, unit, samples });
@@ -223,6 +246,7 @@ pub async fn build(store: &Store, req: &Request) -> Result<Built, ReportError> {
         alarms: alarm_rows(&events, req.tz),
         news2: news2_rows(&news2, req.tz),
         devices: devices(store, &bed, &checked.readings).await?,
+        device_changes,
         completeness: rpt::Completeness {
             chunks_verified: checked.chunks_verified,
             failed_chunks,

@@ -372,6 +372,7 @@ mod tests {
             alarms: Vec::new(),
             news2: Vec::new(),
             devices: Vec::new(),
+            device_changes: vec![],
             completeness: Default::default(),
             generated_at: to,
             generated_by: String::new(),

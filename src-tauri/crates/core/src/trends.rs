@@ -72,7 +72,9 @@ pub struct TrendSeries {
 pub struct TrendMark {
     pub t: f64,
     /// "alarm" (an alarm started or escalated), "news2" (the score changed),
-    /// "news2_entry" (a nurse entered a NEWS2 parameter), "technical".
+    /// "news2_entry" (a nurse entered a NEWS2 parameter), "technical",
+    /// "device_change" (a parameter's readings now come from another device:
+    /// a step in the line may be the device, not the patient).
     pub kind: String,
     /// "high", "medium", "low" for alarms; null otherwise.
     pub priority: Option<String>,
@@ -149,6 +151,53 @@ fn thin(points: Vec<Point>, max: usize) -> Vec<Point> {
     out
 }
 
+/// When each device took over a parameter, oldest first: the first device
+/// of the range, then every device whose readings start while the one
+/// before it has stopped (a probe swapped, a cuff replaced, and swapped
+/// back). `spans` are (first µs, last µs, device) in time order: readings
+/// (first = last) or stored chunks. A second device sending beside the
+/// current one takes over when it first appears (the line mixes two
+/// devices from there) but the two are not marked at every alternation.
+pub fn device_takeovers<'a>(spans: impl IntoIterator<Item = (i64, i64, &'a str)>) -> Vec<(i64, String)> {
+    use std::collections::{HashMap, HashSet};
+    let spans: Vec<(i64, i64, &str)> = spans.into_iter().collect();
+    // The last time each device sent anything in the range.
+    let mut last: HashMap<&str, i64> = HashMap::new();
+    for &(_, t1, d) in &spans {
+        let e = last.entry(d).or_insert(t1);
+        *e = (*e).max(t1);
+    }
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut current: Option<&str> = None;
+    let mut out = Vec::new();
+    for &(t0, _, d) in &spans {
+        let takes_over = match current {
+            None => true,
+            Some(c) if c == d => false,
+            // New in the range, or the current device has sent its last.
+            Some(c) => !seen.contains(d) || last[c] < t0,
+        };
+        seen.insert(d);
+        if takes_over {
+            current = Some(d);
+            out.push((t0, d.to_string()));
+        }
+    }
+    out
+}
+
+/// The label of a device-change mark: the parameter and the device id the
+/// app shows in its device table. A device id comes from an untrusted BLE
+/// peer: it is plain text here and set as text (never markup) by the
+/// screen and the report.
+pub fn device_change_label(code: Mdc, device: &str) -> String {
+    let param = match code.label() {
+        "other" => format!("MDC {}", code.0),
+        l => l.to_string(),
+    };
+    format!("{param}: device changed to {device}")
+}
+
 impl Vigil {
     /// A bed's trend (see the module docs). The caller has checked the session.
     pub async fn trend(&self, req: &TrendRequest) -> Result<TrendView, CoreError> {
@@ -176,6 +225,7 @@ impl Vigil {
         let points = req.points.clamp(10, MAX_POINTS) as usize;
         let raw = req.to - req.from <= RAW_SPAN;
         let mut series = Vec::new();
+        let mut device_marks = Vec::new();
         for &code in &req.codes {
             let code = Mdc(code);
             if raw {
@@ -189,6 +239,11 @@ impl Vigil {
                     })
                     .await?;
                 let unit = readings.first().map(|r| r.unit.clone()).unwrap_or_default();
+                let changes = device_takeovers(readings.iter().map(|r| {
+                    let us = r.received.timestamp_micros();
+                    (us, us, r.device.as_str())
+                }));
+                device_marks.extend(changes.into_iter().skip(1).map(|(us, d)| (code, us, d)));
                 let mut special = Vec::new();
                 let mut pts = Vec::with_capacity(readings.len());
                 for r in &readings {
@@ -209,34 +264,35 @@ impl Vigil {
                         Some((mid, b.mean?, b.min?, b.max?))
                     })
                     .collect();
-                // Summaries carry no unit: take it from the newest reading of the range.
-                let unit = self.unit_of(&req.bed, code, req.from, req.to).await?;
+                // Summaries carry no device or unit: the series descriptors
+                // of the range's chunks do (no chunk opened). A series is
+                // per device, so a new one starting here is a device change.
+                let sources = self.store.chunk_sources(&req.bed, code, req.from, req.to).await?;
+                let unit = sources.last().map(|c| c.unit.clone()).unwrap_or_default();
+                let changes = device_takeovers(sources.iter().map(|c| {
+                    (c.from.timestamp_micros(), c.to.timestamp_micros(), c.device.as_str())
+                }));
+                let from_us = req.from.timestamp_micros();
+                device_marks.extend(changes.into_iter().skip(1).map(|(us, d)| (code, us.max(from_us), d)));
                 // A bucket apart is no gap: the line breaks only where whole buckets are empty.
                 series.push(series_from(code, unit, false, &pts, Vec::new(), width + 1));
             }
         }
+        let mut marks = self.trend_marks(&req.bed, req.from, req.to).await?;
+        marks.extend(device_marks.into_iter().map(|(code, us, device)| TrendMark {
+            t: us as f64 / 1000.0,
+            kind: "device_change".into(),
+            priority: None,
+            label: device_change_label(code, &device),
+        }));
+        marks.sort_by(|a, b| a.t.total_cmp(&b.t));
         Ok(TrendView {
             bed: req.bed.clone(),
             from: req.from,
             to: req.to,
             series,
-            marks: self.trend_marks(&req.bed, req.from, req.to).await?,
+            marks,
         })
-    }
-
-    /// The unit of a parameter's readings in a range (one chunk read, not all).
-    async fn unit_of(&self, bed: &str, code: Mdc, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<String, CoreError> {
-        // The last hour of the range first: usually one chunk.
-        for start in [to - Duration::hours(1), from] {
-            let r = self
-                .store
-                .query_series(&vigil_store::SeriesQuery { bed: bed.to_string(), code, from: start.max(from), to })
-                .await?;
-            if let Some(r) = r.last() {
-                return Ok(r.unit.clone());
-            }
-        }
-        Ok(String::new())
     }
 
     /// Alarm starts and escalations from the alarm log, and NEWS2 scores.
@@ -322,6 +378,32 @@ mod tests {
     fn a_lone_point_or_none_is_fine() {
         assert!(with_gaps(&[], 0).is_empty());
         assert_eq!(with_gaps(&[p(5, 1.0)], 0).len(), 1);
+    }
+
+    fn takeovers(spans: &[(i64, i64, &'static str)]) -> Vec<(i64, String)> {
+        device_takeovers(spans.iter().copied())
+    }
+
+    #[test]
+    fn a_probe_swapped_and_swapped_back_is_two_changes() {
+        let one_hz = |from: i64, to: i64, d: &'static str| (from..to).map(move |s| (s, s, d));
+        let spans: Vec<_> = one_hz(0, 100, "a").chain(one_hz(130, 200, "b")).chain(one_hz(260, 300, "a")).collect();
+        assert_eq!(takeovers(&spans), vec![(0, "a".into()), (130, "b".into()), (260, "a".into())]);
+    }
+
+    #[test]
+    fn two_devices_sending_side_by_side_are_marked_once_not_at_every_sample() {
+        // b joins a at 50 and both send until 100; then b alone.
+        let mut spans: Vec<(i64, i64, &'static str)> = (0..100).map(|s| (s * 10, s * 10, "a")).collect();
+        spans.extend((5..200).map(|s| (s * 10 + 5, s * 10 + 5, "b")));
+        spans.sort();
+        assert_eq!(takeovers(&spans), vec![(0, "a".into()), (55, "b".into())]);
+    }
+
+    #[test]
+    fn stored_chunks_of_one_device_are_no_change() {
+        assert_eq!(takeovers(&[(0, 600, "a"), (600, 1200, "a")]), vec![(0, "a".into())]);
+        assert!(takeovers(&[]).is_empty());
     }
 
     #[test]

@@ -360,11 +360,15 @@ fn draw_panel(
         .filter(|e| e.at >= axis.from && e.at < axis.to)
     {
         let c = event_colour(e.kind);
-        cc.draw_series(std::iter::once(PathElement::new(
-            vec![(x(e.at), y0), (x(e.at), y1)],
-            c.stroke_width(px(0.5) as u32),
-        )))
-        .map_err(draw_err)?;
+        let line = vec![(x(e.at), y0), (x(e.at), y1)];
+        if e.kind == EventKind::DeviceChange {
+            // Dashed and neutral: not a clinical event, a different device.
+            cc.draw_series(std::iter::once(plotters::element::DashedPathElement::new(line, px(3.0), px(2.0), c.stroke_width(px(0.5) as u32))))
+                .map_err(draw_err)?;
+        } else {
+            cc.draw_series(std::iter::once(PathElement::new(line, c.stroke_width(px(0.5) as u32))))
+                .map_err(draw_err)?;
+        }
         let (ex, ey) = cc.backend_coord(&(x(e.at), y1));
         area.draw(&Text::new(
             e.label.clone(),

@@ -37,6 +37,7 @@ pub use flowsheet::{
     Cell, FlowInput, FlowRow, Flowsheet, News2Hour, News2Note, News2Part, News2Risk, News2Score,
 };
 pub use model::{
+    DeviceChanges,
     AlarmRow, Chart, Completeness, DeviceRow, Event, EventKind, FailedChunk, Gap, Header, Limits, Mark,
     News2Row, Patient, Report,
 };

@@ -22,6 +22,9 @@ pub struct Report {
     pub alarms: Vec<AlarmRow>,
     pub news2: Vec<News2Row>,
     pub devices: Vec<DeviceRow>,
+    /// Parameters measured by more than one device in the range, each with
+    /// the devices in the order they took over (printed under Devices).
+    pub device_changes: Vec<DeviceChanges>,
     pub completeness: Completeness,
     pub generated_at: DateTime<Utc>,
     /// The signed-in user who asked for the report (printed in every footer).
@@ -159,6 +162,16 @@ pub struct DeviceRow {
     pub manufacturer: Option<String>,
     pub model: Option<String>,
     pub serial: Option<String>,
+}
+
+/// Which device measured a parameter when: "SpO2: device X from 14:05,
+/// device Y from 14:32". A step in a trend may be the device, not the patient.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceChanges {
+    /// The parameter's label, e.g. "SpO2".
+    pub parameter: String,
+    /// (from, device id as the app shows it), oldest first.
+    pub devices: Vec<(DateTime<Utc>, String)>,
 }
 
 /// Whether the data in the range is whole and verified. Printed in words in

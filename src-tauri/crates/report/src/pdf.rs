@@ -536,6 +536,20 @@ fn flowsheet(l: &mut Layout, r: &Report) {
     }
 }
 
+/// One line per parameter whose device changed in the range. Device ids
+/// come from BLE peers: they are text (escaped like every string here).
+fn device_changes(l: &mut Layout, r: &Report) {
+    let one_day = r.from.with_timezone(&r.tz).date_naive() == r.to.with_timezone(&r.tz).date_naive();
+    let when = |t: DateTime<Utc>| {
+        let t = t.with_timezone(&r.tz);
+        if one_day { t.format("%H:%M") } else { t.format("%d %b %H:%M") }.to_string()
+    };
+    for c in r.device_changes.iter().filter(|c| c.devices.len() > 1) {
+        let parts: Vec<String> = c.devices.iter().map(|(t, d)| format!("device {d} from {}", when(*t))).collect();
+        l.paragraph(&format!("{}: {}", c.parameter, parts.join(", ")), Font::regular(8.5));
+    }
+}
+
 fn completeness(l: &mut Layout, r: &Report) {
     let c = &r.completeness;
     let tz = r.tz;
@@ -720,6 +734,7 @@ fn layout(r: &Report) -> Result<Vec<Page>, ReportError> {
         ],
         &devices,
     );
+    device_changes(&mut l, r);
     completeness(&mut l, r);
     let mut pages = l.pages;
     footers(&mut pages, r);

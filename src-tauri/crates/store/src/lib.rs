@@ -41,7 +41,7 @@ use vigil_model::{AdmissionId, Mdc, Source};
 
 pub use audit::{entry_hash, AuditEntry, AuditFault, AuditRecord, AuditReport, Outcome};
 pub use chunks::{ChunkStats, CompactionReport, TrendBucket, COMPACT_GROUPS, WINDOW_US};
-pub use range::{AdmissionSummary, CheckedReadings, ChunkFailure, Selection};
+pub use range::{AdmissionSummary, CheckedReadings, ChunkFailure, ChunkSource, Selection};
 pub use codec::CodecError;
 pub use integrity::{default_counter_dir, Rollback, COUNTER_DIR_ENV};
 pub use keylog::{KeyEvent, KeyOp};

@@ -49,6 +49,20 @@ pub struct CheckedReadings {
     pub failed: Vec<ChunkFailure>,
 }
 
+/// Where one stored chunk of a parameter came from: its time span and its
+/// series' device and unit, read from the (cached) sealed series descriptor
+/// without opening the chunk. A trend over days learns from these which
+/// device measured when (issue 15: device changes marked) and the unit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChunkSource {
+    /// First and last reading of the chunk.
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// The device id as the app shows it (untrusted text: a BLE peer's id).
+    pub device: String,
+    pub unit: String,
+}
+
 /// One admission, current or past. `patient` is unsealed; whether the caller
 /// may see it is for the core to decide.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,6 +90,48 @@ impl Store {
             });
         }
         out.sort_by(|a, b| a.admitted_at.cmp(&b.admitted_at).then_with(|| a.id.0.cmp(&b.id.0)));
+        Ok(out)
+    }
+
+    /// The chunks of a bed's parameter overlapping `[from, to]`, oldest
+    /// first, with the device and unit of their series. Read-only and cheap:
+    /// one indexed query and the series descriptors (opened once, cached);
+    /// no chunk is decrypted. A descriptor that does not open is an error
+    /// (`Store::verify` names it), never a silently missing device.
+    pub async fn chunk_sources(
+        &self,
+        bed: &str,
+        code: Mdc,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<ChunkSource>, StoreError> {
+        // Times and the series descriptor only: no sealed chunk is fetched
+        // (on an uncompacted layout there is one per flush and series).
+        let rows = sqlx::query(
+            "SELECT c.id, c.series_id, c.t0, c.t1, s.tag AS s_tag, s.bed_tag AS s_bed_tag,
+                    s.bed_code_tag AS s_bed_code_tag, s.nonce AS s_nonce, s.sealed AS s_sealed,
+                    s.key_id AS s_key_id
+             FROM chunks c JOIN series s ON s.id = c.series_id
+             WHERE s.bed_code_tag = ?1 AND c.t1 >= ?2 AND c.t0 <= ?3
+             ORDER BY c.t0, c.id",
+        )
+        .bind(self.lookup.bed_code(bed, code.0))
+        .bind(from.timestamp_micros())
+        .bind(to.timestamp_micros())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading a trend's chunk sources"))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let (chunk, series): (i64, i64) = (row.get("id"), row.get("series_id"));
+            let k = self.series_of(row).ok_or(StoreError::Tampered { chunk, series })?;
+            out.push(ChunkSource {
+                from: micros_to_utc(row.get("t0")),
+                to: micros_to_utc(row.get("t1")),
+                device: k.device.clone(),
+                unit: k.unit.clone(),
+            });
+        }
         Ok(out)
     }
 

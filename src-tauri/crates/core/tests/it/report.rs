@@ -45,3 +45,38 @@ async fn a_clinician_gets_a_verified_report_of_a_bed_and_a_nurse_does_not() {
     assert_eq!(err.code(), "report_empty");
     v.shutdown().await;
 }
+
+/// A clinician reading a report must see that a step in SpO2 came with a
+/// new probe: the devices section says which device measured when, and the
+/// chart marks the change. Read back from the real PDF by poppler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_says_which_oximeter_measured_when() {
+    use super::trends::{oximeter_swapped, OXI_A, OXI_B, SWAP_S};
+    let dir = tempfile::tempdir().unwrap();
+    let (v, start) = oximeter_swapped(dir.path()).await;
+    auth::add_user(v.store(), "cleo", Role::Clinician, PW).await.unwrap();
+    v.sign_in("cleo", PW).await.unwrap();
+    let end = start + chrono::Duration::hours(1) + chrono::Duration::seconds(1);
+    let preset = vigil_alarms::SitePreset::standard();
+    let r = v.user_report("bed-1", start, end, chrono_tz::UTC, preset).await.unwrap();
+    let spo2 = r.charts.iter().find(|c| c.label == "SpO2").unwrap();
+    let marks: Vec<_> = spo2
+        .events
+        .iter()
+        .filter(|e| e.kind == vigil_report::EventKind::DeviceChange)
+        .map(|e| (e.at, e.label.as_str()))
+        .collect();
+    let swap = start + chrono::Duration::seconds(SWAP_S);
+    assert_eq!(marks, vec![(swap, format!("SpO2: device changed to {OXI_B}").as_str())]);
+
+    let pdf = dir.path().join("report.pdf");
+    std::fs::write(&pdf, vigil_report::render_pdf(&r).unwrap()).unwrap();
+    let out = std::process::Command::new("pdftotext").arg(&pdf).arg("-").output().expect("pdftotext (poppler-utils)");
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap().split_whitespace().collect::<Vec<_>>().join(" ");
+    // The first reading came one second in; the new probe's at 00:30:30.
+    let line = format!("SpO2: device {OXI_A} from 00:00, device {OXI_B} from 00:30");
+    assert!(text.contains(&line), "no device change line in the report");
+    assert!(text.contains(&format!("PR (SpO2): device {OXI_A} from 00:00, device {OXI_B} from 00:30")));
+    v.shutdown().await;
+}

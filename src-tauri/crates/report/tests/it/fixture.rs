@@ -93,11 +93,18 @@ pub fn charts() -> Vec<Chart> {
                 low: Some(90.0),
                 high: None,
             }),
-            events: vec![Event {
-                at: utc(2026, 3, 29, 3, 0),
-                kind: EventKind::Alarm,
-                label: "SpO2 low".into(),
-            }],
+            events: vec![
+                Event {
+                    at: utc(2026, 3, 29, 3, 0),
+                    kind: EventKind::Alarm,
+                    label: "SpO2 low".into(),
+                },
+                Event {
+                    at: utc(2026, 3, 29, 3, 32),
+                    kind: EventKind::DeviceChange,
+                    label: "SpO2: device changed to ble-<b>spare</b>&".into(),
+                },
+            ],
             expected_interval: TimeDelta::minutes(1),
         },
         Chart {
@@ -292,6 +299,14 @@ pub fn report() -> Report {
                 serial: None,
             },
         ],
+        device_changes: vec![DeviceChanges {
+            parameter: "SpO2".into(),
+            // A BLE peer names itself: markup in its id is text.
+            devices: vec![
+                (from(), "ble-C4:7C:8D:6A:11:02".into()),
+                (utc(2026, 3, 29, 3, 32), "ble-<b>spare</b>&".into()),
+            ],
+        }],
         completeness: Completeness {
             chunks_verified: 41,
             failed_chunks: vec![FailedChunk {
@@ -324,6 +339,7 @@ pub fn empty_report() -> Report {
     r.alarms.clear();
     r.news2.clear();
     r.devices.clear();
+    r.device_changes.clear();
     r.completeness = Completeness {
         chunks_verified: 0,
         failed_chunks: vec![],

@@ -120,6 +120,12 @@ fn the_fixture_report_reads_back_with_every_section_and_footer() {
     );
     // Devices with serials; an unknown serial is said, not left blank.
     assert!(all.contains(fixture::SERIAL) && all.contains("unknown"));
+    // Which device measured SpO2 when (a step in the trend may be the
+    // device), with the device's own markup-like name as text; local times.
+    assert!(
+        all.contains("SpO2: device ble-C4:7C:8D:6A:11:02 from 28 Mar 18:00, device ble-<b>spare</b>& from 29 Mar 04:32"),
+        "device change line"
+    );
     // Completeness, in every footer, and the failed chunk and the gap listed.
     let statement = "Data INCOMPLETE: 1 gap(s), 1 chunk(s) failed verification";
     assert!(all.contains("authentication tag mismatch"));
