@@ -137,6 +137,12 @@ fn column_view(c: &rpt::Column) -> FlowColumnView {
 
 /// The screen's flowsheet from a gathered report (pure; the columns and
 /// medians are the report's own).
+/// The total of a report's NEWS2 row ("5", or "≥ 3" for an incomplete score);
+/// `None` for a nurse's entry.
+fn news2_total(r: &rpt::News2Row) -> Option<u32> {
+    r.score.trim_start_matches('\u{2265}').trim().parse().ok()
+}
+
 pub fn flowsheet_view(report: &rpt::Report) -> FlowsheetView {
     let fs = &report.flowsheet;
     let columns: Vec<FlowColumnView> = fs.columns.iter().map(column_view).collect();
@@ -167,9 +173,10 @@ pub fn flowsheet_view(report: &rpt::Report) -> FlowsheetView {
         .map(|c| {
             let mut n = 0;
             let mut w: Option<&rpt::News2Row> = None;
-            for s in report.news2.iter().filter(|s| in_col(c, s.at)) {
+            // Nurse entries ("–") carry no score; an incomplete score counts by its lower bound.
+            for s in report.news2.iter().filter(|s| in_col(c, s.at) && news2_total(s).is_some()) {
                 n += 1;
-                if w.is_none_or(|w| s.score >= w.score) {
+                if w.is_none_or(|w| news2_total(s) >= news2_total(w)) {
                     w = Some(s);
                 }
             }
@@ -183,7 +190,7 @@ pub fn flowsheet_view(report: &rpt::Report) -> FlowsheetView {
         cells: worst
             .iter()
             .map(|(n, w)| FlowCellView {
-                value: w.map(|w| w.score as f64),
+                value: w.and_then(news2_total).map(f64::from),
                 count: *n as u32,
                 priority: w.map(|w| w.risk.clone()),
             })
