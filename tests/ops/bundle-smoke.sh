@@ -8,6 +8,8 @@
 #   tests/ops/bundle-smoke.sh --release   the release profile (release workflow, ./dev bundle)
 #   add --no-build to check the bundles already in $CARGO_TARGET_DIR
 #
+# The Tauri CLI checks all of tauri.conf.json against its schema before it builds, so
+# the Windows and macOS sections (built only by the release workflow) are checked here too.
 # Prints each bundle's size and how long the bundle step took. Needs dpkg-deb, rpm and
 # desktop-file-validate (.ci/setup installs them).
 set -euo pipefail

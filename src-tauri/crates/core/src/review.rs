@@ -380,7 +380,7 @@ mod tests {
         let mut r = report(t0, t0 + chrono::Duration::hours(3), tz);
         let score = |min: i64, score: u8, parts: &str| rpt::News2Row {
             at: t0 + chrono::Duration::minutes(min),
-            score,
+            score: score.to_string(),
             risk: "low".into(),
             parts: parts.into(),
         };
@@ -388,6 +388,19 @@ mod tests {
             score(5, 1, "RR 0 \u{b7} SpO2 1 \u{b7} air 0 \u{b7} BP – \u{b7} HR 0 \u{b7} ACVPU 0 \u{b7} T 0"),
             score(35, 4, "RR 1 \u{b7} SpO2 3 \u{b7} air 0 \u{b7} BP – \u{b7} HR (0, stale) \u{b7} ACVPU 0 \u{b7} T 0"),
             score(50, 2, "RR 0 \u{b7} SpO2 2 \u{b7} air 0 \u{b7} BP – \u{b7} HR 0 \u{b7} ACVPU 0 \u{b7} T 0"),
+            // A nurse's entry is no score; an incomplete score shows its lower bound.
+            rpt::News2Row {
+                at: t0 + chrono::Duration::minutes(70),
+                score: "–".into(),
+                risk: "entry".into(),
+                parts: "entered: ACVPU alert".into(),
+            },
+            rpt::News2Row {
+                at: t0 + chrono::Duration::minutes(130),
+                score: "\u{2265} 5".into(),
+                risk: "medium".into(),
+                parts: "RR 3 \u{b7} SpO2 2".into(),
+            },
         ];
         let alarm = |min: i64, priority: &str| rpt::AlarmRow {
             at: t0 + chrono::Duration::minutes(min),
@@ -402,6 +415,7 @@ mod tests {
         assert_eq!(news2.cells[0].value, Some(4.0));
         assert_eq!(news2.cells[0].count, 3);
         assert_eq!(news2.cells[1].value, None, "an hour without a score is blank, never 0");
+        assert_eq!((news2.cells[2].value, news2.cells[2].count), (Some(5.0), 1), "an incomplete score by its lower bound");
         assert_eq!(row("SpO2").cells[0].value, Some(3.0));
         assert_eq!(row("HR").cells[0].value, Some(0.0), "a stale part still counts its last points");
         assert_eq!(row("BP").cells[0].value, None, "a missing part is blank");
