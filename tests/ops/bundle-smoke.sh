@@ -121,7 +121,10 @@ out=$("$vigil" decode 2A37 0048)
 
 echo "== gateway: simulated 'stable' ward for 5 s with a key file, then SIGTERM"
 data="$work/data" key="$work/site.key"
-mkdir -p "$data"
+mkdir -p "$data" "$work/counter"
+# The store's rollback-counter mirror goes with the throwaway store, not into this
+# user's config directory.
+export VIGIL_STORE_COUNTER_DIR="$work/counter"
 "$vigil" key new "$key" 2>"$work/key.err" && ok "key new" || bad "key new: $(cat "$work/key.err")"
 [ "$(stat -c %a "$key")" = 600 ] && ok "key file mode 0600" || bad "key file mode $(stat -c %a "$key")"
 # An admin to read the store back with the same binary afterwards.
