@@ -2,7 +2,8 @@
 # Linux installers, built and smoke-tested the way hospital IT meets them (issue 16):
 # `tauri build --bundles deb,rpm`, then the packages' metadata and files, then the
 # binary as the .deb installs it, run from a throwaway root (`dpkg -x`): --version,
-# a decode, and a headless gateway that records readings and stops cleanly on SIGTERM.
+# a decode, a headless gateway that records readings and stops cleanly on SIGTERM, and
+# the desktop app opening its window under Xvfb.
 #
 #   tests/ops/bundle-smoke.sh --debug     the dev profile (./dev test: reuses its build)
 #   tests/ops/bundle-smoke.sh --release   the release profile (release workflow, ./dev bundle)
@@ -11,7 +12,7 @@
 # The Tauri CLI checks all of tauri.conf.json against its schema before it builds, so
 # the Windows and macOS sections (built only by the release workflow) are checked here too.
 # Prints each bundle's size and how long the bundle step took. Needs dpkg-deb, rpm and
-# desktop-file-validate (.ci/setup installs them).
+# desktop-file-validate, xvfb-run and xdotool (.ci/setup installs them).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/vigil-target}"
@@ -155,6 +156,29 @@ else
 fi
 out=$(VIGIL_USER_PASSWORD="$pw" "$vigil" --user smoke store verify --data-dir "$data" --key-file "$key" 2>&1) \
   && [[ "$out" == *": OK"* ]] && ok "store verify: $out" || bad "store verify: $out"
+
+echo "== the desktop app from the installed binary opens its window (Xvfb)"
+# What the menu entry starts, on the store the gateway just wrote. Its screen is
+# tested end to end elsewhere (tests/e2e); here: it starts from where it is installed.
+cat >"$work/app.sh" <<'EOS'
+"$1" --simulate stable --data-dir "$2" --key-file "$3" >"$4" 2>&1 &
+pid=$!
+found=1
+for _ in $(seq 1 60); do
+  kill -0 "$pid" 2>/dev/null || break
+  if xdotool search --name "^Vigil — patient monitor$" >/dev/null 2>&1; then found=0; break; fi
+  sleep 0.5
+done
+kill -TERM "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+exit "$found"
+EOS
+if xvfb-run -a -s "-screen 0 1280x800x24" bash "$work/app.sh" "$vigil" "$data" "$key" "$work/app.log"; then
+  ok "window 'Vigil — patient monitor' shown"
+else
+  bad "no app window within 30 s: $(tail -3 "$work/app.log")"
+fi
+check "the app opened the store with the key file" grep -q "store unlocked key=key file" "$work/app.log"
 
 echo "== .rpm ($(basename "$rpm"))"
 rpm -qp --qf '%{NAME} %{VERSION} %{LICENSE}\n' "$rpm" >"$work/rpm-info" 2>/dev/null
