@@ -13,6 +13,9 @@
 # the Windows and macOS sections (built only by the release workflow) are checked here too.
 # Prints each bundle's size and how long the bundle step took. Needs dpkg-deb, rpm and
 # desktop-file-validate, xvfb-run and xdotool (.ci/setup installs them).
+# The whole script is one function, read before it runs: bash reads a script as it
+# goes, so editing this file during a long release build would otherwise run a mix.
+main() {
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/vigil-target}"
@@ -215,3 +218,5 @@ if [ "$fails" -gt 0 ]; then
   exit 1
 fi
 echo "== bundle smoke test passed"
+}
+main "$@"
