@@ -146,7 +146,6 @@ fn a_full_scenario_logs_no_name_mrn_dob_or_value() {
             from: start,
             to: now,
             points: 100,
-            admission: None,
         })
         .await
         .unwrap();
