@@ -87,7 +87,6 @@ async fn a_discharged_patients_news2_and_nurse_entry_survive_a_restart_in_report
             from: a_from - chrono::Duration::minutes(1),
             to: now,
             points: 200,
-            admission: None,
         })
         .await
         .unwrap();
