@@ -9,6 +9,7 @@ pub mod admin;
 pub mod cli;
 pub mod cli_auth;
 mod commands;
+mod feed;
 pub mod gateway;
 pub mod replay;
 pub mod report;
@@ -21,6 +22,8 @@ use vigil_core::Vigil;
 pub struct AppState {
     pub vigil: tokio::sync::RwLock<Option<Arc<Vigil>>>,
     pub start: cli::StartOptions,
+    /// Live updates waiting for the screen to pull them.
+    pub feed: Arc<feed::Feed>,
 }
 
 /// Runs the desktop app.
@@ -28,6 +31,7 @@ pub fn run_app(start: cli::StartOptions) -> anyhow::Result<()> {
     let state = AppState {
         vigil: tokio::sync::RwLock::new(None),
         start,
+        feed: Arc::default(),
     };
     let app = tauri::Builder::default()
         .manage(state)
@@ -61,6 +65,7 @@ pub fn run_app(start: cli::StartOptions) -> anyhow::Result<()> {
             commands::create_first_admin,
             commands::ward_snapshot,
             commands::ward_subscribe,
+            commands::ward_next,
             commands::admit,
             commands::discharge,
             commands::alarm_pause,
