@@ -3,7 +3,7 @@
 //! With no subcommand it opens the desktop app (Tauri); `vigil gateway` runs
 //! the same pipeline headless; `vigil decode` checks one GATT payload. All
 //! logic lives in the core crates; this crate only parses arguments, wires
-//! Tauri commands and Channels, and turns errors into messages.
+//! Tauri commands and the live feed the screen pulls, and turns errors into messages.
 
 pub mod admin;
 pub mod cli;
