@@ -6,7 +6,6 @@ use crate::AppState;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
-use tauri::ipc::Channel;
 use tauri::State;
 use vigil_core::view::{AdmissionView, AppInfo, WardSnapshot, WardUpdate};
 use vigil_core::{AdmitRequest, CoreError, Vigil};
@@ -188,25 +187,36 @@ pub async fn ward_snapshot(state: State<'_, AppState>) -> Result<WardSnapshot, C
     Ok(core(&state).await?.snapshot_for_session())
 }
 
-/// Streams batched live updates (every 250 ms) until the window goes away.
+/// Starts batching live updates (every 250 ms, alarms at once) for the screen,
+/// which pulls them with `ward_next` (see feed.rs for why not a Channel).
+/// Returns the subscription; a later call (a reloaded page) replaces it.
 #[tauri::command]
-pub async fn ward_subscribe(
-    state: State<'_, AppState>,
-    channel: Channel<WardUpdate>,
-) -> Result<(), CmdError> {
+pub async fn ward_subscribe(state: State<'_, AppState>) -> Result<u64, CmdError> {
     let vigil = core(&state).await?;
     // Subscribed before this command returns: the screen reads its snapshot
     // after, so every later change reaches it.
     let rx = vigil.subscribe();
+    let feed = state.feed.clone();
+    let subscription = feed.subscribe();
     tauri::async_runtime::spawn(async move {
         vigil
             .stream_updates(rx, Duration::from_millis(250), |u| {
                 // Patient identity only while a user who may see it is signed in.
-                channel.send(vigil.update_for_session(u)).is_ok()
+                feed.push(subscription, vigil.update_for_session(u))
             })
             .await;
     });
-    Ok(())
+    Ok(subscription)
+}
+
+/// The live changes since the screen's last pull, waiting until there are some;
+/// null once the subscription was replaced.
+#[tauri::command]
+pub async fn ward_next(
+    state: State<'_, AppState>,
+    subscription: u64,
+) -> Result<Option<WardUpdate>, CmdError> {
+    Ok(state.feed.next(subscription).await)
 }
 
 #[tauri::command]

@@ -3,12 +3,13 @@
 //! With no subcommand it opens the desktop app (Tauri); `vigil gateway` runs
 //! the same pipeline headless; `vigil decode` checks one GATT payload. All
 //! logic lives in the core crates; this crate only parses arguments, wires
-//! Tauri commands and Channels, and turns errors into messages.
+//! Tauri commands and the live feed the screen pulls, and turns errors into messages.
 
 pub mod admin;
 pub mod cli;
 pub mod cli_auth;
 mod commands;
+mod feed;
 pub mod gateway;
 pub mod replay;
 pub mod report;
@@ -22,13 +23,26 @@ use vigil_core::Vigil;
 pub struct AppState {
     pub vigil: tokio::sync::RwLock<Option<Arc<Vigil>>>,
     pub start: cli::StartOptions,
+    /// Live updates waiting for the screen to pull them.
+    pub feed: Arc<feed::Feed>,
 }
 
 /// Runs the desktop app.
 pub fn run_app(start: cli::StartOptions) -> anyhow::Result<()> {
+    // WebKitGTK's accelerated compositing (software GL where there is no GPU,
+    // as under Xvfb) held ~200 MiB more in the web process, and growing, for the
+    // same page (issue 16 soak, 16 beds at 240x: 440-530 MiB with it, 230-280
+    // without). The screen is 2D text and boxes: CPU painting is plenty. Set
+    // before GTK/WebKit start (the web process inherits it); an explicit
+    // WEBKIT_DISABLE_COMPOSITING_MODE (e.g. =0 to compare) is left alone.
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("WEBKIT_DISABLE_COMPOSITING_MODE").is_none() {
+        std::env::set_var("WEBKIT_DISABLE_COMPOSITING_MODE", "1");
+    }
     let state = AppState {
         vigil: tokio::sync::RwLock::new(None),
         start,
+        feed: Arc::default(),
     };
     let app = tauri::Builder::default()
         .manage(state)
@@ -67,6 +81,7 @@ pub fn run_app(start: cli::StartOptions) -> anyhow::Result<()> {
             commands::create_first_admin,
             commands::ward_snapshot,
             commands::ward_subscribe,
+            commands::ward_next,
             commands::admit,
             commands::discharge,
             commands::alarm_pause,

@@ -1,6 +1,6 @@
 // The only module that touches @tauri-apps/api.
 
-import { Channel, invoke } from "@tauri-apps/api/core";
+import { invoke } from "@tauri-apps/api/core";
 import type {
   AboutView,
   AdmissionListItem,
@@ -50,11 +50,33 @@ export function wardSnapshot(): Promise<WardSnapshot> {
   return invoke<WardSnapshot>("ward_snapshot");
 }
 
-/** Subscribe to live updates. Resolves once the core has accepted the channel. */
+/**
+ * Subscribe to live updates. Resolves once the core has accepted the
+ * subscription; updates then arrive through one long-poll (`ward_next`) at a
+ * time, not a Tauri Channel: a Channel evaluates a new script per message and
+ * WebKitGTK keeps memory per evaluated script (issue 16 soak; src-tauri/src/feed.rs).
+ */
 export async function wardSubscribe(onUpdate: (u: WardUpdate) => void): Promise<void> {
-  const channel = new Channel<WardUpdate>();
-  channel.onmessage = onUpdate;
-  await invoke<void>("ward_subscribe", { channel });
+  const subscription = await invoke<number>("ward_subscribe");
+  void pullUpdates(subscription, onUpdate);
+}
+
+async function pullUpdates(subscription: number, onUpdate: (u: WardUpdate) => void): Promise<void> {
+  for (;;) {
+    let u: WardUpdate | null;
+    try {
+      u = await invoke<WardUpdate | null>("ward_next", { subscription });
+    } catch (e) {
+      // Code only: messages could in principle carry patient data. The no-data
+      // watchdog shows the gap on screen; try again shortly.
+      console.error(`vigil: ward_next failed (${(e as { code?: string })?.code ?? "error"})`);
+      await new Promise((r) => setTimeout(r, 500));
+      continue;
+    }
+    // Replaced by a newer subscription (the page subscribed again).
+    if (u === null) return;
+    onUpdate(u);
+  }
 }
 
 export function admit(request: AdmitRequest): Promise<AdmissionView> {

@@ -37,7 +37,7 @@ export type { BedView } from "./generated/BedView";
 export type { DeviceView } from "./generated/DeviceView";
 /** Full state, returned by `ward_snapshot` and sent again when beds change. */
 export type { WardSnapshot } from "./generated/WardSnapshot";
-/** Batched live update over a Tauri Channel, about every 250 ms. */
+/** Batched live update, pulled with ward_next (about every 250 ms; alarms at once). */
 export type { WardUpdate } from "./generated/WardUpdate";
 
 // ------------------------------------------------------------------ alarms (vigil-alarms engine.rs, limits.rs)
@@ -121,7 +121,7 @@ export type { ReadingValue } from "./generated/ReadingValue";
 //     ("updates_off", "forbidden", "update_needs_confirmation", "update_signature", "update")
 //   unlock({ passphrase }) -> AppInfo                                  ("weak_passphrase" under 8 characters)
 //   ward_snapshot() -> WardSnapshot
-//   ward_subscribe({ channel: Channel<WardUpdate> }) -> void
+//   ward_subscribe() -> u64 (subscription); ward_next({ subscription }) -> WardUpdate | null (long-poll)
 //   admit({ request: AdmitRequest }) -> AdmissionView
 //   discharge({ bed: string }) -> void
 //   alarm_pause({ bed, user }) -> void

@@ -610,6 +610,32 @@ function installTestHooks(): void {
     audioReported(): boolean | null {
       return audioStatus.confirmed;
     },
+    /**
+     * How much the page holds (counts only, no patient data), for the soak's
+     * memory check (issue 16): every one must stay bounded however long the
+     * ward runs.
+     */
+    sizes(): Record<string, number> {
+      let latest = 0;
+      for (const m of state.latest.values()) latest += m.size;
+      let devices = 0;
+      for (const m of state.devices.values()) devices += m.size;
+      let alarms = 0;
+      for (const a of state.alarms.values()) alarms += a.active.length;
+      return {
+        domNodes: document.getElementsByTagName("*").length,
+        beds: state.beds.length,
+        latest,
+        devices,
+        alarms,
+        news2: state.news2.size,
+        buffered: buffered.length,
+        timingSamples: timing.toScreenMs.length + timing.frameMs.length,
+        ackLog: ackLog.length,
+        fhirLinks: fhirLinks.size,
+        ...latency.sizes(),
+      };
+    },
   };
 }
 

@@ -129,3 +129,25 @@ describe("ScreenLatency", () => {
     expect(SHOWN_CODES.has(MDC.PR_OXIMETER)).toBe(false);
   });
 });
+
+describe("ScreenLatency over a long shift (issue 16 soak)", () => {
+  it("holds only the alarms active now and what waits for a frame, however many alarms came and went", () => {
+    const l = new ScreenLatency();
+    // 16 beds, each with a new alarm id every update for 10 000 updates (ids are never reused),
+    // a frame after every 4 updates: what it holds stays at today's alarms.
+    for (let i = 0; i < 10_000; i++) {
+      const states = Array.from({ length: 16 }, (_, b) => bed(`bed-${b + 1}`, alarm(i * 16 + b, T0 + i)));
+      l.onUpdate(T0 + i + 5, T0 + i, [T0 + i], states);
+      if (i % 4 === 3) l.onFrame(T0 + i + 10);
+    }
+    expect(l.sizes().latencyKnownAlarms).toBe(16);
+    expect(l.sizes().latencyPending).toBe(0);
+  });
+
+  it("keeps a bounded backlog when no frame is drawn (hidden window)", () => {
+    const l = new ScreenLatency();
+    for (let i = 0; i < 20_000; i++) l.onUpdate(T0 + i, T0 + i, [T0 + i, T0 + i], [bed("bed-1", alarm(i, T0 + i))]);
+    expect(l.sizes().latencyPending).toBeLessThanOrEqual(2 * 4096);
+    expect(l.sizes().latencyKnownAlarms).toBe(1);
+  });
+});

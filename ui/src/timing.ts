@@ -153,6 +153,13 @@ export class ScreenLatency {
     };
   }
 
+  /** How many entries it holds (counts only), for the soak's bounded-memory check. */
+  sizes(): { latencyPending: number; latencyKnownAlarms: number } {
+    let known = 0;
+    for (const s of this.known.values()) known += s.size;
+    return { latencyPending: this.pendingReadings.length + this.pendingAlarms.length, latencyKnownAlarms: known };
+  }
+
   /** Forget the samples (not which alarms are known): a benchmark starts after warm-up. */
   reset(): void {
     this.reading.reset();

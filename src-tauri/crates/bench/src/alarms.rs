@@ -1,5 +1,5 @@
 //! Alarm latency: from the reading that crosses a limit to the alarm on the
-//! screen's channel (the `WardUpdate` stream the Tauri Channel carries),
+//! screen's channel (the `WardUpdate` stream the screen pulls, src-tauri/src/feed.rs),
 //! with 16 beds streaming at 1 Hz. Baseline from the same run: every
 //! reading's own latency to the same channel.
 //!

@@ -18,8 +18,8 @@
 //! * **screen, LiveEvent**: when the reading arrives on a `Vigil::subscribe`
 //!   receiver (the live fan-out, before batching).
 //! * **screen, WardUpdate**: when the `WardUpdate` holding it reaches the
-//!   `Vigil::stream_updates` sink at the app's 250 ms batching: what the Tauri
-//!   Channel carries.
+//!   `Vigil::stream_updates` sink at the app's 250 ms batching: what the screen
+//!   pulls (feed.rs).
 //! * **store**: when the store writer's `append` holding it has returned
 //!   (one committed transaction, `synchronous=FULL`). Observed by polling
 //!   `Stats.stored` every millisecond: the writer commits readings in the
