@@ -137,7 +137,12 @@ try {
 
   await step("[past] 7 days back from the discharge come from the summaries; the gap stays a gap; the desaturation's alarm is marked", async () => {
     await click("trend-range-7d");
-    await s.wait(async () => (await chartAttr("raw")) === "false" && (await chartRange())[1] === END, 20000, "no 7-day view ending at the discharge");
+    // Drawn, not the 24 h view still on screen while the 7 days load.
+    const drawn7d = async () => {
+      const [from, to] = await chartRange();
+      return (await chartAttr("loading")) === null && (await chartAttr("raw")) === "false" && to === END && to - from === 7 * 24 * HOUR;
+    };
+    await s.wait(drawn7d, 20000, "no 7-day view ending at the discharge");
     const [from, to] = await chartRange();
     assert.equal(to - from, 7 * 24 * HOUR);
     assert.equal(await chartAttr("series"), String(HR));
