@@ -80,6 +80,13 @@ let failed = false;
 
 const chartAttr = (name) => s.findElement(By.css('[data-testid="trend-chart"]')).getAttribute(`data-${name}`);
 const chartRange = async () => [Number(await chartAttr("from")), Number(await chartAttr("to"))];
+/** Waits until the chart shows the `span` (ms) ending at the discharge, drawn:
+ * not the previous view still on screen while the new one loads. */
+const drawn = (span) =>
+  s.wait(async () => {
+    const [from, to] = await chartRange();
+    return (await chartAttr("loading")) === null && to === END && to - from === span;
+  }, 20000, `no ${span / HOUR} h view ending at the discharge`);
 const click = async (testid) => (await s.wait(until.elementLocated(By.css(`[data-testid="${testid}"]`)), 10000)).click();
 
 /** Drags across the chart from time `a` to time `b` (ms): a real pointer drag. */
@@ -137,12 +144,8 @@ try {
 
   await step("[past] 7 days back from the discharge come from the summaries; the gap stays a gap; the desaturation's alarm is marked", async () => {
     await click("trend-range-7d");
-    // Drawn, not the 24 h view still on screen while the 7 days load.
-    const drawn7d = async () => {
-      const [from, to] = await chartRange();
-      return (await chartAttr("loading")) === null && (await chartAttr("raw")) === "false" && to === END && to - from === 7 * 24 * HOUR;
-    };
-    await s.wait(drawn7d, 20000, "no 7-day view ending at the discharge");
+    await drawn(7 * 24 * HOUR);
+    assert.equal(await chartAttr("raw"), "false");
     const [from, to] = await chartRange();
     assert.equal(to - from, 7 * 24 * HOUR);
     assert.equal(await chartAttr("series"), String(HR));
@@ -173,6 +176,7 @@ try {
 
   await step("[past] the flowsheet: local hours (BST), hourly medians, the desaturation's alarm, blank hours in the gap", async () => {
     await click("trend-range-24h");
+    await drawn(24 * HOUR);
     // The nurse's entries are marked on the day's chart as nurse entries, apart from alarms and NEWS2 changes.
     await s.wait(async () => (await s.findElements(By.css('[data-testid="trend-mark"][data-kind="news2_entry"]'))).length === NEWS2_ENTRIES.length, 15000, "the nurse's NEWS2 entries are not marked");
     const entryMark = await s.findElement(By.css('[data-testid="trend-mark"][data-kind="news2_entry"]'));
