@@ -64,30 +64,16 @@ function tree(pid) {
   return out;
 }
 
-/** RSS (bytes) summed over the tree, and the names of its processes. */
+/** RSS (bytes) summed over the tree under `pid`, and the names of its
+ * processes; Xvfb and its wrappers are not the app and are left out. */
 function rss(pid) {
   let total = 0;
   const names = new Set();
   for (const p of tree(pid)) {
     try {
       const status = readFileSync(`/proc/${p}/status`, "utf8");
-      const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-      total += kb * 1024;
-      names.add(/Name:\s+(\S+)/.exec(status)?.[1]);
-    } catch {}
-  }
-  return { bytes: total, names: [...names].filter((n) => n && !/^(xvfb-run|Xvfb|sh|bash|xauth)$/.test(n)) };
-}
-
-/** Only the processes that are not Xvfb's: the app's own tree. */
-function appRss(rootPid) {
-  let total = 0;
-  const names = new Set();
-  for (const p of tree(rootPid)) {
-    try {
-      const status = readFileSync(`/proc/${p}/status`, "utf8");
       const name = /Name:\s+(\S+)/.exec(status)?.[1];
-      if (/^(xvfb-run|Xvfb|sh|bash|xauth)$/.test(name)) continue;
+      if (!name || /^(xvfb-run|Xvfb|sh|bash|xauth)$/.test(name)) continue;
       total += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
       names.add(name);
     } catch {}
@@ -164,7 +150,7 @@ async function run(label, cmd, cmdArgs, { dir, seconds, env }) {
       console.error(`${label} exited early (${child.exitCode}):\n${stderr}`);
       process.exit(1);
     }
-    const mem = cmd === "xvfb-run" ? appRss(child.pid) : rss(child.pid);
+    const mem = rss(child.pid);
     const db = dir ? join(dir, "vigil.db") : null;
     samples.push({
       wallS: (Date.now() - t0) / 1000,
