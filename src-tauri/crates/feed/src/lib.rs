@@ -37,6 +37,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 use vigil_core::auth::RemoteSession;
 use vigil_core::feed::{BedFilter, FeedCommand, FeedMessage, StationInfo, CENTRAL_ORIGIN, SCHEMA};
+use vigil_core::site::FeedSite;
 use vigil_core::view::WardUpdate;
 use vigil_core::Vigil;
 
@@ -72,6 +73,8 @@ pub enum FeedError {
     PlainNotLoopback(String),
     #[error("feed: give both a certificate and a key, or neither")]
     HalfTls,
+    #[error("site configuration: {0}")]
+    Site(String),
     #[error("feed: cannot read {what} {path}: {reason}")]
     Pem {
         what: &'static str,
@@ -143,6 +146,39 @@ impl FeedConfig {
     }
 }
 
+impl FeedConfig {
+    /// From a site's `feed` section (checked again: it may come from the command line),
+    /// the token from the variable it names.
+    pub fn from_site(site: &FeedSite) -> Result<FeedConfig, FeedError> {
+        site.check().map_err(FeedError::Site)?;
+        let mut c = FeedConfig::new(site.listen.clone(), token_from_env(&site.token_env), &site.token_env)?;
+        c.tls = match (&site.tls_cert, &site.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            (None, None) => None,
+            _ => return Err(FeedError::HalfTls),
+        };
+        if let Some(n) = &site.name {
+            c.station = n.trim().to_string();
+        }
+        Ok(c)
+    }
+}
+
+/// Starts the feed a site section (or `--feed`) asks for and says where on stderr, the
+/// line operators and tests read: `feed: listening on ws://127.0.0.1:PORT/feed`.
+pub async fn start_site(vigil: Arc<Vigil>, site: &FeedSite) -> Result<Feed, FeedError> {
+    let feed = Feed::start(vigil, FeedConfig::from_site(site)?).await?;
+    if !feed.tls {
+        eprintln!("feed: plain ws on loopback only (no certificate)");
+    }
+    eprintln!("feed: listening on {}", feed.url());
+    tracing::info!(url = %feed.url(), "feed: listening");
+    Ok(feed)
+}
+
 /// RFC 6750 b64token without `+ / =` (they would need escaping in a subprotocol name).
 fn token_ok(t: &str) -> bool {
     t.len() >= TOKEN_MIN && t.len() <= 512 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_~".contains(&b))
@@ -208,9 +244,6 @@ impl Feed {
             source,
         })?;
         let tls = acceptor.is_some();
-        if !tls {
-            tracing::warn!(%addr, "feed: plain ws on loopback only (no certificate)");
-        }
         let stats = Arc::new(FeedStats::default());
         let shared = Arc::new(Shared {
             vigil,
