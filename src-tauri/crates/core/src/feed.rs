@@ -64,7 +64,9 @@ pub enum FeedMessage {
 impl FeedMessage {
     pub fn seq(&self) -> u64 {
         match self {
-            FeedMessage::Snapshot { seq, .. } | FeedMessage::Update { seq, .. } | FeedMessage::Result { seq, .. } => *seq,
+            FeedMessage::Snapshot { seq, .. }
+            | FeedMessage::Update { seq, .. }
+            | FeedMessage::Result { seq, .. } => *seq,
         }
     }
 }
@@ -82,12 +84,25 @@ pub enum FeedCommand {
     /// Send a fresh snapshot (after a `seq` gap).
     Resync,
     /// Sign a user in for this connection only (never the bedside workstation's session).
-    SignIn { id: String, user: String, password: String },
-    SignOut { id: String },
+    SignIn {
+        id: String,
+        user: String,
+        password: String,
+    },
+    SignOut {
+        id: String,
+    },
     /// Acknowledge the alarms with these ids at `bed` (the ones the central station showed).
-    Acknowledge { id: String, bed: String, alarms: Vec<u64> },
+    Acknowledge {
+        id: String,
+        bed: String,
+        alarms: Vec<u64>,
+    },
     /// Pause alarm audio at `bed` (time-limited, IEC 60601-1-8 §6.8).
-    PauseAudio { id: String, bed: String },
+    PauseAudio {
+        id: String,
+        bed: String,
+    },
 }
 
 // No derived Debug: a sign-in carries a password.
@@ -188,7 +203,9 @@ mod tests {
 
     #[test]
     fn commands_read_as_documented() {
-        let c: FeedCommand = serde_json::from_str(r#"{"type":"acknowledge","id":"c1","bed":"bed-1","alarms":[12,13]}"#).unwrap();
+        let c: FeedCommand =
+            serde_json::from_str(r#"{"type":"acknowledge","id":"c1","bed":"bed-1","alarms":[12,13]}"#)
+                .unwrap();
         assert_eq!(
             c,
             FeedCommand::Acknowledge {
@@ -202,8 +219,10 @@ mod tests {
         assert!(serde_json::from_str::<FeedCommand>(r#"{"type":"resync"}"#).is_ok());
         assert!(serde_json::from_str::<FeedCommand>(r#"{"type":"discharge","bed":"bed-1"}"#).is_err());
         // A password never reaches a log through Debug.
-        let c: FeedCommand =
-            serde_json::from_str(r#"{"type":"sign_in","id":"c0","user":"nurse.kim","password":"secret-words-here"}"#).unwrap();
+        let c: FeedCommand = serde_json::from_str(
+            r#"{"type":"sign_in","id":"c0","user":"nurse.kim","password":"secret-words-here"}"#,
+        )
+        .unwrap();
         assert!(!format!("{c:?}").contains("secret"));
     }
 

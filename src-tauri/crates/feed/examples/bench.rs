@@ -65,8 +65,10 @@ fn pct(v: &mut [i64], p: f64) -> i64 {
 
 async fn client(url: String, samples: Samples) {
     let mut req = url.into_client_request().unwrap();
-    req.headers_mut()
-        .insert("Authorization", HeaderValue::from_str(&format!("Bearer {TOKEN}")).unwrap());
+    req.headers_mut().insert(
+        "Authorization",
+        HeaderValue::from_str(&format!("Bearer {TOKEN}")).unwrap(),
+    );
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("connect");
     while let Some(Ok(m)) = ws.next().await {
         let Message::Text(t) = m else { continue };
@@ -120,7 +122,15 @@ async fn main() {
     });
     let dir = tempfile::tempdir().unwrap();
     let mut gw = Command::new(&bin)
-        .args(["gateway", "--simulate", "stable", "--beds", &BEDS.to_string(), "--feed", "127.0.0.1:0"])
+        .args([
+            "gateway",
+            "--simulate",
+            "stable",
+            "--beds",
+            &BEDS.to_string(),
+            "--feed",
+            "127.0.0.1:0",
+        ])
         .args(["--status-every", "3600", "--data-dir"])
         .arg(dir.path())
         .env("VIGIL_PASSPHRASE", "bench-feed-passphrase")
@@ -139,7 +149,9 @@ async fn main() {
             }
         }
     });
-    let url = rx.recv_timeout(Duration::from_secs(120)).expect("the gateway's feed address");
+    let url = rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the gateway's feed address");
     println!("feed benchmark: {BEDS} beds at their natural rates (1 Hz), vigil gateway {bin}, {url}");
     println!("latency = reading measured → client parsed its update (includes the 250 ms batching)");
 
@@ -149,19 +161,32 @@ async fn main() {
     c1.abort();
 
     let many: Vec<Samples> = (0..CLIENTS).map(|_| Samples::default()).collect();
-    let tasks: Vec<_> = many.iter().map(|s| tokio::spawn(client(url.clone(), s.clone()))).collect();
+    let tasks: Vec<_> = many
+        .iter()
+        .map(|s| tokio::spawn(client(url.clone(), s.clone())))
+        .collect();
     phase(&format!("{BEDS} beds → {CLIENTS} clients"), pid, &many).await;
 
     // One client that never reads: a tiny receive window, handshake, then silence.
     let sock = tokio::net::TcpSocket::new_v4().unwrap();
     sock.set_recv_buffer_size(2048).unwrap();
-    let addr = url.trim_start_matches("ws://").trim_end_matches("/feed").to_string();
+    let addr = url
+        .trim_start_matches("ws://")
+        .trim_end_matches("/feed")
+        .to_string();
     let tcp = sock.connect(addr.parse().unwrap()).await.unwrap();
     let mut req = url.clone().into_client_request().unwrap();
-    req.headers_mut()
-        .insert("Authorization", HeaderValue::from_str(&format!("Bearer {TOKEN}")).unwrap());
+    req.headers_mut().insert(
+        "Authorization",
+        HeaderValue::from_str(&format!("Bearer {TOKEN}")).unwrap(),
+    );
     let (stalled, _) = tokio_tungstenite::client_async(req, tcp).await.unwrap();
-    phase(&format!("{BEDS} beds → {CLIENTS} clients + 1 stalled"), pid, &many).await;
+    phase(
+        &format!("{BEDS} beds → {CLIENTS} clients + 1 stalled"),
+        pid,
+        &many,
+    )
+    .await;
     drop(stalled);
     for t in tasks {
         t.abort();

@@ -49,6 +49,8 @@ pub const SUBPROTOCOL: &str = "vigil.feed.v1";
 pub const TOKEN_ENV: &str = "VIGIL_FEED_TOKEN";
 /// A token shorter than this is refused at start: it could be guessed.
 pub const TOKEN_MIN: usize = 16;
+/// Connections served at once (a ward's central stations and engines, with room to spare).
+pub const MAX_CLIENTS: u64 = 64;
 /// A client's queue, in messages.
 pub const QUEUE: usize = 64;
 /// A socket that takes nothing for this long is closed as too slow.
@@ -114,6 +116,8 @@ pub struct FeedConfig {
     /// The kernel's send buffer per client socket (None: the system's). Tests shrink it
     /// to make a stalled client fill up quickly.
     pub send_buffer: Option<u32>,
+    /// Connections served at once; more are refused with HTTP 503 before the upgrade.
+    pub max_clients: u64,
 }
 
 impl std::fmt::Debug for FeedConfig {
@@ -128,8 +132,14 @@ impl std::fmt::Debug for FeedConfig {
 
 impl FeedConfig {
     /// Defaults for `listen` with `token` (from `token_source`, named in errors).
-    pub fn new(listen: impl Into<String>, token: Option<String>, token_source: &str) -> Result<FeedConfig, FeedError> {
-        let token = token.filter(|t| !t.is_empty()).ok_or_else(|| FeedError::NoToken(token_source.into()))?;
+    pub fn new(
+        listen: impl Into<String>,
+        token: Option<String>,
+        token_source: &str,
+    ) -> Result<FeedConfig, FeedError> {
+        let token = token
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| FeedError::NoToken(token_source.into()))?;
         if !token_ok(&token) {
             return Err(FeedError::BadToken(token_source.into()));
         }
@@ -142,6 +152,7 @@ impl FeedConfig {
             stall_timeout: STALL_TIMEOUT,
             every: EVERY,
             send_buffer: None,
+            max_clients: MAX_CLIENTS,
         })
     }
 }
@@ -151,7 +162,11 @@ impl FeedConfig {
     /// the token from the variable it names.
     pub fn from_site(site: &FeedSite) -> Result<FeedConfig, FeedError> {
         site.check().map_err(FeedError::Site)?;
-        let mut c = FeedConfig::new(site.listen.clone(), token_from_env(&site.token_env), &site.token_env)?;
+        let mut c = FeedConfig::new(
+            site.listen.clone(),
+            token_from_env(&site.token_env),
+            &site.token_env,
+        )?;
         c.tls = match (&site.tls_cert, &site.tls_key) {
             (Some(cert), Some(key)) => Some(TlsFiles {
                 cert: cert.clone(),
@@ -181,7 +196,10 @@ pub async fn start_site(vigil: Arc<Vigil>, site: &FeedSite) -> Result<Feed, Feed
 
 /// RFC 6750 b64token without `+ / =` (they would need escaping in a subprotocol name).
 fn token_ok(t: &str) -> bool {
-    t.len() >= TOKEN_MIN && t.len() <= 512 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_~".contains(&b))
+    t.len() >= TOKEN_MIN
+        && t.len() <= 512
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-_~".contains(&b))
 }
 
 fn hostname() -> String {
@@ -225,7 +243,9 @@ impl Feed {
             .await
             .map_err(|_| FeedError::BadListen(cfg.listen.clone()))?
             .collect();
-        let first = *addrs.first().ok_or_else(|| FeedError::BadListen(cfg.listen.clone()))?;
+        let first = *addrs
+            .first()
+            .ok_or_else(|| FeedError::BadListen(cfg.listen.clone()))?;
         let acceptor = match &cfg.tls {
             Some(files) => Some(tokio_rustls::TlsAcceptor::from(Arc::new(server_tls(files)?))),
             None => {
@@ -251,7 +271,12 @@ impl Feed {
             stats: stats.clone(),
         });
         let task = tokio::spawn(accept_loop(listener, acceptor, shared));
-        Ok(Feed { addr, tls, stats, task })
+        Ok(Feed {
+            addr,
+            tls,
+            stats,
+            task,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -298,10 +323,11 @@ fn server_tls(files: &TlsFiles) -> Result<rustls::ServerConfig, FeedError> {
         });
     }
     let key = PrivateKeyDer::from_pem_file(&files.key).map_err(pem_err("key", &files.key))?;
-    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)?;
+    let mut cfg =
+        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)?;
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(cfg)
 }
@@ -312,7 +338,11 @@ struct Shared {
     stats: Arc<FeedStats>,
 }
 
-async fn accept_loop(listener: TcpListener, acceptor: Option<tokio_rustls::TlsAcceptor>, shared: Arc<Shared>) {
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    shared: Arc<Shared>,
+) {
     let cancel = shared.vigil.cancel_token();
     let mut conns = tokio::task::JoinSet::new();
     loop {
@@ -363,14 +393,22 @@ struct Accepted {
 /// with an HTTP status and no WebSocket (so no data).
 // The error type is tungstenite's handshake callback signature, not ours to shrink.
 #[allow(clippy::result_large_err)]
-fn check_request(req: &Request, mut resp: Response, token: &str, out: &mut Option<Accepted>) -> Result<Response, ErrorResponse> {
+fn check_request(
+    req: &Request,
+    mut resp: Response,
+    token: &str,
+    full: bool,
+    out: &mut Option<Accepted>,
+) -> Result<Response, ErrorResponse> {
     let refuse = |status: StatusCode, text: &str| {
         let mut r = ErrorResponse::new(Some(text.to_string()));
         *r.status_mut() = status;
         if status == StatusCode::UNAUTHORIZED {
             // RFC 6750 §3.
-            r.headers_mut()
-                .insert("WWW-Authenticate", HeaderValue::from_static("Bearer realm=\"vigil-feed\""));
+            r.headers_mut().insert(
+                "WWW-Authenticate",
+                HeaderValue::from_static("Bearer realm=\"vigil-feed\""),
+            );
         }
         r
     };
@@ -394,7 +432,15 @@ fn check_request(req: &Request, mut resp: Response, token: &str, out: &mut Optio
         .or_else(|| protocols.iter().find_map(|p| p.strip_prefix("bearer.")));
     match bearer {
         Some(t) if same(t.as_bytes(), token.as_bytes()) => {}
-        _ => return Err(refuse(StatusCode::UNAUTHORIZED, "unauthorized: a valid feed token is needed")),
+        _ => {
+            return Err(refuse(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized: a valid feed token is needed",
+            ))
+        }
+    }
+    if full {
+        return Err(refuse(StatusCode::SERVICE_UNAVAILABLE, "too many feed clients"));
     }
     if protocols.contains(&SUBPROTOCOL) {
         // RFC 6455 §4.2.2: the server selects one of the offered subprotocols (never the
@@ -413,7 +459,11 @@ fn check_request(req: &Request, mut resp: Response, token: &str, out: &mut Optio
 fn same(a: &[u8], b: &[u8]) -> bool {
     let da = ring::digest::digest(&ring::digest::SHA256, a);
     let db = ring::digest::digest(&ring::digest::SHA256, b);
-    da.as_ref().iter().zip(db.as_ref()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    da.as_ref()
+        .iter()
+        .zip(db.as_ref())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }
 
 /// A message waiting for its connection's writer (its `seq` is given when written).
@@ -472,12 +522,13 @@ where
 {
     let mut accepted = None;
     let token = shared.cfg.token.clone();
+    let full = shared.stats.connected.load(Ordering::Relaxed) >= shared.cfg.max_clients;
     let ws_cfg = WebSocketConfig::default()
         .max_message_size(Some(MAX_CLIENT_MESSAGE))
         .max_frame_size(Some(MAX_CLIENT_MESSAGE));
     let handshake = tokio_tungstenite::accept_hdr_async_with_config(
         stream,
-        |req: &Request, resp: Response| check_request(req, resp, &token, &mut accepted),
+        |req: &Request, resp: Response| check_request(req, resp, &token, full, &mut accepted),
         Some(ws_cfg),
     );
     let ws = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
@@ -508,7 +559,12 @@ where
     // Subscribed before the first snapshot is taken (by the writer): nothing falls between.
     let rx = shared.vigil.subscribe();
     let stream_task = {
-        let (v, c, st, every) = (shared.vigil.clone(), conn.clone(), stats.clone(), shared.cfg.every);
+        let (v, c, st, every) = (
+            shared.vigil.clone(),
+            conn.clone(),
+            stats.clone(),
+            shared.cfg.every,
+        );
         tokio::spawn(async move {
             v.stream_updates(rx, every, |u| {
                 if c.closed.load(Ordering::Relaxed) {
@@ -520,10 +576,14 @@ where
             .await
         })
     };
-    let (sink, source) = ws.split();
+    let (mut sink, source) = ws.split();
     let stop = CancellationToken::new();
     let reader = tokio::spawn(read_commands(source, conn.clone(), shared.clone(), stop.clone()));
-    let why = write_messages(sink, &conn, &shared, &stop).await;
+    let why = write_messages(&mut sink, &conn, &shared, &stop).await;
+    if why == "client closed" {
+        // Completes the closing handshake the client began (RFC 6455 §5.5.1).
+        let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+    }
     conn.closed.store(true, Ordering::Relaxed);
     stop.cancel();
     stream_task.abort();
@@ -536,7 +596,12 @@ where
 }
 
 /// Writes queued messages in order with their `seq`; returns why it stopped.
-async fn write_messages<K>(mut sink: K, conn: &Conn, shared: &Shared, stop: &CancellationToken) -> &'static str
+async fn write_messages<K>(
+    sink: &mut K,
+    conn: &Conn,
+    shared: &Shared,
+    stop: &CancellationToken,
+) -> &'static str
 where
     K: futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
 {
@@ -641,7 +706,11 @@ where
         let text = match msg {
             Some(Ok(Message::Text(t))) => t,
             Some(Ok(Message::Binary(_))) => {
-                conn.push(answer(None, Err("binary messages are not understood: send JSON text".into()), None));
+                conn.push(answer(
+                    None,
+                    Err("binary messages are not understood: send JSON text".into()),
+                    None,
+                ));
                 continue;
             }
             Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
@@ -665,7 +734,11 @@ where
                 // serde's message names the field or variant, not the values sent.
                 let id = serde_json::from_str::<serde_json::Value>(text.as_str())
                     .ok()
-                    .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(|s| s.chars().take(64).collect()));
+                    .and_then(|v| {
+                        v.get("id")
+                            .and_then(|i| i.as_str())
+                            .map(|s| s.chars().take(64).collect())
+                    });
                 conn.push(answer(id, Err(format!("message not understood: {e}")), None));
                 continue;
             }
@@ -755,7 +828,10 @@ async fn run_command(cmd: FeedCommand, conn: &Conn, shared: &Shared) {
 
 /// The token from environment variable `var` (trimmed; empty counts as absent).
 pub fn token_from_env(var: &str) -> Option<String> {
-    std::env::var(var).ok().map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
+    std::env::var(var)
+        .ok()
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
 }
 
 #[cfg(test)]
@@ -767,7 +843,10 @@ mod tests {
         assert!(token_ok("abcdefghijklmnop"));
         assert!(!token_ok("short"));
         assert!(!token_ok("abcdefghijklmnop+/="));
-        assert!(matches!(FeedConfig::new("127.0.0.1:0", None, TOKEN_ENV), Err(FeedError::NoToken(_))));
+        assert!(matches!(
+            FeedConfig::new("127.0.0.1:0", None, TOKEN_ENV),
+            Err(FeedError::NoToken(_))
+        ));
     }
 
     #[test]

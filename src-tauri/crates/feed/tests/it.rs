@@ -69,8 +69,10 @@ impl Rig {
 
     async fn connect(&self, query: &str) -> Ws {
         let mut req = self.url(query).into_client_request().unwrap();
-        req.headers_mut()
-            .insert("Authorization", HeaderValue::from_str(&format!("Bearer {TOKEN}")).unwrap());
+        req.headers_mut().insert(
+            "Authorization",
+            HeaderValue::from_str(&format!("Bearer {TOKEN}")).unwrap(),
+        );
         tokio_tungstenite::connect_async(req).await.expect("connect").0
     }
 
@@ -145,7 +147,10 @@ async fn a_client_gets_a_snapshot_then_live_updates_numbered_without_gaps() {
     while t0.elapsed() < Duration::from_secs(3) {
         let m = next(&mut ws).await;
         assert_eq!(m["type"], "update");
-        assert!(m["update"]["now_ms"].as_i64().unwrap() > 0, "heartbeat carries the core's time");
+        assert!(
+            m["update"]["now_ms"].as_i64().unwrap() > 0,
+            "heartbeat carries the core's time"
+        );
         readings += m["update"]["readings"].as_array().unwrap().len();
         seen.push(m["seq"].as_u64().unwrap());
     }
@@ -163,7 +168,14 @@ async fn a_client_sees_only_the_beds_it_chose() {
     let snap = next(&mut ws).await;
     assert_eq!(beds_of(&snap), ["bed-2"]);
     for key in ["devices", "latest", "alarms"] {
-        assert!(snap["ward"][key].as_array().unwrap().iter().all(|x| x["bed"] == "bed-2"), "{key}");
+        assert!(
+            snap["ward"][key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|x| x["bed"] == "bed-2"),
+            "{key}"
+        );
     }
     let mut n = 0;
     for _ in 0..8 {
@@ -201,12 +213,18 @@ async fn reconnecting_or_resyncing_gives_a_fresh_snapshot() {
     let mut seen = vec![];
     let s = until(&mut ws, "snapshot", &mut seen).await;
     assert!(s["seq"].as_u64().unwrap() > 5);
-    assert!(s["ward"]["now_ms"].as_i64() > a["ward"]["now_ms"].as_i64(), "a fresh snapshot, not the first one");
+    assert!(
+        s["ward"]["now_ms"].as_i64() > a["ward"]["now_ms"].as_i64(),
+        "a fresh snapshot, not the first one"
+    );
     ws.close(None).await.unwrap();
     // A new connection starts again at 1 with the values as they are now.
     let mut ws = r.connect("").await;
     let b = next(&mut ws).await;
-    assert_eq!((b["type"].as_str(), b["seq"].as_u64()), (Some("snapshot"), Some(1)));
+    assert_eq!(
+        (b["type"].as_str(), b["seq"].as_u64()),
+        (Some("snapshot"), Some(1))
+    );
     assert!(b["ward"]["now_ms"].as_i64() >= s["ward"]["now_ms"].as_i64());
     r.stop().await;
 }
@@ -227,20 +245,38 @@ async fn no_data_without_the_token() {
     assert_eq!(refused_status(e), 401);
     // A wrong one, as a header and as a browser's subprotocol.
     let mut req = r.url("").into_client_request().unwrap();
-    req.headers_mut()
-        .insert("Authorization", HeaderValue::from_static("Bearer test-feed-token-0123456780"));
-    assert_eq!(refused_status(tokio_tungstenite::connect_async(req).await.unwrap_err()), 401);
+    req.headers_mut().insert(
+        "Authorization",
+        HeaderValue::from_static("Bearer test-feed-token-0123456780"),
+    );
+    assert_eq!(
+        refused_status(tokio_tungstenite::connect_async(req).await.unwrap_err()),
+        401
+    );
     let mut req = r.url("").into_client_request().unwrap();
     req.headers_mut().insert(
         "Sec-WebSocket-Protocol",
         HeaderValue::from_static("vigil.feed.v1, bearer.wrong-token-0123456789"),
     );
-    assert_eq!(refused_status(tokio_tungstenite::connect_async(req).await.unwrap_err()), 401);
+    assert_eq!(
+        refused_status(tokio_tungstenite::connect_async(req).await.unwrap_err()),
+        401
+    );
     // Another path.
-    let mut req = r.feed.url().replace("/feed", "/other").into_client_request().unwrap();
-    req.headers_mut()
-        .insert("Authorization", HeaderValue::from_str(&format!("Bearer {TOKEN}")).unwrap());
-    assert_eq!(refused_status(tokio_tungstenite::connect_async(req).await.unwrap_err()), 404);
+    let mut req = r
+        .feed
+        .url()
+        .replace("/feed", "/other")
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert(
+        "Authorization",
+        HeaderValue::from_str(&format!("Bearer {TOKEN}")).unwrap(),
+    );
+    assert_eq!(
+        refused_status(tokio_tungstenite::connect_async(req).await.unwrap_err()),
+        404
+    );
     // A browser's way in: the token as a subprotocol, answered with the feed's own.
     let mut req = r.url("").into_client_request().unwrap();
     req.headers_mut().insert(
@@ -251,6 +287,30 @@ async fn no_data_without_the_token() {
     assert_eq!(resp.headers()["Sec-WebSocket-Protocol"], "vigil.feed.v1");
     assert_eq!(next(&mut ws).await["type"], "snapshot");
     assert_eq!(r.feed.stats().refused.load(Ordering::Relaxed), 4);
+    ws.close(None).await.unwrap();
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_beyond_the_limit_are_refused_before_the_upgrade() {
+    let r = rig(|c| c.max_clients = 2).await;
+    let mut a = r.connect("").await;
+    let mut b = r.connect("").await;
+    assert_eq!(next(&mut a).await["type"], "snapshot");
+    assert_eq!(next(&mut b).await["type"], "snapshot");
+    let mut req = r.url("").into_client_request().unwrap();
+    req.headers_mut()
+        .insert("Authorization", HeaderValue::from_str(&format!("Bearer {TOKEN}")).unwrap());
+    assert_eq!(refused_status(tokio_tungstenite::connect_async(req).await.unwrap_err()), 503);
+    // One leaves (closing handshake completed): there is room again.
+    a.close(None).await.unwrap();
+    let t0 = Instant::now();
+    while r.feed.stats().connected.load(Ordering::Relaxed) > 1 {
+        assert!(t0.elapsed() < Duration::from_secs(3), "the closed client is let go");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut c = r.connect("").await;
+    assert_eq!(next(&mut c).await["type"], "snapshot");
     r.stop().await;
 }
 
@@ -282,7 +342,11 @@ fn openssl(dir: &Path, args: &str) {
         .current_dir(dir)
         .output()
         .expect("run the `openssl` command-line tool (Debian package openssl)");
-    assert!(out.status.success(), "openssl {args}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "openssl {args}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -303,8 +367,14 @@ async fn wss_with_the_site_certificate() {
     )
     .unwrap();
     let ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
-    openssl(d, &format!("req -x509 -config ca.cnf {ec} -keyout ca.key -out ca.pem -days 2"));
-    openssl(d, &format!("req -new -config srv.cnf {ec} -keyout srv.key -out srv.csr"));
+    openssl(
+        d,
+        &format!("req -x509 -config ca.cnf {ec} -keyout ca.key -out ca.pem -days 2"),
+    );
+    openssl(
+        d,
+        &format!("req -new -config srv.cnf {ec} -keyout srv.key -out srv.csr"),
+    );
     openssl(
         d,
         "x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -set_serial 2 -days 2 -extfile srv.cnf -extensions v3 -out srv.pem",
@@ -324,14 +394,17 @@ async fn wss_with_the_site_certificate() {
     for c in rustls_pki_types::CertificateDer::pem_file_iter(d.join("ca.pem")).unwrap() {
         roots.add(c.unwrap()).unwrap();
     }
-    let client = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let client =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
     let mut req = r.url("").into_client_request().unwrap();
-    req.headers_mut()
-        .insert("Authorization", HeaderValue::from_str(&format!("Bearer {TOKEN}")).unwrap());
+    req.headers_mut().insert(
+        "Authorization",
+        HeaderValue::from_str(&format!("Bearer {TOKEN}")).unwrap(),
+    );
     let (mut ws, _) = tokio_tungstenite::connect_async_tls_with_config(
         req,
         None,
@@ -343,14 +416,17 @@ async fn wss_with_the_site_certificate() {
     assert_eq!(next(&mut ws).await["type"], "snapshot");
     assert_eq!(next(&mut ws).await["type"], "update");
     // A client that does not trust the certificate gets no connection.
-    let untrusting = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth();
+    let untrusting =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
     let mut req = r.url("").into_client_request().unwrap();
-    req.headers_mut()
-        .insert("Authorization", HeaderValue::from_str(&format!("Bearer {TOKEN}")).unwrap());
+    req.headers_mut().insert(
+        "Authorization",
+        HeaderValue::from_str(&format!("Bearer {TOKEN}")).unwrap(),
+    );
     assert!(tokio_tungstenite::connect_async_tls_with_config(
         req,
         None,
@@ -378,9 +454,13 @@ async fn a_stalled_client_never_delays_another_and_is_closed_as_too_slow() {
     sock.set_recv_buffer_size(2048).unwrap();
     let tcp = sock.connect(r.feed.local_addr()).await.unwrap();
     let mut req = r.url("").into_client_request().unwrap();
-    req.headers_mut()
-        .insert("Authorization", HeaderValue::from_str(&format!("Bearer {TOKEN}")).unwrap());
-    let (stalled, _) = tokio_tungstenite::client_async(req, MaybeTlsStream::Plain(tcp)).await.unwrap();
+    req.headers_mut().insert(
+        "Authorization",
+        HeaderValue::from_str(&format!("Bearer {TOKEN}")).unwrap(),
+    );
+    let (stalled, _) = tokio_tungstenite::client_async(req, MaybeTlsStream::Plain(tcp))
+        .await
+        .unwrap();
 
     // Cadence 250 ms; allowed: +500 ms over it.
     const BOUND: Duration = Duration::from_millis(750);
@@ -397,11 +477,25 @@ async fn a_stalled_client_never_delays_another_and_is_closed_as_too_slow() {
     }
     assert_consecutive(&seen);
     eprintln!("worst gap between the good client's messages beside a stalled client: {worst:?}");
-    assert!(worst <= BOUND, "the good client waited {worst:?} between messages (bound {BOUND:?})");
+    assert!(
+        worst <= BOUND,
+        "the good client waited {worst:?} between messages (bound {BOUND:?})"
+    );
     let stats = r.feed.stats();
-    assert_eq!(stats.too_slow.load(Ordering::Relaxed), 1, "the stalled client was closed as too slow");
-    assert!(stats.overflows.load(Ordering::Relaxed) >= 1, "its queue was replaced by a snapshot");
-    assert_eq!(stats.connected.load(Ordering::Relaxed), 1, "only the good client is left");
+    assert_eq!(
+        stats.too_slow.load(Ordering::Relaxed),
+        1,
+        "the stalled client was closed as too slow"
+    );
+    assert!(
+        stats.overflows.load(Ordering::Relaxed) >= 1,
+        "its queue was replaced by a snapshot"
+    );
+    assert_eq!(
+        stats.connected.load(Ordering::Relaxed),
+        1,
+        "only the good client is left"
+    );
     drop(stalled);
     r.stop().await;
 }
@@ -410,7 +504,9 @@ async fn a_stalled_client_never_delays_another_and_is_closed_as_too_slow() {
 async fn acknowledge_from_the_central_station_reaches_the_bedside_under_the_users_own_session() {
     let r = rig(|_| {}).await;
     let v = &r.vigil;
-    auth::add_user(v.store(), "nurse.kim", Role::Nurse, PW).await.unwrap();
+    auth::add_user(v.store(), "nurse.kim", Role::Nurse, PW)
+        .await
+        .unwrap();
     v.admit(AdmitRequest {
         bed: "bed-1".into(),
         display_name: "Centra Stationsson".into(),
@@ -428,7 +524,10 @@ async fn acknowledge_from_the_central_station_reaches_the_bedside_under_the_user
     let snap = until(&mut ws, "snapshot", &mut seen).await;
     // The token shows numerics and alarms, never who the patient is.
     let adm = &snap["ward"]["beds"][0]["admission"];
-    assert_eq!((adm["display_name"].as_str(), adm["mrn"].as_str()), (Some(""), Some("")));
+    assert_eq!(
+        (adm["display_name"].as_str(), adm["mrn"].as_str()),
+        (Some(""), Some(""))
+    );
     let ids: Vec<u64> = snap["ward"]["alarms"][0]["active"]
         .as_array()
         .unwrap()
@@ -438,26 +537,53 @@ async fn acknowledge_from_the_central_station_reaches_the_bedside_under_the_user
     assert!(!ids.is_empty(), "bed-1 shows an alarm");
 
     // Without a signed-in connection: refused, readable.
-    send(&mut ws, json!({"type": "acknowledge", "id": "c1", "bed": "bed-1", "alarms": ids})).await;
+    send(
+        &mut ws,
+        json!({"type": "acknowledge", "id": "c1", "bed": "bed-1", "alarms": ids}),
+    )
+    .await;
     let res = until(&mut ws, "result", &mut seen).await;
-    assert_eq!((res["request"].as_str(), res["ok"].as_bool()), (Some("c1"), Some(false)));
-    assert!(res["error"].as_str().unwrap().contains("sign in at the central station first"), "{res}");
+    assert_eq!(
+        (res["request"].as_str(), res["ok"].as_bool()),
+        (Some("c1"), Some(false))
+    );
+    assert!(
+        res["error"]
+            .as_str()
+            .unwrap()
+            .contains("sign in at the central station first"),
+        "{res}"
+    );
     // Bad JSON: answered, the connection stays.
     ws.send(Message::text("{not json")).await.unwrap();
     let res = until(&mut ws, "result", &mut seen).await;
-    assert_eq!((res["ok"].as_bool(), res["request"].as_str()), (Some(false), None));
+    assert_eq!(
+        (res["ok"].as_bool(), res["request"].as_str()),
+        (Some(false), None)
+    );
     assert!(res["error"].as_str().unwrap().contains("not understood"), "{res}");
     send(&mut ws, json!({"type": "discharge", "id": "c9", "bed": "bed-1"})).await;
     let res = until(&mut ws, "result", &mut seen).await;
-    assert_eq!((res["ok"].as_bool(), res["request"].as_str()), (Some(false), Some("c9")));
+    assert_eq!(
+        (res["ok"].as_bool(), res["request"].as_str()),
+        (Some(false), Some("c9"))
+    );
     // A wrong password.
-    send(&mut ws, json!({"type": "sign_in", "id": "c2", "user": "nurse.kim", "password": "not the password at all"})).await;
+    send(
+        &mut ws,
+        json!({"type": "sign_in", "id": "c2", "user": "nurse.kim", "password": "not the password at all"}),
+    )
+    .await;
     let res = until(&mut ws, "result", &mut seen).await;
     assert_eq!(res["ok"], false);
 
     // Rate-limited after the failure: wait it out (1 s).
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    send(&mut ws, json!({"type": "sign_in", "id": "c3", "user": "nurse.kim", "password": PW})).await;
+    send(
+        &mut ws,
+        json!({"type": "sign_in", "id": "c3", "user": "nurse.kim", "password": PW}),
+    )
+    .await;
     let res = until(&mut ws, "result", &mut seen).await;
     assert_eq!(res["ok"], true, "{res}");
     assert_eq!(res["session"]["user"], "nurse.kim");
@@ -465,13 +591,29 @@ async fn acknowledge_from_the_central_station_reaches_the_bedside_under_the_user
     assert!(v.session().is_none(), "the workstation's session is untouched");
     // Signed in with a role that may see patients: the next snapshot names them.
     let snap = until(&mut ws, "snapshot", &mut seen).await;
-    assert_eq!(snap["ward"]["beds"][0]["admission"]["display_name"], "Centra Stationsson");
+    assert_eq!(
+        snap["ward"]["beds"][0]["admission"]["display_name"],
+        "Centra Stationsson"
+    );
 
-    send(&mut ws, json!({"type": "acknowledge", "id": "c4", "bed": "bed-1", "alarms": ids})).await;
+    send(
+        &mut ws,
+        json!({"type": "acknowledge", "id": "c4", "bed": "bed-1", "alarms": ids}),
+    )
+    .await;
     let res = until(&mut ws, "result", &mut seen).await;
-    assert_eq!((res["ok"].as_bool(), res["acknowledged"].as_u64()), (Some(true), Some(ids.len() as u64)), "{res}");
+    assert_eq!(
+        (res["ok"].as_bool(), res["acknowledged"].as_u64()),
+        (Some(true), Some(ids.len() as u64)),
+        "{res}"
+    );
     // The bedside shows who, from where.
-    let bed1 = v.snapshot().alarms.into_iter().find(|a| a.bed == "bed-1").unwrap();
+    let bed1 = v
+        .snapshot()
+        .alarms
+        .into_iter()
+        .find(|a| a.bed == "bed-1")
+        .unwrap();
     for a in bed1.active.iter().filter(|a| ids.contains(&a.id)) {
         assert!(a.acknowledged);
         assert_eq!(a.acknowledged_by.as_deref(), Some("nurse.kim (central)"));
@@ -491,9 +633,16 @@ async fn acknowledge_from_the_central_station_reaches_the_bedside_under_the_user
         if acked {
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(3), "the acknowledgement comes back to the central station");
+        assert!(
+            t0.elapsed() < Duration::from_secs(3),
+            "the acknowledgement comes back to the central station"
+        );
     }
-    send(&mut ws, json!({"type": "pause_audio", "id": "c5", "bed": "bed-1"})).await;
+    send(
+        &mut ws,
+        json!({"type": "pause_audio", "id": "c5", "bed": "bed-1"}),
+    )
+    .await;
     let res = until(&mut ws, "result", &mut seen).await;
     assert_eq!(res["ok"], true, "{res}");
     send(&mut ws, json!({"type": "sign_out", "id": "c6"})).await;
@@ -504,9 +653,12 @@ async fn acknowledge_from_the_central_station_reaches_the_bedside_under_the_user
 
     let dir = r.stop().await;
     // The signed audit trail on the bedside records the central user's actions.
-    let store = Store::open(&dir.path().join("vigil.db"), &KeySource::passphrase("feed-test-passphrase", "test"))
-        .await
-        .unwrap();
+    let store = Store::open(
+        &dir.path().join("vigil.db"),
+        &KeySource::passphrase("feed-test-passphrase", "test"),
+    )
+    .await
+    .unwrap();
     let trail = store.audit_entries(None, None).await.unwrap();
     let has = |actor: &str, action: &str, outcome: Outcome| {
         trail
@@ -516,9 +668,16 @@ async fn acknowledge_from_the_central_station_reaches_the_bedside_under_the_user
     assert!(has("nurse.kim (central)", "sign_in", Outcome::Success));
     assert!(has("nurse.kim (central)", "acknowledge", Outcome::Success));
     assert!(has("nurse.kim (central)", "pause_audio", Outcome::Success));
-    assert!(has("nurse.kim", "sign_in", Outcome::Failed), "the wrong password is recorded too");
+    assert!(
+        has("nurse.kim", "sign_in", Outcome::Failed),
+        "the wrong password is recorded too"
+    );
     let log = store
-        .alarm_log(Some("bed-1"), Utc::now() - chrono::Duration::days(1), Utc::now() + chrono::Duration::days(1))
+        .alarm_log(
+            Some("bed-1"),
+            Utc::now() - chrono::Duration::days(1),
+            Utc::now() + chrono::Duration::days(1),
+        )
         .await
         .unwrap();
     assert!(
