@@ -686,3 +686,31 @@ async fn acknowledge_from_the_central_station_reaches_the_bedside_under_the_user
     );
     store.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_central_user_may_do_only_what_their_role_allows() {
+    let r = rig(|_| {}).await;
+    let v = &r.vigil;
+    auth::add_user(v.store(), "viewer.lee", Role::Viewer, PW).await.unwrap();
+    auth::add_user(v.store(), "admin.ops", Role::Admin, PW).await.unwrap();
+    v.report_audio(false).await;
+    let mut ws = r.connect("?beds=bed-2").await;
+    let mut seen = Vec::new();
+    let snap = until(&mut ws, "snapshot", &mut seen).await;
+    let id = snap["ward"]["alarms"][0]["active"][0]["id"].as_u64().unwrap();
+    for user in ["viewer.lee", "admin.ops"] {
+        send(&mut ws, json!({"type": "sign_in", "id": "s", "user": user, "password": PW})).await;
+        assert_eq!(until(&mut ws, "result", &mut seen).await["ok"], true);
+        send(&mut ws, json!({"type": "acknowledge", "id": "a", "bed": "bed-2", "alarms": [id]})).await;
+        let res = until(&mut ws, "result", &mut seen).await;
+        assert_eq!(res["ok"], false, "{user}: {res}");
+        assert!(res["error"].as_str().unwrap().contains("acknowledge"), "{user}: {res}");
+        send(&mut ws, json!({"type": "pause_audio", "id": "p", "bed": "bed-2"})).await;
+        assert_eq!(until(&mut ws, "result", &mut seen).await["ok"], false, "{user}");
+    }
+    let bed2 = v.snapshot().alarms.into_iter().find(|a| a.bed == "bed-2").unwrap();
+    assert!(bed2.active.iter().all(|a| !a.acknowledged), "nothing was acknowledged");
+    assert_consecutive(&seen);
+    ws.close(None).await.unwrap();
+    r.stop().await;
+}
