@@ -257,22 +257,23 @@ impl Vigil {
         self.recorded(a, r)
     }
 
-    /// The ward for a remote connection: patient identity blanked unless its session
-    /// may see it (one audit record per admission shown, like the screen's).
-    pub fn snapshot_for_remote(&self, s: Option<&RemoteSession>) -> WardSnapshot {
-        let mut snap = self.snapshot();
+    /// The ward for a remote connection, only the beds it chose: patient identity blanked
+    /// unless its session may see it (then one audit record per admission shown, like the
+    /// screen's).
+    pub fn snapshot_for_remote(&self, s: Option<&RemoteSession>, beds: &crate::feed::BedFilter) -> WardSnapshot {
+        let mut snap = beds.snapshot(self.snapshot());
         match s.filter(|s| s.may(Action::ViewPatient)) {
             Some(s) => {
                 for a in snap.beds.iter().filter_map(|b| b.admission.as_ref()) {
-                    let _ = self.auth.authorize_remote(s, Action::ViewPatient, Some(&a.id)).map(|actor| {
+                    if let Ok(actor) = self.auth.authorize_remote(s, Action::ViewPatient, Some(&a.id)) {
                         self.auth.record_action(
                             &actor,
                             Action::ViewPatient.as_str(),
                             Some(&a.id),
                             vigil_store::Outcome::Success,
                             Some(s.origin().to_string()),
-                        )
-                    });
+                        );
+                    }
                 }
             }
             None => {

@@ -672,7 +672,7 @@ fn build(out: Out, seq: u64, conn: &Conn, shared: &Shared) -> FeedMessage {
                 name: shared.cfg.station.clone(),
                 version: shared.vigil.info().version.to_string(),
             },
-            ward: filter.snapshot(shared.vigil.snapshot_for_remote(session.as_ref())),
+            ward: shared.vigil.snapshot_for_remote(session.as_ref(), &filter),
         },
         Out::Update(u) => FeedMessage::Update {
             seq,

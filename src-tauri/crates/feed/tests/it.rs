@@ -669,6 +669,10 @@ async fn acknowledge_from_the_central_station_reaches_the_bedside_under_the_user
     assert!(has("nurse.kim (central)", "acknowledge", Outcome::Success));
     assert!(has("nurse.kim (central)", "pause_audio", Outcome::Success));
     assert!(
+        has("nurse.kim (central)", "view_patient", Outcome::Success),
+        "names sent to the central station are a recorded PHI access"
+    );
+    assert!(
         has("nurse.kim", "sign_in", Outcome::Failed),
         "the wrong password is recorded too"
     );
