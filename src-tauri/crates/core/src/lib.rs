@@ -13,6 +13,7 @@ pub mod auth;
 pub mod bluetooth;
 pub mod cli_user;
 pub mod config;
+pub mod feed;
 pub mod fhir_devices;
 pub mod guarded;
 pub mod input;
