@@ -44,7 +44,13 @@ pub async fn start_core(start: &StartOptions, key: KeySource) -> Result<Arc<Vigi
     tracing::info!(key = %vigil.info().key_source, mode = vigil.info().mode, "store unlocked");
     let site = vigil_core::site::SiteConfig::load(&start.data_dir()?)?;
     vigil.set_idle_lock(site.session.idle_lock());
-    Ok(Arc::new(vigil))
+    let vigil = Arc::new(vigil);
+    // Publishing to the site's broker (issue 17): a setting that cannot work is logged,
+    // never a reason to stop monitoring. It stops with the core.
+    if let Err(e) = crate::mqtt::start(&vigil, &crate::mqtt::MqttFlags::default(), &site) {
+        tracing::error!(error = %e, "mqtt: not publishing");
+    }
+    Ok(vigil)
 }
 
 #[tauri::command]

@@ -48,10 +48,22 @@ pub fn run(global: Global, args: GatewayArgs) -> ExitCode {
         Err(e) => return fail(&e.to_string()),
     };
     let beds = cfg.sim.beds;
+    let site = match start.data_dir().and_then(|d| vigil_core::site::SiteConfig::load(&d)) {
+        Ok(s) => s,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let mqtt_flags = crate::mqtt::MqttFlags {
+        url: args.mqtt.clone(),
+        site: args.mqtt_site.clone(),
+        ward: args.mqtt_ward.clone(),
+    };
+    if let Err(e) = crate::mqtt::config(&mqtt_flags, &site) {
+        return fail(&e);
+    }
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     rt.block_on(async move {
         let vigil = match Vigil::start(cfg).await {
-            Ok(v) => v,
+            Ok(v) => std::sync::Arc::new(v),
             Err(e) => return fail(&e.to_string()),
         };
         let info = vigil.info();
@@ -77,6 +89,17 @@ pub fn run(global: Global, args: GatewayArgs) -> ExitCode {
                  recent records may be missing. Monitoring continues; run `vigil store verify`"
             );
         }
+        let publisher = match crate::mqtt::start(&vigil, &mqtt_flags, &site) {
+            Ok(p) => p,
+            Err(e) => {
+                vigil.shutdown().await;
+                return fail(&e);
+            }
+        };
+        let mqtt = publisher.as_ref().map(|p| p.stats().clone());
+        if let Some(p) = &publisher {
+            eprintln!("vigil gateway: publishing to MQTT ({})", p.stats().line());
+        }
         let mut status = tokio::time::interval(Duration::from_secs(args.status_every.max(1)));
         status.tick().await;
         let stop = shutdown_signal();
@@ -87,8 +110,12 @@ pub fn run(global: Global, args: GatewayArgs) -> ExitCode {
                     eprintln!("vigil gateway: {sig} received, committing readings and stopping");
                     break;
                 }
-                _ = status.tick() => status_line(&vigil).await,
+                _ = status.tick() => status_line(&vigil, mqtt.as_deref()).await,
             }
+        }
+        // Says "offline" on the broker before the core stops (bounded: about 2 s).
+        if let Some(p) = publisher {
+            p.stop().await;
         }
         // Bounded: with a failing store the writer gives up after its grace
         // period; anything else stuck is cut off here.
@@ -103,7 +130,7 @@ pub fn run(global: Global, args: GatewayArgs) -> ExitCode {
                 SHUTDOWN_BOUND.as_secs()
             );
         }
-        status_line(&vigil).await;
+        status_line(&vigil, mqtt.as_deref()).await;
         let lost_alarms = s.get(&s.alarm_records_lost);
         let spilled = s.get(&s.spilled);
         match s.unrecorded_summary() {
@@ -122,7 +149,7 @@ pub fn run(global: Global, args: GatewayArgs) -> ExitCode {
     })
 }
 
-async fn status_line(v: &Vigil) {
+async fn status_line(v: &Vigil, mqtt: Option<&vigil_mqtt::PublisherStats>) {
     let s = v.stats();
     let (devices, receiving) = v.device_counts();
     let fhir = match v.sync_status().await {
@@ -153,8 +180,9 @@ async fn status_line(v: &Vigil) {
     } else {
         String::new()
     };
+    let mqtt = mqtt.map(|m| format!(", {}", m.line())).unwrap_or_default();
     eprintln!(
-        "vigil gateway: devices {receiving}/{devices} receiving, payloads {}, readings {}, stored {}, decode errors {}, store {}{fhir}{audit}",
+        "vigil gateway: devices {receiving}/{devices} receiving, payloads {}, readings {}, stored {}, decode errors {}, store {}{fhir}{audit}{mqtt}",
         s.get(&s.payloads),
         s.get(&s.readings),
         s.get(&s.stored),

@@ -802,6 +802,43 @@ mod tests {
         assert!(from == "operating system" || from == "default (UTC)");
     }
 
+    /// Issue 17: the broker patient data goes to is hospital IT's decision, checked as
+    /// untrusted input: TLS unless on this host, topic levels that mean what they say, the
+    /// password never in the file.
+    #[test]
+    fn the_mqtt_broker_is_protected_tls_off_this_host_and_its_topic_levels_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = r#"{ "mqtt": { "broker": "mqtts://broker.example.org", "site": "north", "ward": "icu-3",
+                      "username": "ward-3", "password_env": "VIGIL_MQTT_PASSWORD" } }"#;
+        let local = write(dir.path(), "site.json", ok);
+        let c = SiteConfig::load_from(None, &local).unwrap();
+        let m = c.mqtt.as_ref().unwrap();
+        assert_eq!((m.site.as_str(), m.ward.as_str()), ("north", "icu-3"));
+        let row = c.effective().into_iter().find(|e| e.key == "mqtt.broker").unwrap();
+        assert_eq!(row.value, "mqtts://broker.example.org");
+        for (json, why) in [
+            (r#""broker": "mqtt://broker.example.org", "site": "n", "ward": "w""#, "loopback"),
+            (r#""broker": "https://broker.example.org", "site": "n", "ward": "w""#, "scheme"),
+            (r#""broker": "mqtts://u:p@broker.example.org", "site": "n", "ward": "w""#, "no user or password"),
+            (r#""broker": "mqtt://127.0.0.1:1883", "site": "n/s", "ward": "w""#, "mqtt site"),
+            (r#""broker": "mqtt://localhost", "site": "n", "ward": "icu+""#, "wildcard"),
+            (r#""broker": "mqtt://[::1]", "site": "n", "ward": "w", "password_env": "VIGIL_PASSPHRASE""#, "VIGIL_MQTT_"),
+            (r#""broker": "mqtts://b.example", "site": "n", "ward": "w", "client_key": "/k.pem""#, "together"),
+            (r#""broker": "mqtts://b.example", "site": "n", "ward": "w", "accept_commands": true"#, "signed-in user"),
+            (r#""broker": "mqtts://b.example", "site": "n", "ward": "w", "password": "x""#, "unknown field"),
+        ] {
+            let local = write(dir.path(), "site.json", &format!(r#"{{ "mqtt": {{ {json} }} }}"#));
+            let e = SiteConfig::load_from(None, &local).unwrap_err().to_string();
+            assert!(e.contains(why), "{json}: {e}");
+        }
+        assert!(check_mqtt_broker("mqtt://127.0.0.1:1883").is_ok() && check_mqtt_broker("mqtt://[::1]").is_ok());
+        // A user-writable file cannot set it.
+        let local = write(dir.path(), "site.json", ok);
+        std::fs::set_permissions(&local, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let e = SiteConfig::load_from(None, &local).unwrap_err().to_string();
+        assert!(e.contains("`mqtt`") && e.contains("MQTT broker"), "{e}");
+    }
+
     /// Issue 16: where updates come from is hospital IT's decision, checked as untrusted input.
     #[test]
     fn the_update_server_is_off_by_default_protected_and_https() {

@@ -283,6 +283,8 @@ impl State {
                 },
             }
         }
+        // The connection task ends once the goodbye is out (also when Vigil stopped first).
+        stop.cancel();
         if self.connected {
             self.publish_pending_alarms();
             self.status(false);
