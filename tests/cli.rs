@@ -2660,6 +2660,8 @@ fn gateway_publishes_retained_readings_to_an_mqtt_broker() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("publishing the ward to MQTT broker mqtt://127.0.0.1:"), "{stderr}");
+    assert!(stderr.contains("under vigil/north/icu-3/"), "{stderr}");
     assert!(stderr.contains("mqtt connected (published "), "status line: {stderr}");
     let status = sub("vigil/north/icu-3/status", 1);
     assert!(status.contains("\"online\":false"), "a clean stop says offline: {status}");

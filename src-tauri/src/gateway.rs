@@ -96,9 +96,9 @@ pub fn run(global: Global, args: GatewayArgs) -> ExitCode {
                 return fail(&e);
             }
         };
-        let mqtt = publisher.as_ref().map(|p| p.stats().clone());
-        if let Some(p) = &publisher {
-            eprintln!("vigil gateway: publishing to MQTT ({})", p.stats().line());
+        let mqtt = publisher.as_ref().map(|(p, _)| p.stats().clone());
+        if let Some((_, to)) = &publisher {
+            eprintln!("vigil gateway: publishing the ward to MQTT broker {to}");
         }
         let mut status = tokio::time::interval(Duration::from_secs(args.status_every.max(1)));
         status.tick().await;
@@ -114,7 +114,7 @@ pub fn run(global: Global, args: GatewayArgs) -> ExitCode {
             }
         }
         // Says "offline" on the broker before the core stops (bounded: about 2 s).
-        if let Some(p) = publisher {
+        if let Some((p, _)) = publisher {
             p.stop().await;
         }
         // Bounded: with a failing store the writer gives up after its grace

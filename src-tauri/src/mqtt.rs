@@ -40,12 +40,12 @@ pub fn config(flags: &MqttFlags, site: &SiteConfig) -> Result<Option<PublisherCo
     Ok(Some(PublisherConfig::new(broker, site_name, ward)))
 }
 
-/// Starts publishing when configured. The log line names the broker and topic root,
-/// never a credential.
-pub fn start(vigil: &Arc<Vigil>, flags: &MqttFlags, site: &SiteConfig) -> Result<Option<Publisher>, String> {
+/// Starts publishing when configured, with where to (broker and topic root, never a
+/// credential) for the operator.
+pub fn start(vigil: &Arc<Vigil>, flags: &MqttFlags, site: &SiteConfig) -> Result<Option<(Publisher, String)>, String> {
     let Some(cfg) = config(flags, site)? else { return Ok(None) };
     let (url, root) = (cfg.broker.url.clone(), format!("vigil/{}/{}/", cfg.site, cfg.ward));
     let p = Publisher::start(vigil.clone(), cfg).map_err(|e| e.to_string())?;
     tracing::info!(broker = %url, topics = %root, "mqtt: publishing the ward");
-    Ok(Some(p))
+    Ok(Some((p, format!("{url} under {root}"))))
 }

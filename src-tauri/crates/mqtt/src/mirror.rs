@@ -180,7 +180,7 @@ impl Mirror {
 impl WardState {
     fn snapshot(&self) -> WardSnapshot {
         let mut beds: Vec<BedView> = self.beds.values().cloned().collect();
-        beds.sort_by(|a, b| natural(&a.bed).cmp(&natural(&b.bed)));
+        beds.sort_by_key(|b| natural(&b.bed));
         let order = |bed: &str| natural(bed);
         // A bed shows its current stay's values (and values measured with no patient),
         // never an earlier patient's: the screen's rule.
@@ -189,13 +189,13 @@ impl WardState {
             None => true,
         };
         let mut latest: Vec<ReadingView> = self.readings.values().filter(|r| current(r)).cloned().collect();
-        latest.sort_by(|a, b| (order(&a.bed), a.mdc).cmp(&(order(&b.bed), b.mdc)));
+        latest.sort_by_key(|r| (order(&r.bed), r.mdc));
         let mut devices: Vec<DeviceView> = self.devices.values().cloned().collect();
         devices.sort_by(|a, b| (order(&a.bed), &a.device).cmp(&(order(&b.bed), &b.device)));
         let mut alarms: Vec<BedAlarmState> = self.alarms.values().map(|(_, a)| a.clone()).collect();
-        alarms.sort_by(|a, b| order(&a.bed).cmp(&order(&b.bed)));
+        alarms.sort_by_key(|a| order(&a.bed));
         let mut news2: Vec<News2View> = self.news2.values().cloned().collect();
-        news2.sort_by(|a, b| order(&a.bed).cmp(&order(&b.bed)));
+        news2.sort_by_key(|n| order(&n.bed));
         WardSnapshot {
             now_ms: self.t,
             beds,
