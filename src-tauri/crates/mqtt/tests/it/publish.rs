@@ -262,3 +262,70 @@ async fn ids_that_would_change_a_topics_meaning_are_refused() {
     assert!(e.contains("loopback"), "{e}");
     v.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ward_whose_status_says_online_but_that_went_silent_is_lost() {
+    // A ward whose broker connection is half-open (the broker has not noticed yet) or whose
+    // publisher hangs: its retained status still says online, but nothing new arrives.
+    let broker = Mosquitto::start();
+    publish(broker.port, &format!("vigil/{SITE}/ghost/status"), r#"{"online":true,"t":1,"schema":1}"#);
+    let mut cfg = MirrorConfig::new(Broker::new(broker.url()), SITE);
+    cfg.silent_after = Duration::from_secs(2);
+    let m = Mirror::start(cfg).unwrap();
+    until("seen", Duration::from_secs(5), || m.ward("ghost").is_some()).await;
+    until("silent", Duration::from_secs(5), || {
+        m.ward("ghost").is_some_and(|w| w.liveness == Liveness::Silent && w.lost())
+    })
+    .await;
+    // Values without any status: unknown, lost too.
+    let bed = r#"{"t":1,"bed":{"bed":"bed-1","label":"Bed 1","admission":null}}"#;
+    publish(broker.port, &format!("vigil/{SITE}/nostatus/bed-1/bed"), bed);
+    until("unknown", Duration::from_secs(5), || {
+        m.ward("nostatus").is_some_and(|w| w.snapshot.beds.len() == 1)
+    })
+    .await;
+    let w = m.ward("nostatus").unwrap();
+    assert!(w.liveness == Liveness::Unknown && w.lost(), "{:?}", w.liveness);
+    m.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_discharge_the_mirror_never_shows_the_earlier_patients_values() {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let v = ward(dir.path(), 10.0).await;
+    let adm = v
+        .admit(vigil_core::AdmitRequest {
+            bed: "bed-1".into(),
+            display_name: "Test Patient".into(),
+            mrn: "MRN-MQTT-1".into(),
+            date_of_birth: "1970-01-01".into(),
+            category: "adult".into(),
+        })
+        .await
+        .unwrap();
+    let p = publisher(&v, Broker::new(broker.url()));
+    let m = mirror(Broker::new(broker.url()));
+    let of_stay = |m: &vigil_mqtt::Mirror| {
+        m.ward(WARD).map_or(0, |w| {
+            w.snapshot.latest.iter().filter(|r| r.admission.as_deref() == Some(adm.id.as_str())).count()
+        })
+    };
+    until("values of the stay mirrored", Duration::from_secs(15), || of_stay(&m) > 0).await;
+    v.discharge("bed-1").await.unwrap();
+    until("the bed shows no patient", Duration::from_secs(5), || {
+        m.ward(WARD).is_some_and(|w| w.snapshot.beds.iter().any(|b| b.bed == "bed-1" && b.admission.is_none()))
+    })
+    .await;
+    assert_eq!(of_stay(&m), 0, "no value of the ended stay is shown");
+    // Nor to a station subscribing now: the broker no longer holds them (their retained
+    // topics were deleted), whatever a subscriber filters.
+    let port = broker.port;
+    let topic = format!("vigil/{SITE}/{WARD}/bed-1/reading/+");
+    let seen = tokio::task::spawn_blocking(move || sub(port, &topic, 1000, "%p", 2)).await.unwrap();
+    assert!(!seen.is_empty());
+    assert!(!seen.iter().any(|l| l.contains(adm.id.as_str())), "{seen:?}");
+    m.stop().await;
+    p.stop().await;
+    v.shutdown().await;
+}
