@@ -48,6 +48,7 @@ fn main() {
     for (label, beds, subs, publish) in [
         ("baseline: 1 bed -> 1 subscriber", 1, 1, true),
         ("64 beds, no publisher", 64, 0, false),
+        ("64 beds -> 1 subscriber", 64, 1, true),
         ("64 beds -> 20 subscribers", 64, 20, true),
     ] {
         let r = rt.block_on(case(port, beds, subs, publish, secs, broker.id()));
