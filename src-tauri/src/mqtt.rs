@@ -42,9 +42,18 @@ pub fn config(flags: &MqttFlags, site: &SiteConfig) -> Result<Option<PublisherCo
 
 /// Starts publishing when configured, with where to (broker and topic root, never a
 /// credential) for the operator.
-pub fn start(vigil: &Arc<Vigil>, flags: &MqttFlags, site: &SiteConfig) -> Result<Option<(Publisher, String)>, String> {
-    let Some(cfg) = config(flags, site)? else { return Ok(None) };
-    let (url, root) = (cfg.broker.url.clone(), format!("vigil/{}/{}/", cfg.site, cfg.ward));
+pub fn start(
+    vigil: &Arc<Vigil>,
+    flags: &MqttFlags,
+    site: &SiteConfig,
+) -> Result<Option<(Publisher, String)>, String> {
+    let Some(cfg) = config(flags, site)? else {
+        return Ok(None);
+    };
+    let (url, root) = (
+        cfg.broker.url.clone(),
+        format!("vigil/{}/{}/", cfg.site, cfg.ward),
+    );
     let p = Publisher::start(vigil.clone(), cfg).map_err(|e| e.to_string())?;
     tracing::info!(broker = %url, topics = %root, "mqtt: publishing the ward");
     Ok(Some((p, format!("{url} under {root}"))))

@@ -28,10 +28,18 @@ fn main() {
         return ward(beds, port);
     }
     let secs: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(20);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("m.conf");
-    std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")).unwrap();
+    std::fs::write(
+        &conf,
+        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+    )
+    .unwrap();
     let mut broker = Command::new("/usr/sbin/mosquitto")
         .arg("-c")
         .arg(&conf)
@@ -44,7 +52,10 @@ fn main() {
     }
     let rt = tokio::runtime::Runtime::new().unwrap();
     println!("MQTT feed, {secs} s measured per case after 8 s warm-up (Mosquitto 127.0.0.1, QoS 0 readings)");
-    println!("{:<34} {:>9} {:>7} {:>7} {:>7} {:>9} {:>9} {:>10}", "case", "received", "p50 ms", "p99 ms", "max ms", "ward CPU", "ward RSS", "broker CPU");
+    println!(
+        "{:<34} {:>9} {:>7} {:>7} {:>7} {:>9} {:>9} {:>10}",
+        "case", "received", "p50 ms", "p99 ms", "max ms", "ward CPU", "ward RSS", "broker CPU"
+    );
     for (label, beds, subs, publish) in [
         ("baseline: 1 bed -> 1 subscriber", 1, 1, true),
         ("64 beds, no publisher", 64, 0, false),
@@ -74,7 +85,11 @@ struct Result_ {
 async fn case(port: u16, beds: usize, subs: usize, publish: bool, secs: u64, broker_pid: u32) -> Result_ {
     let exe = std::env::current_exe().unwrap();
     let mut child: Child = Command::new(exe)
-        .args(["ward", &beds.to_string(), &if publish { port.to_string() } else { "-".into() }])
+        .args([
+            "ward",
+            &beds.to_string(),
+            &if publish { port.to_string() } else { "-".into() },
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -92,7 +107,9 @@ async fn case(port: u16, beds: usize, subs: usize, publish: bool, secs: u64, bro
             loop {
                 match el.poll().await {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                        let _ = _keep.subscribe(format!("vigil/{SITE}/{WARD}/+/reading/+"), QoS::AtMostOnce).await;
+                        let _ = _keep
+                            .subscribe(format!("vigil/{SITE}/{WARD}/+/reading/+"), QoS::AtMostOnce)
+                            .await;
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) if !p.retain && !p.payload.is_empty() => {
                         let now = chrono::Utc::now().timestamp_millis();
@@ -117,7 +134,11 @@ async fn case(port: u16, beds: usize, subs: usize, publish: bool, secs: u64, bro
     measuring.store(true, std::sync::atomic::Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs(secs)).await;
     measuring.store(false, std::sync::atomic::Ordering::Relaxed);
-    let (w1, b1, dt) = (cpu_ticks(child.id()), cpu_ticks(broker_pid), t0.elapsed().as_secs_f64());
+    let (w1, b1, dt) = (
+        cpu_ticks(child.id()),
+        cpu_ticks(broker_pid),
+        t0.elapsed().as_secs_f64(),
+    );
     let rss = rss_kib(child.id()) / 1024;
     drop(child.stdin.take());
     let _ = child.wait();
@@ -126,7 +147,13 @@ async fn case(port: u16, beds: usize, subs: usize, publish: bool, secs: u64, bro
     }
     let mut v = std::mem::take(&mut *lat.lock().unwrap());
     v.sort_unstable();
-    let q = |p: f64| if v.is_empty() { 0 } else { v[((v.len() - 1) as f64 * p) as usize] };
+    let q = |p: f64| {
+        if v.is_empty() {
+            0
+        } else {
+            v[((v.len() - 1) as f64 * p) as usize]
+        }
+    };
     // Clock ticks (USER_HZ, 100 on Linux) → % of one core.
     let pct = |a: u64, b: u64| (b - a) as f64 / 100.0 / dt * 100.0;
     Result_ {
@@ -145,7 +172,8 @@ fn cpu_ticks(pid: u32) -> u64 {
     let after = s.rsplit_once(')').map(|x| x.1).unwrap_or("");
     let f: Vec<&str> = after.split_whitespace().collect();
     // Fields 14 and 15 (utime, stime), counted from after the command name.
-    f.get(11).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0) + f.get(12).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
+    f.get(11).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
 }
 
 fn rss_kib(pid: u32) -> u64 {

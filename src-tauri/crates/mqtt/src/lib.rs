@@ -78,7 +78,9 @@ impl Broker {
         let password = match &m.password_env {
             None => None,
             Some(var) => Some(std::env::var(var).map_err(|_| {
-                MqttError::Config(format!("mqtt: the password variable {var} named by mqtt.password_env is not set"))
+                MqttError::Config(format!(
+                    "mqtt: the password variable {var} named by mqtt.password_env is not set"
+                ))
             })?),
         };
         Ok(Broker {
@@ -111,7 +113,9 @@ impl Broker {
         // for a bed with many alarms without letting a broker push arbitrary sizes.
         o.set_max_packet_size(Some(256 * 1024));
         if tls {
-            o.set_transport(Transport::Tls(TlsConfiguration::Rustls(Arc::new(self.tls_config()?))));
+            o.set_transport(Transport::Tls(TlsConfiguration::Rustls(Arc::new(
+                self.tls_config()?,
+            ))));
         } else if self.password.is_some() {
             // Loopback only (checked above), but a password in the clear is still refused:
             // anyone on the host could read it off the loopback interface.
@@ -150,7 +154,9 @@ impl Broker {
                     let _ = roots.add(c);
                 }
                 if roots.is_empty() {
-                    return Err(tls("no CA given (mqtt.ca) and no system root certificates found".into()));
+                    return Err(tls(
+                        "no CA given (mqtt.ca) and no system root certificates found".into()
+                    ));
                 }
             }
         }
@@ -171,7 +177,9 @@ impl Broker {
                     .map_err(|e| tls(format!("client certificate: {e}")))
             }
             (None, None) => Ok(builder.with_no_client_auth()),
-            _ => Err(tls("client certificate and key are given together or not at all".into())),
+            _ => Err(tls(
+                "client certificate and key are given together or not at all".into()
+            )),
         }
     }
 }

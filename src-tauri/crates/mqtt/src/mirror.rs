@@ -111,7 +111,9 @@ impl Mirror {
     /// Needs a Tokio runtime.
     pub fn start(cfg: MirrorConfig) -> Result<Mirror, MqttError> {
         check_topic_segment("site", &cfg.site).map_err(MqttError::Config)?;
-        let opts = cfg.broker.options(&crate::client_id("vigil-mirror"), Duration::from_secs(5))?;
+        let opts = cfg
+            .broker
+            .options(&crate::client_id("vigil-mirror"), Duration::from_secs(5))?;
         let (client, el) = AsyncClient::new(opts, 64);
         let wards = Arc::new(Mutex::new(BTreeMap::new()));
         let connected = Arc::new(AtomicBool::new(false));
@@ -266,7 +268,9 @@ fn apply(wards: &mut BTreeMap<String, WardState>, p: &Publish, stats: &MirrorSta
     let bad = || {
         stats.malformed.fetch_add(1, Ordering::Relaxed);
     };
-    let Ok(topic) = std::str::from_utf8(&p.topic) else { return bad() };
+    let Ok(topic) = std::str::from_utf8(&p.topic) else {
+        return bad();
+    };
     let parts: Vec<&str> = topic.split('/').collect();
     // vigil/<site>/<ward>/...
     if parts.len() < 4 || parts[0] != "vigil" {

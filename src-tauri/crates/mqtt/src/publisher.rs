@@ -89,11 +89,23 @@ impl PublisherStats {
         let bad = self.get(&self.bad_topics);
         format!(
             "mqtt {} (published {}, dropped {}{}{})",
-            if self.connected.load(Ordering::Relaxed) { "connected" } else { "DISCONNECTED" },
+            if self.connected.load(Ordering::Relaxed) {
+                "connected"
+            } else {
+                "DISCONNECTED"
+            },
             self.get(&self.published),
             self.get(&self.dropped),
-            if coalesced > 0 { format!(", alarm states coalesced {coalesced}") } else { String::new() },
-            if bad > 0 { format!(", refused topics {bad}") } else { String::new() },
+            if coalesced > 0 {
+                format!(", alarm states coalesced {coalesced}")
+            } else {
+                String::new()
+            },
+            if bad > 0 {
+                format!(", refused topics {bad}")
+            } else {
+                String::new()
+            },
         )
     }
 }
@@ -120,9 +132,22 @@ impl Publisher {
     /// retried for as long as Vigil runs. Needs a Tokio runtime.
     pub fn start(vigil: Arc<Vigil>, cfg: PublisherConfig) -> Result<Publisher, MqttError> {
         let root = crate::ward_root(&cfg.site, &cfg.ward)?;
-        let mut opts = cfg.broker.options(&crate::client_id("vigil-pub"), cfg.keep_alive)?;
-        let will = serde_json::to_vec(&StatusMsg { online: false, t: None, schema: None }).expect("json");
-        opts.set_last_will(LastWill::new(format!("{root}/status"), will, QoS::AtLeastOnce, true, None));
+        let mut opts = cfg
+            .broker
+            .options(&crate::client_id("vigil-pub"), cfg.keep_alive)?;
+        let will = serde_json::to_vec(&StatusMsg {
+            online: false,
+            t: None,
+            schema: None,
+        })
+        .expect("json");
+        opts.set_last_will(LastWill::new(
+            format!("{root}/status"),
+            will,
+            QoS::AtLeastOnce,
+            true,
+            None,
+        ));
         let (client, eventloop) = AsyncClient::new(opts, CLIENT_QUEUE);
         let stats = Arc::new(PublisherStats::default());
         let stop = CancellationToken::new();
@@ -327,8 +352,16 @@ impl State {
 
     fn status(&mut self, online: bool) {
         let t = Some(self.now_ms());
-        let msg = StatusMsg { online, t, schema: Some(SCHEMA) };
-        self.publish(format!("{}/status", self.root), QoS::AtLeastOnce, Self::json(&msg));
+        let msg = StatusMsg {
+            online,
+            t,
+            schema: Some(SCHEMA),
+        };
+        self.publish(
+            format!("{}/status", self.root),
+            QoS::AtLeastOnce,
+            Self::json(&msg),
+        );
     }
 
     fn on_event(&mut self, ev: LiveEvent) {
@@ -378,35 +411,59 @@ impl State {
     fn publish_pending_alarms(&mut self) {
         let t = self.now_ms();
         for bed in std::mem::take(&mut self.pending_alarms) {
-            let Some((version, state)) = self.alarms.get(&bed).cloned() else { continue };
-            let Some(topic) = self.bed_topic(&bed) else { continue };
+            let Some((version, state)) = self.alarms.get(&bed).cloned() else {
+                continue;
+            };
+            let Some(topic) = self.bed_topic(&bed) else {
+                continue;
+            };
             let msg = AlarmsMsg { t, version, state };
             self.publish(format!("{topic}/alarms"), QoS::AtLeastOnce, Self::json(&msg));
         }
     }
 
     fn reading(&mut self, r: &ReadingView) {
-        let Some(topic) = self.bed_topic(&r.bed) else { return };
+        let Some(topic) = self.bed_topic(&r.bed) else {
+            return;
+        };
         self.readings.entry(r.bed.clone()).or_default().insert(r.mdc);
-        let msg = ReadingMsg { t: r.received_ms, reading: r.clone() };
+        let msg = ReadingMsg {
+            t: r.received_ms,
+            reading: r.clone(),
+        };
         // QoS 0: the next value follows within seconds; retained so a late subscriber
         // has the latest at once.
-        self.publish(format!("{topic}/reading/{}", r.mdc), QoS::AtMostOnce, Self::json(&msg));
+        self.publish(
+            format!("{topic}/reading/{}", r.mdc),
+            QoS::AtMostOnce,
+            Self::json(&msg),
+        );
     }
 
     fn device(&mut self, d: &DeviceView) {
-        let Some(topic) = self.bed_topic(&d.bed) else { return };
+        let Some(topic) = self.bed_topic(&d.bed) else {
+            return;
+        };
         if let Err(why) = check_topic_segment("device", &d.device) {
             self.refused(&d.device, why);
             return;
         }
         self.devices.insert((d.bed.clone(), d.device.clone()));
-        let msg = DeviceMsg { t: self.now_ms(), device: d.clone() };
-        self.publish(format!("{topic}/device/{}", d.device), QoS::AtLeastOnce, Self::json(&msg));
+        let msg = DeviceMsg {
+            t: self.now_ms(),
+            device: d.clone(),
+        };
+        self.publish(
+            format!("{topic}/device/{}", d.device),
+            QoS::AtLeastOnce,
+            Self::json(&msg),
+        );
     }
 
     fn bed(&mut self, b: &BedView) {
-        let Some(topic) = self.bed_topic(&b.bed) else { return };
+        let Some(topic) = self.bed_topic(&b.bed) else {
+            return;
+        };
         let admission = b.admission.as_ref().map(|a| a.id.clone());
         let before = self.admissions.insert(b.bed.clone(), admission.clone());
         if before.is_some_and(|prev| prev != admission) {
@@ -416,13 +473,21 @@ impl State {
                 self.publish(format!("{topic}/reading/{mdc}"), QoS::AtLeastOnce, Vec::new());
             }
         }
-        let msg = BedMsg { t: self.now_ms(), bed: b.clone() };
+        let msg = BedMsg {
+            t: self.now_ms(),
+            bed: b.clone(),
+        };
         self.publish(format!("{topic}/bed"), QoS::AtLeastOnce, Self::json(&msg));
     }
 
     fn news2(&mut self, n: &News2View) {
-        let Some(topic) = self.bed_topic(&n.bed) else { return };
-        let msg = News2Msg { t: self.now_ms(), news2: n.clone() };
+        let Some(topic) = self.bed_topic(&n.bed) else {
+            return;
+        };
+        let msg = News2Msg {
+            t: self.now_ms(),
+            news2: n.clone(),
+        };
         self.publish(format!("{topic}/news2"), QoS::AtLeastOnce, Self::json(&msg));
     }
 
@@ -435,8 +500,11 @@ impl State {
         for b in &snap.beds {
             self.bed(b);
         }
-        let present: HashSet<(String, String)> =
-            snap.devices.iter().map(|d| (d.bed.clone(), d.device.clone())).collect();
+        let present: HashSet<(String, String)> = snap
+            .devices
+            .iter()
+            .map(|d| (d.bed.clone(), d.device.clone()))
+            .collect();
         let gone: Vec<_> = self.devices.difference(&present).cloned().collect();
         for (bed, device) in gone {
             self.devices.remove(&(bed.clone(), device.clone()));

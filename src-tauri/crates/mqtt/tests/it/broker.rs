@@ -13,7 +13,11 @@ pub struct Mosquitto {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Mosquitto {
@@ -57,7 +61,12 @@ impl Mosquitto {
         self.child = Some(child);
         let end = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < end, "mosquitto did not listen on {}: {}", self.port, self.log());
+            assert!(
+                Instant::now() < end,
+                "mosquitto did not listen on {}: {}",
+                self.port,
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -95,13 +104,28 @@ pub fn sub(port: u16, topic: &str, count: usize, fmt: &str, secs: u64) -> Vec<St
         .args(["-C", &count.to_string(), "-W", &secs.to_string(), "-F", fmt])
         .output()
         .expect("run mosquitto_sub (Debian package mosquitto-clients)");
-    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 /// `mosquitto_pub` one retained QoS 1 message.
 pub fn publish(port: u16, topic: &str, payload: &str) {
     let st = Command::new("mosquitto_pub")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1", "-r", "-t", topic, "-m", payload])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-q",
+            "1",
+            "-r",
+            "-t",
+            topic,
+            "-m",
+            payload,
+        ])
         .status()
         .expect("run mosquitto_pub");
     assert!(st.success());

@@ -11,7 +11,11 @@ use vigil_mqtt::{Broker, Liveness};
 
 /// (bed, mdc) of every latest value the ward itself shows.
 fn shown(v: &Vigil) -> BTreeSet<(String, u32)> {
-    v.snapshot().latest.iter().map(|r| (r.bed.clone(), r.mdc)).collect()
+    v.snapshot()
+        .latest
+        .iter()
+        .map(|r| (r.bed.clone(), r.mdc))
+        .collect()
 }
 
 fn mirrored(m: &vigil_mqtt::Mirror) -> BTreeSet<(String, u32)> {
@@ -40,13 +44,18 @@ async fn a_late_subscriber_gets_every_beds_retained_values() {
         (1..=4).all(|b| s.iter().any(|(bed, _)| *bed == format!("bed-{b}")))
     })
     .await;
-    until("published", Duration::from_secs(10), || p.stats().get(&p.stats().published) > 50).await;
+    until("published", Duration::from_secs(10), || {
+        p.stats().get(&p.stats().published) > 50
+    })
+    .await;
 
     // Subscribed only now: the broker hands over what was retained.
     let m = mirror(Broker::new(broker.url()));
-    until("the mirror has every value the ward shows", Duration::from_secs(10), || {
-        shown(&v).is_subset(&mirrored(&m))
-    })
+    until(
+        "the mirror has every value the ward shows",
+        Duration::from_secs(10),
+        || shown(&v).is_subset(&mirrored(&m)),
+    )
     .await;
     let w = m.ward(WARD).unwrap();
     assert_eq!(w.liveness, Liveness::Online);
@@ -60,12 +69,22 @@ async fn a_late_subscriber_gets_every_beds_retained_values() {
     // The values are the ward's own, with their units and source label.
     let here = v.snapshot();
     for r in &w.snapshot.latest {
-        let own = here.latest.iter().find(|x| x.bed == r.bed && x.mdc == r.mdc).unwrap();
+        let own = here
+            .latest
+            .iter()
+            .find(|x| x.bed == r.bed && x.mdc == r.mdc)
+            .unwrap();
         assert_eq!((&r.unit, r.source), (&own.unit, own.source));
     }
 
     // A plain MQTT client sees the retained readings too, with their times.
-    let lines = sub(broker.port, &format!("vigil/{SITE}/{WARD}/+/reading/+"), 8, "%r %t %p", 5);
+    let lines = sub(
+        broker.port,
+        &format!("vigil/{SITE}/{WARD}/+/reading/+"),
+        8,
+        "%r %t %p",
+        5,
+    );
     assert_eq!(lines.len(), 8, "{lines:?}");
     for l in &lines {
         let mut it = l.splitn(3, ' ');
@@ -86,7 +105,8 @@ async fn an_alarm_change_arrives_with_qos_1_and_duplicates_or_older_versions_cha
     let p = publisher(&v, Broker::new(broker.url()));
     let m = mirror(Broker::new(broker.url()));
     until("the mirror sees bed-2's alarms", Duration::from_secs(15), || {
-        m.ward(WARD).is_some_and(|w| w.snapshot.alarms.iter().any(|a| a.bed == "bed-2"))
+        m.ward(WARD)
+            .is_some_and(|w| w.snapshot.alarms.iter().any(|a| a.bed == "bed-2"))
     })
     .await;
     assert_eq!(paused_by(&m, "bed-2"), None);
@@ -148,12 +168,18 @@ async fn a_broker_restarted_without_persistence_gets_the_whole_state_again() {
     // A station subscribing only now sees every bed, as does the one that was connected.
     let late = mirror(Broker::new(broker.url()));
     for (name, mm) in [("late", &late), ("reconnected", &m)] {
-        until(&format!("{name} mirror complete again"), Duration::from_secs(15), || {
-            let w = mm.ward(WARD);
-            w.as_ref().is_some_and(|w| {
-                w.liveness == Liveness::Online && w.snapshot.beds.len() == 4 && w.snapshot.alarms.len() == 4
-            }) && shown(&v).is_subset(&mirrored(mm))
-        })
+        until(
+            &format!("{name} mirror complete again"),
+            Duration::from_secs(15),
+            || {
+                let w = mm.ward(WARD);
+                w.as_ref().is_some_and(|w| {
+                    w.liveness == Liveness::Online
+                        && w.snapshot.beds.len() == 4
+                        && w.snapshot.alarms.len() == 4
+                }) && shown(&v).is_subset(&mirrored(mm))
+            },
+        )
         .await;
     }
     late.stop().await;
@@ -168,7 +194,10 @@ async fn an_alarm_change_while_the_broker_is_down_is_delivered_after_it_returns(
     let dir = tempfile::tempdir().unwrap();
     let v = ward(dir.path(), 1.0).await;
     let p = publisher(&v, Broker::new(broker.url()));
-    until("connected", Duration::from_secs(10), || p.stats().get(&p.stats().published) > 10).await;
+    until("connected", Duration::from_secs(10), || {
+        p.stats().get(&p.stats().published) > 10
+    })
+    .await;
 
     broker.stop();
     until("the publisher saw the broker go", Duration::from_secs(10), || {
@@ -198,25 +227,32 @@ async fn a_ward_that_vanishes_or_stops_is_reported_lost_never_quiet() {
     let p = publisher(&v, Broker::new(broker.url()));
     let m = mirror(Broker::new(broker.url()));
     until("online", Duration::from_secs(15), || {
-        m.ward(WARD).is_some_and(|w| w.liveness == Liveness::Online && !w.snapshot.latest.is_empty())
+        m.ward(WARD)
+            .is_some_and(|w| w.liveness == Liveness::Online && !w.snapshot.latest.is_empty())
     })
     .await;
 
     // The gateway's connection dies without a goodbye (what SIGKILL or a cut cable does):
     // the broker publishes its last will.
     p.kill();
-    until("the last will marks the ward offline", Duration::from_secs(10), || {
-        m.ward(WARD).is_some_and(|w| w.liveness == Liveness::Offline)
-    })
+    until(
+        "the last will marks the ward offline",
+        Duration::from_secs(10),
+        || m.ward(WARD).is_some_and(|w| w.liveness == Liveness::Offline),
+    )
     .await;
     let w = m.ward(WARD).unwrap();
     assert!(w.lost());
-    assert!(!w.snapshot.latest.is_empty(), "values still readable, marked lost");
+    assert!(
+        !w.snapshot.latest.is_empty(),
+        "values still readable, marked lost"
+    );
 
     // A later station subscribing now also reads it as offline (the will is retained).
     let late = mirror(Broker::new(broker.url()));
     until("retained will", Duration::from_secs(10), || {
-        late.ward(WARD).is_some_and(|w| w.liveness == Liveness::Offline && w.lost())
+        late.ward(WARD)
+            .is_some_and(|w| w.liveness == Liveness::Offline && w.lost())
     })
     .await;
 
@@ -235,7 +271,9 @@ async fn a_ward_that_vanishes_or_stops_is_reported_lost_never_quiet() {
     // The mirror's own broker gone: every ward is lost.
     drop(broker);
     until("no broker", Duration::from_secs(15), || {
-        m.wards().iter().all(|w| w.liveness == Liveness::NoBroker && w.lost())
+        m.wards()
+            .iter()
+            .all(|w| w.liveness == Liveness::NoBroker && w.lost())
     })
     .await;
     late.stop().await;
@@ -268,13 +306,18 @@ async fn a_ward_whose_status_says_online_but_that_went_silent_is_lost() {
     // A ward whose broker connection is half-open (the broker has not noticed yet) or whose
     // publisher hangs: its retained status still says online, but nothing new arrives.
     let broker = Mosquitto::start();
-    publish(broker.port, &format!("vigil/{SITE}/ghost/status"), r#"{"online":true,"t":1,"schema":1}"#);
+    publish(
+        broker.port,
+        &format!("vigil/{SITE}/ghost/status"),
+        r#"{"online":true,"t":1,"schema":1}"#,
+    );
     let mut cfg = MirrorConfig::new(Broker::new(broker.url()), SITE);
     cfg.silent_after = Duration::from_secs(2);
     let m = Mirror::start(cfg).unwrap();
     until("seen", Duration::from_secs(5), || m.ward("ghost").is_some()).await;
     until("silent", Duration::from_secs(5), || {
-        m.ward("ghost").is_some_and(|w| w.liveness == Liveness::Silent && w.lost())
+        m.ward("ghost")
+            .is_some_and(|w| w.liveness == Liveness::Silent && w.lost())
     })
     .await;
     // Values without any status: unknown, lost too.
@@ -308,13 +351,25 @@ async fn after_a_discharge_the_mirror_never_shows_the_earlier_patients_values() 
     let m = mirror(Broker::new(broker.url()));
     let of_stay = |m: &vigil_mqtt::Mirror| {
         m.ward(WARD).map_or(0, |w| {
-            w.snapshot.latest.iter().filter(|r| r.admission.as_deref() == Some(adm.id.as_str())).count()
+            w.snapshot
+                .latest
+                .iter()
+                .filter(|r| r.admission.as_deref() == Some(adm.id.as_str()))
+                .count()
         })
     };
-    until("values of the stay mirrored", Duration::from_secs(15), || of_stay(&m) > 0).await;
+    until("values of the stay mirrored", Duration::from_secs(15), || {
+        of_stay(&m) > 0
+    })
+    .await;
     v.discharge("bed-1").await.unwrap();
     until("the bed shows no patient", Duration::from_secs(5), || {
-        m.ward(WARD).is_some_and(|w| w.snapshot.beds.iter().any(|b| b.bed == "bed-1" && b.admission.is_none()))
+        m.ward(WARD).is_some_and(|w| {
+            w.snapshot
+                .beds
+                .iter()
+                .any(|b| b.bed == "bed-1" && b.admission.is_none())
+        })
     })
     .await;
     assert_eq!(of_stay(&m), 0, "no value of the ended stay is shown");
@@ -322,7 +377,9 @@ async fn after_a_discharge_the_mirror_never_shows_the_earlier_patients_values() 
     // topics were deleted), whatever a subscriber filters.
     let port = broker.port;
     let topic = format!("vigil/{SITE}/{WARD}/bed-1/reading/+");
-    let seen = tokio::task::spawn_blocking(move || sub(port, &topic, 1000, "%p", 2)).await.unwrap();
+    let seen = tokio::task::spawn_blocking(move || sub(port, &topic, 1000, "%p", 2))
+        .await
+        .unwrap();
     assert!(!seen.is_empty());
     assert!(!seen.iter().any(|l| l.contains(adm.id.as_str())), "{seen:?}");
     m.stop().await;

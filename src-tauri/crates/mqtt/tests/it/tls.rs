@@ -16,7 +16,11 @@ fn openssl(dir: &Path, args: &str) {
         .current_dir(dir)
         .output()
         .expect("run the `openssl` command-line tool (Debian package openssl)");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// ca.pem and server.pem/server.key (SAN 127.0.0.1, localhost) in `dir`.
@@ -32,7 +36,10 @@ fn pki(dir: &Path) {
     )
     .unwrap();
     let ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
-    openssl(dir, &format!("req -x509 -config ca.cnf {ec} -keyout ca.key -out ca.pem -days 2"));
+    openssl(
+        dir,
+        &format!("req -x509 -config ca.cnf {ec} -keyout ca.key -out ca.pem -days 2"),
+    );
     std::fs::write(
         dir.join("server.cnf"),
         "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = Vigil MQTT test broker\n\
@@ -41,7 +48,10 @@ fn pki(dir: &Path) {
          subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n",
     )
     .unwrap();
-    openssl(dir, &format!("req -new -config server.cnf {ec} -keyout server.key -out server.csr"));
+    openssl(
+        dir,
+        &format!("req -new -config server.cnf {ec} -keyout server.key -out server.csr"),
+    );
     openssl(
         dir,
         "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -set_serial 2 -days 2 -extfile server.cnf -extensions v3 -out server.pem",
@@ -70,8 +80,9 @@ async fn over_tls_a_client_trusting_the_sites_ca_gets_the_ward_and_others_do_not
     let p = publisher(&v, trusted());
     let m = mirror(trusted());
     until("the ward over TLS", Duration::from_secs(20), || {
-        m.ward(WARD)
-            .is_some_and(|w| w.liveness == Liveness::Online && w.snapshot.beds.len() == 4 && !w.snapshot.latest.is_empty())
+        m.ward(WARD).is_some_and(|w| {
+            w.liveness == Liveness::Online && w.snapshot.beds.len() == 4 && !w.snapshot.latest.is_empty()
+        })
     })
     .await;
 
@@ -104,7 +115,10 @@ fn a_password_goes_only_over_tls() {
     assert!(!format!("{b:?}").contains("secret"), "Debug hides the password");
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let e = Mirror::start(MirrorConfig::new(b, SITE)).err().unwrap().to_string();
+        let e = Mirror::start(MirrorConfig::new(b, SITE))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("only over mqtts"), "{e}");
     });
 }
