@@ -2655,3 +2655,86 @@ fn report_of_a_past_admission_lists_its_news2_history_and_entries_and_none_of_th
     let out = run_in(dir.path(), &["store", "verify"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
 }
+
+// ---- MQTT (issue 17) ----
+
+/// The gateway publishes its ward to a real Mosquitto (started here on a free loopback
+/// port, stopped by its pid): a station subscribing later with a plain MQTT client sees
+/// retained latest values, the ward online, and after SIGTERM the ward offline.
+#[test]
+fn gateway_publishes_retained_readings_to_an_mqtt_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let conf = dir.path().join("mosquitto.conf");
+    std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")).unwrap();
+    let mut broker = Command::new("/usr/sbin/mosquitto")
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mosquitto (Debian package mosquitto)");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(10), "mosquitto did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sub = |topic: &str, n: usize| {
+        let out = Command::new("mosquitto_sub")
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", topic, "-C", &n.to_string()])
+            .args(["-W", "20", "-F", "%r %t %p"])
+            .output()
+            .expect("mosquitto_sub (Debian package mosquitto-clients)");
+        String::from_utf8(out.stdout).unwrap()
+    };
+
+    // A topic level with a wildcard is refused before anything starts.
+    let out = vigil()
+        .args(["gateway", "--simulate", "stable", "--mqtt", &format!("mqtt://127.0.0.1:{port}")])
+        .args(["--mqtt-site", "north", "--mqtt-ward", "icu/3", "--data-dir"])
+        .arg(dir.path())
+        .env("VIGIL_PASSPHRASE", "gateway-test-passphrase")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("mqtt ward \"icu/3\""), "{err}");
+
+    let child = vigil()
+        .args(["gateway", "--simulate", "stable", "--speed", "10", "--status-every", "1"])
+        .args(["--mqtt", &format!("mqtt://127.0.0.1:{port}"), "--mqtt-site", "north", "--mqtt-ward", "icu-3"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("VIGIL_PASSPHRASE", "gateway-test-passphrase")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    // Subscribed after the values were published: retained, one per bed and code.
+    let lines = sub("vigil/north/icu-3/+/reading/+", 8);
+    let lines: Vec<&str> = lines.lines().collect();
+    assert_eq!(lines.len(), 8, "{lines:?}");
+    for l in &lines {
+        let mut it = l.splitn(3, ' ');
+        assert_eq!(it.next(), Some("1"), "retained: {l}");
+        let topic = it.next().unwrap();
+        let v: serde_json::Value = serde_json::from_str(it.next().unwrap()).unwrap();
+        assert_eq!(topic, format!("vigil/north/icu-3/{}/reading/{}", v["reading"]["bed"].as_str().unwrap(), v["reading"]["mdc"]));
+        assert_eq!(v["reading"]["source"], "simulated", "the simulated label travels");
+        assert!(v["t"].as_i64().unwrap() > 0);
+    }
+    let status = sub("vigil/north/icu-3/status", 1);
+    assert!(status.contains("\"online\":true"), "{status}");
+
+    unsafe { libc_kill(child.id() as i32, SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("publishing the ward to MQTT broker mqtt://127.0.0.1:"), "{stderr}");
+    assert!(stderr.contains("under vigil/north/icu-3/"), "{stderr}");
+    assert!(stderr.contains("mqtt connected (published "), "status line: {stderr}");
+    let status = sub("vigil/north/icu-3/status", 1);
+    assert!(status.contains("\"online\":false"), "a clean stop says offline: {status}");
+    let _ = broker.kill();
+    let _ = broker.wait();
+}

@@ -421,6 +421,17 @@ pub struct GatewayArgs {
     /// site's feed.tls_cert/tls_key, else plain ws on loopback only.
     #[arg(long, value_name = "HOST:PORT")]
     pub feed: Option<String>,
+    /// Publish the ward to this MQTT broker (docs/mqtt.md): mqtts://host[:port], or
+    /// mqtt:// to a loopback address. Default: site.json `mqtt.broker` (TLS files and
+    /// credentials come only from there).
+    #[arg(long, value_name = "URL")]
+    pub mqtt: Option<String>,
+    /// Topic level `vigil/<SITE>/…` (default: site.json `mqtt.site`).
+    #[arg(long, value_name = "SITE")]
+    pub mqtt_site: Option<String>,
+    /// Topic level `vigil/<site>/<WARD>/…` (default: site.json `mqtt.ward`).
+    #[arg(long, value_name = "WARD")]
+    pub mqtt_ward: Option<String>,
 }
 
 fn parse_speed(s: &str) -> Result<f64, String> {

@@ -53,6 +53,11 @@ pub async fn start_core(start: &StartOptions, key: KeySource) -> Result<Arc<Vigi
             eprintln!("vigil: {e}");
         }
     }
+    // Publishing to the site's broker (issue 17): a setting that cannot work is logged,
+    // never a reason to stop monitoring. It stops with the core.
+    if let Err(e) = crate::mqtt::start(&vigil, &crate::mqtt::MqttFlags::default(), &site) {
+        tracing::error!(error = %e, "mqtt: not publishing");
+    }
     Ok(vigil)
 }
 

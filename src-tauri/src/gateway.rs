@@ -48,10 +48,19 @@ pub fn run(global: Global, args: GatewayArgs) -> ExitCode {
         Err(e) => return fail(&e.to_string()),
     };
     let beds = cfg.sim.beds;
-    let site_feed = match start.data_dir().and_then(|d| vigil_core::site::SiteConfig::load(&d)) {
-        Ok(site) => site.feed,
+    let site = match start.data_dir().and_then(|d| vigil_core::site::SiteConfig::load(&d)) {
+        Ok(s) => s,
         Err(e) => return fail(&e.to_string()),
     };
+    let mqtt_flags = crate::mqtt::MqttFlags {
+        url: args.mqtt.clone(),
+        site: args.mqtt_site.clone(),
+        ward: args.mqtt_ward.clone(),
+    };
+    if let Err(e) = crate::mqtt::config(&mqtt_flags, &site) {
+        return fail(&e);
+    }
+    let site_feed = site.feed.clone();
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     rt.block_on(async move {
         let vigil = match Vigil::start(cfg).await {
@@ -93,6 +102,17 @@ pub fn run(global: Global, args: GatewayArgs) -> ExitCode {
                 }
             },
         };
+        let publisher = match crate::mqtt::start(&vigil, &mqtt_flags, &site) {
+            Ok(p) => p,
+            Err(e) => {
+                vigil.shutdown().await;
+                return fail(&e);
+            }
+        };
+        let mqtt = publisher.as_ref().map(|(p, _)| p.stats().clone());
+        if let Some((_, to)) = &publisher {
+            eprintln!("vigil gateway: publishing the ward to MQTT broker {to}");
+        }
         let mut status = tokio::time::interval(Duration::from_secs(args.status_every.max(1)));
         status.tick().await;
         let stop = shutdown_signal();
@@ -103,8 +123,12 @@ pub fn run(global: Global, args: GatewayArgs) -> ExitCode {
                     eprintln!("vigil gateway: {sig} received, committing readings and stopping");
                     break;
                 }
-                _ = status.tick() => status_line(&vigil, feed.as_ref()).await,
+                _ = status.tick() => status_line(&vigil, feed.as_ref(), mqtt.as_deref()).await,
             }
+        }
+        // Says "offline" on the broker before the core stops (bounded: about 2 s).
+        if let Some((p, _)) = publisher {
+            p.stop().await;
         }
         // Bounded: with a failing store the writer gives up after its grace
         // period; anything else stuck is cut off here.
@@ -119,7 +143,7 @@ pub fn run(global: Global, args: GatewayArgs) -> ExitCode {
                 SHUTDOWN_BOUND.as_secs()
             );
         }
-        status_line(&vigil, feed.as_ref()).await;
+        status_line(&vigil, feed.as_ref(), mqtt.as_deref()).await;
         let lost_alarms = s.get(&s.alarm_records_lost);
         let spilled = s.get(&s.spilled);
         match s.unrecorded_summary() {
@@ -157,7 +181,7 @@ fn feed_site(
     }
 }
 
-async fn status_line(v: &Vigil, feed: Option<&vigil_feed::Feed>) {
+async fn status_line(v: &Vigil, feed: Option<&vigil_feed::Feed>, mqtt: Option<&vigil_mqtt::PublisherStats>) {
     let s = v.stats();
     let (devices, receiving) = v.device_counts();
     let fhir = match v.sync_status().await {
@@ -197,8 +221,9 @@ async fn status_line(v: &Vigil, feed: Option<&vigil_feed::Feed>) {
             st.too_slow.load(Ordering::Relaxed)
         )
     });
+    let mqtt = mqtt.map(|m| format!(", {}", m.line())).unwrap_or_default();
     eprintln!(
-        "vigil gateway: devices {receiving}/{devices} receiving, payloads {}, readings {}, stored {}, decode errors {}, store {}{fhir}{audit}{feed}",
+        "vigil gateway: devices {receiving}/{devices} receiving, payloads {}, readings {}, stored {}, decode errors {}, store {}{fhir}{audit}{feed}{mqtt}",
         s.get(&s.payloads),
         s.get(&s.readings),
         s.get(&s.stored),

@@ -11,6 +11,7 @@ pub mod cli_auth;
 mod commands;
 mod feed;
 pub mod gateway;
+pub mod mqtt;
 pub mod replay;
 pub mod report;
 pub mod updates;

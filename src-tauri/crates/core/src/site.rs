@@ -51,6 +51,8 @@ pub struct SiteConfig {
     pub updates: Option<UpdatesSite>,
     /// The live feed for central stations (`feed`, docs/feed.md); None: no feed.
     pub feed: Option<FeedSite>,
+    /// The ward's live state to an MQTT broker (`mqtt`, issue 17); None: not published.
+    pub mqtt: Option<MqttSite>,
     /// The first file any value was taken from (for the operator's log line).
     pub source: Option<PathBuf>,
     /// The files read, with what was taken from each (About panel, `vigil config check`).
@@ -187,6 +189,118 @@ pub fn check_listen(listen: &str) -> Result<(), String> {
     } else {
         Err(format!("{listen:?}: the host must be a name or an IP address"))
     }
+}
+
+/// Publishing the ward to an MQTT broker (issue 17, `vigil-mqtt`, docs/mqtt.md):
+/// `"mqtt": {"broker": "mqtts://broker.example.org:8883", "site": "north", "ward": "icu-3",
+/// "ca": "/etc/vigil/mqtt-ca.pem", "username": "ward-3", "password_env": "VIGIL_MQTT_PASSWORD"}`.
+/// Protected like `fhir`: it decides where patient data goes. Checked as untrusted input
+/// ([`check_mqtt`]); the password comes from the environment variable it names, never
+/// from the file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttSite {
+    /// `mqtts://host[:port]`, or `mqtt://` to a loopback address only (no TLS).
+    pub broker: String,
+    /// Topic levels `vigil/<site>/<ward>/…`.
+    pub site: String,
+    pub ward: String,
+    /// CA certificate(s), PEM, the broker's certificate must chain to (default: the
+    /// operating system's roots).
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    /// Client certificate and key (PEM) for brokers that require them; both or neither.
+    #[serde(default)]
+    pub client_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub client_key: Option<PathBuf>,
+    #[serde(default)]
+    pub username: Option<String>,
+    /// The variable holding the password: `VIGIL_MQTT_<NAME>`.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// Commands (acknowledge, pause) from the broker. Refused when set: every command is
+    /// authorised by a signed-in user's role, and an MQTT message carries no sign-in.
+    #[serde(default)]
+    pub accept_commands: bool,
+}
+
+/// The prefix of the only environment variables a site file may take the MQTT password from.
+pub const MQTT_PASSWORD_ENV_PREFIX: &str = "VIGIL_MQTT_";
+
+/// Checks a broker address as untrusted input: `mqtts://host[:port]` (TLS), or `mqtt://` to
+/// a loopback address (127.0.0.0/8, ::1, localhost) only, so patient data never crosses a
+/// network in the clear. No path, query, user or password in the URL.
+pub fn check_mqtt_broker(broker: &str) -> Result<url::Url, String> {
+    let u = url::Url::parse(broker).map_err(|e| format!("mqtt broker {broker:?}: {e}"))?;
+    let host = u.host().ok_or_else(|| format!("mqtt broker {broker:?}: no host"))?;
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err("mqtt broker: no user or password in the URL (username, password_env)".into());
+    }
+    if !matches!(u.path(), "" | "/") || u.query().is_some() || u.fragment().is_some() {
+        return Err(format!("mqtt broker {broker:?}: only scheme, host and port"));
+    }
+    let loopback = match host {
+        // `mqtt:` is not a WHATWG special scheme: its IPv4 host arrives as a name.
+        url::Host::Domain(d) => {
+            d.eq_ignore_ascii_case("localhost") || d.parse::<std::net::Ipv4Addr>().is_ok_and(|a| a.is_loopback())
+        }
+        url::Host::Ipv4(a) => a.is_loopback(),
+        url::Host::Ipv6(a) => a.is_loopback(),
+    };
+    match u.scheme() {
+        "mqtts" => Ok(u),
+        "mqtt" if loopback => Ok(u),
+        "mqtt" => Err(format!(
+            "mqtt broker {broker:?}: plain mqtt:// only to a loopback address; use mqtts:// (TLS)"
+        )),
+        other => Err(format!("mqtt broker {broker:?}: scheme {other:?}, expected mqtts:// (or mqtt:// on loopback)")),
+    }
+}
+
+/// One topic level taken from a site, ward, bed or device id (MQTT 5.0 §4.7: `/` separates
+/// levels, `+` and `#` are wildcards; §1.5.4: no U+0000). Refused rather than escaped, so a
+/// subscriber's filter always means what it says.
+pub fn check_topic_segment(what: &str, s: &str) -> Result<(), String> {
+    let why = if s.is_empty() {
+        "is empty"
+    } else if s.len() > 128 {
+        "is longer than 128 bytes"
+    } else if s.contains(['/', '+', '#']) {
+        "contains '/', '+' or '#' (MQTT topic separator or wildcard)"
+    } else if s.chars().any(char::is_control) {
+        "contains a control character"
+    } else if s.starts_with('$') {
+        "starts with '$' (reserved for broker topics)"
+    } else {
+        return Ok(());
+    };
+    Err(format!("mqtt {what} {s:?} {why}"))
+}
+
+/// `mqtt` as untrusted input (see [`MqttSite`]).
+pub fn check_mqtt(m: &MqttSite) -> Result<(), String> {
+    check_mqtt_broker(&m.broker)?;
+    check_topic_segment("site", &m.site)?;
+    check_topic_segment("ward", &m.ward)?;
+    if m.client_cert.is_some() != m.client_key.is_some() {
+        return Err("mqtt.client_cert and mqtt.client_key are set together or not at all".into());
+    }
+    if let Some(name) = &m.password_env {
+        let ok = name.len() > MQTT_PASSWORD_ENV_PREFIX.len()
+            && name.starts_with(MQTT_PASSWORD_ENV_PREFIX)
+            && name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+        if !ok {
+            return Err(format!(
+                "mqtt.password_env must name a variable {MQTT_PASSWORD_ENV_PREFIX}<NAME> (capitals, digits, _), not {name:?}"
+            ));
+        }
+    }
+    if m.accept_commands {
+        return Err("mqtt.accept_commands is not supported: acknowledge and pause need a signed-in user,                     and an MQTT message carries no sign-in (use the bedside screen)"
+            .into());
+    }
+    Ok(())
 }
 
 /// Where the store lives: when to warn that the disk is filling.
@@ -327,7 +441,7 @@ pub fn installer_path() -> Option<PathBuf> {
 /// only an administrator can change (issue 13 §5). A nurse's account must not be able to
 /// widen alarm limits, point the upload (and its CA) at another server, or accept unbonded
 /// Bluetooth links.
-pub const PROTECTED: [&str; 7] = ["alarms", "fhir", "ble", "key", "session", "updates", "feed"];
+pub const PROTECTED: [&str; 8] = ["alarms", "fhir", "ble", "key", "session", "updates", "feed", "mqtt"];
 
 /// Where the store's key comes from, when the installer decides it for the site (issue 13
 /// §2): `"passphrase"` (typed at each start, or `VIGIL_PASSPHRASE`), `"key_file"` (with
@@ -374,6 +488,7 @@ struct SiteFileContent {
     updates: Option<UpdatesSite>,
     #[serde(default)]
     feed: Option<FeedSite>,
+    mqtt: Option<MqttSite>,
 }
 
 impl SiteFileContent {
@@ -386,6 +501,7 @@ impl SiteFileContent {
             self.session.is_some(),
             self.updates.is_some(),
             self.feed.is_some(),
+            self.mqtt.is_some(),
         ];
         PROTECTED.iter().zip(set).filter(|(_, s)| *s).map(|(n, _)| *n).collect()
     }
@@ -475,6 +591,9 @@ impl SiteConfig {
             if take("feed", content.feed.is_some(), c.feed.is_some()) {
                 c.feed = content.feed;
             }
+            if take("mqtt", content.mqtt.is_some(), c.mqtt.is_some()) {
+                c.mqtt = content.mqtt;
+            }
             if take("session", content.session.is_some(), session_taken) {
                 c.session = content.session.unwrap_or_default();
                 session_taken = true;
@@ -552,6 +671,9 @@ fn read_file(
     if let Some(f) = &content.feed {
         f.check().map_err(at)?;
     }
+    if let Some(m) = &content.mqtt {
+        check_mqtt(m).map_err(at)?;
+    }
     if let Some(k) = &content.key {
         if (k.source == KeyChoice::KeyFile) != k.key_file.is_some() {
             return Err(at("key.key_file is set with \"source\": \"key_file\", and only then".into()));
@@ -590,6 +712,7 @@ fn refused(path: &Path, sections: &[&str], why: &str) -> ConfigError {
     ConfigError::Site(format!(
         "{}: sets {} but {why}; alarm limits, the FHIR server, the Bluetooth policy, the \
          key source, the update server and the live feed are taken only from a file only an administrator can change (the \
+         key source, the update server and the MQTT broker are taken only from a file only an administrator can change (the \
          installer's {})",
         path.display(),
         sections.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "),
@@ -720,6 +843,13 @@ impl SiteConfig {
                 flatten("feed", &json, &mut |k, v| push(k, v, "feed"));
             }
         }
+        match &self.mqtt {
+            None => push("mqtt".into(), "not set (not published)".into(), "mqtt"),
+            Some(m) => {
+                let json = serde_json::to_value(m).unwrap_or_default();
+                flatten("mqtt", &json, &mut |k, v| push(k, v, "mqtt"));
+            }
+        }
         let storage = serde_json::to_value(&self.storage).unwrap_or_default();
         flatten("storage", &storage, &mut |k, v| push(k, v, "storage"));
         let session = serde_json::to_value(&self.session).unwrap_or_default();
@@ -799,6 +929,43 @@ mod tests {
         let local = write(dir.path(), "site.json", r#"{ "beds": 2 }"#);
         let (_, from) = SiteConfig::load_from(None, &local).unwrap().time_zone();
         assert!(from == "operating system" || from == "default (UTC)");
+    }
+
+    /// Issue 17: the broker patient data goes to is hospital IT's decision, checked as
+    /// untrusted input: TLS unless on this host, topic levels that mean what they say, the
+    /// password never in the file.
+    #[test]
+    fn the_mqtt_broker_is_protected_tls_off_this_host_and_its_topic_levels_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = r#"{ "mqtt": { "broker": "mqtts://broker.example.org", "site": "north", "ward": "icu-3",
+                      "username": "ward-3", "password_env": "VIGIL_MQTT_PASSWORD" } }"#;
+        let local = write(dir.path(), "site.json", ok);
+        let c = SiteConfig::load_from(None, &local).unwrap();
+        let m = c.mqtt.as_ref().unwrap();
+        assert_eq!((m.site.as_str(), m.ward.as_str()), ("north", "icu-3"));
+        let row = c.effective().into_iter().find(|e| e.key == "mqtt.broker").unwrap();
+        assert_eq!(row.value, "mqtts://broker.example.org");
+        for (json, why) in [
+            (r#""broker": "mqtt://broker.example.org", "site": "n", "ward": "w""#, "loopback"),
+            (r#""broker": "https://broker.example.org", "site": "n", "ward": "w""#, "scheme"),
+            (r#""broker": "mqtts://u:p@broker.example.org", "site": "n", "ward": "w""#, "no user or password"),
+            (r#""broker": "mqtt://127.0.0.1:1883", "site": "n/s", "ward": "w""#, "mqtt site"),
+            (r#""broker": "mqtt://localhost", "site": "n", "ward": "icu+""#, "wildcard"),
+            (r#""broker": "mqtt://[::1]", "site": "n", "ward": "w", "password_env": "VIGIL_PASSPHRASE""#, "VIGIL_MQTT_"),
+            (r#""broker": "mqtts://b.example", "site": "n", "ward": "w", "client_key": "/k.pem""#, "together"),
+            (r#""broker": "mqtts://b.example", "site": "n", "ward": "w", "accept_commands": true"#, "signed-in user"),
+            (r#""broker": "mqtts://b.example", "site": "n", "ward": "w", "password": "x""#, "unknown field"),
+        ] {
+            let local = write(dir.path(), "site.json", &format!(r#"{{ "mqtt": {{ {json} }} }}"#));
+            let e = SiteConfig::load_from(None, &local).unwrap_err().to_string();
+            assert!(e.contains(why), "{json}: {e}");
+        }
+        assert!(check_mqtt_broker("mqtt://127.0.0.1:1883").is_ok() && check_mqtt_broker("mqtt://[::1]").is_ok());
+        // A user-writable file cannot set it.
+        let local = write(dir.path(), "site.json", ok);
+        std::fs::set_permissions(&local, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let e = SiteConfig::load_from(None, &local).unwrap_err().to_string();
+        assert!(e.contains("`mqtt`") && e.contains("MQTT broker"), "{e}");
     }
 
     /// Issue 16: where updates come from is hospital IT's decision, checked as untrusted input.

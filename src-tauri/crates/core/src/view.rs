@@ -3,7 +3,7 @@
 //! `ui/src/generated` by `cargo test`. Times are epoch milliseconds UTC so the
 //! UI never parses dates on the hot path.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 use vigil_model::{LinkState, Quality, Reading, Source, Special, Value};
 use vigil_store::{Admission, PatientCategory};
@@ -32,7 +32,7 @@ pub struct AppInfo {
 }
 
 /// `Debug` leaves out name, MRN and date of birth.
-#[derive(Clone, PartialEq, Serialize, TS)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, TS)]
 #[ts(export)]
 pub struct AdmissionView {
     pub id: String,
@@ -70,7 +70,7 @@ impl From<&Admission> for AdmissionView {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[ts(export)]
 pub struct BedView {
     pub bed: String,
@@ -78,13 +78,14 @@ pub struct BedView {
     pub admission: Option<AdmissionView>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[ts(export)]
 pub struct DeviceView {
     pub bed: String,
     pub device: String,
     pub kind: vigil_devices::DeviceKind,
-    pub label: &'static str,
+    #[ts(type = "string")]
+    pub label: KindLabel,
     pub state: LinkState,
     pub battery: Option<u8>,
     pub technical: Option<String>,
@@ -108,8 +109,49 @@ pub struct DeviceView {
     pub identity_pinned: bool,
 }
 
+/// A device kind's label, as shown. Its own type so a view read back (an MQTT mirror, a
+/// feed client) keeps the kind's static label: serde would take a plain `&'static str`
+/// field as borrowed from the input, and no view holding a `DeviceView` could then be read
+/// from a buffer. A label this build does not know reads as "Device".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindLabel(pub &'static str);
+
+impl std::fmt::Display for KindLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl Serialize for KindLabel {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for KindLabel {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use vigil_devices::DeviceKind as K;
+        let s = String::deserialize(d)?;
+        Ok(KindLabel(
+            [
+                K::HeartRateStrap,
+                K::PulseOximeter,
+                K::Thermometer,
+                K::BloodPressureCuff,
+                K::WeightScale,
+                K::GlucoseMeter,
+                K::RespirationSensor,
+            ]
+            .into_iter()
+            .map(K::label)
+            .find(|l| *l == s)
+            .unwrap_or("Device"),
+        ))
+    }
+}
+
 /// What the device said about itself (Device Information Service, DIS 1.1).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, TS)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, TS)]
 #[ts(export)]
 pub struct DeviceInfoView {
     pub manufacturer: Option<String>,
@@ -139,7 +181,7 @@ impl DeviceInfoView {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[ts(export)]
 pub struct ReadingView {
     pub bed: String,
@@ -190,7 +232,7 @@ impl ReadingView {
 }
 
 /// A bed's NEWS2 score (the engine's `News2`, with the bed).
-#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[ts(export)]
 pub struct News2View {
     pub bed: String,
@@ -198,7 +240,7 @@ pub struct News2View {
 }
 
 /// Full state of the ward.
-#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[ts(export)]
 pub struct WardSnapshot {
     pub now_ms: i64,
@@ -210,7 +252,7 @@ pub struct WardSnapshot {
 }
 
 /// A batch of live changes for the screen.
-#[derive(Debug, Clone, PartialEq, Serialize, Default, TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, TS)]
 #[ts(export)]
 pub struct WardUpdate {
     pub now_ms: i64,

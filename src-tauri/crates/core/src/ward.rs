@@ -118,7 +118,7 @@ impl Device {
             bed: self.desc.bed.clone(),
             device: self.desc.device.clone(),
             kind: self.desc.kind,
-            label: self.desc.kind.label(),
+            label: crate::view::KindLabel(self.desc.kind.label()),
             state: self.state,
             battery: self.battery,
             technical: self.technical.clone(),
