@@ -30,13 +30,15 @@ const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 pub fn start_trimming() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
-        let spawned = std::thread::Builder::new().name("heap-trim".into()).spawn(|| loop {
-            std::thread::sleep(TRIM_EVERY);
-            // SAFETY: malloc_trim is thread-safe (it locks each arena in turn).
-            unsafe {
-                libc::malloc_trim(0);
-            }
-        });
+        let spawned = std::thread::Builder::new()
+            .name("heap-trim".into())
+            .spawn(|| loop {
+                std::thread::sleep(TRIM_EVERY);
+                // SAFETY: malloc_trim is thread-safe (it locks each arena in turn).
+                unsafe {
+                    libc::malloc_trim(0);
+                }
+            });
         if let Err(e) = spawned {
             // Memory is then only returned the way glibc does by itself; nothing else depends on it.
             tracing::warn!(error = %e, "could not start the heap trim thread");
