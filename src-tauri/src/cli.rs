@@ -516,10 +516,12 @@ fn init_logging(default: &str) {
 }
 
 pub fn main() -> ExitCode {
+    crate::heap::tune();
     let cli = Cli::parse();
     match cli.command {
         None => {
             init_logging("info,tao=warn,wry=warn");
+            crate::heap::start_trimming();
             let mut sim = SimSettings::default();
             let mut devices = vigil_core::DeviceMode::Auto;
             if let Some(sc) = cli.simulate {
@@ -543,6 +545,7 @@ pub fn main() -> ExitCode {
         }
         Some(Command::Gateway(args)) => {
             init_logging("info");
+            crate::heap::start_trimming();
             crate::gateway::run(cli.global, args)
         }
         Some(Command::Replay(args)) => {

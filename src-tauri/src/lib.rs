@@ -10,6 +10,7 @@ pub mod cli;
 pub mod cli_auth;
 mod commands;
 mod feed;
+pub mod heap;
 pub mod gateway;
 pub mod mqtt;
 pub mod replay;

@@ -7,6 +7,12 @@
 // web process's RSS is printed beside them, for the record (CI machines vary
 // too much to hold it to a number; ./dev bench soak does).
 //
+// Then the transport alone: with drawing stopped (window.vigilTest.freezeScreen)
+// and the updates still pulled and applied for 30 s, the web process must not
+// grow. Measured (issue 16): its growth follows drawing, not the updates' path
+// (frozen: flat within GC noise of +-40 MiB; a Channel's script per message
+// grew it ~30 MiB/s), so this catches a transport that keeps memory per message.
+//
 //   xvfb-run -a -s "-screen 0 1280x800x24" node tests/e2e/memory.mjs
 //   (SPEED=1 SECS=120 for the real-time picture)
 
@@ -55,7 +61,7 @@ function webProcessMiB(pid) {
   return null;
 }
 
-const driver = await startDriver(port, process.env, (secs + 120) * 1000);
+const driver = await startDriver(port, process.env, (secs + 160) * 1000);
 const session = await startSession(port, ["--data-dir", dataDir, "--simulate", "ward", "--speed", speed]);
 const look = () => session.executeScript(() => ({ sizes: window.vigilTest.sizes(), updates: window.vigilScreenTiming().updates }));
 
@@ -82,6 +88,28 @@ await step(`[memory] 16 beds at ${speed}x for ${secs} s: the page's DOM and UI s
     assert.ok(sizes.latencyKnownAlarms <= Math.max(sizes.alarms, 16 * 20), `known alarm ids: ${sizes.latencyKnownAlarms}`);
   }
   assert.ok(samples.at(-1).updates > samples[0].updates, "no live updates arrived");
+});
+
+await step("[memory] updates keep arriving with drawing stopped: the web process does not grow with them", async () => {
+  await session.executeScript(() => window.vigilTest.freezeScreen(true));
+  // Median of three readings a second apart: JavaScriptCore's collections swing RSS by tens of MiB.
+  const settled = async () => {
+    const v = [];
+    for (let i = 0; i < 3; i++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      v.push(webProcessMiB(driver.pid));
+    }
+    return v.sort((a, b) => a - b)[1];
+  };
+  const before = await settled();
+  const u0 = (await look()).updates;
+  await new Promise((r) => setTimeout(r, 30000));
+  const after = await settled();
+  const u1 = (await look()).updates;
+  await session.executeScript(() => window.vigilTest.freezeScreen(false));
+  console.log(`  frozen 30 s: web process ${before} -> ${after} MiB over ${u1 - u0} updates`);
+  assert.ok(u1 > u0, "no updates arrived while drawing was stopped");
+  assert.ok(after - before <= 80, `the web process grew ${after - before} MiB in 30 s of updates without drawing`);
 });
 
 await session.quit().catch(() => {});

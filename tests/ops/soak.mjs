@@ -9,7 +9,16 @@
 // The app and the gateway simulate a 16-bed ward at --speed N. For each: RSS
 // over time, the database and WAL sizes, the number of chunks; then the RSS
 // trend after warm-up (least-squares slope), the app's RSS beside the blank
-// window's + 100 MiB, the largest WAL, and bytes per stored reading.
+// window's + 100 MiB, the largest WAL, and bytes per stored reading. The app's
+// RSS is also split by process (core = the vigil process: Rust core, GTK and
+// WebKit's UI side; web = WebKitWebProcess; net = WebKitNetworkProcess).
+//
+// The build profile matters: a debug vigil maps a ~190 MB binary (much of it
+// resident) where the release one is ~45 MB. Vigil ships release builds, so
+// `./dev bench soak` measures release builds of both the app and the blank
+// window; `./dev test`'s short form runs the debug builds it already has and
+// its app-vs-window line is informational. Each run prints the profile it
+// measured (from the binaries' paths: .../release/... or .../debug/...).
 //
 //   node tests/ops/soak.mjs --bin <vigil> --blank <blank_window> [--minutes M] [--speed N] [--sample-s S]
 //
@@ -41,6 +50,14 @@ const strict = args.strict === "true";
 const PASSPHRASE = "soak-benchmark-passphrase";
 const MiB = 1024 * 1024;
 
+/** "release" or "debug", from where cargo put the binary; "unknown" elsewhere. */
+function profile(path) {
+  const m = /[/\\](release|debug)[/\\]/.exec(path);
+  return m ? m[1] : "unknown";
+}
+const appProfile = profile(bin);
+const blankProfile = profile(blank);
+
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // Every process in the tree under `pid` (children listed in /proc/<pid>/task/<tid>/children).
@@ -64,21 +81,25 @@ function tree(pid) {
   return out;
 }
 
-/** RSS (bytes) summed over the tree under `pid`, and the names of its
- * processes; Xvfb and its wrappers are not the app and are left out. */
+/** RSS (bytes) summed over the tree under `pid`, per process name too, and
+ * the names of its processes; Xvfb and its wrappers are not the app and are
+ * left out. */
 function rss(pid) {
   let total = 0;
   const names = new Set();
+  const byName = {};
   for (const p of tree(pid)) {
     try {
       const status = readFileSync(`/proc/${p}/status`, "utf8");
       const name = /Name:\s+(\S+)/.exec(status)?.[1];
       if (!name || /^(xvfb-run|Xvfb|sh|bash|xauth)$/.test(name)) continue;
-      total += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
+      const bytes = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
+      total += bytes;
+      byName[name] = (byName[name] ?? 0) + bytes;
       names.add(name);
     } catch {}
   }
-  return { bytes: total, names: [...names] };
+  return { bytes: total, names: [...names], byName };
 }
 
 function size(path) {
@@ -156,6 +177,7 @@ async function run(label, cmd, cmdArgs, { dir, seconds, env }) {
       wallS: (Date.now() - t0) / 1000,
       rss: mem.bytes,
       names: mem.names,
+      byName: mem.byName,
       db: db ? size(db) : 0,
       wal: db ? size(db + "-wal") : 0,
       chunks: db ? chunks(db) : NaN,
@@ -166,12 +188,25 @@ async function run(label, cmd, cmdArgs, { dir, seconds, env }) {
   return { label, samples, stored, stderr };
 }
 
+// Process names as /proc shows them (15 characters).
+const PARTS = [
+  ["core", /^(vigil|blank_window)$/],
+  ["web", /^WebKitWebProces/],
+  ["net", /^WebKitNetworkPr/],
+];
+
+function part(s, re) {
+  let b = 0;
+  for (const [name, bytes] of Object.entries(s.byName)) if (re.test(name)) b += bytes;
+  return (b / MiB).toFixed(1);
+}
+
 function table(r) {
   console.log(`\n${r.label}: processes ${[...new Set(r.samples.flatMap((s) => s.names))].join(", ")}`);
-  console.log("  wall s   sim h    RSS MiB    DB MB   WAL MB   chunks");
+  console.log("  wall s   sim h    RSS MiB   core MiB    web MiB    net MiB    DB MB   WAL MB   chunks");
   for (const s of r.samples) {
     console.log(
-      `  ${s.wallS.toFixed(0).padStart(6)} ${((s.wallS * speed) / 3600).toFixed(2).padStart(7)} ${(s.rss / MiB).toFixed(1).padStart(10)} ${(s.db / 1e6).toFixed(2).padStart(8)} ${(s.wal / 1e6).toFixed(2).padStart(8)} ${String(s.chunks).padStart(8)}`,
+      `  ${s.wallS.toFixed(0).padStart(6)} ${((s.wallS * speed) / 3600).toFixed(2).padStart(7)} ${(s.rss / MiB).toFixed(1).padStart(10)} ${PARTS.map(([, re]) => part(s, re).padStart(10)).join(" ")} ${(s.db / 1e6).toFixed(2).padStart(8)} ${(s.wal / 1e6).toFixed(2).padStart(8)} ${String(s.chunks).padStart(8)}`,
     );
   }
 }
@@ -192,6 +227,10 @@ function ward(dir) {
 
 const seconds = minutes * 60;
 console.log(`soak: ${minutes} min each at ${speed}x (${((seconds * speed) / 3600).toFixed(1)} simulated h), 16 beds, sample every ${sampleS} s`);
+console.log(`profile: app ${appProfile} (${bin}), blank window ${blankProfile} (${blank})`);
+if (appProfile !== blankProfile) console.log("!! the app and the blank window are different build profiles: the comparison is not like for like");
+// The goal is the shipped (release) app's; a debug app's figure is informational.
+const judged = appProfile === "release" && blankProfile === "release";
 const xvfb = ["-a", "-s", "-screen 0 1280x800x24"];
 
 const blankRun = await run("blank Tauri window (baseline)", "xvfb-run", [...xvfb, blank], {
@@ -222,7 +261,11 @@ const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 const blankMiB = median(blankRun.samples.map((s) => s.rss)) / MiB;
 const appMiB = Math.max(...appRun.samples.map((s) => s.rss)) / MiB;
 const results = [
-  ["app RSS peak vs blank window + 100 MiB", `${appMiB.toFixed(0)} MiB vs ${(blankMiB + 100).toFixed(0)} MiB (blank ${blankMiB.toFixed(0)} MiB)`, appMiB <= blankMiB + 100],
+  [
+    `app RSS peak vs blank window + 100 MiB (${appProfile} builds${judged ? "" : "; informational: the goal is the release build's"})`,
+    `${appMiB.toFixed(0)} MiB vs ${(blankMiB + 100).toFixed(0)} MiB (blank ${blankMiB.toFixed(0)} MiB)`,
+    appMiB <= blankMiB + 100 ? true : judged ? false : null,
+  ],
   ["app RSS trend after warm-up", `${trend(appRun).toFixed(2)} MiB per simulated h`, trend(appRun) < 1],
   ["gateway RSS trend after warm-up", `${trend(gwRun).toFixed(2)} MiB per simulated h`, trend(gwRun) < 1],
 ];
@@ -235,6 +278,6 @@ if (gwRun.stored) {
   results.push(["gateway: database bytes per stored reading (incl. summaries)", `${(last.db / gwRun.stored).toFixed(2)} B (${gwRun.stored} readings)`, true]);
 }
 console.log("\n| measure | this run | goal met |\n|---|---|---|");
-for (const [what, value, ok] of results) console.log(`| ${what} | ${value} | ${ok ? "yes" : "NO"} |`);
+for (const [what, value, ok] of results) console.log(`| ${what} | ${value} | ${ok === null ? "no (not judged)" : ok ? "yes" : "NO"} |`);
 for (const d of [appDir, gwDir]) if (existsSync(d)) rmSync(d, { recursive: true, force: true });
-if (strict && results.some(([, , ok]) => !ok)) process.exit(1);
+if (strict && results.some(([, , ok]) => ok === false)) process.exit(1);
