@@ -12,7 +12,9 @@
 //!
 //! All: WAL, synchronous=FULL. Two write shapes:
 //!
-//! * bulk (a backlog import): 10,000-reading transactions, then Vigil's
+//! * bulk (a backlog import): transactions of the writer's backlog batch
+//!   (`vigil_core::writer::BACKLOG_BATCH`, what it hands the store when it
+//!   drains a backlog or imports a replay) for every store, then Vigil's
 //!   compaction (timed apart);
 //! * the app's: the writer's 0.5 s flushes of one reading per 1 Hz series
 //!   (16 beds × 6 parameters, half the series per flush), compaction every
@@ -32,7 +34,18 @@ use std::time::Instant;
 use vigil_model::{Mdc, Reading, Source, Value};
 use vigil_store::{KeySource, Store};
 
+/// Transactions of the row stores' loads outside the bulk comparison.
 const BATCH: usize = 10_000;
+
+/// The bulk phase's transaction size, the same for every store: what the
+/// writer hands the store per write when it drains a backlog.
+/// `VIGIL_BENCH_BATCH` overrides it (exploring, profiling).
+fn bulk_batch() -> usize {
+    std::env::var("VIGIL_BENCH_BATCH")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(vigil_core::writer::BACKLOG_BATCH)
+}
 const BEDS: usize = 16;
 const SERIES: usize = BEDS * 6;
 const WEEK_S: i64 = 7 * 24 * 3600;
@@ -218,12 +231,12 @@ async fn compact_until(store: &Store, closed_before: DateTime<Utc>) {
     while store.compact(closed_before).await.unwrap().more {}
 }
 
-/// Bulk: `seconds` of the ward in 10,000-reading appends, then compaction.
+/// Bulk: `seconds` of the ward in backlog-batch appends, then compaction.
 async fn vigil_bulk(dir: &Path, seconds: i64) -> Ingest {
     let store = Store::open(&dir.join("v.db"), &key()).await.unwrap();
     let mut n = 0u64;
     let mut sw = Stopwatch::default();
-    for b in bulk_batches(SERIES, seconds, BATCH) {
+    for b in bulk_batches(SERIES, seconds, bulk_batch()) {
         let rs: Vec<Reading> = b.iter().map(to_reading).collect();
         let m = Meter::start();
         store.append(&rs).await.unwrap();
@@ -513,11 +526,13 @@ fn rusqlite_week(dir: &Path, key: Option<&str>) -> f64 {
 }
 
 /// The durable-commit floor of this machine: median ms of a rusqlite
-/// transaction inserting one row (WAL, synchronous=FULL: one fsync). No
-/// store that commits each batch durably goes below it per batch.
-fn commit_floor_ms(dir: &Path) -> f64 {
+/// transaction inserting one row (WAL, synchronous=FULL: one fsync), and
+/// the process CPU µs each such commit costs (mean). No store that commits
+/// each batch durably goes below it per batch.
+fn commit_floor(dir: &Path) -> (f64, f64) {
     let mut c = rusqlite_open(&dir.join("floor.db"), None);
     let mut times = Vec::new();
+    let cpu = cpu_s();
     for i in 0..51 {
         let s = Instant::now();
         let tx = c.transaction().unwrap();
@@ -525,7 +540,8 @@ fn commit_floor_ms(dir: &Path) -> f64 {
         tx.commit().unwrap();
         times.push(s.elapsed().as_secs_f64() * 1e3);
     }
-    median(times)
+    let cpu_us = (cpu_s() - cpu) * 1e6 / 51.0;
+    (median(times), cpu_us)
 }
 
 /// Plain SQLite through sqlx: one awaited statement per row.
@@ -544,7 +560,7 @@ async fn sqlx_bulk(dir: &Path) -> Ingest {
     .unwrap();
     c.execute(ROW_SCHEMA).await.unwrap();
     let mut n = 0;
-    for b in bulk_batches(SERIES, (SQLX_READINGS / SERIES) as i64, BATCH) {
+    for b in bulk_batches(SERIES, (SQLX_READINGS / SERIES) as i64, bulk_batch()) {
         let mut tx = c.begin().await.unwrap();
         for (k, us, v) in &b {
             sqlx::query(ROW_INSERT)
@@ -590,19 +606,31 @@ fn line(name: &str, f: &Ingest) {
     );
 }
 
-/// Vigil against the fastest row store of the same run: ratios and goals.
+/// Vigil against the row stores of the same run, each figure against the
+/// best row store on that figure (the fastest for readings/s, the one using
+/// the least CPU for CPU/reading, ...): a skeptic's comparison.
 fn ratios(v: &Ingest, rows: &[(&str, &Ingest)]) {
-    let (name, best) = rows
-        .iter()
-        .max_by(|a, b| a.1.per_s.partial_cmp(&b.1.per_s).unwrap())
-        .unwrap();
+    let best = |f: fn(&Ingest) -> f64, higher: bool| {
+        let (name, r) = rows
+            .iter()
+            .max_by(|a, b| {
+                let o = f(a.1).partial_cmp(&f(b.1)).unwrap();
+                if higher { o } else { o.reverse() }
+            })
+            .unwrap();
+        (*name, f(r))
+    };
     let rest = v.rest_compacted.unwrap_or(v.rest);
+    let (fast, per_s) = best(|f| f.per_s, true);
+    let (lean, cpu) = best(|f| f.cpu_us, false);
+    let (light, written) = best(|f| f.written, false);
+    let (small, at_rest) = best(|f| f.rest, false);
     println!(
-        "  Vigil / fastest row store ({name}): readings/s {:.1}x   CPU/reading {:.2}x   written/reading {:.2}x   at rest (compacted) {:.3}x = {rest:.2} B/reading",
-        v.per_s / best.per_s,
-        v.cpu_us / best.cpu_us,
-        v.written / best.written,
-        rest / best.rest,
+        "  Vigil / best row store: readings/s {:.1}x ({fast})   CPU/reading {:.2}x ({lean})   written/reading {:.2}x ({light})   at rest (compacted) {:.3}x ({small}) = {rest:.2} B/reading",
+        v.per_s / per_s,
+        v.cpu_us / cpu,
+        v.written / written,
+        rest / at_rest,
     );
 }
 
@@ -614,8 +642,11 @@ fn human(seconds: i64) -> String {
 }
 
 pub async fn run(full: bool) {
-    // For profiling one shape: VIGIL_BENCH_ONLY=app|bulk.
+    // For profiling one shape: VIGIL_BENCH_ONLY=app|bulk, or Vigil alone
+    // (no baselines): vigil-app|vigil-bulk.
     let only = std::env::var("VIGIL_BENCH_ONLY").unwrap_or_default();
+    let vigil_only = only.starts_with("vigil-");
+    let only = only.trim_start_matches("vigil-").to_string();
     // VIGIL_BENCH_APP_S: the app shape's length in seconds (profiling).
     let app_len = std::env::var("VIGIL_BENCH_APP_S").ok().and_then(|s| s.parse().ok());
     let (bulk_sizes, app_s): (&[i64], i64) = if only == "app" {
@@ -630,13 +661,21 @@ pub async fn run(full: bool) {
          CPU: getrusage(RUSAGE_SELF); written: /proc/self/io write_bytes from open through close (WAL and checkpoints included).",
         if full { "--full" } else { "--quick; --full for 1, 7 and 30 days" }
     );
+    let batch = bulk_batch();
     for &secs in bulk_sizes {
         println!();
-        println!("Bulk (backlog import), {} of the ward, {BATCH}-reading transactions:", human(secs));
+        println!(
+            "Bulk (backlog import), {} of the ward, {batch}-reading transactions (the writer's backlog batch) for every store:",
+            human(secs)
+        );
         header();
-        let plain = rusqlite_ingest(tmp().path(), None, bulk_batches(SERIES, secs, BATCH));
+        if vigil_only {
+            line("Vigil (sealed chunks)", &vigil_bulk(tmp().path(), secs).await);
+            continue;
+        }
+        let plain = rusqlite_ingest(tmp().path(), None, bulk_batches(SERIES, secs, batch));
         line("plain SQLite (rusqlite, prep.)", &plain);
-        let cipher = rusqlite_ingest(tmp().path(), Some("benchmark-passphrase"), bulk_batches(SERIES, secs, BATCH));
+        let cipher = rusqlite_ingest(tmp().path(), Some("benchmark-passphrase"), bulk_batches(SERIES, secs, batch));
         line("SQLCipher 4 (rusqlite, prep.)", &cipher);
         let mut rows = vec![("plain rusqlite", plain), ("SQLCipher", cipher)];
         if secs == bulk_sizes[0] {
@@ -649,12 +688,12 @@ pub async fn run(full: bool) {
         line("Vigil (sealed chunks)", &v);
         let refs: Vec<(&str, &Ingest)> = rows.iter().map(|(n, f)| (*n, f)).collect();
         ratios(&v, &refs);
-        let floor = commit_floor_ms(tmp().path());
+        let (floor, _) = commit_floor(tmp().path());
         let best = rows.iter().map(|(_, f)| f.per_s).fold(0.0, f64::max);
         println!(
-            "  Durable-commit floor here: {floor:.2} ms per transaction (one fsync), so {BATCH}-reading transactions cap any store at {:.2} M readings/s = {:.1}x the fastest row store",
-            BATCH as f64 / floor / 1e3,
-            BATCH as f64 / (floor / 1e3) / best
+            "  Durable-commit floor here: {floor:.2} ms per transaction (one fsync), so {batch}-reading transactions cap any store at {:.2} M readings/s = {:.1}x the fastest row store",
+            batch as f64 / floor / 1e3,
+            batch as f64 / (floor / 1e3) / best
         );
         if secs == *bulk_sizes.last().unwrap() {
             print_open_cost(d.path(), v.rest_compacted.unwrap()).await;
@@ -672,6 +711,10 @@ pub async fn run(full: bool) {
         SERIES / 2
     );
     header();
+    if vigil_only {
+        line("Vigil (frames, then chunks)", &vigil_app(tmp().path(), app_s).await);
+        return;
+    }
     let plain = rusqlite_ingest(tmp().path(), None, app_flushes(app_s));
     line("plain SQLite (rusqlite, prep.)", &plain);
     let cipher = rusqlite_ingest(tmp().path(), Some("benchmark-passphrase"), app_flushes(app_s));
@@ -679,6 +722,13 @@ pub async fn run(full: bool) {
     let v = vigil_app(tmp().path(), app_s).await;
     line("Vigil (frames, then chunks)", &v);
     ratios(&v, &[("plain rusqlite", &plain), ("SQLCipher", &cipher)]);
+    let (floor_ms, floor_cpu) = commit_floor(tmp().path());
+    println!(
+        "  Durable-commit floor here: a 1-row rusqlite commit takes {floor_ms:.2} ms and {floor_cpu:.0} µs of CPU (write + fsync), \
+         = {:.2} µs CPU/reading at {} readings a flush: every store pays it per flush",
+        floor_cpu / (SERIES / 2) as f64,
+        SERIES / 2
+    );
     println!(
         "  (backlog: the most chunks and ingest frames awaiting compaction at any minute; {SERIES} series, 120 flushes a minute)"
     );

@@ -44,7 +44,7 @@ struct SeriesRecord {
 }
 
 /// A series key borrowed from a reading, for grouping a batch cheaply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Eq)]
 struct SeriesRef<'a> {
     admission: &'a str,
     bed: &'a str,
@@ -52,6 +52,51 @@ struct SeriesRef<'a> {
     code: u32,
     unit: &'a str,
     source: &'static str,
+}
+
+/// Equal strings, short ones (a bed, a device id, a unit: a few bytes)
+/// compared in registers: a bulk append compares every reading's key with
+/// its group's, and libc's memcmp call per field was a large share of it.
+#[inline]
+fn same_str(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    if a.len() > 16 {
+        return a == b;
+    }
+    let word = |s: &[u8], from: usize| {
+        let mut w = [0u8; 8];
+        let part = &s[from.min(s.len())..s.len().min(from + 8)];
+        w[..part.len()].copy_from_slice(part);
+        u64::from_le_bytes(w)
+    };
+    word(a, 0) == word(b, 0) && word(a, 8) == word(b, 8)
+}
+
+impl PartialEq for SeriesRef<'_> {
+    /// The fields most likely to differ first (parameter, device).
+    fn eq(&self, o: &Self) -> bool {
+        self.code == o.code
+            && same_str(self.device, o.device)
+            && same_str(self.bed, o.bed)
+            && same_str(self.unit, o.unit)
+            && same_str(self.admission, o.admission)
+            && self.source == o.source
+    }
+}
+
+impl std::hash::Hash for SeriesRef<'_> {
+    /// The fields `eq` compares, whole.
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.code.hash(h);
+        self.device.hash(h);
+        self.bed.hash(h);
+        self.unit.hash(h);
+        self.admission.hash(h);
+        self.source.hash(h);
+    }
 }
 
 impl<'a> SeriesRef<'a> {
@@ -76,6 +121,66 @@ impl<'a> SeriesRef<'a> {
         }
     }
 }
+
+/// The multiply-rotate hash rustc uses (FxHash), finalised, for grouping a
+/// batch by series: std's SipHash resists hash flooding, which buys nothing for keys
+/// the store's own callers build (a device's bed, id and unit), and costs
+/// a large share of a bulk append's per-reading work.
+#[derive(Default, Clone, Copy)]
+struct FxHasher(u64);
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl std::hash::Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut it = bytes.chunks_exact(8);
+        for c in &mut it {
+            self.add(u64::from_le_bytes(c.try_into().unwrap()));
+        }
+        let rest = it.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(i.into());
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(i.into());
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    /// MurmurHash3's 64-bit finaliser on top: the multiply leaves the low
+    /// bits (hashbrown's bucket index) depending only on the low bits of the
+    /// input, and these keys end alike (same unit, source): without it they
+    /// collide and every lookup compares strings along a long probe chain.
+    fn finish(&self) -> u64 {
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
+}
+
+type BuildFx = std::hash::BuildHasherDefault<FxHasher>;
 
 /// A series row's lookup columns: the whole descriptor (found on append),
 /// its bed, its bed and code (selected by queries).
@@ -279,8 +384,9 @@ impl Store {
         if batch.is_empty() {
             return Ok(());
         }
-        // Group by a borrowed key first: no allocation per reading.
-        let mut groups: HashMap<SeriesRef<'_>, Vec<codec::Sample>> = HashMap::new();
+        // Group by a borrowed key first: no allocation per reading, and a
+        // cheap hash (a few short strings per reading; see `FxHasher`).
+        let mut groups: HashMap<SeriesRef<'_>, Vec<codec::Sample>, BuildFx> = HashMap::default();
         for r in batch {
             groups.entry(SeriesRef::of(r)).or_default().push(codec::Sample {
                 t: r.received.timestamp_micros(),
@@ -328,32 +434,34 @@ impl Store {
             sealed_under.insert(c.key_id);
             sealed.push(c);
         }
-        write_chunks(&mut tx, sealed).await?;
+        // Every write of the batch goes in one round trip (see `Script`):
+        // the chunks, the frame, the keys' seal counts, the digests, the mark.
+        let mut script = crate::Script::default();
+        crate::chunks::push_chunks(&mut script, sealed);
         if !framed.is_empty() {
             next_id += 1;
             let f = self.seal_frame(next_id, &framed, &mut delta)?;
             sealed_under.insert(f.key_id);
-            crate::frames::write_frame(&mut tx, f).await?;
+            crate::frames::push_frame(&mut script, f);
         }
         debug_assert_eq!(next_id, reserved_to, "every reserved id used, none beyond");
         // One count update per key, not one per chunk.
-        for key_id in sealed_under {
-            self.keys.persist_count(&mut tx, key_id).await?;
+        for &key_id in &sealed_under {
+            self.keys.persist_count_into(&mut script, key_id);
         }
         if outbox {
             self.enqueue(&mut tx, batch, &mut delta).await?;
         }
-        self.integrity.apply(&mut tx, delta).await?;
+        self.integrity.apply_into(&mut tx, delta, &mut script).await?;
         if let Some((key, value)) = mark {
-            sqlx::query(
-                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2",
-            )
-            .bind(key)
-            .bind(value)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("marking a spill frame applied"))?;
+            script
+                .push("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+                .bind(key)
+                .bind(value);
         }
+        // The only rows the script returns: one per counted key still active.
+        let counted = script.run(&mut tx).await.map_err(db("writing a batch"))?;
+        crate::keyring::Keyring::check_counted(counted.len(), sealed_under.len())?;
         tx.commit().await.map_err(db("committing a batch"))?;
         // Only ids of committed series rows may be remembered.
         self.series_by_id
@@ -1138,18 +1246,26 @@ pub(crate) async fn write_chunks(
     tx: &mut sqlx::SqliteConnection,
     chunks: Vec<SealedChunk>,
 ) -> Result<(), StoreError> {
+    let mut script = crate::Script::default();
+    push_chunks(&mut script, chunks);
+    script.run(tx).await.map_err(db("writing a chunk"))?;
+    Ok(())
+}
+
+/// [`write_chunks`] as statements of the caller's script (one round trip
+/// for all of them).
+pub(crate) fn push_chunks(script: &mut crate::Script<'_>, chunks: Vec<SealedChunk>) {
     let mut it = chunks.into_iter().peekable();
     while it.peek().is_some() {
         let part: Vec<SealedChunk> = it.by_ref().take(CHUNKS_PER_STATEMENT).collect();
         let values = vec!["(?, ?, ?, ?, ?, ?, ?, 2, ?, ?, ?, ?)"; part.len()].join(",");
-        let sql = format!(
+        script.push(&format!(
             "INSERT INTO chunks (id, series_id, t0, t1, n, nonce, sealed, aad_version, summary_nonce, summary, key_id, mac)
              VALUES {values}"
-        );
-        let mut q = sqlx::query(&sql);
+        ));
         for c in part {
             let (snonce, ssealed) = c.summary.map_or((None, None), |(a, b)| (Some(a), Some(b)));
-            q = q
+            script
                 .bind(c.id)
                 .bind(c.series_id)
                 .bind(c.t0)
@@ -1162,9 +1278,7 @@ pub(crate) async fn write_chunks(
                 .bind(c.key_id)
                 .bind(c.mac);
         }
-        q.execute(&mut *tx).await.map_err(db("writing a chunk"))?;
     }
-    Ok(())
 }
 
 /// Inserts one sealed chunk; returns the key it was sealed under, whose

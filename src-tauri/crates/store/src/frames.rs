@@ -378,9 +378,11 @@ impl Store {
     }
 }
 
-/// Inserts one sealed frame.
-pub(crate) async fn write_frame(tx: &mut sqlx::SqliteConnection, f: SealedFrame) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO frames (id, t0, t1, n, nonce, sealed, key_id, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+/// Inserts one sealed frame, as a statement of the caller's script (an
+/// append's writes go in one round trip).
+pub(crate) fn push_frame(script: &mut crate::Script<'_>, f: SealedFrame) {
+    script
+        .push("INSERT INTO frames (id, t0, t1, n, nonce, sealed, key_id, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
         .bind(f.id)
         .bind(f.t0)
         .bind(f.t1)
@@ -388,11 +390,7 @@ pub(crate) async fn write_frame(tx: &mut sqlx::SqliteConnection, f: SealedFrame)
         .bind(f.nonce)
         .bind(f.sealed)
         .bind(f.key_id)
-        .bind(f.mac)
-        .execute(&mut *tx)
-        .await
-        .map_err(db("writing an ingest frame"))?;
-    Ok(())
+        .bind(f.mac);
 }
 
 #[cfg(test)]

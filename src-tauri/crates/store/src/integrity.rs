@@ -29,7 +29,7 @@
 //! store and the mirror file, or who holds the key, is not detected.
 
 use crate::keyring::{Keyring, Purpose};
-use crate::{db, Store, StoreError};
+use crate::{db, Script, Store, StoreError};
 use ring::hmac;
 use sqlx::{Row, SqliteConnection};
 use std::collections::{BTreeMap, HashMap};
@@ -193,15 +193,30 @@ impl Integrity {
     /// whose MAC already fails keeps a failing MAC: a write must never
     /// launder an edit into a valid digest.
     pub(crate) async fn apply(&self, conn: &mut SqliteConnection, delta: Delta) -> Result<(), StoreError> {
+        let mut script = Script::default();
+        self.apply_into(conn, delta, &mut script).await?;
+        script.run(conn).await.map_err(db("updating integrity digests"))?;
+        Ok(())
+    }
+
+    /// [`Integrity::apply`], the digest writes added to `script` (which the
+    /// caller runs in the same transaction) instead of sent on their own:
+    /// reads the digests now, one round trip per slice of scopes.
+    pub(crate) async fn apply_into(
+        &self,
+        conn: &mut SqliteConnection,
+        delta: Delta,
+        script: &mut Script<'_>,
+    ) -> Result<(), StoreError> {
         if delta.0.is_empty() {
             return Ok(());
         }
         let what = "updating integrity digests";
-        // Two statements per slice of scopes, not two per scope: an append
+        // One read per slice of scopes, not one per scope: an append
         // touches one scope per series, and every statement is a round trip
         // to the connection's thread. The epoch row comes with the first
         // slice (one round trip less per write: the writer's 0.5 s flush
-        // is a handful of statements).
+        // is a handful of statements). The writes go out with the caller's.
         let scopes: Vec<(String, (i64, [u64; 4]))> = delta.0.into_iter().collect();
         let mut epoch = None;
         for part in scopes.chunks(DIGESTS_PER_STATEMENT) {
@@ -226,7 +241,11 @@ impl Integrity {
                 epoch = Some(found.remove(EPOCH).map_or(0, |(n, _, _)| n));
             }
             let epoch = epoch.unwrap_or(0);
-            let mut rows = Vec::with_capacity(part.len());
+            let values = vec!["(?, ?, ?, ?)"; part.len()].join(",");
+            script.push(&format!(
+                "INSERT INTO digests (scope, n, sum, mac) VALUES {values}
+                 ON CONFLICT(scope) DO UPDATE SET n = excluded.n, sum = excluded.sum, mac = excluded.mac"
+            ));
             for (scope, (dn, dsum)) in part {
                 let (n, mut sum, valid) = match found.get(scope) {
                     Some((n, sum, mac)) => {
@@ -243,18 +262,8 @@ impl Integrity {
                     tracing::error!(scope = %describe_scope(scope), "an integrity digest failed authentication before this write; it stays failed");
                     vec![0u8; 32]
                 };
-                rows.push((scope, n, sum, mac));
+                script.bind(scope.clone()).bind(n).bind(sum).bind(mac);
             }
-            let values = vec!["(?, ?, ?, ?)"; rows.len()].join(",");
-            let sql = format!(
-                "INSERT INTO digests (scope, n, sum, mac) VALUES {values}
-                 ON CONFLICT(scope) DO UPDATE SET n = excluded.n, sum = excluded.sum, mac = excluded.mac"
-            );
-            let mut q = sqlx::query(&sql);
-            for (scope, n, sum, mac) in rows {
-                q = q.bind(scope.as_str()).bind(n).bind(sum).bind(mac);
-            }
-            q.execute(&mut *conn).await.map_err(db(what))?;
         }
         Ok(())
     }

@@ -690,6 +690,16 @@ impl Keyring {
         conn: &mut SqliteConnection,
         key_id: i64,
     ) -> Result<(), StoreError> {
+        let mut script = crate::Script::default();
+        self.persist_count_into(&mut script, key_id);
+        let found = script.run(conn).await.map_err(db("counting seals"))?;
+        Self::check_counted(found.len(), 1)
+    }
+
+    /// [`Keyring::persist_count`] as a statement in the caller's `script`,
+    /// which returns one row if the key is still active: the caller passes
+    /// the rows the script returned to [`Keyring::check_counted`].
+    pub(crate) fn persist_count_into(&self, script: &mut crate::Script<'_>, key_id: i64) {
         let n = self
             .state
             .read()
@@ -697,16 +707,16 @@ impl Keyring {
             .keys
             .get(&key_id)
             .map_or(0, |d| d.seals.load(Ordering::Relaxed));
-        let updated = sqlx::query(
-            "UPDATE data_keys SET seals = max(coalesce(seals, 0), ?) WHERE id = ? AND active = 1",
-        )
-        .bind(n as i64)
-        .bind(key_id)
-        .execute(&mut *conn)
-        .await
-        .map_err(db("counting seals"))?
-        .rows_affected();
-        if updated != 1 {
+        script
+            .push("UPDATE data_keys SET seals = max(coalesce(seals, 0), ?) WHERE id = ? AND active = 1 RETURNING id")
+            .bind(n as i64)
+            .bind(key_id);
+    }
+
+    /// [`StoreError::KeysChanged`] unless every counted key was still active
+    /// (one row returned per key).
+    pub(crate) fn check_counted(returned: usize, keys: usize) -> Result<(), StoreError> {
+        if returned != keys {
             return Err(StoreError::KeysChanged);
         }
         Ok(())

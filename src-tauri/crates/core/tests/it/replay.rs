@@ -124,7 +124,7 @@ async fn a_replay_on_a_failing_store_waits_for_it_and_stores_every_reading_once(
     // put back), the replay stopped rather than outrunning a refusing store.
     let held = most_held.load(Ordering::Relaxed);
     assert!(
-        held <= (writer::REPLAY_HOLD + writer::MAX_BATCH) as u64,
+        held <= (writer::REPLAY_HOLD + writer::BACKLOG_BATCH) as u64,
         "held {held} readings while the store refused"
     );
     assert!(

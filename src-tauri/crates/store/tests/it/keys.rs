@@ -472,6 +472,44 @@ fn a_store_without_an_active_key_gets_a_new_one() {
     });
 }
 
+/// The same for the writer's 0.5 s flush (many series, one reading each:
+/// one sealed ingest frame) and for a backlog batch (a chunk per series):
+/// the whole append is refused, nothing of it is kept, and the store
+/// verifies. An append's writes go to SQLite as one script whose seal-count
+/// update is what notices the rotation.
+#[test]
+fn a_flush_and_a_backlog_batch_under_a_rotated_key_are_refused_whole() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vigil.db");
+        let running = Store::open(&path, &key()).await.unwrap();
+        let flush_at = |s: i64| -> Vec<_> {
+            (1..=12)
+                .map(|b| reading(&format!("bed-{b}"), Mdc::ECG_HEART_RATE, Value::Number(70.0), t(s)))
+                .collect()
+        };
+        // The series exist before the rotation: the appends below create
+        // none, so only their own write script can notice it.
+        running.append(&flush_at(1)).await.unwrap();
+        vigil_store::rotate_key(&path, &key(), &new_pass()).await.unwrap();
+        let flush = flush_at(5);
+        let backlog: Vec<_> = (0..200)
+            .flat_map(|s| {
+                (1..=12).map(move |b| reading(&format!("bed-{b}"), Mdc::ECG_HEART_RATE, Value::Number(70.0), t(10 + s)))
+            })
+            .collect();
+        for batch in [&flush, &backlog] {
+            let err = running.append(batch).await.err().unwrap();
+            assert!(matches!(err, StoreError::KeysChanged), "{err}");
+        }
+        running.close().await;
+        let store = Store::open(&path, &new_pass()).await.unwrap();
+        assert_eq!(store.query_range(None, t(-1), t(1_000)).await.unwrap().len(), 12);
+        let (_, failures) = store.verify().await.unwrap();
+        assert!(failures.is_empty(), "{failures:?}");
+    });
+}
+
 /// `vigil key rotate` while Vigil still has the store open: Vigil's next
 /// write fails (and spills) rather than seal under a key that the rotation
 /// may have destroyed; nothing it wrote before is lost.
