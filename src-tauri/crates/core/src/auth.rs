@@ -796,6 +796,29 @@ impl Auth {
         Ok(s)
     }
 
+    /// The session as the store has it now, checked before each remote command: a
+    /// connection can stay open for a whole shift, and an account disabled or removed
+    /// since its sign-in must lose its rights at once, a changed role take effect at once.
+    pub async fn refresh_remote(&self, store: &Store, s: &RemoteSession) -> Result<RemoteSession, CoreError> {
+        let refused = |why: &str| {
+            self.record_action(&s.actor(), "command", None, Outcome::Refused, Some(format!("{}: {why}", s.origin)));
+        };
+        let Some(user) = load(store, &s.user).await? else {
+            refused("account removed");
+            return Err(AuthError::NoSuchUser(s.user.clone()).into());
+        };
+        if user.disabled {
+            refused("account disabled");
+            return Err(AuthError::Disabled.into());
+        }
+        let role: Role = user.role.parse().map_err(|_| AuthError::TamperedUser(user.name.clone()))?;
+        Ok(RemoteSession {
+            user: user.name,
+            role,
+            origin: s.origin,
+        })
+    }
+
     /// A remote session ends (signed out, or its connection closed).
     pub fn sign_out_remote(&self, s: &RemoteSession) {
         self.record_action(&s.actor(), "sign_out", None, Outcome::Success, Some(s.origin.to_string()));

@@ -231,9 +231,11 @@ impl Vigil {
     }
 
     /// Checks `action` at `bed` for a remote session (a refusal is recorded).
-    fn begin_remote(&self, s: &RemoteSession, action: Action, bed: Option<&str>) -> Result<Allowed, CoreError> {
+    /// The account is read again first (disabled, removed or a new role since sign-in).
+    async fn begin_remote(&self, s: &RemoteSession, action: Action, bed: Option<&str>) -> Result<Allowed, CoreError> {
+        let now = self.auth.refresh_remote(&self.store, s).await?;
         let admission = bed.and_then(|b| self.admission_at(b));
-        let actor = self.auth.authorize_remote(s, action, admission.as_deref())?;
+        let actor = self.auth.authorize_remote(&now, action, admission.as_deref())?;
         Ok(Allowed {
             actor,
             action,
@@ -244,7 +246,7 @@ impl Vigil {
     /// Audio pause from a remote session: the same [`Vigil::pause_audio`] as the screen,
     /// by "<user> (central)".
     pub async fn remote_pause_audio(&self, s: &RemoteSession, bed: &str) -> Result<(), CoreError> {
-        let a = self.begin_remote(s, Action::PauseAudio, Some(bed))?;
+        let a = self.begin_remote(s, Action::PauseAudio, Some(bed)).await?;
         let r = self.pause_audio(bed, &a.actor.name).await;
         self.recorded(a, r)
     }
@@ -252,7 +254,7 @@ impl Vigil {
     /// Acknowledge from a remote session: the same [`Vigil::acknowledge`] as the screen,
     /// by "<user> (central)" (alarm log, audit trail and the bedside's alarm row).
     pub async fn remote_acknowledge(&self, s: &RemoteSession, bed: &str, alarms: &[u64]) -> Result<usize, CoreError> {
-        let a = self.begin_remote(s, Action::Acknowledge, Some(bed))?;
+        let a = self.begin_remote(s, Action::Acknowledge, Some(bed)).await?;
         let r = self.acknowledge(bed, alarms, &a.actor.name).await;
         self.recorded(a, r)
     }

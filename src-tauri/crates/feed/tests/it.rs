@@ -718,3 +718,32 @@ async fn a_central_user_may_do_only_what_their_role_allows() {
     ws.close(None).await.unwrap();
     r.stop().await;
 }
+
+/// A central connection can stay open for a whole shift: an account disabled after its
+/// sign-in loses its rights with the next command, not when the connection closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_disabled_after_sign_in_can_no_longer_acknowledge_from_central() {
+    let r = rig(|_| {}).await;
+    let v = &r.vigil;
+    auth::add_user(v.store(), "nurse.kim", Role::Nurse, PW).await.unwrap();
+    v.report_audio(false).await;
+    let mut ws = r.connect("?beds=bed-2").await;
+    let mut seen = Vec::new();
+    let snap = until(&mut ws, "snapshot", &mut seen).await;
+    let id = snap["ward"]["alarms"][0]["active"][0]["id"].as_u64().unwrap();
+    send(&mut ws, json!({"type": "sign_in", "id": "s", "user": "nurse.kim", "password": PW})).await;
+    assert_eq!(until(&mut ws, "result", &mut seen).await["ok"], true);
+
+    auth::set_disabled(v.store(), "nurse.kim", true).await.unwrap();
+    send(&mut ws, json!({"type": "acknowledge", "id": "a", "bed": "bed-2", "alarms": [id]})).await;
+    let res = until(&mut ws, "result", &mut seen).await;
+    assert_eq!(res["ok"], false, "{res}");
+    assert!(res["error"].as_str().unwrap().contains("disabled"), "{res}");
+    send(&mut ws, json!({"type": "pause_audio", "id": "p", "bed": "bed-2"})).await;
+    assert_eq!(until(&mut ws, "result", &mut seen).await["ok"], false);
+    let bed2 = v.snapshot().alarms.into_iter().find(|a| a.bed == "bed-2").unwrap();
+    assert!(bed2.active.iter().all(|a| !a.acknowledged), "nothing was acknowledged");
+    assert_eq!(serde_json::to_value(&bed2.audio).unwrap()["state"], "normal", "audio not paused");
+    ws.close(None).await.unwrap();
+    r.stop().await;
+}
