@@ -6,14 +6,15 @@ import type { ActiveAlarm, BedAlarmState, BedView, Priority, ReadingView, Sessio
 import { MDC } from "../codes";
 import { type SocketLike, FeedClient, SIGN_IN_FIRST } from "./feedclient";
 import { centralModel, feedLostText } from "./model";
+import { SESSION_KEY, checkEntry, loadFeeds, saveFeeds } from "./setup";
 import { BACKOFF_MS, FEED_LOST_AFTER_MS, backoffMs } from "./station";
-import { type ClientMessage, FEED_SUBPROTOCOL } from "./wire";
+import { type FeedCommand, FEED_SUBPROTOCOL } from "./wire";
 
 const T0 = Date.parse("2026-12-05T08:00:00Z");
 
 class FakeSocket implements SocketLike {
   protocol = FEED_SUBPROTOCOL;
-  sent: ClientMessage[] = [];
+  sent: FeedCommand[] = [];
   closed: { code?: number; reason?: string } | null = null;
   owner = "";
   onopen: ((ev: unknown) => void) | null = null;
@@ -25,7 +26,7 @@ class FakeSocket implements SocketLike {
     readonly protocols: string[],
   ) {}
   send(data: string): void {
-    this.sent.push(JSON.parse(data) as ClientMessage);
+    this.sent.push(JSON.parse(data) as FeedCommand);
   }
   close(code?: number, reason?: string): void {
     this.closed = { code, reason };
@@ -398,5 +399,42 @@ describe("commands", () => {
     expect(await q).toMatchObject({ ok: false, error: "connection to Ward 3 lost before it answered" });
     expect(c.state.session).toBeNull();
     expect(await c.command({ type: "pause_audio", bed: "bed-1" })).toMatchObject({ ok: false, error: "Ward 3 is not connected" });
+  });
+});
+
+describe("envelope", () => {
+  it("a result with no request id (the station could not read a message) is no gap and settles nothing", () => {
+    const c = client();
+    const s = live(c);
+    s.msg({ type: "result", request: null, ok: false, error: "unknown message type", acknowledged: null, session: null });
+    expect(s.sent).toEqual([]);
+    expect(c.state.verified).toBe(true);
+  });
+
+  it("a snapshot of another schema is refused: the station is lost with the reason, never shown as live", () => {
+    const c = client();
+    const s = sockets[0];
+    s.open();
+    s.msg({ type: "snapshot", schema: 2, station: { name: "x", version: "9" }, ward: ward() });
+    expect(c.state.phase).toBe("lost");
+    expect(c.state.lostReason).toMatch(/schema 2/);
+    expect(s.closed).not.toBeNull();
+  });
+});
+
+describe("browser setup", () => {
+  it("keeps stations in sessionStorage only, and refuses a plain ws:// that is not loopback or a bad token", () => {
+    const store = new Map<string, string>();
+    const ss = { getItem: (k: string) => store.get(k) ?? null, setItem: (k: string, v: string) => void store.set(k, v) };
+    const ok = { name: "Ward 3", url: "wss://ward3.example/feed", token: "abc-123" };
+    expect(checkEntry(ok, [])).toBeNull();
+    expect(checkEntry({ ...ok, url: "ws://127.0.0.1:7000/feed" }, [])).toBeNull();
+    expect(checkEntry({ ...ok, url: "ws://10.0.0.5:7000/feed" }, [])).toMatch(/127\.0\.0\.1/);
+    expect(checkEntry({ ...ok, url: "https://ward3.example/feed" }, [])).toMatch(/wss/);
+    expect(checkEntry({ ...ok, token: "a b" }, [])).toMatch(/token/);
+    expect(checkEntry(ok, [ok])).toMatch(/already/);
+    saveFeeds(ss, [ok]);
+    expect(loadFeeds(ss)).toEqual([ok]);
+    expect([...store.keys()]).toEqual([SESSION_KEY]);
   });
 });

@@ -15,7 +15,7 @@ import {
   onOpen,
   tick,
 } from "./station";
-import { type ClientMessage, type CommandBody, feedProtocols, parseFeedMessage, validToken } from "./wire";
+import { type FeedCommand, type CommandBody, feedProtocols, parseFeedMessage, validToken } from "./wire";
 
 /** The part of the browser's WebSocket this client uses. */
 export interface SocketLike {
@@ -153,11 +153,12 @@ export class FeedClient {
 
   private apply(e: Effects): void {
     if (e.send) this.send(e.send);
-    if (e.result) this.settle(e.result.request, e.result);
+    // A result with no request id answers a message the station could not read: none of ours is waiting on it.
+    if (e.result && e.result.request !== null) this.settle(e.result.request, e.result);
     if (e.close) this.drop(4000, e.close);
   }
 
-  private send(m: ClientMessage): boolean {
+  private send(m: FeedCommand): boolean {
     if (!this.ws || !this.state.open) return false;
     try {
       this.ws.send(JSON.stringify(m));
@@ -209,7 +210,7 @@ export class FeedClient {
     if (!this.state.open || this.state.snapshots === 0) return fail(`${this.state.config.name} is not connected`);
     if ((body.type === "acknowledge" || body.type === "pause_audio") && this.state.session === null) return fail(SIGN_IN_FIRST);
     const id = `c${++this.nextId}`;
-    const msg = { ...body, id } as ClientMessage;
+    const msg = { ...body, id } as FeedCommand;
     return new Promise<CommandOutcome>((resolve) => {
       const timer = setTimeout(() => {
         if (!this.pending.delete(id)) return;

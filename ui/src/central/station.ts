@@ -8,7 +8,7 @@
 
 import type { SessionView } from "../contract";
 import { type WardState, applySnapshot, applyUpdate, createState } from "../state";
-import { FEED_SCHEMA, type ClientMessage, type FeedMessage, type StationInfo } from "./wire";
+import { FEED_SCHEMA, type FeedCommand, type FeedMessage, type StationInfo } from "./wire";
 
 /**
  * The feed server sends an update every 250 ms even when nothing changed (a heartbeat):
@@ -101,7 +101,7 @@ export function createStation(config: FeedConfig, perf: number, wall: number): S
 
 /** What the caller must do after a step. */
 export interface Effects {
-  send?: ClientMessage;
+  send?: FeedCommand;
   /** Close the socket (silent feed, unreadable message stream, unsupported schema). */
   close?: string;
   /** A command result to hand to whoever is waiting for it. */

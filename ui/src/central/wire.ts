@@ -6,6 +6,8 @@
 
 import type { SessionView, WardSnapshot, WardUpdate } from "../contract";
 
+// Names and shapes as `vigil_core::feed` (FeedMessage, FeedCommand, StationInfo).
+
 /** The schema this page reads; a snapshot with another is refused (shown as an error). */
 export const FEED_SCHEMA = 1;
 /** Offered first in Sec-WebSocket-Protocol; the server answers with it. */
@@ -37,8 +39,8 @@ export type FeedMessage =
   | {
       type: "result";
       seq: number;
-      /** The client's command id. */
-      request: string;
+      /** The command's id; null when the station could not read the message. */
+      request: string | null;
       ok: boolean;
       error: string | null;
       /** acknowledge: how many alarms were acknowledged. */
@@ -48,7 +50,7 @@ export type FeedMessage =
     };
 
 /** Client → server. */
-export type ClientMessage =
+export type FeedCommand =
   | { type: "subscribe"; beds: string[] }
   | { type: "resync" }
   | { type: "sign_in"; id: string; user: string; password: string }
@@ -57,7 +59,7 @@ export type ClientMessage =
   | { type: "pause_audio"; id: string; bed: string };
 
 /** A command: every client message that carries a request id. */
-export type Command = Extract<ClientMessage, { id: string }>;
+export type Command = Extract<FeedCommand, { id: string }>;
 /** A command before the client gives it an id. */
 export type CommandBody =
   | { type: "sign_in"; user: string; password: string }
@@ -90,11 +92,11 @@ export function parseFeedMessage(text: string): FeedMessage | null {
       if (!isObj(v.update) || typeof v.update.now_ms !== "number") return null;
       return v as unknown as FeedMessage;
     case "result":
-      if (typeof v.request !== "string" || typeof v.ok !== "boolean") return null;
+      if ((typeof v.request !== "string" && v.request !== null) || typeof v.ok !== "boolean") return null;
       return {
         type: "result",
         seq: v.seq,
-        request: v.request,
+        request: v.request as string | null,
         ok: v.ok,
         error: typeof v.error === "string" ? v.error : null,
         acknowledged: typeof v.acknowledged === "number" ? v.acknowledged : null,
