@@ -4,17 +4,23 @@
 // The page shows the beds of both gateways live; the central user signs in at both with
 // one form; an alarm acknowledged from the central station comes back acknowledged in
 // the bedside's own alarm state (and in the bedside's alarm log, as "<user> (central)");
-// a gateway that stops is "FEED LOST" on every one of its beds within the timeout.
-// Screenshots: test-output/e2e/central.png, central-lost.png.
+// a gateway that falls silent (SIGSTOP) is "FEED LOST" on every one of its beds after the
+// 3 s timeout and live again when it resumes, one killed is lost at once. The same page in
+// a plain browser (WebKitGTK's MiniBrowser) from a static server of ui/dist.
+// Screenshots: test-output/e2e/central.png, central-lost.png, central-browser.png.
 
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { extname, join } from "node:path";
 import assert from "node:assert/strict";
-import { app, shot, startDriver, startSession, step } from "./harness.mjs";
+import { app, out, root, shot, startDriver, startSession, step } from "./harness.mjs";
 import { E2E_ADMIN, E2E_ADMIN_PASSWORD, addUser } from "./users.mjs";
-import { By } from "selenium-webdriver";
+import { Builder, By, Capabilities } from "selenium-webdriver";
+
+/** WebKitGTK's own plain browser (no Tauri): the page as a browser user gets it. */
+const MINIBROWSER = process.env.VIGIL_MINIBROWSER ?? "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser";
 
 const NURSE = { name: "central-nurse", role: "nurse", password: "central nurse password" };
 const PASSPHRASE = "central-e2e-passphrase";
@@ -178,9 +184,60 @@ try {
     figures.acked = before.key;
   });
 
-  await step("[central] a stopped gateway is FEED LOST on every one of its beds within the timeout", async () => {
-    const t0 = Date.now();
-    b.gw.kill("SIGKILL"); // no goodbye: silence, as a pulled network cable
+  await step("[central] in a plain browser: ui/dist from a static server, a station typed into the setup form, its beds live", async () => {
+    // Any static server will do (README); this one serves ui/dist as built for the app.
+    const dist = join(root, "ui/dist");
+    const types = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css" };
+    const web = createServer((req, res) => {
+      const p = join(dist, new URL(req.url, "http://x").pathname.replace(/\.\.+/g, ""));
+      let body;
+      try {
+        body = readFileSync(p);
+      } catch {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { "content-type": types[extname(p)] ?? "application/octet-stream" }).end(body);
+    });
+    await new Promise((r) => web.listen(0, "127.0.0.1", r));
+    const wd = spawn("WebKitWebDriver", [`--port=${port + 4}`], { stdio: "ignore", detached: true });
+    // Its own process group, stopped below; a hang here is cut by this guard.
+    const guard = setTimeout(() => {
+      try {
+        process.kill(-wd.pid, "SIGKILL");
+      } catch {}
+    }, 120000);
+    let browser;
+    try {
+      for (let i = 0; i < 50 && !browser; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        const caps = new Capabilities();
+        caps.setBrowserName("MiniBrowser");
+        caps.set("webkitgtk:browserOptions", { binary: MINIBROWSER, args: ["--automation"] });
+        browser = await new Builder().withCapabilities(caps).usingServer(`http://127.0.0.1:${port + 4}/`).build().catch(() => undefined);
+      }
+      assert.ok(browser, "MiniBrowser session");
+      await browser.get(`http://127.0.0.1:${web.address().port}/central.html`);
+      await browser.findElement(By.css('[data-testid="c-setup-name"]')).sendKeys("Ward A");
+      await browser.findElement(By.css('[data-testid="c-setup-url"]')).sendKeys(a.url);
+      await browser.findElement(By.css('[data-testid="c-setup-token"]')).sendKeys("tok-ward-a.1");
+      await browser.findElement(By.css('[data-testid="c-setup-add"]')).click();
+      await browser.wait(async () => (await tiles(browser)).filter((x) => x.station === "Ward A" && x.live && /^\d+$/.test(x.hr)).length >= 2, 20000, "Ward A live in the browser");
+      const stored = await browser.executeScript(() => ({ session: Object.keys(sessionStorage), local: Object.keys(localStorage) }));
+      assert.deepEqual(stored, { session: ["vigil.central.feeds"], local: [] }, "the token is kept in sessionStorage only");
+      writeFileSync(join(out, "central-browser.png"), Buffer.from(await browser.takeScreenshot(), "base64"));
+    } finally {
+      if (browser) await browser.quit().catch(() => {});
+      clearTimeout(guard);
+      try {
+        process.kill(-wd.pid, "SIGTERM");
+      } catch {}
+      web.close();
+    }
+  });
+
+  /** Waits until every tile of Ward B is lost with the words; returns how long it took. */
+  const wardBLost = async (t0) => {
     await s.wait(
       async () => {
         const t = await tiles(s);
@@ -190,7 +247,37 @@ try {
       LOST_BOUND_MS + 5000,
       "Ward B lost on every bed",
     );
-    figures.lost_shown_ms = Date.now() - t0;
+    return Date.now() - t0;
+  };
+
+  await step("[central] a silent gateway (stopped: connection open, no message) is FEED LOST on every bed after 3 s, and live again when it resumes", async () => {
+    const t0 = Date.now();
+    b.gw.kill("SIGSTOP");
+    figures.silent_lost_ms = await wardBLost(t0);
+    console.log(`   lost after ${figures.silent_lost_ms} ms of silence (timeout ${FEED_LOST_AFTER_MS} ms, bound ${LOST_BOUND_MS} ms)`);
+    // Not before the timeout (less the last heartbeat's 250 ms): a busy station is no lost one.
+    assert.ok(figures.silent_lost_ms >= FEED_LOST_AFTER_MS - 300, `lost after only ${figures.silent_lost_ms} ms`);
+    assert.ok(figures.silent_lost_ms <= LOST_BOUND_MS, `lost after ${figures.silent_lost_ms} ms`);
+    assert.ok((await tiles(s)).filter((x) => x.station === "Ward A").every((x) => x.live), "Ward A still live");
+    await shot(s, "central-lost.png");
+    const t1 = Date.now();
+    b.gw.kill("SIGCONT");
+    await s.wait(
+      async () => {
+        const wb = (await tiles(s)).filter((x) => x.station === "Ward B");
+        return wb.length > 0 && wb.every((x) => x.live && !x.lost && x.banner === "" && /^\d+$/.test(x.hr));
+      },
+      30000,
+      "Ward B live again",
+    );
+    figures.resumed_live_ms = Date.now() - t1;
+    console.log(`   live again ${figures.resumed_live_ms} ms after it resumed (reconnect with backoff, fresh snapshot)`);
+  });
+
+  await step("[central] a killed gateway is FEED LOST on every one of its beds at once, never a frozen picture", async () => {
+    const t0 = Date.now();
+    b.gw.kill("SIGKILL");
+    figures.lost_shown_ms = await wardBLost(t0);
     const t = await tiles(s);
     assert.ok(t.filter((x) => x.station === "Ward A").every((x) => x.live && !x.lost), "Ward A still live");
     const lostRows = (await alarmRows(s)).filter((r) => r.text.includes("FEED LOST"));
@@ -198,7 +285,6 @@ try {
     assert.ok(lostRows.every((r) => r.priority === "high"));
     console.log(`   shown after ${figures.lost_shown_ms} ms (bound ${LOST_BOUND_MS} ms)`);
     assert.ok(figures.lost_shown_ms <= LOST_BOUND_MS, `lost after ${figures.lost_shown_ms} ms`);
-    await shot(s, "central-lost.png");
   });
 
   await step("[central] the bedside's alarm log records the acknowledgement as '<user> (central)'", async () => {

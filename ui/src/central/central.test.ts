@@ -4,7 +4,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { ActiveAlarm, BedAlarmState, BedView, Priority, ReadingView, SessionView, WardSnapshot, WardUpdate } from "../contract";
 import { MDC } from "../codes";
-import { type SocketLike, FeedClient, SIGN_IN_FIRST } from "./feedclient";
+import { type SocketLike, CONNECT_TIMEOUT_MS, FeedClient, SIGN_IN_FIRST } from "./feedclient";
 import { centralModel, feedLostText } from "./model";
 import { SESSION_KEY, checkEntry, loadFeeds, saveFeeds } from "./setup";
 import { BACKOFF_MS, FEED_LOST_AFTER_MS, backoffMs } from "./station";
@@ -260,6 +260,23 @@ describe("a silent or lost feed", () => {
     expect(c.state.phase).toBe("live");
     vi.advanceTimersByTime(250);
     expect(c.state.phase).toBe("lost");
+  });
+
+  it("a connection that opens but sends no snapshot, or never opens, is closed and tried again", () => {
+    const c = client();
+    sockets[0].open();
+    vi.advanceTimersByTime(FEED_LOST_AFTER_MS + 250);
+    expect(sockets[0].closed?.code).toBe(4000);
+    expect(c.state.phase).toBe("lost");
+    vi.advanceTimersByTime(1000);
+    expect(sockets).toHaveLength(2);
+    // The second never completes its handshake: given up after CONNECT_TIMEOUT_MS, then 2 s backoff.
+    vi.advanceTimersByTime(CONNECT_TIMEOUT_MS + 250);
+    expect(sockets[1].closed?.code).toBe(4000);
+    vi.advanceTimersByTime(2000);
+    expect(sockets).toHaveLength(3);
+    live(c);
+    expect(c.state.lostSinceWall).toBeNull();
   });
 
   it("reconnects with backoff 1, 2, 4, 8, 15, 15 s", () => {

@@ -58,6 +58,12 @@ export const SIGN_IN_FIRST = "sign in at the central station first";
 
 const DEFAULT_COMMAND_TIMEOUT_MS = 5000;
 
+/**
+ * A connection attempt with no WebSocket handshake by then is given up and tried again
+ * (a dropped SYN or a stalled server would otherwise hold it for the OS's TCP timeout).
+ */
+export const CONNECT_TIMEOUT_MS = 5000;
+
 interface Pending {
   resolve: (o: CommandOutcome) => void;
   timer: ReturnType<typeof setTimeout>;
@@ -73,6 +79,7 @@ export class FeedClient {
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private tickTimer: ReturnType<typeof setInterval> | null = null;
   private stopped = false;
+  private connectStarted = 0;
   private readonly socket: SocketFactory;
   private readonly perf: () => number;
   private readonly wall: () => number;
@@ -121,6 +128,7 @@ export class FeedClient {
       return;
     }
     this.ws = ws;
+    this.connectStarted = this.perf();
     ws.onopen = () => {
       if (this.ws !== ws) return;
       onOpen(this.state, this.perf());
@@ -144,10 +152,12 @@ export class FeedClient {
     };
   }
 
-  /** The watchdog: silence, and nothing else (commands time out on their own timers). */
+  /** The watchdog: silence and stalled connection attempts (commands time out on their own timers). */
   private watch(): void {
     const before = this.state.phase;
-    this.apply(tick(this.state, this.perf()));
+    const perf = this.perf();
+    this.apply(tick(this.state, perf));
+    if (this.ws && !this.state.open && perf - this.connectStarted > CONNECT_TIMEOUT_MS) this.drop(4000, "no answer to the connection attempt");
     if (this.state.phase !== before) this.changed();
   }
 

@@ -197,9 +197,13 @@ function gap(st: StationState): Effects {
 export function tick(st: StationState, perf: number): Effects {
   const silent = perf - st.lastMessagePerf;
   if (silent <= FEED_LOST_AFTER_MS) return {};
-  if (st.phase === "lost") return {};
-  lose(st, st.open ? `no message for ${Math.round(silent / 1000)} s` : "not connected");
-  return st.open ? { close: "feed silent" } : {};
+  if (st.open) {
+    // Also a connection that opened and never sent its snapshot: closed and tried again.
+    lose(st, `no message for ${Math.round(silent / 1000)} s`);
+    return { close: "feed silent" };
+  }
+  if (st.phase !== "lost") lose(st, "not connected");
+  return {};
 }
 
 /** The values of this station may be shown as live (not greyed). */

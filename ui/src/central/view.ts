@@ -277,8 +277,6 @@ export class CentralView {
       this.tiles.clear();
       for (const [k, v] of next) this.tiles.set(k, v);
       this.beds.replaceChildren(...[...next.values()].map((v) => v.root));
-      const cols = Math.max(1, Math.ceil(Math.sqrt(model.tiles.length)));
-      this.beds.style.setProperty("--cols", String(cols));
     }
     for (const t of model.tiles) this.tiles.get(t.key)?.update(t);
     const sig = alarmsSignature(model.alarms);
