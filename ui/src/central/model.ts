@@ -54,8 +54,10 @@ export interface CentralAlarm {
   /** Epoch ms the condition started (for a lost feed: since when). */
   sinceMs: number;
   text: string;
-  /** "LATCHED — acknowledge", "✓ ACK", "" (bedside's words). */
+  /** "LATCHED — acknowledge", "✓ ACK", "" (the bedside's words, compact for a tile). */
   status: string;
+  /** The same in full for the alarm list ("✓ ACKNOWLEDGED", or who acknowledged it at central). */
+  statusLong: string;
   /** null for the feed-lost alarm (a central station condition, nothing to send back). */
   alarm: ActiveAlarm | null;
   feedLost: boolean;
@@ -142,6 +144,7 @@ export function centralModel(stations: readonly StationState[], perf: number, wa
       sinceMs: st.lostSinceWall ?? wall,
       text: lost ?? "",
       status: "",
+      statusLong: "",
       alarm: null,
       feedLost: true,
       unverified: false,
@@ -191,6 +194,7 @@ export function centralModel(stations: readonly StationState[], perf: number, wa
           sinceMs: ageOf(a.since),
           text: shortAlarmText(a, isIncomplete(news2)),
           status: alarmStatusText(a, true),
+          statusLong: alarmStatusText(a),
           alarm: a,
           feedLost: false,
           unverified: !isLive(st),

@@ -64,7 +64,8 @@ function alarmRow(a: CentralAlarm, withBed: boolean, actions: CentralActions): H
   const where = withBed ? h("span", { class: "calarm-where", text: `${a.stationName} \u00b7 ${a.bedLabel}` }) : null;
   const msg = h("span", { class: "alarm-msg", text: a.text });
   const since = h("span", { class: "calarm-since", text: formatHms(a.sinceMs) });
-  const status = a.status ? h("span", { class: "alarm-status", text: a.status }) : null;
+  const statusText = withBed ? a.statusLong : a.status;
+  const status = statusText ? h("span", { class: "alarm-status", testid: "c-alarm-status", text: statusText }) : null;
   const flags = a.unverified ? h("span", { class: "alarm-status", text: "unverified" }) : null;
   let ack: HTMLElement | null = null;
   if (a.alarm && a.bed && !a.unverified && (!a.alarm.acknowledged || a.alarm.latched)) {
@@ -90,7 +91,7 @@ function alarmRow(a: CentralAlarm, withBed: boolean, actions: CentralActions): H
 /** A string that changes whenever a row of the list would draw differently. */
 function alarmsSignature(list: readonly CentralAlarm[]): string {
   return list
-    .map((a) => `${a.key}|${a.priority}|${a.text}|${a.status}|${a.unverified}|${a.alarm?.acknowledged}|${a.alarm?.latched}|${a.sinceMs}`)
+    .map((a) => `${a.key}|${a.priority}|${a.text}|${a.statusLong}|${a.unverified}|${a.alarm?.acknowledged}|${a.alarm?.latched}|${a.sinceMs}`)
     .join("\n");
 }
 
