@@ -100,8 +100,8 @@ let failed = false;
 const figures = {};
 
 try {
-  const a = await startGateway("a", "tok-ward-a.1");
-  const b = await startGateway("b", "tok-ward-b.2");
+  const a = await startGateway("a", "tok-ward-a.0123456789");
+  const b = await startGateway("b", "tok-ward-b.9876543210");
   // The installer's file (root-owned directory): which feeds the central station watches.
   const siteDir = tmp("vigil-central-site-");
   writeFileSync(
@@ -119,8 +119,8 @@ try {
   const env = {
     ...process.env,
     VIGIL_SITE_CONFIG: join(siteDir, "site.json"),
-    VIGIL_FEED_TOKEN_A: "tok-ward-a.1",
-    VIGIL_FEED_TOKEN_B: "tok-ward-b.2",
+    VIGIL_FEED_TOKEN_A: "tok-ward-a.0123456789",
+    VIGIL_FEED_TOKEN_B: "tok-ward-b.9876543210",
   };
   delete env.VIGIL_PASSPHRASE; // the central station opens no store
   driver = await startDriver(port, env, 300000);
@@ -220,7 +220,7 @@ try {
       await browser.get(`http://127.0.0.1:${web.address().port}/central.html`);
       await browser.findElement(By.css('[data-testid="c-setup-name"]')).sendKeys("Ward A");
       await browser.findElement(By.css('[data-testid="c-setup-url"]')).sendKeys(a.url);
-      await browser.findElement(By.css('[data-testid="c-setup-token"]')).sendKeys("tok-ward-a.1");
+      await browser.findElement(By.css('[data-testid="c-setup-token"]')).sendKeys("tok-ward-a.0123456789");
       await browser.findElement(By.css('[data-testid="c-setup-add"]')).click();
       await browser.wait(async () => (await tiles(browser)).filter((x) => x.station === "Ward A" && x.live && /^\d+$/.test(x.hr)).length >= 2, 20000, "Ward A live in the browser");
       const stored = await browser.executeScript(() => ({ session: Object.keys(sessionStorage), local: Object.keys(localStorage) }));

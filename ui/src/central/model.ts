@@ -211,7 +211,8 @@ export function centralModel(stations: readonly StationState[], perf: number, wa
         stationName: name,
         bed: b.bed,
         bedLabel: b.label,
-        patient: b.admission && st.session ? b.admission.display_name : null,
+        // The station blanks identity unless the signed-in user's role may see it.
+        patient: (b.admission && st.session && b.admission.display_name) || null,
         admitted: b.admission !== null,
         hr: heartRateModel(st.ward, b.bed, ctx),
         spo2: numericModel(st.ward, b.bed, MDC.SPO2, ctx),
