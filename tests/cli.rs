@@ -247,6 +247,76 @@ extern "C" {
 const SIGINT: i32 = 2;
 const SIGTERM: i32 = 15;
 
+/// `vigil gateway --feed`: a central station connects with the token and gets the ward's
+/// snapshot then numbered updates; without a token the gateway refuses to start rather
+/// than serve an open feed, and plain ws is refused off loopback.
+#[test]
+fn gateway_serves_the_live_feed_with_a_token_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = "cli-feed-token-0123456789abcdef";
+    let start = |listen: &str, token: Option<&str>| {
+        let mut c = vigil();
+        c.args(["gateway", "--simulate", "stable", "--speed", "10", "--feed", listen, "--data-dir"])
+            .arg(dir.path())
+            .env("VIGIL_PASSPHRASE", "gateway-test-passphrase")
+            .env_remove("VIGIL_FEED_TOKEN")
+            .stderr(Stdio::piped());
+        if let Some(t) = token {
+            c.env("VIGIL_FEED_TOKEN", t);
+        }
+        c
+    };
+    let out = start("127.0.0.1:0", None).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("no token configured") && err.contains("VIGIL_FEED_TOKEN"), "{err}");
+    let out = start("0.0.0.0:0", Some(token)).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("loopback only"), "{err}");
+
+    let mut child = start("127.0.0.1:0", Some(token)).spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("feed: listening on ") {
+                let _ = tx.send(url.to_string());
+            }
+        }
+    });
+    let url = rx.recv_timeout(Duration::from_secs(60)).expect("the gateway prints the feed's address");
+    assert!(url.starts_with("ws://127.0.0.1:") && url.ends_with("/feed"), "{url}");
+    let addr = url.trim_start_matches("ws://").trim_end_matches("/feed").to_string();
+    let connect = |auth: Option<&str>| {
+        use tungstenite::client::IntoClientRequest;
+        let mut req = url.as_str().into_client_request().unwrap();
+        if let Some(t) = auth {
+            req.headers_mut().insert("Authorization", format!("Bearer {t}").parse().unwrap());
+        }
+        tungstenite::client(req, std::net::TcpStream::connect(&addr).unwrap())
+    };
+    match connect(Some("wrong-token-0123456789abcdef")) {
+        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(r))) => assert_eq!(r.status(), 401),
+        other => panic!("a wrong token must be refused with 401, got {:?}", other.map(|_| ())),
+    }
+    let (mut ws, _) = connect(Some(token)).map_err(|e| e.to_string()).unwrap();
+    let mut next = || loop {
+        if let tungstenite::Message::Text(t) = ws.read().unwrap() {
+            return serde_json::from_str::<serde_json::Value>(t.as_str()).unwrap();
+        }
+    };
+    let snap = next();
+    assert_eq!((snap["type"].as_str(), snap["seq"].as_u64(), snap["schema"].as_u64()), (Some("snapshot"), Some(1), Some(1)));
+    assert_eq!(snap["ward"]["beds"].as_array().unwrap().len(), 4);
+    for seq in 2..6 {
+        let m = next();
+        assert_eq!((m["type"].as_str(), m["seq"].as_u64()), (Some("update"), Some(seq)));
+    }
+    unsafe { libc_kill(child.id() as i32, SIGTERM) };
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
 /// The last status line's "readings N" and "stored N".
 fn counts(stderr: &str) -> (u64, u64) {
     let line = stderr

@@ -420,6 +420,11 @@ pub struct GatewayArgs {
     /// Seconds between status lines on stderr.
     #[arg(long, default_value_t = 10)]
     pub status_every: u64,
+    /// Serve the live feed (docs/feed.md) on HOST:PORT (port 0: any free one; printed at
+    /// start). Token from VIGIL_FEED_TOKEN (or the site's feed.token_env); TLS from the
+    /// site's feed.tls_cert/tls_key, else plain ws on loopback only.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub feed: Option<String>,
 }
 
 fn parse_speed(s: &str) -> Result<f64, String> {

@@ -44,7 +44,16 @@ pub async fn start_core(start: &StartOptions, key: KeySource) -> Result<Arc<Vigi
     tracing::info!(key = %vigil.info().key_source, mode = vigil.info().mode, "store unlocked");
     let site = vigil_core::site::SiteConfig::load(&start.data_dir()?)?;
     vigil.set_idle_lock(site.session.idle_lock());
-    Ok(Arc::new(vigil))
+    let vigil = Arc::new(vigil);
+    if let Some(feed) = &site.feed {
+        // The bedside goes on monitoring when its feed cannot start: the central station
+        // shows this feed as lost, and the reason is logged here.
+        if let Err(e) = vigil_feed::start_site(vigil.clone(), feed).await {
+            tracing::error!(error = %e, "live feed not started");
+            eprintln!("vigil: {e}");
+        }
+    }
+    Ok(vigil)
 }
 
 #[tauri::command]

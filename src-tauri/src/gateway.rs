@@ -48,10 +48,14 @@ pub fn run(global: Global, args: GatewayArgs) -> ExitCode {
         Err(e) => return fail(&e.to_string()),
     };
     let beds = cfg.sim.beds;
+    let site_feed = match start.data_dir().and_then(|d| vigil_core::site::SiteConfig::load(&d)) {
+        Ok(site) => site.feed,
+        Err(e) => return fail(&e.to_string()),
+    };
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     rt.block_on(async move {
         let vigil = match Vigil::start(cfg).await {
-            Ok(v) => v,
+            Ok(v) => std::sync::Arc::new(v),
             Err(e) => return fail(&e.to_string()),
         };
         let info = vigil.info();
@@ -77,6 +81,18 @@ pub fn run(global: Global, args: GatewayArgs) -> ExitCode {
                  recent records may be missing. Monitoring continues; run `vigil store verify`"
             );
         }
+        // The live feed (issue 17): `--feed`, else the site's `feed` section. A feed that
+        // cannot start as configured stops the gateway with the reason, never runs open.
+        let feed = match feed_site(args.feed.clone(), site_feed) {
+            None => None,
+            Some(site) => match vigil_feed::start_site(vigil.clone(), &site).await {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    vigil.shutdown().await;
+                    return fail(&e.to_string());
+                }
+            },
+        };
         let mut status = tokio::time::interval(Duration::from_secs(args.status_every.max(1)));
         status.tick().await;
         let stop = shutdown_signal();
@@ -87,7 +103,7 @@ pub fn run(global: Global, args: GatewayArgs) -> ExitCode {
                     eprintln!("vigil gateway: {sig} received, committing readings and stopping");
                     break;
                 }
-                _ = status.tick() => status_line(&vigil).await,
+                _ = status.tick() => status_line(&vigil, feed.as_ref()).await,
             }
         }
         // Bounded: with a failing store the writer gives up after its grace
@@ -103,7 +119,7 @@ pub fn run(global: Global, args: GatewayArgs) -> ExitCode {
                 SHUTDOWN_BOUND.as_secs()
             );
         }
-        status_line(&vigil).await;
+        status_line(&vigil, feed.as_ref()).await;
         let lost_alarms = s.get(&s.alarm_records_lost);
         let spilled = s.get(&s.spilled);
         match s.unrecorded_summary() {
@@ -122,7 +138,26 @@ pub fn run(global: Global, args: GatewayArgs) -> ExitCode {
     })
 }
 
-async fn status_line(v: &Vigil) {
+/// The feed to serve: `--feed HOST:PORT` (with the site's TLS and token settings, if any),
+/// else the site's `feed` section.
+fn feed_site(
+    flag: Option<String>,
+    site: Option<vigil_core::site::FeedSite>,
+) -> Option<vigil_core::site::FeedSite> {
+    match (flag, site) {
+        (Some(listen), Some(s)) => Some(vigil_core::site::FeedSite { listen, ..s }),
+        (Some(listen), None) => Some(vigil_core::site::FeedSite {
+            listen,
+            tls_cert: None,
+            tls_key: None,
+            token_env: vigil_core::site::FEED_TOKEN_ENV.into(),
+            name: None,
+        }),
+        (None, s) => s,
+    }
+}
+
+async fn status_line(v: &Vigil, feed: Option<&vigil_feed::Feed>) {
     let s = v.stats();
     let (devices, receiving) = v.device_counts();
     let fhir = match v.sync_status().await {
@@ -153,8 +188,17 @@ async fn status_line(v: &Vigil) {
     } else {
         String::new()
     };
+    let feed = feed.map_or(String::new(), |f| {
+        let st = f.stats();
+        format!(
+            ", feed clients {} (replaced by a snapshot {}, closed too slow {})",
+            st.connected.load(Ordering::Relaxed),
+            st.overflows.load(Ordering::Relaxed),
+            st.too_slow.load(Ordering::Relaxed)
+        )
+    });
     eprintln!(
-        "vigil gateway: devices {receiving}/{devices} receiving, payloads {}, readings {}, stored {}, decode errors {}, store {}{fhir}{audit}",
+        "vigil gateway: devices {receiving}/{devices} receiving, payloads {}, readings {}, stored {}, decode errors {}, store {}{fhir}{audit}{feed}",
         s.get(&s.payloads),
         s.get(&s.readings),
         s.get(&s.stored),

@@ -42,6 +42,7 @@ function alarm(p: Partial<ActiveAlarm> & { priority?: Priority } = {}): ActiveAl
     limit: 90,
     latched: false,
     acknowledged: false,
+    acknowledged_by: null,
     audible: true,
     message: "SpO2 low 85 % < 90 %",
     signal: SIGNAL[priority],
@@ -156,6 +157,12 @@ describe("priority presentation", () => {
     expect(alarmStatusText(alarm({ acknowledged: true }), true)).toBe("\u2713 ACK");
     expect(alarmStatusText(alarm({ latched: true }), true)).toMatch(/LATCHED/);
     expect(alarmStatusText(alarm())).toBe("");
+  });
+  it("says who acknowledged at the central station (the bedside must see it was not done here)", () => {
+    const a = alarm({ acknowledged: true, acknowledged_by: "nurse.kim (central)" });
+    expect(alarmStatusText(a)).toBe("\u2713 acknowledged at central by nurse.kim");
+    expect(alarmStatusText(a, true)).toBe("\u2713 ACK (central)");
+    expect(alarmStatusText(alarm({ acknowledged: true, acknowledged_by: "nurse.kim" }))).toMatch(/ACKNOWLEDGED/);
   });
   it("flashes at the signal's rate; low is steady", () => {
     expect(flashPeriodS(alarm({ priority: "high" }))).toBeCloseTo(0.5);

@@ -111,8 +111,21 @@ export function shortAlarmText(a: ActiveAlarm, news2Incomplete = false): string 
 /** Status of one alarm in words: "LATCHED — acknowledge", "✓ ACKNOWLEDGED" ("✓ ACK" compact), or "". */
 export function alarmStatusText(a: ActiveAlarm, compact = false): string {
   if (a.latched) return "LATCHED \u2014 acknowledge";
-  if (a.acknowledged) return compact ? "\u2713 ACK" : "\u2713 ACKNOWLEDGED";
+  if (a.acknowledged) {
+    const central = centralAcker(a);
+    if (central) return compact ? "\u2713 ACK (central)" : `\u2713 acknowledged at central by ${central}`;
+    return compact ? "\u2713 ACK" : "\u2713 ACKNOWLEDGED";
+  }
   return "";
+}
+
+/** Suffix the core gives a user acting from a central station over the feed (docs/feed.md). */
+export const CENTRAL_SUFFIX = " (central)";
+
+/** The user who acknowledged `a` at a central station, or null when it was done here. */
+export function centralAcker(a: ActiveAlarm): string | null {
+  const by = a.acknowledged_by ?? null;
+  return by !== null && by.endsWith(CENTRAL_SUFFIX) ? by.slice(0, -CENTRAL_SUFFIX.length) : null;
 }
 
 // ------------------------------------------------------------------ acknowledge what was seen

@@ -154,6 +154,10 @@ export type { Role } from "./generated/Role";
 export type { Action } from "./generated/Action";
 /** The signed-in user: name, role and what they may do. */
 export type { SessionView } from "./generated/SessionView";
+// The live feed (docs/feed.md): envelope for central stations and integration engines.
+export type { FeedMessage } from "./generated/FeedMessage";
+export type { FeedCommand } from "./generated/FeedCommand";
+export type { StationInfo } from "./generated/StationInfo";
 /** `session`: who is signed in (null: nobody) and whether any user exists yet. */
 export type { SessionState } from "./generated/SessionState";
 

@@ -544,6 +544,7 @@ class AlarmBar {
       setAttr(it.root, "data-flash-hz", flashHzText(a.signal.flash_hz));
       setAttr(it.root, "data-latched", String(a.latched));
       setAttr(it.root, "data-acknowledged", String(a.acknowledged));
+      setAttr(it.root, "data-acknowledged-by", a.acknowledged_by ?? null);
       setAttr(it.root, "data-kind", a.kind.type);
       setFlash(it.root, period);
       setText(it.prio, `${priorityShape(a.priority)} ${priorityText(a.priority)}`);

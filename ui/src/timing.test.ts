@@ -16,6 +16,7 @@ function alarm(id: number, sinceMs: number): ActiveAlarm {
     limit: 120,
     latched: false,
     acknowledged: false,
+    acknowledged_by: null,
     audible: true,
     message: "HR high",
     signal: { colour: "yellow", flash_hz: 0.6, duty: 0.5 },

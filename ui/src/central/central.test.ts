@@ -96,6 +96,7 @@ function alarm(id: number, priority: Priority, sinceMs: number, p: Partial<Activ
     limit: 90,
     latched: false,
     acknowledged: false,
+    acknowledged_by: null,
     audible: true,
     message: `SpO2 low (${id})`,
     signal: SIGNAL[priority],
@@ -334,7 +335,7 @@ describe("alarm list across stations", () => {
     const a = client("Ward 3");
     const b = client("Ward 5");
     live(a, ward({ alarms: [alarms("bed-1", [alarm(1, "medium", T0 - 60_000), alarm(2, "low", T0 - 600_000)]), alarms("bed-2", [alarm(3, "high", T0 - 5_000)])] }));
-    live(b, ward({ alarms: [alarms("bed-1", [alarm(1, "high", T0 - 30_000), alarm(4, "medium", T0 - 120_000, { acknowledged: true, audible: false })])] }));
+    live(b, ward({ alarms: [alarms("bed-1", [alarm(1, "high", T0 - 30_000), alarm(4, "medium", T0 - 120_000, { acknowledged: true, acknowledged_by: "nurse.kim (central)", audible: false })])] }));
     const m = model(a, b);
     expect(m.alarms.map((x) => `${x.stationName}/${x.bedLabel}/${x.priority}/${x.alarm?.id}`)).toEqual([
       "Ward 5/Bed 1/high/1",
@@ -345,6 +346,9 @@ describe("alarm list across stations", () => {
     ]);
     expect(m.sounding).toBe("high");
     expect(m.tiles.find((t) => t.stationName === "Ward 3" && t.bed === "bed-1")?.highest).toBe("medium");
+    // The bedside's acknowledged_by comes back: who acknowledged it, at central.
+    expect(m.alarms[2].statusLong).toBe("\u2713 acknowledged at central by nurse.kim");
+    expect(m.alarms[2].status).toBe("\u2713 ACK (central)");
   });
 
   it("a bed whose audio is paused at the bedside does not sound at the central station", () => {

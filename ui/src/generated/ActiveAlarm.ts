@@ -16,6 +16,11 @@ value: number | null, limit: number | null,
  */
 latched: boolean, acknowledged: boolean, 
 /**
+ * Who acknowledged it (the name recorded in the alarm log; "<user> (central)" when it
+ * came from a central station over the feed). Absent in settings saved before it existed.
+ */
+acknowledged_by: string | null, 
+/**
  * Sounding now: condition present, not acknowledged, audio not paused.
  */
 audible: boolean, message: string, signal: AlarmSignal, };

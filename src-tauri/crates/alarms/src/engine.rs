@@ -313,6 +313,10 @@ pub struct ActiveAlarm {
     /// The condition has ended; shown until acknowledged.
     pub latched: bool,
     pub acknowledged: bool,
+    /// Who acknowledged it (the name recorded in the alarm log; "<user> (central)" when it
+    /// came from a central station over the feed). Absent in settings saved before it existed.
+    #[serde(default)]
+    pub acknowledged_by: Option<String>,
     /// Sounding now: condition present, not acknowledged, audio not paused.
     pub audible: bool,
     pub message: String,
@@ -396,6 +400,8 @@ struct Alarm {
     /// When, and at which value (physiological: the value; NEWS2: the total),
     /// it was acknowledged: the reminder and re-arm start from there.
     acked: Option<(DateTime<Utc>, Option<f64>)>,
+    /// Who acknowledged it (while acknowledged).
+    acked_by: Option<String>,
     message: String,
     /// Source device of a physiological alarm.
     device: Option<DeviceId>,
@@ -626,6 +632,7 @@ impl Bed {
             condition_active: true,
             acknowledged: false,
             acked: None,
+            acked_by: None,
             message: message.clone(),
             device,
         };
@@ -650,6 +657,7 @@ impl Bed {
         a.limit = limit;
         a.acknowledged = false;
         a.acked = None;
+        a.acked_by = None;
         a.message = message.clone();
         let id = a.id;
         out.alarm(
@@ -678,6 +686,7 @@ impl Bed {
         let a = &mut self.alarms[i];
         a.acknowledged = false;
         a.acked = None;
+        a.acked_by = None;
         let msg = match &reason {
             RearmReason::Reminder => format!("{}: still present after acknowledgement", a.kind.title()),
             RearmReason::Worsened { .. } => format!("{}: worse since acknowledged", a.kind.title()),
@@ -1387,6 +1396,7 @@ impl AlarmEngine {
             } else if !a.acknowledged {
                 a.acknowledged = true;
                 a.acked = Some((now, a.value));
+                a.acked_by = Some(user.to_owned());
                 out.alarm(
                     &b.alarms[i],
                     AlarmEventKind::Acknowledged {
@@ -1453,6 +1463,7 @@ impl AlarmEngine {
                 condition_active: false,
                 acknowledged: false,
                 acked: None,
+                acked_by: None,
                 message: l.message,
                 device: None,
             });
@@ -1498,6 +1509,7 @@ impl AlarmEngine {
                 limit: a.limit,
                 latched: !a.condition_active,
                 acknowledged: a.acknowledged,
+                acknowledged_by: a.acked_by.clone().filter(|_| a.acknowledged),
                 audible: a.condition_active && !a.acknowledged && pause.is_none(),
                 message: a.message.clone(),
                 signal: a.priority.signal(),

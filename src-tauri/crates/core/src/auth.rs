@@ -286,6 +286,55 @@ pub struct SessionView {
     pub can_set_pin: bool,
 }
 
+/// A remote connection's own session (a central station on the live feed): checked by
+/// [`Auth::sign_in_remote`], held by that connection only, never the workstation's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteSession {
+    user: String,
+    role: Role,
+    origin: &'static str,
+}
+
+impl RemoteSession {
+    /// The actor recorded for what this session does: "<user> (<origin>)".
+    pub fn actor(&self) -> Actor {
+        Actor {
+            name: format!("{} ({})", self.user, self.origin),
+            role: Some(self.role),
+            break_glass: false,
+        }
+    }
+
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Where it acts from ("central").
+    pub fn origin(&self) -> &'static str {
+        self.origin
+    }
+
+    /// Whether this session's role allows `action`.
+    pub fn may(&self, action: Action) -> bool {
+        action == Action::Monitor || allows(self.role, action)
+    }
+
+    /// The session as a client sees it (no PIN, no break-glass remotely).
+    pub fn view(&self) -> SessionView {
+        SessionView {
+            user: self.user.clone(),
+            role: self.role,
+            may: permissions(self.role),
+            break_glass_s: None,
+            can_set_pin: false,
+        }
+    }
+}
+
 /// How long a shift PIN works after it was set (a full sign-in with the password before).
 pub const PIN_SHIFT: Duration = Duration::from_secs(12 * 3600);
 /// Wrong PINs after which the PIN is gone (the password is needed again).
@@ -706,12 +755,92 @@ impl Auth {
         password: &str,
         now: Instant,
     ) -> Result<SessionView, CoreError> {
+        let (user, role, pin_try) = self.check_credentials(store, name, password, now, true, None).await?;
+        *self.session.lock().unwrap() = Some(Session {
+            name: user.clone(),
+            role,
+            last_active: now,
+            glass: None,
+            full: !pin_try,
+        });
+        self.record_action(
+            &Actor {
+                name: user,
+                role: Some(role),
+                break_glass: false,
+            },
+            "sign_in",
+            None,
+            Outcome::Success,
+            pin_try.then(|| "shift PIN".to_string()),
+        );
+        Ok(self.session_at(now).expect("just signed in"))
+    }
+
+    /// Checks a user's name and password for a remote connection (a central station on
+    /// the live feed): the same users, password rules and wrong-attempt throttle as the
+    /// workstation's sign-in, but the workstation's session is left as it is. A shift
+    /// PIN is not accepted (it was set at this workstation, for this workstation).
+    /// The session's actor is named "<user> (<origin>)", e.g. "nurse.kim (central)".
+    pub async fn sign_in_remote(
+        &self,
+        store: &Store,
+        name: &str,
+        password: &str,
+        origin: &'static str,
+        now: Instant,
+    ) -> Result<RemoteSession, CoreError> {
+        let (user, role, _) = self.check_credentials(store, name, password, now, false, Some(origin)).await?;
+        let s = RemoteSession { user, role, origin };
+        self.record_action(&s.actor(), "sign_in", None, Outcome::Success, Some(origin.to_string()));
+        Ok(s)
+    }
+
+    /// A remote session ends (signed out, or its connection closed).
+    pub fn sign_out_remote(&self, s: &RemoteSession) {
+        self.record_action(&s.actor(), "sign_out", None, Outcome::Success, Some(s.origin.to_string()));
+    }
+
+    /// The remote session's actor for `action`, or why not, checked against the same
+    /// permission matrix as the screen's; recorded like [`Auth::authorize_then_record`]
+    /// (a refusal here, an allowed action by the caller with its outcome).
+    pub fn authorize_remote(
+        &self,
+        s: &RemoteSession,
+        action: Action,
+        admission: Option<&str>,
+    ) -> Result<Actor, AuthError> {
+        let actor = s.actor();
+        if allows(s.role, action) {
+            Ok(actor)
+        } else {
+            self.record_action(&actor, action.as_str(), admission, Outcome::Refused, Some(s.origin.to_string()));
+            Err(AuthError::Forbidden { role: s.role, action })
+        }
+    }
+
+    /// Name and password (or, when `allow_pin`, a shift PIN) checked against the store,
+    /// with the per-name throttle; on success the user's name, role and whether a PIN
+    /// was used. Failures are recorded (with `origin`, when remote).
+    async fn check_credentials(
+        &self,
+        store: &Store,
+        name: &str,
+        password: &str,
+        now: Instant,
+        allow_pin: bool,
+        origin: Option<&'static str>,
+    ) -> Result<(String, Role, bool), CoreError> {
+        let why = |d: &str| Some(match origin {
+            Some(o) => format!("{o}: {d}"),
+            None => d.to_string(),
+        });
         let key: String = name.chars().take(NAME_MAX + 1).collect();
         if let Some((_, next)) = self.throttle.lock().unwrap().names.get(&key) {
             if now < *next {
                 let wait = (*next - now).as_secs_f64().ceil() as u64;
                 tracing::warn!("sign-in refused: rate-limited");
-                self.record_action(&attempted(name), "sign_in", None, Outcome::Refused, Some("rate-limited".into()));
+                self.record_action(&attempted(name), "sign_in", None, Outcome::Refused, why("rate-limited"));
                 return Err(AuthError::RateLimited(wait.max(1)).into());
             }
         }
@@ -723,9 +852,9 @@ impl Auth {
         // A shift PIN (4-8 digits) can never be a password (at least 12 characters).
         let pin_try = is_pin(password);
         let ok = match &user {
-            Some(u) if pin_try => self.check_pin(&u.name, password, now).await,
-            Some(u) => verify_password_blocking(password.to_string(), u.password_hash.clone()).await,
-            None => {
+            Some(u) if pin_try && allow_pin => self.check_pin(&u.name, password, now).await,
+            Some(u) if !pin_try => verify_password_blocking(password.to_string(), u.password_hash.clone()).await,
+            _ => {
                 // The same work as a real check: no timing tells which names exist.
                 verify_password_blocking(password.to_string(), dummy_hash().to_string()).await;
                 false
@@ -745,37 +874,19 @@ impl Auth {
                 "sign-in failed: wrong user name or password"
             );
             drop(t);
-            self.record_action(&attempted(name), "sign_in", None, Outcome::Failed, Some("wrong user name or password".into()));
+            self.record_action(&attempted(name), "sign_in", None, Outcome::Failed, why("wrong user name or password"));
             return Err(AuthError::BadCredentials.into());
         };
         self.throttle.lock().unwrap().names.remove(&key);
         if user.disabled {
-            self.record_action(&attempted(&user.name), "sign_in", None, Outcome::Refused, Some("account disabled".into()));
+            self.record_action(&attempted(&user.name), "sign_in", None, Outcome::Refused, why("account disabled"));
             return Err(AuthError::Disabled.into());
         }
         let role: Role = user
             .role
             .parse()
             .map_err(|_| AuthError::TamperedUser(user.name.clone()))?;
-        *self.session.lock().unwrap() = Some(Session {
-            name: user.name.clone(),
-            role,
-            last_active: now,
-            glass: None,
-            full: !pin_try,
-        });
-        self.record_action(
-            &Actor {
-                name: user.name.clone(),
-                role: Some(role),
-                break_glass: false,
-            },
-            "sign_in",
-            None,
-            Outcome::Success,
-            pin_try.then(|| "shift PIN".to_string()),
-        );
-        Ok(self.session_at(now).expect("just signed in"))
+        Ok((user.name, role, pin_try))
     }
 
     pub fn sign_out(&self) {

@@ -3,7 +3,7 @@
 //! it runs, with the actor taken from the session (never from the caller).
 //! The Tauri commands call only these.
 
-use crate::auth::{Action, Actor, SessionView};
+use crate::auth::{Action, Actor, RemoteSession, SessionView};
 use crate::view::{AdmissionView, WardSnapshot, WardUpdate};
 use crate::{alarming, AdmitRequest, CoreError, PatientMatch, ScanResult, SyncView, Vigil};
 use std::time::Instant;
@@ -211,6 +211,92 @@ impl Vigil {
         let a = self.begin(Action::Discharge, Some(bed))?;
         let r = self.discharge(bed).await;
         self.recorded(a, r)
+    }
+
+    /// Signs a user in for a remote connection (a central station on the live feed):
+    /// its own session, the workstation's untouched (see [`crate::auth::Auth::sign_in_remote`]).
+    pub async fn remote_sign_in(
+        &self,
+        name: &str,
+        password: &str,
+        origin: &'static str,
+    ) -> Result<RemoteSession, CoreError> {
+        self.auth
+            .sign_in_remote(&self.store, name, password, origin, Instant::now())
+            .await
+    }
+
+    pub fn remote_sign_out(&self, s: &RemoteSession) {
+        self.auth.sign_out_remote(s)
+    }
+
+    /// Checks `action` at `bed` for a remote session (a refusal is recorded).
+    fn begin_remote(&self, s: &RemoteSession, action: Action, bed: Option<&str>) -> Result<Allowed, CoreError> {
+        let admission = bed.and_then(|b| self.admission_at(b));
+        let actor = self.auth.authorize_remote(s, action, admission.as_deref())?;
+        Ok(Allowed {
+            actor,
+            action,
+            admission,
+        })
+    }
+
+    /// Audio pause from a remote session: the same [`Vigil::pause_audio`] as the screen,
+    /// by "<user> (central)".
+    pub async fn remote_pause_audio(&self, s: &RemoteSession, bed: &str) -> Result<(), CoreError> {
+        let a = self.begin_remote(s, Action::PauseAudio, Some(bed))?;
+        let r = self.pause_audio(bed, &a.actor.name).await;
+        self.recorded(a, r)
+    }
+
+    /// Acknowledge from a remote session: the same [`Vigil::acknowledge`] as the screen,
+    /// by "<user> (central)" (alarm log, audit trail and the bedside's alarm row).
+    pub async fn remote_acknowledge(&self, s: &RemoteSession, bed: &str, alarms: &[u64]) -> Result<usize, CoreError> {
+        let a = self.begin_remote(s, Action::Acknowledge, Some(bed))?;
+        let r = self.acknowledge(bed, alarms, &a.actor.name).await;
+        self.recorded(a, r)
+    }
+
+    /// The ward for a remote connection, only the beds it chose: patient identity blanked
+    /// unless its session may see it (then one audit record per admission shown, like the
+    /// screen's).
+    pub fn snapshot_for_remote(&self, s: Option<&RemoteSession>, beds: &crate::feed::BedFilter) -> WardSnapshot {
+        let mut snap = beds.snapshot(self.snapshot());
+        match s.filter(|s| s.may(Action::ViewPatient)) {
+            Some(s) => {
+                for a in snap.beds.iter().filter_map(|b| b.admission.as_ref()) {
+                    if let Ok(actor) = self.auth.authorize_remote(s, Action::ViewPatient, Some(&a.id)) {
+                        self.auth.record_action(
+                            &actor,
+                            Action::ViewPatient.as_str(),
+                            Some(&a.id),
+                            vigil_store::Outcome::Success,
+                            Some(s.origin().to_string()),
+                        );
+                    }
+                }
+            }
+            None => {
+                for b in &mut snap.beds {
+                    if let Some(a) = b.admission.as_mut() {
+                        redact(a);
+                    }
+                }
+            }
+        }
+        snap
+    }
+
+    /// A live update for a remote connection, redacted like [`Vigil::snapshot_for_remote`].
+    pub fn update_for_remote(&self, s: Option<&RemoteSession>, mut u: WardUpdate) -> WardUpdate {
+        if !s.is_some_and(|s| s.may(Action::ViewPatient)) {
+            for b in u.beds.iter_mut().flatten() {
+                if let Some(a) = b.admission.as_mut() {
+                    redact(a);
+                }
+            }
+        }
+        u
     }
 
     pub async fn user_pause_audio(&self, bed: &str) -> Result<(), CoreError> {
@@ -487,3 +573,4 @@ fn redact(a: &mut AdmissionView) {
     a.date_of_birth = String::new();
     a.fhir_patient = None;
 }
+

@@ -14,6 +14,7 @@ pub mod bluetooth;
 pub mod central;
 pub mod cli_user;
 pub mod config;
+pub mod feed;
 pub mod fhir_devices;
 pub mod guarded;
 pub mod input;

@@ -49,6 +49,8 @@ pub struct SiteConfig {
     pub timezone: Option<chrono_tz::Tz>,
     /// Where updates come from (`updates.endpoint`); None: updates are off.
     pub updates: Option<UpdatesSite>,
+    /// The live feed for central stations (`feed`, docs/feed.md); None: no feed.
+    pub feed: Option<FeedSite>,
     /// The feeds a central station watches (`central.feeds`, see [`crate::central`]).
     pub central: Option<crate::central::CentralSite>,
     /// The first file any value was taken from (for the operator's log line).
@@ -102,6 +104,91 @@ impl SessionSite {
 #[serde(deny_unknown_fields)]
 pub struct UpdatesSite {
     pub endpoint: String,
+}
+
+/// The live feed (issue 17, docs/feed.md): `"feed": {"listen": "0.0.0.0:8443", "tls_cert":
+/// "/etc/vigil/feed.pem", "tls_key": "/etc/vigil/feed.key", "token_env": "VIGIL_FEED_TOKEN"}`.
+/// It sends the ward's numerics and alarms off this machine and takes acknowledgements back:
+/// protected, like `fhir`. Without a certificate it serves plain ws on loopback only; the token
+/// is never in the file, only the name of the variable holding it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedSite {
+    /// `host:port` (port 0: any free port, printed at start).
+    pub listen: String,
+    /// PEM certificate chain and key for wss (both or neither).
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// The environment variable holding the bearer token: `VIGIL_FEED_<NAME>`.
+    #[serde(default = "default_feed_token_env")]
+    pub token_env: String,
+    /// The station's name in every snapshot (default: the host name).
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// The feed token's variable when the site names none.
+pub const FEED_TOKEN_ENV: &str = "VIGIL_FEED_TOKEN";
+
+fn default_feed_token_env() -> String {
+    FEED_TOKEN_ENV.into()
+}
+
+impl FeedSite {
+    /// Checks a feed section (untrusted input); the message names the field.
+    pub fn check(&self) -> Result<(), String> {
+        check_listen(&self.listen).map_err(|e| format!("feed.listen: {e}"))?;
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err("feed: set both tls_cert and tls_key (wss), or neither (plain ws on loopback only)".into());
+        }
+        if self.tls_cert.is_none() {
+            let host = self.listen.rsplit_once(':').map(|(h, _)| h.trim_matches(['[', ']'])).unwrap_or("");
+            if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+                if !ip.is_loopback() {
+                    return Err(format!(
+                        "feed.listen {:?} is not loopback: plain ws on loopback only; set tls_cert and tls_key to listen there",
+                        self.listen
+                    ));
+                }
+            }
+        }
+        let env_ok = self.token_env.len() > "VIGIL_FEED_".len()
+            && self.token_env.starts_with("VIGIL_FEED_")
+            && self.token_env.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+        if !env_ok {
+            // Naming any variable would let a site file publish e.g. VIGIL_PASSPHRASE as the token.
+            return Err(format!(
+                "feed.token_env must name a variable VIGIL_FEED_<NAME> (capitals, digits, _), not {:?}",
+                self.token_env
+            ));
+        }
+        if let Some(n) = &self.name {
+            if n.trim().is_empty() || n.chars().count() > 64 || n.chars().any(char::is_control) {
+                return Err("feed.name: 1 to 64 characters, no control characters".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `host:port`: a host name or IP (IPv6 in brackets) and a port number.
+pub fn check_listen(listen: &str) -> Result<(), String> {
+    let (host, port) = listen
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{listen:?} is not host:port"))?;
+    port.parse::<u16>()
+        .map_err(|_| format!("{listen:?}: the port must be a number 0 to 65535"))?;
+    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    let ok_name = !host.is_empty()
+        && host.len() <= 253
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+    if ok_name || host.parse::<std::net::IpAddr>().is_ok() {
+        Ok(())
+    } else {
+        Err(format!("{listen:?}: the host must be a name or an IP address"))
+    }
 }
 
 /// Where the store lives: when to warn that the disk is filling.
@@ -242,7 +329,7 @@ pub fn installer_path() -> Option<PathBuf> {
 /// only an administrator can change (issue 13 §5). A nurse's account must not be able to
 /// widen alarm limits, point the upload (and its CA) at another server, accept unbonded
 /// Bluetooth links, or show another server's beds as a station's at the central station.
-pub const PROTECTED: [&str; 7] = ["alarms", "fhir", "ble", "key", "session", "updates", "central"];
+pub const PROTECTED: [&str; 8] = ["alarms", "fhir", "ble", "key", "session", "updates", "feed", "central"];
 
 /// Where the store's key comes from, when the installer decides it for the site (issue 13
 /// §2): `"passphrase"` (typed at each start, or `VIGIL_PASSPHRASE`), `"key_file"` (with
@@ -288,6 +375,8 @@ struct SiteFileContent {
     #[serde(default)]
     updates: Option<UpdatesSite>,
     #[serde(default)]
+    feed: Option<FeedSite>,
+    #[serde(default)]
     central: Option<crate::central::CentralSite>,
 }
 
@@ -300,6 +389,7 @@ impl SiteFileContent {
             self.key.is_some(),
             self.session.is_some(),
             self.updates.is_some(),
+            self.feed.is_some(),
             self.central.is_some(),
         ];
         PROTECTED.iter().zip(set).filter(|(_, s)| *s).map(|(n, _)| *n).collect()
@@ -387,6 +477,9 @@ impl SiteConfig {
             if take("updates", content.updates.is_some(), c.updates.is_some()) {
                 c.updates = content.updates;
             }
+            if take("feed", content.feed.is_some(), c.feed.is_some()) {
+                c.feed = content.feed;
+            }
             if take("central", content.central.is_some(), c.central.is_some()) {
                 c.central = content.central;
             }
@@ -464,6 +557,9 @@ fn read_file(
     if let Some(u) = &content.updates {
         crate::update::check_endpoint(&u.endpoint).map_err(at)?;
     }
+    if let Some(f) = &content.feed {
+        f.check().map_err(at)?;
+    }
     if let Some(c) = &content.central {
         c.check().map_err(at)?;
     }
@@ -504,7 +600,7 @@ pub const TOKEN_ENV_PREFIX: &str = "VIGIL_FHIR_";
 fn refused(path: &Path, sections: &[&str], why: &str) -> ConfigError {
     ConfigError::Site(format!(
         "{}: sets {} but {why}; alarm limits, the FHIR server, the Bluetooth policy, the \
-         key source, the update server and the central station's feeds are taken only from a file only an administrator can change (the \
+         key source, the update server, the live feed and the central station's feeds are taken only from a file only an administrator can change (the \
          installer's {})",
         path.display(),
         sections.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "),
@@ -628,6 +724,13 @@ impl SiteConfig {
             None => push("updates.endpoint".into(), "not set (updates off)".into(), "updates"),
             Some(u) => push("updates.endpoint".into(), u.endpoint.clone(), "updates"),
         }
+        match &self.feed {
+            None => push("feed".into(), "not set (no live feed)".into(), "feed"),
+            Some(f) => {
+                let json = serde_json::to_value(f).unwrap_or_default();
+                flatten("feed", &json, &mut |k, v| push(k, v, "feed"));
+            }
+        }
         match &self.central {
             None => push("central.feeds".into(), "not set".into(), "central"),
             Some(c) => {
@@ -675,6 +778,32 @@ mod tests {
     /// Whether files this test creates are root's: only then can one be administrators-only.
     fn running_as_root(dir: &Path) -> bool {
         std::fs::metadata(dir).unwrap().uid() == 0
+    }
+
+    #[test]
+    fn a_feed_section_is_checked_as_untrusted_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = [
+            (r#"{"listen": "nowhere"}"#, "host:port"),
+            (r#"{"listen": "127.0.0.1:99999"}"#, "port"),
+            (r#"{"listen": "0.0.0.0:8443"}"#, "loopback"),
+            (r#"{"listen": "127.0.0.1:0", "tls_cert": "/etc/vigil/feed.pem"}"#, "both"),
+            (r#"{"listen": "127.0.0.1:0", "token_env": "VIGIL_PASSPHRASE"}"#, "VIGIL_FEED_"),
+            (r#"{"listen": "127.0.0.1:0", "token": "secret"}"#, "unknown field"),
+        ];
+        for (feed, says) in bad {
+            let p = write(dir.path(), "installer.json", &format!(r#"{{"feed": {feed}}}"#));
+            let e = SiteConfig::load_from(Some(&p), &dir.path().join("none.json")).unwrap_err().to_string();
+            assert!(e.contains(says) && e.contains("installer.json"), "{feed}: {e}");
+        }
+        let ok = r#"{"feed": {"listen": "0.0.0.0:8443", "tls_cert": "/etc/vigil/feed.pem", "tls_key": "/etc/vigil/feed.key"}}"#;
+        let p = write(dir.path(), "installer.json", ok);
+        if !running_as_root(dir.path()) {
+            return; // a protected section is taken only from an administrators-only file
+        }
+        let c = SiteConfig::load_from(Some(&p), &dir.path().join("none.json")).unwrap();
+        let f = c.feed.unwrap();
+        assert_eq!((f.listen.as_str(), f.token_env.as_str()), ("0.0.0.0:8443", FEED_TOKEN_ENV));
     }
 
     #[test]
