@@ -35,6 +35,11 @@ const tmp = (p) => {
   return d;
 };
 const procs = [];
+// The harness's watchdog ends a hung run with process.exit: the gateways and temp dirs go too.
+process.on("exit", () => {
+  for (const p of procs) if (p.exitCode === null) p.kill("SIGKILL");
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 /** A gateway with its own store, user and token; resolves with its feed URL once it listens. */
 async function startGateway(label, token) {
@@ -135,7 +140,7 @@ try {
         const live = (st) => t.filter((x) => x.station === st && x.live && /^\d+$/.test(x.hr));
         return live("Ward A").length >= 2 && live("Ward B").length >= 2;
       },
-      30000,
+      60000, // the webview's first start is slow on a loaded machine
       "both stations' beds live",
     );
     figures.first_live_ms = Date.now() - t0;
@@ -156,6 +161,8 @@ try {
     await s.findElement(By.css('[data-testid="c-password"]')).sendKeys("wrong password here");
     await s.findElement(By.css('[data-testid="c-sign-in"]')).click();
     await s.wait(async () => (await results(s)).filter((r) => r.includes("sign-in failed")).length === 2, 10000, "two failures reported");
+    // The stations throttle a name after a wrong password (1 s, then 2 s, …): the same counting as at the bedside.
+    await new Promise((r) => setTimeout(r, 1500));
     await s.findElement(By.css('[data-testid="c-user"]')).clear();
     await s.findElement(By.css('[data-testid="c-user"]')).sendKeys(NURSE.name);
     await s.findElement(By.css('[data-testid="c-password"]')).sendKeys(NURSE.password);
