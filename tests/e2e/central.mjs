@@ -97,6 +97,24 @@ function alarmRows(s) {
   );
 }
 
+/**
+ * Clicks the Ack of the list row `key` (any row: null) in one script: the list is redrawn when
+ * any row changes, so a found element can be replaced before a separate click reaches it.
+ */
+async function clickAck(s, key) {
+  await s.wait(
+    () =>
+      s.executeScript((k) => {
+        const sel = k === null ? '[data-testid="c-alarms"] [data-testid="c-ack"]' : `[data-testid="c-alarms"] [data-key="${k}"] [data-testid="c-ack"]`;
+        const b = document.querySelector(sel);
+        if (b) b.click();
+        return !!b;
+      }, key),
+    10000,
+    `Ack of ${key ?? "any alarm"}`,
+  );
+}
+
 const results = (s) => s.executeScript(() => [...document.querySelectorAll('[data-testid="c-result"]')].map((e) => e.textContent));
 
 const port = 4492;
@@ -152,7 +170,7 @@ try {
 
   await step("[central] acknowledge before signing in is refused, nothing sent", async () => {
     await s.wait(async () => (await alarmRows(s)).some((r) => r.canAck), 90000, "an alarm to acknowledge");
-    await s.findElement(By.css('[data-testid="c-alarms"] [data-testid="c-ack"]')).click();
+    await clickAck(s, null);
     await s.wait(async () => (await results(s)).some((r) => r.includes("sign in at the central station first")), 5000, "refusal shown");
   });
 
@@ -181,8 +199,6 @@ try {
     // One of Ward A's (station 0, whose log is read at the end) whose condition is present:
     // acknowledging a latched one (condition over) ends it, so it would not be seen acknowledged.
     const candidate = (r) => r.canAck && !r.acknowledged && r.key.startsWith("0:") && !r.text.includes("LATCHED");
-    await s.wait(async () => (await alarmRows(s)).some(candidate), 90000, "a present alarm at Ward A");
-    const before = (await alarmRows(s)).find(candidate);
     // Every drawn state of the list, sampled every 50 ms (the page draws every 250 ms at most):
     // a condition that ends soon after the acknowledgement still shows it was acknowledged.
     await s.executeScript(() => {
@@ -191,13 +207,28 @@ try {
         for (const e of document.querySelectorAll('[data-testid="c-alarms"] [data-acknowledged="true"]')) window.__acked[e.getAttribute("data-key")] = e.textContent;
       }, 50);
     });
-    const t0 = Date.now();
-    await s.findElement(By.css(`[data-testid="c-alarms"] [data-key="${before.key}"] [data-testid="c-ack"]`)).click();
-    await s.wait(async () => (await results(s)).some((r) => /acknowledged [1-9]/.test(r)), 10000, "acknowledge result");
-    await s.wait(async () => !!(await s.executeScript((k) => window.__acked[k], before.key)), 10000, "acknowledged in the next alarm state");
-    figures.ack_round_trip_ms = Date.now() - t0;
-    const seen = await s.executeScript((k) => window.__acked[k], before.key);
-    console.log(`   ${before.key}: "${seen.trim()}" after ${figures.ack_round_trip_ms} ms`);
+    // At 10x a condition can end (and the alarm latch) between drawing and the click; an
+    // acknowledged latched alarm is gone, not shown acknowledged: then try the next one.
+    let before;
+    let seen;
+    for (let attempt = 1; attempt <= 4 && !seen; attempt++) {
+      await s.wait(async () => (await alarmRows(s)).some(candidate), 90000, "a present alarm at Ward A");
+      before = (await alarmRows(s)).find(candidate);
+      const last = (await results(s)).join("\n"); // the list keeps 6 rows: compare, not count
+      const t0 = Date.now();
+      await clickAck(s, before.key);
+      await s.wait(async () => (await results(s)).join("\n") !== last, 10000, "acknowledge result");
+      await s.wait(
+        async () => !!(await s.executeScript((k) => window.__acked[k], before.key)) || !(await alarmRows(s)).some((r) => r.key === before.key),
+        10000,
+        "acknowledged in the next alarm state, or ended",
+      );
+      seen = await s.executeScript((k) => window.__acked[k], before.key);
+      figures.ack_round_trip_ms = Date.now() - t0;
+      figures.ack_attempts = attempt;
+    }
+    assert.ok(seen, "an alarm acknowledged from the central station shown acknowledged");
+    console.log(`   ${before.key}: "${seen.trim()}" after ${figures.ack_round_trip_ms} ms (attempt ${figures.ack_attempts})`);
     // The bedside's own record of who acknowledged it, back in its alarm state.
     assert.match(seen, new RegExp(`acknowledged at central by ${NURSE.name}`));
     await shot(s, "central.png");
@@ -242,7 +273,12 @@ try {
       await browser.findElement(By.css('[data-testid="c-setup-url"]')).sendKeys(a.url);
       await browser.findElement(By.css('[data-testid="c-setup-token"]')).sendKeys("tok-ward-a.0123456789");
       await browser.findElement(By.css('[data-testid="c-setup-add"]')).click();
-      await browser.wait(async () => (await tiles(browser)).filter((x) => x.station === "Ward A" && x.live && /^\d+$/.test(x.hr)).length >= 2, 20000, "Ward A live in the browser");
+      await browser
+        .wait(async () => (await tiles(browser)).filter((x) => x.station === "Ward A" && x.live && /^\d+$/.test(x.hr)).length >= 2, 45000, "Ward A live in the browser")
+        .catch(async (e) => {
+          writeFileSync(join(out, "central-browser-failure.png"), Buffer.from(await browser.takeScreenshot(), "base64"));
+          throw e;
+        });
       const stored = await browser.executeScript(() => ({ session: Object.keys(sessionStorage), local: Object.keys(localStorage) }));
       assert.deepEqual(stored, { session: ["vigil.central.feeds"], local: [] }, "the token is kept in sessionStorage only");
       writeFileSync(join(out, "central-browser.png"), Buffer.from(await browser.takeScreenshot(), "base64"));
