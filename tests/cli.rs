@@ -1819,6 +1819,50 @@ fn config_check_prints_each_setting_with_its_source_and_refuses_a_user_writable_
     assert!(stderr.contains("sets `fhir`"), "{stderr}");
 }
 
+/// Issue 17: an installer checks the central station's feeds like any protected section:
+/// each shown with its URL and the variable its token comes from (never a token), and a
+/// feed that would send its token in the clear over a network is refused, naming it.
+#[cfg(unix)]
+#[test]
+fn config_check_shows_the_central_stations_feeds_and_refuses_plain_ws_off_loopback() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let installer = dir.path().join("installer.json");
+    let check = |json: &str| {
+        std::fs::write(&installer, json).unwrap();
+        std::fs::set_permissions(&installer, std::fs::Permissions::from_mode(0o644)).unwrap();
+        vigil()
+            .args(["config", "check"])
+            .arg(&installer)
+            .arg("--data-dir")
+            .arg(&data)
+            .env("VIGIL_FEED_TOKEN_WARD3", "secret-token-value")
+            .output()
+            .unwrap()
+    };
+    let out = check(
+        r#"{ "central": { "feeds": [ { "name": "Ward 3", "url": "wss://ward3.example:7443/feed", "token_env": "VIGIL_FEED_TOKEN_WARD3" } ] } }"#,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        let line = stdout.lines().find(|l| l.trim_start().starts_with("central.feeds.Ward 3")).unwrap_or_else(|| panic!("{stdout}"));
+        assert!(line.contains("wss://ward3.example:7443/feed") && line.contains("VIGIL_FEED_TOKEN_WARD3"), "{line}");
+        assert!(!stdout.contains("secret-token-value"), "a token printed");
+    } else {
+        // Not root: the installer's file cannot be administrators-only here.
+        assert!(stderr.contains("owned by uid"), "{stderr}");
+    }
+    let out = check(
+        r#"{ "central": { "feeds": [ { "name": "Ward 3", "url": "ws://10.1.2.3:7000/feed", "token_env": "VIGIL_FEED_TOKEN_WARD3" } ] } }"#,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("central.feeds[0]") && stderr.contains("wss://"), "{stderr}");
+}
+
 /// Issue 13 §2: a new store's passphrase has at least 12 characters on every path, the
 /// environment included; a store that exists opens with the passphrase it was made with.
 #[test]

@@ -1,4 +1,5 @@
 import { defineConfig } from "vite";
+import { fileURLToPath } from "node:url";
 
 // Tauri sets TAURI_DEV_HOST when the dev server must be reachable from a device.
 const host = process.env.TAURI_DEV_HOST;
@@ -22,5 +23,12 @@ export default defineConfig({
     emptyOutDir: true,
     minify: process.env.TAURI_ENV_DEBUG ? false : "esbuild",
     sourcemap: !!process.env.TAURI_ENV_DEBUG,
+    // Two pages from the same code: the bedside monitor and the central station (issue 17).
+    rollupOptions: {
+      input: {
+        main: fileURLToPath(new URL("index.html", import.meta.url)),
+        central: fileURLToPath(new URL("central.html", import.meta.url)),
+      },
+    },
   },
 });

@@ -83,6 +83,10 @@ pub struct Global {
 pub enum Command {
     /// Run the monitoring pipeline with no window (a bedside gateway box).
     Gateway(GatewayArgs),
+    /// Open the central station: live beds and alarms of the Vigils listed in site.json
+    /// `central.feeds` (tokens from the variables named there). Monitors nothing itself:
+    /// no devices, no simulated ward, no store.
+    Central,
     /// Replay a script of device events through the real pipeline (decoders,
     /// alarms, encrypted store), on the script's clock, then exit.
     #[command(long_about = REPLAY_HELP)]
@@ -538,7 +542,25 @@ pub fn main() -> ExitCode {
                 retention_days: cli.global.retention_days,
                 devices,
             };
-            match crate::run_app(start) {
+            match crate::run_app(start, crate::Page::Monitor) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&format!("{e:#}")),
+            }
+        }
+        Some(Command::Central) => {
+            init_logging("info,tao=warn,wry=warn");
+            // Only the data directory (for its site.json) is used: no core is started.
+            let start = StartOptions {
+                data_dir: cli.global.data_dir,
+                key_file: None,
+                keychain: false,
+                sim: SimSettings::default(),
+                beds: None,
+                speed: 1.0,
+                retention_days: cli.global.retention_days,
+                devices: vigil_core::DeviceMode::Simulated,
+            };
+            match crate::run_app(start, crate::Page::Central) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&format!("{e:#}")),
             }

@@ -596,3 +596,15 @@ pub async fn update_install(
         }
     }
 }
+
+/// The central station's feeds (`site.json` `central.feeds`) with each token read from its
+/// environment variable now (issue 17). Answers with no core running (`vigil central`
+/// starts none). The tokens go to this app's own webview only, which opens the WebSockets.
+#[tauri::command]
+pub async fn central_config(state: State<'_, AppState>) -> Result<Vec<vigil_core::central::CentralFeedView>, CmdError> {
+    let site = vigil_core::site::SiteConfig::load(&state.start.data_dir()?)?;
+    Ok(site
+        .central
+        .map(|c| c.views(|name| std::env::var(name).ok()))
+        .unwrap_or_default())
+}

@@ -29,8 +29,18 @@ pub struct AppState {
     pub feed: Arc<feed::Feed>,
 }
 
+/// Which page the app's window opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    /// The bedside monitor (`index.html`) over this workstation's own core.
+    Monitor,
+    /// `vigil central`: the central station page (`central.html`) watching other Vigils'
+    /// feeds (issue 17). No local core: no devices, no simulated ward, no store.
+    Central,
+}
+
 /// Runs the desktop app.
-pub fn run_app(start: cli::StartOptions) -> anyhow::Result<()> {
+pub fn run_app(start: cli::StartOptions, page: Page) -> anyhow::Result<()> {
     // WebKitGTK's accelerated compositing (software GL where there is no GPU,
     // as under Xvfb) held ~200 MiB more in the web process, and growing, for the
     // same page (issue 16 soak, 16 beds at 240x: 440-530 MiB with it, 230-280
@@ -50,7 +60,11 @@ pub fn run_app(start: cli::StartOptions) -> anyhow::Result<()> {
         .manage(state)
         // Signed updates: the key is in tauri.conf.json; the server in site.json (issue 16).
         .plugin(updates::plugin())
-        .setup(|app| {
+        .setup(move |app| {
+            if page == Page::Central {
+                // The page reads its feeds with `central_config`; it needs no store key.
+                return Ok(());
+            }
             let state = app.state::<AppState>();
             // Unlock straight away when a key is configured (key file or
             // VIGIL_PASSPHRASE); otherwise the screen asks for the passphrase.
@@ -108,8 +122,9 @@ pub fn run_app(start: cli::StartOptions) -> anyhow::Result<()> {
             commands::fhir_link_patient,
             commands::dead_letters,
             commands::fhir_requeue,
+            commands::central_config,
         ])
-        .build(tauri::generate_context!())?;
+        .build(context(page))?;
     app.run(|handle, event| {
         if let tauri::RunEvent::Exit = event {
             // Commit every reading received before the process ends.
@@ -121,4 +136,16 @@ pub fn run_app(start: cli::StartOptions) -> anyhow::Result<()> {
         }
     });
     Ok(())
+}
+
+/// The bundled configuration, with the window opening `page`.
+fn context(page: Page) -> tauri::Context<tauri::Wry> {
+    let mut ctx = tauri::generate_context!();
+    if page == Page::Central {
+        if let Some(w) = ctx.config_mut().app.windows.first_mut() {
+            w.url = tauri::WebviewUrl::App("central.html".into());
+            w.title = "Vigil — central station".into();
+        }
+    }
+    ctx
 }

@@ -8,6 +8,7 @@ import type {
   AdmitRequest,
   AlarmRecord,
   AppInfo,
+  CentralFeedView,
   KeySetup,
   DeadLetter,
   DeviceInfoView,
@@ -245,4 +246,9 @@ export function signOut(): Promise<void> {
 /** First start only (no user yet): the first admin, signed in. */
 export function createFirstAdmin(name: string, password: string, confirm: string): Promise<SessionView> {
   return invoke<SessionView>("create_first_admin", { name, password, confirm });
+}
+
+/** The central station's feeds (site.json `central.feeds`; tokens from their variables). */
+export function centralConfig(): Promise<CentralFeedView[]> {
+  return invoke<CentralFeedView[]>("central_config");
 }

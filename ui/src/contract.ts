@@ -160,3 +160,8 @@ export type { FeedCommand } from "./generated/FeedCommand";
 export type { StationInfo } from "./generated/StationInfo";
 /** `session`: who is signed in (null: nobody) and whether any user exists yet. */
 export type { SessionState } from "./generated/SessionState";
+
+// ------------------------------------------------------------------ central station (vigil-core `central`, issue 17)
+
+/** `central_config()`: the feeds of site.json `central.feeds`, each with its token from the environment or why not. */
+export type { CentralFeedView } from "./generated/CentralFeedView";

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod audit_upload;
 pub mod auth;
 pub mod bluetooth;
+pub mod central;
 pub mod cli_user;
 pub mod config;
 pub mod feed;

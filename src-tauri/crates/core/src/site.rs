@@ -53,6 +53,8 @@ pub struct SiteConfig {
     pub feed: Option<FeedSite>,
     /// The ward's live state to an MQTT broker (`mqtt`, issue 17); None: not published.
     pub mqtt: Option<MqttSite>,
+    /// The feeds a central station watches (`central.feeds`, see [`crate::central`]).
+    pub central: Option<crate::central::CentralSite>,
     /// The first file any value was taken from (for the operator's log line).
     pub source: Option<PathBuf>,
     /// The files read, with what was taken from each (About panel, `vigil config check`).
@@ -439,9 +441,9 @@ pub fn installer_path() -> Option<PathBuf> {
 
 /// The sections that steer clinical behaviour or where data goes: taken only from a file that
 /// only an administrator can change (issue 13 §5). A nurse's account must not be able to
-/// widen alarm limits, point the upload (and its CA) at another server, or accept unbonded
-/// Bluetooth links.
-pub const PROTECTED: [&str; 8] = ["alarms", "fhir", "ble", "key", "session", "updates", "feed", "mqtt"];
+/// widen alarm limits, point the upload (and its CA) at another server, accept unbonded
+/// Bluetooth links, or show another server's beds as a station's at the central station.
+pub const PROTECTED: [&str; 9] = ["alarms", "fhir", "ble", "key", "session", "updates", "feed", "mqtt", "central"];
 
 /// Where the store's key comes from, when the installer decides it for the site (issue 13
 /// §2): `"passphrase"` (typed at each start, or `VIGIL_PASSPHRASE`), `"key_file"` (with
@@ -488,7 +490,10 @@ struct SiteFileContent {
     updates: Option<UpdatesSite>,
     #[serde(default)]
     feed: Option<FeedSite>,
+    #[serde(default)]
     mqtt: Option<MqttSite>,
+    #[serde(default)]
+    central: Option<crate::central::CentralSite>,
 }
 
 impl SiteFileContent {
@@ -502,6 +507,7 @@ impl SiteFileContent {
             self.updates.is_some(),
             self.feed.is_some(),
             self.mqtt.is_some(),
+            self.central.is_some(),
         ];
         PROTECTED.iter().zip(set).filter(|(_, s)| *s).map(|(n, _)| *n).collect()
     }
@@ -594,6 +600,9 @@ impl SiteConfig {
             if take("mqtt", content.mqtt.is_some(), c.mqtt.is_some()) {
                 c.mqtt = content.mqtt;
             }
+            if take("central", content.central.is_some(), c.central.is_some()) {
+                c.central = content.central;
+            }
             if take("session", content.session.is_some(), session_taken) {
                 c.session = content.session.unwrap_or_default();
                 session_taken = true;
@@ -674,6 +683,9 @@ fn read_file(
     if let Some(m) = &content.mqtt {
         check_mqtt(m).map_err(at)?;
     }
+    if let Some(c) = &content.central {
+        c.check().map_err(at)?;
+    }
     if let Some(k) = &content.key {
         if (k.source == KeyChoice::KeyFile) != k.key_file.is_some() {
             return Err(at("key.key_file is set with \"source\": \"key_file\", and only then".into()));
@@ -711,8 +723,7 @@ pub const TOKEN_ENV_PREFIX: &str = "VIGIL_FHIR_";
 fn refused(path: &Path, sections: &[&str], why: &str) -> ConfigError {
     ConfigError::Site(format!(
         "{}: sets {} but {why}; alarm limits, the FHIR server, the Bluetooth policy, the \
-         key source, the update server and the live feed are taken only from a file only an administrator can change (the \
-         key source, the update server and the MQTT broker are taken only from a file only an administrator can change (the \
+         key source, the update server, the live feed, the MQTT broker and the central station's feeds are taken only from a file only an administrator can change (the \
          installer's {})",
         path.display(),
         sections.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "),
@@ -848,6 +859,15 @@ impl SiteConfig {
             Some(m) => {
                 let json = serde_json::to_value(m).unwrap_or_default();
                 flatten("mqtt", &json, &mut |k, v| push(k, v, "mqtt"));
+            }
+        }
+        match &self.central {
+            None => push("central.feeds".into(), "not set".into(), "central"),
+            Some(c) => {
+                for f in &c.feeds {
+                    let what = format!("{} (token from {})", f.url, f.token_env);
+                    push(format!("central.feeds.{}", f.name.trim()), what, "central");
+                }
             }
         }
         let storage = serde_json::to_value(&self.storage).unwrap_or_default();
@@ -987,6 +1007,33 @@ mod tests {
         let e = SiteConfig::load_from(None, &local).unwrap_err().to_string();
         assert!(e.contains("must use https"), "{e}");
         assert!(!PROTECTED.is_empty() && PROTECTED.contains(&"updates"));
+    }
+
+    /// Issue 17: which servers' beds the central station shows is hospital IT's decision,
+    /// and a feed token never travels in the clear nor comes from an arbitrary variable.
+    #[test]
+    fn the_central_stations_feeds_are_protected_tls_and_tokens_from_feed_variables() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = r#"{ "central": { "feeds": [ { "name": "Ward 3", "url": "wss://ward3.example/feed", "token_env": "VIGIL_FEED_TOKEN_WARD3" } ] } }"#;
+        let local = write(dir.path(), "site.json", ok);
+        std::fs::set_permissions(&local, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let e = SiteConfig::load_from(None, &local).unwrap_err().to_string();
+        assert!(e.contains("`central`"), "{e}");
+        let installer = write(dir.path(), "installer.json", ok);
+        let c = SiteConfig::load_from(Some(&installer), &dir.path().join("none.json"));
+        if running_as_root(dir.path()) {
+            let c = c.unwrap();
+            assert_eq!(c.central.unwrap().feeds[0].token_env, "VIGIL_FEED_TOKEN_WARD3");
+        }
+        for (bad, why) in [
+            (r#"{ "central": { "feeds": [ { "name": "W", "url": "ws://10.1.1.1:7000/feed", "token_env": "VIGIL_FEED_TOKEN" } ] } }"#, "wss://"),
+            (r#"{ "central": { "feeds": [ { "name": "W", "url": "wss://h/feed", "token_env": "VIGIL_PASSPHRASE" } ] } }"#, "token_env"),
+            (r#"{ "central": { "feeds": [ { "name": "W", "url": "wss://h/feed", "token": "abc" } ] } }"#, "token"),
+        ] {
+            let local = write(dir.path(), "site.json", bad);
+            let e = SiteConfig::load_from(None, &local).unwrap_err().to_string();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
     }
 
     const FHIR: &str = r#"{ "fhir": { "base_url": "https://fhir.example/R4", "gateway_id": "ward-3" } }"#;
