@@ -139,8 +139,10 @@ describe("tile text", () => {
   it("a NEWS2 alarm reads as a lower bound while the bed's NEWS2 is incomplete", () => {
     const n = alarm({ kind: { type: "news2" }, value: 5, message: "NEWS2 5 (medium risk)" });
     expect(shortAlarmText(n)).toBe("NEWS2 5");
-    expect(shortAlarmText(n, true)).toBe("NEWS2 \u2265 5");
-    expect(shortAlarmText(alarm(), true)).toBe("SpO2 low 85 % < 90 %");
+    expect(shortAlarmText(n, 5)).toBe("NEWS2 \u2265 5");
+    // Raised by a complete 5, now incomplete with a lower bound of 0: the reason stays, no bound.
+    expect(shortAlarmText(n, 0)).toBe("NEWS2 5");
+    expect(shortAlarmText(alarm(), 3)).toBe("SpO2 low 85 % < 90 %");
   });
 });
 

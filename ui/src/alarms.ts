@@ -100,11 +100,18 @@ export function alarmTitle(kind: AlarmKind): string {
 
 /**
  * Short text for a tile: NEWS2 alarms as "NEWS2 5" (the full response text is in the
- * single-bed view), or "NEWS2 \u2265 5" while the bed's NEWS2 is incomplete (a lower
- * bound); the others as their message (short already: "SpO2 low 85 % < 90 %").
+ * single-bed view), or "NEWS2 \u2265 5" when the value is the bed's current incomplete
+ * score (a lower bound: `incompleteTotal`, null while complete). An alarm raised by a
+ * higher score keeps that score (the engine never lowers it on incomplete data), shown
+ * without "\u2265": it is the measured reason, not a bound. The others as their message
+ * (short already: "SpO2 low 85 % < 90 %").
  */
-export function shortAlarmText(a: ActiveAlarm, news2Incomplete = false): string {
-  if (a.kind.type === "news2") return a.value !== null ? `NEWS2 ${news2Incomplete ? "\u2265 " : ""}${a.value}` : "NEWS2";
+export function shortAlarmText(a: ActiveAlarm, incompleteTotal: number | null = null): string {
+  if (a.kind.type === "news2") {
+    if (a.value === null) return "NEWS2";
+    const bound = incompleteTotal !== null && a.value <= incompleteTotal;
+    return `NEWS2 ${bound ? "\u2265 " : ""}${a.value}`;
+  }
   return a.message || alarmTitle(a.kind);
 }
 

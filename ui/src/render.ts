@@ -526,8 +526,8 @@ class AlarmBar {
     return it;
   }
 
-  /** `news2Incomplete`: the bed's latest NEWS2 is a lower bound (its alarm reads "NEWS2 \u2265 N" on a tile). */
-  update(s: BedAlarmState | undefined, coreNow: number | null, news2Incomplete = false): void {
+  /** `news2Incomplete`: the bed's latest NEWS2 total when it is only a lower bound, else null (see `shortAlarmText`). */
+  update(s: BedAlarmState | undefined, coreNow: number | null, news2Incomplete: number | null = null): void {
     const model = alarmBarModel(s?.active ?? [], this.maxShown);
     const shown = model.shown;
     const seen = new Set<number>();
@@ -873,7 +873,7 @@ class BedTile {
     this.chips.update(bedDevices(state, b.bed), ctx);
     const alarms = bedAlarms(state, b.bed);
     const news2 = bedNews2(state, b.bed);
-    this.alarmBar.update(alarms, ctx.coreNow, isIncomplete(news2));
+    this.alarmBar.update(alarms, ctx.coreNow, isIncomplete(news2) ? news2.total : null);
     this.news2.update(news2);
     updateBedSignal(this.root, alarms);
   }

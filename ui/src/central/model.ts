@@ -192,7 +192,7 @@ export function centralModel(stations: readonly StationState[], perf: number, wa
           bedLabel: b.label,
           priority: a.priority,
           sinceMs: ageOf(a.since),
-          text: shortAlarmText(a, isIncomplete(news2)),
+          text: shortAlarmText(a, isIncomplete(news2) ? news2.total : null),
           status: alarmStatusText(a, true),
           statusLong: alarmStatusText(a),
           alarm: a,

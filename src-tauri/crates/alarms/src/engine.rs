@@ -1232,8 +1232,13 @@ impl AlarmEngine {
             (Some(i), None) if score.complete => b.end_condition(i, EndReason::ConditionEnded, &mut out),
             (Some(i), _) => {
                 let a = &mut b.alarms[i];
-                a.value = total;
-                a.message = msg;
+                // The alarm shows the score that raised it. An incomplete score is a lower
+                // bound: it can raise the shown value, never lower it (a "NEWS2 0" beside a
+                // medium alarm would read as an improvement nobody measured).
+                if score.complete || total >= a.value {
+                    a.value = total;
+                    a.message = msg;
+                }
                 // Any rise of the total withdraws an acknowledgement.
                 if let Some((_, Some(from))) = a.acked.filter(|_| a.acknowledged) {
                     if total.is_some_and(|t| t > from) {

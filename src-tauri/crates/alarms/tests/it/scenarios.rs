@@ -660,6 +660,10 @@ fn news2_band_rises_become_alarms() {
         ..Default::default()
     };
     assert!(e.on_news2("b", score(&partial, t(5), &w), t(5)).is_empty());
+    // … nor lower the score it shows as its reason: the nurse still sees why it alarms.
+    let shown = e.state("b", t(5)).active.into_iter().find(|a| a.kind == AlarmKind::News2).unwrap();
+    assert_eq!(shown.value, Some(7.0));
+    assert!(shown.message.starts_with("NEWS2 7 (high risk)"), "{}", shown.message);
     // A complete low score does: high, so latched.
     let ok = News2Input {
         respiration_rate: Some(Observed::device(16.0, t(6))),
