@@ -63,11 +63,18 @@ function webProcessMiB(pid) {
 
 const driver = await startDriver(port, process.env, (secs + 160) * 1000);
 const session = await startSession(port, ["--data-dir", dataDir, "--simulate", "ward", "--speed", speed]);
-const look = () => session.executeScript(() => ({ sizes: window.vigilTest.sizes(), updates: window.vigilScreenTiming().updates }));
+// null until the page has started (its test hooks are set once the screen is up; a slow
+// first load under a busy CI machine must wait, not fail).
+const look = () =>
+  session.executeScript(() =>
+    window.vigilTest && window.vigilScreenTiming
+      ? { sizes: window.vigilTest.sizes(), updates: window.vigilScreenTiming().updates }
+      : null,
+  );
 
 const samples = [];
 await step(`[memory] 16 beds at ${speed}x for ${secs} s: the page's DOM and UI state stay bounded`, async () => {
-  await session.wait(async () => (await look()).sizes.beds === 16, 30000, "16 beds not shown");
+  await session.wait(async () => (await look())?.sizes.beds === 16, 60000, "16 beds not shown");
   const t0 = Date.now();
   while (Date.now() - t0 < secs * 1000) {
     await new Promise((r) => setTimeout(r, 5000));
