@@ -17,9 +17,10 @@
 //   (SPEED=1 SECS=120 for the real-time picture)
 
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { tree } from "../ops/proctree.mjs";
 import { startDriver, startSession, step } from "./harness.mjs";
 
 const speed = process.env.SPEED ?? "240";
@@ -31,24 +32,6 @@ delete process.env.VIGIL_SITE_CONFIG;
 process.env.VIGIL_PASSPHRASE = "e2e-memory-passphrase";
 process.env.VIGIL_LOG = "error";
 
-/** Every process under `pid`, from /proc/<pid>/task/<tid>/children. */
-function tree(pid) {
-  const out = [pid];
-  for (let i = 0; i < out.length; i++) {
-    let tasks = [];
-    try {
-      tasks = readdirSync(`/proc/${out[i]}/task`);
-    } catch {
-      continue;
-    }
-    for (const t of tasks) {
-      try {
-        for (const c of readFileSync(`/proc/${out[i]}/task/${t}/children`, "utf8").split(/\s+/).filter(Boolean)) out.push(Number(c));
-      } catch {}
-    }
-  }
-  return out;
-}
 
 /** RSS in MiB of the driver's WebKitWebProcess (the page's process), null if not found. */
 function webProcessMiB(pid) {

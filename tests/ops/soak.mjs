@@ -27,9 +27,10 @@
 // --minutes 60 --speed 1 (one real hour). Exits non-zero if a goal fails
 // with --strict (the short form reports; growth over minutes is noise).
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync, rmSync, existsSync } from "node:fs";
+import { mkdtempSync, readFileSync, statSync, writeFileSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { tree } from "./proctree.mjs";
 
 const args = Object.fromEntries(
   process.argv.slice(2).reduce((acc, a, i, all) => {
@@ -60,26 +61,6 @@ const blankProfile = profile(blank);
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// Every process in the tree under `pid` (children listed in /proc/<pid>/task/<tid>/children).
-function tree(pid) {
-  const out = [pid];
-  for (let i = 0; i < out.length; i++) {
-    let tasks = [];
-    try {
-      tasks = readdirSync(`/proc/${out[i]}/task`);
-    } catch {
-      continue;
-    }
-    for (const t of tasks) {
-      try {
-        for (const c of readFileSync(`/proc/${out[i]}/task/${t}/children`, "utf8").split(/\s+/).filter(Boolean)) {
-          out.push(Number(c));
-        }
-      } catch {}
-    }
-  }
-  return out;
-}
 
 /** RSS (bytes) summed over the tree under `pid`, per process name too, and
  * the names of its processes; Xvfb and its wrappers are not the app and are
