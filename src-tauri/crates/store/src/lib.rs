@@ -530,6 +530,16 @@ impl Store {
         {
             tracing::warn!(error = %e, "WAL checkpoint at close failed; the log is kept and replayed on open");
         }
+        // sqlx hands a released connection back to the pool from a spawned
+        // task. One still on its way when `close()` has already emptied the
+        // idle list lands idle afterwards and is closed only when the pool is
+        // dropped, on its worker thread, after `close` has returned: the WAL
+        // then vanishes under a caller that copies the files (a CI failure).
+        // So wait, briefly, until every connection is home.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while self.pool.num_idle() < self.pool.size() as usize && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
         self.pool.close().await;
     }
 }

@@ -112,6 +112,9 @@ fn beds_devices_vitals_and_admission_times_are_not_in_the_file() {
         let (_, failures) = store.verify().await.unwrap();
         assert!(failures.is_empty(), "{failures:?}");
         store.close().await;
+        // `close` promises a file that stands alone: every connection closed,
+        // the write-ahead log folded in and gone before it returns.
+        assert!(!dir.path().join("vigil.db-wal").exists(), "the WAL outlived close()");
 
         let bytes = raw_bytes(dir.path());
         for needle in [
