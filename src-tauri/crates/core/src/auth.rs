@@ -778,8 +778,9 @@ impl Auth {
     }
 
     /// Checks a user's name and password for a remote connection (a central station on
-    /// the live feed): the same users, password rules and wrong-attempt throttle as the
-    /// workstation's sign-in, but the workstation's session is left as it is. A shift
+    /// the live feed): the same users and password rules as the workstation's sign-in
+    /// and the same wrong-attempt delays, counted apart from the workstation's (per
+    /// origin), and the workstation's session is left as it is. A shift
     /// PIN is not accepted (it was set at this workstation, for this workstation).
     /// The session's actor is named "<user> (<origin>)", e.g. "nurse.kim (central)".
     pub async fn sign_in_remote(
@@ -858,7 +859,15 @@ impl Auth {
             Some(o) => format!("{o}: {d}"),
             None => d.to_string(),
         });
-        let key: String = name.chars().take(NAME_MAX + 1).collect();
+        // One throttle per name and origin: wrong passwords sent from a central station
+        // slow that name's sign-ins from central, never the nurse's own at this
+        // workstation (a feed token holder must not be able to lock a bedside out).
+        let key: String = origin
+            .unwrap_or("")
+            .chars()
+            .chain(std::iter::once('\0'))
+            .chain(name.chars().take(NAME_MAX + 1))
+            .collect();
         if let Some((_, next)) = self.throttle.lock().unwrap().names.get(&key) {
             if now < *next {
                 let wait = (*next - now).as_secs_f64().ceil() as u64;

@@ -326,6 +326,41 @@ async fn wrong_passwords_are_rate_limited_and_counted_and_a_disabled_user_cannot
     v.shutdown().await;
 }
 
+/// Wrong passwords sent from a central station (anyone holding the feed token) are
+/// throttled like the workstation's, but never lock the nurse at the bedside out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_passwords_from_central_are_throttled_without_locking_the_bedside_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = Vigil::start(config(dir.path(), Scenario::Stable, 1.0))
+        .await
+        .unwrap();
+    let store = v.store();
+    auth::add_user(store, "ann", Role::Nurse, PW).await.unwrap();
+    let a = Auth::default();
+    let t0 = Instant::now();
+    for i in 0..5u64 {
+        // Each try after its wait: 1 + 2 + 4 + 8 s of throttle built up from central.
+        let at = t0 + Duration::from_secs((1 << i) - 1);
+        assert!(matches!(
+            a.sign_in_remote(store, "ann", "guessed wrong!", "central", at).await,
+            Err(CoreError::Auth(AuthError::BadCredentials))
+        ));
+    }
+    let now = t0 + Duration::from_secs(16);
+    assert!(matches!(
+        a.sign_in_remote(store, "ann", PW, "central", now).await,
+        Err(CoreError::Auth(AuthError::RateLimited(_)))
+    ));
+    // The nurse at the workstation signs in at once.
+    let s = a.sign_in(store, "ann", PW, now).await.unwrap();
+    assert_eq!(s.user, "ann");
+    // And the bedside's own wrong password does not hold up central beyond its own wait.
+    assert!(a.sign_in(store, "ann", "typo at the bedside", now).await.is_err());
+    let later = now + Duration::from_secs(60);
+    assert!(a.sign_in_remote(store, "ann", PW, "central", later).await.is_ok());
+    v.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_idle_lock_ends_the_session_and_the_first_admin_is_offered_only_once() {
     let dir = tempfile::tempdir().unwrap();
