@@ -6,6 +6,7 @@
 use crate::auth::{Action, Actor, RemoteSession, SessionView};
 use crate::view::{AdmissionView, WardSnapshot, WardUpdate};
 use crate::{alarming, AdmitRequest, CoreError, PatientMatch, ScanResult, SyncView, Vigil};
+use std::collections::HashSet;
 use std::time::Instant;
 
 /// The workstation's session for the screen.
@@ -232,7 +233,12 @@ impl Vigil {
 
     /// Checks `action` at `bed` for a remote session (a refusal is recorded).
     /// The account is read again first (disabled, removed or a new role since sign-in).
-    async fn begin_remote(&self, s: &RemoteSession, action: Action, bed: Option<&str>) -> Result<Allowed, CoreError> {
+    async fn begin_remote(
+        &self,
+        s: &RemoteSession,
+        action: Action,
+        bed: Option<&str>,
+    ) -> Result<Allowed, CoreError> {
         let now = self.auth.refresh_remote(&self.store, s).await?;
         let admission = bed.and_then(|b| self.admission_at(b));
         let actor = self.auth.authorize_remote(&now, action, admission.as_deref())?;
@@ -253,45 +259,60 @@ impl Vigil {
 
     /// Acknowledge from a remote session: the same [`Vigil::acknowledge`] as the screen,
     /// by "<user> (central)" (alarm log, audit trail and the bedside's alarm row).
-    pub async fn remote_acknowledge(&self, s: &RemoteSession, bed: &str, alarms: &[u64]) -> Result<usize, CoreError> {
+    pub async fn remote_acknowledge(
+        &self,
+        s: &RemoteSession,
+        bed: &str,
+        alarms: &[u64],
+    ) -> Result<usize, CoreError> {
         let a = self.begin_remote(s, Action::Acknowledge, Some(bed)).await?;
         let r = self.acknowledge(bed, alarms, &a.actor.name).await;
         self.recorded(a, r)
     }
 
     /// The ward for a remote connection, only the beds it chose: patient identity blanked
-    /// unless its session may see it (then one audit record per admission shown, like the
-    /// screen's).
-    pub fn snapshot_for_remote(&self, s: Option<&RemoteSession>, beds: &crate::feed::BedFilter) -> WardSnapshot {
+    /// unless its session may see it. Each admission shown to the session is recorded in
+    /// the audit trail once (`shown` holds those already recorded; the caller empties it
+    /// when the session changes), not once per snapshot: a slow client is sent snapshot
+    /// after snapshot, and the trail must say who saw which patient, not how often.
+    pub fn snapshot_for_remote(
+        &self,
+        s: Option<&RemoteSession>,
+        beds: &crate::feed::BedFilter,
+        shown: &mut HashSet<String>,
+    ) -> WardSnapshot {
         let mut snap = beds.snapshot(self.snapshot());
-        match s.filter(|s| s.may(Action::ViewPatient)) {
-            Some(s) => {
-                for a in snap.beds.iter().filter_map(|b| b.admission.as_ref()) {
-                    if let Ok(actor) = self.auth.authorize_remote(s, Action::ViewPatient, Some(&a.id)) {
-                        self.auth.record_action(
-                            &actor,
-                            Action::ViewPatient.as_str(),
-                            Some(&a.id),
-                            vigil_store::Outcome::Success,
-                            Some(s.origin().to_string()),
-                        );
-                    }
-                }
-            }
-            None => {
-                for b in &mut snap.beds {
-                    if let Some(a) = b.admission.as_mut() {
-                        redact(a);
-                    }
+        let ids = snap
+            .beds
+            .iter()
+            .filter_map(|b| b.admission.as_ref())
+            .map(|a| a.id.as_str());
+        if !self.record_shown(s, ids, shown) {
+            for b in &mut snap.beds {
+                if let Some(a) = b.admission.as_mut() {
+                    redact(a);
                 }
             }
         }
         snap
     }
 
-    /// A live update for a remote connection, redacted like [`Vigil::snapshot_for_remote`].
-    pub fn update_for_remote(&self, s: Option<&RemoteSession>, mut u: WardUpdate) -> WardUpdate {
-        if !s.is_some_and(|s| s.may(Action::ViewPatient)) {
+    /// A live update for a remote connection, redacted and recorded like
+    /// [`Vigil::snapshot_for_remote`] (an admission first shown in an update, a new
+    /// admit, is recorded then).
+    pub fn update_for_remote(
+        &self,
+        s: Option<&RemoteSession>,
+        mut u: WardUpdate,
+        shown: &mut HashSet<String>,
+    ) -> WardUpdate {
+        let ids = u
+            .beds
+            .iter()
+            .flatten()
+            .filter_map(|b| b.admission.as_ref())
+            .map(|a| a.id.as_str());
+        if !self.record_shown(s, ids, shown) {
             for b in u.beds.iter_mut().flatten() {
                 if let Some(a) = b.admission.as_mut() {
                     redact(a);
@@ -299,6 +320,35 @@ impl Vigil {
             }
         }
         u
+    }
+
+    /// Whether `s` may see patient identity; if so, records a view of each admission in
+    /// `ids` not yet in `shown`.
+    fn record_shown<'a>(
+        &self,
+        s: Option<&RemoteSession>,
+        ids: impl Iterator<Item = &'a str>,
+        shown: &mut HashSet<String>,
+    ) -> bool {
+        let Some(s) = s.filter(|s| s.may(Action::ViewPatient)) else {
+            return false;
+        };
+        for id in ids {
+            if shown.contains(id) {
+                continue;
+            }
+            if let Ok(actor) = self.auth.authorize_remote(s, Action::ViewPatient, Some(id)) {
+                self.auth.record_action(
+                    &actor,
+                    Action::ViewPatient.as_str(),
+                    Some(id),
+                    vigil_store::Outcome::Success,
+                    Some(s.origin().to_string()),
+                );
+                shown.insert(id.to_string());
+            }
+        }
+        true
     }
 
     pub async fn user_pause_audio(&self, bed: &str) -> Result<(), CoreError> {
@@ -384,18 +434,28 @@ impl Vigil {
         by: &str,
     ) -> Result<vigil_report::Report, CoreError> {
         let req = crate::report::Request {
-            scope: crate::report::Scope::Bed { bed: bed.to_string(), from, to },
+            scope: crate::report::Scope::Bed {
+                bed: bed.to_string(),
+                from,
+                to,
+            },
             now: self.clock().now(),
             tz,
             ward: "Vigil patient monitoring".into(),
             generated_by: by.to_string(),
             preset,
         };
-        crate::report::build(&self.store, &req).await.map(|b| b.report).map_err(CoreError::from)
+        crate::report::build(&self.store, &req)
+            .await
+            .map(|b| b.report)
+            .map_err(CoreError::from)
     }
 
     /// A bed's trends, or a stay's by admission id (clinicians; under break-glass too).
-    pub async fn user_trend(&self, req: &crate::trends::TrendRequest) -> Result<crate::trends::TrendView, CoreError> {
+    pub async fn user_trend(
+        &self,
+        req: &crate::trends::TrendRequest,
+    ) -> Result<crate::trends::TrendView, CoreError> {
         let admission = req.admission.clone().or_else(|| self.admission_at(&req.bed));
         self.auth.authorize(Action::Trends, admission.as_deref())?;
         self.trend(req).await
@@ -430,7 +490,10 @@ impl Vigil {
     }
 
     /// Reading a scanned device's Device Information is part of scanning for it.
-    pub async fn user_identify_device(&self, address: &str) -> Result<crate::view::DeviceInfoView, CoreError> {
+    pub async fn user_identify_device(
+        &self,
+        address: &str,
+    ) -> Result<crate::view::DeviceInfoView, CoreError> {
         self.authorize(Action::ScanDevices, None)?;
         self.identify_device(address).await
     }
@@ -525,8 +588,13 @@ impl Vigil {
         let actor = self.auth.authorize_then_record(action, None)?;
         let monitored = self.monitored_beds();
         let refused = |e: UpdateRefusal| {
-            self.auth
-                .record_action(&actor, action.as_str(), None, vigil_store::Outcome::Refused, Some(e.to_string()));
+            self.auth.record_action(
+                &actor,
+                action.as_str(),
+                None,
+                vigil_store::Outcome::Refused,
+                Some(e.to_string()),
+            );
             Err(CoreError::Update(e))
         };
         if !configured {
@@ -558,7 +626,8 @@ impl Vigil {
         } else {
             detail
         };
-        self.auth.record_action(&t.actor, t.action.as_str(), None, outcome, Some(detail));
+        self.auth
+            .record_action(&t.actor, t.action.as_str(), None, outcome, Some(detail));
     }
 }
 
@@ -575,4 +644,3 @@ fn redact(a: &mut AdmissionView) {
     a.date_of_birth = String::new();
     a.fhir_patient = None;
 }
-

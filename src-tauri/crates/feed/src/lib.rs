@@ -18,7 +18,7 @@
 //! Logs name peers and counts, never patient data.
 
 use futures_util::{SinkExt, StreamExt};
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -484,9 +484,26 @@ struct Conn {
     queue: Mutex<VecDeque<Out>>,
     ready: Notify,
     filter: Mutex<BedFilter>,
-    session: Mutex<Option<RemoteSession>>,
+    viewer: Mutex<Viewer>,
     closed: AtomicBool,
     cap: usize,
+}
+
+/// Who is signed in on a connection and which admissions that session has been shown
+/// (each audited once). One lock: a message built under the old session must not mark
+/// an admission as shown to the new one.
+#[derive(Default)]
+struct Viewer {
+    session: Option<RemoteSession>,
+    shown: HashSet<String>,
+}
+
+impl Viewer {
+    /// A new session (or none): returns the old one; nothing shown to the new one yet.
+    fn replace(&mut self, s: Option<RemoteSession>) -> Option<RemoteSession> {
+        self.shown.clear();
+        std::mem::replace(&mut self.session, s)
+    }
 }
 
 impl Conn {
@@ -511,7 +528,7 @@ impl Conn {
     }
 
     fn session(&self) -> Option<RemoteSession> {
-        self.session.lock().unwrap().clone()
+        self.viewer.lock().unwrap().session.clone()
     }
 }
 
@@ -552,7 +569,7 @@ where
         queue: Mutex::new(VecDeque::from([Out::Snapshot])),
         ready: Notify::new(),
         filter: Mutex::new(beds),
-        session: Mutex::new(None),
+        viewer: Mutex::new(Viewer::default()),
         closed: AtomicBool::new(false),
         cap: shared.cfg.queue.max(2),
     });
@@ -662,8 +679,10 @@ where
 /// The envelope for a queued message, filtered to the connection's beds and redacted to
 /// what its session may see.
 fn build(out: Out, seq: u64, conn: &Conn, shared: &Shared) -> FeedMessage {
-    let session = conn.session();
     let filter = conn.filter.lock().unwrap().clone();
+    // Held while the message is built: see [`Viewer`].
+    let mut viewer = conn.viewer.lock().unwrap();
+    let Viewer { session, shown } = &mut *viewer;
     match out {
         Out::Snapshot => FeedMessage::Snapshot {
             seq,
@@ -672,11 +691,11 @@ fn build(out: Out, seq: u64, conn: &Conn, shared: &Shared) -> FeedMessage {
                 name: shared.cfg.station.clone(),
                 version: shared.vigil.info().version.to_string(),
             },
-            ward: shared.vigil.snapshot_for_remote(session.as_ref(), &filter),
+            ward: shared.vigil.snapshot_for_remote(session.as_ref(), &filter, shown),
         },
         Out::Update(u) => FeedMessage::Update {
             seq,
-            update: filter.update(shared.vigil.update_for_remote(session.as_ref(), u)),
+            update: filter.update(shared.vigil.update_for_remote(session.as_ref(), u, shown)),
         },
         Out::Result {
             request,
@@ -689,7 +708,7 @@ fn build(out: Out, seq: u64, conn: &Conn, shared: &Shared) -> FeedMessage {
             ok: error.is_none(),
             error,
             acknowledged,
-            session: session.filter(|_| with_session).map(|s| s.view()),
+            session: session.as_ref().filter(|_| with_session).map(|s| s.view()),
         },
     }
 }
@@ -779,7 +798,7 @@ async fn run_command(cmd: FeedCommand, conn: &Conn, shared: &Shared) {
             let r = v.remote_sign_in(&user, &password, CENTRAL_ORIGIN).await;
             match r {
                 Ok(s) => {
-                    let old = conn.session.lock().unwrap().replace(s);
+                    let old = conn.viewer.lock().unwrap().replace(Some(s));
                     if let Some(old) = old {
                         v.remote_sign_out(&old);
                     }
@@ -791,7 +810,7 @@ async fn run_command(cmd: FeedCommand, conn: &Conn, shared: &Shared) {
             }
         }
         FeedCommand::SignOut { .. } => {
-            let old = conn.session.lock().unwrap().take();
+            let old = conn.viewer.lock().unwrap().replace(None);
             match old {
                 Some(s) => {
                     v.remote_sign_out(&s);

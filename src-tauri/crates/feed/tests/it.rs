@@ -299,14 +299,22 @@ async fn clients_beyond_the_limit_are_refused_before_the_upgrade() {
     assert_eq!(next(&mut a).await["type"], "snapshot");
     assert_eq!(next(&mut b).await["type"], "snapshot");
     let mut req = r.url("").into_client_request().unwrap();
-    req.headers_mut()
-        .insert("Authorization", HeaderValue::from_str(&format!("Bearer {TOKEN}")).unwrap());
-    assert_eq!(refused_status(tokio_tungstenite::connect_async(req).await.unwrap_err()), 503);
+    req.headers_mut().insert(
+        "Authorization",
+        HeaderValue::from_str(&format!("Bearer {TOKEN}")).unwrap(),
+    );
+    assert_eq!(
+        refused_status(tokio_tungstenite::connect_async(req).await.unwrap_err()),
+        503
+    );
     // One leaves (closing handshake completed): there is room again.
     a.close(None).await.unwrap();
     let t0 = Instant::now();
     while r.feed.stats().connected.load(Ordering::Relaxed) > 1 {
-        assert!(t0.elapsed() < Duration::from_secs(3), "the closed client is let go");
+        assert!(
+            t0.elapsed() < Duration::from_secs(3),
+            "the closed client is let go"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let mut c = r.connect("").await;
@@ -595,6 +603,12 @@ async fn acknowledge_from_the_central_station_reaches_the_bedside_under_the_user
         snap["ward"]["beds"][0]["admission"]["display_name"],
         "Centra Stationsson"
     );
+    // A client sent snapshot after snapshot (resyncs, or a slow one whose queue
+    // overflowed) is still one view of each patient in the audit trail.
+    for _ in 0..3 {
+        send(&mut ws, json!({"type": "resync"})).await;
+        until(&mut ws, "snapshot", &mut seen).await;
+    }
 
     send(
         &mut ws,
@@ -672,6 +686,19 @@ async fn acknowledge_from_the_central_station_reaches_the_bedside_under_the_user
         has("nurse.kim (central)", "view_patient", Outcome::Success),
         "names sent to the central station are a recorded PHI access"
     );
+    let mut views: Vec<_> = trail
+        .iter()
+        .filter(|e| e.record.actor == "nurse.kim (central)" && e.record.action == "view_patient")
+        .map(|e| e.record.admission.clone())
+        .collect();
+    let n = views.len();
+    views.sort();
+    views.dedup();
+    assert_eq!(
+        n,
+        views.len(),
+        "one record per patient shown, not one per snapshot"
+    );
     assert!(
         has("nurse.kim", "sign_in", Outcome::Failed),
         "the wrong password is recorded too"
@@ -695,25 +722,48 @@ async fn acknowledge_from_the_central_station_reaches_the_bedside_under_the_user
 async fn a_central_user_may_do_only_what_their_role_allows() {
     let r = rig(|_| {}).await;
     let v = &r.vigil;
-    auth::add_user(v.store(), "viewer.lee", Role::Viewer, PW).await.unwrap();
-    auth::add_user(v.store(), "admin.ops", Role::Admin, PW).await.unwrap();
+    auth::add_user(v.store(), "viewer.lee", Role::Viewer, PW)
+        .await
+        .unwrap();
+    auth::add_user(v.store(), "admin.ops", Role::Admin, PW)
+        .await
+        .unwrap();
     v.report_audio(false).await;
     let mut ws = r.connect("?beds=bed-2").await;
     let mut seen = Vec::new();
     let snap = until(&mut ws, "snapshot", &mut seen).await;
     let id = snap["ward"]["alarms"][0]["active"][0]["id"].as_u64().unwrap();
     for user in ["viewer.lee", "admin.ops"] {
-        send(&mut ws, json!({"type": "sign_in", "id": "s", "user": user, "password": PW})).await;
+        send(
+            &mut ws,
+            json!({"type": "sign_in", "id": "s", "user": user, "password": PW}),
+        )
+        .await;
         assert_eq!(until(&mut ws, "result", &mut seen).await["ok"], true);
-        send(&mut ws, json!({"type": "acknowledge", "id": "a", "bed": "bed-2", "alarms": [id]})).await;
+        send(
+            &mut ws,
+            json!({"type": "acknowledge", "id": "a", "bed": "bed-2", "alarms": [id]}),
+        )
+        .await;
         let res = until(&mut ws, "result", &mut seen).await;
         assert_eq!(res["ok"], false, "{user}: {res}");
-        assert!(res["error"].as_str().unwrap().contains("acknowledge"), "{user}: {res}");
+        assert!(
+            res["error"].as_str().unwrap().contains("acknowledge"),
+            "{user}: {res}"
+        );
         send(&mut ws, json!({"type": "pause_audio", "id": "p", "bed": "bed-2"})).await;
         assert_eq!(until(&mut ws, "result", &mut seen).await["ok"], false, "{user}");
     }
-    let bed2 = v.snapshot().alarms.into_iter().find(|a| a.bed == "bed-2").unwrap();
-    assert!(bed2.active.iter().all(|a| !a.acknowledged), "nothing was acknowledged");
+    let bed2 = v
+        .snapshot()
+        .alarms
+        .into_iter()
+        .find(|a| a.bed == "bed-2")
+        .unwrap();
+    assert!(
+        bed2.active.iter().all(|a| !a.acknowledged),
+        "nothing was acknowledged"
+    );
     assert_consecutive(&seen);
     ws.close(None).await.unwrap();
     r.stop().await;
@@ -725,25 +775,47 @@ async fn a_central_user_may_do_only_what_their_role_allows() {
 async fn an_account_disabled_after_sign_in_can_no_longer_acknowledge_from_central() {
     let r = rig(|_| {}).await;
     let v = &r.vigil;
-    auth::add_user(v.store(), "nurse.kim", Role::Nurse, PW).await.unwrap();
+    auth::add_user(v.store(), "nurse.kim", Role::Nurse, PW)
+        .await
+        .unwrap();
     v.report_audio(false).await;
     let mut ws = r.connect("?beds=bed-2").await;
     let mut seen = Vec::new();
     let snap = until(&mut ws, "snapshot", &mut seen).await;
     let id = snap["ward"]["alarms"][0]["active"][0]["id"].as_u64().unwrap();
-    send(&mut ws, json!({"type": "sign_in", "id": "s", "user": "nurse.kim", "password": PW})).await;
+    send(
+        &mut ws,
+        json!({"type": "sign_in", "id": "s", "user": "nurse.kim", "password": PW}),
+    )
+    .await;
     assert_eq!(until(&mut ws, "result", &mut seen).await["ok"], true);
 
     auth::set_disabled(v.store(), "nurse.kim", true).await.unwrap();
-    send(&mut ws, json!({"type": "acknowledge", "id": "a", "bed": "bed-2", "alarms": [id]})).await;
+    send(
+        &mut ws,
+        json!({"type": "acknowledge", "id": "a", "bed": "bed-2", "alarms": [id]}),
+    )
+    .await;
     let res = until(&mut ws, "result", &mut seen).await;
     assert_eq!(res["ok"], false, "{res}");
     assert!(res["error"].as_str().unwrap().contains("disabled"), "{res}");
     send(&mut ws, json!({"type": "pause_audio", "id": "p", "bed": "bed-2"})).await;
     assert_eq!(until(&mut ws, "result", &mut seen).await["ok"], false);
-    let bed2 = v.snapshot().alarms.into_iter().find(|a| a.bed == "bed-2").unwrap();
-    assert!(bed2.active.iter().all(|a| !a.acknowledged), "nothing was acknowledged");
-    assert_eq!(serde_json::to_value(&bed2.audio).unwrap()["state"], "normal", "audio not paused");
+    let bed2 = v
+        .snapshot()
+        .alarms
+        .into_iter()
+        .find(|a| a.bed == "bed-2")
+        .unwrap();
+    assert!(
+        bed2.active.iter().all(|a| !a.acknowledged),
+        "nothing was acknowledged"
+    );
+    assert_eq!(
+        serde_json::to_value(&bed2.audio).unwrap()["state"],
+        "normal",
+        "audio not paused"
+    );
     ws.close(None).await.unwrap();
     r.stop().await;
 }
