@@ -659,6 +659,31 @@ async fn acknowledge_from_the_central_station_reaches_the_bedside_under_the_user
     .await;
     let res = until(&mut ws, "result", &mut seen).await;
     assert_eq!(res["ok"], true, "{res}");
+    // A patient admitted while the central station watches is first shown in an
+    // update: that is a view of the new patient too.
+    v.discharge("bed-1").await.unwrap();
+    let second = v
+        .admit(AdmitRequest {
+            bed: "bed-1".into(),
+            display_name: "Secunda Stationsson".into(),
+            mrn: "MRN-FEED-2".into(),
+            date_of_birth: "1951-06-07".into(),
+            category: "adult".into(),
+        })
+        .await
+        .unwrap();
+    let t0 = Instant::now();
+    loop {
+        let m = next(&mut ws).await;
+        seen.push(m["seq"].as_u64().unwrap());
+        let shown = m["update"]["beds"].as_array().into_iter().flatten().any(|b| {
+            b["admission"]["display_name"] == "Secunda Stationsson"
+        });
+        if shown {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(3), "the new admission reaches central");
+    }
     send(&mut ws, json!({"type": "sign_out", "id": "c6"})).await;
     let res = until(&mut ws, "result", &mut seen).await;
     assert_eq!(res["ok"], true, "{res}");
@@ -694,6 +719,10 @@ async fn acknowledge_from_the_central_station_reaches_the_bedside_under_the_user
     let n = views.len();
     views.sort();
     views.dedup();
+    assert!(
+        views.contains(&Some(second.id.clone())),
+        "a patient first shown in a live update is a recorded view"
+    );
     assert_eq!(
         n,
         views.len(),
