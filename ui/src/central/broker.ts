@@ -66,8 +66,14 @@ function stillConnecting(st: StationState, perf: number): boolean {
 /** One answer of the mirror for this ward. */
 export function onBrokerWard(st: StationState, w: BrokerWardView, perf: number, wall: number): void {
   st.lastMessagePerf = perf;
+  const was = { now: st.ward.coreNowMs, perf: st.ward.lastDataPerf };
   // Always applied: a lost ward's last known values stay on its tiles, greyed (model.ts).
   applySnapshot(st.ward, w.snapshot, perf);
+  if (w.liveness !== "online" && w.snapshot.now_ms === was.now && was.perf !== null) {
+    // The same frozen state again: its clock runs on from when it stopped, so the ages of
+    // a lost ward's values grow ("20 s old") instead of restarting at every answer.
+    st.ward.lastDataPerf = was.perf;
+  }
   if (w.liveness === "online") {
     st.phase = "live";
     st.verified = true;

@@ -520,6 +520,14 @@ describe("wards read from the MQTT broker (site.json central.mqtt)", () => {
       expect(rows.every((a) => a.priority === "high" && a.text === lost[0].lost)).toBe(true);
       expect(m.sounding).toBe("high");
       expect(m.tiles.filter((t) => t.stationName === "icu-4").every((t) => t.live)).toBe(true);
+      // Answers keep coming with the same frozen state: its values age, never look just measured.
+      const frozen = sts[0].ward.coreNowMs!;
+      const snap = ward({ now_ms: frozen, latest: [reading("bed-1", MDC.HR, 72, { received_ms: frozen }), reading("bed-2", MDC.HR, 80, { received_ms: frozen })] });
+      for (let i = 0; i < 8; i++) {
+        vi.advanceTimersByTime(500);
+        sts = poll(sts, answer([{ ward: "icu-3", liveness, heard_ms: heard, snapshot: snap }, { ward: "icu-4", liveness: "online" }]));
+      }
+      expect(bmodel(sts).tiles[0].hr?.ageMs).toBeGreaterThanOrEqual(4000);
       // Back online: live again, nothing lost.
       vi.advanceTimersByTime(500);
       sts = poll(sts, answer([{ ward: "icu-3", liveness: "online" }, { ward: "icu-4", liveness: "online" }]));
