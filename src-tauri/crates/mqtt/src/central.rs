@@ -79,7 +79,11 @@ impl CentralMirror {
                     Some(w) => w.into(),
                     None => BrokerWardView {
                         ward: name.clone(),
-                        liveness: if connected { BrokerLiveness::Unknown } else { BrokerLiveness::NoBroker },
+                        liveness: if connected {
+                            BrokerLiveness::Unknown
+                        } else {
+                            BrokerLiveness::NoBroker
+                        },
                         heard_ms: None,
                         snapshot: empty_snapshot(),
                     },

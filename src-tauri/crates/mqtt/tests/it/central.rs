@@ -29,16 +29,30 @@ async fn the_central_station_reads_every_bed_of_a_ward_from_the_broker_and_a_los
     let v = ward(dir.path(), 10.0).await;
     let p = publisher(&v, Broker::new(broker.url()));
     // A configured ward that publishes nothing: there from the start, as lost.
-    let c = CentralMirror::start_with(&section(&broker.url(), Some(&[WARD, "ward-9"])), Some(Duration::from_secs(5))).unwrap();
-    until("every bed of the ward with values, online", Duration::from_secs(15), || {
-        let view = c.view();
-        let w = ward_of(&view, WARD);
-        w.liveness == BrokerLiveness::Online && w.snapshot.beds.len() == 4 && w.snapshot.latest.iter().any(|r| r.bed == "bed-4")
-    })
+    let c = CentralMirror::start_with(
+        &section(&broker.url(), Some(&[WARD, "ward-9"])),
+        Some(Duration::from_secs(5)),
+    )
+    .unwrap();
+    until(
+        "every bed of the ward with values, online",
+        Duration::from_secs(15),
+        || {
+            let view = c.view();
+            let w = ward_of(&view, WARD);
+            w.liveness == BrokerLiveness::Online
+                && w.snapshot.beds.len() == 4
+                && w.snapshot.latest.iter().any(|r| r.bed == "bed-4")
+        },
+    )
     .await;
     let view = c.view();
     assert!(view.connected && view.error.is_none());
-    assert_eq!(view.wards.iter().map(|w| w.ward.as_str()).collect::<Vec<_>>(), [WARD, "ward-9"], "configured order");
+    assert_eq!(
+        view.wards.iter().map(|w| w.ward.as_str()).collect::<Vec<_>>(),
+        [WARD, "ward-9"],
+        "configured order"
+    );
     let unknown = ward_of(&view, "ward-9");
     assert_eq!(unknown.liveness, BrokerLiveness::Unknown);
     assert!(unknown.snapshot.beds.is_empty() && unknown.heard_ms.is_none());
@@ -52,7 +66,12 @@ async fn the_central_station_reads_every_bed_of_a_ward_from_the_broker_and_a_los
     // Every ward of the site when no list is set.
     let all = CentralMirror::start(&section(&broker.url(), None)).unwrap();
     until("the site's ward heard of", Duration::from_secs(10), || {
-        all.view().wards.iter().map(|w| w.ward.clone()).collect::<Vec<_>>() == [WARD]
+        all.view()
+            .wards
+            .iter()
+            .map(|w| w.ward.clone())
+            .collect::<Vec<_>>()
+            == [WARD]
     })
     .await;
 
@@ -64,7 +83,10 @@ async fn the_central_station_reads_every_bed_of_a_ward_from_the_broker_and_a_los
         ward_of(&c.view(), WARD).liveness == BrokerLiveness::Offline
     })
     .await;
-    eprintln!("last will seen by the mirror {} ms after the kill", t0.elapsed().as_millis());
+    eprintln!(
+        "last will seen by the mirror {} ms after the kill",
+        t0.elapsed().as_millis()
+    );
     assert!(!ward_of(&c.view(), WARD).snapshot.latest.is_empty());
 
     // The broker gone: every ward, configured or heard of, is no_broker.
@@ -88,9 +110,18 @@ async fn a_missing_password_variable_is_said_not_skipped() {
     cfg.password_env = Some("VIGIL_MQTT_CENTRAL_TEST_UNSET".into());
     let e = CentralMirror::start(&cfg).err().expect("refused");
     let view = CentralMirror::failed(&cfg, &e);
-    assert!(view.error.as_deref().unwrap().contains("VIGIL_MQTT_CENTRAL_TEST_UNSET"), "{:?}", view.error);
+    assert!(
+        view.error
+            .as_deref()
+            .unwrap()
+            .contains("VIGIL_MQTT_CENTRAL_TEST_UNSET"),
+        "{:?}",
+        view.error
+    );
     assert_eq!(view.wards[0].liveness, BrokerLiveness::NoBroker);
     // Bad input from the file is refused by the same check as when site.json is read.
-    let e = CentralMirror::start(&section("mqtt://10.0.0.1", None)).err().expect("refused");
+    let e = CentralMirror::start(&section("mqtt://10.0.0.1", None))
+        .err()
+        .expect("refused");
     assert!(e.to_string().contains("loopback"), "{e}");
 }
