@@ -63,7 +63,9 @@ impl CentralMqtt {
             self.client_cert.is_some(),
             self.client_key.is_some(),
             self.password_env.as_deref(),
-        )?;
+        )
+        // Name the section: the broker's own messages say only "mqtt broker …".
+        .map_err(|e| if e.starts_with("central.mqtt") { e } else { format!("central.mqtt: {e}") })?;
         crate::site::check_topic_segment("site", &self.site).map_err(|e| format!("central.mqtt: {e}"))?;
         if let Some(wards) = &self.wards {
             if wards.is_empty() || wards.len() > MAX_MQTT_WARDS {
