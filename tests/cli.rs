@@ -1863,6 +1863,50 @@ fn config_check_shows_the_central_stations_feeds_and_refuses_plain_ws_off_loopba
     assert!(stderr.contains("central.feeds[0]") && stderr.contains("wss://"), "{stderr}");
 }
 
+/// Issue 17: the broker a central station reads (`central.mqtt`) is checked like the ward's
+/// own `mqtt` section: shown with the variable its password comes from (never a password),
+/// and plain MQTT across a network refused, naming the section.
+#[cfg(unix)]
+#[test]
+fn config_check_shows_the_central_stations_broker_and_refuses_plain_mqtt_off_loopback() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let installer = dir.path().join("installer.json");
+    let check = |json: &str| {
+        std::fs::write(&installer, json).unwrap();
+        std::fs::set_permissions(&installer, std::fs::Permissions::from_mode(0o644)).unwrap();
+        vigil()
+            .args(["config", "check"])
+            .arg(&installer)
+            .arg("--data-dir")
+            .arg(&data)
+            .env("VIGIL_MQTT_CENTRAL", "secret-broker-password")
+            .output()
+            .unwrap()
+    };
+    let out = check(
+        r#"{ "central": { "mqtt": { "broker": "mqtts://broker.example:8883", "site": "north", "wards": ["icu-3"], "username": "central", "password_env": "VIGIL_MQTT_CENTRAL" } } }"#,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        let line = |k: &str| stdout.lines().find(|l| l.trim_start().starts_with(k)).unwrap_or_else(|| panic!("{k}: {stdout}"));
+        assert!(line("central.mqtt.broker").contains("mqtts://broker.example:8883"));
+        assert!(line("central.mqtt.password_env").contains("VIGIL_MQTT_CENTRAL"));
+        assert!(line("central.mqtt.wards").contains("icu-3"));
+        assert!(!stdout.contains("secret-broker-password"), "a password printed");
+    } else {
+        // Not root: the installer's file cannot be administrators-only here.
+        assert!(stderr.contains("owned by uid"), "{stderr}");
+    }
+    let out = check(r#"{ "central": { "mqtt": { "broker": "mqtt://10.1.2.3:1883", "site": "north" } } }"#);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("central.mqtt") && stderr.contains("loopback"), "{stderr}");
+}
+
 /// Issue 13 §2: a new store's passphrase has at least 12 characters on every path, the
 /// environment included; a store that exists opens with the passphrase it was made with.
 #[test]

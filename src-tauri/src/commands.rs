@@ -608,3 +608,20 @@ pub async fn central_config(state: State<'_, AppState>) -> Result<Vec<vigil_core
         .map(|c| c.views(|name| std::env::var(name).ok()))
         .unwrap_or_default())
 }
+
+/// The wards of site.json `central.mqtt` as the broker has them (issue 17), or None when the
+/// section is not set. The page polls this every 500 ms rather than being pushed: each
+/// answer is the whole picture of every ward at one instant (no update to miss, nothing to
+/// resync), a poll that stops answering is itself seen by the page's watchdog (a push that
+/// stops is indistinguishable from a quiet ward), and 2 Hz is well inside the feed's 3 s
+/// loss budget. (A Channel would also make WebKitGTK's web process keep a script per
+/// message: see feed.rs.)
+/// (Async: off the main thread, which draws the window.)
+#[tauri::command]
+pub async fn central_mqtt(state: State<'_, AppState>) -> Result<Option<vigil_core::central::BrokerWardsView>, CmdError> {
+    Ok(match &*state.broker.lock().unwrap() {
+        None => None,
+        Some(crate::BrokerWards::Running(m)) => Some(m.view()),
+        Some(crate::BrokerWards::Failed(v)) => Some(v.clone()),
+    })
+}

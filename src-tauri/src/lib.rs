@@ -27,6 +27,14 @@ pub struct AppState {
     pub start: cli::StartOptions,
     /// Live updates waiting for the screen to pull them.
     pub feed: Arc<feed::Feed>,
+    /// `vigil central` with site.json `central.mqtt`: the site's wards read from the broker.
+    pub broker: std::sync::Mutex<Option<BrokerWards>>,
+}
+
+/// The central station's broker mirror, or why it is not running.
+pub enum BrokerWards {
+    Running(vigil_mqtt::central::CentralMirror),
+    Failed(vigil_core::central::BrokerWardsView),
 }
 
 /// Which page the app's window opens.
@@ -55,6 +63,7 @@ pub fn run_app(start: cli::StartOptions, page: Page) -> anyhow::Result<()> {
         vigil: tokio::sync::RwLock::new(None),
         start,
         feed: Arc::default(),
+        broker: std::sync::Mutex::new(None),
     };
     let app = tauri::Builder::default()
         .manage(state)
@@ -62,7 +71,9 @@ pub fn run_app(start: cli::StartOptions, page: Page) -> anyhow::Result<()> {
         .plugin(updates::plugin())
         .setup(move |app| {
             if page == Page::Central {
-                // The page reads its feeds with `central_config`; it needs no store key.
+                // The page reads its feeds with `central_config` and the broker's wards with
+                // `central_mqtt`; it needs no store key.
+                start_broker_mirror(&app.state::<AppState>());
                 return Ok(());
             }
             let state = app.state::<AppState>();
@@ -123,6 +134,7 @@ pub fn run_app(start: cli::StartOptions, page: Page) -> anyhow::Result<()> {
             commands::dead_letters,
             commands::fhir_requeue,
             commands::central_config,
+            commands::central_mqtt,
         ])
         .build(context(page))?;
     app.run(|handle, event| {
@@ -136,6 +148,30 @@ pub fn run_app(start: cli::StartOptions, page: Page) -> anyhow::Result<()> {
         }
     });
     Ok(())
+}
+
+/// `vigil central`: starts the mirror of site.json `central.mqtt` (no core: the mirror
+/// only reads the broker). A site file that does not load is reported by `central_config`.
+fn start_broker_mirror(state: &AppState) {
+    let Some(site) = state.start.data_dir().ok().and_then(|d| vigil_core::site::SiteConfig::load(&d).ok()) else {
+        return;
+    };
+    let Some(cfg) = site.central.and_then(|c| c.mqtt) else {
+        return;
+    };
+    // The mirror's task runs on Tauri's Tokio runtime for the life of the app.
+    let started = tauri::async_runtime::block_on(async { vigil_mqtt::central::CentralMirror::start(&cfg) });
+    let wards = match started {
+        Ok(m) => {
+            tracing::info!(broker = %cfg.broker, site = %cfg.site, "central: reading the site's wards from the broker");
+            BrokerWards::Running(m)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "central: cannot read the broker");
+            BrokerWards::Failed(vigil_mqtt::central::CentralMirror::failed(&cfg, &e))
+        }
+    };
+    *state.broker.lock().unwrap() = Some(wards);
 }
 
 /// The bundled configuration, with the window opening `page`.

@@ -8,6 +8,7 @@ import type {
   AdmitRequest,
   AlarmRecord,
   AppInfo,
+  BrokerWardsView,
   CentralFeedView,
   KeySetup,
   DeadLetter,
@@ -251,4 +252,9 @@ export function createFirstAdmin(name: string, password: string, confirm: string
 /** The central station's feeds (site.json `central.feeds`; tokens from their variables). */
 export function centralConfig(): Promise<CentralFeedView[]> {
   return invoke<CentralFeedView[]>("central_config");
+}
+
+/** The wards of site.json `central.mqtt` read from the broker; null when not configured. */
+export function centralMqtt(): Promise<BrokerWardsView | null> {
+  return invoke<BrokerWardsView | null>("central_mqtt");
 }

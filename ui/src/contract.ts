@@ -165,3 +165,8 @@ export type { SessionState } from "./generated/SessionState";
 
 /** `central_config()`: the feeds of site.json `central.feeds`, each with its token from the environment or why not. */
 export type { CentralFeedView } from "./generated/CentralFeedView";
+/** `central_mqtt()`: the wards of site.json `central.mqtt` as the broker has them (null: not configured). */
+export type { BrokerWardsView } from "./generated/BrokerWardsView";
+export type { BrokerWardView } from "./generated/BrokerWardView";
+/** A broker ward's liveness: anything but `online` is a lost ward. */
+export type { BrokerLiveness } from "./generated/BrokerLiveness";

@@ -5,7 +5,10 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { ActiveAlarm, BedAlarmState, BedView, Priority, ReadingView, SessionView, WardSnapshot, WardUpdate } from "../contract";
 import { MDC } from "../codes";
 import { type SocketLike, CONNECT_TIMEOUT_MS, FeedClient, SIGN_IN_FIRST } from "./feedclient";
-import { centralModel, feedLostText } from "./model";
+import { BROKER_NO_COMMANDS, canAck, centralModel, feedLostText, hasControls } from "./model";
+import { applyBrokerAnswer, brokerTick } from "./broker";
+import type { BrokerLiveness, BrokerWardsView } from "../contract";
+import type { StationState } from "./station";
 import { SESSION_KEY, checkEntry, loadFeeds, saveFeeds } from "./setup";
 import { BACKOFF_MS, FEED_LOST_AFTER_MS, backoffMs } from "./station";
 import { type FeedCommand, FEED_SUBPROTOCOL } from "./wire";
@@ -457,5 +460,119 @@ describe("browser setup", () => {
     saveFeeds(ss, [ok]);
     expect(loadFeeds(ss)).toEqual([ok]);
     expect([...store.keys()]).toEqual([SESSION_KEY]);
+  });
+});
+
+describe("wards read from the MQTT broker (site.json central.mqtt)", () => {
+  const answer = (wards: { ward: string; liveness: BrokerLiveness; snapshot?: WardSnapshot; heard_ms?: number | null }[], p: Partial<BrokerWardsView> = {}): BrokerWardsView => ({
+    broker: "mqtt://127.0.0.1:1883",
+    site: "north",
+    connected: true,
+    error: null,
+    wards: wards.map((w) => ({ ward: w.ward, liveness: w.liveness, heard_ms: w.heard_ms === undefined ? Date.now() : w.heard_ms, snapshot: w.snapshot ?? ward() })),
+    ...p,
+  });
+  const poll = (prev: StationState[], a: BrokerWardsView) => applyBrokerAnswer(prev, a, Date.now(), Date.now());
+  const bmodel = (sts: StationState[]) => centralModel(sts, Date.now(), Date.now());
+  const LOST = /^FEED LOST \u2014 ward icu-3 via broker, since \d\d:\d\d:\d\d$/;
+
+  it("shows every bed of every ward live, alarms by priority with sound, and says where the buttons would be that it cannot acknowledge", () => {
+    const snap = ward({ alarms: [alarms("bed-2", [alarm(7, "medium", T0 - 60_000), alarm(8, "high", T0 - 5_000)])] });
+    const sts = poll([], answer([{ ward: "icu-3", liveness: "online", snapshot: snap }, { ward: "icu-4", liveness: "online" }]));
+    const m = bmodel(sts);
+    expect(m.tiles.map((t) => `${t.stationName}/${t.bedLabel}`)).toEqual(["icu-3/Bed 1", "icu-3/Bed 2", "icu-4/Bed 1", "icu-4/Bed 2"]);
+    expect(m.tiles.every((t) => t.live && !t.lost && t.hr?.text !== undefined && !t.hr.stale)).toBe(true);
+    expect(m.alarms.map((a) => a.priority)).toEqual(["high", "medium"]);
+    expect(m.sounding).toBe("high");
+    // MQTT carries no sign-in (docs/mqtt.md): no Ack, no Pause, no Ack all — the words instead.
+    expect(m.alarms.some(canAck)).toBe(false);
+    expect(m.tiles.some(hasControls)).toBe(false);
+    expect(m.tiles.every((t) => t.readOnly === BROKER_NO_COMMANDS)).toBe(true);
+    expect(BROKER_NO_COMMANDS).toContain("acknowledge at the bedside or via its live feed");
+    // The same alarm from a feed station can be acknowledged from here.
+    const c = client();
+    live(c, snap);
+    const f = model(c);
+    expect(f.alarms.filter(canAck)).toHaveLength(2);
+    expect(f.tiles.every((t) => hasControls(t) && t.readOnly === null)).toBe(true);
+  });
+
+  for (const liveness of ["offline", "silent", "unknown", "no_broker"] as const) {
+    it(`a ward gone ${liveness} is FEED LOST at each of its beds, high and sounding, values greyed, since it was last heard`, () => {
+      let sts = poll([], answer([{ ward: "icu-3", liveness: "online" }, { ward: "icu-4", liveness: "online" }]));
+      const heard = Date.now();
+      vi.advanceTimersByTime(2_000);
+      sts = poll(sts, answer([{ ward: "icu-3", liveness, heard_ms: heard }, { ward: "icu-4", liveness: "online" }]));
+      const m = bmodel(sts);
+      const lost = m.tiles.filter((t) => t.stationName === "icu-3");
+      expect(lost).toHaveLength(2);
+      for (const t of lost) {
+        expect(t.lost).toMatch(LOST);
+        expect(t.live).toBe(false);
+        expect(t.hr?.text).toBe(t.bed === "bed-1" ? "72" : "80"); // the last known value, shown …
+        expect(t.hr?.stale).toBe(true); // … greyed
+        expect(t.highest).toBe("high");
+        expect(t.readOnly).toBe(BROKER_NO_COMMANDS);
+      }
+      expect(sts[0].lostSinceWall).toBe(heard);
+      const rows = m.alarms.filter((a) => a.feedLost);
+      expect(rows.map((a) => a.bed)).toEqual(["bed-1", "bed-2"]);
+      expect(rows.every((a) => a.priority === "high" && a.text === lost[0].lost)).toBe(true);
+      expect(m.sounding).toBe("high");
+      expect(m.tiles.filter((t) => t.stationName === "icu-4").every((t) => t.live)).toBe(true);
+      // Answers keep coming with the same frozen state: its values age, never look just measured.
+      const frozen = sts[0].ward.coreNowMs!;
+      const snap = ward({ now_ms: frozen, latest: [reading("bed-1", MDC.HR, 72, { received_ms: frozen }), reading("bed-2", MDC.HR, 80, { received_ms: frozen })] });
+      for (let i = 0; i < 8; i++) {
+        vi.advanceTimersByTime(500);
+        sts = poll(sts, answer([{ ward: "icu-3", liveness, heard_ms: heard, snapshot: snap }, { ward: "icu-4", liveness: "online" }]));
+      }
+      expect(bmodel(sts).tiles[0].hr?.ageMs).toBeGreaterThanOrEqual(4000);
+      // Back online: live again, nothing lost.
+      vi.advanceTimersByTime(500);
+      sts = poll(sts, answer([{ ward: "icu-3", liveness: "online" }, { ward: "icu-4", liveness: "online" }]));
+      expect(bmodel(sts).tiles.every((t) => t.live && !t.lost)).toBe(true);
+      expect(bmodel(sts).sounding).toBeNull();
+    });
+  }
+
+  it("a configured ward the broker has nothing of is 'connecting' for 3 s, then FEED LOST — never a quiet ward", () => {
+    const empty = { now_ms: 0, beds: [], devices: [], latest: [], alarms: [], news2: [] };
+    let sts = poll([], answer([{ ward: "icu-3", liveness: "unknown", snapshot: empty, heard_ms: null }]));
+    let m = bmodel(sts);
+    expect(m.tiles).toHaveLength(1);
+    expect(m.tiles[0].lost).toBeNull();
+    expect(m.tiles[0].unverified).toBe("connecting");
+    vi.advanceTimersByTime(FEED_LOST_AFTER_MS + 100);
+    sts = poll(sts, answer([{ ward: "icu-3", liveness: "unknown", snapshot: empty, heard_ms: null }]));
+    m = bmodel(sts);
+    expect(m.tiles[0].lost).toMatch(/^FEED LOST \u2014 ward icu-3 via broker, since /);
+    expect(m.sounding).toBe("high");
+  });
+
+  it("the app's mirror not answering for 3 s loses every broker ward", () => {
+    const sts = poll([], answer([{ ward: "icu-3", liveness: "online" }]));
+    vi.advanceTimersByTime(FEED_LOST_AFTER_MS - 100);
+    brokerTick(sts[0], Date.now());
+    expect(bmodel(sts).tiles[0].live).toBe(true);
+    vi.advanceTimersByTime(200);
+    brokerTick(sts[0], Date.now());
+    const m = bmodel(sts);
+    expect(m.tiles.every((t) => t.lost?.match(LOST))).toBeTruthy();
+    expect(sts[0].lostReason).toContain("no answer");
+  });
+
+  it("no ward known and no broker (or a mirror that could not start): the site is FEED LOST, with why", () => {
+    let sts = poll([], answer([], { connected: false }));
+    vi.advanceTimersByTime(FEED_LOST_AFTER_MS + 100);
+    sts = poll(sts, answer([], { connected: false }));
+    let m = bmodel(sts);
+    expect(m.tiles).toHaveLength(1);
+    expect(m.tiles[0].lost).toMatch(/^FEED LOST \u2014 site north via broker, since /);
+    expect(m.sounding).toBe("high");
+    sts = poll([], answer([], { connected: false, error: "mqtt: the password variable VIGIL_MQTT_X named by password_env is not set" }));
+    m = bmodel(sts);
+    expect(m.tiles[0].lost).toMatch(/^FEED LOST \u2014 site north via broker/);
+    expect(sts[0].lostReason).toContain("VIGIL_MQTT_X");
   });
 });

@@ -2,8 +2,9 @@
 // one render per frame, sound by the highest priority. Never logs patient data.
 //
 // Where the stations come from: in the app (`vigil central`) the site's
-// `central.feeds` through `central_config`; in a plain browser a setup form whose
-// entries (tokens included) live in sessionStorage only.
+// `central.feeds` through `central_config`, and the wards of `central.mqtt` read from the
+// broker by the app's mirror (`central_mqtt`, ./broker.ts); in a plain browser a setup form
+// whose entries (tokens included) live in sessionStorage only.
 
 import "../style.css";
 import "./central.css";
@@ -11,14 +12,22 @@ import * as api from "../api";
 import { AlarmAudio } from "../audio";
 import { audioStateText, idsToAcknowledge } from "../alarms";
 import { h } from "../dom";
+import { BROKER_POLL_MS, applyBrokerAnswer, brokerTick } from "./broker";
 import { FeedClient } from "./feedclient";
 import { centralModel } from "./model";
-import type { FeedConfig } from "./station";
+import type { FeedConfig, StationState } from "./station";
 import { checkEntry, loadFeeds, saveFeeds } from "./setup";
 import { CentralView } from "./view";
 
 const audio = new AlarmAudio();
 let clients: FeedClient[] = [];
+/** Wards read from the broker: after the feed stations (their indices follow the clients'). */
+let brokerStations: StationState[] = [];
+
+/** Every station the page shows: feeds first, then broker wards. */
+function allStations(): StationState[] {
+  return [...clients.map((c) => c.state), ...brokerStations];
+}
 
 function bedLabel(c: FeedClient, bed: string): string {
   return c.state.ward.beds.find((b) => b.bed === bed)?.label ?? bed;
@@ -84,15 +93,10 @@ let pending = false;
 function frame(): void {
   pending = false;
   const perf = performance.now();
-  const model = centralModel(
-    clients.map((c) => c.state),
-    perf,
-    Date.now(),
-  );
-  view.render(
-    model,
-    clients.map((c) => c.state),
-  );
+  for (const st of brokerStations) brokerTick(st, perf);
+  const stations = allStations();
+  const model = centralModel(stations, perf, Date.now());
+  view.render(model, stations);
   audio.set(model.sounding);
   view.setAudio({ running: audio.running, playing: model.sounding, stateText: audioStateText(audio.running, model.sounding) });
 }
@@ -172,12 +176,33 @@ function setupForm(): HTMLElement {
 
 document.getElementById("app")!.append(view.root);
 
+/**
+ * Asks the app's broker mirror for every ward, BROKER_POLL_MS after the previous answer
+ * (never two at once). Not configured (null): asked once, never again.
+ */
+function pollBroker(first: boolean): void {
+  api.centralMqtt().then(
+    (answer) => {
+      if (answer === null) {
+        if (first && !clients.length) view.result('no stations configured: add site.json "central": {"feeds": [...]} or {"mqtt": {...}} (see README)', false);
+        return;
+      }
+      if (first && answer.error) view.result(`broker ${answer.broker}: ${answer.error}`, false);
+      brokerStations = applyBrokerAnswer(brokerStations, answer, performance.now(), Date.now());
+      schedule();
+      setTimeout(() => pollBroker(false), BROKER_POLL_MS);
+    },
+    // A failing command: the broker stations' watchdog shows them lost after 3 s; keep asking.
+    () => setTimeout(() => pollBroker(false), BROKER_POLL_MS),
+  );
+}
+
 if (api.inTauri()) {
   api.centralConfig().then(
     (feeds) => {
-      if (!feeds.length) view.result("no stations configured: add site.json \"central\": {\"feeds\": [...]} (see README)", false);
       for (const f of feeds) if (f.error) view.result(`${f.name}: ${f.error}`, false);
       start(feeds.map((f) => ({ name: f.name, url: f.url, token: f.token, error: f.error })));
+      pollBroker(true);
     },
     (e: unknown) => view.result(`cannot read the central station configuration: ${(e as { message?: string })?.message ?? String(e)}`, false),
   );

@@ -39,7 +39,28 @@ export const FEED_LOST_PRIORITY: Priority = "high";
 
 export function feedLostText(st: StationState): string {
   const since = st.lostSinceWall !== null ? `, since ${formatHms(st.lostSinceWall)}` : "";
-  return `FEED LOST \u2014 station ${st.config.name}${since}`;
+  return `FEED LOST \u2014 ${st.config.lostName ?? `station ${st.config.name}`}${since}`;
+}
+
+/**
+ * Where a broker ward's acknowledge and pause buttons would be: MQTT carries no sign-in, so
+ * the central station cannot act on a ward it reads from the broker (docs/mqtt.md).
+ */
+export const BROKER_NO_COMMANDS = "read from the broker: acknowledge at the bedside or via its live feed";
+
+/** Why this station's alarms cannot be acted on from here, or null when they can. */
+export function readOnlyText(st: StationState): string | null {
+  return st.config.via === "broker" ? BROKER_NO_COMMANDS : null;
+}
+
+/** The alarm list row offers an Ack button. */
+export function canAck(a: CentralAlarm): boolean {
+  return !a.readOnly && a.alarm !== null && a.bed !== null && !a.unverified && (!a.alarm.acknowledged || a.alarm.latched);
+}
+
+/** The tile offers its Pause audio (and Ack all) buttons. */
+export function hasControls(t: BedTile): boolean {
+  return t.bed !== null && t.live && t.readOnly === null;
 }
 
 export interface CentralAlarm {
@@ -60,6 +81,8 @@ export interface CentralAlarm {
   statusLong: string;
   /** null for the feed-lost alarm (a central station condition, nothing to send back). */
   alarm: ActiveAlarm | null;
+  /** The station takes no commands from here (a ward read from the broker). */
+  readOnly: boolean;
   feedLost: boolean;
   /** The station's values are not verified (gap, reconnecting): shown, but not as live. */
   unverified: boolean;
@@ -90,6 +113,8 @@ export interface BedTile {
   highest: Priority | null;
   alarms: CentralAlarm[];
   pause: PauseModel;
+  /** Said where the buttons would be when the station takes no commands (readOnlyText), else null. */
+  readOnly: string | null;
 }
 
 export interface CentralModel {
@@ -129,6 +154,7 @@ export function centralModel(stations: readonly StationState[], perf: number, wa
   let lostStations = 0;
   stations.forEach((st, i) => {
     const name = st.config.name;
+    const readOnly = readOnlyText(st);
     const lost = isLost(st) ? feedLostText(st) : null;
     const unverified = lost ? null : !isLive(st) ? (st.resyncing ? "values unverified: resynchronising" : "connecting: values not yet verified") : null;
     if (lost) lostStations++;
@@ -146,6 +172,7 @@ export function centralModel(stations: readonly StationState[], perf: number, wa
       status: "",
       statusLong: "",
       alarm: null,
+      readOnly: readOnly !== null,
       feedLost: true,
       unverified: false,
       flashHz: 2,
@@ -176,6 +203,7 @@ export function centralModel(stations: readonly StationState[], perf: number, wa
         highest: lost ? FEED_LOST_PRIORITY : null,
         alarms: a,
         pause: pauseModel(undefined, null),
+        readOnly,
       });
     }
     for (const b of beds) {
@@ -196,6 +224,7 @@ export function centralModel(stations: readonly StationState[], perf: number, wa
           status: alarmStatusText(a, true),
           statusLong: alarmStatusText(a),
           alarm: a,
+          readOnly: readOnly !== null,
           feedLost: false,
           unverified: !isLive(st),
           flashHz: a.signal.flash_hz,
@@ -226,6 +255,7 @@ export function centralModel(stations: readonly StationState[], perf: number, wa
         highest,
         alarms: bedAlarms,
         pause: pauseModel(state, now),
+        readOnly,
       });
       // What sounds: the bedside's own rule per bed while the feed is heard; a lost feed
       // sounds high whatever its last known alarms were.

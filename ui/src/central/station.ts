@@ -31,6 +31,13 @@ export interface FeedConfig {
   /** null: the token is missing (`error` says why); the station is shown as not connected. */
   token: string | null;
   error?: string | null;
+  /**
+   * How it is watched: its own feed (default), or read from the MQTT broker (./broker.ts).
+   * A broker ward takes no commands (docs/mqtt.md "Commands from central: not supported").
+   */
+  via?: "feed" | "broker";
+  /** How "FEED LOST — …" names it (default "station <name>"). */
+  lostName?: string;
 }
 
 export type Phase =

@@ -7,7 +7,7 @@ import { flashHzText, flashPeriodS, priorityShape, priorityText } from "../alarm
 import { h, setAttr, setClass, setHidden, setText } from "../dom";
 import { NO_VALUE, formatAge, formatHms } from "../format";
 import type { NibpModel, NumericModel } from "../state";
-import type { BedTile, CentralAlarm, CentralModel } from "./model";
+import { type BedTile, type CentralAlarm, type CentralModel, canAck, hasControls } from "./model";
 import type { StationState } from "./station";
 
 export interface CentralActions {
@@ -68,7 +68,7 @@ function alarmRow(a: CentralAlarm, withBed: boolean, actions: CentralActions): H
   const status = statusText ? h("span", { class: "alarm-status", testid: "c-alarm-status", text: statusText }) : null;
   const flags = a.unverified ? h("span", { class: "alarm-status", text: "unverified" }) : null;
   let ack: HTMLElement | null = null;
-  if (a.alarm && a.bed && !a.unverified && (!a.alarm.acknowledged || a.alarm.latched)) {
+  if (canAck(a) && a.alarm && a.bed) {
     ack = h("button", { class: "btn btn-ack", testid: "c-ack", text: "Ack" });
     const bed = a.bed;
     const seen = [{ id: a.alarm.id, priority: a.alarm.priority }];
@@ -105,6 +105,7 @@ class TileView {
   private readonly pause: HTMLElement;
   private readonly pauseBtn: HTMLButtonElement;
   private readonly ackAll: HTMLButtonElement;
+  private readonly readOnly: HTMLElement;
   private readonly alarms: HTMLElement;
   private readonly nums: Record<"hr" | "spo2" | "rr" | "nibp" | "temp", NumEls>;
   private sig = "";
@@ -118,6 +119,7 @@ class TileView {
     this.pause = h("span", { class: "audio-status", testid: "c-audio" });
     this.pauseBtn = h("button", { class: "btn btn-pause", testid: "c-pause", text: "Pause audio" });
     this.ackAll = h("button", { class: "btn btn-ack-all", testid: "c-ack-all", text: "Ack all" });
+    this.readOnly = h("span", { class: "creadonly", testid: "c-readonly" });
     this.pauseBtn.addEventListener("click", () => {
       if (this.tile?.bed) actions.pause(this.tile.station, this.tile.bed);
     });
@@ -142,7 +144,7 @@ class TileView {
       h("div", { class: "tile-head" }, this.name, this.label, this.patient, this.news2),
       this.banner,
       h("div", { class: "cnums" }, ...Object.values(this.nums).map((n) => n.root)),
-      h("div", { class: "ctile-foot" }, this.alarms, h("div", { class: "alarm-controls" }, this.pause, this.pauseBtn, this.ackAll)),
+      h("div", { class: "ctile-foot" }, this.alarms, h("div", { class: "alarm-controls" }, this.pause, this.pauseBtn, this.ackAll, this.readOnly)),
     );
   }
 
@@ -173,7 +175,10 @@ class TileView {
     setNum(this.nums.temp, t.temp);
     setText(this.pause, t.pause.paused ? `${t.pause.text}${t.pause.by ? ` (${t.pause.by})` : ""}` : t.pause.text);
     setClass(this.pause, "is-paused", t.pause.paused);
-    const controls = t.bed !== null && t.live;
+    const controls = hasControls(t);
+    // A station that takes no commands says so where the buttons would be (never dead buttons).
+    setText(this.readOnly, t.bed !== null ? t.readOnly ?? "" : "");
+    setHidden(this.readOnly, t.bed === null || t.readOnly === null);
     setHidden(this.pauseBtn, !controls);
     setHidden(this.ackAll, !controls || !t.alarms.some((a) => a.alarm && (!a.alarm.acknowledged || a.alarm.latched)));
     const sig = alarmsSignature(t.alarms);
@@ -262,7 +267,7 @@ export class CentralView {
       ...stations.map((st) => {
         const word = st.phase === "live" ? (st.verified ? "live" : "resync") : st.phase === "lost" ? "LOST" : "connecting";
         const title = st.lostReason ?? (st.info ? `${st.info.name}, Vigil ${st.info.version}` : "");
-        const chip = h("span", { class: `cchip is-${st.phase}`, testid: "c-station-chip", text: `${st.config.name}: ${word}${st.session ? ` \u00b7 ${st.session.user}` : ""}`, attrs: { title } });
+        const chip = h("span", { class: `cchip is-${st.phase}`, testid: "c-station-chip", text: `${st.config.name}${st.config.via === "broker" ? " (broker)" : ""}: ${word}${st.session ? ` \u00b7 ${st.session.user}` : ""}`, attrs: { title } });
         setAttr(chip, "data-phase", st.phase);
         return chip;
       }),

@@ -12,11 +12,77 @@
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-/// `"central"` in `site.json`.
+/// `"central"` in `site.json`: the stations watched over their feeds, and/or a site's
+/// wards read from an MQTT broker (`mqtt`). At least one of the two.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CentralSite {
+    #[serde(default)]
     pub feeds: Vec<CentralFeed>,
+    /// Wards read from the broker instead of connecting to each bed (docs/mqtt.md).
+    #[serde(default)]
+    pub mqtt: Option<CentralMqtt>,
+}
+
+/// `"central": {"mqtt": {"broker": "mqtts://broker.example.org", "site": "north",
+/// "wards": ["icu-3"], "ca": …, "client_cert": …, "client_key": …, "username": …,
+/// "password_env": "VIGIL_MQTT_CENTRAL"}}`: the connection settings are the top-level
+/// `mqtt` section's, checked by the same rules ([`crate::site::check_mqtt_connection`]).
+/// Read only: commands over MQTT are not supported (no sign-in travels with a message).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CentralMqtt {
+    pub broker: String,
+    /// The topic level `vigil/<site>/…` whose wards are shown.
+    pub site: String,
+    /// The wards to show (each a topic level); None: every ward of the site the broker has.
+    #[serde(default)]
+    pub wards: Option<Vec<String>>,
+    #[serde(default)]
+    pub ca: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub client_cert: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub client_key: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub username: Option<String>,
+    /// The variable holding the password: `VIGIL_MQTT_<NAME>`.
+    #[serde(default)]
+    pub password_env: Option<String>,
+}
+
+/// More wards than a nurse can watch on one screen is a configuration mistake.
+pub const MAX_MQTT_WARDS: usize = 64;
+
+impl CentralMqtt {
+    /// The section as untrusted input; the message names the field.
+    pub fn check(&self) -> Result<(), String> {
+        crate::site::check_mqtt_connection(
+            "central.mqtt",
+            &self.broker,
+            self.client_cert.is_some(),
+            self.client_key.is_some(),
+            self.password_env.as_deref(),
+        )
+        // Name the section: the broker's own messages say only "mqtt broker …".
+        .map_err(|e| if e.starts_with("central.mqtt") { e } else { format!("central.mqtt: {e}") })?;
+        crate::site::check_topic_segment("site", &self.site).map_err(|e| format!("central.mqtt: {e}"))?;
+        if let Some(wards) = &self.wards {
+            if wards.is_empty() || wards.len() > MAX_MQTT_WARDS {
+                return Err(format!(
+                    "central.mqtt.wards: 1 to {MAX_MQTT_WARDS} wards (leave it out to show every ward of the site)"
+                ));
+            }
+            let mut seen = std::collections::HashSet::new();
+            for w in wards {
+                crate::site::check_topic_segment("ward", w).map_err(|e| format!("central.mqtt.wards: {e}"))?;
+                if !seen.insert(w.as_str()) {
+                    return Err(format!("central.mqtt.wards: {w:?} is listed twice"));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One station the central station watches.
@@ -40,6 +106,12 @@ pub const MAX_FEEDS: usize = 64;
 impl CentralSite {
     /// Checks every entry; the message names the entry and what is wrong (no secrets).
     pub fn check(&self) -> Result<(), String> {
+        if self.feeds.is_empty() && self.mqtt.is_none() {
+            return Err("central: set feeds, mqtt, or both".into());
+        }
+        if let Some(m) = &self.mqtt {
+            m.check()?;
+        }
         if self.feeds.len() > MAX_FEEDS {
             return Err(format!("central.feeds: at most {MAX_FEEDS} feeds"));
         }
@@ -103,6 +175,53 @@ pub struct CentralFeedView {
     pub error: Option<String>,
 }
 
+/// Whether a ward read from the broker is alive, as far as the broker tells
+/// (`vigil_mqtt::Liveness`). Anything but `online` is a lost ward at the central station.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum BrokerLiveness {
+    /// Its status says online and it was heard recently.
+    Online,
+    /// Its status says offline: its last will (the broker lost it) or a clean stop.
+    Offline,
+    /// Online by its last status, but nothing heard for too long.
+    Silent,
+    /// Never heard its status (a configured ward the broker has nothing of, or values only).
+    Unknown,
+    /// The central station itself has no connection to the broker.
+    NoBroker,
+}
+
+/// One ward read from the broker, as the central station page gets it.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct BrokerWardView {
+    pub ward: String,
+    pub liveness: BrokerLiveness,
+    /// Epoch ms (this machine's clock) the ward was last heard live; None: never.
+    pub heard_ms: Option<i64>,
+    /// Its retained state: current when `online`, the last known (to grey) otherwise.
+    pub snapshot: crate::view::WardSnapshot,
+}
+
+/// `central_mqtt`: the broker's wards (site.json `central.mqtt`), or why there are none.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct BrokerWardsView {
+    /// The broker address (never a credential) and the site's topic level.
+    pub broker: String,
+    pub site: String,
+    /// The mirror's own connection to the broker is up.
+    pub connected: bool,
+    /// The mirror could not start (a password variable not set, a TLS file that does not
+    /// load): no ward is read, and the page says so.
+    pub error: Option<String>,
+    /// Configured wards first, in the configured order (each present even if the broker has
+    /// nothing of it: as lost), then, when no list is configured, every ward heard of.
+    pub wards: Vec<BrokerWardView>,
+}
+
 /// Token characters the browser can put in a `Sec-WebSocket-Protocol` value (`bearer.<token>`).
 pub fn valid_token(t: &str) -> bool {
     !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"._~-".contains(&b))
@@ -143,6 +262,7 @@ mod tests {
                 url: url.into(),
                 token_env: env.into(),
             }],
+            mqtt: None,
         }
     }
 

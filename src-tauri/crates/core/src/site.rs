@@ -282,25 +282,46 @@ pub fn check_topic_segment(what: &str, s: &str) -> Result<(), String> {
 
 /// `mqtt` as untrusted input (see [`MqttSite`]).
 pub fn check_mqtt(m: &MqttSite) -> Result<(), String> {
-    check_mqtt_broker(&m.broker)?;
+    check_mqtt_connection(
+        "mqtt",
+        &m.broker,
+        m.client_cert.is_some(),
+        m.client_key.is_some(),
+        m.password_env.as_deref(),
+    )?;
     check_topic_segment("site", &m.site)?;
     check_topic_segment("ward", &m.ward)?;
-    if m.client_cert.is_some() != m.client_key.is_some() {
-        return Err("mqtt.client_cert and mqtt.client_key are set together or not at all".into());
+    if m.accept_commands {
+        return Err("mqtt.accept_commands is not supported: acknowledge and pause need a signed-in user, \
+                    and an MQTT message carries no sign-in (use the bedside screen)"
+            .into());
     }
-    if let Some(name) = &m.password_env {
+    Ok(())
+}
+
+/// The connection part of an MQTT section (`mqtt`, `central.mqtt`; `section` names it in
+/// messages): the broker address ([`check_mqtt_broker`]), client certificate and key
+/// together, and the password only from a `VIGIL_MQTT_<NAME>` variable.
+pub fn check_mqtt_connection(
+    section: &str,
+    broker: &str,
+    client_cert: bool,
+    client_key: bool,
+    password_env: Option<&str>,
+) -> Result<(), String> {
+    check_mqtt_broker(broker)?;
+    if client_cert != client_key {
+        return Err(format!("{section}.client_cert and {section}.client_key are set together or not at all"));
+    }
+    if let Some(name) = password_env {
         let ok = name.len() > MQTT_PASSWORD_ENV_PREFIX.len()
             && name.starts_with(MQTT_PASSWORD_ENV_PREFIX)
             && name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
         if !ok {
             return Err(format!(
-                "mqtt.password_env must name a variable {MQTT_PASSWORD_ENV_PREFIX}<NAME> (capitals, digits, _), not {name:?}"
+                "{section}.password_env must name a variable {MQTT_PASSWORD_ENV_PREFIX}<NAME> (capitals, digits, _), not {name:?}"
             ));
         }
-    }
-    if m.accept_commands {
-        return Err("mqtt.accept_commands is not supported: acknowledge and pause need a signed-in user,                     and an MQTT message carries no sign-in (use the bedside screen)"
-            .into());
     }
     Ok(())
 }
@@ -868,6 +889,10 @@ impl SiteConfig {
                     let what = format!("{} (token from {})", f.url, f.token_env);
                     push(format!("central.feeds.{}", f.name.trim()), what, "central");
                 }
+                if let Some(m) = &c.mqtt {
+                    let json = serde_json::to_value(m).unwrap_or_default();
+                    flatten("central.mqtt", &json, &mut |k, v| push(k, v, "central"));
+                }
             }
         }
         let storage = serde_json::to_value(&self.storage).unwrap_or_default();
@@ -1034,6 +1059,48 @@ mod tests {
             let e = SiteConfig::load_from(None, &local).unwrap_err().to_string();
             assert!(e.contains(why), "{bad}: {e}");
         }
+    }
+
+    /// Issue 17: the broker a central station reads is the same kind of setting as the
+    /// ward's own `mqtt` (where patient data comes from): protected, TLS off this host, the
+    /// password only from a `VIGIL_MQTT_` variable, topic levels that mean what they say.
+    #[test]
+    fn the_central_stations_broker_is_protected_and_checked_like_the_mqtt_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = r#"{ "central": { "mqtt": { "broker": "mqtts://broker.example.org", "site": "north",
+                      "wards": ["icu-3", "ward-7"], "username": "central", "password_env": "VIGIL_MQTT_CENTRAL" } } }"#;
+        let local = write(dir.path(), "site.json", ok);
+        std::fs::set_permissions(&local, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let e = SiteConfig::load_from(None, &local).unwrap_err().to_string();
+        assert!(e.contains("`central`"), "{e}");
+        let installer = write(dir.path(), "installer.json", ok);
+        if running_as_root(dir.path()) {
+            let c = SiteConfig::load_from(Some(&installer), &dir.path().join("none.json")).unwrap();
+            let m = c.central.as_ref().unwrap().mqtt.as_ref().unwrap();
+            assert_eq!(m.wards.as_deref(), Some(&["icu-3".to_string(), "ward-7".to_string()][..]));
+            assert!(c.central.as_ref().unwrap().feeds.is_empty());
+            let row = c.effective().into_iter().find(|e| e.key == "central.mqtt.broker").unwrap();
+            assert_eq!(row.value, "mqtts://broker.example.org");
+        }
+        for (json, why) in [
+            (r#""broker": "mqtt://broker.example.org", "site": "n""#, "loopback"),
+            (r#""broker": "mqtts://u:p@broker.example.org", "site": "n""#, "no user or password"),
+            (r#""broker": "mqtt://127.0.0.1:1883", "site": "n/s""#, "mqtt site"),
+            (r#""broker": "mqtt://127.0.0.1:1883", "site": "n", "wards": ["icu+"]"#, "wildcard"),
+            (r#""broker": "mqtt://127.0.0.1:1883", "site": "n", "wards": ["a", "a"]"#, "twice"),
+            (r#""broker": "mqtt://127.0.0.1:1883", "site": "n", "wards": []"#, "1 to 64 wards"),
+            (r#""broker": "mqtt://[::1]", "site": "n", "password_env": "VIGIL_PASSPHRASE""#, "central.mqtt.password_env"),
+            (r#""broker": "mqtts://b.example", "site": "n", "client_key": "/k.pem""#, "together"),
+            (r#""broker": "mqtts://b.example", "site": "n", "accept_commands": true"#, "unknown field"),
+            (r#""broker": "mqtts://b.example", "site": "n", "password": "x""#, "unknown field"),
+        ] {
+            let local = write(dir.path(), "site.json", &format!(r#"{{ "central": {{ "mqtt": {{ {json} }} }} }}"#));
+            let e = SiteConfig::load_from(None, &local).unwrap_err().to_string();
+            assert!(e.contains(why), "{json}: {e}");
+        }
+        let local = write(dir.path(), "site.json", r#"{ "central": {} }"#);
+        let e = SiteConfig::load_from(None, &local).unwrap_err().to_string();
+        assert!(e.contains("feeds, mqtt, or both"), "{e}");
     }
 
     const FHIR: &str = r#"{ "fhir": { "base_url": "https://fhir.example/R4", "gateway_id": "ward-3" } }"#;

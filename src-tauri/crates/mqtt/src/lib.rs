@@ -7,6 +7,7 @@
 //! subscribe) from a live message (§3.3.1.3 with Retain As Published = 0), which is how the
 //! mirror tells "heard now" from "was once said". TLS is rustls with ring (no OpenSSL).
 
+pub mod central;
 pub mod mirror;
 pub mod payload;
 pub mod publisher;
@@ -75,20 +76,36 @@ impl Broker {
     /// names (an error if that variable is not set: a configured password must not be
     /// silently left out).
     pub fn from_site(m: &vigil_core::site::MqttSite) -> Result<Broker, MqttError> {
-        let password = match &m.password_env {
+        Self::from_fields(&m.broker, &m.ca, &m.client_cert, &m.client_key, &m.username, &m.password_env)
+    }
+
+    /// From the central station's `central.mqtt` section: the same fields, the same rules.
+    pub fn from_central(m: &vigil_core::central::CentralMqtt) -> Result<Broker, MqttError> {
+        Self::from_fields(&m.broker, &m.ca, &m.client_cert, &m.client_key, &m.username, &m.password_env)
+    }
+
+    fn from_fields(
+        broker: &str,
+        ca: &Option<PathBuf>,
+        client_cert: &Option<PathBuf>,
+        client_key: &Option<PathBuf>,
+        username: &Option<String>,
+        password_env: &Option<String>,
+    ) -> Result<Broker, MqttError> {
+        let password = match password_env {
             None => None,
             Some(var) => Some(std::env::var(var).map_err(|_| {
                 MqttError::Config(format!(
-                    "mqtt: the password variable {var} named by mqtt.password_env is not set"
+                    "mqtt: the password variable {var} named by password_env is not set"
                 ))
             })?),
         };
         Ok(Broker {
-            url: m.broker.clone(),
-            ca: m.ca.clone(),
-            client_cert: m.client_cert.clone(),
-            client_key: m.client_key.clone(),
-            username: m.username.clone(),
+            url: broker.to_string(),
+            ca: ca.clone(),
+            client_cert: client_cert.clone(),
+            client_key: client_key.clone(),
+            username: username.clone(),
             password,
         })
     }

@@ -64,6 +64,9 @@ pub enum Liveness {
 pub struct MirrorWard {
     pub ward: String,
     pub liveness: Liveness,
+    /// Epoch ms (this machine's clock) of the last live message from the ward (a retained
+    /// replay at subscribe does not count); None: never heard live.
+    pub heard_ms: Option<i64>,
     /// `now_ms` is the ward's clock at its last status (else its newest message's `t`).
     pub snapshot: WardSnapshot,
 }
@@ -98,6 +101,8 @@ pub struct Mirror {
 struct WardState {
     online: Option<bool>,
     heard: Option<Instant>,
+    /// `heard` on the wall clock, for "lost since" at the central station.
+    heard_wall_ms: Option<i64>,
     t: i64,
     beds: HashMap<String, BedView>,
     readings: HashMap<(String, u32), ReadingView>,
@@ -169,6 +174,7 @@ impl Mirror {
         Some(MirrorWard {
             ward: name.to_string(),
             liveness,
+            heard_ms: w.heard_wall_ms,
             snapshot: w.snapshot(),
         })
     }
@@ -207,6 +213,13 @@ impl WardState {
             news2,
         }
     }
+}
+
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// "bed-2" before "bed-10".
@@ -281,6 +294,7 @@ fn apply(wards: &mut BTreeMap<String, WardState>, p: &Publish, stats: &MirrorSta
     // now; a retained replay at subscribe is only what it last said.
     if !p.retain || parts.len() == 4 {
         w.heard = Some(Instant::now());
+        w.heard_wall_ms = Some(wall_ms());
     }
     let empty = p.payload.is_empty();
     fn parse<T: DeserializeOwned>(b: &[u8]) -> Option<T> {

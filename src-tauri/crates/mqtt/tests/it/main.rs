@@ -3,6 +3,7 @@
 //! real core (simulated GATT bytes through the pipeline into a real encrypted store).
 
 mod broker;
+mod central;
 mod publish;
 mod tls;
 
