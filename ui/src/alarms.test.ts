@@ -21,6 +21,7 @@ import {
   wardSounding,
 } from "./alarms";
 import { MDC } from "./codes";
+import { formatHm } from "./format";
 
 const T0 = Date.parse("2026-01-01T10:00:00Z");
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -43,6 +44,8 @@ function alarm(p: Partial<ActiveAlarm> & { priority?: Priority } = {}): ActiveAl
     latched: false,
     acknowledged: false,
     acknowledged_by: null,
+    recurred: 0,
+    recurring_since: null,
     audible: true,
     message: "SpO2 low 85 % < 90 %",
     signal: SIGNAL[priority],
@@ -159,6 +162,16 @@ describe("priority presentation", () => {
     expect(alarmStatusText(alarm({ acknowledged: true }), true)).toBe("\u2713 ACK");
     expect(alarmStatusText(alarm({ latched: true }), true)).toMatch(/LATCHED/);
     expect(alarmStatusText(alarm())).toBe("");
+  });
+  it("counts the unacknowledged episodes of a condition that keeps coming back", () => {
+    const since = T0 - 3 * 3600_000;
+    const a = alarm({ priority: "high", recurred: 49, recurring_since: iso(since) });
+    expect(alarmStatusText(a)).toBe(`50 episodes since ${formatHm(since)}, none acknowledged`);
+    expect(alarmStatusText(a, true)).toBe("\u00d750");
+    expect(alarmStatusText({ ...a, latched: true })).toMatch(/^LATCHED \u2014 acknowledge \u00b7 50 episodes since/);
+    // A first episode, or a core that does not send the count: nothing added.
+    expect(alarmStatusText(alarm({ recurred: 0 }))).toBe("");
+    expect(alarmStatusText({ ...alarm(), recurred: undefined as unknown as number })).toBe("");
   });
   it("says who acknowledged at the central station (the bedside must see it was not done here)", () => {
     const a = alarm({ acknowledged: true, acknowledged_by: "nurse.kim (central)" });

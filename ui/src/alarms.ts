@@ -15,6 +15,7 @@ import type {
   TechnicalKind,
 } from "./contract";
 import { MDC } from "./codes";
+import { formatHm } from "./format";
 
 export const PRIORITY_RANK: Record<Priority, number> = { low: 1, medium: 2, high: 3 };
 
@@ -115,8 +116,15 @@ export function shortAlarmText(a: ActiveAlarm, incompleteTotal: number | null = 
   return a.message || alarmTitle(a.kind);
 }
 
-/** Status of one alarm in words: "LATCHED — acknowledge", "✓ ACKNOWLEDGED" ("✓ ACK" compact), or "". */
+/**
+ * Status of one alarm in words: "LATCHED — acknowledge", "✓ ACKNOWLEDGED" ("✓ ACK" compact),
+ * or "", followed by its recurrence when it has one (see `recurrenceText`).
+ */
 export function alarmStatusText(a: ActiveAlarm, compact = false): string {
+  return [ackStatusText(a, compact), recurrenceText(a, compact)].filter(Boolean).join(" \u00b7 ");
+}
+
+function ackStatusText(a: ActiveAlarm, compact: boolean): string {
   if (a.latched) return "LATCHED \u2014 acknowledge";
   if (a.acknowledged) {
     const central = centralAcker(a);
@@ -124,6 +132,19 @@ export function alarmStatusText(a: ActiveAlarm, compact = false): string {
     return compact ? "\u2713 ACK" : "\u2713 ACKNOWLEDGED";
   }
   return "";
+}
+
+/**
+ * "50 episodes since 10:06, none acknowledged" ("×50" compact) for an alarm whose condition
+ * came back while its last alarm was still latched: the engine shows one alarm per
+ * condition and counts the unacknowledged episodes it replaced; "" for a first episode.
+ */
+export function recurrenceText(a: ActiveAlarm, compact = false): string {
+  if (!a.recurred) return "";
+  const n = a.recurred + 1;
+  if (compact) return `\u00d7${n}`;
+  const since = a.recurring_since ? ` since ${formatHm(Date.parse(a.recurring_since))}` : "";
+  return `${n} episodes${since}, none acknowledged`;
 }
 
 /** Suffix the core gives a user acting from a central station over the feed (docs/feed.md). */
@@ -384,6 +405,7 @@ const END_REASON: Record<string, string> = {
   acknowledged: "acknowledged",
   measurement_invalid: "measurement invalid",
   discharged: "discharged",
+  recurred: "came back: shown as a new alarm",
 };
 
 function eventText(e: AlarmRecord["event"]["event"]): { text: string; by: string } {

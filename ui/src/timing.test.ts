@@ -17,6 +17,8 @@ function alarm(id: number, sinceMs: number): ActiveAlarm {
     latched: false,
     acknowledged: false,
     acknowledged_by: null,
+    recurred: 0,
+    recurring_since: null,
     audible: true,
     message: "HR high",
     signal: { colour: "yellow", flash_hz: 0.6, duty: 0.5 },

@@ -100,6 +100,8 @@ function alarm(id: number, priority: Priority, sinceMs: number, p: Partial<Activ
     latched: false,
     acknowledged: false,
     acknowledged_by: null,
+    recurred: 0,
+    recurring_since: null,
     audible: true,
     message: `SpO2 low (${id})`,
     signal: SIGNAL[priority],

@@ -23,4 +23,13 @@ acknowledged_by: string | null,
 /**
  * Sounding now: condition present, not acknowledged, audio not paused.
  */
-audible: boolean, message: string, signal: AlarmSignal, };
+audible: boolean, message: string, signal: AlarmSignal, 
+/**
+ * Earlier episodes of this condition that latched and were never acknowledged before
+ * it came back (this alarm took their place); 0 for a first episode.
+ */
+recurred: number, 
+/**
+ * When the first of those unacknowledged episodes began (with `recurred` > 0).
+ */
+recurring_since: string | null, };

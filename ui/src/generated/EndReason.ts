@@ -3,4 +3,4 @@
 /**
  * Why an alarm stopped being shown.
  */
-export type EndReason = "condition_ended" | "acknowledged" | "measurement_invalid" | "discharged";
+export type EndReason = "condition_ended" | "acknowledged" | "measurement_invalid" | "discharged" | "recurred";

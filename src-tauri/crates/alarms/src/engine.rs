@@ -184,6 +184,9 @@ pub enum EndReason {
     /// The device's measurement became invalid (sensor off, no data, disconnected).
     MeasurementInvalid,
     Discharged,
+    /// Latched and unacknowledged when its condition came back: the new alarm, which
+    /// sounds, takes its place and counts it ([`ActiveAlarm::recurred`]).
+    Recurred,
 }
 
 /// Why a bed's audio pause ended.
@@ -321,6 +324,14 @@ pub struct ActiveAlarm {
     pub audible: bool,
     pub message: String,
     pub signal: Signal,
+    /// Earlier episodes of this condition that latched and were never acknowledged before
+    /// it came back (this alarm took their place); 0 for a first episode.
+    #[serde(default)]
+    pub recurred: u32,
+    /// When the first of those unacknowledged episodes began (with `recurred` > 0).
+    #[serde(default)]
+    #[ts(as = "Option<String>")]
+    pub recurring_since: Option<DateTime<Utc>>,
 }
 
 /// A bed's audio inactivation state (always visible, IEC 60601-1-8 §6.8).
@@ -405,6 +416,9 @@ struct Alarm {
     message: String,
     /// Source device of a physiological alarm.
     device: Option<DeviceId>,
+    /// Unacknowledged episodes it replaced, and when the first began (see [`Bed::start`]).
+    recurred: u32,
+    recurring_since: Option<DateTime<Utc>>,
 }
 
 /// What the engine knows of one parameter's latest readings.
@@ -621,6 +635,27 @@ impl Bed {
     ) {
         let id = *next_id;
         *next_id += 1;
+        // IEC 60601-1-8 §6.10 keeps a latched alarm shown until it is acknowledged; it
+        // does not ask for one more entry per episode. A condition that comes back while
+        // its last alarm is still latched (nobody has responded), as high, takes its place:
+        // the latched one ends ("recurred", logged), the new one sounds and counts the
+        // unacknowledged episodes before it and since when. Otherwise a desaturation
+        // recurring every 5 min at an unattended bed stacks 288 latched alarms a day: a
+        // list no nurse can read, and a screen that grows without end.
+        let (mut recurred, mut recurring_since) = (0, None);
+        if let Some(i) = self
+            .alarms
+            .iter()
+            // Never by a lower priority: a latched critical episode is not to read as a
+            // medium one. (Only high alarms latch, so this is a high episode.)
+            .position(|a| !a.condition_active && !a.acknowledged && a.key == key && priority >= a.priority)
+        {
+            let old = self.alarms.remove(i);
+            recurred = old.recurred + 1;
+            recurring_since = Some(old.recurring_since.unwrap_or(old.since));
+            let msg = format!("{}: recurred, shown as alarm {id}", old.kind.title());
+            out.alarm(&old, AlarmEventKind::Ended { reason: EndReason::Recurred }, msg);
+        }
         let a = Alarm {
             id,
             key,
@@ -635,6 +670,8 @@ impl Bed {
             acked_by: None,
             message: message.clone(),
             device,
+            recurred,
+            recurring_since,
         };
         out.alarm(&a, AlarmEventKind::Started { value, limit }, message);
         self.alarms.push(a);
@@ -1471,6 +1508,8 @@ impl AlarmEngine {
                 acked_by: None,
                 message: l.message,
                 device: None,
+                recurred: l.recurred,
+                recurring_since: l.recurring_since,
             });
         }
     }
@@ -1518,6 +1557,8 @@ impl AlarmEngine {
                 audible: a.condition_active && !a.acknowledged && pause.is_none(),
                 message: a.message.clone(),
                 signal: a.priority.signal(),
+                recurred: a.recurred,
+                recurring_since: a.recurring_since,
             })
             .collect();
         active.sort_by(|x, y| {

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, Utc};
 use proptest::prelude::*;
 use vigil_alarms::{
-    AckTarget, AlarmEngine, AlarmEventKind, AlarmKind, AudioState, Direction, Parameter, Priority,
+    AckTarget, AlarmEngine, AlarmEventKind, AlarmKind, AudioState, Direction, EndReason, Parameter, Priority,
     ResumeReason, SitePreset, TechnicalKind,
 };
 use vigil_model::{Mdc, Special, Value};
@@ -223,11 +223,23 @@ fn check(delays: [i64; 3], steps: Vec<(i64, Action)>) -> Result<(), TestCaseErro
                     prop_assert!(started.contains(&id) && !ended.contains(&id));
                     acked_since_high.remove(&id);
                 }
-                AlarmEventKind::Ended { .. } => {
+                AlarmEventKind::Ended { reason } => {
                     let id = ev.id.unwrap();
                     prop_assert!(started.contains(&id), "ended but never started");
                     prop_assert!(ended.insert(id), "ended twice: {}", id);
-                    if high.contains(&id) {
+                    if *reason == EndReason::Recurred {
+                        // Replaced by the same condition come back, sounding, at no lower
+                        // priority: the new alarm carries the latch (it is high too).
+                        let next = events.get(i + 1);
+                        prop_assert!(
+                            next.is_some_and(|n| matches!(n.event, AlarmEventKind::Started { .. })
+                                && n.kind == ev.kind
+                                && n.priority >= ev.priority),
+                            "alarm {} replaced by something else: {:?}",
+                            id,
+                            next
+                        );
+                    } else if high.contains(&id) {
                         prop_assert!(
                             acked_since_high.contains(&id),
                             "high alarm {} ended unacknowledged",

@@ -355,6 +355,75 @@ fn high_alarms_latch_until_acknowledged_others_clear() {
         .is_err());
 }
 
+/// A desaturation that keeps coming back at a bed nobody attends. Liveness: every
+/// episode sounds. And the screen shows the condition once, counting the unacknowledged
+/// episodes since the first, not one latched entry per episode (288 a day at one every
+/// 5 min); each replaced entry is logged as ended "recurred", so nothing is lost.
+#[test]
+fn a_condition_recurring_while_latched_sounds_again_and_is_shown_once_with_its_count() {
+    let mut e = engine();
+    let low = phys(Parameter::Spo2, Direction::Low);
+    let mut first_at = None;
+    let mut previous = None;
+    for k in 0..50i64 {
+        let t0 = k * 300;
+        let ev = run(&mut e, t0, t0 + 30, |_| vec![(Mdc::PULS_OXIM_SAT_O2, 80.0)]);
+        let s = started(&ev);
+        assert_eq!(s.len(), 1, "episode {k} raises an alarm");
+        let (id, at) = (s[0].id.unwrap(), s[0].at);
+        let since = *first_at.get_or_insert(at);
+        if let Some(old) = previous {
+            let ended: Vec<_> = ev
+                .iter()
+                .filter(|e| e.event == AlarmEventKind::Ended { reason: EndReason::Recurred })
+                .collect();
+            assert_eq!(ended.len(), 1, "episode {k}: the latched alarm it replaces is logged");
+            assert_eq!(ended[0].id, Some(old));
+        }
+        let st = e.state("bed-3", t(t0 + 30));
+        let shown: Vec<_> = st.active.iter().filter(|a| a.kind == low).collect();
+        assert_eq!(shown.len(), 1, "episode {k}: one alarm for the condition");
+        assert_eq!(shown[0].id, id);
+        assert!(shown[0].audible, "episode {k} sounds");
+        assert_eq!(st.sounding, Some(Priority::High));
+        assert_eq!(shown[0].recurred, k as u32);
+        assert_eq!(shown[0].recurring_since, (k > 0).then_some(since));
+        // Back in range, nobody responds: it latches.
+        let ev = e.on_reading(&reading("bed-3", Mdc::PULS_OXIM_SAT_O2, 97.0, t(t0 + 31)), t(t0 + 31));
+        assert_eq!(ev[0].event, AlarmEventKind::Latched);
+        previous = Some(id);
+    }
+    let st = e.state("bed-3", t(50 * 300 - 1));
+    assert_eq!(st.active.len(), 1);
+    assert!(st.active[0].latched && st.active[0].recurred == 49);
+    // The count survives a restart with the latched alarm.
+    let mut restarted = engine();
+    restarted.restore("bed-3", e.settings("bed-3"));
+    let again = restarted.state("bed-3", t(50 * 300));
+    assert_eq!(
+        (again.active[0].recurred, again.active[0].recurring_since),
+        (49, first_at)
+    );
+    // A milder episode (medium) does not replace the latched critical one: both shown.
+    let t0 = 50 * 300;
+    let ev = run(&mut e, t0, t0 + 30, |_| vec![(Mdc::PULS_OXIM_SAT_O2, 88.0)]);
+    assert_eq!(started(&ev)[0].priority, Some(Priority::Medium));
+    assert!(!ev.iter().any(|x| matches!(x.event, AlarmEventKind::Ended { .. })));
+    let st = e.state("bed-3", t(t0 + 30));
+    assert_eq!(st.active.len(), 2);
+    assert!(st.active[0].latched && st.active[0].priority == Priority::High);
+    e.on_reading(&reading("bed-3", Mdc::PULS_OXIM_SAT_O2, 97.0, t(t0 + 31)), t(t0 + 31));
+    assert_eq!(e.state("bed-3", t(t0 + 31)).active.len(), 1);
+    // Once acknowledged, the next episode is a first one again.
+    e.acknowledge("bed-3", AckTarget::Alarm(previous.unwrap()), "rn-7", t(t0 + 32))
+        .unwrap();
+    let t0 = 51 * 300;
+    run(&mut e, t0, t0 + 30, |_| vec![(Mdc::PULS_OXIM_SAT_O2, 80.0)]);
+    let st = e.state("bed-3", t(t0 + 30));
+    assert_eq!((st.active.len(), st.active[0].recurred), (1, 0));
+    assert_eq!(st.active[0].recurring_since, None);
+}
+
 #[test]
 fn acknowledging_an_active_alarm_silences_it_until_the_condition_ends() {
     let mut e = engine();
