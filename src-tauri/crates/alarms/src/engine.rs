@@ -44,7 +44,11 @@
 //! been acknowledged *latches* ([`AlarmEventKind::Latched`]): it stays shown
 //! (visual latching; its sound stops with the condition) until acknowledged,
 //! then ends. `Ended` means "no longer shown" and happens at most once per
-//! alarm id; ids are unique per condition and never reused.
+//! alarm id; ids are unique per condition and never reused. When the same
+//! condition comes back while its alarm is still latched, the new alarm (of
+//! no lower priority) takes its place ([`EndReason::Recurred`]) and counts the
+//! unacknowledged episodes ([`ActiveAlarm::recurred`]): one entry per
+//! condition, however often it recurs unattended.
 //!
 //! **Acknowledge** (§6.8, "acknowledged"). An acknowledgement names the
 //! alarms the nurse saw ([`AckTarget::Ids`]): an alarm that started after the
