@@ -401,9 +401,6 @@ impl Store {
         if batch.is_empty() {
             return Ok(());
         }
-        // Large batches (a backlog drained, a replay imported) are sealed
-        // on several threads; a live flush stays on this one.
-        let workers = workers_for(batch.len());
         // Positions are u32; the writer's batches are far smaller.
         assert!(
             batch.len() <= u32::MAX as usize,
@@ -451,7 +448,7 @@ impl Store {
                 members,
             });
         }
-        let sealed = seal_chunks(self, batch, jobs, workers)?;
+        let sealed = seal_chunks(self, batch, &jobs)?;
         for c in &sealed {
             delta.add_chunk(c.series_id, &c.mac);
             sealed_under.insert(c.key_id);
@@ -1195,22 +1192,6 @@ pub(crate) struct SealedChunk {
     mac: Vec<u8>,
 }
 
-/// Readings per append from which sealing is split across threads. A backlog batch (`BACKLOG_BATCH`, 50 000 readings: ~10 ms of
-/// work) gains a core; a live 0.5 s flush (tens of readings, a few µs of
-/// work) would lose more to starting a thread (~20–50 µs) than it saves.
-pub(crate) const PARALLEL_MIN_READINGS: usize = 8_192;
-
-/// Threads an append of `n` readings groups and seals on: 1 (the caller's
-/// own) below [`PARALLEL_MIN_READINGS`], else up to the cores there are
-/// (at most 4), each with at least half that many readings.
-pub(crate) fn workers_for(n: usize) -> usize {
-    if n < PARALLEL_MIN_READINGS {
-        return 1;
-    }
-    let cores = std::thread::available_parallelism().map_or(1, |p| p.get());
-    cores.min(4).min(n / (PARALLEL_MIN_READINGS / 2)).max(1)
-}
-
 /// An append's readings by series: each series' key and the positions of
 /// its readings in the batch, in arrival order. Positions (4 bytes each),
 /// not samples (~70 bytes): a 50 000-reading batch grouped as samples grew
@@ -1258,37 +1239,6 @@ impl<'a> Groups<'a> {
     }
 }
 
-/// `f(0..n)` on up to `workers` threads (the caller's one of them), results
-/// in index order. Each thread takes the next index as it is free, so a
-/// thread the OS leaves waiting (other programs on the cores) delays the
-/// whole by one item at most, not by a fixed share of the work.
-fn par_indexed<R: Send>(n: usize, workers: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
-    if workers <= 1 || n <= 1 {
-        return (0..n).map(f).collect();
-    }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let run = || {
-        let mut out = Vec::new();
-        loop {
-            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if i >= n {
-                return out;
-            }
-            out.push((i, f(i)));
-        }
-    };
-    let mut all: Vec<(usize, R)> = std::thread::scope(|s| {
-        let helpers: Vec<_> = (1..workers.min(n)).map(|_| s.spawn(run)).collect();
-        let mut all = run();
-        for h in helpers {
-            all.extend(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
-        }
-        all
-    });
-    all.sort_unstable_by_key(|(i, _)| *i);
-    all.into_iter().map(|(_, r)| r).collect()
-}
-
 fn sample_of(r: &Reading) -> codec::Sample {
     codec::Sample {
         t: r.received.timestamp_micros(),
@@ -1315,29 +1265,19 @@ struct ChunkJob {
     members: Vec<u32>,
 }
 
-/// Seals an append's chunks, on `workers` threads for a large batch: each
-/// chunk is independent (its own series, id, nonce and MAC). The chunks
-/// come back in the order of `jobs`; all go into the caller's one
-/// transaction.
-fn seal_chunks(
-    store: &Store,
-    batch: &[Reading],
-    jobs: Vec<ChunkJob>,
-    workers: usize,
-) -> Result<Vec<SealedChunk>, StoreError> {
-    par_indexed(jobs.len(), workers, |i| {
-        let j = &jobs[i];
-        seal_chunk_alone(
-            store,
-            &j.key,
-            j.series_id,
-            j.id,
-            &samples_at(batch, &j.members),
-            false,
-        )
-    })
-    .into_iter()
-    .collect()
+/// Seals an append's chunks, in the order of `jobs`, on the caller's
+/// thread. Sealing them on two threads (std::thread::scope, each taking
+/// the next chunk) was tried and measured: on a 2-core machine shared with
+/// other work it was slower in every one of 3 alternating pairs of
+/// `./dev bench store` bulk runs (a helper thread the OS leaves waiting
+/// holds up the whole append, and sealing is only ~1.4 ms of a
+/// 50 000-reading append's ~4 ms).
+fn seal_chunks(store: &Store, batch: &[Reading], jobs: &[ChunkJob]) -> Result<Vec<SealedChunk>, StoreError> {
+    let seal = |j: &ChunkJob| {
+        let samples = samples_at(batch, &j.members);
+        seal_chunk_alone(store, &j.key, j.series_id, j.id, &samples, false)
+    };
+    jobs.iter().map(seal).collect()
 }
 
 /// Seals one chunk (and its summary if `with_summary`); its MAC goes into
@@ -1360,7 +1300,7 @@ pub(crate) fn seal_chunk(
 }
 
 /// [`seal_chunk`] without the digest update: the caller adds the chunk's
-/// MAC to its `Delta` (the parallel sealing of an append does, in order).
+/// MAC to its `Delta`.
 fn seal_chunk_alone(
     store: &Store,
     key: &SeriesKey,

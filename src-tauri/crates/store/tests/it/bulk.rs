@@ -1,7 +1,8 @@
 //! A backlog drained or a replay imported (the writer's `BACKLOG_BATCH`,
-//! 50 000 readings per append) is sealed on several threads: every reading
-//! must come back exactly as written, each series in time order, the store
-//! verifies, and a key rotation afterwards keeps all of it readable.
+//! 50 000 readings per append): readings of many series interleaved, grouped
+//! by series in one append. Every reading must come back exactly as written,
+//! each series in time order, the store verifies, and a key rotation
+//! afterwards keeps all of it readable.
 
 use super::*;
 use vigil_model::{Quality, Status};
@@ -57,14 +58,13 @@ fn expected(mut rs: Vec<Reading>) -> Vec<Reading> {
 }
 
 #[test]
-fn a_backlog_batch_sealed_on_several_threads_reads_back_whole_in_order_and_verifies() {
+fn a_backlog_batch_reads_back_whole_in_order_and_verifies() {
     rt().block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("vigil.db");
         let store = Store::open(&path, &key()).await.unwrap();
-        // 16 beds × 3 parameters × 420 s = 20 160 readings in one append:
-        // above the threshold for sealing on several threads, as a
-        // backlog batch is; 48 series, ~420 readings each.
+        // 16 beds × 3 parameters × 420 s = 20 160 readings in one append,
+        // interleaved as a ward's backlog is: 48 series, 420 readings each.
         let mut batch = backlog(420, 16);
         // One series' readings out of arrival order (a device's stored
         // records after live ones), and two at the same instant whose order
@@ -75,10 +75,6 @@ fn a_backlog_batch_sealed_on_several_threads_reads_back_whole_in_order_and_verif
         let mut twin = late.clone();
         twin.value = Value::Number(55.6);
         batch.push(twin);
-        assert!(
-            batch.len() > 8_192,
-            "the parallel path is what this test is about"
-        );
         store.append(&batch).await.unwrap();
 
         let got = all(&store).await;
@@ -90,8 +86,8 @@ fn a_backlog_batch_sealed_on_several_threads_reads_back_whole_in_order_and_verif
         let (chunks, failures) = store.verify().await.unwrap();
         assert_eq!((chunks, failures.len()), (48, 0), "{failures:?}");
 
-        // The same readings written the way live flushes write them (small
-        // appends, sealed on the caller's thread) read back the same.
+        // The same readings in smaller appends (each grouped afresh, its
+        // series met in another order first) read back the same.
         let one = dir.path().join("one.db");
         let single = Store::open(&one, &key()).await.unwrap();
         for part in batch.chunks(4_000) {
@@ -100,7 +96,7 @@ fn a_backlog_batch_sealed_on_several_threads_reads_back_whole_in_order_and_verif
         assert_eq!(all(&single).await, got);
         single.close().await;
 
-        // A key rotation rewraps what the parallel path sealed.
+        // A key rotation keeps what the backlog append sealed readable.
         store.close().await;
         vigil_store::rotate_key(&path, &key(), &keys_new_pass())
             .await
@@ -117,10 +113,10 @@ fn keys_new_pass() -> KeySource {
     KeySource::passphrase("a completely different passphrase", "test")
 }
 
-/// A chunk the parallel path sealed is bound to its own id and series like
-/// any other: another chunk's sealed bytes copied over it fail verification.
+/// A chunk of a backlog batch is bound to its own id and series like any
+/// other: another chunk's sealed bytes copied over it fail verification.
 #[test]
-fn a_chunk_sealed_on_a_helper_thread_copied_over_another_fails_verification() {
+fn a_chunk_of_a_backlog_batch_copied_over_another_fails_verification() {
     rt().block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("vigil.db");
