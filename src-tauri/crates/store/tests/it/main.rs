@@ -1095,3 +1095,4 @@ mod by_admission;
 mod backup;
 mod news2;
 mod frames;
+mod bulk;
