@@ -1819,29 +1819,34 @@ fn config_check_prints_each_setting_with_its_source_and_refuses_a_user_writable_
     assert!(stderr.contains("sets `fhir`"), "{stderr}");
 }
 
+/// `vigil config check <installer.json>` with `json` as a world-readable installer's file in
+/// `dir` (its own data directory beside it) and one environment variable set.
+#[cfg(unix)]
+fn config_check(dir: &Path, json: &str, (var, value): (&str, &str)) -> std::process::Output {
+    use std::os::unix::fs::PermissionsExt;
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let installer = dir.join("installer.json");
+    std::fs::write(&installer, json).unwrap();
+    std::fs::set_permissions(&installer, std::fs::Permissions::from_mode(0o644)).unwrap();
+    vigil()
+        .args(["config", "check"])
+        .arg(&installer)
+        .arg("--data-dir")
+        .arg(&data)
+        .env(var, value)
+        .output()
+        .unwrap()
+}
+
 /// Issue 17: an installer checks the central station's feeds like any protected section:
 /// each shown with its URL and the variable its token comes from (never a token), and a
 /// feed that would send its token in the clear over a network is refused, naming it.
 #[cfg(unix)]
 #[test]
 fn config_check_shows_the_central_stations_feeds_and_refuses_plain_ws_off_loopback() {
-    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    let installer = dir.path().join("installer.json");
-    let check = |json: &str| {
-        std::fs::write(&installer, json).unwrap();
-        std::fs::set_permissions(&installer, std::fs::Permissions::from_mode(0o644)).unwrap();
-        vigil()
-            .args(["config", "check"])
-            .arg(&installer)
-            .arg("--data-dir")
-            .arg(&data)
-            .env("VIGIL_FEED_TOKEN_WARD3", "secret-token-value")
-            .output()
-            .unwrap()
-    };
+    let check = |json: &str| config_check(dir.path(), json, ("VIGIL_FEED_TOKEN_WARD3", "secret-token-value"));
     let out = check(
         r#"{ "central": { "feeds": [ { "name": "Ward 3", "url": "wss://ward3.example:7443/feed", "token_env": "VIGIL_FEED_TOKEN_WARD3" } ] } }"#,
     );
@@ -1869,23 +1874,8 @@ fn config_check_shows_the_central_stations_feeds_and_refuses_plain_ws_off_loopba
 #[cfg(unix)]
 #[test]
 fn config_check_shows_the_central_stations_broker_and_refuses_plain_mqtt_off_loopback() {
-    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    let installer = dir.path().join("installer.json");
-    let check = |json: &str| {
-        std::fs::write(&installer, json).unwrap();
-        std::fs::set_permissions(&installer, std::fs::Permissions::from_mode(0o644)).unwrap();
-        vigil()
-            .args(["config", "check"])
-            .arg(&installer)
-            .arg("--data-dir")
-            .arg(&data)
-            .env("VIGIL_MQTT_CENTRAL", "secret-broker-password")
-            .output()
-            .unwrap()
-    };
+    let check = |json: &str| config_check(dir.path(), json, ("VIGIL_MQTT_CENTRAL", "secret-broker-password"));
     let out = check(
         r#"{ "central": { "mqtt": { "broker": "mqtts://broker.example:8883", "site": "north", "wards": ["icu-3"], "username": "central", "password_env": "VIGIL_MQTT_CENTRAL" } } }"#,
     );
