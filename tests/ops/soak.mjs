@@ -67,6 +67,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * left out. */
 function rss(pid) {
   let total = 0;
+  let webCpuS = 0;
   const names = new Set();
   const byName = {};
   for (const p of tree(pid)) {
@@ -77,10 +78,17 @@ function rss(pid) {
       const bytes = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
       total += bytes;
       byName[name] = (byName[name] ?? 0) + bytes;
+      // The web process's CPU time so far (utime + stime, /proc/<pid>/stat fields 14-15):
+      // its memory grows with how much it draws, and how much it draws depends on how
+      // much CPU it got, so a run's growth is read beside it.
+      if (/^WebKitWebProces/.test(name)) {
+        const f = readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1].split(" ");
+        webCpuS += (Number(f[11]) + Number(f[12])) / 100;
+      }
       names.add(name);
     } catch {}
   }
-  return { bytes: total, names: [...names], byName };
+  return { bytes: total, names: [...names], byName, webCpuS };
 }
 
 function size(path) {
@@ -159,6 +167,7 @@ async function run(label, cmd, cmdArgs, { dir, seconds, env }) {
       rss: mem.bytes,
       names: mem.names,
       byName: mem.byName,
+      webCpuS: mem.webCpuS,
       db: db ? size(db) : 0,
       wal: db ? size(db + "-wal") : 0,
       chunks: db ? chunks(db) : NaN,
@@ -184,10 +193,10 @@ function part(s, re) {
 
 function table(r) {
   console.log(`\n${r.label}: processes ${[...new Set(r.samples.flatMap((s) => s.names))].join(", ")}`);
-  console.log("  wall s   sim h    RSS MiB   core MiB    web MiB    net MiB    DB MB   WAL MB   chunks");
+  console.log("  wall s   sim h    RSS MiB   core MiB    web MiB    net MiB  web CPU s    DB MB   WAL MB   chunks");
   for (const s of r.samples) {
     console.log(
-      `  ${s.wallS.toFixed(0).padStart(6)} ${((s.wallS * speed) / 3600).toFixed(2).padStart(7)} ${(s.rss / MiB).toFixed(1).padStart(10)} ${PARTS.map(([, re]) => part(s, re).padStart(10)).join(" ")} ${(s.db / 1e6).toFixed(2).padStart(8)} ${(s.wal / 1e6).toFixed(2).padStart(8)} ${String(s.chunks).padStart(8)}`,
+      `  ${s.wallS.toFixed(0).padStart(6)} ${((s.wallS * speed) / 3600).toFixed(2).padStart(7)} ${(s.rss / MiB).toFixed(1).padStart(10)} ${PARTS.map(([, re]) => part(s, re).padStart(10)).join(" ")} ${s.webCpuS.toFixed(0).padStart(10)} ${(s.db / 1e6).toFixed(2).padStart(8)} ${(s.wal / 1e6).toFixed(2).padStart(8)} ${String(s.chunks).padStart(8)}`,
     );
   }
 }
