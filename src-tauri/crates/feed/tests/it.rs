@@ -112,6 +112,26 @@ async fn until(ws: &mut Ws, kind: &str, seen: &mut Vec<u64>) -> Value {
     }
 }
 
+/// Reads until a message for which `wanted` holds, within `within` (each message's seq
+/// goes to `seen`); panics with `what` when none comes in time.
+async fn until_match(
+    ws: &mut Ws,
+    seen: &mut Vec<u64>,
+    within: Duration,
+    what: &str,
+    wanted: impl Fn(&Value) -> bool,
+) -> Value {
+    let t0 = Instant::now();
+    loop {
+        let m = next(ws).await;
+        seen.push(m["seq"].as_u64().unwrap());
+        if wanted(&m) {
+            return m;
+        }
+        assert!(t0.elapsed() < within, "{what}");
+    }
+}
+
 async fn send(ws: &mut Ws, v: Value) {
     ws.send(Message::text(v.to_string())).await.unwrap();
 }
@@ -633,25 +653,22 @@ async fn acknowledge_from_the_central_station_reaches_the_bedside_under_the_user
         assert_eq!(a.acknowledged_by.as_deref(), Some("nurse.kim (central)"));
     }
     // ... and the central station sees it come back in the live updates.
-    let t0 = Instant::now();
-    loop {
-        let m = next(&mut ws).await;
-        seen.push(m["seq"].as_u64().unwrap());
-        let acked = m["update"]["alarms"].as_array().into_iter().flatten().any(|b| {
-            b["active"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|a| a["acknowledged_by"] == "nurse.kim (central)")
-        });
-        if acked {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(3),
-            "the acknowledgement comes back to the central station"
-        );
-    }
+    until_match(
+        &mut ws,
+        &mut seen,
+        Duration::from_secs(3),
+        "the acknowledgement comes back to the central station",
+        |m| {
+            m["update"]["alarms"].as_array().into_iter().flatten().any(|b| {
+                b["active"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| a["acknowledged_by"] == "nurse.kim (central)")
+            })
+        },
+    )
+    .await;
     send(
         &mut ws,
         json!({"type": "pause_audio", "id": "c5", "bed": "bed-1"}),
@@ -672,18 +689,20 @@ async fn acknowledge_from_the_central_station_reaches_the_bedside_under_the_user
         })
         .await
         .unwrap();
-    let t0 = Instant::now();
-    loop {
-        let m = next(&mut ws).await;
-        seen.push(m["seq"].as_u64().unwrap());
-        let shown = m["update"]["beds"].as_array().into_iter().flatten().any(|b| {
-            b["admission"]["display_name"] == "Secunda Stationsson"
-        });
-        if shown {
-            break;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(3), "the new admission reaches central");
-    }
+    until_match(
+        &mut ws,
+        &mut seen,
+        Duration::from_secs(3),
+        "the new admission reaches central",
+        |m| {
+            m["update"]["beds"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|b| b["admission"]["display_name"] == "Secunda Stationsson")
+        },
+    )
+    .await;
     send(&mut ws, json!({"type": "sign_out", "id": "c6"})).await;
     let res = until(&mut ws, "result", &mut seen).await;
     assert_eq!(res["ok"], true, "{res}");
