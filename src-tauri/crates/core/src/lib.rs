@@ -10,6 +10,7 @@ pub mod alarming;
 pub mod audit;
 pub mod audit_upload;
 pub mod auth;
+mod batch;
 pub mod bluetooth;
 pub mod central;
 pub mod cli_user;
@@ -983,7 +984,9 @@ impl Vigil {
 
     /// Streams batched [`WardUpdate`]s every `every` until `sink` returns false
     /// or Vigil shuts down. A subscriber that falls behind gets a full resync
-    /// instead of blocking anyone.
+    /// instead of blocking anyone. A batch holds the newest reading of each
+    /// bed, parameter and stay (the only one a screen can show), not every
+    /// one; alarm changes go at once unless only a quoted value moved (`batch`).
     ///
     /// `rx` comes from [`Vigil::subscribe`], taken *before* the caller answers
     /// or reads a snapshot: an event between the snapshot and the subscription
@@ -996,46 +999,46 @@ impl Vigil {
         mut sink: impl FnMut(WardUpdate) -> bool,
     ) {
         let mut tick = tokio::time::interval(every);
-        let mut batch = WardUpdate::default();
+        // Readings are coalesced to the newest per bed, parameter and stay
+        // (see `batch`): the picture is the same, the churn is not.
+        let mut batch = batch::Batch::default();
         loop {
             tokio::select! {
                 _ = self.cancel.cancelled() => return,
                 ev = rx.recv() => match ev {
-                    Ok(LiveEvent::Reading(r)) => batch.readings.push(r),
-                    Ok(LiveEvent::Device(d)) => batch.devices.push(d),
-                    Ok(LiveEvent::Beds(b)) => batch.beds = Some(b),
+                    Ok(LiveEvent::Reading(r)) => batch.reading(r),
+                    Ok(LiveEvent::Device(d)) => batch.device(d),
+                    Ok(LiveEvent::Beds(b)) => batch.update.beds = Some(b),
                     Ok(LiveEvent::Alarms(a)) => {
-                        batch.alarms.retain(|x| x.bed != a.bed);
-                        batch.alarms.push(a);
-                        // Alarms are not batched: send at once, with whatever
-                        // readings led to them.
-                        batch.now_ms = self.ctx.clock.now().timestamp_millis();
-                        if !sink(std::mem::take(&mut batch)) {
+                        // An alarm change a nurse acts on is not batched: sent
+                        // at once, with whatever readings led to it.
+                        if batch.alarms(a)
+                            && !sink(batch.take(self.ctx.clock.now().timestamp_millis()))
+                        {
                             return;
                         }
                     }
                     Ok(LiveEvent::News2(n)) => {
-                        batch.news2.retain(|x| x.bed != n.bed);
-                        batch.news2.push(n);
+                        batch.update.news2.retain(|x| x.bed != n.bed);
+                        batch.update.news2.push(n);
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         let snap = self.snapshot();
-                        batch = WardUpdate {
+                        batch.replace(WardUpdate {
                             now_ms: 0,
                             readings: snap.latest,
                             devices: snap.devices,
                             beds: Some(snap.beds),
                             alarms: snap.alarms,
                             news2: snap.news2,
-                        };
+                        });
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
                 _ = tick.tick() => {
                     // Always send, even empty: the screen uses the heartbeat
                     // to know the core is alive and to age its values.
-                    batch.now_ms = self.ctx.clock.now().timestamp_millis();
-                    if !sink(std::mem::take(&mut batch)) {
+                    if !sink(batch.take(self.ctx.clock.now().timestamp_millis())) {
                         return;
                     }
                 }

@@ -363,3 +363,54 @@ async fn a_healthy_start_raises_no_store_failure_alarm() {
 mod news2;
 mod replay;
 mod discharge;
+
+/// The screen's stream at a high rate (the soak's 240x, a fast replay): each
+/// batch carries one reading per bed, parameter and stay and one view per
+/// device, an unchanged alarm state is never sent again, and still every
+/// alarm the engine starts reaches the stream (liveness: coalescing must not
+/// cost an alarm).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fast_ward_streams_each_change_once_and_every_alarm() {
+    use std::collections::{BTreeSet, HashMap};
+    let dir = tempfile::tempdir().unwrap();
+    let v = Vigil::start(config(dir.path(), Scenario::Ward, 240.0))
+        .await
+        .unwrap();
+    let updates = run_for(&v, Duration::from_secs(4)).await;
+    // Let the alarm log catch up with what the engine did, then read it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log = v.alarm_log(None, 24).await.unwrap();
+    v.shutdown().await;
+
+    let mut last_sent: HashMap<&str, &vigil_alarms::BedAlarmState> = HashMap::new();
+    let mut shown_ids = BTreeSet::new();
+    let readings: usize = updates.iter().map(|u| u.readings.len()).sum();
+    assert!(readings > 50, "only {readings} live readings");
+    for u in &updates {
+        let slots: BTreeSet<_> = u.readings.iter().map(|r| (&r.bed, r.mdc, &r.admission)).collect();
+        assert_eq!(slots.len(), u.readings.len(), "two readings of one slot in a batch");
+        let devices: BTreeSet<_> = u.devices.iter().map(|d| &d.device).collect();
+        assert_eq!(devices.len(), u.devices.len(), "two views of one device in a batch");
+        for a in &u.alarms {
+            assert_ne!(last_sent.get(a.bed.as_str()), Some(&a), "an unchanged alarm state sent again");
+            last_sent.insert(&a.bed, a);
+            shown_ids.extend(a.active.iter().map(|x| x.id));
+        }
+    }
+    // 4 s of 100 ms ticks is 40 batches; what is sent beyond that is alarm
+    // changes only (before coalescing: one per NEWS2 score and bed, ~30 a second).
+    let urgent = updates.len().saturating_sub(45);
+    // Alarms started while the stream ran (the log also has those started
+    // before it subscribed and after it stopped).
+    let (from, to) = (updates[0].now_ms, updates.last().unwrap().now_ms);
+    let started: BTreeSet<u64> = log
+        .iter()
+        .filter(|r| (from..=to).contains(&r.at.timestamp_millis()))
+        .filter(|r| r.event["event"]["type"] == "started")
+        .filter_map(|r| r.event["id"].as_u64())
+        .collect();
+    assert!(!started.is_empty(), "the ward scenario started no alarm in {} updates", updates.len());
+    let missing: Vec<_> = started.difference(&shown_ids).collect();
+    assert!(missing.is_empty(), "alarms started but never streamed: {missing:?}");
+    assert!(urgent <= 4 * started.len() + 20, "{} updates for {} alarms started", updates.len(), started.len());
+}
