@@ -25,7 +25,8 @@ use vigil_alarms::{AudioState, BedAlarmState};
 
 use crate::view::{DeviceView, ReadingView, WardUpdate};
 
-/// A [`WardUpdate`] being gathered, with where each slot's reading sits.
+/// A [`WardUpdate`] being gathered, where each device's last view sits in
+/// it, and what this subscriber was last sent of each bed's alarms.
 #[derive(Debug, Default)]
 pub(crate) struct Batch {
     pub update: WardUpdate,
@@ -68,7 +69,7 @@ impl Batch {
         if pending.is_none() && last == Some(&a) {
             return false;
         }
-        let urgent = last.map_or(true, |l| urgent_change(l, &a));
+        let urgent = last.is_none_or(|l| urgent_change(l, &a));
         match pending {
             Some(i) => self.update.alarms[i] = a,
             None => self.update.alarms.push(a),

@@ -984,9 +984,9 @@ impl Vigil {
 
     /// Streams batched [`WardUpdate`]s every `every` until `sink` returns false
     /// or Vigil shuts down. A subscriber that falls behind gets a full resync
-    /// instead of blocking anyone. A batch holds the newest reading of each
-    /// bed, parameter and stay (the only one a screen can show), not every
-    /// one; alarm changes go at once unless only a quoted value moved (`batch`).
+    /// instead of blocking anyone. Every reading is sent; a device's views
+    /// fold within one link state, and an alarm change goes at once unless
+    /// nothing or only a quoted value moved (`batch`).
     ///
     /// `rx` comes from [`Vigil::subscribe`], taken *before* the caller answers
     /// or reads a snapshot: an event between the snapshot and the subscription
@@ -999,8 +999,6 @@ impl Vigil {
         mut sink: impl FnMut(WardUpdate) -> bool,
     ) {
         let mut tick = tokio::time::interval(every);
-        // Readings are coalesced to the newest per bed, parameter and stay
-        // (see `batch`): the picture is the same, the churn is not.
         let mut batch = batch::Batch::default();
         loop {
             tokio::select! {
