@@ -27,10 +27,10 @@
 // --minutes 60 --speed 1 (one real hour). Exits non-zero if a goal fails
 // with --strict (the short form reports; growth over minutes is noise).
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, statSync, writeFileSync, rmSync, existsSync } from "node:fs";
+import { mkdtempSync, statSync, writeFileSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { tree } from "./proctree.mjs";
+import { rss } from "./proctree.mjs";
 
 const args = Object.fromEntries(
   process.argv.slice(2).reduce((acc, a, i, all) => {
@@ -65,32 +65,6 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /** RSS (bytes) summed over the tree under `pid`, per process name too, and
  * the names of its processes; Xvfb and its wrappers are not the app and are
  * left out. */
-function rss(pid) {
-  let total = 0;
-  let webCpuS = 0;
-  const names = new Set();
-  const byName = {};
-  for (const p of tree(pid)) {
-    try {
-      const status = readFileSync(`/proc/${p}/status`, "utf8");
-      const name = /Name:\s+(\S+)/.exec(status)?.[1];
-      if (!name || /^(xvfb-run|Xvfb|sh|bash|xauth)$/.test(name)) continue;
-      const bytes = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
-      total += bytes;
-      byName[name] = (byName[name] ?? 0) + bytes;
-      // The web process's CPU time so far (utime + stime, /proc/<pid>/stat fields 14-15):
-      // its memory grows with how much it draws, and how much it draws depends on how
-      // much CPU it got, so a run's growth is read beside it.
-      if (/^WebKitWebProces/.test(name)) {
-        const f = readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1].split(" ");
-        webCpuS += (Number(f[11]) + Number(f[12])) / 100;
-      }
-      names.add(name);
-    } catch {}
-  }
-  return { bytes: total, names: [...names], byName, webCpuS };
-}
-
 function size(path) {
   try {
     return statSync(path).size;

@@ -11,10 +11,10 @@
 // The web process's stderr (e.g. JSC_logGC output) goes to <label>.err in the
 // current directory.
 import { spawn } from "node:child_process";
-import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
-import { tree } from "./proctree.mjs";
+import { rss } from "./proctree.mjs";
 
 const opts = { minutes: "3", beds: "16", scenario: "ward", speed: "240", label: "run" };
 const env = { ...process.env, VIGIL_PASSPHRASE: "soak-benchmark-passphrase", VIGIL_LOG: "warn" };
@@ -40,25 +40,14 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const t0 = Date.now();
 while ((Date.now() - t0) / 60000 < Number(opts.minutes)) {
   await sleep(20000);
+  const m = rss(child.pid);
   const mib = { core: 0, web: 0, net: 0 };
-  let webCpuS = 0;
-  for (const pid of tree(child.pid)) {
-    try {
-      const status = readFileSync(`/proc/${pid}/status`, "utf8");
-      const name = /Name:\s+(\S+)/.exec(status)[1];
-      const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-      const part = /^WebKitWebProces/.test(name) ? "web" : /^WebKitNetworkPr/.test(name) ? "net" : name === coreName ? "core" : null;
-      if (part) mib[part] += kb / 1024;
-      if (part === "web") {
-        const stat = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-        webCpuS += (Number(stat[11]) + Number(stat[12])) / 100;
-      }
-    } catch {
-      // The process ended between the listing and the read.
-    }
+  for (const [name, bytes] of Object.entries(m.byName)) {
+    const part = /^WebKitWebProces/.test(name) ? "web" : /^WebKitNetworkPr/.test(name) ? "net" : name === coreName ? "core" : null;
+    if (part) mib[part] += bytes / (1024 * 1024);
   }
   const t = ((Date.now() - t0) / 1000).toFixed(0);
-  console.log(`${opts.label} t=${t}s core=${mib.core.toFixed(0)} web=${mib.web.toFixed(0)} net=${mib.net.toFixed(0)} MiB webcpu=${webCpuS.toFixed(0)}s`);
+  console.log(`${opts.label} t=${t}s core=${mib.core.toFixed(0)} web=${mib.web.toFixed(0)} net=${mib.net.toFixed(0)} MiB webcpu=${m.webCpuS.toFixed(0)}s`);
 }
 try {
   process.kill(-child.pid, "SIGTERM");
