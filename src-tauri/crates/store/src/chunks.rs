@@ -406,6 +406,11 @@ impl Store {
             batch.len() <= u32::MAX as usize,
             "append of over 4 billion readings"
         );
+        // BEGIN goes to the connection's thread first; the batch is grouped
+        // by series while it runs (a backlog batch: ~0.4 ms each).
+        let begin = self.begin_write("starting a write");
+        let mut begin = std::pin::pin!(begin);
+        let started = poll_once(begin.as_mut()).await;
         let groups = Groups::of(batch);
         let outbox = self.outbox_enabled();
         let mut created = Vec::new();
@@ -413,12 +418,10 @@ impl Store {
         let framed_here = |n: usize| framing && n < crate::frames::FRAME_MAX_RUN;
         let chunk_count = groups.members.iter().filter(|m| !framed_here(m.len())).count();
         let ids = chunk_count + usize::from(chunk_count < groups.keys.len());
-        let mut tx = self.begin_write("starting a write").await?;
-        // The ids this append takes, reserved (read and raised) in one statement.
-        let mut next_id = reserve_chunk_ids(&mut tx, ids as i64).await?;
-        let reserved_to = next_id + ids as i64;
-        let mut sealed_under = std::collections::BTreeSet::new();
-        let mut delta = Delta::default();
+        let mut tx = match started {
+            std::task::Poll::Ready(r) => r?,
+            std::task::Poll::Pending => begin.await?,
+        };
         let mut jobs = Vec::with_capacity(groups.keys.len());
         // Many series with a few readings each (the writer's 0.5 s flush):
         // their runs share one sealed frame instead of a chunk each.
@@ -440,20 +443,70 @@ impl Store {
                 framed.push((series_id, samples_at(batch, &members)));
                 continue;
             }
-            next_id += 1;
             jobs.push(ChunkJob {
                 key,
                 series_id,
-                id: next_id,
+                id: 0,
                 members,
             });
         }
-        let sealed = seal_chunks(self, batch, &jobs)?;
-        for c in &sealed {
-            delta.add_chunk(c.series_id, &c.mac);
-            sealed_under.insert(c.key_id);
+        // One round trip reserves the ids this append takes (reading and
+        // raising the high-water mark) and reads the integrity digests it
+        // will change: every statement is a hand-off to the connection's
+        // thread, and for the writer's 0.5 s flush those, not SQLite, are
+        // most of the CPU.
+        let mut scopes: Vec<String> = jobs.iter().map(|j| format!("chunks:{}", j.series_id)).collect();
+        if !jobs.is_empty() {
+            scopes.push("chunks".into());
         }
-        // Every write of the batch goes in one round trip (see `Script`):
+        if !framed.is_empty() {
+            scopes.push("frames".into());
+        }
+        if outbox {
+            scopes.push("outbox".into());
+        }
+        let (mut next_id, ahead) = reserve_chunk_ids_reading(&mut tx, ids as i64, scopes).await?;
+        let reserved_to = next_id + ids as i64;
+        for job in &mut jobs {
+            next_id += 1;
+            job.id = next_id;
+        }
+        let mut sealed_under = std::collections::BTreeSet::new();
+        let mut delta = Delta::default();
+        let mut seal = |jobs: &[ChunkJob]| -> Result<Vec<SealedChunk>, StoreError> {
+            let sealed = seal_chunks(self, batch, jobs)?;
+            for c in &sealed {
+                delta.add_chunk(c.series_id, &c.mac);
+                sealed_under.insert(c.key_id);
+            }
+            Ok(sealed)
+        };
+        // Many chunks (a backlog batch): the first half is inserted by the
+        // connection's thread while this one seals the second, so SQLite's
+        // work and sealing (each ~1 ms per 50,000 readings) overlap.
+        let half = if jobs.len() >= OVERLAP_MIN_CHUNKS {
+            jobs.len() / 2
+        } else {
+            0
+        };
+        let (first, rest) = jobs.split_at(half);
+        let sealed = if first.is_empty() {
+            seal(rest)?
+        } else {
+            let mut script = crate::Script::default();
+            push_chunks(&mut script, seal(first)?);
+            let run = script.run(&mut tx);
+            let mut run = std::pin::pin!(run);
+            let inserting = poll_once(run.as_mut()).await;
+            let sealed = seal(rest);
+            match inserting {
+                std::task::Poll::Ready(r) => r,
+                std::task::Poll::Pending => run.await,
+            }
+            .map_err(db("writing a batch"))?;
+            sealed?
+        };
+        // Every other write of the batch goes in one round trip (see `Script`):
         // the chunks, the frame, the keys' seal counts, the digests, the mark.
         let mut script = crate::Script::default();
         crate::chunks::push_chunks(&mut script, sealed);
@@ -471,7 +524,9 @@ impl Store {
         if outbox {
             self.enqueue(&mut tx, batch, &mut delta).await?;
         }
-        self.integrity.apply_into(&mut tx, delta, &mut script).await?;
+        self.integrity
+            .apply_ahead(&mut tx, delta, &mut script, ahead)
+            .await?;
         if let Some((key, value)) = mark {
             script
                 .push("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
@@ -1147,21 +1202,34 @@ pub(crate) async fn chunk_id_high_water(tx: &mut sqlx::SqliteConnection) -> Resu
         .map_err(db("reading the chunk id high-water mark"))
 }
 
-/// Reserves `n` chunk ids: raises the high-water mark by `n` and returns
-/// it as it was (the caller uses the ids after it). One statement, not a
-/// read and a write: the writer's 0.5 s flush is a handful of statements.
-pub(crate) async fn reserve_chunk_ids(tx: &mut sqlx::SqliteConnection, n: i64) -> Result<i64, StoreError> {
-    sqlx::query_scalar(
-        "INSERT INTO meta (key, value) VALUES ('chunk_id_hw',
-             max(coalesce((SELECT value FROM meta WHERE key = 'chunk_id_hw'), 0),
-                 coalesce((SELECT max(id) FROM chunks), 0)) + ?1)
-         ON CONFLICT(key) DO UPDATE SET value = excluded.value
-         RETURNING value - ?1",
-    )
-    .bind(n)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(db("reserving chunk ids"))
+/// Raises the chunk id high-water mark by `?` and returns it raised; one
+/// statement, not a read and a write.
+const RESERVE_IDS: &str = "INSERT INTO meta (key, value) VALUES ('chunk_id_hw',
+         max(coalesce((SELECT value FROM meta WHERE key = 'chunk_id_hw'), 0),
+             coalesce((SELECT max(id) FROM chunks), 0)) + ?)
+     ON CONFLICT(key) DO UPDATE SET value = excluded.value
+     RETURNING value AS reserved_from";
+
+/// Reserves `n` chunk ids and returns the high-water mark as it was (the
+/// caller uses the `n` ids after it); in the same round trip, reads the
+/// digests of `scopes` (see [`integrity::Integrity::push_read_ahead`]).
+pub(crate) async fn reserve_chunk_ids_reading(
+    tx: &mut sqlx::SqliteConnection,
+    n: i64,
+    mut scopes: Vec<String>,
+) -> Result<(i64, integrity::ReadAhead), StoreError> {
+    let mut script = crate::Script::default();
+    script.push(RESERVE_IDS).bind(n);
+    integrity::Integrity::push_read_ahead(&mut script, &mut scopes);
+    let rows = script.run(tx).await.map_err(db("reserving chunk ids"))?;
+    // The reservation's row is the only one-column row; the rest are digests.
+    let (reserved, digests): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.len() == 1);
+    let hw: i64 = reserved
+        .first()
+        .ok_or(sqlx::Error::RowNotFound)
+        .and_then(|r| r.try_get(0))
+        .map_err(db("reserving chunk ids"))?;
+    Ok((hw - n, integrity::ReadAhead::from_rows(&digests, scopes)?))
 }
 
 pub(crate) async fn set_chunk_id_high_water(
@@ -1263,6 +1331,16 @@ struct ChunkJob {
     series_id: i64,
     id: i64,
     members: Vec<u32>,
+}
+
+/// An append sealing at least this many chunks inserts the first half
+/// while it seals the second (one round trip more, so not for the flush).
+const OVERLAP_MIN_CHUNKS: usize = 16;
+
+/// Polls `fut` once: a statement reaches sqlx's connection thread and runs
+/// there while the caller goes on with its own work, then awaits it.
+async fn poll_once<F: std::future::Future>(mut fut: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await
 }
 
 /// Seals an append's chunks, in the order of `jobs`, on the caller's

@@ -32,7 +32,7 @@ use crate::keyring::{Keyring, Purpose};
 use crate::{db, Script, Store, StoreError};
 use ring::hmac;
 use sqlx::{Row, SqliteConnection};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 const AAD_INTEGRITY: &[u8] = b"vigil/integrity-key/v1/";
@@ -200,47 +200,70 @@ impl Integrity {
     }
 
     /// [`Integrity::apply`], the digest writes added to `script` (which the
-    /// caller runs in the same transaction) instead of sent on their own:
-    /// reads the digests now, one round trip per slice of scopes.
+    /// caller runs in the same transaction) instead of sent on their own.
+    /// Digests not in `ahead` (read with the caller's first statement, see
+    /// [`Integrity::push_read_ahead`]) are read now, one round trip per
+    /// slice of scopes.
     pub(crate) async fn apply_into(
         &self,
         conn: &mut SqliteConnection,
         delta: Delta,
         script: &mut Script<'_>,
     ) -> Result<(), StoreError> {
+        self.apply_ahead(conn, delta, script, ReadAhead::default()).await
+    }
+
+    /// [`Integrity::apply_into`] with some digests already read.
+    pub(crate) async fn apply_ahead(
+        &self,
+        conn: &mut SqliteConnection,
+        delta: Delta,
+        script: &mut Script<'_>,
+        ahead: ReadAhead,
+    ) -> Result<(), StoreError> {
         if delta.0.is_empty() {
             return Ok(());
         }
         let what = "updating integrity digests";
+        let ReadAhead {
+            mut epoch,
+            mut found,
+            asked,
+        } = ahead;
+        let scopes: Vec<(String, (i64, [u64; 4]))> = delta.0.into_iter().collect();
         // One read per slice of scopes, not one per scope: an append
         // touches one scope per series, and every statement is a round trip
-        // to the connection's thread. The epoch row comes with the first
-        // slice (one round trip less per write: the writer's 0.5 s flush
-        // is a handful of statements). The writes go out with the caller's.
-        let scopes: Vec<(String, (i64, [u64; 4]))> = delta.0.into_iter().collect();
-        let mut epoch = None;
-        for part in scopes.chunks(DIGESTS_PER_STATEMENT) {
+        // to the connection's thread. The epoch row comes with the first.
+        let unread: Vec<&str> = scopes
+            .iter()
+            .map(|(s, _)| s.as_str())
+            .filter(|s| !asked.contains(*s))
+            .collect();
+        for part in unread.chunks(DIGESTS_PER_STATEMENT) {
             let with_epoch = epoch.is_none();
             let marks = vec!["?"; part.len() + usize::from(with_epoch)].join(",");
             let sql = format!("SELECT scope, n, sum, mac FROM digests WHERE scope IN ({marks})");
             let mut q = sqlx::query_as::<_, (String, i64, Vec<u8>, Vec<u8>)>(&sql);
-            for (scope, _) in part {
-                q = q.bind(scope.as_str());
+            for scope in part {
+                q = q.bind(*scope);
             }
             if with_epoch {
                 q = q.bind(EPOCH);
             }
-            let mut found: HashMap<String, (i64, Vec<u8>, Vec<u8>)> = q
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(db(what))?
-                .into_iter()
-                .map(|(s, n, sum, mac)| (s, (n, sum, mac)))
-                .collect();
+            found.extend(
+                q.fetch_all(&mut *conn)
+                    .await
+                    .map_err(db(what))?
+                    .into_iter()
+                    .map(|(s, n, sum, mac)| (s, (n, sum, mac))),
+            );
             if with_epoch {
                 epoch = Some(found.remove(EPOCH).map_or(0, |(n, _, _)| n));
             }
-            let epoch = epoch.unwrap_or(0);
+        }
+        let epoch = epoch.unwrap_or(0);
+        // The writes go out with the caller's.
+        for part in scopes.chunks(DIGESTS_PER_STATEMENT) {
             let values = vec!["(?, ?, ?, ?)"; part.len()].join(",");
             script.push(&format!(
                 "INSERT INTO digests (scope, n, sum, mac) VALUES {values}
@@ -266,6 +289,60 @@ impl Integrity {
             }
         }
         Ok(())
+    }
+
+    /// Adds to `script` the read of `scopes`' digests and the epoch, for a
+    /// caller that sends it with its own first statement (one round trip
+    /// less for the writer's 0.5 s flush) and gives the rows back to
+    /// [`ReadAhead::from_rows`]. At most [`DIGESTS_PER_STATEMENT`] scopes are
+    /// read ahead; the rest are read by [`Integrity::apply_ahead`].
+    pub(crate) fn push_read_ahead(script: &mut Script<'_>, scopes: &mut Vec<String>) {
+        scopes.truncate(DIGESTS_PER_STATEMENT);
+        let marks = vec!["?"; scopes.len() + 1].join(",");
+        script.push(&format!(
+            "SELECT scope, n, sum, mac FROM digests WHERE scope IN ({marks})"
+        ));
+        for s in scopes.iter() {
+            script.bind(s.clone());
+        }
+        script.bind(EPOCH);
+    }
+}
+
+/// Digest rows read ahead of the write that changes them, in the same
+/// transaction (see [`Integrity::push_read_ahead`]).
+#[derive(Default)]
+pub(crate) struct ReadAhead {
+    epoch: Option<i64>,
+    found: HashMap<String, (i64, Vec<u8>, Vec<u8>)>,
+    /// Every scope asked for, found or not (not found: a new scope).
+    asked: HashSet<String>,
+}
+
+impl ReadAhead {
+    /// `rows`: the digest rows the read returned (scope, n, sum, mac);
+    /// `asked`: the scopes it asked for.
+    pub(crate) fn from_rows(
+        rows: &[sqlx::sqlite::SqliteRow],
+        asked: Vec<String>,
+    ) -> Result<Self, StoreError> {
+        let mut found = HashMap::with_capacity(rows.len());
+        for r in rows {
+            let row = (|| -> Result<_, sqlx::Error> {
+                Ok((
+                    r.try_get::<String, _>(0)?,
+                    (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?),
+                ))
+            })()
+            .map_err(db("reading integrity digests"))?;
+            found.insert(row.0, row.1);
+        }
+        let epoch = Some(found.remove(EPOCH).map_or(0, |(n, _, _)| n));
+        Ok(ReadAhead {
+            epoch,
+            found,
+            asked: asked.into_iter().collect(),
+        })
     }
 }
 

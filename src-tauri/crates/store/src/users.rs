@@ -136,7 +136,7 @@ impl Store {
 
     async fn write_user(
         &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+        tx: &mut crate::write::WriteTx,
         user: &UserRecord,
         what: &'static str,
     ) -> Result<(), StoreError> {

@@ -1004,6 +1004,123 @@ fn a_failed_write_is_rolled_back_and_the_next_write_succeeds() {
     });
 }
 
+/// A write abandoned part-way (its future dropped: a cancelled task, a
+/// timeout around it) at any point is rolled back whole, and the next write
+/// succeeds: the store keeps one write connection, and an abandoned
+/// transaction must never stay open on it. Each abandoned batch is stored
+/// entirely or not at all, and the store verifies clean afterwards.
+#[test]
+fn a_write_abandoned_at_any_point_is_rolled_back_and_writing_goes_on() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("v.db"), &key()).await.unwrap();
+        // 16 beds x 6 parameters: the writer's flush shape (one ingest frame).
+        let codes = [150456, 149530, 150021, 150022, 150344, 151562].map(Mdc);
+        let batch = |s: i64| -> Vec<Reading> {
+            (0..16)
+                .flat_map(|b| {
+                    codes.map(|c| reading(&format!("bed-{b}"), c, Value::Number(60.0 + s as f64), t(s)))
+                })
+                .collect()
+        };
+        let (mut kept, mut s) = (0usize, 0i64);
+        let (mut none, mut all) = (0, 0);
+        for polls in 0..40 {
+            s += 1;
+            let abandoned = batch(s);
+            {
+                let write = store.append(&abandoned);
+                tokio::pin!(write);
+                let mut n = 0;
+                let done = std::future::poll_fn(|cx| {
+                    use std::task::Poll;
+                    match std::future::Future::poll(write.as_mut(), cx) {
+                        Poll::Ready(r) => Poll::Ready(Some(r)),
+                        // Let the connection's thread run between polls.
+                        Poll::Pending if n < polls => {
+                            n += 1;
+                            cx.waker().wake_by_ref();
+                            Poll::Pending
+                        }
+                        Poll::Pending => Poll::Ready(None),
+                    }
+                })
+                .await;
+                if let Some(r) = done {
+                    r.unwrap();
+                }
+            }
+            s += 1;
+            let next = batch(s);
+            store
+                .append(&next)
+                .await
+                .unwrap_or_else(|e| panic!("the write after one abandoned after {polls} polls: {e}"));
+            kept += next.len();
+            // Settled once the next write is done (a COMMIT already on its
+            // way when the write was abandoned still lands, as with any
+            // connection): all of the abandoned batch, or none of it.
+            let here = store
+                .query_range(None, t(s - 1), t(s - 1))
+                .await
+                .unwrap_or_else(|e| panic!("reading after {polls} polls: {e}"))
+                .len();
+            assert!(
+                here == 0 || here == abandoned.len(),
+                "after {polls} polls: {here} of {} readings stored",
+                abandoned.len()
+            );
+            kept += here;
+            if here == 0 {
+                none += 1
+            } else {
+                all += 1
+            }
+        }
+        // Both happened: the test did abandon writes before their commit.
+        assert!(
+            none > 0 && all > 0,
+            "abandoned writes: {none} left nothing, {all} landed whole"
+        );
+        assert_eq!(store.query_range(None, t(0), t(s + 1)).await.unwrap().len(), kept);
+        let (_, problems) = store.verify().await.unwrap();
+        assert!(problems.is_empty(), "verify after abandoned writes: {problems:?}");
+        store.close().await;
+    });
+}
+
+/// An append touching more series than its first round trip reads digests
+/// for (200) keeps every series' digest right: 250 series of chunks, twice,
+/// then `verify` counts every chunk and finds nothing wrong.
+#[test]
+fn an_append_of_many_series_keeps_every_digest() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("v.db"), &key()).await.unwrap();
+        let batch = |from: i64| -> Vec<Reading> {
+            (0..250)
+                .flat_map(|b| {
+                    (from..from + 8).map(move |s| {
+                        reading(
+                            &format!("bed-{b}"),
+                            Mdc::ECG_HEART_RATE,
+                            Value::Number(60.0),
+                            t(s),
+                        )
+                    })
+                })
+                .collect()
+        };
+        store.append(&batch(0)).await.unwrap();
+        store.append(&batch(100)).await.unwrap();
+        let (_, problems) = store.verify().await.unwrap();
+        assert!(problems.is_empty(), "verify: {problems:?}");
+        let st = store.chunk_stats().await.unwrap();
+        assert_eq!((st.series, st.chunks, st.readings), (250, 500, 4000));
+        store.close().await;
+    });
+}
+
 /// A really full filesystem (a small tmpfs; needs root to mount, skipped
 /// with a printed reason otherwise): writes fail with SQLite's "database or
 /// disk is full" while it is full and succeed again once space returns.
