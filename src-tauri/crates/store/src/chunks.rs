@@ -980,6 +980,23 @@ impl Store {
             chunks_written: frames_out,
         };
         let groups = &groups[..groups.len().min(COMPACT_GROUPS)];
+        // The longest time any uncompacted chunk spans (a compacted one
+        // spans one window at most): a chunk starting before a range's end
+        // ends before the end plus this, which bounds each group's scan of
+        // `chunks_series_time` (series_id, t1). Without the bound a group
+        // scanned every later chunk of its series, and compacting a long
+        // backlog (a 30-day import) took time quadratic in its length. A
+        // chunk appended after this read with a longer span is not lost: it
+        // stays a plain chunk and a later pass merges it.
+        let max_span: i64 = if groups.is_empty() {
+            0
+        } else {
+            sqlx::query_scalar("SELECT coalesce(max(t1 - t0), 0) FROM chunks WHERE summary IS NULL")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db("finding chunks to compact"))?
+        };
+        let max_span = max_span.max(WINDOW_US);
         // (series, window) already rewritten in this pass.
         let mut done = std::collections::HashSet::new();
         // Several groups per transaction: one commit (fsync), one digest
@@ -1010,11 +1027,12 @@ impl Store {
                 let rows = loop {
                     let rows = sqlx::query(&format!(
                         "SELECT {CHUNK_COLUMNS} FROM chunks c JOIN series s ON s.id = c.series_id
-                         WHERE c.series_id = ?1 AND c.t1 >= ?2 AND c.t0 < ?3 ORDER BY c.t0"
+                         WHERE c.series_id = ?1 AND c.t1 >= ?2 AND c.t1 < ?3 + ?4 AND c.t0 < ?3 ORDER BY c.t0"
                     ))
                     .bind(series)
                     .bind(lo)
                     .bind(hi)
+                    .bind(max_span)
                     .fetch_all(&mut *tx)
                     .await
                     .map_err(db("reading chunks to compact"))?;

@@ -458,6 +458,42 @@ mod schema2 {
         });
     }
 
+    /// A chunk spanning hours (a spot measurement every 15 min, appended in
+    /// one batch: a backlog import) beside 1 Hz chunks: compaction finds it
+    /// from every window it overlaps (each group's scan is bounded by the
+    /// longest span), splits it, and every reading is kept.
+    #[test]
+    fn compaction_splits_a_chunk_spanning_many_windows() {
+        rt().block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(&dir.path().join("v.db"), &key()).await.unwrap();
+            let spot: Vec<Reading> = (0..24)
+                .map(|i| reading("bed-1", Mdc::RESP_RATE, Value::Number(12.0 + i as f64), t(i * 900)))
+                .collect();
+            store.append(&spot).await.unwrap();
+            for m in 0..360 {
+                let minute: Vec<Reading> = (m * 60..m * 60 + 60)
+                    .map(|s| reading("bed-1", Mdc::ECG_HEART_RATE, Value::Number(70.0), t(s)))
+                    .collect();
+                store.append(&minute).await.unwrap();
+            }
+            let before = store.query_range(None, t(0), t(30_000)).await.unwrap();
+            let mut passes = 0;
+            while store.compact(t(30_000)).await.unwrap().more {
+                passes += 1;
+                assert!(passes < 100, "compaction never finishes");
+            }
+            assert_eq!(store.query_range(None, t(0), t(30_000)).await.unwrap(), before);
+            let st = store.chunk_stats().await.unwrap();
+            assert_eq!(st.unsummarised, 0, "{st:?}");
+            // One chunk per 10-minute window and series: 36 of HR, and RR's
+            // 24 readings in the 24 windows they fall in.
+            assert_eq!(st.chunks, 36 + 24, "{st:?}");
+            let (_, failures) = store.verify().await.unwrap();
+            assert!(failures.is_empty(), "{failures:?}");
+        });
+    }
+
     /// Issue 15: the writer's flushes straddle window edges (at `--speed 60`
     /// a 0.5 s flush holds 30 s of readings). Such chunks are split at the
     /// edge, so every closed window ends as one summarised chunk per series.
