@@ -406,11 +406,6 @@ impl Store {
             batch.len() <= u32::MAX as usize,
             "append of over 4 billion readings"
         );
-        // BEGIN goes to the connection's thread first; the batch is grouped
-        // by series while it runs (a backlog batch: ~0.4 ms each).
-        let begin = self.begin_write("starting a write");
-        let mut begin = std::pin::pin!(begin);
-        let started = poll_once(begin.as_mut()).await;
         let groups = Groups::of(batch);
         let outbox = self.outbox_enabled();
         let mut created = Vec::new();
@@ -418,10 +413,8 @@ impl Store {
         let framed_here = |n: usize| framing && n < crate::frames::FRAME_MAX_RUN;
         let chunk_count = groups.members.iter().filter(|m| !framed_here(m.len())).count();
         let ids = chunk_count + usize::from(chunk_count < groups.keys.len());
-        let mut tx = match started {
-            std::task::Poll::Ready(r) => r?,
-            std::task::Poll::Pending => begin.await?,
-        };
+        // BEGIN goes out with the id reservation (one round trip less).
+        let mut tx = self.begin_write_deferred("starting a write").await?;
         let mut jobs = Vec::with_capacity(groups.keys.len());
         // Many series with a few readings each (the writer's 0.5 s flush):
         // their runs share one sealed frame instead of a chunk each.
@@ -434,6 +427,7 @@ impl Store {
                 None => {
                     // Tags are computed only here, on a cache miss: never
                     // per reading.
+                    tx.ensure_begun().await.map_err(db("starting a write"))?;
                     let id = self.series_id(&mut tx, &key).await?;
                     created.push((key.clone(), id));
                     id
@@ -1230,16 +1224,17 @@ const RESERVE_IDS: &str = "INSERT INTO meta (key, value) VALUES ('chunk_id_hw',
 
 /// Reserves `n` chunk ids and returns the high-water mark as it was (the
 /// caller uses the `n` ids after it); in the same round trip, reads the
-/// digests of `scopes` (see [`integrity::Integrity::push_read_ahead`]).
+/// digests of `scopes` (see [`integrity::Integrity::push_read_ahead`]) and,
+/// if it has not gone out yet, starts the transaction.
 pub(crate) async fn reserve_chunk_ids_reading(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut crate::write::WriteTx,
     n: i64,
     mut scopes: Vec<String>,
 ) -> Result<(i64, integrity::ReadAhead), StoreError> {
     let mut script = crate::Script::default();
     script.push(RESERVE_IDS).bind(n);
     integrity::Integrity::push_read_ahead(&mut script, &mut scopes);
-    let rows = script.run(tx).await.map_err(db("reserving chunk ids"))?;
+    let rows = tx.run_first(script).await.map_err(db("reserving chunk ids"))?;
     // The reservation's row is the only one-column row; the rest are digests.
     let (reserved, digests): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.len() == 1);
     let hw: i64 = reserved

@@ -223,6 +223,11 @@ pub(crate) struct Script<'q> {
 }
 
 impl<'q> Script<'q> {
+    /// This script with `sql` (no parameters) run before its statements.
+    pub(crate) fn after(mut self, sql: &str) -> Self {
+        self.sql.insert_str(0, &format!("{sql};\n"));
+        self
+    }
     pub(crate) fn push(&mut self, sql: &str) -> &mut Self {
         self.sql.push_str(sql);
         self.sql.push_str(";\n");
@@ -506,13 +511,21 @@ impl Store {
     /// is replaced first, in its own transaction (a failure there is logged
     /// and retried at the next write: the budget leaves ample headroom).
     pub(crate) async fn begin_write(&self, context: &'static str) -> Result<write::WriteTx, StoreError> {
+        let mut tx = self.begin_write_deferred(context).await?;
+        tx.ensure_begun().await.map_err(db(context))?;
+        Ok(tx)
+    }
+
+    /// [`Store::begin_write`] whose `BEGIN` goes out with the first
+    /// statements run through [`write::WriteTx::run_first`].
+    pub(crate) async fn begin_write_deferred(&self, context: &'static str) -> Result<write::WriteTx, StoreError> {
         if self.keys.rotation_due() {
             let spill_keys = self.spill_key_ids();
             if let Err(e) = self.keys.rotate_due(&self.pool, &spill_keys).await {
                 tracing::warn!(error = %e, "replacing a data key at its seal budget failed; retrying at the next write");
             }
         }
-        self.write.begin(&self.pool).await.map_err(db(context))
+        self.write.begin_deferred(&self.pool).await.map_err(db(context))
     }
 
     /// Lowers the number of seals after which a data key is replaced
