@@ -22,7 +22,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import assert from "node:assert/strict";
 import { app, shot, startDriver, startSession, step, text } from "./harness.mjs";
-import { addUser, signIn } from "./users.mjs";
+import { E2E_PASSWORD, E2E_USER, addUser, signIn } from "./users.mjs";
 import { By, until } from "selenium-webdriver";
 
 const HOUR = 3_600_000;
@@ -154,6 +154,19 @@ try {
     assert.ok(alarms.length > 0, "the desaturation's alarm is not marked");
     console.log(`   7 days: ${await chartAttr("points")} points in ${await chartAttr("runs")} runs, ${alarms.length} alarm event(s); ${await text(s, "trend-status")}`);
     await shot(s, "past-7d.png");
+    // Issue 15's trend figure, beside reading the same stay's raw samples
+    // from the store (`vigil report --format csv`: another process, which
+    // opens the store and derives its key first).
+    const loadMs = await s.wait(async () => chartAttr("load-ms"), 10000, "no load time on the chart");
+    const csv = join(dataDir, "stay.csv");
+    const t0 = process.hrtime.bigint();
+    execFileSync(app, ["report", "--admission", admission, "--format", "csv", "--out", csv, "--data-dir", dataDir, "--user", E2E_USER], {
+      env: { ...env, VIGIL_USER_PASSWORD: E2E_PASSWORD },
+    });
+    const rawMs = Number(process.hrtime.bigint() - t0) / 1e6;
+    const rows = execFileSync("wc", ["-l", csv]).toString().trim().split(/\s+/)[0];
+    rmSync(csv, { force: true }); // never leave a patient's readings behind
+    console.log(`   7-day trend, click to drawn in the webview: ${loadMs} ms; the stay's ${Number(rows) - 1} raw readings read by \`vigil report --format csv\`: ${rawMs.toFixed(0)} ms`);
   });
 
   await step("[past] a pointer drag across the desaturation's hour zooms in to every sample; SpO2 overlaid on HR", async () => {

@@ -225,6 +225,9 @@ export class TrendPanel {
     if (this.tab === "flowsheet") void this.loadFlowsheet();
     setText(this.status, "Loading\u2026");
     this.chart.dataset.loading = "true";
+    // Issue 15's figure: from the click (or drag) to the frame that shows the view.
+    const started = performance.now();
+    delete this.chart.dataset.loadMs;
     const width = Math.max(300, this.chart.clientWidth || 900);
     try {
       const view = await this.deps.trend({
@@ -240,6 +243,9 @@ export class TrendPanel {
       this.error.hidden = true;
       this.draw(UPlot, view);
       setText(this.status, trendStatus(view, from, to));
+      requestAnimationFrame(() => {
+        if (seq === this.seq) this.chart.dataset.loadMs = String(Math.round(performance.now() - started));
+      });
     } catch (e) {
       if (seq !== this.seq) return;
       setText(this.status, "");
