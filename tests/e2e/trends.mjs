@@ -239,7 +239,13 @@ try {
     assert.deepEqual(spring, ["2026-03-29", 23], JSON.stringify(dates));
     // Back to the chart: the range chosen under the flowsheet, drawn the dialog's full width.
     await click("trend-tab-chart");
-    await s.wait(async () => (await chartRange())[0] === END - 7 * 24 * HOUR && (await chartAttr("raw")) === "false", 15000, "the chart does not show the 7 days");
+    // The tab switch redraws the view (it was drawn into the hidden pane): wait for that redraw,
+    // not the hidden one still on the page while it loads.
+    await s.wait(
+      async () => (await chartRange())[0] === END - 7 * 24 * HOUR && (await chartAttr("raw")) === "false" && (await chartAttr("loading")) === null,
+      15000,
+      "the chart does not show the 7 days",
+    );
     const [chart, over] = await Promise.all(['[data-testid="trend-chart"]', '[data-testid="trend-chart"] .u-over'].map(async (c) => (await s.findElement(By.css(c)).getRect()).width));
     assert.ok(over > chart * 0.8, `the chart is drawn ${over} px wide in a ${chart} px pane`);
   });
