@@ -219,48 +219,30 @@ impl Integrity {
         conn: &mut SqliteConnection,
         delta: Delta,
         script: &mut Script<'_>,
-        ahead: ReadAhead,
+        mut ahead: ReadAhead,
     ) -> Result<(), StoreError> {
         if delta.0.is_empty() {
             return Ok(());
         }
         let what = "updating integrity digests";
-        let ReadAhead {
-            mut epoch,
-            mut found,
-            asked,
-        } = ahead;
         let scopes: Vec<(String, (i64, [u64; 4]))> = delta.0.into_iter().collect();
-        // One read per slice of scopes, not one per scope: an append
-        // touches one scope per series, and every statement is a round trip
-        // to the connection's thread. The epoch row comes with the first.
-        let unread: Vec<&str> = scopes
+        // The digests not read ahead: one read per slice of scopes, not one
+        // per scope (an append touches one scope per series, and every
+        // statement is a round trip to the connection's thread).
+        let mut unread: Vec<String> = scopes
             .iter()
-            .map(|(s, _)| s.as_str())
-            .filter(|s| !asked.contains(*s))
+            .map(|(s, _)| s.clone())
+            .filter(|s| !ahead.asked.contains(s))
             .collect();
-        for part in unread.chunks(DIGESTS_PER_STATEMENT) {
-            let with_epoch = epoch.is_none();
-            let marks = vec!["?"; part.len() + usize::from(with_epoch)].join(",");
-            let sql = format!("SELECT scope, n, sum, mac FROM digests WHERE scope IN ({marks})");
-            let mut q = sqlx::query_as::<_, (String, i64, Vec<u8>, Vec<u8>)>(&sql);
-            for scope in part {
-                q = q.bind(*scope);
-            }
-            if with_epoch {
-                q = q.bind(EPOCH);
-            }
-            found.extend(
-                q.fetch_all(&mut *conn)
-                    .await
-                    .map_err(db(what))?
-                    .into_iter()
-                    .map(|(s, n, sum, mac)| (s, (n, sum, mac))),
-            );
-            if with_epoch {
-                epoch = Some(found.remove(EPOCH).map_or(0, |(n, _, _)| n));
-            }
+        while !unread.is_empty() {
+            let rest = unread.split_off(unread.len().min(DIGESTS_PER_STATEMENT));
+            let mut read = Script::default();
+            Self::push_read_ahead(&mut read, &mut unread);
+            let rows = read.run(&mut *conn).await.map_err(db(what))?;
+            ahead.merge(ReadAhead::from_rows(&rows, unread)?);
+            unread = rest;
         }
+        let ReadAhead { epoch, found, .. } = ahead;
         let epoch = epoch.unwrap_or(0);
         // The writes go out with the caller's.
         for part in scopes.chunks(DIGESTS_PER_STATEMENT) {
@@ -291,11 +273,11 @@ impl Integrity {
         Ok(())
     }
 
-    /// Adds to `script` the read of `scopes`' digests and the epoch, for a
-    /// caller that sends it with its own first statement (one round trip
-    /// less for the writer's 0.5 s flush) and gives the rows back to
-    /// [`ReadAhead::from_rows`]. At most [`DIGESTS_PER_STATEMENT`] scopes are
-    /// read ahead; the rest are read by [`Integrity::apply_ahead`].
+    /// Adds to `script` the read of `scopes`' digests and the epoch, whose
+    /// rows [`ReadAhead::from_rows`] takes: a caller may send it with its
+    /// own first statement (one round trip less for the writer's 0.5 s
+    /// flush). At most [`DIGESTS_PER_STATEMENT`] scopes are read (`scopes`
+    /// is cut to them); [`Integrity::apply_ahead`] reads the rest.
     pub(crate) fn push_read_ahead(script: &mut Script<'_>, scopes: &mut Vec<String>) {
         scopes.truncate(DIGESTS_PER_STATEMENT);
         let marks = vec!["?"; scopes.len() + 1].join(",");
@@ -343,6 +325,13 @@ impl ReadAhead {
             found,
             asked: asked.into_iter().collect(),
         })
+    }
+
+    /// Adds a later read of the same transaction.
+    fn merge(&mut self, later: ReadAhead) {
+        self.epoch = self.epoch.or(later.epoch);
+        self.found.extend(later.found);
+        self.asked.extend(later.asked);
     }
 }
 
