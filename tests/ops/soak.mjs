@@ -61,10 +61,6 @@ const blankProfile = profile(blank);
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-
-/** RSS (bytes) summed over the tree under `pid`, per process name too, and
- * the names of its processes; Xvfb and its wrappers are not the app and are
- * left out. */
 function size(path) {
   try {
     return statSync(path).size;
