@@ -92,6 +92,7 @@ async function alarmsAt(bed) {
         latched: el.getAttribute("data-latched"),
         animation: getComputedStyle(el).animationName,
         duration: getComputedStyle(el).animationDuration,
+        style: el.getAttribute("style"),
       })),
     bed,
   );
@@ -252,6 +253,11 @@ try {
     assert.notEqual(firstAlarm.animation, "none", "the alarm does not flash");
     const periodS = parseFloat(firstAlarm.duration);
     assert.ok(Math.abs(1 / periodS - Number(want)) < 0.05, `flash period ${firstAlarm.duration} does not match ${want} Hz`);
+    // The period comes from a class, not the element's inline style: WebKitGTK's web
+    // process grew with every inline-style change (issue 16, dom.ts setCustomProperty).
+    const inline = await session.executeScript(() => [...document.querySelectorAll(".tile[style], .num[style], .alarm[style]")].length);
+    assert.equal(firstAlarm.style, null, "the alarm's flash period is written into its inline style");
+    assert.equal(inline, 0, "tiles, numerics or alarms carry inline styles");
     // The alarm may end and restart meanwhile (NEWS2 at 30x): wait for the colour.
     const tile = await session.findElement(By.css('[data-testid="bed-tile-bed-1"]'));
     await session.wait(async () => ["high", "medium"].includes(await tile.getAttribute("data-alarm")), 10000, "the tile does not show the alarm colour");

@@ -8,6 +8,7 @@ import {
   bedSounding,
   flashHzText,
   flashPeriodS,
+  flashPeriodValue,
   formatCountdown,
   idsToAcknowledge,
   limitText,
@@ -187,6 +188,12 @@ describe("priority presentation", () => {
     expect(flashHzText(0.6)).toBe("0.6");
     expect(flashHzText(null)).toBe("");
     expect(flashHzText(0)).toBe("");
+  });
+  it("writes the flash period as a CSS time to the millisecond (within IEC 60601-1-8's ranges)", () => {
+    expect(flashPeriodValue(flashPeriodS(alarm({ priority: "high" })))).toBe("0.5s");
+    // 0.6 Hz drawn at 1/1.667 s = 0.5999 Hz: inside the medium range 0.4–0.8 Hz.
+    expect(flashPeriodValue(flashPeriodS(alarm({ priority: "medium" })))).toBe("1.667s");
+    expect(flashPeriodValue(null)).toBeNull();
   });
 });
 

@@ -222,6 +222,11 @@ export function flashPeriodS(a: { signal: { flash_hz: number | null } }): number
   return hz !== null && Number.isFinite(hz) && hz > 0 ? 1 / hz : null;
 }
 
+/** "0.5s" for a flash period, to the millisecond (the screen keeps one style rule per distinct value: dom.ts setCustomProperty). */
+export function flashPeriodValue(period: number | null): string | null {
+  return period === null ? null : `${Math.round(period * 1000) / 1000}s`;
+}
+
 /** "2" for 2.0 Hz, "0.6" for 0.6 Hz, "" when steady (the data-flash-hz attribute). */
 export function flashHzText(hz: number | null): string {
   if (hz === null || !Number.isFinite(hz) || hz <= 0) return "";

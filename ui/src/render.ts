@@ -14,6 +14,7 @@ import {
   alarmTitle,
   flashHzText,
   flashPeriodS,
+  flashPeriodValue,
   isTechnical,
   limitTextForMdc,
   shortAlarmText,
@@ -38,7 +39,7 @@ import {
   trendGeometry,
   trendMarks,
 } from "./news2";
-import { h, setAttr, setClass, setHidden, setText } from "./dom";
+import { customPropertyClass, h, setAttr, setClass, setClassName, setCustomProperty, setHidden, setText } from "./dom";
 import {
   NO_VALUE,
   categoryText,
@@ -139,18 +140,7 @@ function button(cls: string, testid: string, text: string, onClick: () => void, 
 }
 
 function setFlash(el: HTMLElement, period: number | null): void {
-  if (period === null) {
-    if (el.style.getPropertyValue("--flash-period")) {
-      el.style.removeProperty("--flash-period");
-      el.style.removeProperty("animation-duration");
-    }
-    return;
-  }
-  const v = `${Number(period.toFixed(4))}s`;
-  if (el.style.getPropertyValue("--flash-period") !== v) {
-    el.style.setProperty("--flash-period", v);
-    el.style.setProperty("animation-duration", v);
-  }
+  setCustomProperty(el, "--flash-period", flashPeriodValue(period));
 }
 
 type Kind = "hr" | "spo2" | "rr" | "temp";
@@ -536,17 +526,20 @@ class AlarmBar {
       seen.add(a.id);
       const it = this.item(a);
       it.seen = { id: a.id, priority: a.priority };
-      const period = a.acknowledged ? null : flashPeriodS(a);
-      it.root.className = `alarm prio-${a.priority}${isTechnical(a) ? " is-technical" : ""}${a.latched ? " is-latched" : ""}${
-        a.acknowledged ? " is-acked" : ""
-      }${period !== null ? " is-flashing" : ""}`;
+      const period = flashPeriodValue(a.acknowledged ? null : flashPeriodS(a));
+      // Written whole (with the flash period's class), and only when it changes.
+      setClassName(
+        it.root,
+        `alarm prio-${a.priority}${isTechnical(a) ? " is-technical" : ""}${a.latched ? " is-latched" : ""}${a.acknowledged ? " is-acked" : ""}${
+          period !== null ? ` is-flashing ${customPropertyClass("--flash-period", period)}` : ""
+        }`,
+      );
       setAttr(it.root, "data-priority", a.priority);
       setAttr(it.root, "data-flash-hz", flashHzText(a.signal.flash_hz));
       setAttr(it.root, "data-latched", String(a.latched));
       setAttr(it.root, "data-acknowledged", String(a.acknowledged));
       setAttr(it.root, "data-acknowledged-by", a.acknowledged_by ?? null);
       setAttr(it.root, "data-kind", a.kind.type);
-      setFlash(it.root, period);
       setText(it.prio, `${priorityShape(a.priority)} ${priorityText(a.priority)}`);
       setHidden(it.inop, !isTechnical(a));
       setText(it.message, this.compact ? shortAlarmText(a, news2Incomplete) : a.message || alarmTitle(a.kind));

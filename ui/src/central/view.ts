@@ -3,8 +3,8 @@
 // is decided in ./model.ts (and the bedside's state.ts / alarms.ts); this only shows it.
 
 import type { Priority } from "../contract";
-import { flashHzText, flashPeriodS, priorityShape, priorityText } from "../alarms";
-import { h, setAttr, setClass, setHidden, setText } from "../dom";
+import { flashHzText, flashPeriodS, flashPeriodValue, priorityShape, priorityText } from "../alarms";
+import { customPropertyClass, h, setAttr, setClass, setCustomProperty, setHidden, setText } from "../dom";
 import { NO_VALUE, formatAge, formatHms } from "../format";
 import type { NibpModel, NumericModel } from "../state";
 import { type BedTile, type CentralAlarm, type CentralModel, canAck, hasControls } from "./model";
@@ -79,8 +79,10 @@ function alarmRow(a: CentralAlarm, withBed: boolean, actions: CentralActions): H
   }
   const root = h("div", { class: "alarm", testid: "c-alarm" }, prio, where, msg, since, status, flags, ack);
   const period = a.feedLost || a.alarm?.acknowledged || a.unverified ? null : flashPeriodS({ signal: { flash_hz: a.flashHz } });
-  root.className = `alarm prio-${a.priority}${a.feedLost ? " is-technical is-feed-lost" : ""}${a.alarm?.acknowledged ? " is-acked" : ""}${period ? " is-flashing" : ""}`;
-  if (period) root.style.setProperty("--flash-period", `${period}s`);
+  const flash = flashPeriodValue(period);
+  root.className = `alarm prio-${a.priority}${a.feedLost ? " is-technical is-feed-lost" : ""}${a.alarm?.acknowledged ? " is-acked" : ""}${
+    flash !== null ? ` is-flashing ${customPropertyClass("--flash-period", flash)}` : ""
+  }`;
   setAttr(root, "data-priority", a.priority);
   setAttr(root, "data-key", a.key);
   setAttr(root, "data-flash-hz", flashHzText(period ? a.flashHz : null));
@@ -163,7 +165,7 @@ class TileView {
     const top = t.alarms.find((a) => a.priority === t.highest && !a.alarm?.acknowledged);
     const period = top && !top.unverified ? flashPeriodS({ signal: { flash_hz: top.flashHz } }) : null;
     setClass(this.root, "is-flashing", period !== null);
-    if (period) this.root.style.setProperty("--flash-period", `${period}s`);
+    setCustomProperty(this.root, "--flash-period", flashPeriodValue(period));
     setClass(this.root, "is-not-live", !t.live);
     setText(this.banner, t.lost ?? t.unverified ?? "");
     setHidden(this.banner, !t.lost && !t.unverified);
