@@ -49,7 +49,11 @@ export function setText(el: HTMLElement, text: string): void {
 export function setCustomProperty(el: Element, name: string, value: string | null): void {
   const want = value === null ? null : customPropertyClass(name, value);
   const prefix = `cp${name}-`;
-  for (const c of Array.from(el.classList)) if (c.startsWith(prefix) && c !== want) el.classList.remove(c);
+  // Backwards, so a removal does not skip the next class; no array per call (this runs every frame).
+  for (let i = el.classList.length - 1; i >= 0; i--) {
+    const c = el.classList[i];
+    if (c.startsWith(prefix) && c !== want) el.classList.remove(c);
+  }
   if (want !== null && !el.classList.contains(want)) el.classList.add(want);
 }
 
