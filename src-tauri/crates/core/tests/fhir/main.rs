@@ -342,12 +342,22 @@ async fn a_store_failure_mid_upload_loses_and_doubles_nothing() {
 
     let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join("vigil.db"));
     let db = sqlx::SqlitePool::connect_with(opts).await.unwrap();
-    for stmt in [
-        "CREATE TRIGGER fault_chunks BEFORE INSERT ON chunks BEGIN SELECT RAISE(ROLLBACK, 'database or disk is full'); END",
-        "CREATE TRIGGER fault_outbox BEFORE DELETE ON outbox BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END",
-    ] {
-        sqlx::query(stmt).execute(&db).await.unwrap();
+    // Deletes refused first, until an upload has happened under it: the outbox
+    // may well be empty at the moment of the fault (a pass just drained it), and
+    // the rows that matter are those uploaded while their removal fails.
+    sqlx::query("CREATE TRIGGER fault_outbox BEFORE DELETE ON outbox BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END")
+        .execute(&db)
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while server.observations().await <= before {
+        assert!(tokio::time::Instant::now() < deadline, "nothing uploaded while the outbox refused deletes");
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    sqlx::query("CREATE TRIGGER fault_chunks BEFORE INSERT ON chunks BEGIN SELECT RAISE(ROLLBACK, 'database or disk is full'); END")
+        .execute(&db)
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(v.stats().store_failing.load(std::sync::atomic::Ordering::Relaxed));
     let st = v.sync_status().await.unwrap();
