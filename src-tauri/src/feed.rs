@@ -22,9 +22,8 @@ use std::sync::Mutex;
 use tokio::sync::Notify;
 use vigil_core::view::{ReadingView, WardUpdate};
 
-/// Readings (folded: one per bed, code and stay) and device changes kept while
-/// the screen has not fetched them. The
-/// oldest go first.
+/// Readings (folded: one per bed, code and stay) and device changes kept
+/// while the screen has not fetched them; the oldest go first.
 const MAX_WAITING: usize = 8192;
 
 #[derive(Default)]
