@@ -322,7 +322,7 @@ impl Vigil {
         } else {
             (pipeline::Ticks::RealTime, None)
         };
-        let (store_tx, store_rx) = mpsc::channel(256);
+        let (store_tx, store_rx) = mpsc::channel(if replay { writer::REPLAY_CHANNEL } else { writer::CHANNEL });
         let (log_tx, log_rx) = mpsc::channel(1024);
         let ctx = pipeline::Context {
             ward: ward.clone(),

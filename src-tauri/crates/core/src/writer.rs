@@ -72,6 +72,18 @@ impl Default for Limits {
 /// losses for speed.
 pub const REPLAY_HOLD: usize = BACKLOG_BATCH;
 
+/// Batches (one device event's readings each) the pipeline may hand the
+/// writer before it takes them. The writer drains all the time; this covers
+/// the moments it is not scheduled at all because every core is busy (16
+/// beds at 240x on a two-core machine, debug build: the old 256 filled within
+/// a few tens of ms and readings were counted as not recorded). ~1-3 readings
+/// a batch, so at most a few MB.
+pub const CHANNEL: usize = 4096;
+
+/// `vigil replay`'s channel: the replay waits for the writer (back-pressure),
+/// so a short one keeps what is in flight during a store fault small.
+pub const REPLAY_CHANNEL: usize = 256;
+
 impl Limits {
     /// `vigil replay`: the writer pushes back instead of holding without bound.
     pub fn replay() -> Self {
@@ -476,18 +488,33 @@ pub async fn write(mut rx: mpsc::Receiver<Vec<Reading>>, store: Store, stats: Ar
             continue;
         };
         let n = batch.len();
-        // Keep taking readings while the write is under way.
-        let result = {
-            let write = async {
-                match &batch {
-                    Batch::Memory(r) => store.append(r).await.map(|()| true),
-                    Batch::Frame { file, frame, readings } => store.append_spilled(file, *frame, readings).await,
+        // Keep taking readings while the write is under way. The write is a
+        // task of its own: sealing and encoding a batch is CPU work with no
+        // await in it, and while that ran inside this task nothing drained the
+        // channel, so it filled and the pipeline counted readings as not
+        // recorded (16 beds at 240x, debug build, a busy machine).
+        let (batch, result) = {
+            let write = tokio::spawn({
+                let store = store.clone();
+                async move {
+                    let r = match &batch {
+                        Batch::Memory(r) => store.append(r).await.map(|()| true),
+                        Batch::Frame { file, frame, readings } => store.append_spilled(file, *frame, readings).await,
+                    };
+                    (batch, r)
                 }
-            };
+            });
             tokio::pin!(write);
             loop {
                 tokio::select! {
-                    r = &mut write => break r,
+                    r = &mut write => match r {
+                        Ok(done) => break done,
+                        Err(e) => match e.try_into_panic() {
+                            Ok(panic) => std::panic::resume_unwind(panic),
+                            // Cancelled: the runtime itself is going away.
+                            Err(_) => return,
+                        },
+                    },
                     b = rx.recv(), if open && backlog.has_room(limits.hold) => take(b, &mut backlog, &mut open),
                 }
             }
