@@ -349,3 +349,23 @@ async fn an_alarm_log_backlog_past_its_capacity_counts_the_overflow_and_lands_th
     assert_eq!((ids[0], *ids.last().unwrap()), (0, ALARM_LOG_CAPACITY as u64 - 1), "the first ones are kept");
     store.close().await;
 }
+
+/// Liveness, with a healthy store: a full ward at the soak's speed never
+/// outruns the hand-off to the writer. With both worker threads busy (16 beds
+/// at 240x and a screen subscriber), every reading received is stored and none
+/// is counted as not recorded. It failed when the writer sealed each batch
+/// inside the task that drains the channel (the channel filled meanwhile).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_ward_at_240x_stores_every_reading_it_receives() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), Scenario::Ward, 240.0);
+    cfg.sim.beds = 16;
+    let v = Vigil::start(cfg).await.unwrap();
+    let updates = crate::run_for(&v, Duration::from_secs(10)).await;
+    v.shutdown().await;
+    let s = v.stats();
+    assert!(updates.len() > 10, "the screen got {} updates", updates.len());
+    assert!(s.get(&s.readings) > 10_000, "only {} readings in 40 simulated minutes", s.get(&s.readings));
+    assert_eq!(s.get(&s.unrecorded), 0, "{:?}", s.unrecorded_summary());
+    assert_eq!(s.get(&s.readings), s.get(&s.stored), "every reading received is stored");
+}
