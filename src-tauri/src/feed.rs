@@ -12,9 +12,10 @@
 //! out at once), and what piles up while the screen is busy is merged, not queued.
 //!
 //! The screen shows one value per bed and code, so only that reaches it: the
-//! newest reading per bed, code and stay (`fold_readings`). At 240x a batch held
-//! ~60 readings of each series; parsing them all made the page's own garbage,
-//! which JavaScriptCore collects in a sawtooth of up to ~90 MiB (issue 16 soak).
+//! newest reading per bed, code and stay (`fold_readings`). At 240x a pull
+//! carried ~60 readings of each series, all serialized here and parsed by the
+//! page for one shown value each (issue 16 soak: the debug core ~30 MiB
+//! smaller; the web process's memory did not change with it).
 //! The central station's feed (`vigil-feed`) still gets every reading.
 
 use std::collections::HashMap;
