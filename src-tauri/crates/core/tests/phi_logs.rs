@@ -51,12 +51,29 @@ fn printed_forms(values: &[f64]) -> std::collections::BTreeSet<String> {
 }
 
 /// Number-like tokens of the log: runs of digits and dots, so "01:13:36.8123Z"
-/// gives "36.8123", never "36.8".
+/// gives "36.8123", never "36.8". The values of sqlx's query timings
+/// (`elapsed=37.4µs elapsed_secs=3.74e-5`) are left out: they are durations sqlx
+/// measured, and one once matched a temperature of 37.4 by chance (CI, stop 26).
 fn numeric_tokens(log: &str) -> std::collections::BTreeSet<&str> {
-    log.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+    log.split_whitespace()
+        .filter(|field| !TIMING_FIELDS.iter().any(|k| field.starts_with(k)))
+        .flat_map(|field| field.split(|c: char| !(c.is_ascii_digit() || c == '.')))
         .map(|t| t.trim_matches('.'))
         .filter(|t| !t.is_empty())
         .collect()
+}
+
+/// sqlx's per-query timing fields (its `sqlx::query` events).
+const TIMING_FIELDS: [&str; 2] = ["elapsed=", "elapsed_secs="];
+
+#[test]
+fn sqlx_timings_are_not_read_as_values_but_everything_else_is() {
+    let line = "DEBUG sqlx::query: rows_returned=1 elapsed=37.4µs elapsed_secs=3.74e-5 spo2 37.4";
+    let tokens = numeric_tokens(line);
+    assert!(tokens.contains("37.4"), "the value after the timings is still seen");
+    assert!(!tokens.contains("3.74"));
+    let timings_only = "DEBUG sqlx::query: elapsed=37.4µs elapsed_secs=3.74e-5";
+    assert!(!numeric_tokens(timings_only).contains("37.4"));
 }
 
 #[test]
