@@ -195,6 +195,18 @@ describe("priority presentation", () => {
     expect(flashPeriodValue(flashPeriodS(alarm({ priority: "medium" })))).toBe("1.667s");
     expect(flashPeriodValue(null)).toBeNull();
   });
+  it("draws any rate another station sends as a plain CSS time that still flashes", () => {
+    // dom.ts customPropertyClass accepts only [0-9a-z.%-]: "1e+25s" would throw mid-render.
+    for (const hz of [1e-25, Number.MIN_VALUE, 1e-3, 0.05, 2, 50, 1e6, 1e300, Number.MAX_VALUE]) {
+      const v = flashPeriodValue(flashPeriodS({ signal: { flash_hz: hz } }));
+      expect(v, `${hz} Hz`).toMatch(/^[0-9.]+s$/);
+      const s = parseFloat(v!);
+      expect(s).toBeGreaterThanOrEqual(0.1);
+      expect(s).toBeLessThanOrEqual(10);
+    }
+    expect(flashPeriodValue(Infinity)).toBe("10s");
+    expect(flashPeriodValue(NaN)).toBeNull();
+  });
 });
 
 describe("audio-paused countdown", () => {

@@ -222,9 +222,19 @@ export function flashPeriodS(a: { signal: { flash_hz: number | null } }): number
   return hz !== null && Number.isFinite(hz) && hz > 0 ? 1 / hz : null;
 }
 
+/**
+ * Flash periods drawn, in seconds. IEC 60601-1-8 Table 2 asks 1.4–2.8 Hz (high)
+ * and 0.4–0.8 Hz (medium); a rate from outside these bounds (another station's
+ * feed is untrusted) is drawn at the nearest bound, so the alarm still flashes
+ * and the CSS time stays a plain number (no "1e+25s").
+ */
+const FLASH_PERIOD_S = { min: 0.1, max: 10 } as const;
+
 /** "0.5s" for a flash period, to the millisecond (the screen keeps one style rule per distinct value: dom.ts setCustomProperty). */
 export function flashPeriodValue(period: number | null): string | null {
-  return period === null ? null : `${Math.round(period * 1000) / 1000}s`;
+  if (period === null || Number.isNaN(period)) return null;
+  const s = Math.min(Math.max(period, FLASH_PERIOD_S.min), FLASH_PERIOD_S.max);
+  return `${Math.round(s * 1000) / 1000}s`;
 }
 
 /** "2" for 2.0 Hz, "0.6" for 0.6 Hz, "" when steady (the data-flash-hz attribute). */

@@ -79,6 +79,11 @@ export function customPropertyClass(name: string, value: string): string {
   return cls;
 }
 
+/** " is-flashing <period class>" for a class string built whole, "" when steady (period from alarms.ts flashPeriodValue). */
+export function flashingClasses(period: string | null): string {
+  return period === null ? "" : ` is-flashing ${customPropertyClass("--flash-period", period)}`;
+}
+
 /** Set the whole class attribute only when it changes. */
 export function setClassName(el: Element, cls: string): void {
   if (el.className !== cls) el.className = cls;

@@ -39,7 +39,7 @@ import {
   trendGeometry,
   trendMarks,
 } from "./news2";
-import { customPropertyClass, h, setAttr, setClass, setClassName, setCustomProperty, setHidden, setText } from "./dom";
+import { flashingClasses, h, setAttr, setClass, setClassName, setCustomProperty, setHidden, setText } from "./dom";
 import {
   NO_VALUE,
   categoryText,
@@ -530,9 +530,7 @@ class AlarmBar {
       // Written whole (with the flash period's class), and only when it changes.
       setClassName(
         it.root,
-        `alarm prio-${a.priority}${isTechnical(a) ? " is-technical" : ""}${a.latched ? " is-latched" : ""}${a.acknowledged ? " is-acked" : ""}${
-          period !== null ? ` is-flashing ${customPropertyClass("--flash-period", period)}` : ""
-        }`,
+        `alarm prio-${a.priority}${isTechnical(a) ? " is-technical" : ""}${a.latched ? " is-latched" : ""}${a.acknowledged ? " is-acked" : ""}${flashingClasses(period)}`,
       );
       setAttr(it.root, "data-priority", a.priority);
       setAttr(it.root, "data-flash-hz", flashHzText(a.signal.flash_hz));

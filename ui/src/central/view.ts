@@ -4,7 +4,7 @@
 
 import type { Priority } from "../contract";
 import { flashHzText, flashPeriodS, flashPeriodValue, priorityShape, priorityText } from "../alarms";
-import { customPropertyClass, h, setAttr, setClass, setCustomProperty, setHidden, setText } from "../dom";
+import { flashingClasses, h, setAttr, setClass, setCustomProperty, setHidden, setText } from "../dom";
 import { NO_VALUE, formatAge, formatHms } from "../format";
 import type { NibpModel, NumericModel } from "../state";
 import { type BedTile, type CentralAlarm, type CentralModel, canAck, hasControls } from "./model";
@@ -80,9 +80,7 @@ function alarmRow(a: CentralAlarm, withBed: boolean, actions: CentralActions): H
   const root = h("div", { class: "alarm", testid: "c-alarm" }, prio, where, msg, since, status, flags, ack);
   const period = a.feedLost || a.alarm?.acknowledged || a.unverified ? null : flashPeriodS({ signal: { flash_hz: a.flashHz } });
   const flash = flashPeriodValue(period);
-  root.className = `alarm prio-${a.priority}${a.feedLost ? " is-technical is-feed-lost" : ""}${a.alarm?.acknowledged ? " is-acked" : ""}${
-    flash !== null ? ` is-flashing ${customPropertyClass("--flash-period", flash)}` : ""
-  }`;
+  root.className = `alarm prio-${a.priority}${a.feedLost ? " is-technical is-feed-lost" : ""}${a.alarm?.acknowledged ? " is-acked" : ""}${flashingClasses(flash)}`;
   setAttr(root, "data-priority", a.priority);
   setAttr(root, "data-key", a.key);
   setAttr(root, "data-flash-hz", flashHzText(period ? a.flashHz : null));
