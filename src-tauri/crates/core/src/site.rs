@@ -672,12 +672,12 @@ impl SiteConfig {
     }
 }
 
-/// Reads and checks one file, with whether only an administrator can change it (why not,
-/// if not); `None` when there is none.
-fn read_file(
-    path: &Path,
-    role: SiteRole,
-) -> Result<Option<(SiteFile, SiteFileContent, Result<(), String>)>, ConfigError> {
+/// One site file read and checked: the file, its content, and whether only an
+/// administrator can change it (why not, if not).
+type ReadFile = (SiteFile, SiteFileContent, Result<(), String>);
+
+/// Reads and checks one file; `None` when there is none.
+fn read_file(path: &Path, role: SiteRole) -> Result<Option<ReadFile>, ConfigError> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

@@ -95,12 +95,14 @@ pub struct TrendView {
 
 /// One point before gaps are marked: time (µs), value, min, max.
 type Point = (i64, f64, f64, f64);
+/// A point's (value, min, max), as in [`Point`] after its time.
+type Band = (f64, f64, f64);
 
 /// Inserts a break (`None`) between two points further apart than
 /// [`GAP_FACTOR`] times the series' typical (median) spacing — and at least
 /// `min_gap_us` — so a device that was off for a while is drawn as a gap,
 /// while a spot measurement every 15 minutes is still one line.
-pub fn with_gaps(points: &[Point], min_gap_us: i64) -> Vec<(i64, Option<(f64, f64, f64)>)> {
+pub fn with_gaps(points: &[Point], min_gap_us: i64) -> Vec<(i64, Option<Band>)> {
     let mut steps: Vec<i64> = points.windows(2).map(|w| w[1].0 - w[0].0).collect();
     steps.sort_unstable();
     let typical = steps.get(steps.len() / 2).copied().unwrap_or(0);

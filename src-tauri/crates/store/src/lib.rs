@@ -436,12 +436,27 @@ impl Store {
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            // Retention frees pages with `PRAGMA incremental_vacuum`.
-            .auto_vacuum(sqlx::sqlite::SqliteAutoVacuum::Incremental)
             // FULL: a committed batch survives power loss, not only a process crash.
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(std::time::Duration::from_secs(5));
+        // Retention frees pages with `PRAGMA incremental_vacuum`. The mode is
+        // set once, on one connection, where there is no database yet (it
+        // takes effect only before the first table; SQLite writes it into the
+        // header there and then). Never on the pool's connections: setting it
+        // writes the header, so each new connection (a trend read) waited for
+        // the write lock, up to the busy timeout.
+        if std::fs::metadata(path).map_or(true, |m| m.len() == 0) {
+            use sqlx::{ConnectOptions, Connection};
+            let create = opts.clone().auto_vacuum(sqlx::sqlite::SqliteAutoVacuum::Incremental);
+            create
+                .connect()
+                .await
+                .map_err(db("creating the database"))?
+                .close()
+                .await
+                .map_err(db("creating the database"))?;
+        }
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             // A file, not a server: nothing can hang up on an idle connection,

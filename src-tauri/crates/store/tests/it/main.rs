@@ -1249,3 +1249,45 @@ mod backup;
 mod news2;
 mod frames;
 mod bulk;
+
+/// A trend screen reading while a long write is under way: the reads open new
+/// pool connections, and a new connection must not need the write lock (it
+/// did while every connect set `auto_vacuum`, which writes the header; the
+/// read then waited out the 5 s busy timeout and failed "database is locked").
+/// Here another connection holds the write lock all along.
+#[test]
+fn reads_on_new_connections_go_on_while_a_write_holds_the_lock() {
+    rt().block_on(async {
+        use sqlx::Connection;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.db");
+        let store = Store::open(&path, &key()).await.unwrap();
+        let batch: Vec<Reading> = (0..60)
+            .map(|s| reading("bed-1", Mdc(149530), Value::Number(60.0 + s as f64), t(s)))
+            .collect();
+        store.append(&batch).await.unwrap();
+
+        let mut writer = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut writer).await.unwrap();
+        // More reads at once than the pool has connections open yet.
+        let read = || store.query_range(Some("bed-1"), t(0), t(60));
+        let (a, b, c, d) = tokio::join!(read(), read(), read(), read());
+        for r in [a, b, c, d] {
+            let n = r.expect("a read while a write holds the lock").len();
+            assert_eq!(n, batch.len());
+        }
+        sqlx::query("ROLLBACK").execute(&mut writer).await.unwrap();
+        writer.close().await.unwrap();
+
+        // The file still reclaims space after retention and compaction.
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum").fetch_one(&mut c).await.unwrap();
+        assert_eq!(mode, 2, "auto_vacuum = incremental on a new store");
+        c.close().await.unwrap();
+        store.close().await;
+    });
+}
