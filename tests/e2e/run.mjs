@@ -145,6 +145,41 @@ try {
     assert.match(await text("clock"), /^\d\d:\d\d:\d\d$/, "header clock");
   });
 
+  await step("the page's content security policy refuses inline styles and scripts; the page's own styling (style sheets, CSSOM, constructed sheets) applies", async () => {
+    const r = await session.executeScript(() => {
+      const probe = document.createElement("div");
+      probe.setAttribute("style", "outline-width: 7px; outline-style: solid");
+      const s = document.createElement("style");
+      s.textContent = ".csp-probe { outline-offset: 9px; }";
+      probe.className = "csp-probe";
+      document.body.append(probe, s);
+      const script = document.createElement("script");
+      script.textContent = "window.__cspInline = 1";
+      document.body.append(script);
+      const cs = getComputedStyle(probe);
+      const out = { attr: cs.outlineWidth, sheet: cs.outlineOffset, script: window.__cspInline ?? null };
+      // CSSOM (how the page sizes its grid) is not inline markup: it still applies.
+      probe.style.setProperty("outline-style", "solid");
+      probe.style.setProperty("outline-width", "5px");
+      out.cssom = getComputedStyle(probe).outlineWidth;
+      // Nor is a constructed style sheet (dom.ts customPropertyClass: the alarms' flash period).
+      const sheet = new CSSStyleSheet();
+      sheet.insertRule(".csp-probe { outline-offset: 4px; }");
+      document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
+      out.constructed = getComputedStyle(probe).outlineOffset;
+      document.adoptedStyleSheets = document.adoptedStyleSheets.filter((x) => x !== sheet);
+      probe.remove();
+      s.remove();
+      script.remove();
+      return out;
+    });
+    assert.notEqual(r.attr, "7px", "a style attribute applied: style-src allows 'unsafe-inline'");
+    assert.notEqual(r.sheet, "9px", "an inline <style> applied: style-src allows 'unsafe-inline'");
+    assert.equal(r.script, null, "an inline script ran");
+    assert.equal(r.cssom, "5px", "the page's own CSSOM writes no longer apply");
+    assert.equal(r.constructed, "4px", "the page's constructed style sheet rules no longer apply");
+  });
+
   await step("About names the key source, the data directory and the site configuration in use", async () => {
     await session.findElement(By.css('[data-testid="about-open"]')).click();
     const about = await session.wait(until.elementLocated(By.css('[data-testid="about"]')), 5000);
