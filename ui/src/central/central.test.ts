@@ -5,12 +5,12 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { ActiveAlarm, BedAlarmState, BedView, Priority, ReadingView, SessionView, WardSnapshot, WardUpdate } from "../contract";
 import { MDC } from "../codes";
 import { type SocketLike, CONNECT_TIMEOUT_MS, FeedClient, SIGN_IN_FIRST } from "./feedclient";
-import { BROKER_NO_COMMANDS, canAck, centralModel, feedLostText, hasControls } from "./model";
+import { BROKER_NO_COMMANDS, canAck, centralModel, centralModelIsolated, feedLostText, hasControls } from "./model";
 import { applyBrokerAnswer, brokerTick } from "./broker";
 import type { BrokerLiveness, BrokerWardsView } from "../contract";
 import type { StationState } from "./station";
 import { SESSION_KEY, checkEntry, loadFeeds, saveFeeds } from "./setup";
-import { BACKOFF_MS, FEED_LOST_AFTER_MS, backoffMs } from "./station";
+import { BACKOFF_MS, FEED_LOST_AFTER_MS, UNREADABLE, backoffMs } from "./station";
 import { type FeedCommand, FEED_SUBPROTOCOL } from "./wire";
 
 const T0 = Date.parse("2026-12-05T08:00:00Z");
@@ -445,6 +445,57 @@ describe("envelope", () => {
     expect(c.state.phase).toBe("lost");
     expect(c.state.lostReason).toMatch(/schema 2/);
     expect(s.closed).not.toBeNull();
+  });
+});
+
+describe("a station whose data this page cannot read", () => {
+  // Every station is another program on the network (another Vigil version, a fault):
+  // its data may not be what this page can apply or show. Only that station may suffer.
+  it("an update that cannot be applied: that station is FEED LOST with why, its connection closed; the other still shows and sounds", () => {
+    const a = client("Ward 3");
+    const b = client("Ward 5");
+    const sa = live(a, ward({ alarms: [alarms("bed-1", [alarm(1, "medium", T0 - 60_000)])] }));
+    live(b, ward({ alarms: [alarms("bed-2", [alarm(7, "medium", T0 - 5_000)])] }));
+    expect(() => sa.update({ readings: 5 as unknown as ReadingView[] })).not.toThrow();
+    expect(a.state.phase).toBe("lost");
+    expect(a.state.lostReason).toBe(UNREADABLE);
+    expect(sa.closed).not.toBeNull();
+    const m = model(a, b);
+    // Nothing half-applied is shown: the lost station is one FEED LOST tile, sounding high.
+    expect(m.tiles.filter((t) => t.stationName === "Ward 3").map((t) => t.lost)).toEqual([expect.stringContaining("FEED LOST")]);
+    expect(m.alarms.map((x) => `${x.stationName}/${x.feedLost ? "lost" : x.alarm?.id}`)).toEqual(["Ward 3/lost", "Ward 5/7"]);
+    expect(m.sounding).toBe("high");
+    // The reconnect's snapshot brings it back.
+    vi.advanceTimersByTime(BACKOFF_MS[0]);
+    live(a);
+    expect(a.state.lostReason).toBeNull();
+  });
+
+  it("a snapshot the page can apply but not show (an alarm without its signal) takes out that station only; the others still show and sound", () => {
+    const a = client("Ward 3");
+    const b = client("Ward 5");
+    const bad = { ...alarm(1, "high", T0 - 1_000), signal: null } as unknown as ActiveAlarm;
+    const sa = live(a, ward({ alarms: [alarms("bed-1", [bad])] }));
+    live(b, ward({ alarms: [alarms("bed-2", [alarm(7, "medium", T0 - 5_000)])] }));
+    expect(() => model(a, b)).toThrow();
+    const built = centralModelIsolated([a.state, b.state], Date.now(), Date.now());
+    expect(built.unreadable).toEqual([a.state]);
+    for (const st of built.unreadable) if (st === a.state) a.closeUnreadable();
+    expect(sa.closed).not.toBeNull();
+    expect(a.state.lostReason).toBe(UNREADABLE);
+    expect(built.model.alarms.map((x) => `${x.stationName}/${x.feedLost ? "lost" : x.alarm?.id}`)).toEqual(["Ward 3/lost", "Ward 5/7"]);
+    expect(built.model.sounding).toBe("high");
+    // From then on the plain model builds: the bad data is gone, not just skipped once.
+    expect(() => model(a, b)).not.toThrow();
+  });
+
+  it("a well-behaved ward is never taken out", () => {
+    const a = client("Ward 3");
+    live(a, ward({ alarms: [alarms("bed-1", [alarm(1, "high", T0 - 1_000)])] }));
+    const built = centralModelIsolated([a.state], Date.now(), Date.now());
+    expect(built.unreadable).toEqual([]);
+    expect(a.state.phase).toBe("live");
+    expect(built.model.sounding).toBe("high");
   });
 });
 

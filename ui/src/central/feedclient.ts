@@ -161,6 +161,15 @@ export class FeedClient {
     if (this.state.phase !== before) this.changed();
   }
 
+  /**
+   * The page could not show this station's data (model.ts `centralModelIsolated` has
+   * marked it lost): close the connection, so the reconnect brings a fresh snapshot.
+   */
+  closeUnreadable(): void {
+    this.drop(4000, "unreadable data");
+    this.changed();
+  }
+
   private apply(e: Effects): void {
     if (e.send) this.send(e.send);
     // A result with no request id answers a message the station could not read: none of ours is waiting on it.

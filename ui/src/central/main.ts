@@ -14,7 +14,7 @@ import { audioStateText, idsToAcknowledge } from "../alarms";
 import { h } from "../dom";
 import { BROKER_POLL_MS, applyBrokerAnswer, brokerTick } from "./broker";
 import { FeedClient } from "./feedclient";
-import { centralModel } from "./model";
+import { type CentralModel, centralModelIsolated } from "./model";
 import type { FeedConfig, StationState } from "./station";
 import { checkEntry, loadFeeds, saveFeeds } from "./setup";
 import { CentralView } from "./view";
@@ -90,15 +90,36 @@ const view = new CentralView({
 // ---------------------------------------------------------------- frames
 
 let pending = false;
+/** A frame failed to build or draw (said once until one succeeds). */
+let drawFault = false;
 function frame(): void {
   pending = false;
   const perf = performance.now();
   for (const st of brokerStations) brokerTick(st, perf);
   const stations = allStations();
-  const model = centralModel(stations, perf, Date.now());
-  view.render(model, stations);
+  let model: CentralModel;
+  try {
+    const built = centralModelIsolated(stations, perf, Date.now());
+    for (const st of built.unreadable) clients.find((c) => c.state === st)?.closeUnreadable();
+    model = built.model;
+  } catch {
+    // Not one station's data: the page cannot show the wards at all. That is every
+    // feed lost: sound it, and say so once.
+    audio.set("high");
+    if (!drawFault) view.result("display fault: this page cannot show the wards; check them at the bedside", false);
+    drawFault = true;
+    return;
+  }
+  // Sound first: a fault while drawing must not silence an alarm.
   audio.set(model.sounding);
   view.setAudio({ running: audio.running, playing: model.sounding, stateText: audioStateText(audio.running, model.sounding) });
+  try {
+    view.render(model, stations);
+    drawFault = false;
+  } catch {
+    if (!drawFault) view.result("display fault: the wards shown may be out of date; alarms still sound", false);
+    drawFault = true;
+  }
 }
 function schedule(): void {
   if (pending) return;

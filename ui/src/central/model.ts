@@ -28,7 +28,7 @@ import {
   numericModel,
   temperatureModel,
 } from "../state";
-import { type StationState, isLive, isLost } from "./station";
+import { type StationState, isLive, isLost, unreadable } from "./station";
 
 /**
  * A lost feed is a high-priority technical alarm at every bed of the station, sounding
@@ -145,6 +145,30 @@ function ageOf(s: string): number {
 function stationFrame(st: StationState, perf: number): FrameContext {
   const ctx = frameContext(st.ward, perf);
   return isLive(st) ? ctx : { ...ctx, noData: true };
+}
+
+/**
+ * [centralModel], with any station whose data breaks it taken out: each such station
+ * is marked unreadable (FEED LOST with the reason, its data dropped: station.ts
+ * `unreadable`) and the model built again, so one station's data never blanks or
+ * silences the others. Returns the stations taken out; closing their connections is
+ * the caller's.
+ */
+export function centralModelIsolated(stations: readonly StationState[], perf: number, wall: number): { model: CentralModel; unreadable: StationState[] } {
+  try {
+    return { model: centralModel(stations, perf, wall), unreadable: [] };
+  } catch {
+    const bad = stations.filter((st) => {
+      try {
+        centralModel([st], perf, wall);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    for (const st of bad) unreadable(st, perf);
+    return { model: centralModel(stations, perf, wall), unreadable: bad };
+  }
 }
 
 export function centralModel(stations: readonly StationState[], perf: number, wall: number): CentralModel {

@@ -163,7 +163,11 @@ export function onMessage(st: StationState, msg: FeedMessage | null, perf: numbe
     }
     // A snapshot replaces everything: values from before it (an earlier connection,
     // or updates around a gap) are gone.
-    applySnapshot(st.ward, msg.ward, perf);
+    try {
+      applySnapshot(st.ward, msg.ward, perf);
+    } catch {
+      return unreadable(st, perf);
+    }
     st.info = msg.station;
     st.phase = "live";
     st.verified = true;
@@ -182,10 +186,33 @@ export function onMessage(st: StationState, msg: FeedMessage | null, perf: numbe
   if (msg.type === "update") {
     // Applied even while resyncing (alarm states are whole per bed, readings newest-wins),
     // but the station stays unverified until the snapshot.
-    applyUpdate(st.ward, msg.update, perf);
+    try {
+      applyUpdate(st.ward, msg.update, perf);
+    } catch {
+      return unreadable(st, perf);
+    }
     return effects;
   }
   return { ...effects, result: msg };
+}
+
+/** Why a station is lost whose data this page could not apply or show. */
+export const UNREADABLE = "the station sent data this page cannot read";
+
+/**
+ * The station's data cannot be applied or shown (another version's shape, a fault):
+ * whatever of it was taken is dropped (a half-applied ward is never shown), the
+ * station is FEED LOST with the reason (a tile and a sounding alarm, like any lost
+ * feed), and its connection is closed, so a reconnect brings a fresh snapshot. Only
+ * this station: the others are still shown and still sound.
+ */
+export function unreadable(st: StationState, perf: number): Effects {
+  st.ward = createState(perf);
+  st.info = null;
+  st.resyncing = false;
+  st.lostReason = null;
+  lose(st, UNREADABLE);
+  return { close: "unreadable data" };
 }
 
 /** A message was missed: ask for a snapshot once, and show the values as unverified. */
