@@ -17,7 +17,7 @@ import { extname, join } from "node:path";
 import assert from "node:assert/strict";
 import { app, out, root, shot, startDriver, startSession, step } from "./harness.mjs";
 import { E2E_PASSWORD, E2E_USER, addUser } from "./users.mjs";
-import { Builder, By, Capabilities } from "selenium-webdriver";
+import { Builder, By, Capabilities, Key } from "selenium-webdriver";
 
 /** WebKitGTK's own plain browser (no Tauri): the page as a browser user gets it. */
 const MINIBROWSER = process.env.VIGIL_MINIBROWSER ?? "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser";
@@ -273,6 +273,16 @@ try {
       await browser.findElement(By.css('[data-testid="c-setup-url"]')).sendKeys(a.url);
       await browser.findElement(By.css('[data-testid="c-setup-token"]')).sendKeys("tok-ward-a.0123456789");
       await browser.findElement(By.css('[data-testid="c-setup-add"]')).click();
+      // The form clears its fields once it took the station. WebKitWebDriver's click on
+      // MiniBrowser is sometimes not delivered right after typing (the submit handler never
+      // runs; seen in ~1 of 2 runs on a busy machine, never with a round trip before it):
+      // then the station is submitted the other way a user can, Enter in the token field.
+      const taken = async () => (await browser.findElement(By.css('[data-testid="c-setup-name"]')).getAttribute("value")) === "";
+      if (!(await browser.wait(taken, 5000).catch(() => false))) {
+        console.log("   the click on Add station was not delivered; pressing Enter in the token field");
+        await browser.findElement(By.css('[data-testid="c-setup-token"]')).sendKeys(Key.ENTER);
+        await browser.wait(taken, 5000, "the setup form did not take the station");
+      }
       await browser
         .wait(async () => (await tiles(browser)).filter((x) => x.station === "Ward A" && x.live && /^\d+$/.test(x.hr)).length >= 2, 45000, "Ward A live in the browser")
         .catch(async (e) => {
