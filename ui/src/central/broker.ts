@@ -16,7 +16,7 @@
 
 import type { BrokerLiveness, BrokerWardView, BrokerWardsView } from "../contract";
 import { applySnapshot } from "../state";
-import { FEED_LOST_AFTER_MS, type StationState, createStation, unreadable } from "./station";
+import { FEED_LOST_AFTER_MS, type StationState, applyOrRefuse, createStation } from "./station";
 
 /** How often the page asks the mirror (2 Hz: well inside the 3 s loss budget). */
 export const BROKER_POLL_MS = 500;
@@ -68,12 +68,7 @@ export function onBrokerWard(st: StationState, w: BrokerWardView, perf: number, 
   st.lastMessagePerf = perf;
   const was = { now: st.ward.coreNowMs, perf: st.ward.lastDataPerf };
   // Always applied: a lost ward's last known values stay on its tiles, greyed (model.ts).
-  try {
-    applySnapshot(st.ward, w.snapshot, perf);
-  } catch {
-    unreadable(st, perf);
-    return;
-  }
+  if (applyOrRefuse(st, perf, (ward) => applySnapshot(ward, w.snapshot, perf))) return;
   if (w.liveness !== "online" && w.snapshot.now_ms === was.now && was.perf !== null) {
     // The same frozen state again: its clock runs on from when it stopped, so the ages of
     // a lost ward's values grow ("20 s old") instead of restarting at every answer.

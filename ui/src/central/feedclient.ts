@@ -8,6 +8,7 @@ import {
   type Effects,
   type FeedConfig,
   type StationState,
+  UNREADABLE_CLOSE,
   backoffMs,
   createStation,
   onClose,
@@ -166,7 +167,7 @@ export class FeedClient {
    * marked it lost): close the connection, so the reconnect brings a fresh snapshot.
    */
   closeUnreadable(): void {
-    this.drop(4000, "unreadable data");
+    this.drop(4000, UNREADABLE_CLOSE);
     this.changed();
   }
 

@@ -163,11 +163,8 @@ export function onMessage(st: StationState, msg: FeedMessage | null, perf: numbe
     }
     // A snapshot replaces everything: values from before it (an earlier connection,
     // or updates around a gap) are gone.
-    try {
-      applySnapshot(st.ward, msg.ward, perf);
-    } catch {
-      return unreadable(st, perf);
-    }
+    const refused = applyOrRefuse(st, perf, (ward) => applySnapshot(ward, msg.ward, perf));
+    if (refused) return refused;
     st.info = msg.station;
     st.phase = "live";
     st.verified = true;
@@ -186,12 +183,7 @@ export function onMessage(st: StationState, msg: FeedMessage | null, perf: numbe
   if (msg.type === "update") {
     // Applied even while resyncing (alarm states are whole per bed, readings newest-wins),
     // but the station stays unverified until the snapshot.
-    try {
-      applyUpdate(st.ward, msg.update, perf);
-    } catch {
-      return unreadable(st, perf);
-    }
-    return effects;
+    return applyOrRefuse(st, perf, (ward) => applyUpdate(ward, msg.update, perf)) ?? effects;
   }
   return { ...effects, result: msg };
 }
@@ -212,7 +204,23 @@ export function unreadable(st: StationState, perf: number): Effects {
   st.resyncing = false;
   st.lostReason = null;
   lose(st, UNREADABLE);
-  return { close: "unreadable data" };
+  return { close: UNREADABLE_CLOSE };
+}
+
+/** The close reason sent to a station whose data this page cannot read. */
+export const UNREADABLE_CLOSE = "unreadable data";
+
+/**
+ * Applies a station's data to its ward: null when it applied, else the station is
+ * [unreadable] and its effects are returned.
+ */
+export function applyOrRefuse(st: StationState, perf: number, apply: (ward: WardState) => void): Effects | null {
+  try {
+    apply(st.ward);
+    return null;
+  } catch {
+    return unreadable(st, perf);
+  }
 }
 
 /** A message was missed: ask for a snapshot once, and show the values as unverified. */
