@@ -47,6 +47,15 @@ pub enum Page {
     Central,
 }
 
+/// Sets `name` for this process and the WebKit processes it starts, unless it is
+/// set already (an explicit value, e.g. to compare, is left alone).
+#[cfg(target_os = "linux")]
+fn env_default(name: &str, value: &str) {
+    if std::env::var_os(name).is_none() {
+        std::env::set_var(name, value);
+    }
+}
+
 /// Runs the desktop app.
 pub fn run_app(start: cli::StartOptions, page: Page) -> anyhow::Result<()> {
     // WebKitGTK's accelerated compositing (software GL where there is no GPU,
@@ -56,9 +65,7 @@ pub fn run_app(start: cli::StartOptions, page: Page) -> anyhow::Result<()> {
     // before GTK/WebKit start (the web process inherits it); an explicit
     // WEBKIT_DISABLE_COMPOSITING_MODE (e.g. =0 to compare) is left alone.
     #[cfg(target_os = "linux")]
-    if std::env::var_os("WEBKIT_DISABLE_COMPOSITING_MODE").is_none() {
-        std::env::set_var("WEBKIT_DISABLE_COMPOSITING_MODE", "1");
-    }
+    env_default("WEBKIT_DISABLE_COMPOSITING_MODE", "1");
     // JavaScriptCore's mini mode for the page (a JSC option the web process
     // reads from its environment): its default heap sizing suits a browser on a
     // desktop with gigabytes to spare and let a page that never stops updating
@@ -67,9 +74,7 @@ pub fn run_app(start: cli::StartOptions, page: Page) -> anyhow::Result<()> {
     // in mini mode, for ~15% more of the web process's CPU (collections run
     // sooner). An explicit JSC_forceMiniVMMode (=false to compare) is left alone.
     #[cfg(target_os = "linux")]
-    if std::env::var_os("JSC_forceMiniVMMode").is_none() {
-        std::env::set_var("JSC_forceMiniVMMode", "true");
-    }
+    env_default("JSC_forceMiniVMMode", "true");
     let state = AppState {
         vigil: tokio::sync::RwLock::new(None),
         start,
